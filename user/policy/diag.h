@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_DIAG_H
+#define BPFMESH_DIAG_H
+/*
+ * Compiler-style diagnostics: "policies/x.yaml:12:7: error: spec.http[0]
+ * .route[1].weight: must be >= 0". Collected, not printed, so that the agent
+ * can log them and the tests can assert on them.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum diag_level {
+	DIAG_NOTE,    /* informational: a skipped kind, a default taken */
+	DIAG_WARNING, /* accepted, but probably not what was meant */
+	DIAG_UNENFORCED, /* a field the connection-level data plane cannot honour;
+			  * a warning, an error under --strict */
+	DIAG_ERROR,   /* Istio would reject it, or it would black-hole traffic */
+};
+
+struct diag {
+	enum diag_level level;
+	char *file;
+	unsigned int line; /* 1-based; 0 when not tied to a place */
+	unsigned int col;  /* 1-based */
+	char *field;       /* dotted path, e.g. "spec.http[0].route[1].weight" */
+	char *msg;
+};
+
+struct diag_list {
+	struct diag *items;
+	size_t n, cap;
+	bool strict; /* DIAG_UNENFORCED counts as an error */
+};
+
+void diag_add(struct diag_list *dl, enum diag_level level, const char *file,
+	      unsigned int line, unsigned int col, const char *field,
+	      const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+size_t diag_count_errors(const struct diag_list *dl); /* honours strict */
+void diag_print(const struct diag_list *dl, FILE *out);
+void diag_free(struct diag_list *dl);
+
+#endif /* BPFMESH_DIAG_H */

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_IMAGE_H
+#define BPFMESH_IMAGE_H
+/*
+ * The compiled image: every key and value the kernel maps will hold for one
+ * policy version, built with no kernel involved. Same input, same bytes:
+ * services are sorted by key, sets and names are numbered in the order the
+ * sorted services first use them.
+ *
+ * Set ids inside an image are image-local (index into sets[]); apply.c maps
+ * them onto kernel set ids when it writes the image.
+ */
+#include <stddef.h>
+#include <bpfmesh/lb_abi.h>
+
+struct image_service {
+	struct svc_key key;
+	struct svc_val val; /* dests[].set_id: index into image.sets */
+	unsigned int src_line; /* where the service was declared, for messages */
+	const char *src_file;
+};
+
+/* An immutable group of endpoints one destination sends to. */
+struct image_set {
+	__u32 n_slots;
+	__u32 total_weight;
+	struct backend_val *slots; /* n_slots entries, alias columns built */
+};
+
+struct image_name {
+	__u32 id; /* bpfmesh_name_id(name) */
+	struct name_val val;
+};
+
+struct bpfmesh_image {
+	size_t n_services;
+	struct image_service *services;
+	size_t n_sets;
+	struct image_set *sets;
+	size_t n_names;
+	struct image_name *names; /* sorted by id */
+};
+
+void bpfmesh_image_free(struct bpfmesh_image *img);
+
+/* Stable 32-bit id of a name (FNV-1a), so that counters keyed by it keep
+ * their meaning across policy versions and agent restarts. Never 0. */
+__u32 bpfmesh_name_id(const char *name);
+
+#endif /* BPFMESH_IMAGE_H */
