@@ -38,6 +38,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
+.SECONDARY: $(BPF_OBJS)
 .PHONY: all deps test unit kern demo vmtest bench clean
 
 all: $(OUTPUT)/bpfmesh $(OUTPUT)/test_kern $(UNIT_BINS)
@@ -83,7 +84,7 @@ $(OUTPUT)/bpfmesh: $(OUTPUT)/obj/user/main.o $(LIB_OBJS)
 # Kernel tests: run as root, drive the real agent binary.
 $(OUTPUT)/test_kern: $(KTEST_SRCS) $(wildcard tests/kern/*.h) $(LIB_OBJS) $(OUTPUT)/bpfmesh
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/kern $(KTEST_SRCS) $(LIB_OBJS) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/kern $(KTEST_SRCS) $(LIB_OBJS) $(LIBS) -lm -o $@
 
 # Unit tests: no root, no kernel, sanitizers on.
 $(OUTPUT)/san/%.o: %.c $(wildcard include/bpfmesh/*.h user/policy/*.h)
@@ -108,7 +109,7 @@ test: deps
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/bpfmesh
-	$(Q)tests/demo.sh
+	$(Q)demo/demo.sh
 
 vmtest: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Kernel test runner and fixtures. Run as root: `.output/test_kern [NAME...]`.
+ * Prints "#N name:OK|FAIL|SKIP" per test and a final "N passed, N failed,
+ * N skipped" line; exits 1 if any test failed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include "ktest.h"
+#include "sysfs.h"
+
+static struct ktest *tests;
+static bool cur_failed, cur_skipped;
+static struct ktest_env *live_env; /* torn down if the runner is interrupted */
+
+void ktest_register(struct ktest *t)
+{
+	struct ktest **p = &tests;
+
+	while (*p && strcmp((*p)->name, t->name) < 0)
+		p = &(*p)->next;
+	t->next = *p;
+	*p = t;
+}
+
+bool ktest_check(bool ok, const char *func, int line, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		return true;
+	cur_failed = true;
+	fprintf(stderr, "%s:%d: FAIL %s: ", func, line, what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return false;
+}
+
+void ktest_skip(const char *why)
+{
+	cur_skipped = true;
+	fprintf(stderr, "SKIP: %s\n", why);
+}
+
+double binomial_bound(int n, double p)
+{
+	return 5.0 * sqrt((double)n * p * (1.0 - p)) + 1.0;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- environment: cgroup, bpffs dir, policy dir, agent ---- */
+
+static char agent_bin[PATH_MAX];
+
+static int find_agent_bin(void)
+{
+	const char *env = getenv("BPFMESH_BIN");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env) {
+		snprintf(agent_bin, sizeof(agent_bin), "%s", env);
+		return access(agent_bin, X_OK) ? -errno : 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return -errno;
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	if ((size_t)snprintf(agent_bin, sizeof(agent_bin), "%s/bpfmesh", self) >= sizeof(agent_bin))
+		return -ENAMETOOLONG;
+	return access(agent_bin, X_OK) ? -errno : 0;
+}
+
+int env_setup(struct ktest_env *e)
+{
+	static int seq;
+	char root[PATH_MAX];
+	bool created;
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	err = cgroup2_root(root, sizeof(root));
+	if (err)
+		return err;
+	seq++;
+	snprintf(e->cgroup, sizeof(e->cgroup), "%.3000s/bpfmesh-test-%d-%d", root, getpid(), seq);
+	snprintf(e->bpffs, sizeof(e->bpffs), "/sys/fs/bpf/bpfmesh-test-%d-%d", getpid(), seq);
+	snprintf(e->policies, sizeof(e->policies), "/tmp/bpfmesh-test-%d-%d", getpid(), seq);
+	snprintf(e->log, sizeof(e->log), "/tmp/bpfmesh-test-%d-%d.log", getpid(), seq);
+	live_env = e;
+	if (mkdir(e->cgroup, 0755))
+		return -errno;
+	if (mkdir(e->policies, 0755))
+		return -errno;
+	/* The agent makes its own bpffs dir; we only make sure bpffs is there. */
+	err = bpffs_prepare_dir(e->bpffs, &created);
+	if (!err && created)
+		rmdir(e->bpffs);
+	return err;
+}
+
+static void remove_dir_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX * 2];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' && (!de->d_name[1] || de->d_name[1] == '.'))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+void env_teardown(struct ktest_env *e)
+{
+	if (e->agent > 0)
+		env_stop_agent(e);
+	/* Pins left by a killed agent keep programs attached: remove them. */
+	remove_dir_files(e->bpffs);
+	remove_dir_files(e->policies);
+	if (e->cgroup[0])
+		rmdir(e->cgroup);
+	if (e->log[0] && !getenv("KTEST_KEEP_LOGS"))
+		unlink(e->log);
+	live_env = NULL;
+}
+
+int env_write_policy(struct ktest_env *e, const char *name, const char *yaml)
+{
+	char tmp[PATH_MAX * 2], path[PATH_MAX * 2];
+	FILE *f;
+
+	/* Write beside, then rename: the agent never reads half a file. */
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", e->policies, name);
+	snprintf(path, sizeof(path), "%s/%s", e->policies, name);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fputs(yaml, f);
+	if (fclose(f))
+		return -errno;
+	return rename(tmp, path) ? -errno : 0;
+}
+
+int env_count_log(struct ktest_env *e, const char *needle)
+{
+	char line[4096];
+	int count = 0;
+	FILE *f = fopen(e->log, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		count += strstr(line, needle) != NULL;
+	fclose(f);
+	return count;
+}
+
+int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout_ms)
+{
+	double deadline = now_ms() + timeout_ms;
+
+	while (now_ms() < deadline) {
+		if (env_count_log(e, needle) >= count)
+			return 0;
+		if (e->agent > 0 && waitpid(e->agent, NULL, WNOHANG) == e->agent) {
+			e->agent = 0;
+			return -ECHILD;
+		}
+		usleep(5000);
+	}
+	return -ETIMEDOUT;
+}
+
+int env_start_agent(struct ktest_env *e, const char *extra_env)
+{
+	int fd;
+
+	e->agent = fork();
+	if (e->agent < 0)
+		return -errno;
+	if (e->agent == 0) {
+		fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		if (extra_env)
+			putenv((char *)extra_env);
+		execl(agent_bin, agent_bin, "agent", "--policies", e->policies, "--cgroup",
+		      e->cgroup, "--bpffs", e->bpffs, (char *)NULL);
+		_exit(127);
+	}
+	return env_wait_log(e, "bpfmesh: applied generation", 1 + 0, 10000);
+}
+
+int env_signal_agent(struct ktest_env *e, int sig)
+{
+	return e->agent > 0 && kill(e->agent, sig) == 0 ? 0 : -ESRCH;
+}
+
+int env_stop_agent(struct ktest_env *e)
+{
+	double deadline = now_ms() + 5000;
+	int status = 0;
+
+	if (e->agent <= 0)
+		return -ECHILD;
+	kill(e->agent, SIGTERM);
+	while (waitpid(e->agent, &status, WNOHANG) == 0) {
+		if (now_ms() > deadline) {
+			kill(e->agent, SIGKILL);
+			waitpid(e->agent, &status, 0);
+			break;
+		}
+		usleep(2000);
+	}
+	e->agent = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -EINTR;
+}
+
+int env_run_cli(struct ktest_env *e, char *out, size_t out_len, const char *fmt, ...)
+{
+	char args[2048], cmd[PATH_MAX + 4096];
+	size_t used = 0;
+	va_list ap;
+	FILE *p;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", agent_bin, args);
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	while (used + 1 < out_len) {
+		size_t n = fread(out + used, 1, out_len - 1 - used, p);
+
+		if (n == 0)
+			break;
+		used += n;
+	}
+	out[used] = '\0';
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* ---- backends ---- */
+
+static void *backends_serve(void *arg)
+{
+	struct backends *b = arg;
+	struct pollfd pfd[MAX_BACKENDS + 1];
+	int i;
+
+	for (i = 0; i < b->n; i++)
+		pfd[i] = (struct pollfd){ .fd = b->fds[i], .events = POLLIN };
+	pfd[b->n] = (struct pollfd){ .fd = b->stop_pipe[0], .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, b->n + 1, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (pfd[b->n].revents)
+			return NULL;
+		for (i = 0; i < b->n; i++) {
+			unsigned char id = (unsigned char)i;
+			int c;
+
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			while ((c = accept4(b->fds[i], NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+				if (write(c, &id, 1) != 1)
+					perror("backend write");
+				close(c);
+			}
+		}
+	}
+}
+
+int backends_start(struct backends *b, const char *const *addrs, int n, int port)
+{
+	int i, one = 1;
+
+	memset(b, 0, sizeof(*b));
+	if (n > MAX_BACKENDS || pipe(b->stop_pipe))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+		inet_pton(AF_INET, addrs[i], &sa.sin_addr);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096)) {
+			int err = -errno;
+
+			fprintf(stderr, "backend %s:%d: %s\n", addrs[i], port, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			b->n = i;
+			backends_stop(b);
+			return err;
+		}
+		b->fds[i] = fd;
+	}
+	b->n = n;
+	return -pthread_create(&b->thread, NULL, backends_serve, b);
+}
+
+void backends_stop(struct backends *b)
+{
+	int i;
+
+	if (b->thread) {
+		if (write(b->stop_pipe[1], "x", 1) != 1)
+			perror("backends stop");
+		pthread_join(b->thread, NULL);
+		b->thread = 0;
+	}
+	for (i = 0; i < b->n; i++)
+		close(b->fds[i]);
+	close(b->stop_pipe[0]);
+	close(b->stop_pipe[1]);
+	b->n = 0;
+}
+
+/* ---- client, in a child process inside the test cgroup ---- */
+
+static int join_cgroup(const char *cgroup)
+{
+	char path[PATH_MAX + 32], pid[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(pid, sizeof(pid), "%d", getpid());
+	n = write(fd, pid, n) == n ? 0 : -errno;
+	close(fd);
+	return n;
+}
+
+static void connect_once(const struct sockaddr_in *sa, struct client_result *r, bool first)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	unsigned char id;
+	double t0 = now_ms();
+
+	if (fd < 0) {
+		r->other_errors++;
+		r->last_errno = errno;
+		return;
+	}
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa))) {
+		double took = now_ms() - t0;
+
+		if (errno == ECONNREFUSED)
+			r->refused++;
+		else
+			r->other_errors++;
+		r->last_errno = errno;
+		if (took > r->max_fail_ms)
+			r->max_fail_ms = took;
+		close(fd);
+		return;
+	}
+	if (first) {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof(peer);
+		char ip[INET_ADDRSTRLEN];
+
+		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0) {
+			inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+			snprintf(r->peer, sizeof(r->peer), "%s:%d", ip, ntohs(peer.sin_port));
+		}
+	}
+	if (read(fd, &id, 1) == 1 && id < MAX_BACKENDS) {
+		r->per_backend[id]++;
+		r->ok++;
+	} else {
+		r->other_errors++;
+		r->last_errno = errno;
+	}
+	/* Reset instead of TIME_WAIT: thousands of connections stay cheap. */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+int client_run(struct ktest_env *e, const char *vip, int port, int n, struct client_result *res)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int pfd[2], status, i;
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	if (inet_pton(AF_INET, vip, &sa.sin_addr) != 1 || pipe(pfd))
+		return -EINVAL;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		struct client_result r = {};
+
+		close(pfd[0]);
+		if (join_cgroup(e->cgroup))
+			_exit(2);
+		for (i = 0; i < n; i++)
+			connect_once(&sa, &r, i == 0);
+		_exit(write(pfd[1], &r, sizeof(r)) == sizeof(r) ? 0 : 3);
+	}
+	close(pfd[1]);
+	i = read(pfd[0], res, sizeof(*res)) == sizeof(*res) ? 0 : -EIO;
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	return i;
+}
+
+/* ---- runner ---- */
+
+static void on_signal(int sig)
+{
+	if (live_env)
+		env_teardown(live_env);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static bool selected(const char *name, int argc, char **argv)
+{
+	int i;
+
+	if (argc < 2)
+		return true;
+	for (i = 1; i < argc; i++)
+		if (strstr(name, argv[i]))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0, skipped = 0, idx = 0;
+	struct ktest *t;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid() != 0) {
+		fprintf(stderr, "kernel tests need root\n");
+		return 1;
+	}
+	if (find_agent_bin()) {
+		fprintf(stderr, "bpfmesh binary not found (set BPFMESH_BIN)\n");
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	for (t = tests; t; t = t->next) {
+		double t0;
+
+		if (!selected(t->name, argc, argv))
+			continue;
+		cur_failed = cur_skipped = false;
+		t0 = now_ms();
+		t->fn();
+		idx++;
+		printf("#%d %s:%s (%.0f ms)\n", idx, t->name,
+		       cur_failed ? "FAIL" : cur_skipped ? "SKIP" : "OK", now_ms() - t0);
+		if (cur_failed)
+			failed++;
+		else if (cur_skipped)
+			skipped++;
+		else
+			passed++;
+	}
+	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	return failed ? 1 : 0;
+}

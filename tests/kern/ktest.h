@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_KTEST_H
+#define BPFMESH_KTEST_H
+/*
+ * Kernel tests, in the manner of the kernel's test_progs: one test a
+ * function, registered by KTEST(), ASSERT_* macros that print the check, the
+ * actual and the expected value. Every test gets its own cgroup, bpffs
+ * directory, policy directory and agent (struct ktest_env), attaches only
+ * there and removes everything on exit, on failure too.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+struct ktest {
+	const char *name;
+	void (*fn)(void);
+	struct ktest *next;
+};
+
+void ktest_register(struct ktest *t);
+
+#define KTEST(name)                                                              \
+	static void test_##name(void);                                           \
+	static struct ktest ktest_##name = { #name, test_##name, NULL };         \
+	__attribute__((constructor)) static void register_##name(void)           \
+	{                                                                        \
+		ktest_register(&ktest_##name);                                   \
+	}                                                                        \
+	static void test_##name(void)
+
+/* Marks the running test failed; returns false so callers can bail out. */
+bool ktest_check(bool ok, const char *func, int line, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void ktest_skip(const char *why);
+
+#define ASSERT_TRUE(c, what) ktest_check((c), __func__, __LINE__, what, "%s", #c)
+#define ASSERT_EQ(a, b, what)                                                     \
+	({ long long _a = (a), _b = (b);                                          \
+	   ktest_check(_a == _b, __func__, __LINE__, what, "actual %lld != expected %lld", \
+		       _a, _b); })
+#define ASSERT_OK(err, what)                                                      \
+	({ long long _e = (err);                                                  \
+	   ktest_check(_e == 0, __func__, __LINE__, what, "failed: %lld", _e); })
+/* |actual - expected| <= bound */
+#define ASSERT_NEAR(a, exp, bound, what)                                          \
+	({ double _a = (a), _x = (exp), _b = (bound);                             \
+	   ktest_check(_a >= _x - _b && _a <= _x + _b, __func__, __LINE__, what,  \
+		       "actual %.1f, expected %.1f +- %.1f", _a, _x, _b); })
+
+/* The five-sigma binomial bound on a count out of n with probability p. */
+double binomial_bound(int n, double p);
+
+#define MAX_BACKENDS 16
+
+struct ktest_env {
+	char cgroup[PATH_MAX];
+	char bpffs[PATH_MAX];
+	char policies[PATH_MAX];
+	char log[PATH_MAX];
+	pid_t agent;
+};
+
+int env_setup(struct ktest_env *e);
+void env_teardown(struct ktest_env *e);
+int env_write_policy(struct ktest_env *e, const char *name, const char *yaml);
+/* Start the agent (extra environment "K=V" or NULL); wait for its first apply. */
+int env_start_agent(struct ktest_env *e, const char *extra_env);
+/* Wait until the agent's log holds needle at least count times. 0 or -ETIMEDOUT. */
+int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout_ms);
+int env_count_log(struct ktest_env *e, const char *needle);
+int env_signal_agent(struct ktest_env *e, int sig);
+/* SIGTERM the agent and reap it; returns its exit status or negative errno. */
+int env_stop_agent(struct ktest_env *e);
+/* Run `bpfmesh ARGS...` and capture stdout; returns the exit status. */
+int env_run_cli(struct ktest_env *e, char *out, size_t out_len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Loopback backends: each accepts, writes its index byte and closes. */
+struct backends {
+	int n;
+	int fds[MAX_BACKENDS];
+	pthread_t thread;
+	int stop_pipe[2];
+};
+int backends_start(struct backends *b, const char *const *addrs, int n, int port);
+void backends_stop(struct backends *b);
+
+struct client_result {
+	int ok;
+	int refused;        /* ECONNREFUSED */
+	int other_errors;
+	int last_errno;
+	int per_backend[MAX_BACKENDS];
+	double max_fail_ms; /* longest time a failed connect took */
+	char peer[64];      /* getpeername() of the first connection, "ip:port" */
+};
+
+/* Make n connections to vip:port from a child process in the test cgroup. */
+int client_run(struct ktest_env *e, const char *vip, int port, int n,
+	       struct client_result *res);
+
+#endif /* BPFMESH_KTEST_H */

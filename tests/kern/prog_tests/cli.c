@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The CLI against a live agent: what `bpfmesh maps` shows is what the
+ * kernel holds. */
+#include <stdio.h>
+#include <string.h>
+#include "fixtures.h"
+#include "ktest.h"
+
+static const char *const eps[] = { "127.1.10.1", "127.1.10.2", "127.1.10.3" };
+
+KTEST(cli_maps_show_kernel_state)
+{
+	struct ktest_env env;
+	struct backends be = {};
+	char yaml[8192], out[32768];
+
+	if (!ASSERT_OK(env_setup(&env), "env_setup"))
+		goto out;
+	fixture_canary(yaml, sizeof(yaml), "127.100.10.1", "127.1.10", 90, 10);
+	if (!ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "write policy") ||
+	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+		goto out;
+	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps services -j --bpffs %s", env.bpffs),
+		  0, "maps services -j");
+	ASSERT_TRUE(strstr(out, "\"vip\":\"127.100.10.1\"") != NULL, "VIP listed");
+	ASSERT_TRUE(strstr(out, "\"service\":\"reviews.default.svc.cluster.local\"") != NULL,
+		    "service named");
+	ASSERT_TRUE(strstr(out, "\"weight\":9") != NULL && strstr(out, "\"share\":0.9") != NULL,
+		    "v1 weight 90% (gcd-reduced)");
+	ASSERT_TRUE(strstr(out, "\"share\":0.1") != NULL, "v2 share 10%");
+
+	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps endpoints --bpffs %s", env.bpffs), 0,
+		  "maps endpoints");
+	ASSERT_TRUE(strstr(out, "127.1.10.1:8080") && strstr(out, "127.1.10.2:8080") &&
+		    strstr(out, "127.1.10.3:8080"), "three endpoints listed");
+	ASSERT_TRUE(strstr(out, "Found 3 entries") != NULL, "plain output counts rows");
+
+	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps services --bpffs /nonexistent"), 2,
+		  "missing bpffs dir is an error");
+out:
+	backends_stop(&be);
+	env_teardown(&env);
+}

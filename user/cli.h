@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_CLI_H
+#define BPFMESH_CLI_H
+/* Shared by the subcommands of the bpfmesh binary (bpftool's manner). */
+#include <stdbool.h>
+#include <stdio.h>
+#include "json.h"
+
+#define BPFMESH_VERSION "0.1.0"
+#define DEFAULT_BPFFS_DIR "/sys/fs/bpf/bpfmesh"
+
+/* Exit codes of lint/compile, and of every command on bad usage. */
+enum { EXIT_OK = 0, EXIT_REJECTED = 1, EXIT_USAGE = 2 };
+
+struct cli {
+	bool json;    /* -j */
+	bool pretty;  /* -p, implies json */
+	bool verbose; /* -v: libbpf debug output */
+};
+extern struct cli cli;
+
+struct cmd {
+	const char *name;
+	int (*handler)(int argc, char **argv);
+};
+
+/* Run the command argv[0] names (an unambiguous prefix will do). */
+int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *object,
+		 void (*help)(void));
+
+/* "Error: ..." on stderr, or {"error": "..."} in JSON mode. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* True when arg is a long option (--name) or short option; value for
+ * "--name VALUE" is taken from argv[*i + 1]. */
+const char *cli_option_value(int argc, char **argv, int *i, const char *name);
+
+int do_agent(int argc, char **argv);
+int do_lint(int argc, char **argv);
+int do_compile(int argc, char **argv);
+int do_maps(int argc, char **argv);
+
+#endif /* BPFMESH_CLI_H */

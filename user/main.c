@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * bpfmesh: one binary, subcommands in the manner of bpftool and ip.
+ *   bpfmesh [OPTIONS] { agent | lint | compile | maps | help } ...
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "cli.h"
+
+struct cli cli;
+
+static void usage(void)
+{
+	if (cli.json) {
+		fputs("null\n", stdout);
+		return;
+	}
+	fprintf(stderr,
+		"Usage: bpfmesh [OPTIONS] COMMAND [ARGS]\n"
+		"       bpfmesh COMMAND --help\n"
+		"\n"
+		"COMMAND := { agent | lint | compile | maps | version | help }\n"
+		"  agent    run the node agent: compile policies, load, attach, watch\n"
+		"  lint     check Istio policy files, as Istio would (exit 0 ok, 1 rejected)\n"
+		"  compile  check and print what would be written to the kernel\n"
+		"  maps     show what the kernel holds: services, endpoints, stats\n"
+		"\n"
+		"OPTIONS := { -j|--json | -p|--pretty | -v|--verbose }\n");
+}
+
+static int do_help(int argc, char **argv)
+{
+	usage();
+	return EXIT_OK;
+}
+
+static int do_version(int argc, char **argv)
+{
+	if (cli.json)
+		printf("{\"version\":\"%s\"}\n", BPFMESH_VERSION);
+	else
+		printf("bpfmesh %s (libbpf %s)\n", BPFMESH_VERSION, libbpf_version_string());
+	return EXIT_OK;
+}
+
+static const struct cmd top_cmds[] = {
+	{ "agent", do_agent },     { "lint", do_lint }, { "compile", do_compile },
+	{ "maps", do_maps },       { "version", do_version }, { "help", do_help },
+	{ NULL, NULL },
+};
+
+void cli_error(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout, cli.pretty);
+		json_obj_begin(&j);
+		json_kv_str(&j, "error", buf);
+		json_obj_end(&j);
+		json_finish(&j);
+	} else {
+		fprintf(stderr, "Error: %s\n", buf);
+	}
+}
+
+int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *object,
+		 void (*help)(void))
+{
+	const struct cmd *match = NULL;
+	size_t len;
+	int i;
+
+	if (argc < 1) {
+		help();
+		return EXIT_USAGE;
+	}
+	len = strlen(argv[0]);
+	for (i = 0; cmds[i].name; i++) {
+		if (strcmp(cmds[i].name, argv[0]) == 0) {
+			match = &cmds[i];
+			break;
+		}
+		if (strncmp(cmds[i].name, argv[0], len) == 0) {
+			if (match) {
+				cli_error("'%s' is ambiguous for %s", argv[0], object);
+				return EXIT_USAGE;
+			}
+			match = &cmds[i];
+		}
+	}
+	if (!match) {
+		cli_error("unknown %s '%s'", object, argv[0]);
+		help();
+		return EXIT_USAGE;
+	}
+	return match->handler(argc, argv);
+}
+
+const char *cli_option_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (strncmp(argv[*i], name, len) != 0)
+		return NULL;
+	if (argv[*i][len] == '=')
+		return argv[*i] + len + 1;
+	if (argv[*i][len] != '\0' || *i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !cli.verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
+			cli.json = true;
+		} else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty")) {
+			cli.json = cli.pretty = true;
+		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			cli.verbose = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage();
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
+			return do_version(0, NULL);
+		} else {
+			cli_error("unknown option '%s'", argv[i]);
+			usage();
+			return EXIT_USAGE;
+		}
+	}
+	libbpf_set_print(libbpf_print);
+	return cmd_dispatch(top_cmds, argc - i, argv + i, "command", usage);
+}
