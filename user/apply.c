@@ -396,7 +396,8 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	if (err)
 		goto out; /* the kernel holds the new version; only bookkeeping failed */
 
-	a->generation = gen;
+	if (st->svc_writes)
+		a->generation = gen; /* a no-op apply is not a new version */
 	st->services = img->n_services;
 	for (i = 0; i < img->n_sets; i++)
 		st->endpoints += img->sets[i].n_slots;

@@ -52,8 +52,8 @@ struct apply_stats {
  * next apply writes only differences. 0 or negative errno. */
 int applier_adopt(struct applier *a, int svc_fd, int be_fd, int names_fd);
 
-/* Write img as generation a->generation + 1. 0, or negative errno with the
- * previous version still in force. */
+/* Write img as generation a->generation + 1 (unchanged when nothing differs).
+ * 0, or negative errno with the previous version still in force. */
 int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct apply_stats *st);
 
 /* Delete retired sets older than the grace period (all of them if force). */

@@ -56,7 +56,7 @@ static int attach_one(struct lb_loader *l, enum lb_link which)
 	err = lb_pin_path(path, sizeof(path), l->bpffs_dir, link_pin_names[which]);
 	if (err)
 		return err;
-	link = bpf_link__open(path);
+	link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
 	if (link) {
 		err = link_check_cgroup(link, l->cgroup_fd);
 		if (!err)
