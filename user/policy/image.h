@@ -39,6 +39,7 @@ struct bpfmesh_image {
 	struct image_set *sets;
 	size_t n_names;
 	struct image_name *names; /* sorted by id */
+	char *strtab; /* owns the strings services[].src_file point to */
 };
 
 void bpfmesh_image_free(struct bpfmesh_image *img);

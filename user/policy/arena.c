@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Bump allocator for the policy model (see arena.h). */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+
+#define ARENA_CHUNK (64u * 1024)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char data[];
+};
+
+static struct arena_chunk *arena_new_chunk(struct arena *a, size_t need)
+{
+	size_t cap = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+	struct arena_chunk *c = calloc(1, sizeof(*c) + cap);
+
+	if (!c) {
+		a->oom = true;
+		return NULL;
+	}
+	c->cap = cap;
+	c->next = a->head;
+	a->head = c;
+	return c;
+}
+
+void *arena_alloc(struct arena *a, size_t size)
+{
+	struct arena_chunk *c = a->head;
+	size_t need = (size + 15) & ~(size_t)15;
+	void *p;
+
+	if (size == 0)
+		need = 16;
+	if (need < size) {
+		a->oom = true;
+		return NULL;
+	}
+	if (!c || c->cap - c->used < need) {
+		c = arena_new_chunk(a, need);
+		if (!c)
+			return NULL;
+	}
+	p = c->data + c->used;
+	c->used += need;
+	return p; /* chunks come zeroed from calloc and are never reused */
+}
+
+void *arena_calloc(struct arena *a, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size) {
+		a->oom = true;
+		return NULL;
+	}
+	return arena_alloc(a, n * size);
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t len)
+{
+	char *p = arena_alloc(a, len + 1);
+
+	if (p && len)
+		memcpy(p, s, len);
+	return p;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+	return arena_strndup(a, s, strlen(s));
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	p = arena_alloc(a, (size_t)n + 1);
+	if (!p)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void arena_free(struct arena *a)
+{
+	struct arena_chunk *c = a->head, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->head = NULL;
+	a->oom = false;
+}

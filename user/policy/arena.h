@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_POLICY_ARENA_H
+#define BPFMESH_POLICY_ARENA_H
+/*
+ * Bump allocator for the policy model: everything parsed from one compile is
+ * allocated here and released at once, so error paths cannot leak.
+ * Allocation failure aborts the compile through arena->oom (checked by the
+ * callers that matter); returned memory is zeroed.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+struct arena_chunk;
+
+struct arena {
+	struct arena_chunk *head;
+	bool oom; /* an allocation failed; the compile must give up */
+};
+
+void *arena_alloc(struct arena *a, size_t size);
+void *arena_calloc(struct arena *a, size_t n, size_t size);
+char *arena_strndup(struct arena *a, const char *s, size_t len);
+char *arena_strdup(struct arena *a, const char *s);
+char *arena_printf(struct arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void arena_free(struct arena *a);
+
+#endif /* BPFMESH_POLICY_ARENA_H */

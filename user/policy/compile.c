@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Registry -> image: service keys, the route in force for each, its weighted
+ * destinations (see compile.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "compile.h"
+
+struct ckey {
+	struct svc_key key;
+	const struct reg_svc *svc;
+	const struct se_addr *addr;
+	bool first_addr; /* the service's first VIP: warnings once, not per VIP */
+};
+
+/* ---- service keys ------------------------------------------------------ */
+
+static bool svc_intercepted(const struct reg_svc *s)
+{
+	const struct service_entry *se = s->se;
+
+	return s->port->cls != PORT_UDP && !s->dns_only &&
+	       (se->n_eps > 0 || se->has_selector || se->resolution == RES_STATIC);
+}
+
+static struct ckey *ckeys_collect(const struct registry *reg, size_t *n_out)
+{
+	struct ckey *keys;
+	size_t i, j, n = 0;
+
+	for (i = 0; i < reg->n_svcs; i++)
+		n += svc_intercepted(&reg->svcs[i]) ? reg->svcs[i].se->n_addrs : 0;
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	if (!keys)
+		return NULL;
+	n = 0;
+	for (i = 0; i < reg->n_svcs; i++) {
+		const struct reg_svc *s = &reg->svcs[i];
+
+		if (!svc_intercepted(s))
+			continue;
+		for (j = 0; j < s->se->n_addrs; j++) {
+			struct ckey *k = &keys[n++];
+
+			k->key.addr[0] = s->se->addrs[j].be;
+			k->key.port = htons((uint16_t)s->port->number);
+			k->key.proto = BPFMESH_PROTO_TCP;
+			k->key.family = BPFMESH_AF_INET;
+			k->svc = s;
+			k->addr = &s->se->addrs[j];
+			k->first_addr = j == 0;
+		}
+	}
+	*n_out = n;
+	return keys;
+}
+
+static int ckey_cmp(const void *a, const void *b)
+{
+	const struct ckey *x = a, *y = b;
+	int c = memcmp(&x->key, &y->key, sizeof(x->key));
+
+	if (c)
+		return c;
+	/* Same VIP:port: keep input order so the error names them in order. */
+	if (x->svc != y->svc)
+		return x->svc < y->svc ? -1 : 1;
+	return 0;
+}
+
+/* Two services on one VIP:port cannot be told apart at connect time. */
+static bool ckeys_check_unique(struct cctx *c, const struct ckey *keys, size_t n)
+{
+	char ip[INET_ADDRSTRLEN];
+	bool ok = true;
+	size_t i;
+
+	for (i = 1; i < n; i++) {
+		const struct ckey *a = &keys[i - 1], *b = &keys[i];
+
+		if (memcmp(&a->key, &b->key, sizeof(a->key)) != 0)
+			continue;
+		inet_ntop(AF_INET, &b->key.addr[0], ip, sizeof(ip));
+		diag_add(c->dl, DIAG_ERROR, b->addr->src.file, b->addr->src.line,
+			 b->addr->src.col, b->addr->src.path,
+			 "%s:%u is claimed by both %s (%s:%u) and %s: connections to it "
+			 "cannot be told apart", ip, b->svc->port->number, a->svc->host,
+			 a->addr->src.file, a->addr->src.line, b->svc->host);
+		ok = false;
+	}
+	return ok;
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+static bool route_matches(const struct vs_route *r, uint32_t port)
+{
+	size_t i;
+
+	if (r->n_matches == 0)
+		return true;
+	for (i = 0; i < r->n_matches; i++) {
+		if (!r->matches[i].never && (!r->matches[i].has_port || r->matches[i].port == port))
+			return true;
+	}
+	return false;
+}
+
+static const struct vs_route *route_pick(struct cctx *c, const struct virtual_service *vs,
+					 const struct ckey *k)
+{
+	const struct reg_svc *s = k->svc;
+	bool http = s->port->cls == PORT_HTTP;
+	const struct vs_route *routes = http ? vs->http : vs->tcp;
+	size_t i, n = http ? vs->n_http : vs->n_tcp, other = http ? vs->n_tcp : vs->n_http;
+
+	if (n == 0 && other && k->first_addr)
+		diag_add(c->dl, DIAG_WARNING, vs->r.src.file, vs->src.line, vs->src.col,
+			 http ? "spec.tcp" : "spec.http",
+			 "%s routes do not apply to %s port %u of %s (protocol %s)",
+			 http ? "tcp" : "http", http ? "HTTP" : "TCP", s->port->number, s->host,
+			 s->port->protocol ? s->port->protocol : "unset, TCP");
+	for (i = 0; i < n; i++) {
+		if (routes[i].n_dests && route_matches(&routes[i], s->port->number))
+			return &routes[i];
+	}
+	return NULL;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+dest_error(struct cctx *c, struct vs_dest *d, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (d->reported)
+		return;
+	d->reported = true;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	diag_add(c->dl, DIAG_ERROR, d->src.file, d->src.line, d->src.col, d->src.path, "%s", buf);
+}
+
+/* Which (host, port) a destination names; NULL when it cannot be resolved. */
+static const struct reg_svc *dest_service(struct cctx *c, const struct virtual_service *vs,
+					  struct vs_dest *d, const struct reg_svc *from)
+{
+	const char *host = model_resolve_host(c->a, d->host, vs->r.ns);
+	const struct reg_svc *only = NULL, *s;
+	size_t nports;
+
+	if (!host)
+		return NULL;
+	nports = registry_host_ports(c->reg, host, &only);
+	if (nports == 0) {
+		dest_error(c, d, "host %s matches no service", host);
+		return NULL;
+	}
+	if (d->has_port) {
+		s = registry_find(c->reg, host, d->port);
+		if (!s)
+			dest_error(c, d, "service %s has no port %u", host, d->port);
+		return s;
+	}
+	if (strcmp(host, from->host) == 0)
+		return from;
+	if (nports == 1)
+		return only;
+	s = registry_find(c->reg, host, from->port->number);
+	if (!s)
+		dest_error(c, d, "service %s has several ports and none is %u: set "
+			   "destination.port.number", host, from->port->number);
+	return s;
+}
+
+static __u32 gcd32(__u32 a, __u32 b)
+{
+	while (b) {
+		__u32 t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Fill one svc_dest; false on error. */
+static bool dest_fill(struct cctx *c, const struct virtual_service *vs, struct vs_dest *d,
+		      const struct reg_svc *from, struct svc_dest *out)
+{
+	const struct reg_svc *s = dest_service(c, vs, d, from);
+	const struct dr_subset *sub = NULL;
+	long set;
+
+	if (!s)
+		return false;
+	if (d->subset) {
+		sub = registry_subset(c->reg, s->host, d->subset);
+		if (!sub) {
+			dest_error(c, d, "subset %s is not defined by any DestinationRule for "
+				   "%s: its traffic would be black-holed", d->subset, s->host);
+			return false;
+		}
+	}
+	set = cset_get(c, s, sub, d->subset);
+	if (set < 0)
+		return false;
+	out->set_id = (__u32)set;
+	out->subset_id = bpfmesh_name_id(c->sets[set].name);
+	return true;
+}
+
+/* svc_val for a key: the route in force, or the whole service. */
+static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
+{
+	struct virtual_service *vs = registry_vs_for(c->reg, k->svc->host);
+	const struct vs_route *r = vs ? route_pick(c, vs, k) : NULL;
+	__u32 w[BPFMESH_MAX_DESTS], g = 0;
+	uint64_t cum = 0;
+	size_t i, n = 0;
+	bool ok = true;
+
+	v->service_id = bpfmesh_name_id(k->svc->host);
+	if (!r) {
+		long set = cset_get(c, k->svc, NULL, NULL);
+
+		if (set < 0)
+			return false;
+		v->n_dests = 1;
+		v->dests[0].set_id = (__u32)set;
+		v->dests[0].subset_id = bpfmesh_name_id(c->sets[set].name);
+		v->dests[0].cum_weight = v->total_weight = 1;
+		return true;
+	}
+	if (r->n_dests > BPFMESH_MAX_DESTS)
+		return false; /* reported by validate */
+	for (i = 0; i < r->n_dests; i++) {
+		struct vs_dest *d = &r->dests[i];
+		__u32 wi = r->n_dests == 1 ? 1 : (__u32)d->weight;
+
+		if (wi == 0 || !d->host)
+			continue; /* unpickable: omitted */
+		if (!dest_fill(c, vs, d, k->svc, &v->dests[n])) {
+			ok = false;
+			continue;
+		}
+		w[n++] = wi;
+		g = gcd32(g, wi);
+	}
+	if (!ok || n == 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		cum += w[i] / g;
+		v->dests[i].cum_weight = (__u32)cum;
+	}
+	if (cum > UINT32_MAX)
+		return false; /* reported by validate */
+	v->n_dests = (__u16)n;
+	v->total_weight = (__u32)cum;
+	return true;
+}
+
+/* ---- image ------------------------------------------------------------- */
+
+/* Copy the source file names into img->strtab so the image owns them. */
+static bool cfiles_emit(struct bpfmesh_image *img)
+{
+	size_t i, j, len = 0, at = 0;
+
+	for (i = 0; i < img->n_services; i++)
+		len += strlen(img->services[i].src_file) + 1;
+	img->strtab = calloc(len ? len : 1, 1);
+	if (!img->strtab)
+		return false;
+	for (i = 0; i < img->n_services; i++) {
+		const char *f = img->services[i].src_file;
+
+		for (j = 0; j < i; j++) {
+			if (strcmp(img->services[j].src_file, f) == 0)
+				break;
+		}
+		if (j < i) {
+			img->services[i].src_file = img->services[j].src_file;
+			continue;
+		}
+		memcpy(img->strtab + at, f, strlen(f) + 1);
+		img->services[i].src_file = img->strtab + at;
+		at += strlen(f) + 1;
+	}
+	return true;
+}
+
+/* Destinations learn their set's size and weight once the sets are built. */
+static void cdests_finish(struct bpfmesh_image *img)
+{
+	size_t i, j;
+
+	for (i = 0; i < img->n_services; i++) {
+		struct svc_val *v = &img->services[i].val;
+
+		for (j = 0; j < v->n_dests; j++) {
+			const struct image_set *set = &img->sets[v->dests[j].set_id];
+
+			v->dests[j].n_slots = set->n_slots;
+			v->dests[j].set_weight = set->total_weight;
+		}
+	}
+}
+
+static bool cservices_build(struct cctx *c, const struct ckey *keys, size_t n,
+			    struct bpfmesh_image *img)
+{
+	bool ok = true;
+	size_t i;
+
+	img->services = calloc(n ? n : 1, sizeof(*img->services));
+	if (!img->services)
+		return false;
+	img->n_services = n;
+	for (i = 0; i < n; i++) {
+		struct image_service *s = &img->services[i];
+
+		s->key = keys[i].key;
+		s->src_file = keys[i].addr->src.file;
+		s->src_line = keys[i].addr->src.line;
+		cname_add(c, BPFMESH_NAME_SERVICE, keys[i].svc->host);
+		if (!cval_build(c, &keys[i], &s->val))
+			ok = false;
+	}
+	return ok;
+}
+
+bool compile_image(struct registry *reg, struct diag_list *dl, struct bpfmesh_image *img)
+{
+	struct cctx c = { .reg = reg, .dl = dl, .a = &reg->m->arena };
+	struct ckey *keys;
+	size_t n = 0;
+	bool ok;
+
+	memset(img, 0, sizeof(*img));
+	keys = ckeys_collect(reg, &n);
+	if (!keys)
+		return false;
+	qsort(keys, n, sizeof(*keys), ckey_cmp);
+	ok = ckeys_check_unique(&c, keys, n);
+	ok = ok && cservices_build(&c, keys, n, img);
+	ok = ok && !c.failed && cset_emit(&c, img);
+	if (ok)
+		cdests_finish(img);
+	ok = ok && cname_emit(&c, img) && cfiles_emit(img) && !c.failed;
+	if (c.failed)
+		diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory while compiling");
+	free(keys);
+	cset_free(&c);
+	if (!ok)
+		bpfmesh_image_free(img);
+	return ok;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_POLICY_COMPILE_H
+#define BPFMESH_POLICY_COMPILE_H
+/*
+ * Registry -> image. compile_image() resolves, for every service key, the
+ * route in force and its weighted destinations; the helpers here number the
+ * backend sets (first use over sorted keys) and collect the names.
+ */
+#include "image.h"
+#include "registry.h"
+
+/* A backend set being built: one (host, subset, port). */
+struct cset {
+	const struct reg_svc *svc;
+	const struct dr_subset *subset; /* NULL: the whole service */
+	const char *name;               /* "host/subset:port" or "host:port" */
+};
+
+struct cname {
+	__u32 id, kind;
+	const char *name;
+};
+
+struct cctx {
+	struct registry *reg;
+	struct diag_list *dl;
+	struct arena *a;
+	struct cset *sets;
+	size_t n_sets, cap_sets;
+	struct cname *names;
+	size_t n_names, cap_names;
+	bool failed; /* out of memory */
+};
+
+/* Index of the set for (svc, subset), creating it on first use; -1 on OOM. */
+long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset *subset,
+	      const char *subset_name);
+/* Build every set's slots into img->sets. Returns false on error (reported). */
+bool cset_emit(struct cctx *c, struct bpfmesh_image *img);
+void cset_free(struct cctx *c);
+
+void cname_add(struct cctx *c, __u32 kind, const char *name);
+/* Sort, dedupe, detect id collisions, write img->names. */
+bool cname_emit(struct cctx *c, struct bpfmesh_image *img);
+
+/* The whole compile: keys, routes, sets, names. false: errors reported. */
+bool compile_image(struct registry *reg, struct diag_list *dl, struct bpfmesh_image *img);
+
+#endif /* BPFMESH_POLICY_COMPILE_H */

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Backend sets: endpoints of (host, subset, port), sorted, with alias columns
+ * built by bpfmesh_alias_build (select.h), so the kernel's pick is exact. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpfmesh/select.h>
+
+#include "compile.h"
+
+long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset *subset,
+	      const char *subset_name)
+{
+	struct cset *s;
+	size_t i;
+
+	for (i = 0; i < c->n_sets; i++) {
+		if (c->sets[i].svc == svc && c->sets[i].subset == subset)
+			return (long)i;
+	}
+	if (c->n_sets == c->cap_sets) {
+		size_t cap = c->cap_sets ? c->cap_sets * 2 : 16;
+
+		s = realloc(c->sets, cap * sizeof(*s));
+		if (!s) {
+			c->failed = true;
+			return -1;
+		}
+		c->sets = s;
+		c->cap_sets = cap;
+	}
+	s = &c->sets[c->n_sets];
+	s->svc = svc;
+	s->subset = subset;
+	if (subset)
+		s->name = arena_printf(c->a, "%s/%s:%u", svc->host, subset_name,
+				       svc->port->number);
+	else
+		s->name = arena_printf(c->a, "%s:%u", svc->host, svc->port->number);
+	if (!s->name) {
+		c->failed = true;
+		return -1;
+	}
+	cname_add(c, BPFMESH_NAME_SUBSET, s->name);
+	return (long)c->n_sets++;
+}
+
+static int ep_cmp(const void *a, const void *b)
+{
+	const struct reg_ep *x = *(const struct reg_ep *const *)a;
+	const struct reg_ep *y = *(const struct reg_ep *const *)b;
+	uint32_t xa = ntohl(x->addr), ya = ntohl(y->addr);
+
+	if (xa != ya)
+		return xa < ya ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return 0;
+}
+
+static bool cset_build(struct cctx *c, const struct cset *s, struct image_set *out)
+{
+	const struct reg_svc *svc = s->svc;
+	const struct reg_ep **eps;
+	__u32 *weights = NULL;
+	uint64_t total = 0;
+	size_t i, n = 0;
+
+	eps = calloc(svc->n_eps ? svc->n_eps : 1, sizeof(*eps));
+	if (!eps)
+		return false;
+	for (i = 0; i < svc->n_eps; i++) {
+		if (registry_ep_in_subset(&svc->eps[i], s->subset)) {
+			eps[n++] = &svc->eps[i];
+			total += svc->eps[i].weight;
+		}
+	}
+	if (n > BPFMESH_MAX_SET_SLOTS || total > UINT32_MAX) {
+		diag_add(c->dl, DIAG_ERROR, svc->se->r.src.file, svc->port->src.line,
+			 svc->port->src.col, svc->port->src.path,
+			 "%s: %zu endpoints with total weight %llu exceed a backend set "
+			 "(at most %u endpoints, total weight below 2^32)", s->name, n,
+			 (unsigned long long)total, BPFMESH_MAX_SET_SLOTS);
+		free(eps);
+		return false;
+	}
+	qsort(eps, n, sizeof(*eps), ep_cmp);
+	out->n_slots = (__u32)n;
+	if (n == 0) {
+		free(eps);
+		return true;
+	}
+	out->slots = calloc(n, sizeof(*out->slots));
+	weights = calloc(n, sizeof(*weights));
+	if (!out->slots || !weights)
+		goto oom;
+	for (i = 0; i < n; i++) {
+		out->slots[i].addr[0] = eps[i]->addr;
+		out->slots[i].port = htons(eps[i]->port);
+		out->slots[i].weight = eps[i]->weight;
+		weights[i] = eps[i]->weight;
+	}
+	out->total_weight = bpfmesh_alias_build(out->slots, weights, (__u32)n);
+	if (out->total_weight == 0)
+		goto oom;
+	free(weights);
+	free(eps);
+	return true;
+oom:
+	c->failed = true;
+	free(weights);
+	free(eps);
+	return false;
+}
+
+bool cset_emit(struct cctx *c, struct bpfmesh_image *img)
+{
+	size_t i;
+
+	img->sets = calloc(c->n_sets ? c->n_sets : 1, sizeof(*img->sets));
+	if (!img->sets) {
+		c->failed = true;
+		return false;
+	}
+	img->n_sets = c->n_sets;
+	for (i = 0; i < c->n_sets; i++) {
+		if (!cset_build(c, &c->sets[i], &img->sets[i]))
+			return false;
+	}
+	return true;
+}
+
+void cset_free(struct cctx *c)
+{
+	free(c->sets);
+	free(c->names);
+	c->sets = NULL;
+	c->names = NULL;
+	c->n_sets = c->cap_sets = c->n_names = c->cap_names = 0;
+}

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Collected compiler diagnostics (see diag.h). */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+
+static const char *const diag_level_names[] = {
+	[DIAG_NOTE] = "note",
+	[DIAG_WARNING] = "warning",
+	[DIAG_UNENFORCED] = "unenforced",
+	[DIAG_ERROR] = "error",
+};
+
+static char *diag_strdup(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static bool diag_grow(struct diag_list *dl)
+{
+	size_t cap = dl->cap ? dl->cap * 2 : 16;
+	struct diag *items;
+
+	if (dl->n < dl->cap)
+		return true;
+	items = realloc(dl->items, cap * sizeof(*items));
+	if (!items)
+		return false;
+	dl->items = items;
+	dl->cap = cap;
+	return true;
+}
+
+void diag_add(struct diag_list *dl, enum diag_level level, const char *file,
+	      unsigned int line, unsigned int col, const char *field,
+	      const char *fmt, ...)
+{
+	struct diag *d;
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (!dl || !diag_grow(dl))
+		return;
+	d = &dl->items[dl->n];
+	d->level = level;
+	d->line = line;
+	d->col = col;
+	d->file = diag_strdup(file);
+	d->field = diag_strdup(field);
+	d->msg = diag_strdup(buf);
+	if (!d->file || !d->field || !d->msg) {
+		free(d->file);
+		free(d->field);
+		free(d->msg);
+		return;
+	}
+	dl->n++;
+}
+
+size_t diag_count_errors(const struct diag_list *dl)
+{
+	size_t i, n = 0;
+
+	if (!dl)
+		return 0;
+	for (i = 0; i < dl->n; i++) {
+		if (dl->items[i].level == DIAG_ERROR ||
+		    (dl->strict && dl->items[i].level == DIAG_UNENFORCED))
+			n++;
+	}
+	return n;
+}
+
+static const char *diag_level_name(const struct diag_list *dl, enum diag_level l)
+{
+	if (l == DIAG_UNENFORCED && dl->strict)
+		return "error (unenforced)";
+	if ((unsigned int)l < sizeof(diag_level_names) / sizeof(diag_level_names[0]))
+		return diag_level_names[l];
+	return "?";
+}
+
+void diag_print(const struct diag_list *dl, FILE *out)
+{
+	const struct diag *d;
+	size_t i;
+
+	if (!dl)
+		return;
+	for (i = 0; i < dl->n; i++) {
+		d = &dl->items[i];
+		fputs(d->file[0] ? d->file : "<input>", out);
+		if (d->line)
+			fprintf(out, ":%u:%u", d->line, d->col);
+		fprintf(out, ": %s: ", diag_level_name(dl, d->level));
+		if (d->field[0])
+			fprintf(out, "%s: ", d->field);
+		fprintf(out, "%s\n", d->msg);
+	}
+}
+
+void diag_free(struct diag_list *dl)
+{
+	size_t i;
+
+	if (!dl)
+		return;
+	for (i = 0; i < dl->n; i++) {
+		free(dl->items[i].file);
+		free(dl->items[i].field);
+		free(dl->items[i].msg);
+	}
+	free(dl->items);
+	dl->items = NULL;
+	dl->n = dl->cap = 0;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_POLICY_MODEL_H
+#define BPFMESH_POLICY_MODEL_H
+/*
+ * The validated policy model: what the parser keeps from the Istio resources
+ * (only what the compiler and the cross-resource checks need). All memory
+ * lives in model.arena. Every element remembers where it came from (file,
+ * line, column, field path) for diagnostics.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "diag.h"
+
+struct src {
+	const char *file;
+	const char *path; /* field path, e.g. "spec.http[0].route[1]" */
+	unsigned int line, col;
+};
+
+struct label {
+	const char *key, *val;
+};
+
+struct labels {
+	struct label *v;
+	size_t n;
+};
+
+struct port_name {
+	const char *name;
+	uint32_t port;
+};
+
+/* Meta shared by all kinds. */
+struct resource {
+	const char *kind, *name, *ns;
+	struct src src; /* the document's start */
+};
+
+enum port_class {
+	PORT_TCP,  /* TCP, TLS, HTTPS, MONGO, REDIS, MYSQL, unset: tcp routes */
+	PORT_HTTP, /* HTTP, HTTP2, GRPC, GRPC-Web: http routes */
+	PORT_UDP,  /* not intercepted in this slice */
+};
+
+struct se_port {
+	uint32_t number, target_port; /* target_port 0: unset */
+	const char *name, *protocol;
+	enum port_class cls;
+	struct src src;
+};
+
+/* A ServiceEntry endpoint or a WorkloadEntry spec. */
+struct endpoint {
+	const char *address;
+	struct port_name *ports;
+	size_t n_ports;
+	struct labels labels;
+	const char *locality, *network;
+	uint32_t weight; /* 0 (unset) means 1 */
+	struct src src;
+};
+
+enum se_resolution { RES_NONE, RES_STATIC, RES_DNS, RES_DNS_ROUND_ROBIN };
+
+struct se_addr {
+	uint32_t be; /* IPv4 VIP, network order */
+	struct src src;
+};
+
+struct service_entry {
+	struct resource r;
+	const char **hosts;
+	struct src *host_src;
+	size_t n_hosts;
+	struct se_addr *addrs; /* usable IPv4 VIPs only */
+	size_t n_addrs;
+	struct se_port *ports;
+	size_t n_ports;
+	struct endpoint *eps;
+	size_t n_eps;
+	bool has_selector;
+	struct labels selector;
+	enum se_resolution resolution;
+	struct src res_src;
+	bool has_cidr; /* a CIDR address was given (checked against resolution) */
+	struct src cidr_src;
+	struct src src; /* spec */
+	struct service_entry *next;
+};
+
+struct workload_entry {
+	struct resource r;
+	struct endpoint ep;
+	struct workload_entry *next;
+};
+
+/* One clause of a route's match list. */
+struct vs_match {
+	bool has_port;
+	uint32_t port;
+	bool never; /* holds a field we cannot enforce: treated as not matching */
+};
+
+struct vs_dest {
+	const char *host, *subset; /* host as written; subset NULL if unset */
+	bool has_port;
+	uint32_t port;
+	int64_t weight;
+	bool has_weight;
+	bool reported; /* an error about it was already reported */
+	struct src src, weight_src;
+};
+
+enum route_kind { ROUTE_HTTP, ROUTE_TCP };
+
+struct vs_route {
+	enum route_kind kind;
+	struct vs_match *matches;
+	size_t n_matches;
+	struct vs_dest *dests;
+	size_t n_dests;
+	bool no_dests_ok; /* redirect/directResponse/delegate: nothing to route here */
+	bool has_route;   /* the route field was present */
+	struct src src;
+};
+
+struct virtual_service {
+	struct resource r;
+	const char **hosts;     /* resolved (short names expanded) */
+	struct src *host_src;
+	size_t n_hosts;
+	struct vs_route *http, *tcp;
+	size_t n_http, n_tcp;
+	bool gateways_only; /* gateways set without "mesh": not for mesh traffic */
+	struct src src; /* spec */
+	struct virtual_service *next;
+};
+
+/* What the lint needs from a trafficPolicy (the rest is validated, unenforced). */
+struct tp_summary {
+	bool present;
+	bool has_outlier;
+	uint32_t max_ejection_percent; /* default 10 */
+	struct src outlier_src;
+};
+
+struct dr_subset {
+	const char *name;
+	struct labels labels;
+	struct tp_summary tp;
+	struct src src;
+};
+
+struct dest_rule {
+	struct resource r;
+	const char *host; /* resolved */
+	struct src host_src;
+	struct dr_subset *subsets;
+	size_t n_subsets;
+	struct tp_summary tp;
+	struct dest_rule *next;
+};
+
+struct model {
+	struct arena arena;
+	struct service_entry *ses, **ses_tail;
+	struct workload_entry *wes, **wes_tail;
+	struct virtual_service *vss, **vss_tail;
+	struct dest_rule *drs, **drs_tail;
+};
+
+void model_init(struct model *m);
+void model_free(struct model *m);
+
+/* "checkout" in "production" -> "checkout.production.svc.cluster.local";
+ * names with a dot and "*" are kept as they are. */
+const char *model_resolve_host(struct arena *a, const char *host, const char *ns);
+/* Does a VirtualService/DestinationRule host pattern match a service host? */
+bool model_host_matches(const char *pattern, const char *host);
+/* Do labels contain every key=value of sel? */
+bool model_labels_match(const struct labels *sel, const struct labels *labels);
+
+#endif /* BPFMESH_POLICY_MODEL_H */

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Entry points: files or buffers -> model -> checks -> image (see policy.h). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "compile.h"
+#include "parse.h"
+#include "policy.h"
+#include "validate.h"
+
+/* After parsing: checks, then the image, only if nothing is wrong. */
+static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_image *img)
+{
+	struct registry reg;
+	int ret = 1;
+
+	if (m->arena.oom)
+		goto out;
+	validate_model(m, dl);
+	if (!registry_build(&reg, m, dl))
+		goto out;
+	xref_check(&reg, dl);
+	if (diag_count_errors(dl) || m->arena.oom)
+		goto out;
+	if (compile_image(&reg, dl, img) && !diag_count_errors(dl))
+		ret = 0;
+	else
+		bpfmesh_image_free(img);
+out:
+	if (m->arena.oom)
+		diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory");
+	model_free(m);
+	return ret;
+}
+
+static void policy_parse_one(struct model *m, const char *name, const char *buf, size_t len,
+			     struct diag_list *dl)
+{
+	if (len > POLICY_MAX_FILE_BYTES) {
+		diag_add(dl, DIAG_ERROR, name, 0, 0, "",
+			 "file is %zu bytes, more than the %u bytes allowed; not read", len,
+			 POLICY_MAX_FILE_BYTES);
+		return;
+	}
+	parse_buffer(m, name, buf, len, dl);
+}
+
+int policy_compile_buffers(const char *const *names, const char *const *bufs,
+			   const size_t *lens, size_t n, struct diag_list *dl,
+			   struct bpfmesh_image *img)
+{
+	struct model m;
+	size_t i;
+
+	memset(img, 0, sizeof(*img));
+	model_init(&m);
+	for (i = 0; i < n && !m.arena.oom; i++)
+		policy_parse_one(&m, names[i], bufs[i], lens[i], dl);
+	return policy_finish(&m, dl, img);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+struct file_list {
+	char **names;
+	size_t n, cap;
+};
+
+static bool files_add(struct file_list *fl, char *name)
+{
+	if (!name)
+		return false;
+	if (fl->n == fl->cap) {
+		size_t cap = fl->cap ? fl->cap * 2 : 16;
+		char **v = realloc(fl->names, cap * sizeof(*v));
+
+		if (!v) {
+			free(name);
+			return false;
+		}
+		fl->names = v;
+		fl->cap = cap;
+	}
+	fl->names[fl->n++] = name;
+	return true;
+}
+
+static void files_free(struct file_list *fl)
+{
+	size_t i;
+
+	for (i = 0; i < fl->n; i++)
+		free(fl->names[i]);
+	free(fl->names);
+}
+
+static bool is_policy_file(const char *name)
+{
+	size_t l = strlen(name);
+
+	if (name[0] == '.')
+		return false;
+	return (l > 5 && strcmp(name + l - 5, ".yaml") == 0) ||
+	       (l > 4 && strcmp(name + l - 4, ".yml") == 0);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* *.yaml and *.yml of a directory, in name order (byte order, not locale). */
+static int files_from_dir(struct file_list *fl, const char *dir, struct diag_list *dl)
+{
+	size_t first = fl->n;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	char *p;
+
+	if (!d) {
+		diag_add(dl, DIAG_ERROR, dir, 0, 0, "", "cannot open directory: %s", strerror(errno));
+		return 2;
+	}
+	while ((de = readdir(d))) {
+		if (!is_policy_file(de->d_name))
+			continue;
+		if (asprintf(&p, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+			     de->d_name) < 0 || !files_add(fl, p)) {
+			closedir(d);
+			return 2;
+		}
+	}
+	closedir(d);
+	qsort(fl->names + first, fl->n - first, sizeof(*fl->names), name_cmp);
+	return 0;
+}
+
+static int read_file(const char *path, char **buf, size_t *len, struct diag_list *dl)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	size_t got;
+
+	*buf = NULL;
+	*len = 0;
+	if (!f || fstat(fileno(f), &st) != 0) {
+		diag_add(dl, DIAG_ERROR, path, 0, 0, "", "cannot read: %s", strerror(errno));
+		if (f)
+			fclose(f);
+		return 2;
+	}
+	if ((unsigned long long)st.st_size > POLICY_MAX_FILE_BYTES) {
+		diag_add(dl, DIAG_ERROR, path, 0, 0, "",
+			 "file is %lld bytes, more than the %u bytes allowed; not read",
+			 (long long)st.st_size, POLICY_MAX_FILE_BYTES);
+		fclose(f);
+		return 1;
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (!*buf) {
+		fclose(f);
+		return 2;
+	}
+	got = fread(*buf, 1, (size_t)st.st_size + 1, f);
+	if (ferror(f) || got > (size_t)st.st_size) {
+		diag_add(dl, DIAG_ERROR, path, 0, 0, "", "cannot read: %s",
+			 ferror(f) ? strerror(errno) : "file grew while being read");
+		fclose(f);
+		free(*buf);
+		*buf = NULL;
+		return 2;
+	}
+	fclose(f);
+	*len = got;
+	return 0;
+}
+
+static int files_collect(struct file_list *fl, const char *const *paths, size_t n,
+			 struct diag_list *dl)
+{
+	struct stat st;
+	int ret = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (stat(paths[i], &st) != 0) {
+			diag_add(dl, DIAG_ERROR, paths[i], 0, 0, "", "cannot open: %s",
+				 strerror(errno));
+			ret = 2;
+		} else if (S_ISDIR(st.st_mode)) {
+			if (files_from_dir(fl, paths[i], dl))
+				ret = 2;
+		} else if (!files_add(fl, strdup(paths[i]))) {
+			ret = 2;
+		}
+	}
+	return ret;
+}
+
+int policy_compile_paths(const char *const *paths, size_t n_paths,
+			 struct diag_list *dl, struct bpfmesh_image *img)
+{
+	struct file_list fl = { 0 };
+	int ret, io = 0, r;
+	struct model m;
+	size_t i, len;
+	char *buf;
+
+	memset(img, 0, sizeof(*img));
+	model_init(&m);
+	io = files_collect(&fl, paths, n_paths, dl);
+	for (i = 0; i < fl.n && !m.arena.oom; i++) {
+		r = read_file(fl.names[i], &buf, &len, dl);
+		if (r == 2)
+			io = 2;
+		if (buf)
+			parse_buffer(&m, fl.names[i], buf, len, dl);
+		free(buf);
+	}
+	if (io) {
+		model_free(&m);
+		files_free(&fl);
+		return io;
+	}
+	ret = policy_finish(&m, dl, img);
+	files_free(&fl);
+	return ret;
+}

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Typed access to libyaml documents with diagnostics (see yaml_doc.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "yaml_doc.h"
+
+unsigned int ynode_line(const yaml_node_t *n)
+{
+	return n ? (unsigned int)n->start_mark.line + 1 : 0;
+}
+
+unsigned int ynode_col(const yaml_node_t *n)
+{
+	return n ? (unsigned int)n->start_mark.column + 1 : 0;
+}
+
+void ydiag(struct ydoc *d, const yaml_node_t *n, enum diag_level level,
+	   const char *path, const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	diag_add(d->dl, level, d->file, ynode_line(n), ynode_col(n), path, "%s", buf);
+}
+
+void ypath_key(char *buf, const char *parent, const char *key)
+{
+	if (parent && parent[0])
+		snprintf(buf, YPATH_MAX, "%s.%s", parent, key);
+	else
+		snprintf(buf, YPATH_MAX, "%s", key);
+}
+
+void ypath_idx(char *buf, const char *parent, size_t i)
+{
+	snprintf(buf, YPATH_MAX, "%s[%zu]", parent, i);
+}
+
+static const char *yscalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static bool yscalar_plain(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+static bool str_in(const char *s, const char *const *set)
+{
+	for (; *set; set++) {
+		if (strcmp(s, *set) == 0)
+			return true;
+	}
+	return false;
+}
+
+static const char *const null_words[] = { "", "~", "null", "Null", "NULL", NULL };
+static const char *const true_words[] = { "true", "True", "TRUE", "yes", "Yes", "YES",
+					  "on", "On", "ON", NULL };
+static const char *const false_words[] = { "false", "False", "FALSE", "no", "No", "NO",
+					   "off", "Off", "OFF", NULL };
+
+bool ynode_is_null(const yaml_node_t *n)
+{
+	return !n || (yscalar_plain(n) && str_in(yscalar(n), null_words));
+}
+
+static bool looks_int(const char *s)
+{
+	if (*s == '+' || *s == '-')
+		s++;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+	}
+	return true;
+}
+
+static bool looks_float(const char *s)
+{
+	char *end;
+
+	if (str_in(s, (const char *const[]){ ".inf", "-.inf", "+.inf", ".Inf", ".INF",
+					     ".nan", ".NaN", ".NAN", NULL }))
+		return true;
+	if (!*s || strpbrk(s, "xXpP") || strspn(s, "+-.0123456789eE") != strlen(s))
+		return false;
+	errno = 0;
+	strtod(s, &end);
+	return *end == '\0';
+}
+
+/* What a plain scalar resolves to, in words for messages. */
+static const char *yscalar_kind(const yaml_node_t *n)
+{
+	const char *s = yscalar(n);
+
+	if (!yscalar_plain(n))
+		return "a string";
+	if (str_in(s, null_words))
+		return "null";
+	if (str_in(s, true_words) || str_in(s, false_words))
+		return "a boolean";
+	if (looks_int(s))
+		return "an integer";
+	if (looks_float(s))
+		return "a number";
+	return "a string";
+}
+
+const char *ynode_kind(const yaml_node_t *n)
+{
+	if (!n)
+		return "nothing";
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		return yscalar_kind(n);
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+yaml_node_t *ynode(struct ydoc *d, yaml_node_item_t i)
+{
+	return yaml_document_get_node(d->doc, i);
+}
+
+static bool yvisit(struct ydoc *d, const yaml_node_t *n)
+{
+	if (d->too_complex)
+		return false;
+	if (++d->visits > YDOC_MAX_VISITS) {
+		d->too_complex = true;
+		ydiag(d, n, DIAG_ERROR, "",
+		      "document too complex (more than %u nodes after alias expansion)",
+		      YDOC_MAX_VISITS);
+		return false;
+	}
+	return true;
+}
+
+yaml_node_t *ymap_get(struct ydoc *d, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *p;
+	yaml_node_t *k;
+
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		k = ynode(d, p->key);
+		if (k && k->type == YAML_SCALAR_NODE && strcmp(yscalar(k), key) == 0)
+			return ynode(d, p->value);
+	}
+	return NULL;
+}
+
+bool yexpect_map(struct ydoc *d, yaml_node_t *n, const char *path)
+{
+	if (n && n->type == YAML_MAPPING_NODE)
+		return true;
+	ydiag(d, n, DIAG_ERROR, path, "expected a mapping, got %s", ynode_kind(n));
+	return false;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const yaml_node_t *ka = *(yaml_node_t *const *)a, *kb = *(yaml_node_t *const *)b;
+	int c = strcmp(yscalar(ka), yscalar(kb));
+
+	if (c)
+		return c;
+	if (ka->start_mark.index != kb->start_mark.index)
+		return ka->start_mark.index < kb->start_mark.index ? -1 : 1;
+	return 0;
+}
+
+/* Duplicate keys are a YAML error that libyaml does not check; Kubernetes rejects them. */
+static void ymap_check_dups(struct ydoc *d, yaml_node_t *map, const char *path)
+{
+	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+	yaml_node_t **keys, *k;
+	size_t i, m = 0;
+	char sub[YPATH_MAX];
+
+	if (n < 2)
+		return;
+	keys = calloc(n, sizeof(*keys));
+	if (!keys)
+		return;
+	for (i = 0; i < n; i++) {
+		k = ynode(d, map->data.mapping.pairs.start[i].key);
+		if (k && k->type == YAML_SCALAR_NODE)
+			keys[m++] = k;
+	}
+	qsort(keys, m, sizeof(*keys), key_cmp);
+	for (i = 1; i < m; i++) {
+		if (strcmp(yscalar(keys[i]), yscalar(keys[i - 1])) == 0) {
+			ypath_key(sub, path, yscalar(keys[i]));
+			ydiag(d, keys[i], DIAG_ERROR, sub, "duplicate key (first at line %u)",
+			      ynode_line(keys[i - 1]));
+		}
+	}
+	free(keys);
+}
+
+static const struct yfield *yfield_find(const struct yfield *fields, const char *name)
+{
+	for (; fields->name; fields++) {
+		if (strcmp(fields->name, name) == 0)
+			return fields;
+	}
+	return NULL;
+}
+
+void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
+	       const struct yfield *fields, void *obj)
+{
+	const struct yfield *f;
+	yaml_node_pair_t *p;
+	yaml_node_t *k, *v;
+	char sub[YPATH_MAX];
+
+	if (!yexpect_map(d, map, path))
+		return;
+	ymap_check_dups(d, map, path);
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		k = ynode(d, p->key);
+		v = ynode(d, p->value);
+		if (!k || !v || !yvisit(d, v))
+			return;
+		if (k->type != YAML_SCALAR_NODE) {
+			ydiag(d, k, DIAG_ERROR, path, "mapping key must be a string, got %s",
+			      ynode_kind(k));
+			continue;
+		}
+		ypath_key(sub, path, yscalar(k));
+		f = yfield_find(fields, yscalar(k));
+		if (!f)
+			ydiag(d, k, DIAG_UNENFORCED, sub, Y_UNKNOWN);
+		else if (ynode_is_null(v))
+			continue; /* null is unset, as in Kubernetes */
+		else
+			f->fn(d, v, sub, obj);
+	}
+}
+
+void yreport_fields(struct ydoc *d, yaml_node_t *map, const char *path,
+		    enum diag_level level, const char *msg)
+{
+	yaml_node_pair_t *p;
+	yaml_node_t *k;
+	char sub[YPATH_MAX];
+
+	if (!yexpect_map(d, map, path))
+		return;
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		k = ynode(d, p->key);
+		if (!k || k->type != YAML_SCALAR_NODE)
+			continue;
+		ypath_key(sub, path, yscalar(k));
+		ydiag(d, k, level, sub, "%s", msg);
+	}
+}
+
+size_t yseq_len(const yaml_node_t *n)
+{
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return 0;
+	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+long yseq_each(struct ydoc *d, yaml_node_t *n, const char *path, yitem_fn fn, void *obj)
+{
+	size_t i, len;
+	yaml_node_t *item;
+	char sub[YPATH_MAX];
+
+	if (!n || n->type != YAML_SEQUENCE_NODE) {
+		ydiag(d, n, DIAG_ERROR, path, "expected a list, got %s", ynode_kind(n));
+		return -1;
+	}
+	len = yseq_len(n);
+	for (i = 0; i < len; i++) {
+		item = ynode(d, n->data.sequence.items.start[i]);
+		if (!item || !yvisit(d, item))
+			break;
+		ypath_idx(sub, path, i);
+		if (ynode_is_null(item)) {
+			ydiag(d, item, DIAG_ERROR, sub, "must not be null");
+			continue;
+		}
+		fn(d, item, sub, i, obj);
+	}
+	return (long)len;
+}
+
+bool yget_str(struct ydoc *d, yaml_node_t *n, const char *path, const char **out)
+{
+	const char *kind = ynode_kind(n);
+
+	if (!n || n->type != YAML_SCALAR_NODE || strcmp(kind, "a string") != 0) {
+		if (n && n->type == YAML_SCALAR_NODE)
+			ydiag(d, n, DIAG_ERROR, path, "expected a string, got %s (quote it)", kind);
+		else
+			ydiag(d, n, DIAG_ERROR, path, "expected a string, got %s", kind);
+		return false;
+	}
+	if (strlen(yscalar(n)) != n->data.scalar.length) {
+		ydiag(d, n, DIAG_ERROR, path, "string contains a NUL character");
+		return false;
+	}
+	*out = arena_strndup(d->a, yscalar(n), n->data.scalar.length);
+	return *out != NULL;
+}
+
+bool yget_int(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *out)
+{
+	const char *kind = ynode_kind(n);
+	long long v;
+	char *end;
+
+	if (!n || n->type != YAML_SCALAR_NODE || strcmp(kind, "an integer") != 0) {
+		ydiag(d, n, DIAG_ERROR, path, "expected an integer, got %s", kind);
+		return false;
+	}
+	errno = 0;
+	v = strtoll(yscalar(n), &end, 10);
+	if (errno == ERANGE || *end) {
+		ydiag(d, n, DIAG_ERROR, path, "integer %s out of range", yscalar(n));
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+bool yget_uint_range(struct ydoc *d, yaml_node_t *n, const char *path, int64_t min,
+		     int64_t max, uint32_t *out)
+{
+	int64_t v;
+
+	if (!yget_int(d, n, path, &v))
+		return false;
+	if (v < min || v > max) {
+		ydiag(d, n, DIAG_ERROR, path, "%lld is out of range %lld..%lld", (long long)v,
+		      (long long)min, (long long)max);
+		return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
+bool yget_bool(struct ydoc *d, yaml_node_t *n, const char *path, bool *out)
+{
+	if (n && yscalar_plain(n) && str_in(yscalar(n), true_words)) {
+		*out = true;
+		return true;
+	}
+	if (n && yscalar_plain(n) && str_in(yscalar(n), false_words)) {
+		*out = false;
+		return true;
+	}
+	ydiag(d, n, DIAG_ERROR, path, "expected a boolean, got %s", ynode_kind(n));
+	return false;
+}
+
+bool yget_double(struct ydoc *d, yaml_node_t *n, const char *path, double *out)
+{
+	const char *kind = ynode_kind(n);
+
+	if (!n || n->type != YAML_SCALAR_NODE ||
+	    (strcmp(kind, "an integer") != 0 && strcmp(kind, "a number") != 0) ||
+	    yscalar(n)[strspn(yscalar(n), "+-")] == '.') {
+		ydiag(d, n, DIAG_ERROR, path, "expected a number, got %s", kind);
+		return false;
+	}
+	*out = strtod(yscalar(n), NULL);
+	return true;
+}
+
+bool yget_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t min_ns,
+		   int64_t *out)
+{
+	const char *s, *err;
+
+	if (!yget_str(d, n, path, &s))
+		return false;
+	err = check_parse_duration(s, out);
+	if (err) {
+		ydiag(d, n, DIAG_ERROR, path, "invalid duration \"%s\": %s", s, err);
+		return false;
+	}
+	if (*out < 0) {
+		ydiag(d, n, DIAG_ERROR, path, "duration \"%s\" must not be negative", s);
+		return false;
+	}
+	if (min_ns > 0 && *out < min_ns) {
+		ydiag(d, n, DIAG_ERROR, path, "duration \"%s\" must be at least 1ms", s);
+		return false;
+	}
+	return true;
+}
+
+bool yget_enum(struct ydoc *d, yaml_node_t *n, const char *path,
+	       const char *const *values, int *out)
+{
+	char list[256] = "";
+	const char *s;
+	int i;
+
+	if (!yget_str(d, n, path, &s))
+		return false;
+	for (i = 0; values[i]; i++) {
+		if (strcmp(s, values[i]) == 0) {
+			*out = i;
+			return true;
+		}
+	}
+	for (i = 0; values[i]; i++) {
+		if (strlen(list) + strlen(values[i]) + 3 < sizeof(list)) {
+			strcat(list, i ? ", " : "");
+			strcat(list, values[i]);
+		}
+	}
+	ydiag(d, n, DIAG_ERROR, path, "unknown value \"%s\" (expected one of %s)", s, list);
+	return false;
+}

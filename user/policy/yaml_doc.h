@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_POLICY_YAML_DOC_H
+#define BPFMESH_POLICY_YAML_DOC_H
+/*
+ * Typed access to one libyaml document with diagnostics: every getter checks
+ * the node's type and reports "file:line:col: error: field.path: ..." at the
+ * node's own mark when it is wrong. Mapping walks go through field tables, so
+ * that no key is ever silently ignored.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "arena.h"
+#include "diag.h"
+
+#define YPATH_MAX 256
+/* Node visits allowed per document: bounds alias expansion ("billion laughs"). */
+#define YDOC_MAX_VISITS 4000000u
+
+struct ydoc {
+	yaml_document_t *doc;
+	const char *file;
+	struct diag_list *dl;
+	struct arena *a;
+	unsigned long visits;
+	bool too_complex; /* visit budget exhausted: stop walking */
+};
+
+/* A field of a mapping and its parser (called only for non-null values). */
+struct yfield {
+	const char *name;
+	void (*fn)(struct ydoc *d, yaml_node_t *n, const char *path, void *obj);
+};
+
+/* Reasons shared by field tables. */
+#define Y_REQUEST_ONLY "needs to see HTTP requests; not enforced at connection level"
+#define Y_NOT_YET "not yet implemented; ignored"
+#define Y_UNKNOWN "unknown or not yet implemented field; ignored"
+
+unsigned int ynode_line(const yaml_node_t *n);
+unsigned int ynode_col(const yaml_node_t *n);
+void ydiag(struct ydoc *d, const yaml_node_t *n, enum diag_level level,
+	   const char *path, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+void ypath_key(char *buf, const char *parent, const char *key);
+void ypath_idx(char *buf, const char *parent, size_t i);
+
+bool ynode_is_null(const yaml_node_t *n);
+const char *ynode_kind(const yaml_node_t *n);
+yaml_node_t *ynode(struct ydoc *d, yaml_node_item_t i);
+/* Value of key in a mapping, NULL if absent (no diagnostic). */
+yaml_node_t *ymap_get(struct ydoc *d, yaml_node_t *map, const char *key);
+
+/* Walk a mapping through a field table; obj is passed to the handlers. */
+void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
+	       const struct yfield *fields, void *obj);
+/* Call fn on every item of a sequence (null items reported). Returns the
+ * item count, or -1 when n is not a sequence (reported). */
+typedef void (*yitem_fn)(struct ydoc *d, yaml_node_t *item, const char *path,
+			 size_t idx, void *obj);
+long yseq_each(struct ydoc *d, yaml_node_t *n, const char *path, yitem_fn fn, void *obj);
+size_t yseq_len(const yaml_node_t *n);
+
+/* Scalars. Each returns false (after reporting) when the node has the wrong type. */
+bool yget_str(struct ydoc *d, yaml_node_t *n, const char *path, const char **out);
+bool yget_int(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *out);
+bool yget_uint_range(struct ydoc *d, yaml_node_t *n, const char *path, int64_t min,
+		     int64_t max, uint32_t *out);
+bool yget_bool(struct ydoc *d, yaml_node_t *n, const char *path, bool *out);
+bool yget_double(struct ydoc *d, yaml_node_t *n, const char *path, double *out);
+/* Go duration; min_ns -1 means any non-negative value. */
+bool yget_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t min_ns,
+		   int64_t *out);
+/* One of values[] (NULL-terminated), case-sensitive like protobuf enums. */
+bool yget_enum(struct ydoc *d, yaml_node_t *n, const char *path,
+	       const char *const *values, int *out);
+/* Expect a mapping (reports otherwise). */
+bool yexpect_map(struct ydoc *d, yaml_node_t *n, const char *path);
+
+/* Reports every key of a mapping with the given level and message. */
+void yreport_fields(struct ydoc *d, yaml_node_t *map, const char *path,
+		    enum diag_level level, const char *msg);
+
+#endif /* BPFMESH_POLICY_YAML_DOC_H */
