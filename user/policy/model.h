@@ -47,6 +47,7 @@ enum port_class {
 
 struct se_port {
 	uint32_t number, target_port; /* target_port 0: unset */
+	bool number_given, name_given; /* present, even if invalid (reported) */
 	const char *name, *protocol;
 	enum port_class cls;
 	struct src src;
@@ -135,6 +136,7 @@ struct virtual_service {
 	struct vs_route *http, *tcp;
 	size_t n_http, n_tcp;
 	bool gateways_only; /* gateways set without "mesh": not for mesh traffic */
+	bool tls_present;   /* tls routes given (reported unenforced) */
 	struct src src; /* spec */
 	struct virtual_service *next;
 };

@@ -95,6 +95,7 @@ static const struct proto_class protocols[] = {
 
 static void port_number(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
+	((struct se_port *)obj)->number_given = true;
 	yget_uint_range(d, n, path, 1, 65535, &((struct se_port *)obj)->number);
 }
 
@@ -127,6 +128,7 @@ static void port_name(struct ydoc *d, yaml_node_t *n, const char *path, void *ob
 	struct se_port *p = obj;
 	const char *err;
 
+	p->name_given = true;
 	if (!yget_str(d, n, path, &p->name))
 		return;
 	if ((err = check_dns1123_label(p->name)))

@@ -419,6 +419,7 @@ static void vs_tcp(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 
 static void vs_tls(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
+	((struct virtual_service *)obj)->tls_present = true;
 	ydiag(d, n, DIAG_UNENFORCED, path,
 	      "tls routes match on SNI, which is not visible at connect time; ignored");
 }

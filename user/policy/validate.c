@@ -1,7 +1,189 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Rules inside one resource (see validate.h). */
+/* Rules inside one resource, as Istio's admission applies them (see validate.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include <bpfmesh/lb_abi.h>
+
+#include "check.h"
 #include "validate.h"
+
+#define VDIAG(dl, lvl, s, fmt, ...) \
+	diag_add(dl, lvl, (s)->file, (s)->line, (s)->col, (s)->path, fmt, ##__VA_ARGS__)
+
+/* ---- ServiceEntry ------------------------------------------------------ */
+
+static void se_check_ports(const struct service_entry *se, struct diag_list *dl)
+{
+	size_t i, j;
+
+	if (se->n_ports == 0)
+		diag_add(dl, DIAG_WARNING, se->src.file, se->src.line, se->src.col, "spec.ports",
+			 "no ports: nothing to intercept");
+	for (i = 0; i < se->n_ports; i++) {
+		const struct se_port *p = &se->ports[i];
+
+		if (!p->number_given)
+			VDIAG(dl, DIAG_ERROR, &p->src, "port number is required (1..65535)");
+		if (!p->name_given)
+			VDIAG(dl, DIAG_ERROR, &p->src, "port name is required");
+		if (p->cls == PORT_UDP)
+			VDIAG(dl, DIAG_NOTE, &p->src, "UDP port %u is not intercepted yet", p->number);
+		for (j = 0; j < i; j++) {
+			const struct se_port *q = &se->ports[j];
+
+			if (p->number && p->number == q->number)
+				VDIAG(dl, DIAG_ERROR, &p->src, "port number %u is duplicated (line %u)",
+				      p->number, q->src.line);
+			if (p->name && q->name && strcmp(p->name, q->name) == 0)
+				VDIAG(dl, DIAG_ERROR, &p->src, "port name %s is duplicated (line %u)",
+				      p->name, q->src.line);
+		}
+	}
+}
+
+/* An endpoint the data plane can use: IPv4 only, this slice. */
+static void ep_check_address(const struct endpoint *ep, bool dns, struct diag_list *dl)
+{
+	const char *a = ep->address;
+
+	if (!a || !a[0] || check_parse_ipv4(a, NULL))
+		return;
+	if (strncmp(a, "unix://", 7) == 0)
+		VDIAG(dl, DIAG_UNENFORCED, &ep->src,
+		      "unix domain socket endpoint %s is not supported; skipped", a);
+	else if (check_is_ipv6(a))
+		VDIAG(dl, DIAG_UNENFORCED, &ep->src, "IPv6 endpoint %s: not yet supported; skipped", a);
+	else if (dns)
+		VDIAG(dl, DIAG_UNENFORCED, &ep->src,
+		      "endpoint %s needs DNS resolution, not supported at connection level; skipped",
+		      a);
+	else
+		VDIAG(dl, DIAG_ERROR, &ep->src,
+		      "endpoint address %s must be an IP address unless resolution is DNS", a);
+}
+
+static void se_check_resolution(const struct service_entry *se, struct diag_list *dl)
+{
+	bool dns = se->resolution == RES_DNS || se->resolution == RES_DNS_ROUND_ROBIN;
+	size_t i;
+
+	if (se->has_cidr && dns)
+		VDIAG(dl, DIAG_ERROR, &se->cidr_src,
+		      "CIDR addresses are allowed only for NONE/STATIC resolution types");
+	for (i = 0; i < se->n_eps; i++)
+		ep_check_address(&se->eps[i], dns, dl);
+	if (dns && se->n_eps == 0 && !se->has_selector && se->n_addrs)
+		VDIAG(dl, DIAG_UNENFORCED, &se->res_src,
+		      "DNS resolution of the hosts is not supported at connection level; "
+		      "the service is not intercepted");
+	if (se->resolution == RES_STATIC && se->n_eps == 0 && !se->has_selector)
+		VDIAG(dl, DIAG_WARNING, &se->res_src,
+		      "STATIC resolution without endpoints: every connection is refused");
+}
+
+static void se_check(const struct service_entry *se, struct diag_list *dl)
+{
+	if (se->n_hosts == 0)
+		diag_add(dl, DIAG_ERROR, se->src.file, se->src.line, se->src.col, "spec.hosts",
+			 "at least one host is required");
+	se_check_ports(se, dl);
+	if (se->has_selector && se->n_eps)
+		diag_add(dl, DIAG_ERROR, se->src.file, se->src.line, se->src.col,
+			 "spec.workloadSelector", "only one of workloadSelector or endpoints can be set");
+	se_check_resolution(se, dl);
+	if (se->n_addrs == 0 && se->n_hosts && se->n_ports)
+		diag_add(dl, DIAG_NOTE, se->src.file, se->src.line, se->src.col, "spec.addresses",
+			 "no IPv4 address: no virtual IP to intercept for %s", se->hosts[0]);
+}
+
+/* ---- VirtualService ---------------------------------------------------- */
+
+static void route_check_weights(const struct vs_route *r, struct diag_list *dl)
+{
+	unsigned long long sum = 0;
+	size_t i;
+
+	if (r->n_dests > BPFMESH_MAX_DESTS) {
+		VDIAG(dl, DIAG_ERROR, &r->dests[BPFMESH_MAX_DESTS].src,
+		      "a route has at most %d destinations (this one has %zu)", BPFMESH_MAX_DESTS,
+		      r->n_dests);
+		return;
+	}
+	if (r->n_dests < 2)
+		return; /* one destination gets everything, whatever its weight */
+	for (i = 0; i < r->n_dests; i++)
+		sum += (unsigned long long)(r->dests[i].weight > 0 ? r->dests[i].weight : 0);
+	if (sum == 0)
+		VDIAG(dl, DIAG_ERROR, &r->src,
+		      "total destination weight is 0: with several destinations, at least one "
+		      "weight must be > 0");
+	else if (sum > UINT32_MAX)
+		VDIAG(dl, DIAG_ERROR, &r->src, "total destination weight %llu is too large", sum);
+	else if (sum != 100)
+		VDIAG(dl, DIAG_NOTE, &r->src,
+		      "weights sum to %llu, not 100; each destination gets weight/%llu", sum, sum);
+}
+
+static void route_check(const struct vs_route *r, struct diag_list *dl)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s.route", r->src.path);
+	if (r->n_dests == 0 && !r->no_dests_ok)
+		diag_add(dl, DIAG_ERROR, r->src.file, r->src.line, r->src.col, path,
+			 r->kind == ROUTE_HTTP ? "HTTP route or redirect is required"
+					       : "TCP route is required");
+	route_check_weights(r, dl);
+}
+
+static void vs_check(const struct virtual_service *vs, struct diag_list *dl)
+{
+	size_t i;
+
+	if (vs->n_hosts == 0)
+		diag_add(dl, DIAG_ERROR, vs->src.file, vs->src.line, vs->src.col, "spec.hosts",
+			 "at least one host is required");
+	if (vs->n_http == 0 && vs->n_tcp == 0 && !vs->tls_present)
+		diag_add(dl, DIAG_ERROR, vs->src.file, vs->src.line, vs->src.col, "spec",
+			 "http, tcp or tls must be provided in virtual service");
+	for (i = 0; i < vs->n_http; i++)
+		route_check(&vs->http[i], dl);
+	for (i = 0; i < vs->n_tcp; i++)
+		route_check(&vs->tcp[i], dl);
+}
+
+/* ---- DestinationRule --------------------------------------------------- */
+
+static void dr_check(const struct dest_rule *dr, struct diag_list *dl)
+{
+	size_t i, j;
+
+	for (i = 0; i < dr->n_subsets; i++) {
+		for (j = 0; j < i; j++) {
+			if (strcmp(dr->subsets[i].name, dr->subsets[j].name) == 0) {
+				VDIAG(dl, DIAG_ERROR, &dr->subsets[i].src,
+				      "duplicate subset name %s (line %u)", dr->subsets[i].name,
+				      dr->subsets[j].src.line);
+				break;
+			}
+		}
+	}
+}
 
 void validate_model(struct model *m, struct diag_list *dl)
 {
+	const struct service_entry *se;
+	const struct workload_entry *we;
+	const struct virtual_service *vs;
+	const struct dest_rule *dr;
+
+	for (se = m->ses; se; se = se->next)
+		se_check(se, dl);
+	for (we = m->wes; we; we = we->next)
+		ep_check_address(&we->ep, true, dl);
+	for (vs = m->vss; vs; vs = vs->next)
+		vs_check(vs, dl);
+	for (dr = m->drs; dr; dr = dr->next)
+		dr_check(dr, dl);
 }

@@ -1,7 +1,192 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Rules across resources (see validate.h). */
+/* Rules across resources (see validate.h): what Istio accepts one resource at
+ * a time but would black-hole or silently ignore once they meet. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "validate.h"
+
+#define XDIAG(dl, lvl, s, fmt, ...) \
+	diag_add(dl, lvl, (s)->file, (s)->line, (s)->col, (s)->path, fmt, ##__VA_ARGS__)
+
+static bool reg_any_host_matches(const struct registry *reg, const char *pattern)
+{
+	size_t i;
+
+	for (i = 0; i < reg->n_svcs; i++) {
+		if (model_host_matches(pattern, reg->svcs[i].host))
+			return true;
+	}
+	return false;
+}
+
+/* ---- VirtualService ---------------------------------------------------- */
+
+static void xref_dest(struct registry *reg, const struct virtual_service *vs,
+		      struct vs_dest *d, struct diag_list *dl)
+{
+	const char *host;
+
+	if (!d->host || d->reported)
+		return;
+	host = model_resolve_host(&reg->m->arena, d->host, vs->r.ns);
+	if (!host)
+		return;
+	if (!registry_has_host(reg, host)) {
+		XDIAG(dl, DIAG_ERROR, &d->src, "host %s matches no service%s", host,
+		      strchr(host, '*') ? " (a destination must name one service)" : "");
+		d->reported = true;
+	} else if (d->has_port && !registry_find(reg, host, d->port)) {
+		XDIAG(dl, DIAG_ERROR, &d->src, "service %s has no port %u", host, d->port);
+		d->reported = true;
+	} else if (d->subset && !registry_subset(reg, host, d->subset)) {
+		XDIAG(dl, DIAG_ERROR, &d->src,
+		      "subset %s is not defined by any DestinationRule for %s: its traffic would "
+		      "be black-holed", d->subset, host);
+		d->reported = true;
+	}
+}
+
+static void xref_routes(struct registry *reg, const struct virtual_service *vs,
+			struct vs_route *routes, size_t n, struct diag_list *dl)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < routes[i].n_dests; j++)
+			xref_dest(reg, vs, &routes[i].dests[j], dl);
+	}
+}
+
+/* The first VirtualService claiming an exact host wins; later ones are ignored. */
+static void xref_vs_hosts(struct registry *reg, const struct virtual_service *vs,
+			  struct diag_list *dl)
+{
+	const struct virtual_service *o;
+	size_t i, j;
+
+	for (i = 0; i < vs->n_hosts; i++) {
+		if (!reg_any_host_matches(reg, vs->hosts[i]))
+			XDIAG(dl, DIAG_WARNING, &vs->host_src[i], "host %s matches no service",
+			      vs->hosts[i]);
+		for (o = reg->m->vss; o != vs; o = o->next) {
+			for (j = 0; !o->gateways_only && j < o->n_hosts; j++) {
+				if (strcmp(o->hosts[j], vs->hosts[i]) == 0)
+					break;
+			}
+			if (!o->gateways_only && j < o->n_hosts) {
+				XDIAG(dl, DIAG_WARNING, &vs->host_src[i],
+				      "host %s is also claimed by VirtualService %s/%s (%s:%u); "
+				      "the first one wins", vs->hosts[i], o->r.ns, o->r.name,
+				      o->host_src[j].file, o->host_src[j].line);
+				break;
+			}
+		}
+	}
+}
+
+/* ---- DestinationRule --------------------------------------------------- */
+
+/* Endpoints of the services a DR host covers that a subset selects (NULL: all). */
+static size_t xref_count_eps(const struct registry *reg, const char *host,
+			     const struct dr_subset *sub)
+{
+	size_t i, j, n = 0, best = 0;
+
+	for (i = 0; i < reg->n_svcs; i++) {
+		const struct reg_svc *s = &reg->svcs[i];
+
+		if (!model_host_matches(host, s->host))
+			continue;
+		for (j = 0, n = 0; j < s->n_eps; j++)
+			n += registry_ep_in_subset(&s->eps[j], sub);
+		best = n > best ? n : best;
+	}
+	return best;
+}
+
+/* Envoy ejects only while 100 * (ejected + 1) / total <= maxEjectionPercent. */
+static void xref_outlier(const struct tp_summary *tp, size_t n_eps, const char *what,
+			 struct diag_list *dl)
+{
+	uint32_t mep = tp->max_ejection_percent;
+
+	if (!tp->has_outlier || n_eps == 0 || (uint64_t)n_eps * mep >= 100)
+		return;
+	XDIAG(dl, DIAG_WARNING, &tp->outlier_src,
+	      "%s has %zu endpoint%s and maxEjectionPercent is %u: Envoy ejects only while "
+	      "100*(ejected+1)/total <= maxEjectionPercent, so no endpoint is ever ejected "
+	      "(needs maxEjectionPercent >= %zu)", what, n_eps, n_eps == 1 ? "" : "s", mep,
+	      (100 + n_eps - 1) / n_eps);
+}
+
+static bool xref_subset_seen(const struct registry *reg, const struct dest_rule *dr,
+			     const struct dr_subset *s, struct diag_list *dl)
+{
+	const struct dest_rule *o;
+	size_t i;
+
+	for (o = reg->m->drs; o; o = o->next) {
+		for (i = 0; o->host && o->host[0] && i < o->n_subsets; i++) {
+			const struct dr_subset *p = &o->subsets[i];
+
+			if (p == s)
+				return false;
+			if (o != dr && strcmp(o->host, dr->host) == 0 &&
+			    strcmp(p->name, s->name) == 0) {
+				XDIAG(dl, DIAG_WARNING, &s->src,
+				      "subset %s of %s is already defined by DestinationRule %s/%s "
+				      "(%s:%u); the first definition wins", s->name, dr->host,
+				      o->r.ns, o->r.name, p->src.file, p->src.line);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+static void xref_dr(const struct registry *reg, const struct dest_rule *dr,
+		    struct diag_list *dl)
+{
+	char what[512];
+	size_t i, n;
+
+	if (!dr->host)
+		return;
+	if (!reg_any_host_matches(reg, dr->host)) {
+		XDIAG(dl, DIAG_WARNING, &dr->host_src, "host %s matches no service", dr->host);
+		return;
+	}
+	snprintf(what, sizeof(what), "%s", dr->host);
+	xref_outlier(&dr->tp, xref_count_eps(reg, dr->host, NULL), what, dl);
+	for (i = 0; i < dr->n_subsets; i++) {
+		const struct dr_subset *s = &dr->subsets[i];
+
+		if (xref_subset_seen(reg, dr, s, dl))
+			continue;
+		n = xref_count_eps(reg, dr->host, s);
+		if (n == 0)
+			XDIAG(dl, DIAG_WARNING, &s->src,
+			      "subset %s matches no endpoint of %s: its connections will be refused",
+			      s->name, dr->host);
+		snprintf(what, sizeof(what), "subset %s of %s", s->name, dr->host);
+		xref_outlier(s->tp.has_outlier ? &s->tp : &dr->tp, n, what, dl);
+	}
+}
 
 void xref_check(struct registry *reg, struct diag_list *dl)
 {
+	struct virtual_service *vs;
+	const struct dest_rule *dr;
+
+	for (vs = reg->m->vss; vs; vs = vs->next) {
+		if (vs->gateways_only)
+			continue;
+		xref_vs_hosts(reg, vs, dl);
+		xref_routes(reg, vs, vs->http, vs->n_http, dl);
+		xref_routes(reg, vs, vs->tcp, vs->n_tcp, dl);
+	}
+	for (dr = reg->m->drs; dr; dr = dr->next)
+		xref_dr(reg, dr, dl);
 }

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_TEST_POLICY_TEST_H
+#define BPFMESH_TEST_POLICY_TEST_H
+/*
+ * Helpers shared by the policy unit tests: compile YAML held in a string,
+ * find a diagnostic by place, field and level, look up image entries.
+ * Include after <cmocka.h>.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/policy.h"
+
+struct ptest {
+	struct diag_list dl;
+	struct bpfmesh_image img;
+	int ret;
+};
+
+/* Compile one in-memory file named "t.yaml". */
+static inline int ptest_compile(struct ptest *t, const char *yaml, bool strict)
+{
+	const char *names[] = { "t.yaml" };
+	const char *bufs[] = { yaml };
+	size_t lens[] = { strlen(yaml) };
+
+	memset(t, 0, sizeof(*t));
+	t->dl.strict = strict;
+	t->ret = policy_compile_buffers(names, bufs, lens, 1, &t->dl, &t->img);
+	return t->ret;
+}
+
+static inline void ptest_free(struct ptest *t)
+{
+	bpfmesh_image_free(&t->img);
+	diag_free(&t->dl);
+}
+
+/* The first diagnostic with this level whose field equals field (NULL: any)
+ * and whose message contains msg (NULL: any). */
+static inline const struct diag *ptest_find(const struct ptest *t, enum diag_level level,
+					    const char *field, const char *msg)
+{
+	size_t i;
+
+	for (i = 0; i < t->dl.n; i++) {
+		const struct diag *d = &t->dl.items[i];
+
+		if (d->level == level && (!field || strcmp(d->field, field) == 0) &&
+		    (!msg || strstr(d->msg, msg)))
+			return d;
+	}
+	return NULL;
+}
+
+static inline size_t ptest_count(const struct ptest *t, enum diag_level level)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < t->dl.n; i++)
+		n += t->dl.items[i].level == level;
+	return n;
+}
+
+/* Assert a diagnostic exists at file:line:col with this field and level. */
+#define assert_diag(t, level, line_, col_, field, msg)                                  \
+	do {                                                                           \
+		const struct diag *d_ = ptest_find(t, level, field, msg);              \
+		if (!d_) {                                                             \
+			diag_print(&(t)->dl, stderr);                                  \
+			fail_msg("no %s diagnostic on %s containing \"%s\"", #level,  \
+				 field ? field : "(any)", msg ? msg : "");             \
+		}                                                                      \
+		assert_string_equal(d_->file, "t.yaml");                               \
+		assert_int_equal(d_->line, line_);                                     \
+		assert_int_equal(d_->col, col_);                                       \
+	} while (0)
+
+/* No diagnostic at or above this level. */
+#define assert_no_diag(t, level)                                                        \
+	do {                                                                           \
+		if (ptest_count(t, level)) {                                           \
+			diag_print(&(t)->dl, stderr);                                  \
+			fail_msg("unexpected %s diagnostics", #level);                 \
+		}                                                                      \
+	} while (0)
+
+static inline struct svc_key ptest_key(const char *vip, unsigned int port)
+{
+	struct svc_key k;
+
+	memset(&k, 0, sizeof(k));
+	inet_pton(AF_INET, vip, &k.addr[0]);
+	k.port = htons((__u16)port);
+	k.proto = BPFMESH_PROTO_TCP;
+	k.family = BPFMESH_AF_INET;
+	return k;
+}
+
+static inline const struct image_service *ptest_service(const struct bpfmesh_image *img,
+							const char *vip, unsigned int port)
+{
+	struct svc_key k = ptest_key(vip, port);
+	size_t i;
+
+	for (i = 0; i < img->n_services; i++) {
+		if (memcmp(&img->services[i].key, &k, sizeof(k)) == 0)
+			return &img->services[i];
+	}
+	return NULL;
+}
+
+static inline __be32 ptest_ip(const char *s)
+{
+	__be32 a = 0;
+
+	inet_pton(AF_INET, s, &a);
+	return a;
+}
+
+#endif /* BPFMESH_TEST_POLICY_TEST_H */
