@@ -200,7 +200,7 @@ static void ep_service_account(struct ydoc *d, yaml_node_t *n, const char *path,
 	if ((err = check_dns1123_subdomain(s)))
 		ydiag(d, n, DIAG_ERROR, path, "serviceAccount \"%s\" is invalid: %s", s, err);
 	else
-		ydiag(d, n, DIAG_UNENFORCED, path, "workload identity is not used at connection level");
+		ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "workload identity is not used at connection level");
 }
 
 static const struct yfield endpoint_fields[] = {
@@ -224,7 +224,7 @@ void parse_endpoint(struct ydoc *d, yaml_node_t *n, const char *path, struct end
 		return;
 	ypath_key(sub, path, "address");
 	if (ep->network)
-		ydiag(d, n, DIAG_UNENFORCED, sub,
+		ydiag(d, ykey(d, n), DIAG_UNENFORCED, sub,
 		      "endpoints reached through a network gateway are not yet supported; skipped");
 	else
 		ydiag(d, n, DIAG_ERROR, sub, "address must be set");

@@ -88,13 +88,13 @@ static void dr_export_to(struct ydoc *d, yaml_node_t *n, const char *path, void 
 	const char **v;
 
 	parse_str_list(d, n, path, &v, NULL);
-	ydiag(d, n, DIAG_UNENFORCED, path,
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
 	      "visibility is not enforced: the node agent serves every namespace");
 }
 
 static void dr_selector(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	ydiag(d, n, DIAG_UNENFORCED, path,
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
 	      "per-client DestinationRules are not yet supported; applied to every client");
 }
 

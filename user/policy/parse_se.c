@@ -225,7 +225,7 @@ static void se_export_to(struct ydoc *d, yaml_node_t *n, const char *path, void 
 	const char **v;
 
 	parse_str_list(d, n, path, &v, NULL);
-	ydiag(d, n, DIAG_UNENFORCED, path,
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
 	      "visibility is not enforced: the node agent serves every namespace");
 }
 
@@ -234,7 +234,7 @@ static void se_sans(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 	const char **v;
 
 	parse_str_list(d, n, path, &v, NULL);
-	ydiag(d, n, DIAG_UNENFORCED, path, "TLS identity checks are not done at connection level");
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "TLS identity checks are not done at connection level");
 }
 
 static const struct yfield se_fields[] = {

@@ -75,7 +75,7 @@ static void tp_block(struct ydoc *d, yaml_node_t *n, const char *path,
 	if (n->type == YAML_MAPPING_NODE && n->data.mapping.pairs.top == n->data.mapping.pairs.start)
 		ydiag(d, n, DIAG_ERROR, path, "%s must have at least one field", what);
 	ywalk_map(d, n, path, fields, obj);
-	ydiag(d, n, DIAG_UNENFORCED, path, "%s is not yet enforced", what);
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "%s is not yet enforced", what);
 }
 
 /* ---- connectionPool ---------------------------------------------------- */
@@ -212,7 +212,7 @@ static void tp_outlier(struct ydoc *d, yaml_node_t *n, const char *path, void *o
 	if (c.has_local_origin && !c.split)
 		ydiag(d, c.local_origin, DIAG_ERROR, c.local_origin_path,
 		      "consecutiveLocalOriginFailures requires splitExternalLocalOriginErrors: true");
-	ydiag(d, n, DIAG_UNENFORCED, path, "outlierDetection is not yet enforced");
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "outlierDetection is not yet enforced");
 }
 
 /* ---- tls --------------------------------------------------------------- */
@@ -265,7 +265,7 @@ static void tp_tls(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 	else if (c.mode == 2 && !c.cred && (!c.cert || !c.key))
 		ydiag(d, n, DIAG_ERROR, path,
 		      "client certificate and private key are required for MUTUAL tls");
-	ydiag(d, n, DIAG_UNENFORCED, path, "upstream TLS is not originated by the data plane");
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "upstream TLS is not originated by the data plane");
 }
 
 /* ---- loadBalancer ------------------------------------------------------ */
@@ -383,7 +383,7 @@ static void tp_load_balancer(struct ydoc *d, yaml_node_t *n, const char *path, v
 	ywalk_map(d, n, path, lb_fields, &c);
 	if (c.simple && c.hash)
 		ydiag(d, n, DIAG_ERROR, path, "only one of simple or consistentHash can be set");
-	ydiag(d, n, DIAG_UNENFORCED, path, "loadBalancer is not yet enforced");
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "loadBalancer is not yet enforced");
 }
 
 /* ---- portLevelSettings ------------------------------------------------- */
@@ -454,7 +454,7 @@ static void tp_port_level(struct ydoc *d, yaml_node_t *n, const char *path, void
 
 static void tp_not_yet(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	ydiag(d, n, DIAG_UNENFORCED, path, Y_NOT_YET);
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, Y_NOT_YET);
 }
 
 static const struct yfield tp_fields[] = {

@@ -91,7 +91,7 @@ static void rd_weight(struct ydoc *d, yaml_node_t *n, const char *path, void *ob
 
 static void rd_request_only(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	ydiag(d, n, DIAG_UNENFORCED, path, Y_REQUEST_ONLY);
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, Y_REQUEST_ONLY);
 }
 
 static const struct yfield http_dest_fields[] = {
@@ -152,7 +152,7 @@ static void match_never(struct ydoc *d, yaml_node_t *n, const char *path, void *
 	struct vs_match *m = obj;
 
 	m->never = true;
-	ydiag(d, n, DIAG_UNENFORCED, path,
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
 	      "%s; this match clause is treated as not matching", why);
 }
 
@@ -218,7 +218,7 @@ static void route_match(struct ydoc *d, yaml_node_t *n, const char *path, void *
 
 static void unenforced(struct ydoc *d, yaml_node_t *n, const char *path)
 {
-	ydiag(d, n, DIAG_UNENFORCED, path, Y_REQUEST_ONLY);
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, Y_REQUEST_ONLY);
 }
 
 static void route_timeout(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
@@ -395,10 +395,10 @@ static void vs_gateways(struct ydoc *d, yaml_node_t *n, const char *path, void *
 			other = true;
 	}
 	if (other)
-		ydiag(d, n, DIAG_UNENFORCED, path, "gateways are not handled; only mesh traffic is");
+		ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "gateways are not handled; only mesh traffic is");
 	if (cnt && !mesh) {
 		vs->gateways_only = true;
-		ydiag(d, n, DIAG_NOTE, path,
+		ydiag(d, ykey(d, n), DIAG_NOTE, path,
 		      "\"mesh\" is not listed: this VirtualService does not apply to mesh traffic");
 	}
 }
@@ -420,7 +420,7 @@ static void vs_tcp(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 static void vs_tls(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	((struct virtual_service *)obj)->tls_present = true;
-	ydiag(d, n, DIAG_UNENFORCED, path,
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
 	      "tls routes match on SNI, which is not visible at connect time; ignored");
 }
 
@@ -429,7 +429,7 @@ static void vs_export_to(struct ydoc *d, yaml_node_t *n, const char *path, void 
 	const char **v;
 
 	parse_str_list(d, n, path, &v, NULL);
-	ydiag(d, n, DIAG_UNENFORCED, path,
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
 	      "visibility is not enforced: the node agent serves every namespace");
 }
 

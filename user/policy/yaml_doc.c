@@ -9,6 +9,11 @@
 #include "check.h"
 #include "yaml_doc.h"
 
+yaml_node_t *ykey(struct ydoc *d, yaml_node_t *n)
+{
+	return d->key ? d->key : n;
+}
+
 unsigned int ynode_line(const yaml_node_t *n)
 {
 	return n ? (unsigned int)n->start_mark.line + 1 : 0;
@@ -254,8 +259,13 @@ void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
 			ydiag(d, k, DIAG_UNENFORCED, sub, Y_UNKNOWN);
 		else if (ynode_is_null(v))
 			continue; /* null is unset, as in Kubernetes */
-		else
+		else {
+			yaml_node_t *saved = d->key;
+
+			d->key = k;
 			f->fn(d, v, sub, obj);
+			d->key = saved;
+		}
 	}
 }
 
@@ -304,7 +314,13 @@ long yseq_each(struct ydoc *d, yaml_node_t *n, const char *path, yitem_fn fn, vo
 			ydiag(d, item, DIAG_ERROR, sub, "must not be null");
 			continue;
 		}
-		fn(d, item, sub, i, obj);
+		{
+			yaml_node_t *saved = d->key;
+
+			d->key = NULL;
+			fn(d, item, sub, i, obj);
+			d->key = saved;
+		}
 	}
 	return (long)len;
 }

@@ -25,6 +25,7 @@ struct ydoc {
 	struct arena *a;
 	unsigned long visits;
 	bool too_complex; /* visit budget exhausted: stop walking */
+	yaml_node_t *key; /* key of the field whose parser is running */
 };
 
 /* A field of a mapping and its parser (called only for non-null values). */
@@ -38,6 +39,8 @@ struct yfield {
 #define Y_NOT_YET "not yet implemented; ignored"
 #define Y_UNKNOWN "unknown or not yet implemented field; ignored"
 
+/* Where to report a whole field: its key while its parser runs, else n. */
+yaml_node_t *ykey(struct ydoc *d, yaml_node_t *n);
 unsigned int ynode_line(const yaml_node_t *n);
 unsigned int ynode_col(const yaml_node_t *n);
 void ydiag(struct ydoc *d, const yaml_node_t *n, enum diag_level level,
