@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # /init of the vmtest guest (PID 1; /bin/sh is dash, or busybox ash if the
-# host has no dash; the other commands are busybox applets). vmtest.sh packs it into the
-# initramfs together with /etc/vmtest.conf, which sets:
+# host has no dash; most commands are busybox applets). vmtest.sh packs it
+# into the initramfs together with /etc/vmtest.conf, which sets:
 #   VMTEST_ROOT  directory holding the repo's files (binaries under .output/)
 #   VMTEST_BIN   test binary, relative to VMTEST_ROOT
 #   VMTEST_ARGS  its arguments
@@ -15,6 +15,11 @@
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
+# A link for every busybox applet that the image does not already hold
+# (full iproute2, dash and bash win: existing names are kept). --install
+# finds busybox through /proc/self/exe.
+/usr/bin/busybox mount -t proc proc /proc
+/usr/bin/busybox --install -s
 
 status=1
 finish() {
@@ -36,7 +41,6 @@ trap finish EXIT
 mount -t devtmpfs -o mode=0755 devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 
-mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 # KVM probe boot (vmtest.sh -a auto): say hello and power off.
 if grep -q 'vmtest.probe' /proc/cmdline; then

@@ -47,7 +47,7 @@ vmdir="$repo/vmtests"
 kernel=""
 accel=auto
 timeout=900
-boot_timeout=120
+boot_timeout=${VMTEST_BOOT_TIMEOUT:-120}
 kvm_probe_timeout=20
 testbin=.output/test_kern
 debug_shell=0
@@ -78,7 +78,10 @@ result=""
 cleanup() {
 	local rc=$status
 	trap - EXIT INT TERM
-	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+	if [ -n "$qemu_pid" ]; then
+		kill "$qemu_pid" 2>/dev/null || true
+		wait "$qemu_pid" 2>/dev/null || true
+	fi
 	[ -z "$tail_pid" ] || kill "$tail_pid" 2>/dev/null || true
 	[ -z "$work" ] || rm -rf "$work"
 	[ "$rc" -ne 130 ] || log_msg "interrupted"
@@ -184,9 +187,9 @@ add_file /bin/busybox /usr/bin/busybox
 # system("ip ...") would get busybox's reduced ip. bash is the debug shell.
 for t in ip tc bpftool dash bash; do
 	p=$(command -v "$t" || true)
-	[ -z "$p" ] || add_elf "$p" "/usr/bin/$t"
+	[ -z "$p" ] || add_elf "$p"
 done
-[ -e "$root/usr/bin/dash" ] && ln -s dash "$root/usr/bin/sh"
+[ ! -e "$root/usr/bin/dash" ] || ln -s dash "$root/usr/bin/sh"
 
 # The repo's build output, policies and test data under /bpfmesh.
 vroot=/bpfmesh
@@ -228,12 +231,8 @@ if [ -d "$moddir" ]; then
 	depmod -b "$root" "$kver" 2>/dev/null || log_msg "warning: depmod failed"
 fi
 
-# Busybox applets for every command the guest does not already have.
-/bin/busybox --list-full | while read -r a; do
-	a=/${a#/}
-	[ -e "$root$a" ] || [ -e "$root/usr/bin/${a##*/}" ] || [ -e "$root/usr/sbin/${a##*/}" ] ||
-		ln -s /usr/bin/busybox "$root$a"
-done
+# /bin/sh: dash if the host has it; init links the other busybox applets.
+[ -e "$root/usr/bin/sh" ] || ln -s busybox "$root/usr/bin/sh"
 
 install -m 0755 "$vmdir/init.sh" "$root/init"
 cat >"$root/etc/vmtest.conf" <<EOF
