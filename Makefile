@@ -38,7 +38,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .DELETE_ON_ERROR:
-.SECONDARY: $(BPF_OBJS)
+.SECONDARY:
 .PHONY: all deps test unit kern demo vmtest bench clean
 
 all: $(OUTPUT)/bpfmesh $(OUTPUT)/test_kern $(UNIT_BINS)

@@ -52,15 +52,16 @@ out=$(bash -c "echo \$\$ > '$CG/cgroup.procs'; exec '$TOOL' connect $VIP $PORT $
 v1a=$(awk '$1 == "v1-a" { print $2 }' <<<"$out"); v1a=${v1a:-0}
 v1b=$(awk '$1 == "v1-b" { print $2 }' <<<"$out"); v1b=${v1b:-0}
 v2=$(awk '$1 == "v2" { print $2 }' <<<"$out"); v2=${v2:-0}
-weights=$("$BIN" compile -j "$POLDIR" | tr -d ' \n' | grep -o '"destination":"[^"]*","weight":[0-9]*,"share":[0-9.e-]*' | head -2)
-awk -v a="$v1a" -v b="$v1b" -v c="$v2" -v n="$N" 'BEGIN {
-	printf "  %-8s %8s %8s %10s\n", "subset", "conns", "seen", "policy"
-	printf "  %-8s %8d %7.1f%% %9s%%\n", "v1", a + b, 100 * (a + b) / n, "90"
-	printf "  %-8s %8d %7.1f%% %9s%%\n", "v2", c, 100 * c / n, "10"
+# The policy column comes from the compiler: each destination's share.
+shares=$("$BIN" compile -j "$POLDIR" | grep -o '"share":[0-9.e-]*' | cut -d: -f2)
+p1=$(sed -n 1p <<<"$shares") p2=$(sed -n 2p <<<"$shares")
+awk -v a="$v1a" -v b="$v1b" -v c="$v2" -v n="$N" -v p1="$p1" -v p2="$p2" 'BEGIN {
+	printf "  %-8s %8s %8s %8s\n", "subset", "conns", "seen", "policy"
+	printf "  %-8s %8d %7.1f%% %7.1f%%\n", "v1", a + b, 100 * (a + b) / n, 100 * p1
+	printf "  %-8s %8d %7.1f%% %7.1f%%\n", "v2", c, 100 * c / n, 100 * p2
 	printf "  inside v1: v1-a %d, v1-b %d (even split expected)\n", a, b
 }'
-grep -q '^failed' <<<"$out" && echo "  $(grep '^failed' <<<"$out") connections failed"
-echo "  weights the compiler wrote: $weights"
+if grep -q '^failed' <<<"$out"; then echo "  $(grep '^failed' <<<"$out") connections failed"; fi
 
 echo "== bpfmesh maps services"
 "$BIN" maps services --bpffs "$BPFFS"

@@ -169,11 +169,11 @@ static int run(int argc, char **argv, bool print_image)
 	} else {
 		diag_print(&dl, stderr);
 		if (print_image && rc == 0) {
-			size_t n = show_services(&view, NULL);
+			size_t n = show_services(&view, NULL), e;
 
 			printf("\n");
-			show_endpoints(&view, NULL);
-			printf("Found %zu entries\n", n);
+			e = show_endpoints(&view, NULL);
+			printf("Found %zu services, %zu endpoints\n", n, e);
 		}
 		fprintf(stderr, "%zu error(s), %zu warning(s), %zu unenforced field(s)%s\n",
 			diag_count_errors(&dl), count_level(&dl, DIAG_WARNING),

@@ -20,13 +20,15 @@ void format_svc_key(char *buf, size_t len, const struct svc_key *key)
 	snprintf(buf, len, "%s/%s", ap, key->proto == BPFMESH_PROTO_UDP ? "UDP" : "TCP");
 }
 
+/* Copied into buf: a view may return the same storage for every name. */
 static const char *name_or_id(const struct lb_view *v, __u32 id, char *buf, size_t len)
 {
 	const char *n = v->name(v->ctx, id);
 
 	if (n)
-		return n;
-	snprintf(buf, len, "#%08x", id);
+		snprintf(buf, len, "%s", n);
+	else
+		snprintf(buf, len, "#%08x", id);
 	return buf;
 }
 
@@ -39,7 +41,7 @@ static void show_service_json(const struct lb_view *v, size_t i, struct json *j)
 {
 	const struct svc_key *k = &v->keys[i];
 	const struct svc_val *val = &v->vals[i];
-	char ip[INET_ADDRSTRLEN], nb[16];
+	char ip[INET_ADDRSTRLEN], nb[BPFMESH_NAME_LEN];
 	unsigned int d;
 
 	inet_ntop(AF_INET, k->addr, ip, sizeof(ip));
@@ -69,7 +71,7 @@ static void show_service_json(const struct lb_view *v, size_t i, struct json *j)
 static void show_service_plain(const struct lb_view *v, size_t i)
 {
 	const struct svc_val *val = &v->vals[i];
-	char key[64], nb[16], nb2[16];
+	char key[64], nb[BPFMESH_NAME_LEN], nb2[BPFMESH_NAME_LEN];
 	unsigned int d;
 
 	format_svc_key(key, sizeof(key), &v->keys[i]);
@@ -108,7 +110,7 @@ static void show_endpoint_row(const struct lb_view *v, size_t i, unsigned int d,
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
 	double share = dest->set_weight ? (double)b->weight / dest->set_weight : 0;
-	char key[64], ep[64], nb[16];
+	char key[64], ep[64], nb[BPFMESH_NAME_LEN];
 
 	format_svc_key(key, sizeof(key), &v->keys[i]);
 	format_addr_port(ep, sizeof(ep), b->addr, b->port);

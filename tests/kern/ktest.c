@@ -4,6 +4,7 @@
  * Prints "#N name:OK|FAIL|SKIP" per test and a final "N passed, N failed,
  * N skipped" line; exits 1 if any test failed.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -205,7 +206,7 @@ int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout
 
 int env_start_agent(struct ktest_env *e, const char *extra_env)
 {
-	int fd;
+	int fd, applied_before = env_count_log(e, "bpfmesh: applied generation");
 
 	e->agent = fork();
 	if (e->agent < 0)
@@ -222,7 +223,7 @@ int env_start_agent(struct ktest_env *e, const char *extra_env)
 		      e->cgroup, "--bpffs", e->bpffs, (char *)NULL);
 		_exit(127);
 	}
-	return env_wait_log(e, "bpfmesh: applied generation", 1 + 0, 10000);
+	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);
 }
 
 int env_signal_agent(struct ktest_env *e, int sig)
