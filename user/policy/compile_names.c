@@ -39,7 +39,8 @@ bool cname_emit(struct cctx *c, struct bpfmesh_image *img)
 	size_t i, n = 0;
 	bool ok = true;
 
-	qsort(c->names, c->n_names, sizeof(*c->names), cname_cmp);
+	if (c->n_names)
+		qsort(c->names, c->n_names, sizeof(*c->names), cname_cmp);
 	img->names = calloc(c->n_names ? c->n_names : 1, sizeof(*img->names));
 	if (!img->names) {
 		c->failed = true;

@@ -391,7 +391,7 @@ static void doc_parse(struct ydoc *d, struct model *m, yaml_node_t *root)
 		ydiag(d, root, DIAG_ERROR, "metadata", "required field is missing");
 	else
 		ywalk_map(d, meta, "metadata", metadata_fields, &r);
-	if (!ynode_is_null(meta) && !r.name)
+	if (!ynode_is_null(meta) && ynode_is_null(ymap_get(d, meta, "name")))
 		ydiag(d, meta, DIAG_ERROR, "metadata.name", "required field is missing");
 	if (ynode_is_null(spec)) {
 		ydiag(d, root, DIAG_ERROR, "spec", "required field is missing");

@@ -135,7 +135,8 @@ static int files_from_dir(struct file_list *fl, const char *dir, struct diag_lis
 		}
 	}
 	closedir(d);
-	qsort(fl->names + first, fl->n - first, sizeof(*fl->names), name_cmp);
+	if (fl->n > first)
+		qsort(fl->names + first, fl->n - first, sizeof(*fl->names), name_cmp);
 	return 0;
 }
 
