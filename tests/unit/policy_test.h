@@ -16,6 +16,7 @@ struct ptest {
 	struct diag_list dl;
 	struct bpfmesh_image img;
 	int ret;
+	const char *src; /* the YAML compiled, to show where a diagnostic points */
 };
 
 /* Compile one in-memory file named "t.yaml". */
@@ -26,6 +27,7 @@ static inline int ptest_compile(struct ptest *t, const char *yaml, bool strict)
 	size_t lens[] = { strlen(yaml) };
 
 	memset(t, 0, sizeof(*t));
+	t->src = yaml;
 	t->dl.strict = strict;
 	t->ret = policy_compile_buffers(names, bufs, lens, 1, &t->dl, &t->img);
 	return t->ret;
@@ -63,16 +65,36 @@ static inline size_t ptest_count(const struct ptest *t, enum diag_level level)
 	return n;
 }
 
+/* Print line `line` of src with a caret under column col. */
+static inline void ptest_show(const char *src, unsigned int line, unsigned int col)
+{
+	unsigned int l = 1;
+	const char *end;
+
+	for (; src && *src && l < line; src++)
+		l += *src == '\n';
+	if (!src || l != line)
+		return;
+	end = strchr(src, '\n');
+	fprintf(stderr, "  %.*s\n  %*s^\n", (int)(end ? end - src : (long)strlen(src)), src,
+		(int)(col ? col - 1 : 0), "");
+}
+
 /* Assert a diagnostic exists at file:line:col with this field and level. */
-#define assert_diag(t, level, line_, col_, field, msg)                                  \
+#define assert_diag(t, level, line_, col_, field_, msg_)                                  \
 	do {                                                                           \
-		const struct diag *d_ = ptest_find(t, level, field, msg);              \
+		const struct diag *d_ = ptest_find(t, level, field_, msg_);              \
 		if (!d_) {                                                             \
 			diag_print(&(t)->dl, stderr);                                  \
 			fail_msg("no %s diagnostic on %s containing \"%s\"", #level,  \
-				 field ? field : "(any)", msg ? msg : "");             \
+				 field_ ? field_ : "(any)", msg_ ? msg_ : "");             \
 		}                                                                      \
 		assert_string_equal(d_->file, "t.yaml");                               \
+		if (d_->line != (unsigned int)(line_) || d_->col != (unsigned int)(col_)) { \
+			fprintf(stderr, "%s at %u:%u, expected %u:%u\n", d_->field,   \
+				d_->line, d_->col, (unsigned int)(line_), (unsigned int)(col_)); \
+			ptest_show((t)->src, d_->line, d_->col);                       \
+		}                                                                      \
 		assert_int_equal(d_->line, line_);                                     \
 		assert_int_equal(d_->col, col_);                                       \
 	} while (0)

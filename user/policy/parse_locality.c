@@ -149,6 +149,6 @@ void parse_locality_lb(struct ydoc *d, yaml_node_t *n, const char *path, void *o
 
 	ywalk_map(d, n, path, loc_fields, &c);
 	if (c.distribute && c.failover)
-		ydiag(d, n, DIAG_ERROR, path,
+		ydiag(d, ykey(d, n), DIAG_ERROR, path,
 		      "can not simultaneously set 'distribute' and 'failover'");
 }

@@ -182,7 +182,7 @@ static void od_local_origin(struct ydoc *d, yaml_node_t *n, const char *path, vo
 static void od_deprecated(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	tp_nonneg(d, n, path, obj);
-	ydiag(d, n, DIAG_WARNING, path,
+	ydiag(d, ykey(d, n), DIAG_WARNING, path,
 	      "consecutiveErrors is deprecated; use consecutive5xxErrors or consecutiveGatewayErrors");
 }
 
@@ -206,7 +206,7 @@ static void tp_outlier(struct ydoc *d, yaml_node_t *n, const char *path, void *o
 	if (c.tp) {
 		c.tp->has_outlier = true;
 		c.tp->max_ejection_percent = 10;
-		c.tp->outlier_src = ysrc(d, n, path);
+		c.tp->outlier_src = ysrc(d, ykey(d, n), path);
 	}
 	ywalk_map(d, n, path, od_fields, &c);
 	if (c.has_local_origin && !c.split)
@@ -260,10 +260,10 @@ static void tp_tls(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 
 	ywalk_map(d, n, path, tls_fields, &c);
 	if ((c.mode == 1 || c.mode == 2) && c.cred && (c.cert || c.key || c.ca))
-		ydiag(d, n, DIAG_ERROR, path,
+		ydiag(d, ykey(d, n), DIAG_ERROR, path,
 		      "cannot specify client certificates or CA certificate if credentialName is set");
 	else if (c.mode == 2 && !c.cred && (!c.cert || !c.key))
-		ydiag(d, n, DIAG_ERROR, path,
+		ydiag(d, ykey(d, n), DIAG_ERROR, path,
 		      "client certificate and private key are required for MUTUAL tls");
 	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "upstream TLS is not originated by the data plane");
 }
@@ -360,9 +360,10 @@ static void lb_hash(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 	((struct lb_ctx *)obj)->hash = true;
 	ywalk_map(d, n, path, ch_fields, &c);
 	if (c.keys != 1 && n->type == YAML_MAPPING_NODE)
-		ydiag(d, n, DIAG_ERROR, path, "exactly one hash key must be set (found %d)", c.keys);
+		ydiag(d, ykey(d, n), DIAG_ERROR, path, "exactly one hash key must be set (found %d)",
+		      c.keys);
 	if (c.algos > 1)
-		ydiag(d, n, DIAG_ERROR, path, "only one of ringHash or maglev can be set");
+		ydiag(d, ykey(d, n), DIAG_ERROR, path, "only one of ringHash or maglev can be set");
 }
 
 
@@ -382,7 +383,7 @@ static void tp_load_balancer(struct ydoc *d, yaml_node_t *n, const char *path, v
 
 	ywalk_map(d, n, path, lb_fields, &c);
 	if (c.simple && c.hash)
-		ydiag(d, n, DIAG_ERROR, path, "only one of simple or consistentHash can be set");
+		ydiag(d, ykey(d, n), DIAG_ERROR, path, "only one of simple or consistentHash can be set");
 	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "loadBalancer is not yet enforced");
 }
 
