@@ -269,29 +269,28 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 /* Copy the source file names into img->strtab so the image owns them. */
 static bool cfiles_emit(struct bpfmesh_image *img)
 {
-	size_t i, j, len = 0, at = 0;
+	struct hmap seen = { 0 };
+	size_t i, len = 0, at = 0, off;
+	bool added, ok = true;
 
 	for (i = 0; i < img->n_services; i++)
 		len += strlen(img->services[i].src_file) + 1;
 	img->strtab = calloc(len ? len : 1, 1);
 	if (!img->strtab)
 		return false;
-	for (i = 0; i < img->n_services; i++) {
+	for (i = 0; i < img->n_services && ok; i++) {
 		const char *f = img->services[i].src_file;
 
-		for (j = 0; j < i; j++) {
-			if (strcmp(img->services[j].src_file, f) == 0)
-				break;
+		ok = hmap_put_str(&seen, f, at, &added);
+		if (ok && added) {
+			memcpy(img->strtab + at, f, strlen(f) + 1);
+			at += strlen(f) + 1;
 		}
-		if (j < i) {
-			img->services[i].src_file = img->services[j].src_file;
-			continue;
-		}
-		memcpy(img->strtab + at, f, strlen(f) + 1);
-		img->services[i].src_file = img->strtab + at;
-		at += strlen(f) + 1;
+		if (ok && hmap_get_str(&seen, f, &off))
+			img->services[i].src_file = img->strtab + off;
 	}
-	return true;
+	hmap_free(&seen);
+	return ok;
 }
 
 /* Destinations learn their set's size and weight once the sets are built. */

@@ -27,6 +27,7 @@ struct cctx {
 	struct arena *a;
 	struct cset *sets;
 	size_t n_sets, cap_sets;
+	struct hmap set_index; /* (svc, subset) -> index into sets */
 	struct cname *names;
 	size_t n_names, cap_names;
 	bool failed; /* out of memory */

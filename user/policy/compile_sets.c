@@ -15,9 +15,11 @@ long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset 
 	struct cset *s;
 	size_t i;
 
-	for (i = 0; i < c->n_sets; i++) {
-		if (c->sets[i].svc == svc && c->sets[i].subset == subset)
-			return (long)i;
+	if (hmap_get_ptr(&c->set_index, svc, subset, &i))
+		return (long)i;
+	if (!hmap_put_ptr(&c->set_index, svc, subset, c->n_sets)) {
+		c->failed = true;
+		return -1;
 	}
 	if (c->n_sets == c->cap_sets) {
 		size_t cap = c->cap_sets ? c->cap_sets * 2 : 16;
@@ -135,6 +137,7 @@ void cset_free(struct cctx *c)
 {
 	free(c->sets);
 	free(c->names);
+	hmap_free(&c->set_index);
 	c->sets = NULL;
 	c->names = NULL;
 	c->n_sets = c->cap_sets = c->n_names = c->cap_names = 0;

@@ -21,15 +21,18 @@ static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_i
 	if (m->arena.oom)
 		goto out;
 	validate_model(m, dl);
-	if (!registry_build(&reg, m, dl))
+	if (!registry_build(&reg, m, dl)) {
+		registry_free(&reg);
 		goto out;
+	}
 	xref_check(&reg, dl);
-	if (diag_count_errors(dl) || m->arena.oom)
-		goto out;
-	if (compile_image(&reg, dl, img) && !diag_count_errors(dl))
-		ret = 0;
-	else
-		bpfmesh_image_free(img);
+	if (!diag_count_errors(dl) && !m->arena.oom) {
+		if (compile_image(&reg, dl, img) && !diag_count_errors(dl))
+			ret = 0;
+		else
+			bpfmesh_image_free(img);
+	}
+	registry_free(&reg);
 out:
 	if (m->arena.oom)
 		diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory");

@@ -10,17 +10,6 @@
 #define XDIAG(dl, lvl, s, fmt, ...) \
 	diag_add(dl, lvl, (s)->file, (s)->line, (s)->col, (s)->path, fmt, ##__VA_ARGS__)
 
-static bool reg_any_host_matches(const struct registry *reg, const char *pattern)
-{
-	size_t i;
-
-	for (i = 0; i < reg->n_svcs; i++) {
-		if (model_host_matches(pattern, reg->svcs[i].host))
-			return true;
-	}
-	return false;
-}
-
 /* ---- VirtualService ---------------------------------------------------- */
 
 static void xref_dest(struct registry *reg, const struct virtual_service *vs,
@@ -33,7 +22,7 @@ static void xref_dest(struct registry *reg, const struct virtual_service *vs,
 	host = model_resolve_host(&reg->m->arena, d->host, vs->r.ns);
 	if (!host)
 		return;
-	if (!registry_has_host(reg, host)) {
+	if (!registry_first(reg, host)) {
 		XDIAG(dl, DIAG_ERROR, &d->src, "host %s matches no service%s", host,
 		      strchr(host, '*') ? " (a destination must name one service)" : "");
 		d->reported = true;
@@ -67,40 +56,50 @@ static void xref_vs_hosts(struct registry *reg, const struct virtual_service *vs
 	size_t i, j;
 
 	for (i = 0; i < vs->n_hosts; i++) {
-		if (!reg_any_host_matches(reg, vs->hosts[i]))
+		if (!registry_pattern_used(reg, vs->hosts[i]))
 			XDIAG(dl, DIAG_WARNING, &vs->host_src[i], "host %s matches no service",
 			      vs->hosts[i]);
-		for (o = reg->m->vss; o != vs; o = o->next) {
-			for (j = 0; !o->gateways_only && j < o->n_hosts; j++) {
-				if (strcmp(o->hosts[j], vs->hosts[i]) == 0)
-					break;
-			}
-			if (!o->gateways_only && j < o->n_hosts) {
-				XDIAG(dl, DIAG_WARNING, &vs->host_src[i],
-				      "host %s is also claimed by VirtualService %s/%s (%s:%u); "
-				      "the first one wins", vs->hosts[i], o->r.ns, o->r.name,
-				      o->host_src[j].file, o->host_src[j].line);
-				break;
-			}
-		}
+		o = registry_vs_claim(reg, vs->hosts[i]);
+		if (!o || o == vs)
+			continue;
+		for (j = 0; j < o->n_hosts && strcmp(o->hosts[j], vs->hosts[i]) != 0; j++)
+			;
+		XDIAG(dl, DIAG_WARNING, &vs->host_src[i],
+		      "host %s is also claimed by VirtualService %s/%s (%s:%u); the first one wins",
+		      vs->hosts[i], o->r.ns, o->r.name, o->host_src[j].file, o->host_src[j].line);
 	}
 }
 
 /* ---- DestinationRule --------------------------------------------------- */
 
-/* Endpoints of the services a DR host covers that a subset selects (NULL: all). */
+static size_t xref_count_svc_eps(const struct reg_svc *s, const struct dr_subset *sub)
+{
+	size_t j, n = 0;
+
+	for (j = 0; j < s->n_eps; j++)
+		n += registry_ep_in_subset(&s->eps[j], sub);
+	return n;
+}
+
+/* Most endpoints a subset (NULL: all) selects on one port of the services a
+ * DestinationRule host covers: the size of Envoy's cluster. */
 static size_t xref_count_eps(const struct registry *reg, const char *host,
 			     const struct dr_subset *sub)
 {
-	size_t i, j, n = 0, best = 0;
+	const struct reg_svc *s;
+	size_t i, n, best = 0;
 
+	if (host[0] != '*') {
+		for (s = registry_first(reg, host); s; s = registry_next(reg, s)) {
+			n = xref_count_svc_eps(s, sub);
+			best = n > best ? n : best;
+		}
+		return best;
+	}
 	for (i = 0; i < reg->n_svcs; i++) {
-		const struct reg_svc *s = &reg->svcs[i];
-
-		if (!model_host_matches(host, s->host))
+		if (!model_host_matches(host, reg->svcs[i].host))
 			continue;
-		for (j = 0, n = 0; j < s->n_eps; j++)
-			n += registry_ep_in_subset(&s->eps[j], sub);
+		n = xref_count_svc_eps(&reg->svcs[i], sub);
 		best = n > best ? n : best;
 	}
 	return best;
@@ -121,26 +120,25 @@ static void xref_outlier(const struct tp_summary *tp, size_t n_eps, const char *
 	      (100 + n_eps - 1) / n_eps);
 }
 
+/* An earlier DestinationRule for the same host already defines this subset. */
 static bool xref_subset_seen(const struct registry *reg, const struct dest_rule *dr,
 			     const struct dr_subset *s, struct diag_list *dl)
 {
 	const struct dest_rule *o;
-	size_t i;
+	size_t i, j;
 
-	for (o = reg->m->drs; o; o = o->next) {
-		for (i = 0; o->host && o->host[0] && i < o->n_subsets; i++) {
-			const struct dr_subset *p = &o->subsets[i];
-
-			if (p == s)
-				return false;
-			if (o != dr && strcmp(o->host, dr->host) == 0 &&
-			    strcmp(p->name, s->name) == 0) {
-				XDIAG(dl, DIAG_WARNING, &s->src,
-				      "subset %s of %s is already defined by DestinationRule %s/%s "
-				      "(%s:%u); the first definition wins", s->name, dr->host,
-				      o->r.ns, o->r.name, p->src.file, p->src.line);
-				return true;
-			}
+	for (i = registry_dr_chain(reg, dr->host); i; i = reg->drs[i - 1].next_same_host) {
+		o = reg->drs[i - 1].dr;
+		if (o == dr)
+			return false;
+		for (j = 0; j < o->n_subsets; j++) {
+			if (strcmp(o->subsets[j].name, s->name) != 0)
+				continue;
+			XDIAG(dl, DIAG_WARNING, &s->src,
+			      "subset %s of %s is already defined by DestinationRule %s/%s (%s:%u); "
+			      "the first definition wins", s->name, dr->host, o->r.ns, o->r.name,
+			      o->subsets[j].src.file, o->subsets[j].src.line);
+			return true;
 		}
 	}
 	return false;
@@ -154,7 +152,7 @@ static void xref_dr(const struct registry *reg, const struct dest_rule *dr,
 
 	if (!dr->host)
 		return;
-	if (!reg_any_host_matches(reg, dr->host)) {
+	if (!registry_pattern_used(reg, dr->host)) {
 		XDIAG(dl, DIAG_WARNING, &dr->host_src, "host %s matches no service", dr->host);
 		return;
 	}

