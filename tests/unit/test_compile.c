@@ -642,6 +642,47 @@ static void test_missing_path_is_io_error(void **state)
 	diag_free(&dl);
 }
 
+/* Many services: every key present once, sets shared only within a service. */
+static void test_many_services(void **state)
+{
+	size_t i, n = 600, cap = n * 1500;
+	char *yaml = malloc(cap), *p = yaml;
+	struct ptest a, b;
+
+	assert_non_null(yaml);
+	for (i = 0; i < n; i++)
+		p += snprintf(p, cap - (size_t)(p - yaml),
+			      "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+			      "metadata: {name: s%zu}\nspec:\n  hosts: [s%zu.example.com]\n"
+			      "  addresses: [127.%zu.%zu.1]\n"
+			      "  ports: [{number: 80, name: a}, {number: 81, name: b}]\n"
+			      "  endpoints: [{address: 10.0.%zu.1, labels: {v: a}}, "
+			      "{address: 10.0.%zu.2, labels: {v: b}}]\n"
+			      "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+			      "metadata: {name: s%zu}\nspec: {host: s%zu.example.com, subsets: "
+			      "[{name: a, labels: {v: a}}, {name: b, labels: {v: b}}]}\n"
+			      "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+			      "metadata: {name: s%zu}\nspec: {hosts: [s%zu.example.com], tcp: [{route: "
+			      "[{destination: {host: s%zu.example.com, subset: a}, weight: 3}, "
+			      "{destination: {host: s%zu.example.com, subset: b}, weight: 1}]}]}\n",
+			      i, i, 100 + i / 250, i % 250, i % 250, i % 250, i, i, i, i, i, i);
+	assert_true((size_t)(p - yaml) < cap);
+	ptest_compile(&a, yaml, false);
+	ptest_compile(&b, yaml, false);
+	free(yaml);
+	assert_int_equal(a.ret, 0);
+	assert_int_equal(a.img.n_services, 2 * n);
+	assert_int_equal(a.img.n_sets, 4 * n);
+	assert_int_equal(a.img.n_names, n + 4 * n);
+	for (i = 0; i < a.img.n_services; i++) {
+		assert_int_equal(a.img.services[i].val.total_weight, 4);
+		assert_int_equal(a.img.services[i].val.dests[0].n_slots, 1);
+	}
+	assert_images_equal(&a.img, &b.img);
+	ptest_free(&a);
+	ptest_free(&b);
+}
+
 static void test_every_example_compiles(void **state)
 {
 	const char *paths[] = { "policies/examples" };
@@ -683,6 +724,7 @@ int main(void)
 		cmocka_unit_test(test_destination_rules_merge),
 		cmocka_unit_test(test_directory_in_name_order),
 		cmocka_unit_test(test_missing_path_is_io_error),
+		cmocka_unit_test(test_many_services),
 		cmocka_unit_test(test_every_example_compiles),
 	};
 
