@@ -156,8 +156,10 @@ static bool drain_inotify(int fd)
 		while (p < buf + n) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 
-			if (!ev->len || ev->name[0] != '.')
-				relevant = true; /* dotfiles: editors' swap files */
+			/* Skip editors' dotfiles, but not "..data": Kubernetes swaps
+			 * that symlink to update a ConfigMap volume atomically. */
+			if (!ev->len || ev->name[0] != '.' || !strcmp(ev->name, "..data"))
+				relevant = true;
 			p += sizeof(*ev) + ev->len;
 		}
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "fixtures.h"
 #include "ktest.h"
 
@@ -97,4 +98,66 @@ out:
 	backends_stop(&be);
 	env_teardown(&env);
 	unlink(real);
+}
+
+/* Write a ConfigMap-style version directory holding canary.yaml. */
+static int write_version_dir(const char *dir, const char *yaml)
+{
+	char path[PATH_MAX + 64];
+	FILE *f;
+
+	if (mkdir(dir, 0755))
+		return -1;
+	snprintf(path, sizeof(path), "%s/canary.yaml", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(yaml, f);
+	return fclose(f);
+}
+
+/* The kubelet updates a ConfigMap volume by writing a new ..<timestamp>
+ * directory and renaming a ..data_tmp symlink over ..data; the visible file is
+ * a symlink through ..data. Only dotfiles change: the agent must still see it. */
+KTEST(weight_change_configmap)
+{
+	struct ktest_env env;
+	struct backends be = {};
+	char yaml[8192], dir[PATH_MAX + 64], tmp[PATH_MAX + 64], data[PATH_MAX + 64],
+		file[PATH_MAX + 64];
+
+	if (!ASSERT_OK(env_setup(&env), "env_setup"))
+		goto out;
+	fixture_canary(yaml, sizeof(yaml), "127.100.12.1", "127.1.3", 90, 10);
+	snprintf(dir, sizeof(dir), "%s/..v1", env.policies);
+	snprintf(data, sizeof(data), "%s/..data", env.policies);
+	snprintf(file, sizeof(file), "%s/canary.yaml", env.policies);
+	if (!ASSERT_OK(write_version_dir(dir, yaml), "version dir 1") ||
+	    !ASSERT_OK(symlink("..v1", data), "..data") ||
+	    !ASSERT_OK(symlink("..data/canary.yaml", file), "canary.yaml") ||
+	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+		goto out;
+	expect_v2_share(&env, "127.100.12.1", 0.10, "v2 at 10%");
+
+	fixture_canary(yaml, sizeof(yaml), "127.100.12.1", "127.1.3", 0, 100);
+	snprintf(dir, sizeof(dir), "%s/..v2", env.policies);
+	snprintf(tmp, sizeof(tmp), "%s/..data_tmp", env.policies);
+	if (!ASSERT_OK(write_version_dir(dir, yaml), "version dir 2") ||
+	    !ASSERT_OK(symlink("..v2", tmp), "..data_tmp") ||
+	    !ASSERT_OK(rename(tmp, data), "swap ..data"))
+		goto out;
+	if (!ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "generation 2"))
+		goto out;
+	expect_v2_share(&env, "127.100.12.1", 1.0, "v2 takes everything");
+out:
+	backends_stop(&be);
+	/* env_teardown removes plain files only: clear the version directories. */
+	for (int v = 1; v <= 2; v++) {
+		snprintf(dir, sizeof(dir), "%s/..v%d/canary.yaml", env.policies, v);
+		unlink(dir);
+		snprintf(dir, sizeof(dir), "%s/..v%d", env.policies, v);
+		rmdir(dir);
+	}
+	env_teardown(&env);
 }
