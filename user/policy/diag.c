@@ -85,23 +85,51 @@ static const char *diag_level_name(const struct diag_list *dl, enum diag_level l
 	return "?";
 }
 
+/* Compiler order: by file, line and column; equal places keep their order. */
+static int cmp_diag_place(const void *a, const void *b)
+{
+	const struct diag *x = *(const struct diag *const *)a, *y = *(const struct diag *const *)b;
+	int c = strcmp(x->file, y->file);
+
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+static void diag_print_one(const struct diag_list *dl, const struct diag *d, FILE *out)
+{
+	fputs(d->file[0] ? d->file : "<input>", out);
+	if (d->line)
+		fprintf(out, ":%u:%u", d->line, d->col);
+	fprintf(out, ": %s: ", diag_level_name(dl, d->level));
+	if (d->field[0])
+		fprintf(out, "%s: ", d->field);
+	fprintf(out, "%s\n", d->msg);
+}
+
 void diag_print(const struct diag_list *dl, FILE *out)
 {
-	const struct diag *d;
+	const struct diag **order;
 	size_t i;
 
-	if (!dl)
+	if (!dl || !dl->n)
 		return;
-	for (i = 0; i < dl->n; i++) {
-		d = &dl->items[i];
-		fputs(d->file[0] ? d->file : "<input>", out);
-		if (d->line)
-			fprintf(out, ":%u:%u", d->line, d->col);
-		fprintf(out, ": %s: ", diag_level_name(dl, d->level));
-		if (d->field[0])
-			fprintf(out, "%s: ", d->field);
-		fprintf(out, "%s\n", d->msg);
+	order = calloc(dl->n, sizeof(*order));
+	if (!order) {
+		for (i = 0; i < dl->n; i++)
+			diag_print_one(dl, &dl->items[i], out);
+		return;
 	}
+	for (i = 0; i < dl->n; i++)
+		order[i] = &dl->items[i];
+	qsort(order, dl->n, sizeof(*order), cmp_diag_place);
+	for (i = 0; i < dl->n; i++)
+		diag_print_one(dl, order[i], out);
+	free(order);
 }
 
 void diag_free(struct diag_list *dl)
