@@ -419,19 +419,17 @@ static void connect_once(const struct sockaddr_in *sa, struct client_result *r, 
 	close(fd);
 }
 
-int client_run(struct ktest_env *e, const char *vip, int port, int n, struct client_result *res)
+int client_start(struct ktest_env *e, const char *vip, int port, int n, struct client *c)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int pfd[2], status, i;
-	pid_t pid;
+	int pfd[2], i;
 
-	memset(res, 0, sizeof(*res));
 	if (inet_pton(AF_INET, vip, &sa.sin_addr) != 1 || pipe(pfd))
 		return -EINVAL;
-	pid = fork();
-	if (pid < 0)
+	c->pid = fork();
+	if (c->pid < 0)
 		return -errno;
-	if (pid == 0) {
+	if (c->pid == 0) {
 		struct client_result r = {};
 
 		close(pfd[0]);
@@ -442,10 +440,27 @@ int client_run(struct ktest_env *e, const char *vip, int port, int n, struct cli
 		_exit(write(pfd[1], &r, sizeof(r)) == sizeof(r) ? 0 : 3);
 	}
 	close(pfd[1]);
-	i = read(pfd[0], res, sizeof(*res)) == sizeof(*res) ? 0 : -EIO;
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
-	return i;
+	c->result_fd = pfd[0];
+	return 0;
+}
+
+int client_wait(struct client *c, struct client_result *res)
+{
+	int status, err;
+
+	memset(res, 0, sizeof(*res));
+	err = read(c->result_fd, res, sizeof(*res)) == sizeof(*res) ? 0 : -EIO;
+	close(c->result_fd);
+	waitpid(c->pid, &status, 0);
+	return err;
+}
+
+int client_run(struct ktest_env *e, const char *vip, int port, int n, struct client_result *res)
+{
+	struct client c;
+	int err = client_start(e, vip, port, n, &c);
+
+	return err ? err : client_wait(&c, res);
 }
 
 /* ---- runner ---- */

@@ -102,4 +102,12 @@ struct client_result {
 int client_run(struct ktest_env *e, const char *vip, int port, int n,
 	       struct client_result *res);
 
+/* The same, in the background: start, do something else, then wait. */
+struct client {
+	pid_t pid;
+	int result_fd;
+};
+int client_start(struct ktest_env *e, const char *vip, int port, int n, struct client *c);
+int client_wait(struct client *c, struct client_result *res);
+
 #endif /* BPFMESH_KTEST_H */
