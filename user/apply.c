@@ -44,14 +44,18 @@ static double elapsed_ms_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+/* Content hash of a set, a word at a time (backend_val is 32 bytes). */
 static __u64 set_hash(const struct backend_val *slots, __u32 n, __u32 total)
 {
+	__u64 h = 0x9e3779b97f4a7c15ULL ^ n ^ ((__u64)total << 32), w;
 	const unsigned char *p = (const unsigned char *)slots;
-	__u64 h = 1469598103934665603ULL ^ n ^ ((__u64)total << 32);
-	size_t i;
+	size_t i, bytes = (size_t)n * sizeof(*slots);
 
-	for (i = 0; i < (size_t)n * sizeof(*slots); i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
+	for (i = 0; i + sizeof(w) <= bytes; i += sizeof(w)) {
+		memcpy(&w, p + i, sizeof(w));
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
 	return h;
 }
 
@@ -176,6 +180,7 @@ void applier_free(struct applier *a)
 /* The working state of one apply: what it wrote, so it can be undone. */
 struct apply_txn {
 	__u32 *set_ids;             /* kernel id of each image set (0: empty set) */
+	__u64 *set_hashes;          /* content hash of each image set */
 	unsigned char *set_is_new;  /* written by this apply */
 	struct live_service *svcs;  /* the new live services, sorted by key */
 	struct live_service *undo;  /* previous values of replaced services */
@@ -186,6 +191,7 @@ struct apply_txn {
 static void txn_free(struct apply_txn *t)
 {
 	free(t->set_ids);
+	free(t->set_hashes);
 	free(t->set_is_new);
 	free(t->svcs);
 	free(t->undo);
@@ -206,7 +212,7 @@ static int txn_write_sets(struct applier *a, const struct bpfmesh_image *img,
 
 		if (s->n_slots == 0)
 			continue; /* nothing to write: the kernel refuses at once */
-		h = set_hash(s->slots, s->n_slots, s->total_weight);
+		h = t->set_hashes[i] = set_hash(s->slots, s->n_slots, s->total_weight);
 		old = find_set(a->sets, a->n_sets, s, h);
 		if (old) {
 			t->set_ids[i] = old->id;
@@ -289,9 +295,12 @@ static int update_names(struct applier *a, const struct bpfmesh_image *img)
 
 	if (!ids)
 		return -ENOMEM;
+	/* An id is a hash of its name, and the compiler rejects collisions: a
+	 * name already in the map is already right. */
 	for (i = 0; i < img->n_names; i++) {
 		ids[i] = img->names[i].id;
-		bpf_map_update_elem(a->names_fd, &ids[i], &img->names[i].val, BPF_ANY);
+		if (!bsearch(&ids[i], a->names, a->n_names, sizeof(*ids), cmp_u32))
+			bpf_map_update_elem(a->names_fd, &ids[i], &img->names[i].val, BPF_ANY);
 	}
 	qsort(ids, img->n_names, sizeof(*ids), cmp_u32);
 	for (i = 0; i < a->n_names; i++)
@@ -326,7 +335,7 @@ static int txn_commit(struct applier *a, const struct bpfmesh_image *img, struct
 
 		if (s->n_slots == 0)
 			continue;
-		sets[n] = (struct live_set){ .hash = set_hash(s->slots, s->n_slots, s->total_weight),
+		sets[n] = (struct live_set){ .hash = t->set_hashes[i],
 					     .id = t->set_ids[i], .n_slots = s->n_slots,
 					     .total_weight = s->total_weight };
 		sets[n].slots = malloc(bytes);
@@ -370,11 +379,12 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	applier_sweep(a, 0);
 
 	t.set_ids = calloc(img->n_sets + 1, sizeof(*t.set_ids));
+	t.set_hashes = calloc(img->n_sets + 1, sizeof(*t.set_hashes));
 	t.set_is_new = calloc(img->n_sets + 1, 1);
 	t.svcs = calloc(n, sizeof(*t.svcs));
 	t.undo = calloc(n, sizeof(*t.undo));
 	t.undo_existed = calloc(n, 1);
-	if (!t.set_ids || !t.set_is_new || !t.svcs || !t.undo || !t.undo_existed)
+	if (!t.set_ids || !t.set_hashes || !t.set_is_new || !t.svcs || !t.undo || !t.undo_existed)
 		goto out;
 	for (i = 1; i < img->n_services; i++) {
 		if (cmp_svc_key(&img->services[i - 1].key, &img->services[i].key) >= 0) {
