@@ -252,11 +252,15 @@ log_msg "initramfs: $(du -m "$initrd" | cut -f1) MB, packed in $(elapsed "$t_pac
 # --- QEMU -------------------------------------------------------------------
 
 # qemu_args ACCEL: sets the array qemu (command line without -append).
+# TCG runs both vCPUs on one host thread (thread=single): the tests are
+# loopback ping-pong between processes, which multi-threaded TCG slows down
+# (kernel tests 118-128 s single vs 197-201 s multi here, 2 host cores).
 qemu_args() {
-	local cpu=max
-	[ "$1" != kvm ] || cpu=host
+	local acc=$1 cpu=max
+	[ "$acc" != kvm ] || cpu=host
+	[ "$acc" != tcg ] || acc=tcg,thread=single
 	qemu=(qemu-system-x86_64 -nodefaults -display none -no-reboot
-		-machine pc -accel "$1" -cpu "$cpu" -m 1G -smp 2
+		-machine pc -accel "$acc" -cpu "$cpu" -m 1G -smp 2
 		-kernel "$kernel" -initrd "$initrd" -serial mon:stdio)
 }
 cmdline="console=ttyS0 panic=-1 quiet mitigations=off"
