@@ -1,0 +1,458 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# bpfmesh benchmarks: connection cost through a bpfmesh VIP, kube-proxy-shaped
+# iptables rules and an HAProxy hop, against connecting to the backend
+# directly, at 10 to 10,000 services; control-plane cost; per-decision kernel
+# cost. Prints numbers and ratios, asserts nothing. See docs/benchmarks.md.
+#
+# Everything runs on loopback inside a network namespace and a cgroup this
+# script creates, with its own bpffs directory; all of it is removed on exit,
+# on failure too. Needs root.
+set -euo pipefail
+if [ -n "${BENCH_TRACE:-}" ]; then PS4='+ $EPOCHREALTIME '; set -x; fi
+
+usage() {
+	cat >&2 <<'EOF'
+Usage: bench/run.sh [--quick] [--scales "10 100 1000 10000"] [--rounds N]
+                    [--duration SECONDS] [--threads N] [--out DIR] [--no-docs]
+
+  --quick      smoke run: 10 and 100 services, 2 short rounds (< 1 minute)
+  --scales     numbers of services (x 10 endpoints) to install
+  --rounds     rounds per scale; each round measures every variant once,
+               in a rotated order
+  --duration   measured seconds per sample (after a warm-up)
+  --threads    concurrent client threads (default 2, one a core here)
+  --out        results directory (default bench/results/<timestamp>)
+  --no-docs    do not copy the table and charts into docs/
+
+Environment: BPFMESH=path to the bpfmesh binary (default .output/bpfmesh),
+BENCH_IPTABLES=iptables-legacy|iptables-nft (default: legacy when it works).
+EOF
+	exit 2
+}
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+QUICK=0
+SCALES=""
+ROUNDS=""
+DURATION=""
+THREADS=2
+OUT=""
+DOCS=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--scales) SCALES=$2; shift ;;
+	--rounds) ROUNDS=$2; shift ;;
+	--duration) DURATION=$2; shift ;;
+	--threads) THREADS=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	--no-docs) DOCS=0 ;;
+	-h | --help) usage ;;
+	*) echo "unknown option $1" >&2; usage ;;
+	esac
+	shift
+done
+
+if [ "$QUICK" = 1 ]; then
+	: "${SCALES:=10 100}" "${ROUNDS:=2}" "${DURATION:=0.3}"
+	WARMUP=0.1 WEIGHT_REPS=1 IPT_REPS=1 DOCS=0
+else
+	: "${SCALES:=10 100 1000 10000}" "${ROUNDS:=7}" "${DURATION:=1.5}"
+	WARMUP=0.3 WEIGHT_REPS=3 IPT_REPS=2
+fi
+VARIANTS=(direct bpfmesh iptables haproxy)
+BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
+CB=$ROOT/.output/bench/connbench
+
+# "k1=v1 k2=v2 ..." -> KV[k1]=v1 ... (bash builtins only: forks are slow on a
+# loaded machine, and they would come between samples)
+declare -A KV
+parse() {
+	local w
+	KV=()
+	for w in $1; do
+		[[ $w == *=* ]] && KV[${w%%=*}]=${w#*=}
+	done
+	return 0
+}
+kv() { echo "${KV[$1]:-}"; }
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+warn() { printf '[bench %s] WARNING: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+[ "$(id -u)" = 0 ] || { echo "bench/run.sh: needs root (netns, cgroup, BPF)" >&2; exit 1; }
+
+# --------------------------------------------------------------- packages
+install_deps() {
+	local need="" p
+	for p in iptables haproxy gnuplot-nox iproute2 time; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need="$need $p"
+	done
+	if [ -n "$need" ]; then
+		log "installing:$need"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+	fi
+}
+
+build_tool() {
+	mkdir -p "$ROOT/.output/bench"
+	if [ ! -x "$CB" ] || [ "$ROOT/bench/connbench.c" -nt "$CB" ] ||
+		[ "$ROOT/include/bpfmesh/lb_abi.h" -nt "$CB" ]; then
+		log "building $CB"
+		gcc -O2 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/connbench.c" \
+			-o "$CB" -lpthread
+	fi
+}
+
+install_deps
+build_tool
+
+# ---------------------------------------------------------------- state
+STAMP=$(date +%Y%m%d-%H%M%S)
+RES=${OUT:-$ROOT/bench/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick)}
+mkdir -p "$RES"
+RES=$(cd "$RES" && pwd)
+NS=bpfmesh-bench-$$
+CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+CG=""
+BPFROOT=""
+SERVER_PID="" HAPROXY_PID="" AGENT_PID="" STATS_PID=""
+SYSCTL_STATS_OLD=""
+NS_CREATED=0
+
+kill_wait() { # pid [signal]: end one process we started, by pid
+	local pid=$1 sig=${2:-TERM} i
+	[ -n "$pid" ] || return 0
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -"$sig" "$pid" 2>/dev/null || true
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? p
+	set +e
+	trap - EXIT INT TERM
+	kill_wait "$AGENT_PID"
+	kill_wait "$HAPROXY_PID"
+	kill_wait "$SERVER_PID"
+	kill_wait "$STATS_PID"
+	if [ -n "$SYSCTL_STATS_OLD" ]; then
+		sysctl -q -w kernel.bpf_stats_enabled="$SYSCTL_STATS_OLD"
+	fi
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		# Only our clients ever join this cgroup: end any still there.
+		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+		for p in $(seq 20); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
+		[ -d "$CG" ] && warn "could not remove $CG"
+	fi
+	[ "$NS_CREATED" = 1 ] && ip netns del "$NS" 2>/dev/null
+	[ -n "$BPFROOT" ] && rm -rf "$BPFROOT"
+	rm -f "$RES"/.tmp-* 2>/dev/null
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- setup
+log "results in $RES"
+[ -n "$CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; exit 1; }
+CG=$CGROOT/bpfmesh-bench-$$
+mkdir "$CG"
+
+ip netns add "$NS"
+NS_CREATED=1
+ip -n "$NS" link set lo up
+# Loopback load at tens of thousands of connections a second: a wide port
+# range and TIME-WAIT reuse, in this netns only.
+ip netns exec "$NS" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
+	net.ipv4.tcp_tw_reuse=1 net.core.somaxconn=4096
+
+if ! awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { f = 1 } END { exit !f }' /proc/mounts; then
+	log "mounting bpffs at /sys/fs/bpf"
+	mount -t bpf bpf /sys/fs/bpf
+fi
+BPFROOT=/sys/fs/bpf/bpfmesh-bench-$$
+mkdir -p "$BPFROOT"
+
+# BPF run-time stats: held on through a BPF_ENABLE_STATS fd for as long as
+# connbench statshold runs (off again when it exits, however it exits);
+# the kernel.bpf_stats_enabled sysctl, restored on exit, if that fails.
+"$CB" statshold >"$RES/.tmp-stats" 2>&1 &
+STATS_PID=$!
+sleep 0.2
+if ! grep -q 'statshold=on' "$RES/.tmp-stats"; then
+	kill_wait "$STATS_PID"
+	STATS_PID=""
+	SYSCTL_STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -q -w kernel.bpf_stats_enabled=1
+	log "bpf stats via sysctl (was $SYSCTL_STATS_OLD, restored on exit)"
+fi
+
+# Echo backends 127.0.1.1-10:8080, shared by every variant.
+"$CB" serve --netns "$NS" --addrs 127.0.1.1-10:8080 --threads 2 >"$RES/server.log" 2>&1 &
+SERVER_PID=$!
+for i in $(seq 50); do grep -q ready "$RES/server.log" && break; sleep 0.1; done
+grep -q ready "$RES/server.log" || { cat "$RES/server.log" >&2; exit 1; }
+
+# HAProxy in TCP mode: the sidecar-hop stand-in.
+HAPROXY_PORT=15001
+{
+	printf 'global\n    nbthread 2\n    maxconn 8000\n'
+	printf 'defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n'
+	printf 'listen sidecar\n    bind 127.0.0.1:%s\n    balance roundrobin\n' "$HAPROXY_PORT"
+	for i in $(seq 10); do printf '    server b%d 127.0.1.%d:8080\n' "$i" "$i"; done
+} >"$RES/haproxy.cfg"
+ip netns exec "$NS" haproxy -db -f "$RES/haproxy.cfg" >"$RES/haproxy.log" 2>&1 &
+HAPROXY_PID=$!
+HAVE_HAPROXY=0
+for i in $(seq 30); do
+	kill -0 "$HAPROXY_PID" 2>/dev/null || break
+	parse "$("$CB" client --netns "$NS" --targets "127.0.0.1:$HAPROXY_PORT" --threads 1 \
+		--duration 0.05 --warmup 0 --label probe)"
+	if [ "$(kv errors)" = 0 ] && [ "$(kv conns)" != 0 ]; then HAVE_HAPROXY=1; break; fi
+	sleep 0.1
+done
+if [ "$HAVE_HAPROXY" = 0 ]; then
+	warn "HAProxy did not start; the haproxy variant is skipped:"
+	tail -3 "$RES/haproxy.log" >&2
+fi
+
+# iptables backend: kube-proxy's iptables mode as most clusters ran it
+# (legacy); iptables-nft-restore --noflush is quadratic in the number of
+# chains here (7 s at 1,000 services, minutes at 3,000).
+IPT=${BENCH_IPTABLES:-}
+if [ -z "$IPT" ]; then
+	if ip netns exec "$NS" iptables-legacy -t nat -L -n >/dev/null 2>&1; then
+		IPT=iptables-legacy
+	else
+		IPT=iptables-nft
+		warn "iptables-legacy unusable; using iptables-nft (slow restores at 10k)"
+	fi
+fi
+IPT_TIMEOUT=180
+timed() { # cmd... -> runs it; prints "seconds maxrss_kb", or "failed"
+	if /usr/bin/time -o "$RES/.tmp-time" -f '%e %M' "$@" >/dev/null 2>"$RES/.tmp-err"; then
+		tail -1 "$RES/.tmp-time"
+	else
+		tail -3 "$RES/.tmp-err" >&2
+		echo failed
+	fi
+}
+ipt_restore() { # args for restore; stdin rules
+	timed timeout "$IPT_TIMEOUT" ip netns exec "$NS" "$IPT-restore" -w "$@"
+}
+
+HAVE_BPFMESH=1
+if [ ! -x "$BPFMESH" ]; then
+	warn "$BPFMESH not built: the bpfmesh variant is skipped (make .output/bpfmesh)"
+	HAVE_BPFMESH=0
+fi
+
+{
+	echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "kernel=$(uname -r)"
+	echo "cpus=$(nproc)"
+	echo "cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "iptables=$IPT ($($IPT -V 2>/dev/null))"
+	echo "haproxy=$(haproxy -v 2>/dev/null | head -1)"
+	echo "quick=$QUICK"
+	echo "scales=$SCALES"
+	echo "rounds=$ROUNDS"
+	echo "duration=$DURATION"
+	echo "warmup=$WARMUP"
+	echo "threads=$THREADS"
+} >"$RES/env.txt"
+
+echo "scale,round,variant,cps,p50_us,p90_us,p99_us,conns,errors,last_error" >"$RES/samples.csv"
+echo "scale,round,variant,run_cnt,run_time_ns" >"$RES/kern.csv"
+echo "scale,metric,rep,value,extra" >"$RES/ctl.csv"
+
+ctl() { echo "$1,$2,$3,$4,${5:-}" >>"$RES/ctl.csv"; }
+
+connect4_stats() { # -> "run_cnt run_time_ns" of the connect4 program on $CG
+	local l
+	while read -r l; do
+		if [[ $l == hook=connect4* ]]; then
+			parse "$l"
+			echo "${KV[run_cnt]:-0} ${KV[run_time_ns]:-0}"
+			return 0
+		fi
+	done < <("$CB" progstats "$CG")
+	echo "0 0"
+}
+
+# ---------------------------------------------------------------- bpfmesh
+agent_start() { # scale -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG
+	local n=$1 t0 w last
+	AGENT_BPFFS=$BPFROOT/s$n
+	AGENT_LOG=$RES/agent-$n.log
+	mkdir -p "$AGENT_BPFFS"
+	t0=$(date +%s%N)
+	"$BPFMESH" agent --policies "$RES/policies-$n" --cgroup "$CG" --bpffs "$AGENT_BPFFS" \
+		2>"$AGENT_LOG" &
+	AGENT_PID=$!
+	last=$(( n - 1 ))
+	w=$("$CB" mapwait --bpffs "$AGENT_BPFFS" --vip 127.100.0.1:80 --weight 90 \
+		--also "127.100.$(( last / 250 )).$(( last % 250 + 1 )):80" \
+		--since-ns "$t0" --timeout 120 --interval-us 200) || true
+	parse "$w"
+	if [ "$(kv ms)" = timeout ] || ! kill -0 "$AGENT_PID" 2>/dev/null; then
+		warn "bpfmesh agent did not apply $n services: $w"
+		tail -5 "$AGENT_LOG" >&2
+		kill_wait "$AGENT_PID"
+		AGENT_PID=""
+		return 1
+	fi
+	ctl "$n" bpfmesh_start_to_map_ms 1 "$(kv ms)"
+	ctl "$n" bpfmesh_agent_hwm_kb 1 "$(awk '/VmHWM/ { print $2 }' /proc/$AGENT_PID/status)"
+	# "applied generation N: S services, E endpoints in X ms (compile Y ms; ..."
+	sleep 0.1
+	local line
+	line=$(grep 'applied generation' "$AGENT_LOG" | tail -1)
+	ctl "$n" bpfmesh_apply_ms 1 "$(sed -n 's/.* in \([0-9.]*\) ms (compile.*/\1/p' <<<"$line")"
+	ctl "$n" bpfmesh_compile_ms 1 "$(sed -n 's/.*(compile \([0-9.]*\) ms.*/\1/p' <<<"$line")"
+	return 0
+}
+
+agent_stop() {
+	kill_wait "$AGENT_PID"
+	AGENT_PID=""
+	rm -rf "$AGENT_BPFFS"
+}
+
+# Atomically replace the measured service's policy file with new weights and
+# time it until the kernel map holds them.
+weight_change() { # scale weights pct rep
+	local n=$1 wts=$2 pct=$3 rep=$4 before w line i
+	before=$(grep -c 'applied generation' "$AGENT_LOG" || true)
+	"$CB" gen-policy --services "$n" --out "$RES/.tmp-measured.yaml" --measured-only --weights "$wts"
+	w=$("$CB" mapwait --bpffs "$AGENT_BPFFS" --vip 127.100.0.1:80 --weight "$pct" \
+		--rename "$RES/.tmp-measured.yaml" "$RES/policies-$n/bench-measured.yaml" \
+		--timeout 60 --interval-us 100) || true
+	parse "$w"
+	ctl "$n" bpfmesh_weight_change_ms "$rep" "$(kv ms)" "to=$wts polls=$(kv polls) poll_us=$(kv poll_us)"
+	for i in $(seq 100); do
+		[ "$(grep -c 'applied generation' "$AGENT_LOG" || true)" -gt "$before" ] && break
+		sleep 0.05
+	done
+	line=$(grep 'applied generation' "$AGENT_LOG" | tail -1)
+	ctl "$n" bpfmesh_reapply_agent_ms "$rep" "$(sed -n 's/.* in \([0-9.]*\) ms (compile.*/\1/p' <<<"$line")" \
+		"compile_ms=$(sed -n 's/.*(compile \([0-9.]*\) ms.*/\1/p' <<<"$line")"
+}
+
+# ---------------------------------------------------------------- samples
+targets_of() {
+	case "$1" in
+	direct) echo 127.0.1.1-10:8080 ;;
+	bpfmesh) echo 127.100.0.1:80 ;;
+	iptables) echo 127.200.0.1:80 ;;
+	haproxy) echo "127.0.0.1:$HAPROXY_PORT" ;;
+	esac
+}
+
+sample() { # scale round variant
+	local n=$1 r=$2 v=$3 out s0 s1
+	s0=$(connect4_stats)
+	out=$("$CB" client --netns "$NS" --cgroup "$CG" --targets "$(targets_of "$v")" \
+		--threads "$THREADS" --duration "$DURATION" --warmup "$WARMUP" --label "$v")
+	s1=$(connect4_stats)
+	parse "$out"
+	echo "$n,$r,$v,${KV[cps]},${KV[p50_us]},${KV[p90_us]},${KV[p99_us]},${KV[conns]},${KV[errors]},${KV[last_error]}" >>"$RES/samples.csv"
+	set -- $s0 $s1
+	echo "$n,$r,$v,$(( $3 - $1 )),$(( $4 - $2 ))" >>"$RES/kern.csv"
+	printf '  %-6s round %d %-9s %7s conn/s  p50 %7s us  p99 %7s us  errors %s\n' \
+		"$n" "$r" "$v" "${KV[cps]}" "${KV[p50_us]}" "${KV[p99_us]}" "${KV[errors]}"
+}
+
+# ---------------------------------------------------------------- per scale
+run_scale() {
+	local n=$1 r i k v t order have_bpfmesh=0
+	log "== $n services x 10 endpoints"
+	rm -rf "$RES/policies-$n"
+	mkdir -p "$RES/policies-$n"
+	"$CB" gen-policy --services "$n" --endpoints 10 --out "$RES/policies-$n"
+
+	# iptables: replace the netns's nat table with this scale's rules.
+	"$CB" gen-ipt --services "$n" --endpoints 10 --jump >"$RES/.tmp-ipt-full"
+	t=$(ipt_restore <"$RES/.tmp-ipt-full")
+	ctl "$n" iptables_initial_load_s 1 "${t% *}" "maxrss_kb=${t#* }"
+	ctl "$n" iptables_rules 1 "$(grep -c '^-A' "$RES/.tmp-ipt-full")"
+	log "iptables ($IPT) loaded $(grep -c '^-A' "$RES/.tmp-ipt-full") rules: $t (s, max RSS KB)"
+	# kube-proxy keeps closed connections' conntrack entries for minutes;
+	# at this connection rate they would fill the table, so expire them in
+	# a second (this netns only; the table exists once nat is in use).
+	ip netns exec "$NS" sh -c 'for f in time_wait close close_wait fin_wait last_ack; do
+		echo 1 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_$f; done' 2>/dev/null || true
+
+	if [ "$HAVE_BPFMESH" = 1 ]; then
+		# Compile alone, for time and peak memory without the kernel.
+		t=$(timed "$BPFMESH" compile -j "$RES/policies-$n")
+		ctl "$n" bpfmesh_cli_compile_s 1 "${t% *}" "maxrss_kb=${t#* }"
+		if agent_start "$n"; then
+			have_bpfmesh=1
+			log "bpfmesh agent: $(grep 'applied generation' "$AGENT_LOG" | tail -1 | sed 's/.*bpfmesh: //')"
+			"$CB" mapmem "$AGENT_BPFFS" "$CG" >"$RES/mapmem-$n.txt"
+			ctl "$n" bpfmesh_map_memlock_bytes 1 "$(sed -n 's/^total_memlock=//p' "$RES/mapmem-$n.txt")"
+		fi
+	fi
+
+	# Data plane: every round measures every variant, in a rotated order.
+	for r in $(seq "$ROUNDS"); do
+		for k in 0 1 2 3; do
+			i=$(( (k + r) % 4 ))
+			v=${VARIANTS[$i]}
+			[ "$v" = bpfmesh ] && [ "$have_bpfmesh" = 0 ] && continue
+			[ "$v" = haproxy ] && [ "$HAVE_HAPROXY" = 0 ] && continue
+			sample "$n" "$r" "$v"
+		done
+	done
+
+	# Control plane.
+	if [ "$have_bpfmesh" = 1 ]; then
+		t=$(timed "$BPFMESH" maps services -j --bpffs "$AGENT_BPFFS")
+		ctl "$n" bpfmesh_cli_dump_s 1 "${t% *}" "maxrss_kb=${t#* }"
+		for rep in $(seq "$WEIGHT_REPS"); do
+			weight_change "$n" 75/25 75 "$rep"
+			weight_change "$n" 90/10 90 "$rep"
+		done
+		log "bpfmesh weight change (ms): $(awk -F, -v n="$n" '$1 == n && $2 == "bpfmesh_weight_change_ms" { printf "%s ", $4 }' "$RES/ctl.csv")"
+		agent_stop
+	fi
+	for rep in $(seq "$IPT_REPS"); do
+		for c in 75 -1; do
+			"$CB" gen-ipt --services "$n" --endpoints 10 --mode partial --canary "$c" >"$RES/.tmp-ipt-part"
+			t=$(ipt_restore --noflush <"$RES/.tmp-ipt-part")
+			ctl "$n" iptables_partial_sync_s "$rep" "${t% *}" "canary=$c maxrss_kb=${t#* }"
+			"$CB" gen-ipt --services "$n" --endpoints 10 --mode full --canary "$c" >"$RES/.tmp-ipt-full"
+			t=$(ipt_restore --noflush <"$RES/.tmp-ipt-full")
+			ctl "$n" iptables_full_sync_s "$rep" "${t% *}" "canary=$c maxrss_kb=${t#* }"
+		done
+	done
+	log "iptables-restore (s): partial $(awk -F, -v n="$n" '$1 == n && $2 == "iptables_partial_sync_s" { printf "%s ", $4 }' "$RES/ctl.csv")full $(awk -F, -v n="$n" '$1 == n && $2 == "iptables_full_sync_s" { printf "%s ", $4 }' "$RES/ctl.csv")"
+}
+
+T_START=$(date +%s)
+for n in $SCALES; do
+	run_scale "$n"
+done
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/env.txt"
+echo "elapsed_s=$(( $(date +%s) - T_START ))" >>"$RES/env.txt"
+
+# ---------------------------------------------------------------- report
+"$ROOT/bench/report.sh" "$RES"
+if [ "$DOCS" = 1 ]; then
+	"$ROOT/bench/report.sh" --docs "$RES"
+	log "table and charts copied into docs/"
+fi
+log "done in $(( $(date +%s) - T_START )) s; results in $RES"
