@@ -22,6 +22,7 @@ export PATH
 /usr/bin/busybox --install -s
 
 status=1
+# shellcheck disable=SC2317 # called by the EXIT trap
 finish() {
 	echo "vmtest-exit-status: $status"
 	if [ "${VMTEST_SHELL:-0}" = 1 ]; then
@@ -58,6 +59,7 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 
+# shellcheck source=/dev/null # written by vmtest.sh
 . /etc/vmtest.conf
 
 kver=$(uname -r)
@@ -82,7 +84,7 @@ for fs in bpf cgroup2; do
 	grep -q " $fs " /proc/mounts || echo "vmtest-init: $fs is not mounted"
 done
 
-cd "$VMTEST_ROOT"
+cd "$VMTEST_ROOT" || exit
 export BPFMESH_BIN="$VMTEST_ROOT/.output/bpfmesh"
 export TMPDIR=/tmp
 
@@ -105,6 +107,12 @@ else
 	fi
 fi
 echo "vmtest-init: tests done at ${done_up}s, exit status $rc"
+
+# The console is quiet (errors only): show kernel warnings the tests caused.
+if dmesg | grep -qE 'WARNING:|BUG:|Oops|rcu_.*stall|hung_task'; then
+	echo "vmtest-init: the kernel logged warnings:"
+	dmesg | grep -E -A 25 'WARNING:|BUG:|Oops|rcu_.*stall|hung_task' | head -n 200
+fi
 echo "vmtest $kver: $summary"
 status=$rc
 exit "$status"

@@ -75,6 +75,7 @@ tail_pid=""
 log=""
 result=""
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	local rc=$status
 	trap - EXIT INT TERM
@@ -97,16 +98,25 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # Debian packages by name, installed only when missing (needs root).
 need_pkgs() {
-	local p missing=""
+	local p missing=()
 	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-			missing="$missing $p"
+			missing+=("$p")
 	done
-	[ -n "$missing" ] || return 0
-	[ "$(id -u)" -eq 0 ] || die "missing packages:$missing (run as root, or install them)"
-	log_msg "installing:$missing"
+	[ "${#missing[@]}" -gt 0 ] || return 0
+	[ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]} (run as root, or install them)"
+	log_msg "installing: ${missing[*]}"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+}
+
+# Newest /boot/vmlinuz-6.1.*, or nothing.
+newest_61() {
+	local k
+	for k in /boot/vmlinuz-6.1.*; do
+		[ -e "$k" ] && echo "$k"
+	done | sort -V | tail -n 1
 }
 
 # Kernel release string from a bzImage header (offset 0x20e points at it).
@@ -122,10 +132,10 @@ kernel_release() {
 need_pkgs qemu-system-x86 busybox-static cpio kmod
 
 if [ -z "$kernel" ]; then
-	kernel=$(ls -1 /boot/vmlinuz-6.1.* 2>/dev/null | sort -V | tail -n 1 || true)
+	kernel=$(newest_61)
 	if [ -z "$kernel" ]; then
 		need_pkgs linux-image-amd64
-		kernel=$(ls -1 /boot/vmlinuz-6.1.* 2>/dev/null | sort -V | tail -n 1 || true)
+		kernel=$(newest_61)
 		[ -n "$kernel" ] || die "linux-image-amd64 installed no /boot/vmlinuz-6.1*"
 	fi
 fi
