@@ -87,12 +87,12 @@ $(OUTPUT)/test_kern: $(KTEST_SRCS) $(wildcard tests/kern/*.h) $(LIB_OBJS) $(OUTP
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/kern $(KTEST_SRCS) $(LIB_OBJS) $(LIBS) -lm -o $@
 
 # Unit tests: no root, no kernel, sanitizers on.
-$(OUTPUT)/san/%.o: %.c $(wildcard include/bpfmesh/*.h user/policy/*.h)
+$(OUTPUT)/san/%.o: %.c $(wildcard include/bpfmesh/*.h user/*.h user/policy/*.h)
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -c $< -o $@
 
-$(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard tests/unit/*.h) | $(OUTPUT)/unit
+$(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard tests/unit/*.h user/*.h user/policy/*.h) | $(OUTPUT)/unit
 	$(call msg,LINK,$@)
 	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -Itests/unit $< $(UNIT_OBJS) -lyaml -lbpf -lcmocka -o $@
 
