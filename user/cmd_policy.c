@@ -123,14 +123,74 @@ static int image_slot(void *ctx, __u32 set_id, __u32 slot, struct backend_val *o
 	return 0;
 }
 
+/* Present an image through the same printers as the live maps. */
+static int image_view(const struct bpfmesh_image *img, struct image_ctx *ictx,
+		      struct lb_view *view)
+{
+	struct svc_key *keys = calloc(img->n_services + 1, sizeof(*keys));
+	struct svc_val *vals = calloc(img->n_services + 1, sizeof(*vals));
+	size_t i;
+
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -1;
+	}
+	for (i = 0; i < img->n_services; i++) {
+		keys[i] = img->services[i].key;
+		vals[i] = img->services[i].val;
+	}
+	ictx->img = img;
+	*view = (struct lb_view){ .n_services = img->n_services, .keys = keys, .vals = vals,
+				  .ctx = ictx, .name = image_name, .slot = image_slot };
+	return 0;
+}
+
+static void report_json(const struct diag_list *dl, const struct lb_view *view)
+{
+	struct json j;
+
+	json_init(&j, stdout, cli.pretty);
+	json_obj_begin(&j);
+	json_kv_uint(&j, "errors", diag_count_errors(dl));
+	json_kv_uint(&j, "warnings", count_level(dl, DIAG_WARNING) +
+		     (dl->strict ? 0 : count_level(dl, DIAG_UNENFORCED)));
+	json_key(&j, "diagnostics");
+	diags_json(dl, &j);
+	if (view) {
+		json_key(&j, "services");
+		show_services(view, &j);
+		json_key(&j, "endpoints");
+		show_endpoints(view, &j);
+	}
+	json_obj_end(&j);
+	json_finish(&j);
+}
+
+static void report_plain(const struct diag_list *dl, const struct lb_view *view)
+{
+	diag_print(dl, stderr);
+	if (view) {
+		size_t n = show_services(view, NULL), e;
+
+		printf("\n");
+		e = show_endpoints(view, NULL);
+		printf("Found %zu services, %zu endpoints\n", n, e);
+	}
+	fprintf(stderr, "%zu error(s), %zu warning(s), %zu unenforced field(s)%s\n",
+		diag_count_errors(dl), count_level(dl, DIAG_WARNING),
+		count_level(dl, DIAG_UNENFORCED), dl->strict ? " (strict)" : "");
+}
+
 static int run(int argc, char **argv, bool print_image)
 {
 	struct bpfmesh_image img = {};
 	struct diag_list dl = {};
-	struct image_ctx ictx = { &img };
+	struct image_ctx ictx;
+	struct lb_view view = {};
 	const char **paths;
-	size_t n_paths, i;
-	struct json j;
+	size_t n_paths;
+	bool show;
 	int err, rc;
 
 	err = parse_args(argc, argv, &dl, &paths, &n_paths);
@@ -139,48 +199,13 @@ static int run(int argc, char **argv, bool print_image)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
 	}
 	rc = policy_compile_paths(paths, n_paths, &dl, &img);
-
-	struct svc_key *keys = calloc(img.n_services + 1, sizeof(*keys));
-	struct svc_val *vals = calloc(img.n_services + 1, sizeof(*vals));
-	for (i = 0; keys && vals && i < img.n_services; i++) {
-		keys[i] = img.services[i].key;
-		vals[i] = img.services[i].val;
-	}
-	struct lb_view view = { .n_services = keys && vals ? img.n_services : 0, .keys = keys,
-				.vals = vals, .ctx = &ictx, .name = image_name,
-				.slot = image_slot };
-
-	if (cli.json) {
-		json_init(&j, stdout, cli.pretty);
-		json_obj_begin(&j);
-		json_kv_uint(&j, "errors", diag_count_errors(&dl));
-		json_kv_uint(&j, "warnings", count_level(&dl, DIAG_WARNING) +
-			     (dl.strict ? 0 : count_level(&dl, DIAG_UNENFORCED)));
-		json_key(&j, "diagnostics");
-		diags_json(&dl, &j);
-		if (print_image && rc == 0) {
-			json_key(&j, "services");
-			show_services(&view, &j);
-			json_key(&j, "endpoints");
-			show_endpoints(&view, &j);
-		}
-		json_obj_end(&j);
-		json_finish(&j);
-	} else {
-		diag_print(&dl, stderr);
-		if (print_image && rc == 0) {
-			size_t n = show_services(&view, NULL), e;
-
-			printf("\n");
-			e = show_endpoints(&view, NULL);
-			printf("Found %zu services, %zu endpoints\n", n, e);
-		}
-		fprintf(stderr, "%zu error(s), %zu warning(s), %zu unenforced field(s)%s\n",
-			diag_count_errors(&dl), count_level(&dl, DIAG_WARNING),
-			count_level(&dl, DIAG_UNENFORCED), dl.strict ? " (strict)" : "");
-	}
-	free(keys);
-	free(vals);
+	show = print_image && rc == 0 && image_view(&img, &ictx, &view) == 0;
+	if (cli.json)
+		report_json(&dl, show ? &view : NULL);
+	else
+		report_plain(&dl, show ? &view : NULL);
+	free((void *)view.keys);
+	free((void *)view.vals);
 	bpfmesh_image_free(&img);
 	diag_free(&dl);
 	free(paths);
