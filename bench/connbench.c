@@ -3,7 +3,8 @@
  * connbench: the C half of bench/run.sh.
  *
  *   serve      echo backends on ADDR..ADDR+N-1:PORT (epoll, one thread a core)
- *   client     connect / send / read reply / close loop; conn/s, p50/p90/p99
+ *   client     connect / send / read reply / close loop; conn/s, p50/p90/p99;
+ *              --mix alternates variants connection by connection
  *   gen-policy Istio YAML: N services x E endpoints, 90/10 subsets
  *   gen-ipt    kube-proxy-shaped iptables-restore input for the same services
  *   mapwait    poll the pinned services map until a VIP holds a weight
@@ -288,34 +289,50 @@ static int cmd_serve(int argc, char **argv)
 
 /* ---------------------------------------------------------------- client */
 
-struct client_ctx {
+#define MAX_GROUPS 8
+
+/* A group is one variant: a label and the addresses it cycles through.
+ * With several groups (--mix) every thread takes one connection from each
+ * group in turn, so the variants share the same moments of a noisy
+ * machine and their latencies can be compared connection by connection. */
+struct client_group {
+	char label[32];
 	struct sockaddr_in targets[MAX_TARGETS];
 	int n_targets;
+};
+
+struct client_ctx {
+	struct client_group groups[MAX_GROUPS];
+	int n_groups;
 	size_t size;
 	uint64_t start, warm_end, end;
+};
+
+struct lat_vec {
+	uint32_t *lat; /* ns, measured window only */
+	size_t n, cap;
+	uint64_t errors;
+	int last_errno;
 };
 
 struct client_thread {
 	struct client_ctx *ctx;
 	int idx;
-	uint32_t *lat; /* ns, measured window only */
-	size_t n, cap;
-	uint64_t errors, warm_conns;
-	int last_errno;
+	struct lat_vec g[MAX_GROUPS];
 };
 
-static void lat_push(struct client_thread *t, uint64_t ns)
+static void lat_push(struct lat_vec *v, uint64_t ns)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 65536;
-		uint32_t *p = realloc(t->lat, cap * sizeof(*p));
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 65536;
+		uint32_t *p = realloc(v->lat, cap * sizeof(*p));
 
 		if (!p)
 			die("out of memory");
-		t->lat = p;
-		t->cap = cap;
+		v->lat = p;
+		v->cap = cap;
 	}
-	t->lat[t->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+	v->lat[v->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
 }
 
 /* One connection: socket, connect, write request, read the echoed reply,
@@ -361,31 +378,32 @@ static void *client_thread(void *arg)
 {
 	struct client_thread *t = arg;
 	struct client_ctx *ctx = t->ctx;
+	unsigned int ng = (unsigned int)ctx->n_groups, k = 0;
 	char req[MAX_REQ];
-	unsigned int k = (unsigned int)t->idx;
 
 	for (size_t i = 0; i < ctx->size; i++)
 		req[i] = (char)('a' + (i + (size_t)t->idx) % 26);
 	for (;;) {
+		unsigned int gi = k % ng, ti = k / ng + (unsigned int)t->idx;
+		struct client_group *g = &ctx->groups[gi];
 		uint64_t t0 = mono_ns(), t1;
 		int err;
 
 		if (t0 >= ctx->end)
 			break;
-		err = one_conn(&ctx->targets[k++ % (unsigned int)ctx->n_targets], req, ctx->size);
+		k++;
+		err = one_conn(&g->targets[ti % (unsigned int)g->n_targets], req, ctx->size);
 		t1 = mono_ns();
-		if (t0 < ctx->warm_end) {
-			t->warm_conns++;
+		if (t0 < ctx->warm_end)
 			continue;
-		}
 		if (err) {
-			t->errors++;
-			t->last_errno = -err;
+			t->g[gi].errors++;
+			t->g[gi].last_errno = -err;
 			/* Do not spin on a dead path. */
 			sleep_ns(1000000);
 			continue;
 		}
-		lat_push(t, t1 - t0);
+		lat_push(&t->g[gi], t1 - t0);
 	}
 	return NULL;
 }
@@ -407,12 +425,42 @@ static double pct(const uint32_t *v, size_t n, double p)
 	return v[i < n ? i : n - 1] / 1000.0;
 }
 
+static void add_group(struct client_ctx *ctx, const char *label, const char *targets)
+{
+	struct client_group *g;
+
+	if (ctx->n_groups >= MAX_GROUPS)
+		die("too many groups (max %d)", MAX_GROUPS);
+	g = &ctx->groups[ctx->n_groups++];
+	snprintf(g->label, sizeof(g->label), "%s", label);
+	g->n_targets = parse_targets(targets, g->targets, MAX_TARGETS);
+}
+
+/* "label=targets;label=targets..." */
+static void parse_mix(struct client_ctx *ctx, const char *spec)
+{
+	char *dup = strdup(spec), *save = NULL, *tok;
+
+	if (!dup)
+		die("out of memory");
+	for (tok = strtok_r(dup, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq)
+			die("--mix wants LABEL=TARGETS;LABEL=TARGETS...");
+		*eq = '\0';
+		add_group(ctx, tok, eq + 1);
+	}
+	free(dup);
+}
+
 static int cmd_client(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "netns", required_argument, 0, 'n' },
 		{ "cgroup", required_argument, 0, 'g' },
 		{ "targets", required_argument, 0, 'T' },
+		{ "mix", required_argument, 0, 'm' },
 		{ "threads", required_argument, 0, 't' },
 		{ "duration", required_argument, 0, 'd' },
 		{ "warmup", required_argument, 0, 'w' },
@@ -420,21 +468,20 @@ static int cmd_client(int argc, char **argv)
 		{ "label", required_argument, 0, 'l' },
 		{ 0 },
 	};
-	const char *netns = NULL, *cgroup = NULL, *targets = NULL, *label = "-";
+	const char *netns = NULL, *cgroup = NULL, *targets = NULL, *mix = NULL, *label = "-";
 	double duration = 2.0, warmup = 0.2;
 	int threads = 2, c;
 	size_t size = 64;
-	struct client_ctx ctx;
-	struct client_thread th[MAX_THREADS];
+	static struct client_ctx ctx;
+	static struct client_thread th[MAX_THREADS];
 	pthread_t tid[MAX_THREADS];
 
-	memset(&ctx, 0, sizeof(ctx));
-	memset(th, 0, sizeof(th));
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': netns = optarg; break;
 		case 'g': cgroup = optarg; break;
 		case 'T': targets = optarg; break;
+		case 'm': mix = optarg; break;
 		case 't': threads = atoi(optarg); break;
 		case 'd': duration = atof(optarg); break;
 		case 'w': warmup = atof(optarg); break;
@@ -443,15 +490,18 @@ static int cmd_client(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	if (!targets)
-		die("client: --targets required");
+	if (!targets == !mix)
+		die("client: --targets or --mix required");
 	if (threads < 1 || threads > MAX_THREADS || size < 1 || size > MAX_REQ || duration <= 0)
 		die("client: bad --threads/--size/--duration");
 	/* cgroup first: the mount is visible from here, whatever the netns. */
 	enter_cgroup(cgroup);
 	enter_netns(netns);
 	signal(SIGPIPE, SIG_IGN);
-	ctx.n_targets = parse_targets(targets, ctx.targets, MAX_TARGETS);
+	if (mix)
+		parse_mix(&ctx, mix);
+	else
+		add_group(&ctx, label, targets);
 	ctx.size = size;
 	ctx.start = mono_ns();
 	ctx.warm_end = ctx.start + (uint64_t)(warmup * 1e9);
@@ -462,38 +512,46 @@ static int cmd_client(int argc, char **argv)
 		if (pthread_create(&tid[i], NULL, client_thread, &th[i]))
 			die("pthread_create failed");
 	}
-	size_t total = 0;
-	uint64_t errors = 0;
-	int last_errno = 0;
-	for (int i = 0; i < threads; i++) {
+	for (int i = 0; i < threads; i++)
 		pthread_join(tid[i], NULL);
-		total += th[i].n;
-		errors += th[i].errors;
-		if (th[i].last_errno)
-			last_errno = th[i].last_errno;
+
+	for (int gi = 0; gi < ctx.n_groups; gi++) {
+		size_t total = 0, k = 0;
+		uint64_t errors = 0;
+		int last_errno = 0;
+		double sum = 0;
+		char errname[64];
+
+		for (int i = 0; i < threads; i++) {
+			total += th[i].g[gi].n;
+			errors += th[i].g[gi].errors;
+			if (th[i].g[gi].last_errno)
+				last_errno = th[i].g[gi].last_errno;
+		}
+		uint32_t *all = malloc((total ? total : 1) * sizeof(*all));
+		if (!all)
+			die("out of memory");
+		for (int i = 0; i < threads; i++) {
+			memcpy(all + k, th[i].g[gi].lat, th[i].g[gi].n * sizeof(*all));
+			k += th[i].g[gi].n;
+			free(th[i].g[gi].lat);
+		}
+		for (size_t i = 0; i < total; i++)
+			sum += all[i];
+		qsort(all, total, sizeof(*all), cmp_u32);
+		/* one token, for "key=value" parsing */
+		snprintf(errname, sizeof(errname), "%s", last_errno ? strerror(last_errno) : "none");
+		for (char *p = errname; *p; p++)
+			if (*p == ' ')
+				*p = '_';
+		/* secs: the measured window; threads stop at ctx.end */
+		printf("label=%s mode=%s conns=%zu errors=%" PRIu64 " secs=%.3f cps=%.0f mean_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f last_error=%s\n",
+		       ctx.groups[gi].label, ctx.n_groups > 1 ? "mixed" : "single", total, errors,
+		       duration, (double)total / duration, total ? sum / (double)total / 1000.0 : 0.0,
+		       pct(all, total, 50), pct(all, total, 90), pct(all, total, 99),
+		       total ? all[total - 1] / 1000.0 : 0.0, errname);
+		free(all);
 	}
-	uint32_t *all = malloc((total ? total : 1) * sizeof(*all));
-	size_t k = 0;
-	if (!all)
-		die("out of memory");
-	for (int i = 0; i < threads; i++) {
-		memcpy(all + k, th[i].lat, th[i].n * sizeof(*all));
-		k += th[i].n;
-		free(th[i].lat);
-	}
-	qsort(all, total, sizeof(*all), cmp_u32);
-	/* one token, for "key=value" parsing */
-	char errname[64];
-	snprintf(errname, sizeof(errname), "%s", last_errno ? strerror(last_errno) : "none");
-	for (char *p = errname; *p; p++)
-		if (*p == ' ')
-			*p = '_';
-	double secs = duration; /* measured window; threads stop at ctx.end */
-	printf("label=%s conns=%zu errors=%" PRIu64 " secs=%.3f cps=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f last_error=%s\n",
-	       label, total, errors, secs, (double)total / secs, pct(all, total, 50),
-	       pct(all, total, 90), pct(all, total, 99), total ? all[total - 1] / 1000.0 : 0.0,
-	       errname);
-	free(all);
 	return 0;
 }
 
@@ -1292,7 +1350,8 @@ static void usage(void)
 	fprintf(stderr,
 		"Usage: connbench COMMAND [OPTIONS]\n"
 		"  serve     [--netns NS] [--addrs 127.0.1.1-10:8080] [--threads 2]\n"
-		"  client    --targets A[-LAST]:PORT[,..] [--netns NS] [--cgroup DIR]\n"
+		"  client    { --targets A[-LAST]:PORT[,..] | --mix LABEL=TARGETS[;LABEL=TARGETS..] }\n"
+		"            [--netns NS] [--cgroup DIR]\n"
 		"            [--threads 2] [--duration S] [--warmup S] [--size 64] [--label L]\n"
 		"  gen-policy --out DIR [--services N] [--endpoints E] [--weights 90/10] [--measured-only]\n"
 		"  gen-ipt   [--services N] [--endpoints E] [--mode full|partial] [--canary PCT] [--jump]\n"

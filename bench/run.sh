@@ -15,14 +15,17 @@ if [ -n "${BENCH_TRACE:-}" ]; then PS4='+ $EPOCHREALTIME '; set -x; fi
 usage() {
 	cat >&2 <<'EOF'
 Usage: bench/run.sh [--quick] [--scales "10 100 1000 10000"] [--rounds N]
-                    [--duration SECONDS] [--threads N] [--out DIR] [--no-docs]
+                    [--duration SECONDS] [--threads N] [--variants "..."]
+                    [--out DIR] [--no-docs]
 
   --quick      smoke run: 10 and 100 services, 2 short rounds (< 1 minute)
   --scales     numbers of services (x 10 endpoints) to install
   --rounds     rounds per scale; each round measures every variant once,
-               in a rotated order
+               in a fresh random order
   --duration   measured seconds per sample (after a warm-up)
   --threads    concurrent client threads (default 2, one a core here)
+  --variants   subset of "direct bpfmesh iptables haproxy"; add "direct2"
+               (direct again, an A/A control of the method's own bias)
   --out        results directory (default bench/results/<timestamp>)
   --no-docs    do not copy the table and charts into docs/
 
@@ -42,6 +45,7 @@ DURATION=""
 THREADS=2
 OUT=""
 DOCS=1
+VARIANTS_OPT="direct bpfmesh iptables haproxy"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
@@ -49,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--rounds) ROUNDS=$2; shift ;;
 	--duration) DURATION=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
+	--variants) VARIANTS_OPT=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--no-docs) DOCS=0 ;;
 	-h | --help) usage ;;
@@ -61,10 +66,10 @@ if [ "$QUICK" = 1 ]; then
 	: "${SCALES:=10 100}" "${ROUNDS:=2}" "${DURATION:=0.3}"
 	WARMUP=0.1 WEIGHT_REPS=1 IPT_REPS=1 DOCS=0
 else
-	: "${SCALES:=10 100 1000 10000}" "${ROUNDS:=7}" "${DURATION:=1.5}"
-	WARMUP=0.3 WEIGHT_REPS=3 IPT_REPS=2
+	: "${SCALES:=10 100 1000 10000}" "${ROUNDS:=10}" "${DURATION:=1.0}"
+	WARMUP=0.2 WEIGHT_REPS=3 IPT_REPS=2
 fi
-VARIANTS=(direct bpfmesh iptables haproxy)
+read -r -a VARIANTS <<<"$VARIANTS_OPT"
 BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
 CB=$ROOT/.output/bench/connbench
 
@@ -113,7 +118,7 @@ build_tool
 
 # ---------------------------------------------------------------- state
 STAMP=$(date +%Y%m%d-%H%M%S)
-RES=${OUT:-$ROOT/bench/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick)}
+RES=${OUT:-$ROOT/bench/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick || true)}
 mkdir -p "$RES"
 RES=$(cd "$RES" && pwd)
 NS=bpfmesh-bench-$$
@@ -240,8 +245,12 @@ if [ -z "$IPT" ]; then
 fi
 IPT_TIMEOUT=180
 timed() { # cmd... -> runs it; prints "seconds maxrss_kb", or "failed"
-	if /usr/bin/time -o "$RES/.tmp-time" -f '%e %M' "$@" >/dev/null 2>"$RES/.tmp-err"; then
-		tail -1 "$RES/.tmp-time"
+	local t0 t1
+	t0=$(date +%s%N)
+	if /usr/bin/time -o "$RES/.tmp-time" -f '%M' "$@" >/dev/null 2>"$RES/.tmp-err"; then
+		t1=$(date +%s%N)
+		echo "$(( (t1 - t0) / 1000000 )) $(tail -1 "$RES/.tmp-time")" |
+			awk '{ printf "%.3f %s\n", $1 / 1000, $2 }'
 	else
 		tail -3 "$RES/.tmp-err" >&2
 		echo failed
@@ -272,10 +281,12 @@ fi
 	echo "duration=$DURATION"
 	echo "warmup=$WARMUP"
 	echo "threads=$THREADS"
+	echo "variants=${VARIANTS[*]}"
 } >"$RES/env.txt"
 
 echo "scale,round,variant,cps,p50_us,p90_us,p99_us,conns,errors,last_error" >"$RES/samples.csv"
 echo "scale,round,variant,run_cnt,run_time_ns" >"$RES/kern.csv"
+echo "scale,round,variant,mean_us,p50_us,p99_us,conns,errors" >"$RES/mixed.csv"
 echo "scale,metric,rep,value,extra" >"$RES/ctl.csv"
 
 ctl() { echo "$1,$2,$3,$4,${5:-}" >>"$RES/ctl.csv"; }
@@ -354,7 +365,7 @@ weight_change() { # scale weights pct rep
 # ---------------------------------------------------------------- samples
 targets_of() {
 	case "$1" in
-	direct) echo 127.0.1.1-10:8080 ;;
+	direct | direct2) echo 127.0.1.1-10:8080 ;;
 	bpfmesh) echo 127.100.0.1:80 ;;
 	iptables) echo 127.200.0.1:80 ;;
 	haproxy) echo "127.0.0.1:$HAPROXY_PORT" ;;
@@ -373,6 +384,21 @@ sample() { # scale round variant
 	echo "$n,$r,$v,$(( $3 - $1 )),$(( $4 - $2 ))" >>"$RES/kern.csv"
 	printf '  %-6s round %d %-9s %7s conn/s  p50 %7s us  p99 %7s us  errors %s\n' \
 		"$n" "$r" "$v" "${KV[cps]}" "${KV[p50_us]}" "${KV[p99_us]}" "${KV[errors]}"
+}
+
+# The in-kernel variants again, alternating connection by connection inside
+# one client: every variant sees the same moments of the machine's noise.
+sample_mixed() { # scale round have_bpfmesh
+	local n=$1 r=$2 mix l
+	mix="direct=$(targets_of direct);iptables=$(targets_of iptables)"
+	[ "$3" = 1 ] && mix="$mix;bpfmesh=$(targets_of bpfmesh)"
+	while read -r l; do
+		parse "$l"
+		echo "$n,$r,${KV[label]},${KV[mean_us]},${KV[p50_us]},${KV[p99_us]},${KV[conns]},${KV[errors]}" >>"$RES/mixed.csv"
+		printf '  %-6s round %d mixed:%-9s mean %7s us  p50 %7s us  errors %s\n' \
+			"$n" "$r" "${KV[label]}" "${KV[mean_us]}" "${KV[p50_us]}" "${KV[errors]}"
+	done < <("$CB" client --netns "$NS" --cgroup "$CG" --mix "$mix" \
+		--threads "$THREADS" --duration "$DURATION" --warmup "$WARMUP")
 }
 
 # ---------------------------------------------------------------- per scale
@@ -407,14 +433,17 @@ run_scale() {
 		fi
 	fi
 
-	# Data plane: every round measures every variant, in a rotated order.
+	# Data plane: every round measures every variant, in a fresh random
+	# order, so that no variant always follows the same neighbour.
 	for r in $(seq "$ROUNDS"); do
-		for k in 0 1 2 3; do
-			i=$(( (k + r) % 4 ))
-			v=${VARIANTS[$i]}
+		for v in $(printf '%s\n' "${VARIANTS[@]}" mixed | shuf); do
 			[ "$v" = bpfmesh ] && [ "$have_bpfmesh" = 0 ] && continue
 			[ "$v" = haproxy ] && [ "$HAVE_HAPROXY" = 0 ] && continue
-			sample "$n" "$r" "$v"
+			if [ "$v" = mixed ]; then
+				sample_mixed "$n" "$r" "$have_bpfmesh"
+			else
+				sample "$n" "$r" "$v"
+			fi
 		done
 	done
 
