@@ -293,8 +293,9 @@ static int cmd_serve(int argc, char **argv)
 
 /* A group is one variant: a label and the addresses it cycles through.
  * With several groups (--mix) every thread takes one connection from each
- * group in turn, so the variants share the same moments of a noisy
- * machine and their latencies can be compared connection by connection. */
+ * group per cycle, in a fresh random order each cycle, so the variants
+ * share the same moments of a noisy machine (and no variant always follows
+ * the same neighbour, whose cache footprint it would inherit). */
 struct client_group {
 	char label[32];
 	struct sockaddr_in targets[MAX_TARGETS];
@@ -378,17 +379,37 @@ static void *client_thread(void *arg)
 {
 	struct client_thread *t = arg;
 	struct client_ctx *ctx = t->ctx;
-	unsigned int ng = (unsigned int)ctx->n_groups, k = 0;
+	unsigned int ng = (unsigned int)ctx->n_groups, k = 0, perm[MAX_GROUPS];
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(t->idx + 1) ^ mono_ns();
 	char req[MAX_REQ];
 
 	for (size_t i = 0; i < ctx->size; i++)
 		req[i] = (char)('a' + (i + (size_t)t->idx) % 26);
+	for (unsigned int i = 0; i < ng; i++)
+		perm[i] = i;
 	for (;;) {
-		unsigned int gi = k % ng, ti = k / ng + (unsigned int)t->idx;
-		struct client_group *g = &ctx->groups[gi];
-		uint64_t t0 = mono_ns(), t1;
+		unsigned int gi, ti = k / ng + (unsigned int)t->idx;
+		struct client_group *g;
+		uint64_t t0, t1;
 		int err;
 
+		if (k % ng == 0) {
+			/* Fisher-Yates with xorshift64 */
+			for (unsigned int i = ng - 1; i > 0; i--) {
+				unsigned int j, tmp;
+
+				rng ^= rng << 13;
+				rng ^= rng >> 7;
+				rng ^= rng << 17;
+				j = (unsigned int)(rng % (i + 1));
+				tmp = perm[i];
+				perm[i] = perm[j];
+				perm[j] = tmp;
+			}
+		}
+		gi = perm[k % ng];
+		g = &ctx->groups[gi];
+		t0 = mono_ns();
 		if (t0 >= ctx->end)
 			break;
 		k++;

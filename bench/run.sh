@@ -24,8 +24,9 @@ Usage: bench/run.sh [--quick] [--scales "10 100 1000 10000"] [--rounds N]
                in a fresh random order
   --duration   measured seconds per sample (after a warm-up)
   --threads    concurrent client threads (default 2, one a core here)
-  --variants   subset of "direct bpfmesh iptables haproxy"; add "direct2"
-               (direct again, an A/A control of the method's own bias)
+  --variants   subset of "direct direct2 bpfmesh iptables haproxy"; direct2
+               is direct again, an A/A control of the method's own error
+               (default: all; the quick run leaves direct2 out)
   --out        results directory (default bench/results/<timestamp>)
   --no-docs    do not copy the table and charts into docs/
 
@@ -45,7 +46,7 @@ DURATION=""
 THREADS=2
 OUT=""
 DOCS=1
-VARIANTS_OPT="direct bpfmesh iptables haproxy"
+VARIANTS_OPT=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
@@ -64,10 +65,12 @@ done
 
 if [ "$QUICK" = 1 ]; then
 	: "${SCALES:=10 100}" "${ROUNDS:=2}" "${DURATION:=0.3}"
-	WARMUP=0.1 WEIGHT_REPS=1 IPT_REPS=1 DOCS=0
+	WARMUP=0.1 WEIGHT_REPS=1 IPT_REPS=1 START_REPS=1 DOCS=0
+	: "${VARIANTS_OPT:=direct bpfmesh iptables haproxy}"
 else
 	: "${SCALES:=10 100 1000 10000}" "${ROUNDS:=10}" "${DURATION:=1.0}"
-	WARMUP=0.2 WEIGHT_REPS=3 IPT_REPS=2
+	WARMUP=0.2 WEIGHT_REPS=3 IPT_REPS=2 START_REPS=3
+	: "${VARIANTS_OPT:=direct direct2 bpfmesh iptables haproxy}"
 fi
 read -r -a VARIANTS <<<"$VARIANTS_OPT"
 BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
@@ -286,7 +289,7 @@ fi
 
 echo "scale,round,variant,cps,p50_us,p90_us,p99_us,conns,errors,last_error" >"$RES/samples.csv"
 echo "scale,round,variant,run_cnt,run_time_ns" >"$RES/kern.csv"
-echo "scale,round,variant,mean_us,p50_us,p99_us,conns,errors" >"$RES/mixed.csv"
+echo "scale,round,variant,mean_us,p50_us,p99_us,direct_mean_us,direct_p50_us,direct_p99_us,conns,errors" >"$RES/mixed.csv"
 echo "scale,metric,rep,value,extra" >"$RES/ctl.csv"
 
 ctl() { echo "$1,$2,$3,$4,${5:-}" >>"$RES/ctl.csv"; }
@@ -304,10 +307,10 @@ connect4_stats() { # -> "run_cnt run_time_ns" of the connect4 program on $CG
 }
 
 # ---------------------------------------------------------------- bpfmesh
-agent_start() { # scale -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG
-	local n=$1 t0 w last
+agent_start() { # scale rep -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG
+	local n=$1 rep=$2 t0 w last
 	AGENT_BPFFS=$BPFROOT/s$n
-	AGENT_LOG=$RES/agent-$n.log
+	AGENT_LOG=$RES/agent-$n-$rep.log
 	mkdir -p "$AGENT_BPFFS"
 	t0=$(date +%s%N)
 	"$BPFMESH" agent --policies "$RES/policies-$n" --cgroup "$CG" --bpffs "$AGENT_BPFFS" \
@@ -325,14 +328,14 @@ agent_start() { # scale -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG
 		AGENT_PID=""
 		return 1
 	fi
-	ctl "$n" bpfmesh_start_to_map_ms 1 "$(kv ms)"
-	ctl "$n" bpfmesh_agent_hwm_kb 1 "$(awk '/VmHWM/ { print $2 }' /proc/$AGENT_PID/status)"
+	ctl "$n" bpfmesh_start_to_map_ms "$rep" "$(kv ms)"
+	ctl "$n" bpfmesh_agent_hwm_kb "$rep" "$(awk '/VmHWM/ { print $2 }' /proc/$AGENT_PID/status)"
 	# "applied generation N: S services, E endpoints in X ms (compile Y ms; ..."
 	sleep 0.1
 	local line
 	line=$(grep 'applied generation' "$AGENT_LOG" | tail -1)
-	ctl "$n" bpfmesh_apply_ms 1 "$(sed -n 's/.* in \([0-9.]*\) ms (compile.*/\1/p' <<<"$line")"
-	ctl "$n" bpfmesh_compile_ms 1 "$(sed -n 's/.*(compile \([0-9.]*\) ms.*/\1/p' <<<"$line")"
+	ctl "$n" bpfmesh_apply_ms "$rep" "$(sed -n 's/.* in \([0-9.]*\) ms (compile.*/\1/p' <<<"$line")"
+	ctl "$n" bpfmesh_compile_ms "$rep" "$(sed -n 's/.*(compile \([0-9.]*\) ms.*/\1/p' <<<"$line")"
 	return 0
 }
 
@@ -386,19 +389,26 @@ sample() { # scale round variant
 		"$n" "$r" "$v" "${KV[cps]}" "${KV[p50_us]}" "${KV[p99_us]}" "${KV[errors]}"
 }
 
-# The in-kernel variants again, alternating connection by connection inside
-# one client: every variant sees the same moments of the machine's noise.
-sample_mixed() { # scale round have_bpfmesh
-	local n=$1 r=$2 mix l
-	mix="direct=$(targets_of direct);iptables=$(targets_of iptables)"
-	[ "$3" = 1 ] && mix="$mix;bpfmesh=$(targets_of bpfmesh)"
+# An in-kernel variant against direct again, alternating connection by
+# connection inside one client (random order each pair), so that both see
+# the same moments of the machine's noise.
+sample_mixed() { # scale round variant
+	local n=$1 r=$2 v=$3 l dm dp50 dp99 vm vp50 vp99 conns=0 errors=0
 	while read -r l; do
 		parse "$l"
-		echo "$n,$r,${KV[label]},${KV[mean_us]},${KV[p50_us]},${KV[p99_us]},${KV[conns]},${KV[errors]}" >>"$RES/mixed.csv"
-		printf '  %-6s round %d mixed:%-9s mean %7s us  p50 %7s us  errors %s\n' \
-			"$n" "$r" "${KV[label]}" "${KV[mean_us]}" "${KV[p50_us]}" "${KV[errors]}"
-	done < <("$CB" client --netns "$NS" --cgroup "$CG" --mix "$mix" \
+		conns=$(( conns + ${KV[conns]:-0} ))
+		errors=$(( errors + ${KV[errors]:-0} ))
+		if [ "${KV[label]}" = direct ]; then
+			dm=${KV[mean_us]} dp50=${KV[p50_us]} dp99=${KV[p99_us]}
+		else
+			vm=${KV[mean_us]} vp50=${KV[p50_us]} vp99=${KV[p99_us]}
+		fi
+	done < <("$CB" client --netns "$NS" --cgroup "$CG" \
+		--mix "direct=$(targets_of direct);$v=$(targets_of "$v")" \
 		--threads "$THREADS" --duration "$DURATION" --warmup "$WARMUP")
+	echo "$n,$r,$v,$vm,$vp50,$vp99,$dm,$dp50,$dp99,$conns,$errors" >>"$RES/mixed.csv"
+	printf '  %-6s round %d %-9s mean %7s us vs direct %7s us (p50 %s vs %s)  errors %s\n' \
+		"$n" "$r" "mix:$v" "$vm" "$dm" "$vp50" "$dp50" "$errors"
 }
 
 # ---------------------------------------------------------------- per scale
@@ -425,8 +435,15 @@ run_scale() {
 		# Compile alone, for time and peak memory without the kernel.
 		t=$(timed "$BPFMESH" compile -j "$RES/policies-$n")
 		ctl "$n" bpfmesh_cli_compile_s 1 "${t% *}" "maxrss_kb=${t#* }"
-		if agent_start "$n"; then
+		# Start the agent START_REPS times (a cold start each: new pins,
+		# load, attach, compile, apply); the last one stays for the rest.
+		for rep in $(seq "$START_REPS"); do
+			have_bpfmesh=0
+			agent_start "$n" "$rep" || break
 			have_bpfmesh=1
+			[ "$rep" -lt "$START_REPS" ] && agent_stop
+		done
+		if [ "$have_bpfmesh" = 1 ]; then
 			log "bpfmesh agent: $(grep 'applied generation' "$AGENT_LOG" | tail -1 | sed 's/.*bpfmesh: //')"
 			"$CB" mapmem "$AGENT_BPFFS" "$CG" >"$RES/mapmem-$n.txt"
 			ctl "$n" bpfmesh_map_memlock_bytes 1 "$(sed -n 's/^total_memlock=//p' "$RES/mapmem-$n.txt")"
@@ -436,14 +453,13 @@ run_scale() {
 	# Data plane: every round measures every variant, in a fresh random
 	# order, so that no variant always follows the same neighbour.
 	for r in $(seq "$ROUNDS"); do
-		for v in $(printf '%s\n' "${VARIANTS[@]}" mixed | shuf); do
-			[ "$v" = bpfmesh ] && [ "$have_bpfmesh" = 0 ] && continue
+		for v in $(printf '%s\n' "${VARIANTS[@]}" | sed -n 's/^\(bpfmesh\|iptables\)$/&\n&+mix/;p' | shuf); do
+			case "$v" in bpfmesh*) [ "$have_bpfmesh" = 0 ] && continue ;; esac
 			[ "$v" = haproxy ] && [ "$HAVE_HAPROXY" = 0 ] && continue
-			if [ "$v" = mixed ]; then
-				sample_mixed "$n" "$r" "$have_bpfmesh"
-			else
-				sample "$n" "$r" "$v"
-			fi
+			case "$v" in
+			*+mix) sample_mixed "$n" "$r" "${v%+mix}" ;;
+			*) sample "$n" "$r" "$v" ;;
+			esac
 		done
 	done
 
