@@ -216,16 +216,16 @@ OUTMD=$RES/summary.md
 		aa=$(st C "$n" bpfmesh_apply_ms)
 		agent="n/a"
 		[ "$(num "$ac")" != - ] && agent=$(printf "%.0f + %.0f ms" "$(num "$ac")" "$(num "$aa")")
-		hwm=$(fmt1 "%.0f MB" "$(st C "$n" bpfmesh_agent_hwm_mb)")
+		hwm=$(fmt1 "%.0f MiB" "$(st C "$n" bpfmesh_agent_hwm_mb)")
 		wc=$(fmt3 "%.1f" "$(st C "$n" bpfmesh_weight_change_ms)")
 		[ "$wc" != n/a ] && wc="$wc ms ($(fmt1 %.0f "$(st X "$n" bpfmesh_reapply_agent_ms compile_ms)") + $(fmt1 %.0f "$(st C "$n" bpfmesh_reapply_agent_ms)") ms)"
-		mem=$(fmt1 "%.1f MB" "$(st C "$n" bpfmesh_map_memlock_mb)")
+		mem=$(fmt1 "%.1f MiB" "$(st C "$n" bpfmesh_map_memlock_mb)")
 		rules=$(fmt1 %.0f "$(st C "$n" iptables_rules)")
 		il=$(fmt1 "%.2f s" "$(st C "$n" iptables_initial_load_s)")
 		ilr=$(fmt1 "%.0f" "$(st X "$n" iptables_initial_load_s maxrss_mb)")
 		ps=$(fmt3 "%.2f" "$(st C "$n" iptables_partial_sync_s)")
 		fs=$(fmt3 "%.2f" "$(st C "$n" iptables_full_sync_s)")
-		echo "| $n | $comp, ${cr} MB | $start | $agent | $hwm | $wc | $mem | $rules | $il, ${ilr} MB | $ps s | $fs s |"
+		echo "| $n | $comp, ${cr} MiB | $start | $agent | $hwm | $wc | $mem | $rules | $il, ${ilr} MiB | $ps s | $fs s |"
 	done
 	echo
 	echo "Reading the map back through the CLI (\`bpfmesh maps services -j\`, a full dump) takes"
