@@ -308,15 +308,14 @@ if command -v gnuplot >/dev/null; then
 		: >"$D/scale-$v.dat"
 		for n in $SCALES; do
 			have "$n" "$v" || continue
-			set -- $(st S "$n" "$v" 5)
-			p50="$1 $2 $3"
+			p50=$(three "$(st S "$n" "$v" 5)")
 			if [ "$v" = direct ]; then c="1 1 1"; else c=$(three "$(st R "$n" "$v" 4)"); fi
 			echo "$n $p50 $c" >>"$D/scale-$v.dat"
 		done
 	done
 	: >"$D/control.dat"
 	for n in $SCALES; do
-		s() { set -- $(st C "$n" "$1"); [ "$1" = - ] && echo NaN || echo "$1"; }
+		s() { local m; m=$(num "$(st C "$n" "$1")"); [ "$m" = - ] && echo NaN || echo "$m"; }
 		echo "$n $(s bpfmesh_start_to_map_ms) $(s bpfmesh_weight_change_ms) $(s iptables_initial_load_s) $(s iptables_partial_sync_s) $(s iptables_full_sync_s)" >>"$D/control.dat"
 	done
 	gnuplot 2>"$D/gnuplot.log" <<EOF

@@ -96,7 +96,7 @@ warn() { printf '[bench %s] WARNING: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # --------------------------------------------------------------- packages
 install_deps() {
 	local need="" p
-	for p in iptables haproxy gnuplot-nox iproute2 time; do
+	for p in iptables haproxy gnuplot-nox iproute2 time gcc; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need="$need $p"
 	done
 	if [ -n "$need" ]; then
@@ -413,7 +413,7 @@ sample_mixed() { # scale round variant
 
 # ---------------------------------------------------------------- per scale
 run_scale() {
-	local n=$1 r i k v t order have_bpfmesh=0
+	local n=$1 r v t rep c have_bpfmesh=0
 	log "== $n services x 10 endpoints"
 	rm -rf "$RES/policies-$n"
 	mkdir -p "$RES/policies-$n"
@@ -475,6 +475,13 @@ run_scale() {
 		agent_stop
 	fi
 	for rep in $(seq "$IPT_REPS"); do
+		# iptables-nft-restore --noflush is quadratic in chains: skip it
+		# where it would take minutes (see BENCH_IPTABLES).
+		if [ "$IPT" = iptables-nft ] && [ "$n" -gt 1000 ]; then
+			ctl "$n" iptables_partial_sync_s "$rep" skipped
+			ctl "$n" iptables_full_sync_s "$rep" skipped
+			continue
+		fi
 		for c in 75 -1; do
 			"$CB" gen-ipt --services "$n" --endpoints 10 --mode partial --canary "$c" >"$RES/.tmp-ipt-part"
 			t=$(ipt_restore --noflush <"$RES/.tmp-ipt-part")
