@@ -116,16 +116,63 @@ static void delete_set_slots(int be_fd, __u32 id, __u32 n_slots)
 		bpf_map_delete_elem(be_fd, &key);
 }
 
-static int write_set_slots(int be_fd, __u32 id, const struct image_set *s)
+#define UPDATE_BATCH 4096
+
+/* Write n elements, a batch a syscall where the kernel has batch updates
+ * (5.6+), one by one where it has not. *done counts what was written. */
+static int map_update_many(int fd, const void *keys, size_t key_size, const void *vals,
+			   size_t val_size, size_t n, size_t *done)
 {
-	struct backend_key key = { .set_id = id };
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	const char *k = keys, *v = vals;
 
-	for (key.slot = 0; key.slot < s->n_slots; key.slot++) {
-		if (bpf_map_update_elem(be_fd, &key, &s->slots[key.slot], BPF_ANY)) {
-			int err = -errno;
+	*done = 0;
+	while (*done < n) {
+		__u32 count = n - *done > UPDATE_BATCH ? UPDATE_BATCH : (__u32)(n - *done);
+		int err = bpf_map_update_batch(fd, k + *done * key_size, v + *done * val_size,
+					       &count, &opts);
 
-			delete_set_slots(be_fd, id, key.slot);
+		if (!err) {
+			*done += count;
+			continue;
+		}
+		if (count) { /* a real failure part-way through the batch */
+			*done += count;
 			return err;
+		}
+		if (bpf_map_update_elem(fd, k + *done * key_size, v + *done * val_size, BPF_ANY))
+			return -errno;
+		(*done)++;
+	}
+	return 0;
+}
+
+/* Slots of the sets this apply writes, gathered to be written in batches. */
+struct slot_batch {
+	struct backend_key *keys;
+	struct backend_val *vals;
+	size_t n;
+};
+
+static int slot_batch_fill(struct slot_batch *b, const struct bpfmesh_image *img,
+			   const __u32 *ids, const unsigned char *is_new)
+{
+	size_t i, total = 0;
+	__u32 j;
+
+	for (i = 0; i < img->n_sets; i++)
+		if (is_new[i])
+			total += img->sets[i].n_slots;
+	b->keys = calloc(total + 1, sizeof(*b->keys));
+	b->vals = calloc(total + 1, sizeof(*b->vals));
+	if (!b->keys || !b->vals)
+		return -ENOMEM;
+	for (i = 0; i < img->n_sets; i++) {
+		if (!is_new[i])
+			continue;
+		for (j = 0; j < img->sets[i].n_slots; j++, b->n++) {
+			b->keys[b->n] = (struct backend_key){ .set_id = ids[i], .slot = j };
+			b->vals[b->n] = img->sets[i].slots[j];
 		}
 	}
 	return 0;
@@ -202,7 +249,8 @@ static void txn_free(struct apply_txn *t)
 static int txn_write_sets(struct applier *a, const struct bpfmesh_image *img,
 			  struct apply_txn *t, struct apply_stats *st)
 {
-	size_t i;
+	struct slot_batch b = {};
+	size_t i, done;
 	int err;
 
 	for (i = 0; i < img->n_sets; i++) {
@@ -222,13 +270,16 @@ static int txn_write_sets(struct applier *a, const struct bpfmesh_image *img,
 		t->set_ids[i] = a->next_set_id++;
 		if (a->next_set_id == 0)
 			a->next_set_id = 1;
-		err = write_set_slots(a->be_fd, t->set_ids[i], s);
-		if (err)
-			return err;
-		t->set_is_new[i] = 1;
+		t->set_is_new[i] = 1; /* undone whole on failure, written or not */
 		st->set_writes++;
 	}
-	return 0;
+	err = slot_batch_fill(&b, img, t->set_ids, t->set_is_new);
+	if (!err)
+		err = map_update_many(a->be_fd, b.keys, sizeof(*b.keys), b.vals, sizeof(*b.vals),
+				      b.n, &done);
+	free(b.keys);
+	free(b.vals);
+	return err;
 }
 
 static void txn_undo_sets(struct applier *a, const struct bpfmesh_image *img,
@@ -251,8 +302,13 @@ static struct live_service *find_svc(struct live_service *svcs, size_t n,
 static int txn_write_services(struct applier *a, const struct bpfmesh_image *img,
 			      struct apply_txn *t, __u32 gen, struct apply_stats *st)
 {
-	size_t i, d;
+	struct svc_key *keys = calloc(img->n_services + 1, sizeof(*keys));
+	struct svc_val *vals = calloc(img->n_services + 1, sizeof(*vals));
+	size_t i, d, n = 0, done = 0;
+	int err = -ENOMEM;
 
+	if (!keys || !vals)
+		goto out;
 	for (i = 0; i < img->n_services; i++) {
 		struct live_service *nv = &t->svcs[i], *old;
 
@@ -266,14 +322,19 @@ static int txn_write_services(struct applier *a, const struct bpfmesh_image *img
 			continue;
 		}
 		nv->val.generation = gen;
-		t->undo[t->n_undo] = old ? *old : *nv;
-		t->undo_existed[t->n_undo] = old != NULL;
-		if (bpf_map_update_elem(a->svc_fd, &nv->key, &nv->val, BPF_ANY))
-			return -errno;
-		t->n_undo++;
-		st->svc_writes++;
+		t->undo[n] = old ? *old : *nv;
+		t->undo_existed[n] = old != NULL;
+		keys[n] = nv->key;
+		vals[n++] = nv->val;
 	}
-	return 0;
+	/* Each element is replaced atomically; the batch only saves syscalls. */
+	err = map_update_many(a->svc_fd, keys, sizeof(*keys), vals, sizeof(*vals), n, &done);
+	t->n_undo = done;
+	st->svc_writes += done;
+out:
+	free(keys);
+	free(vals);
+	return err;
 }
 
 static void txn_undo_services(struct applier *a, struct apply_txn *t)
@@ -291,17 +352,30 @@ static void txn_undo_services(struct applier *a, struct apply_txn *t)
 static int update_names(struct applier *a, const struct bpfmesh_image *img)
 {
 	__u32 *ids = calloc(img->n_names + 1, sizeof(*ids));
-	size_t i;
+	__u32 *new_ids = calloc(img->n_names + 1, sizeof(*new_ids));
+	struct name_val *new_vals = calloc(img->n_names + 1, sizeof(*new_vals));
+	size_t i, n_new = 0, done;
 
-	if (!ids)
+	if (!ids || !new_ids || !new_vals) {
+		free(ids);
+		free(new_ids);
+		free(new_vals);
 		return -ENOMEM;
+	}
 	/* An id is a hash of its name, and the compiler rejects collisions: a
 	 * name already in the map is already right. */
 	for (i = 0; i < img->n_names; i++) {
 		ids[i] = img->names[i].id;
-		if (!bsearch(&ids[i], a->names, a->n_names, sizeof(*ids), cmp_u32))
-			bpf_map_update_elem(a->names_fd, &ids[i], &img->names[i].val, BPF_ANY);
+		if (!bsearch(&ids[i], a->names, a->n_names, sizeof(*ids), cmp_u32)) {
+			new_ids[n_new] = ids[i];
+			new_vals[n_new++] = img->names[i].val;
+		}
 	}
+	/* Names only serve the CLI: a failure here costs labels, not traffic. */
+	map_update_many(a->names_fd, new_ids, sizeof(*new_ids), new_vals, sizeof(*new_vals),
+			n_new, &done);
+	free(new_ids);
+	free(new_vals);
 	qsort(ids, img->n_names, sizeof(*ids), cmp_u32);
 	for (i = 0; i < a->n_names; i++)
 		if (!bsearch(&a->names[i], ids, img->n_names, sizeof(*ids), cmp_u32))
