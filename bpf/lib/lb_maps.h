@@ -21,9 +21,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_lb4_services SEC(".maps");
 
-/* (set, slot) -> endpoint. Sets are written once and never changed. */
+/* (set, slot) -> endpoint. Sets are written once and never changed.
+ * Not preallocated either: a preallocated map charges all max_entries
+ * (54 MB) on every node; this way memory follows the policy. Elements are
+ * allocated by the agent's updates, never on the connect path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, BPFMESH_MAX_BACKENDS);
 	__type(key, struct backend_key);
 	__type(value, struct backend_val);
