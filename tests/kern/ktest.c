@@ -278,6 +278,15 @@ int env_run_cli(struct ktest_env *e, char *out, size_t out_len, const char *fmt,
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+bool env_start_service(struct ktest_env *e, struct backends *be, const char *name,
+		       const char *yaml, const char *const *eps, int n_eps)
+{
+	return ASSERT_OK(env_setup(e), "env_setup") &&
+	       ASSERT_OK(env_write_policy(e, name, yaml), "write policy") &&
+	       ASSERT_OK(backends_start(be, eps, n_eps, 8080), "backends") &&
+	       ASSERT_OK(env_start_agent(e, NULL), "agent applies");
+}
+
 /* ---- backends ---- */
 
 static void *backends_serve(void *arg)

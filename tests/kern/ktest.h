@@ -64,6 +64,7 @@ struct ktest_env {
 };
 
 int env_setup(struct ktest_env *e);
+struct backends;
 void env_teardown(struct ktest_env *e);
 int env_write_policy(struct ktest_env *e, const char *name, const char *yaml);
 /* Start the agent (extra environment "K=V" or NULL); wait for its first apply. */
@@ -87,6 +88,12 @@ struct backends {
 };
 int backends_start(struct backends *b, const char *const *addrs, int n, int port);
 void backends_stop(struct backends *b);
+
+/* The usual start of a test: env_setup, the policy file `name` holding yaml,
+ * backends on eps[0..n_eps) port 8080, and the agent's first apply. False,
+ * with the failing step reported, when any of them fails. */
+bool env_start_service(struct ktest_env *e, struct backends *be, const char *name,
+		       const char *yaml, const char *const *eps, int n_eps);
 
 struct client_result {
 	int ok;

@@ -14,12 +14,8 @@ KTEST(cli_maps_show_kernel_state)
 	struct backends be = {};
 	char yaml[8192], out[32768];
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup"))
-		goto out;
 	fixture_canary(yaml, sizeof(yaml), "127.100.10.1", "127.1.10", 90, 10);
-	if (!ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!env_start_service(&env, &be, "canary.yaml", yaml, eps, 3))
 		goto out;
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps services -j --bpffs %s", env.bpffs),
 		  0, "maps services -j");

@@ -32,12 +32,8 @@ KTEST(bad_policy_keeps_previous)
 	struct client_result r;
 	char yaml[8192], out[16384];
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup"))
-		goto out;
 	fixture_canary(yaml, sizeof(yaml), "127.100.8.1", "127.1.8", 100, 0);
-	if (!ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!env_start_service(&env, &be, "canary.yaml", yaml, eps, 3))
 		goto out;
 	/* A second file whose VirtualService Istio would reject. */
 	ASSERT_OK(env_write_policy(&env, "zz-bad.yaml", bad_vs), "write bad policy");
@@ -85,12 +81,8 @@ KTEST(agent_restart_readopts)
 	char yaml[8192], path[PATH_MAX + 64];
 	int status;
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup"))
-		goto out;
 	fixture_canary(yaml, sizeof(yaml), "127.100.9.1", "127.1.8", 0, 100);
-	if (!ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!env_start_service(&env, &be, "canary.yaml", yaml, eps, 3))
 		goto out;
 	ASSERT_EQ(attached_programs(env.cgroup), 2, "connect4 and getpeername4 attached");
 

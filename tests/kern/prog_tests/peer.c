@@ -15,12 +15,8 @@ KTEST(getpeername_is_vip)
 	struct client_result r;
 	char yaml[8192];
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup"))
-		goto out;
 	fixture_canary(yaml, sizeof(yaml), "127.100.6.1", "127.1.6", 90, 10);
-	if (!ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!env_start_service(&env, &be, "canary.yaml", yaml, eps, 3))
 		goto out;
 	if (!ASSERT_OK(client_run(&env, "127.100.6.1", 80, 1, &r), "client"))
 		goto out;

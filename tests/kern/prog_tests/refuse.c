@@ -15,12 +15,8 @@ KTEST(empty_subset_refused)
 	struct client_result r;
 	char yaml[8192], out[16384];
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup"))
-		goto out;
 	fixture_empty_subset(yaml, sizeof(yaml), "127.100.5.1", "127.1.5");
-	if (!ASSERT_OK(env_write_policy(&env, "empty.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!env_start_service(&env, &be, "empty.yaml", yaml, eps, 3))
 		goto out;
 	if (!ASSERT_OK(client_run(&env, "127.100.5.1", 80, 50, &r), "client"))
 		goto out;

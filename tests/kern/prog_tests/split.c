@@ -16,12 +16,8 @@ KTEST(split_90_10)
 	struct client_result r;
 	char yaml[8192];
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup"))
-		goto out;
 	fixture_canary(yaml, sizeof(yaml), "127.100.1.1", "127.1.1", 90, 10);
-	if (!ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, canary_eps, 3, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!env_start_service(&env, &be, "canary.yaml", yaml, canary_eps, 3))
 		goto out;
 	if (!ASSERT_OK(client_run(&env, "127.100.1.1", 80, N_CONNS, &r), "client"))
 		goto out;
@@ -48,12 +44,8 @@ KTEST(endpoint_weights)
 	const double w[3] = { 1 / 8.0, 2 / 8.0, 5 / 8.0 };
 	int i;
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup"))
-		goto out;
 	fixture_weighted(yaml, sizeof(yaml), "127.100.2.1", "127.1.2");
-	if (!ASSERT_OK(env_write_policy(&env, "weighted.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, weighted_eps, 3, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!env_start_service(&env, &be, "weighted.yaml", yaml, weighted_eps, 3))
 		goto out;
 	if (!ASSERT_OK(client_run(&env, "127.100.2.1", 80, N_CONNS, &r), "client"))
 		goto out;

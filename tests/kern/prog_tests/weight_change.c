@@ -32,12 +32,8 @@ KTEST(weight_change_file)
 	struct backends be = {};
 	char yaml[8192];
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup"))
-		goto out;
 	fixture_canary(yaml, sizeof(yaml), "127.100.3.1", "127.1.3", 90, 10);
-	if (!ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!env_start_service(&env, &be, "canary.yaml", yaml, eps, 3))
 		goto out;
 	expect_v2_share(&env, "127.100.3.1", 0.10, "v2 at 10%");
 
