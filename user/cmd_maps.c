@@ -128,10 +128,15 @@ static int show_lb(bool endpoints)
 	struct json j;
 	size_t n = 0, rows;
 
+	/* Stop at the first missing pin: one error, one JSON document. */
 	svc_fd = open_pinned(BPFMESH_MAP_SERVICES);
+	if (svc_fd < 0)
+		goto out;
 	kv.be_fd = open_pinned(BPFMESH_MAP_BACKENDS);
+	if (kv.be_fd < 0)
+		goto out;
 	kv.names_fd = open_pinned(BPFMESH_MAP_NAMES);
-	if (svc_fd < 0 || kv.be_fd < 0 || kv.names_fd < 0)
+	if (kv.names_fd < 0)
 		goto out;
 	if (read_services(svc_fd, &keys, &vals, &n)) {
 		cli_error("cannot read %s", BPFMESH_MAP_SERVICES);
@@ -263,10 +268,15 @@ static int do_stats(int argc, char **argv)
 	struct json j, *jp = NULL;
 
 	stats_fd = open_pinned(BPFMESH_MAP_STATS);
-	verdict_fd = open_pinned(BPFMESH_MAP_VERDICTS);
-	kv.names_fd = open_pinned(BPFMESH_MAP_NAMES);
-	if (stats_fd < 0 || verdict_fd < 0 || kv.names_fd < 0 || ncpu <= 0)
+	verdict_fd = stats_fd < 0 ? -1 : open_pinned(BPFMESH_MAP_VERDICTS);
+	kv.names_fd = verdict_fd < 0 ? -1 : open_pinned(BPFMESH_MAP_NAMES);
+	if (kv.names_fd < 0 || ncpu <= 0) {
+		if (stats_fd >= 0)
+			close(stats_fd);
+		if (verdict_fd >= 0)
+			close(verdict_fd);
 		return EXIT_USAGE;
+	}
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
 		jp = &j;
