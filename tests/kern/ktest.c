@@ -157,20 +157,27 @@ void env_teardown(struct ktest_env *e)
 	live_env = NULL;
 }
 
+int write_text_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	return fclose(f) ? -errno : 0;
+}
+
 int env_write_policy(struct ktest_env *e, const char *name, const char *yaml)
 {
 	char tmp[PATH_MAX * 2], path[PATH_MAX * 2];
-	FILE *f;
+	int err;
 
 	/* Write beside, then rename: the agent never reads half a file. */
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", e->policies, name);
 	snprintf(path, sizeof(path), "%s/%s", e->policies, name);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	fputs(yaml, f);
-	if (fclose(f))
-		return -errno;
+	err = write_text_file(tmp, yaml);
+	if (err)
+		return err;
 	return rename(tmp, path) ? -errno : 0;
 }
 

@@ -67,6 +67,8 @@ int env_setup(struct ktest_env *e);
 struct backends;
 void env_teardown(struct ktest_env *e);
 int env_write_policy(struct ktest_env *e, const char *name, const char *yaml);
+/* Create or replace path with text. 0 or negative errno. */
+int write_text_file(const char *path, const char *text);
 /* Start the agent (extra environment "K=V" or NULL); wait for its first apply. */
 int env_start_agent(struct ktest_env *e, const char *extra_env);
 /* Wait until the agent's log holds needle at least count times. 0 or -ETIMEDOUT. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* A canary moved while the agent runs: by editing the watched directory,
  * and by SIGHUP after a change the directory watch cannot see. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,6 @@ KTEST(weight_change_sighup)
 	struct ktest_env env;
 	struct backends be = {};
 	char yaml[8192], real[64], link[PATH_MAX + 32];
-	FILE *f;
 
 	/* The policy directory holds a symlink to a file outside it: editing
 	 * that file raises no event in the directory, only SIGHUP applies it. */
@@ -66,11 +66,8 @@ KTEST(weight_change_sighup)
 	if (!ASSERT_OK(env_setup(&env), "env_setup"))
 		goto out;
 	fixture_canary(yaml, sizeof(yaml), "127.100.4.1", "127.1.3", 90, 10);
-	f = fopen(real, "w");
-	if (!ASSERT_TRUE(f != NULL, "write real policy"))
+	if (!ASSERT_OK(write_text_file(real, yaml), "write real policy"))
 		goto out;
-	fputs(yaml, f);
-	fclose(f);
 	snprintf(link, sizeof(link), "%s/canary.yaml", env.policies);
 	if (!ASSERT_OK(symlink(real, link), "symlink") ||
 	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
@@ -79,11 +76,8 @@ KTEST(weight_change_sighup)
 	expect_v2_share(&env, "127.100.4.1", 0.10, "v2 at 10%");
 
 	fixture_canary(yaml, sizeof(yaml), "127.100.4.1", "127.1.3", 0, 100);
-	f = fopen(real, "w");
-	if (!ASSERT_TRUE(f != NULL, "rewrite real policy"))
+	if (!ASSERT_OK(write_text_file(real, yaml), "rewrite real policy"))
 		goto out;
-	fputs(yaml, f);
-	fclose(f);
 	usleep(300 * 1000);
 	ASSERT_EQ(env_count_log(&env, "applied generation 2"), 0, "no apply without SIGHUP");
 	ASSERT_OK(env_signal_agent(&env, SIGHUP), "SIGHUP");
@@ -99,17 +93,12 @@ out:
 /* Write a ConfigMap-style version directory holding canary.yaml. */
 static int write_version_dir(const char *dir, const char *yaml)
 {
-	char path[PATH_MAX + 64];
-	FILE *f;
+	char path[PATH_MAX * 2];
 
 	if (mkdir(dir, 0755))
-		return -1;
+		return -errno;
 	snprintf(path, sizeof(path), "%s/canary.yaml", dir);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fputs(yaml, f);
-	return fclose(f);
+	return write_text_file(path, yaml);
 }
 
 /* The kubelet updates a ConfigMap volume by writing a new ..<timestamp>
