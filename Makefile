@@ -21,12 +21,15 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 BPF_SRCS    := $(wildcard bpf/*.bpf.c)
 BPF_OBJS    := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS       := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+# user/ holds one directory per concern (README: layout); a new directory is
+# picked up without touching this file.
+USER_HDRS   := $(wildcard user/*/*.h)
 POLICY_SRCS := $(wildcard user/policy/*.c)
-LIB_SRCS    := $(filter-out user/main.c,$(wildcard user/*.c)) $(POLICY_SRCS)
+LIB_SRCS    := $(filter-out user/cli/main.c,$(wildcard user/*/*.c))
 LIB_OBJS    := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
-UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) user/probe.c)
+UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) user/kern/probe.c)
 KTEST_SRCS  := $(wildcard tests/kern/*.c tests/kern/prog_tests/*.c)
 
 ifeq ($(V),1)
@@ -72,12 +75,12 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/obj/%.o: %.c $(SKELS) $(wildcard include/bpfmesh/*.h user/*.h user/policy/*.h)
+$(OUTPUT)/obj/%.o: %.c $(SKELS) $(wildcard include/bpfmesh/*.h) $(USER_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -c $< -o $@
 
-$(OUTPUT)/bpfmesh: $(OUTPUT)/obj/user/main.o $(LIB_OBJS)
+$(OUTPUT)/bpfmesh: $(OUTPUT)/obj/user/cli/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
@@ -87,12 +90,12 @@ $(OUTPUT)/test_kern: $(KTEST_SRCS) $(wildcard tests/kern/*.h) $(LIB_OBJS) $(OUTP
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/kern $(KTEST_SRCS) $(LIB_OBJS) $(LIBS) -lm -o $@
 
 # Unit tests: no root, no kernel, sanitizers on.
-$(OUTPUT)/san/%.o: %.c $(wildcard include/bpfmesh/*.h user/*.h user/policy/*.h)
+$(OUTPUT)/san/%.o: %.c $(wildcard include/bpfmesh/*.h) $(USER_HDRS)
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -c $< -o $@
 
-$(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard tests/unit/*.h user/*.h user/policy/*.h) | $(OUTPUT)/unit
+$(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard tests/unit/*.h) $(USER_HDRS) | $(OUTPUT)/unit
 	$(call msg,LINK,$@)
 	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -Itests/unit $< $(UNIT_OBJS) -lyaml -lbpf -lcmocka -o $@
 

@@ -11,52 +11,13 @@
  *
  * cgroup/getpeername4: reports the VIP, not the endpoint, to the application.
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-#include "lib/lb_maps.h"
-#include <bpfmesh/select.h>
-
-#define ECONNREFUSED 111
-#define E2BIG 7
-#define SOCK_ALLOW 1
-#define SOCK_DENY 0
+#include "lib/common.h"
+#include "lib/lb.h"
+#include "lib/names_maps.h"
+#include "lib/origdst.h"
+#include "lib/stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-static __always_inline void lb4_count_verdict(__u32 verdict)
-{
-	__u64 *cnt = bpf_map_lookup_elem(&bpfmesh_lb4_verdicts, &verdict);
-
-	if (cnt)
-		__sync_fetch_and_add(cnt, 1);
-}
-
-static __always_inline void lb4_count_decision(const struct svc_key *svc, __u32 subset_id,
-					       const struct backend_val *be)
-{
-	struct stats_key key = {};
-	struct stats_val init = {}, *val;
-
-	key.svc = *svc;
-	key.subset_id = subset_id;
-	if (be) {
-		key.backend_addr[0] = be->addr[0];
-		key.backend_port = be->port;
-	}
-	val = bpf_map_lookup_elem(&bpfmesh_lb4_stats, &key);
-	if (val) {
-		__sync_fetch_and_add(be ? &val->connects : &val->refused, 1);
-		return;
-	}
-	if (be)
-		init.connects = 1;
-	else
-		init.refused = 1;
-	/* EEXIST: another CPU created it first; its count is per-CPU anyway. */
-	if (bpf_map_update_elem(&bpfmesh_lb4_stats, &key, &init, BPF_NOEXIST) == -E2BIG)
-		lb4_count_verdict(BPFMESH_V_STATS_FULL);
-}
 
 /* Refuse the connect now: ECONNREFUSED, as a closed port would. */
 static __always_inline int lb4_refuse(const struct svc_key *svc, __u32 subset_id, __u32 verdict)
@@ -65,42 +26,6 @@ static __always_inline int lb4_refuse(const struct svc_key *svc, __u32 subset_id
 	lb4_count_decision(svc, subset_id, NULL);
 	bpf_set_retval(-ECONNREFUSED);
 	return SOCK_DENY;
-}
-
-/* The endpoint for one connection to dest, or NULL when the set is absent. */
-static __always_inline const struct backend_val *lb4_pick_backend(const struct svc_dest *dest)
-{
-	struct backend_key key = { .set_id = dest->set_id };
-	const struct backend_val *be;
-	__u32 chosen;
-
-	key.slot = bpfmesh_pick_slot(dest->n_slots, bpf_get_prandom_u32());
-	be = bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
-	if (!be)
-		return NULL;
-	chosen = bpfmesh_alias_resolve(key.slot, be, dest->set_weight, bpf_get_prandom_u32());
-	if (chosen == key.slot)
-		return be;
-	key.slot = chosen;
-	return bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
-}
-
-static __always_inline void lb4_remember_vip(struct bpf_sock_addr *ctx, const struct svc_key *svc)
-{
-	struct sock_origdst *orig;
-	struct bpf_sock *sk = ctx->sk;
-
-	if (!sk)
-		goto fail;
-	orig = bpf_sk_storage_get(&bpfmesh_sock4_origdst, sk, NULL,
-				  BPF_SK_STORAGE_GET_F_CREATE);
-	if (!orig)
-		goto fail;
-	orig->addr = svc->addr[0];
-	orig->port = svc->port;
-	return;
-fail:
-	lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
 }
 
 static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
@@ -139,20 +64,6 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 	lb4_count_verdict(BPFMESH_V_REDIRECTED);
 	lb4_count_decision(&key, dest->subset_id, be);
 	return SOCK_ALLOW;
-}
-
-static __always_inline void lb4_restore_vip(struct bpf_sock_addr *ctx)
-{
-	struct sock_origdst *orig;
-	struct bpf_sock *sk = ctx->sk;
-
-	if (!sk)
-		return;
-	orig = bpf_sk_storage_get(&bpfmesh_sock4_origdst, sk, NULL, 0);
-	if (!orig)
-		return;
-	ctx->user_ip4 = orig->addr;
-	ctx->user_port = orig->port;
 }
 
 SEC("cgroup/connect4")

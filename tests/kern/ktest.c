@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "ktest.h"
-#include "sysfs.h"
+#include "kern/sysfs.h"
 
 static struct ktest *tests;
 static bool cur_failed, cur_skipped;

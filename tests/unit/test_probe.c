@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "probe.h"
+#include "kern/probe.h"
 
 struct fixture {
 	struct probe_result r;

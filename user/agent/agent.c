@@ -19,11 +19,11 @@
 #include <unistd.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
-#include "apply.h"
-#include "cli.h"
-#include "loader.h"
-#include "probe.h"
-#include "sysfs.h"
+#include "apply/apply.h"
+#include "cli/cli.h"
+#include "kern/loader.h"
+#include "kern/probe.h"
+#include "kern/sysfs.h"
 #include "policy/policy.h"
 
 #define SWEEP_INTERVAL_MS 250

@@ -7,7 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
-#include "loader.h"
+#include "kern/loader.h"
 #include "show.h"
 
 static const char *bpffs_dir = DEFAULT_BPFFS_DIR;
