@@ -29,7 +29,8 @@ LIB_SRCS    := $(filter-out user/cli/main.c,$(wildcard user/*/*.c))
 LIB_OBJS    := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
-UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) user/kern/probe.c)
+UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) \
+		$(wildcard user/apply/*.c) user/kern/probe.c user/kern/map_ops.c)
 KTEST_SRCS  := $(wildcard tests/kern/*.c tests/kern/prog_tests/*.c)
 
 ifeq ($(V),1)

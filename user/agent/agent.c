@@ -88,19 +88,20 @@ static void agent_reload(struct agent *ag, const char *why)
 	diag_print(&dl, stderr);
 	if (rc != 0) {
 		agent_log("policy rejected (%zu error(s), %s): generation %u stays in force",
-			  diag_count_errors(&dl), why, ag->applier.generation);
+			  diag_count_errors(&dl), why, ag->applier.state.generation);
 		goto out;
 	}
 	err = applier_apply(&ag->applier, &img, &st);
 	if (err) {
 		agent_log("Failed to apply policy: %d (%s): generation %u stays in force", err,
-			  strerror(-err), ag->applier.generation);
+			  strerror(-err), ag->applier.state.generation);
 		goto out;
 	}
 	agent_log("applied generation %u: %zu services, %zu endpoints in %.3f ms "
 		  "(compile %.3f ms; %zu service writes, %zu sets written, %zu reused; %s)",
-		  ag->applier.generation, st.services, st.endpoints, st.elapsed_ms,
-		  ms_between(&t0, &t1), st.svc_writes, st.set_writes, st.sets_reused, why);
+		  ag->applier.state.generation, st.counts.services, st.counts.endpoints,
+		  st.elapsed_ms, ms_between(&t0, &t1), st.counts.svc_writes,
+		  st.counts.set_writes, st.counts.sets_reused, why);
 out:
 	bpfmesh_image_free(&img);
 	diag_free(&dl);
@@ -228,7 +229,7 @@ int do_agent(int argc, char **argv)
 	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup);
 	if (err)
 		goto cleanup;
-	err = applier_adopt(&ag.applier, lb_loader_services_fd(&ag.loader),
+	err = applier_adopt(&ag.applier, &kern_map_ops, lb_loader_services_fd(&ag.loader),
 			    lb_loader_backends_fd(&ag.loader), lb_loader_names_fd(&ag.loader));
 	if (err) {
 		agent_log("Failed to read pinned maps: %d", err);
@@ -238,8 +239,8 @@ int do_agent(int argc, char **argv)
 	agent_log("attached to %s, maps pinned in %s%s", ag.cgroup, ag.bpffs,
 		  ag.loader.adopted ? " (re-adopted from an earlier agent)" : "");
 	if (ag.loader.adopted)
-		agent_log("generation %u in force, %zu services", ag.applier.generation,
-			  ag.applier.n_svcs);
+		agent_log("generation %u in force, %zu services", ag.applier.state.generation,
+			  ag.applier.state.n_svcs);
 	agent_reload(&ag, "start");
 
 	err = agent_loop(&ag, sig_fd, ino_fd);

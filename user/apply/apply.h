@@ -2,7 +2,9 @@
 #ifndef BPFMESH_APPLY_H
 #define BPFMESH_APPLY_H
 /*
- * Writes compiled images into the kernel maps, one policy version at a time.
+ * Writes compiled images into the kernel maps, one policy version at a time:
+ * plan.c decides what to write (pure), exec.c writes it with rollback,
+ * this file keeps the state between applies and adopts an earlier agent's.
  *
  * Why a connection never sees half of one version and half of another: the
  * kernel resolves a connect() from one svc_val and the backend sets it names
@@ -15,49 +17,40 @@
  *
  * Only what changed is written: a weight change is one svc_val update.
  */
+#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-#include "policy/image.h"
+#include "kern/map_ops.h"
+#include "plan.h"
+#include "state.h"
 
 #define APPLY_GRACE_MS 1000
 
-struct live_set;
-struct live_service;
-struct retired_set;
-
+/* The maps an applier writes, and what it believes they hold. */
 struct applier {
-	int svc_fd, be_fd, names_fd;
-	__u32 generation;  /* of the last successful apply */
-	__u32 next_set_id; /* 0 is never used: it means "no set" */
-	struct live_service *svcs; /* what the services map holds, sorted by key */
-	size_t n_svcs;
-	struct live_set *sets; /* sets named by svcs, sorted by content hash */
-	size_t n_sets;
-	__u32 *names; /* ids in the names map, sorted */
-	size_t n_names;
-	struct retired_set *retired;
-	size_t n_retired;
+	const struct map_ops *ops;
+	int fds[__APPLY_MAP_MAX];
+	struct apply_state state;
 };
 
 struct apply_stats {
-	size_t services;   /* in the new version */
-	size_t endpoints;  /* backend slots in the new version */
-	size_t svc_writes; /* service values written or deleted */
-	size_t set_writes; /* sets written fresh */
-	size_t sets_reused;
+	struct apply_counts counts; /* what was written, see plan.h */
 	double elapsed_ms;
 };
 
 /* Read what the maps already hold (left by an earlier agent) so that the
- * next apply writes only differences. 0 or negative errno. */
-int applier_adopt(struct applier *a, int svc_fd, int be_fd, int names_fd);
+ * next apply writes only differences. ops is &kern_map_ops outside tests.
+ * 0 or negative errno. */
+int applier_adopt(struct applier *a, const struct map_ops *ops, int svc_fd, int be_fd,
+		  int names_fd);
 
-/* Write img as generation a->generation + 1 (unchanged when nothing differs).
- * 0, or negative errno with the previous version still in force. */
+/* Write img as generation state.generation + 1 (unchanged when nothing
+ * differs): plan, then exec. 0, or negative errno with the maps and the
+ * state exactly as before. */
 int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct apply_stats *st);
 
-/* Delete retired sets older than the grace period (all of them if force). */
-void applier_sweep(struct applier *a, int force);
+/* Delete retired sets older than the grace period (all of them if force).
+ * A set the kernel fails to delete stays retired, to be tried again. */
+void applier_sweep(struct applier *a, bool force);
 
 void applier_free(struct applier *a);
 

@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The applier without a kernel: plan (pure) on hand-made images, and
+ * plan + exec against in-memory maps (fake_maps.h), with a failure
+ * injected at every map write and delete of an apply. After each failure
+ * the maps and the applier's state must be exactly what they were before
+ * the apply began, and the same apply must then succeed.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "fake_maps.h"
+#include "apply/apply.h"
+#include "apply/plan.h"
+
+/* ---- hand-made images ---- */
+
+#define MAX_EPS 4
+
+/* One destination: its endpoints 127.1.0.<ep> (weight 1 each), route weight. */
+struct dest_spec {
+	int n_eps;
+	int eps[MAX_EPS];
+	int weight;
+};
+
+/* A service at 127.100.0.<vip>:80 named "svc<vip>", subsets "svc<vip>/v<d>". */
+struct svc_spec {
+	int vip;
+	int n_dests;
+	struct dest_spec dests[3];
+};
+
+static void add_name(struct bpfmesh_image *img, const char *name, __u32 kind)
+{
+	struct image_name *n = &img->names[img->n_names++];
+
+	n->id = bpfmesh_name_id(name);
+	n->val.kind = kind;
+	snprintf(n->val.name, sizeof(n->val.name), "%s", name);
+}
+
+static int cmp_name_id(const void *a, const void *b)
+{
+	const struct image_name *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* An image as the compiler would make it: services sorted by key (specs are
+ * given in VIP order), one set per destination, names sorted by id. */
+static void build_image(struct bpfmesh_image *img, const struct svc_spec *specs, int n)
+{
+	char name[64];
+	int i, d, e;
+
+	memset(img, 0, sizeof(*img));
+	img->services = calloc(n, sizeof(*img->services));
+	img->sets = calloc(n * 3, sizeof(*img->sets));
+	img->names = calloc(n * 4, sizeof(*img->names));
+	assert_true(img->services && img->sets && img->names);
+	for (i = 0; i < n; i++) {
+		struct image_service *s = &img->services[img->n_services++];
+		__u32 cum = 0;
+
+		s->key.addr[0] = htonl(0x7f640000 | specs[i].vip);
+		s->key.port = htons(80);
+		s->key.proto = BPFMESH_PROTO_TCP;
+		s->key.family = BPFMESH_AF_INET;
+		snprintf(name, sizeof(name), "svc%d", specs[i].vip);
+		s->val.service_id = bpfmesh_name_id(name);
+		add_name(img, name, BPFMESH_NAME_SERVICE);
+		s->val.n_dests = specs[i].n_dests;
+		for (d = 0; d < specs[i].n_dests; d++) {
+			const struct dest_spec *ds = &specs[i].dests[d];
+			struct image_set *set = &img->sets[img->n_sets];
+			struct svc_dest *sd = &s->val.dests[d];
+
+			set->n_slots = ds->n_eps;
+			set->total_weight = ds->n_eps;
+			set->slots = calloc(ds->n_eps + 1, sizeof(*set->slots));
+			assert_non_null(set->slots);
+			for (e = 0; e < ds->n_eps; e++) {
+				set->slots[e].addr[0] = htonl(0x7f010000 | ds->eps[e]);
+				set->slots[e].port = htons(8080);
+				set->slots[e].alias = e;
+				set->slots[e].threshold = 1;
+				set->slots[e].weight = 1;
+			}
+			snprintf(name, sizeof(name), "svc%d/v%d", specs[i].vip, d + 1);
+			add_name(img, name, BPFMESH_NAME_SUBSET);
+			cum += ds->weight;
+			*sd = (struct svc_dest){ .set_id = img->n_sets++, .n_slots = ds->n_eps,
+						 .set_weight = ds->n_eps, .cum_weight = cum,
+						 .subset_id = bpfmesh_name_id(name) };
+		}
+		s->val.total_weight = cum;
+	}
+	qsort(img->names, img->n_names, sizeof(*img->names), cmp_name_id);
+}
+
+static void free_image(struct bpfmesh_image *img)
+{
+	size_t i;
+
+	for (i = 0; i < img->n_sets; i++)
+		free(img->sets[i].slots);
+	free(img->services);
+	free(img->sets);
+	free(img->names);
+}
+
+/* v1: svc1 90/10 over {1,2} and {3}; svc2 over {4}; svc3 over {5,6}. */
+static const struct svc_spec v1[] = {
+	{ 1, 2, { { 2, { 1, 2 }, 90 }, { 1, { 3 }, 10 } } },
+	{ 2, 1, { { 1, { 4 }, 1 } } },
+	{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+};
+
+/* v2 touches every kind of step: svc1's second set changes ({3} -> {3,7})
+ * and its weights move, svc2 is gone (its names go stale, its set retires),
+ * svc3 is unchanged, svc4 is new with a new set and new names. */
+static const struct svc_spec v2[] = {
+	{ 1, 2, { { 2, { 1, 2 }, 50 }, { 2, { 3, 7 }, 50 } } },
+	{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+	{ 4, 1, { { 1, { 8 }, 1 } } },
+};
+
+/* v1 with only svc1's weights changed. */
+static const struct svc_spec v1_weights[] = {
+	{ 1, 2, { { 2, { 1, 2 }, 50 }, { 1, { 3 }, 50 } } },
+	{ 2, 1, { { 1, { 4 }, 1 } } },
+	{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+};
+
+#define N_SPECS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ---- a fake kernel with the applier's three maps ---- */
+
+struct world {
+	struct fake_kernel k;
+	struct applier a;
+	int svc_fd, be_fd, names_fd;
+};
+
+static void world_init(struct world *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->svc_fd = fake_map_create(&w->k, sizeof(struct svc_key), sizeof(struct svc_val));
+	w->be_fd = fake_map_create(&w->k, sizeof(struct backend_key), sizeof(struct backend_val));
+	w->names_fd = fake_map_create(&w->k, sizeof(__u32), sizeof(struct name_val));
+	fk = &w->k;
+	fake_reset_counters(&w->k, -1);
+	assert_int_equal(applier_adopt(&w->a, &fake_map_ops, w->svc_fd, w->be_fd, w->names_fd),
+			 0);
+}
+
+static void world_free(struct world *w)
+{
+	applier_free(&w->a);
+	fake_kernel_free(&w->k);
+}
+
+static int apply_specs(struct world *w, const struct svc_spec *specs, int n, long fail_at)
+{
+	struct bpfmesh_image img;
+	struct apply_stats st;
+	int err;
+
+	build_image(&img, specs, n);
+	fk = &w->k;
+	fake_reset_counters(&w->k, fail_at);
+	err = applier_apply(&w->a, &img, &st);
+	free_image(&img);
+	return err;
+}
+
+/* ---- comparing states ---- */
+
+/* A copy of n elements of size bytes (src may be NULL when n is 0). */
+static void *dup_array(const void *src, size_t n, size_t size)
+{
+	void *p = calloc(n + 1, size);
+
+	assert_non_null(p);
+	if (n)
+		memcpy(p, src, n * size);
+	return p;
+}
+
+static struct apply_state state_copy(const struct apply_state *s)
+{
+	struct apply_state c = *s;
+	size_t i;
+
+	c.svcs = dup_array(s->svcs, s->n_svcs, sizeof(*c.svcs));
+	c.sets = dup_array(s->sets, s->n_sets, sizeof(*c.sets));
+	c.names = dup_array(s->names, s->n_names, sizeof(*c.names));
+	c.retired = dup_array(s->retired, s->n_retired, sizeof(*c.retired));
+	for (i = 0; i < s->n_sets; i++)
+		c.sets[i].slots = dup_array(s->sets[i].slots, s->sets[i].n_slots,
+					    sizeof(*c.sets[i].slots));
+	return c;
+}
+
+static void assert_state_equal(const struct apply_state *x, const struct apply_state *y,
+			       bool with_retired)
+{
+	size_t i;
+
+	assert_int_equal(x->generation, y->generation);
+	assert_int_equal(x->next_set_id, y->next_set_id);
+	assert_int_equal(x->n_svcs, y->n_svcs);
+	assert_memory_equal(x->svcs, y->svcs, x->n_svcs * sizeof(*x->svcs));
+	assert_int_equal(x->n_names, y->n_names);
+	assert_memory_equal(x->names, y->names, x->n_names * sizeof(*x->names));
+	assert_int_equal(x->n_sets, y->n_sets);
+	for (i = 0; i < x->n_sets; i++) {
+		assert_int_equal(x->sets[i].hash, y->sets[i].hash);
+		assert_int_equal(x->sets[i].id, y->sets[i].id);
+		assert_int_equal(x->sets[i].n_slots, y->sets[i].n_slots);
+		assert_int_equal(x->sets[i].total_weight, y->sets[i].total_weight);
+		assert_memory_equal(x->sets[i].slots, y->sets[i].slots,
+				    x->sets[i].n_slots * sizeof(*x->sets[i].slots));
+	}
+	if (!with_retired)
+		return;
+	assert_int_equal(x->n_retired, y->n_retired);
+	assert_memory_equal(x->retired, y->retired, x->n_retired * sizeof(*x->retired));
+}
+
+static void assert_maps_equal(const struct fake_kernel *x, const struct fake_kernel *y)
+{
+	int i;
+
+	for (i = 0; i < x->n_maps; i++)
+		if (!fake_map_equal(&x->maps[i], &y->maps[i]))
+			fail_msg("map %d differs (%zu vs %zu elements)", i, x->maps[i].n,
+				 y->maps[i].n);
+}
+
+/* ---- plan: pure ---- */
+
+static void test_plan_first_apply_writes_everything(void **state)
+{
+	struct apply_state empty = { .next_set_id = 1 };
+	struct bpfmesh_image img;
+	struct apply_plan p;
+
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&empty, &img, 7, &p), 0);
+	assert_int_equal(p.n_steps, 3);
+	assert_int_equal(p.steps[0].map, APPLY_MAP_BACKENDS);
+	assert_int_equal(p.steps[0].n, 6); /* 2 + 1 + 1 + 2 slots */
+	assert_null(p.steps[0].prev_existed); /* fresh ids: undo is delete */
+	assert_int_equal(p.steps[1].map, APPLY_MAP_NAMES);
+	assert_int_equal(p.steps[1].n, 7); /* 3 services, 4 subsets */
+	assert_int_equal(p.steps[2].map, APPLY_MAP_SERVICES);
+	assert_int_equal(p.steps[2].kind, STEP_WRITE);
+	assert_int_equal(p.steps[2].n, 3);
+	assert_int_equal(p.next.generation, 1);
+	assert_int_equal(p.next.next_set_id, 5);
+	assert_int_equal(p.next.n_retired, 0);
+	assert_int_equal(p.counts.set_writes, 4);
+	assert_int_equal(p.counts.endpoints, 6);
+	apply_plan_free(&p);
+	free_image(&img);
+}
+
+/* The plan of v2 over v1's state, in the order that keeps connects whole. */
+static void test_plan_orders_steps(void **state)
+{
+	struct world w;
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	const struct svc_key *del;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	build_image(&img, v2, N_SPECS(v2));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 42, &p), 0);
+	assert_int_equal(p.n_steps, 5);
+	assert_true(p.steps[0].map == APPLY_MAP_BACKENDS && p.steps[0].kind == STEP_WRITE);
+	assert_int_equal(p.steps[0].n, 3); /* {3,7} and {8} */
+	assert_true(p.steps[1].map == APPLY_MAP_NAMES && p.steps[1].kind == STEP_WRITE);
+	assert_int_equal(p.steps[1].n, 2); /* svc4, svc4/v1 */
+	assert_true(p.steps[2].map == APPLY_MAP_SERVICES && p.steps[2].kind == STEP_WRITE);
+	assert_int_equal(p.steps[2].n, 2); /* svc1 changed, svc4 new */
+	assert_int_equal(p.steps[2].prev_existed[0], 1);
+	assert_int_equal(p.steps[2].prev_existed[1], 0);
+	assert_true(p.steps[3].map == APPLY_MAP_SERVICES && p.steps[3].kind == STEP_DELETE);
+	assert_int_equal(p.steps[3].n, 1);
+	del = p.steps[3].keys;
+	assert_int_equal(del->addr[0], htonl(0x7f640002));
+	/* Stale names go after the switch, never before. */
+	assert_true(p.steps[4].map == APPLY_MAP_NAMES && p.steps[4].kind == STEP_DELETE);
+	assert_int_equal(p.steps[4].n, 2); /* svc2, svc2/v1 */
+	assert_int_equal(p.next.generation, 2);
+	assert_int_equal(p.next.n_retired, 2); /* {3} and {4} */
+	assert_int_equal(p.next.retired[0].since_ms, 42);
+	assert_int_equal(p.counts.svc_writes, 3);
+	assert_int_equal(p.counts.set_writes, 2);
+	assert_int_equal(p.counts.sets_reused, 2); /* {1,2} and {5,6} */
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
+static void test_plan_weight_change_is_one_write(void **state)
+{
+	struct world w;
+	struct bpfmesh_image img;
+	struct apply_plan p;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	build_image(&img, v1_weights, N_SPECS(v1_weights));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, &p), 0);
+	assert_int_equal(p.n_steps, 1);
+	assert_int_equal(p.steps[0].map, APPLY_MAP_SERVICES);
+	assert_int_equal(p.steps[0].n, 1);
+	assert_int_equal(p.next.n_retired, 0);
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
+static void test_plan_noop_keeps_generation(void **state)
+{
+	struct world w;
+	struct bpfmesh_image img;
+	struct apply_plan p;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, &p), 0);
+	assert_int_equal(p.n_steps, 0);
+	assert_int_equal(p.next.generation, w.a.state.generation);
+	assert_state_equal(&p.next, &w.a.state, true);
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
+static void test_plan_rejects_unsorted_image(void **state)
+{
+	struct apply_state empty = { .next_set_id = 1 };
+	const struct svc_spec backwards[] = { v1[1], v1[0] };
+	struct bpfmesh_image img;
+	struct apply_plan p;
+
+	build_image(&img, backwards, 2);
+	assert_int_equal(apply_plan_build(&empty, &img, 0, &p), -EINVAL);
+	free_image(&img);
+}
+
+/* ---- exec: rollback at every step ---- */
+
+/* Number of element writes and deletes applying `to` over `from` takes. */
+static long count_mutations(const struct svc_spec *from, int n_from, const struct svc_spec *to,
+			    int n_to)
+{
+	struct world w;
+	long n;
+
+	world_init(&w);
+	if (n_from)
+		assert_int_equal(apply_specs(&w, from, n_from, -1), 0);
+	assert_int_equal(apply_specs(&w, to, n_to, -1), 0);
+	n = w.k.mutations;
+	world_free(&w);
+	return n;
+}
+
+static void check_rollback_everywhere(const struct svc_spec *from, int n_from,
+				      const struct svc_spec *to, int n_to, long expected)
+{
+	long total = count_mutations(from, n_from, to, n_to), i;
+	struct world done;
+
+	assert_int_equal(total, expected);
+	/* What a clean apply leaves, to compare the retried one with. */
+	world_init(&done);
+	if (n_from)
+		assert_int_equal(apply_specs(&done, from, n_from, -1), 0);
+	assert_int_equal(apply_specs(&done, to, n_to, -1), 0);
+
+	for (i = 0; i < total; i++) {
+		struct fake_kernel before;
+		struct apply_state saved;
+		struct world w;
+
+		world_init(&w);
+		if (n_from)
+			assert_int_equal(apply_specs(&w, from, n_from, -1), 0);
+		fake_kernel_copy(&before, &w.k);
+		saved = state_copy(&w.a.state);
+
+		assert_int_equal(apply_specs(&w, to, n_to, i), -ENOSPC);
+		assert_maps_equal(&w.k, &before);
+		assert_state_equal(&w.a.state, &saved, true);
+
+		/* The failure is gone: the same apply now succeeds, and leaves
+		 * what a clean apply leaves (retirement times aside). */
+		assert_int_equal(apply_specs(&w, to, n_to, -1), 0);
+		assert_maps_equal(&w.k, &done.k);
+		assert_state_equal(&w.a.state, &done.a.state, false);
+
+		apply_state_free(&saved);
+		fake_kernel_free(&before);
+		world_free(&w);
+	}
+	world_free(&done);
+}
+
+/* Every write of a first apply, each failing in turn: the maps stay empty. */
+static void test_rollback_first_apply(void **state)
+{
+	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1), 6 + 7 + 3);
+}
+
+/* v1 -> v2: fresh slots, new names, the switch, a removed service, stale
+ * names; a failure at each of the 10 leaves v1 whole. */
+static void test_rollback_every_step(void **state)
+{
+	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2), 3 + 2 + 2 + 1 + 2);
+}
+
+/* v2 -> v1: the reverse, which re-adds a service and deletes one. */
+static void test_rollback_every_step_reverse(void **state)
+{
+	check_rollback_everywhere(v2, N_SPECS(v2), v1, N_SPECS(v1), 2 + 2 + 2 + 1 + 2);
+}
+
+/* ---- adoption and the sweep ---- */
+
+/* A new applier reading the maps believes what the writer believed. */
+static void test_adopt_reads_back_state(void **state)
+{
+	struct world w;
+	struct applier b;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_state_equal(&b.state, &w.a.state, true);
+	applier_free(&b);
+	world_free(&w);
+}
+
+/* Sets of an interrupted apply (slots no service names) are retired on
+ * adoption, and the sweep deletes them. */
+static void test_adopt_retires_orphans(void **state)
+{
+	struct backend_key k = { .set_id = 99, .slot = 2 };
+	struct backend_val v = {};
+	struct world w;
+	struct applier b;
+	size_t done;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(fake_update_many(w.be_fd, &k, sizeof(k), &v, sizeof(v), 1, &done), 0);
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(b.state.n_retired, 1);
+	assert_int_equal(b.state.retired[0].id, 99);
+	assert_int_equal(b.state.retired[0].n_slots, 3);
+	assert_int_equal(b.state.next_set_id, 100);
+	applier_sweep(&b, true);
+	assert_int_equal(b.state.n_retired, 0);
+	assert_int_equal(fake_lookup(w.be_fd, &k, &v), -ENOENT);
+	assert_int_equal(w.k.maps[1].n, 6);
+	applier_free(&b);
+	world_free(&w);
+}
+
+/* A retired set the kernel fails to delete stays retired and is retried. */
+static void test_sweep_keeps_what_it_could_not_delete(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(w.a.state.n_retired, 2);
+	assert_int_equal(w.k.maps[1].n, 9); /* 6 of v1 + 3 fresh */
+	fake_reset_counters(&w.k, 0);
+	applier_sweep(&w.a, true);
+	assert_int_equal(w.a.state.n_retired, 1);
+	assert_int_equal(w.k.maps[1].n, 8);
+	fake_reset_counters(&w.k, -1);
+	applier_sweep(&w.a, true);
+	assert_int_equal(w.a.state.n_retired, 0);
+	assert_int_equal(w.k.maps[1].n, 7); /* {1,2} {3,7} {5,6} {8} */
+	world_free(&w);
+}
+
+/* Without force, a set younger than the grace period stays. */
+static void test_sweep_waits_for_grace(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	applier_sweep(&w.a, false);
+	assert_int_equal(w.a.state.n_retired, 2);
+	assert_int_equal(w.k.maps[1].n, 9);
+	world_free(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_first_apply_writes_everything),
+		cmocka_unit_test(test_plan_orders_steps),
+		cmocka_unit_test(test_plan_weight_change_is_one_write),
+		cmocka_unit_test(test_plan_noop_keeps_generation),
+		cmocka_unit_test(test_plan_rejects_unsorted_image),
+		cmocka_unit_test(test_rollback_first_apply),
+		cmocka_unit_test(test_rollback_every_step),
+		cmocka_unit_test(test_rollback_every_step_reverse),
+		cmocka_unit_test(test_adopt_reads_back_state),
+		cmocka_unit_test(test_adopt_retires_orphans),
+		cmocka_unit_test(test_sweep_keeps_what_it_could_not_delete),
+		cmocka_unit_test(test_sweep_waits_for_grace),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include "exec.h"
+
+/* What one step changed: the first done elements; for a delete, what each
+ * deleted key held (saved[i]: it existed and was deleted). */
+struct step_undo {
+	size_t done;
+	void *saved_vals;
+	unsigned char *saved;
+};
+
+static const char *elem(const void *base, size_t size, size_t i)
+{
+	return (const char *)base + i * size;
+}
+
+static int write_one(const struct map_ops *ops, int fd, const struct map_step *s,
+		     const void *key, const void *val)
+{
+	size_t done;
+
+	return ops->update_many(fd, key, s->key_size, val, s->val_size, 1, &done);
+}
+
+/* Delete each key, keeping its value first; a key already gone is skipped. */
+static int run_delete(const struct map_ops *ops, int fd, const struct map_step *s,
+		      struct step_undo *u)
+{
+	size_t i;
+	int err;
+
+	u->saved_vals = calloc(s->n + 1, s->val_size);
+	u->saved = calloc(s->n + 1, 1);
+	if (!u->saved_vals || !u->saved)
+		return -ENOMEM;
+	for (i = 0; i < s->n; i++, u->done++) {
+		const void *key = elem(s->keys, s->key_size, i);
+		void *val = (char *)u->saved_vals + i * s->val_size;
+
+		err = ops->lookup(fd, key, val);
+		if (err == -ENOENT)
+			continue;
+		if (!err)
+			err = ops->delete(fd, key);
+		if (err)
+			return err;
+		u->saved[i] = 1;
+	}
+	return 0;
+}
+
+static int run_step(const struct map_ops *ops, int fd, const struct map_step *s,
+		    struct step_undo *u)
+{
+	if (s->kind == STEP_DELETE)
+		return run_delete(ops, fd, s, u);
+	return ops->update_many(fd, s->keys, s->key_size, s->vals, s->val_size, s->n, &u->done);
+}
+
+/* Put back the first u->done elements of step s. Returns the failures. */
+static size_t undo_step(const struct map_ops *ops, int fd, const struct map_step *s,
+			const struct step_undo *u)
+{
+	size_t i, failed = 0;
+
+	for (i = u->done; i-- > 0;) {
+		const void *key = elem(s->keys, s->key_size, i);
+		int err = 0;
+
+		if (s->kind == STEP_DELETE) {
+			if (u->saved[i])
+				err = write_one(ops, fd, s, key, elem(u->saved_vals, s->val_size, i));
+		} else if (s->prev_existed && s->prev_existed[i]) {
+			err = write_one(ops, fd, s, key, elem(s->prev_vals, s->val_size, i));
+		} else {
+			err = ops->delete(fd, key);
+			if (err == -ENOENT)
+				err = 0;
+		}
+		failed += err != 0;
+	}
+	return failed;
+}
+
+int apply_exec(const struct map_ops *ops, const int fds[__APPLY_MAP_MAX],
+	       const struct apply_plan *p, size_t *undo_failures)
+{
+	struct step_undo undo[APPLY_MAX_STEPS] = {};
+	size_t i, ran, failed = 0;
+	int err = 0;
+
+	for (ran = 0; ran < p->n_steps && !err; ran++)
+		err = run_step(ops, fds[p->steps[ran].map], &p->steps[ran], &undo[ran]);
+	for (i = ran; err && i-- > 0;)
+		failed += undo_step(ops, fds[p->steps[i].map], &p->steps[i], &undo[i]);
+	for (i = 0; i < p->n_steps; i++) {
+		free(undo[i].saved_vals);
+		free(undo[i].saved);
+	}
+	if (undo_failures)
+		*undo_failures = failed;
+	return err;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_APPLY_STATE_H
+#define BPFMESH_APPLY_STATE_H
+/*
+ * The applier's bookkeeping: what it believes the kernel maps hold, so that
+ * the next apply writes only differences. plan.c derives the next state
+ * from this one and a new image; apply.c swaps it in only once every map
+ * write has succeeded, so a failed apply leaves it untouched.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <bpfmesh/lb_abi.h>
+
+struct image_set;
+
+struct live_service {
+	struct svc_key key;
+	struct svc_val val; /* as in the kernel: kernel set ids, generation */
+};
+
+/* A backend set in the kernel, with its content so that an identical set in
+ * the next version can reuse it instead of being written again. */
+struct live_set {
+	__u64 hash;
+	__u32 id;
+	__u32 n_slots;
+	__u32 total_weight;
+	struct backend_val *slots;
+};
+
+/* A set no service names any more, deleted once no reader can hold it. */
+struct retired_set {
+	__u32 id;
+	__u32 n_slots;
+	__u64 since_ms;
+};
+
+struct apply_state {
+	__u32 generation;          /* of the last apply that changed a service */
+	__u32 next_set_id;         /* 0 is never used: it means "no set" */
+	struct live_service *svcs; /* what the services map holds, sorted by key */
+	size_t n_svcs;
+	struct live_set *sets;     /* sets named by svcs, sorted by content hash */
+	size_t n_sets;
+	__u32 *names;              /* ids in the names map, sorted */
+	size_t n_names;
+	struct retired_set *retired;
+	size_t n_retired;
+};
+
+void apply_state_free(struct apply_state *s);
+
+/* Content hash of a set, a word at a time. */
+__u64 set_hash(const struct backend_val *slots, __u32 n, __u32 total);
+
+/* The live set with exactly s's content (hash is s's), or NULL. */
+struct live_set *find_set(const struct live_set *sets, size_t n, const struct image_set *s,
+			  __u64 hash);
+struct live_service *find_svc(const struct live_service *svcs, size_t n,
+			      const struct svc_key *key);
+
+/* True when v is in the sorted array (which may be NULL when n is 0). */
+bool has_u32(const __u32 *sorted, size_t n, __u32 v);
+
+int cmp_svc_key(const void *a, const void *b);
+int cmp_set_hash(const void *a, const void *b);
+int cmp_u32(const void *a, const void *b);
+
+#endif /* BPFMESH_APPLY_STATE_H */

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "map_ops.h"
+
+#define UPDATE_BATCH 4096
+
+/* A batch a syscall where the kernel has batch updates (5.6+), one by one
+ * where it has not. */
+static int kern_update_many(int fd, const void *keys, size_t key_size, const void *vals,
+			    size_t val_size, size_t n, size_t *done)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	const char *k = keys, *v = vals;
+
+	*done = 0;
+	while (*done < n) {
+		__u32 count = n - *done > UPDATE_BATCH ? UPDATE_BATCH : (__u32)(n - *done);
+		int err = bpf_map_update_batch(fd, k + *done * key_size, v + *done * val_size,
+					       &count, &opts);
+
+		if (!err) {
+			*done += count;
+			continue;
+		}
+		if (count) { /* a real failure part-way through the batch */
+			*done += count;
+			return err;
+		}
+		if (bpf_map_update_elem(fd, k + *done * key_size, v + *done * val_size, BPF_ANY))
+			return -errno;
+		(*done)++;
+	}
+	return 0;
+}
+
+static int kern_lookup(int fd, const void *key, void *val)
+{
+	return bpf_map_lookup_elem(fd, key, val) ? -errno : 0;
+}
+
+static int kern_delete(int fd, const void *key)
+{
+	return bpf_map_delete_elem(fd, key) ? -errno : 0;
+}
+
+static int kern_next_key(int fd, const void *key, void *next)
+{
+	return bpf_map_get_next_key(fd, key, next) ? -errno : 0;
+}
+
+const struct map_ops kern_map_ops = {
+	.update_many = kern_update_many,
+	.lookup = kern_lookup,
+	.delete = kern_delete,
+	.next_key = kern_next_key,
+};
+
+int map_for_each(const struct map_ops *ops, int fd, size_t key_size, size_t val_size,
+		 map_each_fn fn, void *ctx)
+{
+	/* Two key buffers: the kernel reads key while writing next. */
+	char *keys = calloc(2, key_size), *val = val_size ? malloc(val_size) : NULL;
+	char *key = keys, *next = keys + key_size;
+	const void *prev = NULL;
+	int err;
+
+	if (!keys || (val_size && !val)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while ((err = ops->next_key(fd, prev, next)) == 0) {
+		if (val_size) {
+			err = ops->lookup(fd, next, val);
+			if (err == -ENOENT)
+				goto advance; /* deleted meanwhile */
+			if (err)
+				goto out;
+		}
+		err = fn(next, val, ctx);
+		if (err)
+			goto out;
+advance:
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	if (err == -ENOENT)
+		err = 0;
+out:
+	free(keys);
+	free(val);
+	return err;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_MAP_OPS_H
+#define BPFMESH_MAP_OPS_H
+/*
+ * The map operations user space performs, behind a table so that the
+ * applier and the map readers run unchanged against the kernel
+ * (kern_map_ops) or against the unit tests' in-memory maps. Every function
+ * returns 0 or a negative errno, as libbpf does.
+ */
+#include <stddef.h>
+
+struct map_ops {
+	/* Write n elements (BPF_ANY); *done counts those written, also on
+	 * failure, so a caller can undo exactly what was written. */
+	int (*update_many)(int fd, const void *keys, size_t key_size, const void *vals,
+			   size_t val_size, size_t n, size_t *done);
+	int (*lookup)(int fd, const void *key, void *val);
+	int (*delete)(int fd, const void *key);
+	/* The key after key (the first when key is NULL); -ENOENT at the end. */
+	int (*next_key)(int fd, const void *key, void *next);
+};
+
+/* The real thing: bpf(2), batched where the kernel has batch updates. */
+extern const struct map_ops kern_map_ops;
+
+/* Called for each element; a non-zero return stops the walk and is returned. */
+typedef int (*map_each_fn)(const void *key, const void *val, void *ctx);
+
+/*
+ * Walk every element of the map: keys of key_size bytes, values of val_size
+ * bytes (0: keys only, nothing looked up; per-CPU maps pass the size of all
+ * CPUs' values). An element deleted between finding its key and reading its
+ * value is skipped. 0, fn's non-zero return, or a negative errno.
+ */
+int map_for_each(const struct map_ops *ops, int fd, size_t key_size, size_t val_size,
+		 map_each_fn fn, void *ctx);
+
+#endif /* BPFMESH_MAP_OPS_H */
