@@ -61,6 +61,19 @@ int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *obje
 	return match->handler(argc, argv);
 }
 
+bool cli_output_option(const char *arg)
+{
+	if (!strcmp(arg, "-j") || !strcmp(arg, "--json")) {
+		cli.json = true;
+		return true;
+	}
+	if (!strcmp(arg, "-p") || !strcmp(arg, "--pretty")) {
+		cli.json = cli.pretty = true;
+		return true;
+	}
+	return false;
+}
+
 const char *cli_option_value(int argc, char **argv, int *i, const char *name)
 {
 	size_t len = strlen(name);

@@ -31,6 +31,10 @@ int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *obje
 /* "Error: ..." on stderr, or {"error": "..."} in JSON mode. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* -j/--json and -p/--pretty (which implies -j), the output options every
+ * command accepts before or after its name: true when arg was one of them. */
+bool cli_output_option(const char *arg);
+
 /* True when arg is a long option (--name) or short option; value for
  * "--name VALUE" is taken from argv[*i + 1]. */
 const char *cli_option_value(int argc, char **argv, int *i, const char *name);

@@ -7,7 +7,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "kern/lb_read.h"
 #include "kern/loader.h"
+#include "kern/map_ops.h"
 #include "show.h"
 
 static const char *bpffs_dir = DEFAULT_BPFFS_DIR;
@@ -69,56 +71,6 @@ static int kernel_slot(void *ctx, __u32 set_id, __u32 slot, struct backend_val *
 	return bpf_map_lookup_elem(kv->be_fd, &key, out) ? -errno : 0;
 }
 
-struct svc_pair {
-	struct svc_key key;
-	struct svc_val val;
-};
-
-static int cmp_pair(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct svc_key));
-}
-
-/* Every service in the map, sorted by key. */
-static int read_services(int svc_fd, struct svc_key **keys, struct svc_val **vals, size_t *n)
-{
-	struct svc_pair *pairs = NULL;
-	struct svc_key key, next, *prev = NULL;
-	size_t cap = 0, i;
-
-	*n = 0;
-	while (bpf_map_get_next_key(svc_fd, prev, &next) == 0) {
-		if (*n == cap) {
-			struct svc_pair *p;
-
-			cap = cap ? cap * 2 : 64;
-			p = realloc(pairs, cap * sizeof(*p));
-			if (!p) {
-				free(pairs);
-				return -ENOMEM;
-			}
-			pairs = p;
-		}
-		if (bpf_map_lookup_elem(svc_fd, &next, &pairs[*n].val) == 0)
-			pairs[(*n)++].key = next;
-		key = next;
-		prev = &key;
-	}
-	qsort(pairs, *n, sizeof(*pairs), cmp_pair);
-	*keys = calloc(*n + 1, sizeof(**keys));
-	*vals = calloc(*n + 1, sizeof(**vals));
-	if (!*keys || !*vals) {
-		free(pairs);
-		return -ENOMEM;
-	}
-	for (i = 0; i < *n; i++) {
-		(*keys)[i] = pairs[i].key;
-		(*vals)[i] = pairs[i].val;
-	}
-	free(pairs);
-	return 0;
-}
-
 static int show_lb(bool endpoints)
 {
 	struct kernel_view kv = { .be_fd = -1, .names_fd = -1 };
@@ -138,7 +90,7 @@ static int show_lb(bool endpoints)
 	kv.names_fd = open_pinned(BPFMESH_MAP_NAMES);
 	if (kv.names_fd < 0)
 		goto out;
-	if (read_services(svc_fd, &keys, &vals, &n)) {
+	if (lb_read_services(&kern_map_ops, svc_fd, &keys, &vals, &n)) {
 		cli_error("cannot read %s", BPFMESH_MAP_SERVICES);
 		goto out;
 	}
@@ -167,36 +119,6 @@ out:
 
 static int do_services(int argc, char **argv) { return show_lb(false); }
 static int do_endpoints(int argc, char **argv) { return show_lb(true); }
-
-static const char *const verdict_names[__BPFMESH_V_MAX] = {
-	[BPFMESH_V_PASSTHROUGH] = "passthrough",
-	[BPFMESH_V_REDIRECTED] = "redirected",
-	[BPFMESH_V_NO_UPSTREAM] = "no_healthy_upstream",
-	[BPFMESH_V_MISSING_SET] = "missing_backend_set",
-	[BPFMESH_V_STATS_FULL] = "stats_map_full",
-	[BPFMESH_V_NO_SOCK_STORAGE] = "no_socket_storage",
-};
-
-/* Sum of a per-CPU stats value over every possible CPU. */
-static int read_stats_sum(int fd, const struct stats_key *key, struct stats_val *sum, int ncpu)
-{
-	struct stats_val *per = calloc(ncpu, sizeof(*per));
-	int c;
-
-	if (!per)
-		return -ENOMEM;
-	memset(sum, 0, sizeof(*sum));
-	if (bpf_map_lookup_elem(fd, key, per)) {
-		free(per);
-		return -errno;
-	}
-	for (c = 0; c < ncpu; c++) {
-		sum->connects += per[c].connects;
-		sum->refused += per[c].refused;
-	}
-	free(per);
-	return 0;
-}
 
 static void show_stat_row(struct kernel_view *kv, const struct stats_key *k,
 			  const struct stats_val *v, struct json *j)
@@ -230,11 +152,10 @@ static void show_stat_row(struct kernel_view *kv, const struct stats_key *k,
 
 static void show_verdicts(int fd, int ncpu, struct json *j)
 {
-	__u64 *per = calloc(ncpu, sizeof(*per));
+	__u64 counts[__BPFMESH_V_MAX];
 	__u32 v;
-	int c;
 
-	if (!per)
+	if (lb_read_verdicts(&kern_map_ops, fd, ncpu, counts))
 		return;
 	if (j) {
 		json_key(j, "verdicts");
@@ -243,29 +164,36 @@ static void show_verdicts(int fd, int ncpu, struct json *j)
 		printf("\nNode verdicts:\n");
 	}
 	for (v = 0; v < __BPFMESH_V_MAX; v++) {
-		__u64 sum = 0;
-
-		if (bpf_map_lookup_elem(fd, &v, per))
-			continue;
-		for (c = 0; c < ncpu; c++)
-			sum += per[c];
 		if (j)
-			json_kv_uint(j, verdict_names[v], sum);
+			json_kv_uint(j, lb_verdict_name(v), counts[v]);
 		else
-			printf("  %-22s %llu\n", verdict_names[v], (unsigned long long)sum);
+			printf("  %-22s %llu\n", lb_verdict_name(v), (unsigned long long)counts[v]);
 	}
 	if (j)
 		json_obj_end(j);
-	free(per);
+}
+
+struct stats_rows {
+	struct kernel_view *kv;
+	struct json *j;
+	size_t n;
+};
+
+static int stat_row(const struct stats_key *key, const struct stats_val *sum, void *ctx)
+{
+	struct stats_rows *r = ctx;
+
+	show_stat_row(r->kv, key, sum, r->j);
+	r->n++;
+	return 0;
 }
 
 static int do_stats(int argc, char **argv)
 {
 	struct kernel_view kv = { .be_fd = -1 };
 	int stats_fd, verdict_fd, ncpu = libbpf_num_possible_cpus();
-	struct stats_key key, next, *prev = NULL;
-	size_t rows = 0;
-	struct json j, *jp = NULL;
+	struct json j;
+	struct stats_rows rows = { .kv = &kv };
 
 	stats_fd = open_pinned(BPFMESH_MAP_STATS);
 	verdict_fd = stats_fd < 0 ? -1 : open_pinned(BPFMESH_MAP_VERDICTS);
@@ -279,31 +207,22 @@ static int do_stats(int argc, char **argv)
 	}
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
-		jp = &j;
-		json_obj_begin(jp);
-		json_key(jp, "decisions");
-		json_arr_begin(jp);
+		rows.j = &j;
+		json_obj_begin(rows.j);
+		json_key(rows.j, "decisions");
+		json_arr_begin(rows.j);
 	} else {
 		printf("%-24s %-48s %-22s %10s %10s\n", "VIP", "DESTINATION", "ENDPOINT",
 		       "CONNECTS", "REFUSED");
 	}
-	while (bpf_map_get_next_key(stats_fd, prev, &next) == 0) {
-		struct stats_val sum;
-
-		if (read_stats_sum(stats_fd, &next, &sum, ncpu) == 0) {
-			show_stat_row(&kv, &next, &sum, jp);
-			rows++;
-		}
-		key = next;
-		prev = &key;
-	}
-	if (jp) {
-		json_arr_end(jp);
-		show_verdicts(verdict_fd, ncpu, jp);
-		json_obj_end(jp);
-		json_finish(jp);
+	lb_read_stats(&kern_map_ops, stats_fd, ncpu, stat_row, &rows);
+	if (rows.j) {
+		json_arr_end(rows.j);
+		show_verdicts(verdict_fd, ncpu, rows.j);
+		json_obj_end(rows.j);
+		json_finish(rows.j);
 	} else {
-		printf("Found %zu entries\n", rows);
+		printf("Found %zu entries\n", rows.n);
 		show_verdicts(verdict_fd, ncpu, NULL);
 	}
 	close(stats_fd);
@@ -329,12 +248,10 @@ int do_maps(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *v;
 
-		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
-			cli.json = true;
-		} else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty")) {
-			cli.json = cli.pretty = true;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||
-			   !strcmp(argv[i], "help")) {
+		if (cli_output_option(argv[i]))
+			continue;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||
+		    !strcmp(argv[i], "help")) {
 			maps_help();
 			free(rest);
 			return EXIT_OK;

@@ -68,12 +68,10 @@ static int parse_args(int argc, char **argv, struct diag_list *dl, const char **
 	if (!*paths)
 		return -1;
 	for (i = 1; i < argc; i++) {
+		if (cli_output_option(argv[i]))
+			continue;
 		if (!strcmp(argv[i], "--strict")) {
 			dl->strict = true;
-		} else if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
-			cli.json = true;
-		} else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty")) {
-			cli.json = cli.pretty = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			lint_help();
 			return 1;
