@@ -229,8 +229,10 @@ int do_agent(int argc, char **argv)
 	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup);
 	if (err)
 		goto cleanup;
-	err = applier_adopt(&ag.applier, &kern_map_ops, lb_loader_services_fd(&ag.loader),
-			    lb_loader_backends_fd(&ag.loader), lb_loader_names_fd(&ag.loader));
+	err = applier_adopt(&ag.applier, &kern_map_ops,
+			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SERVICES),
+			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_BACKENDS),
+			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
 	if (err) {
 		agent_log("Failed to read pinned maps: %d", err);
 		lb_loader_close(&ag.loader);

@@ -11,10 +11,23 @@
 #include "loader.h"
 #include "sysfs.h"
 
-static const char *const link_pin_names[__LB_LINK_MAX] = {
-	[LB_LINK_CONNECT4] = "link_connect4",
-	[LB_LINK_GETPEERNAME4] = "link_getpeername4",
+/* The objects, embedded in the binary by their skeletons. */
+static const struct {
+	const char *name;
+	const void *(*elf_bytes)(size_t *sz);
+} lb_objects[__LB_OBJ_MAX] = {
+	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes },
 };
+
+const struct lb_program lb_programs[] = {
+	{ LB_OBJ_SOCK_ADDR, "bpfmesh_connect4", BPF_CGROUP_INET4_CONNECT, LB_TARGET_CGROUP,
+	  "link_connect4" },
+	{ LB_OBJ_SOCK_ADDR, "bpfmesh_getpeername4", BPF_CGROUP_INET4_GETPEERNAME,
+	  LB_TARGET_CGROUP, "link_getpeername4" },
+};
+const unsigned int lb_n_programs = sizeof(lb_programs) / sizeof(lb_programs[0]);
+_Static_assert(sizeof(lb_programs) / sizeof(lb_programs[0]) <= LB_MAX_PROGRAMS,
+	       "raise LB_MAX_PROGRAMS");
 
 int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *map_name)
 {
@@ -23,10 +36,17 @@ int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *map_na
 	return 0;
 }
 
-static struct bpf_program *link_program(struct lb_loader *l, enum lb_link which)
+/* The program of a table row, checked against the row's attach type so that
+ * a row naming the wrong function fails at start, not at the first connect. */
+static int row_program(struct lb_loader *l, const struct lb_program *row,
+		       struct bpf_program **prog)
 {
-	return which == LB_LINK_CONNECT4 ? l->skel->progs.bpfmesh_connect4
-					 : l->skel->progs.bpfmesh_getpeername4;
+	*prog = bpf_object__find_program_by_name(l->objs[row->obj], row->prog);
+	if (!*prog)
+		return -ENOENT;
+	if ((int)bpf_program__expected_attach_type(*prog) != row->attach_type)
+		return -EINVAL;
+	return 0;
 }
 
 /* A pinned link must belong to the cgroup we are asked to attach to. */
@@ -45,20 +65,46 @@ static int link_check_cgroup(struct bpf_link *link, int cgroup_fd)
 	return 0;
 }
 
-/* Reuse a pinned link (switching it to the new program), or attach anew. */
-static int attach_one(struct lb_loader *l, enum lb_link which)
+/* A fresh link from prog to the row's target. */
+static struct bpf_link *attach_target(struct lb_loader *l, const struct lb_program *row,
+				      struct bpf_program *prog)
 {
-	struct bpf_program *prog = link_program(l, which);
+	switch (row->target) {
+	case LB_TARGET_CGROUP:
+		return bpf_program__attach_cgroup(prog, l->cgroup_fd);
+	}
+	errno = EINVAL;
+	return NULL;
+}
+
+/* The pinned link must hold the row's target: for a cgroup, ours. */
+static int link_check_target(struct lb_loader *l, const struct lb_program *row,
+			     struct bpf_link *link)
+{
+	switch (row->target) {
+	case LB_TARGET_CGROUP:
+		return link_check_cgroup(link, l->cgroup_fd);
+	}
+	return -EINVAL;
+}
+
+/* Reuse a pinned link (switching it to the new program), or attach anew. */
+static int attach_one(struct lb_loader *l, unsigned int i)
+{
+	const struct lb_program *row = &lb_programs[i];
+	struct bpf_program *prog;
 	char path[PATH_MAX];
 	struct bpf_link *link;
 	int err;
 
-	err = lb_pin_path(path, sizeof(path), l->bpffs_dir, link_pin_names[which]);
+	err = row_program(l, row, &prog);
+	if (!err)
+		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, row->pin);
 	if (err)
 		return err;
 	link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
 	if (link) {
-		err = link_check_cgroup(link, l->cgroup_fd);
+		err = link_check_target(l, row, link);
 		if (!err)
 			err = bpf_link__update_program(link, prog);
 		if (err) {
@@ -66,10 +112,10 @@ static int attach_one(struct lb_loader *l, enum lb_link which)
 			return err;
 		}
 		l->adopted = true;
-		l->links[which] = link;
+		l->links[i] = link;
 		return 0;
 	}
-	link = bpf_program__attach_cgroup(prog, l->cgroup_fd);
+	link = attach_target(l, row, prog);
 	if (!link)
 		return -errno;
 	err = bpf_link__pin(link, path);
@@ -77,14 +123,44 @@ static int attach_one(struct lb_loader *l, enum lb_link which)
 		bpf_link__destroy(link);
 		return err;
 	}
-	l->links[which] = link;
+	l->links[i] = link;
+	return 0;
+}
+
+/* Open and load every object; maps pinned by name are shared between them
+ * and with an earlier agent through pin_root_path. */
+static int load_objects(struct lb_loader *l)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = l->bpffs_dir);
+	int i, err;
+
+	for (i = 0; i < __LB_OBJ_MAX; i++) {
+		const void *bytes;
+		size_t sz;
+
+		bytes = lb_objects[i].elf_bytes(&sz);
+		opts.object_name = lb_objects[i].name;
+		l->objs[i] = bpf_object__open_mem(bytes, sz, &opts);
+		if (!l->objs[i]) {
+			err = -errno;
+			fprintf(stderr, "Failed to open BPF object %s: %d\n", lb_objects[i].name,
+				err);
+			return err;
+		}
+		err = bpf_object__load(l->objs[i]);
+		if (err) {
+			fprintf(stderr, "Failed to load BPF programs of %s: %d (%s)\n",
+				lb_objects[i].name, err, strerror(-err));
+			return err;
+		}
+	}
 	return 0;
 }
 
 int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts);
-	int err, i;
+	unsigned int i;
+	int err;
 
 	memset(l, 0, sizeof(*l));
 	l->cgroup_fd = -1;
@@ -104,19 +180,10 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 		fprintf(stderr, "Failed to open cgroup %s: %s\n", cgroup_dir, strerror(errno));
 		goto cleanup;
 	}
-	opts.pin_root_path = l->bpffs_dir;
-	l->skel = sock_addr_bpf__open_opts(&opts);
-	if (!l->skel) {
-		err = -errno;
-		fprintf(stderr, "Failed to open BPF object: %d\n", err);
+	err = load_objects(l);
+	if (err)
 		goto cleanup;
-	}
-	err = sock_addr_bpf__load(l->skel);
-	if (err) {
-		fprintf(stderr, "Failed to load BPF programs: %d (%s)\n", err, strerror(-err));
-		goto cleanup;
-	}
-	for (i = 0; i < __LB_LINK_MAX; i++) {
+	for (i = 0; i < lb_n_programs; i++) {
 		err = attach_one(l, i);
 		if (err == -EXDEV) {
 			fprintf(stderr, "Failed to attach: %s holds links of an agent attached to "
@@ -125,7 +192,7 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 		}
 		if (err) {
 			fprintf(stderr, "Failed to attach %s to %s: %d (%s)\n",
-				link_pin_names[i], cgroup_dir, err, strerror(-err));
+				lb_programs[i].pin, cgroup_dir, err, strerror(-err));
 			goto cleanup;
 		}
 	}
@@ -141,14 +208,16 @@ cleanup:
 
 void lb_loader_close(struct lb_loader *l)
 {
-	int i;
+	unsigned int i;
 
-	for (i = 0; i < __LB_LINK_MAX; i++) {
+	for (i = 0; i < lb_n_programs; i++) {
 		bpf_link__destroy(l->links[i]); /* pinned links stay attached */
 		l->links[i] = NULL;
 	}
-	sock_addr_bpf__destroy(l->skel);
-	l->skel = NULL;
+	for (i = 0; i < __LB_OBJ_MAX; i++) {
+		bpf_object__close(l->objs[i]);
+		l->objs[i] = NULL;
+	}
 	if (l->cgroup_fd >= 0)
 		close(l->cgroup_fd);
 	l->cgroup_fd = -1;
@@ -156,32 +225,32 @@ void lb_loader_close(struct lb_loader *l)
 
 void lb_loader_detach(struct lb_loader *l)
 {
-	int i;
+	unsigned int i;
 
-	for (i = 0; i < __LB_LINK_MAX; i++) {
+	for (i = 0; i < lb_n_programs; i++) {
 		if (l->links[i]) {
 			bpf_link__unpin(l->links[i]);
 			bpf_link__detach(l->links[i]);
 		}
 	}
-	if (l->skel)
-		bpf_object__unpin_maps(l->skel->obj, NULL);
+	for (i = 0; i < __LB_OBJ_MAX; i++)
+		if (l->objs[i])
+			bpf_object__unpin_maps(l->objs[i], NULL);
 	lb_loader_close(l);
 	if (l->bpffs_dir[0])
 		rmdir(l->bpffs_dir); /* fails, harmlessly, if someone else's pins remain */
 }
 
-int lb_loader_services_fd(const struct lb_loader *l)
+int lb_loader_map_fd(const struct lb_loader *l, const char *map_name)
 {
-	return bpf_map__fd(l->skel->maps.bpfmesh_lb4_services);
-}
+	int i;
 
-int lb_loader_backends_fd(const struct lb_loader *l)
-{
-	return bpf_map__fd(l->skel->maps.bpfmesh_lb4_backends);
-}
+	for (i = 0; i < __LB_OBJ_MAX; i++) {
+		struct bpf_map *m = l->objs[i] ?
+			bpf_object__find_map_by_name(l->objs[i], map_name) : NULL;
 
-int lb_loader_names_fd(const struct lb_loader *l)
-{
-	return bpf_map__fd(l->skel->maps.bpfmesh_names);
+		if (m)
+			return bpf_map__fd(m);
+	}
+	return -ENOENT;
 }

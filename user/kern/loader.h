@@ -2,27 +2,50 @@
 #ifndef BPFMESH_LOADER_H
 #define BPFMESH_LOADER_H
 /*
- * Loads the sock_addr programs, pins their maps and links under a bpffs
- * directory and attaches them to one cgroup. A directory that already holds
+ * Loads the BPF objects (one per hook family, bpf/<family>.bpf.c), pins
+ * their maps and links under a bpffs directory and attaches every program
+ * of the table in loader.c to its target. A directory that already holds
  * pins from an earlier agent is re-adopted: the maps are reused as they are
  * and the pinned links are switched to the new programs in place, so no
  * connect() ever runs without a program.
+ *
+ * Adding a hook is one row of lb_programs[] (and one of lb_objects[] for a
+ * new bpf/<family>.bpf.c).
  */
 #include <limits.h>
 #include <stdbool.h>
 
-struct sock_addr_bpf;
+struct bpf_object;
 struct bpf_link;
 
-enum lb_link {
-	LB_LINK_CONNECT4,
-	LB_LINK_GETPEERNAME4,
-	__LB_LINK_MAX,
+/* The BPF objects, one per bpf/<family>.bpf.c. */
+enum lb_obj {
+	LB_OBJ_SOCK_ADDR,
+	__LB_OBJ_MAX,
 };
 
+/* Where a program attaches. */
+enum lb_target {
+	LB_TARGET_CGROUP, /* the agent's --cgroup */
+};
+
+/* One row of the program table. */
+struct lb_program {
+	enum lb_obj obj;
+	const char *prog;    /* function name in the object */
+	int attach_type;     /* enum bpf_attach_type the section must give */
+	enum lb_target target;
+	const char *pin;     /* name of the pinned link under the bpffs dir */
+};
+
+extern const struct lb_program lb_programs[];
+extern const unsigned int lb_n_programs;
+
+#define LB_MAX_PROGRAMS 16
+
 struct lb_loader {
-	struct sock_addr_bpf *skel;
-	struct bpf_link *links[__LB_LINK_MAX];
+	struct bpf_object *objs[__LB_OBJ_MAX];
+	struct bpf_link *links[LB_MAX_PROGRAMS]; /* indexed like lb_programs */
 	int cgroup_fd;
 	bool created_dir;
 	bool adopted; /* pins from an earlier agent were found and reused */
@@ -38,9 +61,8 @@ void lb_loader_detach(struct lb_loader *l);
 /* Release this process's handles only; pins keep programs attached. */
 void lb_loader_close(struct lb_loader *l);
 
-int lb_loader_services_fd(const struct lb_loader *l);
-int lb_loader_backends_fd(const struct lb_loader *l);
-int lb_loader_names_fd(const struct lb_loader *l);
+/* fd of a map by name (BPFMESH_MAP_*), whichever object defines it; or -ENOENT. */
+int lb_loader_map_fd(const struct lb_loader *l, const char *map_name);
 
 /* Path of a pinned object (map or link) of an agent using bpffs_dir. */
 int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *map_name);
