@@ -17,8 +17,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <ctype.h>
 #include <dirent.h>
+#include <sched.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -71,6 +75,25 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+bool json_has_value(const char *json, const char *key, const char *value)
+{
+	char needle[256];
+	const char *p;
+	size_t n;
+
+	n = (size_t)snprintf(needle, sizeof(needle), "\"%s\":%s", key, value);
+	if (n >= sizeof(needle))
+		return false;
+	for (p = json; (p = strstr(p, needle)); p++) {
+		char next = p[n];
+
+		if (next == ',' || next == '}' || next == ']' || next == '\0' ||
+		    isspace((unsigned char)next))
+			return true;
+	}
+	return false;
 }
 
 /* ---- environment: cgroup, bpffs dir, policy dir, agent ---- */
@@ -481,6 +504,51 @@ int client_run(struct ktest_env *e, const char *vip, int port, int n, struct cli
 
 /* ---- runner ---- */
 
+/* Each test runs in a network namespace of its own, with only loopback up,
+ * so its fixed 127.x addresses cannot meet another run's (or the host's)
+ * sockets; cgroup programs apply whatever the namespace, so the agent's
+ * attachment is the same. Children and threads inherit the namespace.
+ * Returns an fd of the namespace to come back to, or -1 when namespaces
+ * are unavailable (the test then runs in the current one). */
+static int netns_enter(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int home, sock;
+
+	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (home < 0)
+		return -1;
+	if (unshare(CLONE_NEWNET)) {
+		close(home);
+		return -1;
+	}
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0 ||
+	    (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)) {
+		fprintf(stderr, "netns: cannot bring lo up: %s\n", strerror(errno));
+		if (sock >= 0)
+			close(sock);
+		if (setns(home, CLONE_NEWNET) == 0) {
+			close(home);
+			return -1;
+		}
+		abort(); /* stuck in a namespace without loopback */
+	}
+	close(sock);
+	return home;
+}
+
+static void netns_leave(int home)
+{
+	if (home < 0)
+		return;
+	if (setns(home, CLONE_NEWNET)) {
+		fprintf(stderr, "netns: cannot return: %s\n", strerror(errno));
+		abort();
+	}
+	close(home);
+}
+
 static void on_signal(int sig)
 {
 	if (live_env)
@@ -503,7 +571,7 @@ static bool selected(const char *name, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	int passed = 0, failed = 0, skipped = 0, idx = 0;
+	int passed = 0, failed = 0, skipped = 0, idx = 0, netns_warned = 0;
 	struct ktest *t;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -520,12 +588,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	for (t = tests; t; t = t->next) {
 		double t0;
+		int home;
 
 		if (!selected(t->name, argc, argv))
 			continue;
 		cur_failed = cur_skipped = false;
 		t0 = now_ms();
+		home = netns_enter();
+		if (home < 0 && !netns_warned++)
+			fprintf(stderr, "note: no network namespaces; tests share this one\n");
 		t->fn();
+		netns_leave(home);
 		idx++;
 		printf("#%d %s:%s (%.0f ms)\n", idx, t->name,
 		       cur_failed ? "FAIL" : cur_skipped ? "SKIP" : "OK", now_ms() - t0);

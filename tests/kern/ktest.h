@@ -4,9 +4,10 @@
 /*
  * Kernel tests, in the manner of the kernel's test_progs: one test a
  * function, registered by KTEST(), ASSERT_* macros that print the check, the
- * actual and the expected value. Every test gets its own cgroup, bpffs
- * directory, policy directory and agent (struct ktest_env), attaches only
- * there and removes everything on exit, on failure too.
+ * actual and the expected value. Every test runs in its own network
+ * namespace (loopback only) and gets its own cgroup, bpffs directory,
+ * policy directory and agent (struct ktest_env), attaches only there and
+ * removes everything on exit, on failure too.
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -49,6 +50,10 @@ void ktest_skip(const char *why);
 	({ double _a = (a), _x = (exp), _b = (bound);                             \
 	   ktest_check(_a >= _x - _b && _a <= _x + _b, __func__, __LINE__, what,  \
 		       "actual %.1f, expected %.1f +- %.1f", _a, _x, _b); })
+
+/* True when json (compact, as -j prints it) holds "key":value with value
+ * whole: "refused":50 does not match "refused":500, nor weight 9 weight 90. */
+bool json_has_value(const char *json, const char *key, const char *value);
 
 /* The five-sigma binomial bound on a count out of n with probability p. */
 double binomial_bound(int n, double p);

@@ -28,8 +28,8 @@ KTEST(empty_subset_refused)
 
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps stats -j --bpffs %s", env.bpffs), 0,
 		  "maps stats");
-	ASSERT_TRUE(strstr(out, "\"refused\":50") != NULL, "refusals counted per service");
-	ASSERT_TRUE(strstr(out, "\"no_healthy_upstream\":50") != NULL, "node verdict counted");
+	ASSERT_TRUE(json_has_value(out, "refused", "50"), "refusals counted per service");
+	ASSERT_TRUE(json_has_value(out, "no_healthy_upstream", "50"), "node verdict counted");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
