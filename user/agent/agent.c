@@ -11,31 +11,16 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/inotify.h>
 #include <sys/signalfd.h>
-#include "apply/apply.h"
+#include "agent.h"
 #include "cli/cli.h"
-#include "kern/loader.h"
 #include "kern/probe.h"
 #include "kern/sysfs.h"
-#include "policy/policy.h"
 
 #define SWEEP_INTERVAL_MS 250
-
-struct agent {
-	const char *policies;
-	const char *bpffs;
-	char cgroup[PATH_MAX];
-	bool strict;
-	struct lb_loader loader;
-	struct applier applier;
-};
 
 static void agent_help(void)
 {
@@ -48,63 +33,6 @@ static void agent_help(void)
 		"(default " DEFAULT_BPFFS_DIR "), applies the policies in DIR and re-applies\n"
 		"them when the directory changes or on SIGHUP. Logs to stderr.\n"
 		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n");
-}
-
-static void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void agent_log(const char *fmt, ...)
-{
-	struct timespec ts;
-	struct tm tm;
-	va_list ap;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	fprintf(stderr, "%02d:%02d:%02d.%03ld bpfmesh: ", tm.tm_hour, tm.tm_min, tm.tm_sec,
-		ts.tv_nsec / 1000000);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
-
-static double ms_between(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
-}
-
-/* Compile and apply the policy directory. Never loses the version in force. */
-static void agent_reload(struct agent *ag, const char *why)
-{
-	struct bpfmesh_image img = {};
-	struct diag_list dl = { .strict = ag->strict };
-	struct apply_stats st;
-	struct timespec t0, t1;
-	int rc, err;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = policy_compile_paths(&ag->policies, 1, &dl, &img);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	diag_print(&dl, stderr);
-	if (rc != 0) {
-		agent_log("policy rejected (%zu error(s), %s): generation %u stays in force",
-			  diag_count_errors(&dl), why, ag->applier.state.generation);
-		goto out;
-	}
-	err = applier_apply(&ag->applier, &img, &st);
-	if (err) {
-		agent_log("Failed to apply policy: %d (%s): generation %u stays in force", err,
-			  strerror(-err), ag->applier.state.generation);
-		goto out;
-	}
-	agent_log("applied generation %u: %zu services, %zu endpoints in %.3f ms "
-		  "(compile %.3f ms; %zu service writes, %zu sets written, %zu reused; %s)",
-		  ag->applier.state.generation, st.counts.services, st.counts.endpoints,
-		  st.elapsed_ms, ms_between(&t0, &t1), st.counts.svc_writes,
-		  st.counts.set_writes, st.counts.sets_reused, why);
-out:
-	bpfmesh_image_free(&img);
-	diag_free(&dl);
 }
 
 static int parse_args(struct agent *ag, int argc, char **argv)
@@ -144,54 +72,58 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 	return 0;
 }
 
-/* Drain queued inotify events; true if any concerns a policy file. */
-static bool drain_inotify(int fd)
+int agent_add_source(struct agent *ag, int fd, const char *name,
+		     int (*on_ready)(struct agent *ag, int fd))
 {
-	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool relevant = false;
-	ssize_t n;
-
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		char *p = buf;
-
-		while (p < buf + n) {
-			struct inotify_event *ev = (struct inotify_event *)p;
-
-			/* Skip editors' dotfiles, but not "..data": Kubernetes swaps
-			 * that symlink to update a ConfigMap volume atomically. */
-			if (!ev->len || ev->name[0] != '.' || !strcmp(ev->name, "..data"))
-				relevant = true;
-			p += sizeof(*ev) + ev->len;
-		}
-	}
-	return relevant;
+	if (ag->n_sources == AGENT_MAX_SOURCES)
+		return -ENOSPC;
+	ag->sources[ag->n_sources++] = (struct agent_source){ .fd = fd, .name = name,
+							      .on_ready = on_ready };
+	return 0;
 }
 
-static int agent_loop(struct agent *ag, int sig_fd, int ino_fd)
+/* SIGHUP reloads; SIGTERM and SIGINT end the loop. */
+static int on_signal(struct agent *ag, int fd)
 {
-	struct pollfd pfd[2] = { { .fd = sig_fd, .events = POLLIN },
-				 { .fd = ino_fd, .events = POLLIN } };
+	struct signalfd_siginfo si;
 
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	if (si.ssi_signo == SIGHUP) {
+		agent_reload(ag, "SIGHUP");
+		return 0;
+	}
+	agent_log("%s: detaching", strsignal(si.ssi_signo));
+	return 1;
+}
+
+static int on_policy_change(struct agent *ag, int fd)
+{
+	if (watch_drain(fd))
+		agent_reload(ag, "policy directory changed");
+	return 0;
+}
+
+/* Poll every source; between events, retire backend sets past their grace. */
+static int agent_loop(struct agent *ag)
+{
+	struct pollfd pfd[AGENT_MAX_SOURCES];
+	int i, n, rc;
+
+	for (i = 0; i < ag->n_sources; i++)
+		pfd[i] = (struct pollfd){ .fd = ag->sources[i].fd, .events = POLLIN };
 	for (;;) {
-		int n = poll(pfd, ino_fd >= 0 ? 2 : 1, SWEEP_INTERVAL_MS);
-
+		n = poll(pfd, ag->n_sources, SWEEP_INTERVAL_MS);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		if (n > 0 && (pfd[0].revents & POLLIN)) {
-			struct signalfd_siginfo si;
-
-			if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
-					agent_reload(ag, "SIGHUP");
-				} else {
-					agent_log("%s: detaching", strsignal(si.ssi_signo));
-					return 0;
-				}
-			}
+		for (i = 0; n > 0 && i < ag->n_sources; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			rc = ag->sources[i].on_ready(ag, pfd[i].fd);
+			if (rc)
+				return rc < 0 ? rc : 0;
 		}
-		if (n > 0 && ino_fd >= 0 && (pfd[1].revents & POLLIN) && drain_inotify(ino_fd))
-			agent_reload(ag, "policy directory changed");
-		applier_sweep(&ag->applier, 0);
+		applier_sweep(&ag->applier, false);
 	}
 }
 
@@ -217,14 +149,14 @@ int do_agent(int argc, char **argv)
 		agent_log("Failed to create signalfd: %d", -errno);
 		return EXIT_REJECTED;
 	}
-	ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (ino_fd < 0 || inotify_add_watch(ino_fd, ag.policies,
-					    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
-					    IN_DELETE | IN_CREATE | IN_ATTRIB) < 0) {
-		agent_log("Failed to watch %s: %s", ag.policies, strerror(errno));
-		err = -errno;
+	ino_fd = watch_open(ag.policies);
+	if (ino_fd < 0) {
+		err = ino_fd;
+		agent_log("Failed to watch %s: %s", ag.policies, strerror(-err));
 		goto cleanup;
 	}
+	agent_add_source(&ag, sig_fd, "signals", on_signal);
+	agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
 
 	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup);
 	if (err)
@@ -245,8 +177,8 @@ int do_agent(int argc, char **argv)
 			  ag.applier.state.n_svcs);
 	agent_reload(&ag, "start");
 
-	err = agent_loop(&ag, sig_fd, ino_fd);
-	applier_sweep(&ag.applier, 1);
+	err = agent_loop(&ag);
+	applier_sweep(&ag.applier, true);
 	applier_free(&ag.applier);
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);

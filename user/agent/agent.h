@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_AGENT_H
+#define BPFMESH_AGENT_H
+/*
+ * The node agent: agent.c runs the main loop over a table of event sources
+ * (signals, the policy watch; a ring buffer or a metrics listener become
+ * one agent_add_source() each), watch.c watches the policy directory,
+ * reconcile.c compiles and applies.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include "apply/apply.h"
+#include "kern/loader.h"
+
+#define AGENT_MAX_SOURCES 8
+
+struct agent;
+
+/* An fd the main loop polls for input; on_ready runs when it has some.
+ * A negative return ends the loop with that error; 1 ends it cleanly. */
+struct agent_source {
+	int fd;
+	const char *name;
+	int (*on_ready)(struct agent *ag, int fd);
+};
+
+struct agent {
+	const char *policies;
+	const char *bpffs;
+	char cgroup[PATH_MAX];
+	bool strict;
+	struct lb_loader loader;
+	struct applier applier;
+	struct agent_source sources[AGENT_MAX_SOURCES];
+	int n_sources;
+};
+
+/* 0, or -ENOSPC when the table is full. */
+int agent_add_source(struct agent *ag, int fd, const char *name,
+		     int (*on_ready)(struct agent *ag, int fd));
+
+/* A timestamped line on stderr. */
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Compile and apply the policy directory. Never loses the version in force. */
+void agent_reload(struct agent *ag, const char *why);
+
+/* An inotify fd watching the policy directory (non-blocking), or -errno. */
+int watch_open(const char *dir);
+
+/* Drain queued events; true if any concerns a policy file. */
+bool watch_drain(int fd);
+
+#endif /* BPFMESH_AGENT_H */
