@@ -32,37 +32,43 @@
 #define HOST "reviews.default.svc.cluster.local"
 
 static const uint64_t fast_le_us[] = { 100, 1000, 10000 };
-static const uint64_t slow_le_us[] = { 1000000, 10000000 };
+static const uint8_t rtt_emit[] = { 1, 0, 1 }; /* 1 ms left out: still cumulative */
+static const uint64_t slow_le_ms[] = { 1000, 10000 };
 static const uint64_t v1_connect[] = { 1, 4, 2, 0 };
 static const uint64_t v1_rtt[] = { 0, 3, 0, 1 };
 static const uint64_t v1_duration[] = { 5, 0, 1 };
 static const uint64_t v1b_connect[] = { 0, 1, 0, 0 };
 
+/* v1 ejected one endpoint (twice so far); v2 refused one connect at a
+ * connection limit; the default cluster refused two: no healthy upstream. */
 static const struct mx_cluster clusters[] = {
 	{ .host = HOST, .name = "reviews", .ns = "default", .subset = "v1", .port = 80,
 	  .ejections_total = 2, .ejected = 1 },
-	{ .host = HOST, .name = "reviews", .ns = "default", .subset = "v2", .port = 80 },
-	{ .host = HOST, .name = "reviews", .ns = "default", .subset = NULL, .port = 80 },
+	{ .host = HOST, .name = "reviews", .ns = "default", .subset = "v2", .port = 80,
+	  .overflow = 1 },
+	{ .host = HOST, .name = "reviews", .ns = "default", .subset = NULL, .port = 80,
+	  .no_healthy = 2 },
 };
 
 #define V1_DST                                                                     \
 	{ .workload = "reviews-v1", .ns = "default", .app = "reviews", .version = "v1" }
 
 static const struct mx_endpoint endpoints[] = {
-	/* v1: 7 established (6 closed), 3 refused + 1 timed out. */
+	/* v1: 13 SYNs: 7 established (6 closed since), 3 refused, 1 timed out,
+	 * 1 closed by the client before established, 1 still connecting. */
 	{ .cluster = 0, .address = "127.0.1.1:8080", .dst = V1_DST,
-	  .c = { .established = 7, .closed = 6, .failed = { 3, 1, 0, 0 },
-		 .request_bytes = 700, .response_bytes = 1400000 },
-	  .hist = { { v1_connect, 9000 }, { v1_rtt, 25000 }, { v1_duration, 12000000 } } },
-	/* v2: one overflow, nothing else yet (its "-" series shows at 0). */
+	  .c = { .opened = 13, .established = 7, .closed = 11, .failed = { 3, 1, 0, 0 },
+		 .aborted = 1, .request_bytes = 700, .response_bytes = 1400000 },
+	  .hist = { { v1_connect, 9000 }, { v1_rtt, 25000 }, { v1_duration, 12000 } } },
+	/* v2: nothing yet (its "-" series shows at 0). */
 	{ .cluster = 1, .address = "127.0.1.3:8080",
-	  .dst = { .workload = "reviews-v2", .ns = "default", .app = "reviews", .version = "v2" },
-	  .c = { .overflow = 1 } },
+	  .dst = { .workload = "reviews-v2", .ns = "default", .app = "reviews", .version = "v2" } },
 	/* The v1 endpoint again in the host's default cluster: same Istio labels,
-	 * so its counts add to the v1 series; two refused for no healthy upstream. */
+	 * so its counts add to the v1 series. One connection reset after
+	 * established, one reset before. */
 	{ .cluster = 2, .address = "127.0.1.1:8080", .dst = V1_DST,
-	  .c = { .established = 1, .closed = 1, .failed = { 0, 0, 1, 0 }, .no_healthy = 2,
-		 .request_bytes = 10, .response_bytes = 20 },
+	  .c = { .opened = 2, .established = 1, .closed = 2, .failed = { 0, 0, 1, 0 },
+		 .reset = 1, .request_bytes = 10, .response_bytes = 20 },
 	  .hist = { { v1b_connect, 500 } } },
 };
 
@@ -73,7 +79,8 @@ static struct mx_snapshot fixture(void)
 		.n_clusters = 3,
 		.endpoints = endpoints,
 		.n_endpoints = 3,
-		.layout = { { fast_le_us, 3 }, { fast_le_us, 3 }, { slow_le_us, 2 } },
+		.layout = { { fast_le_us, 3, 1, NULL }, { fast_le_us, 3, 1, rtt_emit },
+			    { slow_le_ms, 2, 1000, NULL } },
 	};
 	return s;
 }
@@ -156,7 +163,9 @@ static void test_istio_full_label_set(void **state)
 	free(text);
 }
 
-/* A failed connect is opened and closed with UF; UH and UO have no upstream
+/* Opened: established or aborted (v1: 7 + 1, and 1 from the default-cluster
+ * slot of the same endpoint), not the connect still in flight; a
+ * failed connect is opened and closed with UF; UH and UO have no upstream
  * host, so their workload labels are unknown; the default-cluster slot of
  * the v1 endpoint sums into v1's series. */
 static void test_istio_semantics(void **state)
@@ -178,7 +187,7 @@ static void test_istio_semantics(void **state)
 				     "destination_canonical_service=\"unknown\","
 				     "destination_canonical_revision=\"unknown\","
 				     "destination_cluster=\"unknown\",request_protocol=\"tcp\","
-				     "response_flags=\"-\",connection_security_policy=\"unknown\"} 8\n"));
+				     "response_flags=\"-\",connection_security_policy=\"unknown\"} 9\n"));
 	assert_non_null(strstr(text, "destination_version=\"v1\",destination_service=\"" HOST "\","
 				     "destination_service_name=\"reviews\","
 				     "destination_service_namespace=\"default\","
@@ -205,7 +214,7 @@ static void test_label_escaping(void **state)
 	struct mx_cluster cl = { .host = "a\\b", .name = "", .ns = NULL, .subset = "s\"1", .port = 1 };
 	struct mx_endpoint ep = { .cluster = 0, .address = "x",
 				  .dst = { .version = "line1\nline2" },
-				  .c = { .failed = { 1 } } };
+				  .c = { .opened = 1, .closed = 1, .failed = { 1 } } };
 	struct mx_snapshot s = { .clusters = &cl, .n_clusters = 1, .endpoints = &ep,
 				 .n_endpoints = 1 };
 	char *text = render(&s);
@@ -231,9 +240,9 @@ static void test_render_rejects_bad_snapshot(void **state)
 
 	assert_int_equal(mx_render(&s, &b), -EINVAL);
 	ep.cluster = 0;
-	s.layout[MX_HIST_RTT] = (struct mx_hist_layout){ not_ascending, 2 };
+	s.layout[MX_HIST_RTT] = (struct mx_hist_layout){ not_ascending, 2, 1, NULL };
 	assert_int_equal(mx_render(&s, &b), -EINVAL);
-	s.layout[MX_HIST_RTT] = (struct mx_hist_layout){ NULL, 2 };
+	s.layout[MX_HIST_RTT] = (struct mx_hist_layout){ NULL, 2, 1, NULL };
 	assert_int_equal(mx_render(&s, &b), -EINVAL);
 	mx_buf_free(&b);
 }
@@ -532,7 +541,7 @@ static void test_server_parsed_by_prometheus_client(void **state)
 				    "response_flags=\"-\",source_app=\"unknown\",source_canonical_revision="
 				    "\"unknown\",source_canonical_service=\"unknown\",source_cluster="
 				    "\"unknown\",source_principal=\"unknown\",source_version=\"unknown\","
-				    "source_workload=\"unknown\",source_workload_namespace=\"unknown\"} 8\n"));
+				    "source_workload=\"unknown\",source_workload_namespace=\"unknown\"} 9\n"));
 	assert_non_null(strstr(out, "destination_version=\"v2\",destination_workload=\"reviews-v2\","
 				    "destination_workload_namespace=\"default\",reporter=\"source\","
 				    "request_protocol=\"tcp\",response_flags=\"-\""));

@@ -163,6 +163,8 @@ enum istio_flags {
 
 static const char *const istio_flags_str[FLAGS_N] = { "-", "UF", "UO", "UH" };
 
+/* A series before merging: an endpoint slot's ("-", UF) or a cluster's
+ * (UO, UH: decided before any endpoint is picked, so e is NULL). */
 struct istio_row {
 	const struct mx_endpoint *e;
 	const struct mx_cluster *cl;
@@ -189,10 +191,9 @@ static void istio_labels(const struct mx_workload *src, const struct istio_row *
 			 const char *v[IL_N])
 {
 	static const struct mx_workload none;
-	/* UO and UH are decided before an endpoint is picked: like Envoy's,
-	 * the series has no upstream host, so its workload labels are unknown. */
-	const struct mx_workload *dst = r->flags == FLAGS_UO || r->flags == FLAGS_UH ?
-		&none : &r->e->dst;
+	/* UO and UH have no upstream host (as in Envoy), so the destination
+	 * workload labels are unknown. */
+	const struct mx_workload *dst = r->e ? &r->e->dst : &none;
 	const char *w[8];
 
 	v[IL_REPORTER] = "source";
@@ -215,35 +216,42 @@ static void istio_labels(const struct mx_workload *src, const struct istio_row *
 	v[IL_CONNECTION_SECURITY_POLICY] = UNKNOWN;
 }
 
-/* Istio semantics: opened counts a connection once it is established, or
- * once it has failed (UF: opened and closed together), so that every
- * counter only grows while a connect is in flight. */
+static uint64_t mx_sub_sat(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/*
+ * Istio semantics from the kernel's counters. A connection is counted as
+ * opened once its connect has an outcome, so no series ever goes down while
+ * a connect is in flight:
+ *  "-":  opened when established, or aborted by the application before;
+ *        closed for every end that was not a failed connect;
+ *  "UF": a failed connect counts as opened and closed at once;
+ *  "UO", "UH": a refused connect likewise (per cluster).
+ * closed - failed saturates: per-CPU reads race the kernel's increments.
+ */
 static struct istio_vals istio_row_vals(const struct istio_row *r)
 {
-	const struct mx_counters *c = &r->e->c;
 	struct istio_vals v = { 0 };
 	uint64_t failed = 0;
 	int i;
 
-	switch (r->flags) {
-	case FLAGS_NONE:
-		v.opened = c->established;
-		v.closed = c->closed;
-		v.request_bytes = c->request_bytes;
-		v.response_bytes = c->response_bytes;
-		return v;
-	case FLAGS_UF:
-		for (i = 0; i < MX_FAIL_REASONS; i++)
-			failed += c->failed[i];
-		v.opened = v.closed = failed;
-		return v;
-	case FLAGS_UO:
-		v.opened = v.closed = c->overflow;
-		return v;
-	default:
-		v.opened = v.closed = c->no_healthy;
+	if (!r->e) {
+		v.opened = v.closed = r->flags == FLAGS_UO ? r->cl->overflow : r->cl->no_healthy;
 		return v;
 	}
+	for (i = 0; i < MX_FAIL_REASONS; i++)
+		failed += r->e->c.failed[i];
+	if (r->flags == FLAGS_UF) {
+		v.opened = v.closed = failed;
+		return v;
+	}
+	v.opened = r->e->c.established + r->e->c.aborted;
+	v.closed = mx_sub_sat(r->e->c.closed, failed);
+	v.request_bytes = r->e->c.request_bytes;
+	v.response_bytes = r->e->c.response_bytes;
+	return v;
 }
 
 /* Rows differ only in destination labels and flags; source labels are the
@@ -268,27 +276,39 @@ struct istio_series {
 	struct istio_vals v;  /* summed over its rows */
 };
 
-/* Rows of every endpoint: "-" always (so a version shows up at 0), the
- * others once they are non-zero. Sorted and merged by label set. */
+static bool istio_row_keep(const struct istio_row *r)
+{
+	struct istio_vals v = istio_row_vals(r);
+
+	return r->flags == FLAGS_NONE || v.opened || v.closed;
+}
+
+/* Rows: every endpoint's "-" (so a new version shows at 0 at once), and the
+ * UF/UO/UH rows once they are non-zero; sorted and merged by label set. */
 static struct istio_series *istio_series(const struct mx_snapshot *s, size_t *n_out)
 {
 	struct istio_series *ser;
-	struct istio_row *rows;
+	struct istio_row *rows, r;
 	size_t i, n = 0, m = 0;
-	int f;
 
-	rows = calloc(s->n_endpoints * FLAGS_N + 1, sizeof(*rows));
+	rows = calloc(s->n_endpoints * 2 + s->n_clusters * 2 + 1, sizeof(*rows));
 	if (!rows)
 		return NULL;
 	for (i = 0; i < s->n_endpoints; i++) {
-		for (f = 0; f < FLAGS_N; f++) {
-			struct istio_row r = { &s->endpoints[i], &s->clusters[s->endpoints[i].cluster],
-					       (enum istio_flags)f };
-			struct istio_vals v = istio_row_vals(&r);
-
-			if (f == FLAGS_NONE || v.opened || v.closed)
-				rows[n++] = r;
-		}
+		r = (struct istio_row){ &s->endpoints[i], &s->clusters[s->endpoints[i].cluster],
+					FLAGS_NONE };
+		rows[n++] = r;
+		r.flags = FLAGS_UF;
+		if (istio_row_keep(&r))
+			rows[n++] = r;
+	}
+	for (i = 0; i < s->n_clusters; i++) {
+		r = (struct istio_row){ NULL, &s->clusters[i], FLAGS_UO };
+		if (istio_row_keep(&r))
+			rows[n++] = r;
+		r.flags = FLAGS_UH;
+		if (istio_row_keep(&r))
+			rows[n++] = r;
 	}
 	qsort(rows, n, sizeof(*rows), istio_row_cmp);
 	ser = calloc(n + 1, sizeof(*ser));
@@ -377,6 +397,11 @@ static void outlier_render(const struct mx_snapshot *s, struct mx_buf *b)
 	for (i = 0; i < s->n_clusters; i++)
 		mx_cluster_sample(b, "bpfmesh_outlier_ejected_endpoints", &s->clusters[i],
 				  s->clusters[i].ejected);
+	mx_family(b, "bpfmesh_no_healthy_upstream_total", "counter",
+		  "Connects refused because every endpoint was ejected and panic did not apply.");
+	for (i = 0; i < s->n_clusters; i++)
+		mx_cluster_sample(b, "bpfmesh_no_healthy_upstream_total", &s->clusters[i],
+				  s->clusters[i].no_healthy);
 }
 
 static const char *const fail_reason_str[MX_FAIL_REASONS] = {
@@ -414,13 +439,13 @@ static const struct {
 	[MX_HIST_RTT] = { "bpfmesh_tcp_rtt_seconds",
 			  "Smoothed RTT of a connection at close, per cluster." },
 	[MX_HIST_DURATION] = { "bpfmesh_connection_duration_seconds",
-			       "Time from established to close, per cluster." },
+			       "Time from connect() to close, per cluster." },
 };
 
 /* Every cluster's histogram of one kind, summed over its endpoints in one
  * pass: counts is n_clusters rows of n + 1 buckets. */
 static void hist_sum_clusters(const struct mx_snapshot *s, int kind, uint64_t *counts,
-			      uint64_t *sum_us)
+			      uint64_t *sum)
 {
 	size_t n = s->layout[kind].n, i, j;
 
@@ -432,25 +457,38 @@ static void hist_sum_clusters(const struct mx_snapshot *s, int kind, uint64_t *c
 			continue;
 		for (j = 0; j <= n; j++)
 			row[j] += e->hist[kind].counts[j];
-		sum_us[e->cluster] += e->hist[kind].sum_us;
+		sum[e->cluster] += e->hist[kind].sum;
 	}
+}
+
+/* v units of unit_us microseconds, as decimal seconds. */
+static void mx_units_seconds(struct mx_buf *b, uint64_t v, uint32_t unit_us)
+{
+	uint64_t us = v * (unit_us ? unit_us : 1);
+
+	if (unit_us > 1 && us / unit_us != v) /* beyond 584,000 years: overflow */
+		us = UINT64_MAX;
+	mx_seconds(b, us);
 }
 
 static void hist_render_one(struct mx_buf *b, const char *name, const struct mx_cluster *cl,
 			    const struct mx_hist_layout *lay, const uint64_t *counts,
-			    uint64_t sum_us)
+			    uint64_t sum)
 {
 	uint64_t cum = 0;
 	size_t j;
 
-	/* Prometheus buckets are cumulative: le is "observations <= bound". */
+	/* Prometheus buckets are cumulative: le is "observations <= bound".
+	 * A bound left out still adds its count to the next one emitted. */
 	for (j = 0; j <= lay->n; j++) {
 		cum += counts[j];
+		if (j < lay->n && lay->emit && !lay->emit[j])
+			continue;
 		mx_buf_printf(b, "%s_bucket{", name);
 		mx_cluster_labels(b, cl);
 		mx_buf_printf(b, ",le=\"");
 		if (j < lay->n)
-			mx_seconds(b, lay->le_us[j]);
+			mx_units_seconds(b, lay->le[j], lay->unit_us);
 		else
 			mx_buf_printf(b, "+Inf");
 		mx_buf_printf(b, "\"} %llu\n", (unsigned long long)cum);
@@ -458,7 +496,7 @@ static void hist_render_one(struct mx_buf *b, const char *name, const struct mx_
 	mx_buf_printf(b, "%s_sum{", name);
 	mx_cluster_labels(b, cl);
 	mx_buf_printf(b, "} ");
-	mx_seconds(b, sum_us);
+	mx_units_seconds(b, sum, lay->unit_us);
 	mx_buf_printf(b, "\n%s_count{", name);
 	mx_cluster_labels(b, cl);
 	mx_buf_printf(b, "} %llu\n", (unsigned long long)cum);
@@ -468,26 +506,26 @@ static void hist_render_one(struct mx_buf *b, const char *name, const struct mx_
  * per-endpoint buckets would multiply the series by the endpoint count. */
 static int hist_render(const struct mx_snapshot *s, struct mx_buf *b)
 {
-	uint64_t *counts, *sum_us;
+	uint64_t *counts, *sum;
 	size_t i, n;
 	int k;
 
 	for (k = 0; k < MX_HIST_KINDS; k++) {
 		n = s->layout[k].n;
 		counts = calloc(s->n_clusters * (n + 1) + 1, sizeof(*counts));
-		sum_us = calloc(s->n_clusters + 1, sizeof(*sum_us));
-		if (!counts || !sum_us) {
+		sum = calloc(s->n_clusters + 1, sizeof(*sum));
+		if (!counts || !sum) {
 			free(counts);
-			free(sum_us);
+			free(sum);
 			return -ENOMEM;
 		}
-		hist_sum_clusters(s, k, counts, sum_us);
+		hist_sum_clusters(s, k, counts, sum);
 		mx_family(b, hist_metrics[k].name, "histogram", hist_metrics[k].help);
 		for (i = 0; i < s->n_clusters; i++)
 			hist_render_one(b, hist_metrics[k].name, &s->clusters[i], &s->layout[k],
-					counts + i * (n + 1), sum_us[i]);
+					counts + i * (n + 1), sum[i]);
 		free(counts);
-		free(sum_us);
+		free(sum);
 	}
 	return 0;
 }
@@ -504,10 +542,10 @@ static int mx_check(const struct mx_snapshot *s)
 			return -EINVAL;
 	}
 	for (k = 0; k < MX_HIST_KINDS; k++) {
-		if (s->layout[k].n && !s->layout[k].le_us)
+		if (s->layout[k].n && !s->layout[k].le)
 			return -EINVAL;
 		for (i = 1; i < s->layout[k].n; i++) {
-			if (s->layout[k].le_us[i] <= s->layout[k].le_us[i - 1])
+			if (s->layout[k].le[i] <= s->layout[k].le[i - 1])
 				return -EINVAL;
 		}
 	}
