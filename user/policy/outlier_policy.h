@@ -7,9 +7,17 @@
  * translation to Envoy's defaults applied, in the terms the kernel enforces.
  *
  * Phase 2: the compiler calls outlier_effective() once per cluster slot and
- * converts struct outlier_config into the kernel's cluster config
- * (include/bpfmesh/health_abi.h, written by the "kernel health" helper) field
- * by field; the lint reads the same struct. Nothing here touches the kernel.
+ * converts struct outlier_config into the kernel's struct cluster_cfg
+ * (include/bpfmesh/health_abi.h, written by the "kernel health" helper):
+ *   consecutive_5xx, consecutive_gateway, consecutive_local_origin,
+ *   interval_ns, base_ejection_ns, max_ejection_percent, min_health_percent:
+ *     copied as they are;
+ *   flags: BPFMESH_CLUSTER_F_OUTLIER if enabled, | BPFMESH_CLUSTER_F_SPLIT_LOCAL
+ *     if split_local_origin;
+ *   max_ejection_ns: 0 (Envoy's max_ejection_time default, max(300 s, base);
+ *     Istio does not expose it);
+ *   total_endpoints: from the compiled endpoint set of the cluster.
+ * The lint can read the same struct. Nothing here touches the kernel.
  */
 #include <stdbool.h>
 #include <stdint.h>
