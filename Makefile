@@ -32,6 +32,13 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) \
 		$(wildcard user/apply/*.c) user/kern/probe.c user/kern/map_ops.c)
 KTEST_SRCS  := $(wildcard tests/kern/*.c tests/kern/prog_tests/*.c)
+# Metrics (issue 9): Prometheus text writer and the libmicrohttpd server.
+METRICS_SRCS := $(wildcard user/metrics/*.c)
+LIB_SRCS     += $(METRICS_SRCS)
+LIB_OBJS     := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
+UNIT_OBJS    += $(patsubst %.c,$(OUTPUT)/san/%.o,$(METRICS_SRCS))
+LIBS         += -lmicrohttpd
+UNIT_LIBS    := -lyaml -lbpf -lcmocka -lmicrohttpd
 
 ifeq ($(V),1)
 Q =
@@ -49,7 +56,8 @@ all: $(OUTPUT)/bpfmesh $(OUTPUT)/test_kern $(UNIT_BINS)
 
 # Debian packages the build and the tests need, installed by name.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev \
-	    libcmocka-dev pkg-config iproute2 gcc make
+	    libcmocka-dev pkg-config iproute2 gcc make \
+	    libmicrohttpd-dev python3-prometheus-client
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -98,7 +106,7 @@ $(OUTPUT)/san/%.o: %.c $(wildcard include/bpfmesh/*.h) $(USER_HDRS)
 
 $(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard tests/unit/*.h) $(USER_HDRS) | $(OUTPUT)/unit
 	$(call msg,LINK,$@)
-	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -Itests/unit $< $(UNIT_OBJS) -lyaml -lbpf -lcmocka -o $@
+	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -Itests/unit $< $(UNIT_OBJS) $(UNIT_LIBS) -o $@
 
 unit: $(UNIT_BINS)
 	$(Q)tests/run_unit.sh $(UNIT_BINS)
@@ -126,3 +134,6 @@ bench: deps
 clean:
 	$(call msg,CLEAN)
 	$(Q)rm -rf $(OUTPUT)
+
+# Metrics objects also depend on their own headers.
+$(patsubst %.c,$(OUTPUT)/obj/%.o,$(METRICS_SRCS)) $(patsubst %.c,$(OUTPUT)/san/%.o,$(METRICS_SRCS)): $(wildcard user/metrics/*.h)

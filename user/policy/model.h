@@ -141,12 +141,36 @@ struct virtual_service {
 	struct virtual_service *next;
 };
 
+/* One outlierDetection block as written, after Istio's validation. The
+ * has_* flags keep "unset" apart from 0 where Istio's translation to Envoy
+ * does (UInt32Value wrappers, durations); outlier_policy.c applies the
+ * defaults. */
+struct od_spec {
+	bool present;
+	bool has_5xx, has_gateway, has_local_origin, has_interval, has_base_ejection;
+	uint32_t consecutive_5xx, consecutive_gateway, consecutive_local_origin;
+	int32_t consecutive_errors; /* deprecated; Istio only warns about it */
+	bool split_local_origin;    /* splitExternalLocalOriginErrors */
+	int64_t interval_ns, base_ejection_ns;
+	int32_t max_ejection_percent, min_health_percent; /* 0 when unset */
+	struct src src; /* the outlierDetection key */
+};
+
+/* A portLevelSettings entry, reduced to what the data plane uses. */
+struct tp_port {
+	uint32_t port;
+	struct od_spec od; /* od.present false: the entry sets no outlierDetection */
+};
+
 /* What the lint needs from a trafficPolicy (the rest is validated, unenforced). */
 struct tp_summary {
 	bool present;
 	bool has_outlier;
 	uint32_t max_ejection_percent; /* default 10 */
 	struct src outlier_src;
+	struct od_spec od;      /* the policy's own outlierDetection */
+	struct tp_port *ports;  /* portLevelSettings with a valid port, in order */
+	size_t n_ports;
 };
 
 struct dr_subset {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* DestinationRule trafficPolicy: validated as Istio's admission does, then
  * reported as not enforced (this slice routes, it does not yet balance,
- * limit or eject). The lint keeps what it needs in struct tp_summary. */
+ * limit or eject). The lint keeps what it needs in struct tp_summary, and
+ * outlierDetection (top level and per port) is kept whole for
+ * outlier_policy.c. */
 #include <string.h>
 
 #include "check.h"
@@ -23,14 +25,6 @@ static void tp_uint32(struct ydoc *d, yaml_node_t *n, const char *path, void *ob
 	uint32_t v;
 
 	yget_uint_range(d, n, path, 0, UINT32_MAX, &v);
-}
-
-static void tp_percent(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	int64_t v;
-
-	if (yget_int(d, n, path, &v) && (v < 0 || v > 100))
-		ydiag(d, n, DIAG_ERROR, path, "percentage %lld is not in range 0..100", (long long)v);
 }
 
 static void tp_duration(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
@@ -144,75 +138,160 @@ static void tp_connection_pool(struct ydoc *d, yaml_node_t *n, const char *path,
 
 /* ---- outlierDetection -------------------------------------------------- */
 
-struct od_ctx {
-	struct tp_summary *tp;
-	bool split, has_local_origin;
-	yaml_node_t *local_origin;
-	char local_origin_path[YPATH_MAX];
-};
+/* Istio's validateOutlierDetection, field by field, keeping the values in an
+ * od_spec (outlier_policy.c turns it into what Envoy enforces). */
 
-static void od_mep(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+static void od_uint32(struct ydoc *d, yaml_node_t *n, const char *path, uint32_t *out,
+		      bool *has)
 {
-	struct od_ctx *c = obj;
-	int64_t v;
-
-	if (!yget_int(d, n, path, &v))
-		return;
-	if (v < 0 || v > 100)
-		ydiag(d, n, DIAG_ERROR, path, "percentage %lld is not in range 0..100", (long long)v);
-	else if (c->tp)
-		c->tp->max_ejection_percent = (uint32_t)v;
+	if (yget_uint_range(d, n, path, 0, UINT32_MAX, out))
+		*has = true;
 }
 
-static void od_split(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+static void od_5xx(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	yget_bool(d, n, path, &((struct od_ctx *)obj)->split);
+	struct od_spec *od = obj;
+
+	od_uint32(d, n, path, &od->consecutive_5xx, &od->has_5xx);
+}
+
+static void od_gateway(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct od_spec *od = obj;
+
+	od_uint32(d, n, path, &od->consecutive_gateway, &od->has_gateway);
 }
 
 static void od_local_origin(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	struct od_ctx *c = obj;
+	struct od_spec *od = obj;
 
-	tp_uint32(d, n, path, NULL);
-	c->has_local_origin = true;
-	c->local_origin = n;
-	snprintf(c->local_origin_path, YPATH_MAX, "%s", path);
+	od_uint32(d, n, path, &od->consecutive_local_origin, &od->has_local_origin);
 }
 
+static void od_split(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	yget_bool(d, n, path, &((struct od_spec *)obj)->split_local_origin);
+}
+
+/* An int32 proto field (protobuf rejects what does not fit). */
+static bool od_int32(struct ydoc *d, yaml_node_t *n, const char *path, int32_t *out)
+{
+	int64_t v;
+
+	if (!yget_int(d, n, path, &v))
+		return false;
+	if (v < INT32_MIN || v > INT32_MAX) {
+		ydiag(d, n, DIAG_ERROR, path, "%lld does not fit in int32", (long long)v);
+		return false;
+	}
+	*out = (int32_t)v;
+	return true;
+}
+
+/* Istio's ValidatePercent on an int32 field. */
+static void od_percent(struct ydoc *d, yaml_node_t *n, const char *path, int32_t *out)
+{
+	int32_t v;
+
+	if (!od_int32(d, n, path, &v))
+		return;
+	if (v < 0 || v > 100)
+		ydiag(d, n, DIAG_ERROR, path, "percentage %d is not in range 0..100", v);
+	else
+		*out = v;
+}
+
+static void od_max_ejection(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	od_percent(d, n, path, &((struct od_spec *)obj)->max_ejection_percent);
+}
+
+static void od_min_health(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	od_percent(d, n, path, &((struct od_spec *)obj)->min_health_percent);
+}
+
+/* Istio's ValidateDuration: at least 1ms, and whole milliseconds. */
+static bool od_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *out)
+{
+	if (!yget_duration(d, n, path, MS, out))
+		return false;
+	if (*out % MS) {
+		ydiag(d, n, DIAG_ERROR, path, "only durations to ms precision are supported");
+		return false;
+	}
+	return true;
+}
+
+static void od_interval(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct od_spec *od = obj;
+
+	od->has_interval = od_duration(d, n, path, &od->interval_ns);
+}
+
+static void od_base_ejection(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct od_spec *od = obj;
+
+	od->has_base_ejection = od_duration(d, n, path, &od->base_ejection_ns);
+}
+
+/* Istio warns on any non-zero value and otherwise ignores the field: its
+ * translation to Envoy (applyOutlierDetection) no longer reads it. */
 static void od_deprecated(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	tp_nonneg(d, n, path, obj);
-	ydiag(d, ykey(d, n), DIAG_WARNING, path,
-	      "consecutiveErrors is deprecated; use consecutive5xxErrors or consecutiveGatewayErrors");
+	struct od_spec *od = obj;
+
+	if (od_int32(d, n, path, &od->consecutive_errors) && od->consecutive_errors != 0)
+		ydiag(d, ykey(d, n), DIAG_WARNING, path,
+		      "consecutiveErrors is deprecated and ignored; use consecutive5xxErrors or "
+		      "consecutiveGatewayErrors");
 }
 
 static const struct yfield od_fields[] = {
 	{ "consecutiveErrors", od_deprecated },
-	{ "consecutiveGatewayErrors", tp_uint32 },
-	{ "consecutive5xxErrors", tp_uint32 },
+	{ "consecutiveGatewayErrors", od_gateway },
+	{ "consecutive5xxErrors", od_5xx },
 	{ "splitExternalLocalOriginErrors", od_split },
 	{ "consecutiveLocalOriginFailures", od_local_origin },
-	{ "interval", tp_duration },
-	{ "baseEjectionTime", tp_duration },
-	{ "maxEjectionPercent", od_mep },
-	{ "minHealthPercent", tp_percent },
+	{ "interval", od_interval },
+	{ "baseEjectionTime", od_base_ejection },
+	{ "maxEjectionPercent", od_max_ejection },
+	{ "minHealthPercent", od_min_health },
 	{ NULL, NULL },
 };
 
+static void od_parse(struct ydoc *d, yaml_node_t *n, const char *path, struct od_spec *od)
+{
+	memset(od, 0, sizeof(*od));
+	od->present = true;
+	od->src = ysrc(d, ykey(d, n), path);
+	ywalk_map(d, n, path, od_fields, od);
+	/* Istio rejects only a positive count without the split: 0 means unset. */
+	if (od->consecutive_local_origin > 0 && !od->split_local_origin) {
+		yaml_node_t *v = ymap_get(d, n, "consecutiveLocalOriginFailures");
+		char p[YPATH_MAX];
+
+		ypath_key(p, path, "consecutiveLocalOriginFailures");
+		ydiag(d, v ? v : ykey(d, n), DIAG_ERROR, p,
+		      "consecutiveLocalOriginFailures requires splitExternalLocalOriginErrors: true");
+	}
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "outlierDetection is not yet enforced");
+}
+
 static void tp_outlier(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	struct od_ctx c = { .tp = obj };
+	struct tp_summary *tp = obj;
 
-	if (c.tp) {
-		c.tp->has_outlier = true;
-		c.tp->max_ejection_percent = 10;
-		c.tp->outlier_src = ysrc(d, ykey(d, n), path);
-	}
-	ywalk_map(d, n, path, od_fields, &c);
-	if (c.has_local_origin && !c.split)
-		ydiag(d, c.local_origin, DIAG_ERROR, c.local_origin_path,
-		      "consecutiveLocalOriginFailures requires splitExternalLocalOriginErrors: true");
-	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "outlierDetection is not yet enforced");
+	od_parse(d, n, path, &tp->od);
+	tp->has_outlier = true;
+	/* Istio passes maxEjectionPercent to Envoy only when > 0; Envoy's
+	 * default is 10. */
+	tp->max_ejection_percent = tp->od.max_ejection_percent > 0 ?
+		(uint32_t)tp->od.max_ejection_percent : 10;
+	tp->outlier_src = tp->od.src;
 }
 
 /* ---- tls --------------------------------------------------------------- */
@@ -392,14 +471,15 @@ static void tp_load_balancer(struct ydoc *d, yaml_node_t *n, const char *path, v
 struct pls_ctx {
 	bool port;
 	int blocks;
+	struct tp_port entry;
 };
 
 static void pls_port_number(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	uint32_t v;
+	struct pls_ctx *c = obj;
 
-	if (yget_uint_range(d, n, path, 1, 65535, &v))
-		((struct pls_ctx *)obj)->port = true;
+	if (yget_uint_range(d, n, path, 1, 65535, &c->entry.port))
+		c->port = true;
 }
 
 static const struct yfield pls_port_fields[] = {
@@ -414,13 +494,15 @@ static void pls_port(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 
 static void pls_block(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	((struct pls_ctx *)obj)->blocks++;
+	struct pls_ctx *c = obj;
+
+	c->blocks++;
 	if (strstr(path, ".loadBalancer"))
 		tp_load_balancer(d, n, path, NULL);
 	else if (strstr(path, ".connectionPool"))
 		tp_connection_pool(d, n, path, NULL);
 	else if (strstr(path, ".outlierDetection"))
-		tp_outlier(d, n, path, NULL);
+		od_parse(d, n, path, &c->entry.od);
 	else
 		tp_tls(d, n, path, NULL);
 }
@@ -437,6 +519,7 @@ static const struct yfield pls_fields[] = {
 static void pls_item(struct ydoc *d, yaml_node_t *item, const char *path, size_t idx,
 		     void *obj)
 {
+	struct tp_summary *tp = obj;
 	struct pls_ctx c = { 0 };
 
 	ywalk_map(d, item, path, pls_fields, &c);
@@ -446,11 +529,19 @@ static void pls_item(struct ydoc *d, yaml_node_t *item, const char *path, size_t
 		ydiag(d, item, DIAG_ERROR, path, "portTrafficPolicy must have valid port");
 	if (!c.blocks)
 		ydiag(d, item, DIAG_ERROR, path, "port traffic policy must have at least one field");
+	/* Kept even without blocks: a matching entry replaces all four blocks. */
+	if (c.port && tp->ports)
+		tp->ports[tp->n_ports++] = c.entry;
 }
 
 static void tp_port_level(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	yseq_each(d, n, path, pls_item, NULL);
+	struct tp_summary *tp = obj;
+	size_t len = yseq_len(n);
+
+	if (n->type == YAML_SEQUENCE_NODE && len)
+		tp->ports = arena_calloc(d->a, len, sizeof(*tp->ports));
+	yseq_each(d, n, path, pls_item, tp);
 }
 
 static void tp_not_yet(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
