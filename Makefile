@@ -32,10 +32,9 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) \
 		$(wildcard user/apply/*.c) user/kern/probe.c user/kern/map_ops.c)
 KTEST_SRCS  := $(wildcard tests/kern/*.c tests/kern/prog_tests/*.c)
-# Metrics (issue 9): Prometheus text writer and the libmicrohttpd server.
+# Metrics (issue 9): Prometheus text writer and the libmicrohttpd server
+# (in LIB_SRCS through the user/*/*.c wildcard; unit-tested too).
 METRICS_SRCS := $(wildcard user/metrics/*.c)
-LIB_SRCS     += $(METRICS_SRCS)
-LIB_OBJS     := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 UNIT_OBJS    += $(patsubst %.c,$(OUTPUT)/san/%.o,$(METRICS_SRCS))
 LIBS         += -lmicrohttpd
 UNIT_LIBS    := -lyaml -lbpf -lcmocka -lmicrohttpd
@@ -134,6 +133,3 @@ bench: deps
 clean:
 	$(call msg,CLEAN)
 	$(Q)rm -rf $(OUTPUT)
-
-# Metrics objects also depend on their own headers.
-$(patsubst %.c,$(OUTPUT)/obj/%.o,$(METRICS_SRCS)) $(patsubst %.c,$(OUTPUT)/san/%.o,$(METRICS_SRCS)): $(wildcard user/metrics/*.h)
