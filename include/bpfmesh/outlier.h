@@ -139,11 +139,13 @@ BPFMESH_INLINE __u32 bpfmesh_outlier_decay(__u32 times, __u64 returned_at_ns, __
  * still at the cap). */
 BPFMESH_INLINE __u32 bpfmesh_outlier_backoff_next(__u32 times, __u64 base_ns, __u64 max_ns)
 {
-	__u64 limit = max_ns + base_ns; /* times x base < limit, without overflow */
-
-	if (limit < max_ns)
-		limit = ~0ULL;
-	if (base_ns == 0 || (__u64)times <= (limit - 1) / base_ns)
+	/* times x base < max + base  <=>  (times - 1) x base < max, which
+	 * cannot overflow when written as a division. */
+	if (times == 0)
+		return base_ns != 0 || max_ns != 0 ? 1 : 0;
+	if (max_ns == 0)
+		return times;
+	if (times == 1 || base_ns <= (max_ns - 1) / (times - 1))
 		return times + 1;
 	return times;
 }
