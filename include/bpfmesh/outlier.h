@@ -44,6 +44,37 @@ BPFMESH_INLINE int bpfmesh_outlier_is_failure(__u32 end)
 	return end <= BPFMESH_END_FAIL_OTHER;
 }
 
+/* Linux errno values the sockops program reads from sk_err. */
+#define BPFMESH_ECONNRESET 104
+#define BPFMESH_ETIMEDOUT 110
+#define BPFMESH_ECONNREFUSED 111
+
+/*
+ * How a connection ended, from whether its handshake completed and the
+ * socket's pending error when it went to TCP_CLOSE. Before established:
+ * ECONNREFUSED is an RST answering the SYN, ETIMEDOUT the SYN retries (or
+ * TCP_USER_TIMEOUT) running out, no error at all the application closing
+ * the socket first. After established: any error is a reset (the peer's RST,
+ * or retransmissions timing out).
+ */
+BPFMESH_INLINE __u32 bpfmesh_conn_end(int established, int sk_err)
+{
+	if (established)
+		return sk_err ? BPFMESH_END_RESET : BPFMESH_END_NORMAL;
+	switch (sk_err) {
+	case 0:
+		return BPFMESH_END_ABORTED;
+	case BPFMESH_ECONNREFUSED:
+		return BPFMESH_END_FAIL_REFUSED;
+	case BPFMESH_ETIMEDOUT:
+		return BPFMESH_END_FAIL_TIMEOUT;
+	case BPFMESH_ECONNRESET:
+		return BPFMESH_END_FAIL_RESET;
+	default:
+		return BPFMESH_END_FAIL_OTHER;
+	}
+}
+
 /*
  * Envoy rule: with splitExternalLocalOriginErrors false (the default) a
  * local-origin connect failure is mapped to an HTTP code (connect failure ->

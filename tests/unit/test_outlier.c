@@ -27,6 +27,20 @@ static void test_which_ends_are_failures(void **state)
 	assert_false(bpfmesh_outlier_is_failure(BPFMESH_END_NORMAL));
 }
 
+static void test_conn_end_from_errno(void **state)
+{
+	assert_int_equal(bpfmesh_conn_end(0, 111), BPFMESH_END_FAIL_REFUSED);
+	assert_int_equal(bpfmesh_conn_end(0, 110), BPFMESH_END_FAIL_TIMEOUT);
+	assert_int_equal(bpfmesh_conn_end(0, 104), BPFMESH_END_FAIL_RESET);
+	assert_int_equal(bpfmesh_conn_end(0, 113), BPFMESH_END_FAIL_OTHER); /* EHOSTUNREACH */
+	assert_int_equal(bpfmesh_conn_end(0, 101), BPFMESH_END_FAIL_OTHER); /* ENETUNREACH */
+	assert_int_equal(bpfmesh_conn_end(0, 0), BPFMESH_END_ABORTED);
+	assert_int_equal(bpfmesh_conn_end(1, 0), BPFMESH_END_NORMAL);
+	assert_int_equal(bpfmesh_conn_end(1, 104), BPFMESH_END_RESET);
+	assert_int_equal(bpfmesh_conn_end(1, 110), BPFMESH_END_RESET);
+	assert_int_equal(bpfmesh_conn_end(1, 32), BPFMESH_END_RESET); /* EPIPE */
+}
+
 static void test_failure_counters_split(void **state)
 {
 	assert_int_equal(bpfmesh_outlier_failure_counters(0), BPFMESH_OD_5XX | BPFMESH_OD_GATEWAY);
@@ -417,6 +431,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_which_ends_are_failures),
+		cmocka_unit_test(test_conn_end_from_errno),
 		cmocka_unit_test(test_failure_counters_split),
 		cmocka_unit_test(test_trips_at_multiples),
 		cmocka_unit_test(test_max_ejection_percent_exhaustive),
