@@ -16,8 +16,9 @@
  *                          from sk_err (an outlier failure, which may eject
  *                          the endpoint at once).
  *
- * sk_err is read through bpf_skc_to_tcp_sock() (BTF, CO-RE): sockops has
- * no context field for it. At the state change to TCP_CLOSE the kernel has
+ * sk_err, and whether each FIN was exchanged (to take them out of the byte
+ * counts), are read through bpf_skc_to_tcp_sock() (BTF, CO-RE): sockops has
+ * no context field for them. At the state change to TCP_CLOSE the kernel has
  * already set it (tcp_reset / tcp_write_err set sk_err before tcp_done), and
  * the application cannot have cleared it yet with SO_ERROR.
  *
@@ -46,17 +47,39 @@ static __always_inline struct sock_conn *sockops4_conn(struct bpf_sock_ops *skop
 	return c;
 }
 
-static __always_inline int sockops4_sk_err(struct bpf_sock_ops *skops)
+/* What the socket says about its end, read once at the change to TCP_CLOSE. */
+struct sockops4_end {
+	int sk_err;        /* pending error: why it ended */
+	int fin_acked;     /* our FIN was sent and acknowledged */
+	int fin_received;  /* the peer's FIN arrived */
+};
+
+/* Our FIN is out in these states (the state before TCP_CLOSE). */
+static __always_inline int sockops4_fin_sent(__u32 old_state)
+{
+	return old_state == BPF_TCP_FIN_WAIT1 || old_state == BPF_TCP_FIN_WAIT2 ||
+	       old_state == BPF_TCP_CLOSING || old_state == BPF_TCP_LAST_ACK ||
+	       old_state == BPF_TCP_TIME_WAIT;
+}
+
+static __always_inline void sockops4_read_end(struct bpf_sock_ops *skops, struct sockops4_end *e)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct tcp_sock *tp;
 
+	e->sk_err = 0;
+	e->fin_acked = 0;
+	e->fin_received = 0;
 	if (!sk)
-		return 0;
+		return;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
-		return 0;
-	return tp->inet_conn.icsk_inet.sk.sk_err;
+		return;
+	e->sk_err = tp->inet_conn.icsk_inet.sk.sk_err;
+	/* The FIN is the last sequence number we send: acked when snd_una
+	 * reached write_seq. tcp_fin() marks the socket SOCK_DONE. */
+	e->fin_acked = sockops4_fin_sent(skops->args[0]) && tp->snd_una == tp->write_seq;
+	e->fin_received = !!(tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & (1UL << SOCK_DONE));
 }
 
 static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops)
@@ -98,8 +121,8 @@ static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops)
 	health4_on_success(c->ep_slot);
 }
 
-/* Payload bytes: the kernel's byte counters also count sequence space of
- * SYN (acked) and FIN (acked / received), one each. */
+/* Payload bytes: the kernel's byte counters count sequence space, which
+ * includes our SYN (acked once established) and each FIN. */
 static __always_inline __u64 sockops4_payload(__u64 seq_bytes, __u64 control)
 {
 	return seq_bytes > control ? seq_bytes - control : 0;
@@ -132,6 +155,7 @@ static __always_inline void sockops4_count_end(struct ep_counters *cnt, __u32 en
 static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 {
 	struct sock_conn *c = sockops4_conn(skops);
+	struct sockops4_end info;
 	struct ep_counters *cnt;
 	struct ep_hists *hs;
 	int established;
@@ -146,7 +170,8 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 	now = bpf_ktime_get_ns();
 	c->flags |= BPFMESH_CONN_F_CLOSED;
 	established = !!(c->flags & BPFMESH_CONN_F_ESTABLISHED);
-	end = bpfmesh_conn_end(established, sockops4_sk_err(skops));
+	sockops4_read_end(skops, &info);
+	end = bpfmesh_conn_end(established, info.sk_err);
 	health4_count(&cnt->closed);
 	sockops4_count_end(cnt, end);
 	if (!established) {
@@ -154,8 +179,10 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 			health4_on_failure(c->ep_slot, now);
 		return;
 	}
-	__sync_fetch_and_add(&cnt->bytes_sent, sockops4_payload(skops->bytes_acked, 2));
-	__sync_fetch_and_add(&cnt->bytes_received, sockops4_payload(skops->bytes_received, 1));
+	__sync_fetch_and_add(&cnt->bytes_sent,
+			     sockops4_payload(skops->bytes_acked, 1 + info.fin_acked));
+	__sync_fetch_and_add(&cnt->bytes_received,
+			     sockops4_payload(skops->bytes_received, info.fin_received));
 	hs = health4_hists(c->ep_slot);
 	if (!hs)
 		return;

@@ -25,8 +25,11 @@
  * others exactly renormalised (rejection sampling); after
  * BPFMESH_PICK_TRIES draws the connect is refused as no healthy upstream,
  * which the agent makes rare by rewriting the backend set without the
- * ejected endpoints on each ejection event. Where the cluster slot comes
- * from (svc_dest or ep_health) is phase 2's choice.
+ * ejected endpoints on each ejection event. When such an endpoint's
+ * until_ns has passed, the agent puts it back into the set, and the first
+ * pick that draws it returns it (health4_slot_is_usable), so the return is
+ * still decided, counted and announced once, in the kernel. Where the
+ * cluster slot comes from (svc_dest or ep_health) is phase 2's choice.
  *
  * Fails open: an endpoint with no slot (0), or a slot beyond the maps, is
  * always usable and never counted.

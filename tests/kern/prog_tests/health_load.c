@@ -179,9 +179,24 @@ static int refused_connect(int conn_map, const struct sockaddr_in *dead)
 	return s == -ECONNREFUSED ? 0 : 2;
 }
 
+/* How an exchange with the live backend ends. */
+enum exchange_end {
+	SERVER_CLOSES, /* the client is the passive closer (LAST_ACK -> CLOSE) */
+	CLIENT_CLOSES, /* the client is the active closer (via TIME_WAIT) */
+	SERVER_RESETS, /* the server aborts with an RST after the response */
+};
+
+static void close_with_reset(int s)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(s);
+}
+
 /* One request/response connection to the live backend; 0 when it went as
  * planned. */
-static int exchange(int conn_map, int lsock, const struct sockaddr_in *live)
+static int exchange(int conn_map, int lsock, const struct sockaddr_in *live, enum exchange_end how)
 {
 	char buf[REQ_BYTES] = { 0 };
 	int c, s, rc = 0;
@@ -199,17 +214,33 @@ static int exchange(int conn_map, int lsock, const struct sockaddr_in *live)
 	if (!rc && (write(s, buf, RESP_BYTES) != RESP_BYTES ||
 		    recv(c, buf, RESP_BYTES, MSG_WAITALL) != RESP_BYTES))
 		rc = 13;
-	close(s); /* the server closes first, the client sees EOF and closes */
-	if (!rc && read(c, buf, 1) != 0)
-		rc = 14;
-	close(c);
+	switch (how) {
+	case SERVER_CLOSES:
+	case CLIENT_CLOSES: {
+		int first = how == SERVER_CLOSES ? s : c, second = first == s ? c : s;
+
+		/* One side closes, the other sees EOF, then closes too. */
+		close(first);
+		if (!rc && read(second, buf, 1) != 0)
+			rc = 14;
+		close(second);
+		break;
+	}
+	case SERVER_RESETS:
+		close_with_reset(s);
+		if (!rc && (read(c, buf, 1) != -1 || errno != ECONNRESET))
+			rc = 16;
+		close(c);
+		break;
+	}
 	return rc;
 }
 
-/* The child: 1 exchange with the live backend; 4 refused connects (the 3rd
- * ejects, the 4th is not counted toward the next ejection); after the
- * ejection time 4 more (the 1st returns the endpoint, the 4th ejects it
- * again, twice as long). Exit status: 0, or which step went wrong. */
+/* The child: 3 exchanges with the live backend, ending each way; 4 refused
+ * connects (the 3rd ejects, the 4th is not counted toward the next
+ * ejection); after the ejection time 4 more (the 1st returns the endpoint,
+ * the 4th ejects it again, twice as long). Exit status: 0, or which step
+ * went wrong. */
 static int child_run(const char *cgroup, int conn_map, const struct sockaddr_in *live,
 		     const struct sockaddr_in *dead, int lsock)
 {
@@ -219,8 +250,9 @@ static int child_run(const char *cgroup, int conn_map, const struct sockaddr_in 
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup);
 	if (write_text_file(procs, "0"))
 		return 3;
-	rc = exchange(conn_map, lsock, live);
-	if (rc)
+	if ((rc = exchange(conn_map, lsock, live, SERVER_CLOSES)) ||
+	    (rc = exchange(conn_map, lsock, live, CLIENT_CLOSES)) ||
+	    (rc = exchange(conn_map, lsock, live, SERVER_RESETS)))
 		return rc;
 	for (i = 0; i < 4; i++)
 		if ((rc = refused_connect(conn_map, dead)))
@@ -332,20 +364,23 @@ static void check_live_endpoint(struct health_fixture *f)
 	if (!ASSERT_TRUE(sum_counters(map_fd(f->ops->maps.bpfmesh_health4_counters_v1), EP_OK, &c),
 			 "read counters"))
 		return;
-	ASSERT_EQ(c.opened, 1, "live: opened");
-	ASSERT_EQ(c.established, 1, "live: established");
-	ASSERT_EQ(c.closed, 1, "live: closed");
+	ASSERT_EQ(c.opened, 3, "live: opened");
+	ASSERT_EQ(c.established, 3, "live: established");
+	ASSERT_EQ(c.closed, 3, "live: closed");
 	ASSERT_EQ(c.fail_refused + c.fail_timeout + c.fail_reset + c.fail_other, 0, "live: failed");
-	ASSERT_EQ(c.reset + c.aborted, 0, "live: reset or aborted");
-	ASSERT_EQ(c.bytes_sent, REQ_BYTES, "live: request bytes");
-	ASSERT_EQ(c.bytes_received, RESP_BYTES, "live: response bytes");
+	ASSERT_EQ(c.reset, 1, "live: reset after established");
+	ASSERT_EQ(c.aborted, 0, "live: aborted");
+	/* Exact payload whichever side closed first and with an RST. */
+	ASSERT_EQ(c.bytes_sent, 3 * REQ_BYTES, "live: request bytes");
+	ASSERT_EQ(c.bytes_received, 3 * RESP_BYTES, "live: response bytes");
 	if (!ASSERT_OK(bpf_map_lookup_elem(map_fd(f->ops->maps.bpfmesh_health4_hists_v1), &slot, &hs),
 		       "read histograms"))
 		return;
-	ASSERT_EQ(hist_count(&hs.connect_us), 1, "live: connect latency samples");
-	ASSERT_EQ(hist_count(&hs.rtt_us), 1, "live: rtt samples");
-	ASSERT_EQ(hist_count(&hs.duration_ms), 1, "live: duration samples");
-	ASSERT_TRUE(hs.connect_us.sum < 1000000, "live: loopback connect under 1 s");
+	ASSERT_EQ(hist_count(&hs.connect_us), 3, "live: connect latency samples");
+	ASSERT_EQ(hist_count(&hs.rtt_us), 3, "live: rtt samples");
+	ASSERT_EQ(hist_count(&hs.duration_ms), 3, "live: duration samples");
+	ASSERT_TRUE(hs.connect_us.sum < 3000000, "live: loopback connects under 1 s each");
+	ASSERT_TRUE(hs.rtt_us.sum > 0, "live: a smoothed RTT was measured");
 }
 
 static void check_dead_endpoint(struct health_fixture *f, __u64 t_start, __u64 t_end)
