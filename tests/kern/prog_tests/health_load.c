@@ -13,8 +13,11 @@
  * cluster slot and the cluster's outlier config. Phase 2 replaces the
  * marking with real VIP connects and adds the behaviour tests of issue 9.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -34,8 +37,10 @@
 
 #define EP_OK 1      /* endpoint slot of the backend that answers */
 #define EP_DEAD 2    /* endpoint slot of the address nothing listens on */
+#define EP_SILENT 3  /* endpoint slot of an address that drops SYNs */
 #define CL_OK 1
 #define CL_DEAD 2
+#define CL_SILENT 3
 #define BASE_EJECTION_MS 300
 #define REQ_BYTES 100
 #define RESP_BYTES 7
@@ -74,9 +79,21 @@ static void fixture_destroy(struct health_fixture *f)
 	env_teardown(&f->env);
 }
 
+/* Size the health arrays the way the agent will (phase 2: an option), so a
+ * test does not preallocate the compile-time maxima. */
+static int fixture_size_maps(struct sockops_bpf *ops)
+{
+	return bpf_map__set_max_entries(ops->maps.bpfmesh_health4_counters_v1, 1024) ||
+	       bpf_map__set_max_entries(ops->maps.bpfmesh_health4_hists_v1, 1024) ||
+	       bpf_map__set_max_entries(ops->maps.bpfmesh_health4_endpoints_v1, 1024) ||
+	       bpf_map__set_max_entries(ops->maps.bpfmesh_health4_cluster_cfg_v1, 64) ||
+	       bpf_map__set_max_entries(ops->maps.bpfmesh_health4_clusters_v1, 64);
+}
+
 /* Load both objects with their maps pinned under the test's own bpffs dir
+ * (the arrays at their compile-time size, or sized like the agent will)
  * and attach both programs to the test's cgroup. */
-static bool fixture_setup(struct health_fixture *f)
+static bool fixture_setup(struct health_fixture *f, bool sized)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 
@@ -89,6 +106,8 @@ static bool fixture_setup(struct health_fixture *f)
 	opts.pin_root_path = f->env.bpffs;
 	f->ops = sockops_bpf__open_opts(&opts);
 	if (!ASSERT_TRUE(f->ops != NULL, "open sockops"))
+		return false;
+	if (sized && !ASSERT_OK(fixture_size_maps(f->ops), "size the health maps"))
 		return false;
 	if (!ASSERT_OK(sockops_bpf__load(f->ops), "load sockops (verifier)"))
 		return false;
@@ -118,7 +137,7 @@ KTEST(health_sockops_loads_and_pins)
 	char path[PATH_MAX * 2];
 	size_t i;
 
-	if (!fixture_setup(&f))
+	if (!fixture_setup(&f, false))
 		goto out;
 	for (i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", f.env.bpffs, pins[i]);
@@ -308,7 +327,20 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-/* Write what the agent will write: slots' clusters and the outlier config. */
+/* Write what the agent will write: the endpoint slot's cluster and that
+ * cluster's outlier config. */
+static int write_agent_slot(struct health_fixture *f, __u32 ep_slot, __u32 cluster_slot,
+			    const struct cluster_cfg *cfg)
+{
+	struct ep_health h = { .cluster_slot = cluster_slot };
+
+	return bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_endpoints_v1), &ep_slot,
+				   &h, 0) ||
+	       bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_cluster_cfg_v1),
+				   &cluster_slot, cfg, 0);
+}
+
+/* Consecutive 5xx (connect failures, split off) of 3; one endpoint, 100%. */
 static bool write_agent_state(struct health_fixture *f)
 {
 	struct cluster_cfg cfg = {
@@ -319,21 +351,10 @@ static bool write_agent_state(struct health_fixture *f)
 		.max_ejection_percent = 100,
 		.total_endpoints = 1,
 	};
-	struct ep_health h = { 0 };
-	__u32 slot;
-	int err = 0;
 
-	h.cluster_slot = CL_OK;
-	slot = EP_OK;
-	err |= bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_endpoints_v1), &slot, &h, 0);
-	h.cluster_slot = CL_DEAD;
-	slot = EP_DEAD;
-	err |= bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_endpoints_v1), &slot, &h, 0);
-	slot = CL_OK;
-	err |= bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_cluster_cfg_v1), &slot, &cfg, 0);
-	slot = CL_DEAD;
-	err |= bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_cluster_cfg_v1), &slot, &cfg, 0);
-	return ASSERT_OK(err, "write cluster slots and outlier config");
+	return ASSERT_OK(write_agent_slot(f, EP_OK, CL_OK, &cfg) ||
+			 write_agent_slot(f, EP_DEAD, CL_DEAD, &cfg),
+			 "write cluster slots and outlier config");
 }
 
 static int bind_loopback(const char *ip, struct sockaddr_in *sa, bool listening)
@@ -441,7 +462,7 @@ KTEST(health_sockops_counts_and_ejects)
 	__u64 t_start, t_end;
 	pid_t pid;
 
-	if (!fixture_setup(&f) || !write_agent_state(&f))
+	if (!fixture_setup(&f, true) || !write_agent_state(&f))
 		goto out;
 	lsock = bind_loopback("127.0.1.41", &live, true);
 	/* A port bound but not listening: connects to it are refused. */
@@ -466,5 +487,86 @@ out:
 		close(lsock);
 	if (dsock >= 0)
 		close(dsock);
+	fixture_destroy(&f);
+}
+
+/* ---- a connect that times out, in a network namespace of its own ---- */
+
+/* The child: in a new netns whose only route for 198.18.0.0/24 loops back
+ * into itself with forwarding off, a SYN to 198.18.0.2 is dropped without
+ * an answer; with TCP_SYNCNT 1 the connect gives up with ETIMEDOUT after
+ * about 3 s. Exit status: 0, or which step went wrong. */
+static int child_timeout(const char *cgroup, int conn_map)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
+	char procs[PATH_MAX + 16];
+	int syncnt = 1, s, err;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup);
+	if (write_text_file(procs, "0"))
+		return 3;
+	if (unshare(CLONE_NEWNET))
+		return 4;
+	if (write_text_file("/proc/sys/net/ipv4/ip_forward", "0"))
+		return 5;
+	if (system("ip link set lo up && ip addr add 198.18.0.1/32 dev lo && "
+		   "ip route add 198.18.0.0/24 dev lo"))
+		return 6;
+	inet_pton(AF_INET, "198.18.0.2", &sa.sin_addr);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 0 || setsockopt(s, IPPROTO_TCP, TCP_SYNCNT, &syncnt, sizeof(syncnt)))
+		return 7;
+	if (mark_placed(conn_map, s, EP_SILENT, CL_SILENT))
+		return 8;
+	err = connect(s, (struct sockaddr *)&sa, sizeof(sa)) ? errno : 0;
+	close(s);
+	return err == ETIMEDOUT ? 0 : 9;
+}
+
+/* A timed-out connect is a failure with reason timeout. With
+ * splitExternalLocalOriginErrors it counts toward
+ * consecutiveLocalOriginFailures only, not toward the 5xx/gateway counters. */
+KTEST(health_sockops_timeout_is_local_origin_failure)
+{
+	struct cluster_cfg cfg = {
+		.consecutive_5xx = 1,
+		.consecutive_gateway = 1,
+		.consecutive_local_origin = 2,
+		.flags = BPFMESH_CLUSTER_F_OUTLIER | BPFMESH_CLUSTER_F_SPLIT_LOCAL,
+		.interval_ns = 10 * 1000000000ULL,
+		.base_ejection_ns = BASE_EJECTION_MS * 1000000ULL,
+		.max_ejection_percent = 100,
+		.total_endpoints = 1,
+	};
+	struct health_fixture f;
+	struct ep_counters c;
+	struct ep_health h;
+	__u32 slot = EP_SILENT;
+	int status = -1;
+	pid_t pid;
+
+	if (!fixture_setup(&f, true) ||
+	    !ASSERT_OK(write_agent_slot(&f, EP_SILENT, CL_SILENT, &cfg), "write agent state"))
+		goto out;
+	pid = fork();
+	if (pid == 0)
+		_exit(child_timeout(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v1)));
+	if (!ASSERT_TRUE(pid > 0, "fork") || !ASSERT_TRUE(waitpid(pid, &status, 0) == pid, "wait"))
+		goto out;
+	if (!ASSERT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "connect timed out"))
+		goto out;
+	if (!ASSERT_TRUE(sum_counters(map_fd(f.ops->maps.bpfmesh_health4_counters_v1), EP_SILENT,
+				      &c), "read counters") ||
+	    !ASSERT_OK(bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_endpoints_v1), &slot,
+					   &h), "read endpoint health"))
+		goto out;
+	ASSERT_EQ(c.opened, 1, "opened");
+	ASSERT_EQ(c.closed, 1, "closed");
+	ASSERT_EQ(c.fail_timeout, 1, "failed: timeout");
+	ASSERT_EQ(c.fail_refused + c.fail_reset + c.fail_other, 0, "no other failure");
+	ASSERT_EQ(h.cons_local_origin, 1, "counted as a local-origin failure");
+	ASSERT_EQ(h.cons_5xx + h.cons_gateway, 0, "not as 5xx or gateway errors");
+	ASSERT_EQ(h.ejected_until_ns, 0, "below the threshold of 2: not ejected");
+out:
 	fixture_destroy(&f);
 }
