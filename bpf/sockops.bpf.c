@@ -22,6 +22,10 @@
  * already set it (tcp_reset / tcp_write_err set sk_err before tcp_done), and
  * the application cannot have cleared it yet with SO_ERROR.
  *
+ * bpfmesh_health_sweep (syscall program): the agent runs it with
+ * BPF_PROG_TEST_RUN over its slots each interval, so endpoints it took out
+ * of the backend sets return on time even though no pick draws them.
+ *
  * Phase 2: the loader attaches bpfmesh_sockops to the managed cgroup
  * (BPF_CGROUP_SOCK_OPS) beside connect4; the maps are shared by pin name.
  */
@@ -189,6 +193,51 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 	/* srtt_us holds the smoothed RTT in 1/8 microseconds. */
 	health4_hist_add(&hs->rtt_us, skops->srtt_us >> 3);
 	health4_hist_add(&hs->duration_ms, (now - c->start_ns) / 1000000);
+}
+
+struct sweep_ctx {
+	__u64 now;
+	__u32 first_slot;
+	__u32 returned;
+	__u32 ejected;
+};
+
+static long sweep4_one(__u32 i, void *data)
+{
+	struct sweep_ctx *sw = data;
+
+	switch (health4_service_state(sw->first_slot + i, sw->now)) {
+	case HEALTH4_RETURNED:
+		sw->returned++;
+		break;
+	case HEALTH4_EJECTED:
+		sw->ejected++;
+		break;
+	}
+	return 0;
+}
+
+/* Return the endpoints of a slot range whose ejection has ended (each
+ * return still happens once: health4_try_return's cmpxchg), and report a
+ * cluster's panic state. Run by the agent (BPF_PROG_TEST_RUN). */
+static __always_inline int sweep4_run(struct health_sweep_args *args)
+{
+	struct sweep_ctx sw = { .now = bpf_ktime_get_ns(), .first_slot = args->first_slot };
+	__u32 n = args->n_slots;
+
+	if (n > BPFMESH_SWEEP_MAX_SLOTS)
+		n = BPFMESH_SWEEP_MAX_SLOTS;
+	bpf_loop(n, sweep4_one, &sw, 0);
+	args->returned = sw.returned;
+	args->ejected = sw.ejected;
+	args->in_panic = health4_cluster_is_in_panic(args->cluster_slot);
+	return 0;
+}
+
+SEC("syscall")
+int bpfmesh_health_sweep(struct health_sweep_args *args)
+{
+	return sweep4_run(args);
 }
 
 SEC("sockops")

@@ -25,10 +25,11 @@
  * others exactly renormalised (rejection sampling); after
  * BPFMESH_PICK_TRIES draws the connect is refused as no healthy upstream,
  * which the agent makes rare by rewriting the backend set without the
- * ejected endpoints on each ejection event. When such an endpoint's
- * until_ns has passed, the agent puts it back into the set, and the first
- * pick that draws it returns it (health4_slot_is_usable), so the return is
- * still decided, counted and announced once, in the kernel. Where the
+ * ejected endpoints on each ejection event. Such an endpoint is never
+ * drawn, so no pick returns it: the agent runs the sweep program
+ * (bpfmesh_health_sweep in bpf/sockops.bpf.c) each interval, which returns
+ * it in the kernel with the same cmpxchg (decided, counted and announced
+ * once), and puts it back into the set on the RETURN event. Where the
  * cluster slot comes from (svc_dest or ep_health) is phase 2's choice.
  *
  * Fails open: an endpoint with no slot (0), or a slot beyond the maps, is
@@ -123,16 +124,16 @@ static __always_inline void health4_emit(struct cluster_state *st, __u32 ep_slot
  * announced once. Envoy rule: on return the consecutive counters start
  * fresh; the time is kept so the next ejection can decay the backoff.
  */
-static __always_inline void health4_try_return(struct ep_health *h, __u32 ep_slot, __u64 until,
-					       __u64 now)
+static __always_inline int health4_try_return(struct ep_health *h, __u32 ep_slot, __u64 until,
+					      __u64 now)
 {
 	struct cluster_state *st;
 	__u32 cluster_slot;
 
 	if (!bpfmesh_outlier_is_due_back(until, now))
-		return;
+		return 0;
 	if (__sync_val_compare_and_swap(&h->ejected_until_ns, until, 0) != until)
-		return;
+		return 0;
 	WRITE_ONCE(h->cons_5xx, 0);
 	WRITE_ONCE(h->cons_gateway, 0);
 	WRITE_ONCE(h->cons_local_origin, 0);
@@ -140,31 +141,42 @@ static __always_inline void health4_try_return(struct ep_health *h, __u32 ep_slo
 	cluster_slot = h->cluster_slot;
 	st = health4_cluster_state(cluster_slot);
 	if (!st)
-		return;
+		return 1;
 	__sync_fetch_and_add(&st->ejected, -1);
 	health4_count(&st->returns);
 	health4_emit(st, ep_slot, cluster_slot, BPFMESH_EV_RETURN, h->times_ejected, 0, now);
+	return 1;
 }
 
-/*
- * May a new connection use this endpoint now? Not while it is ejected; an
- * endpoint whose ejection time has passed is returned here, lazily, so the
- * data plane keeps working without the agent.
- */
-static __always_inline int health4_slot_is_usable(__u32 ep_slot, __u64 now)
+enum health4_service {
+	HEALTH4_IN_SERVICE = 0, /* not ejected */
+	HEALTH4_EJECTED,        /* ejected, its time not over */
+	HEALTH4_RETURNED,       /* its ejection was over: this call returned it */
+};
+
+/* Where an endpoint stands at `now`, returning it if its ejection is over
+ * (lazily: so the data plane keeps working without the agent). */
+static __always_inline int health4_service_state(__u32 ep_slot, __u64 now)
 {
 	struct ep_health *h = health4_ep(ep_slot);
 	__u64 until;
 
 	if (!h)
-		return 1;
+		return HEALTH4_IN_SERVICE;
 	until = READ_ONCE(h->ejected_until_ns);
 	if (until == 0)
-		return 1;
+		return HEALTH4_IN_SERVICE;
 	if (!bpfmesh_outlier_is_due_back(until, now))
-		return 0;
-	health4_try_return(h, ep_slot, until, now);
-	return 1;
+		return HEALTH4_EJECTED;
+	/* Lost the race: another CPU returned it, which is in service too. */
+	return health4_try_return(h, ep_slot, until, now) ? HEALTH4_RETURNED
+							  : HEALTH4_IN_SERVICE;
+}
+
+/* May a new connection use this endpoint now? Not while it is ejected. */
+static __always_inline int health4_slot_is_usable(__u32 ep_slot, __u64 now)
+{
+	return health4_service_state(ep_slot, now) != HEALTH4_EJECTED;
 }
 
 /* Envoy's panic threshold (minHealthPercent): below it, every endpoint of

@@ -31,8 +31,10 @@
  *  - the agent assigns slots, sizes the arrays (bpf_map__set_max_entries,
  *    see "Memory"), writes cluster_cfg from the effective outlierDetection
  *    (user/policy), polls the events ring buffer and logs ejections and
- *    returns by name, rewrites backend sets without ejected endpoints, and
- *    sums the per-CPU counters for /metrics and `bpfmesh stats`.
+ *    returns by name, rewrites backend sets without ejected endpoints, runs
+ *    the sweep program (struct health_sweep_args) each interval so that
+ *    endpoints it took out return on time, and sums the per-CPU counters
+ *    for /metrics and `bpfmesh stats`.
  *
  * Memory (max_entries fixed at map creation; arrays are preallocated):
  *   per endpoint slot: ep_counters 88 B x nr_cpus (per-CPU) + ep_hists
@@ -199,6 +201,22 @@ struct health_event {
 	__u64 at_ns;         /* when it happened (CLOCK_MONOTONIC) */
 };
 
+/* Context of the sweep program (bpfmesh_health_sweep, run by the agent with
+ * BPF_PROG_TEST_RUN): returns the endpoints of a slot range whose ejection
+ * has ended, which no pick may draw once the agent has taken them out of
+ * the backend sets, and reports a cluster's panic state. */
+struct health_sweep_args {
+	__u32 first_slot;   /* in: first endpoint slot */
+	__u32 n_slots;      /* in: how many (at most BPFMESH_SWEEP_MAX_SLOTS) */
+	__u32 cluster_slot; /* in: cluster whose panic state to report, 0 = none */
+	__u32 returned;     /* out: endpoints whose ejection had ended, now back */
+	__u32 ejected;      /* out: endpoints of the range still ejected */
+	__u32 in_panic;     /* out: the cluster is below minHealthPercent */
+};
+
+#define BPFMESH_SWEEP_MAX_SLOTS (1u << 20)
+
+_Static_assert(sizeof(struct health_sweep_args) == 24, "health_sweep_args layout");
 _Static_assert(sizeof(struct sock_conn) == 24, "sock_conn layout");
 _Static_assert(sizeof(struct ep_counters) == 88, "ep_counters layout");
 _Static_assert(sizeof(struct hist) == 8 * (1 + BPFMESH_HIST_BUCKETS), "hist layout");

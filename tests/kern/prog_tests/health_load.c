@@ -312,7 +312,7 @@ static __u64 hist_count(const struct hist *h)
 	return n;
 }
 
-#define MAX_EVENTS 8
+#define MAX_EVENTS 512
 struct events {
 	int n;
 	struct health_event ev[MAX_EVENTS];
@@ -340,17 +340,26 @@ static int write_agent_slot(struct health_fixture *f, __u32 ep_slot, __u32 clust
 				   &cluster_slot, cfg, 0);
 }
 
+/* An outlier config as the agent writes it: interval 10 s, no panic. */
+static struct cluster_cfg outlier_cfg(__u32 consecutive_5xx, __u32 base_ms, __u32 max_pct,
+				      __u32 total)
+{
+	struct cluster_cfg cfg = {
+		.consecutive_5xx = consecutive_5xx,
+		.flags = BPFMESH_CLUSTER_F_OUTLIER,
+		.interval_ns = 10 * 1000000000ULL,
+		.base_ejection_ns = base_ms * 1000000ULL,
+		.max_ejection_percent = max_pct,
+		.total_endpoints = total,
+	};
+
+	return cfg;
+}
+
 /* Consecutive 5xx (connect failures, split off) of 3; one endpoint, 100%. */
 static bool write_agent_state(struct health_fixture *f)
 {
-	struct cluster_cfg cfg = {
-		.consecutive_5xx = 3,
-		.flags = BPFMESH_CLUSTER_F_OUTLIER,
-		.interval_ns = 10 * 1000000000ULL,
-		.base_ejection_ns = BASE_EJECTION_MS * 1000000ULL,
-		.max_ejection_percent = 100,
-		.total_endpoints = 1,
-	};
+	struct cluster_cfg cfg = outlier_cfg(3, BASE_EJECTION_MS, 100, 1);
 
 	return ASSERT_OK(write_agent_slot(f, EP_OK, CL_OK, &cfg) ||
 			 write_agent_slot(f, EP_DEAD, CL_DEAD, &cfg),
@@ -528,16 +537,7 @@ static int child_timeout(const char *cgroup, int conn_map)
  * consecutiveLocalOriginFailures only, not toward the 5xx/gateway counters. */
 KTEST(health_sockops_timeout_is_local_origin_failure)
 {
-	struct cluster_cfg cfg = {
-		.consecutive_5xx = 1,
-		.consecutive_gateway = 1,
-		.consecutive_local_origin = 2,
-		.flags = BPFMESH_CLUSTER_F_OUTLIER | BPFMESH_CLUSTER_F_SPLIT_LOCAL,
-		.interval_ns = 10 * 1000000000ULL,
-		.base_ejection_ns = BASE_EJECTION_MS * 1000000ULL,
-		.max_ejection_percent = 100,
-		.total_endpoints = 1,
-	};
+	struct cluster_cfg cfg = outlier_cfg(1, BASE_EJECTION_MS, 100, 1);
 	struct health_fixture f;
 	struct ep_counters c;
 	struct ep_health h;
@@ -545,6 +545,9 @@ KTEST(health_sockops_timeout_is_local_origin_failure)
 	int status = -1;
 	pid_t pid;
 
+	cfg.consecutive_gateway = 1;
+	cfg.consecutive_local_origin = 2;
+	cfg.flags |= BPFMESH_CLUSTER_F_SPLIT_LOCAL;
 	if (!fixture_setup(&f, true) ||
 	    !ASSERT_OK(write_agent_slot(&f, EP_SILENT, CL_SILENT, &cfg), "write agent state"))
 		goto out;
@@ -568,5 +571,154 @@ KTEST(health_sockops_timeout_is_local_origin_failure)
 	ASSERT_EQ(h.cons_5xx + h.cons_gateway, 0, "not as 5xx or gateway errors");
 	ASSERT_EQ(h.ejected_until_ns, 0, "below the threshold of 2: not ejected");
 out:
+	fixture_destroy(&f);
+}
+
+/* ---- maxEjectionPercent under concurrent failures, and the sweep ---- */
+
+#define POOL_FIRST 10 /* endpoint slots 10..13 */
+#define POOL_N 4
+#define CL_POOL 10
+#define POOL_ROUNDS 25
+#define POOL_BASE_MS 2000
+
+/* One client hammering every endpoint of the pool; 0 if all were refused. */
+static int child_pool(const char *cgroup, int conn_map, const struct sockaddr_in *dead)
+{
+	char procs[PATH_MAX + 16];
+	int r, i, s;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup);
+	if (write_text_file(procs, "0"))
+		return 3;
+	for (r = 0; r < POOL_ROUNDS; r++)
+		for (i = 0; i < POOL_N; i++) {
+			s = connect_placed(conn_map, &dead[i], POOL_FIRST + i, CL_POOL);
+			if (s >= 0)
+				close(s);
+			if (s != -ECONNREFUSED)
+				return 4;
+		}
+	return 0;
+}
+
+static bool run_sweep(struct health_fixture *f, struct health_sweep_args *args)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = sizeof(*args));
+
+	args->first_slot = POOL_FIRST;
+	args->n_slots = POOL_N;
+	args->cluster_slot = CL_POOL;
+	return ASSERT_OK(bpf_prog_test_run_opts(bpf_program__fd(f->ops->progs.bpfmesh_health_sweep),
+						&opts), "run the sweep program");
+}
+
+static int count_events(struct health_fixture *f, struct events *evs, __u32 kind)
+{
+	struct ring_buffer *rb;
+	int i, n = 0;
+
+	rb = ring_buffer__new(map_fd(f->ops->maps.bpfmesh_health4_events_v1), on_event, evs, NULL);
+	if (!rb)
+		return -1;
+	ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+	for (i = 0; i < evs->n; i++)
+		n += evs->ev[i].kind == kind;
+	return n;
+}
+
+/*
+ * Four endpoints that refuse everything, a threshold of one failure, and
+ * maxEjectionPercent 50: two clients on two CPUs fail on all of them at
+ * once. Envoy's rule allows 100 * 2 / 4 = 50%, not 75%, so exactly two are
+ * ejected, whatever the interleaving; every later trip is refused and
+ * counted. minHealthPercent 75: two of four healthy is panic. After the
+ * ejection time the sweep returns both, once each.
+ */
+KTEST(health_max_ejection_percent_concurrent)
+{
+	struct cluster_cfg cfg = outlier_cfg(1, POOL_BASE_MS, 50, POOL_N);
+	struct sockaddr_in dead[POOL_N];
+	struct health_sweep_args args;
+	int socks[POOL_N], i, status, ejected = 0, err = 0;
+	struct events evs = { 0 };
+	struct health_fixture f;
+	struct cluster_state st;
+	__u32 cl = CL_POOL;
+	__u64 until = 0;
+	pid_t pids[2];
+	char ip[32];
+
+	for (i = 0; i < POOL_N; i++)
+		socks[i] = -1;
+	cfg.min_health_percent = 75;
+	if (!fixture_setup(&f, true))
+		goto out;
+	for (i = 0; i < POOL_N; i++) {
+		snprintf(ip, sizeof(ip), "127.0.1.%d", 50 + i);
+		socks[i] = bind_loopback(ip, &dead[i], false);
+		err |= socks[i] < 0 || write_agent_slot(&f, POOL_FIRST + i, CL_POOL, &cfg);
+	}
+	if (!ASSERT_OK(err, "dead endpoints and agent state"))
+		goto out;
+	for (i = 0; i < 2; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0)
+			_exit(child_pool(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v1), dead));
+	}
+	for (i = 0; i < 2; i++) {
+		status = -1;
+		if (pids[i] > 0)
+			waitpid(pids[i], &status, 0);
+		err |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	}
+	if (!ASSERT_OK(err, "clients refused everywhere"))
+		goto out;
+	for (i = 0; i < POOL_N; i++) {
+		struct ep_health h;
+		__u32 slot = POOL_FIRST + i;
+
+		if (bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_endpoints_v1), &slot, &h))
+			continue;
+		ejected += h.ejected_until_ns != 0;
+		if (h.ejected_until_ns > until)
+			until = h.ejected_until_ns;
+	}
+	if (!ASSERT_OK(bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_clusters_v1), &cl, &st),
+		       "read cluster state"))
+		goto out;
+	ASSERT_EQ(ejected, 2, "endpoints ejected: 50% of 4");
+	ASSERT_EQ(st.ejected, 2, "cluster's ejected count");
+	ASSERT_EQ(st.ejections, 2, "ejections");
+	ASSERT_TRUE(st.ejections_overflow >= 1, "later trips refused by maxEjectionPercent");
+	ASSERT_EQ(count_events(&f, &evs, BPFMESH_EV_EJECT), 2, "eject events");
+	ASSERT_EQ(count_events(&f, &evs, BPFMESH_EV_EJECT_OVERFLOW), (long long)(evs.n - 2),
+		  "the other events are overflows");
+	if (!run_sweep(&f, &args))
+		goto out;
+	ASSERT_EQ(args.returned, 0, "sweep before the end: nothing returns");
+	ASSERT_EQ(args.ejected, 2, "sweep sees two ejected");
+	ASSERT_EQ(args.in_panic, 1, "2 of 4 healthy is below minHealthPercent 75");
+
+	if (until > mono_ns())
+		sleep_ms((int)((until - mono_ns()) / 1000000) + 50);
+	if (!run_sweep(&f, &args))
+		goto out;
+	ASSERT_EQ(args.returned, 2, "sweep after the end returns both");
+	ASSERT_EQ(args.ejected, 0, "none left ejected");
+	ASSERT_EQ(args.in_panic, 0, "all healthy: no panic");
+	if (!run_sweep(&f, &args))
+		goto out;
+	ASSERT_EQ(args.returned, 0, "a second sweep returns nothing again");
+	bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_clusters_v1), &cl, &st);
+	ASSERT_EQ(st.ejected, 0, "cluster's ejected count back to 0");
+	ASSERT_EQ(st.returns, 2, "returns counted once each");
+	evs.n = 0;
+	ASSERT_EQ(count_events(&f, &evs, BPFMESH_EV_RETURN), 2, "return events");
+out:
+	for (i = 0; i < POOL_N; i++)
+		if (socks[i] >= 0)
+			close(socks[i]);
 	fixture_destroy(&f);
 }
