@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+/*
+ * What happens to the connections connect4 placed: cgroup sockops on the
+ * managed cgroup. Only sockets carrying a struct sock_conn with
+ * BPFMESH_CONN_F_PLACED (written by connect4, bpf/lib/health.h
+ * health4_place_conn) are counted; every other socket costs one storage
+ * lookup and is left alone. Fails open: nothing here ever changes a
+ * connection, it only counts and ejects.
+ *
+ *   TCP_CONNECT_CB         SYN about to go out: opened; ask for state
+ *                          callbacks on this socket only.
+ *   ACTIVE_ESTABLISHED_CB  handshake done: established, connect latency,
+ *                          an outlier success.
+ *   STATE_CB -> TCP_CLOSE  closed: after established, bytes each way, RTT
+ *                          and duration; before, the failure and its reason
+ *                          from sk_err (an outlier failure, which may eject
+ *                          the endpoint at once).
+ *
+ * sk_err, and whether each FIN was exchanged (to take them out of the byte
+ * counts), are read through bpf_skc_to_tcp_sock() (BTF, CO-RE): sockops has
+ * no context field for them. At the state change to TCP_CLOSE the kernel has
+ * already set it (tcp_reset / tcp_write_err set sk_err before tcp_done), and
+ * the application cannot have cleared it yet with SO_ERROR.
+ *
+ * bpfmesh_health_sweep (syscall program): the agent runs it with
+ * BPF_PROG_TEST_RUN over its slots each interval, so endpoints it took out
+ * of the backend sets return on time even though no pick draws them.
+ *
+ * Phase 2: the loader attaches bpfmesh_sockops to the managed cgroup
+ * (BPF_CGROUP_SOCK_OPS) beside connect4; the maps are shared by pin name.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "lib/health.h"
+
+#define SOCKOPS_OK 1
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The placed connection behind this socket, or NULL. */
+static __always_inline struct sock_conn *sockops4_conn(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sock_conn *c;
+
+	if (!sk)
+		return NULL;
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v1, sk, NULL, 0);
+	if (!c || !(c->flags & BPFMESH_CONN_F_PLACED))
+		return NULL;
+	return c;
+}
+
+/* What the socket says about its end, read once at the change to TCP_CLOSE. */
+struct sockops4_end {
+	int sk_err;        /* pending error: why it ended */
+	int fin_acked;     /* our FIN was sent and acknowledged */
+	int fin_received;  /* the peer's FIN arrived */
+};
+
+/* Our FIN is out in these states (the state before TCP_CLOSE). */
+static __always_inline int sockops4_fin_sent(__u32 old_state)
+{
+	return old_state == BPF_TCP_FIN_WAIT1 || old_state == BPF_TCP_FIN_WAIT2 ||
+	       old_state == BPF_TCP_CLOSING || old_state == BPF_TCP_LAST_ACK ||
+	       old_state == BPF_TCP_TIME_WAIT;
+}
+
+static __always_inline void sockops4_read_end(struct bpf_sock_ops *skops, struct sockops4_end *e)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct tcp_sock *tp;
+
+	e->sk_err = 0;
+	e->fin_acked = 0;
+	e->fin_received = 0;
+	if (!sk)
+		return;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	e->sk_err = tp->inet_conn.icsk_inet.sk.sk_err;
+	/* The FIN is the last sequence number we send: acked when snd_una
+	 * reached write_seq. tcp_fin() marks the socket SOCK_DONE. */
+	e->fin_acked = sockops4_fin_sent(skops->args[0]) && tp->snd_una == tp->write_seq;
+	e->fin_received = !!(tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & (1UL << SOCK_DONE));
+}
+
+static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops)
+{
+	struct sock_conn *c = sockops4_conn(skops);
+	struct ep_counters *cnt;
+
+	if (!c || (c->flags & BPFMESH_CONN_F_OPENED))
+		return;
+	cnt = health4_counters(c->ep_slot);
+	if (!cnt)
+		return;
+	c->flags |= BPFMESH_CONN_F_OPENED;
+	if (!c->start_ns)
+		c->start_ns = bpf_ktime_get_ns();
+	health4_count(&cnt->opened);
+	bpf_sock_ops_cb_flags_set(skops,
+				  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops)
+{
+	struct sock_conn *c = sockops4_conn(skops);
+	struct ep_counters *cnt;
+	struct ep_hists *hs;
+	__u64 now;
+
+	if (!c || !(c->flags & BPFMESH_CONN_F_OPENED) || (c->flags & BPFMESH_CONN_F_ESTABLISHED))
+		return;
+	cnt = health4_counters(c->ep_slot);
+	if (!cnt)
+		return;
+	now = bpf_ktime_get_ns();
+	c->flags |= BPFMESH_CONN_F_ESTABLISHED;
+	health4_count(&cnt->established);
+	hs = health4_hists(c->ep_slot);
+	if (hs)
+		health4_hist_add(&hs->connect_us, (now - c->start_ns) / 1000);
+	health4_on_success(c->ep_slot);
+}
+
+/* Payload bytes: the kernel's byte counters count sequence space, which
+ * includes our SYN (acked once established) and each FIN. */
+static __always_inline __u64 sockops4_payload(__u64 seq_bytes, __u64 control)
+{
+	return seq_bytes > control ? seq_bytes - control : 0;
+}
+
+static __always_inline void sockops4_count_end(struct ep_counters *cnt, __u32 end)
+{
+	switch (end) {
+	case BPFMESH_END_FAIL_REFUSED:
+		health4_count(&cnt->fail_refused);
+		break;
+	case BPFMESH_END_FAIL_TIMEOUT:
+		health4_count(&cnt->fail_timeout);
+		break;
+	case BPFMESH_END_FAIL_RESET:
+		health4_count(&cnt->fail_reset);
+		break;
+	case BPFMESH_END_FAIL_OTHER:
+		health4_count(&cnt->fail_other);
+		break;
+	case BPFMESH_END_RESET:
+		health4_count(&cnt->reset);
+		break;
+	case BPFMESH_END_ABORTED:
+		health4_count(&cnt->aborted);
+		break;
+	}
+}
+
+static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
+{
+	struct sock_conn *c = sockops4_conn(skops);
+	struct sockops4_end info;
+	struct ep_counters *cnt;
+	struct ep_hists *hs;
+	int established;
+	__u64 now;
+	__u32 end;
+
+	if (!c || !(c->flags & BPFMESH_CONN_F_OPENED) || (c->flags & BPFMESH_CONN_F_CLOSED))
+		return;
+	cnt = health4_counters(c->ep_slot);
+	if (!cnt)
+		return;
+	now = bpf_ktime_get_ns();
+	c->flags |= BPFMESH_CONN_F_CLOSED;
+	established = !!(c->flags & BPFMESH_CONN_F_ESTABLISHED);
+	sockops4_read_end(skops, &info);
+	end = bpfmesh_conn_end(established, info.sk_err);
+	health4_count(&cnt->closed);
+	sockops4_count_end(cnt, end);
+	if (!established) {
+		if (bpfmesh_outlier_is_failure(end))
+			health4_on_failure(c->ep_slot, now);
+		return;
+	}
+	__sync_fetch_and_add(&cnt->bytes_sent,
+			     sockops4_payload(skops->bytes_acked, 1 + info.fin_acked));
+	__sync_fetch_and_add(&cnt->bytes_received,
+			     sockops4_payload(skops->bytes_received, info.fin_received));
+	hs = health4_hists(c->ep_slot);
+	if (!hs)
+		return;
+	/* srtt_us holds the smoothed RTT in 1/8 microseconds. */
+	health4_hist_add(&hs->rtt_us, skops->srtt_us >> 3);
+	health4_hist_add(&hs->duration_ms, (now - c->start_ns) / 1000000);
+}
+
+struct sweep_ctx {
+	__u64 now;
+	__u32 first_slot;
+	__u32 returned;
+	__u32 ejected;
+};
+
+static long sweep4_one(__u32 i, void *data)
+{
+	struct sweep_ctx *sw = data;
+
+	switch (health4_service_state(sw->first_slot + i, sw->now)) {
+	case HEALTH4_RETURNED:
+		sw->returned++;
+		break;
+	case HEALTH4_EJECTED:
+		sw->ejected++;
+		break;
+	}
+	return 0;
+}
+
+/* Return the endpoints of a slot range whose ejection has ended (each
+ * return still happens once: health4_try_return's cmpxchg), and report a
+ * cluster's panic state. Run by the agent (BPF_PROG_TEST_RUN). */
+static __always_inline int sweep4_run(struct health_sweep_args *args)
+{
+	struct sweep_ctx sw = { .now = bpf_ktime_get_ns(), .first_slot = args->first_slot };
+	__u32 n = args->n_slots;
+
+	if (n > BPFMESH_SWEEP_MAX_SLOTS)
+		n = BPFMESH_SWEEP_MAX_SLOTS;
+	bpf_loop(n, sweep4_one, &sw, 0);
+	args->returned = sw.returned;
+	args->ejected = sw.ejected;
+	args->in_panic = health4_cluster_is_in_panic(args->cluster_slot);
+	return 0;
+}
+
+SEC("syscall")
+int bpfmesh_health_sweep(struct health_sweep_args *args)
+{
+	return sweep4_run(args);
+}
+
+SEC("sockops")
+int bpfmesh_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		sockops4_on_connect(skops);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		sockops4_on_established(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE)
+			sockops4_on_close(skops);
+		break;
+	}
+	return SOCKOPS_OK;
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_HEALTH_ABI_H
+#define BPFMESH_HEALTH_ABI_H
+/*
+ * Layouts of the health maps (connection outcomes, latency histograms,
+ * outlier ejection), shared by the BPF programs, the agent, the CLI and the
+ * tests. Byte order lives in the type: __be* fields are in network order,
+ * everything else host order. Maps: bpf/lib/health_maps.h; kernel logic:
+ * bpf/lib/health.h and bpf/sockops.bpf.c; pure arithmetic: outlier.h, hist.h.
+ *
+ * Slots. The agent gives every (service, subset, port, endpoint) a dense
+ * endpoint slot and every cluster (Envoy's word: host + subset + port) a dense
+ * cluster slot, both stable across policy versions (Katran's habit: counters
+ * are arrays indexed by slot, so nothing on a connection hashes or allocates
+ * to count). Slot 0 of each is reserved and means "none": a backend written
+ * without a slot is neither counted nor ejected. A freed slot is reused only
+ * after a grace period, and the agent then either carries its counters to the
+ * new owner or zeroes every map entry of the slot explicitly.
+ *
+ * How phase 2 wires it (phase 1 builds the pieces in new files only):
+ *  - lb_abi.h: backend_val.pad becomes `slot` (endpoint slot); the agent
+ *    writes ep_health.cluster_slot and cluster_cfg for every slot it assigns.
+ *  - connect4 (bpf/sock_addr.bpf.c) includes lib/health.h; sock_conn replaces
+ *    struct sock_origdst: health4_place_conn() is the one sk_storage get
+ *    with F_CREATE per connect, and getpeername4 reads vip_* from it.
+ *  - the pick loop: draw as today, accept when health4_slot_is_usable() or
+ *    health4_cluster_is_in_panic(); redraw up to BPFMESH_PICK_TRIES; else
+ *    health4_count_no_healthy() and refuse with ECONNREFUSED.
+ *  - the loader attaches bpf/sockops.bpf.c (cgroup sockops) to the managed
+ *    cgroup, beside connect4; the maps are shared by pinning by name.
+ *  - the agent assigns slots, sizes the arrays (bpf_map__set_max_entries,
+ *    see "Memory"), writes cluster_cfg from the effective outlierDetection
+ *    (user/policy), polls the events ring buffer and logs ejections and
+ *    returns by name, rewrites backend sets without ejected endpoints, runs
+ *    the sweep program (struct health_sweep_args) each interval so that
+ *    endpoints it took out return on time, and sums the per-CPU counters
+ *    for /metrics and `bpfmesh stats`.
+ *
+ * Memory (max_entries fixed at map creation; arrays are preallocated):
+ *   per endpoint slot: ep_counters 88 B x nr_cpus (per-CPU) + ep_hists
+ *   2,256 B + ep_health 64 B; per cluster slot: cluster_cfg 56 B +
+ *   cluster_state 64 B.
+ *   At 10,000 endpoint slots (+ 2,000 clusters):
+ *       2 CPUs: 1.8 + 22.6 + 0.6 + 0.2 = 25.2 MB
+ *      64 CPUs: 56.3 + 22.6 + 0.6 + 0.2 = 79.7 MB
+ *   At the default maxima (131,072 endpoint slots, 65,536 clusters, enough
+ *   for 10,000 services x 10 endpoints with subsets and churn):
+ *       2 CPUs: 23.1 + 295.7 + 8.4 + 7.9 = 335 MB
+ *      64 CPUs: 738 + 295.7 + 8.4 + 7.9 = 1,050 MB
+ *   so phase 2 must size the maps to the node's policy (an agent option,
+ *   bpf_map__set_max_entries before the pinned maps are created) rather
+ *   than run at the compile-time maxima. Histograms are one shared array
+ *   with atomic adds, not per-CPU: per-CPU they would cost 2,256 B x nr_cpus
+ *   a slot (1.4 GB at 10,000 slots on 64 CPUs); they are touched once or
+ *   twice per connection, so the contended-cacheline cost is small next to
+ *   the connection itself.
+ */
+
+#ifdef __BPF__
+#include "vmlinux.h"
+#else
+#include <linux/types.h>
+#endif
+#include "hist.h"
+
+#ifndef BPFMESH_MAX_EP_SLOTS
+#define BPFMESH_MAX_EP_SLOTS 131072 /* endpoint slots, slot 0 reserved */
+#endif
+#ifndef BPFMESH_MAX_CLUSTERS
+#define BPFMESH_MAX_CLUSTERS 65536 /* cluster slots, slot 0 reserved */
+#endif
+#define BPFMESH_HEALTH_EVENTS_BYTES (64 * 1024) /* ring buffer: 2,048 events */
+#define BPFMESH_PICK_TRIES 4 /* draws before a pick gives up on ejected endpoints */
+
+/* Socket storage of a connection connect4 placed (replaces sock_origdst). */
+struct sock_conn {
+	__be32 vip_addr;     /* what the application connected to */
+	__be16 vip_port;
+	__u16 flags;         /* BPFMESH_CONN_F_* */
+	__u32 ep_slot;       /* endpoint chosen, 0 = none (not counted) */
+	__u32 cluster_slot;  /* its cluster */
+	__u64 start_ns;      /* bpf_ktime_get_ns() when connect4 placed it */
+};
+
+enum bpfmesh_conn_flags {
+	BPFMESH_CONN_F_PLACED = 1 << 0,      /* connect4 chose an endpoint */
+	BPFMESH_CONN_F_OPENED = 1 << 1,      /* sockops saw the SYN go out */
+	BPFMESH_CONN_F_ESTABLISHED = 1 << 2, /* handshake completed */
+	BPFMESH_CONN_F_CLOSED = 1 << 3,      /* outcome counted, once */
+};
+
+/* Why a connection ended badly. FAIL_* happen before the handshake completed
+ * and are outlier failures; RESET and ABORTED are counted but are not. */
+enum bpfmesh_conn_end {
+	BPFMESH_END_FAIL_REFUSED = 0, /* RST answered the SYN (ECONNREFUSED) */
+	BPFMESH_END_FAIL_TIMEOUT,     /* SYN retries or user timeout ran out (ETIMEDOUT) */
+	BPFMESH_END_FAIL_RESET,       /* reset before established (ECONNRESET) */
+	BPFMESH_END_FAIL_OTHER,       /* any other error before established (unreachable, ...) */
+	BPFMESH_END_RESET,            /* reset after established */
+	BPFMESH_END_ABORTED,          /* closed by the application before established */
+	BPFMESH_END_NORMAL,           /* closed after established without error */
+};
+
+/* Per endpoint slot, per CPU: what happened to the connections placed there.
+ * Sum over CPUs to read. Monotonic while the pinned map lives. */
+struct ep_counters {
+	__u64 opened;       /* SYN sent (Istio: connections opened) */
+	__u64 established;  /* handshake completed */
+	__u64 closed;       /* ended, for any reason (Istio: connections closed) */
+	__u64 fail_refused; /* BPFMESH_END_FAIL_REFUSED */
+	__u64 fail_timeout; /* BPFMESH_END_FAIL_TIMEOUT */
+	__u64 fail_reset;   /* BPFMESH_END_FAIL_RESET */
+	__u64 fail_other;   /* BPFMESH_END_FAIL_OTHER */
+	__u64 reset;        /* BPFMESH_END_RESET */
+	__u64 aborted;      /* BPFMESH_END_ABORTED */
+	__u64 bytes_sent;   /* client to server, acked (Istio: received bytes) */
+	__u64 bytes_received; /* server to client (Istio: sent bytes) */
+};
+
+/* One log-linear histogram (hist.h) with the sum of what it counted. */
+struct hist {
+	__u64 sum;
+	__u64 buckets[BPFMESH_HIST_BUCKETS];
+};
+
+/* Per endpoint slot, shared by all CPUs (atomic adds): latency shapes. */
+struct ep_hists {
+	struct hist connect_us;  /* connect() to established, established ones */
+	struct hist rtt_us;      /* smoothed RTT at close, established ones */
+	struct hist duration_ms; /* connect() to close, established ones */
+};
+
+/* Per endpoint slot: outlier state. Written by the kernel (atomics) except
+ * cluster_slot, which the agent writes when it assigns the slot. */
+struct ep_health {
+	__u64 ejected_until_ns;  /* 0 = in service; BPFMESH_EJECTING = being ejected */
+	__u64 returned_at_ns;    /* last return to service (ejection backoff decay) */
+	__u64 cons_5xx;          /* consecutive failures counted as 5xx */
+	__u64 cons_gateway;      /* consecutive failures counted as gateway errors */
+	__u64 cons_local_origin; /* consecutive local-origin failures (split mode) */
+	__u64 ejections;         /* times ejected since the slot was zeroed */
+	__u32 times_ejected;     /* Envoy's ejection backoff multiplier */
+	__u32 cluster_slot;      /* agent-written */
+	__u64 pad;
+};
+
+/* ejected_until_ns while one CPU is ejecting the endpoint: reads as ejected,
+ * and can never pass, so no other CPU returns it meanwhile. */
+#define BPFMESH_EJECTING (~0ULL)
+
+enum bpfmesh_cluster_flags {
+	BPFMESH_CLUSTER_F_OUTLIER = 1 << 0,     /* outlierDetection set: eject */
+	BPFMESH_CLUSTER_F_SPLIT_LOCAL = 1 << 1, /* splitExternalLocalOriginErrors */
+};
+
+/* Per cluster slot: the effective outlier config, agent-written from the
+ * DestinationRule (Istio's block replacement already applied). A threshold
+ * of 0 is not enforced (Istio sets enforcing_* to 0 for a 0 or unset value;
+ * the agent writes Istio's defaults). The kernel only reads it; an update
+ * racing a read can mix old and new fields for one decision, which is
+ * harmless since each field is valid on its own. */
+struct cluster_cfg {
+	__u32 consecutive_5xx;          /* consecutive5xxErrors */
+	__u32 consecutive_gateway;      /* consecutiveGatewayErrors */
+	__u32 consecutive_local_origin; /* consecutiveLocalOriginFailures */
+	__u32 flags;                    /* BPFMESH_CLUSTER_F_* */
+	__u64 interval_ns;              /* interval */
+	__u64 base_ejection_ns;         /* baseEjectionTime */
+	__u64 max_ejection_ns;          /* Envoy max_ejection_time; 0 = max(300 s, base) */
+	__u32 max_ejection_percent;     /* maxEjectionPercent, 0..100 */
+	__u32 min_health_percent;       /* minHealthPercent: Envoy's panic threshold */
+	__u32 total_endpoints;          /* endpoints in the cluster */
+	__u32 pad;
+};
+
+/* Per cluster slot: live state, written by the kernel only (atomics). */
+struct cluster_state {
+	__u64 ejected;             /* endpoints ejected now (<= the max percent bound) */
+	__u64 ejections;           /* ejections so far */
+	__u64 ejections_overflow;  /* ejections refused by maxEjectionPercent */
+	__u64 returns;             /* returns to service so far */
+	__u64 no_healthy_upstream; /* connects refused: nothing usable (Istio UH) */
+	__u64 overflow;            /* connects refused by a connection limit (Istio UO) */
+	__u64 events_lost;         /* ring buffer full: event not delivered */
+	__u64 pad;
+};
+
+enum bpfmesh_health_event_kind {
+	BPFMESH_EV_EJECT = 1,         /* endpoint ejected until until_ns */
+	BPFMESH_EV_RETURN = 2,        /* endpoint back in service */
+	BPFMESH_EV_EJECT_OVERFLOW = 3, /* would have been ejected: maxEjectionPercent */
+};
+
+/* One record of the events ring buffer. */
+struct health_event {
+	__u32 ep_slot;
+	__u32 cluster_slot;
+	__u32 kind;          /* enum bpfmesh_health_event_kind */
+	__u32 times_ejected; /* backoff multiplier after the event */
+	__u64 until_ns;      /* EJECT: end of the ejection (CLOCK_MONOTONIC) */
+	__u64 at_ns;         /* when it happened (CLOCK_MONOTONIC) */
+};
+
+/* Context of the sweep program (bpfmesh_health_sweep, run by the agent with
+ * BPF_PROG_TEST_RUN): returns the endpoints of a slot range whose ejection
+ * has ended, which no pick may draw once the agent has taken them out of
+ * the backend sets, and reports a cluster's panic state. */
+struct health_sweep_args {
+	__u32 first_slot;   /* in: first endpoint slot */
+	__u32 n_slots;      /* in: how many (at most BPFMESH_SWEEP_MAX_SLOTS) */
+	__u32 cluster_slot; /* in: cluster whose panic state to report, 0 = none */
+	__u32 returned;     /* out: endpoints whose ejection had ended, now back */
+	__u32 ejected;      /* out: endpoints of the range still ejected */
+	__u32 in_panic;     /* out: the cluster is below minHealthPercent */
+};
+
+#define BPFMESH_SWEEP_MAX_SLOTS (1u << 20)
+
+_Static_assert(sizeof(struct health_sweep_args) == 24, "health_sweep_args layout");
+_Static_assert(sizeof(struct sock_conn) == 24, "sock_conn layout");
+_Static_assert(sizeof(struct ep_counters) == 88, "ep_counters layout");
+_Static_assert(sizeof(struct hist) == 8 * (1 + BPFMESH_HIST_BUCKETS), "hist layout");
+_Static_assert(sizeof(struct ep_hists) == 2256, "ep_hists layout");
+_Static_assert(sizeof(struct ep_health) == 64, "ep_health layout");
+_Static_assert(sizeof(struct cluster_cfg) == 56, "cluster_cfg layout");
+_Static_assert(sizeof(struct cluster_state) == 64, "cluster_state layout");
+_Static_assert(sizeof(struct health_event) == 32, "health_event layout");
+
+/* Pinned map names (pinned by name under the agent's bpffs directory). */
+#define BPFMESH_MAP_SOCK_CONN "bpfmesh_sock4_conn_v1"
+#define BPFMESH_MAP_EP_COUNTERS "bpfmesh_health4_counters_v1"
+#define BPFMESH_MAP_EP_HISTS "bpfmesh_health4_hists_v1"
+#define BPFMESH_MAP_EP_HEALTH "bpfmesh_health4_endpoints_v1"
+#define BPFMESH_MAP_CLUSTER_CFG "bpfmesh_health4_cluster_cfg_v1"
+#define BPFMESH_MAP_CLUSTER_STATE "bpfmesh_health4_clusters_v1"
+#define BPFMESH_MAP_HEALTH_EVENTS "bpfmesh_health4_events_v1"
+
+#endif /* BPFMESH_HEALTH_ABI_H */
