@@ -46,18 +46,25 @@ static void parse_label_pair(struct ydoc *d, yaml_node_t *k, yaml_node_t *v,
 void parse_labels(struct ydoc *d, yaml_node_t *n, const char *path, struct labels *out,
 		  bool selector)
 {
-	yaml_node_pair_t *p;
+	yaml_node_pair_t *p, *start;
 	size_t cap, i = 0;
+	bool *skip;
 
 	if (!yexpect_map(d, n, path))
 		return;
-	cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	start = n->data.mapping.pairs.start;
+	cap = (size_t)(n->data.mapping.pairs.top - start);
 	out->v = arena_calloc(d->a, cap, sizeof(*out->v));
-	if (!out->v)
+	skip = out->v ? ymap_dup_skips(d, n, path) : NULL;
+	if (!skip)
 		return;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+	for (p = start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
 
+		if (!yvisit(d, n)) /* a label is a node too: aliased label sets count */
+			break;
+		if (skip[p - start])
+			continue;
 		if (!k || k->type != YAML_SCALAR_NODE) {
 			ydiag(d, k, DIAG_ERROR, path, "label key must be a string");
 			continue;
@@ -68,6 +75,7 @@ void parse_labels(struct ydoc *d, yaml_node_t *n, const char *path, struct label
 			i++;
 	}
 	out->n = i;
+	free(skip);
 }
 
 /* ---- string lists ------------------------------------------------------ */
@@ -131,21 +139,26 @@ static void ep_address(struct ydoc *d, yaml_node_t *n, const char *path, void *o
 static void ep_ports(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	struct endpoint *ep = obj;
-	yaml_node_pair_t *p;
+	yaml_node_pair_t *p, *start;
 	char sub[YPATH_MAX];
 	size_t cap;
+	bool *skip;
 
 	if (!yexpect_map(d, n, path))
 		return;
-	cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	start = n->data.mapping.pairs.start;
+	cap = (size_t)(n->data.mapping.pairs.top - start);
 	ep->ports = arena_calloc(d->a, cap ? cap : 1, sizeof(*ep->ports));
-	if (!ep->ports)
+	skip = ep->ports ? ymap_dup_skips(d, n, path) : NULL;
+	if (!skip)
 		return;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+	for (p = start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
 		struct port_name *pn = &ep->ports[ep->n_ports];
 
-		if (!k || k->type != YAML_SCALAR_NODE || !v)
+		if (!yvisit(d, n))
+			break;
+		if (skip[p - start] || !k || k->type != YAML_SCALAR_NODE || !v)
 			continue;
 		ypath_key(sub, path, (const char *)k->data.scalar.value);
 		if (!yget_str(d, k, sub, &pn->name) ||
@@ -157,6 +170,7 @@ static void ep_ports(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 		}
 		ep->n_ports++;
 	}
+	free(skip);
 }
 
 static void ep_labels(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)

@@ -34,7 +34,9 @@ static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_i
 	}
 	registry_free(&reg);
 out:
-	if (m->arena.oom)
+	/* A rejection always says why: the only silent failures left are
+	 * allocations (hash maps, libyaml), so name them. */
+	if (m->arena.oom || (ret != 0 && !diag_count_errors(dl)))
 		diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory");
 	model_free(m);
 	return ret;

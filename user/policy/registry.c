@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Service registry: ServiceEntries x ports -> endpoints (see registry.h). */
+#include <stdint.h>
 #include <string.h>
 
 #include "check.h"
@@ -68,10 +69,28 @@ static bool reg_index_svc(struct registry *reg, size_t i)
 	return true;
 }
 
-static bool reg_add_se(struct registry *reg, const struct service_entry *se, size_t n_wes)
+/* Endpoints a ServiceEntry can have: its own, or the WorkloadEntries of its
+ * namespace that its selector picks (counted, so that each (host, port) gets
+ * an array of the real size, not one slot per WorkloadEntry of the cluster). */
+static size_t reg_se_candidates(const struct registry *reg, const struct service_entry *se)
 {
-	size_t h, p, cand = se->n_eps + (se->has_selector ? n_wes : 0);
+	const struct workload_entry *we;
+	size_t n = se->n_eps;
+
+	if (!se->has_selector)
+		return n;
+	for (we = reg->m->wes; we; we = we->next) {
+		if (strcmp(we->r.ns, se->r.ns) == 0 &&
+		    model_labels_match(&se->selector, &we->ep.labels))
+			n++;
+	}
+	return n;
+}
+
+static bool reg_add_se(struct registry *reg, const struct service_entry *se, size_t cand)
+{
 	bool dns = se->resolution == RES_DNS || se->resolution == RES_DNS_ROUND_ROBIN;
+	size_t h, p;
 
 	for (h = 0; h < se->n_hosts; h++) {
 		for (p = 0; p < se->n_ports; p++) {
@@ -92,21 +111,66 @@ static bool reg_add_se(struct registry *reg, const struct service_entry *se, siz
 	return true;
 }
 
+/* a * b, saturating at SIZE_MAX: the products below come from input sizes. */
+static size_t mul_sat(size_t a, size_t b)
+{
+	return a && b > SIZE_MAX / a ? SIZE_MAX : a * b;
+}
+
+/*
+ * Every (host, port) of a ServiceEntry gets its own endpoint array, so a
+ * small file can ask for hosts x ports x endpoints slots (500 x 500 x 500
+ * in 33 KB). Both products are capped before anything is allocated, at what
+ * the kernel maps could ever hold, and the ServiceEntry that crosses a limit
+ * is named.
+ */
+static bool reg_check_limits(struct registry *reg, const struct service_entry *se,
+			     size_t cand, size_t *host_ports, size_t *slots)
+{
+	size_t hp = mul_sat(se->n_hosts, se->n_ports), sl = mul_sat(hp, cand);
+
+	*host_ports = hp > SIZE_MAX - *host_ports ? SIZE_MAX : *host_ports + hp;
+	*slots = sl > SIZE_MAX - *slots ? SIZE_MAX : *slots + sl;
+	if (*host_ports > POLICY_MAX_HOST_PORTS) {
+		diag_add(reg->dl, DIAG_ERROR, se->src.file, se->src.line, se->src.col, "spec",
+			 "too many services: %zu hosts x %zu ports here bring the policy to %zu "
+			 "(host, port) pairs; the limit is %u", se->n_hosts, se->n_ports,
+			 *host_ports, POLICY_MAX_HOST_PORTS);
+		return false;
+	}
+	if (*slots > POLICY_MAX_ENDPOINT_SLOTS) {
+		diag_add(reg->dl, DIAG_ERROR, se->src.file, se->src.line, se->src.col, "spec",
+			 "too many endpoints: %zu hosts x %zu ports x %zu endpoints here bring "
+			 "the policy to %zu endpoint slots; the limit is %u", se->n_hosts,
+			 se->n_ports, cand, *slots, POLICY_MAX_ENDPOINT_SLOTS);
+		return false;
+	}
+	return true;
+}
+
 static bool reg_build_services(struct registry *reg)
 {
 	const struct service_entry *se;
-	const struct workload_entry *we;
-	size_t n = 0, n_wes = 0;
+	size_t n = 0, slots = 0, n_se = 0, i;
+	size_t *cand;
+	bool ok = true;
 
-	for (we = reg->m->wes; we; we = we->next)
-		n_wes++;
 	for (se = reg->m->ses; se; se = se->next)
-		n += se->n_hosts * se->n_ports;
+		n_se++;
+	cand = arena_calloc(&reg->m->arena, n_se ? n_se : 1, sizeof(*cand));
+	if (!cand)
+		return false;
+	for (se = reg->m->ses, i = 0; se && ok; se = se->next, i++) {
+		cand[i] = reg_se_candidates(reg, se);
+		ok = reg_check_limits(reg, se, cand[i], &n, &slots);
+	}
+	if (!ok)
+		return false;
 	reg->svcs = arena_calloc(&reg->m->arena, n ? n : 1, sizeof(*reg->svcs));
 	if (!reg->svcs)
 		return false;
-	for (se = reg->m->ses; se; se = se->next) {
-		if (!reg_add_se(reg, se, n_wes))
+	for (se = reg->m->ses, i = 0; se; se = se->next, i++) {
+		if (!reg_add_se(reg, se, cand[i]))
 			return false;
 	}
 	return true;

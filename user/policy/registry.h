@@ -9,8 +9,19 @@
  * which DestinationRule subsets apply to a host. Lookups by exact host are
  * hashed; only wildcard patterns are scanned.
  */
+#include <bpfmesh/lb_abi.h>
+
 #include "hmap.h"
 #include "model.h"
+
+/*
+ * Limits on what multiplies input into memory, so that a few kilobytes of
+ * YAML cannot ask for gigabytes: no more (host, port) pairs than the
+ * services map holds, no more endpoint slots (host x port x endpoint) than
+ * the backends map holds. Each is far above a real mesh node's policy.
+ */
+#define POLICY_MAX_HOST_PORTS BPFMESH_MAX_SERVICES
+#define POLICY_MAX_ENDPOINT_SLOTS BPFMESH_MAX_BACKENDS
 
 struct reg_ep {
 	uint32_t addr;  /* IPv4, network order */

@@ -55,6 +55,14 @@ yaml_node_t *ynode(struct ydoc *d, yaml_node_item_t i);
 /* Value of key in a mapping, NULL if absent (no diagnostic). */
 yaml_node_t *ymap_get(struct ydoc *d, yaml_node_t *map, const char *key);
 
+/* Count one node against the compile's visit budget; false (reported once)
+ * when it is spent: the caller stops walking. */
+bool yvisit(struct ydoc *d, const yaml_node_t *n);
+/* Report an allocation failure at n and stop the compile (arena->oom). */
+void yfail_alloc(struct ydoc *d, const yaml_node_t *n, const char *path);
+/* A calloc'ed flag per pair of map, set for each later copy of a duplicate
+ * key (reported); NULL on allocation failure (reported). */
+bool *ymap_dup_skips(struct ydoc *d, yaml_node_t *map, const char *path);
 /* Walk a mapping through a field table; obj is passed to the handlers. */
 void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
 	       const struct yfield *fields, void *obj);
