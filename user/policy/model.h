@@ -166,8 +166,23 @@ struct dest_rule {
 	struct dest_rule *next;
 };
 
+/*
+ * Node visits allowed in one compile, which bounds what YAML aliases can
+ * expand into ("billion laughs"): every node of every document loaded adds
+ * one, so a file without aliases never runs out, and aliases may revisit
+ * MODEL_ALIAS_VISITS nodes more in the whole compile (not per document:
+ * ten documents used to get ten budgets). Label pairs count like any node.
+ */
+#define MODEL_ALIAS_VISITS 1000000ul
+
+struct visit_budget {
+	unsigned long left;
+	bool spent; /* reported once; nothing more is walked */
+};
+
 struct model {
 	struct arena arena;
+	struct visit_budget visits;
 	struct service_entry *ses, **ses_tail;
 	struct workload_entry *wes, **wes_tail;
 	struct virtual_service *vss, **vss_tail;

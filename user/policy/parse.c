@@ -438,14 +438,18 @@ static void parse_yaml_error(struct diag_list *dl, const char *file, yaml_parser
 bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len,
 		  struct diag_list *dl)
 {
-	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena };
+	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena, .visits = &m->visits };
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
 	size_t ndocs = 0;
 
-	if (!yaml_parser_initialize(&parser))
+	if (!yprescan_ok(file, buf, len, dl))
+		return true; /* reported; the rest of the compile goes on */
+	if (!yaml_parser_initialize(&parser)) {
+		m->arena.oom = true;
 		return false;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	for (;;) {
 		if (!yaml_parser_load(&parser, &doc)) {
@@ -458,12 +462,11 @@ bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len
 			break;
 		}
 		d.doc = &doc;
-		d.visits = 0;
-		d.too_complex = false;
+		m->visits.left += (unsigned long)(doc.nodes.top - doc.nodes.start);
 		doc_parse(&d, m, root);
 		yaml_document_delete(&doc);
 		ndocs++;
-		if (m->arena.oom)
+		if (m->arena.oom || m->visits.spent)
 			break;
 	}
 	yaml_parser_delete(&parser);

@@ -147,16 +147,78 @@ yaml_node_t *ynode(struct ydoc *d, yaml_node_item_t i)
 
 bool yvisit(struct ydoc *d, const yaml_node_t *n)
 {
-	if (d->too_complex)
+	if (d->visits->spent)
 		return false;
-	if (++d->visits > YDOC_MAX_VISITS) {
-		d->too_complex = true;
+	if (d->visits->left == 0) {
+		d->visits->spent = true;
 		ydiag(d, n, DIAG_ERROR, "",
-		      "document too complex (more than %u nodes after alias expansion)",
-		      YDOC_MAX_VISITS);
+		      "policy too complex: YAML aliases expand to more than %lu extra nodes",
+		      MODEL_ALIAS_VISITS);
 		return false;
 	}
+	d->visits->left--;
 	return true;
+}
+
+static int token_depth_change(yaml_token_type_t t)
+{
+	switch (t) {
+	case YAML_BLOCK_SEQUENCE_START_TOKEN:
+	case YAML_BLOCK_MAPPING_START_TOKEN:
+	case YAML_FLOW_SEQUENCE_START_TOKEN:
+	case YAML_FLOW_MAPPING_START_TOKEN:
+		return 1;
+	case YAML_BLOCK_END_TOKEN:
+	case YAML_FLOW_SEQUENCE_END_TOKEN:
+	case YAML_FLOW_MAPPING_END_TOKEN:
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+static bool token_starts_node(yaml_token_type_t t)
+{
+	return t == YAML_SCALAR_TOKEN || token_depth_change(t) > 0;
+}
+
+/* A new document begins: its node count starts again. */
+static bool token_starts_doc(yaml_token_type_t t)
+{
+	return t == YAML_DOCUMENT_START_TOKEN || t == YAML_DOCUMENT_END_TOKEN;
+}
+
+bool yprescan_ok(const char *file, const char *buf, size_t len, struct diag_list *dl)
+{
+	unsigned long nodes = 0;
+	yaml_parser_t p;
+	yaml_token_t t;
+	const char *why = NULL;
+	long depth = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&p)) {
+		diag_add(dl, DIAG_ERROR, file, 0, 0, "", "out of memory while reading YAML");
+		return false;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	while (!done && yaml_parser_scan(&p, &t)) {
+		depth += token_depth_change(t.type);
+		nodes = token_starts_doc(t.type) ? 0 : nodes + token_starts_node(t.type);
+		done = t.type == YAML_STREAM_END_TOKEN;
+		if (depth > YDOC_MAX_DEPTH)
+			why = "nesting deeper than " YSTR(YDOC_MAX_DEPTH) " levels";
+		else if (nodes > YDOC_MAX_NODES)
+			why = "a document with more than " YSTR(YDOC_MAX_NODES) " nodes";
+		if (why) {
+			diag_add(dl, DIAG_ERROR, file, (unsigned int)t.start_mark.line + 1,
+				 (unsigned int)t.start_mark.column + 1, "", "%s; file not read", why);
+			done = true;
+		}
+		yaml_token_delete(&t);
+	}
+	yaml_parser_delete(&p);
+	return !why;
 }
 
 yaml_node_t *ymap_get(struct ydoc *d, yaml_node_t *map, const char *key)
