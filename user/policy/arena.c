@@ -20,6 +20,17 @@ struct arena_chunk {
 	_Alignas(16) unsigned char data[];
 };
 
+/* Count size against a->limit; false (oom, over_limit) past it. */
+static bool arena_charge(struct arena *a, size_t size)
+{
+	if (a->limit && (size > a->limit || a->allocated > a->limit - size)) {
+		a->oom = a->over_limit = true;
+		return false;
+	}
+	a->allocated += size;
+	return true;
+}
+
 #ifdef BPFMESH_ARENA_MALLOC
 /*
  * Sanitizer builds (unit tests, fuzzing): one malloc per allocation, of
@@ -34,6 +45,8 @@ void *arena_alloc(struct arena *a, size_t size)
 		a->oom = true;
 		return NULL;
 	}
+	if (!arena_charge(a, size))
+		return NULL;
 	c = calloc(1, sizeof(*c) + size);
 	if (!c) {
 		a->oom = true;
@@ -54,7 +67,8 @@ void arena_free(struct arena *a)
 		free(c);
 	}
 	a->head = NULL;
-	a->oom = false;
+	a->allocated = 0;
+	a->oom = a->over_limit = false;
 }
 #else
 static struct arena_chunk *arena_new_chunk(struct arena *a, size_t need)
@@ -90,6 +104,8 @@ void *arena_alloc(struct arena *a, size_t size)
 		a->oom = true;
 		return NULL;
 	}
+	if (!arena_charge(a, need))
+		return NULL;
 	if (!c || c->cap - c->used < need) {
 		c = arena_new_chunk(a, need);
 		if (!c)
@@ -109,7 +125,8 @@ void arena_free(struct arena *a)
 		munmap(c, sizeof(*c) + c->cap);
 	}
 	a->head = NULL;
-	a->oom = false;
+	a->allocated = 0;
+	a->oom = a->over_limit = false;
 }
 #endif
 

@@ -175,6 +175,14 @@ struct dest_rule {
  */
 #define MODEL_ALIAS_VISITS 1000000ul
 
+/*
+ * Bytes the model of one compile may take. With the nodes-per-document
+ * limit (yaml_doc.h), this is what bounds memory for any input: a list of
+ * three-byte hosts costs ~80 bytes of model each. A real policy of 10,000
+ * services x 10 endpoints takes about 40 MiB.
+ */
+#define MODEL_MAX_BYTES (256ul << 20)
+
 struct visit_budget {
 	unsigned long left;
 	bool spent; /* reported once; nothing more is walked */
@@ -183,6 +191,7 @@ struct visit_budget {
 struct model {
 	struct arena arena;
 	struct visit_budget visits;
+	bool oom_reported; /* the arena's failure was reported where it happened */
 	struct service_entry *ses, **ses_tail;
 	struct workload_entry *wes, **wes_tail;
 	struct virtual_service *vss, **vss_tail;

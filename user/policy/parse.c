@@ -435,6 +435,22 @@ static void parse_yaml_error(struct diag_list *dl, const char *file, yaml_parser
 			 p->problem ? p->problem : "syntax error");
 }
 
+/* The document where the model ran out of room (or memory) is named. */
+static void parse_report_oom(struct model *m, struct diag_list *dl, const char *file,
+			     const yaml_node_t *root)
+{
+	if (m->oom_reported)
+		return;
+	m->oom_reported = true;
+	if (m->arena.over_limit)
+		diag_add(dl, DIAG_ERROR, file, ynode_line(root), ynode_col(root), "",
+			 "policy too large: its model needs more than %lu MiB; stopped here",
+			 MODEL_MAX_BYTES >> 20);
+	else
+		diag_add(dl, DIAG_ERROR, file, ynode_line(root), ynode_col(root), "",
+			 "out of memory; stopped here");
+}
+
 bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len,
 		  struct diag_list *dl)
 {
@@ -464,6 +480,8 @@ bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len
 		d.doc = &doc;
 		m->visits.left += (unsigned long)(doc.nodes.top - doc.nodes.start);
 		doc_parse(&d, m, root);
+		if (m->arena.oom)
+			parse_report_oom(m, dl, file, root);
 		yaml_document_delete(&doc);
 		ndocs++;
 		if (m->arena.oom || m->visits.spent)

@@ -38,7 +38,12 @@ static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_i
 out:
 	/* A rejection always says why: the only silent failures left are
 	 * allocations (hash maps, libyaml), so name them. */
-	if (m->arena.oom || (ret != 0 && !diag_count_errors(dl)))
+	if (m->oom_reported)
+		; /* named where it happened */
+	else if (m->arena.over_limit)
+		diag_add(dl, DIAG_ERROR, "", 0, 0, "",
+			 "policy too large: its model needs more than %lu MiB", MODEL_MAX_BYTES >> 20);
+	else if (m->arena.oom || (ret != 0 && !diag_count_errors(dl)))
 		diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory");
 	model_free(m);
 	return ret;
