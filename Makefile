@@ -147,6 +147,10 @@ fuzz: deps
 		-max_len=65536 -artifact_prefix=$(OUTPUT)/fuzz/crashes/ -print_final_stats=1 \
 		$(OUTPUT)/fuzz/corpus tests/fuzz/regress
 
+# The bad-policy table runs the real binary (time and memory are measured on
+# the release build, not under ASan).
+$(OUTPUT)/unit/test_bad_policies: $(OUTPUT)/bpfmesh
+
 .PHONY: fuzz
 # ---- end of issue 8 block ----------------------------------------------------
 
