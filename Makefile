@@ -151,7 +151,13 @@ fuzz: deps
 # the release build, not under ASan).
 $(OUTPUT)/unit/test_bad_policies: $(OUTPUT)/bpfmesh
 
-.PHONY: fuzz
+# `make valgrind`: the agent's start -> apply -> reload -> reject -> stop under
+# memcheck, no error and no leak allowed (root, own cgroup; about 10 s).
+valgrind: deps
+	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/bpfmesh
+	$(Q)tests/valgrind/agent-cycle.sh $(OUTPUT)/bpfmesh
+
+.PHONY: fuzz valgrind
 # ---- end of issue 8 block ----------------------------------------------------
 
 clean:
