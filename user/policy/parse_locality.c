@@ -4,7 +4,7 @@
  * distribute and failover exclusive). Not yet enforced. */
 #include <string.h>
 
-#include "parse.h"
+#include "parse_kinds.h"
 
 struct loc_ctx {
 	bool distribute, failover;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "parse.h"
+#include "parse_kinds.h"
 
 /* ---- hosts, addresses -------------------------------------------------- */
 
