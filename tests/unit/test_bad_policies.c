@@ -137,34 +137,25 @@ static void make_repeat(const char *path, const char *head, const char *unit, un
 	fclose(f);
 }
 
-static unsigned int make_deep_seq(const char *path)
+/* open x 100,000, then mid, then close x 100,000, on line 1. */
+static unsigned int make_nested(const char *path, const char *open, const char *mid,
+				const char *close)
 {
 	FILE *f = create(path);
 	unsigned int i;
 
 	for (i = 0; i < 100000; i++)
-		fputc('[', f);
+		fputs(open, f);
+	fputs(mid, f);
 	for (i = 0; i < 100000; i++)
-		fputc(']', f);
+		fputs(close, f);
 	fputc('\n', f);
 	fclose(f);
 	return 1;
 }
 
-static unsigned int make_deep_map(const char *path)
-{
-	FILE *f = create(path);
-	unsigned int i;
-
-	for (i = 0; i < 100000; i++)
-		fputs("{a: ", f);
-	fputc('1', f);
-	for (i = 0; i < 100000; i++)
-		fputc('}', f);
-	fputc('\n', f);
-	fclose(f);
-	return 1;
-}
+static unsigned int make_deep_seq(const char *path) { return make_nested(path, "[", "", "]"); }
+static unsigned int make_deep_map(const char *path) { return make_nested(path, "{a: ", "1", "}"); }
 
 /* 150 levels of block mappings: the 101st level is on line 101. */
 static unsigned int make_deep_block(const char *path)
