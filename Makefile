@@ -125,11 +125,12 @@ bench: deps
 # ASan sees an overflow that a shared arena chunk would hide.
 $(OUTPUT)/san/%.o: SAN += -DBPFMESH_ARENA_MALLOC
 
-# `make fuzz [FUZZ_SECONDS=N]`: libFuzzer on parse -> validate -> compile
+# `make fuzz [FUZZ_SECONDS=N] [FUZZ_FLAGS=...]`: libFuzzer on parse -> validate -> compile
 # (clang, ASan, UBSan, real malloc), one core, corpus seeded with policies/,
 # the unit fixtures, the bad-policy table and the regression corpus. Crashes
 # land in $(OUTPUT)/fuzz/; copy each into tests/fuzz/regress/ once fixed.
 FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?=
 FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BIN     := $(OUTPUT)/fuzz/fuzz_policy
 $(FUZZ_BIN): tests/fuzz/fuzz_policy.c tests/fuzz/fuzz_policy.h $(POLICY_SRCS) \
@@ -145,7 +146,7 @@ fuzz: deps
 	$(Q)tests/fuzz/seed.sh $(OUTPUT)/fuzz/corpus
 	$(Q)$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 		-max_len=65536 -artifact_prefix=$(OUTPUT)/fuzz/crashes/ -print_final_stats=1 \
-		$(OUTPUT)/fuzz/corpus tests/fuzz/regress
+		$(FUZZ_FLAGS) $(OUTPUT)/fuzz/corpus tests/fuzz/regress
 
 # The bad-policy table runs the real binary (time and memory are measured on
 # the release build, not under ASan).
