@@ -59,9 +59,11 @@ struct bad_case {
 	unsigned int line; /* 0: a diagnostic about the whole file */
 	const char *msg;
 	const char *diag_file; /* the diagnostic names path + this (a directory's file) */
+	bool no_file;          /* the diagnostic is about the compile: "<input>: " */
 	unsigned int max_ms;
 	bool compile_json; /* `compile -j`: output must be valid UTF-8 */
 	bool as_nobody;    /* drop root in the child (an unreadable file) */
+	unsigned int as_limit_mib; /* RLIMIT_AS of the child: allocations fail */
 };
 
 static char tmpdir[] = "/tmp/bpfmesh-bad.XXXXXX";
@@ -84,8 +86,9 @@ static FILE *create(const char *path)
 	"    labels: {version: v1}\n"
 #define SE_DOC_LINES 14 /* lines of SE_DOC plus its "---" */
 
-/* ~10 MB of ServiceEntries; the last one's port is 0, on the returned line. */
-static unsigned int make_10mb(const char *path)
+/* ~10 MB of ServiceEntries, the last one on port last_port; returns the
+ * line of that port. */
+static unsigned int make_big(const char *path, unsigned int last_port)
 {
 	FILE *f = create(path);
 	unsigned int i, line = 1;
@@ -94,10 +97,13 @@ static unsigned int make_10mb(const char *path)
 	for (i = 0; size < 10l << 20; i++, line += SE_DOC_LINES)
 		size += fprintf(f, SE_DOC "---\n", i, i, (i >> 16) & 255, (i >> 8) & 255, i & 255,
 				80u, (i >> 8) & 255, i & 255);
-	fprintf(f, SE_DOC, i, i, 11u, 0u, 1u, 0u, 0u, 1u);
+	fprintf(f, SE_DOC, i, i, 11u, 0u, 1u, last_port, 0u, 1u);
 	fclose(f);
-	return line + 7; /* "  - number: 0" */
+	return line + 7; /* "  - number: N" */
 }
+
+static unsigned int make_10mb(const char *path) { return make_big(path, 0); }
+static unsigned int make_10mb_valid(const char *path) { return make_big(path, 80); }
 
 /* 100 MB, sparse: refused by its size, never read. */
 static unsigned int make_100mb(const char *path)
@@ -412,6 +418,14 @@ static struct bad_case cases[] = {
 	    "policy too large: its model needs more than 256 MiB; stopped here", 8000),
 	GEN("subsets-70000.yaml", make_subsets, 1, LINE_GEN, "duplicate subset name s5 (line 12)", 3000),
 	GEN("ports-80000.yaml", make_ports, 1, LINE_GEN, "port number 1 is duplicated (line 7)", 3000),
+	/* A failed allocation is an error that says so, never "0 error(s)"
+	 * (8f281d9 under prlimit). 30 MiB of address space fails while parsing;
+	 * 50 MiB in the compile (measured: compile fails from ~43 to ~62 MiB). */
+	{ .name = "oom-parse.yaml", .make = make_10mb_valid, .rc = 1, .line = LINE_ANY,
+	  .msg = "error: out of memory; stopped here", .max_ms = 5000, .as_limit_mib = 30 },
+	{ .name = "oom-compile.yaml", .make = make_10mb_valid, .rc = 1, .line = 0,
+	  .msg = "error: out of memory while compiling", .max_ms = 5000, .as_limit_mib = 50,
+	  .no_file = true },
 	/* not regular files */
 	GEN("fifo.yaml", make_fifo, 2, 0, "a FIFO, not a regular file; not read", 2000),
 	GEN("symlink-loop.yaml", make_symlink_loop, 2, 0, "Too many levels of symbolic links",
@@ -457,6 +471,13 @@ static void child_exec(const struct bad_case *c, const char *path, int out_fd)
 	dup2(out_fd, 2);
 	if (c->as_nobody && geteuid() == 0 && (setgid(65534) || setuid(65534)))
 		_exit(126);
+	if (c->as_limit_mib) {
+		struct rlimit rl = { .rlim_cur = (rlim_t)c->as_limit_mib << 20,
+				     .rlim_max = (rlim_t)c->as_limit_mib << 20 };
+
+		if (setrlimit(RLIMIT_AS, &rl))
+			_exit(126);
+	}
 	if (c->compile_json)
 		execl(bin, bin, "compile", "-j", path, (char *)NULL);
 	else
@@ -583,7 +604,8 @@ static void run_case(void **state)
 	}
 	if (line == LINE_GEN)
 		line = made;
-	snprintf(diag_path, sizeof(diag_path), "%s%s", path, c->diag_file ? c->diag_file : "");
+	snprintf(diag_path, sizeof(diag_path), "%s%s", c->no_file ? "<input>" : path,
+		 c->no_file ? "" : c->diag_file ? c->diag_file : "");
 	run_bin(c, path, max_ms, &r);
 	bound_kib = (BOUND_CONST_MIB << 10) + BOUND_PER_BYTE * input_bytes(path) / 1024;
 	found = c->compile_json ? strstr(r.out, c->msg) != NULL
