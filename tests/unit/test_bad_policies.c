@@ -371,6 +371,7 @@ static struct bad_case cases[] = {
 	ROW("dup-subset-name.yaml", 1, 8, "subsets[0].name: duplicate key (first at line 7)"),
 	ROW("dup-traffic-policy.yaml", 1, 7, "trafficPolicy: duplicate key (first at line 6)"),
 	ROW("dup-selector-label.yaml", 1, 7, "labels.app: duplicate key (first at line 7)"),
+	ROW("dup-locality-to.yaml", 1, 11, "to.r/z/*: duplicate key (first at line 11)"),
 	ROW("repro-bug1-dupkey-ports.yaml", 1, 5, "spec.ports: duplicate key (first at line 4)"),
 	ROW("repro-bug1-dupkey-ports-read.yaml", 1, 5, "spec.ports: duplicate key"),
 	ROW("repro-bug1-dupkey-route.yaml", 1, 6, "spec.tcp[0].route: duplicate key"),
@@ -381,6 +382,8 @@ static struct bad_case cases[] = {
 	ROW("repro-bug1-dupkey-we-ports.yaml", 1, 5, "spec.ports: duplicate key"),
 	/* a null where a route belongs */
 	ROW("repro-bug6-null-route-path.yaml", 1, 60, "spec.tcp[0]: must not be null"),
+	/* a host after a null item is reported at its own place, not the null's */
+	ROW("null-host-item.yaml", 1, 5, "5:14: error: spec.hosts[1]: invalid host *"),
 	/* encodings */
 	ROW("encoding-not-utf8.yaml", 1, 1, "invalid YAML: invalid leading UTF-8 octet"),
 	ROW("encoding-nul-byte.yaml", 1, 1, "invalid YAML: control characters are not allowed"),
