@@ -38,10 +38,12 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <linux/securebits.h>
 
 #include "policy/policy.h"
 
@@ -62,7 +64,7 @@ struct bad_case {
 	bool no_file;          /* the diagnostic is about the compile: "<input>: " */
 	unsigned int max_ms;
 	bool compile_json; /* `compile -j`: output must be valid UTF-8 */
-	bool as_nobody;    /* drop root in the child (an unreadable file) */
+	bool without_caps; /* the child has no capabilities (an unreadable file) */
 	unsigned int as_limit_mib; /* RLIMIT_AS of the child: allocations fail */
 };
 
@@ -435,7 +437,7 @@ static struct bad_case cases[] = {
 	    2000),
 	GEN("device.yaml", make_device, 2, 0, "a device, not a regular file; not read", 2000),
 	{ .name = "unreadable.yaml", .make = make_unreadable, .rc = 2, .line = 0,
-	  .msg = "cannot read: Permission denied", .max_ms = 2000, .as_nobody = true },
+	  .msg = "cannot read: Permission denied", .max_ms = 2000, .without_caps = true },
 	{ .name = "dir-with-fifo", .make = make_dir_with_fifo, .rc = 0, .line = 0,
 	  .msg = "warning: a FIFO, not a regular file; skipped", .diag_file = "/x.yaml",
 	  .max_ms = 2000 },
@@ -472,7 +474,12 @@ static void child_exec(const struct bad_case *c, const char *path, int out_fd)
 
 	dup2(out_fd, 1);
 	dup2(out_fd, 2);
-	if (c->as_nobody && geteuid() == 0 && (setgid(65534) || setuid(65534)))
+	/* Root reads any file: the child gives up its capabilities (securebits
+	 * NOROOT: exec grants uid 0 none), so the file's mode 000 holds, while
+	 * it stays root to reach a binary under a private home directory. */
+	if (c->without_caps && geteuid() == 0 &&
+	    (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) ||
+	     prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0)))
 		_exit(126);
 	if (c->as_limit_mib) {
 		struct rlimit rl = { .rlim_cur = (rlim_t)c->as_limit_mib << 20,
