@@ -271,6 +271,48 @@ static unsigned int make_ports(const char *path)
 	return 7 + 65535;
 }
 
+/* 20,000 ServiceEntries selecting 20,000 WorkloadEntries one to one, the
+ * last WorkloadEntry with a bad weight (8.7 s when every pair was compared). */
+static unsigned int make_selectors(const char *path)
+{
+	FILE *f = create(path);
+	unsigned int i;
+
+	for (i = 0; i < 20000; i++)
+		fprintf(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+			   "metadata: {name: s%u}\nspec:\n  hosts: [s%u.example]\n"
+			   "  ports: [{number: 80, name: p}]\n"
+			   "  workloadSelector: {labels: {app: a%u}}\n---\n", i, i, i);
+	for (i = 0; i < 20000; i++)
+		fprintf(f, "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n"
+			   "metadata: {name: w%u}\nspec: {address: 10.%u.%u.1, weight: %d, "
+			   "labels: {app: a%u}}\n%s", i, i >> 8, i & 255, i == 19999 ? -1 : 1, i,
+			i == 19999 ? "" : "---\n");
+	fclose(f);
+	return 20000 * 8 + 19999 * 5 + 4;
+}
+
+/* Selectors {a: x, b: y} over WorkloadEntries that carry a: x or b: y,
+ * never both: every selector's rarest label is shared by 5,000 and matches
+ * none. 4,100 selectors pass the 20,000,000 comparisons allowed. */
+static unsigned int make_selector_work(const char *path)
+{
+	FILE *f = create(path);
+	unsigned int i;
+
+	for (i = 0; i < 4100; i++)
+		fprintf(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+			   "metadata: {name: s%u}\nspec:\n  hosts: [s%u.example]\n"
+			   "  ports: [{number: 80, name: p}]\n"
+			   "  workloadSelector: {labels: {a: x, b: y}}\n---\n", i, i);
+	for (i = 0; i < 10000; i++)
+		fprintf(f, "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n"
+			   "metadata: {name: w%u}\nspec: {address: 10.%u.%u.1, labels: {%s}}\n---\n",
+			i, i >> 8, i & 255, i % 2 ? "a: x" : "b: y");
+	fclose(f);
+	return LINE_ANY;
+}
+
 static unsigned int make_fifo(const char *path)
 {
 	assert_int_equal(mkfifo(path, 0644), 0);
@@ -422,6 +464,10 @@ static struct bad_case cases[] = {
 	GEN("model-cap.yaml", make_model_cap, 1, LINE_ANY,
 	    "policy too large: its model needs more than 256 MiB; stopped here", 8000),
 	GEN("subsets-70000.yaml", make_subsets, 1, LINE_GEN, "duplicate subset name s5 (line 12)", 3000),
+	GEN("selectors-20000.yaml", make_selectors, 1, LINE_GEN, "spec.weight: -1 is out of range",
+	    3000),
+	GEN("selector-work.yaml", make_selector_work, 1, LINE_ANY,
+	    "spec.workloadSelector: workload selectors too costly", 3000),
 	GEN("ports-80000.yaml", make_ports, 1, LINE_GEN, "port number 1 is duplicated (line 7)", 3000),
 	/* A failed allocation is an error that says so, never "0 error(s)"
 	 * (8f281d9 under prlimit). 30 MiB of address space fails while parsing;
