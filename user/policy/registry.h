@@ -45,6 +45,7 @@ struct reg_svc {
 struct reg_dr {
 	struct dest_rule *dr;
 	size_t next_same_host; /* index + 1; 0: last */
+	struct hmap subset_by_name; /* name -> index of its first definition */
 };
 
 struct reg_wild {
@@ -94,6 +95,8 @@ const struct dr_subset *registry_subset(const struct registry *reg, const char *
 					const char *name);
 /* Index + 1 of the first DestinationRule whose host is exactly this string. */
 size_t registry_dr_chain(const struct registry *reg, const char *host);
+/* The first subset of this DestinationRule with this name, or NULL. */
+const struct dr_subset *registry_dr_subset(const struct reg_dr *rd, const char *name);
 bool registry_ep_in_subset(const struct reg_ep *ep, const struct dr_subset *s);
 
 #endif /* BPFMESH_POLICY_REGISTRY_H */

@@ -124,22 +124,22 @@ static void xref_outlier(const struct tp_summary *tp, size_t n_eps, const char *
 static bool xref_subset_seen(const struct registry *reg, const struct dest_rule *dr,
 			     const struct dr_subset *s, struct diag_list *dl)
 {
+	const struct dr_subset *first;
 	const struct dest_rule *o;
-	size_t i, j;
+	size_t i;
 
 	for (i = registry_dr_chain(reg, dr->host); i; i = reg->drs[i - 1].next_same_host) {
 		o = reg->drs[i - 1].dr;
 		if (o == dr)
 			return false;
-		for (j = 0; j < o->n_subsets; j++) {
-			if (strcmp(o->subsets[j].name, s->name) != 0)
-				continue;
-			XDIAG(dl, DIAG_WARNING, &s->src,
-			      "subset %s of %s is already defined by DestinationRule %s/%s (%s:%u); "
-			      "the first definition wins", s->name, dr->host, o->r.ns, o->r.name,
-			      o->subsets[j].src.file, o->subsets[j].src.line);
-			return true;
-		}
+		first = s->name ? registry_dr_subset(&reg->drs[i - 1], s->name) : NULL;
+		if (!first)
+			continue;
+		XDIAG(dl, DIAG_WARNING, &s->src,
+		      "subset %s of %s is already defined by DestinationRule %s/%s (%s:%u); "
+		      "the first definition wins", s->name, dr->host, o->r.ns, o->r.name,
+		      first->src.file, first->src.line);
+		return true;
 	}
 	return false;
 }
