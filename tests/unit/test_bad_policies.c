@@ -313,6 +313,25 @@ static unsigned int make_selector_work(const char *path)
 	return LINE_ANY;
 }
 
+/* 10,000 endpoints and 40,000 subsets that match none (7 s of counting). */
+static unsigned int make_subset_eps(const char *path)
+{
+	FILE *f = create(path);
+	unsigned int i;
+
+	fputs("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: se}\n"
+	      "spec:\n  hosts: [a.example]\n  addresses: [10.1.1.1]\n"
+	      "  ports: [{number: 80, name: p}]\n  resolution: STATIC\n  endpoints:\n", f);
+	for (i = 0; i < 10000; i++)
+		fprintf(f, "  - {address: 10.2.%u.%u, labels: {v: y%u}}\n", i >> 8, i & 255, i);
+	fputs("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+	      "metadata: {name: d}\nspec:\n  host: a.example\n  subsets:\n", f);
+	for (i = 0; i < 40000; i++)
+		fprintf(f, "  - {name: s%u, labels: {v: x%u}}\n", i, i);
+	fclose(f);
+	return 10 + 10000 + 1;
+}
+
 static unsigned int make_fifo(const char *path)
 {
 	assert_int_equal(mkfifo(path, 0644), 0);
@@ -468,6 +487,8 @@ static struct bad_case cases[] = {
 	    3000),
 	GEN("selector-work.yaml", make_selector_work, 1, LINE_ANY,
 	    "spec.workloadSelector: workload selectors too costly", 3000),
+	GEN("subset-eps.yaml", make_subset_eps, 0, LINE_GEN,
+	    "note: policy too large for the subset endpoint checks", 3000),
 	GEN("ports-80000.yaml", make_ports, 1, LINE_GEN, "port number 1 is duplicated (line 7)", 3000),
 	/* A failed allocation is an error that says so, never "0 error(s)"
 	 * (8f281d9 under prlimit). 30 MiB of address space fails while parsing;

@@ -69,6 +69,7 @@ struct registry {
 	struct hmap dr_by_host;  /* host as written -> first DestinationRule */
 	struct reg_wild *dr_wild;
 	size_t n_dr_wild;
+	unsigned long xref_work; /* endpoint and host checks done by xref_check */
 };
 
 bool registry_build(struct registry *reg, struct model *m, struct diag_list *dl);
