@@ -332,6 +332,35 @@ static unsigned int make_subset_eps(const char *path)
 	return 10 + 10000 + 1;
 }
 
+/* 15,000 services, each with a VirtualService on a wildcard host, and a
+ * port-60,000 host: every lookup used to scan every wildcard (11.5 s) and
+ * every port of the host (1.8 billion steps). The last route has a bad
+ * weight. */
+static unsigned int make_wildcards(const char *path)
+{
+	FILE *f = create(path);
+	unsigned int i, line = 0;
+
+	fputs("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: many}\n"
+	      "spec:\n  hosts: [many.example]\n  ports:\n", f);
+	for (i = 0; i < 60000; i++)
+		fprintf(f, "  - {number: %u, name: p%u}\n", i + 1, i);
+	line = 6 + 60000;
+	for (i = 0; i < 15000; i++, line += 10)
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+			   "metadata: {name: s%u}\nspec:\n  hosts: [h.s%u.example]\n"
+			   "  addresses: [10.%u.%u.1]\n  ports: [{number: 80, name: p}]\n"
+			   "  resolution: STATIC\n  endpoints: [{address: 10.200.%u.%u}]\n",
+			i, i, i >> 8, i & 255, i >> 8, i & 255);
+	for (i = 0; i < 15000; i++, line += 7)
+		fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+			   "metadata: {name: v%u}\nspec:\n  hosts: [\"*.s%u.example\"]\n"
+			   "  tcp: [{route: [{destination: {host: h.s%u.example}, weight: %d}]}]\n",
+			i, i, i, i == 14999 ? -1 : 1);
+	fclose(f);
+	return line;
+}
+
 static unsigned int make_fifo(const char *path)
 {
 	assert_int_equal(mkfifo(path, 0644), 0);
@@ -489,6 +518,8 @@ static struct bad_case cases[] = {
 	    "spec.workloadSelector: workload selectors too costly", 3000),
 	GEN("subset-eps.yaml", make_subset_eps, 0, LINE_GEN,
 	    "note: policy too large for the subset endpoint checks", 3000),
+	GEN("wildcards-15000.yaml", make_wildcards, 1, LINE_GEN, "weight: weight -1 must be >= 0",
+	    3000),
 	GEN("ports-80000.yaml", make_ports, 1, LINE_GEN, "port number 1 is duplicated (line 7)", 3000),
 	/* A failed allocation is an error that says so, never "0 error(s)"
 	 * (8f281d9 under prlimit). 30 MiB of address space fails while parsing;

@@ -60,12 +60,12 @@ static bool reg_index_svc(struct registry *reg, size_t i)
 
 	if (!hmap_put_str(&reg->svc_by_host, reg->svcs[i].host, i, &added))
 		return false;
-	if (!added) {
-		hmap_get_str(&reg->svc_by_host, reg->svcs[i].host, &first);
-		for (; reg->svcs[first].next_same_host; first = reg->svcs[first].next_same_host - 1)
-			;
-		reg->svcs[first].next_same_host = i + 1;
-	}
+	/* Append through the first port's tail: walking the chain made a host
+	 * of 60,000 ports cost 1.8 billion steps. */
+	hmap_get_str(&reg->svc_by_host, reg->svcs[i].host, &first);
+	if (!added)
+		reg->svcs[reg->svcs[first].last_same_host - 1].next_same_host = i + 1;
+	reg->svcs[first].last_same_host = i + 1;
 	return true;
 }
 
@@ -261,6 +261,39 @@ static bool reg_check_limits(struct registry *reg, const struct service_entry *s
 	return true;
 }
 
+/*
+ * model_host_matches: "*.c" matches a.b.c and b.c's subdomains, "*" matches
+ * everything. The suffixes a pattern can name for a host, most specific
+ * first: ".b.c", then ".c" (never the whole host: "*.a.b.c" does not match
+ * a.b.c). Start with at = host; NULL at the end.
+ */
+static const char *host_next_suffix(const char *at)
+{
+	return at[0] ? strchr(at + 1, '.') : NULL;
+}
+
+/* "*" + suffix in buf; false when it does not fit (no valid host is that long). */
+static bool wild_key(char *buf, size_t size, const char *suffix)
+{
+	return (size_t)snprintf(buf, size, "*%s", suffix) < size;
+}
+
+#define WILD_KEY_MAX 1024
+
+/* Every "*.suffix" that matches host, for registry_pattern_used. */
+static bool reg_index_wild(struct registry *reg, const char *host)
+{
+	const char *sfx, *key;
+	bool added;
+
+	for (sfx = host_next_suffix(host); sfx; sfx = host_next_suffix(sfx)) {
+		key = arena_printf(&reg->m->arena, "*%s", sfx);
+		if (!key || !hmap_put_str(&reg->svc_by_wild, key, 0, &added))
+			return false;
+	}
+	return true;
+}
+
 static bool reg_build_services(struct registry *reg)
 {
 	struct we_index idx = { 0 };
@@ -287,6 +320,10 @@ static bool reg_build_services(struct registry *reg)
 		if (!reg_add_se(reg, se, &wes[i]))
 			return false;
 	}
+	for (i = 0; i < reg->n_svcs; i++) {
+		if (!reg_index_wild(reg, reg->svcs[i].host))
+			return false;
+	}
 	return true;
 }
 
@@ -295,16 +332,13 @@ static bool reg_build_services(struct registry *reg)
 static bool reg_build_vss(struct registry *reg)
 {
 	struct virtual_service *vs;
-	size_t n = 0, nh = 0, i;
+	size_t n = 0, i;
 	bool added;
 
-	for (vs = reg->m->vss; vs; vs = vs->next) {
+	for (vs = reg->m->vss; vs; vs = vs->next)
 		n++;
-		nh += vs->n_hosts;
-	}
 	reg->vss = arena_calloc(&reg->m->arena, n ? n : 1, sizeof(*reg->vss));
-	reg->vs_wild = arena_calloc(&reg->m->arena, nh ? nh : 1, sizeof(*reg->vs_wild));
-	if (!reg->vss || !reg->vs_wild)
+	if (!reg->vss)
 		return false;
 	for (vs = reg->m->vss; vs; vs = vs->next) {
 		if (vs->gateways_only)
@@ -312,9 +346,6 @@ static bool reg_build_vss(struct registry *reg)
 		for (i = 0; i < vs->n_hosts; i++) {
 			if (!hmap_put_str(&reg->vs_by_host, vs->hosts[i], reg->n_vss, &added))
 				return false;
-			if (vs->hosts[i][0] == '*')
-				reg->vs_wild[reg->n_vs_wild++] =
-					(struct reg_wild){ reg->n_vss, vs->hosts[i] };
 		}
 		reg->vss[reg->n_vss++] = vs;
 	}
@@ -346,8 +377,7 @@ static bool reg_build_drs(struct registry *reg)
 	for (dr = reg->m->drs; dr; dr = dr->next)
 		n++;
 	reg->drs = arena_calloc(&reg->m->arena, n ? n : 1, sizeof(*reg->drs));
-	reg->dr_wild = arena_calloc(&reg->m->arena, n ? n : 1, sizeof(*reg->dr_wild));
-	if (!reg->drs || !reg->dr_wild)
+	if (!reg->drs)
 		return false;
 	for (dr = reg->m->drs; dr; dr = dr->next) {
 		if (!dr->host)
@@ -358,14 +388,10 @@ static bool reg_build_drs(struct registry *reg)
 			hmap_free(&reg->drs[reg->n_drs].subset_by_name); /* not counted yet */
 			return false;
 		}
-		if (!added) {
-			hmap_get_str(&reg->dr_by_host, dr->host, &first);
-			for (; reg->drs[first].next_same_host; first = reg->drs[first].next_same_host - 1)
-				;
-			reg->drs[first].next_same_host = reg->n_drs + 1;
-		}
-		if (dr->host[0] == '*')
-			reg->dr_wild[reg->n_dr_wild++] = (struct reg_wild){ reg->n_drs, dr->host };
+		hmap_get_str(&reg->dr_by_host, dr->host, &first);
+		if (!added)
+			reg->drs[reg->drs[first].last_same_host - 1].next_same_host = reg->n_drs + 1;
+		reg->drs[first].last_same_host = reg->n_drs + 1;
 		reg->n_drs++;
 	}
 	return true;
@@ -386,6 +412,7 @@ void registry_free(struct registry *reg)
 	for (i = 0; reg->drs && i < reg->n_drs; i++)
 		hmap_free(&reg->drs[i].subset_by_name);
 	hmap_free(&reg->svc_by_host);
+	hmap_free(&reg->svc_by_wild);
 	hmap_free(&reg->vs_by_host);
 	hmap_free(&reg->dr_by_host);
 }
@@ -433,31 +460,29 @@ bool registry_pattern_used(const struct registry *reg, const char *pattern)
 {
 	size_t i;
 
+	if (registry_first(reg, pattern))
+		return true;
 	if (pattern[0] != '*')
-		return registry_first(reg, pattern) != NULL;
-	for (i = 0; i < reg->n_svcs; i++) {
-		if (model_host_matches(pattern, reg->svcs[i].host))
-			return true;
-	}
-	return false;
+		return false;
+	if (strcmp(pattern, "*") == 0)
+		return reg->n_svcs > 0;
+	return hmap_get_str(&reg->svc_by_wild, pattern, &i);
 }
 
+/* Exact host first, then the most specific wildcard; ties: input order. */
 struct virtual_service *registry_vs_for(const struct registry *reg, const char *host)
 {
-	size_t i, best = 0, best_len = 0, len;
+	char key[WILD_KEY_MAX];
+	const char *sfx;
+	size_t i;
 
 	if (hmap_get_str(&reg->vs_by_host, host, &i))
 		return reg->vss[i];
-	for (i = 0; i < reg->n_vs_wild; i++) {
-		const struct reg_wild *w = &reg->vs_wild[i];
-
-		len = strlen(w->pattern);
-		if (len > best_len && model_host_matches(w->pattern, host)) {
-			best = w->idx;
-			best_len = len;
-		}
+	for (sfx = host_next_suffix(host); sfx; sfx = host_next_suffix(sfx)) {
+		if (wild_key(key, sizeof(key), sfx) && hmap_get_str(&reg->vs_by_host, key, &i))
+			return reg->vss[i];
 	}
-	return best_len ? reg->vss[best] : NULL;
+	return hmap_get_str(&reg->vs_by_host, "*", &i) ? reg->vss[i] : NULL;
 }
 
 const struct virtual_service *registry_vs_claim(const struct registry *reg, const char *host)
@@ -481,30 +506,33 @@ const struct dr_subset *registry_dr_subset(const struct reg_dr *rd, const char *
 	return hmap_get_str(&rd->subset_by_name, name, &i) ? &rd->dr->subsets[i] : NULL;
 }
 
-const struct dr_subset *registry_subset(const struct registry *reg, const char *host,
-					const char *name)
+/* The first DestinationRule for exactly this host string defining name. */
+static const struct dr_subset *reg_chain_subset(const struct registry *reg, const char *host,
+						const char *name)
 {
-	const struct dr_subset *s, *best = NULL;
-	size_t i, best_len = 0, len;
+	const struct dr_subset *s;
+	size_t i;
 
 	for (i = registry_dr_chain(reg, host); i; i = reg->drs[i - 1].next_same_host) {
 		s = registry_dr_subset(&reg->drs[i - 1], name);
 		if (s)
 			return s;
 	}
-	for (i = 0; i < reg->n_dr_wild; i++) {
-		const struct reg_wild *w = &reg->dr_wild[i];
+	return NULL;
+}
 
-		len = strlen(w->pattern);
-		if (len <= best_len || !model_host_matches(w->pattern, host))
-			continue;
-		s = registry_dr_subset(&reg->drs[w->idx], name);
-		if (s) {
-			best = s;
-			best_len = len;
-		}
+const struct dr_subset *registry_subset(const struct registry *reg, const char *host,
+					const char *name)
+{
+	const struct dr_subset *s = reg_chain_subset(reg, host, name);
+	char key[WILD_KEY_MAX];
+	const char *sfx;
+
+	for (sfx = host_next_suffix(host); !s && sfx; sfx = host_next_suffix(sfx)) {
+		if (wild_key(key, sizeof(key), sfx))
+			s = reg_chain_subset(reg, key, name);
 	}
-	return best;
+	return s ? s : reg_chain_subset(reg, "*", name);
 }
 
 bool registry_ep_in_subset(const struct reg_ep *ep, const struct dr_subset *s)

@@ -6,8 +6,9 @@
  * ServiceEntry declares, with its usable endpoints (ServiceEntry endpoints or
  * the WorkloadEntries its workloadSelector picks), and the lookups the
  * compiler and the cross-resource checks share: which VirtualService and
- * which DestinationRule subsets apply to a host. Lookups by exact host are
- * hashed; only wildcard patterns are scanned.
+ * which DestinationRule subsets apply to a host. Every lookup is hashed:
+ * a wildcard lookup tries the patterns that could match a host ("*.b.c",
+ * "*.c", "*" for a.b.c), not every pattern of the policy.
  */
 #include <bpfmesh/lb_abi.h>
 
@@ -39,18 +40,15 @@ struct reg_svc {
 	size_t n_eps;
 	bool dns_only;        /* resolved by DNS here: not intercepted */
 	size_t next_same_host; /* index + 1 of the next port of this host; 0: last */
+	size_t last_same_host; /* on the host's first port only: index + 1 of its last */
 };
 
 /* A DestinationRule in input order, chained with the others of its host. */
 struct reg_dr {
 	struct dest_rule *dr;
 	size_t next_same_host; /* index + 1; 0: last */
+	size_t last_same_host; /* on the host's first DestinationRule: index + 1 of its last */
 	struct hmap subset_by_name; /* name -> index of its first definition */
-};
-
-struct reg_wild {
-	size_t idx;          /* into vss[] or drs[] */
-	const char *pattern; /* "*.suffix" or "*" */
 };
 
 struct registry {
@@ -59,16 +57,13 @@ struct registry {
 	struct reg_svc *svcs;
 	size_t n_svcs;
 	struct hmap svc_by_host; /* host -> index of its first reg_svc */
+	struct hmap svc_by_wild; /* "*.suffix" matching some service host -> 0 */
 	struct virtual_service **vss; /* mesh VirtualServices, input order */
 	size_t n_vss;
 	struct hmap vs_by_host;  /* host as written -> first VirtualService claiming it */
-	struct reg_wild *vs_wild;
-	size_t n_vs_wild;
 	struct reg_dr *drs;
 	size_t n_drs;
 	struct hmap dr_by_host;  /* host as written -> first DestinationRule */
-	struct reg_wild *dr_wild;
-	size_t n_dr_wild;
 	unsigned long xref_work; /* endpoint and host checks done by xref_check */
 };
 
