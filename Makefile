@@ -56,7 +56,7 @@ all: $(OUTPUT)/bpfmesh $(OUTPUT)/test_kern $(UNIT_BINS)
 # Debian packages the build and the tests need, installed by name.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev \
 	    libcmocka-dev pkg-config iproute2 gcc make \
-	    libmicrohttpd-dev python3-prometheus-client
+	    libmicrohttpd-dev python3-prometheus-client valgrind libclang-rt-14-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -129,6 +129,47 @@ vmtest: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh $(if $(QUICK),--quick)
+
+# ---- hostile policy input (issue 8) -----------------------------------------
+# Sanitizer objects put every arena object in its own malloc block, so that
+# ASan sees an overflow that a shared arena chunk would hide.
+$(OUTPUT)/san/%.o: SAN += -DBPFMESH_ARENA_MALLOC
+
+# `make fuzz [FUZZ_SECONDS=N] [FUZZ_FLAGS=...]`: libFuzzer on parse -> validate -> compile
+# (clang, ASan, UBSan, real malloc), one core, corpus seeded with policies/,
+# the unit fixtures, the bad-policy table and the regression corpus. Crashes
+# land in $(OUTPUT)/fuzz/; copy each into tests/fuzz/regress/ once fixed.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?=
+FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_BIN     := $(OUTPUT)/fuzz/fuzz_policy
+$(FUZZ_BIN): tests/fuzz/fuzz_policy.c tests/fuzz/fuzz_policy.h $(POLICY_SRCS) \
+		$(wildcard include/bpfmesh/*.h user/policy/*.h)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -O1 -g $(FUZZ_SAN) -DBPFMESH_ARENA_MALLOC $(WARN) $(INCLUDES) -Itests \
+		$< $(POLICY_SRCS) -lyaml -o $@
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BIN)
+	$(Q)mkdir -p $(OUTPUT)/fuzz/corpus $(OUTPUT)/fuzz/crashes
+	$(Q)tests/fuzz/seed.sh $(OUTPUT)/fuzz/corpus
+	$(Q)$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+		-max_len=65536 -artifact_prefix=$(OUTPUT)/fuzz/crashes/ -print_final_stats=1 \
+		$(FUZZ_FLAGS) $(OUTPUT)/fuzz/corpus tests/fuzz/regress
+
+# The bad-policy table runs the real binary (time and memory are measured on
+# the release build, not under ASan).
+$(OUTPUT)/unit/test_bad_policies: $(OUTPUT)/bpfmesh
+
+# `make valgrind`: the agent's start -> apply -> reload -> reject -> stop under
+# memcheck, no error and no leak allowed (root, own cgroup; about 10 s).
+valgrind: deps
+	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/bpfmesh
+	$(Q)tests/valgrind/agent-cycle.sh $(OUTPUT)/bpfmesh
+
+.PHONY: fuzz valgrind
+# ---- end of issue 8 block ----------------------------------------------------
 
 clean:
 	$(call msg,CLEAN)

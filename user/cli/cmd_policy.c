@@ -48,9 +48,10 @@ static void diags_json(const struct diag_list *dl, struct json *j)
 	json_arr_end(j);
 }
 
+/* Kept and dropped (over DIAG_MAX_KEPT) alike. */
 static size_t count_level(const struct diag_list *dl, enum diag_level level)
 {
-	size_t i, n = 0;
+	size_t i, n = dl->dropped[level];
 
 	for (i = 0; i < dl->n; i++)
 		n += dl->items[i].level == level;

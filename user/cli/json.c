@@ -57,8 +57,43 @@ void json_obj_end(struct json *j) { close_container(j, '}'); }
 void json_arr_begin(struct json *j) { open_container(j, '['); }
 void json_arr_end(struct json *j) { close_container(j, ']'); }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs,
+ * no surrogates, nothing past U+10FFFF), 0 if it is not one. */
+static int utf8_seq_len(const unsigned char *s)
+{
+	int n, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	for (i = 1; i < n; i++, lo = 0x80, hi = 0xbf) {
+		if (s[i] < lo || s[i] > hi)
+			return 0; /* also stops at the NUL */
+	}
+	return n;
+}
+
+/* JSON text must be Unicode (RFC 8259 section 8.1): names such as file
+ * names are bytes, so a byte that is not part of well-formed UTF-8 is
+ * written as U+FFFD, never raw. */
 static void write_escaped(FILE *out, const char *s)
 {
+	int n;
+
 	fputc('"', out);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -71,8 +106,13 @@ static void write_escaped(FILE *out, const char *s)
 			fputs("\\t", out);
 		else if (c < 0x20)
 			fprintf(out, "\\u%04x", c);
-		else
+		else if (c < 0x80)
 			fputc(c, out);
+		else if ((n = utf8_seq_len((const unsigned char *)s)) > 0) {
+			fwrite(s, 1, (size_t)n, out);
+			s += n - 1;
+		} else
+			fputs("\\ufffd", out);
 	}
 	fputc('"', out);
 }

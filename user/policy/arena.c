@@ -20,6 +20,57 @@ struct arena_chunk {
 	_Alignas(16) unsigned char data[];
 };
 
+/* Count size against a->limit; false (oom, over_limit) past it. */
+static bool arena_charge(struct arena *a, size_t size)
+{
+	if (a->limit && (size > a->limit || a->allocated > a->limit - size)) {
+		a->oom = a->over_limit = true;
+		return false;
+	}
+	a->allocated += size;
+	return true;
+}
+
+#ifdef BPFMESH_ARENA_MALLOC
+/*
+ * Sanitizer builds (unit tests, fuzzing): one malloc per allocation, of
+ * exactly the size asked for, so that ASan sees every overflow that a shared
+ * chunk would hide. Same zeroing, same free-all-at-once semantics.
+ */
+void *arena_alloc(struct arena *a, size_t size)
+{
+	struct arena_chunk *c;
+
+	if (size > SIZE_MAX - sizeof(*c)) {
+		a->oom = true;
+		return NULL;
+	}
+	if (!arena_charge(a, size))
+		return NULL;
+	c = calloc(1, sizeof(*c) + size);
+	if (!c) {
+		a->oom = true;
+		return NULL;
+	}
+	c->cap = c->used = size;
+	c->next = a->head;
+	a->head = c;
+	return c->data;
+}
+
+void arena_free(struct arena *a)
+{
+	struct arena_chunk *c = a->head, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->head = NULL;
+	a->allocated = 0;
+	a->oom = a->over_limit = false;
+}
+#else
 static struct arena_chunk *arena_new_chunk(struct arena *a, size_t need)
 {
 	size_t cap = need > ARENA_CHUNK ? need : ARENA_CHUNK;
@@ -53,6 +104,8 @@ void *arena_alloc(struct arena *a, size_t size)
 		a->oom = true;
 		return NULL;
 	}
+	if (!arena_charge(a, need))
+		return NULL;
 	if (!c || c->cap - c->used < need) {
 		c = arena_new_chunk(a, need);
 		if (!c)
@@ -62,6 +115,20 @@ void *arena_alloc(struct arena *a, size_t size)
 	c->used += need;
 	return p; /* chunks come zeroed from mmap and are never reused */
 }
+
+void arena_free(struct arena *a)
+{
+	struct arena_chunk *c = a->head, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		munmap(c, sizeof(*c) + c->cap);
+	}
+	a->head = NULL;
+	a->allocated = 0;
+	a->oom = a->over_limit = false;
+}
+#endif
 
 void *arena_calloc(struct arena *a, size_t n, size_t size)
 {
@@ -104,16 +171,4 @@ char *arena_printf(struct arena *a, const char *fmt, ...)
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	return p;
-}
-
-void arena_free(struct arena *a)
-{
-	struct arena_chunk *c = a->head, *next;
-
-	for (; c; c = next) {
-		next = c->next;
-		munmap(c, sizeof(*c) + c->cap);
-	}
-	a->head = NULL;
-	a->oom = false;
 }

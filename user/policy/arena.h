@@ -14,7 +14,10 @@ struct arena_chunk;
 
 struct arena {
 	struct arena_chunk *head;
-	bool oom; /* an allocation failed; the compile must give up */
+	size_t limit;     /* bytes the arena may hand out; 0: no limit */
+	size_t allocated; /* bytes handed out so far */
+	bool oom;         /* an allocation failed; the compile must give up */
+	bool over_limit;  /* ... because limit was reached, not malloc */
 };
 
 void *arena_alloc(struct arena *a, size_t size);

@@ -31,11 +31,28 @@ static struct ckey *ckeys_collect(const struct registry *reg, size_t *n_out)
 	struct ckey *keys;
 	size_t i, j, n = 0;
 
-	for (i = 0; i < reg->n_svcs; i++)
-		n += svc_intercepted(&reg->svcs[i]) ? reg->svcs[i].se->n_addrs : 0;
+	for (i = 0; i < reg->n_svcs; i++) {
+		const struct reg_svc *s = &reg->svcs[i];
+
+		n += svc_intercepted(s) ? s->se->n_addrs : 0;
+		/* One key per address x port: 2,000 x 2,000 fit in 91 KB of YAML.
+		 * The services map holds BPFMESH_MAX_SERVICES; refuse more here,
+		 * before allocating, and name the ServiceEntry that crossed it. */
+		if (n > BPFMESH_MAX_SERVICES) {
+			diag_add(reg->dl, DIAG_ERROR, s->se->src.file, s->se->src.line,
+				 s->se->src.col, "spec.addresses",
+				 "too many service keys: %zu addresses x %zu ports bring the "
+				 "policy to more than %u (address, port) keys, what the kernel's "
+				 "services map holds", s->se->n_addrs, s->se->n_ports,
+				 BPFMESH_MAX_SERVICES);
+			return NULL;
+		}
+	}
 	keys = calloc(n ? n : 1, sizeof(*keys));
-	if (!keys)
+	if (!keys) {
+		diag_add(reg->dl, DIAG_ERROR, "", 0, 0, "", "out of memory while compiling");
 		return NULL;
+	}
 	n = 0;
 	for (i = 0; i < reg->n_svcs; i++) {
 		const struct reg_svc *s = &reg->svcs[i];
@@ -317,8 +334,10 @@ static bool cservices_build(struct cctx *c, const struct ckey *keys, size_t n,
 	size_t i;
 
 	img->services = calloc(n ? n : 1, sizeof(*img->services));
-	if (!img->services)
+	if (!img->services) {
+		c->failed = true; /* reported by compile_image */
 		return false;
+	}
 	img->n_services = n;
 	for (i = 0; i < n; i++) {
 		struct image_service *s = &img->services[i];

@@ -33,6 +33,15 @@ static bool diag_grow(struct diag_list *dl)
 	return true;
 }
 
+static bool diag_keep(const struct diag_list *dl, enum diag_level level, unsigned int line)
+{
+	size_t errors = dl->kept_errors;
+
+	if (line == 0)
+		return true;
+	return level == DIAG_ERROR ? errors < DIAG_MAX_KEPT : dl->n - errors < DIAG_MAX_KEPT;
+}
+
 void diag_add(struct diag_list *dl, enum diag_level level, const char *file,
 	      unsigned int line, unsigned int col, const char *field,
 	      const char *fmt, ...)
@@ -41,11 +50,15 @@ void diag_add(struct diag_list *dl, enum diag_level level, const char *file,
 	char buf[1024];
 	va_list ap;
 
+	if (!dl)
+		return;
+	if (!diag_keep(dl, level, line) || !diag_grow(dl)) {
+		dl->dropped[level]++; /* an error that could not be kept still rejects */
+		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (!dl || !diag_grow(dl))
-		return;
 	d = &dl->items[dl->n];
 	d->level = level;
 	d->line = line;
@@ -57,9 +70,11 @@ void diag_add(struct diag_list *dl, enum diag_level level, const char *file,
 		free(d->file);
 		free(d->field);
 		free(d->msg);
+		dl->dropped[level]++;
 		return;
 	}
 	dl->n++;
+	dl->kept_errors += level == DIAG_ERROR;
 }
 
 size_t diag_count_errors(const struct diag_list *dl)
@@ -68,6 +83,7 @@ size_t diag_count_errors(const struct diag_list *dl)
 
 	if (!dl)
 		return 0;
+	n = dl->dropped[DIAG_ERROR] + (dl->strict ? dl->dropped[DIAG_UNENFORCED] : 0);
 	for (i = 0; i < dl->n; i++) {
 		if (dl->items[i].level == DIAG_ERROR ||
 		    (dl->strict && dl->items[i].level == DIAG_UNENFORCED))
@@ -111,25 +127,37 @@ static void diag_print_one(const struct diag_list *dl, const struct diag *d, FIL
 	fprintf(out, "%s\n", d->msg);
 }
 
+static void diag_print_dropped(const struct diag_list *dl, FILE *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i <= DIAG_ERROR; i++)
+		n += dl->dropped[i];
+	if (n)
+		fprintf(out, "<input>: note: %zu more diagnostic(s) not shown (%zu error(s)); "
+			"only the first %d of a kind are kept\n", n, dl->dropped[DIAG_ERROR], DIAG_MAX_KEPT);
+}
+
 void diag_print(const struct diag_list *dl, FILE *out)
 {
 	const struct diag **order;
 	size_t i;
 
-	if (!dl || !dl->n)
+	if (!dl)
 		return;
-	order = calloc(dl->n, sizeof(*order));
+	order = calloc(dl->n ? dl->n : 1, sizeof(*order));
 	if (!order) {
 		for (i = 0; i < dl->n; i++)
 			diag_print_one(dl, &dl->items[i], out);
-		return;
+	} else {
+		for (i = 0; i < dl->n; i++)
+			order[i] = &dl->items[i];
+		qsort(order, dl->n, sizeof(*order), cmp_diag_place);
+		for (i = 0; i < dl->n; i++)
+			diag_print_one(dl, order[i], out);
+		free(order);
 	}
-	for (i = 0; i < dl->n; i++)
-		order[i] = &dl->items[i];
-	qsort(order, dl->n, sizeof(*order), cmp_diag_place);
-	for (i = 0; i < dl->n; i++)
-		diag_print_one(dl, order[i], out);
-	free(order);
+	diag_print_dropped(dl, out);
 }
 
 void diag_free(struct diag_list *dl)
@@ -145,5 +173,6 @@ void diag_free(struct diag_list *dl)
 	}
 	free(dl->items);
 	dl->items = NULL;
-	dl->n = dl->cap = 0;
+	dl->n = dl->cap = dl->kept_errors = 0;
+	memset(dl->dropped, 0, sizeof(dl->dropped));
 }

@@ -27,9 +27,17 @@ struct diag {
 	char *msg;
 };
 
+/* Diagnostics kept per list, errors and the rest each: a hostile file can
+ * have one every few bytes. The rest are counted (errors still reject), not
+ * stored; diagnostics about a whole file or compile (line 0) are always
+ * kept, so that the reason a policy was refused is never lost. */
+#define DIAG_MAX_KEPT 10000
+
 struct diag_list {
 	struct diag *items;
 	size_t n, cap;
+	size_t kept_errors;
+	size_t dropped[DIAG_ERROR + 1]; /* per level: over the cap, or no memory */
 	bool strict; /* DIAG_UNENFORCED counts as an error */
 };
 

@@ -11,6 +11,8 @@ void model_init(struct model *m)
 	m->wes_tail = &m->wes;
 	m->vss_tail = &m->vss;
 	m->drs_tail = &m->drs;
+	m->visits.left = MODEL_ALIAS_VISITS;
+	m->arena.limit = MODEL_MAX_BYTES;
 }
 
 void model_free(struct model *m)

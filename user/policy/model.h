@@ -190,8 +190,32 @@ struct dest_rule {
 	struct dest_rule *next;
 };
 
+/*
+ * Node visits allowed in one compile, which bounds what YAML aliases can
+ * expand into ("billion laughs"): every node of every document loaded adds
+ * one, so a file without aliases never runs out, and aliases may revisit
+ * MODEL_ALIAS_VISITS nodes more in the whole compile (not per document:
+ * ten documents used to get ten budgets). Label pairs count like any node.
+ */
+#define MODEL_ALIAS_VISITS 1000000ul
+
+/*
+ * Bytes the model of one compile may take. With the nodes-per-document
+ * limit (yaml_doc.h), this is what bounds memory for any input: a list of
+ * three-byte hosts costs ~80 bytes of model each. A real policy of 10,000
+ * services x 10 endpoints takes about 40 MiB.
+ */
+#define MODEL_MAX_BYTES (256ul << 20)
+
+struct visit_budget {
+	unsigned long left;
+	bool spent; /* reported once; nothing more is walked */
+};
+
 struct model {
 	struct arena arena;
+	struct visit_budget visits;
+	bool oom_reported; /* the arena's failure was reported where it happened */
 	struct service_entry *ses, **ses_tail;
 	struct workload_entry *wes, **wes_tail;
 	struct virtual_service *vss, **vss_tail;

@@ -1,234 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-/* YAML documents -> model: document dispatch and shared field parsers. */
+/* YAML documents -> model: the document loop and the dispatch by kind. The
+ * field parsers the kinds share are in parse_common.c. */
 #include <string.h>
 
 #include "check.h"
 #include "parse.h"
-
-struct src ysrc(struct ydoc *d, const yaml_node_t *n, const char *path)
-{
-	struct src s = {
-		.file = d->file,
-		.path = arena_strdup(d->a, path ? path : ""),
-		.line = ynode_line(n),
-		.col = ynode_col(n),
-	};
-	return s;
-}
-
-void parse_noop(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-}
-
-/* ---- labels ------------------------------------------------------------ */
-
-static void parse_label_pair(struct ydoc *d, yaml_node_t *k, yaml_node_t *v,
-			     const char *path, struct label *out, bool selector)
-{
-	char sub[YPATH_MAX];
-	const char *err;
-
-	ypath_key(sub, path, (const char *)k->data.scalar.value);
-	if (!yget_str(d, k, sub, &out->key))
-		return;
-	if (ynode_is_null(v))
-		out->val = "";
-	else if (!yget_str(d, v, sub, &out->val))
-		return;
-	if (selector && (strchr(out->key, '*') || strchr(out->val, '*')))
-		ydiag(d, k, DIAG_ERROR, sub, "wildcard is not supported in selector");
-	else if ((err = check_label_key(out->key)))
-		ydiag(d, k, DIAG_ERROR, sub, "invalid label key \"%s\": %s", out->key, err);
-	else if ((err = check_label_value(out->val)))
-		ydiag(d, v, DIAG_ERROR, sub, "invalid label value \"%s\": %s", out->val, err);
-}
-
-void parse_labels(struct ydoc *d, yaml_node_t *n, const char *path, struct labels *out,
-		  bool selector)
-{
-	yaml_node_pair_t *p;
-	size_t cap, i = 0;
-
-	if (!yexpect_map(d, n, path))
-		return;
-	cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-	out->v = arena_calloc(d->a, cap, sizeof(*out->v));
-	if (!out->v)
-		return;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
-
-		if (!k || k->type != YAML_SCALAR_NODE) {
-			ydiag(d, k, DIAG_ERROR, path, "label key must be a string");
-			continue;
-		}
-		out->v[i] = (struct label){ 0 };
-		parse_label_pair(d, k, v, path, &out->v[i], selector);
-		if (out->v[i].key && out->v[i].val)
-			i++;
-	}
-	out->n = i;
-}
-
-/* ---- string lists ------------------------------------------------------ */
-
-struct str_list {
-	const char **v;
-	struct src *src;
-	size_t n;
-};
-
-static void str_item(struct ydoc *d, yaml_node_t *item, const char *path, size_t idx,
-		     void *obj)
-{
-	struct str_list *l = obj;
-
-	if (!yget_str(d, item, path, &l->v[l->n]))
-		return;
-	l->src[l->n] = ysrc(d, item, path);
-	l->n++;
-}
-
-size_t parse_str_list(struct ydoc *d, yaml_node_t *n, const char *path,
-		      const char ***out, struct src **src)
-{
-	struct str_list l = { 0 };
-	size_t len = yseq_len(n);
-
-	if (n && n->type == YAML_SEQUENCE_NODE) {
-		l.v = arena_calloc(d->a, len ? len : 1, sizeof(*l.v));
-		l.src = arena_calloc(d->a, len ? len : 1, sizeof(*l.src));
-		if (!l.v || !l.src)
-			return 0;
-	}
-	if (yseq_each(d, n, path, str_item, &l) < 0)
-		return 0;
-	*out = l.v;
-	if (src)
-		*src = l.src;
-	return l.n;
-}
-
-/* ---- endpoints (ServiceEntry.endpoints[], WorkloadEntry.spec) ---------- */
-
-static void ep_address(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	struct endpoint *ep = obj;
-	const char *a;
-
-	if (!yget_str(d, n, path, &a))
-		return;
-	ep->address = a;
-	if (strncmp(a, "unix://", 7) == 0 || check_parse_ipv4(a, NULL) || check_is_ipv6(a))
-		return;
-	if (strchr(a, '*'))
-		ydiag(d, n, DIAG_ERROR, path, "address \"%s\" must not contain a wildcard", a);
-	else if (check_dns1123_subdomain(a))
-		ydiag(d, n, DIAG_ERROR, path, "\"%s\" is neither an IP address nor a DNS name: %s",
-		      a, check_dns1123_subdomain(a));
-}
-
-static void ep_ports(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	struct endpoint *ep = obj;
-	yaml_node_pair_t *p;
-	char sub[YPATH_MAX];
-	size_t cap;
-
-	if (!yexpect_map(d, n, path))
-		return;
-	cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-	ep->ports = arena_calloc(d->a, cap ? cap : 1, sizeof(*ep->ports));
-	if (!ep->ports)
-		return;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
-		struct port_name *pn = &ep->ports[ep->n_ports];
-
-		if (!k || k->type != YAML_SCALAR_NODE || !v)
-			continue;
-		ypath_key(sub, path, (const char *)k->data.scalar.value);
-		if (!yget_str(d, k, sub, &pn->name) ||
-		    !yget_uint_range(d, v, sub, 1, 65535, &pn->port))
-			continue;
-		if (pn->name[0] == '\0') {
-			ydiag(d, k, DIAG_ERROR, sub, "port name must not be empty");
-			continue;
-		}
-		ep->n_ports++;
-	}
-}
-
-static void ep_labels(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	parse_labels(d, n, path, &((struct endpoint *)obj)->labels, false);
-}
-
-static void ep_locality(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	struct endpoint *ep = obj;
-	const char *s, *p;
-	int parts = 1;
-
-	if (!yget_str(d, n, path, &s))
-		return;
-	ep->locality = s;
-	for (p = s; *p; p++)
-		parts += *p == '/';
-	if (parts > 3)
-		ydiag(d, n, DIAG_ERROR, path, "locality \"%s\" must use region/zone/subzone form", s);
-	else if (s[0] == '/' || strstr(s, "//") || (s[0] && s[strlen(s) - 1] == '/'))
-		ydiag(d, n, DIAG_ERROR, path, "locality \"%s\" must not contain empty segments", s);
-}
-
-static void ep_network(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	yget_str(d, n, path, &((struct endpoint *)obj)->network);
-}
-
-static void ep_weight(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	yget_uint_range(d, n, path, 0, UINT32_MAX, &((struct endpoint *)obj)->weight);
-}
-
-static void ep_service_account(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	const char *s, *err;
-
-	if (!yget_str(d, n, path, &s))
-		return;
-	if ((err = check_dns1123_subdomain(s)))
-		ydiag(d, n, DIAG_ERROR, path, "serviceAccount \"%s\" is invalid: %s", s, err);
-	else
-		ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "workload identity is not used at connection level");
-}
-
-static const struct yfield endpoint_fields[] = {
-	{ "address", ep_address },
-	{ "ports", ep_ports },
-	{ "labels", ep_labels },
-	{ "locality", ep_locality },
-	{ "network", ep_network },
-	{ "weight", ep_weight },
-	{ "serviceAccount", ep_service_account },
-	{ NULL, NULL },
-};
-
-void parse_endpoint(struct ydoc *d, yaml_node_t *n, const char *path, struct endpoint *ep)
-{
-	char sub[YPATH_MAX];
-
-	ep->src = ysrc(d, n, path);
-	ywalk_map(d, n, path, endpoint_fields, ep);
-	if (ep->address && ep->address[0])
-		return;
-	ypath_key(sub, path, "address");
-	if (ep->network)
-		ydiag(d, ykey(d, n), DIAG_UNENFORCED, sub,
-		      "endpoints reached through a network gateway are not yet supported; skipped");
-	else
-		ydiag(d, n, DIAG_ERROR, sub, "address must be set");
-}
+#include "parse_kinds.h"
 
 /* ---- documents --------------------------------------------------------- */
 
@@ -421,17 +198,37 @@ static void parse_yaml_error(struct diag_list *dl, const char *file, yaml_parser
 			 p->problem ? p->problem : "syntax error");
 }
 
+/* The document where the model ran out of room (or memory) is named. */
+static void parse_report_oom(struct model *m, struct diag_list *dl, const char *file,
+			     const yaml_node_t *root)
+{
+	if (m->oom_reported)
+		return;
+	m->oom_reported = true;
+	if (m->arena.over_limit)
+		diag_add(dl, DIAG_ERROR, file, ynode_line(root), ynode_col(root), "",
+			 "policy too large: its model needs more than %lu MiB; stopped here",
+			 MODEL_MAX_BYTES >> 20);
+	else
+		diag_add(dl, DIAG_ERROR, file, ynode_line(root), ynode_col(root), "",
+			 "out of memory; stopped here");
+}
+
 bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len,
 		  struct diag_list *dl)
 {
-	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena };
+	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena, .visits = &m->visits };
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
 	size_t ndocs = 0;
 
-	if (!yaml_parser_initialize(&parser))
+	if (!yprescan_ok(file, buf, len, dl))
+		return true; /* reported; the rest of the compile goes on */
+	if (!yaml_parser_initialize(&parser)) {
+		m->arena.oom = true;
 		return false;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	for (;;) {
 		if (!yaml_parser_load(&parser, &doc)) {
@@ -444,12 +241,13 @@ bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len
 			break;
 		}
 		d.doc = &doc;
-		d.visits = 0;
-		d.too_complex = false;
+		m->visits.left += (unsigned long)(doc.nodes.top - doc.nodes.start);
 		doc_parse(&d, m, root);
+		if (m->arena.oom)
+			parse_report_oom(m, dl, file, root);
 		yaml_document_delete(&doc);
 		ndocs++;
-		if (m->arena.oom)
+		if (m->arena.oom || m->visits.spent)
 			break;
 	}
 	yaml_parser_delete(&parser);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "parse.h"
+#include "parse_kinds.h"
 
 static void sub_name(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {

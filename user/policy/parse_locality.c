@@ -2,9 +2,10 @@
 /* trafficPolicy.loadBalancer.localityLbSetting: Istio's rules (weights in
  * 1..100 summing to 100 per rule, failover between distinct regions,
  * distribute and failover exclusive). Not yet enforced. */
+#include <stdlib.h>
 #include <string.h>
 
-#include "parse.h"
+#include "parse_kinds.h"
 
 struct loc_ctx {
 	bool distribute, failover;
@@ -32,18 +33,22 @@ static void dist_from(struct ydoc *d, yaml_node_t *n, const char *path, void *ob
 
 static void dist_to(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	yaml_node_pair_t *p;
+	yaml_node_pair_t *p, *start;
 	char sub[YPATH_MAX];
 	uint64_t total = 0;
 	uint32_t w;
+	bool *skip;
 
-	if (!yexpect_map(d, n, path))
+	if (!yexpect_map(d, n, path) || !(skip = ymap_dup_skips(d, n, path)))
 		return;
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+	start = n->data.mapping.pairs.start;
+	for (p = start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
 		const char *loc;
 
-		if (!k || !v || k->type != YAML_SCALAR_NODE)
+		if (!yvisit(d, n))
+			break;
+		if (skip[p - start] || !k || !v || k->type != YAML_SCALAR_NODE)
 			continue;
 		ypath_key(sub, path, (const char *)k->data.scalar.value);
 		if (yget_str(d, k, sub, &loc))
@@ -54,6 +59,7 @@ static void dist_to(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 			ydiag(d, v, DIAG_ERROR, sub, "locality weight %u must be in range 1..100", w);
 		total += w;
 	}
+	free(skip);
 	if (total != 100)
 		ydiag(d, n, DIAG_ERROR, path, "total locality weight %llu != 100",
 		      (unsigned long long)total);

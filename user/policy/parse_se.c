@@ -4,31 +4,35 @@
 #include <string.h>
 
 #include "check.h"
-#include "parse.h"
+#include "parse_kinds.h"
 
 /* ---- hosts, addresses -------------------------------------------------- */
+
+/* A diagnostic at a parsed element's own place (file, line, column, path). */
+#define HDIAG(d, at, lvl, fmt, ...) \
+	diag_add((d)->dl, lvl, (at)->file, (at)->line, (at)->col, (at)->path, fmt, ##__VA_ARGS__)
 
 static void se_hosts(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	struct service_entry *se = obj;
-	char sub[YPATH_MAX];
 	const char *err;
 	size_t i;
 
 	se->n_hosts = parse_str_list(d, n, path, &se->hosts, &se->host_src);
 	for (i = 0; i < se->n_hosts; i++) {
 		const char *h = se->hosts[i];
-		yaml_node_t *item = ynode(d, n->data.sequence.items.start[i]);
+		/* hosts[i] is not item i when null items were skipped: its own
+		 * source place says where it is. */
+		const struct src *at = &se->host_src[i];
 
-		ypath_idx(sub, path, i);
 		if (strcmp(h, "*") == 0)
-			ydiag(d, item, DIAG_ERROR, sub, "invalid host *: a ServiceEntry must name its hosts");
+			HDIAG(d, at, DIAG_ERROR, "invalid host *: a ServiceEntry must name its hosts");
 		else if (check_parse_ipv4(h, NULL) || check_is_ipv6(h))
 			continue;
 		else if ((err = check_wildcard_domain(h)))
-			ydiag(d, item, DIAG_ERROR, sub, "invalid host \"%s\": %s", h, err);
+			HDIAG(d, at, DIAG_ERROR, "invalid host \"%s\": %s", h, err);
 		else if (!strchr(h, '.'))
-			ydiag(d, item, DIAG_WARNING, sub,
+			HDIAG(d, at, DIAG_WARNING,
 			      "short host \"%s\" is taken literally in a ServiceEntry, while "
 			      "VirtualService and DestinationRule resolve it to %s.%s.svc.cluster.local",
 			      h, h, se->r.ns);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "parse.h"
+#include "parse_kinds.h"
 
 #define MS 1000000LL
 

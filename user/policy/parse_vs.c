@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "parse.h"
+#include "parse_kinds.h"
 
 /* ---- destination ------------------------------------------------------- */
 
@@ -328,12 +328,21 @@ static const struct yfield tcp_route_fields[] = {
 	{ NULL, NULL },
 };
 
+/* The routes parsed so far: null items are reported and skipped, so that
+ * the count is the number of items actually parsed, not the list length. */
+struct route_list {
+	struct vs_route *v;
+	size_t n;
+	enum route_kind kind;
+};
+
 static void vs_route_item(struct ydoc *d, yaml_node_t *item, const char *path, size_t idx,
 			  void *obj)
 {
-	struct vs_route *r = obj;
+	struct route_list *l = obj;
+	struct vs_route *r = &l->v[l->n++];
 
-	r = &r[idx];
+	r->kind = l->kind;
 	r->src = ysrc(d, item, path);
 	ywalk_map(d, item, path, r->kind == ROUTE_HTTP ? http_route_fields : tcp_route_fields,
 		  r);
@@ -342,17 +351,16 @@ static void vs_route_item(struct ydoc *d, yaml_node_t *item, const char *path, s
 static struct vs_route *vs_routes(struct ydoc *d, yaml_node_t *n, const char *path,
 				  enum route_kind kind, size_t *count)
 {
-	size_t i, len = yseq_len(n);
-	struct vs_route *r = arena_calloc(d->a, len ? len : 1, sizeof(*r));
+	size_t len = yseq_len(n);
+	struct route_list l = { .v = arena_calloc(d->a, len ? len : 1, sizeof(*l.v)),
+				.kind = kind };
 
-	if (!r)
+	if (!l.v)
 		return NULL;
-	for (i = 0; i < len; i++)
-		r[i].kind = kind;
-	if (yseq_each(d, n, path, vs_route_item, r) < 0)
+	if (yseq_each(d, n, path, vs_route_item, &l) < 0)
 		return NULL;
-	*count = len;
-	return r;
+	*count = l.n;
+	return l.v;
 }
 
 /* ---- top level --------------------------------------------------------- */

@@ -3,9 +3,11 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "compile.h"
 #include "parse.h"
@@ -34,7 +36,14 @@ static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_i
 	}
 	registry_free(&reg);
 out:
-	if (m->arena.oom)
+	/* A rejection always says why: the only silent failures left are
+	 * allocations (hash maps, libyaml), so name them. */
+	if (m->oom_reported)
+		; /* named where it happened */
+	else if (m->arena.over_limit)
+		diag_add(dl, DIAG_ERROR, "", 0, 0, "",
+			 "policy too large: its model needs more than %lu MiB", MODEL_MAX_BYTES >> 20);
+	else if (m->arena.oom || (ret != 0 && !diag_count_errors(dl)))
 		diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory");
 	model_free(m);
 	return ret;
@@ -116,10 +125,24 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISDIR(mode))
+		return "a directory";
+	return "not a regular file";
+}
+
 /* *.yaml and *.yml of a directory, in name order (byte order, not locale). */
 static int files_from_dir(struct file_list *fl, const char *dir, struct diag_list *dl)
 {
 	size_t first = fl->n;
+	struct stat st;
 	struct dirent *de;
 	DIR *d = opendir(dir);
 	char *p;
@@ -132,7 +155,20 @@ static int files_from_dir(struct file_list *fl, const char *dir, struct diag_lis
 		if (!is_policy_file(de->d_name))
 			continue;
 		if (asprintf(&p, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-			     de->d_name) < 0 || !files_add(fl, p)) {
+			     de->d_name) < 0) {
+			closedir(d);
+			return 2;
+		}
+		/* A FIFO, device or socket named *.yaml is reported and skipped
+		 * (never opened); symlinks to files are followed, as Kubernetes
+		 * mounts ConfigMaps through them. */
+		if (stat(p, &st) == 0 && !S_ISREG(st.st_mode)) {
+			diag_add(dl, DIAG_WARNING, p, 0, 0, "", "%s, not a regular file; skipped",
+				 file_kind(st.st_mode));
+			free(p);
+			continue;
+		}
+		if (!files_add(fl, p)) {
 			closedir(d);
 			return 2;
 		}
@@ -143,42 +179,70 @@ static int files_from_dir(struct file_list *fl, const char *dir, struct diag_lis
 	return 0;
 }
 
+/*
+ * Only regular files are read: a FIFO would block the agent forever and a
+ * device could stream without end. The type is checked before the open,
+ * and again on the descriptor (opened non-blocking, so a FIFO swapped in
+ * between cannot block) in case the name changed in between.
+ */
 static int read_file(const char *path, char **buf, size_t *len, struct diag_list *dl)
 {
-	FILE *f = fopen(path, "rb");
 	struct stat st;
-	size_t got;
+	size_t got = 0;
+	ssize_t r;
+	int fd;
 
 	*buf = NULL;
 	*len = 0;
-	if (!f || fstat(fileno(f), &st) != 0) {
+	if (stat(path, &st) != 0) {
 		diag_add(dl, DIAG_ERROR, path, 0, 0, "", "cannot read: %s", strerror(errno));
-		if (f)
-			fclose(f);
+		return 2;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		diag_add(dl, DIAG_ERROR, path, 0, 0, "", "%s, not a regular file; not read",
+			 file_kind(st.st_mode));
+		return 2;
+	}
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		diag_add(dl, DIAG_ERROR, path, 0, 0, "", "cannot read: %s",
+			 fd < 0 ? strerror(errno) : "not a regular file any more");
+		if (fd >= 0)
+			close(fd);
 		return 2;
 	}
 	if ((unsigned long long)st.st_size > POLICY_MAX_FILE_BYTES) {
 		diag_add(dl, DIAG_ERROR, path, 0, 0, "",
 			 "file is %lld bytes, more than the %u bytes allowed; not read",
 			 (long long)st.st_size, POLICY_MAX_FILE_BYTES);
-		fclose(f);
+		close(fd);
 		return 1;
 	}
 	*buf = malloc((size_t)st.st_size + 1);
 	if (!*buf) {
-		fclose(f);
+		diag_add(dl, DIAG_ERROR, path, 0, 0, "", "out of memory reading %lld bytes",
+			 (long long)st.st_size);
+		close(fd);
 		return 2;
 	}
-	got = fread(*buf, 1, (size_t)st.st_size + 1, f);
-	if (ferror(f) || got > (size_t)st.st_size) {
+	/* One byte more than the size: a file that grew is refused, not cut. */
+	while (got <= (size_t)st.st_size &&
+	       (r = read(fd, *buf + got, (size_t)st.st_size + 1 - got)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;
+		got += (size_t)r;
+	}
+	if (r < 0 || got > (size_t)st.st_size) {
 		diag_add(dl, DIAG_ERROR, path, 0, 0, "", "cannot read: %s",
-			 ferror(f) ? strerror(errno) : "file grew while being read");
-		fclose(f);
+			 r < 0 ? strerror(errno) : "file grew while being read");
+		close(fd);
 		free(*buf);
 		*buf = NULL;
 		return 2;
 	}
-	fclose(f);
+	close(fd);
 	*len = got;
 	return 0;
 }

@@ -6,11 +6,23 @@
  * ServiceEntry declares, with its usable endpoints (ServiceEntry endpoints or
  * the WorkloadEntries its workloadSelector picks), and the lookups the
  * compiler and the cross-resource checks share: which VirtualService and
- * which DestinationRule subsets apply to a host. Lookups by exact host are
- * hashed; only wildcard patterns are scanned.
+ * which DestinationRule subsets apply to a host. Every lookup is hashed:
+ * a wildcard lookup tries the patterns that could match a host ("*.b.c",
+ * "*.c", "*" for a.b.c), not every pattern of the policy.
  */
+#include <bpfmesh/lb_abi.h>
+
 #include "hmap.h"
 #include "model.h"
+
+/*
+ * Limits on what multiplies input into memory, so that a few kilobytes of
+ * YAML cannot ask for gigabytes: no more (host, port) pairs than the
+ * services map holds, no more endpoint slots (host x port x endpoint) than
+ * the backends map holds. Each is far above a real mesh node's policy.
+ */
+#define POLICY_MAX_HOST_PORTS BPFMESH_MAX_SERVICES
+#define POLICY_MAX_ENDPOINT_SLOTS BPFMESH_MAX_BACKENDS
 
 struct reg_ep {
 	uint32_t addr;  /* IPv4, network order */
@@ -28,17 +40,15 @@ struct reg_svc {
 	size_t n_eps;
 	bool dns_only;        /* resolved by DNS here: not intercepted */
 	size_t next_same_host; /* index + 1 of the next port of this host; 0: last */
+	size_t last_same_host; /* on the host's first port only: index + 1 of its last */
 };
 
 /* A DestinationRule in input order, chained with the others of its host. */
 struct reg_dr {
 	struct dest_rule *dr;
 	size_t next_same_host; /* index + 1; 0: last */
-};
-
-struct reg_wild {
-	size_t idx;          /* into vss[] or drs[] */
-	const char *pattern; /* "*.suffix" or "*" */
+	size_t last_same_host; /* on the host's first DestinationRule: index + 1 of its last */
+	struct hmap subset_by_name; /* name -> index of its first definition */
 };
 
 struct registry {
@@ -47,16 +57,14 @@ struct registry {
 	struct reg_svc *svcs;
 	size_t n_svcs;
 	struct hmap svc_by_host; /* host -> index of its first reg_svc */
+	struct hmap svc_by_wild; /* "*.suffix" matching some service host -> 0 */
 	struct virtual_service **vss; /* mesh VirtualServices, input order */
 	size_t n_vss;
 	struct hmap vs_by_host;  /* host as written -> first VirtualService claiming it */
-	struct reg_wild *vs_wild;
-	size_t n_vs_wild;
 	struct reg_dr *drs;
 	size_t n_drs;
 	struct hmap dr_by_host;  /* host as written -> first DestinationRule */
-	struct reg_wild *dr_wild;
-	size_t n_dr_wild;
+	unsigned long xref_work; /* endpoint and host checks done by xref_check */
 };
 
 bool registry_build(struct registry *reg, struct model *m, struct diag_list *dl);
@@ -83,6 +91,8 @@ const struct dr_subset *registry_subset(const struct registry *reg, const char *
 					const char *name);
 /* Index + 1 of the first DestinationRule whose host is exactly this string. */
 size_t registry_dr_chain(const struct registry *reg, const char *host);
+/* The first subset of this DestinationRule with this name, or NULL. */
+const struct dr_subset *registry_dr_subset(const struct reg_dr *rd, const char *name);
 bool registry_ep_in_subset(const struct reg_ep *ep, const struct dr_subset *s);
 
 #endif /* BPFMESH_POLICY_REGISTRY_H */

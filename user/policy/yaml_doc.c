@@ -145,18 +145,80 @@ yaml_node_t *ynode(struct ydoc *d, yaml_node_item_t i)
 	return yaml_document_get_node(d->doc, i);
 }
 
-static bool yvisit(struct ydoc *d, const yaml_node_t *n)
+bool yvisit(struct ydoc *d, const yaml_node_t *n)
 {
-	if (d->too_complex)
+	if (d->visits->spent)
 		return false;
-	if (++d->visits > YDOC_MAX_VISITS) {
-		d->too_complex = true;
+	if (d->visits->left == 0) {
+		d->visits->spent = true;
 		ydiag(d, n, DIAG_ERROR, "",
-		      "document too complex (more than %u nodes after alias expansion)",
-		      YDOC_MAX_VISITS);
+		      "policy too complex: YAML aliases expand to more than %lu extra nodes",
+		      MODEL_ALIAS_VISITS);
 		return false;
 	}
+	d->visits->left--;
 	return true;
+}
+
+static int token_depth_change(yaml_token_type_t t)
+{
+	switch (t) {
+	case YAML_BLOCK_SEQUENCE_START_TOKEN:
+	case YAML_BLOCK_MAPPING_START_TOKEN:
+	case YAML_FLOW_SEQUENCE_START_TOKEN:
+	case YAML_FLOW_MAPPING_START_TOKEN:
+		return 1;
+	case YAML_BLOCK_END_TOKEN:
+	case YAML_FLOW_SEQUENCE_END_TOKEN:
+	case YAML_FLOW_MAPPING_END_TOKEN:
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+static bool token_starts_node(yaml_token_type_t t)
+{
+	return t == YAML_SCALAR_TOKEN || token_depth_change(t) > 0;
+}
+
+/* A new document begins: its node count starts again. */
+static bool token_starts_doc(yaml_token_type_t t)
+{
+	return t == YAML_DOCUMENT_START_TOKEN || t == YAML_DOCUMENT_END_TOKEN;
+}
+
+bool yprescan_ok(const char *file, const char *buf, size_t len, struct diag_list *dl)
+{
+	unsigned long nodes = 0;
+	yaml_parser_t p;
+	yaml_token_t t;
+	const char *why = NULL;
+	long depth = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&p)) {
+		diag_add(dl, DIAG_ERROR, file, 0, 0, "", "out of memory while reading YAML");
+		return false;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	while (!done && yaml_parser_scan(&p, &t)) {
+		depth += token_depth_change(t.type);
+		nodes = token_starts_doc(t.type) ? 0 : nodes + token_starts_node(t.type);
+		done = t.type == YAML_STREAM_END_TOKEN;
+		if (depth > YDOC_MAX_DEPTH)
+			why = "nesting deeper than " YSTR(YDOC_MAX_DEPTH) " levels";
+		else if (nodes > YDOC_MAX_NODES)
+			why = "a document with more than " YSTR(YDOC_MAX_NODES) " nodes";
+		if (why) {
+			diag_add(dl, DIAG_ERROR, file, (unsigned int)t.start_mark.line + 1,
+				 (unsigned int)t.start_mark.column + 1, "", "%s; file not read", why);
+			done = true;
+		}
+		yaml_token_delete(&t);
+	}
+	yaml_parser_delete(&p);
+	return !why;
 }
 
 yaml_node_t *ymap_get(struct ydoc *d, yaml_node_t *map, const char *key)
@@ -182,45 +244,83 @@ bool yexpect_map(struct ydoc *d, yaml_node_t *n, const char *path)
 	return false;
 }
 
+/* A scalar key of a mapping and the index of its pair. */
+struct ykey_ref {
+	const yaml_node_t *key;
+	size_t idx;
+};
+
 static int key_cmp(const void *a, const void *b)
 {
-	const yaml_node_t *ka = *(yaml_node_t *const *)a, *kb = *(yaml_node_t *const *)b;
-	int c = strcmp(yscalar(ka), yscalar(kb));
+	const struct ykey_ref *ka = a, *kb = b;
+	int c = strcmp(yscalar(ka->key), yscalar(kb->key));
 
 	if (c)
 		return c;
-	if (ka->start_mark.index != kb->start_mark.index)
-		return ka->start_mark.index < kb->start_mark.index ? -1 : 1;
-	return 0;
+	return ka->idx < kb->idx ? -1 : ka->idx > kb->idx; /* equal keys: document order */
 }
 
-/* Duplicate keys are a YAML error that libyaml does not check; Kubernetes rejects them. */
-static void ymap_check_dups(struct ydoc *d, yaml_node_t *map, const char *path)
+void yfail_alloc(struct ydoc *d, const yaml_node_t *n, const char *path)
 {
-	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
-	yaml_node_t **keys, *k;
-	size_t i, m = 0;
+	d->a->oom = true;
+	ydiag(d, n, DIAG_ERROR, path, "out of memory");
+}
+
+/*
+ * Duplicate keys are a YAML error that libyaml does not check; Kubernetes
+ * rejects them. Every later copy is reported and marked in skip[] (indexed
+ * like the pairs), so that no field parser runs twice on one object: the
+ * list parsers size their arrays for the one copy they are given. Sorting
+ * keeps it O(n log n) for a mapping of n keys.
+ */
+static bool ymap_find_dups(struct ydoc *d, yaml_node_t *map, const char *path, bool *skip)
+{
+	yaml_node_pair_t *start = map->data.mapping.pairs.start;
+	size_t n = (size_t)(map->data.mapping.pairs.top - start), i, m = 0;
+	struct ykey_ref *keys;
 	char sub[YPATH_MAX];
 
-	if (n < 2)
-		return;
 	keys = calloc(n, sizeof(*keys));
-	if (!keys)
-		return;
+	if (!keys) {
+		yfail_alloc(d, map, path);
+		return false;
+	}
 	for (i = 0; i < n; i++) {
-		k = ynode(d, map->data.mapping.pairs.start[i].key);
+		yaml_node_t *k = ynode(d, start[i].key);
+
 		if (k && k->type == YAML_SCALAR_NODE)
-			keys[m++] = k;
+			keys[m++] = (struct ykey_ref){ k, i };
 	}
 	qsort(keys, m, sizeof(*keys), key_cmp);
 	for (i = 1; i < m; i++) {
-		if (strcmp(yscalar(keys[i]), yscalar(keys[i - 1])) == 0) {
-			ypath_key(sub, path, yscalar(keys[i]));
-			ydiag(d, keys[i], DIAG_ERROR, sub, "duplicate key (first at line %u)",
-			      ynode_line(keys[i - 1]));
-		}
+		if (strcmp(yscalar(keys[i].key), yscalar(keys[i - 1].key)) != 0)
+			continue;
+		skip[keys[i].idx] = true;
+		ypath_key(sub, path, yscalar(keys[i].key));
+		ydiag(d, keys[i].key, DIAG_ERROR, sub, "duplicate key (first at line %u)",
+		      ynode_line(keys[i - 1].key));
+		keys[i].key = keys[i - 1].key; /* later copies point at the first too */
 	}
 	free(keys);
+	return true;
+}
+
+/* skip[] for a mapping's pairs with its duplicates marked; NULL when the
+ * mapping cannot be walked (out of memory, reported). */
+bool *ymap_dup_skips(struct ydoc *d, yaml_node_t *map, const char *path)
+{
+	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+	bool *skip = calloc(n ? n : 1, sizeof(*skip));
+
+	if (!skip) {
+		yfail_alloc(d, map, path);
+		return NULL;
+	}
+	if (n > 1 && !ymap_find_dups(d, map, path, skip)) {
+		free(skip);
+		return NULL;
+	}
+	return skip;
 }
 
 static const struct yfield *yfield_find(const struct yfield *fields, const char *name)
@@ -239,15 +339,20 @@ void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
 	yaml_node_pair_t *p;
 	yaml_node_t *k, *v;
 	char sub[YPATH_MAX];
+	bool *skip;
 
 	if (!yexpect_map(d, map, path))
 		return;
-	ymap_check_dups(d, map, path);
+	skip = ymap_dup_skips(d, map, path);
+	if (!skip)
+		return;
 	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		k = ynode(d, p->key);
 		v = ynode(d, p->value);
 		if (!k || !v || !yvisit(d, v))
-			return;
+			break;
+		if (skip[p - map->data.mapping.pairs.start])
+			continue; /* a duplicate key: reported, the first copy is used */
 		if (k->type != YAML_SCALAR_NODE) {
 			ydiag(d, k, DIAG_ERROR, path, "mapping key must be a string, got %s",
 			      ynode_kind(k));
@@ -267,6 +372,7 @@ void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
 			d->key = saved;
 		}
 	}
+	free(skip);
 }
 
 void yreport_fields(struct ydoc *d, yaml_node_t *map, const char *path,

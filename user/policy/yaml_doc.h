@@ -13,18 +13,29 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "model.h"
 
 #define YPATH_MAX 256
-/* Node visits allowed per document: bounds alias expansion ("billion laughs"). */
-#define YDOC_MAX_VISITS 4000000u
+/* Nesting deeper than this (block and flow together) is refused before the
+ * document is loaded: libyaml's scanner spends time quadratic in the depth
+ * (100,000 levels of "[[[[" took 15-30 s). Istio resources nest about 12
+ * deep; Kubernetes objects rarely pass 30. */
+#define YDOC_MAX_DEPTH 100
+/* Nodes in one document, counted before it is loaded: libyaml holds a whole
+ * document in memory at about 200 bytes a node (30x the text for short
+ * scalars), so this caps the loader at about 100 MB. Kubernetes stores no
+ * object over 1.5 MiB, about 150,000 nodes; files may hold any number of
+ * documents, each loaded and freed in turn. */
+#define YDOC_MAX_NODES 500000
+#define YSTR_(x) #x
+#define YSTR(x) YSTR_(x)
 
 struct ydoc {
 	yaml_document_t *doc;
 	const char *file;
 	struct diag_list *dl;
 	struct arena *a;
-	unsigned long visits;
-	bool too_complex; /* visit budget exhausted: stop walking */
+	struct visit_budget *visits; /* the compile's, shared by its files */
 	yaml_node_t *key; /* key of the field whose parser is running */
 };
 
@@ -38,6 +49,12 @@ struct yfield {
 #define Y_REQUEST_ONLY "needs to see HTTP requests; not enforced at connection level"
 #define Y_NOT_YET "not yet implemented; ignored"
 #define Y_UNKNOWN "unknown or not yet implemented field; ignored"
+
+/* Scan buf's tokens and report (at file:line:col) nesting deeper than
+ * YDOC_MAX_DEPTH or a document of more than YDOC_MAX_NODES nodes. true: the
+ * buffer may be loaded (YAML errors are left to the loader). Linear in len:
+ * the scan stops at the first token over a limit. */
+bool yprescan_ok(const char *file, const char *buf, size_t len, struct diag_list *dl);
 
 /* Where to report a whole field: its key while its parser runs, else n. */
 yaml_node_t *ykey(struct ydoc *d, yaml_node_t *n);
@@ -55,6 +72,14 @@ yaml_node_t *ynode(struct ydoc *d, yaml_node_item_t i);
 /* Value of key in a mapping, NULL if absent (no diagnostic). */
 yaml_node_t *ymap_get(struct ydoc *d, yaml_node_t *map, const char *key);
 
+/* Count one node against the compile's visit budget; false (reported once)
+ * when it is spent: the caller stops walking. */
+bool yvisit(struct ydoc *d, const yaml_node_t *n);
+/* Report an allocation failure at n and stop the compile (arena->oom). */
+void yfail_alloc(struct ydoc *d, const yaml_node_t *n, const char *path);
+/* A calloc'ed flag per pair of map, set for each later copy of a duplicate
+ * key (reported); NULL on allocation failure (reported). */
+bool *ymap_dup_skips(struct ydoc *d, yaml_node_t *map, const char *path);
 /* Walk a mapping through a field table; obj is passed to the handlers. */
 void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
 	       const struct yfield *fields, void *obj);
