@@ -31,6 +31,7 @@ struct diag_list {
 	struct diag *items;
 	size_t n, cap;
 	bool strict; /* DIAG_UNENFORCED counts as an error */
+	size_t files, resources; /* what policy_compile_*() read, for reports */
 };
 
 void diag_add(struct diag_list *dl, enum diag_level level, const char *file,
