@@ -11,8 +11,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <bpf/libbpf.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include "agent.h"
@@ -129,6 +132,35 @@ static int agent_loop(struct agent *ag)
 	}
 }
 
+/* libbpf's messages in the agent's log format; debug ones only with -v. */
+static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	char buf[1024];
+
+	if (level == LIBBPF_DEBUG && !cli.verbose)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, args);
+	agent_log_lines(buf);
+	return 0;
+}
+
+/* The kernel feature check, its explanation logged line by line. */
+static int agent_probe(void)
+{
+	size_t len = 0;
+	char *text = NULL;
+	FILE *f = open_memstream(&text, &len);
+	int err;
+
+	if (!f)
+		return probe_check(stderr);
+	err = probe_check(f);
+	fclose(f);
+	agent_log_lines(text);
+	free(text);
+	return err;
+}
+
 int do_agent(int argc, char **argv)
 {
 	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR };
@@ -138,7 +170,8 @@ int do_agent(int argc, char **argv)
 	err = parse_args(&ag, argc, argv);
 	if (err)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
-	if (probe_check(stderr))
+	libbpf_set_print(libbpf_to_log);
+	if (agent_probe())
 		return EXIT_REJECTED;
 
 	sigemptyset(&mask);
@@ -182,6 +215,7 @@ int do_agent(int argc, char **argv)
 	err = agent_loop(&ag);
 	applier_sweep(&ag.applier, true);
 	applier_free(&ag.applier);
+	agent_reported_free(&ag.reported);
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);
 cleanup:
