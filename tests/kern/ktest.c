@@ -120,11 +120,6 @@ static int find_agent_bin(void)
 	return access(agent_bin, X_OK) ? -errno : 0;
 }
 
-const char *ktest_bpfmesh_bin(void)
-{
-	return agent_bin;
-}
-
 int env_setup(struct ktest_env *e)
 {
 	static int seq;

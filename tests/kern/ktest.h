@@ -69,8 +69,6 @@ struct ktest_env {
 };
 
 int env_setup(struct ktest_env *e);
-/* The bpfmesh binary under test (BPFMESH_BIN, or beside test_kern). */
-const char *ktest_bpfmesh_bin(void);
 struct backends;
 void env_teardown(struct ktest_env *e);
 int env_write_policy(struct ktest_env *e, const char *name, const char *yaml);

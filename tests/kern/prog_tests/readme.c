@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The README's "Try it yourself" walk-through, run as written: its shell
- * block is taken from README.md and run by bash (-e -u -o pipefail) with the
- * bpfmesh under test first on PATH, in this test's network namespace. The
+ * block is taken from README.md and run by bash (-e -u -o pipefail) in this
+ * test's network namespace, with bpfmesh as `make install DESTDIR=<tmp>`
+ * installs it first on PATH (so the installed binary, away from .output/,
+ * is the one that loads its embedded BPF objects and attaches). The
  * walk-through makes its own cgroup (<cgroup2 root>/bpfmesh-try), pins under
  * /sys/fs/bpf/bpfmesh-try, works in /tmp/bpfmesh-try and removes all three;
  * the test removes them too if the script fails half-way, and refuses to
@@ -77,15 +79,13 @@ static void cleanup_walkthrough(pid_t pgid, const char *cg)
 
 /* bash on the script, in its own process group, output to log; exit status
  * or -ETIMEDOUT. */
-static int run_script(const char *script, const char *log, pid_t *pgid)
+static int run_script(const char *script, const char *bindir, const char *log, pid_t *pgid)
 {
-	char path_env[PATH_MAX + 64], bindir[PATH_MAX];
+	char path_env[PATH_MAX + 64];
 	time_t deadline = time(NULL) + SCRIPT_TIMEOUT_S;
 	int status, fd;
 	pid_t pid;
 
-	snprintf(bindir, sizeof(bindir), "%s", ktest_bpfmesh_bin());
-	*strrchr(bindir, '/') = '\0';
 	snprintf(path_env, sizeof(path_env), "%s:%s", bindir, getenv("PATH") ?: "/usr/bin:/bin");
 	pid = fork();
 	if (pid < 0)
@@ -130,18 +130,36 @@ static int answers(const char *out)
 	return total;
 }
 
+/* `make install` into dest; 0 when the binary and the manual page are there. */
+static int make_install(const char *dest)
+{
+	char cmd[PATH_MAX + 128], path[PATH_MAX + 64];
+
+	snprintf(cmd, sizeof(cmd), "make -s --no-print-directory install PREFIX=/usr DESTDIR=%s "
+		 ">/dev/null", dest);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/usr/share/man/man8/bpfmesh.8", dest);
+	if (access(path, R_OK))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/usr/bin/bpfmesh", dest);
+	return access(path, X_OK) ? -errno : 0;
+}
+
 KTEST(readme_try_it_yourself)
 {
 	char cg[PATH_MAX], script[] = "/tmp/bpfmesh-readme-XXXXXX", log[64], out[65536];
+	char dest[] = "/tmp/bpfmesh-install-XXXXXX", bindir[64], rm[96];
 	struct stat st;
 	pid_t pgid = 0;
 	int fd, rc;
 	FILE *f;
 	size_t n;
 
-	if (system("command -v python3 >/dev/null && command -v curl >/dev/null") != 0 ||
-	    access("README.md", R_OK)) {
-		ktest_skip("needs python3, curl and README.md (run from the repository)");
+	if (system("command -v python3 >/dev/null && command -v curl >/dev/null && "
+		   "command -v make >/dev/null") != 0 || access("README.md", R_OK) ||
+	    access("Makefile", R_OK)) {
+		ktest_skip("needs python3, curl, make and the repository (README.md, Makefile)");
 		return;
 	}
 	try_cgroup(cg, sizeof(cg));
@@ -153,9 +171,12 @@ KTEST(readme_try_it_yourself)
 		return;
 	close(fd);
 	snprintf(log, sizeof(log), "%s.log", script);
-	if (!ASSERT_OK(extract_walkthrough("README.md", script), "README has the walk-through"))
+	if (!ASSERT_OK(extract_walkthrough("README.md", script), "README has the walk-through") ||
+	    !ASSERT_TRUE(mkdtemp(dest) != NULL, "install dir") ||
+	    !ASSERT_OK(make_install(dest), "make install DESTDIR: binary and manual page"))
 		goto out;
-	rc = run_script(script, log, &pgid);
+	snprintf(bindir, sizeof(bindir), "%s/usr/bin", dest);
+	rc = run_script(script, bindir, log, &pgid);
 	f = fopen(log, "r");
 	n = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
 	out[n] = '\0';
@@ -177,4 +198,7 @@ out:
 	cleanup_walkthrough(pgid, cg);
 	unlink(script);
 	unlink(log);
+	snprintf(rm, sizeof(rm), "rm -rf %s", dest);
+	if (strcmp(dest + strlen(dest) - 6, "XXXXXX") && system(rm) != 0)
+		fprintf(stderr, "  readme: could not remove %s\n", dest);
 }
