@@ -103,6 +103,9 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard tests/unit/*.h) $(USER_
 	$(call msg,LINK,$@)
 	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -Itests/unit $< $(UNIT_OBJS) -lyaml -lbpf -lcmocka -o $@
 
+# The CLI tests run the binary itself (tests/unit/test_cli.c).
+$(OUTPUT)/unit/test_cli: $(OUTPUT)/bpfmesh
+
 unit: $(UNIT_BINS)
 	$(Q)tests/run_unit.sh $(UNIT_BINS)
 

@@ -233,16 +233,17 @@ static void stat_row_json(const struct stat_row *row, struct json *j)
 	json_obj_end(j);
 }
 
-/* VIP and SERVICE on a service's first row, DESTINATION on a destination's. */
+/* VIP on a service's first row, DESTINATION on a destination's (as in
+ * show_endpoints: the service's name is in JSON and `maps services`). */
 static void stat_rows_table(const struct stat_row *rows, size_t n)
 {
-	static const char *const cols[] = { "VIP", "SERVICE", "DESTINATION", "ENDPOINT",
-					    ">CONNECTS", ">REFUSED" };
+	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">CONNECTS",
+					    ">REFUSED" };
 	char key[64], ep[64], shown[BPFMESH_NAME_LEN + 8], connects[24], refused[24];
 	struct table t;
 	size_t i;
 
-	table_init(&t, 6, cols);
+	table_init(&t, 5, cols);
 	for (i = 0; i < n; i++) {
 		const struct stat_row *row = &rows[i];
 		bool new_svc = !i || memcmp(&rows[i - 1].key.svc, &row->key.svc,
@@ -258,7 +259,7 @@ static void stat_rows_table(const struct stat_row *rows, size_t n)
 		snprintf(connects, sizeof(connects), "%llu", (unsigned long long)row->val.connects);
 		snprintf(refused, sizeof(refused), "%llu", (unsigned long long)row->val.refused);
 		table_add(&t, (const char *const[]){
-			new_svc ? key : "", new_svc ? row->service : "",
+			new_svc ? key : "",
 			new_dest ? short_destination(shown, sizeof(shown), row->service, row->dest)
 				 : "",
 			ep, connects, refused });

@@ -28,25 +28,52 @@ static const char *const level_names[] = {
 	[DIAG_UNENFORCED] = "unenforced", [DIAG_ERROR] = "error",
 };
 
+/* The order diag_print uses: file, line, column, then as reported. */
+static int cmp_diag_place(const void *pa, const void *pb)
+{
+	const struct diag *a = *(const struct diag *const *)pa, *b = *(const struct diag *const *)pb;
+	int c = strcmp(a->file ? a->file : "", b->file ? b->file : "");
+
+	if (c)
+		return c;
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	if (a->col != b->col)
+		return a->col < b->col ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+static void diag_json(const struct diag_list *dl, const struct diag *d, struct json *j)
+{
+	bool err = d->level == DIAG_ERROR || (dl->strict && d->level == DIAG_UNENFORCED);
+
+	json_obj_begin(j);
+	json_kv_str(j, "level", err ? "error" : level_names[d->level]);
+	json_kv_str(j, "file", d->file ? d->file : "");
+	json_kv_uint(j, "line", d->line);
+	json_kv_uint(j, "column", d->col);
+	json_kv_str(j, "field", d->field ? d->field : "");
+	json_kv_str(j, "message", d->msg ? d->msg : "");
+	json_key(j, "unenforced"); /* the text's "error (unenforced)" under --strict */
+	json_bool(j, d->level == DIAG_UNENFORCED);
+	json_obj_end(j);
+}
+
+/* In the text's order, so that the two read alike. */
 static void diags_json(const struct diag_list *dl, struct json *j)
 {
+	const struct diag **order = calloc(dl->n + 1, sizeof(*order));
 	size_t i;
 
 	json_arr_begin(j);
-	for (i = 0; i < dl->n; i++) {
-		const struct diag *d = &dl->items[i];
-		bool err = d->level == DIAG_ERROR || (dl->strict && d->level == DIAG_UNENFORCED);
-
-		json_obj_begin(j);
-		json_kv_str(j, "level", err ? "error" : level_names[d->level]);
-		json_kv_str(j, "file", d->file ? d->file : "");
-		json_kv_uint(j, "line", d->line);
-		json_kv_uint(j, "column", d->col);
-		json_kv_str(j, "field", d->field ? d->field : "");
-		json_kv_str(j, "message", d->msg ? d->msg : "");
-		json_obj_end(j);
-	}
+	for (i = 0; order && i < dl->n; i++)
+		order[i] = &dl->items[i];
+	if (order && dl->n)
+		qsort(order, dl->n, sizeof(*order), cmp_diag_place);
+	for (i = 0; i < dl->n; i++)
+		diag_json(dl, order ? order[i] : &dl->items[i], j);
 	json_arr_end(j);
+	free(order);
 }
 
 static size_t count_level(const struct diag_list *dl, enum diag_level level)

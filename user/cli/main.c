@@ -73,9 +73,9 @@ static int do_help(int argc, char **argv)
 {
 	char *sub[] = { argc > 1 ? argv[1] : NULL, "--help", NULL };
 
-	if (argc < 2)
+	if (argc < 2 || (argc == 2 && cli_is_help(argv[1])))
 		return cli_help(top_usage);
-	if (argc > 2 || cli_is_help(argv[1])) {
+	if (argc > 2) {
 		cli_error("help takes one command name");
 		return cli_usage_error(top_usage);
 	}

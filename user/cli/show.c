@@ -180,8 +180,10 @@ static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d
 	json_obj_end(j);
 }
 
-/* Table rows: VIP and SERVICE on a service's first row, DESTINATION on a
- * destination's first row, so that the groups read down the page. */
+/* Table rows: VIP on a service's first row, DESTINATION on a destination's
+ * first row, so that the groups read down the page. The service's name is
+ * left to `maps services` (and JSON): with it the table would pass 100
+ * columns for ordinary Kubernetes names. */
 static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, __u32 s,
 			     const struct backend_val *b, struct table *t)
 {
@@ -198,15 +200,15 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, 
 	snprintf(share, sizeof(share), "%.1f%%",
 		 dest->set_weight ? 100.0 * b->weight / dest->set_weight : 0);
 	table_add(t, (const char *const[]){
-		first_of_svc ? key : "", first_of_svc ? svc : "",
+		first_of_svc ? key : "",
 		s == 0 ? short_destination(shown, sizeof(shown), svc, dn) : "",
 		ep, weight, share });
 }
 
 size_t show_endpoints(const struct lb_view *v, struct json *j)
 {
-	static const char *const cols[] = { "VIP", "SERVICE", "DESTINATION", "ENDPOINT",
-					    ">WEIGHT", ">SHARE" };
+	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">WEIGHT",
+					    ">SHARE" };
 	size_t i, rows = 0;
 	struct table t;
 	unsigned int d;
@@ -215,7 +217,7 @@ size_t show_endpoints(const struct lb_view *v, struct json *j)
 	if (j)
 		json_arr_begin(j);
 	else
-		table_init(&t, 6, cols);
+		table_init(&t, 5, cols);
 	for (i = 0; i < v->n_services; i++) {
 		const struct svc_val *val = &v->vals[i];
 
