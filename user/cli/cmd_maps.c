@@ -26,8 +26,8 @@ static const char maps_usage[] =
 	"             then the node's verdict counters\n"
 	"\n"
 	"Reads the maps a running agent pinned under BPFFS_DIR (default\n"
-	DEFAULT_BPFFS_DIR "). Rows are grouped by service, then destination; a\n"
-	"destination of the row's own service is shown as SUBSET:PORT, or (all):PORT\n"
+	DEFAULT_BPFFS_DIR "). Rows are grouped by VIP, then destination; a\n"
+	"destination of the VIP's own service is shown as SUBSET:PORT, or (all):PORT\n"
 	"for the whole service. -j gives the same rows as JSON, with full names.\n";
 
 static int open_pinned(const char *map_name)
@@ -308,7 +308,7 @@ static void stats_report(struct stat_rows *r, const __u64 *verdicts)
 
 	if (!cli.json) {
 		stat_rows_table(r->rows, r->n);
-		printf("%zu %s counted in %s\n\n", r->n, cli_plural(r->n, "row", "rows"),
+		printf("%zu %s in %s\n\n", r->n, cli_plural(r->n, "counter", "counters"),
 		       bpffs_dir);
 		show_verdicts(verdicts, NULL);
 		return;

@@ -26,7 +26,8 @@ static const char top_usage[] =
 	"  -j  JSON output (help prints null)   -p  pretty JSON, implies -j\n"
 	"  -v  libbpf debug messages            -V  the same as `version`\n"
 	"\n"
-	"Exit status: 0 success, 1 rejected policy or failed operation, 2 usage error.\n";
+	"Exit status: 0 success, 1 policy rejected or operation failed,\n"
+	"             2 usage or I/O error.\n";
 
 static const char version_usage[] =
 	"Usage: bpfmesh version [-j|-p]\n"
