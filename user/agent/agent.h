@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include "apply/apply.h"
 #include "kern/loader.h"
+#include "policy/hmap.h"
 
 #define AGENT_MAX_SOURCES 8
 
@@ -25,10 +26,11 @@ struct agent_source {
 };
 
 /* Diagnostics logged by the last reload: a warning already reported is not
- * repeated at every re-apply (errors are: they say why nothing applied). */
+ * repeated at every re-apply (errors are: they say why nothing applied).
+ * text holds the lines; lines is a set of them, keys pointing into text. */
 struct agent_reported {
-	char **lines;
-	size_t n;
+	char *text;
+	struct hmap lines;
 };
 
 struct agent {

@@ -41,22 +41,9 @@ void agent_log_lines(const char *text)
 
 void agent_reported_free(struct agent_reported *r)
 {
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		free(r->lines[i]);
-	free(r->lines);
+	hmap_free(&r->lines);
+	free(r->text);
 	*r = (struct agent_reported){ 0 };
-}
-
-static bool was_reported(const struct agent_reported *r, const char *line)
-{
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		if (!strcmp(r->lines[i], line))
-			return true;
-	return false;
 }
 
 /* "file:line:col: error: ..." or "file: error (unenforced): ..." (diag.c). */
@@ -71,27 +58,26 @@ static bool is_error_line(const char *line)
 static void log_diagnostics(struct agent *ag, const struct diag_list *dl)
 {
 	struct agent_reported now = { 0 };
-	size_t len = 0, repeated = 0;
-	char *text = NULL, *line, *save = NULL;
-	FILE *f = open_memstream(&text, &len);
+	size_t len = 0, repeated = 0, unused;
+	char *line, *save = NULL;
+	FILE *f = open_memstream(&now.text, &len);
+	bool added;
 
 	if (!f)
 		return;
 	diag_print(dl, f);
 	fclose(f);
-	now.lines = calloc(dl->n + 1, sizeof(*now.lines));
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!is_error_line(line) && was_reported(&ag->reported, line))
+	for (line = strtok_r(now.text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!is_error_line(line) && hmap_get_str(&ag->reported.lines, line, &unused))
 			repeated++;
 		else
 			agent_log("%s", line);
-		if (now.lines && now.n < dl->n && (now.lines[now.n] = strdup(line)))
-			now.n++;
+		/* Out of memory: the line is simply logged again next time. */
+		hmap_put_str(&now.lines, line, 0, &added);
 	}
 	if (repeated)
 		agent_log("%zu %s logged before, not repeated", repeated,
 			  repeated == 1 ? "diagnostic" : "diagnostics");
-	free(text);
 	agent_reported_free(&ag->reported);
 	ag->reported = now;
 }
