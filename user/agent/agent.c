@@ -11,8 +11,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <bpf/libbpf.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include "agent.h"
@@ -22,18 +25,20 @@
 
 #define SWEEP_INTERVAL_MS 250
 
-static void agent_help(void)
-{
-	fprintf(stderr,
-		"Usage: bpfmesh agent --policies DIR [--cgroup CGROUP_DIR] [--bpffs DIR]\n"
-		"                     [--strict] [-v]\n"
-		"\n"
-		"Runs in the foreground: loads and attaches the connect-time load balancer\n"
-		"to CGROUP_DIR (default: the cgroup2 mount root), pins its maps under DIR\n"
-		"(default " DEFAULT_BPFFS_DIR "), applies the policies in DIR and re-applies\n"
-		"them when the directory changes or on SIGHUP. Logs to stderr.\n"
-		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n");
-}
+static const char agent_usage[] =
+	"Usage: bpfmesh agent --policies POLICY_DIR [--cgroup CGROUP_DIR]\n"
+	"                     [--bpffs BPFFS_DIR] [--strict] [-v]\n"
+	"\n"
+	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
+	"CGROUP_DIR (default: the cgroup2 mount root, from /proc/mounts), pins its maps\n"
+	"and links under BPFFS_DIR (default " DEFAULT_BPFFS_DIR "), applies the\n"
+	"policies in POLICY_DIR (*.yaml, *.yml) and re-applies them when that directory\n"
+	"changes or on SIGHUP. A policy with errors is logged and not applied: the\n"
+	"version in force stays. --strict rejects fields bpfmesh cannot enforce.\n"
+	"\n"
+	"Logs to stderr, one timestamped line per event. SIGTERM or SIGINT detach the\n"
+	"programs, remove the pins and exit 0. See what the kernel holds with\n"
+	"`bpfmesh maps services --bpffs BPFFS_DIR`.\n";
 
 static int parse_args(struct agent *ag, int argc, char **argv)
 {
@@ -51,18 +56,18 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			cli.verbose = true;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			agent_help();
+		} else if (cli_is_help(argv[i])) {
+			cli_help(agent_usage);
 			return 1;
 		} else {
 			cli_error("unknown or incomplete option '%s'", argv[i]);
-			agent_help();
+			cli_usage_error(agent_usage);
 			return -1;
 		}
 	}
 	if (!ag->policies) {
-		cli_error("--policies DIR is required");
-		agent_help();
+		cli_error("--policies POLICY_DIR is required");
+		cli_usage_error(agent_usage);
 		return -1;
 	}
 	if (!ag->cgroup[0] && cgroup2_root(ag->cgroup, sizeof(ag->cgroup))) {
@@ -127,6 +132,35 @@ static int agent_loop(struct agent *ag)
 	}
 }
 
+/* libbpf's messages in the agent's log format; debug ones only with -v. */
+static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	char buf[1024];
+
+	if (level == LIBBPF_DEBUG && !cli.verbose)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, args);
+	agent_log_lines(buf);
+	return 0;
+}
+
+/* The kernel feature check, its explanation logged line by line. */
+static int agent_probe(void)
+{
+	size_t len = 0;
+	char *text = NULL;
+	FILE *f = open_memstream(&text, &len);
+	int err;
+
+	if (!f)
+		return probe_check(stderr);
+	err = probe_check(f);
+	fclose(f);
+	agent_log_lines(text);
+	free(text);
+	return err;
+}
+
 int do_agent(int argc, char **argv)
 {
 	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR };
@@ -136,7 +170,8 @@ int do_agent(int argc, char **argv)
 	err = parse_args(&ag, argc, argv);
 	if (err)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
-	if (probe_check(stderr))
+	libbpf_set_print(libbpf_to_log);
+	if (agent_probe())
 		return EXIT_REJECTED;
 
 	sigemptyset(&mask);
@@ -180,6 +215,7 @@ int do_agent(int argc, char **argv)
 	err = agent_loop(&ag);
 	applier_sweep(&ag.applier, true);
 	applier_free(&ag.applier);
+	agent_reported_free(&ag.reported);
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);
 cleanup:
