@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The TC program on crafted packets (BPF_PROG_TEST_RUN): each case is a
+ * description, an input frame, the expected output frame and verdict, run in
+ * order against one loaded program whose flow table carries over from case
+ * to case, as a flow's packets would. Every expected frame is built with its
+ * checksums computed from scratch, so the kernel's incremental updates are
+ * checked exactly. No interface, no namespace beyond the runner's own.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "tc.skel.h"
+#include "ktest.h"
+#include "pkt_build.h"
+#include "tc_fixture.h"
+
+/* Fixture rows name the fields a case needs, positionally; the rest are 0. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+
+struct tc_case {
+	const char *desc;
+	struct pkt_spec in;
+	struct pkt_spec out;
+	int verdict;
+};
+
+#define C "198.18.1.2"
+#define VIP "198.19.0.1"
+#define VIP_EMPTY "198.19.0.2"
+#define EP "198.18.2.10"
+#define EP2 "198.18.2.11"
+#define ROUTER "198.18.2.1"
+
+static bool run_case(int prog_fd, const struct tc_case *c)
+{
+	__u8 in[PKT_MAX], want[PKT_MAX], got[PKT_MAX];
+	size_t in_len = pkt_build(&c->in, in, sizeof(in));
+	size_t want_len = pkt_build(&c->out, want, sizeof(want));
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)in_len,
+		    .data_out = got, .data_size_out = sizeof(got), .repeat = 1);
+	char diff[128];
+	int err;
+
+	if (!ASSERT_TRUE(in_len && want_len, c->desc))
+		return false;
+	err = bpf_prog_test_run_opts(prog_fd, &o);
+	if (!ASSERT_OK(err, c->desc) || !ASSERT_EQ(o.retval, c->verdict, c->desc))
+		return false;
+	pkt_diff(got, o.data_size_out, want, want_len, diff, sizeof(diff));
+	return ktest_check(!diff[0], __func__, __LINE__, c->desc, "packet differs: %s", diff);
+}
+
+static int run_cases(int prog_fd, const struct tc_case *cases, int n)
+{
+	int i, ok = 0;
+
+	for (i = 0; i < n; i++)
+		ok += run_case(prog_fd, &cases[i]);
+	return ok;
+}
+
+/* The forward and reply entries of flow client:cport -> VIP:vport. */
+static int flow_entries(struct tc_bpf *skel, __u8 proto, const char *client, __u16 cport,
+			const char *vip, __u16 vport, const char *ep, __u16 eport)
+{
+	struct ct4_key k = { .proto = proto };
+	struct ct4_val v;
+	int fd = bpf_map__fd(skel->maps.bpfmesh_ct4_flows), n = 0;
+
+	inet_pton(AF_INET, client, &k.saddr);
+	inet_pton(AF_INET, vip, &k.daddr);
+	k.sport = htons(cport);
+	k.dport = htons(vport);
+	n += bpf_map_lookup_elem(fd, &k, &v) == 0;
+	inet_pton(AF_INET, ep, &k.saddr);
+	inet_pton(AF_INET, client, &k.daddr);
+	k.sport = htons(eport);
+	k.dport = htons(cport);
+	n += bpf_map_lookup_elem(fd, &k, &v) == 0;
+	return n;
+}
+
+static struct tc_bpf *load_program(struct tc_fixture *fx, __u64 udp_idle_ns, int *prog_fd)
+{
+	struct tc_bpf *skel = tc_fixture_open(fx, udp_idle_ns);
+
+	if (!ASSERT_TRUE(skel != NULL, "load tc program"))
+		return NULL;
+	*prog_fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
+	return skel;
+}
+
+static __u64 event_count(struct tc_bpf *skel, __u32 event)
+{
+	return tc_fixture_event(bpf_map__fd(skel->maps.bpfmesh_tc4_events), event);
+}
+
+/* A TCP flow from SYN to an orderly close, with its replies. */
+static const struct tc_case tcp_flow[] = {
+	{ "SYN to the VIP goes to the endpoint",
+	  { 6, C, VIP, 40000, 80, F_SYN, 1000, 0 },
+	  { 6, C, EP, 40000, 8080, F_SYN, 1000, 0 }, TC_ACT_OK },
+	{ "retransmitted SYN goes to the same endpoint",
+	  { 6, C, VIP, 40000, 80, F_SYN, 1000, 0 },
+	  { 6, C, EP, 40000, 8080, F_SYN, 1000, 0 }, TC_ACT_OK },
+	{ "SYN-ACK from the endpoint comes from the VIP",
+	  { 6, EP, C, 8080, 40000, F_SYN | F_ACK, 5000, 1001 },
+	  { 6, VIP, C, 80, 40000, F_SYN | F_ACK, 5000, 1001 }, TC_ACT_OK },
+	{ "data from the client, odd length",
+	  { 6, C, VIP, 40000, 80, F_ACK, 1001, 5001, 101 },
+	  { 6, C, EP, 40000, 8080, F_ACK, 1001, 5001, 101 }, TC_ACT_OK },
+	{ "data from the endpoint",
+	  { 6, EP, C, 8080, 40000, F_ACK, 5001, 1102, 300 },
+	  { 6, VIP, C, 80, 40000, F_ACK, 5001, 1102, 300 }, TC_ACT_OK },
+	{ "client FIN",
+	  { 6, C, VIP, 40000, 80, F_FIN | F_ACK, 1102, 5301 },
+	  { 6, C, EP, 40000, 8080, F_FIN | F_ACK, 1102, 5301 }, TC_ACT_OK },
+	{ "endpoint FIN",
+	  { 6, EP, C, 8080, 40000, F_FIN | F_ACK, 5301, 1103 },
+	  { 6, VIP, C, 80, 40000, F_FIN | F_ACK, 5301, 1103 }, TC_ACT_OK },
+	{ "last ACK of the close is still translated",
+	  { 6, C, VIP, 40000, 80, F_ACK, 1103, 5302 },
+	  { 6, C, EP, 40000, 8080, F_ACK, 1103, 5302 }, TC_ACT_OK },
+};
+
+/* Packets that are not for a service, or that have no flow. */
+static const struct tc_case untracked[] = {
+	{ "TCP to an address that is no service passes untouched",
+	  { 6, C, "198.18.3.3", 40001, 80, F_SYN, 1, 0 },
+	  { 6, C, "198.18.3.3", 40001, 80, F_SYN, 1, 0 }, TC_ACT_OK },
+	{ "VIP on a port that is no service passes untouched",
+	  { 6, C, VIP, 40001, 81, F_SYN, 1, 0 },
+	  { 6, C, VIP, 40001, 81, F_SYN, 1, 0 }, TC_ACT_OK },
+	{ "reply-shaped packet of no flow passes untouched",
+	  { 6, EP, C, 8080, 40001, F_ACK, 1, 1 },
+	  { 6, EP, C, 8080, 40001, F_ACK, 1, 1 }, TC_ACT_OK },
+	{ "mid-flow ACK with no entry: RST back to the client, SEQ=SEG.ACK",
+	  { 6, C, VIP, 40002, 80, F_ACK, 7000, 9000, 10 },
+	  { 6, VIP, C, 80, 40002, F_RST, 9000, 9000, 10, .swap_macs = true }, TC_ACT_REDIRECT },
+	{ "SYN to a service with no endpoint: RST,ACK with ACK=SEG.SEQ+1",
+	  { 6, C, VIP_EMPTY, 40003, 80, F_SYN, 7000, 0 },
+	  { 6, VIP_EMPTY, C, 80, 40003, F_RST | F_ACK, 0, 7001, .swap_macs = true },
+	  TC_ACT_REDIRECT },
+	{ "UDP to a service with no endpoint is dropped",
+	  { 17, C, VIP_EMPTY, 5353, 53, 0, 0, 0, 20 },
+	  { 17, C, VIP_EMPTY, 5353, 53, 0, 0, 0, 20 }, TC_ACT_SHOT },
+	{ "a fragment passes untouched",
+	  { 17, C, VIP, 5353, 53, 0, 0, 0, 20, .frag = 0x2000 },
+	  { 17, C, VIP, 5353, 53, 0, 0, 0, 20, .frag = 0x2000 }, TC_ACT_OK },
+	{ "ICMP echo to the VIP passes untouched",
+	  { 1, C, VIP, .icmp_type = 8 },
+	  { 1, C, VIP, .icmp_type = 8 }, TC_ACT_OK },
+};
+
+static const struct pkt_spec udp_fwd_wire = { 17, C, EP, 5353, 5300, 0, 0, 0, 33 };
+static const struct pkt_spec udp_fwd_client = { 17, C, VIP, 5353, 53, 0, 0, 0, 33 };
+static const struct pkt_spec tcp_fwd_wire = { 6, C, EP, 40010, 8080, F_ACK, 1, 1, 0 };
+static const struct pkt_spec tcp_fwd_client = { 6, C, VIP, 40010, 80, F_ACK, 1, 1, 0 };
+static const struct pkt_spec udp_rep_client = { 17, VIP, C, 53, 5353, 0, 0, 0, 12 };
+static const struct pkt_spec udp_rep_wire = { 17, EP, C, 5300, 5353, 0, 0, 0, 12 };
+
+/* UDP both ways, and ICMP errors about translated flows. */
+static const struct tc_case udp_icmp[] = {
+	{ "UDP to the VIP goes to the endpoint",
+	  { 17, C, VIP, 5353, 53, 0, 0, 0, 33 },
+	  { 17, C, EP, 5353, 5300, 0, 0, 0, 33 }, TC_ACT_OK },
+	{ "UDP reply comes from the VIP",
+	  { 17, EP, C, 5300, 5353, 0, 0, 0, 12 },
+	  { 17, VIP, C, 53, 5353, 0, 0, 0, 12 }, TC_ACT_OK },
+	{ "UDP without checksum keeps none",
+	  { 17, C, VIP, 5353, 53, 0, 0, 0, 33, .udp_no_csum = true },
+	  { 17, C, EP, 5353, 5300, 0, 0, 0, 33, .udp_no_csum = true }, TC_ACT_OK },
+	{ "port unreachable from the endpoint: quote and source become the VIP",
+	  { 1, EP, C, .icmp_type = 3, .icmp_code = 3, .quote = &udp_fwd_wire },
+	  { 1, VIP, C, .icmp_type = 3, .icmp_code = 3, .quote = &udp_fwd_client }, TC_ACT_OK },
+	{ "frag needed from a router: quote translated, router's address kept",
+	  { 1, ROUTER, C, .icmp_type = 3, .icmp_code = 4, .quote = &tcp_fwd_wire },
+	  { 1, ROUTER, C, .icmp_type = 3, .icmp_code = 4, .quote = &tcp_fwd_client },
+	  TC_ACT_OK },
+	{ "port unreachable from the client about a reply: goes to the endpoint",
+	  { 1, C, VIP, .icmp_type = 3, .icmp_code = 3, .quote = &udp_rep_client },
+	  { 1, C, EP, .icmp_type = 3, .icmp_code = 3, .quote = &udp_rep_wire }, TC_ACT_OK },
+};
+
+KTEST(tc_packets)
+{
+	struct tc_fixture fx;
+	struct tc_bpf *skel;
+	int prog_fd;
+
+	skel = load_program(&fx, 0, &prog_fd);
+	if (!skel)
+		return;
+
+	run_cases(prog_fd, tcp_flow, sizeof(tcp_flow) / sizeof(tcp_flow[0]));
+	ASSERT_EQ(flow_entries(skel, 6, C, 40000, VIP, 80, EP, 8080), 0,
+		  "both entries gone after FIN, FIN, ACK");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), 1, "one flow placed");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_CLOSED), 1, "one flow closed");
+
+	run_cases(prog_fd, untracked, sizeof(untracked) / sizeof(untracked[0]));
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_EVICTED), 1, "mid-flow miss counted");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_NO_UPSTREAM), 2, "no-upstream counted");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_FRAGMENT), 1, "fragment counted");
+
+	/* The TCP flow the router's error quotes. */
+	{
+		const struct tc_case open_tcp = {
+			"SYN of the flow the ICMP error is about",
+			{ 6, C, VIP, 40010, 80, F_SYN, 0, 0 },
+			{ 6, C, EP, 40010, 8080, F_SYN, 0, 0 }, TC_ACT_OK };
+
+		run_case(prog_fd, &open_tcp);
+	}
+	run_cases(prog_fd, udp_icmp, sizeof(udp_icmp) / sizeof(udp_icmp[0]));
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_ICMP), 3, "three ICMP errors translated");
+
+	tc_fixture_close(&fx, skel);
+}
+
+/* Policy changes under a live flow: weights move, the endpoint stays;
+ * the endpoint leaves, the flow is reset. */
+KTEST(tc_policy_change)
+{
+	static const struct tc_case established = {
+		"established flow keeps its endpoint",
+		{ 6, C, VIP, 40020, 80, F_ACK, 100, 200, 5 },
+		{ 6, C, EP, 40020, 8080, F_ACK, 100, 200, 5 }, TC_ACT_OK };
+	static const struct tc_case syn = {
+		"SYN to the VIP",
+		{ 6, C, VIP, 40020, 80, F_SYN, 99, 0 },
+		{ 6, C, EP, 40020, 8080, F_SYN, 99, 0 }, TC_ACT_OK };
+	static const struct tc_case reset = {
+		"endpoint gone: RST back to the client",
+		{ 6, C, VIP, 40020, 80, F_ACK, 105, 200, 0 },
+		{ 6, VIP, C, 80, 40020, F_RST, 200, 200, 0, .swap_macs = true }, TC_ACT_REDIRECT };
+	struct tc_fixture fx;
+	struct tc_bpf *skel;
+	int prog_fd;
+
+	skel = load_program(&fx, 0, &prog_fd);
+	if (!skel)
+		return;
+	run_case(prog_fd, &syn);
+
+	/* 1% to EP's set, 99% to a set of EP2 only: new flows go to EP2, this
+	 * one stays. */
+	ASSERT_OK(tc_fixture_route(&fx, VIP, 80, 6, 1, 99), "route 1/99");
+	run_case(prog_fd, &established);
+
+	/* EP's set is replaced by a new set (new id) that still holds EP. */
+	ASSERT_OK(tc_fixture_replace_set(&fx, VIP, 80, 6, EP), "new set with EP");
+	run_case(prog_fd, &established);
+
+	ASSERT_OK(tc_fixture_replace_set(&fx, VIP, 80, 6, EP2), "new set without EP");
+	run_case(prog_fd, &reset);
+	ASSERT_EQ(flow_entries(skel, 6, C, 40020, VIP, 80, EP, 8080), 0, "entries gone");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_ENDPOINT_GONE), 1, "counted");
+
+	tc_fixture_close(&fx, skel);
+}
+
+/* UDP flows end after an idle timeout, made short here through rodata. */
+KTEST(tc_udp_idle)
+{
+	static const struct tc_case udp = {
+		"UDP to the VIP",
+		{ 17, C, VIP, 6000, 53, 0, 0, 0, 8 },
+		{ 17, C, EP, 6000, 5300, 0, 0, 0, 8 }, TC_ACT_OK };
+	struct tc_fixture fx;
+	struct tc_bpf *skel;
+	int prog_fd;
+
+	skel = load_program(&fx, 200ULL * 1000 * 1000, &prog_fd);
+	if (!skel)
+		return;
+	run_case(prog_fd, &udp);
+	run_case(prog_fd, &udp);
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), 1, "one flow within the timeout");
+	usleep(400 * 1000);
+	run_case(prog_fd, &udp);
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_UDP_EXPIRED), 1, "idle flow expired");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), 2, "and placed anew");
+	tc_fixture_close(&fx, skel);
+}
