@@ -122,6 +122,7 @@ vmtest: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh $(if $(QUICK),--quick)
+	$(Q)bench/tc.sh $(if $(QUICK),--quick)
 
 clean:
 	$(call msg,CLEAN)
