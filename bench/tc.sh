@@ -103,6 +103,11 @@ topology() {
 	ip -n "$NS_C" link set lo up; ip -n "$NS_C" link set eth0 up
 	ip -n "$NS_C" addr add 198.18.1.2/24 dev eth0
 	ip -n "$NS_C" route add default via 198.18.1.1
+	# As bench/run.sh: without these the client runs out of ports to
+	# TIME_WAIT within a few rounds and measures that instead.
+	ip netns exec "$NS_C" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
+		net.ipv4.tcp_tw_reuse=1
+	ip netns exec "$NS_B" sysctl -q -w net.core.somaxconn=4096
 	ip -n "$NS_B" link set lo up; ip -n "$NS_B" link set eth0 up
 	for i in 1 2 3; do ip -n "$NS_B" addr add 198.18.2.$i/24 dev eth0; done
 	ip -n "$NS_B" route add default via 198.18.2.254
