@@ -10,7 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <math.h>
+#include <signal.h>
+#include <net/if.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <bpf/bpf.h>
 #include "fixtures.h"
 #include "ktest.h"
@@ -254,4 +257,76 @@ KTEST(tc_socket_same_split)
 	       sock.per_backend[2], N_CONNS);
 out:
 	tc_stop(&t, &env, &be);
+}
+
+/* Programs on ifname's ingress, by the kernel's count: tcx links (a query
+ * that fails where the kernel has no tcx) plus cls_bpf filters. */
+static int ingress_programs(const char *ifname)
+{
+	char cmd[128], line[512];
+	__u32 count = 0;
+	int total = 0;
+	FILE *p;
+
+	if (bpf_prog_query((int)if_nametoindex(ifname), 46 /* BPF_TCX_INGRESS */, 0, NULL, NULL,
+			   &count) == 0)
+		total += (int)count;
+	snprintf(cmd, sizeof(cmd), "tc filter show dev %s ingress 2>/dev/null", ifname);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p))
+		total += strstr(line, "direct-action") != NULL;
+	pclose(p);
+	return total;
+}
+
+/* The agent dies and a new one takes over: tracked flows go on (the flow
+ * table is pinned), the attachment is re-adopted, not doubled; SIGTERM
+ * leaves nothing on the interfaces. Both attach modes. */
+static void agent_restart(const char *agent_env)
+{
+	struct ktest_env env = {};
+	struct backends be = {};
+	struct topo t = {};
+	int fd = -1, ep, status;
+	__be32 ep_addr;
+
+	if (!tc_start(&t, &env, &be, 90, 10, agent_env))
+		goto out;
+	ASSERT_EQ(ingress_programs("bpfm-c"), 1, "one program on the client side");
+	ASSERT_EQ(ingress_programs("bpfm-b"), 1, "one program on the backend side");
+	fd = open_flow(&t, &ep);
+	if (!ASSERT_TRUE(fd >= 0 && ep < 3, "long connection"))
+		goto out;
+	inet_pton(AF_INET, eps[ep], &ep_addr);
+
+	kill(env.agent, SIGKILL);
+	waitpid(env.agent, &status, 0);
+	env.agent = 0;
+	ASSERT_OK(echo_once(fd), "flow goes on without an agent");
+	if (!ASSERT_OK(env_start_agent(&env, agent_env), "second agent applies"))
+		goto out;
+	ASSERT_EQ(env_count_log(&env, "re-adopted"), 1, "attachments re-adopted");
+	ASSERT_EQ(ingress_programs("bpfm-c"), 1, "still one program on the client side");
+	ASSERT_OK(echo_once(fd), "flow goes on with the new agent");
+	ASSERT_EQ(ct_endpoint(&env, fd), ep_addr, "same endpoint");
+
+	ASSERT_EQ(env_stop_agent(&env), 0, "agent exits 0 on SIGTERM");
+	ASSERT_EQ(ingress_programs("bpfm-c"), 0, "nothing left on the client side");
+	ASSERT_EQ(ingress_programs("bpfm-b"), 0, "nothing left on the backend side");
+out:
+	if (fd >= 0)
+		close(fd);
+	tc_stop(&t, &env, &be);
+}
+
+KTEST(tc_agent_restart)
+{
+	agent_restart(NULL);
+}
+
+KTEST(tc_agent_restart_clsact)
+{
+	agent_restart("BPFMESH_TC_ATTACH=clsact");
 }
