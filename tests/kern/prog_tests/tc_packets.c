@@ -293,3 +293,53 @@ KTEST(tc_udp_idle)
 	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), 2, "and placed anew");
 	tc_fixture_close(&fx, skel);
 }
+
+/* The flow table is bounded: more flows than it holds push the oldest out,
+ * and a segment of an evicted flow draws a reset and counts an eviction. */
+KTEST(tc_flow_table_bounded)
+{
+	const struct tc_case evicted = {
+		"ACK of the first flow, evicted since",
+		{ 6, C, VIP, 1024, 80, F_ACK, 1, 1 },
+		{ 6, VIP, C, 80, 1024, F_RST, 1, 1, .swap_macs = true }, TC_ACT_REDIRECT };
+	struct pkt_spec syn = { 6, C, VIP, 1024, 80, F_SYN, 0, 0 };
+	int n_flows = BPFMESH_MAX_CT / 2 + BPFMESH_MAX_CT / 8, i, prog_fd, entries;
+	__u8 in[PKT_MAX], out[PKT_MAX];
+	struct ct4_key k, next;
+	struct tc_fixture fx;
+	struct tc_bpf *skel;
+	void *prev = NULL;
+	int fd;
+
+	skel = load_program(&fx, 0, &prog_fd);
+	if (!skel)
+		return;
+	/* Flows from source ports 1024 up, then further client addresses. */
+	for (i = 0; i < n_flows; i++) {
+		size_t len;
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_out = out,
+			    .data_size_out = sizeof(out), .repeat = 1);
+
+		syn.sport = (__u16)(1024 + i % 60000);
+		syn.src = i < 60000 ? C : "198.18.1.3";
+		len = pkt_build(&syn, in, sizeof(in));
+		o.data_size_in = (__u32)len;
+		if (!ASSERT_OK(bpf_prog_test_run_opts(prog_fd, &o), "SYN") ||
+		    !ASSERT_EQ(o.retval, TC_ACT_OK, "SYN placed"))
+			goto out;
+	}
+	fd = bpf_map__fd(skel->maps.bpfmesh_ct4_flows);
+	for (entries = 0; bpf_map_get_next_key(fd, prev, &next) == 0; entries++) {
+		k = next;
+		prev = &k;
+	}
+	ASSERT_TRUE(entries <= BPFMESH_MAX_CT, "table holds at most its size");
+	ASSERT_TRUE(entries < 2 * n_flows, "older flows were evicted");
+	run_case(prog_fd, &evicted);
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_EVICTED), 1, "eviction counted");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), n_flows, "every flow placed");
+	printf("  tc_flow_table_bounded: %d flows, %d entries kept of %d\n", n_flows, entries,
+	       BPFMESH_MAX_CT);
+out:
+	tc_fixture_close(&fx, skel);
+}
