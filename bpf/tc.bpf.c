@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
  * Service translation on the packet path, for traffic no managed socket
- * sends: TC ingress of the interfaces the agent is given (--interfaces).
+ * sends: TC ingress of the interfaces the agent is given (--interfaces),
+ * and their egress for the ICMP errors the node itself raises.
  *
  * The first packet of a TCP (SYN) or UDP flow to a service VIP:port gets
  * the socket path's decision (lib/lb.h: the same selection code and maps)
@@ -34,12 +35,18 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * benefit of the doubt: the flow is kept. */
 #define TC_RECHECK_SLOTS 32
 
-static __always_inline int tc4_verdict_after(int err, __u32 event)
+/* A rewrite failed half way: drop rather than send a half-translated packet. */
+static __always_inline int tc4_drop_error(void)
 {
-	if (err) {
-		tc4_count(BPFMESH_TC_ERROR);
-		return TC_ACT_SHOT;
-	}
+	tc4_count(BPFMESH_TC_ERROR);
+	return TC_ACT_SHOT;
+}
+
+/* Pass the packet on (counting event), or drop it if err. */
+static __always_inline int tc4_done(int err, __u32 event)
+{
+	if (err)
+		return tc4_drop_error();
 	tc4_count(event);
 	return TC_ACT_OK;
 }
@@ -128,7 +135,7 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 		return TC_ACT_SHOT;
 	}
 	if (pkt4_rewrite_dst(skb, p, be->addr[0], be->port))
-		return tc4_verdict_after(-1, 0);
+		return tc4_drop_error();
 	tc4_on_flow_placed(key, dest->subset_id, be);
 	return TC_ACT_OK;
 }
@@ -166,7 +173,7 @@ static __always_inline int tc4_forward(struct __sk_buff *skb, const struct pkt4 
 	} else {
 		ct4_touch(ct, now);
 	}
-	return tc4_verdict_after(pkt4_rewrite_dst(skb, p, addr, port), BPFMESH_TC_FORWARD);
+	return tc4_done(pkt4_rewrite_dst(skb, p, addr, port), BPFMESH_TC_FORWARD);
 }
 
 /* A packet from an endpoint to a client of a tracked flow. */
@@ -182,7 +189,7 @@ static __always_inline int tc4_reply(struct __sk_buff *skb, const struct pkt4 *p
 	} else {
 		ct4_touch(ct, bpf_ktime_get_ns());
 	}
-	return tc4_verdict_after(pkt4_rewrite_src(skb, p, addr, port), BPFMESH_TC_REPLY);
+	return tc4_done(pkt4_rewrite_src(skb, p, addr, port), BPFMESH_TC_REPLY);
 }
 
 static __always_inline int tc4_l4(struct __sk_buff *skb, const struct pkt4 *p)
@@ -198,7 +205,7 @@ static __always_inline int tc4_l4(struct __sk_buff *skb, const struct pkt4 *p)
 	svc = bpf_map_lookup_elem(&bpfmesh_lb4_services, &key);
 	if (!svc) {
 		if (!ct)
-			return tc4_verdict_after(0, BPFMESH_TC_PASS);
+			return tc4_done(0, BPFMESH_TC_PASS);
 		/* The service itself is gone, and with it the flow's endpoint.
 		 * A UDP flow has no reset: its packets pass as to any address. */
 		tc4_count(BPFMESH_TC_ENDPOINT_GONE);
@@ -212,27 +219,52 @@ static __always_inline int tc4_l4(struct __sk_buff *skb, const struct pkt4 *p)
 	return tc4_new_flow(skb, p, &key, svc);
 }
 
+static __always_inline int tc4_icmp(struct __sk_buff *skb, const struct pkt4 *p)
+{
+	int ret = icmp4_translate(skb, p);
+
+	if (ret < 0)
+		return tc4_drop_error();
+	return tc4_done(0, ret ? BPFMESH_TC_ICMP : BPFMESH_TC_PASS);
+}
+
 static __always_inline int tc4_ingress(struct __sk_buff *skb)
 {
 	struct pkt4 p = {};
-	int ret;
 
 	switch (pkt4_parse(skb, &p)) {
 	case PKT_L4:
 		return tc4_l4(skb, &p);
 	case PKT_ICMP:
-		ret = icmp4_translate(skb, &p);
-		if (ret < 0)
-			return tc4_verdict_after(ret, 0);
-		return tc4_verdict_after(0, ret ? BPFMESH_TC_ICMP : BPFMESH_TC_PASS);
+		return tc4_icmp(skb, &p);
 	case PKT_FRAGMENT:
-		return tc4_verdict_after(0, BPFMESH_TC_FRAGMENT);
+		return tc4_done(0, BPFMESH_TC_FRAGMENT);
 	}
-	return tc4_verdict_after(0, BPFMESH_TC_PASS);
+	return tc4_done(0, BPFMESH_TC_PASS);
+}
+
+/* Egress sees what the node itself sends: of that, only ICMP errors the
+ * node raises about a translated packet (TTL exceeded while forwarding it,
+ * no route to the endpoint...) concern us; they quote the packet after its
+ * DNAT and never crossed an ingress program. Everything else passes after
+ * one header read. */
+static __always_inline int tc4_egress(struct __sk_buff *skb)
+{
+	struct pkt4 p = {};
+
+	if (pkt4_parse(skb, &p) != PKT_ICMP)
+		return TC_ACT_OK;
+	return tc4_icmp(skb, &p);
 }
 
 SEC("tc")
 int bpfmesh_tc_ingress(struct __sk_buff *skb)
 {
 	return tc4_ingress(skb);
+}
+
+SEC("tc")
+int bpfmesh_tc_egress(struct __sk_buff *skb)
+{
+	return tc4_egress(skb);
 }

@@ -62,7 +62,8 @@ enum bpfmesh_tc_event {
 	BPFMESH_TC_FORWARD,        /* packet of a tracked flow, to the endpoint */
 	BPFMESH_TC_REPLY,          /* reply of a tracked flow, back from the VIP */
 	BPFMESH_TC_NO_UPSTREAM,    /* first packet, no endpoint: TCP reset / dropped */
-	BPFMESH_TC_EVICTED,        /* mid-flow TCP packet whose entry is gone: reset */
+	BPFMESH_TC_EVICTED,        /* mid-flow TCP segment to a VIP, no entry (evicted by
+				    * the LRU, or older than the programs): reset */
 	BPFMESH_TC_ENDPOINT_GONE,  /* the flow's endpoint left the policy: reset */
 	BPFMESH_TC_CLOSED,         /* flow ended by FIN/ACK or RST: entries deleted */
 	BPFMESH_TC_UDP_EXPIRED,    /* UDP flow idle past the timeout: chosen anew */

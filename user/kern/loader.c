@@ -30,6 +30,7 @@ const struct lb_program lb_programs[] = {
 	{ LB_OBJ_SOCK_ADDR, "bpfmesh_getpeername4", BPF_CGROUP_INET4_GETPEERNAME,
 	  LB_TARGET_CGROUP, "link_getpeername4" },
 	{ LB_OBJ_TC, "bpfmesh_tc_ingress", 0, LB_TARGET_NETDEV_INGRESS, "link_tc_ingress" },
+	{ LB_OBJ_TC, "bpfmesh_tc_egress", 0, LB_TARGET_NETDEV_EGRESS, "link_tc_egress" },
 };
 const unsigned int lb_n_programs = sizeof(lb_programs) / sizeof(lb_programs[0]);
 _Static_assert(sizeof(lb_programs) / sizeof(lb_programs[0]) <= LB_MAX_PROGRAMS,
@@ -42,6 +43,11 @@ int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *map_na
 	return 0;
 }
 
+static bool is_netdev(const struct lb_program *row)
+{
+	return row->target == LB_TARGET_NETDEV_INGRESS || row->target == LB_TARGET_NETDEV_EGRESS;
+}
+
 /* The program of a table row, checked against the row's attach type so that
  * a row naming the wrong function fails at start, not at the first connect. */
 static int row_program(struct lb_loader *l, const struct lb_program *row,
@@ -50,7 +56,7 @@ static int row_program(struct lb_loader *l, const struct lb_program *row,
 	*prog = bpf_object__find_program_by_name(l->objs[row->obj], row->prog);
 	if (!*prog)
 		return -ENOENT;
-	if (row->target == LB_TARGET_NETDEV_INGRESS)
+	if (is_netdev(row))
 		return bpf_program__type(*prog) == BPF_PROG_TYPE_SCHED_CLS ? 0 : -EINVAL;
 	if ((int)bpf_program__expected_attach_type(*prog) != row->attach_type)
 		return -EINVAL;
@@ -81,6 +87,7 @@ static struct bpf_link *attach_target(struct lb_loader *l, const struct lb_progr
 	case LB_TARGET_CGROUP:
 		return bpf_program__attach_cgroup(prog, l->cgroup_fd);
 	case LB_TARGET_NETDEV_INGRESS:
+	case LB_TARGET_NETDEV_EGRESS:
 		break; /* attach_netdev() */
 	}
 	errno = EINVAL;
@@ -95,6 +102,7 @@ static int link_check_target(struct lb_loader *l, const struct lb_program *row,
 	case LB_TARGET_CGROUP:
 		return link_check_cgroup(link, l->cgroup_fd);
 	case LB_TARGET_NETDEV_INGRESS:
+	case LB_TARGET_NETDEV_EGRESS:
 		break; /* tc_attach() checks its own pins */
 	}
 	return -EINVAL;
@@ -113,7 +121,8 @@ static int attach_netdev(struct lb_loader *l, unsigned int i, struct bpf_program
 		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, name);
 		if (!err)
 			err = tc_attach(&l->tc[i][j], l->tc_mode, bpf_program__fd(prog),
-					l->ifindex[j], path, &adopted);
+					l->ifindex[j], row->target == LB_TARGET_NETDEV_EGRESS,
+					path, &adopted);
 		if (err) {
 			fprintf(stderr, "Failed to attach %s to %s (%s): %d (%s)\n", row->prog,
 				l->ifname[j], tc_mode_name(l->tc_mode), err, strerror(-err));
@@ -138,7 +147,7 @@ static int attach_one(struct lb_loader *l, unsigned int i)
 	err = row_program(l, row, &prog);
 	if (err)
 		return err;
-	if (row->target == LB_TARGET_NETDEV_INGRESS)
+	if (is_netdev(row))
 		return attach_netdev(l, i, prog);
 	err = lb_pin_path(path, sizeof(path), l->bpffs_dir, row->pin);
 	if (err)

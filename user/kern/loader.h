@@ -35,6 +35,7 @@ enum lb_obj {
 enum lb_target {
 	LB_TARGET_CGROUP,         /* the agent's --cgroup */
 	LB_TARGET_NETDEV_INGRESS, /* ingress of each of the agent's --interfaces */
+	LB_TARGET_NETDEV_EGRESS,  /* egress of each of them */
 };
 
 /* One row of the program table. */

@@ -9,10 +9,11 @@
 
 /* From the kernel's UAPI since 6.6; the build's headers may predate it. */
 #define BPFMESH_TCX_INGRESS 46 /* enum bpf_attach_type BPF_TCX_INGRESS */
+#define BPFMESH_TCX_EGRESS 47 /* enum bpf_attach_type BPF_TCX_EGRESS */
 #define BPFMESH_LINK_TYPE_TCX 11 /* enum bpf_link_type BPF_LINK_TYPE_TCX */
 
-/* Our cls_bpf filter's place on clsact ingress. One fixed slot, so that a
- * restarted agent finds and replaces its predecessor's filter. */
+/* Our cls_bpf filter's place on clsact ingress and egress. One fixed slot,
+ * so that a restarted agent finds and replaces its predecessor's filter. */
 #define TC_FILTER_HANDLE 0xb9e5
 #define TC_FILTER_PRIO 0xb9e5
 
@@ -49,17 +50,28 @@ int tc_probe_mode(int prog_fd, enum tc_mode *mode)
 	return 0;
 }
 
-/* A pinned tcx link must be on ifindex. The link info of a tcx link is
- * { ifindex, attach_type } at the start of the union, the same place and
- * shape as the netns member in older UAPI headers. */
-static int tcx_link_check(struct bpf_link *link, int ifindex)
+static int tcx_attach_type(const struct tc_attachment *a)
+{
+	return a->egress ? BPFMESH_TCX_EGRESS : BPFMESH_TCX_INGRESS;
+}
+
+static enum bpf_tc_attach_point clsact_point(const struct tc_attachment *a)
+{
+	return a->egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+}
+
+/* A pinned tcx link must be on our interface and direction. The link info
+ * of a tcx link is { ifindex, attach_type } at the start of the union, the
+ * same place and shape as the netns member in older UAPI headers. */
+static int tcx_link_check(struct bpf_link *link, const struct tc_attachment *a)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
 
 	if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len))
 		return -errno;
-	if (info.type != BPFMESH_LINK_TYPE_TCX || (int)info.netns.netns_ino != ifindex)
+	if (info.type != BPFMESH_LINK_TYPE_TCX || (int)info.netns.netns_ino != a->ifindex ||
+	    (int)info.netns.attach_type != tcx_attach_type(a))
 		return -EXDEV;
 	return 0;
 }
@@ -72,7 +84,7 @@ static int tcx_attach(struct tc_attachment *a, int prog_fd, const char *pin, boo
 		a->link = bpf_link__open(pin);
 		if (!a->link)
 			return -errno;
-		err = tcx_link_check(a->link, a->ifindex);
+		err = tcx_link_check(a->link, a);
 		if (!err)
 			err = bpf_link_update(bpf_link__fd(a->link), prog_fd, NULL);
 		if (err) {
@@ -85,7 +97,7 @@ static int tcx_attach(struct tc_attachment *a, int prog_fd, const char *pin, boo
 	}
 	/* libbpf 1.1 has no tcx attach call: create the link, pin it, and
 	 * take the pinned link as a libbpf link. */
-	fd = bpf_link_create(prog_fd, a->ifindex, BPFMESH_TCX_INGRESS, NULL);
+	fd = bpf_link_create(prog_fd, a->ifindex, tcx_attach_type(a), NULL);
 	if (fd < 0)
 		return fd;
 	err = bpf_obj_pin(fd, pin) ? -errno : 0;
@@ -103,7 +115,7 @@ static int tcx_attach(struct tc_attachment *a, int prog_fd, const char *pin, boo
 
 static int clsact_attach(struct tc_attachment *a, int prog_fd, bool *adopted)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex, .attach_point = clsact_point(a));
 	LIBBPF_OPTS(bpf_tc_opts, query, .handle = TC_FILTER_HANDLE, .priority = TC_FILTER_PRIO);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_FILTER_HANDLE, .priority = TC_FILTER_PRIO,
 		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
@@ -125,12 +137,13 @@ static int clsact_attach(struct tc_attachment *a, int prog_fd, bool *adopted)
 	return 0;
 }
 
-int tc_attach(struct tc_attachment *a, enum tc_mode mode, int prog_fd, int ifindex,
+int tc_attach(struct tc_attachment *a, enum tc_mode mode, int prog_fd, int ifindex, bool egress,
 	      const char *pin, bool *adopted)
 {
 	memset(a, 0, sizeof(*a));
 	a->mode = mode;
 	a->ifindex = ifindex;
+	a->egress = egress;
 	*adopted = false;
 	if (mode == TC_MODE_TCX)
 		return tcx_attach(a, prog_fd, pin, adopted);
@@ -139,7 +152,7 @@ int tc_attach(struct tc_attachment *a, enum tc_mode mode, int prog_fd, int ifind
 
 void tc_detach(struct tc_attachment *a)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex, .attach_point = clsact_point(a));
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_FILTER_HANDLE, .priority = TC_FILTER_PRIO);
 
 	if (a->link) {

@@ -2,7 +2,7 @@
 #ifndef BPFMESH_TC_ATTACH_H
 #define BPFMESH_TC_ATTACH_H
 /*
- * Attaching a TC program to a network interface's ingress: a tcx link where
+ * Attaching a TC program to a network interface's ingress or egress: a tcx link where
  * the kernel has them (Linux 6.6+), pinned like the cgroup links so that it
  * outlives the agent and is re-adopted; a cls_bpf filter on the clsact qdisc
  * otherwise, at a fixed handle and priority, which the kernel keeps until
@@ -21,6 +21,7 @@ enum tc_mode {
 struct tc_attachment {
 	enum tc_mode mode;
 	int ifindex;
+	bool egress;
 	struct bpf_link *link; /* tcx */
 	bool attached;         /* clsact: our filter is in place */
 	bool created_qdisc;    /* clsact: this process created the qdisc */
@@ -33,10 +34,11 @@ int tc_probe_mode(int prog_fd, enum tc_mode *mode);
 
 const char *tc_mode_name(enum tc_mode mode);
 
-/* Attach prog_fd to ifindex's ingress, or switch an earlier agent's
- * attachment (pin for tcx, the filter for clsact) to prog_fd; *adopted says
- * which. 0 or negative errno (-EXDEV: the pin holds another interface). */
-int tc_attach(struct tc_attachment *a, enum tc_mode mode, int prog_fd, int ifindex,
+/* Attach prog_fd to ifindex's ingress (or egress), or switch an earlier
+ * agent's attachment (pin for tcx, the filter for clsact) to prog_fd;
+ * *adopted says which. 0 or negative errno (-EXDEV: the pin holds another
+ * interface or direction). */
+int tc_attach(struct tc_attachment *a, enum tc_mode mode, int prog_fd, int ifindex, bool egress,
 	      const char *pin, bool *adopted);
 
 /* Remove the attachment (and the pin, or the qdisc we created). */

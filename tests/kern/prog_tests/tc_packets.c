@@ -192,6 +192,41 @@ static const struct tc_case udp_icmp[] = {
 	  { 1, C, EP, .icmp_type = 3, .icmp_code = 3, .quote = &udp_rep_wire }, TC_ACT_OK },
 };
 
+static const struct pkt_spec syn_wire = { 6, C, EP, 40011, 8080, F_SYN, 7, 0 };
+static const struct pkt_spec syn_client = { 6, C, VIP, 40011, 80, F_SYN, 7, 0 };
+
+/* On egress: what the node itself sends. */
+static const struct tc_case egress[] = {
+	{ "SYN of a flow",
+	  { 6, C, VIP, 40011, 80, F_SYN, 7, 0 },
+	  { 6, C, EP, 40011, 8080, F_SYN, 7, 0 }, TC_ACT_OK }, /* ingress program */
+	{ "time exceeded raised by the node: the quote becomes the client's SYN again",
+	  { 1, "198.18.1.1", C, .icmp_type = 11, .quote = &syn_wire },
+	  { 1, "198.18.1.1", C, .icmp_type = 11, .quote = &syn_client }, TC_ACT_OK },
+	{ "a reply on its way out passes untouched",
+	  { 6, VIP, C, 80, 40011, F_SYN | F_ACK, 1, 8 },
+	  { 6, VIP, C, 80, 40011, F_SYN | F_ACK, 1, 8 }, TC_ACT_OK },
+	{ "an ICMP error about no flow passes untouched",
+	  { 1, "198.18.1.1", C, .icmp_type = 11, .quote = &tcp_fwd_wire },
+	  { 1, "198.18.1.1", C, .icmp_type = 11, .quote = &tcp_fwd_wire }, TC_ACT_OK },
+};
+
+KTEST(tc_egress_icmp)
+{
+	struct tc_fixture fx;
+	struct tc_bpf *skel;
+	int prog_fd, egress_fd;
+
+	skel = load_program(&fx, 0, &prog_fd);
+	if (!skel)
+		return;
+	egress_fd = bpf_program__fd(skel->progs.bpfmesh_tc_egress);
+	run_case(prog_fd, &egress[0]);
+	run_cases(egress_fd, egress + 1, sizeof(egress) / sizeof(egress[0]) - 1);
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_ICMP), 1, "one ICMP error translated");
+	tc_fixture_close(&fx, skel);
+}
+
 KTEST(tc_packets)
 {
 	struct tc_fixture fx;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <net/if.h>
 #include <sys/socket.h>
@@ -152,6 +153,40 @@ static void service_without(char *buf, size_t len, int gone)
 			n += snprintf(buf + n, len - n, "  - address: %s\n", eps[i]);
 }
 
+/* A SYN that runs out of TTL in the node: the node's time-exceeded error
+ * quotes the SYN as it left, DNATed. Translated on its way out (the egress
+ * program), it matches the client's socket, whose connect fails at once
+ * with EHOSTUNREACH; untranslated it would match no socket and the
+ * connect would wait. Returns the connect's errno, or -ETIMEDOUT. */
+static int connect_ttl_1(const struct topo *t)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
+	int home = netns_switch(t->client_path), fd, ttl = 1, err = 0;
+	socklen_t len = sizeof(err);
+	struct pollfd pfd;
+
+	if (home < 0)
+		return home;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	netns_return(home);
+	if (fd < 0)
+		return -errno;
+	inet_pton(AF_INET, VIP, &sa.sin_addr);
+	setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno != EINPROGRESS) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, 2000) != 1)
+		err = -ETIMEDOUT;
+	else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 static bool split_ok(const struct client_result *r, const char *path)
 {
 	char what[64];
@@ -224,6 +259,9 @@ KTEST(tc_topology)
 	for (int i = 0; i < 100 && ct_count(&env) != 0; i++)
 		usleep(10000);
 	ASSERT_EQ(ct_count(&env), 0, "no tracking entry left after the flows closed");
+
+	/* Last: the aborted SYN's flow never closes, its entries wait for the LRU. */
+	ASSERT_EQ(connect_ttl_1(&t), EHOSTUNREACH, "node's ICMP error reaches the socket");
 out:
 	if (fd >= 0)
 		close(fd);
@@ -259,19 +297,23 @@ out:
 	tc_stop(&t, &env, &be);
 }
 
-/* Programs on ifname's ingress, by the kernel's count: tcx links (a query
- * that fails where the kernel has no tcx) plus cls_bpf filters. */
-static int ingress_programs(const char *ifname)
+/* Programs on ifname's ingress and egress, by the kernel's count: tcx
+ * links (a query that fails where the kernel has no tcx) plus cls_bpf
+ * filters. */
+static int tc_programs(const char *ifname)
 {
-	char cmd[128], line[512];
+	char cmd[160], line[512];
 	__u32 count = 0;
-	int total = 0;
+	int total = 0, type;
 	FILE *p;
 
-	if (bpf_prog_query((int)if_nametoindex(ifname), 46 /* BPF_TCX_INGRESS */, 0, NULL, NULL,
-			   &count) == 0)
-		total += (int)count;
-	snprintf(cmd, sizeof(cmd), "tc filter show dev %s ingress 2>/dev/null", ifname);
+	for (type = 46; type <= 47; type++) { /* BPF_TCX_INGRESS, BPF_TCX_EGRESS */
+		count = 0;
+		if (bpf_prog_query((int)if_nametoindex(ifname), type, 0, NULL, NULL, &count) == 0)
+			total += (int)count;
+	}
+	snprintf(cmd, sizeof(cmd), "(tc filter show dev %s ingress; tc filter show dev %s egress) "
+		 "2>/dev/null", ifname, ifname);
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -294,8 +336,8 @@ static void agent_restart(const char *agent_env)
 
 	if (!tc_start(&t, &env, &be, 90, 10, agent_env))
 		goto out;
-	ASSERT_EQ(ingress_programs("bpfm-c"), 1, "one program on the client side");
-	ASSERT_EQ(ingress_programs("bpfm-b"), 1, "one program on the backend side");
+	ASSERT_EQ(tc_programs("bpfm-c"), 2, "ingress and egress on the client side");
+	ASSERT_EQ(tc_programs("bpfm-b"), 2, "ingress and egress on the backend side");
 	fd = open_flow(&t, &ep);
 	if (!ASSERT_TRUE(fd >= 0 && ep < 3, "long connection"))
 		goto out;
@@ -308,13 +350,13 @@ static void agent_restart(const char *agent_env)
 	if (!ASSERT_OK(env_start_agent(&env, agent_env), "second agent applies"))
 		goto out;
 	ASSERT_EQ(env_count_log(&env, "re-adopted"), 1, "attachments re-adopted");
-	ASSERT_EQ(ingress_programs("bpfm-c"), 1, "still one program on the client side");
+	ASSERT_EQ(tc_programs("bpfm-c"), 2, "still one program each way");
 	ASSERT_OK(echo_once(fd), "flow goes on with the new agent");
 	ASSERT_EQ(ct_endpoint(&env, fd), ep_addr, "same endpoint");
 
 	ASSERT_EQ(env_stop_agent(&env), 0, "agent exits 0 on SIGTERM");
-	ASSERT_EQ(ingress_programs("bpfm-c"), 0, "nothing left on the client side");
-	ASSERT_EQ(ingress_programs("bpfm-b"), 0, "nothing left on the backend side");
+	ASSERT_EQ(tc_programs("bpfm-c"), 0, "nothing left on the client side");
+	ASSERT_EQ(tc_programs("bpfm-b"), 0, "nothing left on the backend side");
 out:
 	if (fd >= 0)
 		close(fd);
