@@ -113,6 +113,7 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 	const struct backend_val *be;
 	const struct svc_dest *dest;
 	__u32 verdict;
+	bool clash;
 
 	if (p->tuple.proto == BPFMESH_PROTO_TCP) {
 		if (p->tcp_flags & TCP_RST)
@@ -130,10 +131,12 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 			return pkt4_reply_reset(skb, p);
 		return TC_ACT_SHOT;
 	}
-	if (ct4_create(&p->tuple, dest, be, bpf_ktime_get_ns())) {
+	if (ct4_create(&p->tuple, dest, be, bpf_ktime_get_ns(), &clash)) {
 		tc4_count(BPFMESH_TC_CT_FULL);
 		return TC_ACT_SHOT;
 	}
+	if (clash)
+		tc4_count(BPFMESH_TC_TUPLE_CLASH);
 	if (pkt4_rewrite_dst(skb, p, be->addr[0], be->port))
 		return tc4_drop_error();
 	tc4_on_flow_placed(key, dest->subset_id, be);

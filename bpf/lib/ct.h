@@ -37,9 +37,22 @@ static __always_inline void ct4_partner_key(const struct ct4_key *k, const struc
 	}
 }
 
-/* Track a new flow k (client -> VIP) to endpoint be of destination dest. */
+/* Whether rk is the reply key of a live flow to another VIP. The TC path
+ * keeps the client's source port, so a client that reaches one endpoint
+ * through two VIPs from the same port makes two flows with one 4-tuple at
+ * the endpoint, which the endpoint cannot tell apart either. */
+static __always_inline bool ct4_reply_taken(const struct ct4_key *rk, const struct ct4_key *k)
+{
+	const struct ct4_val *other = bpf_map_lookup_elem(&bpfmesh_ct4_flows, rk);
+
+	return other && other->dir == CT_DIR_REPLY &&
+	       (other->nat_addr != k->daddr || other->nat_port != k->dport);
+}
+
+/* Track a new flow k (client -> VIP) to endpoint be of destination dest.
+ * *clash: the reply tuple was another live flow's (see ct4_reply_taken). */
 static __always_inline int ct4_create(const struct ct4_key *k, const struct svc_dest *dest,
-				      const struct backend_val *be, __u64 now)
+				      const struct backend_val *be, __u64 now, bool *clash)
 {
 	struct ct4_val fwd = {
 		.nat_addr = be->addr[0],
@@ -61,6 +74,7 @@ static __always_inline int ct4_create(const struct ct4_key *k, const struct svc_
 	int err;
 
 	ct4_partner_key(k, &fwd, &rk);
+	*clash = ct4_reply_taken(&rk, k);
 	/* Reply entry first: a reply can never find a forward entry without one. */
 	err = bpf_map_update_elem(&bpfmesh_ct4_flows, &rk, &rev, BPF_ANY);
 	if (!err)

@@ -71,6 +71,9 @@ enum bpfmesh_tc_event {
 	BPFMESH_TC_ICMP,           /* ICMP error about a tracked flow, translated */
 	BPFMESH_TC_FRAGMENT,       /* IPv4 fragment: passed untranslated */
 	BPFMESH_TC_ERROR,          /* packet helper failed: dropped */
+	BPFMESH_TC_TUPLE_CLASH,    /* new flow's reply tuple was another live flow's
+				    * (same client port, same endpoint, other VIP):
+				    * the newer flow takes it, the older one breaks */
 	__BPFMESH_TC_MAX,
 };
 

@@ -227,6 +227,38 @@ KTEST(tc_egress_icmp)
 	tc_fixture_close(&fx, skel);
 }
 
+/* Two VIPs, one endpoint, one client port: the second flow's reply tuple
+ * is the first's. Counted (the endpoint cannot tell the two apart). */
+KTEST(tc_tuple_clash)
+{
+	static const struct tc_case first = {
+		"SYN to the first VIP",
+		{ 6, C, VIP, 40050, 80, F_SYN, 1, 0 },
+		{ 6, C, EP, 40050, 8080, F_SYN, 1, 0 }, TC_ACT_OK };
+	static const struct tc_case second = {
+		"SYN to a second VIP with the same endpoint, same client port",
+		{ 6, C, "198.19.0.3", 40050, 80, F_SYN, 1, 0 },
+		{ 6, C, EP, 40050, 8080, F_SYN, 1, 0 }, TC_ACT_OK };
+	static const struct tc_case other_port = {
+		"the same from another client port",
+		{ 6, C, "198.19.0.3", 40051, 80, F_SYN, 1, 0 },
+		{ 6, C, EP, 40051, 8080, F_SYN, 1, 0 }, TC_ACT_OK };
+	struct tc_fixture fx;
+	struct tc_bpf *skel;
+	int prog_fd;
+
+	skel = load_program(&fx, 0, &prog_fd);
+	if (!skel)
+		return;
+	ASSERT_OK(tc_fixture_replace_set(&fx, "198.19.0.3", 80, 6, EP), "second VIP");
+	run_case(prog_fd, &first);
+	run_case(prog_fd, &other_port);
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_TUPLE_CLASH), 0, "no clash yet");
+	run_case(prog_fd, &second);
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_TUPLE_CLASH), 1, "clash counted");
+	tc_fixture_close(&fx, skel);
+}
+
 KTEST(tc_packets)
 {
 	struct tc_fixture fx;
