@@ -90,14 +90,20 @@ static int flow_entries(struct tc_bpf *skel, __u8 proto, const char *client, __u
 	return n;
 }
 
-static struct tc_bpf *load_program(struct tc_fixture *fx, __u64 udp_idle_ns, int *prog_fd)
-{
-	struct tc_bpf *skel = tc_fixture_open(fx, udp_idle_ns);
+/* The program loaded for one test. */
+struct tc_run {
+	struct tc_fixture fx;
+	struct tc_bpf *skel;
+	int prog_fd; /* the ingress program */
+};
 
-	if (!ASSERT_TRUE(skel != NULL, "load tc program"))
-		return NULL;
-	*prog_fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
-	return skel;
+static bool tc_run_open(struct tc_run *r, __u64 udp_idle_ns)
+{
+	r->skel = tc_fixture_open(&r->fx, udp_idle_ns);
+	if (!ASSERT_TRUE(r->skel != NULL, "load tc program"))
+		return false;
+	r->prog_fd = bpf_program__fd(r->skel->progs.bpfmesh_tc_ingress);
+	return true;
 }
 
 static __u64 event_count(struct tc_bpf *skel, __u32 event)
@@ -213,18 +219,16 @@ static const struct tc_case egress[] = {
 
 KTEST(tc_egress_icmp)
 {
-	struct tc_fixture fx;
-	struct tc_bpf *skel;
-	int prog_fd, egress_fd;
+	struct tc_run r;
+	int egress_fd;
 
-	skel = load_program(&fx, 0, &prog_fd);
-	if (!skel)
+	if (!tc_run_open(&r, 0))
 		return;
-	egress_fd = bpf_program__fd(skel->progs.bpfmesh_tc_egress);
-	run_case(prog_fd, &egress[0]);
+	egress_fd = bpf_program__fd(r.skel->progs.bpfmesh_tc_egress);
+	run_case(r.prog_fd, &egress[0]);
 	run_cases(egress_fd, egress + 1, sizeof(egress) / sizeof(egress[0]) - 1);
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_ICMP), 1, "one ICMP error translated");
-	tc_fixture_close(&fx, skel);
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_ICMP), 1, "one ICMP error translated");
+	tc_fixture_close(&r.fx, r.skel);
 }
 
 /* Two VIPs, one endpoint, one client port: the second flow's reply tuple
@@ -243,42 +247,36 @@ KTEST(tc_tuple_clash)
 		"the same from another client port",
 		{ 6, C, "198.19.0.3", 40051, 80, F_SYN, 1, 0 },
 		{ 6, C, EP, 40051, 8080, F_SYN, 1, 0 }, TC_ACT_OK };
-	struct tc_fixture fx;
-	struct tc_bpf *skel;
-	int prog_fd;
+	struct tc_run r;
 
-	skel = load_program(&fx, 0, &prog_fd);
-	if (!skel)
+	if (!tc_run_open(&r, 0))
 		return;
-	ASSERT_OK(tc_fixture_replace_set(&fx, "198.19.0.3", 80, 6, EP), "second VIP");
-	run_case(prog_fd, &first);
-	run_case(prog_fd, &other_port);
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_TUPLE_CLASH), 0, "no clash yet");
-	run_case(prog_fd, &second);
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_TUPLE_CLASH), 1, "clash counted");
-	tc_fixture_close(&fx, skel);
+	ASSERT_OK(tc_fixture_replace_set(&r.fx, "198.19.0.3", 80, 6, EP), "second VIP");
+	run_case(r.prog_fd, &first);
+	run_case(r.prog_fd, &other_port);
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_TUPLE_CLASH), 0, "no clash yet");
+	run_case(r.prog_fd, &second);
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_TUPLE_CLASH), 1, "clash counted");
+	tc_fixture_close(&r.fx, r.skel);
 }
 
 KTEST(tc_packets)
 {
-	struct tc_fixture fx;
-	struct tc_bpf *skel;
-	int prog_fd;
+	struct tc_run r;
 
-	skel = load_program(&fx, 0, &prog_fd);
-	if (!skel)
+	if (!tc_run_open(&r, 0))
 		return;
 
-	run_cases(prog_fd, tcp_flow, sizeof(tcp_flow) / sizeof(tcp_flow[0]));
-	ASSERT_EQ(flow_entries(skel, 6, C, 40000, VIP, 80, EP, 8080), 0,
+	run_cases(r.prog_fd, tcp_flow, sizeof(tcp_flow) / sizeof(tcp_flow[0]));
+	ASSERT_EQ(flow_entries(r.skel, 6, C, 40000, VIP, 80, EP, 8080), 0,
 		  "both entries gone after FIN, FIN, ACK");
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), 1, "one flow placed");
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_CLOSED), 1, "one flow closed");
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FLOW_NEW), 1, "one flow placed");
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_CLOSED), 1, "one flow closed");
 
-	run_cases(prog_fd, untracked, sizeof(untracked) / sizeof(untracked[0]));
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_EVICTED), 1, "mid-flow miss counted");
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_NO_UPSTREAM), 2, "no-upstream counted");
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_FRAGMENT), 1, "fragment counted");
+	run_cases(r.prog_fd, untracked, sizeof(untracked) / sizeof(untracked[0]));
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_EVICTED), 1, "mid-flow miss counted");
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_NO_UPSTREAM), 2, "no-upstream counted");
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FRAGMENT), 1, "fragment counted");
 
 	/* The TCP flow the router's error quotes. */
 	{
@@ -287,12 +285,12 @@ KTEST(tc_packets)
 			{ 6, C, VIP, 40010, 80, F_SYN, 0, 0 },
 			{ 6, C, EP, 40010, 8080, F_SYN, 0, 0 }, TC_ACT_OK };
 
-		run_case(prog_fd, &open_tcp);
+		run_case(r.prog_fd, &open_tcp);
 	}
-	run_cases(prog_fd, udp_icmp, sizeof(udp_icmp) / sizeof(udp_icmp[0]));
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_ICMP), 3, "three ICMP errors translated");
+	run_cases(r.prog_fd, udp_icmp, sizeof(udp_icmp) / sizeof(udp_icmp[0]));
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_ICMP), 3, "three ICMP errors translated");
 
-	tc_fixture_close(&fx, skel);
+	tc_fixture_close(&r.fx, r.skel);
 }
 
 /* Policy changes under a live flow: weights move, the endpoint stays;
@@ -311,30 +309,27 @@ KTEST(tc_policy_change)
 		"endpoint gone: RST back to the client",
 		{ 6, C, VIP, 40020, 80, F_ACK, 105, 200, 0 },
 		{ 6, VIP, C, 80, 40020, F_RST, 200, 200, 0, .swap_macs = true }, TC_ACT_REDIRECT };
-	struct tc_fixture fx;
-	struct tc_bpf *skel;
-	int prog_fd;
+	struct tc_run r;
 
-	skel = load_program(&fx, 0, &prog_fd);
-	if (!skel)
+	if (!tc_run_open(&r, 0))
 		return;
-	run_case(prog_fd, &syn);
+	run_case(r.prog_fd, &syn);
 
 	/* 1% to EP's set, 99% to a set of EP2 only: new flows go to EP2, this
 	 * one stays. */
-	ASSERT_OK(tc_fixture_route(&fx, VIP, 80, 6, 1, 99), "route 1/99");
-	run_case(prog_fd, &established);
+	ASSERT_OK(tc_fixture_route(&r.fx, VIP, 80, 6, 1, 99), "route 1/99");
+	run_case(r.prog_fd, &established);
 
 	/* EP's set is replaced by a new set (new id) that still holds EP. */
-	ASSERT_OK(tc_fixture_replace_set(&fx, VIP, 80, 6, EP), "new set with EP");
-	run_case(prog_fd, &established);
+	ASSERT_OK(tc_fixture_replace_set(&r.fx, VIP, 80, 6, EP), "new set with EP");
+	run_case(r.prog_fd, &established);
 
-	ASSERT_OK(tc_fixture_replace_set(&fx, VIP, 80, 6, EP2), "new set without EP");
-	run_case(prog_fd, &reset);
-	ASSERT_EQ(flow_entries(skel, 6, C, 40020, VIP, 80, EP, 8080), 0, "entries gone");
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_ENDPOINT_GONE), 1, "counted");
+	ASSERT_OK(tc_fixture_replace_set(&r.fx, VIP, 80, 6, EP2), "new set without EP");
+	run_case(r.prog_fd, &reset);
+	ASSERT_EQ(flow_entries(r.skel, 6, C, 40020, VIP, 80, EP, 8080), 0, "entries gone");
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_ENDPOINT_GONE), 1, "counted");
 
-	tc_fixture_close(&fx, skel);
+	tc_fixture_close(&r.fx, r.skel);
 }
 
 /* UDP flows end after an idle timeout, made short here through rodata. */
@@ -344,21 +339,18 @@ KTEST(tc_udp_idle)
 		"UDP to the VIP",
 		{ 17, C, VIP, 6000, 53, 0, 0, 0, 8 },
 		{ 17, C, EP, 6000, 5300, 0, 0, 0, 8 }, TC_ACT_OK };
-	struct tc_fixture fx;
-	struct tc_bpf *skel;
-	int prog_fd;
+	struct tc_run r;
 
-	skel = load_program(&fx, 200ULL * 1000 * 1000, &prog_fd);
-	if (!skel)
+	if (!tc_run_open(&r, 200ULL * 1000 * 1000))
 		return;
-	run_case(prog_fd, &udp);
-	run_case(prog_fd, &udp);
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), 1, "one flow within the timeout");
+	run_case(r.prog_fd, &udp);
+	run_case(r.prog_fd, &udp);
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FLOW_NEW), 1, "one flow within the timeout");
 	usleep(400 * 1000);
-	run_case(prog_fd, &udp);
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_UDP_EXPIRED), 1, "idle flow expired");
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), 2, "and placed anew");
-	tc_fixture_close(&fx, skel);
+	run_case(r.prog_fd, &udp);
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_UDP_EXPIRED), 1, "idle flow expired");
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FLOW_NEW), 2, "and placed anew");
+	tc_fixture_close(&r.fx, r.skel);
 }
 
 /* The flow table is bounded: more flows than it holds push the oldest out,
@@ -370,16 +362,14 @@ KTEST(tc_flow_table_bounded)
 		{ 6, C, VIP, 1024, 80, F_ACK, 1, 1 },
 		{ 6, VIP, C, 80, 1024, F_RST, 1, 1, .swap_macs = true }, TC_ACT_REDIRECT };
 	struct pkt_spec syn = { 6, C, VIP, 1024, 80, F_SYN, 0, 0 };
-	int n_flows = BPFMESH_MAX_CT / 2 + BPFMESH_MAX_CT / 8, i, prog_fd, entries;
+	int n_flows = BPFMESH_MAX_CT / 2 + BPFMESH_MAX_CT / 8, i, entries;
 	__u8 in[PKT_MAX], out[PKT_MAX];
 	struct ct4_key k, next;
-	struct tc_fixture fx;
-	struct tc_bpf *skel;
+	struct tc_run r;
 	void *prev = NULL;
 	int fd;
 
-	skel = load_program(&fx, 0, &prog_fd);
-	if (!skel)
+	if (!tc_run_open(&r, 0))
 		return;
 	/* Flows from source ports 1024 up, then further client addresses. */
 	for (i = 0; i < n_flows; i++) {
@@ -391,22 +381,22 @@ KTEST(tc_flow_table_bounded)
 		syn.src = i < 60000 ? C : "198.18.1.3";
 		len = pkt_build(&syn, in, sizeof(in));
 		o.data_size_in = (__u32)len;
-		if (!ASSERT_OK(bpf_prog_test_run_opts(prog_fd, &o), "SYN") ||
+		if (!ASSERT_OK(bpf_prog_test_run_opts(r.prog_fd, &o), "SYN") ||
 		    !ASSERT_EQ(o.retval, TC_ACT_OK, "SYN placed"))
 			goto out;
 	}
-	fd = bpf_map__fd(skel->maps.bpfmesh_ct4_flows);
+	fd = bpf_map__fd(r.skel->maps.bpfmesh_ct4_flows);
 	for (entries = 0; bpf_map_get_next_key(fd, prev, &next) == 0; entries++) {
 		k = next;
 		prev = &k;
 	}
 	ASSERT_TRUE(entries <= BPFMESH_MAX_CT, "table holds at most its size");
 	ASSERT_TRUE(entries < 2 * n_flows, "older flows were evicted");
-	run_case(prog_fd, &evicted);
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_EVICTED), 1, "eviction counted");
-	ASSERT_EQ(event_count(skel, BPFMESH_TC_FLOW_NEW), n_flows, "every flow placed");
+	run_case(r.prog_fd, &evicted);
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_EVICTED), 1, "eviction counted");
+	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FLOW_NEW), n_flows, "every flow placed");
 	printf("  tc_flow_table_bounded: %d flows, %d entries kept of %d\n", n_flows, entries,
 	       BPFMESH_MAX_CT);
 out:
-	tc_fixture_close(&fx, skel);
+	tc_fixture_close(&r.fx, r.skel);
 }
