@@ -97,6 +97,7 @@ topology() {
 	$n link add bpfm-b type veth peer name eth0 netns "$NS_B"
 	$n addr add 198.18.1.1/24 dev bpfm-c; $n link set bpfm-c up
 	$n addr add 198.18.2.254/24 dev bpfm-b; $n link set bpfm-b up; $n link set lo up
+	# shellcheck disable=SC2016 # $f is the inner shell's
 	ip netns exec "$NS_N" sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward
 		for f in all default bpfm-c bpfm-b; do
 			echo 0 >/proc/sys/net/ipv4/conf/$f/rp_filter; done'
@@ -164,7 +165,7 @@ policy
 SERVER_PID=$!
 sleep 0.5
 log "connection rate, no program attached (direct to the backends)"
-for r in $(seq "$ROUNDS"); do client --targets 198.18.2.1-3:8080 --label direct-noprog; done |
+for _ in $(seq "$ROUNDS"); do client --targets 198.18.2.1-3:8080 --label direct-noprog; done |
 	tee "$RES/tc-conn-noprog.txt"
 
 mkdir -p "$CG"
@@ -175,7 +176,7 @@ for i in $(seq 100); do grep -q 'applied generation' "$RES/agent.log" && break; 
 grep -q 'applied generation' "$RES/agent.log" || { cat "$RES/agent.log"; exit 1; }
 log "$(grep -o 'TC ingress.*' "$RES/agent.log")"
 log "connection rate, interleaved: TC path (VIP) vs direct through the same node"
-for r in $(seq "$ROUNDS"); do
+for _ in $(seq "$ROUNDS"); do
 	client --mix "tc=198.19.0.1:80;direct=198.18.2.1-3:8080"
 done | tee "$RES/tc-conn-mix.txt"
 log "results in $RES"
