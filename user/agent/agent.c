@@ -52,6 +52,8 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 			snprintf(ag->cgroup, sizeof(ag->cgroup), "%s", v);
 		} else if ((v = cli_option_value(argc, argv, &i, "--bpffs"))) {
 			ag->bpffs = v;
+		} else if ((v = cli_option_value(argc, argv, &i, "--interfaces"))) {
+			ag->interfaces = v;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
@@ -193,7 +195,7 @@ int do_agent(int argc, char **argv)
 	agent_add_source(&ag, sig_fd, "signals", on_signal);
 	agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
 
-	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup);
+	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup, ag.interfaces);
 	if (err)
 		goto cleanup;
 	err = applier_adopt(&ag.applier, &kern_map_ops,
@@ -207,6 +209,9 @@ int do_agent(int argc, char **argv)
 	}
 	agent_log("attached to %s, maps pinned in %s%s", ag.cgroup, ag.bpffs,
 		  ag.loader.adopted ? " (re-adopted from an earlier agent)" : "");
+	if (ag.loader.n_ifaces)
+		agent_log("TC ingress on %d interface(s) by %s", ag.loader.n_ifaces,
+			  tc_mode_name(ag.loader.tc_mode));
 	if (ag.loader.adopted)
 		agent_log("generation %u in force, %zu services", ag.applier.state.generation,
 			  ag.applier.state.n_svcs);

@@ -36,6 +36,7 @@ struct agent_reported {
 struct agent {
 	const char *policies;
 	const char *bpffs;
+	const char *interfaces; /* --interfaces: TC ingress on these, or NULL */
 	char cgroup[PATH_MAX];
 	bool strict;
 	struct lb_loader loader;
