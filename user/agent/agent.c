@@ -12,7 +12,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <bpfmesh/health_abi.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include "agent.h"
@@ -26,13 +28,33 @@ static void agent_help(void)
 {
 	fprintf(stderr,
 		"Usage: bpfmesh agent --policies DIR [--cgroup CGROUP_DIR] [--bpffs DIR]\n"
-		"                     [--strict] [-v]\n"
+		"                     [--max-endpoints N] [--max-clusters N] [--strict] [-v]\n"
 		"\n"
 		"Runs in the foreground: loads and attaches the connect-time load balancer\n"
 		"to CGROUP_DIR (default: the cgroup2 mount root), pins its maps under DIR\n"
 		"(default " DEFAULT_BPFFS_DIR "), applies the policies in DIR and re-applies\n"
 		"them when the directory changes or on SIGHUP. Logs to stderr.\n"
-		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n");
+		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n"
+		"--max-endpoints (default %u) and --max-clusters (default %u) size the\n"
+		"health maps when they are created (endpoint slots: one per endpoint of\n"
+		"each subset; cluster slots: one per service port and subset).\n",
+		BPFMESH_MAX_EP_SLOTS, BPFMESH_MAX_CLUSTERS);
+}
+
+/* A map size: 2 (slot 0 is reserved) to 16M slots. */
+static int parse_size(const char *v, const char *opt, unsigned int *out)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || n < 2 || n > (1ul << 24)) {
+		cli_error("%s: '%s' is not a number of slots from 2 to 16777216", opt, v);
+		return -1;
+	}
+	*out = (unsigned int)n;
+	return 0;
 }
 
 static int parse_args(struct agent *ag, int argc, char **argv)
@@ -47,6 +69,12 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 			snprintf(ag->cgroup, sizeof(ag->cgroup), "%s", v);
 		} else if ((v = cli_option_value(argc, argv, &i, "--bpffs"))) {
 			ag->bpffs = v;
+		} else if ((v = cli_option_value(argc, argv, &i, "--max-endpoints"))) {
+			if (parse_size(v, "--max-endpoints", &ag->sizes.max_endpoints))
+				return -1;
+		} else if ((v = cli_option_value(argc, argv, &i, "--max-clusters"))) {
+			if (parse_size(v, "--max-clusters", &ag->sizes.max_clusters))
+				return -1;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
@@ -124,12 +152,13 @@ static int agent_loop(struct agent *ag)
 				return rc < 0 ? rc : 0;
 		}
 		applier_sweep(&ag->applier, false);
+		agent_health_tick(ag);
 	}
 }
 
 int do_agent(int argc, char **argv)
 {
-	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR };
+	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR, .sweep_fd = -1 };
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 
@@ -158,15 +187,19 @@ int do_agent(int argc, char **argv)
 	agent_add_source(&ag, sig_fd, "signals", on_signal);
 	agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
 
-	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup);
+	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup, &ag.sizes);
 	if (err)
 		goto cleanup;
 	err = applier_adopt(&ag.applier, &kern_map_ops,
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SERVICES),
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_BACKENDS),
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
+	if (!err)
+		err = agent_health_start(&ag);
 	if (err) {
 		agent_log("Failed to read pinned maps: %d", err);
+		agent_health_stop(&ag);
+		applier_free(&ag.applier);
 		lb_loader_close(&ag.loader);
 		goto cleanup;
 	}
@@ -179,7 +212,9 @@ int do_agent(int argc, char **argv)
 
 	err = agent_loop(&ag);
 	applier_sweep(&ag.applier, true);
+	agent_health_stop(&ag);
 	applier_free(&ag.applier);
+	bpfmesh_image_free(&ag.img);
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);
 cleanup:

@@ -9,12 +9,15 @@
  */
 #include <limits.h>
 #include <stdbool.h>
+#include <linux/types.h>
 #include "apply/apply.h"
 #include "kern/loader.h"
+#include "policy/image.h"
 
 #define AGENT_MAX_SOURCES 8
 
 struct agent;
+struct ring_buffer;
 
 /* An fd the main loop polls for input; on_ready runs when it has some.
  * A negative return ends the loop with that error; 1 ends it cleanly. */
@@ -29,10 +32,17 @@ struct agent {
 	const char *bpffs;
 	char cgroup[PATH_MAX];
 	bool strict;
+	struct lb_sizes sizes; /* --max-endpoints, --max-clusters */
 	struct lb_loader loader;
 	struct applier applier;
 	struct agent_source sources[AGENT_MAX_SOURCES];
 	int n_sources;
+	struct bpfmesh_image img;   /* the version in force, re-applied on ejections */
+	bool have_img;
+	struct ring_buffer *events; /* health events (health.c) */
+	int sweep_fd;               /* the sweep program, -1 if absent */
+	__u64 last_sweep_ms;
+	bool sets_stale;            /* an ejection or return awaits its set rewrite */
 };
 
 /* 0, or -ENOSPC when the table is full. */
@@ -44,6 +54,13 @@ void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Compile and apply the policy directory. Never loses the version in force. */
 void agent_reload(struct agent *ag, const char *why);
+
+/* health.c: adopt the slots, poll the events ring buffer, run the sweep.
+ * 0 or negative errno. */
+int agent_health_start(struct agent *ag);
+void agent_health_stop(struct agent *ag);
+/* Between events: sweep each HEALTH_SWEEP_MS, rewrite sets after events. */
+void agent_health_tick(struct agent *ag);
 
 /* An inotify fd watching the policy directory (non-blocking), or -errno. */
 int watch_open(const char *dir);

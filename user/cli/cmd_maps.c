@@ -3,16 +3,33 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "kern/health_read.h"
 #include "kern/lb_read.h"
 #include "kern/loader.h"
 #include "kern/map_ops.h"
 #include "show.h"
 
 static const char *bpffs_dir = DEFAULT_BPFFS_DIR;
+
+struct stats_rows {
+	const struct health_maps *hm;
+	struct json *j;
+	__u64 now_ns;
+	size_t n;
+};
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
 
 static void maps_help(void)
 {
@@ -25,7 +42,8 @@ static void maps_help(void)
 		"\n"
 		"  services   VIP:port, service, generation, weighted destinations\n"
 		"  endpoints  every endpoint of every destination, with its weight and share\n"
-		"  stats      decisions per service, destination and endpoint; node verdicts\n"
+		"  stats      per destination and endpoint slot: connections, failures,\n"
+		"             ejections, refusals (no healthy upstream); node verdicts\n"
 		"\n"
 		"DIR is the agent's bpffs directory (default " DEFAULT_BPFFS_DIR ").\n");
 }
@@ -120,34 +138,67 @@ out:
 static int do_services(int argc, char **argv) { return show_lb(false); }
 static int do_endpoints(int argc, char **argv) { return show_lb(true); }
 
-static void show_stat_row(struct kernel_view *kv, const struct stats_key *k,
-			  const struct stats_val *v, struct json *j)
+/* One endpoint slot: its cluster, address and what its connections did. */
+static int stat_endpoint(const struct health_endpoint *ep, void *ctx)
 {
-	char svc[64], ep[64];
-	const char *dest = kernel_name(kv, k->subset_id);
-	char idbuf[16];
+	struct stats_rows *r = ctx;
+	struct health_cluster cl;
+	__u64 failed = ep->c.fail_refused + ep->c.fail_timeout + ep->c.fail_reset +
+		       ep->c.fail_other;
+	bool ejected = health_is_ejected(&ep->h, r->now_ns);
+	char addr[40];
 
-	format_svc_key(svc, sizeof(svc), &k->svc);
-	if (k->backend_port)
-		format_addr_port(ep, sizeof(ep), k->backend_addr, k->backend_port);
-	else
-		snprintf(ep, sizeof(ep), "-");
-	if (!dest) {
-		snprintf(idbuf, sizeof(idbuf), "#%08x", k->subset_id);
-		dest = idbuf;
+	health_read_cluster(r->hm, ep->h.cluster_slot, &cl);
+	health_endpoint_addr(&ep->h, addr, sizeof(addr));
+	r->n++;
+	if (!r->j) {
+		printf("%-48s %-22s %5u %9llu %9llu %9llu %9llu %s\n", cl.name, addr, ep->slot,
+		       (unsigned long long)ep->c.opened, (unsigned long long)ep->c.established,
+		       (unsigned long long)failed, (unsigned long long)ep->c.closed,
+		       ejected ? "ejected" : "-");
+		return 0;
 	}
-	if (!j) {
-		printf("%-24s %-48s %-22s %10llu %10llu\n", svc, dest, ep,
-		       (unsigned long long)v->connects, (unsigned long long)v->refused);
-		return;
+	json_obj_begin(r->j);
+	json_kv_str(r->j, "destination", cl.name);
+	json_kv_str(r->j, "endpoint", addr);
+	json_kv_uint(r->j, "slot", ep->slot);
+	json_kv_uint(r->j, "opened", ep->c.opened);
+	json_kv_uint(r->j, "established", ep->c.established);
+	json_kv_uint(r->j, "closed", ep->c.closed);
+	json_kv_uint(r->j, "failed_refused", ep->c.fail_refused);
+	json_kv_uint(r->j, "failed_timeout", ep->c.fail_timeout);
+	json_kv_uint(r->j, "failed_reset", ep->c.fail_reset);
+	json_kv_uint(r->j, "failed_other", ep->c.fail_other);
+	json_kv_uint(r->j, "bytes_sent", ep->c.bytes_sent);
+	json_kv_uint(r->j, "bytes_received", ep->c.bytes_received);
+	json_kv_uint(r->j, "ejections", ep->h.ejections);
+	json_kv_str(r->j, "state", ejected ? "ejected" : "in_service");
+	json_obj_end(r->j);
+	return 0;
+}
+
+/* One cluster slot: its refusals and ejections. */
+static int stat_cluster(const struct health_cluster *cl, void *ctx)
+{
+	struct stats_rows *r = ctx;
+
+	r->n++;
+	if (!r->j) {
+		printf("%-48s %5u %9u %9llu %9llu %9llu\n", cl->name, cl->slot,
+		       cl->cfg.total_endpoints, (unsigned long long)cl->st.ejected,
+		       (unsigned long long)cl->st.ejections,
+		       (unsigned long long)cl->st.no_healthy_upstream);
+		return 0;
 	}
-	json_obj_begin(j);
-	json_kv_str(j, "vip", svc);
-	json_kv_str(j, "destination", dest);
-	json_kv_str(j, "endpoint", ep);
-	json_kv_uint(j, "connects", v->connects);
-	json_kv_uint(j, "refused", v->refused);
-	json_obj_end(j);
+	json_obj_begin(r->j);
+	json_kv_str(r->j, "destination", cl->name);
+	json_kv_uint(r->j, "slot", cl->slot);
+	json_kv_uint(r->j, "endpoints", cl->cfg.total_endpoints);
+	json_kv_uint(r->j, "ejected", cl->st.ejected);
+	json_kv_uint(r->j, "ejections", cl->st.ejections);
+	json_kv_uint(r->j, "refused", cl->st.no_healthy_upstream);
+	json_obj_end(r->j);
+	return 0;
 }
 
 static void show_verdicts(int fd, int ncpu, struct json *j)
@@ -173,61 +224,54 @@ static void show_verdicts(int fd, int ncpu, struct json *j)
 		json_obj_end(j);
 }
 
-struct stats_rows {
-	struct kernel_view *kv;
-	struct json *j;
-	size_t n;
-};
-
-static int stat_row(const struct stats_key *key, const struct stats_val *sum, void *ctx)
-{
-	struct stats_rows *r = ctx;
-
-	show_stat_row(r->kv, key, sum, r->j);
-	r->n++;
-	return 0;
-}
-
 static int do_stats(int argc, char **argv)
 {
-	struct kernel_view kv = { .be_fd = -1 };
-	int stats_fd, verdict_fd, ncpu = libbpf_num_possible_cpus();
+	struct stats_rows rows = { .now_ns = mono_ns() };
+	struct health_maps hm;
+	int verdict_fd, err;
 	struct json j;
-	struct stats_rows rows = { .kv = &kv };
 
-	stats_fd = open_pinned(BPFMESH_MAP_STATS);
-	verdict_fd = stats_fd < 0 ? -1 : open_pinned(BPFMESH_MAP_VERDICTS);
-	kv.names_fd = verdict_fd < 0 ? -1 : open_pinned(BPFMESH_MAP_NAMES);
-	if (kv.names_fd < 0 || ncpu <= 0) {
-		if (stats_fd >= 0)
-			close(stats_fd);
-		if (verdict_fd >= 0)
-			close(verdict_fd);
+	verdict_fd = open_pinned(BPFMESH_MAP_VERDICTS);
+	if (verdict_fd < 0)
+		return EXIT_USAGE;
+	err = health_open(&hm, bpffs_dir);
+	if (err) {
+		cli_error("cannot open the health maps in %s: %s", bpffs_dir, strerror(-err));
+		close(verdict_fd);
 		return EXIT_USAGE;
 	}
+	rows.hm = &hm;
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
 		rows.j = &j;
-		json_obj_begin(rows.j);
-		json_key(rows.j, "decisions");
-		json_arr_begin(rows.j);
+		json_obj_begin(&j);
+		json_key(&j, "destinations");
+		json_arr_begin(&j);
 	} else {
-		printf("%-24s %-48s %-22s %10s %10s\n", "VIP", "DESTINATION", "ENDPOINT",
-		       "CONNECTS", "REFUSED");
+		printf("%-48s %5s %9s %9s %9s %9s\n", "DESTINATION", "SLOT", "ENDPOINTS",
+		       "EJECTED", "EJECTIONS", "REFUSED");
 	}
-	lb_read_stats(&kern_map_ops, stats_fd, ncpu, stat_row, &rows);
+	health_for_each_cluster(&hm, stat_cluster, &rows);
 	if (rows.j) {
-		json_arr_end(rows.j);
-		show_verdicts(verdict_fd, ncpu, rows.j);
-		json_obj_end(rows.j);
-		json_finish(rows.j);
+		json_arr_end(&j);
+		json_key(&j, "endpoints");
+		json_arr_begin(&j);
+	} else {
+		printf("\n%-48s %-22s %5s %9s %9s %9s %9s %s\n", "DESTINATION", "ENDPOINT", "SLOT",
+		       "OPENED", "ESTABL", "FAILED", "CLOSED", "STATE");
+	}
+	health_for_each_endpoint(&hm, stat_endpoint, &rows);
+	if (rows.j) {
+		json_arr_end(&j);
+		show_verdicts(verdict_fd, hm.ncpu, &j);
+		json_obj_end(&j);
+		json_finish(&j);
 	} else {
 		printf("Found %zu entries\n", rows.n);
-		show_verdicts(verdict_fd, ncpu, NULL);
+		show_verdicts(verdict_fd, hm.ncpu, NULL);
 	}
-	close(stats_fd);
+	health_close(&hm);
 	close(verdict_fd);
-	close(kv.names_fd);
 	return EXIT_OK;
 }
 

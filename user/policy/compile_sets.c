@@ -8,6 +8,68 @@
 #include <bpfmesh/select.h>
 
 #include "compile.h"
+#include "outlier_policy.h"
+
+/* The DestinationRule that governs a cluster of host: the one defining the
+ * subset, else the host's first exact one, else the most specific wildcard
+ * (the order registry_subset() looks subsets up in). NULL: none. */
+static const struct dest_rule *cset_dest_rule(const struct registry *reg, const char *host,
+					      const struct dr_subset *subset)
+{
+	const struct dest_rule *best = NULL;
+	size_t i, j, best_len = 0, len;
+
+	for (i = registry_dr_chain(reg, host); i; i = reg->drs[i - 1].next_same_host) {
+		const struct dest_rule *dr = reg->drs[i - 1].dr;
+
+		for (j = 0; subset && j < dr->n_subsets; j++)
+			if (&dr->subsets[j] == subset)
+				return dr;
+		if (!subset)
+			return dr;
+	}
+	for (i = 0; i < reg->n_dr_wild; i++) {
+		const struct reg_wild *w = &reg->dr_wild[i];
+		const struct dest_rule *dr = reg->drs[w->idx].dr;
+		bool has = !subset;
+
+		for (j = 0; subset && j < dr->n_subsets; j++)
+			has |= &dr->subsets[j] == subset;
+		len = strlen(w->pattern);
+		if (has && len > best_len && model_host_matches(w->pattern, host)) {
+			best = dr;
+			best_len = len;
+		}
+	}
+	return best;
+}
+
+/* Istio's effective outlierDetection for the cluster, in the kernel's terms
+ * (the conversion outlier_policy.h describes). */
+static void cset_cluster_cfg(struct cctx *c, const struct cset *s, struct image_set *out)
+{
+	const struct dest_rule *dr = cset_dest_rule(c->reg, s->svc->host, s->subset);
+	struct cluster_cfg *cfg = &out->cfg;
+	struct outlier_config oc;
+
+	outlier_effective(dr, s->subset ? s->subset->name : NULL, s->svc->port->number, &oc);
+	memset(cfg, 0, sizeof(*cfg));
+	strncpy(out->cluster, s->name, BPFMESH_NAME_LEN - 1);
+	cfg->name_id = bpfmesh_name_id(s->name);
+	cfg->total_endpoints = out->n_slots;
+	if (!oc.enabled)
+		return;
+	cfg->flags = BPFMESH_CLUSTER_F_OUTLIER |
+		     (oc.split_local_origin ? BPFMESH_CLUSTER_F_SPLIT_LOCAL : 0);
+	cfg->consecutive_5xx = oc.consecutive_5xx;
+	cfg->consecutive_gateway = oc.consecutive_gateway;
+	cfg->consecutive_local_origin = oc.consecutive_local_origin;
+	cfg->interval_ns = oc.interval_ns;
+	cfg->base_ejection_ns = oc.base_ejection_ns;
+	cfg->max_ejection_ns = 0; /* Envoy's default: max(300 s, base); Istio has no field */
+	cfg->max_ejection_percent = oc.max_ejection_percent;
+	cfg->min_health_percent = oc.min_health_percent;
+}
 
 long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset *subset,
 	      const char *subset_name)
@@ -129,6 +191,7 @@ bool cset_emit(struct cctx *c, struct bpfmesh_image *img)
 	for (i = 0; i < c->n_sets; i++) {
 		if (!cset_build(c, &c->sets[i], &img->sets[i]))
 			return false;
+		cset_cluster_cfg(c, &c->sets[i], &img->sets[i]);
 	}
 	return true;
 }

@@ -11,6 +11,7 @@
  * them onto kernel set ids when it writes the image.
  */
 #include <stddef.h>
+#include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 
 struct image_service {
@@ -20,11 +21,15 @@ struct image_service {
 	const char *src_file;
 };
 
-/* An immutable group of endpoints one destination sends to. */
+/* An immutable group of endpoints one destination sends to: the endpoints
+ * of one cluster (Envoy's word: host + subset + port). The applier gives
+ * the cluster its slot and each endpoint its slot (slots[].slot is 0 here). */
 struct image_set {
 	__u32 n_slots;
 	__u32 total_weight;
 	struct backend_val *slots; /* n_slots entries, alias columns built */
+	char cluster[BPFMESH_NAME_LEN]; /* "host/subset:port" or "host:port" (cut to fit) */
+	struct cluster_cfg cfg; /* effective outlierDetection, name_id, total_endpoints */
 };
 
 struct image_name {
