@@ -8,6 +8,7 @@
 #include <bpfmesh/select.h>
 
 #include "compile.h"
+#include "metrics/workload.h"
 #include "outlier_policy.h"
 
 /* The DestinationRule that governs a cluster of host: the one defining the
@@ -123,6 +124,47 @@ static int ep_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* NULL stays NULL ("unknown"); false when a copy fails. */
+static bool dup_or_null(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return !src || *dst;
+}
+
+/* Istio's workload labels of each endpoint (metrics/workload.h), in slot
+ * order, and the cluster's own labels, for the agent's metrics. */
+static bool cset_labels(const struct cset *s, const struct reg_ep *const *eps, size_t n,
+			struct image_set *out)
+{
+	bool ok = true;
+	size_t i;
+
+	ok &= dup_or_null(&out->host, s->svc->host);
+	ok &= dup_or_null(&out->ns, s->svc->se->r.ns);
+	ok &= dup_or_null(&out->subset, s->subset ? s->subset->name : NULL);
+	out->port = s->svc->port->number;
+	if (n == 0)
+		return ok;
+	out->meta = calloc(n, sizeof(*out->meta));
+	if (!out->meta)
+		return false;
+	for (i = 0; i < n; i++) {
+		const struct resource *we = eps[i]->we;
+		struct image_ep_meta *m = &out->meta[i];
+		struct mx_workload w;
+
+		mx_workload_from_labels(&w, eps[i]->labels, we ? we->name : NULL,
+					we ? we->ns : NULL);
+		ok &= dup_or_null(&m->workload, w.workload);
+		ok &= dup_or_null(&m->workload_ns, w.ns);
+		ok &= dup_or_null(&m->app, w.app);
+		ok &= dup_or_null(&m->version, w.version);
+		ok &= dup_or_null(&m->canonical_service, w.canonical_service);
+		ok &= dup_or_null(&m->canonical_revision, w.canonical_revision);
+	}
+	return ok;
+}
+
 static bool cset_build(struct cctx *c, const struct cset *s, struct image_set *out)
 {
 	const struct reg_svc *svc = s->svc;
@@ -151,6 +193,8 @@ static bool cset_build(struct cctx *c, const struct cset *s, struct image_set *o
 	}
 	qsort(eps, n, sizeof(*eps), ep_cmp);
 	out->n_slots = (__u32)n;
+	if (!cset_labels(s, eps, n, out))
+		goto oom;
 	if (n == 0) {
 		free(eps);
 		return true;

@@ -20,7 +20,7 @@ static uint16_t reg_target_port(const struct endpoint *ep, const struct se_port 
 	return (uint16_t)(p->target_port ? p->target_port : p->number);
 }
 
-static void reg_add_ep(struct reg_svc *s, const struct endpoint *ep)
+static void reg_add_ep(struct reg_svc *s, const struct endpoint *ep, const struct resource *we)
 {
 	struct reg_ep *e;
 	uint32_t be;
@@ -32,6 +32,7 @@ static void reg_add_ep(struct reg_svc *s, const struct endpoint *ep)
 	e->port = reg_target_port(ep, s->port);
 	e->weight = ep->weight ? ep->weight : 1;
 	e->labels = &ep->labels;
+	e->we = we;
 }
 
 static void reg_fill_eps(struct registry *reg, struct reg_svc *s)
@@ -41,13 +42,13 @@ static void reg_fill_eps(struct registry *reg, struct reg_svc *s)
 	size_t i;
 
 	for (i = 0; i < se->n_eps; i++)
-		reg_add_ep(s, &se->eps[i]);
+		reg_add_ep(s, &se->eps[i], NULL);
 	if (!se->has_selector)
 		return;
 	for (we = reg->m->wes; we; we = we->next) {
 		if (strcmp(we->r.ns, se->r.ns) == 0 &&
 		    model_labels_match(&se->selector, &we->ep.labels))
-			reg_add_ep(s, &we->ep);
+			reg_add_ep(s, &we->ep, &we->r);
 	}
 }
 

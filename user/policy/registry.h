@@ -17,6 +17,7 @@ struct reg_ep {
 	uint16_t port;  /* target port, host order */
 	uint32_t weight;
 	const struct labels *labels;
+	const struct resource *we; /* the WorkloadEntry, NULL for a ServiceEntry endpoint */
 };
 
 /* One (host, port) of a ServiceEntry. */
