@@ -28,7 +28,8 @@ static void agent_help(void)
 {
 	fprintf(stderr,
 		"Usage: bpfmesh agent --policies DIR [--cgroup CGROUP_DIR] [--bpffs DIR]\n"
-		"                     [--max-endpoints N] [--max-clusters N] [--strict] [-v]\n"
+		"                     [--max-endpoints N] [--max-clusters N] [--metrics ADDR:PORT]\n"
+		"                     [--strict] [-v]\n"
 		"\n"
 		"Runs in the foreground: loads and attaches the connect-time load balancer\n"
 		"to CGROUP_DIR (default: the cgroup2 mount root), pins its maps under DIR\n"
@@ -37,7 +38,10 @@ static void agent_help(void)
 		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n"
 		"--max-endpoints (default %u) and --max-clusters (default %u) size the\n"
 		"health maps when they are created (endpoint slots: one per endpoint of\n"
-		"each subset; cluster slots: one per service port and subset).\n",
+		"each subset; cluster slots: one per service port and subset).\n"
+		"--metrics serves Prometheus text at http://ADDR:PORT/metrics (Istio's TCP\n"
+		"metrics and bpfmesh's own; e.g. 127.0.0.1:15020, [::]:15020; off unless\n"
+		"given; a port that cannot be bound stops the agent at start).\n",
 		BPFMESH_MAX_EP_SLOTS, BPFMESH_MAX_CLUSTERS);
 }
 
@@ -75,6 +79,8 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 		} else if ((v = cli_option_value(argc, argv, &i, "--max-clusters"))) {
 			if (parse_size(v, "--max-clusters", &ag->sizes.max_clusters))
 				return -1;
+		} else if ((v = cli_option_value(argc, argv, &i, "--metrics"))) {
+			ag->metrics_addr = v;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
@@ -153,6 +159,7 @@ static int agent_loop(struct agent *ag)
 		}
 		applier_sweep(&ag->applier, false);
 		agent_health_tick(ag);
+		agent_metrics_tick(ag);
 	}
 }
 
@@ -186,6 +193,9 @@ int do_agent(int argc, char **argv)
 	}
 	agent_add_source(&ag, sig_fd, "signals", on_signal);
 	agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
+	err = agent_metrics_listen(&ag);
+	if (err)
+		goto cleanup;
 
 	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup, &ag.sizes);
 	if (err)
@@ -196,6 +206,8 @@ int do_agent(int argc, char **argv)
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
 	if (!err)
 		err = agent_health_start(&ag);
+	if (!err)
+		err = agent_metrics_open_maps(&ag);
 	if (err) {
 		agent_log("Failed to read pinned maps: %d", err);
 		agent_health_stop(&ag);
@@ -215,9 +227,11 @@ int do_agent(int argc, char **argv)
 	agent_health_stop(&ag);
 	applier_free(&ag.applier);
 	bpfmesh_image_free(&ag.img);
+	agent_metrics_stop(&ag);
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);
 cleanup:
+	agent_metrics_stop(&ag);
 	if (ino_fd >= 0)
 		close(ino_fd);
 	close(sig_fd);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <linux/types.h>
 #include "apply/apply.h"
+#include "kern/health_read.h"
 #include "kern/loader.h"
 #include "policy/image.h"
 
@@ -18,6 +19,8 @@
 
 struct agent;
 struct ring_buffer;
+struct mx_server;
+struct scrape;
 
 /* An fd the main loop polls for input; on_ready runs when it has some.
  * A negative return ends the loop with that error; 1 ends it cleanly. */
@@ -43,6 +46,11 @@ struct agent {
 	int sweep_fd;               /* the sweep program, -1 if absent */
 	__u64 last_sweep_ms;
 	bool sets_stale;            /* an ejection or return awaits its set rewrite */
+	const char *metrics_addr;   /* --metrics ADDR:PORT, NULL: off */
+	struct mx_server *metrics;  /* metrics.c */
+	struct health_maps metrics_maps; /* read by each scrape */
+	bool metrics_maps_open;
+	struct scrape *metrics_scrape;   /* the scrape being served */
 };
 
 /* 0, or -ENOSPC when the table is full. */
@@ -61,6 +69,15 @@ int agent_health_start(struct agent *ag);
 void agent_health_stop(struct agent *ag);
 /* Between events: sweep each HEALTH_SWEEP_MS, rewrite sets after events. */
 void agent_health_tick(struct agent *ag);
+
+/* metrics.c: bind --metrics (an error at start when it cannot) and serve
+ * from the loop; open the pinned health maps once the loader pinned them.
+ * Both 0 or negative errno; no-ops without --metrics. */
+int agent_metrics_listen(struct agent *ag);
+int agent_metrics_open_maps(struct agent *ag);
+/* Serve what is due (libmicrohttpd timeouts); called from the loop. */
+void agent_metrics_tick(struct agent *ag);
+void agent_metrics_stop(struct agent *ag);
 
 /* An inotify fd watching the policy directory (non-blocking), or -errno. */
 int watch_open(const char *dir);
