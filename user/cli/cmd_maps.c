@@ -224,7 +224,7 @@ static void show_verdicts(int fd, int ncpu, struct json *j)
 		json_obj_end(j);
 }
 
-static int do_stats(int argc, char **argv)
+static int do_maps_stats(int argc, char **argv)
 {
 	struct stats_rows rows = { .now_ns = mono_ns() };
 	struct health_maps hm;
@@ -278,7 +278,7 @@ static int do_stats(int argc, char **argv)
 static const struct cmd maps_cmds[] = {
 	{ "services", do_services },
 	{ "endpoints", do_endpoints },
-	{ "stats", do_stats },
+	{ "stats", do_maps_stats },
 	{ NULL, NULL },
 };
 
