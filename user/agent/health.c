@@ -111,8 +111,9 @@ static void run_sweep(struct agent *ag)
 		.first_slot = 1,
 		.n_slots = ag->loader.sizes.max_endpoints - 1,
 	};
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &args, .ctx_size_in = sizeof(args),
-		    .ctx_out = &args, .ctx_size_out = sizeof(args));
+	/* A syscall program's ctx comes back through ctx_in; the kernel
+	 * refuses ctx_out for this program type (EINVAL). */
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &args, .ctx_size_in = sizeof(args));
 
 	if (bpf_prog_test_run_opts(ag->sweep_fd, &opts))
 		agent_log("Failed to run the health sweep: %d", -errno);
