@@ -100,6 +100,18 @@ bool json_has_value(const char *json, const char *key, const char *value)
 
 static char agent_bin[PATH_MAX];
 
+double json_num_after(const char *json, const char *anchor, const char *key)
+{
+	const char *p = strstr(json, anchor);
+	char k[64];
+
+	if (!p)
+		return -1;
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(p, k);
+	return p ? strtod(p + strlen(k), NULL) : -1;
+}
+
 static int find_agent_bin(void)
 {
 	const char *env = getenv("BPFMESH_BIN");

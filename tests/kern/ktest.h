@@ -55,6 +55,11 @@ void ktest_skip(const char *why);
  * whole: "refused":50 does not match "refused":500, nor weight 9 weight 90. */
 bool json_has_value(const char *json, const char *key, const char *value);
 
+/* The number of the first "key": after the first occurrence of anchor in
+ * compact JSON (e.g. anchor "\"subset\":\"v1\"", key "opened"); -1 when
+ * either is absent. */
+double json_num_after(const char *json, const char *anchor, const char *key);
+
 /* The five-sigma binomial bound on a count out of n with probability p. */
 double binomial_bound(int n, double p);
 

@@ -514,19 +514,6 @@ static int scrape_settled(struct ktest_env *e, char *text, bool python, long lon
 	return err;
 }
 
-/* The first "key":N after anchor in compact JSON; -1 if absent. */
-static long long json_uint_after(const char *json, const char *anchor, const char *key)
-{
-	const char *p = strstr(json, anchor);
-	char k[64];
-
-	if (!p)
-		return -1;
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	p = strstr(p, k);
-	return p ? strtoll(p + strlen(k), NULL, 10) : -1;
-}
-
 static void check_stats(struct ktest_env *e, const struct expect *x)
 {
 	static char out[65536];
@@ -534,16 +521,16 @@ static void check_stats(struct ktest_env *e, const struct expect *x)
 	if (!ASSERT_EQ(env_run_cli(e, out, sizeof(out), "stats reviews -j --interval 0 --bpffs %s",
 				   e->bpffs), 0, "bpfmesh stats -j"))
 		return;
-	ASSERT_EQ(json_uint_after(out, "\"subset\":\"v1\"", "opened"), x->v1, "stats: v1 opened");
-	ASSERT_EQ(json_uint_after(out, "\"subset\":\"v2\"", "opened"), x->v2 + x->uf_v2,
+	ASSERT_EQ((long long)json_num_after(out, "\"subset\":\"v1\"", "opened"), x->v1, "stats: v1 opened");
+	ASSERT_EQ((long long)json_num_after(out, "\"subset\":\"v2\"", "opened"), x->v2 + x->uf_v2,
 		  "stats: v2 opened (established + failed)");
-	ASSERT_EQ(json_uint_after(out, "\"subset\":\"v2\"", "failed"), x->uf_v2,
+	ASSERT_EQ((long long)json_num_after(out, "\"subset\":\"v2\"", "failed"), x->uf_v2,
 		  "stats: v2 failed");
-	ASSERT_EQ(json_uint_after(out, "\"subset\":\"v2\"", "no_healthy_upstream"), x->uh_v2,
+	ASSERT_EQ((long long)json_num_after(out, "\"subset\":\"v2\"", "no_healthy_upstream"), x->uh_v2,
 		  "stats: v2 no healthy upstream");
-	ASSERT_EQ(json_uint_after(out, "\"subset\":\"v2\"", "ejected"), x->uf_v2 ? 1 : 0,
+	ASSERT_EQ((long long)json_num_after(out, "\"subset\":\"v2\"", "ejected"), x->uf_v2 ? 1 : 0,
 		  "stats: v2 ejected endpoints");
-	ASSERT_EQ(json_uint_after(out, "\"subset\":\"v1\"", "bytes_sent"), x->v1 * REQ_BYTES,
+	ASSERT_EQ((long long)json_num_after(out, "\"subset\":\"v1\"", "bytes_sent"), x->v1 * REQ_BYTES,
 		  "stats: v1 request bytes");
 }
 

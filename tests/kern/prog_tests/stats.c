@@ -14,19 +14,6 @@
 
 static const char *const eps[] = { "127.1.21.1", "127.1.21.2", "127.1.21.3" };
 
-/* The first "key":N after anchor in compact JSON; -1 if absent. */
-static double json_num_after(const char *json, const char *anchor, const char *key)
-{
-	const char *p = strstr(json, anchor);
-	char k[64];
-
-	if (!p)
-		return -1;
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	p = strstr(p, k);
-	return p ? strtod(p + strlen(k), NULL) : -1;
-}
-
 static int longest_line(const char *text)
 {
 	int longest = 0, len = 0;
