@@ -220,6 +220,9 @@ static double connect_ms(const struct stats_cluster *sc, double q)
 
 static double rate(const struct stats_cluster *sc, const struct stats_opts *o)
 {
+	/* A slot zeroed for a new owner between the readings counts from 0. */
+	if (sc->opened < sc->opened_before)
+		return (double)sc->opened / o->interval_s;
 	return (double)(sc->opened - sc->opened_before) / o->interval_s;
 }
 
