@@ -9,6 +9,8 @@
  *   gen-ipt    kube-proxy-shaped iptables-restore input for the same services
  *   mapwait    poll the pinned services map until a VIP holds a weight
  *   progstats  run_cnt / run_time_ns of the programs on a cgroup hook
+ *   ejectprobe connect to a VIP until its dead endpoint refuses, then time
+ *              how soon the connects avoid it (outlier ejection)
  *   statshold  keep BPF run-time stats on (BPF_ENABLE_STATS) until killed
  *   mapmem     BPF maps of the agent (pinned + attached) and their memlock
  *
@@ -1366,6 +1368,86 @@ static int cmd_mapmem(int argc, char **argv)
 
 /* ------------------------------------------------------------------ main */
 
+/* One connect from here: 0, or the errno. */
+static int connect_errno(const struct sockaddr_in *dst)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err = 0;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (const struct sockaddr *)dst, sizeof(*dst)))
+		err = errno;
+	/* Reset, not TIME_WAIT: the probe makes few, but keep it tidy. */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	return err;
+}
+
+/*
+ * The VIP has live endpoints and one with nothing listening, and ejects
+ * after one failure. Connect until a connect is refused (the dead endpoint
+ * was picked): that failure ejects it in the kernel. Then connect --after
+ * times more: every one must succeed. Prints the wall clock of the refused
+ * connect's return (to compare with the agent's log line), the time from it
+ * to the end of the next (successful) connect, and how many later connects
+ * were refused (0 when the ejection is effective at once).
+ */
+static int cmd_ejectprobe(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "netns", required_argument, 0, 'n' },
+		{ "cgroup", required_argument, 0, 'c' },
+		{ "target", required_argument, 0, 't' },
+		{ "after", required_argument, 0, 'a' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *netns = NULL, *cgroup = NULL, *target = NULL;
+	struct sockaddr_in dst;
+	int after = 50, tries = 0, err = 0, refused_after = 0, other = 0, o, i;
+	uint64_t fail_mono = 0, fail_real = 0, next_mono;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'n': netns = optarg; break;
+		case 'c': cgroup = optarg; break;
+		case 't': target = optarg; break;
+		case 'a': after = atoi(optarg); break;
+		default: die("ejectprobe --target VIP:PORT [--netns NS] [--cgroup DIR] [--after N]");
+		}
+	}
+	if (!target || parse_targets(target, &dst, 1) != 1)
+		die("ejectprobe: --target VIP:PORT");
+	if (cgroup)
+		enter_cgroup(cgroup);
+	enter_netns(netns);
+	while (tries++ < 10000) {
+		err = connect_errno(&dst);
+		if (err == ECONNREFUSED) {
+			fail_mono = mono_ns();
+			fail_real = now_ns(CLOCK_REALTIME);
+			break;
+		}
+	}
+	if (!fail_mono) {
+		printf("ejectprobe=nofailure tries=%d last_error=%s\n", tries, strerror(err));
+		return 1;
+	}
+	err = connect_errno(&dst);
+	next_mono = mono_ns();
+	refused_after += err == ECONNREFUSED;
+	other += err && err != ECONNREFUSED;
+	for (i = 1; i < after; i++) {
+		err = connect_errno(&dst);
+		refused_after += err == ECONNREFUSED;
+		other += err && err != ECONNREFUSED;
+	}
+	printf("ejectprobe=ok tries=%d fail_realtime_ms=%.3f next_connect_us=%.1f "
+	       "refused_after=%d of=%d other_errors=%d\n", tries, (double)fail_real / 1e6,
+	       (double)(next_mono - fail_mono) / 1e3, refused_after, after, other);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -1379,6 +1461,7 @@ static void usage(void)
 		"  mapwait   --bpffs DIR [--vip A:P] [--also A:P] [--weight PCT]\n"
 		"            [--rename SRC DST | --since-ns REALTIME_NS] [--timeout S] [--interval-us U]\n"
 		"  progstats CGROUP_DIR\n"
+		"  ejectprobe --target VIP:PORT [--netns NS] [--cgroup DIR] [--after N]\n"
 		"  statshold\n"
 		"  mapmem    BPFFS_DIR [CGROUP_DIR]\n");
 }
@@ -1393,6 +1476,7 @@ int main(int argc, char **argv)
 		{ "gen-policy", cmd_gen_policy }, { "gen-ipt", cmd_gen_ipt },
 		{ "mapwait", cmd_mapwait },	      { "progstats", cmd_progstats },
 		{ "statshold", cmd_statshold },   { "mapmem", cmd_mapmem },
+		{ "ejectprobe", cmd_ejectprobe },
 	};
 
 	if (argc < 2) {

@@ -51,7 +51,14 @@ awk -F, -v S="$S" -v K="$K" -v C="$C" -v M="$M" '
 		E[$1 "|" $3] += $9
 		next
 	}
-	FILENAME == K { if ($4 > 0) add("K|" $1 "|" $3, $5 / $4); next }
+	FILENAME == K {
+		if ($4 > 0) add("K|" $1 "|" $3, $5 / $4)
+		# sockops ns per call, calls and BPF ns (connect4 + sockops) per
+		# connection: connect4 runs once for every connect.
+		if (NF >= 7 && $6 > 0) add("KS|" $1 "|" $3, $7 / $6)
+		if (NF >= 7 && $4 > 0) { add("KN|" $1 "|" $3, $6 / $4); add("KC|" $1 "|" $3, ($5 + $7) / $4) }
+		next
+	}
 	FILENAME == M {
 		for (c = 4; c <= 6; c++) {
 			add("M|" $1 "|" $3 "|" c, $c)
@@ -195,6 +202,31 @@ OUTMD=$RES/summary.md
 	echo "|---:|---:|---:|"
 	for n in $SCALES; do
 		echo "| $n | $(fmt3 %.0f "$(st K "$n" bpfmesh)") | $(fmt3 %.0f "$(st K "$n" direct)") |"
+	done
+	echo
+	echo "BPF time per connection with health on: (connect4 + sockops run_time_ns) ÷ connect4 run_cnt"
+	echo "(one connect4 run a connection). sockops runs several times a connection (SYN sent,"
+	echo "established, state changes, close); a direct connect was not placed, so sockops returns early."
+	echo
+	echo "| Services | VIP: BPF ns per connection | VIP: sockops calls, ns each | direct: BPF ns per connection | direct: sockops calls, ns each |"
+	echo "|---:|---:|---:|---:|---:|"
+	for n in $SCALES; do
+		echo "| $n | $(fmt3 %.0f "$(st KC "$n" bpfmesh)") | $(fmt1 %.1f "$(st KN "$n" bpfmesh)"), $(fmt1 %.0f "$(st KS "$n" bpfmesh)") | $(fmt3 %.0f "$(st KC "$n" direct)") | $(fmt1 %.1f "$(st KN "$n" direct)"), $(fmt1 %.0f "$(st KS "$n" direct)") |"
+	done
+	echo
+	echo "### Health: metrics, stats, ejection"
+	echo
+	echo "*scrape*: the agent's CPU time (utime + stime from /proc, over 20 scrapes) and wall time per"
+	echo "GET /metrics, which reads every counter of every endpoint and cluster slot from the pinned maps"
+	echo "and renders the text; *stats*: bpfmesh stats -j --interval 0, wall time. *ejection*: a VIP"
+	echo "with a dead endpoint that ejects at the first failure (5 services, one probe each): the next"
+	echo "connect after the refused one ends that many µs later and no later connect (of 50) is refused;"
+	echo "the agent's log line follows that many ms after the failed connect returned (ms resolution)."
+	echo
+	echo "| Services (endpoint slots) | scrape: agent CPU | scrape: wall | /metrics size | stats -j | next connect after the failure | later connects refused | agent log line after |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for n in $SCALES; do
+		echo "| $n ($(( n * 10 + 15 ))) | $(fmt1 "%.1f ms" "$(st C "$n" bpfmesh_scrape_agent_cpu_ms)") | $(fmt1 "%.0f ms" "$(st C "$n" bpfmesh_scrape_wall_ms)") | $(fmt1 "%.1f MiB" "$(st C "$n" bpfmesh_scrape_mb)") | $(fmt1 "%.3f s" "$(st C "$n" bpfmesh_cli_stats_s)") | $(fmt3 "%.0f µs" "$(st C "$n" bpfmesh_eject_next_connect_us)") | $(fmt3 "%.0f" "$(st C "$n" bpfmesh_eject_refused_after)") | $(fmt3 "%.0f ms" "$(st C "$n" bpfmesh_eject_to_log_ms)") |"
 	done
 	echo
 	echo "### Control plane"

@@ -288,22 +288,22 @@ fi
 } >"$RES/env.txt"
 
 echo "scale,round,variant,cps,p50_us,p90_us,p99_us,conns,errors,last_error" >"$RES/samples.csv"
-echo "scale,round,variant,run_cnt,run_time_ns" >"$RES/kern.csv"
+echo "scale,round,variant,run_cnt,run_time_ns,sockops_run_cnt,sockops_run_time_ns,conns" >"$RES/kern.csv"
 echo "scale,round,variant,mean_us,p50_us,p99_us,direct_mean_us,direct_p50_us,direct_p99_us,conns,errors" >"$RES/mixed.csv"
 echo "scale,metric,rep,value,extra" >"$RES/ctl.csv"
 
 ctl() { echo "$1,$2,$3,$4,${5:-}" >>"$RES/ctl.csv"; }
 
-connect4_stats() { # -> "run_cnt run_time_ns" of the connect4 program on $CG
-	local l
+bpf_stats() { # -> "run_cnt run_time_ns" of connect4, then of sockops, on $CG
+	local l c4="0 0" so="0 0"
 	while read -r l; do
-		if [[ $l == hook=connect4* ]]; then
-			parse "$l"
-			echo "${KV[run_cnt]:-0} ${KV[run_time_ns]:-0}"
-			return 0
-		fi
+		parse "$l"
+		case "$l" in
+		hook=connect4*) c4="${KV[run_cnt]:-0} ${KV[run_time_ns]:-0}" ;;
+		hook=sock_ops*) so="${KV[run_cnt]:-0} ${KV[run_time_ns]:-0}" ;;
+		esac
 	done < <("$CB" progstats "$CG")
-	echo "0 0"
+	echo "$c4 $so"
 }
 
 # ---------------------------------------------------------------- bpfmesh
@@ -313,8 +313,10 @@ agent_start() { # scale rep -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG
 	AGENT_LOG=$RES/agent-$n-$rep.log
 	mkdir -p "$AGENT_BPFFS"
 	t0=$(date +%s%N)
+	# Everything on: connect4 + sockops (health counting, ejection) and the
+	# metrics endpoint (host loopback, an ephemeral port).
 	"$BPFMESH" agent --policies "$RES/policies-$n" --cgroup "$CG" --bpffs "$AGENT_BPFFS" \
-		2>"$AGENT_LOG" &
+		--metrics 127.0.0.1:0 2>"$AGENT_LOG" &
 	AGENT_PID=$!
 	last=$(( n - 1 ))
 	w=$("$CB" mapwait --bpffs "$AGENT_BPFFS" --vip 127.100.0.1:80 --weight 90 \
@@ -365,6 +367,87 @@ weight_change() { # scale weights pct rep
 		"compile_ms=$(sed -n 's/.*(compile \([0-9.]*\) ms.*/\1/p' <<<"$line")"
 }
 
+# ---------------------------------------------------------------- health
+# Services that eject their dead endpoint at the first failure, for the
+# ejection timing: VIP 127.101.0.R:80 -> two live echo backends and
+# 127.0.9.R:8080, where nothing listens (refused at once).
+EJECT_REPS=5
+gen_eject_policy() { # file
+	local r
+	for r in $(seq "$EJECT_REPS"); do
+		printf '%s\n' \
+			"apiVersion: networking.istio.io/v1" "kind: ServiceEntry" \
+			"metadata: {name: eject-$r, namespace: bench}" "spec:" \
+			"  hosts: [eject-$r.bench.svc.cluster.local]" "  addresses: [127.101.0.$r]" \
+			"  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]" \
+			"  resolution: STATIC" \
+			"  endpoints: [{address: 127.0.1.1}, {address: 127.0.1.2}, {address: 127.0.9.$r}]" \
+			"---" \
+			"apiVersion: networking.istio.io/v1" "kind: DestinationRule" \
+			"metadata: {name: eject-$r, namespace: bench}" "spec:" \
+			"  host: eject-$r.bench.svc.cluster.local" "  trafficPolicy:" \
+			"    outlierDetection: {consecutive5xxErrors: 1, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 100}" \
+			"---"
+	done >"$1"
+}
+
+agent_cpu_ticks() { # utime + stime of the agent, in clock ticks
+	awk '{ print $14 + $15 }' "/proc/$AGENT_PID/stat"
+}
+
+# The agent's cost of a scrape (read every counter of every endpoint slot,
+# render /metrics) at this scale and the CLI's `stats`; then the time from a
+# failing connect to its ejection being effective and to the agent's log.
+health_bench() { # scale
+	local n=$1 port t t0 t1 c0 c1 i reps=20 bytes out tick fail_ms log_ms line tod cpu
+	port=$(sed -n 's/.*bpfmesh: metrics at .*(port \([0-9]*\)).*/\1/p' "$AGENT_LOG" | tail -1)
+	if [ -z "$port" ]; then
+		warn "no metrics port in $AGENT_LOG"
+		return 0
+	fi
+	tick=$(getconf CLK_TCK)
+	bytes=$(curl -sf "http://127.0.0.1:$port/metrics" | wc -c)
+	c0=$(agent_cpu_ticks)
+	t0=$(date +%s%N)
+	for i in $(seq "$reps"); do curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"; done
+	t1=$(date +%s%N)
+	c1=$(agent_cpu_ticks)
+	cpu=$(awk -v d=$(( c1 - c0 )) -v t="$tick" -v r="$reps" 'BEGIN { printf "%.1f", d * 1000 / t / r }')
+	ctl "$n" bpfmesh_scrape_agent_cpu_ms 1 "$cpu" "slots=$(( n * 10 + EJECT_REPS * 3 ))"
+	ctl "$n" bpfmesh_scrape_wall_ms 1 "$(( (t1 - t0) / 1000000 / reps ))"
+	ctl "$n" bpfmesh_scrape_bytes 1 "$bytes"
+	t=$(timed "$BPFMESH" stats -j --interval 0 --bpffs "$AGENT_BPFFS")
+	ctl "$n" bpfmesh_cli_stats_s 1 "${t% *}" "maxrss_kb=${t#* }"
+	log "scrape: $(( (t1 - t0) / 1000000 / reps )) ms wall, $cpu ms agent CPU, $bytes bytes; stats -j: ${t% *} s"
+	for i in $(seq "$EJECT_REPS"); do
+		out=$("$CB" ejectprobe --netns "$NS" --cgroup "$CG" --target "127.101.0.$i:80" --after 50)
+		parse "$out"
+		if [ "$(kv ejectprobe)" != ok ]; then
+			warn "ejectprobe $i: $out"
+			continue
+		fi
+		fail_ms=$(kv fail_realtime_ms)
+		# "HH:MM:SS.mmm bpfmesh: ejected 127.0.9.R:8080 of ..." (UTC)
+		line=""
+		for t in $(seq 100); do
+			line=$(grep "bpfmesh: ejected 127.0.9.$i:8080 " "$AGENT_LOG" | tail -1)
+			[ -n "$line" ] && break
+			sleep 0.02
+		done
+		log_ms=-
+		if [ -n "$line" ]; then
+			tod=${line%% *}
+			log_ms=$(awk -v f="$fail_ms" -v tod="$tod" 'BEGIN {
+				split(tod, a, ":"); day = int(f / 86400000) * 86400000
+				printf "%.0f", day + (a[1] * 3600 + a[2] * 60 + a[3]) * 1000 - f }')
+		fi
+		ctl "$n" bpfmesh_eject_next_connect_us "$i" "$(kv next_connect_us)" "refused_after=$(kv refused_after) of=$(kv of)"
+		ctl "$n" bpfmesh_eject_refused_after "$i" "$(kv refused_after)"
+		ctl "$n" bpfmesh_eject_to_log_ms "$i" "$log_ms"
+		log "ejection $i: next connect $(kv next_connect_us) us later, $(kv refused_after) of $(kv of) later connects refused, agent log line +$log_ms ms"
+	done
+}
+
 # ---------------------------------------------------------------- samples
 targets_of() {
 	case "$1" in
@@ -377,14 +460,14 @@ targets_of() {
 
 sample() { # scale round variant
 	local n=$1 r=$2 v=$3 out s0 s1
-	s0=$(connect4_stats)
+	s0=$(bpf_stats)
 	out=$("$CB" client --netns "$NS" --cgroup "$CG" --targets "$(targets_of "$v")" \
 		--threads "$THREADS" --duration "$DURATION" --warmup "$WARMUP" --label "$v")
-	s1=$(connect4_stats)
+	s1=$(bpf_stats)
 	parse "$out"
 	echo "$n,$r,$v,${KV[cps]},${KV[p50_us]},${KV[p90_us]},${KV[p99_us]},${KV[conns]},${KV[errors]},${KV[last_error]}" >>"$RES/samples.csv"
 	set -- $s0 $s1
-	echo "$n,$r,$v,$(( $3 - $1 )),$(( $4 - $2 ))" >>"$RES/kern.csv"
+	echo "$n,$r,$v,$(( $5 - $1 )),$(( $6 - $2 )),$(( $7 - $3 )),$(( $8 - $4 )),${KV[conns]}" >>"$RES/kern.csv"
 	printf '  %-6s round %d %-9s %7s conn/s  p50 %7s us  p99 %7s us  errors %s\n' \
 		"$n" "$r" "$v" "${KV[cps]}" "${KV[p50_us]}" "${KV[p99_us]}" "${KV[errors]}"
 }
@@ -418,6 +501,7 @@ run_scale() {
 	rm -rf "$RES/policies-$n"
 	mkdir -p "$RES/policies-$n"
 	"$CB" gen-policy --services "$n" --endpoints 10 --out "$RES/policies-$n"
+	gen_eject_policy "$RES/policies-$n/bench-eject.yaml"
 
 	# iptables: replace the netns's nat table with this scale's rules.
 	"$CB" gen-ipt --services "$n" --endpoints 10 --jump >"$RES/.tmp-ipt-full"
@@ -462,6 +546,9 @@ run_scale() {
 			esac
 		done
 	done
+
+	# Health: scrape and stats cost, ejection timing.
+	[ "$have_bpfmesh" = 1 ] && health_bench "$n"
 
 	# Control plane.
 	if [ "$have_bpfmesh" = 1 ]; then

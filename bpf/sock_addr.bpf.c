@@ -4,37 +4,41 @@
  *
  * cgroup/connect4: a TCP connect() to a service VIP:port is rewritten to one
  * endpoint, chosen by the compiled route (weighted destinations) and the
- * destination's backend set (weighted endpoints). Anything else passes
- * untouched. Fails closed for services: a destination with no endpoint, or a
- * set the value names but the map lacks, refuses the connect with
- * ECONNREFUSED at once rather than letting it hang on the VIP.
+ * destination's backend set (weighted endpoints), skipping ejected
+ * endpoints (bpf/lib/lb.h). Anything else passes untouched. Fails closed
+ * for services: a destination with no usable endpoint, or a set the value
+ * names but the map lacks, refuses the connect with ECONNREFUSED at once
+ * rather than letting it hang on the VIP; the refusal is counted on the
+ * destination's cluster slot as no healthy upstream (Istio UH).
+ *
+ * The placed connection is remembered in its socket storage (struct
+ * sock_conn): the VIP for getpeername4, the endpoint and cluster slots for
+ * the sockops program (bpf/sockops.bpf.c) that counts its outcome.
  *
  * cgroup/getpeername4: reports the VIP, not the endpoint, to the application.
  */
 #include "lib/common.h"
 #include "lib/lb.h"
 #include "lib/names_maps.h"
-#include "lib/origdst.h"
 #include "lib/stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Refuse the connect now: ECONNREFUSED, as a closed port would. */
-static __always_inline int lb4_refuse(const struct svc_key *svc, __u32 subset_id, __u32 verdict)
+static __always_inline int lb4_refuse(const struct lb4_choice *c)
 {
-	lb4_count_verdict(verdict);
-	lb4_count_decision(svc, subset_id, NULL);
+	lb4_count_verdict(c->verdict);
+	if (c->dest)
+		health4_count_no_healthy(c->dest->cluster_slot);
 	bpf_set_retval(-ECONNREFUSED);
 	return SOCK_DENY;
 }
 
 static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 {
-	const struct backend_val *be;
-	const struct svc_dest *dest;
 	const struct svc_val *svc;
 	struct svc_key key = {};
-	__u32 verdict;
+	struct lb4_choice c;
 
 	if (ctx->protocol != BPFMESH_PROTO_TCP)
 		return SOCK_ALLOW;
@@ -48,15 +52,16 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
-	verdict = lb4_select(svc, &dest, &be);
-	if (verdict != BPFMESH_V_REDIRECTED)
-		return lb4_refuse(&key, dest ? dest->subset_id : 0, verdict);
+	lb4_select(svc, &c);
+	if (!c.be || !c.dest)
+		return lb4_refuse(&c);
 
-	lb4_remember_vip(ctx, &key);
-	ctx->user_ip4 = be->addr[0];
-	ctx->user_port = be->port;
+	if (!health4_place_conn(ctx->sk, key.addr[0], key.port, c.be->slot,
+				c.dest->cluster_slot))
+		lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
+	ctx->user_ip4 = c.be->addr[0];
+	ctx->user_port = c.be->port;
 	lb4_count_verdict(BPFMESH_V_REDIRECTED);
-	lb4_count_decision(&key, dest->subset_id, be);
 	return SOCK_ALLOW;
 }
 
@@ -66,9 +71,19 @@ int bpfmesh_connect4(struct bpf_sock_addr *ctx)
 	return lb4_connect(ctx);
 }
 
+/* The VIP the application connected to, from the socket's storage. */
 SEC("cgroup/getpeername4")
 int bpfmesh_getpeername4(struct bpf_sock_addr *ctx)
 {
-	lb4_restore_vip(ctx);
+	struct bpf_sock *sk = ctx->sk;
+	struct sock_conn *c;
+
+	if (!sk)
+		return SOCK_ALLOW;
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v1, sk, NULL, 0);
+	if (c) {
+		ctx->user_ip4 = c->vip_addr;
+		ctx->user_port = c->vip_port;
+	}
 	return SOCK_ALLOW;
 }

@@ -26,8 +26,9 @@
  * BPF_PROG_TEST_RUN over its slots each interval, so endpoints it took out
  * of the backend sets return on time even though no pick draws them.
  *
- * Phase 2: the loader attaches bpfmesh_sockops to the managed cgroup
- * (BPF_CGROUP_SOCK_OPS) beside connect4; the maps are shared by pin name.
+ * The loader (user/kern/loader.c) attaches bpfmesh_sockops to the managed
+ * cgroup (BPF_CGROUP_SOCK_OPS) beside connect4; the maps are shared by pin
+ * name.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -108,7 +109,7 @@ static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops)
 {
 	struct sock_conn *c = sockops4_conn(skops);
 	struct ep_counters *cnt;
-	struct ep_hists *hs;
+	struct cluster_hists *hs;
 	__u64 now;
 
 	if (!c || !(c->flags & BPFMESH_CONN_F_OPENED) || (c->flags & BPFMESH_CONN_F_ESTABLISHED))
@@ -119,7 +120,7 @@ static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops)
 	now = bpf_ktime_get_ns();
 	c->flags |= BPFMESH_CONN_F_ESTABLISHED;
 	health4_count(&cnt->established);
-	hs = health4_hists(c->ep_slot);
+	hs = health4_hists(c->cluster_slot);
 	if (hs)
 		health4_hist_add(&hs->connect_us, (now - c->start_ns) / 1000);
 	health4_on_success(c->ep_slot);
@@ -161,7 +162,7 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 	struct sock_conn *c = sockops4_conn(skops);
 	struct sockops4_end info;
 	struct ep_counters *cnt;
-	struct ep_hists *hs;
+	struct cluster_hists *hs;
 	int established;
 	__u64 now;
 	__u32 end;
@@ -187,7 +188,7 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 			     sockops4_payload(skops->bytes_acked, 1 + info.fin_acked));
 	__sync_fetch_and_add(&cnt->bytes_received,
 			     sockops4_payload(skops->bytes_received, info.fin_received));
-	hs = health4_hists(c->ep_slot);
+	hs = health4_hists(c->cluster_slot);
 	if (!hs)
 		return;
 	/* srtt_us holds the smoothed RTT in 1/8 microseconds. */

@@ -112,7 +112,7 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 {
 	const struct backend_val *be;
 	const struct svc_dest *dest;
-	__u32 verdict;
+	struct lb4_choice c;
 	bool clash;
 
 	if (p->tuple.proto == BPFMESH_PROTO_TCP) {
@@ -123,10 +123,12 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 			return pkt4_reply_reset(skb, p);
 		}
 	}
-	verdict = lb4_select(svc, &dest, &be);
-	if (verdict != BPFMESH_V_REDIRECTED) {
+	lb4_select(svc, &c);
+	dest = c.dest;
+	be = c.be;
+	if (!be || !dest) {
 		/* Like connect() on the socket path: refused at once. */
-		tc4_on_no_upstream(key, dest ? dest->subset_id : 0, verdict);
+		tc4_on_no_upstream(&c);
 		if (p->tuple.proto == BPFMESH_PROTO_TCP)
 			return pkt4_reply_reset(skb, p);
 		return TC_ACT_SHOT;
@@ -139,7 +141,7 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 		tc4_count(BPFMESH_TC_TUPLE_CLASH);
 	if (pkt4_rewrite_dst(skb, p, be->addr[0], be->port))
 		return tc4_drop_error();
-	tc4_on_flow_placed(key, dest->subset_id, be);
+	tc4_on_flow_placed();
 	return TC_ACT_OK;
 }
 

@@ -8,29 +8,16 @@
  * atomics that make each decision happen once when several CPUs fail or
  * succeed at the same time.
  *
- * Phase 2, in connect4 (bpf/sock_addr.bpf.c):
- *
- *	now = bpf_ktime_get_ns();
- *	panic = health4_cluster_is_in_panic(cluster_slot);
- *	for (i = 0; i < BPFMESH_PICK_TRIES; i++) {
- *		be = lb4_pick_backend(dest);            // alias draw as today
- *		if (!be || panic || health4_slot_is_usable(be->slot, now))
- *			break;
- *		be = NULL;
- *	}
- *	if (!be) { health4_count_no_healthy(cluster_slot); refuse ECONNREFUSED }
- *	health4_place_conn(ctx->sk, vip, port, be->slot, cluster_slot);
- *
- * Rejecting an ejected endpoint and drawing again keeps the weights of the
- * others exactly renormalised (rejection sampling); after
- * BPFMESH_PICK_TRIES draws the connect is refused as no healthy upstream,
- * which the agent makes rare by rewriting the backend set without the
- * ejected endpoints on each ejection event. Such an endpoint is never
- * drawn, so no pick returns it: the agent runs the sweep program
- * (bpfmesh_health_sweep in bpf/sockops.bpf.c) each interval, which returns
- * it in the kernel with the same cmpxchg (decided, counted and announced
- * once), and puts it back into the set on the RETURN event. Where the
- * cluster slot comes from (svc_dest or ep_health) is phase 2's choice.
+ * connect4 uses them through lb4_pick_usable() (bpf/lib/lb.h): an ejected
+ * endpoint that is drawn is rejected and another drawn, which keeps the
+ * weights of the others exactly renormalised (rejection sampling); the
+ * agent makes that rare by rewriting the backend set without the ejected
+ * endpoints on each ejection event. Such an endpoint is never drawn, so no
+ * pick returns it: the agent runs the sweep program (bpfmesh_health_sweep
+ * in bpf/sockops.bpf.c) each second, which returns it in the kernel with
+ * the same cmpxchg (decided, counted and announced once), and puts it back
+ * into the set on the RETURN event. The cluster slot comes from
+ * svc_dest.cluster_slot (connect4) and ep_health.cluster_slot (sockops).
  *
  * Fails open: an endpoint with no slot (0), or a slot beyond the maps, is
  * always usable and never counted.
@@ -63,11 +50,11 @@ static __always_inline struct ep_counters *health4_counters(__u32 ep_slot)
 	return bpf_map_lookup_elem(&bpfmesh_health4_counters_v1, &ep_slot);
 }
 
-static __always_inline struct ep_hists *health4_hists(__u32 ep_slot)
+static __always_inline struct cluster_hists *health4_hists(__u32 cluster_slot)
 {
-	if (ep_slot == 0)
+	if (cluster_slot == 0)
 		return NULL;
-	return bpf_map_lookup_elem(&bpfmesh_health4_hists_v1, &ep_slot);
+	return bpf_map_lookup_elem(&bpfmesh_health4_hists_v1, &cluster_slot);
 }
 
 static __always_inline const struct cluster_cfg *health4_cluster_cfg(__u32 cluster_slot)

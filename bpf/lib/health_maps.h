@@ -6,10 +6,8 @@
  * too, so connect4 (bpf/sock_addr.bpf.c) and sockops (bpf/sockops.bpf.c),
  * loaded as two objects, share them, and an agent restart keeps counters,
  * ejections and the state of open connections.
- *
- * Phase 2: sock_addr.bpf.c includes this (through lib/health.h) and drops
- * bpfmesh_sock4_origdst; the agent sets max_entries of the arrays before
- * it creates the pins (see "Memory" in health_abi.h). */
+ * The agent sets max_entries of the arrays before it creates the pins
+ * (--max-endpoints, --max-clusters; "Memory" in health_abi.h). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpfmesh/health_abi.h>
@@ -32,12 +30,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_health4_counters_v1 SEC(".maps");
 
-/* Endpoint slot -> latency histograms, shared (atomic adds). */
+/* Cluster slot -> latency histograms, shared (atomic adds). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, BPFMESH_MAX_EP_SLOTS);
+	__uint(max_entries, BPFMESH_MAX_CLUSTERS);
 	__type(key, __u32);
-	__type(value, struct ep_hists);
+	__type(value, struct cluster_hists);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_health4_hists_v1 SEC(".maps");
 

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #ifndef BPFMESH_LB_H
 #define BPFMESH_LB_H
-/* Endpoint choice inside a backend set; the arithmetic is in
- * include/bpfmesh/select.h, shared with the unit tests. */
+/* Endpoint choice inside a backend set, skipping ejected endpoints; the
+ * arithmetic is in include/bpfmesh/select.h, shared with the unit tests.
+ * Used by connect4 (bpf/sock_addr.bpf.c); any hook that places connections
+ * calls lb4_select() the same way. */
 #include "lib/common.h"
 #include "lib/lb_maps.h"
+#include "lib/health.h"
 #include <bpfmesh/select.h>
 
-/* The endpoint for one connection to dest, or NULL when the set is absent. */
+/* One alias draw from dest's set: the endpoint, or NULL when the set is absent. */
 static __always_inline const struct backend_val *lb4_pick_backend(const struct svc_dest *dest)
 {
 	struct backend_key key = { .set_id = dest->set_id };
@@ -25,27 +28,77 @@ static __always_inline const struct backend_val *lb4_pick_backend(const struct s
 	return bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
 }
 
-/* Place one new connection or flow of svc: weighted destination, then an
- * endpoint of its set. The one decision both the socket path (connect4) and
- * the packet path (tc) make. Returns BPFMESH_V_REDIRECTED with *be and *dest
- * set, or the verdict of the refusal (*dest NULL when no destination had
- * weight, else the destination that had no endpoint). */
-static __always_inline __u32 lb4_select(const struct svc_val *svc, const struct svc_dest **dest,
-					const struct backend_val **be)
+/* After BPFMESH_PICK_TRIES draws met only ejected endpoints: the first
+ * usable one of up to BPFMESH_PICK_SCAN set slots from a random start.
+ * Rare (the agent rewrites sets without ejected endpoints), so its slight
+ * bias toward the slot after an ejected run does not matter. */
+static __always_inline const struct backend_val *lb4_scan_usable(const struct svc_dest *dest,
+								 __u64 now)
+{
+	struct backend_key key = { .set_id = dest->set_id };
+	__u32 n = dest->n_slots, start, i;
+	const struct backend_val *be;
+
+	if (n == 0)
+		return NULL;
+	start = bpf_get_prandom_u32() % n;
+	for (i = 0; i < BPFMESH_PICK_SCAN && i < n; i++) {
+		key.slot = start + i < n ? start + i : start + i - n;
+		be = bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
+		if (be && health4_slot_is_usable(be->slot, now))
+			return be;
+	}
+	return NULL;
+}
+
+/* Outcome of a selection: the endpoint, or why there is none. */
+struct lb4_choice {
+	const struct svc_dest *dest;   /* NULL when no destination could be drawn */
+	const struct backend_val *be;  /* NULL: refuse */
+	__u32 verdict;                 /* BPFMESH_V_REDIRECTED or the refusal's */
+};
+
+/* An endpoint of dest that is not ejected (any, when its cluster is in
+ * panic: Envoy ignores ejections below minHealthPercent). Drawing again
+ * after an ejected endpoint keeps the weights of the others exactly
+ * renormalised (rejection sampling). */
+static __always_inline void lb4_pick_usable(const struct svc_dest *dest, struct lb4_choice *c)
+{
+	const struct backend_val *be = NULL;
+	__u64 now = bpf_ktime_get_ns();
+	int i, panic;
+
+	panic = health4_cluster_is_in_panic(dest->cluster_slot);
+	for (i = 0; i < BPFMESH_PICK_TRIES; i++) {
+		be = lb4_pick_backend(dest);
+		if (!be) {
+			c->verdict = BPFMESH_V_MISSING_SET;
+			return;
+		}
+		if (panic || health4_slot_is_usable(be->slot, now)) {
+			c->be = be;
+			c->verdict = BPFMESH_V_REDIRECTED;
+			return;
+		}
+	}
+	c->be = lb4_scan_usable(dest, now);
+	c->verdict = c->be ? BPFMESH_V_REDIRECTED : BPFMESH_V_ALL_EJECTED;
+}
+
+/* The route's destination, then a usable endpoint of it. */
+static __always_inline void lb4_select(const struct svc_val *svc, struct lb4_choice *c)
 {
 	int d = bpfmesh_pick_dest(svc, bpf_get_prandom_u32());
 
-	*dest = NULL;
-	*be = NULL;
+	c->dest = NULL;
+	c->be = NULL;
+	c->verdict = BPFMESH_V_NO_UPSTREAM;
 	if (d < 0 || d >= BPFMESH_MAX_DESTS)
-		return BPFMESH_V_NO_UPSTREAM;
-	*dest = &svc->dests[d];
-	if ((*dest)->n_slots == 0)
-		return BPFMESH_V_NO_UPSTREAM;
-	*be = lb4_pick_backend(*dest);
-	if (!*be)
-		return BPFMESH_V_MISSING_SET;
-	return BPFMESH_V_REDIRECTED;
+		return;
+	c->dest = &svc->dests[d];
+	if (c->dest->n_slots == 0)
+		return;
+	lb4_pick_usable(c->dest, c);
 }
 
 #endif /* BPFMESH_LB_H */

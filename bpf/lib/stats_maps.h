@@ -1,18 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #ifndef BPFMESH_STATS_MAPS_H
 #define BPFMESH_STATS_MAPS_H
-/* Counters of connect decisions, read by the CLI. Pinned by name. */
+/* Node-wide counters of connect decisions, read by the CLI. Pinned by name. */
 #include "lib/common.h"
-
-/* (service, destination, endpoint) -> decisions, per CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, BPFMESH_MAX_STATS);
-	__type(key, struct stats_key);
-	__type(value, struct stats_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_lb4_stats SEC(".maps");
 
 /* Node-wide outcomes, indexed by enum bpfmesh_verdict (< __BPFMESH_V_MAX). */
 struct {

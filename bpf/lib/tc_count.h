@@ -2,12 +2,14 @@
 #ifndef BPFMESH_TC_COUNT_H
 #define BPFMESH_TC_COUNT_H
 /* Counting on the TC path: one inline function per event, so that per
- * endpoint counters (health, outlier detection) can be fed from here
- * without touching the packet code. Placement and refusal also go to the
- * socket path's counters (lib/stats.h), so `bpfmesh maps stats` shows both
- * paths' decisions in one table. */
+ * endpoint counters can be fed from here without touching the packet code.
+ * Verdicts go to the socket path's node-wide array and a refusal to the
+ * cluster's no-healthy-upstream count (lib/health.h). Per endpoint slot
+ * outcomes (opened/closed/bytes) are counted by sockops for local sockets
+ * only; a TC flow has no socket here, so it is not yet counted per slot. */
 #include "lib/common.h"
 #include "lib/ct_maps.h"
+#include "lib/lb.h"
 #include "lib/stats.h"
 
 static __always_inline void tc4_count(__u32 event)
@@ -18,22 +20,20 @@ static __always_inline void tc4_count(__u32 event)
 		*cnt += 1; /* per-CPU slot: no other writer */
 }
 
-/* A new flow was given endpoint be of destination subset_id. */
-static __always_inline void tc4_on_flow_placed(const struct svc_key *svc, __u32 subset_id,
-					       const struct backend_val *be)
+/* A new flow was given an endpoint. */
+static __always_inline void tc4_on_flow_placed(void)
 {
 	tc4_count(BPFMESH_TC_FLOW_NEW);
 	lb4_count_verdict(BPFMESH_V_REDIRECTED);
-	lb4_count_decision(svc, subset_id, be);
 }
 
-/* A new flow found no endpoint (verdict: BPFMESH_V_NO_UPSTREAM or _MISSING_SET). */
-static __always_inline void tc4_on_no_upstream(const struct svc_key *svc, __u32 subset_id,
-					       __u32 verdict)
+/* A new flow found no usable endpoint (c->verdict says why). */
+static __always_inline void tc4_on_no_upstream(const struct lb4_choice *c)
 {
 	tc4_count(BPFMESH_TC_NO_UPSTREAM);
-	lb4_count_verdict(verdict);
-	lb4_count_decision(svc, subset_id, NULL);
+	lb4_count_verdict(c->verdict);
+	if (c->dest)
+		health4_count_no_healthy(c->dest->cluster_slot);
 }
 
 /* A mid-flow packet found its tracking entry evicted by the LRU. */

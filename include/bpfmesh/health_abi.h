@@ -17,43 +17,58 @@
  * after a grace period, and the agent then either carries its counters to the
  * new owner or zeroes every map entry of the slot explicitly.
  *
- * How phase 2 wires it (phase 1 builds the pieces in new files only):
- *  - lb_abi.h: backend_val.pad becomes `slot` (endpoint slot); the agent
- *    writes ep_health.cluster_slot and cluster_cfg for every slot it assigns.
- *  - connect4 (bpf/sock_addr.bpf.c) includes lib/health.h; sock_conn replaces
- *    struct sock_origdst: health4_place_conn() is the one sk_storage get
- *    with F_CREATE per connect, and getpeername4 reads vip_* from it.
- *  - the pick loop: draw as today, accept when health4_slot_is_usable() or
- *    health4_cluster_is_in_panic(); redraw up to BPFMESH_PICK_TRIES; else
- *    health4_count_no_healthy() and refuse with ECONNREFUSED.
- *  - the loader attaches bpf/sockops.bpf.c (cgroup sockops) to the managed
- *    cgroup, beside connect4; the maps are shared by pinning by name.
- *  - the agent assigns slots, sizes the arrays (bpf_map__set_max_entries,
- *    see "Memory"), writes cluster_cfg from the effective outlierDetection
- *    (user/policy), polls the events ring buffer and logs ejections and
- *    returns by name, rewrites backend sets without ejected endpoints, runs
- *    the sweep program (struct health_sweep_args) each interval so that
- *    endpoints it took out return on time, and sums the per-CPU counters
- *    for /metrics and `bpfmesh stats`.
+ * Slot rules (user/apply/plan.c assigns, user/apply/apply.c recovers):
+ *  - a cluster slot per cluster, keyed by its name "host/subset:port" (or
+ *    "host:port"); svc_dest.cluster_slot carries it to connect4, and
+ *    cluster_cfg.name_id names it (names map), so a slot is named from the
+ *    kernel alone. cluster_cfg.name_id != 0 marks the slot assigned.
+ *  - an endpoint slot per (cluster slot, endpoint addr:port);
+ *    backend_val.slot carries it to connect4, ep_health.{cluster_slot,
+ *    addr, port} name it. ep_health.cluster_slot != 0 marks it assigned.
+ *  - the lowest free slot is taken; a slot whose owner left the policy is
+ *    retired and reused only APPLY_GRACE_MS later (no connect can still be
+ *    placing on it), and an endpoint slot only once its ejection ended (the
+ *    sweep returns it, which keeps the cluster's ejected count exact). When
+ *    a slot is given to a new owner, the plan's steps write every entry of
+ *    it explicitly (zeroed ep_counters of every CPU and the new owner in
+ *    ep_health; for a cluster slot zeroed cluster_state and cluster_hists
+ *    and its cluster_cfg) before any backend set names it: counters are
+ *    never silently carried to a new owner.
+ *  - on restart the agent reads ep_health and cluster_cfg back: same owner,
+ *    same slot, counters intact.
+ *  A connection placed before a slot was retired and closing after its reuse
+ *  (longer than the grace period) is counted to the new owner: the one known
+ *  inexactness, as in Katran.
+ *
+ * How it is wired:
+ *  - connect4 (bpf/sock_addr.bpf.c, bpf/lib/lb.h lb4_pick_usable): draw as
+ *    before, accept an endpoint that health4_slot_is_usable() (any in
+ *    panic), redraw up to BPFMESH_PICK_TRIES, then scan up to
+ *    BPFMESH_PICK_SCAN slots from a random one, then refuse ECONNREFUSED
+ *    counted as no healthy upstream. health4_place_conn() is the one
+ *    sk_storage get with F_CREATE; getpeername4 reads vip_* from it.
+ *  - the loader attaches bpf/sockops.bpf.c (cgroup sockops) beside connect4
+ *    and loads the sweep program; the maps are shared by pin name, sized by
+ *    the agent's --max-endpoints / --max-clusters (a pinned map is re-adopted
+ *    at the size it was created with).
+ *  - the agent writes cluster_cfg from the effective outlierDetection,
+ *    polls the events ring buffer and logs ejections and returns by name,
+ *    rewrites backend sets without ejected endpoints (outside panic), runs
+ *    the sweep each second so that endpoints return on time.
  *
  * Memory (max_entries fixed at map creation; arrays are preallocated):
- *   per endpoint slot: ep_counters 88 B x nr_cpus (per-CPU) + ep_hists
- *   2,256 B + ep_health 64 B; per cluster slot: cluster_cfg 56 B +
+ *   per endpoint slot: ep_counters 88 B x nr_cpus (per-CPU) + ep_health 64 B;
+ *   per cluster slot: cluster_hists 2,256 B + cluster_cfg 56 B +
  *   cluster_state 64 B.
- *   At 10,000 endpoint slots (+ 2,000 clusters):
- *       2 CPUs: 1.8 + 22.6 + 0.6 + 0.2 = 25.2 MB
- *      64 CPUs: 56.3 + 22.6 + 0.6 + 0.2 = 79.7 MB
- *   At the default maxima (131,072 endpoint slots, 65,536 clusters, enough
- *   for 10,000 services x 10 endpoints with subsets and churn):
- *       2 CPUs: 23.1 + 295.7 + 8.4 + 7.9 = 335 MB
- *      64 CPUs: 738 + 295.7 + 8.4 + 7.9 = 1,050 MB
- *   so phase 2 must size the maps to the node's policy (an agent option,
- *   bpf_map__set_max_entries before the pinned maps are created) rather
- *   than run at the compile-time maxima. Histograms are one shared array
- *   with atomic adds, not per-CPU: per-CPU they would cost 2,256 B x nr_cpus
- *   a slot (1.4 GB at 10,000 slots on 64 CPUs); they are touched once or
- *   twice per connection, so the contended-cacheline cost is small next to
- *   the connection itself.
+ *   Histograms are kept per cluster slot, not per endpoint slot: per
+ *   endpoint they alone would be 22.6 MB at 10,000 endpoints; the metrics
+ *   export histograms per cluster anyway. They are one shared array with
+ *   atomic adds, not per-CPU (touched once or twice per connection).
+ *   Agent defaults (--max-endpoints 16384, --max-clusters 4096):
+ *       2 CPUs: 16384 x (176 + 64) + 4096 x 2,376 = 3.9 + 9.7 = 13.6 MB
+ *      64 CPUs: 16384 x (5,632 + 64) + 9.7 = 93.3 + 9.7 = 103 MB
+ *   Measured total of every bpfmesh map at 1,000 services x 10 endpoints on
+ *   2 CPUs (bpftool map show, memlock): see docs/health.md.
  */
 
 #ifdef __BPF__
@@ -63,14 +78,16 @@
 #endif
 #include "hist.h"
 
+/* Default sizes (agent --max-endpoints / --max-clusters); slot 0 reserved. */
 #ifndef BPFMESH_MAX_EP_SLOTS
-#define BPFMESH_MAX_EP_SLOTS 131072 /* endpoint slots, slot 0 reserved */
+#define BPFMESH_MAX_EP_SLOTS 16384
 #endif
 #ifndef BPFMESH_MAX_CLUSTERS
-#define BPFMESH_MAX_CLUSTERS 65536 /* cluster slots, slot 0 reserved */
+#define BPFMESH_MAX_CLUSTERS 4096
 #endif
 #define BPFMESH_HEALTH_EVENTS_BYTES (64 * 1024) /* ring buffer: 2,048 events */
-#define BPFMESH_PICK_TRIES 4 /* draws before a pick gives up on ejected endpoints */
+#define BPFMESH_PICK_TRIES 4 /* draws before a pick scans past ejected endpoints */
+#define BPFMESH_PICK_SCAN 32 /* set slots scanned, from a random one, after the draws */
 
 /* Socket storage of a connection connect4 placed (replaces sock_origdst). */
 struct sock_conn {
@@ -123,8 +140,8 @@ struct hist {
 	__u64 buckets[BPFMESH_HIST_BUCKETS];
 };
 
-/* Per endpoint slot, shared by all CPUs (atomic adds): latency shapes. */
-struct ep_hists {
+/* Per cluster slot, shared by all CPUs (atomic adds): latency shapes. */
+struct cluster_hists {
 	struct hist connect_us;  /* connect() to established, established ones */
 	struct hist rtt_us;      /* smoothed RTT at close, established ones */
 	struct hist duration_ms; /* connect() to close, established ones */
@@ -140,8 +157,10 @@ struct ep_health {
 	__u64 cons_local_origin; /* consecutive local-origin failures (split mode) */
 	__u64 ejections;         /* times ejected since the slot was zeroed */
 	__u32 times_ejected;     /* Envoy's ejection backoff multiplier */
-	__u32 cluster_slot;      /* agent-written */
-	__u64 pad;
+	__u32 cluster_slot;      /* agent-written; 0 = slot not assigned */
+	__be32 addr;             /* agent-written: the endpoint, so a slot is */
+	__be16 port;             /* named from the kernel alone */
+	__u16 pad;
 };
 
 /* ejected_until_ns while one CPU is ejecting the endpoint: reads as ejected,
@@ -170,7 +189,7 @@ struct cluster_cfg {
 	__u32 max_ejection_percent;     /* maxEjectionPercent, 0..100 */
 	__u32 min_health_percent;       /* minHealthPercent: Envoy's panic threshold */
 	__u32 total_endpoints;          /* endpoints in the cluster */
-	__u32 pad;
+	__u32 name_id;                  /* names map id of the cluster; 0 = not assigned */
 };
 
 /* Per cluster slot: live state, written by the kernel only (atomics). */
@@ -220,7 +239,7 @@ _Static_assert(sizeof(struct health_sweep_args) == 24, "health_sweep_args layout
 _Static_assert(sizeof(struct sock_conn) == 24, "sock_conn layout");
 _Static_assert(sizeof(struct ep_counters) == 88, "ep_counters layout");
 _Static_assert(sizeof(struct hist) == 8 * (1 + BPFMESH_HIST_BUCKETS), "hist layout");
-_Static_assert(sizeof(struct ep_hists) == 2256, "ep_hists layout");
+_Static_assert(sizeof(struct cluster_hists) == 2256, "cluster_hists layout");
 _Static_assert(sizeof(struct ep_health) == 64, "ep_health layout");
 _Static_assert(sizeof(struct cluster_cfg) == 56, "cluster_cfg layout");
 _Static_assert(sizeof(struct cluster_state) == 64, "cluster_state layout");

@@ -33,9 +33,6 @@
 #ifndef BPFMESH_MAX_BACKENDS
 #define BPFMESH_MAX_BACKENDS 524288
 #endif
-#ifndef BPFMESH_MAX_STATS
-#define BPFMESH_MAX_STATS 262144
-#endif
 #ifndef BPFMESH_MAX_NAMES
 #define BPFMESH_MAX_NAMES 131072
 #endif
@@ -63,9 +60,11 @@ struct svc_dest {
 	__u32 n_slots;    /* endpoints in that set; 0 means no healthy upstream */
 	__u32 set_weight; /* sum of endpoint weights in the set (alias draw range) */
 	__u32 cum_weight; /* sum of route weights up to and including this one */
-	__u32 subset_id;  /* name id of "host/subset:port", for counters and CLI */
+	__u32 subset_id;  /* name id of "host/subset:port", for the CLI */
+	__u32 cluster_slot; /* the destination's cluster slot (health_abi.h), 0 = none */
 	__u32 route_weight; /* the weight as the policy wrote it (cum_weight holds
 			     * the reduced ones), for the CLI; 0 from older agents */
+	__u32 pad;
 };
 
 /* Routing decision for a svc_key, as compiled from the policy. */
@@ -91,21 +90,7 @@ struct backend_val {
 	__u16 alias;     /* slot taken when the draw is not below threshold */
 	__u32 threshold; /* keep this slot when draw < threshold (0..set_weight) */
 	__u32 weight;    /* the endpoint's own weight, for the CLI */
-	__u32 pad;
-};
-
-/* Per (service, destination, endpoint) decision counters. */
-struct stats_key {
-	struct svc_key svc;
-	__be32 backend_addr[4]; /* zero when the connection was refused */
-	__be16 backend_port;
-	__u16 pad;
-	__u32 subset_id;
-};
-
-struct stats_val {
-	__u64 connects; /* connections sent to this backend */
-	__u64 refused;  /* connections refused: no healthy upstream */
+	__u32 slot;      /* endpoint slot (health_abi.h): counters, ejection; 0 = none */
 };
 
 /* Node-wide outcome counters: index of the per-CPU array bpfmesh_lb4_verdicts. */
@@ -114,7 +99,7 @@ enum bpfmesh_verdict {
 	BPFMESH_V_REDIRECTED,      /* destination rewritten to an endpoint */
 	BPFMESH_V_NO_UPSTREAM,     /* subset with no endpoint: refused */
 	BPFMESH_V_MISSING_SET,     /* svc_val names a set that is absent: refused */
-	BPFMESH_V_STATS_FULL,      /* stats map full: decision not counted */
+	BPFMESH_V_ALL_EJECTED,     /* every endpoint drawn or scanned was ejected: refused */
 	BPFMESH_V_NO_SOCK_STORAGE, /* original VIP could not be remembered */
 	__BPFMESH_V_MAX,
 };
@@ -133,18 +118,15 @@ struct name_val {
 };
 
 _Static_assert(sizeof(struct svc_key) == 20, "svc_key layout");
-_Static_assert(sizeof(struct svc_dest) == 24, "svc_dest layout");
-_Static_assert(sizeof(struct svc_val) == 16 + 24 * BPFMESH_MAX_DESTS, "svc_val layout");
+_Static_assert(sizeof(struct svc_dest) == 32, "svc_dest layout");
+_Static_assert(sizeof(struct svc_val) == 16 + 32 * BPFMESH_MAX_DESTS, "svc_val layout");
 _Static_assert(sizeof(struct backend_key) == 8, "backend_key layout");
 _Static_assert(sizeof(struct backend_val) == 32, "backend_val layout");
-_Static_assert(sizeof(struct stats_key) == 44, "stats_key layout");
-_Static_assert(sizeof(struct stats_val) == 16, "stats_val layout");
 _Static_assert(sizeof(struct name_val) == 128, "name_val layout");
 
 /* Pinned map names (pinned by name under the agent's bpffs directory). */
 #define BPFMESH_MAP_SERVICES "bpfmesh_lb4_services"
 #define BPFMESH_MAP_BACKENDS "bpfmesh_lb4_backends"
-#define BPFMESH_MAP_STATS "bpfmesh_lb4_stats"
 #define BPFMESH_MAP_VERDICTS "bpfmesh_lb4_verdicts"
 #define BPFMESH_MAP_NAMES "bpfmesh_names"
 

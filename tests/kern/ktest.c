@@ -100,6 +100,18 @@ bool json_has_value(const char *json, const char *key, const char *value)
 
 static char agent_bin[PATH_MAX];
 
+double json_num_after(const char *json, const char *anchor, const char *key)
+{
+	const char *p = strstr(json, anchor);
+	char k[64];
+
+	if (!p)
+		return -1;
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(p, k);
+	return p ? strtod(p + strlen(k), NULL) : -1;
+}
+
 static int find_agent_bin(void)
 {
 	const char *env = getenv("BPFMESH_BIN");
@@ -236,8 +248,23 @@ int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout
 
 int env_start_agent(struct ktest_env *e, const char *extra_env)
 {
-	int fd, applied_before = env_count_log(e, "bpfmesh: applied generation");
+	return env_start_agent_args(e, extra_env, NULL);
+}
 
+int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args)
+{
+	int fd, n = 0, applied_before = env_count_log(e, "bpfmesh: applied generation");
+	const char *argv[32] = { agent_bin, "agent", "--policies", e->policies, "--cgroup",
+				 e->cgroup, "--bpffs", e->bpffs };
+
+	n = 8;
+	if (e->interfaces) {
+		argv[n++] = "--interfaces";
+		argv[n++] = e->interfaces;
+	}
+	for (; args && *args && n < 31; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
 	e->agent = fork();
 	if (e->agent < 0)
 		return -errno;
@@ -249,9 +276,7 @@ int env_start_agent(struct ktest_env *e, const char *extra_env)
 		}
 		if (extra_env)
 			putenv((char *)extra_env);
-		execl(agent_bin, agent_bin, "agent", "--policies", e->policies, "--cgroup",
-		      e->cgroup, "--bpffs", e->bpffs,
-		      e->interfaces ? "--interfaces" : (char *)NULL, e->interfaces, (char *)NULL);
+		execv(agent_bin, (char *const *)argv);
 		_exit(127);
 	}
 	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);

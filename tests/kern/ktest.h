@@ -55,6 +55,11 @@ void ktest_skip(const char *why);
  * whole: "refused":50 does not match "refused":500, nor weight 9 weight 90. */
 bool json_has_value(const char *json, const char *key, const char *value);
 
+/* The number of the first "key": after the first occurrence of anchor in
+ * compact JSON (e.g. anchor "\"subset\":\"v1\"", key "opened"); -1 when
+ * either is absent. */
+double json_num_after(const char *json, const char *anchor, const char *key);
+
 /* The five-sigma binomial bound on a count out of n with probability p. */
 double binomial_bound(int n, double p);
 
@@ -77,6 +82,8 @@ int env_write_policy(struct ktest_env *e, const char *name, const char *yaml);
 int write_text_file(const char *path, const char *text);
 /* Start the agent (extra environment "K=V" or NULL); wait for its first apply. */
 int env_start_agent(struct ktest_env *e, const char *extra_env);
+/* The same with more agent arguments (NULL-terminated; NULL: none). */
+int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args);
 /* Wait until the agent's log holds needle at least count times. 0 or -ETIMEDOUT. */
 int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout_ms);
 int env_count_log(struct ktest_env *e, const char *needle);

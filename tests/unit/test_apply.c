@@ -254,7 +254,7 @@ static void test_plan_first_apply_writes_everything(void **state)
 	struct apply_plan p;
 
 	build_image(&img, v1, N_SPECS(v1));
-	assert_int_equal(apply_plan_build(&empty, &img, 7, &p), 0);
+	assert_int_equal(apply_plan_build(&empty, &img, 7, NULL, &p), 0);
 	assert_int_equal(p.n_steps, 3);
 	assert_int_equal(p.steps[0].map, APPLY_MAP_BACKENDS);
 	assert_int_equal(p.steps[0].n, 6); /* 2 + 1 + 1 + 2 slots */
@@ -284,7 +284,7 @@ static void test_plan_orders_steps(void **state)
 	world_init(&w);
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
 	build_image(&img, v2, N_SPECS(v2));
-	assert_int_equal(apply_plan_build(&w.a.state, &img, 42, &p), 0);
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 42, NULL, &p), 0);
 	assert_int_equal(p.n_steps, 5);
 	assert_true(p.steps[0].map == APPLY_MAP_BACKENDS && p.steps[0].kind == STEP_WRITE);
 	assert_int_equal(p.steps[0].n, 3); /* {3,7} and {8} */
@@ -321,7 +321,7 @@ static void test_plan_weight_change_is_one_write(void **state)
 	world_init(&w);
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
 	build_image(&img, v1_weights, N_SPECS(v1_weights));
-	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, &p), 0);
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, NULL, &p), 0);
 	assert_int_equal(p.n_steps, 1);
 	assert_int_equal(p.steps[0].map, APPLY_MAP_SERVICES);
 	assert_int_equal(p.steps[0].n, 1);
@@ -340,7 +340,7 @@ static void test_plan_noop_keeps_generation(void **state)
 	world_init(&w);
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
 	build_image(&img, v1, N_SPECS(v1));
-	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, &p), 0);
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, NULL, &p), 0);
 	assert_int_equal(p.n_steps, 0);
 	assert_int_equal(p.next.generation, w.a.state.generation);
 	assert_state_equal(&p.next, &w.a.state, true);
@@ -357,7 +357,7 @@ static void test_plan_rejects_unsorted_image(void **state)
 	struct apply_plan p;
 
 	build_image(&img, backwards, 2);
-	assert_int_equal(apply_plan_build(&empty, &img, 0, &p), -EINVAL);
+	assert_int_equal(apply_plan_build(&empty, &img, 0, NULL, &p), -EINVAL);
 	free_image(&img);
 }
 

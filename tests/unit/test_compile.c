@@ -476,6 +476,74 @@ static void test_workload_entries_selected(void **state)
 	ptest_free(&t);
 }
 
+/* Each set carries its cluster's host, namespace, subset and port and, per
+ * slot in slot order, Istio's workload labels for the metrics: the
+ * WorkloadEntry's name and namespace, app and version labels, canonical
+ * service/revision in Istio's order; a ServiceEntry endpoint has no workload. */
+static void test_set_metric_labels(void **state)
+{
+	const struct image_service *s;
+	const struct image_set *set;
+	struct ptest t;
+
+	ptest_compile(&t,
+		      "apiVersion: networking.istio.io/v1\n"
+		      "kind: ServiceEntry\n"
+		      "metadata: {name: rev, namespace: shop}\n"
+		      "spec:\n"
+		      "  hosts: [rev.shop.svc.cluster.local]\n"
+		      "  addresses: [127.100.0.7]\n"
+		      "  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 9080}]\n"
+		      "  workloadSelector: {labels: {app: rev}}\n"
+		      "---\n"
+		      "apiVersion: networking.istio.io/v1\n"
+		      "kind: WorkloadEntry\n"
+		      "metadata: {name: rev-b, namespace: shop}\n"
+		      "spec: {address: 127.0.7.2, labels: {app: rev, version: v2}}\n"
+		      "---\n"
+		      "apiVersion: networking.istio.io/v1\n"
+		      "kind: WorkloadEntry\n"
+		      "metadata: {name: rev-a, namespace: shop}\n"
+		      "spec: {address: 127.0.7.1, labels: {app: rev, version: v1,"
+		      " service.istio.io/canonical-name: reviews}}\n"
+		      "---\n"
+		      "apiVersion: networking.istio.io/v1\n"
+		      "kind: ServiceEntry\n"
+		      "metadata: {name: ext, namespace: shop}\n"
+		      "spec:\n"
+		      "  hosts: [ext.example.com]\n"
+		      "  addresses: [127.100.0.8]\n"
+		      "  ports: [{number: 443, name: tls, protocol: TLS}]\n"
+		      "  endpoints: [{address: 127.0.8.1}]\n", false);
+	assert_int_equal(t.ret, 0);
+	s = ptest_service(&t.img, "127.100.0.7", 80);
+	set = &t.img.sets[s->val.dests[0].set_id];
+	assert_string_equal(set->host, "rev.shop.svc.cluster.local");
+	assert_string_equal(set->ns, "shop");
+	assert_null(set->subset);
+	assert_int_equal(set->port, 80);
+	assert_int_equal(set->n_slots, 2);
+	/* slot order is address order: rev-a (127.0.7.1) first */
+	assert_int_equal(set->slots[0].addr[0], ptest_ip("127.0.7.1"));
+	assert_string_equal(set->meta[0].workload, "rev-a");
+	assert_string_equal(set->meta[0].workload_ns, "shop");
+	assert_string_equal(set->meta[0].app, "rev");
+	assert_string_equal(set->meta[0].version, "v1");
+	assert_string_equal(set->meta[0].canonical_service, "reviews");
+	assert_string_equal(set->meta[0].canonical_revision, "v1");
+	assert_string_equal(set->meta[1].workload, "rev-b");
+	assert_string_equal(set->meta[1].canonical_service, "rev");
+	assert_string_equal(set->meta[1].version, "v2");
+	s = ptest_service(&t.img, "127.100.0.8", 443);
+	set = &t.img.sets[s->val.dests[0].set_id];
+	assert_string_equal(set->host, "ext.example.com");
+	assert_int_equal(set->n_slots, 1);
+	assert_null(set->meta[0].workload);
+	assert_null(set->meta[0].app);
+	assert_string_equal(set->meta[0].canonical_revision, "latest");
+	ptest_free(&t);
+}
+
 static void assert_image_empty(const struct bpfmesh_image *img)
 {
 	assert_int_equal(img->n_services, 0);
@@ -723,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_http_routes_on_tcp_port_warn),
 		cmocka_unit_test(test_target_port_resolution),
 		cmocka_unit_test(test_workload_entries_selected),
+		cmocka_unit_test(test_set_metric_labels),
 		cmocka_unit_test(test_vip_collision_is_error),
 		cmocka_unit_test(test_error_leaves_image_empty),
 		cmocka_unit_test(test_strict_makes_unenforced_fatal),

@@ -79,9 +79,7 @@ static void test_valid_block_has_no_errors(void **state)
 		   "      minHealthPercent: 0\n");
 	assert_no_diag(&o.t, DIAG_ERROR);
 	assert_no_diag(&o.t, DIAG_WARNING); /* consecutiveErrors 0: Istio is silent */
-	/* Kept until phase 2 enforces it. */
-	assert_diag(&o.t, DIAG_UNENFORCED, 7, 5, "spec.trafficPolicy.outlierDetection",
-		    "not yet enforced");
+	assert_no_diag(&o.t, DIAG_UNENFORCED); /* enforced in the kernel now */
 	ofree(&o);
 }
 

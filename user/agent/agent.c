@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/libbpf.h>
+#include <bpfmesh/health_abi.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include "agent.h"
@@ -25,9 +26,14 @@
 
 #define SWEEP_INTERVAL_MS 250
 
+#define AGENT_STR_(x) #x
+#define AGENT_STR(x) AGENT_STR_(x)
+
 static const char agent_usage[] =
 	"Usage: bpfmesh agent --policies POLICY_DIR [--cgroup CGROUP_DIR]\n"
 	"                     [--bpffs BPFFS_DIR] [--strict] [-v]\n"
+	"                     [--interfaces IF[,IF...]] [--metrics ADDR:PORT]\n"
+	"                     [--max-endpoints N] [--max-clusters N]\n"
 	"\n"
 	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
 	"CGROUP_DIR (default: the cgroup2 mount root, from /proc/mounts), pins its maps\n"
@@ -36,9 +42,36 @@ static const char agent_usage[] =
 	"changes or on SIGHUP. A policy with errors is logged and not applied: the\n"
 	"version in force stays. --strict rejects fields bpfmesh cannot enforce.\n"
 	"\n"
+	"--interfaces  also translate service traffic arriving on these interfaces\n"
+	"              (TC ingress, with connection tracking)\n"
+	"--metrics     serve Prometheus text at http://ADDR:PORT/metrics (Istio's TCP\n"
+	"              metrics and bpfmesh's own), e.g. 127.0.0.1:15020 or [::]:15020;\n"
+	"              off unless given; a port that cannot be bound stops the agent\n"
+	"--max-endpoints, --max-clusters\n"
+	"              size the health maps when they are created (default "
+	AGENT_STR(BPFMESH_MAX_EP_SLOTS) " and\n"
+	"              " AGENT_STR(BPFMESH_MAX_CLUSTERS) " slots: one per endpoint of each subset, one per\n"
+	"              service port and subset); pinned maps keep their size\n"
+	"\n"
 	"Logs to stderr, one timestamped line per event. SIGTERM or SIGINT detach the\n"
 	"programs, remove the pins and exit 0. See what the kernel holds with\n"
-	"`bpfmesh maps services --bpffs BPFFS_DIR`.\n";
+	"`bpfmesh maps services --bpffs BPFFS_DIR` and `bpfmesh stats`.\n";
+
+/* A map size: 2 (slot 0 is reserved) to 16M slots. */
+static int parse_size(const char *v, const char *opt, unsigned int *out)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || n < 2 || n > (1ul << 24)) {
+		cli_error("%s: '%s' is not a number of slots from 2 to 16777216", opt, v);
+		return -1;
+	}
+	*out = (unsigned int)n;
+	return 0;
+}
 
 static int parse_args(struct agent *ag, int argc, char **argv)
 {
@@ -54,6 +87,14 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 			ag->bpffs = v;
 		} else if ((v = cli_option_value(argc, argv, &i, "--interfaces"))) {
 			ag->interfaces = v;
+		} else if ((v = cli_option_value(argc, argv, &i, "--max-endpoints"))) {
+			if (parse_size(v, "--max-endpoints", &ag->sizes.max_endpoints))
+				return -1;
+		} else if ((v = cli_option_value(argc, argv, &i, "--max-clusters"))) {
+			if (parse_size(v, "--max-clusters", &ag->sizes.max_clusters))
+				return -1;
+		} else if ((v = cli_option_value(argc, argv, &i, "--metrics"))) {
+			ag->metrics_addr = v;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
@@ -131,6 +172,8 @@ static int agent_loop(struct agent *ag)
 				return rc < 0 ? rc : 0;
 		}
 		applier_sweep(&ag->applier, false);
+		agent_health_tick(ag);
+		agent_metrics_tick(ag);
 	}
 }
 
@@ -165,7 +208,7 @@ static int agent_probe(void)
 
 int do_agent(int argc, char **argv)
 {
-	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR };
+	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR, .sweep_fd = -1 };
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 
@@ -194,16 +237,25 @@ int do_agent(int argc, char **argv)
 	}
 	agent_add_source(&ag, sig_fd, "signals", on_signal);
 	agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
+	err = agent_metrics_listen(&ag);
+	if (err)
+		goto cleanup;
 
-	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup, ag.interfaces);
+	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup, ag.interfaces, &ag.sizes);
 	if (err)
 		goto cleanup;
 	err = applier_adopt(&ag.applier, &kern_map_ops,
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SERVICES),
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_BACKENDS),
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
+	if (!err)
+		err = agent_health_start(&ag);
+	if (!err)
+		err = agent_metrics_open_maps(&ag);
 	if (err) {
 		agent_log("Failed to read pinned maps: %d", err);
+		agent_health_stop(&ag);
+		applier_free(&ag.applier);
 		lb_loader_close(&ag.loader);
 		goto cleanup;
 	}
@@ -219,11 +271,15 @@ int do_agent(int argc, char **argv)
 
 	err = agent_loop(&ag);
 	applier_sweep(&ag.applier, true);
+	agent_health_stop(&ag);
 	applier_free(&ag.applier);
 	agent_reported_free(&ag.reported);
+	bpfmesh_image_free(&ag.img);
+	agent_metrics_stop(&ag);
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);
 cleanup:
+	agent_metrics_stop(&ag);
 	if (ino_fd >= 0)
 		close(ino_fd);
 	close(sig_fd);

@@ -9,13 +9,19 @@
  */
 #include <limits.h>
 #include <stdbool.h>
+#include <linux/types.h>
 #include "apply/apply.h"
+#include "kern/health_read.h"
 #include "kern/loader.h"
 #include "policy/hmap.h"
+#include "policy/image.h"
 
 #define AGENT_MAX_SOURCES 8
 
 struct agent;
+struct ring_buffer;
+struct mx_server;
+struct scrape;
 
 /* An fd the main loop polls for input; on_ready runs when it has some.
  * A negative return ends the loop with that error; 1 ends it cleanly. */
@@ -39,11 +45,23 @@ struct agent {
 	const char *interfaces; /* --interfaces: TC ingress on these, or NULL */
 	char cgroup[PATH_MAX];
 	bool strict;
+	struct lb_sizes sizes; /* --max-endpoints, --max-clusters */
 	struct lb_loader loader;
 	struct applier applier;
 	struct agent_source sources[AGENT_MAX_SOURCES];
 	int n_sources;
 	struct agent_reported reported;
+	struct bpfmesh_image img;   /* the version in force, re-applied on ejections */
+	bool have_img;
+	struct ring_buffer *events; /* health events (health.c) */
+	int sweep_fd;               /* the sweep program, -1 if absent */
+	__u64 last_sweep_ms;
+	bool sets_stale;            /* an ejection or return awaits its set rewrite */
+	const char *metrics_addr;   /* --metrics ADDR:PORT, NULL: off */
+	struct mx_server *metrics;  /* metrics.c */
+	struct health_maps metrics_maps; /* read by each scrape */
+	bool metrics_maps_open;
+	struct scrape *metrics_scrape;   /* the scrape being served */
 };
 
 /* 0, or -ENOSPC when the table is full. */
@@ -63,6 +81,22 @@ void agent_reported_free(struct agent_reported *r);
 
 /* Compile and apply the policy directory. Never loses the version in force. */
 void agent_reload(struct agent *ag, const char *why);
+
+/* health.c: adopt the slots, poll the events ring buffer, run the sweep.
+ * 0 or negative errno. */
+int agent_health_start(struct agent *ag);
+void agent_health_stop(struct agent *ag);
+/* Between events: sweep each HEALTH_SWEEP_MS, rewrite sets after events. */
+void agent_health_tick(struct agent *ag);
+
+/* metrics.c: bind --metrics (an error at start when it cannot) and serve
+ * from the loop; open the pinned health maps once the loader pinned them.
+ * Both 0 or negative errno; no-ops without --metrics. */
+int agent_metrics_listen(struct agent *ag);
+int agent_metrics_open_maps(struct agent *ag);
+/* Serve what is due (libmicrohttpd timeouts); called from the loop. */
+void agent_metrics_tick(struct agent *ag);
+void agent_metrics_stop(struct agent *ag);
 
 /* An inotify fd watching the policy directory (non-blocking), or -errno. */
 int watch_open(const char *dir);

@@ -110,7 +110,13 @@ void agent_reload(struct agent *ag, const char *why)
 			  strerror(-err), ag->applier.state.generation);
 		goto out;
 	}
-	agent_log("applied generation %u: %zu %s, %zu %s in %.3f ms "
+	/* Kept: ejections rewrite its sets (health.c). */
+	bpfmesh_image_free(&ag->img);
+	ag->img = img;
+	ag->have_img = true;
+	ag->sets_stale = false;
+	memset(&img, 0, sizeof(img));
+		agent_log("applied generation %u: %zu %s, %zu %s in %.3f ms "
 		  "(compile %.3f ms; %zu service writes, %zu sets written, %zu reused; %s)",
 		  ag->applier.state.generation, st.counts.services,
 		  st.counts.services == 1 ? "service" : "services", st.counts.endpoints,

@@ -57,6 +57,34 @@ void applier_sweep(struct applier *a, bool force)
 void applier_free(struct applier *a)
 {
 	apply_state_free(&a->state);
+	free(a->ejected);
+	a->ejected = NULL;
+	a->n_ejected = 0;
+}
+
+int applier_set_ejected(struct applier *a, __u32 slot, bool ejected)
+{
+	size_t i = 0;
+	__u32 *e;
+
+	while (i < a->n_ejected && a->ejected[i] < slot)
+		i++;
+	if (ejected == (i < a->n_ejected && a->ejected[i] == slot))
+		return 0;
+	if (!ejected) {
+		memmove(&a->ejected[i], &a->ejected[i + 1],
+			(a->n_ejected - i - 1) * sizeof(*a->ejected));
+		a->n_ejected--;
+		return 0;
+	}
+	e = realloc(a->ejected, (a->n_ejected + 1) * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	a->ejected = e;
+	memmove(&e[i + 1], &e[i], (a->n_ejected - i) * sizeof(*e));
+	e[i] = slot;
+	a->n_ejected++;
+	return 0;
 }
 
 int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct apply_stats *st)
@@ -70,9 +98,14 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	memset(st, 0, sizeof(*st));
 	applier_sweep(a, false);
 
-	err = apply_plan_build(&a->state, img, now_ms(), &plan);
-	if (err)
+	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected };
+
+	err = apply_plan_build(&a->state, img, now_ms(), &ej, &plan);
+	if (err) {
+		if (plan.error[0])
+			fprintf(stderr, "Failed to plan the policy: %s\n", plan.error);
 		return err;
+	}
 	err = apply_exec(a->ops, a->fds, &plan, &undo_failures);
 	if (undo_failures)
 		fprintf(stderr, "Failed to roll back %zu map elements after error %d\n",
@@ -261,5 +294,81 @@ int applier_adopt(struct applier *a, const struct map_ops *ops, int svc_fd, int 
 	free(c.named);
 	if (err)
 		applier_free(a);
+	return err;
+}
+
+/* ---- recovering slot owners ---- */
+
+/* True when a live set of the adopted state names endpoint slot. */
+static bool slot_in_live_sets(const struct apply_state *s, __u32 slot)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->n_sets; i++)
+		for (j = 0; j < s->sets[i].n_slots; j++)
+			if (s->sets[i].slots[j].slot == slot)
+				return true;
+	return false;
+}
+
+static bool cluster_named(const struct apply_state *s, __u32 slot)
+{
+	size_t i, d;
+
+	for (i = 0; i < s->n_svcs; i++)
+		for (d = 0; d < s->svcs[i].val.n_dests && d < BPFMESH_MAX_DESTS; d++)
+			if (s->svcs[i].val.dests[d].cluster_slot == slot)
+				return true;
+	return false;
+}
+
+static void adopt_cluster(struct applier *a, __u32 slot, __u64 now)
+{
+	struct cl_owner *o = &a->state.slots.cls[slot];
+	struct name_val nv;
+
+	if (a->ops->lookup(a->fds[APPLY_MAP_CLUSTER_CFG], &slot, &o->cfg) || !o->cfg.name_id) {
+		memset(o, 0, sizeof(*o));
+		return;
+	}
+	if (!a->ops->lookup(a->fds[APPLY_MAP_NAMES], &o->cfg.name_id, &nv)) {
+		nv.name[BPFMESH_NAME_LEN - 1] = '\0';
+		snprintf(o->name, sizeof(o->name), "%s", nv.name);
+	}
+	o->live = cluster_named(&a->state, slot);
+	o->retired_ms = now;
+}
+
+static int adopt_endpoint(struct applier *a, __u32 slot, __u64 now)
+{
+	struct ep_owner *o = &a->state.slots.eps[slot];
+	struct ep_health h;
+
+	if (a->ops->lookup(a->fds[APPLY_MAP_EP_HEALTH], &slot, &h) || !h.cluster_slot)
+		return 0;
+	*o = (struct ep_owner){ .cluster_slot = h.cluster_slot, .addr = h.addr, .port = h.port,
+				.live = slot_in_live_sets(&a->state, slot), .retired_ms = now };
+	/* Ejected, or due back but not yet returned: the sweep returns it and
+	 * its RETURN event puts it back in its set. */
+	return h.ejected_until_ns ? applier_set_ejected(a, slot, true) : 0;
+}
+
+int applier_adopt_slots(struct applier *a, const int fds[__APPLY_MAP_MAX], __u32 max_endpoints,
+			__u32 max_clusters, int ncpu)
+{
+	__u64 now = now_ms();
+	__u32 i;
+	int m, err;
+
+	for (m = APPLY_MAP_EP_COUNTERS; m < __APPLY_MAP_MAX; m++)
+		a->fds[m] = fds[m];
+	slots_free(&a->state.slots);
+	if (max_endpoints < 2 || max_clusters < 2)
+		return 0;
+	err = slots_init(&a->state.slots, max_endpoints, max_clusters, ncpu);
+	for (i = 1; !err && i < max_clusters; i++)
+		adopt_cluster(a, i, now);
+	for (i = 1; !err && i < max_endpoints; i++)
+		err = adopt_endpoint(a, i, now);
 	return err;
 }

@@ -30,6 +30,8 @@ struct applier {
 	const struct map_ops *ops;
 	int fds[__APPLY_MAP_MAX];
 	struct apply_state state;
+	__u32 *ejected;   /* endpoint slots ejected now, sorted (applier_set_ejected) */
+	size_t n_ejected;
 };
 
 struct apply_stats {
@@ -42,6 +44,18 @@ struct apply_stats {
  * 0 or negative errno. */
 int applier_adopt(struct applier *a, const struct map_ops *ops, int svc_fd, int be_fd,
 		  int names_fd);
+
+/* Recover the slot owners from the health maps (after applier_adopt):
+ * fds indexed by enum apply_map (the health ones), the maps' max_entries and
+ * the possible CPUs. Slots named by the adopted sets are live, other
+ * assigned ones retired now; ejected ones are noted. max_endpoints 0 turns
+ * slot assignment off. 0 or negative errno. */
+int applier_adopt_slots(struct applier *a, const int fds[__APPLY_MAP_MAX], __u32 max_endpoints,
+			__u32 max_clusters, int ncpu);
+
+/* Note an endpoint slot ejected (or back in service) for the next apply,
+ * which leaves ejected endpoints out of their sets. 0 or -ENOMEM. */
+int applier_set_ejected(struct applier *a, __u32 slot, bool ejected);
 
 /* Write img as generation state.generation + 1 (unchanged when nothing
  * differs): plan, then exec. 0, or negative errno with the maps and the

@@ -19,8 +19,8 @@ static void placement_free(struct set_placement *sp)
 }
 
 /* Append a step with room for n elements; NULL on ENOMEM. */
-static struct map_step *add_step(struct apply_plan *p, enum map_step_kind kind,
-				 enum apply_map map, size_t key_size, size_t val_size, size_t n)
+struct map_step *plan_add_step(struct apply_plan *p, enum map_step_kind kind, enum apply_map map,
+			       size_t key_size, size_t val_size, size_t n)
 {
 	struct map_step *s = &p->steps[p->n_steps++];
 
@@ -34,15 +34,19 @@ static struct map_step *add_step(struct apply_plan *p, enum map_step_kind kind,
 	return s;
 }
 
-/* Drop a step that turned out to have nothing to do. */
-static void drop_empty_step(struct apply_plan *p, struct map_step *s)
+/* Drop a step that turned out to have nothing to do; the later steps move
+ * up one place. */
+void plan_drop_empty_step(struct apply_plan *p, struct map_step *s)
 {
+	size_t i = (size_t)(s - p->steps);
+
 	if (s->n)
 		return;
 	free(s->keys);
 	free(s->vals);
 	free(s->prev_vals);
 	free(s->prev_existed);
+	memmove(s, s + 1, (p->n_steps - i - 1) * sizeof(*s));
 	p->n_steps--;
 }
 
@@ -84,7 +88,7 @@ static int plan_sets(const struct apply_state *cur, const struct bpfmesh_image *
 		c->set_writes++;
 		total += is->n_slots;
 	}
-	s = add_step(p, STEP_WRITE, APPLY_MAP_BACKENDS, sizeof(struct backend_key),
+	s = plan_add_step(p, STEP_WRITE, APPLY_MAP_BACKENDS, sizeof(struct backend_key),
 		     sizeof(struct backend_val), total);
 	if (!s)
 		return -ENOMEM;
@@ -97,7 +101,7 @@ static int plan_sets(const struct apply_state *cur, const struct bpfmesh_image *
 			vals[s->n] = img->sets[i].slots[j];
 		}
 	}
-	drop_empty_step(p, s);
+	plan_drop_empty_step(p, s);
 	return 0;
 }
 
@@ -106,7 +110,7 @@ static int plan_sets(const struct apply_state *cur, const struct bpfmesh_image *
 static int plan_new_names(const struct apply_state *cur, const struct bpfmesh_image *img,
 			  struct apply_plan *p)
 {
-	struct map_step *s = add_step(p, STEP_WRITE, APPLY_MAP_NAMES, sizeof(__u32),
+	struct map_step *s = plan_add_step(p, STEP_WRITE, APPLY_MAP_NAMES, sizeof(__u32),
 				      sizeof(struct name_val), img->n_names);
 	size_t i;
 
@@ -126,7 +130,7 @@ static int plan_new_names(const struct apply_state *cur, const struct bpfmesh_im
 	}
 	p->next.n_names = img->n_names;
 	qsort(p->next.names, p->next.n_names, sizeof(*p->next.names), cmp_u32);
-	drop_empty_step(p, s);
+	plan_drop_empty_step(p, s);
 	return 0;
 }
 
@@ -134,7 +138,7 @@ static int plan_new_names(const struct apply_state *cur, const struct bpfmesh_im
  * in force may still name them. */
 static int plan_stale_names(const struct apply_state *cur, struct apply_plan *p)
 {
-	struct map_step *s = add_step(p, STEP_DELETE, APPLY_MAP_NAMES, sizeof(__u32),
+	struct map_step *s = plan_add_step(p, STEP_DELETE, APPLY_MAP_NAMES, sizeof(__u32),
 				      sizeof(struct name_val), cur->n_names);
 	size_t i;
 
@@ -143,7 +147,7 @@ static int plan_stale_names(const struct apply_state *cur, struct apply_plan *p)
 	for (i = 0; i < cur->n_names; i++)
 		if (!has_u32(p->next.names, p->next.n_names, cur->names[i]))
 			((__u32 *)s->keys)[s->n++] = cur->names[i];
-	drop_empty_step(p, s);
+	plan_drop_empty_step(p, s);
 	return 0;
 }
 
@@ -160,14 +164,15 @@ static int svc_val_same(const struct svc_val *a, const struct svc_val *b)
  * map update each (the kernel replaces an element atomically); then the
  * services that are gone are deleted. */
 static int plan_services(const struct apply_state *cur, const struct bpfmesh_image *img,
-			 const struct set_placement *sp, struct apply_plan *p)
+			 const struct set_placement *sp, const __u32 *cluster_slots,
+			 struct apply_plan *p)
 {
 	__u32 gen = cur->generation + 1;
 	struct map_step *w, *del;
 	size_t i, d;
 
 	p->next.svcs = calloc(img->n_services + 1, sizeof(*p->next.svcs));
-	w = add_step(p, STEP_WRITE, APPLY_MAP_SERVICES, sizeof(struct svc_key),
+	w = plan_add_step(p, STEP_WRITE, APPLY_MAP_SERVICES, sizeof(struct svc_key),
 		     sizeof(struct svc_val), img->n_services);
 	if (!p->next.svcs || !w)
 		return -ENOMEM;
@@ -181,8 +186,16 @@ static int plan_services(const struct apply_state *cur, const struct bpfmesh_ima
 
 		nv->key = img->services[i].key;
 		nv->val = img->services[i].val;
-		for (d = 0; d < nv->val.n_dests && d < BPFMESH_MAX_DESTS; d++)
-			nv->val.dests[d].set_id = sp->ids[nv->val.dests[d].set_id];
+		for (d = 0; d < nv->val.n_dests && d < BPFMESH_MAX_DESTS; d++) {
+			struct svc_dest *sd = &nv->val.dests[d];
+			const struct image_set *set = &img->sets[sd->set_id];
+
+			/* Sizes of the set as written (ejected endpoints left out). */
+			sd->n_slots = set->n_slots;
+			sd->set_weight = set->total_weight;
+			sd->cluster_slot = cluster_slots[sd->set_id];
+			sd->set_id = sp->ids[sd->set_id];
+		}
 		old = find_svc(cur->svcs, cur->n_svcs, &nv->key);
 		if (old && svc_val_same(&old->val, &nv->val)) {
 			nv->val.generation = old->val.generation;
@@ -198,9 +211,9 @@ static int plan_services(const struct apply_state *cur, const struct bpfmesh_ima
 	p->next.n_svcs = img->n_services;
 	p->counts.services = img->n_services;
 	p->counts.svc_writes = w->n;
-	drop_empty_step(p, w);
+	plan_drop_empty_step(p, w);
 
-	del = add_step(p, STEP_DELETE, APPLY_MAP_SERVICES, sizeof(struct svc_key),
+	del = plan_add_step(p, STEP_DELETE, APPLY_MAP_SERVICES, sizeof(struct svc_key),
 		       sizeof(struct svc_val), cur->n_svcs);
 	if (!del)
 		return -ENOMEM;
@@ -208,7 +221,7 @@ static int plan_services(const struct apply_state *cur, const struct bpfmesh_ima
 		if (!find_svc(p->next.svcs, p->next.n_svcs, &cur->svcs[i].key))
 			((struct svc_key *)del->keys)[del->n++] = cur->svcs[i].key;
 	p->counts.svc_writes += del->n;
-	drop_empty_step(p, del);
+	plan_drop_empty_step(p, del);
 	/* A no-op apply is not a new version. */
 	p->next.generation = p->counts.svc_writes ? gen : cur->generation;
 	return 0;
@@ -279,28 +292,40 @@ static int check_sorted(const struct bpfmesh_image *img)
 }
 
 int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *img,
-		     __u64 now_ms, struct apply_plan *p)
+		     __u64 now_ms, const struct plan_ejected *ejected, struct apply_plan *p)
 {
 	struct set_placement sp = {};
+	struct bpfmesh_image w = *img; /* img with the sets as they are written */
+	struct image_set *sets = NULL;
+	__u32 *cluster_slots = NULL;
+	char error[sizeof(p->error)];
 	int err;
 
 	memset(p, 0, sizeof(*p));
 	err = check_sorted(img);
 	if (!err)
-		err = plan_sets(cur, img, &sp, p);
+		err = plan_health(cur, img, now_ms, ejected, p, &sets, &cluster_slots);
+	w.sets = sets;
 	if (!err)
-		err = plan_new_names(cur, img, p);
+		err = plan_sets(cur, &w, &sp, p);
 	if (!err)
-		err = plan_services(cur, img, &sp, p);
+		err = plan_new_names(cur, &w, p);
+	if (!err)
+		err = plan_services(cur, &w, &sp, cluster_slots, p);
 	if (!err)
 		err = plan_stale_names(cur, p);
 	if (!err)
-		err = plan_live_sets(img, &sp, &p->next);
+		err = plan_live_sets(&w, &sp, &p->next);
 	if (!err)
 		err = plan_retire(cur, now_ms, &p->next);
 	placement_free(&sp);
-	if (err)
+	plan_sets_free(sets, img->n_sets);
+	free(cluster_slots);
+	if (err) {
+		memcpy(error, p->error, sizeof(error));
 		apply_plan_free(p);
+		memcpy(p->error, error, sizeof(error));
+	}
 	return err;
 }
 

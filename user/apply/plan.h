@@ -19,6 +19,11 @@ enum apply_map {
 	APPLY_MAP_SERVICES,
 	APPLY_MAP_BACKENDS,
 	APPLY_MAP_NAMES,
+	APPLY_MAP_EP_COUNTERS,  /* health arrays (health_abi.h), written only */
+	APPLY_MAP_EP_HEALTH,    /* when state.slots.max_endpoints is set */
+	APPLY_MAP_CLUSTER_CFG,
+	APPLY_MAP_CLUSTER_STATE,
+	APPLY_MAP_CLUSTER_HISTS,
 	__APPLY_MAP_MAX,
 };
 
@@ -40,9 +45,12 @@ struct map_step {
 	unsigned char *prev_existed;
 };
 
-/* Fresh backend sets, new names, changed services (the switch), removed
- * services, stale names. */
-#define APPLY_MAX_STEPS 5
+/* Zeroed and owned slots (counters, owners, cluster state, histograms,
+ * cluster configs), fresh backend sets, new names, changed services (the
+ * switch), removed services, stale names. Slot steps write arrays: their
+ * rollback writes back what the plan knows each element held (zeroes for a
+ * slot it assigns, the old config for a cluster config). */
+#define APPLY_MAX_STEPS 10
 
 struct apply_counts {
 	size_t services;   /* in the new version */
@@ -50,6 +58,9 @@ struct apply_counts {
 	size_t svc_writes; /* service values written or deleted */
 	size_t set_writes; /* sets written fresh */
 	size_t sets_reused;
+	size_t new_ep_slots;      /* endpoint slots given to a new owner */
+	size_t new_cluster_slots; /* cluster slots given to a new owner */
+	size_t ejected_out;       /* ejected endpoints left out of their sets */
 };
 
 struct apply_plan {
@@ -57,12 +68,36 @@ struct apply_plan {
 	size_t n_steps;
 	struct apply_state next; /* the state once every step is done */
 	struct apply_counts counts;
+	char error[256]; /* why the plan was refused (-ENOSPC), for the log */
 };
 
-/* Plan img over cur; sets retired by it are stamped now_ms. 0, -EINVAL for
- * an image whose service keys are not sorted and unique, or -ENOMEM. */
+/* Endpoint slots ejected now (sorted), which the plan leaves out of their
+ * backend sets unless their cluster is in panic. */
+struct plan_ejected {
+	const __u32 *slots;
+	size_t n;
+};
+
+/* Plan img over cur; sets and slots retired by it are stamped now_ms.
+ * ejected may be NULL. 0, -EINVAL for an image whose service keys are not
+ * sorted and unique, -ENOSPC (p->error says which limit) when the slot
+ * tables cannot hold the policy, or -ENOMEM. */
 int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *img,
-		     __u64 now_ms, struct apply_plan *p);
+		     __u64 now_ms, const struct plan_ejected *ejected, struct apply_plan *p);
+
+/* For plan_health.c: steps. */
+struct map_step *plan_add_step(struct apply_plan *p, enum map_step_kind kind, enum apply_map map,
+			       size_t key_size, size_t val_size, size_t n);
+void plan_drop_empty_step(struct apply_plan *p, struct map_step *s);
+
+/* plan_health.c: assign slots for img into p->next.slots, add the slot
+ * steps, and give back the sets to write: img's, with endpoint slots filled
+ * in and ejected endpoints left out (*sets, img->n_sets entries, owned by
+ * the caller: free with plan_sets_free) and each set's cluster slot. */
+int plan_health(const struct apply_state *cur, const struct bpfmesh_image *img, __u64 now_ms,
+		const struct plan_ejected *ejected, struct apply_plan *p,
+		struct image_set **sets, __u32 **cluster_slots);
+void plan_sets_free(struct image_set *sets, size_t n);
 
 void apply_plan_free(struct apply_plan *p);
 

@@ -14,6 +14,7 @@ void apply_state_free(struct apply_state *s)
 	free(s->sets);
 	free(s->names);
 	free(s->retired);
+	slots_free(&s->slots);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <bpfmesh/lb_abi.h>
+#include "slots.h"
 
 struct image_set;
 
@@ -46,6 +47,7 @@ struct apply_state {
 	size_t n_names;
 	struct retired_set *retired;
 	size_t n_retired;
+	struct apply_slots slots;  /* slot owners (slots.h); empty: health off */
 };
 
 void apply_state_free(struct apply_state *s);

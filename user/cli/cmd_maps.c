@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "kern/health_read.h"
 #include "kern/lb_read.h"
 #include "kern/loader.h"
 #include "kern/map_ops.h"
@@ -22,13 +24,31 @@ static const char maps_usage[] =
 	"  services   per VIP:port: service, weighted destinations (WEIGHT as the policy\n"
 	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation)\n"
 	"  endpoints  every endpoint of every destination, with its weight and share\n"
-	"  stats      connections sent and refused per service, destination, endpoint;\n"
-	"             then the node's verdict counters\n"
+	"  stats      per destination and endpoint slot: connections, failures,\n"
+	"             ejections, refusals (no healthy upstream); node verdicts.\n"
+	"             `bpfmesh stats` shows the same counters as a canary view\n"
 	"\n"
 	"Reads the maps a running agent pinned under BPFFS_DIR (default\n"
 	DEFAULT_BPFFS_DIR "). Rows are grouped by VIP, then destination; a\n"
 	"destination of the VIP's own service is shown as SUBSET:PORT, or (all):PORT\n"
 	"for the whole service. -j gives the same rows as JSON, with full names.\n";
+
+struct stats_rows {
+	const struct health_maps *hm;
+	struct json *j;   /* JSON output, or NULL for tables */
+	struct table *t;  /* the table being filled */
+	__u64 now_ns;
+	size_t n;
+};
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
 
 static int open_pinned(const char *map_name)
 {
@@ -127,161 +147,89 @@ out:
 static int do_services(int argc, char **argv) { return show_lb(false); }
 static int do_endpoints(int argc, char **argv) { return show_lb(true); }
 
-/* One counter row, with the names resolved, so that rows can be sorted the
- * way people read them: service address, destination, endpoint. */
-struct stat_row {
-	struct stats_key key;
-	struct stats_val val;
-	char *service, *dest;
-};
-
-struct stat_rows {
-	struct kernel_view *kv;
-	int svc_fd;
-	struct stat_row *rows;
-	size_t n, cap;
-	int err;
-};
-
-static char *name_dup(struct kernel_view *kv, __u32 id)
+/* One endpoint slot: its cluster, address and what its connections did. */
+static int stat_endpoint(const struct health_endpoint *ep, void *ctx)
 {
-	const char *n = kernel_name(kv, id);
-	char buf[16];
+	struct stats_rows *r = ctx;
+	struct health_cluster cl;
+	__u64 failed = ep->c.fail_refused + ep->c.fail_timeout + ep->c.fail_reset +
+		       ep->c.fail_other;
+	bool ejected = health_is_ejected(&ep->h, r->now_ns);
+	char addr[40];
 
-	if (!n) {
-		snprintf(buf, sizeof(buf), "#%08x", id);
-		n = buf;
-	}
-	return strdup(n);
-}
-
-/* The service a VIP belongs to now; "-" when no service holds it any more. */
-static char *service_of(struct stat_rows *r, const struct svc_key *key)
-{
-	struct svc_val val;
-
-	if (bpf_map_lookup_elem(r->svc_fd, key, &val))
-		return strdup("-");
-	return name_dup(r->kv, val.service_id);
-}
-
-static int stat_collect(const struct stats_key *key, const struct stats_val *sum, void *ctx)
-{
-	struct stat_rows *r = ctx;
-	struct stat_row *row;
-
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 64;
-		struct stat_row *grown = realloc(r->rows, cap * sizeof(*grown));
-
-		if (!grown)
-			return r->err = -ENOMEM;
-		r->rows = grown;
-		r->cap = cap;
-	}
-	row = &r->rows[r->n];
-	*row = (struct stat_row){ .key = *key, .val = *sum, .service = service_of(r, &key->svc),
-				  .dest = name_dup(r->kv, key->subset_id) };
-	if (!row->service || !row->dest) {
-		free(row->service);
-		free(row->dest);
-		return r->err = -ENOMEM;
-	}
+	health_read_cluster(r->hm, ep->h.cluster_slot, &cl);
+	health_endpoint_addr(&ep->h, addr, sizeof(addr));
 	r->n++;
+	if (!r->j) {
+		char slot[16], opened[24], established[24], nfailed[24], closed[24];
+
+		snprintf(slot, sizeof(slot), "%u", ep->slot);
+		snprintf(opened, sizeof(opened), "%llu", (unsigned long long)ep->c.opened);
+		snprintf(established, sizeof(established), "%llu",
+			 (unsigned long long)ep->c.established);
+		snprintf(nfailed, sizeof(nfailed), "%llu", (unsigned long long)failed);
+		snprintf(closed, sizeof(closed), "%llu", (unsigned long long)ep->c.closed);
+		table_add(r->t, (const char *const[]){ cl.name, addr, slot, opened, established,
+						       nfailed, closed,
+						       ejected ? "ejected" : "-" });
+		return 0;
+	}
+	json_obj_begin(r->j);
+	json_kv_str(r->j, "destination", cl.name);
+	json_kv_str(r->j, "endpoint", addr);
+	json_kv_uint(r->j, "slot", ep->slot);
+	json_kv_uint(r->j, "opened", ep->c.opened);
+	json_kv_uint(r->j, "established", ep->c.established);
+	json_kv_uint(r->j, "closed", ep->c.closed);
+	json_kv_uint(r->j, "failed_refused", ep->c.fail_refused);
+	json_kv_uint(r->j, "failed_timeout", ep->c.fail_timeout);
+	json_kv_uint(r->j, "failed_reset", ep->c.fail_reset);
+	json_kv_uint(r->j, "failed_other", ep->c.fail_other);
+	json_kv_uint(r->j, "bytes_sent", ep->c.bytes_sent);
+	json_kv_uint(r->j, "bytes_received", ep->c.bytes_received);
+	json_kv_uint(r->j, "ejections", ep->h.ejections);
+	json_kv_str(r->j, "state", ejected ? "ejected" : "in_service");
+	json_obj_end(r->j);
 	return 0;
 }
 
-static int cmp_u32(__u32 a, __u32 b)
+/* One cluster slot: its refusals and ejections. */
+static int stat_cluster(const struct health_cluster *cl, void *ctx)
 {
-	return a < b ? -1 : a > b;
-}
+	struct stats_rows *r = ctx;
 
-/* Service address, destination name, then endpoint; the refused row of a
- * destination (no endpoint) comes after its endpoints. */
-static int cmp_stat_row(const void *pa, const void *pb)
-{
-	const struct stat_row *a = pa, *b = pb;
-	int c;
+	r->n++;
+	if (!r->j) {
+		char slot[16], total[16], ejected[24], ejections[24], refused[24];
 
-	if ((c = cmp_u32(ntohl(a->key.svc.addr[0]), ntohl(b->key.svc.addr[0]))) ||
-	    (c = cmp_u32(ntohs(a->key.svc.port), ntohs(b->key.svc.port))) ||
-	    (c = cmp_u32(a->key.svc.proto, b->key.svc.proto)) ||
-	    (c = strcmp(a->dest, b->dest)) ||
-	    (c = cmp_u32(!a->key.backend_port, !b->key.backend_port)) ||
-	    (c = cmp_u32(ntohl(a->key.backend_addr[0]), ntohl(b->key.backend_addr[0]))))
-		return c;
-	return cmp_u32(ntohs(a->key.backend_port), ntohs(b->key.backend_port));
-}
-
-static void stat_row_json(const struct stat_row *row, struct json *j)
-{
-	char ep[64];
-
-	json_obj_begin(j);
-	json_svc_key(j, &row->key.svc);
-	json_kv_str(j, "service", row->service);
-	json_kv_str(j, "destination", row->dest);
-	json_key(j, "endpoint");
-	if (row->key.backend_port) {
-		format_addr_port(ep, sizeof(ep), row->key.backend_addr, row->key.backend_port);
-		json_str(j, ep);
-	} else {
-		json_null(j); /* refused: no endpoint was chosen */
+		snprintf(slot, sizeof(slot), "%u", cl->slot);
+		snprintf(total, sizeof(total), "%u", cl->cfg.total_endpoints);
+		snprintf(ejected, sizeof(ejected), "%llu", (unsigned long long)cl->st.ejected);
+		snprintf(ejections, sizeof(ejections), "%llu", (unsigned long long)cl->st.ejections);
+		snprintf(refused, sizeof(refused), "%llu",
+			 (unsigned long long)cl->st.no_healthy_upstream);
+		table_add(r->t, (const char *const[]){ cl->name, slot, total, ejected, ejections,
+						       refused });
+		return 0;
 	}
-	json_kv_uint(j, "connects", row->val.connects);
-	json_kv_uint(j, "refused", row->val.refused);
-	json_obj_end(j);
+	json_obj_begin(r->j);
+	json_kv_str(r->j, "destination", cl->name);
+	json_kv_uint(r->j, "slot", cl->slot);
+	json_kv_uint(r->j, "endpoints", cl->cfg.total_endpoints);
+	json_kv_uint(r->j, "ejected", cl->st.ejected);
+	json_kv_uint(r->j, "ejections", cl->st.ejections);
+	json_kv_uint(r->j, "refused", cl->st.no_healthy_upstream);
+	json_obj_end(r->j);
+	return 0;
 }
 
-/* VIP on a service's first row, DESTINATION on a destination's (as in
- * show_endpoints: the service's name is in JSON and `maps services`). */
-static void stat_rows_table(const struct stat_row *rows, size_t n)
-{
-	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">CONNECTS",
-					    ">REFUSED" };
-	char key[64], ep[64], shown[BPFMESH_NAME_LEN + 8], connects[24], refused[24];
-	struct table t;
-	size_t i;
-
-	table_init(&t, 5, cols);
-	for (i = 0; i < n; i++) {
-		const struct stat_row *row = &rows[i];
-		bool new_svc = !i || memcmp(&rows[i - 1].key.svc, &row->key.svc,
-					    sizeof(row->key.svc));
-		bool new_dest = new_svc || strcmp(rows[i - 1].dest, row->dest);
-
-		format_svc_key(key, sizeof(key), &row->key.svc);
-		if (row->key.backend_port)
-			format_addr_port(ep, sizeof(ep), row->key.backend_addr,
-					 row->key.backend_port);
-		else
-			snprintf(ep, sizeof(ep), "-");
-		snprintf(connects, sizeof(connects), "%llu", (unsigned long long)row->val.connects);
-		snprintf(refused, sizeof(refused), "%llu", (unsigned long long)row->val.refused);
-		table_add(&t, (const char *const[]){
-			new_svc ? key : "",
-			new_dest ? short_destination(shown, sizeof(shown), row->service, row->dest)
-				 : "",
-			ep, connects, refused });
-	}
-	table_print(&t);
-}
-
-static void show_verdicts(const __u64 *counts, struct json *j)
+static void show_verdict_table(const __u64 *counts)
 {
 	static const char *const cols[] = { "VERDICT", ">CONNECTIONS" };
 	char count[24];
 	struct table t;
 	__u32 v;
 
-	if (j) {
-		json_key(j, "verdicts");
-		json_obj_begin(j);
-		for (v = 0; v < __BPFMESH_V_MAX; v++)
-			json_kv_uint(j, lb_verdict_name(v), counts[v]);
-		json_obj_end(j);
-		return;
-	}
 	table_init(&t, 2, cols);
 	for (v = 0; v < __BPFMESH_V_MAX; v++) {
 		snprintf(count, sizeof(count), "%llu", (unsigned long long)counts[v]);
@@ -290,82 +238,91 @@ static void show_verdicts(const __u64 *counts, struct json *j)
 	table_print(&t);
 }
 
-static void stat_rows_free(struct stat_rows *r)
+static void show_verdicts(int fd, int ncpu, struct json *j)
 {
-	size_t i;
+	__u64 counts[__BPFMESH_V_MAX];
+	__u32 v;
 
-	for (i = 0; i < r->n; i++) {
-		free(r->rows[i].service);
-		free(r->rows[i].dest);
-	}
-	free(r->rows);
-}
-
-static void stats_report(struct stat_rows *r, const __u64 *verdicts)
-{
-	struct json j;
-	size_t i;
-
-	if (!cli.json) {
-		stat_rows_table(r->rows, r->n);
-		printf("%zu %s in %s\n\n", r->n, cli_plural(r->n, "counter", "counters"),
-		       bpffs_dir);
-		show_verdicts(verdicts, NULL);
+	if (lb_read_verdicts(&kern_map_ops, fd, ncpu, counts))
+		return;
+	if (j) {
+		json_key(j, "verdicts");
+		json_obj_begin(j);
+		for (v = 0; v < __BPFMESH_V_MAX; v++)
+			json_kv_uint(j, lb_verdict_name(v), counts[v]);
+		json_obj_end(j);
 		return;
 	}
-	json_init(&j, stdout, cli.pretty);
-	json_obj_begin(&j);
-	json_key(&j, "decisions");
-	json_arr_begin(&j);
-	for (i = 0; i < r->n; i++)
-		stat_row_json(&r->rows[i], &j);
-	json_arr_end(&j);
-	show_verdicts(verdicts, &j);
-	json_obj_end(&j);
-	json_finish(&j);
+	show_verdict_table(counts);
 }
 
-static int do_stats(int argc, char **argv)
+static int do_maps_stats(int argc, char **argv)
 {
-	struct kernel_view kv = { .be_fd = -1, .names_fd = -1 };
-	int stats_fd = -1, verdict_fd = -1, ncpu = libbpf_num_possible_cpus();
-	struct stat_rows rows = { .kv = &kv, .svc_fd = -1 };
-	__u64 verdicts[__BPFMESH_V_MAX];
-	int err = EXIT_USAGE;
+	static const char *const cluster_cols[] = { "DESTINATION", ">SLOT", ">ENDPOINTS",
+						    ">EJECTED", ">EJECTIONS", ">REFUSED" };
+	static const char *const endpoint_cols[] = { "DESTINATION", "ENDPOINT", ">SLOT",
+						     ">OPENED", ">ESTABL", ">FAILED", ">CLOSED",
+						     "STATE" };
+	struct stats_rows rows = { .now_ns = mono_ns() };
+	struct health_maps hm;
+	int verdict_fd, err;
+	size_t n_clusters;
+	struct table t;
+	struct json j;
 
-	/* Stop at the first missing pin: one error, one JSON document. */
-	if (ncpu <= 0 || (stats_fd = open_pinned(BPFMESH_MAP_STATS)) < 0 ||
-	    (verdict_fd = open_pinned(BPFMESH_MAP_VERDICTS)) < 0 ||
-	    (kv.names_fd = open_pinned(BPFMESH_MAP_NAMES)) < 0 ||
-	    (rows.svc_fd = open_pinned(BPFMESH_MAP_SERVICES)) < 0)
-		goto out;
-	if (lb_read_stats(&kern_map_ops, stats_fd, ncpu, stat_collect, &rows) || rows.err ||
-	    lb_read_verdicts(&kern_map_ops, verdict_fd, ncpu, verdicts)) {
-		cli_error("cannot read the counters in %s", bpffs_dir);
-		err = EXIT_REJECTED;
-		goto out;
-	}
-	if (rows.n)
-		qsort(rows.rows, rows.n, sizeof(*rows.rows), cmp_stat_row);
-	stats_report(&rows, verdicts);
-	err = EXIT_OK;
-out:
-	stat_rows_free(&rows);
-	if (stats_fd >= 0)
-		close(stats_fd);
-	if (verdict_fd >= 0)
+	verdict_fd = open_pinned(BPFMESH_MAP_VERDICTS);
+	if (verdict_fd < 0)
+		return EXIT_USAGE;
+	err = health_open(&hm, bpffs_dir);
+	if (err) {
+		cli_error("cannot open the health maps in %s: %s", bpffs_dir, strerror(-err));
 		close(verdict_fd);
-	if (kv.names_fd >= 0)
-		close(kv.names_fd);
-	if (rows.svc_fd >= 0)
-		close(rows.svc_fd);
-	return err;
+		return EXIT_USAGE;
+	}
+	rows.hm = &hm;
+	if (cli.json) {
+		json_init(&j, stdout, cli.pretty);
+		rows.j = &j;
+		json_obj_begin(&j);
+		json_key(&j, "destinations");
+		json_arr_begin(&j);
+	} else {
+		table_init(&t, 6, cluster_cols);
+		rows.t = &t;
+	}
+	health_for_each_cluster(&hm, stat_cluster, &rows);
+	n_clusters = rows.n;
+	if (rows.j) {
+		json_arr_end(&j);
+		json_key(&j, "endpoints");
+		json_arr_begin(&j);
+	} else {
+		table_print(&t);
+		putchar('\n');
+		table_init(&t, 8, endpoint_cols);
+	}
+	health_for_each_endpoint(&hm, stat_endpoint, &rows);
+	if (rows.j) {
+		json_arr_end(&j);
+		show_verdicts(verdict_fd, hm.ncpu, &j);
+		json_obj_end(&j);
+		json_finish(&j);
+	} else {
+		table_print(&t);
+		printf("%zu %s, %zu endpoint %s in %s\n\n", n_clusters,
+		       cli_plural(n_clusters, "destination", "destinations"), rows.n - n_clusters,
+		       cli_plural(rows.n - n_clusters, "slot", "slots"), bpffs_dir);
+		show_verdicts(verdict_fd, hm.ncpu, NULL);
+	}
+	health_close(&hm);
+	close(verdict_fd);
+	return EXIT_OK;
 }
 
 static const struct cmd maps_cmds[] = {
 	{ "services", do_services },
 	{ "endpoints", do_endpoints },
-	{ "stats", do_stats },
+	{ "stats", do_maps_stats },
 	{ NULL, NULL },
 };
 

@@ -73,35 +73,6 @@ int lb_read_services(const struct map_ops *ops, int fd, struct svc_key **keys,
 	return 0;
 }
 
-struct stats_walk {
-	int ncpu;
-	lb_stats_fn fn;
-	void *ctx;
-};
-
-static int sum_stats(const void *key, const void *val, void *ctx)
-{
-	const struct stats_val *per = val;
-	struct stats_walk *w = ctx;
-	struct stats_val sum = {};
-	int c;
-
-	for (c = 0; c < w->ncpu; c++) {
-		sum.connects += per[c].connects;
-		sum.refused += per[c].refused;
-	}
-	return w->fn(key, &sum, w->ctx);
-}
-
-int lb_read_stats(const struct map_ops *ops, int fd, int ncpu, lb_stats_fn fn, void *ctx)
-{
-	struct stats_walk w = { .ncpu = ncpu, .fn = fn, .ctx = ctx };
-
-	/* A per-CPU map's lookup fills one value per possible CPU. */
-	return map_for_each(ops, fd, sizeof(struct stats_key),
-			    (size_t)ncpu * sizeof(struct stats_val), sum_stats, &w);
-}
-
 int lb_read_verdicts(const struct map_ops *ops, int fd, int ncpu,
 		     __u64 counts[__BPFMESH_V_MAX])
 {
@@ -127,7 +98,7 @@ static const char *const verdict_names[__BPFMESH_V_MAX] = {
 	[BPFMESH_V_REDIRECTED] = "redirected",
 	[BPFMESH_V_NO_UPSTREAM] = "no_healthy_upstream",
 	[BPFMESH_V_MISSING_SET] = "missing_backend_set",
-	[BPFMESH_V_STATS_FULL] = "stats_map_full",
+	[BPFMESH_V_ALL_EJECTED] = "all_ejected",
 	[BPFMESH_V_NO_SOCK_STORAGE] = "no_socket_storage",
 };
 

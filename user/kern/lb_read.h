@@ -2,8 +2,8 @@
 #ifndef BPFMESH_LB_READ_H
 #define BPFMESH_LB_READ_H
 /*
- * Reading the load balancer's live maps: services, per-decision counters
- * and node verdicts, summed over CPUs. Shared by `bpfmesh maps` and
+ * Reading the load balancer's live maps: services and node verdicts
+ * (per endpoint and cluster counters: health_read.h), summed over CPUs. Shared by `bpfmesh maps` and
  * whatever else reports what the kernel holds (metrics, stats); printing
  * is the caller's business. Functions return 0 or a negative errno.
  */
@@ -14,11 +14,6 @@
 /* Every service in the map, sorted by key; the caller frees both arrays. */
 int lb_read_services(const struct map_ops *ops, int fd, struct svc_key **keys,
 		     struct svc_val **vals, size_t *n);
-
-/* Called once per stats element with its counters summed over CPUs. */
-typedef int (*lb_stats_fn)(const struct stats_key *key, const struct stats_val *sum,
-			   void *ctx);
-int lb_read_stats(const struct map_ops *ops, int fd, int ncpu, lb_stats_fn fn, void *ctx);
 
 /* Each verdict's count summed over CPUs; a verdict that cannot be read is 0. */
 int lb_read_verdicts(const struct map_ops *ops, int fd, int ncpu,

@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpfmesh/health_abi.h>
 #include "sock_addr.skel.h"
 #include "tc.skel.h"
+#include "sockops.skel.h"
 #include "loader.h"
 #include "sysfs.h"
 
@@ -22,6 +24,7 @@ static const struct {
 } lb_objects[__LB_OBJ_MAX] = {
 	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes, false },
 	[LB_OBJ_TC] = { "tc", tc_bpf__elf_bytes, true },
+	[LB_OBJ_SOCKOPS] = { "sockops", sockops_bpf__elf_bytes, false },
 };
 
 const struct lb_program lb_programs[] = {
@@ -31,6 +34,10 @@ const struct lb_program lb_programs[] = {
 	  LB_TARGET_CGROUP, "link_getpeername4" },
 	{ LB_OBJ_TC, "bpfmesh_tc_ingress", 0, LB_TARGET_NETDEV_INGRESS, "link_tc_ingress" },
 	{ LB_OBJ_TC, "bpfmesh_tc_egress", 0, LB_TARGET_NETDEV_EGRESS, "link_tc_egress" },
+	{ LB_OBJ_SOCKOPS, "bpfmesh_sockops", BPF_CGROUP_SOCK_OPS, LB_TARGET_CGROUP,
+	  "link_sockops" },
+	/* BPF_PROG_TYPE_SYSCALL has no attach type: 0 is what libbpf reports. */
+	{ LB_OBJ_SOCKOPS, "bpfmesh_health_sweep", 0, LB_TARGET_NONE, NULL },
 };
 const unsigned int lb_n_programs = sizeof(lb_programs) / sizeof(lb_programs[0]);
 _Static_assert(sizeof(lb_programs) / sizeof(lb_programs[0]) <= LB_MAX_PROGRAMS,
@@ -89,6 +96,8 @@ static struct bpf_link *attach_target(struct lb_loader *l, const struct lb_progr
 	case LB_TARGET_NETDEV_INGRESS:
 	case LB_TARGET_NETDEV_EGRESS:
 		break; /* attach_netdev() */
+	case LB_TARGET_NONE:
+		break;
 	}
 	errno = EINVAL;
 	return NULL;
@@ -104,6 +113,8 @@ static int link_check_target(struct lb_loader *l, const struct lb_program *row,
 	case LB_TARGET_NETDEV_INGRESS:
 	case LB_TARGET_NETDEV_EGRESS:
 		break; /* tc_attach() checks its own pins */
+	case LB_TARGET_NONE:
+		break;
 	}
 	return -EINVAL;
 }
@@ -145,7 +156,7 @@ static int attach_one(struct lb_loader *l, unsigned int i)
 	if (!l->objs[row->obj])
 		return 0; /* not loaded: nothing to attach it to */
 	err = row_program(l, row, &prog);
-	if (err)
+	if (err || row->target == LB_TARGET_NONE)
 		return err;
 	if (is_netdev(row))
 		return attach_netdev(l, i, prog);
@@ -177,6 +188,74 @@ static int attach_one(struct lb_loader *l, unsigned int i)
 	return 0;
 }
 
+/* The health arrays and the size each is given (struct lb_sizes). */
+static const struct {
+	const char *map;
+	bool per_cluster;
+} sized_maps[] = {
+	{ BPFMESH_MAP_EP_COUNTERS, false },
+	{ BPFMESH_MAP_EP_HEALTH, false },
+	{ BPFMESH_MAP_EP_HISTS, true },
+	{ BPFMESH_MAP_CLUSTER_CFG, true },
+	{ BPFMESH_MAP_CLUSTER_STATE, true },
+};
+
+/* max_entries of the map pinned at path, or 0 when there is none. libbpf
+ * refuses to reuse a pin whose max_entries differ from the object's, so a
+ * pinned map is re-adopted at the size it was created with. */
+static unsigned int pinned_max_entries(const char *path)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	return info.max_entries;
+}
+
+/* Size the health arrays of obj: as pinned, else as asked. */
+static int size_maps(struct lb_loader *l, struct bpf_object *obj)
+{
+	char path[PATH_MAX];
+	unsigned int i, want, pinned;
+	struct bpf_map *m;
+	int err;
+
+	for (i = 0; i < sizeof(sized_maps) / sizeof(sized_maps[0]); i++) {
+		m = bpf_object__find_map_by_name(obj, sized_maps[i].map);
+		if (!m)
+			continue;
+		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
+		if (err)
+			return err;
+		want = sized_maps[i].per_cluster ? l->sizes.max_clusters : l->sizes.max_endpoints;
+		pinned = pinned_max_entries(path);
+		err = bpf_map__set_max_entries(m, pinned ? pinned : want);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The sizes in force: those of the pinned maps when re-adopted. */
+static void read_sizes(struct lb_loader *l)
+{
+	int fd = lb_loader_map_fd(l, BPFMESH_MAP_EP_HEALTH);
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+		l->sizes.max_endpoints = info.max_entries;
+	fd = lb_loader_map_fd(l, BPFMESH_MAP_CLUSTER_CFG);
+	len = sizeof(info);
+	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+		l->sizes.max_clusters = info.max_entries;
+}
+
 /* Open and load every object; maps pinned by name are shared between them
  * and with an earlier agent through pin_root_path. */
 static int load_objects(struct lb_loader *l)
@@ -199,13 +278,16 @@ static int load_objects(struct lb_loader *l)
 				err);
 			return err;
 		}
-		err = bpf_object__load(l->objs[i]);
+		err = size_maps(l, l->objs[i]);
+		if (!err)
+			err = bpf_object__load(l->objs[i]);
 		if (err) {
 			fprintf(stderr, "Failed to load BPF programs of %s: %d (%s)\n",
 				lb_objects[i].name, err, strerror(-err));
 			return err;
 		}
 	}
+	read_sizes(l);
 	return 0;
 }
 
@@ -258,13 +340,17 @@ static int choose_tc_mode(struct lb_loader *l)
 }
 
 int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,
-		   const char *interfaces)
+		   const char *interfaces, const struct lb_sizes *sizes)
 {
 	unsigned int i;
 	int err;
 
 	memset(l, 0, sizeof(*l));
 	l->cgroup_fd = -1;
+	l->sizes.max_endpoints = sizes && sizes->max_endpoints ? sizes->max_endpoints
+							       : BPFMESH_MAX_EP_SLOTS;
+	l->sizes.max_clusters = sizes && sizes->max_clusters ? sizes->max_clusters
+							     : BPFMESH_MAX_CLUSTERS;
 	if ((size_t)snprintf(l->bpffs_dir, sizeof(l->bpffs_dir), "%s", bpffs_dir) >=
 	    sizeof(l->bpffs_dir))
 		return -ENAMETOOLONG;
@@ -351,6 +437,20 @@ void lb_loader_detach(struct lb_loader *l)
 	lb_loader_close(l);
 	if (l->bpffs_dir[0])
 		rmdir(l->bpffs_dir); /* fails, harmlessly, if someone else's pins remain */
+}
+
+struct bpf_program *lb_loader_program(const struct lb_loader *l, const char *prog)
+{
+	int i;
+
+	for (i = 0; i < __LB_OBJ_MAX; i++) {
+		struct bpf_program *p = l->objs[i] ?
+			bpf_object__find_program_by_name(l->objs[i], prog) : NULL;
+
+		if (p)
+			return p;
+	}
+	return NULL;
 }
 
 int lb_loader_map_fd(const struct lb_loader *l, const char *map_name)

@@ -28,6 +28,7 @@ struct bpf_link;
 enum lb_obj {
 	LB_OBJ_SOCK_ADDR,
 	LB_OBJ_TC,
+	LB_OBJ_SOCKOPS,
 	__LB_OBJ_MAX,
 };
 
@@ -36,6 +37,7 @@ enum lb_target {
 	LB_TARGET_CGROUP,         /* the agent's --cgroup */
 	LB_TARGET_NETDEV_INGRESS, /* ingress of each of the agent's --interfaces */
 	LB_TARGET_NETDEV_EGRESS,  /* egress of each of them */
+	LB_TARGET_NONE,           /* loaded, not attached: run by the agent (test_run) */
 };
 
 /* One row of the program table. */
@@ -53,7 +55,15 @@ extern const unsigned int lb_n_programs;
 #define LB_MAX_PROGRAMS 16
 #define LB_MAX_IFACES 16
 
+/* Sizes of the health arrays for maps this agent creates (a pinned map is
+ * re-adopted at the size it was created with). 0: the compiled default. */
+struct lb_sizes {
+	unsigned int max_endpoints; /* endpoint slots, slot 0 reserved */
+	unsigned int max_clusters;  /* cluster slots, slot 0 reserved */
+};
+
 struct lb_loader {
+	struct lb_sizes sizes; /* what the maps in use hold, once open */
 	struct bpf_object *objs[__LB_OBJ_MAX];
 	struct bpf_link *links[LB_MAX_PROGRAMS]; /* indexed like lb_programs */
 	/* netdev rows: [row][interface] */
@@ -69,9 +79,13 @@ struct lb_loader {
 };
 
 /* 0 or negative errno; on failure everything made so far is undone.
- * interfaces: "IF[,IF...]" for the netdev rows, or NULL. */
+ * interfaces: "IF[,IF...]" for the netdev rows, or NULL; sizes may be NULL
+ * (defaults). */
 int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,
-		   const char *interfaces);
+		   const char *interfaces, const struct lb_sizes *sizes);
+
+/* The loaded program of a table row by function name, or NULL. */
+struct bpf_program *lb_loader_program(const struct lb_loader *l, const char *prog);
 
 /* Detach the programs and remove every pin and the directory (clean stop). */
 void lb_loader_detach(struct lb_loader *l);

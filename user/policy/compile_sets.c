@@ -8,6 +8,35 @@
 #include <bpfmesh/select.h>
 
 #include "compile.h"
+#include "metrics/workload.h"
+#include "outlier_policy.h"
+
+/* Istio's effective outlierDetection for the cluster, in the kernel's terms
+ * (the conversion outlier_policy.h describes). */
+static void cset_cluster_cfg(struct cctx *c, const struct cset *s, struct image_set *out)
+{
+	const struct dest_rule *dr = registry_dr_for(c->reg, s->svc->host, s->subset);
+	struct cluster_cfg *cfg = &out->cfg;
+	struct outlier_config oc;
+
+	outlier_effective(dr, s->subset ? s->subset->name : NULL, s->svc->port->number, &oc);
+	memset(cfg, 0, sizeof(*cfg));
+	strncpy(out->cluster, s->name, BPFMESH_NAME_LEN - 1);
+	cfg->name_id = bpfmesh_name_id(s->name);
+	cfg->total_endpoints = out->n_slots;
+	if (!oc.enabled)
+		return;
+	cfg->flags = BPFMESH_CLUSTER_F_OUTLIER |
+		     (oc.split_local_origin ? BPFMESH_CLUSTER_F_SPLIT_LOCAL : 0);
+	cfg->consecutive_5xx = oc.consecutive_5xx;
+	cfg->consecutive_gateway = oc.consecutive_gateway;
+	cfg->consecutive_local_origin = oc.consecutive_local_origin;
+	cfg->interval_ns = oc.interval_ns;
+	cfg->base_ejection_ns = oc.base_ejection_ns;
+	cfg->max_ejection_ns = 0; /* Envoy's default: max(300 s, base); Istio has no field */
+	cfg->max_ejection_percent = oc.max_ejection_percent;
+	cfg->min_health_percent = oc.min_health_percent;
+}
 
 long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset *subset,
 	      const char *subset_name)
@@ -61,6 +90,47 @@ static int ep_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* NULL stays NULL ("unknown"); false when a copy fails. */
+static bool dup_or_null(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return !src || *dst;
+}
+
+/* Istio's workload labels of each endpoint (metrics/workload.h), in slot
+ * order, and the cluster's own labels, for the agent's metrics. */
+static bool cset_labels(const struct cset *s, const struct reg_ep *const *eps, size_t n,
+			struct image_set *out)
+{
+	bool ok = true;
+	size_t i;
+
+	ok &= dup_or_null(&out->host, s->svc->host);
+	ok &= dup_or_null(&out->ns, s->svc->se->r.ns);
+	ok &= dup_or_null(&out->subset, s->subset ? s->subset->name : NULL);
+	out->port = s->svc->port->number;
+	if (n == 0)
+		return ok;
+	out->meta = calloc(n, sizeof(*out->meta));
+	if (!out->meta)
+		return false;
+	for (i = 0; i < n; i++) {
+		const struct resource *we = eps[i]->we;
+		struct image_ep_meta *m = &out->meta[i];
+		struct mx_workload w;
+
+		mx_workload_from_labels(&w, eps[i]->labels, we ? we->name : NULL,
+					we ? we->ns : NULL);
+		ok &= dup_or_null(&m->workload, w.workload);
+		ok &= dup_or_null(&m->workload_ns, w.ns);
+		ok &= dup_or_null(&m->app, w.app);
+		ok &= dup_or_null(&m->version, w.version);
+		ok &= dup_or_null(&m->canonical_service, w.canonical_service);
+		ok &= dup_or_null(&m->canonical_revision, w.canonical_revision);
+	}
+	return ok;
+}
+
 static bool cset_build(struct cctx *c, const struct cset *s, struct image_set *out)
 {
 	const struct reg_svc *svc = s->svc;
@@ -89,6 +159,8 @@ static bool cset_build(struct cctx *c, const struct cset *s, struct image_set *o
 	}
 	qsort(eps, n, sizeof(*eps), ep_cmp);
 	out->n_slots = (__u32)n;
+	if (!cset_labels(s, eps, n, out))
+		goto oom;
 	if (n == 0) {
 		free(eps);
 		return true;
@@ -129,6 +201,7 @@ bool cset_emit(struct cctx *c, struct bpfmesh_image *img)
 	for (i = 0; i < c->n_sets; i++) {
 		if (!cset_build(c, &c->sets[i], &img->sets[i]))
 			return false;
+		cset_cluster_cfg(c, &c->sets[i], &img->sets[i]);
 	}
 	return true;
 }

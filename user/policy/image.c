@@ -5,14 +5,33 @@
 
 #include "image.h"
 
+static void image_set_free(struct image_set *set)
+{
+	__u32 i;
+
+	for (i = 0; set->meta && i < set->n_slots; i++) {
+		free(set->meta[i].workload);
+		free(set->meta[i].workload_ns);
+		free(set->meta[i].app);
+		free(set->meta[i].version);
+		free(set->meta[i].canonical_service);
+		free(set->meta[i].canonical_revision);
+	}
+	free(set->meta);
+	free(set->slots);
+	free(set->host);
+	free(set->ns);
+	free(set->subset);
+}
+
 void bpfmesh_image_free(struct bpfmesh_image *img)
 {
 	size_t i;
 
 	if (!img)
 		return;
-	for (i = 0; i < img->n_sets; i++)
-		free(img->sets ? img->sets[i].slots : NULL);
+	for (i = 0; img->sets && i < img->n_sets; i++)
+		image_set_free(&img->sets[i]);
 	free(img->sets);
 	free(img->services);
 	free(img->names);

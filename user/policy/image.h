@@ -11,6 +11,7 @@
  * them onto kernel set ids when it writes the image.
  */
 #include <stddef.h>
+#include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 
 struct image_service {
@@ -20,11 +21,28 @@ struct image_service {
 	const char *src_file;
 };
 
-/* An immutable group of endpoints one destination sends to. */
+/* Istio's workload labels of one endpoint of a set (metrics/workload.h),
+ * for the metrics: NULL means "unknown". Strings owned by the image. */
+struct image_ep_meta {
+	char *workload, *workload_ns, *app, *version;
+	char *canonical_service, *canonical_revision;
+};
+
+/* An immutable group of endpoints one destination sends to: the endpoints
+ * of one cluster (Envoy's word: host + subset + port). The applier gives
+ * the cluster its slot and each endpoint its slot (slots[].slot is 0 here). */
 struct image_set {
 	__u32 n_slots;
 	__u32 total_weight;
 	struct backend_val *slots; /* n_slots entries, alias columns built */
+	char cluster[BPFMESH_NAME_LEN]; /* "host/subset:port" or "host:port" (cut to fit) */
+	struct cluster_cfg cfg; /* effective outlierDetection, name_id, total_endpoints */
+	/* For the metrics' labels, owned by the image: the service host, its
+	 * namespace, the subset (NULL: none), the service port, and one
+	 * image_ep_meta per slot, in slot order (NULL when n_slots is 0). */
+	char *host, *ns, *subset;
+	__u32 port;
+	struct image_ep_meta *meta;
 };
 
 struct image_name {

@@ -278,7 +278,6 @@ static void od_parse(struct ydoc *d, yaml_node_t *n, const char *path, struct od
 		ydiag(d, v ? v : ykey(d, n), DIAG_ERROR, p,
 		      "consecutiveLocalOriginFailures requires splitExternalLocalOriginErrors: true");
 	}
-	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "outlierDetection is not yet enforced");
 }
 
 static void tp_outlier(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)

@@ -21,7 +21,7 @@ static uint16_t reg_target_port(const struct endpoint *ep, const struct se_port 
 	return (uint16_t)(p->target_port ? p->target_port : p->number);
 }
 
-static void reg_add_ep(struct reg_svc *s, const struct endpoint *ep)
+static void reg_add_ep(struct reg_svc *s, const struct endpoint *ep, const struct resource *we)
 {
 	struct reg_ep *e;
 	uint32_t be;
@@ -33,6 +33,7 @@ static void reg_add_ep(struct reg_svc *s, const struct endpoint *ep)
 	e->port = reg_target_port(ep, s->port);
 	e->weight = ep->weight ? ep->weight : 1;
 	e->labels = &ep->labels;
+	e->we = we;
 }
 
 /* The WorkloadEntries a ServiceEntry's selector picks, in input order. */
@@ -47,9 +48,9 @@ static void reg_fill_eps(struct reg_svc *s, const struct se_wes *wes)
 	size_t i;
 
 	for (i = 0; i < se->n_eps; i++)
-		reg_add_ep(s, &se->eps[i]);
+		reg_add_ep(s, &se->eps[i], NULL);
 	for (i = 0; i < wes->n; i++)
-		reg_add_ep(s, &wes->v[i]->ep);
+		reg_add_ep(s, &wes->v[i]->ep, &wes->v[i]->r);
 }
 
 /* Chain svcs[i] after the other ports of its host. */
@@ -533,6 +534,39 @@ const struct dr_subset *registry_subset(const struct registry *reg, const char *
 			s = reg_chain_subset(reg, key, name);
 	}
 	return s ? s : reg_chain_subset(reg, "*", name);
+}
+
+/* The DestinationRule for exactly this host string that defines subset (any
+ * for NULL), or NULL. */
+static const struct dest_rule *reg_chain_dr(const struct registry *reg, const char *host,
+					    const struct dr_subset *subset)
+{
+	const struct dest_rule *dr;
+	size_t i, j;
+
+	for (i = registry_dr_chain(reg, host); i; i = reg->drs[i - 1].next_same_host) {
+		dr = reg->drs[i - 1].dr;
+		if (!subset)
+			return dr;
+		for (j = 0; j < dr->n_subsets; j++)
+			if (&dr->subsets[j] == subset)
+				return dr;
+	}
+	return NULL;
+}
+
+const struct dest_rule *registry_dr_for(const struct registry *reg, const char *host,
+					const struct dr_subset *subset)
+{
+	const struct dest_rule *dr = reg_chain_dr(reg, host, subset);
+	char key[WILD_KEY_MAX];
+	const char *sfx;
+
+	for (sfx = host_next_suffix(host); !dr && sfx; sfx = host_next_suffix(sfx)) {
+		if (wild_key(key, sizeof(key), sfx))
+			dr = reg_chain_dr(reg, key, subset);
+	}
+	return dr ? dr : reg_chain_dr(reg, "*", subset);
 }
 
 bool registry_ep_in_subset(const struct reg_ep *ep, const struct dr_subset *s)

@@ -29,6 +29,7 @@ struct reg_ep {
 	uint16_t port;  /* target port, host order */
 	uint32_t weight;
 	const struct labels *labels;
+	const struct resource *we; /* the WorkloadEntry, NULL for a ServiceEntry endpoint */
 };
 
 /* One (host, port) of a ServiceEntry. */
@@ -89,6 +90,11 @@ const struct virtual_service *registry_vs_claim(const struct registry *reg, cons
  * the most specific wildcard; first definition wins), or NULL. */
 const struct dr_subset *registry_subset(const struct registry *reg, const char *host,
 					const char *name);
+/* The DestinationRule governing a cluster of host: the one defining subset
+ * (the first DestinationRule of host when subset is NULL), looked up in the
+ * order registry_subset() uses. NULL: none. */
+const struct dest_rule *registry_dr_for(const struct registry *reg, const char *host,
+					const struct dr_subset *subset);
 /* Index + 1 of the first DestinationRule whose host is exactly this string. */
 size_t registry_dr_chain(const struct registry *reg, const char *host);
 /* The first subset of this DestinationRule with this name, or NULL. */

@@ -8,12 +8,10 @@
 
 static const char *const eps[] = { "127.1.10.1", "127.1.10.2", "127.1.10.3" };
 
-static const char stats_head[] =
-	"VIP                  DESTINATION  ENDPOINT         CONNECTS  REFUSED\n"
-	"127.100.10.1:80/TCP  v1:80        127.1.10.1:8080";
+static const char stats_head[] = "DESTINATION                              SLOT  ENDPOINTS";
 static const char stats_json_head[] =
-	"{\"decisions\":[{\"vip\":\"127.100.10.1\",\"port\":80,\"protocol\":\"TCP\","
-	"\"service\":\"reviews.default.svc.cluster.local\"";
+	"{\"destinations\":[{\"destination\":\"reviews.default.svc.cluster.local/v1:80\","
+	"\"slot\":";
 
 static void expect_text(const char *what, const char *actual, const char *expected)
 {
@@ -67,15 +65,16 @@ KTEST(cli_maps_show_kernel_state)
 			   "\"reviews.default.svc.cluster.local/v1:80\",\"set\":") != NULL,
 		    "endpoints name the service address as services do");
 
-	/* Stats rows come grouped: v1's endpoints in address order, then v2. */
+	/* Stats rows come grouped: clusters first, then endpoint slots, v1's
+	 * endpoints in address order before v2's (slots follow the policy). */
 	if (!ASSERT_OK(client_run(&env, "127.100.10.1", 80, 200, &r), "client"))
 		goto out;
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps stats --bpffs %s", env.bpffs), 0,
 		  "maps stats");
-	v1 = strstr(out, "v1:80        127.1.10.1:8080");
-	v2 = strstr(out, "v2:80        127.1.10.3:8080");
+	v1 = strstr(out, "reviews.default.svc.cluster.local/v1:80  127.1.10.1:8080");
+	v2 = strstr(out, "reviews.default.svc.cluster.local/v2:80  127.1.10.3:8080");
 	ASSERT_TRUE(strncmp(out, stats_head, strlen(stats_head)) == 0,
-		    "stats table starts with the service's first endpoint");
+		    "stats table starts with the destinations");
 	ASSERT_TRUE(v1 && v2 && v1 < v2 && strstr(v1, "127.1.10.2:8080") < v2,
 		    "stats rows grouped by destination, endpoints in order");
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps stats -j --bpffs %s", env.bpffs), 0,

@@ -5,13 +5,13 @@
  * connections: outcomes, bytes, latency histograms, and outlier ejection
  * with its events.
  *
- * Phase 1 has no connect4 that places connections yet, so the test marks
- * its own client sockets as placed the way connect4 will: it writes their
+ * To test sockops alone, the test marks its own client sockets as placed
+ * the way connect4 does: it writes their
  * struct sock_conn into the pinned socket storage map, from user space,
  * keyed by the socket's fd (a BPF map update, no test hook in the
  * programs). It also writes what the agent will write: each endpoint's
- * cluster slot and the cluster's outlier config. Phase 2 replaces the
- * marking with real VIP connects and adds the behaviour tests of issue 9.
+ * cluster slot and the cluster's outlier config. The behaviour through the
+ * agent, with real VIP connects, is in outlier.c.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -79,15 +79,25 @@ static void fixture_destroy(struct health_fixture *f)
 	env_teardown(&f->env);
 }
 
-/* Size the health arrays the way the agent will (phase 2: an option), so a
- * test does not preallocate the compile-time maxima. */
-static int fixture_size_maps(struct sockops_bpf *ops)
+/* Size the health arrays the way the agent does (--max-endpoints 1024,
+ * --max-clusters 64) in one object; both objects hold them (connect4
+ * places connections on them), and a pin is reused only at its own size. */
+static int fixture_size_maps(struct bpf_object *obj)
 {
-	return bpf_map__set_max_entries(ops->maps.bpfmesh_health4_counters_v1, 1024) ||
-	       bpf_map__set_max_entries(ops->maps.bpfmesh_health4_hists_v1, 1024) ||
-	       bpf_map__set_max_entries(ops->maps.bpfmesh_health4_endpoints_v1, 1024) ||
-	       bpf_map__set_max_entries(ops->maps.bpfmesh_health4_cluster_cfg_v1, 64) ||
-	       bpf_map__set_max_entries(ops->maps.bpfmesh_health4_clusters_v1, 64);
+	static const struct { const char *name; __u32 n; } sizes[] = {
+		{ BPFMESH_MAP_EP_COUNTERS, 1024 }, { BPFMESH_MAP_EP_HEALTH, 1024 },
+		{ BPFMESH_MAP_EP_HISTS, 64 }, { BPFMESH_MAP_CLUSTER_CFG, 64 },
+		{ BPFMESH_MAP_CLUSTER_STATE, 64 },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, sizes[i].name);
+
+		if (!m || bpf_map__set_max_entries(m, sizes[i].n))
+			return -1;
+	}
+	return 0;
 }
 
 /* Load both objects with their maps pinned under the test's own bpffs dir
@@ -107,12 +117,14 @@ static bool fixture_setup(struct health_fixture *f, bool sized)
 	f->ops = sockops_bpf__open_opts(&opts);
 	if (!ASSERT_TRUE(f->ops != NULL, "open sockops"))
 		return false;
-	if (sized && !ASSERT_OK(fixture_size_maps(f->ops), "size the health maps"))
+	if (sized && !ASSERT_OK(fixture_size_maps(f->ops->obj), "size the health maps"))
 		return false;
 	if (!ASSERT_OK(sockops_bpf__load(f->ops), "load sockops (verifier)"))
 		return false;
 	f->lb = sock_addr_bpf__open_opts(&opts);
 	if (!ASSERT_TRUE(f->lb != NULL, "open sock_addr"))
+		return false;
+	if (sized && !ASSERT_OK(fixture_size_maps(f->lb->obj), "size connect4's health maps"))
 		return false;
 	if (!ASSERT_OK(sock_addr_bpf__load(f->lb), "load sock_addr"))
 		return false;
@@ -388,8 +400,8 @@ static int bind_loopback(const char *ip, struct sockaddr_in *sa, bool listening)
 static void check_live_endpoint(struct health_fixture *f)
 {
 	struct ep_counters c;
-	struct ep_hists hs;
-	__u32 slot = EP_OK;
+	struct cluster_hists hs;
+	__u32 cl = CL_OK; /* histograms are per cluster slot */
 
 	if (!ASSERT_TRUE(sum_counters(map_fd(f->ops->maps.bpfmesh_health4_counters_v1), EP_OK, &c),
 			 "read counters"))
@@ -403,7 +415,7 @@ static void check_live_endpoint(struct health_fixture *f)
 	/* Exact payload whichever side closed first and with an RST. */
 	ASSERT_EQ(c.bytes_sent, 3 * REQ_BYTES, "live: request bytes");
 	ASSERT_EQ(c.bytes_received, 3 * RESP_BYTES, "live: response bytes");
-	if (!ASSERT_OK(bpf_map_lookup_elem(map_fd(f->ops->maps.bpfmesh_health4_hists_v1), &slot, &hs),
+	if (!ASSERT_OK(bpf_map_lookup_elem(map_fd(f->ops->maps.bpfmesh_health4_hists_v1), &cl, &hs),
 		       "read histograms"))
 		return;
 	ASSERT_EQ(hist_count(&hs.connect_us), 3, "live: connect latency samples");

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * `bpfmesh agent --metrics ADDR:PORT`: the metrics server (metrics/server.h)
+ * in the agent's loop, and the snapshot each scrape renders.
+ *
+ * A scrape reads every assigned slot from the pinned health maps (counters
+ * summed over CPUs, cluster state and histograms: kern/health_read.h) and
+ * labels it from the compiled policy in force (the image's per-set host,
+ * namespace, subset, port and per-endpoint Istio workload labels). The
+ * counters live in the pinned maps, not in the agent, so they keep growing
+ * across agent restarts. A slot the policy in force no longer names (retired,
+ * or before the first apply) keeps its counters and is labelled from its
+ * kernel name alone: the cluster name as destination_service, the workload
+ * labels unknown; once its name has left the names map, it is left out.
+ *
+ * The server runs in poll mode: fill() runs on the agent's thread between
+ * reloads, so the image cannot change under it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpfmesh/hist.h>
+#include "agent.h"
+#include "kern/health_read.h"
+#include "metrics/server.h"
+
+/* Histogram bounds: the kernel's bucket i holds whole units below
+ * bpfmesh_hist_lower(i + 1) (snapshot.h); every 4th bound (the powers of
+ * two) is exported, which keeps it cumulative with 23 `le` per histogram. */
+static uint64_t hist_le[BPFMESH_HIST_BUCKETS - 1];
+static uint8_t hist_emit[BPFMESH_HIST_BUCKETS - 1];
+
+static void hist_layout_init(struct mx_snapshot *snap)
+{
+	static const uint32_t unit_us[MX_HIST_KINDS] = { 1, 1, 1000 };
+	size_t i, n = BPFMESH_HIST_BUCKETS - 1;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		hist_le[i] = bpfmesh_hist_lower((__u32)i + 1);
+		hist_emit[i] = (i + 1) % BPFMESH_HIST_SUB == 0;
+	}
+	for (k = 0; k < MX_HIST_KINDS; k++)
+		snap->layout[k] = (struct mx_hist_layout){ hist_le, n, unit_us[k], hist_emit };
+}
+
+/* The current image's sets by cluster name, for labels. */
+struct set_ref {
+	const char *name;
+	const struct image_set *set;
+};
+
+/* What one scrape allocated; released after rendering. */
+struct scrape {
+	struct mx_cluster *cls;
+	struct cluster_hists *hists; /* per cls[] */
+	char (*cl_names)[BPFMESH_NAME_LEN];
+	const struct image_set **cl_sets; /* per cls[], NULL: not in the image */
+	__u32 *cl_index;                  /* cluster slot -> index + 1 into cls[] */
+	bool *cl_hist_given;              /* per cls[]: histograms on an endpoint */
+	struct mx_endpoint *eps;
+	char (*ep_addrs)[24];
+	size_t n_cls, n_eps;
+	struct set_ref *refs;
+	size_t n_refs;
+	struct health_maps *hm;
+};
+
+static int set_ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct set_ref *)a)->name, ((const struct set_ref *)b)->name);
+}
+
+static const struct image_set *scrape_find_set(const struct scrape *sc, const char *name)
+{
+	struct set_ref key = { .name = name }, *r;
+
+	r = bsearch(&key, sc->refs, sc->n_refs, sizeof(key), set_ref_cmp);
+	return r ? r->set : NULL;
+}
+
+/* The endpoint's index in its set: slots are sorted by address, then port
+ * (compile_sets.c ep_cmp), both compared in host order. -1: not there. */
+static long find_slot(const struct image_set *set, __be32 addr, __be16 port)
+{
+	__u32 a = ntohl(addr), lo = 0, hi = set->n_slots;
+	__u16 p = ntohs(port);
+
+	while (lo < hi) {
+		__u32 mid = lo + (hi - lo) / 2, ma = ntohl(set->slots[mid].addr[0]);
+		__u16 mp = ntohs(set->slots[mid].port);
+
+		if (ma == a && mp == p)
+			return mid;
+		if (ma < a || (ma == a && mp < p))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int add_cluster(const struct health_cluster *hc, void *ctx)
+{
+	struct scrape *sc = ctx;
+	const struct image_set *set;
+	struct mx_cluster *cl;
+	size_t i;
+
+	/* Its name is gone from the names map (a cluster the policy no longer
+	 * routes to, whose slot is retired): no label would be right, so its
+	 * series are left out rather than shown under "#<id>". */
+	if (hc->name[0] == '#')
+		return 0;
+	i = sc->n_cls++;
+	cl = &sc->cls[i];
+
+	snprintf(sc->cl_names[i], BPFMESH_NAME_LEN, "%s", hc->name);
+	set = scrape_find_set(sc, sc->cl_names[i]);
+	sc->cl_sets[i] = set;
+	sc->cl_index[hc->slot] = (__u32)i + 1;
+	if (set) {
+		/* Istio's ServiceEntry registry names the service by its host. */
+		*cl = (struct mx_cluster){ .host = set->host, .name = set->host, .ns = set->ns,
+					   .subset = set->subset, .port = set->port };
+	} else {
+		*cl = (struct mx_cluster){ .host = sc->cl_names[i], .name = sc->cl_names[i] };
+	}
+	cl->ejections_total = hc->st.ejections;
+	cl->ejected = hc->st.ejected;
+	cl->overflow = hc->st.overflow;
+	cl->no_healthy = hc->st.no_healthy_upstream;
+	if (health_read_hists(sc->hm, hc->slot, &sc->hists[i]))
+		memset(&sc->hists[i], 0, sizeof(sc->hists[i]));
+	return 0;
+}
+
+static void copy_counters(struct mx_counters *m, const struct ep_counters *c)
+{
+	m->opened = c->opened;
+	m->established = c->established;
+	m->closed = c->closed;
+	m->failed[MX_FAIL_REFUSED] = c->fail_refused;
+	m->failed[MX_FAIL_TIMEOUT] = c->fail_timeout;
+	m->failed[MX_FAIL_RESET] = c->fail_reset;
+	m->failed[MX_FAIL_OTHER] = c->fail_other;
+	m->reset = c->reset;
+	m->aborted = c->aborted;
+	m->request_bytes = c->bytes_sent;
+	m->response_bytes = c->bytes_received;
+}
+
+static void endpoint_labels(struct mx_workload *w, const struct image_set *set, long idx)
+{
+	const struct image_ep_meta *m;
+
+	memset(w, 0, sizeof(*w));
+	if (!set || idx < 0 || !set->meta)
+		return;
+	m = &set->meta[idx];
+	*w = (struct mx_workload){ .workload = m->workload, .ns = m->workload_ns,
+				   .app = m->app, .version = m->version,
+				   .canonical_service = m->canonical_service,
+				   .canonical_revision = m->canonical_revision };
+}
+
+static int add_endpoint(const struct health_endpoint *he, void *ctx)
+{
+	struct scrape *sc = ctx;
+	struct mx_endpoint *e = &sc->eps[sc->n_eps];
+	__u32 ci = he->h.cluster_slot < sc->hm->max_clusters ? sc->cl_index[he->h.cluster_slot] : 0;
+	const struct image_set *set;
+	int k;
+
+	if (!ci)
+		return 0; /* its cluster slot is not assigned (being retired): skip */
+	set = sc->cl_sets[ci - 1];
+	health_endpoint_addr(&he->h, sc->ep_addrs[sc->n_eps], sizeof(sc->ep_addrs[0]));
+	e->cluster = ci - 1;
+	e->address = sc->ep_addrs[sc->n_eps];
+	endpoint_labels(&e->dst, set, set ? find_slot(set, he->h.addr, he->h.port) : -1);
+	copy_counters(&e->c, &he->c);
+	/* Histograms are per cluster: hang them on its first endpoint (the
+	 * writer sums a cluster's endpoints). */
+	if (!sc->cl_hist_given[ci - 1]) {
+		const struct hist *h[MX_HIST_KINDS] = { &sc->hists[ci - 1].connect_us,
+							&sc->hists[ci - 1].rtt_us,
+							&sc->hists[ci - 1].duration_ms };
+
+		sc->cl_hist_given[ci - 1] = true;
+		for (k = 0; k < MX_HIST_KINDS; k++)
+			e->hist[k] = (struct mx_hist){ (const uint64_t *)h[k]->buckets, h[k]->sum };
+	}
+	sc->n_eps++;
+	return 0;
+}
+
+static void scrape_free(struct scrape *sc)
+{
+	free(sc->cls);
+	free(sc->hists);
+	free(sc->cl_names);
+	free(sc->cl_sets);
+	free(sc->cl_index);
+	free(sc->cl_hist_given);
+	free(sc->eps);
+	free(sc->ep_addrs);
+	free(sc->refs);
+	free(sc);
+}
+
+static int scrape_alloc(struct scrape *sc, const struct health_maps *hm, size_t n_sets)
+{
+	size_t nc = hm->max_clusters, ne = hm->max_endpoints;
+
+	sc->cls = calloc(nc, sizeof(*sc->cls));
+	sc->hists = calloc(nc, sizeof(*sc->hists));
+	sc->cl_names = calloc(nc, sizeof(*sc->cl_names));
+	sc->cl_sets = calloc(nc, sizeof(*sc->cl_sets));
+	sc->cl_index = calloc(nc, sizeof(*sc->cl_index));
+	sc->cl_hist_given = calloc(nc, sizeof(*sc->cl_hist_given));
+	sc->eps = calloc(ne, sizeof(*sc->eps));
+	sc->ep_addrs = calloc(ne, sizeof(*sc->ep_addrs));
+	sc->refs = calloc(n_sets + 1, sizeof(*sc->refs));
+	if (!sc->cls || !sc->hists || !sc->cl_names || !sc->cl_sets || !sc->cl_index ||
+	    !sc->cl_hist_given || !sc->eps || !sc->ep_addrs || !sc->refs)
+		return -ENOMEM;
+	return 0;
+}
+
+static void index_sets(struct scrape *sc, const struct agent *ag)
+{
+	size_t i;
+
+	for (i = 0; ag->have_img && i < ag->img.n_sets; i++)
+		sc->refs[sc->n_refs++] = (struct set_ref){ ag->img.sets[i].cluster,
+							   &ag->img.sets[i] };
+	qsort(sc->refs, sc->n_refs, sizeof(*sc->refs), set_ref_cmp);
+}
+
+static int metrics_fill(void *ctx, struct mx_snapshot *snap)
+{
+	struct agent *ag = ctx;
+	struct scrape *sc;
+	int err;
+
+	memset(snap, 0, sizeof(*snap));
+	if (!ag->metrics_maps_open)
+		return -EAGAIN;
+	sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	sc->hm = &ag->metrics_maps;
+	err = scrape_alloc(sc, sc->hm, ag->have_img ? ag->img.n_sets : 0);
+	if (err)
+		goto fail;
+	index_sets(sc, ag);
+	err = health_for_each_cluster(sc->hm, add_cluster, sc);
+	if (!err)
+		err = health_for_each_endpoint(sc->hm, add_endpoint, sc);
+	if (err)
+		goto fail;
+	hist_layout_init(snap);
+	snap->clusters = sc->cls;
+	snap->n_clusters = sc->n_cls;
+	snap->endpoints = sc->eps;
+	snap->n_endpoints = sc->n_eps;
+	ag->metrics_scrape = sc;
+	return 0;
+fail:
+	agent_log("Failed to read the health maps for a scrape: %d", err);
+	scrape_free(sc);
+	return err;
+}
+
+static void metrics_release(void *ctx, struct mx_snapshot *snap)
+{
+	struct agent *ag = ctx;
+
+	if (ag->metrics_scrape)
+		scrape_free(ag->metrics_scrape);
+	ag->metrics_scrape = NULL;
+	memset(snap, 0, sizeof(*snap));
+}
+
+static int on_metrics_ready(struct agent *ag, int fd)
+{
+	(void)fd;
+	agent_metrics_tick(ag);
+	return 0;
+}
+
+int agent_metrics_listen(struct agent *ag)
+{
+	const struct mx_provider p = { metrics_fill, metrics_release, ag };
+	const char *what = "";
+	int err;
+
+	if (!ag->metrics_addr)
+		return 0;
+	err = mx_server_start(ag->metrics_addr, &p, 0, &ag->metrics, &what);
+	if (err) {
+		agent_log("Failed to serve metrics on %s: %s: %s", ag->metrics_addr, what,
+			  strerror(-err));
+		return err;
+	}
+	agent_log("metrics at http://%s/metrics (port %u)", ag->metrics_addr,
+		  mx_server_port(ag->metrics));
+	return agent_add_source(ag, mx_server_fd(ag->metrics), "metrics", on_metrics_ready);
+}
+
+int agent_metrics_open_maps(struct agent *ag)
+{
+	int err;
+
+	if (!ag->metrics)
+		return 0;
+	err = health_open(&ag->metrics_maps, ag->bpffs);
+	if (err)
+		return err;
+	ag->metrics_maps_open = true;
+	return 0;
+}
+
+void agent_metrics_tick(struct agent *ag)
+{
+	if (ag->metrics && mx_server_run(ag->metrics))
+		agent_log("Failed to serve a metrics request");
+}
+
+void agent_metrics_stop(struct agent *ag)
+{
+	mx_server_stop(ag->metrics);
+	ag->metrics = NULL;
+	if (ag->metrics_maps_open)
+		health_close(&ag->metrics_maps);
+	ag->metrics_maps_open = false;
+}

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "apply.h"
+#include "slots.h"
+
+int slots_init(struct apply_slots *s, __u32 max_endpoints, __u32 max_clusters, int ncpu)
+{
+	memset(s, 0, sizeof(*s));
+	s->max_endpoints = max_endpoints;
+	s->max_clusters = max_clusters;
+	s->ncpu = ncpu;
+	s->eps = calloc(max_endpoints + 1, sizeof(*s->eps));
+	s->cls = calloc(max_clusters + 1, sizeof(*s->cls));
+	if (!s->eps || !s->cls) {
+		slots_free(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int slots_copy(struct apply_slots *dst, const struct apply_slots *src)
+{
+	int err = slots_init(dst, src->max_endpoints, src->max_clusters, src->ncpu);
+
+	if (err)
+		return err;
+	memcpy(dst->eps, src->eps, (src->max_endpoints + 1) * sizeof(*src->eps));
+	memcpy(dst->cls, src->cls, (src->max_clusters + 1) * sizeof(*src->cls));
+	return 0;
+}
+
+void slots_free(struct apply_slots *s)
+{
+	free(s->eps);
+	free(s->cls);
+	memset(s, 0, sizeof(*s));
+}
+
+bool slots_ep_reusable(const struct ep_owner *o, __u64 now_ms, bool ejected)
+{
+	if (o->cluster_slot == 0)
+		return true;
+	return !o->live && !ejected && now_ms - o->retired_ms >= APPLY_GRACE_MS;
+}
+
+bool slots_cl_reusable(const struct cl_owner *o, __u64 now_ms)
+{
+	if (o->cfg.name_id == 0)
+		return true;
+	return !o->live && now_ms - o->retired_ms >= APPLY_GRACE_MS;
+}
+
+static int cmp_slot_key(const void *a, const void *b)
+{
+	const struct slot_key *x = a, *y = b;
+
+	if (x->name || y->name)
+		return strcmp(x->name ? x->name : "", y->name ? y->name : "");
+	if (x->cluster_slot != y->cluster_slot)
+		return x->cluster_slot < y->cluster_slot ? -1 : 1;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+int slot_index_endpoints(const struct apply_slots *s, struct slot_index *ix)
+{
+	__u32 i;
+
+	ix->n = 0;
+	ix->keys = calloc(s->max_endpoints + 1, sizeof(*ix->keys));
+	if (!ix->keys)
+		return -ENOMEM;
+	for (i = 1; i < s->max_endpoints; i++) {
+		const struct ep_owner *o = &s->eps[i];
+
+		if (o->cluster_slot)
+			ix->keys[ix->n++] = (struct slot_key){ .cluster_slot = o->cluster_slot,
+							       .addr = o->addr, .port = o->port,
+							       .slot = i };
+	}
+	qsort(ix->keys, ix->n, sizeof(*ix->keys), cmp_slot_key);
+	return 0;
+}
+
+int slot_index_clusters(const struct apply_slots *s, struct slot_index *ix)
+{
+	__u32 i;
+
+	ix->n = 0;
+	ix->keys = calloc(s->max_clusters + 1, sizeof(*ix->keys));
+	if (!ix->keys)
+		return -ENOMEM;
+	for (i = 1; i < s->max_clusters; i++)
+		if (s->cls[i].cfg.name_id && s->cls[i].name[0])
+			ix->keys[ix->n++] = (struct slot_key){ .name = s->cls[i].name, .slot = i };
+	qsort(ix->keys, ix->n, sizeof(*ix->keys), cmp_slot_key);
+	return 0;
+}
+
+__u32 slot_index_find(const struct slot_index *ix, const struct slot_key *key)
+{
+	const struct slot_key *k;
+
+	if (!ix->n)
+		return 0;
+	k = bsearch(key, ix->keys, ix->n, sizeof(*key), cmp_slot_key);
+	return k ? k->slot : 0;
+}
+
+void slot_index_free(struct slot_index *ix)
+{
+	free(ix->keys);
+	ix->keys = NULL;
+	ix->n = 0;
+}
