@@ -24,7 +24,7 @@ int slots_copy(struct apply_slots *dst, const struct apply_slots *src)
 {
 	int err = slots_init(dst, src->max_endpoints, src->max_clusters, src->ncpu);
 
-	if (err)
+	if (err || !src->eps || !src->cls)
 		return err;
 	memcpy(dst->eps, src->eps, (src->max_endpoints + 1) * sizeof(*src->eps));
 	memcpy(dst->cls, src->cls, (src->max_clusters + 1) * sizeof(*src->cls));
