@@ -37,24 +37,19 @@ struct svc_spec {
 	struct dest_spec dests[3];
 };
 
-static void add_name(struct bpfmesh_image *img, const char *name, __u32 kind)
+/* Image-local ids, in first-use order, as the compiler numbers them. */
+static __u32 add_name(struct bpfmesh_image *img, const char *name, __u32 kind)
 {
 	struct image_name *n = &img->names[img->n_names++];
 
-	n->id = bpfmesh_name_id(name);
+	n->id = (__u32)img->n_names;
 	n->val.kind = kind;
 	snprintf(n->val.name, sizeof(n->val.name), "%s", name);
-}
-
-static int cmp_name_id(const void *a, const void *b)
-{
-	const struct image_name *x = a, *y = b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
+	return n->id;
 }
 
 /* An image as the compiler would make it: services sorted by key (specs are
- * given in VIP order), one set per destination, names sorted by id. */
+ * given in VIP order), one set per destination, names numbered in order. */
 static void build_image(struct bpfmesh_image *img, const struct svc_spec *specs, int n)
 {
 	char name[64];
@@ -74,8 +69,7 @@ static void build_image(struct bpfmesh_image *img, const struct svc_spec *specs,
 		s->key.proto = BPFMESH_PROTO_TCP;
 		s->key.family = BPFMESH_AF_INET;
 		snprintf(name, sizeof(name), "svc%d", specs[i].vip);
-		s->val.service_id = bpfmesh_name_id(name);
-		add_name(img, name, BPFMESH_NAME_SERVICE);
+		s->val.service_id = add_name(img, name, BPFMESH_NAME_SERVICE);
 		s->val.n_dests = specs[i].n_dests;
 		for (d = 0; d < specs[i].n_dests; d++) {
 			const struct dest_spec *ds = &specs[i].dests[d];
@@ -93,22 +87,23 @@ static void build_image(struct bpfmesh_image *img, const struct svc_spec *specs,
 				set->slots[e].threshold = 1;
 				set->slots[e].weight = 1;
 			}
+			__u32 id;
+
 			snprintf(name, sizeof(name), "svc%d/v%d", specs[i].vip, d + 1);
-			add_name(img, name, BPFMESH_NAME_SUBSET);
+			id = add_name(img, name, BPFMESH_NAME_SUBSET);
 			snprintf(set->cluster, sizeof(set->cluster), "%s", name);
 			set->cfg = (struct cluster_cfg){ .flags = BPFMESH_CLUSTER_F_OUTLIER,
 							 .consecutive_5xx = 5,
 							 .max_ejection_percent = 100,
 							 .total_endpoints = ds->n_eps,
-							 .name_id = bpfmesh_name_id(name) };
+							 .name_id = id };
 			cum += ds->weight;
 			*sd = (struct svc_dest){ .set_id = img->n_sets++, .n_slots = ds->n_eps,
 						 .set_weight = ds->n_eps, .cum_weight = cum,
-						 .subset_id = bpfmesh_name_id(name) };
+						 .subset_id = id };
 		}
 		s->val.total_weight = cum;
 	}
-	qsort(img->names, img->n_names, sizeof(*img->names), cmp_name_id);
 }
 
 static void free_image(struct bpfmesh_image *img)
@@ -524,6 +519,46 @@ static void test_rollback_every_step_health(void **state)
 				  2 + 2 + 1 + 1 + 2 + 3 + 2 + 2 + 1 + 2, true);
 }
 
+/* ---- name ids ---- */
+
+static __u32 kernel_id_of(const struct apply_state *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_names; i++)
+		if (!strcmp(s->names[i].name, name))
+			return s->names[i].id;
+	return 0;
+}
+
+/* The applier gives names their kernel ids: distinct, the lowest free,
+ * kept while the name is in use, whatever the image numbers it. */
+static void test_name_ids_allocated_and_stable(void **state)
+{
+	struct name_val nv;
+	struct world w;
+	__u32 svc3, id;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.a.state.n_names, 7);
+	svc3 = kernel_id_of(&w.a.state, "svc3");
+	assert_int_equal(svc3, 6); /* first use: svc1, svc1/v1, svc1/v2, svc2, svc2/v1, svc3 */
+	assert_int_equal(w.a.state.svcs[2].val.service_id, svc3);
+	/* v2: svc3 is image-local 4 now, its kernel id stays; svc4's names take
+	 * the lowest ids free while svc2's are still in the map (8, 9). */
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc3"), svc3);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc4"), 8);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc4/v1"), 9);
+	id = 4; /* svc2's, deleted after the switch */
+	assert_int_equal(fake_lookup(w.names_fd, &id, &nv), -ENOENT);
+	id = 8;
+	assert_int_equal(fake_lookup(w.names_fd, &id, &nv), 0);
+	assert_string_equal(nv.name, "svc4");
+	world_free(&w);
+}
+
 /* ---- slots ---- */
 
 /* Endpoint slot of 127.1.0.<ep> in cluster "svc<vip>/v<d>", or 0. */
@@ -548,6 +583,7 @@ static void test_slots_first_apply(void **state)
 	struct backend_key k = { .set_id = 1, .slot = 1 };
 	struct ep_health h;
 	struct cluster_cfg cfg;
+	struct name_val nv;
 	struct world w;
 	__u32 slot = 2, cl = 1;
 
@@ -565,7 +601,8 @@ static void test_slots_first_apply(void **state)
 	assert_int_equal(h.addr, htonl(0x7f010002));
 	assert_int_equal(h.port, htons(8080));
 	assert_int_equal(fake_lookup(w.fds[APPLY_MAP_CLUSTER_CFG], &cl, &cfg), 0);
-	assert_int_equal(cfg.name_id, bpfmesh_name_id("svc1/v1"));
+	assert_int_equal(fake_lookup(w.names_fd, &cfg.name_id, &nv), 0);
+	assert_string_equal(nv.name, "svc1/v1"); /* names the slot from the maps alone */
 	assert_int_equal(cfg.total_endpoints, 2);
 	world_free(&w);
 }
@@ -786,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_every_step_reverse),
 		cmocka_unit_test(test_rollback_first_apply_health),
 		cmocka_unit_test(test_rollback_every_step_health),
+		cmocka_unit_test(test_name_ids_allocated_and_stable),
 		cmocka_unit_test(test_slots_first_apply),
 		cmocka_unit_test(test_slots_stable_and_reused_after_grace),
 		cmocka_unit_test(test_slots_recovered_on_adopt),

@@ -223,36 +223,6 @@ static int leave_out_ejected(struct hplan *h, struct image_set *set)
 	return n && !set->total_weight ? -ENOMEM : 0;
 }
 
-/* The image's sets, copied so slots can be filled in and endpoints left out. */
-static int copy_sets(const struct bpfmesh_image *img, struct image_set **out)
-{
-	struct image_set *sets = calloc(img->n_sets + 1, sizeof(*sets));
-	size_t i, bytes;
-
-	*out = sets;
-	if (!sets)
-		return -ENOMEM;
-	for (i = 0; i < img->n_sets; i++) {
-		sets[i] = img->sets[i];
-		sets[i].slots = NULL;
-		bytes = (size_t)img->sets[i].n_slots * sizeof(struct backend_val);
-		sets[i].slots = malloc(bytes + 1);
-		if (!sets[i].slots)
-			return -ENOMEM;
-		memcpy(sets[i].slots, img->sets[i].slots, bytes);
-	}
-	return 0;
-}
-
-void plan_sets_free(struct image_set *sets, size_t n)
-{
-	size_t i;
-
-	for (i = 0; sets && i < n; i++)
-		free(sets[i].slots);
-	free(sets);
-}
-
 /* Array steps: rollback writes back prev_vals (zeroes unless set). */
 static struct map_step *array_step(struct apply_plan *p, enum apply_map map, size_t val_size,
 				   size_t n)
@@ -296,9 +266,9 @@ static void drop_empty_slot_steps(struct hplan *h)
 	plan_drop_empty_step(h->p, h->counters);
 }
 
-int plan_health(const struct apply_state *cur, const struct bpfmesh_image *img, __u64 now_ms,
+int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 now_ms,
 		const struct plan_ejected *ejected, struct apply_plan *p,
-		struct image_set **sets, __u32 **cluster_slots)
+		__u32 **cluster_slots)
 {
 	struct hplan h = { .s = &p->next.slots, .now = now_ms, .ej = ejected, .p = p,
 			   .free_ep = 1, .free_cl = 1 };
@@ -306,9 +276,10 @@ int plan_health(const struct apply_state *cur, const struct bpfmesh_image *img, 
 	int err;
 
 	*cluster_slots = calloc(img->n_sets + 1, sizeof(**cluster_slots));
-	err = *cluster_slots ? copy_sets(img, sets) : -ENOMEM;
-	if (err || cur->slots.max_endpoints < 2 || cur->slots.max_clusters < 2)
-		return err; /* health off: no slots, sets as compiled */
+	if (!*cluster_slots)
+		return -ENOMEM;
+	if (cur->slots.max_endpoints < 2 || cur->slots.max_clusters < 2)
+		return 0; /* health off: no slots, sets as compiled */
 	h.cl_new = calloc(img->n_sets + 1, 1);
 	err = h.cl_new ? slots_copy(h.s, &cur->slots) : -ENOMEM;
 	if (!err)
@@ -318,9 +289,9 @@ int plan_health(const struct apply_state *cur, const struct bpfmesh_image *img, 
 		err = assign_clusters(&h, img, *cluster_slots);
 	}
 	if (!err)
-		err = assign_endpoints(&h, img, *cluster_slots, *sets);
+		err = assign_endpoints(&h, img, *cluster_slots, img->sets);
 	for (i = 0; !err && i < img->n_sets; i++)
-		err = leave_out_ejected(&h, &(*sets)[i]);
+		err = leave_out_ejected(&h, &img->sets[i]);
 	if (!err)
 		drop_empty_slot_steps(&h);
 	free(h.cl_new);

@@ -107,7 +107,7 @@ KTEST(outlier_ejects_after_n_failures_and_returns)
 	ASSERT_EQ(r.refused, 3, "exactly 3 refused connects, then ejected");
 	ASSERT_EQ(r.ok, 297, "every connect after the ejection succeeds");
 	ASSERT_OK(env_wait_log(&env, "ejected 127.1.9.3:8080 of " CLUSTER " for 1 s (1st time)",
-			       1, 2000), "ejection logged by name");
+			       1, 5000), "ejection logged by name");
 
 	back_ms = wait_return(&env, "127.1.9.3:8080", 1, t0);
 	ASSERT_TRUE(back_ms >= 1000.0, "not back before baseEjectionTime");
@@ -120,7 +120,7 @@ KTEST(outlier_ejects_after_n_failures_and_returns)
 		goto out;
 	ASSERT_EQ(r.refused, 3, "back with a fresh count: 3 refused again");
 	ASSERT_OK(env_wait_log(&env, "ejected 127.1.9.3:8080 of " CLUSTER " for 2 s (2nd time)",
-			       1, 2000), "second ejection lasts twice as long");
+			       1, 5000), "second ejection lasts twice as long");
 	back_ms = wait_return(&env, "127.1.9.3:8080", 2, t0);
 	ASSERT_TRUE(back_ms >= 2000.0, "not back before 2 x baseEjectionTime");
 	ASSERT_TRUE(back_ms < 2000.0 + 1500.0, "back soon after 2 x baseEjectionTime");
@@ -154,7 +154,7 @@ KTEST(outlier_all_ejected_refused_as_no_healthy_upstream)
 		goto out;
 	ASSERT_EQ(r.refused, 50, "every connect refused");
 	ASSERT_TRUE(r.max_fail_ms < 100.0, "refused at once, no hang");
-	ASSERT_EQ(env_count_log(&env, "ejected 127.1.10."), 2, "both ejected, logged");
+	ASSERT_OK(env_wait_log(&env, "ejected 127.1.10.", 2, 5000), "both ejected, logged");
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps stats -j --bpffs %s", env.bpffs), 0,
 		  "maps stats");
 	/* 2 connects reached an endpoint (RST); the other 48 never left. */
@@ -182,7 +182,7 @@ KTEST(outlier_max_ejection_percent)
 	if (!ASSERT_OK(client_run(&env, "127.100.11.1", 80, 100, &r), "client"))
 		goto out;
 	ASSERT_EQ(r.refused, 100, "every connect refused (all dead)");
-	ASSERT_OK(env_wait_log(&env, "ejected 127.1.11.", 2, 2000), "two ejections logged");
+	ASSERT_OK(env_wait_log(&env, "ejected 127.1.11.", 2, 5000), "two ejections logged");
 	ASSERT_TRUE(env_count_log(&env, "maxEjectionPercent reached") >= 1,
 		    "the third ejection refused and logged");
 	ASSERT_EQ(env_count_log(&env, "ejected 127.1.11."), 2, "no third ejection");
@@ -217,7 +217,7 @@ KTEST(outlier_min_health_percent_panic)
 	/* Warm-up: the dead ones fail once each and are ejected. */
 	if (!ASSERT_OK(client_run(&env, "127.100.12.1", 80, 200, &r), "warm-up client"))
 		goto out;
-	if (!ASSERT_OK(env_wait_log(&env, "ejected 127.1.12.", 3, 2000), "three ejected"))
+	if (!ASSERT_OK(env_wait_log(&env, "ejected 127.1.12.", 3, 5000), "three ejected"))
 		goto out;
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps stats -j --bpffs %s", env.bpffs), 0,
 		  "maps stats");
