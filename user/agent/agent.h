@@ -43,6 +43,9 @@ struct agent {
 	int sweep_fd;               /* the sweep program, -1 if absent */
 	__u64 last_sweep_ms;
 	bool sets_stale;            /* an ejection or return awaits its set rewrite */
+	__u64 overflow_logged_ms;   /* last "maxEjectionPercent reached" line */
+	__u32 overflow_cluster;     /* its cluster slot */
+	__u64 overflow_unlogged;    /* refused ejections since */
 };
 
 /* 0, or -ENOSPC when the table is full. */
