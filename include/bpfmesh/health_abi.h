@@ -34,8 +34,13 @@
  *    ep_health; for a cluster slot zeroed cluster_state and cluster_hists
  *    and its cluster_cfg) before any backend set names it: counters are
  *    never silently carried to a new owner.
+ *  - an endpoint keeps its slot while it stays in the policy (ejected or
+ *    not); one that leaves and comes back gets a fresh slot, so no key ever
+ *    has two slots. A cluster that comes back within the grace period takes
+ *    its old slot back by name.
  *  - on restart the agent reads ep_health and cluster_cfg back: same owner,
- *    same slot, counters intact.
+ *    same slot, counters intact (an endpoint named by a set or ejected is
+ *    live; a cluster named by a service is live).
  *  A connection placed before a slot was retired and closing after its reuse
  *  (longer than the grace period) is counted to the new owner: the one known
  *  inexactness, as in Katran.

@@ -660,6 +660,24 @@ static void test_slots_stable_and_reused_after_grace(void **state)
 	world_free(&w);
 }
 
+/* An endpoint that leaves and comes back gets a fresh slot (its old one
+ * may be half-way to a new owner); its cluster keeps its slot by name. */
+static void test_slots_returning_endpoint_is_fresh(void **state)
+{
+	struct world w;
+	__u32 cl;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	cl = w.a.state.svcs[1].val.dests[0].cluster_slot;
+	assert_int_equal(ep_slot_of(&w.a.state, "svc2/v1", 4), 4);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.a.state.svcs[1].val.dests[0].cluster_slot, cl);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc2/v1", 4), 9); /* 4, 7, 8 in grace */
+	world_free(&w);
+}
+
 /* A restarted agent reads the owners back: same slots, nothing to write. */
 static void test_slots_recovered_on_adopt(void **state)
 {
@@ -826,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_name_ids_allocated_and_stable),
 		cmocka_unit_test(test_slots_first_apply),
 		cmocka_unit_test(test_slots_stable_and_reused_after_grace),
+		cmocka_unit_test(test_slots_returning_endpoint_is_fresh),
 		cmocka_unit_test(test_slots_recovered_on_adopt),
 		cmocka_unit_test(test_slots_limit_refused),
 		cmocka_unit_test(test_ejected_left_out_unless_panic),

@@ -165,12 +165,13 @@ static int assign_endpoint(struct hplan *h, const struct bpfmesh_image *img, __u
 	return 0;
 }
 
-static int assign_endpoints(struct hplan *h, const struct bpfmesh_image *img,
-			    const __u32 *cl_slots, struct image_set *sets)
+static int assign_endpoints(struct hplan *h, const struct apply_slots *cur,
+			    const struct bpfmesh_image *img, const __u32 *cl_slots,
+			    struct image_set *sets)
 {
 	struct slot_index ix;
 	size_t i, j;
-	int err = slot_index_endpoints(h->s, &ix);
+	int err = slot_index_endpoints(cur, &ix);
 
 	/* First pass: owners that keep their slot, so new ones cannot take it. */
 	for (i = 0; !err && i < img->n_sets; i++) {
@@ -289,7 +290,7 @@ int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 
 		err = assign_clusters(&h, img, *cluster_slots);
 	}
 	if (!err)
-		err = assign_endpoints(&h, img, *cluster_slots, img->sets);
+		err = assign_endpoints(&h, &cur->slots, img, *cluster_slots, img->sets);
 	for (i = 0; !err && i < img->n_sets; i++)
 		err = leave_out_ejected(&h, &img->sets[i]);
 	if (!err)

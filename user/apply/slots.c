@@ -76,7 +76,7 @@ int slot_index_endpoints(const struct apply_slots *s, struct slot_index *ix)
 	for (i = 1; i < s->max_endpoints; i++) {
 		const struct ep_owner *o = &s->eps[i];
 
-		if (o->cluster_slot)
+		if (o->cluster_slot && o->live)
 			ix->keys[ix->n++] = (struct slot_key){ .cluster_slot = o->cluster_slot,
 							       .addr = o->addr, .port = o->port,
 							       .slot = i };
