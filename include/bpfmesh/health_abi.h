@@ -35,9 +35,11 @@
  *    and its cluster_cfg) before any backend set names it: counters are
  *    never silently carried to a new owner.
  *  - an endpoint keeps its slot while it stays in the policy (ejected or
- *    not); one that leaves and comes back gets a fresh slot, so no key ever
- *    has two slots. A cluster that comes back within the grace period takes
- *    its old slot back by name.
+ *    not); one that leaves and comes back before its slot is reused gets it
+ *    back (counters stay monotonic), and so does a cluster, by name. When a
+ *    cluster slot passes to a new cluster, the retired endpoint owners of
+ *    the old one are dropped (state and ep_health zeroed), so no key ever
+ *    owns two slots.
  *  - on restart the agent reads ep_health and cluster_cfg back: same owner,
  *    same slot, counters intact (an endpoint named by a set or ejected is
  *    live; a cluster named by a service is live).

@@ -660,9 +660,9 @@ static void test_slots_stable_and_reused_after_grace(void **state)
 	world_free(&w);
 }
 
-/* An endpoint that leaves and comes back gets a fresh slot (its old one
- * may be half-way to a new owner); its cluster keeps its slot by name. */
-static void test_slots_returning_endpoint_is_fresh(void **state)
+/* An endpoint that leaves and comes back before its slot is reused gets it
+ * back, counters and all (monotonic series); so does its cluster, by name. */
+static void test_slots_returning_endpoint_reclaims(void **state)
 {
 	struct world w;
 	__u32 cl;
@@ -674,7 +674,50 @@ static void test_slots_returning_endpoint_is_fresh(void **state)
 	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
 	assert_int_equal(w.a.state.svcs[1].val.dests[0].cluster_slot, cl);
-	assert_int_equal(ep_slot_of(&w.a.state, "svc2/v1", 4), 9); /* 4, 7, 8 in grace */
+	assert_int_equal(ep_slot_of(&w.a.state, "svc2/v1", 4), 4);
+	world_free(&w);
+}
+
+/* True when the plan writes zeroed counters for slot: a new owner. */
+static bool plan_zeroes_counters(const struct apply_plan *p, __u32 slot)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->n_steps; i++)
+		for (j = 0; p->steps[i].map == APPLY_MAP_EP_COUNTERS && j < p->steps[i].n; j++)
+			if (((__u32 *)p->steps[i].keys)[j] == slot)
+				return true;
+	return false;
+}
+
+/* A cluster slot passing to another cluster drops its old endpoint owners:
+ * the same address in the new cluster is a new owner, zeroed. */
+static void test_slots_new_cluster_does_not_inherit(void **state)
+{
+	static const struct svc_spec v5[] = {
+		{ 1, 2, { { 2, { 1, 2 }, 50 }, { 2, { 3, 7 }, 50 } } },
+		{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+		{ 4, 1, { { 1, { 8 }, 1 } } },
+		{ 5, 1, { { 1, { 4 }, 1 } } },
+	};
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct world w;
+	__u32 old_cl;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	old_cl = w.a.state.svcs[1].val.dests[0].cluster_slot; /* svc2/v1 */
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	build_image(&img, v5, N_SPECS(v5));
+	assert_int_equal(apply_plan_build(&w.a.state, &img,
+					  w.a.state.slots.cls[old_cl].retired_ms + APPLY_GRACE_MS,
+					  NULL, &p), 0);
+	assert_int_equal(p.next.svcs[3].val.dests[0].cluster_slot, old_cl); /* svc5/v1 */
+	assert_int_equal(ep_slot_of(&p.next, "svc5/v1", 4), 4);
+	assert_true(plan_zeroes_counters(&p, 4)); /* a new owner, not svc2's */
+	apply_plan_free(&p);
+	free_image(&img);
 	world_free(&w);
 }
 
@@ -844,7 +887,8 @@ int main(void)
 		cmocka_unit_test(test_name_ids_allocated_and_stable),
 		cmocka_unit_test(test_slots_first_apply),
 		cmocka_unit_test(test_slots_stable_and_reused_after_grace),
-		cmocka_unit_test(test_slots_returning_endpoint_is_fresh),
+		cmocka_unit_test(test_slots_returning_endpoint_reclaims),
+		cmocka_unit_test(test_slots_new_cluster_does_not_inherit),
 		cmocka_unit_test(test_slots_recovered_on_adopt),
 		cmocka_unit_test(test_slots_limit_refused),
 		cmocka_unit_test(test_ejected_left_out_unless_panic),

@@ -78,6 +78,22 @@ static void step_zero(struct map_step *st, __u32 slot)
 	((__u32 *)st->keys)[st->n++] = slot;
 }
 
+/* A cluster slot passes to a new cluster: the retired owners of endpoint
+ * slots of its old cluster are dropped, in the state and in the kernel
+ * (ep_health zeroed), so none is ever claimed by the new one. */
+static void drop_old_endpoints(struct hplan *h, __u32 cl_slot)
+{
+	struct map_step *st = h->owners;
+	__u32 i;
+
+	for (i = 1; i < h->s->max_endpoints; i++) {
+		if (h->s->eps[i].cluster_slot != cl_slot || h->s->eps[i].live)
+			continue;
+		memset(&h->s->eps[i], 0, sizeof(h->s->eps[i]));
+		((__u32 *)st->keys)[st->n++] = i; /* value: zeroes (calloc) */
+	}
+}
+
 static int assign_clusters(struct hplan *h, const struct bpfmesh_image *img, __u32 *cl_slots)
 {
 	struct slot_index ix;
@@ -108,6 +124,8 @@ static int assign_clusters(struct hplan *h, const struct bpfmesh_image *img, __u
 			}
 			h->cl_new[i] = 1;
 			o = &h->s->cls[cl_slots[i]];
+			if (o->cfg.name_id)
+				drop_old_endpoints(h, cl_slots[i]);
 			memset(o, 0, sizeof(*o));
 			step_zero(h->cl_state, cl_slots[i]);
 			step_zero(h->cl_hists, cl_slots[i]);
@@ -165,13 +183,12 @@ static int assign_endpoint(struct hplan *h, const struct bpfmesh_image *img, __u
 	return 0;
 }
 
-static int assign_endpoints(struct hplan *h, const struct apply_slots *cur,
-			    const struct bpfmesh_image *img, const __u32 *cl_slots,
-			    struct image_set *sets)
+static int assign_endpoints(struct hplan *h, const struct bpfmesh_image *img,
+			    const __u32 *cl_slots, struct image_set *sets)
 {
 	struct slot_index ix;
 	size_t i, j;
-	int err = slot_index_endpoints(cur, &ix);
+	int err = slot_index_endpoints(h->s, &ix);
 
 	/* First pass: owners that keep their slot, so new ones cannot take it. */
 	for (i = 0; !err && i < img->n_sets; i++) {
@@ -246,8 +263,9 @@ static int add_slot_steps(struct hplan *h, size_t n_eps, size_t n_sets)
 
 	h->counters = array_step(p, APPLY_MAP_EP_COUNTERS,
 				 (size_t)h->s->ncpu * sizeof(struct ep_counters), n_eps);
+	/* Owners: the new ones, and the old ones dropped (drop_old_endpoints). */
 	h->owners = h->counters ? array_step(p, APPLY_MAP_EP_HEALTH, sizeof(struct ep_health),
-					     n_eps) : NULL;
+					     n_eps + h->s->max_endpoints) : NULL;
 	h->cl_state = h->owners ? array_step(p, APPLY_MAP_CLUSTER_STATE,
 					     sizeof(struct cluster_state), n_sets) : NULL;
 	h->cl_hists = h->cl_state ? array_step(p, APPLY_MAP_CLUSTER_HISTS,
@@ -290,7 +308,7 @@ int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 
 		err = assign_clusters(&h, img, *cluster_slots);
 	}
 	if (!err)
-		err = assign_endpoints(&h, &cur->slots, img, *cluster_slots, img->sets);
+		err = assign_endpoints(&h, img, *cluster_slots, img->sets);
 	for (i = 0; !err && i < img->n_sets; i++)
 		err = leave_out_ejected(&h, &img->sets[i]);
 	if (!err)

@@ -40,9 +40,11 @@ void slots_free(struct apply_slots *s)
 
 bool slots_ep_reusable(const struct ep_owner *o, __u64 now_ms, bool ejected)
 {
+	if (ejected)
+		return false; /* the sweep returns it first: the cluster's count */
 	if (o->cluster_slot == 0)
 		return true;
-	return !o->live && !ejected && now_ms - o->retired_ms >= APPLY_GRACE_MS;
+	return !o->live && now_ms - o->retired_ms >= APPLY_GRACE_MS;
 }
 
 bool slots_cl_reusable(const struct cl_owner *o, __u64 now_ms)
@@ -76,7 +78,7 @@ int slot_index_endpoints(const struct apply_slots *s, struct slot_index *ix)
 	for (i = 1; i < s->max_endpoints; i++) {
 		const struct ep_owner *o = &s->eps[i];
 
-		if (o->cluster_slot && o->live)
+		if (o->cluster_slot)
 			ix->keys[ix->n++] = (struct slot_key){ .cluster_slot = o->cluster_slot,
 							       .addr = o->addr, .port = o->port,
 							       .slot = i };

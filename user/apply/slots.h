@@ -66,9 +66,8 @@ struct slot_key {
 	const char *name;
 	__u32 slot;
 };
-/* Endpoint owners live in s (a retired endpoint slot is never claimed back:
- * an endpoint that returns to the policy gets a fresh slot, so a slot can
- * never have two owners with one key). */
+/* Every owner in s, live or retired: one slot per key (a cluster slot given
+ * to a new cluster first drops the retired owners of its old one). */
 int slot_index_endpoints(const struct apply_slots *s, struct slot_index *ix);
 int slot_index_clusters(const struct apply_slots *s, struct slot_index *ix);
 /* The slot owned by key, or 0. */
