@@ -26,7 +26,10 @@
 #include <linux/types.h>
 #endif
 
-/* Map sizes; raise them at build time with -D if a node needs more. */
+/* Map sizes compiled into the objects; raise them at build time with -D if
+ * a node needs more. The agent sizes the backends and names maps (and the
+ * health arrays) from --max-endpoints and --max-clusters instead
+ * (user/kern/loader.c). */
 #ifndef BPFMESH_MAX_SERVICES
 #define BPFMESH_MAX_SERVICES 65536
 #endif

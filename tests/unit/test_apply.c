@@ -37,24 +37,19 @@ struct svc_spec {
 	struct dest_spec dests[3];
 };
 
-static void add_name(struct bpfmesh_image *img, const char *name, __u32 kind)
+/* Image-local ids, in first-use order, as the compiler numbers them. */
+static __u32 add_name(struct bpfmesh_image *img, const char *name, __u32 kind)
 {
 	struct image_name *n = &img->names[img->n_names++];
 
-	n->id = bpfmesh_name_id(name);
+	n->id = (__u32)img->n_names;
 	n->val.kind = kind;
 	snprintf(n->val.name, sizeof(n->val.name), "%s", name);
-}
-
-static int cmp_name_id(const void *a, const void *b)
-{
-	const struct image_name *x = a, *y = b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
+	return n->id;
 }
 
 /* An image as the compiler would make it: services sorted by key (specs are
- * given in VIP order), one set per destination, names sorted by id. */
+ * given in VIP order), one set per destination, names numbered in order. */
 static void build_image(struct bpfmesh_image *img, const struct svc_spec *specs, int n)
 {
 	char name[64];
@@ -74,8 +69,7 @@ static void build_image(struct bpfmesh_image *img, const struct svc_spec *specs,
 		s->key.proto = BPFMESH_PROTO_TCP;
 		s->key.family = BPFMESH_AF_INET;
 		snprintf(name, sizeof(name), "svc%d", specs[i].vip);
-		s->val.service_id = bpfmesh_name_id(name);
-		add_name(img, name, BPFMESH_NAME_SERVICE);
+		s->val.service_id = add_name(img, name, BPFMESH_NAME_SERVICE);
 		s->val.n_dests = specs[i].n_dests;
 		for (d = 0; d < specs[i].n_dests; d++) {
 			const struct dest_spec *ds = &specs[i].dests[d];
@@ -93,16 +87,23 @@ static void build_image(struct bpfmesh_image *img, const struct svc_spec *specs,
 				set->slots[e].threshold = 1;
 				set->slots[e].weight = 1;
 			}
+			__u32 id;
+
 			snprintf(name, sizeof(name), "svc%d/v%d", specs[i].vip, d + 1);
-			add_name(img, name, BPFMESH_NAME_SUBSET);
+			id = add_name(img, name, BPFMESH_NAME_SUBSET);
+			snprintf(set->cluster, sizeof(set->cluster), "%s", name);
+			set->cfg = (struct cluster_cfg){ .flags = BPFMESH_CLUSTER_F_OUTLIER,
+							 .consecutive_5xx = 5,
+							 .max_ejection_percent = 100,
+							 .total_endpoints = ds->n_eps,
+							 .name_id = id };
 			cum += ds->weight;
 			*sd = (struct svc_dest){ .set_id = img->n_sets++, .n_slots = ds->n_eps,
 						 .set_weight = ds->n_eps, .cum_weight = cum,
-						 .subset_id = bpfmesh_name_id(name) };
+						 .subset_id = id };
 		}
 		s->val.total_weight = cum;
 	}
-	qsort(img->names, img->n_names, sizeof(*img->names), cmp_name_id);
 }
 
 static void free_image(struct bpfmesh_image *img)
@@ -147,18 +148,66 @@ struct world {
 	struct fake_kernel k;
 	struct applier a;
 	int svc_fd, be_fd, names_fd;
+	int fds[__APPLY_MAP_MAX]; /* the health arrays, when on */
 };
 
-static void world_init(struct world *w)
+/* Health maps in tests: endpoint slots 1..15, cluster slots 1..7, 2 CPUs. */
+#define T_MAX_EPS 16
+#define T_MAX_CLUSTERS 8
+#define T_NCPU 2
+
+/* An array map as the kernel has one: every key present, zeroed. */
+static int fake_array_create(struct fake_kernel *k, size_t val_size, __u32 max)
+{
+	int fd = fake_map_create(k, sizeof(__u32), val_size);
+	void *zero = calloc(1, val_size);
+	size_t done;
+	__u32 i;
+
+	assert_non_null(zero);
+	fk = k;
+	fake_reset_counters(k, -1);
+	for (i = 0; i < max; i++)
+		assert_int_equal(fake_update_many(fd, &i, sizeof(i), zero, val_size, 1, &done), 0);
+	free(zero);
+	return fd;
+}
+
+static void world_init_sized(struct world *w, bool health, __u32 max_eps)
 {
 	memset(w, 0, sizeof(*w));
 	w->svc_fd = fake_map_create(&w->k, sizeof(struct svc_key), sizeof(struct svc_val));
 	w->be_fd = fake_map_create(&w->k, sizeof(struct backend_key), sizeof(struct backend_val));
 	w->names_fd = fake_map_create(&w->k, sizeof(__u32), sizeof(struct name_val));
+	if (health) {
+		w->fds[APPLY_MAP_EP_COUNTERS] = fake_array_create(
+			&w->k, T_NCPU * sizeof(struct ep_counters), max_eps);
+		w->fds[APPLY_MAP_EP_HEALTH] = fake_array_create(&w->k, sizeof(struct ep_health),
+								max_eps);
+		w->fds[APPLY_MAP_CLUSTER_CFG] = fake_array_create(
+			&w->k, sizeof(struct cluster_cfg), T_MAX_CLUSTERS);
+		w->fds[APPLY_MAP_CLUSTER_STATE] = fake_array_create(
+			&w->k, sizeof(struct cluster_state), T_MAX_CLUSTERS);
+		w->fds[APPLY_MAP_CLUSTER_HISTS] = fake_array_create(
+			&w->k, sizeof(struct cluster_hists), T_MAX_CLUSTERS);
+	}
 	fk = &w->k;
 	fake_reset_counters(&w->k, -1);
 	assert_int_equal(applier_adopt(&w->a, &fake_map_ops, w->svc_fd, w->be_fd, w->names_fd),
 			 0);
+	if (health)
+		assert_int_equal(applier_adopt_slots(&w->a, w->fds, max_eps, T_MAX_CLUSTERS,
+						     T_NCPU), 0);
+}
+
+static void world_init(struct world *w)
+{
+	world_init_sized(w, false, 0);
+}
+
+static void world_init_health(struct world *w)
+{
+	world_init_sized(w, true, T_MAX_EPS);
 }
 
 static void world_free(struct world *w)
@@ -203,6 +252,7 @@ static struct apply_state state_copy(const struct apply_state *s)
 	c.sets = dup_array(s->sets, s->n_sets, sizeof(*c.sets));
 	c.names = dup_array(s->names, s->n_names, sizeof(*c.names));
 	c.retired = dup_array(s->retired, s->n_retired, sizeof(*c.retired));
+	assert_int_equal(slots_copy(&c.slots, &s->slots), 0);
 	for (i = 0; i < s->n_sets; i++)
 		c.sets[i].slots = dup_array(s->sets[i].slots, s->sets[i].n_slots,
 					    sizeof(*c.sets[i].slots));
@@ -228,6 +278,18 @@ static void assert_state_equal(const struct apply_state *x, const struct apply_s
 		assert_int_equal(x->sets[i].total_weight, y->sets[i].total_weight);
 		assert_memory_equal(x->sets[i].slots, y->sets[i].slots,
 				    x->sets[i].n_slots * sizeof(*x->sets[i].slots));
+	}
+	assert_int_equal(x->slots.max_endpoints, y->slots.max_endpoints);
+	for (i = 1; i < x->slots.max_endpoints; i++) {
+		assert_int_equal(x->slots.eps[i].cluster_slot, y->slots.eps[i].cluster_slot);
+		assert_int_equal(x->slots.eps[i].addr, y->slots.eps[i].addr);
+		assert_int_equal(x->slots.eps[i].live, y->slots.eps[i].live);
+	}
+	for (i = 1; i < x->slots.max_clusters; i++) {
+		assert_memory_equal(&x->slots.cls[i].cfg, &y->slots.cls[i].cfg,
+				    sizeof(x->slots.cls[i].cfg));
+		assert_string_equal(x->slots.cls[i].name, y->slots.cls[i].name);
+		assert_int_equal(x->slots.cls[i].live, y->slots.cls[i].live);
 	}
 	if (!with_retired)
 		return;
@@ -365,12 +427,12 @@ static void test_plan_rejects_unsorted_image(void **state)
 
 /* Number of element writes and deletes applying `to` over `from` takes. */
 static long count_mutations(const struct svc_spec *from, int n_from, const struct svc_spec *to,
-			    int n_to)
+			    int n_to, bool health)
 {
 	struct world w;
 	long n;
 
-	world_init(&w);
+	world_init_sized(&w, health, T_MAX_EPS);
 	if (n_from)
 		assert_int_equal(apply_specs(&w, from, n_from, -1), 0);
 	assert_int_equal(apply_specs(&w, to, n_to, -1), 0);
@@ -380,14 +442,15 @@ static long count_mutations(const struct svc_spec *from, int n_from, const struc
 }
 
 static void check_rollback_everywhere(const struct svc_spec *from, int n_from,
-				      const struct svc_spec *to, int n_to, long expected)
+				      const struct svc_spec *to, int n_to, long expected,
+				      bool health)
 {
-	long total = count_mutations(from, n_from, to, n_to), i;
+	long total = count_mutations(from, n_from, to, n_to, health), i;
 	struct world done;
 
 	assert_int_equal(total, expected);
 	/* What a clean apply leaves, to compare the retried one with. */
-	world_init(&done);
+	world_init_sized(&done, health, T_MAX_EPS);
 	if (n_from)
 		assert_int_equal(apply_specs(&done, from, n_from, -1), 0);
 	assert_int_equal(apply_specs(&done, to, n_to, -1), 0);
@@ -397,7 +460,7 @@ static void check_rollback_everywhere(const struct svc_spec *from, int n_from,
 		struct apply_state saved;
 		struct world w;
 
-		world_init(&w);
+		world_init_sized(&w, health, T_MAX_EPS);
 		if (n_from)
 			assert_int_equal(apply_specs(&w, from, n_from, -1), 0);
 		fake_kernel_copy(&before, &w.k);
@@ -423,20 +486,312 @@ static void check_rollback_everywhere(const struct svc_spec *from, int n_from,
 /* Every write of a first apply, each failing in turn: the maps stay empty. */
 static void test_rollback_first_apply(void **state)
 {
-	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1), 6 + 7 + 3);
+	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1), 6 + 7 + 3, false);
 }
 
 /* v1 -> v2: fresh slots, new names, the switch, a removed service, stale
  * names; a failure at each of the 10 leaves v1 whole. */
 static void test_rollback_every_step(void **state)
 {
-	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2), 3 + 2 + 2 + 1 + 2);
+	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2), 3 + 2 + 2 + 1 + 2, false);
 }
 
 /* v2 -> v1: the reverse, which re-adds a service and deletes one. */
 static void test_rollback_every_step_reverse(void **state)
 {
-	check_rollback_everywhere(v2, N_SPECS(v2), v1, N_SPECS(v1), 2 + 2 + 2 + 1 + 2);
+	check_rollback_everywhere(v2, N_SPECS(v2), v1, N_SPECS(v1), 2 + 2 + 2 + 1 + 2, false);
+}
+
+/* With the health maps: each slot step of a first apply fails in turn too
+ * (6 endpoints: counters and owners; 4 clusters: state, histograms and
+ * config), and the arrays are left as they were. */
+static void test_rollback_first_apply_health(void **state)
+{
+	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1), 6 + 6 + 4 + 4 + 4 + 6 + 7 + 3, true);
+}
+
+/* v1 -> v2 with health: endpoints 7 and 8 are new (counters, owners),
+ * cluster svc4/v1 is new (state, histograms, config), svc1/v2's config
+ * changes (2 endpoints now). */
+static void test_rollback_every_step_health(void **state)
+{
+	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2),
+				  2 + 2 + 1 + 1 + 2 + 3 + 2 + 2 + 1 + 2, true);
+}
+
+/* ---- name ids ---- */
+
+static __u32 kernel_id_of(const struct apply_state *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_names; i++)
+		if (!strcmp(s->names[i].name, name))
+			return s->names[i].id;
+	return 0;
+}
+
+/* The applier gives names their kernel ids: distinct, the lowest free,
+ * kept while the name is in use, whatever the image numbers it. */
+static void test_name_ids_allocated_and_stable(void **state)
+{
+	struct name_val nv;
+	struct world w;
+	__u32 svc3, id;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.a.state.n_names, 7);
+	svc3 = kernel_id_of(&w.a.state, "svc3");
+	assert_int_equal(svc3, 6); /* first use: svc1, svc1/v1, svc1/v2, svc2, svc2/v1, svc3 */
+	assert_int_equal(w.a.state.svcs[2].val.service_id, svc3);
+	/* v2: svc3 is image-local 4 now, its kernel id stays; svc4's names take
+	 * the lowest ids free while svc2's are still in the map (8, 9). */
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc3"), svc3);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc4"), 8);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc4/v1"), 9);
+	id = 4; /* svc2's, deleted after the switch */
+	assert_int_equal(fake_lookup(w.names_fd, &id, &nv), -ENOENT);
+	id = 8;
+	assert_int_equal(fake_lookup(w.names_fd, &id, &nv), 0);
+	assert_string_equal(nv.name, "svc4");
+	world_free(&w);
+}
+
+/* ---- slots ---- */
+
+/* Endpoint slot of 127.1.0.<ep> in cluster "svc<vip>/v<d>", or 0. */
+static __u32 ep_slot_of(const struct apply_state *s, const char *cluster, int ep)
+{
+	__u32 i, cl = 0;
+
+	for (i = 1; i < s->slots.max_clusters; i++)
+		if (s->slots.cls[i].live && !strcmp(s->slots.cls[i].name, cluster))
+			cl = i;
+	for (i = 1; cl && i < s->slots.max_endpoints; i++)
+		if (s->slots.eps[i].live && s->slots.eps[i].cluster_slot == cl &&
+		    s->slots.eps[i].addr == htonl(0x7f010000 | ep))
+			return i;
+	return 0;
+}
+
+/* Lowest slots first, in image order; the kernel learns them. */
+static void test_slots_first_apply(void **state)
+{
+	struct backend_val be;
+	struct backend_key k = { .set_id = 1, .slot = 1 };
+	struct ep_health h;
+	struct cluster_cfg cfg;
+	struct name_val nv;
+	struct world w;
+	__u32 slot = 2, cl = 1;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc1/v1", 1), 1);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc1/v1", 2), 2);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc1/v2", 3), 3);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc3/v1", 6), 6);
+	assert_int_equal(fake_lookup(w.be_fd, &k, &be), 0);
+	assert_int_equal(be.slot, 2); /* backend_val carries it to connect4 */
+	assert_int_equal(w.a.state.svcs[0].val.dests[1].cluster_slot, 2);
+	assert_int_equal(fake_lookup(w.fds[APPLY_MAP_EP_HEALTH], &slot, &h), 0);
+	assert_int_equal(h.cluster_slot, 1);
+	assert_int_equal(h.addr, htonl(0x7f010002));
+	assert_int_equal(h.port, htons(8080));
+	assert_int_equal(fake_lookup(w.fds[APPLY_MAP_CLUSTER_CFG], &cl, &cfg), 0);
+	assert_int_equal(fake_lookup(w.names_fd, &cfg.name_id, &nv), 0);
+	assert_string_equal(nv.name, "svc1/v1"); /* names the slot from the maps alone */
+	assert_int_equal(cfg.total_endpoints, 2);
+	world_free(&w);
+}
+
+/* Kept endpoints keep their slots across versions; a removed endpoint's
+ * slot is not reused within the grace period, then it is, zeroed. */
+static void test_slots_stable_and_reused_after_grace(void **state)
+{
+	static const struct svc_spec v3[] = {
+		{ 1, 2, { { 2, { 1, 2 }, 50 }, { 2, { 3, 7 }, 50 } } },
+		{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+		{ 4, 1, { { 2, { 8, 9 }, 1 } } },
+	};
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct world w;
+	__u32 old4, slot9;
+	size_t i, j;
+	bool zeroed = false;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	old4 = ep_slot_of(&w.a.state, "svc2/v1", 4);
+	assert_int_equal(old4, 4);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc1/v1", 1), 1);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc3/v1", 5), 5);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc1/v2", 7), 7);  /* not 4: in grace */
+	assert_int_equal(ep_slot_of(&w.a.state, "svc4/v1", 8), 8);
+	assert_int_equal(w.a.state.slots.eps[old4].live, 0);
+
+	/* Past the grace period the lowest free slot, 4, goes to 127.1.0.9. */
+	build_image(&img, v3, N_SPECS(v3));
+	assert_int_equal(apply_plan_build(&w.a.state, &img,
+					  w.a.state.slots.eps[old4].retired_ms + APPLY_GRACE_MS,
+					  NULL, &p), 0);
+	slot9 = ep_slot_of(&p.next, "svc4/v1", 9);
+	assert_int_equal(slot9, old4);
+	for (i = 0; i < p.n_steps; i++) {
+		const struct map_step *st = &p.steps[i];
+
+		for (j = 0; st->map == APPLY_MAP_EP_COUNTERS && j < st->n; j++) {
+			static const struct ep_counters zero[T_NCPU];
+
+			if (((__u32 *)st->keys)[j] != slot9)
+				continue;
+			assert_memory_equal((char *)st->vals + j * st->val_size, zero,
+					    sizeof(zero));
+			zeroed = true;
+		}
+	}
+	assert_true(zeroed); /* its counters are zeroed explicitly, on every CPU */
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
+/* An endpoint that leaves and comes back before its slot is reused gets it
+ * back, counters and all (monotonic series); so does its cluster, by name. */
+static void test_slots_returning_endpoint_reclaims(void **state)
+{
+	struct world w;
+	__u32 cl;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	cl = w.a.state.svcs[1].val.dests[0].cluster_slot;
+	assert_int_equal(ep_slot_of(&w.a.state, "svc2/v1", 4), 4);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.a.state.svcs[1].val.dests[0].cluster_slot, cl);
+	assert_int_equal(ep_slot_of(&w.a.state, "svc2/v1", 4), 4);
+	world_free(&w);
+}
+
+/* True when the plan writes zeroed counters for slot: a new owner. */
+static bool plan_zeroes_counters(const struct apply_plan *p, __u32 slot)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->n_steps; i++)
+		for (j = 0; p->steps[i].map == APPLY_MAP_EP_COUNTERS && j < p->steps[i].n; j++)
+			if (((__u32 *)p->steps[i].keys)[j] == slot)
+				return true;
+	return false;
+}
+
+/* A cluster slot passing to another cluster drops its old endpoint owners:
+ * the same address in the new cluster is a new owner, zeroed. */
+static void test_slots_new_cluster_does_not_inherit(void **state)
+{
+	static const struct svc_spec v5[] = {
+		{ 1, 2, { { 2, { 1, 2 }, 50 }, { 2, { 3, 7 }, 50 } } },
+		{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+		{ 4, 1, { { 1, { 8 }, 1 } } },
+		{ 5, 1, { { 1, { 4 }, 1 } } },
+	};
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct world w;
+	__u32 old_cl;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	old_cl = w.a.state.svcs[1].val.dests[0].cluster_slot; /* svc2/v1 */
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	build_image(&img, v5, N_SPECS(v5));
+	assert_int_equal(apply_plan_build(&w.a.state, &img,
+					  w.a.state.slots.cls[old_cl].retired_ms + APPLY_GRACE_MS,
+					  NULL, &p), 0);
+	assert_int_equal(p.next.svcs[3].val.dests[0].cluster_slot, old_cl); /* svc5/v1 */
+	assert_int_equal(ep_slot_of(&p.next, "svc5/v1", 4), 4);
+	assert_true(plan_zeroes_counters(&p, 4)); /* a new owner, not svc2's */
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
+/* A restarted agent reads the owners back: same slots, nothing to write. */
+static void test_slots_recovered_on_adopt(void **state)
+{
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct applier b;
+	struct world w;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt_slots(&b, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
+	assert_state_equal(&b.state, &w.a.state, true);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&b.state, &img, 0, NULL, &p), 0);
+	assert_int_equal(p.n_steps, 0);
+	apply_plan_free(&p);
+	free_image(&img);
+	applier_free(&b);
+	world_free(&w);
+}
+
+/* More endpoints than slots: refused before anything is written, naming
+ * the limit and the option. */
+static void test_slots_limit_refused(void **state)
+{
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct world w;
+
+	world_init_sized(&w, true, 4); /* 3 endpoint slots for 6 endpoints */
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), -ENOSPC);
+	assert_int_equal(w.k.mutations, 0);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, NULL, &p), -ENOSPC);
+	assert_non_null(strstr(p.error, "needs 6 endpoint slots"));
+	assert_non_null(strstr(p.error, "hold 3"));
+	assert_non_null(strstr(p.error, "--max-endpoints"));
+	free_image(&img);
+	world_free(&w);
+}
+
+/* An ejected endpoint is left out of its set (weights renormalised over the
+ * others), its cluster keeping its full size; not in panic only. */
+static void test_ejected_left_out_unless_panic(void **state)
+{
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct world w;
+	const struct svc_dest *d;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(applier_set_ejected(&w.a, ep_slot_of(&w.a.state, "svc1/v1", 1), true), 0);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	d = &w.a.state.svcs[0].val.dests[0];
+	assert_int_equal(d->n_slots, 1);
+	assert_int_equal(d->set_weight, 1);
+	assert_int_equal(w.a.state.slots.cls[d->cluster_slot].cfg.total_endpoints, 2);
+
+	/* minHealthPercent 100: one of two ejected is panic, both are used. */
+	build_image(&img, v1, N_SPECS(v1));
+	img.sets[0].cfg.min_health_percent = 100;
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0,
+					  &(struct plan_ejected){ w.a.ejected, w.a.n_ejected },
+					  &p), 0);
+	assert_int_equal(p.next.svcs[0].val.dests[0].n_slots, 2);
+	assert_int_equal(p.counts.ejected_out, 0);
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
 }
 
 /* ---- adoption and the sweep ---- */
@@ -527,6 +882,16 @@ int main(void)
 		cmocka_unit_test(test_rollback_first_apply),
 		cmocka_unit_test(test_rollback_every_step),
 		cmocka_unit_test(test_rollback_every_step_reverse),
+		cmocka_unit_test(test_rollback_first_apply_health),
+		cmocka_unit_test(test_rollback_every_step_health),
+		cmocka_unit_test(test_name_ids_allocated_and_stable),
+		cmocka_unit_test(test_slots_first_apply),
+		cmocka_unit_test(test_slots_stable_and_reused_after_grace),
+		cmocka_unit_test(test_slots_returning_endpoint_reclaims),
+		cmocka_unit_test(test_slots_new_cluster_does_not_inherit),
+		cmocka_unit_test(test_slots_recovered_on_adopt),
+		cmocka_unit_test(test_slots_limit_refused),
+		cmocka_unit_test(test_ejected_left_out_unless_panic),
 		cmocka_unit_test(test_adopt_reads_back_state),
 		cmocka_unit_test(test_adopt_retires_orphans),
 		cmocka_unit_test(test_sweep_keeps_what_it_could_not_delete),

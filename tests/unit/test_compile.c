@@ -60,7 +60,15 @@ static struct backend_val slot(const char *ip, __u16 port, __u32 w, __u32 thr, _
 	return b;
 }
 
-static struct svc_dest dest(__u32 set, __u32 n, __u32 sw, __u32 cum, const char *name)
+/* The image's name for an image-local id. */
+static void assert_name(const struct bpfmesh_image *img, __u32 id, const char *name)
+{
+	assert_true(id >= 1 && id <= img->n_names);
+	assert_int_equal(img->names[id - 1].id, id);
+	assert_string_equal(img->names[id - 1].val.name, name);
+}
+
+static struct svc_dest dest(__u32 set, __u32 n, __u32 sw, __u32 cum, __u32 name_id)
 {
 	struct svc_dest d;
 
@@ -69,7 +77,7 @@ static struct svc_dest dest(__u32 set, __u32 n, __u32 sw, __u32 cum, const char 
 	d.n_slots = n;
 	d.set_weight = sw;
 	d.cum_weight = cum;
-	d.subset_id = bpfmesh_name_id(name);
+	d.subset_id = name_id;
 	return d;
 }
 
@@ -81,14 +89,13 @@ static void assert_canary_image(const struct bpfmesh_image *img)
 				     slot("127.0.1.2", 8080, 1, 2, 1) };
 	struct backend_val v2[1] = { slot("127.0.1.3", 8080, 1, 1, 0) };
 	struct svc_val val;
-	size_t i;
 
 	memset(&val, 0, sizeof(val));
-	val.service_id = bpfmesh_name_id(CANARY_HOST);
+	val.service_id = 1; /* names numbered in first use: host, v1, v2 */
 	val.total_weight = 10;
 	val.n_dests = 2;
-	val.dests[0] = dest(0, 2, 2, 9, CANARY_HOST "/v1:80");
-	val.dests[1] = dest(1, 1, 1, 10, CANARY_HOST "/v2:80");
+	val.dests[0] = dest(0, 2, 2, 9, 2);
+	val.dests[1] = dest(1, 1, 1, 10, 3);
 	val.dests[0].route_weight = 90; /* as written: the cumulative weights are 9/1 */
 	val.dests[1].route_weight = 10;
 
@@ -103,10 +110,9 @@ static void assert_canary_image(const struct bpfmesh_image *img)
 	assert_int_equal(img->sets[1].total_weight, 1);
 	assert_memory_equal(img->sets[1].slots, v2, sizeof(v2));
 	assert_int_equal(img->n_names, 3);
-	for (i = 1; i < img->n_names; i++)
-		assert_true(img->names[i - 1].id < img->names[i].id);
-	for (i = 0; i < img->n_names; i++)
-		assert_int_equal(img->names[i].id, bpfmesh_name_id(img->names[i].val.name));
+	assert_name(img, 1, CANARY_HOST);
+	assert_name(img, 2, CANARY_HOST "/v1:80");
+	assert_name(img, 3, CANARY_HOST "/v2:80");
 }
 
 static void test_canary_example_file(void **state)
@@ -293,9 +299,8 @@ static void test_default_route(void **state)
 	assert_int_equal(s->val.dests[0].cum_weight, 1);
 	assert_int_equal(s->val.dests[0].route_weight, 100); /* Istio: all of it */
 	assert_int_equal(s->val.dests[0].n_slots, 2);
-	assert_int_equal(s->val.dests[0].subset_id,
-			 bpfmesh_name_id("ratings.shop.svc.cluster.local:9080"));
-	assert_int_equal(s->val.service_id, bpfmesh_name_id("ratings.shop.svc.cluster.local"));
+	assert_name(&t.img, s->val.dests[0].subset_id, "ratings.shop.svc.cluster.local:9080");
+	assert_name(&t.img, s->val.service_id, "ratings.shop.svc.cluster.local");
 	ptest_free(&t);
 }
 
@@ -330,7 +335,7 @@ static void test_zero_weight_destination_omitted(void **state)
 	s = ptest_service(&t.img, "127.100.0.1", 80);
 	assert_int_equal(s->val.n_dests, 1);
 	assert_int_equal(s->val.total_weight, 1);
-	assert_int_equal(s->val.dests[0].subset_id, bpfmesh_name_id(CANARY_HOST "/v2:80"));
+	assert_name(&t.img, s->val.dests[0].subset_id, CANARY_HOST "/v2:80");
 	assert_int_equal(t.img.n_sets, 1);
 	ptest_free(&t);
 }
@@ -384,8 +389,8 @@ static void test_route_by_port_and_unenforced_clause(void **state)
 	assert_int_equal(t.ret, 0);
 	s80 = ptest_service(&t.img, "127.100.0.1", 80);
 	s81 = ptest_service(&t.img, "127.100.0.1", 81);
-	assert_int_equal(s80->val.dests[0].subset_id, bpfmesh_name_id(CANARY_HOST "/v1:80"));
-	assert_int_equal(s81->val.dests[0].subset_id, bpfmesh_name_id(CANARY_HOST "/v2:81"));
+	assert_name(&t.img, s80->val.dests[0].subset_id, CANARY_HOST "/v1:80");
+	assert_name(&t.img, s81->val.dests[0].subset_id, CANARY_HOST "/v2:81");
 	assert_diag(&t, DIAG_UNENFORCED, 28, 14, "spec.http[0].match[0].uri", "not matching");
 	ptest_free(&t);
 }
@@ -631,8 +636,7 @@ static void test_destination_other_service_port(void **state)
 	assert_int_equal(t.ret, 0);
 	assert_int_equal(t.img.n_services, 1); /* backup has no VIP */
 	s = ptest_service(&t.img, "127.100.0.1", 80);
-	assert_int_equal(s->val.dests[1].subset_id,
-			 bpfmesh_name_id("backup.dr.svc.cluster.local:9000"));
+	assert_name(&t.img, s->val.dests[1].subset_id, "backup.dr.svc.cluster.local:9000");
 	assert_int_equal(t.img.sets[s->val.dests[1].set_id].slots[0].port, htons(9000));
 	ptest_free(&t);
 }

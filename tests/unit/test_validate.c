@@ -807,13 +807,6 @@ static void test_diag_print_format(void **state)
 	diag_free(&dl);
 }
 
-static void test_name_id(void **state)
-{
-	assert_int_equal(bpfmesh_name_id(""), 2166136261u);
-	assert_int_equal(bpfmesh_name_id("a"), 0xe40c292cu);
-	assert_int_equal(bpfmesh_name_id("foobar"), 0xbf9cf968u);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,7 +851,6 @@ int main(void)
 		cmocka_unit_test(test_dr_tls_and_port_level),
 		cmocka_unit_test(test_strict_counts_unenforced),
 		cmocka_unit_test(test_diag_print_format),
-		cmocka_unit_test(test_name_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,6 +62,9 @@ struct agent {
 	struct health_maps metrics_maps; /* read by each scrape */
 	bool metrics_maps_open;
 	struct scrape *metrics_scrape;   /* the scrape being served */
+	__u64 overflow_logged_ms;   /* last "maxEjectionPercent reached" line */
+	__u32 overflow_cluster;     /* its cluster slot */
+	__u64 overflow_unlogged;    /* refused ejections since */
 };
 
 /* 0, or -ENOSPC when the table is full. */

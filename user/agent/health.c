@@ -62,6 +62,27 @@ static void slot_names(const struct agent *ag, const struct health_event *ev, ch
 		*cluster = s->cls[ev->cluster_slot].name;
 }
 
+/* A cluster held at maxEjectionPercent refuses an ejection on every
+ * failure: logged once per cluster every OVERFLOW_LOG_MS, with the count
+ * (the kernel counts each in cluster_state.ejections_overflow). */
+#define OVERFLOW_LOG_MS 10000
+static void log_overflow(struct agent *ag, const struct health_event *ev, const char *ep,
+			 const char *cluster)
+{
+	__u64 now = mono_ms();
+
+	ag->overflow_unlogged++;
+	if (ag->overflow_logged_ms && now - ag->overflow_logged_ms < OVERFLOW_LOG_MS &&
+	    ev->cluster_slot == ag->overflow_cluster)
+		return;
+	agent_log("kept %s of %s in service: maxEjectionPercent reached (%llu such "
+		  "ejections refused since the last line)", ep, cluster,
+		  (unsigned long long)ag->overflow_unlogged);
+	ag->overflow_logged_ms = now;
+	ag->overflow_cluster = ev->cluster_slot;
+	ag->overflow_unlogged = 0;
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	const struct health_event *ev = data;
@@ -88,7 +109,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		ag->sets_stale = true;
 		break;
 	case BPFMESH_EV_EJECT_OVERFLOW:
-		agent_log("kept %s of %s in service: maxEjectionPercent reached", ep, cluster);
+		log_overflow(ag, ev, ep, cluster);
 		break;
 	}
 	return 0;
@@ -115,10 +136,14 @@ static void run_sweep(struct agent *ag)
 	 * refuses ctx_out for this program type (EINVAL). */
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &args, .ctx_size_in = sizeof(args));
 
-	if (bpf_prog_test_run_opts(ag->sweep_fd, &opts))
-		agent_log("Failed to run the health sweep: %d", -errno);
-	else if (args.returned)
+	if (bpf_prog_test_run_opts(ag->sweep_fd, &opts)) {
+		/* Once: the data plane still returns endpoints a pick meets. */
+		agent_log("Failed to run the health sweep: %d; ejected endpoints return "
+			  "only when drawn", -errno);
+		ag->sweep_fd = -1;
+	} else if (args.returned) {
 		ring_buffer__consume(ag->events);
+	}
 }
 
 void agent_health_tick(struct agent *ag)

@@ -165,12 +165,16 @@ static int adopt_name(const void *key, const void *val, void *ctx)
 {
 	struct adopt_ctx *c = ctx;
 	struct apply_state *s = c->s;
-	__u32 *names = grow(s->names, s->n_names, &c->cap, sizeof(*names));
+	struct live_name *names = grow(s->names, s->n_names, &c->cap, sizeof(*names));
+	const struct name_val *nv = val;
 
 	if (!names)
 		return -ENOMEM;
 	s->names = names;
-	memcpy(&names[s->n_names++], key, sizeof(__u32));
+	names[s->n_names].kind = nv->kind;
+	memcpy(&names[s->n_names].id, key, sizeof(__u32));
+	memcpy(names[s->n_names].name, nv->name, BPFMESH_NAME_LEN);
+	names[s->n_names++].name[BPFMESH_NAME_LEN - 1] = '\0';
 	return 0;
 }
 
@@ -288,9 +292,10 @@ int applier_adopt(struct applier *a, const struct map_ops *ops, int svc_fd, int 
 		err = adopt_sets(a, &c);
 	c.cap = 0;
 	if (!err)
-		err = map_for_each(ops, names_fd, sizeof(__u32), 0, adopt_name, &c);
+		err = map_for_each(ops, names_fd, sizeof(__u32), sizeof(struct name_val),
+				   adopt_name, &c);
 	if (s->n_names)
-		qsort(s->names, s->n_names, sizeof(*s->names), cmp_u32);
+		qsort(s->names, s->n_names, sizeof(*s->names), cmp_live_name);
 	free(c.named);
 	if (err)
 		applier_free(a);
@@ -331,12 +336,15 @@ static void adopt_cluster(struct applier *a, __u32 slot, __u64 now)
 		memset(o, 0, sizeof(*o));
 		return;
 	}
-	if (!a->ops->lookup(a->fds[APPLY_MAP_NAMES], &o->cfg.name_id, &nv)) {
+	o->live = cluster_named(&a->state, slot);
+	o->retired_ms = now;
+	/* Only a live cluster's name id is sure to be its own (a retired
+	 * one's may since name another): a retired slot is reused, not
+	 * claimed back by name. */
+	if (o->live && !a->ops->lookup(a->fds[APPLY_MAP_NAMES], &o->cfg.name_id, &nv)) {
 		nv.name[BPFMESH_NAME_LEN - 1] = '\0';
 		snprintf(o->name, sizeof(o->name), "%s", nv.name);
 	}
-	o->live = cluster_named(&a->state, slot);
-	o->retired_ms = now;
 }
 
 static int adopt_endpoint(struct applier *a, __u32 slot, __u64 now)
@@ -346,8 +354,10 @@ static int adopt_endpoint(struct applier *a, __u32 slot, __u64 now)
 
 	if (a->ops->lookup(a->fds[APPLY_MAP_EP_HEALTH], &slot, &h) || !h.cluster_slot)
 		return 0;
+	/* Live: named by a set, or ejected (left out of its set for now). */
 	*o = (struct ep_owner){ .cluster_slot = h.cluster_slot, .addr = h.addr, .port = h.port,
-				.live = slot_in_live_sets(&a->state, slot), .retired_ms = now };
+				.live = h.ejected_until_ns || slot_in_live_sets(&a->state, slot),
+				.retired_ms = now };
 	/* Ejected, or due back but not yet returned: the sweep returns it and
 	 * its RETURN event puts it back in its set. */
 	return h.ejected_until_ns ? applier_set_ejected(a, slot, true) : 0;

@@ -105,48 +105,104 @@ static int plan_sets(const struct apply_state *cur, const struct bpfmesh_image *
 	return 0;
 }
 
+/* Kernel name ids of the image's names (kid[local id - 1]): the id the
+ * name already has in the map, else the lowest id no name in the map holds
+ * (kept until the stale ones are deleted, so none is given twice). Ids are
+ * the applier's, not hashes: no two names can share one. */
+struct name_ids {
+	__u32 *kid;           /* per image name */
+	unsigned char *fresh; /* per image name: not in the map yet */
+};
+
+static void name_ids_free(struct name_ids *ni)
+{
+	free(ni->kid);
+	free(ni->fresh);
+}
+
+static __u32 kernel_name_id(const struct name_ids *ni, const struct bpfmesh_image *img,
+			    __u32 local)
+{
+	return local && local <= img->n_names ? ni->kid[local - 1] : 0;
+}
+
+static int plan_name_ids(const struct apply_state *cur, const struct bpfmesh_image *img,
+			 struct name_ids *ni, struct apply_plan *p)
+{
+	__u32 *used = calloc(cur->n_names + 1, sizeof(*used)), next_id = 1;
+	size_t i;
+
+	ni->kid = calloc(img->n_names + 1, sizeof(*ni->kid));
+	ni->fresh = calloc(img->n_names + 1, 1);
+	p->next.names = calloc(img->n_names + 1, sizeof(*p->next.names));
+	if (!used || !ni->kid || !ni->fresh || !p->next.names) {
+		free(used);
+		return -ENOMEM;
+	}
+	for (i = 0; i < cur->n_names; i++)
+		used[i] = cur->names[i].id;
+	qsort(used, cur->n_names, sizeof(*used), cmp_u32);
+	for (i = 0; i < img->n_names; i++) {
+		struct live_name *ln = &p->next.names[i], *old;
+
+		*ln = (struct live_name){ .kind = img->names[i].val.kind };
+		memcpy(ln->name, img->names[i].val.name, BPFMESH_NAME_LEN);
+		old = cur->n_names ? bsearch(ln, cur->names, cur->n_names, sizeof(*ln),
+					     cmp_live_name) : NULL;
+		if (!old) {
+			while (has_u32(used, cur->n_names, next_id))
+				next_id++;
+			ni->fresh[i] = 1;
+		}
+		ln->id = ni->kid[i] = old ? old->id : next_id++;
+	}
+	free(used);
+	p->next.n_names = img->n_names;
+	qsort(p->next.names, p->next.n_names, sizeof(*p->next.names), cmp_live_name);
+	return 0;
+}
+
 /* Names the map lacks are written before the switch, so the CLI can label
- * what the new version names; the image's ids become the state's. */
-static int plan_new_names(const struct apply_state *cur, const struct bpfmesh_image *img,
+ * what the new version names. */
+static int plan_new_names(const struct bpfmesh_image *img, const struct name_ids *ni,
 			  struct apply_plan *p)
 {
 	struct map_step *s = plan_add_step(p, STEP_WRITE, APPLY_MAP_NAMES, sizeof(__u32),
-				      sizeof(struct name_val), img->n_names);
+					   sizeof(struct name_val), img->n_names);
 	size_t i;
 
-	p->next.names = calloc(img->n_names + 1, sizeof(*p->next.names));
-	if (!s || !p->next.names)
+	if (!s)
 		return -ENOMEM;
-	/* An id is a hash of its name, and the compiler rejects collisions: a
-	 * name already in the map is already right. */
 	for (i = 0; i < img->n_names; i++) {
-		__u32 id = img->names[i].id;
-
-		p->next.names[i] = id;
-		if (has_u32(cur->names, cur->n_names, id))
+		if (!ni->fresh[i])
 			continue;
-		((__u32 *)s->keys)[s->n] = id;
+		((__u32 *)s->keys)[s->n] = ni->kid[i];
 		((struct name_val *)s->vals)[s->n++] = img->names[i].val;
 	}
-	p->next.n_names = img->n_names;
-	qsort(p->next.names, p->next.n_names, sizeof(*p->next.names), cmp_u32);
 	plan_drop_empty_step(p, s);
 	return 0;
 }
 
 /* Names no longer used go last, after the switch: until then the version
  * in force may still name them. */
-static int plan_stale_names(const struct apply_state *cur, struct apply_plan *p)
+static int plan_stale_names(const struct apply_state *cur, const struct name_ids *ni,
+			    size_t n_names, struct apply_plan *p)
 {
 	struct map_step *s = plan_add_step(p, STEP_DELETE, APPLY_MAP_NAMES, sizeof(__u32),
-				      sizeof(struct name_val), cur->n_names);
+					   sizeof(struct name_val), cur->n_names);
+	__u32 *kept = calloc(n_names + 1, sizeof(*kept));
 	size_t i;
 
-	if (!s)
+	if (!s || !kept) {
+		free(kept);
 		return -ENOMEM;
+	}
+	memcpy(kept, ni->kid, n_names * sizeof(*kept));
+	qsort(kept, n_names, sizeof(*kept), cmp_u32);
 	for (i = 0; i < cur->n_names; i++)
-		if (!has_u32(p->next.names, p->next.n_names, cur->names[i]))
-			((__u32 *)s->keys)[s->n++] = cur->names[i];
+		if (!has_u32(kept, n_names, cur->names[i].id))
+			((__u32 *)s->keys)[s->n++] = cur->names[i].id;
+	free(kept);
 	plan_drop_empty_step(p, s);
 	return 0;
 }
@@ -165,7 +221,7 @@ static int svc_val_same(const struct svc_val *a, const struct svc_val *b)
  * services that are gone are deleted. */
 static int plan_services(const struct apply_state *cur, const struct bpfmesh_image *img,
 			 const struct set_placement *sp, const __u32 *cluster_slots,
-			 struct apply_plan *p)
+			 const struct name_ids *ni, struct apply_plan *p)
 {
 	__u32 gen = cur->generation + 1;
 	struct map_step *w, *del;
@@ -186,6 +242,7 @@ static int plan_services(const struct apply_state *cur, const struct bpfmesh_ima
 
 		nv->key = img->services[i].key;
 		nv->val = img->services[i].val;
+		nv->val.service_id = kernel_name_id(ni, img, nv->val.service_id);
 		for (d = 0; d < nv->val.n_dests && d < BPFMESH_MAX_DESTS; d++) {
 			struct svc_dest *sd = &nv->val.dests[d];
 			const struct image_set *set = &img->sets[sd->set_id];
@@ -194,6 +251,7 @@ static int plan_services(const struct apply_state *cur, const struct bpfmesh_ima
 			sd->n_slots = set->n_slots;
 			sd->set_weight = set->total_weight;
 			sd->cluster_slot = cluster_slots[sd->set_id];
+			sd->subset_id = kernel_name_id(ni, img, sd->subset_id);
 			sd->set_id = sp->ids[sd->set_id];
 		}
 		old = find_svc(cur->svcs, cur->n_svcs, &nv->key);
@@ -291,11 +349,44 @@ static int check_sorted(const struct bpfmesh_image *img)
 	return 0;
 }
 
+/* The image's sets, copied so that the plan can fill in slots and kernel
+ * name ids and leave ejected endpoints out. */
+static int copy_sets(const struct bpfmesh_image *img, const struct name_ids *ni,
+		     struct image_set **out)
+{
+	struct image_set *sets = calloc(img->n_sets + 1, sizeof(*sets));
+	size_t i, bytes;
+
+	*out = sets;
+	if (!sets)
+		return -ENOMEM;
+	for (i = 0; i < img->n_sets; i++) {
+		sets[i] = img->sets[i];
+		sets[i].cfg.name_id = kernel_name_id(ni, img, img->sets[i].cfg.name_id);
+		bytes = (size_t)img->sets[i].n_slots * sizeof(struct backend_val);
+		sets[i].slots = malloc(bytes + 1);
+		if (!sets[i].slots)
+			return -ENOMEM;
+		memcpy(sets[i].slots, img->sets[i].slots, bytes);
+	}
+	return 0;
+}
+
+static void sets_free(struct image_set *sets, size_t n)
+{
+	size_t i;
+
+	for (i = 0; sets && i < n; i++)
+		free(sets[i].slots);
+	free(sets);
+}
+
 int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *img,
 		     __u64 now_ms, const struct plan_ejected *ejected, struct apply_plan *p)
 {
 	struct set_placement sp = {};
 	struct bpfmesh_image w = *img; /* img with the sets as they are written */
+	struct name_ids ni = {};
 	struct image_set *sets = NULL;
 	__u32 *cluster_slots = NULL;
 	char error[sizeof(p->error)];
@@ -304,22 +395,27 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	memset(p, 0, sizeof(*p));
 	err = check_sorted(img);
 	if (!err)
-		err = plan_health(cur, img, now_ms, ejected, p, &sets, &cluster_slots);
+		err = plan_name_ids(cur, img, &ni, p);
+	if (!err)
+		err = copy_sets(img, &ni, &sets);
 	w.sets = sets;
+	if (!err)
+		err = plan_health(cur, &w, now_ms, ejected, p, &cluster_slots);
 	if (!err)
 		err = plan_sets(cur, &w, &sp, p);
 	if (!err)
-		err = plan_new_names(cur, &w, p);
+		err = plan_new_names(&w, &ni, p);
 	if (!err)
-		err = plan_services(cur, &w, &sp, cluster_slots, p);
+		err = plan_services(cur, &w, &sp, cluster_slots, &ni, p);
 	if (!err)
-		err = plan_stale_names(cur, p);
+		err = plan_stale_names(cur, &ni, img->n_names, p);
 	if (!err)
 		err = plan_live_sets(&w, &sp, &p->next);
 	if (!err)
 		err = plan_retire(cur, now_ms, &p->next);
 	placement_free(&sp);
-	plan_sets_free(sets, img->n_sets);
+	name_ids_free(&ni);
+	sets_free(sets, img->n_sets);
 	free(cluster_slots);
 	if (err) {
 		memcpy(error, p->error, sizeof(error));

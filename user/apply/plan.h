@@ -90,14 +90,13 @@ struct map_step *plan_add_step(struct apply_plan *p, enum map_step_kind kind, en
 			       size_t key_size, size_t val_size, size_t n);
 void plan_drop_empty_step(struct apply_plan *p, struct map_step *s);
 
-/* plan_health.c: assign slots for img into p->next.slots, add the slot
- * steps, and give back the sets to write: img's, with endpoint slots filled
- * in and ejected endpoints left out (*sets, img->n_sets entries, owned by
- * the caller: free with plan_sets_free) and each set's cluster slot. */
-int plan_health(const struct apply_state *cur, const struct bpfmesh_image *img, __u64 now_ms,
+/* plan_health.c: assign slots for img (whose sets are the plan's own copy)
+ * into p->next.slots, add the slot steps, fill in the endpoint slots and
+ * leave ejected endpoints out of img's sets, and give back each set's
+ * cluster slot (*cluster_slots, img->n_sets entries, the caller frees). */
+int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 now_ms,
 		const struct plan_ejected *ejected, struct apply_plan *p,
-		struct image_set **sets, __u32 **cluster_slots);
-void plan_sets_free(struct image_set *sets, size_t n);
+		__u32 **cluster_slots);
 
 void apply_plan_free(struct apply_plan *p);
 

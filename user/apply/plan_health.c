@@ -78,6 +78,22 @@ static void step_zero(struct map_step *st, __u32 slot)
 	((__u32 *)st->keys)[st->n++] = slot;
 }
 
+/* A cluster slot passes to a new cluster: the retired owners of endpoint
+ * slots of its old cluster are dropped, in the state and in the kernel
+ * (ep_health zeroed), so none is ever claimed by the new one. */
+static void drop_old_endpoints(struct hplan *h, __u32 cl_slot)
+{
+	struct map_step *st = h->owners;
+	__u32 i;
+
+	for (i = 1; i < h->s->max_endpoints; i++) {
+		if (h->s->eps[i].cluster_slot != cl_slot || h->s->eps[i].live)
+			continue;
+		memset(&h->s->eps[i], 0, sizeof(h->s->eps[i]));
+		((__u32 *)st->keys)[st->n++] = i; /* value: zeroes (calloc) */
+	}
+}
+
 static int assign_clusters(struct hplan *h, const struct bpfmesh_image *img, __u32 *cl_slots)
 {
 	struct slot_index ix;
@@ -108,6 +124,8 @@ static int assign_clusters(struct hplan *h, const struct bpfmesh_image *img, __u
 			}
 			h->cl_new[i] = 1;
 			o = &h->s->cls[cl_slots[i]];
+			if (o->cfg.name_id)
+				drop_old_endpoints(h, cl_slots[i]);
 			memset(o, 0, sizeof(*o));
 			step_zero(h->cl_state, cl_slots[i]);
 			step_zero(h->cl_hists, cl_slots[i]);
@@ -223,36 +241,6 @@ static int leave_out_ejected(struct hplan *h, struct image_set *set)
 	return n && !set->total_weight ? -ENOMEM : 0;
 }
 
-/* The image's sets, copied so slots can be filled in and endpoints left out. */
-static int copy_sets(const struct bpfmesh_image *img, struct image_set **out)
-{
-	struct image_set *sets = calloc(img->n_sets + 1, sizeof(*sets));
-	size_t i, bytes;
-
-	*out = sets;
-	if (!sets)
-		return -ENOMEM;
-	for (i = 0; i < img->n_sets; i++) {
-		sets[i] = img->sets[i];
-		sets[i].slots = NULL;
-		bytes = (size_t)img->sets[i].n_slots * sizeof(struct backend_val);
-		sets[i].slots = malloc(bytes + 1);
-		if (!sets[i].slots)
-			return -ENOMEM;
-		memcpy(sets[i].slots, img->sets[i].slots, bytes);
-	}
-	return 0;
-}
-
-void plan_sets_free(struct image_set *sets, size_t n)
-{
-	size_t i;
-
-	for (i = 0; sets && i < n; i++)
-		free(sets[i].slots);
-	free(sets);
-}
-
 /* Array steps: rollback writes back prev_vals (zeroes unless set). */
 static struct map_step *array_step(struct apply_plan *p, enum apply_map map, size_t val_size,
 				   size_t n)
@@ -275,8 +263,9 @@ static int add_slot_steps(struct hplan *h, size_t n_eps, size_t n_sets)
 
 	h->counters = array_step(p, APPLY_MAP_EP_COUNTERS,
 				 (size_t)h->s->ncpu * sizeof(struct ep_counters), n_eps);
+	/* Owners: the new ones, and the old ones dropped (drop_old_endpoints). */
 	h->owners = h->counters ? array_step(p, APPLY_MAP_EP_HEALTH, sizeof(struct ep_health),
-					     n_eps) : NULL;
+					     n_eps + h->s->max_endpoints) : NULL;
 	h->cl_state = h->owners ? array_step(p, APPLY_MAP_CLUSTER_STATE,
 					     sizeof(struct cluster_state), n_sets) : NULL;
 	h->cl_hists = h->cl_state ? array_step(p, APPLY_MAP_CLUSTER_HISTS,
@@ -296,9 +285,9 @@ static void drop_empty_slot_steps(struct hplan *h)
 	plan_drop_empty_step(h->p, h->counters);
 }
 
-int plan_health(const struct apply_state *cur, const struct bpfmesh_image *img, __u64 now_ms,
+int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 now_ms,
 		const struct plan_ejected *ejected, struct apply_plan *p,
-		struct image_set **sets, __u32 **cluster_slots)
+		__u32 **cluster_slots)
 {
 	struct hplan h = { .s = &p->next.slots, .now = now_ms, .ej = ejected, .p = p,
 			   .free_ep = 1, .free_cl = 1 };
@@ -306,9 +295,10 @@ int plan_health(const struct apply_state *cur, const struct bpfmesh_image *img, 
 	int err;
 
 	*cluster_slots = calloc(img->n_sets + 1, sizeof(**cluster_slots));
-	err = *cluster_slots ? copy_sets(img, sets) : -ENOMEM;
-	if (err || cur->slots.max_endpoints < 2 || cur->slots.max_clusters < 2)
-		return err; /* health off: no slots, sets as compiled */
+	if (!*cluster_slots)
+		return -ENOMEM;
+	if (cur->slots.max_endpoints < 2 || cur->slots.max_clusters < 2)
+		return 0; /* health off: no slots, sets as compiled */
 	h.cl_new = calloc(img->n_sets + 1, 1);
 	err = h.cl_new ? slots_copy(h.s, &cur->slots) : -ENOMEM;
 	if (!err)
@@ -318,9 +308,9 @@ int plan_health(const struct apply_state *cur, const struct bpfmesh_image *img, 
 		err = assign_clusters(&h, img, *cluster_slots);
 	}
 	if (!err)
-		err = assign_endpoints(&h, img, *cluster_slots, *sets);
+		err = assign_endpoints(&h, img, *cluster_slots, img->sets);
 	for (i = 0; !err && i < img->n_sets; i++)
-		err = leave_out_ejected(&h, &(*sets)[i]);
+		err = leave_out_ejected(&h, &img->sets[i]);
 	if (!err)
 		drop_empty_slot_steps(&h);
 	free(h.cl_new);

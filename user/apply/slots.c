@@ -24,7 +24,7 @@ int slots_copy(struct apply_slots *dst, const struct apply_slots *src)
 {
 	int err = slots_init(dst, src->max_endpoints, src->max_clusters, src->ncpu);
 
-	if (err)
+	if (err || !src->eps || !src->cls)
 		return err;
 	memcpy(dst->eps, src->eps, (src->max_endpoints + 1) * sizeof(*src->eps));
 	memcpy(dst->cls, src->cls, (src->max_clusters + 1) * sizeof(*src->cls));
@@ -40,9 +40,11 @@ void slots_free(struct apply_slots *s)
 
 bool slots_ep_reusable(const struct ep_owner *o, __u64 now_ms, bool ejected)
 {
+	if (ejected)
+		return false; /* the sweep returns it first: the cluster's count */
 	if (o->cluster_slot == 0)
 		return true;
-	return !o->live && !ejected && now_ms - o->retired_ms >= APPLY_GRACE_MS;
+	return !o->live && now_ms - o->retired_ms >= APPLY_GRACE_MS;
 }
 
 bool slots_cl_reusable(const struct cl_owner *o, __u64 now_ms)

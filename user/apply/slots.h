@@ -66,6 +66,8 @@ struct slot_key {
 	const char *name;
 	__u32 slot;
 };
+/* Every owner in s, live or retired: one slot per key (a cluster slot given
+ * to a new cluster first drops the retired owners of its old one). */
 int slot_index_endpoints(const struct apply_slots *s, struct slot_index *ix);
 int slot_index_clusters(const struct apply_slots *s, struct slot_index *ix);
 /* The slot owned by key, or 0. */

@@ -45,6 +45,12 @@ int cmp_set_hash(const void *a, const void *b)
 	return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
+int cmp_live_name(const void *a, const void *b)
+{
+	return strncmp(((const struct live_name *)a)->name, ((const struct live_name *)b)->name,
+		       BPFMESH_NAME_LEN);
+}
+
 int cmp_u32(const void *a, const void *b)
 {
 	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;

@@ -29,6 +29,13 @@ struct live_set {
 	struct backend_val *slots;
 };
 
+/* A name in the names map under the kernel id the applier gave it. */
+struct live_name {
+	__u32 id;
+	__u32 kind;
+	char name[BPFMESH_NAME_LEN];
+};
+
 /* A set no service names any more, deleted once no reader can hold it. */
 struct retired_set {
 	__u32 id;
@@ -43,7 +50,7 @@ struct apply_state {
 	size_t n_svcs;
 	struct live_set *sets;     /* sets named by svcs, sorted by content hash */
 	size_t n_sets;
-	__u32 *names;              /* ids in the names map, sorted */
+	struct live_name *names;   /* what the names map holds, sorted by name */
 	size_t n_names;
 	struct retired_set *retired;
 	size_t n_retired;
@@ -67,5 +74,6 @@ bool has_u32(const __u32 *sorted, size_t n, __u32 v);
 int cmp_svc_key(const void *a, const void *b);
 int cmp_set_hash(const void *a, const void *b);
 int cmp_u32(const void *a, const void *b);
+int cmp_live_name(const void *a, const void *b);
 
 #endif /* BPFMESH_APPLY_STATE_H */

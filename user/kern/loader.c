@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <bpfmesh/health_abi.h>
+#include <bpfmesh/lb_abi.h>
 #include "sock_addr.skel.h"
 #include "tc.skel.h"
 #include "sockops.skel.h"
@@ -188,16 +189,25 @@ static int attach_one(struct lb_loader *l, unsigned int i)
 	return 0;
 }
 
-/* The health arrays and the size each is given (struct lb_sizes). */
+/* The maps sized from struct lb_sizes: max_entries = times x the endpoint
+ * or cluster slots. Backend set entries are one per endpoint slot named by
+ * a set, twice while a changed set and its retired predecessor coexist
+ * (grace period): 4x leaves room for churn. Names are a host or a cluster
+ * each, and every host has a cluster: 2x. A hash map's bucket array is
+ * allocated at creation (16 B a bucket): sizing these from the slots keeps
+ * a node's memory to its policy (the compile-time maxima cost 10.9 MB). */
 static const struct {
 	const char *map;
 	bool per_cluster;
+	unsigned int times;
 } sized_maps[] = {
-	{ BPFMESH_MAP_EP_COUNTERS, false },
-	{ BPFMESH_MAP_EP_HEALTH, false },
-	{ BPFMESH_MAP_EP_HISTS, true },
-	{ BPFMESH_MAP_CLUSTER_CFG, true },
-	{ BPFMESH_MAP_CLUSTER_STATE, true },
+	{ BPFMESH_MAP_EP_COUNTERS, false, 1 },
+	{ BPFMESH_MAP_EP_HEALTH, false, 1 },
+	{ BPFMESH_MAP_EP_HISTS, true, 1 },
+	{ BPFMESH_MAP_CLUSTER_CFG, true, 1 },
+	{ BPFMESH_MAP_CLUSTER_STATE, true, 1 },
+	{ BPFMESH_MAP_BACKENDS, false, 4 },
+	{ BPFMESH_MAP_NAMES, true, 2 },
 };
 
 /* max_entries of the map pinned at path, or 0 when there is none. libbpf
@@ -217,7 +227,7 @@ static unsigned int pinned_max_entries(const char *path)
 	return info.max_entries;
 }
 
-/* Size the health arrays of obj: as pinned, else as asked. */
+/* Size the maps of obj: as pinned, else as asked. */
 static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 {
 	char path[PATH_MAX];
@@ -232,7 +242,8 @@ static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
 		if (err)
 			return err;
-		want = sized_maps[i].per_cluster ? l->sizes.max_clusters : l->sizes.max_endpoints;
+		want = sized_maps[i].times * (sized_maps[i].per_cluster ? l->sizes.max_clusters
+									 : l->sizes.max_endpoints);
 		pinned = pinned_max_entries(path);
 		err = bpf_map__set_max_entries(m, pinned ? pinned : want);
 		if (err)

@@ -227,7 +227,7 @@ static bool dest_fill(struct cctx *c, const struct virtual_service *vs, struct v
 	if (set < 0)
 		return false;
 	out->set_id = (__u32)set;
-	out->subset_id = bpfmesh_name_id(c->sets[set].name);
+	out->subset_id = c->sets[set].name_id;
 	return true;
 }
 
@@ -241,7 +241,7 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 	size_t i, n = 0;
 	bool ok = true;
 
-	v->service_id = bpfmesh_name_id(k->svc->host);
+	v->service_id = cname_add(c, BPFMESH_NAME_SERVICE, k->svc->host);
 	if (!r) {
 		long set = cset_get(c, k->svc, NULL, NULL);
 
@@ -249,7 +249,7 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 			return false;
 		v->n_dests = 1;
 		v->dests[0].set_id = (__u32)set;
-		v->dests[0].subset_id = bpfmesh_name_id(c->sets[set].name);
+		v->dests[0].subset_id = c->sets[set].name_id;
 		v->dests[0].cum_weight = v->total_weight = 1;
 		v->dests[0].route_weight = 100; /* Istio: a lone destination is 100 */
 		return true;
@@ -348,7 +348,6 @@ static bool cservices_build(struct cctx *c, const struct ckey *keys, size_t n,
 		s->key = keys[i].key;
 		s->src_file = keys[i].addr->src.file;
 		s->src_line = keys[i].addr->src.line;
-		cname_add(c, BPFMESH_NAME_SERVICE, keys[i].svc->host);
 		if (!cval_build(c, &keys[i], &s->val))
 			ok = false;
 	}

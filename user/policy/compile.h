@@ -14,6 +14,7 @@ struct cset {
 	const struct reg_svc *svc;
 	const struct dr_subset *subset; /* NULL: the whole service */
 	const char *name;               /* "host/subset:port" or "host:port" */
+	__u32 name_id;                  /* its image-local name id */
 };
 
 struct cname {
@@ -28,8 +29,9 @@ struct cctx {
 	struct cset *sets;
 	size_t n_sets, cap_sets;
 	struct hmap set_index; /* (svc, subset) -> index into sets */
-	struct cname *names;
+	struct cname *names;           /* in id order: names[i].id == i + 1 */
 	size_t n_names, cap_names;
+	struct hmap name_index;        /* name -> id */
 	bool failed; /* out of memory */
 };
 
@@ -40,8 +42,10 @@ long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset 
 bool cset_emit(struct cctx *c, struct bpfmesh_image *img);
 void cset_free(struct cctx *c);
 
-void cname_add(struct cctx *c, __u32 kind, const char *name);
-/* Sort, dedupe, detect id collisions, write img->names. */
+/* The image-local id of a name (1, 2, ... in first-use order), adding it
+ * on first use; 0 on allocation failure (c->failed is set). */
+__u32 cname_add(struct cctx *c, __u32 kind, const char *name);
+/* Write img->names, in id order. */
 bool cname_emit(struct cctx *c, struct bpfmesh_image *img);
 
 /* The whole compile: keys, routes, sets, names. false: errors reported. */

@@ -22,7 +22,7 @@ static void cset_cluster_cfg(struct cctx *c, const struct cset *s, struct image_
 	outlier_effective(dr, s->subset ? s->subset->name : NULL, s->svc->port->number, &oc);
 	memset(cfg, 0, sizeof(*cfg));
 	strncpy(out->cluster, s->name, BPFMESH_NAME_LEN - 1);
-	cfg->name_id = bpfmesh_name_id(s->name);
+	cfg->name_id = s->name_id; /* image-local, as every id of the image */
 	cfg->total_endpoints = out->n_slots;
 	if (!oc.enabled)
 		return;
@@ -73,7 +73,7 @@ long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset 
 		c->failed = true;
 		return -1;
 	}
-	cname_add(c, BPFMESH_NAME_SUBSET, s->name);
+	s->name_id = cname_add(c, BPFMESH_NAME_SUBSET, s->name);
 	return (long)c->n_sets++;
 }
 
@@ -211,6 +211,7 @@ void cset_free(struct cctx *c)
 	free(c->sets);
 	free(c->names);
 	hmap_free(&c->set_index);
+	hmap_free(&c->name_index);
 	c->sets = NULL;
 	c->names = NULL;
 	c->n_sets = c->cap_sets = c->n_names = c->cap_names = 0;

@@ -7,8 +7,9 @@
  * services are sorted by key, sets and names are numbered in the order the
  * sorted services first use them.
  *
- * Set ids inside an image are image-local (index into sets[]); apply.c maps
- * them onto kernel set ids when it writes the image.
+ * Set ids inside an image are image-local (index into sets[]), and so are
+ * name ids (1..n_names, names[id - 1]); the applier maps them onto kernel
+ * set ids and kernel name ids when it writes the image.
  */
 #include <stddef.h>
 #include <bpfmesh/health_abi.h>
@@ -46,7 +47,7 @@ struct image_set {
 };
 
 struct image_name {
-	__u32 id; /* bpfmesh_name_id(name) */
+	__u32 id; /* image-local: names[id - 1] */
 	struct name_val val;
 };
 
@@ -56,14 +57,10 @@ struct bpfmesh_image {
 	size_t n_sets;
 	struct image_set *sets;
 	size_t n_names;
-	struct image_name *names; /* sorted by id */
+	struct image_name *names; /* in id order */
 	char *strtab; /* owns the strings services[].src_file point to */
 };
 
 void bpfmesh_image_free(struct bpfmesh_image *img);
-
-/* Stable 32-bit id of a name (FNV-1a), so that counters keyed by it keep
- * their meaning across policy versions and agent restarts. Never 0. */
-__u32 bpfmesh_name_id(const char *name);
 
 #endif /* BPFMESH_IMAGE_H */
