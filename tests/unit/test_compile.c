@@ -506,7 +506,8 @@ static void test_vip_collision_is_error(void **state)
 	ptest_free(&t);
 }
 
-/* A bad policy never produces a partial image. */
+/* A bad policy never produces a partial image (an undefined subset is an
+ * error under --strict). */
 static void test_error_leaves_image_empty(void **state)
 {
 	struct ptest t;
@@ -515,9 +516,33 @@ static void test_error_leaves_image_empty(void **state)
 		      "  tcp:\n"
 		      "  - route:\n"
 		      "    - {destination: {host: reviews, subset: v9}, weight: 1}\n"
-		      "    - {destination: {host: reviews, subset: v1}, weight: 1}\n", false);
+		      "    - {destination: {host: reviews, subset: v1}, weight: 1}\n", true);
 	assert_int_equal(t.ret, 1);
 	assert_image_empty(&t.img);
+	ptest_free(&t);
+}
+
+/* Without --strict, a destination no resource defines yet keeps its weight
+ * and nothing to draw: its share is refused (Envoy: no cluster, 503), the
+ * rest is routed. */
+static void test_undefined_destination_share_refused(void **state)
+{
+	const struct svc_val *v;
+	struct ptest t;
+
+	ptest_compile(&t, SE_REVIEWS DR_REVIEWS VS_HEAD
+		      "  tcp:\n"
+		      "  - route:\n"
+		      "    - {destination: {host: reviews, subset: v9}, weight: 25}\n"
+		      "    - {destination: {host: ratings}, weight: 25}\n"
+		      "    - {destination: {host: reviews, subset: v1}, weight: 50}\n", false);
+	assert_int_equal(t.ret, 0);
+	assert_int_equal(t.img.n_services, 1);
+	v = &t.img.services[0].val;
+	assert_int_equal(v->n_dests, 1);
+	assert_int_equal(v->dests[0].cum_weight, 2); /* 50/25 */
+	assert_int_equal(v->total_weight, 4);        /* 100/25: half refused */
+	assert_int_equal(ptest_count(&t, DIAG_ERROR), 0);
 	ptest_free(&t);
 }
 
@@ -536,7 +561,8 @@ static void test_strict_makes_unenforced_fatal(void **state)
 	ptest_free(&t);
 	assert_int_equal(ptest_compile(&t, yaml, true), 1);
 	assert_image_empty(&t.img);
-	assert_int_equal(diag_count_errors(&t.dl), 1);
+	/* The tls routes, and subset v3 selecting no endpoint (cross-resource). */
+	assert_int_equal(diag_count_errors(&t.dl), 2);
 	ptest_free(&t);
 }
 
@@ -725,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_workload_entries_selected),
 		cmocka_unit_test(test_vip_collision_is_error),
 		cmocka_unit_test(test_error_leaves_image_empty),
+		cmocka_unit_test(test_undefined_destination_share_refused),
 		cmocka_unit_test(test_strict_makes_unenforced_fatal),
 		cmocka_unit_test(test_destination_other_service_port),
 		cmocka_unit_test(test_destination_port_ambiguous),

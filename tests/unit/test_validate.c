@@ -370,20 +370,31 @@ static void test_vs_destination_required(void **state)
 	ptest_free(&t);
 }
 
-static void test_vs_undefined_subset_is_error(void **state)
+/* Cross-resource findings: Istio's API server accepts the resource (the
+ * DestinationRule may be in another file, or arrive later); --strict
+ * refuses. */
+static void test_vs_undefined_subset_warns(void **state)
 {
+	static const char *yaml = SE DR DEFAULT_SUBSETS VS
+		"  tcp:\n"
+		"  - route:\n"
+		"    - destination: {host: reviews, subset: v3}\n";
 	struct ptest t;
 
-	compile(&t, SE DR DEFAULT_SUBSETS VS
-		    "  tcp:\n"
-		    "  - route:\n"
-		    "    - destination: {host: reviews, subset: v3}\n");
+	compile(&t, yaml);
+	assert_int_equal(t.ret, 0);
+	assert_diag(&t, DIAG_WARNING, 30, 20, "spec.tcp[0].route[0].destination",
+		    "subset v3 is not defined by any DestinationRule");
+	ptest_free(&t);
+	ptest_compile(&t, yaml, true);
 	assert_int_equal(t.ret, 1);
 	assert_diag(&t, DIAG_ERROR, 30, 20, "spec.tcp[0].route[0].destination",
 		    "subset v3 is not defined by any DestinationRule");
 	ptest_free(&t);
 }
 
+/* A VirtualService alone (its service defined in another file, or not yet)
+ * passes lint. */
 static void test_vs_unknown_destination_host(void **state)
 {
 	struct ptest t;
@@ -391,12 +402,29 @@ static void test_vs_unknown_destination_host(void **state)
 	compile(&t, SE VS
 		    "  tcp:\n"
 		    "  - route:\n"
-		    "    - destination: {host: ratings, port: {number: 80}}\n"
-		    "    - destination: {host: reviews, port: {number: 81}}\n");
-	assert_int_equal(t.ret, 1);
-	assert_diag(&t, DIAG_ERROR, 21, 20, "spec.tcp[0].route[0].destination",
+		    "    - {destination: {host: ratings, port: {number: 80}}, weight: 50}\n"
+		    "    - {destination: {host: reviews, port: {number: 81}}, weight: 50}\n");
+	assert_int_equal(t.ret, 0);
+	assert_diag(&t, DIAG_WARNING, 21, 21, "spec.tcp[0].route[0].destination",
 		    "ratings.default.svc.cluster.local matches no service");
-	assert_diag(&t, DIAG_ERROR, 22, 20, "spec.tcp[0].route[1].destination", "has no port 81");
+	assert_diag(&t, DIAG_WARNING, 22, 21, "spec.tcp[0].route[1].destination",
+		    "has no port 81");
+	ptest_free(&t);
+}
+
+static void test_vs_alone_passes(void **state)
+{
+	struct ptest t;
+
+	compile(&t, "apiVersion: networking.istio.io/v1\n"
+		    "kind: VirtualService\n"
+		    "metadata: {name: reviews}\n"
+		    "spec:\n"
+		    "  hosts: [reviews]\n"
+		    "  tcp: [{route: [{destination: {host: reviews, subset: v1}}]}]\n");
+	assert_int_equal(t.ret, 0);
+	assert_int_equal(ptest_count(&t, DIAG_ERROR), 0);
+	assert_diag(&t, DIAG_WARNING, 5, 11, "spec.hosts[0]", "matches no service");
 	ptest_free(&t);
 }
 
@@ -835,7 +863,8 @@ int main(void)
 		cmocka_unit_test(test_vs_weight_sum_not_100_is_a_note),
 		cmocka_unit_test(test_vs_too_many_destinations),
 		cmocka_unit_test(test_vs_destination_required),
-		cmocka_unit_test(test_vs_undefined_subset_is_error),
+		cmocka_unit_test(test_vs_undefined_subset_warns),
+		cmocka_unit_test(test_vs_alone_passes),
 		cmocka_unit_test(test_vs_unknown_destination_host),
 		cmocka_unit_test(test_vs_match_port_range),
 		cmocka_unit_test(test_vs_request_level_route_fields),
