@@ -657,9 +657,10 @@ static void test_dr_connection_pool_counts(void **state)
 		    "      tcp: {maxConnections: -1}\n"
 		    "      http: {http1MaxPendingRequests: -2, h2UpgradePolicy: SOMETIMES}\n");
 	assert_diag(&t, DIAG_ERROR, 21, 29, "spec.trafficPolicy.connectionPool.tcp.maxConnections",
-		    "range 0..");
+		    "must be non-negative");
 	assert_diag(&t, DIAG_ERROR, 22, 39,
-		    "spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests", "range 0..");
+		    "spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests",
+		    "must be non-negative");
 	assert_diag(&t, DIAG_ERROR, 22, 60, "spec.trafficPolicy.connectionPool.http.h2UpgradePolicy",
 		    "unknown value");
 	ptest_free(&t);
@@ -739,7 +740,7 @@ static void test_dr_load_balancer(void **state)
 	assert_diag(&t, DIAG_ERROR, 20, 5, "spec.trafficPolicy.loadBalancer",
 		    "only one of simple or consistentHash");
 	assert_diag(&t, DIAG_ERROR, 22, 7, "spec.trafficPolicy.loadBalancer.consistentHash",
-		    "exactly one hash key");
+		    "only one of httpHeaderName, httpCookie, useSourceIp");
 	assert_diag(&t, DIAG_ERROR, 25, 29,
 		    "spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize", "prime");
 	assert_int_equal(ptest_count(&t, DIAG_ERROR), 4);
@@ -765,11 +766,11 @@ static void test_dr_locality_lb(void **state)
 	assert_diag(&t, DIAG_ERROR, 24, 15, "spec.trafficPolicy.loadBalancer.localityLbSetting."
 		    "distribute[0].to", "total locality weight 90 != 100");
 	assert_diag(&t, DIAG_ERROR, 25, 17, "spec.trafficPolicy.loadBalancer.localityLbSetting."
-		    "distribute[1].from", "only as the last segment");
+		    "distribute[1].from", "must be in the end");
 	assert_diag(&t, DIAG_ERROR, 28, 11, "spec.trafficPolicy.loadBalancer.localityLbSetting."
 		    "failover[0]", "different regions");
 	assert_diag(&t, DIAG_ERROR, 29, 18, "spec.trafficPolicy.loadBalancer.localityLbSetting."
-		    "failover[1].from", "only specifies regions");
+		    "failover[1].from", "only specify region");
 	assert_diag(&t, DIAG_ERROR, 21, 7, "spec.trafficPolicy.loadBalancer.localityLbSetting",
 		    "simultaneously");
 	ptest_free(&t);

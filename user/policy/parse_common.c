@@ -244,3 +244,16 @@ void parse_endpoint(struct ydoc *d, yaml_node_t *n, const char *path, struct end
 	else
 		ydiag(d, n, DIAG_ERROR, sub, "address must be set");
 }
+
+/* Istio's ValidateDuration: at least 1ms ("duration must be greater than
+ * 1ms"), and whole milliseconds. */
+bool parse_ms_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *out)
+{
+	if (!yget_duration(d, n, path, PARSE_MS, out))
+		return false;
+	if (*out % PARSE_MS) {
+		ydiag(d, n, DIAG_ERROR, path, "only durations to ms precision are supported");
+		return false;
+	}
+	return true;
+}
