@@ -46,8 +46,9 @@ static bool loc_seen(struct arena *a, struct hmap *m, bool add, bool *oom, const
 {
 	char *key = arena_printf(a, fmt, r, z, sz);
 	bool added;
+	size_t v;
 
-	if (!key || !hmap_get_str(m, key, NULL)) {
+	if (!key || !hmap_get_str(m, key, &v)) {
 		if (add && (!key || !hmap_put_str(m, key, 0, &added)))
 			*oom = true;
 		return false;
