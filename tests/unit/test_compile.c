@@ -194,6 +194,7 @@ static const char *multi_yaml =
 	"  hosts: [ratings.shop.svc.cluster.local]\n"
 	"  addresses: [127.100.0.9, 127.100.0.2]\n"
 	"  ports: [{number: 9080, name: http, protocol: HTTP}, {number: 22, name: ssh}]\n"
+	"  resolution: STATIC\n"
 	"  endpoints:\n"
 	"  - {address: 127.0.2.2, weight: 3}\n"
 	"  - {address: 127.0.2.1, weight: 1}\n"
@@ -371,6 +372,7 @@ static void test_route_by_port_and_unenforced_clause(void **state)
 		      "  hosts: [reviews.default.svc.cluster.local]\n"
 		      "  addresses: [127.100.0.1]\n"
 		      "  ports: [{number: 80, name: http, protocol: HTTP}, {number: 81, name: web, protocol: HTTP}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints:\n"
 		      "  - {address: 127.0.1.1, labels: {version: v1}}\n"
 		      "  - {address: 127.0.1.3, labels: {version: v2}}\n"
@@ -386,7 +388,7 @@ static void test_route_by_port_and_unenforced_clause(void **state)
 	s81 = ptest_service(&t.img, "127.100.0.1", 81);
 	assert_int_equal(s80->val.dests[0].subset_id, bpfmesh_name_id(CANARY_HOST "/v1:80"));
 	assert_int_equal(s81->val.dests[0].subset_id, bpfmesh_name_id(CANARY_HOST "/v2:81"));
-	assert_diag(&t, DIAG_UNENFORCED, 28, 14, "spec.http[0].match[0].uri", "not matching");
+	assert_diag(&t, DIAG_UNENFORCED, 29, 14, "spec.http[0].match[0].uri", "not matching");
 	ptest_free(&t);
 }
 
@@ -421,6 +423,7 @@ static void test_target_port_resolution(void **state)
 		      "  hosts: [db.example.com]\n"
 		      "  addresses: [127.100.0.5]\n"
 		      "  ports: [{number: 5432, name: pg, targetPort: 6432}, {number: 7000, name: admin}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints:\n"
 		      "  - {address: 127.0.5.1, ports: {pg: 15432}}\n"
 		      "  - {address: 127.0.5.2}\n", false);
@@ -499,6 +502,7 @@ static void test_vip_collision_is_error(void **state)
 		      "  hosts: [other.example.com]\n"
 		      "  addresses: [127.100.0.1]\n"
 		      "  ports: [{number: 80, name: tcp}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints: [{address: 127.0.9.9}]\n", false);
 	assert_int_equal(t.ret, 1);
 	assert_diag(&t, DIAG_ERROR, 19, 15, "spec.addresses[0]", "claimed by both");
@@ -580,6 +584,7 @@ static void test_destination_other_service_port(void **state)
 		      "spec:\n"
 		      "  hosts: [backup.dr.svc.cluster.local]\n"
 		      "  ports: [{number: 9000, name: tcp}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints: [{address: 127.0.7.1}]\n"
 		      VS_HEAD
 		      "  tcp:\n"
@@ -607,12 +612,13 @@ static void test_destination_port_ambiguous(void **state)
 		      "spec:\n"
 		      "  hosts: [two.example.com]\n"
 		      "  ports: [{number: 1000, name: a}, {number: 2000, name: b}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints: [{address: 127.0.8.1}]\n"
 		      VS_HEAD
 		      "  tcp:\n"
 		      "  - route: [{destination: {host: two.example.com}}]\n", false);
 	assert_int_equal(t.ret, 1);
-	assert_diag(&t, DIAG_ERROR, 28, 27, "spec.tcp[0].route[0].destination",
+	assert_diag(&t, DIAG_ERROR, 29, 27, "spec.tcp[0].route[0].destination",
 		    "set destination.port.number");
 	ptest_free(&t);
 }
@@ -689,6 +695,7 @@ static void test_many_services(void **state)
 			      "metadata: {name: s%zu}\nspec:\n  hosts: [s%zu.example.com]\n"
 			      "  addresses: [127.%zu.%zu.1]\n"
 			      "  ports: [{number: 80, name: a}, {number: 81, name: b}]\n"
+			      "  resolution: STATIC\n"
 			      "  endpoints: [{address: 10.0.%zu.1, labels: {v: a}}, "
 			      "{address: 10.0.%zu.2, labels: {v: b}}]\n"
 			      "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"

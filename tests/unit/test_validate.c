@@ -92,6 +92,7 @@ static void test_se_addresses(void **state)
 	compile(&t, SE_SPEC("  hosts: [a.example.com]\n"
 			    "  addresses: [300.1.1.1, 10.0.0.0/8, 10.1.1.1/32, 'fd00::1', 10.2.2.2/33]\n"
 			    "  ports: [{number: 80, name: tcp}]\n"
+			    "  resolution: STATIC\n"
 			    "  endpoints: [{address: 127.0.0.9}]\n"));
 	assert_diag(&t, DIAG_ERROR, 6, 15, "spec.addresses[0]", "not a valid IP address or CIDR");
 	assert_diag(&t, DIAG_UNENFORCED, 6, 26, "spec.addresses[1]", "/32");
