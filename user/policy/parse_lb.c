@@ -169,9 +169,10 @@ static void ch_source_ip(struct ydoc *d, yaml_node_t *n, const char *path, void 
 	struct ch_ctx *c = obj;
 	bool b;
 
-	/* useSourceIp: false is the proto default, as good as unset. */
+	/* Written, it sets the oneof even when false (which hashes nothing). */
+	ch_key(c, HASH_KEY_NONE);
 	if (yget_bool(d, n, path, &b) && b)
-		ch_key(c, HASH_KEY_SOURCE_IP);
+		c->lb->hash_key = HASH_KEY_SOURCE_IP;
 }
 
 static void ch_cookie(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
