@@ -617,9 +617,13 @@ static void test_destination_port_ambiguous(void **state)
 		      VS_HEAD
 		      "  tcp:\n"
 		      "  - route: [{destination: {host: two.example.com}}]\n", false);
-	assert_int_equal(t.ret, 1);
-	assert_diag(&t, DIAG_ERROR, 29, 27, "spec.tcp[0].route[0].destination",
+	/* Istio accepts it: a warning, and the destination's share refused. */
+	assert_int_equal(t.ret, 0);
+	assert_diag(&t, DIAG_WARNING, 29, 27, "spec.tcp[0].route[0].destination",
 		    "set destination.port.number");
+	assert_int_equal(t.img.n_services, 1);
+	assert_int_equal(t.img.services[0].val.n_dests, 0);
+	assert_int_equal(t.img.services[0].val.total_weight, 1);
 	ptest_free(&t);
 }
 

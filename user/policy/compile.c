@@ -159,7 +159,10 @@ dest_error(struct cctx *c, struct vs_dest *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	diag_add(c->dl, DIAG_ERROR, d->src.file, d->src.line, d->src.col, d->src.path, "%s", buf);
+	/* Another resource settles it, so Istio accepts the VirtualService: a
+	 * warning (--strict: an error), as xref_check reports its kind. */
+	diag_add(c->dl, c->dl->strict ? DIAG_ERROR : DIAG_WARNING, d->src.file, d->src.line,
+		 d->src.col, d->src.path, "%s", buf);
 }
 
 /* Which (host, port) a destination names; NULL when it cannot be resolved. */
