@@ -274,6 +274,35 @@ static void test_locality_from_after_wildcard(void **state)
 	mtest_free(&o);
 }
 
+/* Localities have no length limit: a 300-character region is a region. */
+static void test_locality_long_region(void **state)
+{
+	char region[301], yaml[1024];
+	struct mtest o;
+
+	memset(region, 'r', 300);
+	region[300] = '\0';
+	snprintf(yaml, sizeof(yaml), TP_HEAD
+		 "    loadBalancer:\n"
+		 "      localityLbSetting:\n"
+		 "        distribute:\n"
+		 "        - {from: %s/z1, to: {eu: 100}}\n"
+		 "        - {from: %s/z2, to: {eu: 100}}\n", region, region);
+	tparse(&o, yaml);
+	assert_int_equal(ptest_count(&o.t, DIAG_ERROR), 0);
+	mtest_free(&o);
+	snprintf(yaml, sizeof(yaml), TP_HEAD
+		 "    loadBalancer:\n"
+		 "      localityLbSetting:\n"
+		 "        distribute:\n"
+		 "        - {from: %s, to: {eu: 100}}\n"
+		 "        - {from: %s/z, to: {eu: 100}}\n", region, region);
+	tparse(&o, yaml);
+	assert_diag(&o.t, DIAG_ERROR, 11, 18, LOC ".distribute[1].from", "overlap with previous");
+	assert_int_equal(ptest_count(&o.t, DIAG_ERROR), 1);
+	mtest_free(&o);
+}
+
 static void test_locality_from_unset(void **state)
 {
 	struct mtest o;
@@ -636,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_locality_overlap),
 		cmocka_unit_test(test_locality_syntax),
 		cmocka_unit_test(test_locality_from_after_wildcard),
+		cmocka_unit_test(test_locality_long_region),
 		cmocka_unit_test(test_locality_from_unset),
 		cmocka_unit_test(test_failover_priority_topology),
 		cmocka_unit_test(test_failover_needs_outlier_detection),

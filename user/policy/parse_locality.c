@@ -2,6 +2,7 @@
 /* trafficPolicy.loadBalancer.localityLbSetting, validated as Istio's
  * ValidateLocalityLbSetting does and kept in struct locality_lb for the
  * kernel side. Not yet enforced. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,35 +20,47 @@ struct loc_list {
 	diag_add((d)->dl, DIAG_ERROR, (at)->file, (at)->line, (at)->col, (at)->path, fmt, \
 		 ##__VA_ARGS__)
 
-/* getLocalityParam: region[/zone[/subzone]], split in at most three (the
- * subzone keeps any further '/'); no part may be empty. Returns the level
- * (0 region, 1 zone, 2 subzone) or -1. */
-static int loc_split(const char *s, char *region, char *zone, const char **subzone,
-		     size_t cap)
+/* One locality split as getLocalityParam does: region[/zone[/subzone]], in at
+ * most three parts (the subzone keeps any further '/'). */
+struct loc_parts {
+	const char *r, *z, *sz;
+	int rl, zl;
+};
+
+/* The level (0 region, 1 zone, 2 subzone), or -1 when a part is empty. */
+static int loc_split(const char *s, struct loc_parts *p)
 {
 	const char *z = strchr(s, '/'), *sz = z ? strchr(z + 1, '/') : NULL;
 	size_t rl = z ? (size_t)(z - s) : strlen(s);
 	size_t zl = z ? (sz ? (size_t)(sz - z - 1) : strlen(z + 1)) : 0;
 
-	if (rl == 0 || rl >= cap || (z && (zl == 0 || zl >= cap)) || (sz && !sz[1]))
+	if (rl == 0 || rl > INT_MAX || (z && (zl == 0 || zl > INT_MAX)) || (sz && !sz[1]))
 		return -1;
-	memcpy(region, s, rl);
-	region[rl] = '\0';
-	if (z)
-		memcpy(zone, z + 1, zl);
-	zone[zl] = '\0';
-	*subzone = sz ? sz + 1 : "";
+	*p = (struct loc_parts){ s, z ? z + 1 : "", sz ? sz + 1 : "", (int)rl, (int)zl };
 	return sz ? 2 : z ? 1 : 0;
 }
 
-/* Mark key present; true if it already was. *oom on allocation failure. */
-static bool loc_seen(struct arena *a, struct hmap *m, bool add, bool *oom, const char *fmt,
-		     const char *r, const char *z, const char *sz)
+enum loc_key { LOC_REGION, LOC_ZONE, LOC_SUBZONE };
+
+/* Is the key of this level of p (with zone and subzone as given: NULL
+ * takes p's) in m? add: put it there. *oom on allocation failure. */
+static bool loc_seen(struct arena *a, struct hmap *m, bool add, bool *oom,
+		     enum loc_key level, const struct loc_parts *p, const char *z,
+		     const char *sz)
 {
-	char *key = arena_printf(a, fmt, r, z, sz);
+	int zl = z ? (int)strlen(z) : p->zl;
+	char *key;
 	bool added;
 	size_t v;
 
+	z = z ? z : p->z;
+	sz = sz ? sz : p->sz;
+	if (level == LOC_REGION)
+		key = arena_printf(a, "R:%.*s", p->rl, p->r);
+	else if (level == LOC_ZONE)
+		key = arena_printf(a, "Z:%.*s/%.*s", p->rl, p->r, zl, z);
+	else
+		key = arena_printf(a, "S:%.*s/%.*s/%s", p->rl, p->r, zl, z, sz);
 	if (!key || !hmap_get_str(m, key, &v)) {
 		if (add && (!key || !hmap_put_str(m, key, 0, &added)))
 			*oom = true;
@@ -55,10 +68,6 @@ static bool loc_seen(struct arena *a, struct hmap *m, bool add, bool *oom, const
 	}
 	return true;
 }
-
-#define R_KEY "R:%s%.0s%.0s"
-#define Z_KEY "Z:%s/%s%.0s"
-#define S_KEY "S:%s/%s/%s"
 
 /*
  * Istio's validateLocalities: a locality is refused when an earlier one of
@@ -70,37 +79,38 @@ static bool loc_seen(struct arena *a, struct hmap *m, bool add, bool *oom, const
  */
 static const char *loc_overlap(struct ydoc *d, struct hmap *m, const char *s, bool *oom)
 {
-	char r[YPATH_MAX], z[YPATH_MAX];
-	const char *sz, *star = strchr(s, '*');
+	static const struct loc_parts any = { "*", "", "", 1, 0 };
+	const char *star = strchr(s, '*');
 	struct arena *a = d->a;
+	struct loc_parts p;
 	int level;
 
 	if (star && (strchr(star + 1, '*') || star[1] != '\0'))
 		return "wildcard '*' number can not exceed 1 and must be in the end";
-	if (loc_seen(a, m, false, oom, R_KEY, "*", "", ""))
+	if (loc_seen(a, m, false, oom, LOC_REGION, &any, NULL, NULL))
 		return "overlap with previous specified ones";
-	level = loc_split(s, r, z, &sz, sizeof(r));
+	level = loc_split(s, &p);
 	if (level < 0)
 		return "must not contain empty region/zone/subzone info";
 	if (level == 0) {
-		if (loc_seen(a, m, true, oom, R_KEY, r, "", ""))
+		if (loc_seen(a, m, true, oom, LOC_REGION, &p, NULL, NULL))
 			return "overlap with previous specified ones";
-		loc_seen(a, m, true, oom, Z_KEY, r, "*", "");
+		loc_seen(a, m, true, oom, LOC_ZONE, &p, "*", NULL);
 		return NULL;
 	}
-	if (loc_seen(a, m, true, oom, R_KEY, r, "", "") &&
-	    loc_seen(a, m, false, oom, Z_KEY, r, "*", ""))
+	if (loc_seen(a, m, true, oom, LOC_REGION, &p, NULL, NULL) &&
+	    loc_seen(a, m, false, oom, LOC_ZONE, &p, "*", NULL))
 		return "overlap with previous specified ones";
 	if (level == 1) {
-		if (loc_seen(a, m, true, oom, Z_KEY, r, z, ""))
+		if (loc_seen(a, m, true, oom, LOC_ZONE, &p, NULL, NULL))
 			return "overlap with previous specified ones";
-		loc_seen(a, m, true, oom, S_KEY, r, z, "*");
+		loc_seen(a, m, true, oom, LOC_SUBZONE, &p, NULL, "*");
 		return NULL;
 	}
-	if (loc_seen(a, m, true, oom, Z_KEY, r, z, "") &&
-	    loc_seen(a, m, false, oom, S_KEY, r, z, "*"))
+	if (loc_seen(a, m, true, oom, LOC_ZONE, &p, NULL, NULL) &&
+	    loc_seen(a, m, false, oom, LOC_SUBZONE, &p, NULL, "*"))
 		return "overlap with previous specified ones";
-	if (loc_seen(a, m, true, oom, S_KEY, r, z, sz))
+	if (loc_seen(a, m, true, oom, LOC_SUBZONE, &p, NULL, NULL))
 		return "overlap with previous specified ones";
 	return NULL;
 }

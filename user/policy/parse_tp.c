@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-/* DestinationRule trafficPolicy: validated as Istio's admission does, then
- * reported as not enforced (this slice routes, it does not yet balance,
- * limit or eject). The lint keeps what it needs in struct tp_summary, and
- * outlierDetection (top level and per port) is kept whole for
- * outlier_policy.c. */
+/* DestinationRule trafficPolicy: validated as Istio's admission does
+ * (validateTrafficPolicy and what it calls), then reported as not enforced
+ * where the data plane does not enforce it yet. loadBalancer (parse_lb.c),
+ * connectionPool.tcp and outlierDetection, top level and per port, are kept
+ * in struct tp_summary; traffic_policy.c and outlier_policy.c pick the
+ * blocks in force for a cluster. */
 #include <string.h>
 
 #include "check.h"
