@@ -208,6 +208,19 @@ static void test_workload_entry_unix(void **state)
 	ptest_free(&t);
 }
 
+/* validateWorkloadEntry: port names are DNS-1123 labels, numbers 1..65535. */
+static void test_workload_entry_ports(void **state)
+{
+	struct ptest t;
+
+	lint(&t, WE_SPEC("  address: 127.0.0.9\n"
+			 "  ports: {Http_1: 80, tcp: 0, ok: 81}\n"));
+	assert_diag(&t, DIAG_ERROR, 6, 11, "spec.ports.Http_1", "invalid port name \"Http_1\"");
+	assert_diag(&t, DIAG_ERROR, 6, 28, "spec.ports.tcp", "1..65535");
+	assert_int_equal(ptest_count(&t, DIAG_ERROR), 2);
+	ptest_free(&t);
+}
+
 /* No address: an error, unless a network is given (reached through its
  * gateway; Istio only warns). */
 static void test_workload_entry_address_required(void **state)
@@ -239,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_dns_unix_endpoint),
 		cmocka_unit_test(test_dns_hosts_with_address_and_tcp_port),
 		cmocka_unit_test(test_workload_entry_unix),
+		cmocka_unit_test(test_workload_entry_ports),
 		cmocka_unit_test(test_workload_entry_address_required),
 	};
 
