@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "policy/parse.h"
 #include "policy/policy.h"
 
 struct ptest {
@@ -63,6 +64,29 @@ static inline size_t ptest_count(const struct ptest *t, enum diag_level level)
 	for (i = 0; i < t->dl.n; i++)
 		n += t->dl.items[i].level == level;
 	return n;
+}
+
+/* The model of one parsed file (no checks across resources, no image), with
+ * its first DestinationRule; t holds the diagnostics for assert_diag. */
+struct mtest {
+	struct ptest t;
+	struct model m;
+	const struct dest_rule *dr;
+};
+
+static inline void mtest_parse(struct mtest *o, const char *yaml)
+{
+	memset(o, 0, sizeof(*o));
+	model_init(&o->m);
+	o->t.src = yaml;
+	assert_true(parse_buffer(&o->m, "t.yaml", yaml, strlen(yaml), &o->t.dl));
+	o->dr = o->m.drs;
+}
+
+static inline void mtest_free(struct mtest *o)
+{
+	model_free(&o->m);
+	diag_free(&o->t.dl);
 }
 
 /* Print line `line` of src with a caret under column col. */

@@ -200,6 +200,7 @@ static const char *multi_yaml =
 	"  hosts: [ratings.shop.svc.cluster.local]\n"
 	"  addresses: [127.100.0.9, 127.100.0.2]\n"
 	"  ports: [{number: 9080, name: http, protocol: HTTP}, {number: 22, name: ssh}]\n"
+	"  resolution: STATIC\n"
 	"  endpoints:\n"
 	"  - {address: 127.0.2.2, weight: 3}\n"
 	"  - {address: 127.0.2.1, weight: 1}\n"
@@ -376,6 +377,7 @@ static void test_route_by_port_and_unenforced_clause(void **state)
 		      "  hosts: [reviews.default.svc.cluster.local]\n"
 		      "  addresses: [127.100.0.1]\n"
 		      "  ports: [{number: 80, name: http, protocol: HTTP}, {number: 81, name: web, protocol: HTTP}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints:\n"
 		      "  - {address: 127.0.1.1, labels: {version: v1}}\n"
 		      "  - {address: 127.0.1.3, labels: {version: v2}}\n"
@@ -391,7 +393,7 @@ static void test_route_by_port_and_unenforced_clause(void **state)
 	s81 = ptest_service(&t.img, "127.100.0.1", 81);
 	assert_name(&t.img, s80->val.dests[0].subset_id, CANARY_HOST "/v1:80");
 	assert_name(&t.img, s81->val.dests[0].subset_id, CANARY_HOST "/v2:81");
-	assert_diag(&t, DIAG_UNENFORCED, 28, 14, "spec.http[0].match[0].uri", "not matching");
+	assert_diag(&t, DIAG_UNENFORCED, 29, 14, "spec.http[0].match[0].uri", "not matching");
 	ptest_free(&t);
 }
 
@@ -426,6 +428,7 @@ static void test_target_port_resolution(void **state)
 		      "  hosts: [db.example.com]\n"
 		      "  addresses: [127.100.0.5]\n"
 		      "  ports: [{number: 5432, name: pg, targetPort: 6432}, {number: 7000, name: admin}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints:\n"
 		      "  - {address: 127.0.5.1, ports: {pg: 15432}}\n"
 		      "  - {address: 127.0.5.2}\n", false);
@@ -499,6 +502,7 @@ static void test_set_metric_labels(void **state)
 		      "  hosts: [rev.shop.svc.cluster.local]\n"
 		      "  addresses: [127.100.0.7]\n"
 		      "  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 9080}]\n"
+		      "  resolution: STATIC\n"
 		      "  workloadSelector: {labels: {app: rev}}\n"
 		      "---\n"
 		      "apiVersion: networking.istio.io/v1\n"
@@ -519,6 +523,7 @@ static void test_set_metric_labels(void **state)
 		      "  hosts: [ext.example.com]\n"
 		      "  addresses: [127.100.0.8]\n"
 		      "  ports: [{number: 443, name: tls, protocol: TLS}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints: [{address: 127.0.8.1}]\n", false);
 	assert_int_equal(t.ret, 0);
 	s = ptest_service(&t.img, "127.100.0.7", 80);
@@ -572,6 +577,7 @@ static void test_vip_collision_is_error(void **state)
 		      "  hosts: [other.example.com]\n"
 		      "  addresses: [127.100.0.1]\n"
 		      "  ports: [{number: 80, name: tcp}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints: [{address: 127.0.9.9}]\n", false);
 	assert_int_equal(t.ret, 1);
 	assert_diag(&t, DIAG_ERROR, 19, 15, "spec.addresses[0]", "claimed by both");
@@ -579,7 +585,8 @@ static void test_vip_collision_is_error(void **state)
 	ptest_free(&t);
 }
 
-/* A bad policy never produces a partial image. */
+/* A bad policy never produces a partial image (an undefined subset is an
+ * error under --strict). */
 static void test_error_leaves_image_empty(void **state)
 {
 	struct ptest t;
@@ -588,9 +595,33 @@ static void test_error_leaves_image_empty(void **state)
 		      "  tcp:\n"
 		      "  - route:\n"
 		      "    - {destination: {host: reviews, subset: v9}, weight: 1}\n"
-		      "    - {destination: {host: reviews, subset: v1}, weight: 1}\n", false);
+		      "    - {destination: {host: reviews, subset: v1}, weight: 1}\n", true);
 	assert_int_equal(t.ret, 1);
 	assert_image_empty(&t.img);
+	ptest_free(&t);
+}
+
+/* Without --strict, a destination no resource defines yet keeps its weight
+ * and nothing to draw: its share is refused (Envoy: no cluster, 503), the
+ * rest is routed. */
+static void test_undefined_destination_share_refused(void **state)
+{
+	const struct svc_val *v;
+	struct ptest t;
+
+	ptest_compile(&t, SE_REVIEWS DR_REVIEWS VS_HEAD
+		      "  tcp:\n"
+		      "  - route:\n"
+		      "    - {destination: {host: reviews, subset: v9}, weight: 25}\n"
+		      "    - {destination: {host: ratings}, weight: 25}\n"
+		      "    - {destination: {host: reviews, subset: v1}, weight: 50}\n", false);
+	assert_int_equal(t.ret, 0);
+	assert_int_equal(t.img.n_services, 1);
+	v = &t.img.services[0].val;
+	assert_int_equal(v->n_dests, 1);
+	assert_int_equal(v->dests[0].cum_weight, 2); /* 50/25 */
+	assert_int_equal(v->total_weight, 4);        /* 100/25: half refused */
+	assert_int_equal(ptest_count(&t, DIAG_ERROR), 0);
 	ptest_free(&t);
 }
 
@@ -609,7 +640,8 @@ static void test_strict_makes_unenforced_fatal(void **state)
 	ptest_free(&t);
 	assert_int_equal(ptest_compile(&t, yaml, true), 1);
 	assert_image_empty(&t.img);
-	assert_int_equal(diag_count_errors(&t.dl), 1);
+	/* The tls routes, and subset v3 selecting no endpoint (cross-resource). */
+	assert_int_equal(diag_count_errors(&t.dl), 2);
 	ptest_free(&t);
 }
 
@@ -627,6 +659,7 @@ static void test_destination_other_service_port(void **state)
 		      "spec:\n"
 		      "  hosts: [backup.dr.svc.cluster.local]\n"
 		      "  ports: [{number: 9000, name: tcp}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints: [{address: 127.0.7.1}]\n"
 		      VS_HEAD
 		      "  tcp:\n"
@@ -653,13 +686,18 @@ static void test_destination_port_ambiguous(void **state)
 		      "spec:\n"
 		      "  hosts: [two.example.com]\n"
 		      "  ports: [{number: 1000, name: a}, {number: 2000, name: b}]\n"
+		      "  resolution: STATIC\n"
 		      "  endpoints: [{address: 127.0.8.1}]\n"
 		      VS_HEAD
 		      "  tcp:\n"
 		      "  - route: [{destination: {host: two.example.com}}]\n", false);
-	assert_int_equal(t.ret, 1);
-	assert_diag(&t, DIAG_ERROR, 28, 27, "spec.tcp[0].route[0].destination",
+	/* Istio accepts it: a warning, and the destination's share refused. */
+	assert_int_equal(t.ret, 0);
+	assert_diag(&t, DIAG_WARNING, 29, 27, "spec.tcp[0].route[0].destination",
 		    "set destination.port.number");
+	assert_int_equal(t.img.n_services, 1);
+	assert_int_equal(t.img.services[0].val.n_dests, 0);
+	assert_int_equal(t.img.services[0].val.total_weight, 1);
 	ptest_free(&t);
 }
 
@@ -735,6 +773,7 @@ static void test_many_services(void **state)
 			      "metadata: {name: s%zu}\nspec:\n  hosts: [s%zu.example.com]\n"
 			      "  addresses: [127.%zu.%zu.1]\n"
 			      "  ports: [{number: 80, name: a}, {number: 81, name: b}]\n"
+			      "  resolution: STATIC\n"
 			      "  endpoints: [{address: 10.0.%zu.1, labels: {v: a}}, "
 			      "{address: 10.0.%zu.2, labels: {v: b}}]\n"
 			      "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
@@ -798,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_set_metric_labels),
 		cmocka_unit_test(test_vip_collision_is_error),
 		cmocka_unit_test(test_error_leaves_image_empty),
+		cmocka_unit_test(test_undefined_destination_share_refused),
 		cmocka_unit_test(test_strict_makes_unenforced_fatal),
 		cmocka_unit_test(test_destination_other_service_port),
 		cmocka_unit_test(test_destination_port_ambiguous),

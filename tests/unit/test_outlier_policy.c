@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include "policy_test.h"
-#include "policy/parse.h"
 #include "policy/outlier_policy.h"
 
 /* Lines 1-5; the body starts on line 6 at the spec's indentation. */
@@ -23,26 +22,11 @@
 
 #define SEC 1000000000ull
 
-struct otest {
-	struct ptest t; /* diagnostics, for assert_diag */
-	struct model m;
-	const struct dest_rule *dr;
-};
-
-static void oparse(struct otest *o, const char *yaml)
+/* Every test here reads a DestinationRule. */
+static void oparse(struct mtest *o, const char *yaml)
 {
-	memset(o, 0, sizeof(*o));
-	model_init(&o->m);
-	o->t.src = yaml;
-	assert_true(parse_buffer(&o->m, "t.yaml", yaml, strlen(yaml), &o->t.dl));
-	o->dr = o->m.drs;
+	mtest_parse(o, yaml);
 	assert_non_null(o->dr);
-}
-
-static void ofree(struct otest *o)
-{
-	model_free(&o->m);
-	diag_free(&o->t.dl);
 }
 
 /* The effective consecutive5xxErrors of a cluster (-1: no outlier detection). */
@@ -52,7 +36,7 @@ static void ofree(struct otest *o)
 		assert_int_equal(c_.enabled ? (long)c_.consecutive_5xx : -1L, n);      \
 	} while (0)
 
-static struct outlier_config oeff(const struct otest *o, const char *subset, uint32_t port)
+static struct outlier_config oeff(const struct mtest *o, const char *subset, uint32_t port)
 {
 	struct outlier_config c;
 
@@ -64,7 +48,7 @@ static struct outlier_config oeff(const struct otest *o, const char *subset, uin
 
 static void test_valid_block_has_no_errors(void **state)
 {
-	struct otest o;
+	struct mtest o;
 
 	oparse(&o, DR_HEAD
 		   "  trafficPolicy:\n"
@@ -80,12 +64,12 @@ static void test_valid_block_has_no_errors(void **state)
 	assert_no_diag(&o.t, DIAG_ERROR);
 	assert_no_diag(&o.t, DIAG_WARNING); /* consecutiveErrors 0: Istio is silent */
 	assert_no_diag(&o.t, DIAG_UNENFORCED); /* enforced in the kernel now */
-	ofree(&o);
+	mtest_free(&o);
 }
 
 static void test_counts_are_uint32(void **state)
 {
-	struct otest o;
+	struct mtest o;
 
 	oparse(&o, DR_HEAD
 		   "  trafficPolicy:\n"
@@ -99,14 +83,14 @@ static void test_counts_are_uint32(void **state)
 		    "spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors", NULL);
 	assert_diag(&o.t, DIAG_ERROR, 10, 39,
 		    "spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures", NULL);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* Istio: "consecutive local origin failures is specified, but split external
  * local origin errors is set to false" only for a value > 0. */
 static void test_local_origin_needs_split(void **state)
 {
-	struct otest o;
+	struct mtest o;
 
 	oparse(&o, DR_HEAD
 		   "  trafficPolicy:\n"
@@ -121,13 +105,13 @@ static void test_local_origin_needs_split(void **state)
 		    "spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures",
 		    "requires splitExternalLocalOriginErrors: true");
 	assert_int_equal(ptest_count(&o.t, DIAG_ERROR), 1);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* Istio's ValidateDuration: >= 1ms and whole milliseconds. */
 static void test_durations(void **state)
 {
-	struct otest o;
+	struct mtest o;
 
 	oparse(&o, DR_HEAD
 		   "  trafficPolicy:\n"
@@ -138,13 +122,13 @@ static void test_durations(void **state)
 		    "only durations to ms precision are supported");
 	assert_diag(&o.t, DIAG_ERROR, 9, 25, "spec.trafficPolicy.outlierDetection.baseEjectionTime",
 		    "at least 1ms");
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* Istio's ValidatePercent on both int32 percentages. */
 static void test_percentages(void **state)
 {
-	struct otest o;
+	struct mtest o;
 
 	oparse(&o, DR_HEAD
 		   "  trafficPolicy:\n"
@@ -155,13 +139,13 @@ static void test_percentages(void **state)
 		    "percentage 101 is not in range 0..100");
 	assert_diag(&o.t, DIAG_ERROR, 9, 25, "spec.trafficPolicy.outlierDetection.minHealthPercent",
 		    "does not fit in int32");
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* Deprecated consecutiveErrors: any non-zero int32 warns; Istio ignores it. */
 static void test_consecutive_errors_deprecated(void **state)
 {
-	struct otest o;
+	struct mtest o;
 	struct outlier_config c;
 
 	oparse(&o, DR_HEAD
@@ -173,12 +157,12 @@ static void test_consecutive_errors_deprecated(void **state)
 	c = oeff(&o, NULL, 0);
 	assert_int_equal(c.consecutive_5xx, 5);
 	assert_int_equal(c.consecutive_gateway, 0);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 static void test_port_level_outlier_validated(void **state)
 {
-	struct otest o;
+	struct mtest o;
 
 	oparse(&o, DR_HEAD
 		   "  trafficPolicy:\n"
@@ -188,14 +172,14 @@ static void test_port_level_outlier_validated(void **state)
 	assert_diag(&o.t, DIAG_ERROR, 9, 46,
 		    "spec.trafficPolicy.portLevelSettings[0].outlierDetection.maxEjectionPercent",
 		    "0..100");
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* ---- Istio's translation to Envoy, Envoy's defaults --------------------- */
 
 static void test_no_block_disabled(void **state)
 {
-	struct otest o;
+	struct mtest o;
 	struct outlier_config c;
 
 	oparse(&o, DR_HEAD "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n");
@@ -204,14 +188,14 @@ static void test_no_block_disabled(void **state)
 	assert_null(c.src);
 	outlier_effective(NULL, NULL, 80, &c);
 	assert_false(c.enabled);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* An empty block enables Envoy's defaults: 5 consecutive 5xx, gateway off,
  * 10 s, 30 s, 10 %, and Istio's panic threshold 0. */
 static void test_empty_block_defaults(void **state)
 {
-	struct otest o;
+	struct mtest o;
 	struct outlier_config c;
 
 	oparse(&o, DR_HEAD "  trafficPolicy: {outlierDetection: {}}\n");
@@ -228,12 +212,12 @@ static void test_empty_block_defaults(void **state)
 	assert_int_equal(c.min_health_percent, 0);
 	assert_non_null(c.src);
 	assert_int_equal(c.src->line, 6);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 static void test_explicit_values(void **state)
 {
-	struct otest o;
+	struct mtest o;
 	struct outlier_config c;
 
 	oparse(&o, DR_HEAD
@@ -255,14 +239,14 @@ static void test_explicit_values(void **state)
 	assert_int_equal(c.base_ejection_ns, 120 * SEC);
 	assert_int_equal(c.max_ejection_percent, 10);
 	assert_int_equal(c.min_health_percent, 50);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* With the split, local-origin failures count only toward
  * consecutiveLocalOriginFailures, default 5 (Envoy's, enforced at 100%). */
 static void test_split_local_origin(void **state)
 {
-	struct otest o;
+	struct mtest o;
 	struct outlier_config c;
 
 	oparse(&o, DR_HEAD
@@ -287,7 +271,7 @@ static void test_split_local_origin(void **state)
 	c = oeff(&o, "v2", 80);
 	assert_false(c.split_local_origin);
 	assert_int_equal(c.consecutive_local_origin, 0);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* ---- block replacement -------------------------------------------------- */
@@ -297,7 +281,7 @@ static void test_split_local_origin(void **state)
  * without a trafficPolicy) inherits the top level's. */
 static void test_subset_replaces_block(void **state)
 {
-	struct otest o;
+	struct mtest o;
 	struct outlier_config c;
 
 	oparse(&o, DR_HEAD
@@ -321,7 +305,7 @@ static void test_subset_replaces_block(void **state)
 	assert_5xx(&o, "v3", 80, 3);
 	assert_5xx(&o, NULL, 80, 3);
 	assert_5xx(&o, "nosuch", 80, 3);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* A matching top-level portLevelSettings entry replaces all four blocks: an
@@ -329,7 +313,7 @@ static void test_subset_replaces_block(void **state)
  * for a port wins; other ports keep the top level's block. */
 static void test_top_port_level_replaces(void **state)
 {
-	struct otest o;
+	struct mtest o;
 	struct outlier_config c;
 
 	oparse(&o, DR_HEAD
@@ -350,7 +334,7 @@ static void test_top_port_level_replaces(void **state)
 	assert_int_equal(c.consecutive_gateway, 9);
 	assert_5xx(&o, NULL, 82, 3);
 	assert_5xx(&o, NULL, 0, 3); /* port unknown: no entry matches */
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* The subset's own policy goes through its port-level entries first; a
@@ -358,7 +342,7 @@ static void test_top_port_level_replaces(void **state)
  * subset's block wins when set, else the (port-resolved) top level's. */
 static void test_subset_port_level(void **state)
 {
-	struct otest o;
+	struct mtest o;
 
 	oparse(&o, DR_HEAD
 		   "  trafficPolicy:\n"
@@ -385,14 +369,14 @@ static void test_subset_port_level(void **state)
 	assert_5xx(&o, "v1", 90, 4); /* top level resolved at its port entry */
 	assert_5xx(&o, "v2", 90, 7); /* the subset's block replaces the top's port entry */
 	assert_5xx(&o, "v3", 90, 4);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* A subset block applies even when the DestinationRule has no top-level
  * trafficPolicy. */
 static void test_subset_only(void **state)
 {
-	struct otest o;
+	struct mtest o;
 	struct outlier_config c;
 
 	oparse(&o, DR_HEAD
@@ -405,7 +389,7 @@ static void test_subset_only(void **state)
 	assert_int_equal(c.base_ejection_ns, 1 * SEC);
 	assert_5xx(&o, "v2", 80, -1);
 	assert_5xx(&o, NULL, 80, -1);
-	ofree(&o);
+	mtest_free(&o);
 }
 
 /* The lint follows Istio's translation: maxEjectionPercent 0 is Envoy's 10. */

@@ -92,6 +92,7 @@ static void test_se_addresses(void **state)
 	compile(&t, SE_SPEC("  hosts: [a.example.com]\n"
 			    "  addresses: [300.1.1.1, 10.0.0.0/8, 10.1.1.1/32, 'fd00::1', 10.2.2.2/33]\n"
 			    "  ports: [{number: 80, name: tcp}]\n"
+			    "  resolution: STATIC\n"
 			    "  endpoints: [{address: 127.0.0.9}]\n"));
 	assert_diag(&t, DIAG_ERROR, 6, 15, "spec.addresses[0]", "not a valid IP address or CIDR");
 	assert_diag(&t, DIAG_UNENFORCED, 6, 26, "spec.addresses[1]", "/32");
@@ -370,20 +371,31 @@ static void test_vs_destination_required(void **state)
 	ptest_free(&t);
 }
 
-static void test_vs_undefined_subset_is_error(void **state)
+/* Cross-resource findings: Istio's API server accepts the resource (the
+ * DestinationRule may be in another file, or arrive later); --strict
+ * refuses. */
+static void test_vs_undefined_subset_warns(void **state)
 {
+	static const char *yaml = SE DR DEFAULT_SUBSETS VS
+		"  tcp:\n"
+		"  - route:\n"
+		"    - destination: {host: reviews, subset: v3}\n";
 	struct ptest t;
 
-	compile(&t, SE DR DEFAULT_SUBSETS VS
-		    "  tcp:\n"
-		    "  - route:\n"
-		    "    - destination: {host: reviews, subset: v3}\n");
+	compile(&t, yaml);
+	assert_int_equal(t.ret, 0);
+	assert_diag(&t, DIAG_WARNING, 30, 20, "spec.tcp[0].route[0].destination",
+		    "subset v3 is not defined by any DestinationRule");
+	ptest_free(&t);
+	ptest_compile(&t, yaml, true);
 	assert_int_equal(t.ret, 1);
 	assert_diag(&t, DIAG_ERROR, 30, 20, "spec.tcp[0].route[0].destination",
 		    "subset v3 is not defined by any DestinationRule");
 	ptest_free(&t);
 }
 
+/* A VirtualService alone (its service defined in another file, or not yet)
+ * passes lint. */
 static void test_vs_unknown_destination_host(void **state)
 {
 	struct ptest t;
@@ -391,12 +403,29 @@ static void test_vs_unknown_destination_host(void **state)
 	compile(&t, SE VS
 		    "  tcp:\n"
 		    "  - route:\n"
-		    "    - destination: {host: ratings, port: {number: 80}}\n"
-		    "    - destination: {host: reviews, port: {number: 81}}\n");
-	assert_int_equal(t.ret, 1);
-	assert_diag(&t, DIAG_ERROR, 21, 20, "spec.tcp[0].route[0].destination",
+		    "    - {destination: {host: ratings, port: {number: 80}}, weight: 50}\n"
+		    "    - {destination: {host: reviews, port: {number: 81}}, weight: 50}\n");
+	assert_int_equal(t.ret, 0);
+	assert_diag(&t, DIAG_WARNING, 21, 21, "spec.tcp[0].route[0].destination",
 		    "ratings.default.svc.cluster.local matches no service");
-	assert_diag(&t, DIAG_ERROR, 22, 20, "spec.tcp[0].route[1].destination", "has no port 81");
+	assert_diag(&t, DIAG_WARNING, 22, 21, "spec.tcp[0].route[1].destination",
+		    "has no port 81");
+	ptest_free(&t);
+}
+
+static void test_vs_alone_passes(void **state)
+{
+	struct ptest t;
+
+	compile(&t, "apiVersion: networking.istio.io/v1\n"
+		    "kind: VirtualService\n"
+		    "metadata: {name: reviews}\n"
+		    "spec:\n"
+		    "  hosts: [reviews]\n"
+		    "  tcp: [{route: [{destination: {host: reviews, subset: v1}}]}]\n");
+	assert_int_equal(t.ret, 0);
+	assert_int_equal(ptest_count(&t, DIAG_ERROR), 0);
+	assert_diag(&t, DIAG_WARNING, 5, 11, "spec.hosts[0]", "matches no service");
 	ptest_free(&t);
 }
 
@@ -629,9 +658,10 @@ static void test_dr_connection_pool_counts(void **state)
 		    "      tcp: {maxConnections: -1}\n"
 		    "      http: {http1MaxPendingRequests: -2, h2UpgradePolicy: SOMETIMES}\n");
 	assert_diag(&t, DIAG_ERROR, 21, 29, "spec.trafficPolicy.connectionPool.tcp.maxConnections",
-		    "range 0..");
+		    "must be non-negative");
 	assert_diag(&t, DIAG_ERROR, 22, 39,
-		    "spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests", "range 0..");
+		    "spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests",
+		    "must be non-negative");
 	assert_diag(&t, DIAG_ERROR, 22, 60, "spec.trafficPolicy.connectionPool.http.h2UpgradePolicy",
 		    "unknown value");
 	ptest_free(&t);
@@ -711,7 +741,7 @@ static void test_dr_load_balancer(void **state)
 	assert_diag(&t, DIAG_ERROR, 20, 5, "spec.trafficPolicy.loadBalancer",
 		    "only one of simple or consistentHash");
 	assert_diag(&t, DIAG_ERROR, 22, 7, "spec.trafficPolicy.loadBalancer.consistentHash",
-		    "exactly one hash key");
+		    "only one of httpHeaderName, httpCookie, useSourceIp");
 	assert_diag(&t, DIAG_ERROR, 25, 29,
 		    "spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize", "prime");
 	assert_int_equal(ptest_count(&t, DIAG_ERROR), 4);
@@ -737,11 +767,11 @@ static void test_dr_locality_lb(void **state)
 	assert_diag(&t, DIAG_ERROR, 24, 15, "spec.trafficPolicy.loadBalancer.localityLbSetting."
 		    "distribute[0].to", "total locality weight 90 != 100");
 	assert_diag(&t, DIAG_ERROR, 25, 17, "spec.trafficPolicy.loadBalancer.localityLbSetting."
-		    "distribute[1].from", "only as the last segment");
+		    "distribute[1].from", "must be in the end");
 	assert_diag(&t, DIAG_ERROR, 28, 11, "spec.trafficPolicy.loadBalancer.localityLbSetting."
 		    "failover[0]", "different regions");
 	assert_diag(&t, DIAG_ERROR, 29, 18, "spec.trafficPolicy.loadBalancer.localityLbSetting."
-		    "failover[1].from", "only specifies regions");
+		    "failover[1].from", "only specify region");
 	assert_diag(&t, DIAG_ERROR, 21, 7, "spec.trafficPolicy.loadBalancer.localityLbSetting",
 		    "simultaneously");
 	ptest_free(&t);
@@ -828,7 +858,8 @@ int main(void)
 		cmocka_unit_test(test_vs_weight_sum_not_100_is_a_note),
 		cmocka_unit_test(test_vs_too_many_destinations),
 		cmocka_unit_test(test_vs_destination_required),
-		cmocka_unit_test(test_vs_undefined_subset_is_error),
+		cmocka_unit_test(test_vs_undefined_subset_warns),
+		cmocka_unit_test(test_vs_alone_passes),
 		cmocka_unit_test(test_vs_unknown_destination_host),
 		cmocka_unit_test(test_vs_match_port_range),
 		cmocka_unit_test(test_vs_request_level_route_fields),

@@ -159,7 +159,10 @@ dest_error(struct cctx *c, struct vs_dest *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	diag_add(c->dl, DIAG_ERROR, d->src.file, d->src.line, d->src.col, d->src.path, "%s", buf);
+	/* Another resource settles it, so Istio accepts the VirtualService: a
+	 * warning (--strict: an error), as xref_check reports its kind. */
+	diag_add(c->dl, c->dl->strict ? DIAG_ERROR : DIAG_WARNING, d->src.file, d->src.line,
+		 d->src.col, d->src.path, "%s", buf);
 }
 
 /* Which (host, port) a destination names; NULL when it cannot be resolved. */
@@ -237,7 +240,7 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 	struct virtual_service *vs = registry_vs_for(c->reg, k->svc->host);
 	const struct vs_route *r = vs ? route_pick(c, vs, k) : NULL;
 	__u32 w[BPFMESH_MAX_DESTS], g = 0;
-	uint64_t cum = 0;
+	uint64_t cum = 0, lost = 0;
 	size_t i, n = 0;
 	bool ok = true;
 
@@ -263,7 +266,12 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 		if (wi == 0 || !d->host)
 			continue; /* unpickable: omitted */
 		if (!dest_fill(c, vs, d, k->svc, &v->dests[n])) {
-			ok = false;
+			/* Reported (a warning unless --strict): like Envoy's
+			 * missing cluster, its share is refused, so its weight
+			 * stays in the total with no destination to draw. */
+			ok = ok && !c->failed;
+			lost += wi;
+			g = gcd32(g, wi);
 			continue;
 		}
 		/* Shown as written; Istio takes a lone destination's weight as 100. */
@@ -271,12 +279,13 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 		w[n++] = wi;
 		g = gcd32(g, wi);
 	}
-	if (!ok || n == 0)
+	if (!ok || (n == 0 && lost == 0))
 		return false;
 	for (i = 0; i < n; i++) {
 		cum += w[i] / g;
 		v->dests[i].cum_weight = (__u32)cum;
 	}
+	cum += lost / g;
 	if (cum > UINT32_MAX)
 		return false; /* reported by validate */
 	v->n_dests = (__u16)n;

@@ -156,10 +156,86 @@ struct od_spec {
 	struct src src; /* the outlierDetection key */
 };
 
+/* ---- loadBalancer and connectionPool, as written (traffic_policy.c
+ * applies Istio's block replacement and the defaults) ---------------------- */
+
+/* LoadBalancerSettings.SimpleLB, numbered as Istio's proto. */
+enum lb_simple {
+	LB_UNSPECIFIED, LB_LEAST_CONN, LB_RANDOM, LB_PASSTHROUGH, LB_ROUND_ROBIN,
+	LB_LEAST_REQUEST,
+};
+
+enum lb_hash_key { HASH_KEY_NONE, HASH_KEY_HEADER, HASH_KEY_COOKIE, HASH_KEY_SOURCE_IP,
+		   HASH_KEY_QUERY };
+enum lb_hash_algo { HASH_ALGO_UNSET, HASH_ALGO_RING, HASH_ALGO_MAGLEV };
+
+struct locality_weight {
+	const char *locality;
+	uint32_t weight; /* 1..100 */
+};
+
+struct locality_distribute {
+	const char *from;
+	struct locality_weight *to;
+	size_t n_to;
+};
+
+struct locality_failover {
+	const char *from, *to; /* regions */
+};
+
+/* localityLbSetting (validated; kept for the kernel side). */
+struct locality_lb {
+	bool present;
+	bool has_enabled, enabled; /* unset: Istio's mesh default decides */
+	struct locality_distribute *distribute;
+	size_t n_distribute;
+	struct locality_failover *failover;
+	size_t n_failover;
+	const char **failover_priority;
+	size_t n_failover_priority;
+	struct src src;
+};
+
+struct lb_spec {
+	bool present;
+	bool has_simple;
+	enum lb_simple simple;    /* LB_UNSPECIFIED when unset */
+	bool has_hash;            /* consistentHash given */
+	enum lb_hash_key hash_key;
+	const char *hash_name;    /* header, cookie or query parameter name */
+	enum lb_hash_algo algo;
+	uint32_t maglev_table_size;  /* 0: unset */
+	uint64_t ring_min_size;      /* ringHash.minimumRingSize or the deprecated
+				      * consistentHash.minimumRingSize; 0: unset */
+	struct locality_lb locality;
+	struct src src;
+};
+
+struct tcp_keepalive_spec {
+	bool present;
+	bool has_probes, has_time, has_interval;
+	uint32_t probes;
+	int64_t time_ns, interval_ns;
+};
+
+/* connectionPool.tcp (connectionPool.http is validated, not kept). */
+struct cp_spec {
+	bool present; /* a connectionPool block */
+	bool has_tcp;
+	bool has_max_connections, has_connect_timeout, has_max_duration, has_idle_timeout;
+	int32_t max_connections;
+	int64_t connect_timeout_ns, max_duration_ns, idle_timeout_ns;
+	struct tcp_keepalive_spec keepalive;
+	struct src src;
+};
+
 /* A portLevelSettings entry, reduced to what the data plane uses. */
 struct tp_port {
 	uint32_t port;
 	struct od_spec od; /* od.present false: the entry sets no outlierDetection */
+	struct lb_spec lb; /* likewise for loadBalancer and connectionPool */
+	struct cp_spec cp;
 };
 
 /* What the lint needs from a trafficPolicy (the rest is validated, unenforced). */
@@ -171,6 +247,8 @@ struct tp_summary {
 	struct od_spec od;      /* the policy's own outlierDetection */
 	struct tp_port *ports;  /* portLevelSettings with a valid port, in order */
 	size_t n_ports;
+	struct lb_spec lb;      /* the policy's own loadBalancer */
+	struct cp_spec cp;      /* and connectionPool */
 };
 
 struct dr_subset {

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Effective outlier detection of a cluster (see outlier_policy.h). The rules
- * are Istio's (pilot: MergeSubsetTrafficPolicy, GetPortLevelTrafficPolicy,
- * MergeTrafficPolicy, applyOutlierDetection) and Envoy's defaults. */
+ * are Istio's (applyOutlierDetection) and Envoy's defaults; which block
+ * applies is traffic_policy_blocks()'s (traffic_policy.c). */
 #include <string.h>
 
 #include "outlier_policy.h"
+#include "traffic_policy.h"
 
 /* Istio passes a UInt32Value count through and enforces it (enforcing_* =
  * 100) only when > 0; an explicit 0 turns the detector off (enforcing_* = 0).
@@ -44,62 +45,11 @@ void outlier_from_spec(const struct od_spec *od, struct outlier_config *out)
 	out->min_health_percent = (uint32_t)od->min_health_percent;
 }
 
-/* GetPortLevelTrafficPolicy: the first portLevelSettings entry whose number
- * is the service port replaces the policy wholesale (fields it omits fall
- * back to defaults, not to the enclosing policy). */
-static const struct tp_port *outlier_port_entry(const struct tp_summary *tp, uint32_t port)
-{
-	size_t i;
-
-	for (i = 0; port && i < tp->n_ports; i++) {
-		if (tp->ports[i].port == port)
-			return &tp->ports[i];
-	}
-	return NULL;
-}
-
-/* The outlierDetection of one trafficPolicy at a port; *port_level says a
- * portLevelSettings entry decided it. NULL: the policy sets none. */
-static const struct od_spec *outlier_block(const struct tp_summary *tp, uint32_t port,
-					   bool *port_level)
-{
-	const struct tp_port *pl = outlier_port_entry(tp, port);
-
-	*port_level = pl != NULL;
-	if (pl)
-		return pl->od.present ? &pl->od : NULL;
-	return tp->od.present ? &tp->od : NULL;
-}
-
-static const struct dr_subset *outlier_find_subset(const struct dest_rule *dr,
-						   const char *name)
-{
-	size_t i;
-
-	for (i = 0; name && i < dr->n_subsets; i++) {
-		if (dr->subsets[i].name && strcmp(dr->subsets[i].name, name) == 0)
-			return &dr->subsets[i];
-	}
-	return NULL;
-}
-
 void outlier_effective(const struct dest_rule *dr, const char *subset, uint32_t port,
 		       struct outlier_config *out)
 {
-	const struct od_spec *od = NULL, *sub_od;
-	const struct dr_subset *s;
-	bool port_level;
+	struct tp_blocks b;
 
-	if (dr && dr->tp.present)
-		od = outlier_block(&dr->tp, port, &port_level);
-	s = dr ? outlier_find_subset(dr, subset) : NULL;
-	if (s && s->tp.present) {
-		/* MergeTrafficPolicy: the subset's block replaces the top level's
-		 * when it sets one, or whenever a subset port-level entry matched
-		 * (then even "none" replaces). */
-		sub_od = outlier_block(&s->tp, port, &port_level);
-		if (sub_od || port_level)
-			od = sub_od;
-	}
-	outlier_from_spec(od, out);
+	traffic_policy_blocks(dr, subset, port, &b);
+	outlier_from_spec(b.od, out);
 }

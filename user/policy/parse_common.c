@@ -142,6 +142,7 @@ static void ep_ports(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 	struct endpoint *ep = obj;
 	yaml_node_pair_t *p, *start;
 	char sub[YPATH_MAX];
+	const char *err;
 	size_t cap;
 	bool *skip;
 
@@ -165,8 +166,9 @@ static void ep_ports(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 		if (!yget_str(d, k, sub, &pn->name) ||
 		    !yget_uint_range(d, v, sub, 1, 65535, &pn->port))
 			continue;
-		if (pn->name[0] == '\0') {
-			ydiag(d, k, DIAG_ERROR, sub, "port name must not be empty");
+		/* Istio's ValidatePortName: a DNS-1123 label. */
+		if ((err = check_dns1123_label(pn->name))) {
+			ydiag(d, k, DIAG_ERROR, sub, "invalid port name \"%s\": %s", pn->name, err);
 			continue;
 		}
 		ep->n_ports++;
@@ -243,4 +245,17 @@ void parse_endpoint(struct ydoc *d, yaml_node_t *n, const char *path, struct end
 		      "endpoints reached through a network gateway are not yet supported; skipped");
 	else
 		ydiag(d, n, DIAG_ERROR, sub, "address must be set");
+}
+
+/* Istio's ValidateDuration: at least 1ms ("duration must be greater than
+ * 1ms"), and whole milliseconds. */
+bool parse_ms_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *out)
+{
+	if (!yget_duration(d, n, path, PARSE_MS, out))
+		return false;
+	if (*out % PARSE_MS) {
+		ydiag(d, n, DIAG_ERROR, path, "only durations to ms precision are supported");
+		return false;
+	}
+	return true;
 }

@@ -20,6 +20,9 @@ void parse_labels(struct ydoc *d, yaml_node_t *n, const char *path, struct label
 size_t parse_str_list(struct ydoc *d, yaml_node_t *n, const char *path,
 		      const char ***out, struct src **src);
 void parse_endpoint(struct ydoc *d, yaml_node_t *n, const char *path, struct endpoint *ep);
+/* A Duration as Istio's ValidateDuration accepts it (>= 1ms, whole ms). */
+#define PARSE_MS 1000000LL
+bool parse_ms_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *out);
 void parse_noop(struct ydoc *d, yaml_node_t *n, const char *path, void *obj);
 
 #endif /* BPFMESH_POLICY_PARSE_COMMON_H */

@@ -20,6 +20,9 @@ void parse_destination_rule(struct ydoc *d, yaml_node_t *spec, const char *path,
 void parse_traffic_policy(struct ydoc *d, yaml_node_t *n, const char *path,
 			  struct tp_summary *tp);
 
+/* loadBalancer (parse_lb.c) into *lb; localityLbSetting (parse_locality.c)
+ * into the struct lb_spec obj points to. */
+void parse_load_balancer(struct ydoc *d, yaml_node_t *n, const char *path, struct lb_spec *lb);
 void parse_locality_lb(struct ydoc *d, yaml_node_t *n, const char *path, void *obj);
 
 #endif /* BPFMESH_POLICY_PARSE_KINDS_H */

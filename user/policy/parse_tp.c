@@ -1,46 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-/* DestinationRule trafficPolicy: validated as Istio's admission does, then
- * reported as not enforced (this slice routes, it does not yet balance,
- * limit or eject). The lint keeps what it needs in struct tp_summary, and
- * outlierDetection (top level and per port) is kept whole for
- * outlier_policy.c. */
+/* DestinationRule trafficPolicy: validated as Istio's admission does
+ * (validateTrafficPolicy and what it calls), then reported as not enforced
+ * where the data plane does not enforce it yet. loadBalancer (parse_lb.c),
+ * connectionPool.tcp and outlierDetection, top level and per port, are kept
+ * in struct tp_summary; traffic_policy.c and outlier_policy.c pick the
+ * blocks in force for a cluster. */
 #include <string.h>
 
 #include "check.h"
 #include "parse_kinds.h"
 
-#define MS 1000000LL
+#define MS PARSE_MS
 
 /* Generic leaf checkers. */
-static void tp_nonneg(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	int64_t v;
-
-	if (yget_int(d, n, path, &v) && (v < 0 || v > INT32_MAX))
-		ydiag(d, n, DIAG_ERROR, path, "%lld must be in range 0..%d", (long long)v, INT32_MAX);
-}
-
-static void tp_uint32(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	uint32_t v;
-
-	yget_uint_range(d, n, path, 0, UINT32_MAX, &v);
-}
-
-static void tp_duration(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	int64_t ns;
-
-	yget_duration(d, n, path, MS, &ns);
-}
-
-static void tp_duration_any(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	int64_t ns;
-
-	yget_duration(d, n, path, -1, &ns);
-}
-
 static void tp_bool(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	bool b;
@@ -74,33 +46,145 @@ static void tp_block(struct ydoc *d, yaml_node_t *n, const char *path,
 
 /* ---- connectionPool ---------------------------------------------------- */
 
+static void tp_ms_duration_only(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	int64_t ns;
+
+	parse_ms_duration(d, n, path, &ns);
+}
+
+/* An int32 proto field (protobuf rejects what does not fit). */
+static bool tp_int32(struct ydoc *d, yaml_node_t *n, const char *path, int32_t *out)
+{
+	int64_t v;
+
+	if (!yget_int(d, n, path, &v))
+		return false;
+	if (v < INT32_MIN || v > INT32_MAX) {
+		ydiag(d, n, DIAG_ERROR, path, "%lld does not fit in int32", (long long)v);
+		return false;
+	}
+	*out = (int32_t)v;
+	return true;
+}
+
+/* Istio: "<what> must be non-negative" on an int32 count. */
+static bool tp_nonneg_int32(struct ydoc *d, yaml_node_t *n, const char *path, int32_t *out)
+{
+	if (!tp_int32(d, n, path, out))
+		return false;
+	if (*out >= 0)
+		return true;
+	ydiag(d, n, DIAG_ERROR, path, "%d: must be non-negative", *out);
+	return false;
+}
+
+static void tp_nonneg(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	int32_t v;
+
+	tp_nonneg_int32(d, n, path, &v);
+}
+
+static void ka_probes(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct tcp_keepalive_spec *ka = obj;
+
+	ka->has_probes = yget_uint_range(d, n, path, 0, UINT32_MAX, &ka->probes);
+}
+
+static void ka_time(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct tcp_keepalive_spec *ka = obj;
+
+	ka->has_time = parse_ms_duration(d, n, path, &ka->time_ns);
+}
+
+static void ka_interval(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct tcp_keepalive_spec *ka = obj;
+
+	ka->has_interval = parse_ms_duration(d, n, path, &ka->interval_ns);
+}
+
 static const struct yfield keepalive_fields[] = {
-	{ "probes", tp_uint32 },
-	{ "time", tp_duration },
-	{ "interval", tp_duration },
+	{ "probes", ka_probes },
+	{ "time", ka_time },
+	{ "interval", ka_interval },
 	{ NULL, NULL },
 };
 
-static void cp_keepalive(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+static void tcp_keepalive(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	ywalk_map(d, n, path, keepalive_fields, NULL);
+	struct cp_spec *cp = obj;
+
+	cp->keepalive.present = true;
+	ywalk_map(d, n, path, keepalive_fields, &cp->keepalive);
+}
+
+static void tcp_max_connections(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct cp_spec *cp = obj;
+
+	cp->has_max_connections = tp_nonneg_int32(d, n, path, &cp->max_connections);
+}
+
+static void tcp_connect_timeout(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct cp_spec *cp = obj;
+
+	cp->has_connect_timeout = parse_ms_duration(d, n, path, &cp->connect_timeout_ns);
+}
+
+static void tcp_max_duration(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct cp_spec *cp = obj;
+
+	cp->has_max_duration = parse_ms_duration(d, n, path, &cp->max_duration_ns);
+}
+
+/* Istio skips the check when the value is 0 in whole milliseconds ("0s"
+ * turns the timeout off), so a sub-millisecond value passes too and means
+ * off as well. */
+static void tcp_idle_timeout(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct cp_spec *cp = obj;
+	int64_t ns;
+
+	if (!yget_duration(d, n, path, -1, &ns))
+		return;
+	if (ns / MS == 0) {
+		cp->idle_timeout_ns = 0;
+		cp->has_idle_timeout = true;
+		return;
+	}
+	cp->has_idle_timeout = parse_ms_duration(d, n, path, &cp->idle_timeout_ns);
 }
 
 static const struct yfield cp_tcp_fields[] = {
-	{ "maxConnections", tp_nonneg },
-	{ "connectTimeout", tp_duration },
-	{ "tcpKeepalive", cp_keepalive },
-	{ "maxConnectionDuration", tp_duration },
-	{ "idleTimeout", tp_duration_any },
+	{ "maxConnections", tcp_max_connections },
+	{ "connectTimeout", tcp_connect_timeout },
+	{ "tcpKeepalive", tcp_keepalive },
+	{ "maxConnectionDuration", tcp_max_duration },
+	{ "idleTimeout", tcp_idle_timeout },
 	{ NULL, NULL },
 };
 
-static void cp_h2_upgrade(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+struct cp_http_ctx {
+	int h2_upgrade; /* -1 unset */
+	bool use_client_protocol;
+};
+
+static void http_h2_upgrade(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	static const char *const v[] = { "DEFAULT", "DO_NOT_UPGRADE", "UPGRADE", NULL };
-	int i;
 
-	yget_enum(d, n, path, v, &i);
+	yget_enum(d, n, path, v, &((struct cp_http_ctx *)obj)->h2_upgrade);
+}
+
+static void http_client_protocol(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	yget_bool(d, n, path, &((struct cp_http_ctx *)obj)->use_client_protocol);
 }
 
 static const struct yfield cp_http_fields[] = {
@@ -108,21 +192,29 @@ static const struct yfield cp_http_fields[] = {
 	{ "http2MaxRequests", tp_nonneg },
 	{ "maxRequestsPerConnection", tp_nonneg },
 	{ "maxRetries", tp_nonneg },
-	{ "idleTimeout", tp_duration_any },
-	{ "h2UpgradePolicy", cp_h2_upgrade },
-	{ "useClientProtocol", tp_bool },
+	{ "idleTimeout", tp_ms_duration_only },
+	{ "h2UpgradePolicy", http_h2_upgrade },
+	{ "useClientProtocol", http_client_protocol },
 	{ "maxConcurrentStreams", tp_nonneg },
 	{ NULL, NULL },
 };
 
 static void cp_tcp(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	ywalk_map(d, n, path, cp_tcp_fields, NULL);
+	struct cp_spec *cp = obj;
+
+	cp->has_tcp = true;
+	ywalk_map(d, n, path, cp_tcp_fields, cp);
 }
 
 static void cp_http(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	ywalk_map(d, n, path, cp_http_fields, NULL);
+	struct cp_http_ctx c = { .h2_upgrade = -1 };
+
+	ywalk_map(d, n, path, cp_http_fields, &c);
+	if (c.h2_upgrade == 2 && c.use_client_protocol)
+		ydiag(d, ykey(d, n), DIAG_ERROR, path,
+		      "use client protocol must not be true when H2UpgradePolicy is UPGRADE");
 }
 
 static const struct yfield cp_fields[] = {
@@ -131,9 +223,17 @@ static const struct yfield cp_fields[] = {
 	{ NULL, NULL },
 };
 
+static void cp_parse(struct ydoc *d, yaml_node_t *n, const char *path, struct cp_spec *cp)
+{
+	memset(cp, 0, sizeof(*cp));
+	cp->present = true;
+	cp->src = ysrc(d, ykey(d, n), path);
+	tp_block(d, n, path, cp_fields, cp, "connectionPool");
+}
+
 static void tp_connection_pool(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	tp_block(d, n, path, cp_fields, NULL, "connectionPool");
+	cp_parse(d, n, path, &((struct tp_summary *)obj)->cp);
 }
 
 /* ---- outlierDetection -------------------------------------------------- */
@@ -174,27 +274,12 @@ static void od_split(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 	yget_bool(d, n, path, &((struct od_spec *)obj)->split_local_origin);
 }
 
-/* An int32 proto field (protobuf rejects what does not fit). */
-static bool od_int32(struct ydoc *d, yaml_node_t *n, const char *path, int32_t *out)
-{
-	int64_t v;
-
-	if (!yget_int(d, n, path, &v))
-		return false;
-	if (v < INT32_MIN || v > INT32_MAX) {
-		ydiag(d, n, DIAG_ERROR, path, "%lld does not fit in int32", (long long)v);
-		return false;
-	}
-	*out = (int32_t)v;
-	return true;
-}
-
 /* Istio's ValidatePercent on an int32 field. */
 static void od_percent(struct ydoc *d, yaml_node_t *n, const char *path, int32_t *out)
 {
 	int32_t v;
 
-	if (!od_int32(d, n, path, &v))
+	if (!tp_int32(d, n, path, &v))
 		return;
 	if (v < 0 || v > 100)
 		ydiag(d, n, DIAG_ERROR, path, "percentage %d is not in range 0..100", v);
@@ -212,30 +297,18 @@ static void od_min_health(struct ydoc *d, yaml_node_t *n, const char *path, void
 	od_percent(d, n, path, &((struct od_spec *)obj)->min_health_percent);
 }
 
-/* Istio's ValidateDuration: at least 1ms, and whole milliseconds. */
-static bool od_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *out)
-{
-	if (!yget_duration(d, n, path, MS, out))
-		return false;
-	if (*out % MS) {
-		ydiag(d, n, DIAG_ERROR, path, "only durations to ms precision are supported");
-		return false;
-	}
-	return true;
-}
-
 static void od_interval(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	struct od_spec *od = obj;
 
-	od->has_interval = od_duration(d, n, path, &od->interval_ns);
+	od->has_interval = parse_ms_duration(d, n, path, &od->interval_ns);
 }
 
 static void od_base_ejection(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	struct od_spec *od = obj;
 
-	od->has_base_ejection = od_duration(d, n, path, &od->base_ejection_ns);
+	od->has_base_ejection = parse_ms_duration(d, n, path, &od->base_ejection_ns);
 }
 
 /* Istio warns on any non-zero value and otherwise ignores the field: its
@@ -244,7 +317,7 @@ static void od_deprecated(struct ydoc *d, yaml_node_t *n, const char *path, void
 {
 	struct od_spec *od = obj;
 
-	if (od_int32(d, n, path, &od->consecutive_errors) && od->consecutive_errors != 0)
+	if (tp_int32(d, n, path, &od->consecutive_errors) && od->consecutive_errors != 0)
 		ydiag(d, ykey(d, n), DIAG_WARNING, path,
 		      "consecutiveErrors is deprecated and ignored; use consecutive5xxErrors or "
 		      "consecutiveGatewayErrors");
@@ -346,123 +419,11 @@ static void tp_tls(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "upstream TLS is not originated by the data plane");
 }
 
-/* ---- loadBalancer ------------------------------------------------------ */
-
-static void ch_maglev_table(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	int64_t v;
-
-	if (!yget_int(d, n, path, &v))
-		return;
-	if (v <= 0 || v > UINT32_MAX || !check_is_prime((uint64_t)v))
-		ydiag(d, n, DIAG_ERROR, path, "tableSize %lld must be a prime number", (long long)v);
-}
-
-static const struct yfield maglev_fields[] = {
-	{ "tableSize", ch_maglev_table },
-	{ NULL, NULL },
-};
-
-static const struct yfield ring_fields[] = {
-	{ "minimumRingSize", tp_uint32 },
-	{ NULL, NULL },
-};
-
-static const struct yfield cookie_fields[] = {
-	{ "name", tp_str },
-	{ "path", tp_str },
-	{ "ttl", tp_duration_any },
-	{ "attributes", parse_noop },
-	{ NULL, NULL },
-};
-
-struct ch_ctx {
-	int keys, algos;
-};
-
-static void ch_key(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	((struct ch_ctx *)obj)->keys++;
-	if (n->type == YAML_MAPPING_NODE) {
-		if (!ymap_get(d, n, "name"))
-			ydiag(d, n, DIAG_ERROR, path, "name required for httpCookie");
-		ywalk_map(d, n, path, cookie_fields, NULL);
-	} else if (strstr(path, "useSourceIp")) {
-		tp_bool(d, n, path, NULL);
-	} else {
-		tp_str(d, n, path, NULL);
-	}
-}
-
-static void ch_maglev(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	((struct ch_ctx *)obj)->algos++;
-	ywalk_map(d, n, path, maglev_fields, NULL);
-}
-
-static void ch_ring(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	((struct ch_ctx *)obj)->algos++;
-	ywalk_map(d, n, path, ring_fields, NULL);
-}
-
-static const struct yfield ch_fields[] = {
-	{ "httpHeaderName", ch_key },
-	{ "httpCookie", ch_key },
-	{ "useSourceIp", ch_key },
-	{ "httpQueryParameterName", ch_key },
-	{ "ringHash", ch_ring },
-	{ "maglev", ch_maglev },
-	{ "minimumRingSize", tp_uint32 },
-	{ NULL, NULL },
-};
-
-struct lb_ctx {
-	bool simple, hash;
-};
-
-static void lb_simple(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	static const char *const v[] = { "UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH",
-					  "ROUND_ROBIN", "LEAST_REQUEST", NULL };
-	int i;
-
-	((struct lb_ctx *)obj)->simple = true;
-	yget_enum(d, n, path, v, &i);
-}
-
-static void lb_hash(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
-{
-	struct ch_ctx c = { 0 };
-
-	((struct lb_ctx *)obj)->hash = true;
-	ywalk_map(d, n, path, ch_fields, &c);
-	if (c.keys != 1 && n->type == YAML_MAPPING_NODE)
-		ydiag(d, ykey(d, n), DIAG_ERROR, path, "exactly one hash key must be set (found %d)",
-		      c.keys);
-	if (c.algos > 1)
-		ydiag(d, ykey(d, n), DIAG_ERROR, path, "only one of ringHash or maglev can be set");
-}
-
-
-
-static const struct yfield lb_fields[] = {
-	{ "simple", lb_simple },
-	{ "consistentHash", lb_hash },
-	{ "localityLbSetting", parse_locality_lb },
-	{ "warmupDurationSecs", tp_duration },
-	{ "warmup", parse_noop },
-	{ NULL, NULL },
-};
+/* ---- loadBalancer (parse_lb.c) ----------------------------------------- */
 
 static void tp_load_balancer(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
-	struct lb_ctx c = { 0 };
-
-	ywalk_map(d, n, path, lb_fields, &c);
-	if (c.simple && c.hash)
-		ydiag(d, ykey(d, n), DIAG_ERROR, path, "only one of simple or consistentHash can be set");
-	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "loadBalancer is not yet enforced");
+	parse_load_balancer(d, n, path, &((struct tp_summary *)obj)->lb);
 }
 
 /* ---- portLevelSettings ------------------------------------------------- */
@@ -477,8 +438,12 @@ static void pls_port_number(struct ydoc *d, yaml_node_t *n, const char *path, vo
 {
 	struct pls_ctx *c = obj;
 
-	if (yget_uint_range(d, n, path, 1, 65535, &c->entry.port))
-		c->port = true;
+	/* Istio checks only that the port is there; 0 matches no service port. */
+	if (!yget_uint_range(d, n, path, 0, 65535, &c->entry.port))
+		return;
+	c->port = true;
+	if (c->entry.port == 0)
+		ydiag(d, n, DIAG_WARNING, path, "port 0 matches no service port: entry ignored");
 }
 
 static const struct yfield pls_port_fields[] = {
@@ -497,9 +462,9 @@ static void pls_block(struct ydoc *d, yaml_node_t *n, const char *path, void *ob
 
 	c->blocks++;
 	if (strstr(path, ".loadBalancer"))
-		tp_load_balancer(d, n, path, NULL);
+		parse_load_balancer(d, n, path, &c->entry.lb);
 	else if (strstr(path, ".connectionPool"))
-		tp_connection_pool(d, n, path, NULL);
+		cp_parse(d, n, path, &c->entry.cp);
 	else if (strstr(path, ".outlierDetection"))
 		od_parse(d, n, path, &c->entry.od);
 	else
@@ -543,27 +508,125 @@ static void tp_port_level(struct ydoc *d, yaml_node_t *n, const char *path, void
 	yseq_each(d, n, path, pls_item, tp);
 }
 
-static void tp_not_yet(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+/* ---- tunnel, proxyProtocol (validateTunnelSettings, validateProxyProtocol) */
+
+struct tp_walk {
+	struct tp_summary *tp;
+	bool tunnel, proxy_protocol;
+};
+
+static void tunnel_protocol(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
+	const char *s;
+
+	if (yget_str(d, n, path, &s) && s[0] && strcmp(s, "CONNECT") && strcmp(s, "POST"))
+		ydiag(d, n, DIAG_ERROR, path, "tunnel protocol must be \"CONNECT\" or \"POST\"");
+}
+
+static void tunnel_host(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	const char *s, *err;
+
+	*(bool *)obj = true;
+	if (!yget_str(d, n, path, &s) || check_parse_ipv4(s, NULL) || check_is_ipv6(s))
+		return;
+	if ((err = check_dns1123_subdomain(s)))
+		ydiag(d, n, DIAG_ERROR, path,
+		      "tunnel target host must be valid FQDN or IP address: %s", err);
+}
+
+static void tunnel_port(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	uint32_t port;
+
+	yget_uint_range(d, n, path, 1, 65535, &port);
+}
+
+static const struct yfield tunnel_fields[] = {
+	{ "protocol", tunnel_protocol },
+	{ "targetHost", tunnel_host },
+	{ "targetPort", tunnel_port },
+	{ NULL, NULL },
+};
+
+static void tp_tunnel(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	bool host = false;
+	char sub[YPATH_MAX];
+
+	((struct tp_walk *)obj)->tunnel = true;
+	ywalk_map(d, n, path, tunnel_fields, &host);
+	ypath_key(sub, path, "targetHost");
+	if (n->type == YAML_MAPPING_NODE && !host)
+		ydiag(d, ykey(d, n), DIAG_ERROR, sub, "tunnel target host must be valid FQDN or IP "
+		      "address: empty");
+	if (n->type == YAML_MAPPING_NODE && !ymap_get(d, n, "targetPort"))
+		ydiag(d, ykey(d, n), DIAG_ERROR, path, "tunnel target port is invalid: port 0");
 	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, Y_NOT_YET);
 }
 
-static const struct yfield tp_fields[] = {
-	{ "loadBalancer", tp_load_balancer },
-	{ "connectionPool", tp_connection_pool },
-	{ "outlierDetection", tp_outlier },
-	{ "tls", tp_tls },
-	{ "portLevelSettings", tp_port_level },
-	{ "tunnel", tp_not_yet },
-	{ "proxyProtocol", tp_not_yet },
+static void pp_version(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	static const char *const v[] = { "V1", "V2", NULL };
+	int i;
+
+	yget_enum(d, n, path, v, &i);
+}
+
+static const struct yfield pp_fields[] = {
+	{ "version", pp_version },
 	{ NULL, NULL },
 };
+
+static void tp_proxy_protocol(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	((struct tp_walk *)obj)->proxy_protocol = true;
+	ywalk_map(d, n, path, pp_fields, NULL);
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, Y_NOT_YET);
+}
+
+#define TP_FIELD(fn)                                                                    \
+	static void fn##_w(struct ydoc *d, yaml_node_t *n, const char *path, void *obj) \
+	{                                                                               \
+		fn(d, n, path, ((struct tp_walk *)obj)->tp);                            \
+	}
+TP_FIELD(tp_load_balancer)
+TP_FIELD(tp_connection_pool)
+TP_FIELD(tp_outlier)
+TP_FIELD(tp_port_level)
+
+static const struct yfield tp_fields[] = {
+	{ "loadBalancer", tp_load_balancer_w },
+	{ "connectionPool", tp_connection_pool_w },
+	{ "outlierDetection", tp_outlier_w },
+	{ "tls", tp_tls },
+	{ "portLevelSettings", tp_port_level_w },
+	{ "tunnel", tp_tunnel },
+	{ "proxyProtocol", tp_proxy_protocol },
+	{ NULL, NULL },
+};
+
+/* Istio warns (top level only: at port level its warnings are dropped)
+ * that failover needs outlier detection to see an endpoint fail. */
+static void tp_check_failover(struct ydoc *d, const struct tp_summary *tp)
+{
+	const struct locality_lb *l = &tp->lb.locality;
+
+	if (l->present && (l->n_failover || l->n_failover_priority) && !tp->od.present)
+		diag_add(d->dl, DIAG_WARNING, l->src.file, l->src.line, l->src.col, l->src.path,
+			 "outlier detection policy must be provided for failover");
+}
 
 void parse_traffic_policy(struct ydoc *d, yaml_node_t *n, const char *path,
 			  struct tp_summary *tp)
 {
+	struct tp_walk w = { .tp = tp };
+
 	tp->present = true;
 	if (n->type == YAML_MAPPING_NODE && n->data.mapping.pairs.top == n->data.mapping.pairs.start)
 		ydiag(d, n, DIAG_ERROR, path, "traffic policy must have at least one field");
-	ywalk_map(d, n, path, tp_fields, tp);
+	ywalk_map(d, n, path, tp_fields, &w);
+	if (w.tunnel && w.proxy_protocol)
+		ydiag(d, n, DIAG_ERROR, path, "tunnel and proxyProtocol must not be set together");
+	tp_check_failover(d, tp);
 }

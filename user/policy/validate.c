@@ -121,6 +121,122 @@ static void se_check_resolution(const struct service_entry *se, struct diag_list
 		      "STATIC resolution without endpoints: every connection is refused");
 }
 
+/* ValidateUnixAddress: "@abstract", or an absolute path to a file. */
+static const char *unix_address_error(const char *path)
+{
+	if (!path[0])
+		return "unix address must not be empty";
+	if (path[0] == '@')
+		return NULL;
+	if (path[0] != '/' || path[strlen(path) - 1] == '/')
+		return "is not an absolute path to a file";
+	return NULL;
+}
+
+/* validateWorkloadEntry's unix-socket rules, for a WorkloadEntry and a
+ * STATIC ServiceEntry's endpoints: a valid address and no ports. */
+static void ep_check_unix(const struct endpoint *ep, struct diag_list *dl)
+{
+	const char *err;
+
+	if (!ep->address || strncmp(ep->address, "unix://", 7) != 0)
+		return;
+	if ((err = unix_address_error(ep->address + 7)))
+		VDIAG(dl, DIAG_ERROR, &ep->src, "%s %s", ep->address, err);
+	if (ep->n_ports)
+		VDIAG(dl, DIAG_ERROR, &ep->src, "unix endpoint %s must not include ports",
+		      ep->address);
+}
+
+/* Every endpoint port must be named by a port of the service (a hash set of
+ * the names: linear in ports + endpoint ports). */
+static void se_check_ep_ports(const struct service_entry *se, struct diag_list *dl)
+{
+	struct hmap names = { 0 };
+	size_t i, j, first;
+
+	for (i = 0; i < se->n_ports; i++) {
+		if (se->ports[i].name && !first_str(&names, se->ports[i].name, i, &first)) {
+			oom(dl, &se->src);
+			goto out;
+		}
+	}
+	for (i = 0; i < se->n_eps; i++) {
+		const struct endpoint *ep = &se->eps[i];
+
+		for (j = 0; j < ep->n_ports; j++) {
+			if (!hmap_get_str(&names, ep->ports[j].name, &first))
+				VDIAG(dl, DIAG_ERROR, &ep->src, "endpoint port %s: %u is not defined by "
+				      "the service entry", ep->ports[j].name, ep->ports[j].port);
+		}
+	}
+out:
+	hmap_free(&names);
+}
+
+static const char *const resolution_names[] = { "NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN" };
+
+/* ValidateServiceEntry's per-resolution rules. */
+static void se_check_endpoints(const struct service_entry *se, struct diag_list *dl)
+{
+	const char *res = resolution_names[se->resolution];
+	size_t i;
+
+	if (se->has_selector && se->selector.n == 0)
+		VDIAG(dl, DIAG_WARNING, &se->src, "service entry: workload selector specified without "
+		      "labels, will be applied to all services in namespace");
+	switch (se->resolution) {
+	case RES_NONE:
+		if (se->n_eps)
+			VDIAG(dl, DIAG_ERROR, &se->eps[0].src,
+			      "no endpoints should be provided for resolution type none");
+		if (se->has_selector)
+			VDIAG(dl, DIAG_WARNING, &se->res_src,
+			      "workloadSelector should not be set when resolution mode is NONE");
+		return;
+	case RES_STATIC:
+		for (i = 0; i < se->n_eps; i++)
+			ep_check_unix(&se->eps[i], dl);
+		for (i = 0; i < se->n_eps && se->n_ports != 1; i++) {
+			if (se->eps[i].address && !strncmp(se->eps[i].address, "unix://", 7)) {
+				VDIAG(dl, DIAG_ERROR, &se->eps[i].src,
+				      "exactly 1 service port required for unix endpoints");
+				break;
+			}
+		}
+		break;
+	case RES_DNS:
+	case RES_DNS_ROUND_ROBIN:
+		for (i = 0; i < se->n_hosts && se->n_eps == 0; i++) {
+			if (!strchr(se->hosts[i], '*'))
+				continue;
+			VDIAG(dl, DIAG_ERROR, &se->host_src[i], "hosts must be FQDN or contain only "
+			      "prefix wildcards if no endpoints are provided for resolution mode %s",
+			      res);
+			break;
+		}
+		if (se->resolution == RES_DNS_ROUND_ROBIN && se->n_eps > 1)
+			VDIAG(dl, DIAG_ERROR, &se->eps[1].src,
+			      "there must only be 0 or 1 endpoint for resolution mode %s", res);
+		for (i = 0; i < se->n_eps; i++) {
+			const char *a = se->eps[i].address;
+
+			if (a && !strncmp(a, "unix://", 7))
+				VDIAG(dl, DIAG_ERROR, &se->eps[i].src,
+				      "endpoint address \"%s\" is not a valid FQDN or an IP address", a);
+		}
+		for (i = 0; i < se->n_ports && se->n_addrs + se->has_cidr > 0 && se->n_hosts > 1; i++) {
+			if (se->ports[i].cls != PORT_TCP)
+				continue;
+			VDIAG(dl, DIAG_WARNING, &se->src, "service entry can not have more than one host "
+			      "specified simultaneously with address and tcp port");
+			break;
+		}
+		break;
+	}
+	se_check_ep_ports(se, dl);
+}
+
 static void se_check(const struct service_entry *se, struct diag_list *dl)
 {
 	if (se->n_hosts == 0)
@@ -131,6 +247,7 @@ static void se_check(const struct service_entry *se, struct diag_list *dl)
 		diag_add(dl, DIAG_ERROR, se->src.file, se->src.line, se->src.col,
 			 "spec.workloadSelector", "only one of workloadSelector or endpoints can be set");
 	se_check_resolution(se, dl);
+	se_check_endpoints(se, dl);
 	if (se->n_addrs == 0 && se->n_hosts && se->n_ports)
 		diag_add(dl, DIAG_NOTE, se->src.file, se->src.line, se->src.col, "spec.addresses",
 			 "no IPv4 address: no virtual IP to intercept for %s", se->hosts[0]);
@@ -224,8 +341,10 @@ void validate_model(struct model *m, struct diag_list *dl)
 
 	for (se = m->ses; se; se = se->next)
 		se_check(se, dl);
-	for (we = m->wes; we; we = we->next)
+	for (we = m->wes; we; we = we->next) {
 		ep_check_address(&we->ep, true, dl);
+		ep_check_unix(&we->ep, dl);
+	}
 	for (vs = m->vss; vs; vs = vs->next)
 		vs_check(vs, dl);
 	for (dr = m->drs; dr; dr = dr->next)

@@ -10,6 +10,11 @@
 #define XDIAG(dl, lvl, s, fmt, ...) \
 	diag_add(dl, lvl, (s)->file, (s)->line, (s)->col, (s)->path, fmt, ##__VA_ARGS__)
 
+/* Istio's API server accepts a resource whatever the others say (in a cluster
+ * the service may arrive later, or be in another file), so what only another
+ * resource can settle is a warning; --strict makes it an error. */
+#define XREF_LEVEL(dl) ((dl)->strict ? DIAG_ERROR : DIAG_WARNING)
+
 /* ---- VirtualService ---------------------------------------------------- */
 
 static void xref_dest(struct registry *reg, const struct virtual_service *vs,
@@ -23,14 +28,17 @@ static void xref_dest(struct registry *reg, const struct virtual_service *vs,
 	if (!host)
 		return;
 	if (!registry_first(reg, host)) {
-		XDIAG(dl, DIAG_ERROR, &d->src, "host %s matches no service%s", host,
+		XDIAG(dl, XREF_LEVEL(dl), &d->src,
+		      "host %s matches no service%s; its share of connections is refused", host,
 		      strchr(host, '*') ? " (a destination must name one service)" : "");
 		d->reported = true;
 	} else if (d->has_port && !registry_find(reg, host, d->port)) {
-		XDIAG(dl, DIAG_ERROR, &d->src, "service %s has no port %u", host, d->port);
+		XDIAG(dl, XREF_LEVEL(dl), &d->src,
+		      "service %s has no port %u; its share of connections is refused", host,
+		      d->port);
 		d->reported = true;
 	} else if (d->subset && !registry_subset(reg, host, d->subset)) {
-		XDIAG(dl, DIAG_ERROR, &d->src,
+		XDIAG(dl, XREF_LEVEL(dl), &d->src,
 		      "subset %s is not defined by any DestinationRule for %s: its traffic would "
 		      "be black-holed", d->subset, host);
 		d->reported = true;
@@ -57,7 +65,7 @@ static void xref_vs_hosts(struct registry *reg, const struct virtual_service *vs
 
 	for (i = 0; i < vs->n_hosts; i++) {
 		if (!registry_pattern_used(reg, vs->hosts[i]))
-			XDIAG(dl, DIAG_WARNING, &vs->host_src[i], "host %s matches no service",
+			XDIAG(dl, XREF_LEVEL(dl), &vs->host_src[i], "host %s matches no service",
 			      vs->hosts[i]);
 		o = registry_vs_claim(reg, vs->hosts[i]);
 		if (!o || o == vs)
@@ -169,7 +177,8 @@ static void xref_dr(struct registry *reg, const struct dest_rule *dr,
 	if (!dr->host)
 		return;
 	if (!registry_pattern_used(reg, dr->host)) {
-		XDIAG(dl, DIAG_WARNING, &dr->host_src, "host %s matches no service", dr->host);
+		XDIAG(dl, XREF_LEVEL(dl), &dr->host_src, "host %s matches no service",
+		      dr->host);
 		return;
 	}
 	snprintf(what, sizeof(what), "%s", dr->host);
@@ -183,7 +192,7 @@ static void xref_dr(struct registry *reg, const struct dest_rule *dr,
 			continue;
 		n = xref_count_eps(reg, dr->host, s);
 		if (n == 0)
-			XDIAG(dl, DIAG_WARNING, &s->src,
+			XDIAG(dl, XREF_LEVEL(dl), &s->src,
 			      "subset %s matches no endpoint of %s: its connections will be refused",
 			      s->name, dr->host);
 		snprintf(what, sizeof(what), "subset %s of %s", s->name, dr->host);
