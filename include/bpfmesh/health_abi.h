@@ -104,6 +104,7 @@ enum bpfmesh_conn_flags {
 	BPFMESH_CONN_F_OPENED = 1 << 1,      /* sockops saw the SYN go out */
 	BPFMESH_CONN_F_ESTABLISHED = 1 << 2, /* handshake completed */
 	BPFMESH_CONN_F_CLOSED = 1 << 3,      /* outcome counted, once */
+	BPFMESH_CONN_F_NO_SOCKMAP = 1 << 4,  /* not accelerated (sockmap_abi.h) */
 };
 
 /* Why a connection ended badly. FAIL_* happen before the handshake completed

@@ -236,6 +236,11 @@ int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout
 
 int env_start_agent(struct ktest_env *e, const char *extra_env)
 {
+	return env_start_agent_arg(e, extra_env, NULL);
+}
+
+int env_start_agent_arg(struct ktest_env *e, const char *extra_env, const char *extra_arg)
+{
 	int fd, applied_before = env_count_log(e, "bpfmesh: applied generation");
 
 	e->agent = fork();
@@ -250,7 +255,7 @@ int env_start_agent(struct ktest_env *e, const char *extra_env)
 		if (extra_env)
 			putenv((char *)extra_env);
 		execl(agent_bin, agent_bin, "agent", "--policies", e->policies, "--cgroup",
-		      e->cgroup, "--bpffs", e->bpffs, (char *)NULL);
+		      e->cgroup, "--bpffs", e->bpffs, extra_arg, (char *)NULL);
 		_exit(127);
 	}
 	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);
@@ -396,7 +401,7 @@ void backends_stop(struct backends *b)
 
 /* ---- client, in a child process inside the test cgroup ---- */
 
-static int join_cgroup(const char *cgroup)
+int join_cgroup(const char *cgroup)
 {
 	char path[PATH_MAX + 32], pid[32];
 	int fd, n;

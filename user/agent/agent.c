@@ -28,7 +28,8 @@ static void agent_help(void)
 {
 	fprintf(stderr,
 		"Usage: bpfmesh agent --policies DIR [--cgroup CGROUP_DIR] [--bpffs DIR]\n"
-		"                     [--max-endpoints N] [--max-clusters N] [--strict] [-v]\n"
+		"                     [--max-endpoints N] [--max-clusters N] [--no-sockmap]\n"
+		"                     [--strict] [-v]\n"
 		"\n"
 		"Runs in the foreground: loads and attaches the connect-time load balancer\n"
 		"to CGROUP_DIR (default: the cgroup2 mount root), pins its maps under DIR\n"
@@ -37,7 +38,9 @@ static void agent_help(void)
 		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n"
 		"--max-endpoints (default %u) and --max-clusters (default %u) size the\n"
 		"health maps when they are created (endpoint slots: one per endpoint of\n"
-		"each subset; cluster slots: one per service port and subset).\n",
+		"each subset; cluster slots: one per service port and subset).\n"
+		"--no-sockmap turns off same-node acceleration (sockmap) for new\n"
+		"connections; per service: annotation bpfmesh.io/sockmap: \"off\".\n",
 		BPFMESH_MAX_EP_SLOTS, BPFMESH_MAX_CLUSTERS);
 }
 
@@ -75,6 +78,8 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 		} else if ((v = cli_option_value(argc, argv, &i, "--max-clusters"))) {
 			if (parse_size(v, "--max-clusters", &ag->sizes.max_clusters))
 				return -1;
+		} else if (!strcmp(argv[i], "--no-sockmap")) {
+			ag->sizes.no_sockmap = true;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
