@@ -18,19 +18,24 @@
 
 int sm_failures;
 
-void sm_policy(char *buf, size_t len, const char *vip, const char *ep, bool sockmap_off)
+void sm_policy(char *buf, size_t len, const char *name, const char *vip, const char *ep,
+	       bool sockmap_off)
 {
-	snprintf(buf, len,
+	size_t used = strlen(buf);
+
+	snprintf(buf + used, len - used,
+		 "---\n"
 		 "apiVersion: networking.istio.io/v1\n"
 		 "kind: ServiceEntry\n"
-		 "metadata:\n  name: local\n  namespace: default\n%s"
+		 "metadata:\n  name: %s\n  namespace: default\n%s"
 		 "spec:\n"
-		 "  hosts: [local.default.svc.cluster.local]\n"
+		 "  hosts: [%s.default.svc.cluster.local]\n"
 		 "  addresses: [%s]\n"
 		 "  ports:\n  - number: 80\n    name: tcp\n    protocol: TCP\n    targetPort: %d\n"
 		 "  resolution: STATIC\n"
 		 "  endpoints:\n  - address: %s\n",
-		 sockmap_off ? "  annotations:\n    bpfmesh.io/sockmap: \"off\"\n" : "", vip,
+		 name, sockmap_off ? "  annotations:\n    bpfmesh.io/sockmap: \"off\"\n" : "",
+		 name, vip,
 		 SM_EP_PORT, ep);
 }
 

@@ -17,11 +17,14 @@
 
 #define SM_VIP "127.100.13.1"
 #define SM_EP "127.1.13.1"
+#define SM_VIP_OFF "127.100.13.2" /* a service annotated bpfmesh.io/sockmap: "off" */
+#define SM_EP_OFF "127.1.13.2"
 #define SM_EP_PORT 8080
 
-/* Policy: service "local" at vip:80 -> ep:8080; sockmap_off adds the
- * annotation bpfmesh.io/sockmap: "off". */
-void sm_policy(char *buf, size_t len, const char *vip, const char *ep, bool sockmap_off);
+/* Policy: ServiceEntry `name` at vip:80 -> ep:8080; sockmap_off adds the
+ * annotation bpfmesh.io/sockmap: "off". Appends to buf. */
+void sm_policy(char *buf, size_t len, const char *name, const char *vip, const char *ep,
+	       bool sockmap_off);
 
 /* The accelerated-or-not pair of one case. */
 struct sm_pair {

@@ -225,6 +225,8 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 	bool ok = true;
 
 	v->service_id = bpfmesh_name_id(k->svc->host);
+	if (k->svc->se->r.sockmap_off)
+		v->flags |= BPFMESH_SVC_F_NO_SOCKMAP;
 	if (!r) {
 		long set = cset_get(c, k->svc, NULL, NULL);
 
