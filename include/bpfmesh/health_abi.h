@@ -131,6 +131,8 @@ struct ep_counters {
 	__u64 fail_other;   /* BPFMESH_END_FAIL_OTHER */
 	__u64 reset;        /* BPFMESH_END_RESET */
 	__u64 aborted;      /* BPFMESH_END_ABORTED */
+	/* Payload bytes: what TCP carried (sockops, at close) plus what the
+	 * sk_msg program redirected past TCP (sockmap_abi.h, as it is sent). */
 	__u64 bytes_sent;   /* client to server, acked (Istio: received bytes) */
 	__u64 bytes_received; /* server to client (Istio: sent bytes) */
 };
