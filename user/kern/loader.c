@@ -370,7 +370,7 @@ static void detach_from_map(struct lb_loader *l, const struct lb_program *row)
 	struct bpf_program *prog;
 	int map_fd;
 
-	if (row->target != LB_TARGET_SOCKHASH || row_program(l, row, &prog))
+	if (row->target != LB_TARGET_SOCKHASH || !l->objs[row->obj] || row_program(l, row, &prog))
 		return;
 	map_fd = lb_loader_map_fd(l, row->pin);
 	if (map_fd >= 0)
