@@ -39,6 +39,7 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 	const struct svc_val *svc;
 	struct svc_key key = {};
 	struct lb4_choice c;
+	struct sock_conn *conn;
 
 	if (ctx->protocol != BPFMESH_PROTO_TCP)
 		return SOCK_ALLOW;
@@ -56,9 +57,12 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 	if (!c.be || !c.dest)
 		return lb4_refuse(&c);
 
-	if (!health4_place_conn(ctx->sk, key.addr[0], key.port, c.be->slot,
-				c.dest->cluster_slot))
+	conn = health4_place_conn(ctx->sk, key.addr[0], key.port, c.be->slot,
+				  c.dest->cluster_slot);
+	if (!conn)
 		lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
+	else if (svc->flags & BPFMESH_SVC_F_NO_SOCKMAP)
+		conn->flags |= BPFMESH_CONN_F_NO_SOCKMAP;
 	ctx->user_ip4 = c.be->addr[0];
 	ctx->user_port = c.be->port;
 	lb4_count_verdict(BPFMESH_V_REDIRECTED);

@@ -112,6 +112,7 @@ enum bpfmesh_conn_flags {
 	BPFMESH_CONN_F_OPENED = 1 << 1,      /* sockops saw the SYN go out */
 	BPFMESH_CONN_F_ESTABLISHED = 1 << 2, /* handshake completed */
 	BPFMESH_CONN_F_CLOSED = 1 << 3,      /* outcome counted, once */
+	BPFMESH_CONN_F_NO_SOCKMAP = 1 << 4,  /* not accelerated (sockmap_abi.h) */
 };
 
 /* Why a connection ended badly. FAIL_* happen before the handshake completed
@@ -138,6 +139,8 @@ struct ep_counters {
 	__u64 fail_other;   /* BPFMESH_END_FAIL_OTHER */
 	__u64 reset;        /* BPFMESH_END_RESET */
 	__u64 aborted;      /* BPFMESH_END_ABORTED */
+	/* Payload bytes: what TCP carried (sockops, at close) plus what the
+	 * sk_msg program redirected past TCP (sockmap_abi.h, as it is sent). */
 	__u64 bytes_sent;   /* client to server, acked (Istio: received bytes) */
 	__u64 bytes_received; /* server to client (Istio: sent bytes) */
 };

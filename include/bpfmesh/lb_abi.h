@@ -76,8 +76,14 @@ struct svc_val {
 	__u32 generation;   /* policy version that wrote this value */
 	__u32 total_weight; /* cum_weight of the last destination */
 	__u16 n_dests;      /* 1..BPFMESH_MAX_DESTS */
-	__u16 flags;        /* reserved */
+	__u16 flags;        /* BPFMESH_SVC_F_* */
 	struct svc_dest dests[BPFMESH_MAX_DESTS];
+};
+
+enum bpfmesh_svc_flags {
+	/* ServiceEntry annotation bpfmesh.io/sockmap: "off": connect4 marks the
+	 * connections BPFMESH_CONN_F_NO_SOCKMAP (sockmap_abi.h). */
+	BPFMESH_SVC_F_NO_SOCKMAP = 1 << 0,
 };
 
 /* Address of one slot of a backend set. */

@@ -251,6 +251,13 @@ int env_start_agent(struct ktest_env *e, const char *extra_env)
 	return env_start_agent_args(e, extra_env, NULL);
 }
 
+int env_start_agent_arg(struct ktest_env *e, const char *extra_env, const char *extra_arg)
+{
+	const char *args[] = { extra_arg, NULL };
+
+	return env_start_agent_args(e, extra_env, args);
+}
+
 int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args)
 {
 	int fd, n = 0, applied_before = env_count_log(e, "bpfmesh: applied generation");
@@ -465,7 +472,7 @@ void backends_stop(struct backends *b)
 
 /* ---- client, in a child process inside the test cgroup ---- */
 
-static int join_cgroup(const char *cgroup)
+int join_cgroup(const char *cgroup)
 {
 	char path[PATH_MAX + 32], pid[32];
 	int fd, n;

@@ -33,7 +33,7 @@ static const char agent_usage[] =
 	"Usage: bpfmesh agent --policies POLICY_DIR [--cgroup CGROUP_DIR]\n"
 	"                     [--bpffs BPFFS_DIR] [--strict] [-v]\n"
 	"                     [--interfaces IF[,IF...]] [--metrics ADDR:PORT]\n"
-	"                     [--max-endpoints N] [--max-clusters N]\n"
+	"                     [--max-endpoints N] [--max-clusters N] [--sockmap]\n"
 	"\n"
 	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
 	"CGROUP_DIR (default: the cgroup2 mount root, from /proc/mounts), pins its maps\n"
@@ -52,6 +52,12 @@ static const char agent_usage[] =
 	AGENT_STR(BPFMESH_MAX_EP_SLOTS) " and\n"
 	"              " AGENT_STR(BPFMESH_MAX_CLUSTERS) " slots: one per endpoint of each subset, one per\n"
 	"              service port and subset); pinned maps keep their size\n"
+	"--sockmap     same-node acceleration: bytes between a client and a local\n"
+	"              endpoint go socket to socket (sk_msg), bypassing TCP/IP. Off by\n"
+	"              default (--no-sockmap): the kernel's sockmap path loses data a\n"
+	"              receiver reads with splice(), and a blocking read woken with no\n"
+	"              data gets EAGAIN (docs/sockmap.md). Per service opt-out: the\n"
+	"              ServiceEntry annotation bpfmesh.io/sockmap: \"off\"\n"
 	"\n"
 	"Logs to stderr, one timestamped line per event. SIGTERM or SIGINT detach the\n"
 	"programs, remove the pins and exit 0. See what the kernel holds with\n"
@@ -95,6 +101,10 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 				return -1;
 		} else if ((v = cli_option_value(argc, argv, &i, "--metrics"))) {
 			ag->metrics_addr = v;
+		} else if (!strcmp(argv[i], "--sockmap")) {
+			ag->sizes.no_sockmap = false;
+		} else if (!strcmp(argv[i], "--no-sockmap")) {
+			ag->sizes.no_sockmap = true;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
@@ -208,7 +218,9 @@ static int agent_probe(void)
 
 int do_agent(int argc, char **argv)
 {
-	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR, .sweep_fd = -1 };
+	/* Same-node acceleration is opt-in (--sockmap): see agent_usage. */
+	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR, .sweep_fd = -1,
+			    .sizes = { .no_sockmap = true } };
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 

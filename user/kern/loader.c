@@ -9,9 +9,11 @@
 #include <bpf/libbpf.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
+#include <bpfmesh/sockmap_abi.h>
 #include "sock_addr.skel.h"
 #include "tc.skel.h"
 #include "sockops.skel.h"
+#include "sockmap.skel.h"
 #include "loader.h"
 #include "sysfs.h"
 
@@ -26,6 +28,7 @@ static const struct {
 	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes, false },
 	[LB_OBJ_TC] = { "tc", tc_bpf__elf_bytes, true },
 	[LB_OBJ_SOCKOPS] = { "sockops", sockops_bpf__elf_bytes, false },
+	[LB_OBJ_SOCKMAP] = { "sockmap", sockmap_bpf__elf_bytes, false },
 };
 
 const struct lb_program lb_programs[] = {
@@ -39,6 +42,12 @@ const struct lb_program lb_programs[] = {
 	  "link_sockops" },
 	/* BPF_PROG_TYPE_SYSCALL has no attach type: 0 is what libbpf reports. */
 	{ LB_OBJ_SOCKOPS, "bpfmesh_health_sweep", 0, LB_TARGET_NONE, NULL },
+	/* Same-node acceleration (bpf/sockmap.bpf.c): a second sockops program
+	 * on the cgroup, and the sk_msg program attached to the SOCKHASH. */
+	{ LB_OBJ_SOCKMAP, "bpfmesh_sockmap_ops", BPF_CGROUP_SOCK_OPS, LB_TARGET_CGROUP,
+	  "link_sockmap_ops" },
+	{ LB_OBJ_SOCKMAP, "bpfmesh_sockmap_msg", BPF_SK_MSG_VERDICT, LB_TARGET_SOCKHASH,
+	  BPFMESH_MAP_SOCKHASH },
 };
 const unsigned int lb_n_programs = sizeof(lb_programs) / sizeof(lb_programs[0]);
 _Static_assert(sizeof(lb_programs) / sizeof(lb_programs[0]) <= LB_MAX_PROGRAMS,
@@ -98,6 +107,7 @@ static struct bpf_link *attach_target(struct lb_loader *l, const struct lb_progr
 	case LB_TARGET_NETDEV_EGRESS:
 		break; /* attach_netdev() */
 	case LB_TARGET_NONE:
+	case LB_TARGET_SOCKHASH:
 		break;
 	}
 	errno = EINVAL;
@@ -115,6 +125,7 @@ static int link_check_target(struct lb_loader *l, const struct lb_program *row,
 	case LB_TARGET_NETDEV_EGRESS:
 		break; /* tc_attach() checks its own pins */
 	case LB_TARGET_NONE:
+	case LB_TARGET_SOCKHASH:
 		break;
 	}
 	return -EINVAL;
@@ -145,6 +156,21 @@ static int attach_netdev(struct lb_loader *l, unsigned int i, struct bpf_program
 	return 0;
 }
 
+/* A program that lives in a map (sk_msg in the SOCKHASH). 6.1 has no link
+ * for it: attaching replaces whatever an earlier agent attached, in place,
+ * and the attachment lasts as long as the pinned map. */
+static int attach_to_map(struct lb_loader *l, const struct lb_program *row,
+			 struct bpf_program *prog)
+{
+	int map_fd = lb_loader_map_fd(l, row->pin);
+
+	if (map_fd < 0)
+		return map_fd;
+	if (bpf_prog_attach(bpf_program__fd(prog), map_fd, row->attach_type, 0))
+		return -errno;
+	return 0;
+}
+
 /* Reuse a pinned link (switching it to the new program), or attach anew. */
 static int attach_one(struct lb_loader *l, unsigned int i)
 {
@@ -161,6 +187,8 @@ static int attach_one(struct lb_loader *l, unsigned int i)
 		return err;
 	if (is_netdev(row))
 		return attach_netdev(l, i, prog);
+	if (row->target == LB_TARGET_SOCKHASH)
+		return attach_to_map(l, row, prog);
 	err = lb_pin_path(path, sizeof(path), l->bpffs_dir, row->pin);
 	if (err)
 		return err;
@@ -350,6 +378,19 @@ static int choose_tc_mode(struct lb_loader *l)
 	return err;
 }
 
+/* The node-wide acceleration switch, set before any program is attached
+ * (and rewritten on every start: a restart may turn it on or off). */
+static int write_sockmap_cfg(struct lb_loader *l, bool no_sockmap)
+{
+	struct sockmap_cfg cfg = { .disabled = no_sockmap };
+	int fd = lb_loader_map_fd(l, BPFMESH_MAP_SOCKMAP_CFG);
+	__u32 zero = 0;
+
+	if (fd < 0)
+		return fd;
+	return bpf_map_update_elem(fd, &zero, &cfg, BPF_ANY) ? -errno : 0;
+}
+
 int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,
 		   const char *interfaces, const struct lb_sizes *sizes)
 {
@@ -384,6 +425,8 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 	err = load_objects(l);
 	if (!err)
 		err = choose_tc_mode(l);
+	if (!err)
+		err = write_sockmap_cfg(l, sizes && sizes->no_sockmap);
 	if (err)
 		goto cleanup;
 	for (i = 0; i < lb_n_programs; i++) {
@@ -429,6 +472,29 @@ void lb_loader_close(struct lb_loader *l)
 	l->cgroup_fd = -1;
 }
 
+/* Every pin of obj. Objects share maps by pin name, so one may already be
+ * gone (bpf_object__unpin_maps stops at the first such map). */
+static void unpin_maps(struct bpf_object *obj)
+{
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj)
+		if (bpf_map__pin_path(m))
+			bpf_map__unpin(m, NULL);
+}
+
+static void detach_from_map(struct lb_loader *l, const struct lb_program *row)
+{
+	struct bpf_program *prog;
+	int map_fd;
+
+	if (row->target != LB_TARGET_SOCKHASH || !l->objs[row->obj] || row_program(l, row, &prog))
+		return;
+	map_fd = lb_loader_map_fd(l, row->pin);
+	if (map_fd >= 0)
+		bpf_prog_detach2(bpf_program__fd(prog), map_fd, row->attach_type);
+}
+
 void lb_loader_detach(struct lb_loader *l)
 {
 	unsigned int i;
@@ -441,10 +507,11 @@ void lb_loader_detach(struct lb_loader *l)
 		}
 		for (j = 0; j < l->n_ifaces; j++)
 			tc_detach(&l->tc[i][j]);
+		detach_from_map(l, &lb_programs[i]);
 	}
 	for (i = 0; i < __LB_OBJ_MAX; i++)
 		if (l->objs[i])
-			bpf_object__unpin_maps(l->objs[i], NULL);
+			unpin_maps(l->objs[i]);
 	lb_loader_close(l);
 	if (l->bpffs_dir[0])
 		rmdir(l->bpffs_dir); /* fails, harmlessly, if someone else's pins remain */

@@ -29,6 +29,7 @@ enum lb_obj {
 	LB_OBJ_SOCK_ADDR,
 	LB_OBJ_TC,
 	LB_OBJ_SOCKOPS,
+	LB_OBJ_SOCKMAP,
 	__LB_OBJ_MAX,
 };
 
@@ -38,6 +39,7 @@ enum lb_target {
 	LB_TARGET_NETDEV_INGRESS, /* ingress of each of the agent's --interfaces */
 	LB_TARGET_NETDEV_EGRESS,  /* egress of each of them */
 	LB_TARGET_NONE,           /* loaded, not attached: run by the agent (test_run) */
+	LB_TARGET_SOCKHASH,       /* the pinned SOCKHASH named by pin (no link on 6.1) */
 };
 
 /* One row of the program table. */
@@ -46,7 +48,8 @@ struct lb_program {
 	const char *prog;    /* function name in the object */
 	int attach_type;     /* enum bpf_attach_type the section must give (cgroup rows) */
 	enum lb_target target;
-	const char *pin;     /* name of the pinned link under the bpffs dir */
+	const char *pin;     /* name of the pinned link under the bpffs dir; for
+			      * LB_TARGET_SOCKHASH the map the program lives in */
 };
 
 extern const struct lb_program lb_programs[];
@@ -60,6 +63,7 @@ extern const unsigned int lb_n_programs;
 struct lb_sizes {
 	unsigned int max_endpoints; /* endpoint slots, slot 0 reserved */
 	unsigned int max_clusters;  /* cluster slots, slot 0 reserved */
+	bool no_sockmap;            /* agent --no-sockmap: written before attaching */
 };
 
 struct lb_loader {

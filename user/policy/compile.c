@@ -245,6 +245,8 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 	bool ok = true;
 
 	v->service_id = cname_add(c, BPFMESH_NAME_SERVICE, k->svc->host);
+	if (k->svc->se->r.sockmap_off)
+		v->flags |= BPFMESH_SVC_F_NO_SOCKMAP;
 	if (!r) {
 		long set = cset_get(c, k->svc, NULL, NULL);
 

@@ -37,6 +37,7 @@ struct port_name {
 struct resource {
 	const char *kind, *name, *ns;
 	struct src src; /* the document's start */
+	bool sockmap_off; /* annotation bpfmesh.io/sockmap: "off" (issue 13) */
 };
 
 enum port_class {

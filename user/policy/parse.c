@@ -47,11 +47,32 @@ static void meta_map(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 	yexpect_map(d, n, path); /* labels, annotations: no effect on routing */
 }
 
+/* Annotations have no effect on routing, except bpfmesh.io/sockmap: "off"
+ * (same-node acceleration not used for the resource's services). */
+static void meta_annotations(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct resource *r = obj;
+	yaml_node_t *v;
+	const char *s;
+	char vpath[YPATH_MAX];
+
+	if (!yexpect_map(d, n, path))
+		return;
+	v = ymap_get(d, n, "bpfmesh.io/sockmap");
+	ypath_key(vpath, path, "bpfmesh.io/sockmap");
+	if (!v || ynode_is_null(v) || !yget_str(d, v, vpath, &s))
+		return;
+	if (!strcmp(s, "off"))
+		r->sockmap_off = true;
+	else if (strcmp(s, "on"))
+		ydiag(d, v, DIAG_ERROR, vpath, "\"%s\": must be \"on\" or \"off\"", s);
+}
+
 static const struct yfield metadata_fields[] = {
 	{ "name", meta_name },
 	{ "namespace", meta_namespace },
 	{ "labels", meta_map },
-	{ "annotations", meta_map },
+	{ "annotations", meta_annotations },
 	{ "generateName", parse_noop }, { "uid", parse_noop },
 	{ "resourceVersion", parse_noop }, { "generation", parse_noop },
 	{ "creationTimestamp", parse_noop }, { "deletionTimestamp", parse_noop },

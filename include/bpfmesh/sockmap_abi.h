@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_SOCKMAP_ABI_H
+#define BPFMESH_SOCKMAP_ABI_H
+/*
+ * Same-node acceleration (issue 13): layouts of the sockmap maps, shared by
+ * bpf/sockmap.bpf.c, the loader, the agent and the tests.
+ *
+ * A connection is accelerated when connect4 placed it (struct sock_conn,
+ * health_abi.h) without BPFMESH_CONN_F_NO_SOCKMAP, node-wide acceleration is
+ * on (sockmap_cfg), and the accepting end is a local socket in a managed
+ * cgroup. Both ends then sit in the SOCKHASH keyed by their own 4-tuple, and
+ * the sk_msg program moves each sendmsg to the peer's receive queue
+ * (bpf_msg_redirect_hash with BPF_F_INGRESS) instead of through TCP.
+ *
+ * The client end is inserted at ACTIVE_ESTABLISHED, with a pending entry
+ * (its tuple -> endpoint slot); the accepting end is inserted at
+ * PASSIVE_ESTABLISHED only when that pending entry exists, which proves the
+ * client is local, managed and accelerated. Both ends then carry a
+ * struct sockmap_sock, so each direction's redirected bytes go to the
+ * endpoint slot's ep_counters: bytes_sent (client to server) and
+ * bytes_received (server to client). TCP never acknowledges redirected
+ * bytes, so sockops' byte counts (from tcp bytes_acked/bytes_received)
+ * never see them: the sum is exact, without double counting.
+ */
+#ifdef __BPF__
+#include "vmlinux.h"
+#else
+#include <linux/types.h>
+#endif
+
+#define BPFMESH_SOCKMAP_MAX_SOCKS 65536 /* both ends: 32,768 accelerated connections */
+
+/* A socket in the SOCKHASH, by its own view of the connection. Addresses in
+ * network order, ports in host order. The peer's key is the same four
+ * fields swapped. */
+struct sockmap_key {
+	__be32 local_ip4;
+	__be32 remote_ip4;
+	__u32 local_port;
+	__u32 remote_port;
+};
+
+/* Socket storage of each accelerated end. */
+struct sockmap_sock {
+	__u32 ep_slot; /* the placed connection's endpoint slot (0: not counted) */
+	__u32 flags;   /* BPFMESH_SOCKMAP_F_* */
+};
+
+enum bpfmesh_sockmap_flags {
+	BPFMESH_SOCKMAP_F_CLIENT = 1 << 0, /* the connecting end (counts bytes_sent) */
+	/* Sticky: this end sent through TCP once (the peer was not in the map
+	 * yet, or left it). From then on it always does, because the peer's
+	 * tcp_bpf_recvmsg reads redirected data before its TCP receive queue:
+	 * redirecting after TCP data could reorder the stream. */
+	BPFMESH_SOCKMAP_F_TCP = 1 << 1,
+};
+
+/* Node-wide switch, written by the agent (--no-sockmap), index 0. */
+struct sockmap_cfg {
+	__u32 disabled; /* 1: insert nothing (already accelerated ones stay) */
+	__u32 pad;
+};
+
+/* Node-wide counters: index of the per-CPU array bpfmesh_sockmap4_stats_v1. */
+enum bpfmesh_sockmap_stat {
+	BPFMESH_SM_INSERTED = 0,    /* ends put in the SOCKHASH */
+	BPFMESH_SM_INSERT_FAILED,   /* sock_hash_update refused (full, state) */
+	BPFMESH_SM_REDIRECT_MSGS,   /* sendmsg calls redirected */
+	BPFMESH_SM_REDIRECT_BYTES,  /* bytes redirected */
+	BPFMESH_SM_TCP_MSGS,        /* sendmsg calls left to TCP by an inserted end */
+	BPFMESH_SM_TCP_BYTES,       /* their bytes */
+	BPFMESH_SM_FELL_BACK,       /* ends that switched to TCP for good (F_TCP) */
+	BPFMESH_SM_SKIP_OPTOUT,     /* placed, not inserted: service or node opt-out */
+	__BPFMESH_SM_MAX,
+};
+
+_Static_assert(sizeof(struct sockmap_key) == 16, "sockmap_key layout");
+_Static_assert(sizeof(struct sockmap_sock) == 8, "sockmap_sock layout");
+_Static_assert(sizeof(struct sockmap_cfg) == 8, "sockmap_cfg layout");
+
+/* Pinned names. */
+#define BPFMESH_MAP_SOCKHASH "bpfmesh_sockmap4_socks_v1"
+#define BPFMESH_MAP_SOCKMAP_PENDING "bpfmesh_sockmap4_pending_v1"
+#define BPFMESH_MAP_SOCKMAP_SOCK "bpfmesh_sockmap4_sock_v1"
+#define BPFMESH_MAP_SOCKMAP_CFG "bpfmesh_sockmap4_cfg_v1"
+#define BPFMESH_MAP_SOCKMAP_STATS "bpfmesh_sockmap4_stats_v1"
+
+#endif /* BPFMESH_SOCKMAP_ABI_H */

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Proof the redirect path is used, and only where it should be (issue 13):
+ * the redirect counter grows by exactly the bytes sent and the sender's TCP
+ * acknowledged none of them; a service annotated bpfmesh.io/sockmap: "off"
+ * is plain TCP; 1,000 concurrent accelerated connections opened and closed
+ * leave the SOCKHASH (and the pending map) empty. The agent's
+ * --no-sockmap run is in sockmap_integrity.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <bpfmesh/sockmap_abi.h>
+#include "ktest.h"
+#include "sockmap_pair.h"
+
+#define SM_MANY 1000
+#define SM_MSG 100
+#define SM_PROOF_BYTES (1 << 20)
+
+/* Read exactly len bytes, polling first (the sockets are blocking). */
+static int read_exact(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 10000) != 1)
+			return -1;
+		n = read(fd, buf + got, len - got);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Every pair sends SM_MSG bytes each way, all open at once, then closes. */
+static int many_child(void *arg)
+{
+	static struct sm_pair p[SM_MANY];
+	struct rlimit rl = { 4 * SM_MANY, 4 * SM_MANY };
+	uint8_t msg[SM_MSG], got[SM_MSG];
+	int lfd, i, ok = 0;
+
+	(void)arg;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	lfd = sm_listen(SM_EP);
+	if (!SM_CHECK(lfd >= 0, "listen: %d", lfd))
+		return 1;
+	sm_fill(msg, sizeof(msg), 42);
+	for (i = 0; i < SM_MANY; i++)
+		if (!SM_CHECK(sm_pair_open(lfd, SM_VIP, &p[i]) == 0, "connection %d: %s", i,
+			      strerror(errno)))
+			return 1;
+	for (i = 0; i < SM_MANY; i++)
+		if (write(p[i].cli, msg, sizeof(msg)) != sizeof(msg) ||
+		    write(p[i].srv, msg, sizeof(msg)) != sizeof(msg))
+			break;
+	for (i = 0; i < SM_MANY; i++)
+		ok += read_exact(p[i].srv, got, sizeof(got)) == 0 && !memcmp(got, msg, sizeof(msg)) &&
+		      read_exact(p[i].cli, got, sizeof(got)) == 0 && !memcmp(got, msg, sizeof(msg)) &&
+		      sm_tcp_bytes_acked(p[i].cli) == 0;
+	SM_CHECK(ok == SM_MANY, "%d of %d connections exact both ways, through no TCP", ok,
+		 SM_MANY);
+	for (i = 0; i < SM_MANY; i++)
+		sm_pair_close(&p[i]);
+	close(lfd);
+	return 0;
+}
+
+static bool start_agent(struct ktest_env *e, bool opt_out)
+{
+	char yaml[4096] = "";
+
+	sm_policy(yaml, sizeof(yaml), "local", SM_VIP, SM_EP, opt_out);
+	return ASSERT_OK(env_setup(e), "env_setup") &&
+	       ASSERT_OK(env_write_policy(e, "local.yaml", yaml), "write policy") &&
+	       ASSERT_OK(env_start_agent_arg(e, NULL, "--sockmap"), "agent applies");
+}
+
+/* The SOCKHASH empties as the kernel unhashes closed sockets. */
+static int wait_sockhash_empty(struct ktest_env *e)
+{
+	int i, n = -1;
+
+	for (i = 0; i < 200 && n != 0; i++) {
+		n = sm_sockhash_entries(e);
+		if (n)
+			usleep(10000);
+	}
+	return n;
+}
+
+KTEST(sockmap_thousand_connections_leave_map_empty)
+{
+	struct ktest_env env;
+
+	if (!start_agent(&env, false))
+		goto out;
+	ASSERT_EQ(sm_run_child(&env, many_child, NULL), 0, "1,000 concurrent connections");
+	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_INSERTED), 2 * SM_MANY, "both ends inserted");
+	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES), 2 * SM_MANY * SM_MSG,
+		  "redirect counter = bytes sent");
+	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_TCP_BYTES), 0, "nothing left to TCP");
+	ASSERT_EQ(wait_sockhash_empty(&env), 0, "sockhash empty after close");
+out:
+	env_teardown(&env);
+}
+
+struct proof {
+	bool accel;
+};
+
+/* One 1 MiB request and answer; the client's TCP carried all or none. */
+static int proof_child(void *arg)
+{
+	const struct proof *pr = arg;
+	uint8_t *buf = malloc(SM_PROOF_BYTES), *got = malloc(SM_PROOF_BYTES);
+	struct sm_pair p;
+	uint64_t acked;
+	int lfd = sm_listen(SM_EP);
+
+	if (!SM_CHECK(lfd >= 0 && buf && got, "listen: %d", lfd))
+		return 1;
+	if (!SM_CHECK(sm_pair_open(lfd, SM_VIP, &p) == 0, "connect"))
+		return 1;
+	sm_fill(buf, SM_PROOF_BYTES, 9);
+	/* One direction at a time: 1 MiB fits the peer's queue either way. */
+	SM_CHECK(send(p.cli, buf, SM_PROOF_BYTES, 0) == SM_PROOF_BYTES, "client write");
+	SM_CHECK(read_exact(p.srv, got, SM_PROOF_BYTES) == 0 &&
+		 !memcmp(buf, got, SM_PROOF_BYTES), "server got the request");
+	acked = sm_tcp_bytes_acked(p.cli);
+	SM_CHECK(pr->accel ? acked == 0 : acked == SM_PROOF_BYTES,
+		 "client's TCP acked %llu of %d bytes (accelerated %d)", (unsigned long long)acked,
+		 SM_PROOF_BYTES, pr->accel);
+	sm_pair_close(&p);
+	close(lfd);
+	free(buf);
+	free(got);
+	return 0;
+}
+
+static void proof(bool opt_out)
+{
+	struct proof pr = { .accel = !opt_out };
+	struct ktest_env env;
+	uint64_t before;
+
+	if (!start_agent(&env, opt_out))
+		goto out;
+	before = sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES);
+	ASSERT_EQ(sm_run_child(&env, proof_child, &pr), 0, "1 MiB request");
+	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES) - before,
+		  opt_out ? 0 : SM_PROOF_BYTES, "redirect counter grew by the bytes sent");
+	if (opt_out) {
+		ASSERT_EQ(sm_stat(&env, BPFMESH_SM_INSERTED), 0, "opt-out: nothing inserted");
+		ASSERT_EQ(sm_stat(&env, BPFMESH_SM_SKIP_OPTOUT), 1, "opt-out counted");
+	}
+	ASSERT_EQ(wait_sockhash_empty(&env), 0, "sockhash empty after close");
+out:
+	env_teardown(&env);
+}
+
+KTEST(sockmap_redirect_proof)
+{
+	proof(false);
+}
+
+KTEST(sockmap_annotation_off_is_plain_tcp)
+{
+	proof(true);
+}
