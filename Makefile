@@ -38,6 +38,12 @@ METRICS_SRCS := $(wildcard user/metrics/*.c)
 UNIT_OBJS    += $(patsubst %.c,$(OUTPUT)/san/%.o,$(METRICS_SRCS))
 LIBS         += -lmicrohttpd
 UNIT_LIBS    := -lyaml -lbpf -lcmocka -lmicrohttpd
+# Kubernetes discovery (issue 16): libcurl for HTTP, json-c for JSON; the
+# sources come in through the user/*/*.c wildcard.
+K8S_SRCS     := $(wildcard user/k8s/*.c)
+UNIT_OBJS    += $(patsubst %.c,$(OUTPUT)/san/%.o,$(K8S_SRCS))
+LIBS         += -lcurl -ljson-c
+UNIT_LIBS    += -lcurl -ljson-c
 
 ifeq ($(V),1)
 Q =
@@ -56,7 +62,8 @@ all: $(OUTPUT)/bpfmesh $(OUTPUT)/test_kern $(UNIT_BINS)
 # Debian packages the build and the tests need, installed by name.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev \
 	    libcmocka-dev pkg-config iproute2 gcc make \
-	    libmicrohttpd-dev python3-prometheus-client valgrind libclang-rt-14-dev
+	    libmicrohttpd-dev python3-prometheus-client valgrind libclang-rt-14-dev \
+	    libcurl4-openssl-dev libjson-c-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

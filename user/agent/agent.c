@@ -25,17 +25,26 @@
 static void agent_help(void)
 {
 	fprintf(stderr,
-		"Usage: bpfmesh agent --policies DIR [--cgroup CGROUP_DIR] [--bpffs DIR]\n"
+		"Usage: bpfmesh agent [--policies DIR] [--cgroup CGROUP_DIR] [--bpffs DIR]\n"
+		"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
 		"                     [--strict] [-v]\n"
 		"\n"
 		"Runs in the foreground: loads and attaches the connect-time load balancer\n"
 		"to CGROUP_DIR (default: the cgroup2 mount root), pins its maps under DIR\n"
 		"(default " DEFAULT_BPFFS_DIR "), applies the policies in DIR and re-applies\n"
 		"them when the directory changes or on SIGHUP. Logs to stderr.\n"
-		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n");
+		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n"
+		"\n"
+		"With --kubeconfig PATH or --in-cluster (service account credentials) it also\n"
+		"lists and watches Services, EndpointSlices, Pods, Nodes and Istio's\n"
+		"ServiceEntry, WorkloadEntry, DestinationRule and VirtualService, and compiles\n"
+		"them with the files (a Service is a ServiceEntry with resolution STATIC).\n"
+		"--node NAME (default $NODE_NAME) names this node: its topology labels give\n"
+		"the locality, its pods the workloads. At least one of --policies and the\n"
+		"Kubernetes options is required.\n");
 }
 
-static int parse_args(struct agent *ag, int argc, char **argv)
+static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **argv)
 {
 	const char *v;
 	int i;
@@ -47,6 +56,8 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 			snprintf(ag->cgroup, sizeof(ag->cgroup), "%s", v);
 		} else if ((v = cli_option_value(argc, argv, &i, "--bpffs"))) {
 			ag->bpffs = v;
+		} else if (agent_k8s_option(ag, k8s, argc, argv, &i)) {
+			continue;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
@@ -60,8 +71,8 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 			return -1;
 		}
 	}
-	if (!ag->policies) {
-		cli_error("--policies DIR is required");
+	if (!ag->policies && !ag->k8s) {
+		cli_error("--policies DIR or --kubeconfig PATH/--in-cluster is required");
 		agent_help();
 		return -1;
 	}
@@ -130,10 +141,11 @@ static int agent_loop(struct agent *ag)
 int do_agent(int argc, char **argv)
 {
 	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR };
+	struct agent_k8s k8s = { .timer_fd = -1 };
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 
-	err = parse_args(&ag, argc, argv);
+	err = parse_args(&ag, &k8s, argc, argv);
 	if (err)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
 	if (probe_check(stderr))
@@ -149,14 +161,22 @@ int do_agent(int argc, char **argv)
 		agent_log("Failed to create signalfd: %d", -errno);
 		return EXIT_REJECTED;
 	}
-	ino_fd = watch_open(ag.policies);
-	if (ino_fd < 0) {
-		err = ino_fd;
-		agent_log("Failed to watch %s: %s", ag.policies, strerror(-err));
+	agent_add_source(&ag, sig_fd, "signals", on_signal);
+	if (ag.policies) {
+		ino_fd = watch_open(ag.policies);
+		if (ino_fd < 0) {
+			err = ino_fd;
+			agent_log("Failed to watch %s: %s", ag.policies, strerror(-err));
+			goto cleanup;
+		}
+		agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
+	}
+	/* Before anything is loaded: bad credentials must not touch the pins
+	 * an earlier agent left (a rolling update keeps them in force). */
+	if (ag.k8s && agent_k8s_start(&ag)) {
+		err = -EINVAL;
 		goto cleanup;
 	}
-	agent_add_source(&ag, sig_fd, "signals", on_signal);
-	agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
 
 	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup);
 	if (err)
@@ -183,6 +203,7 @@ int do_agent(int argc, char **argv)
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);
 cleanup:
+	agent_k8s_stop(&ag);
 	if (ino_fd >= 0)
 		close(ino_fd);
 	close(sig_fd);
