@@ -42,6 +42,9 @@ UNIT_LIBS    := -lyaml -lbpf -lcmocka -lmicrohttpd
 # sources come in through the user/*/*.c wildcard.
 K8S_SRCS     := $(wildcard user/k8s/*.c)
 UNIT_OBJS    += $(patsubst %.c,$(OUTPUT)/san/%.o,$(K8S_SRCS))
+# The recorded API server the discovery tests run against (tests/k8s/).
+UNIT_OBJS    += $(OUTPUT)/san/tests/k8s/fakeapi.o
+KTEST_SRCS   += tests/k8s/fakeapi.c
 LIBS         += -lcurl -ljson-c
 UNIT_LIBS    += -lcurl -ljson-c
 
