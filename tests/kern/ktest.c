@@ -236,7 +236,15 @@ int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout
 
 int env_start_agent(struct ktest_env *e, const char *extra_env)
 {
+	return env_start_agent_args(e, extra_env, NULL);
+}
+
+int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *extra_args)
+{
 	int fd, applied_before = env_count_log(e, "bpfmesh: applied generation");
+	const char *argv[32] = { agent_bin, "agent", "--policies", e->policies, "--cgroup",
+				 e->cgroup, "--bpffs", e->bpffs };
+	int argc = 8;
 
 	e->agent = fork();
 	if (e->agent < 0)
@@ -249,8 +257,10 @@ int env_start_agent(struct ktest_env *e, const char *extra_env)
 		}
 		if (extra_env)
 			putenv((char *)extra_env);
-		execl(agent_bin, agent_bin, "agent", "--policies", e->policies, "--cgroup",
-		      e->cgroup, "--bpffs", e->bpffs, (char *)NULL);
+		while (extra_args && *extra_args && argc < 31)
+			argv[argc++] = *extra_args++;
+		argv[argc] = NULL;
+		execv(agent_bin, (char *const *)argv);
 		_exit(127);
 	}
 	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);

@@ -76,6 +76,8 @@ int env_write_policy(struct ktest_env *e, const char *name, const char *yaml);
 int write_text_file(const char *path, const char *text);
 /* Start the agent (extra environment "K=V" or NULL); wait for its first apply. */
 int env_start_agent(struct ktest_env *e, const char *extra_env);
+/* The same with more agent arguments (NULL-terminated, may be NULL). */
+int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *extra_args);
 /* Wait until the agent's log holds needle at least count times. 0 or -ETIMEDOUT. */
 int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout_ms);
 int env_count_log(struct ktest_env *e, const char *needle);
