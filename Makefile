@@ -181,6 +181,17 @@ valgrind: deps
 .PHONY: fuzz valgrind
 # ---- end of issue 8 block ----------------------------------------------------
 
+# `make k8s-bench`: render + compile of K8S_SERVICES Services with
+# K8S_ENDPOINTS endpoints each (issue 16), no kernel; prints times.
+$(OUTPUT)/k8s_scale: bench/k8s_scale.c $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) $< $(LIB_OBJS) $(LIBS) -o $@
+
+k8s-bench: $(OUTPUT)/k8s_scale
+	$(Q)$(OUTPUT)/k8s_scale
+
+.PHONY: k8s-bench
+
 clean:
 	$(call msg,CLEAN)
 	$(Q)rm -rf $(OUTPUT)
