@@ -58,13 +58,16 @@ endif
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps test unit kern demo vmtest bench clean
+.PHONY: all deps test unit kern demo vmtest bench install uninstall clean
 
 all: $(OUTPUT)/bpfmesh $(OUTPUT)/test_kern $(UNIT_BINS)
 
 # Debian packages the build and the tests need, installed by name.
+# python3 and curl: the README's "try it yourself" walk-through, which a
+# kernel test runs as written. apt's own progress stays visible: on a slow
+# mirror the download can take minutes.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev \
-	    libcmocka-dev pkg-config iproute2 gcc make \
+	    libcmocka-dev pkg-config iproute2 gcc make python3 curl \
 	    libmicrohttpd-dev python3-prometheus-client valgrind libclang-rt-14-dev \
 	    libcurl4-openssl-dev libjson-c-dev
 deps:
@@ -72,8 +75,8 @@ deps:
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-		echo "Installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		echo "make deps: installing$$missing (apt-get output follows)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 
 $(OUTPUT) $(OUTPUT)/unit:
@@ -117,6 +120,9 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard tests/unit/*.h) $(USER_
 	$(call msg,LINK,$@)
 	$(Q)$(CC) -O1 -g $(SAN) $(WARN) $(INCLUDES) -Itests/unit $< $(UNIT_OBJS) $(UNIT_LIBS) -o $@
 
+# The CLI tests run the binary itself (tests/unit/test_cli.c).
+$(OUTPUT)/unit/test_cli: $(OUTPUT)/bpfmesh
+
 unit: $(UNIT_BINS)
 	$(Q)tests/run_unit.sh $(UNIT_BINS)
 
@@ -139,6 +145,7 @@ vmtest: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh $(if $(QUICK),--quick)
+	$(Q)bench/tc.sh $(if $(QUICK),--quick)
 
 # ---- hostile policy input (issue 8) -----------------------------------------
 # Sanitizer objects put every arena object in its own malloc block, so that
@@ -180,6 +187,24 @@ valgrind: deps
 
 .PHONY: fuzz valgrind
 # ---- end of issue 8 block ----------------------------------------------------
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the one binary, with the BPF
+# objects inside it (embedded by their skeletons), and its manual page. bin/,
+# not sbin/: `bpfmesh lint` runs unprivileged in CI, where sbin is not on PATH.
+PREFIX ?= /usr/local
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man8
+
+install: $(OUTPUT)/bpfmesh
+	$(call msg,INSTALL,$(BINDIR)/bpfmesh)
+	$(Q)install -d $(BINDIR) $(MANDIR)
+	$(Q)install -m 0755 $(OUTPUT)/bpfmesh $(BINDIR)/bpfmesh
+	$(call msg,INSTALL,$(MANDIR)/bpfmesh.8)
+	$(Q)install -m 0644 docs/bpfmesh.8 $(MANDIR)/bpfmesh.8
+
+uninstall:
+	$(call msg,RM,$(BINDIR)/bpfmesh $(MANDIR)/bpfmesh.8)
+	$(Q)rm -f $(BINDIR)/bpfmesh $(MANDIR)/bpfmesh.8
 
 # `make k8s-bench`: render + compile of K8S_SERVICES Services with
 # K8S_ENDPOINTS endpoints each (issue 16), no kernel; prints times.

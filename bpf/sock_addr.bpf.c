@@ -34,7 +34,7 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 	const struct svc_dest *dest;
 	const struct svc_val *svc;
 	struct svc_key key = {};
-	int d;
+	__u32 verdict;
 
 	if (ctx->protocol != BPFMESH_PROTO_TCP)
 		return SOCK_ALLOW;
@@ -48,15 +48,9 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
-	d = bpfmesh_pick_dest(svc, bpf_get_prandom_u32());
-	if (d < 0 || d >= BPFMESH_MAX_DESTS)
-		return lb4_refuse(&key, 0, BPFMESH_V_NO_UPSTREAM);
-	dest = &svc->dests[d];
-	if (dest->n_slots == 0)
-		return lb4_refuse(&key, dest->subset_id, BPFMESH_V_NO_UPSTREAM);
-	be = lb4_pick_backend(dest);
-	if (!be)
-		return lb4_refuse(&key, dest->subset_id, BPFMESH_V_MISSING_SET);
+	verdict = lb4_select(svc, &dest, &be);
+	if (verdict != BPFMESH_V_REDIRECTED)
+		return lb4_refuse(&key, dest ? dest->subset_id : 0, verdict);
 
 	lb4_remember_vip(ctx, &key);
 	ctx->user_ip4 = be->addr[0];

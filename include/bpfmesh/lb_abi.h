@@ -64,7 +64,8 @@ struct svc_dest {
 	__u32 set_weight; /* sum of endpoint weights in the set (alias draw range) */
 	__u32 cum_weight; /* sum of route weights up to and including this one */
 	__u32 subset_id;  /* name id of "host/subset:port", for counters and CLI */
-	__u32 pad;
+	__u32 route_weight; /* the weight as the policy wrote it (cum_weight holds
+			     * the reduced ones), for the CLI; 0 from older agents */
 };
 
 /* Routing decision for a svc_key, as compiled from the policy. */

@@ -257,6 +257,10 @@ int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char 
 		}
 		if (extra_env)
 			putenv((char *)extra_env);
+		if (e->interfaces && argc < 30) {
+			argv[argc++] = "--interfaces";
+			argv[argc++] = e->interfaces;
+		}
 		while (extra_args && *extra_args && argc < 31)
 			argv[argc++] = *extra_args++;
 		argv[argc] = NULL;
@@ -329,20 +333,49 @@ bool env_start_service(struct ktest_env *e, struct backends *be, const char *nam
 
 /* ---- backends ---- */
 
+/* Echo mode: keep the connection, echo what it sends, drop it at EOF. */
+static void backends_hold(struct backends *b, int c)
+{
+	if (!b->echo || b->n_held == MAX_HELD) {
+		close(c);
+		return;
+	}
+	b->held[b->n_held++] = c;
+}
+
+static void backends_echo(struct backends *b, int i)
+{
+	char buf[4096];
+	ssize_t n = read(b->held[i], buf, sizeof(buf));
+
+	if (n > 0 && write(b->held[i], buf, (size_t)n) == n)
+		return;
+	if (n < 0 && errno == EAGAIN)
+		return;
+	close(b->held[i]);
+	b->held[i] = b->held[--b->n_held];
+}
+
 static void *backends_serve(void *arg)
 {
 	struct backends *b = arg;
-	struct pollfd pfd[MAX_BACKENDS + 1];
-	int i;
+	struct pollfd pfd[MAX_BACKENDS + 1 + MAX_HELD];
+	int i, n_held;
 
 	for (i = 0; i < b->n; i++)
 		pfd[i] = (struct pollfd){ .fd = b->fds[i], .events = POLLIN };
 	pfd[b->n] = (struct pollfd){ .fd = b->stop_pipe[0], .events = POLLIN };
 	for (;;) {
-		if (poll(pfd, b->n + 1, -1) < 0 && errno != EINTR)
+		n_held = b->n_held;
+		for (i = 0; i < n_held; i++)
+			pfd[b->n + 1 + i] = (struct pollfd){ .fd = b->held[i], .events = POLLIN };
+		if (poll(pfd, b->n + 1 + n_held, -1) < 0 && errno != EINTR)
 			return NULL;
 		if (pfd[b->n].revents)
 			return NULL;
+		for (i = n_held - 1; i >= 0; i--)
+			if (pfd[b->n + 1 + i].revents)
+				backends_echo(b, i);
 		for (i = 0; i < b->n; i++) {
 			unsigned char id = (unsigned char)i;
 			int c;
@@ -352,7 +385,7 @@ static void *backends_serve(void *arg)
 			while ((c = accept4(b->fds[i], NULL, NULL, SOCK_NONBLOCK)) >= 0) {
 				if (write(c, &id, 1) != 1)
 					perror("backend write");
-				close(c);
+				backends_hold(b, c);
 			}
 		}
 	}
@@ -360,11 +393,20 @@ static void *backends_serve(void *arg)
 
 int backends_start(struct backends *b, const char *const *addrs, int n, int port)
 {
-	int i, one = 1;
+	return backends_start_in(b, NULL, addrs, n, port, false);
+}
+
+int backends_start_in(struct backends *b, const char *netns_path, const char *const *addrs, int n,
+		      int port, bool echo)
+{
+	int i, one = 1, home = -1;
 
 	memset(b, 0, sizeof(*b));
+	b->echo = echo;
 	if (n > MAX_BACKENDS || pipe(b->stop_pipe))
 		return -EINVAL;
+	if (netns_path && (home = netns_switch(netns_path)) < 0)
+		return home;
 	for (i = 0; i < n; i++) {
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -378,12 +420,14 @@ int backends_start(struct backends *b, const char *const *addrs, int n, int port
 			if (fd >= 0)
 				close(fd);
 			b->n = i;
+			netns_return(home);
 			backends_stop(b);
 			return err;
 		}
 		b->fds[i] = fd;
 	}
 	b->n = n;
+	netns_return(home);
 	return -pthread_create(&b->thread, NULL, backends_serve, b);
 }
 
@@ -399,6 +443,9 @@ void backends_stop(struct backends *b)
 	}
 	for (i = 0; i < b->n; i++)
 		close(b->fds[i]);
+	for (i = 0; i < b->n_held; i++)
+		close(b->held[i]);
+	b->n_held = 0;
 	close(b->stop_pipe[0]);
 	close(b->stop_pipe[1]);
 	b->n = 0;
@@ -468,7 +515,9 @@ static void connect_once(const struct sockaddr_in *sa, struct client_result *r, 
 	close(fd);
 }
 
-int client_start(struct ktest_env *e, const char *vip, int port, int n, struct client *c)
+/* The client child: in cgroup (managed) or in netns_path (unmanaged). */
+static int client_spawn(const char *cgroup, const char *netns_path, const char *vip, int port,
+			int n, struct client *c)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int pfd[2], i;
@@ -482,7 +531,9 @@ int client_start(struct ktest_env *e, const char *vip, int port, int n, struct c
 		struct client_result r = {};
 
 		close(pfd[0]);
-		if (join_cgroup(e->cgroup))
+		if (cgroup && join_cgroup(cgroup))
+			_exit(2);
+		if (netns_path && netns_switch(netns_path) < 0)
 			_exit(2);
 		for (i = 0; i < n; i++)
 			connect_once(&sa, &r, i == 0);
@@ -491,6 +542,20 @@ int client_start(struct ktest_env *e, const char *vip, int port, int n, struct c
 	close(pfd[1]);
 	c->result_fd = pfd[0];
 	return 0;
+}
+
+int client_start(struct ktest_env *e, const char *vip, int port, int n, struct client *c)
+{
+	return client_spawn(e->cgroup, NULL, vip, port, n, c);
+}
+
+int client_run_netns(const char *netns_path, const char *vip, int port, int n,
+		     struct client_result *res)
+{
+	struct client c;
+	int err = client_spawn(NULL, netns_path, vip, port, n, &c);
+
+	return err ? err : client_wait(&c, res);
 }
 
 int client_wait(struct client *c, struct client_result *res)
@@ -548,7 +613,26 @@ static int netns_enter(void)
 	return home;
 }
 
-static void netns_leave(int home)
+int netns_switch(const char *path)
+{
+	int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), fd;
+
+	if (home < 0)
+		return -errno;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET)) {
+		int err = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		close(home);
+		return err;
+	}
+	close(fd);
+	return home;
+}
+
+void netns_return(int home)
 {
 	if (home < 0)
 		return;
@@ -608,7 +692,7 @@ int main(int argc, char **argv)
 		if (home < 0 && !netns_warned++)
 			fprintf(stderr, "note: no network namespaces; tests share this one\n");
 		t->fn();
-		netns_leave(home);
+		netns_return(home);
 		idx++;
 		printf("#%d %s:%s (%.0f ms)\n", idx, t->name,
 		       cur_failed ? "FAIL" : cur_skipped ? "SKIP" : "OK", now_ms() - t0);

@@ -65,6 +65,7 @@ struct ktest_env {
 	char bpffs[PATH_MAX];
 	char policies[PATH_MAX];
 	char log[PATH_MAX];
+	const char *interfaces; /* set before env_start_agent: --interfaces */
 	pid_t agent;
 };
 
@@ -88,14 +89,23 @@ int env_stop_agent(struct ktest_env *e);
 int env_run_cli(struct ktest_env *e, char *out, size_t out_len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Loopback backends: each accepts, writes its index byte and closes. */
+/* Loopback backends: each accepts, writes its index byte and closes; in
+ * echo mode it then echoes what it reads until the client closes. */
+#define MAX_HELD 64
 struct backends {
 	int n;
 	int fds[MAX_BACKENDS];
+	bool echo;
+	int n_held;
+	int held[MAX_HELD];
 	pthread_t thread;
 	int stop_pipe[2];
 };
 int backends_start(struct backends *b, const char *const *addrs, int n, int port);
+/* The same with the listening sockets made inside the network namespace
+ * at netns_path (NULL: this one), optionally echoing. */
+int backends_start_in(struct backends *b, const char *netns_path, const char *const *addrs, int n,
+		      int port, bool echo);
 void backends_stop(struct backends *b);
 
 /* The usual start of a test: env_setup, the policy file `name` holding yaml,
@@ -124,6 +134,14 @@ struct client {
 	int result_fd;
 };
 int client_start(struct ktest_env *e, const char *vip, int port, int n, struct client *c);
+/* An unmanaged client: a child inside the network namespace at netns_path. */
+int client_run_netns(const char *netns_path, const char *vip, int port, int n,
+		     struct client_result *res);
+
+/* Enter the network namespace at path (this thread only); returns an fd
+ * to come back with netns_return(), or negative errno. */
+int netns_switch(const char *path);
+void netns_return(int home);
 int client_wait(struct client *c, struct client_result *res);
 
 #endif /* BPFMESH_KTEST_H */

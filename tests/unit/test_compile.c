@@ -89,6 +89,8 @@ static void assert_canary_image(const struct bpfmesh_image *img)
 	val.n_dests = 2;
 	val.dests[0] = dest(0, 2, 2, 9, CANARY_HOST "/v1:80");
 	val.dests[1] = dest(1, 1, 1, 10, CANARY_HOST "/v2:80");
+	val.dests[0].route_weight = 90; /* as written: the cumulative weights are 9/1 */
+	val.dests[1].route_weight = 10;
 
 	assert_int_equal(img->n_services, 1);
 	assert_memory_equal(&img->services[0].key, &key, sizeof(key));
@@ -247,6 +249,10 @@ static void test_weights_reduced_by_gcd(void **state)
 	assert_int_equal(s->val.dests[1].cum_weight, 8);
 	assert_int_equal(s->val.dests[2].cum_weight, 10);
 	assert_int_equal(s->val.total_weight, 10);
+	/* The policy's own numbers ride along, for the CLI to show. */
+	assert_int_equal(s->val.dests[0].route_weight, 50);
+	assert_int_equal(s->val.dests[1].route_weight, 30);
+	assert_int_equal(s->val.dests[2].route_weight, 20);
 	ptest_free(&t);
 }
 
@@ -285,6 +291,7 @@ static void test_default_route(void **state)
 	assert_int_equal(s->val.n_dests, 1);
 	assert_int_equal(s->val.total_weight, 1);
 	assert_int_equal(s->val.dests[0].cum_weight, 1);
+	assert_int_equal(s->val.dests[0].route_weight, 100); /* Istio: all of it */
 	assert_int_equal(s->val.dests[0].n_slots, 2);
 	assert_int_equal(s->val.dests[0].subset_id,
 			 bpfmesh_name_id("ratings.shop.svc.cluster.local:9080"));

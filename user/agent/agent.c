@@ -11,8 +11,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <bpf/libbpf.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include "agent.h"
@@ -22,27 +25,30 @@
 
 #define SWEEP_INTERVAL_MS 250
 
-static void agent_help(void)
-{
-	fprintf(stderr,
-		"Usage: bpfmesh agent [--policies DIR] [--cgroup CGROUP_DIR] [--bpffs DIR]\n"
-		"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
-		"                     [--strict] [-v]\n"
-		"\n"
-		"Runs in the foreground: loads and attaches the connect-time load balancer\n"
-		"to CGROUP_DIR (default: the cgroup2 mount root), pins its maps under DIR\n"
-		"(default " DEFAULT_BPFFS_DIR "), applies the policies in DIR and re-applies\n"
-		"them when the directory changes or on SIGHUP. Logs to stderr.\n"
-		"SIGTERM or SIGINT detach the programs, remove the pins and exit.\n"
-		"\n"
-		"With --kubeconfig PATH or --in-cluster (service account credentials) it also\n"
-		"lists and watches Services, EndpointSlices, Pods, Nodes and Istio's\n"
-		"ServiceEntry, WorkloadEntry, DestinationRule and VirtualService, and compiles\n"
-		"them with the files (a Service is a ServiceEntry with resolution STATIC).\n"
-		"--node NAME (default $NODE_NAME) names this node: its topology labels give\n"
-		"the locality, its pods the workloads. At least one of --policies and the\n"
-		"Kubernetes options is required.\n");
-}
+static const char agent_usage[] =
+	"Usage: bpfmesh agent [--policies POLICY_DIR] [--cgroup CGROUP_DIR]\n"
+	"                     [--bpffs BPFFS_DIR] [--interfaces IF[,IF...]]\n"
+	"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
+	"                     [--strict] [-v]\n"
+	"\n"
+	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
+	"CGROUP_DIR (default: the cgroup2 mount root, from /proc/mounts), pins its maps\n"
+	"and links under BPFFS_DIR (default " DEFAULT_BPFFS_DIR "), applies the\n"
+	"policies in POLICY_DIR (*.yaml, *.yml) and re-applies them when that directory\n"
+	"changes or on SIGHUP. A policy with errors is logged and not applied: the\n"
+	"version in force stays. --strict rejects fields bpfmesh cannot enforce.\n"
+	"\n"
+	"With --kubeconfig PATH or --in-cluster (service account credentials) it also\n"
+	"lists and watches Services, EndpointSlices, Pods, Nodes and Istio's\n"
+	"ServiceEntry, WorkloadEntry, DestinationRule and VirtualService, and compiles\n"
+	"them with the files (a Service is a ServiceEntry with resolution STATIC).\n"
+	"--node NAME (default $NODE_NAME) names this node: its topology labels give\n"
+	"the locality, its pods the workloads. At least one of --policies and the\n"
+	"Kubernetes options is required.\n"
+	"\n"
+	"Logs to stderr, one timestamped line per event. SIGTERM or SIGINT detach the\n"
+	"programs, remove the pins and exit 0. See what the kernel holds with\n"
+	"`bpfmesh maps services --bpffs BPFFS_DIR`.\n";
 
 static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **argv)
 {
@@ -56,24 +62,26 @@ static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **
 			snprintf(ag->cgroup, sizeof(ag->cgroup), "%s", v);
 		} else if ((v = cli_option_value(argc, argv, &i, "--bpffs"))) {
 			ag->bpffs = v;
+		} else if ((v = cli_option_value(argc, argv, &i, "--interfaces"))) {
+			ag->interfaces = v;
 		} else if (agent_k8s_option(ag, k8s, argc, argv, &i)) {
 			continue;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			cli.verbose = true;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			agent_help();
+		} else if (cli_is_help(argv[i])) {
+			cli_help(agent_usage);
 			return 1;
 		} else {
 			cli_error("unknown or incomplete option '%s'", argv[i]);
-			agent_help();
+			cli_usage_error(agent_usage);
 			return -1;
 		}
 	}
 	if (!ag->policies && !ag->k8s) {
-		cli_error("--policies DIR or --kubeconfig PATH/--in-cluster is required");
-		agent_help();
+		cli_error("--policies POLICY_DIR or --kubeconfig PATH/--in-cluster is required");
+		cli_usage_error(agent_usage);
 		return -1;
 	}
 	if (!ag->cgroup[0] && cgroup2_root(ag->cgroup, sizeof(ag->cgroup))) {
@@ -138,6 +146,35 @@ static int agent_loop(struct agent *ag)
 	}
 }
 
+/* libbpf's messages in the agent's log format; debug ones only with -v. */
+static int libbpf_to_log(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	char buf[1024];
+
+	if (level == LIBBPF_DEBUG && !cli.verbose)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, args);
+	agent_log_lines(buf);
+	return 0;
+}
+
+/* The kernel feature check, its explanation logged line by line. */
+static int agent_probe(void)
+{
+	size_t len = 0;
+	char *text = NULL;
+	FILE *f = open_memstream(&text, &len);
+	int err;
+
+	if (!f)
+		return probe_check(stderr);
+	err = probe_check(f);
+	fclose(f);
+	agent_log_lines(text);
+	free(text);
+	return err;
+}
+
 int do_agent(int argc, char **argv)
 {
 	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR };
@@ -148,7 +185,8 @@ int do_agent(int argc, char **argv)
 	err = parse_args(&ag, &k8s, argc, argv);
 	if (err)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
-	if (probe_check(stderr))
+	libbpf_set_print(libbpf_to_log);
+	if (agent_probe())
 		return EXIT_REJECTED;
 
 	sigemptyset(&mask);
@@ -178,7 +216,7 @@ int do_agent(int argc, char **argv)
 		goto cleanup;
 	}
 
-	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup);
+	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup, ag.interfaces);
 	if (err)
 		goto cleanup;
 	err = applier_adopt(&ag.applier, &kern_map_ops,
@@ -192,6 +230,9 @@ int do_agent(int argc, char **argv)
 	}
 	agent_log("attached to %s, maps pinned in %s%s", ag.cgroup, ag.bpffs,
 		  ag.loader.adopted ? " (re-adopted from an earlier agent)" : "");
+	if (ag.loader.n_ifaces)
+		agent_log("TC ingress on %d interface(s) by %s", ag.loader.n_ifaces,
+			  tc_mode_name(ag.loader.tc_mode));
 	if (ag.loader.adopted)
 		agent_log("generation %u in force, %zu services", ag.applier.state.generation,
 			  ag.applier.state.n_svcs);
@@ -200,6 +241,7 @@ int do_agent(int argc, char **argv)
 	err = agent_loop(&ag);
 	applier_sweep(&ag.applier, true);
 	applier_free(&ag.applier);
+	agent_reported_free(&ag.reported);
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);
 cleanup:

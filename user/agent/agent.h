@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include "apply/apply.h"
 #include "kern/loader.h"
+#include "policy/hmap.h"
 
 #define AGENT_MAX_SOURCES 8
 
@@ -24,15 +25,25 @@ struct agent_source {
 	int (*on_ready)(struct agent *ag, int fd);
 };
 
+/* Diagnostics logged by the last reload: a warning already reported is not
+ * repeated at every re-apply (errors are: they say why nothing applied).
+ * text holds the lines; lines is a set of them, keys pointing into text. */
+struct agent_reported {
+	char *text;
+	struct hmap lines;
+};
+
 struct agent {
 	const char *policies;
 	const char *bpffs;
+	const char *interfaces; /* --interfaces: TC ingress on these, or NULL */
 	char cgroup[PATH_MAX];
 	bool strict;
 	struct lb_loader loader;
 	struct applier applier;
 	struct agent_source sources[AGENT_MAX_SOURCES];
 	int n_sources;
+	struct agent_reported reported;
 	struct agent_k8s *k8s; /* NULL without --kubeconfig/--in-cluster */
 };
 
@@ -40,8 +51,16 @@ struct agent {
 int agent_add_source(struct agent *ag, int fd, const char *name,
 		     int (*on_ready)(struct agent *ag, int fd));
 
-/* A timestamped line on stderr. */
+/* A timestamped line on stderr: "12:00:00.123 bpfmesh: ...". Everything the
+ * agent writes once running goes through it, so the log has one format. */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Log each line of text (a printer's output) with agent_log, without a
+ * leading "bpfmesh: " the printer may have put there. */
+void agent_log_lines(const char *text);
+
+/* Free what agent_reload keeps between reloads. */
+void agent_reported_free(struct agent_reported *r);
 
 /* Compile and apply the policy directory. Never loses the version in force. */
 void agent_reload(struct agent *ag, const char *why);

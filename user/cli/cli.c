@@ -28,16 +28,38 @@ void cli_error(const char *fmt, ...)
 	}
 }
 
+bool cli_is_help(const char *arg)
+{
+	return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");
+}
+
+int cli_help(const char *text)
+{
+	fputs(cli.json ? "null\n" : text, stdout);
+	return EXIT_OK;
+}
+
+int cli_usage_error(const char *text)
+{
+	fputs(text, stderr);
+	return EXIT_USAGE;
+}
+
+const char *cli_plural(unsigned long long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *object,
-		 void (*help)(void))
+		 const char *usage)
 {
 	const struct cmd *match = NULL;
 	size_t len;
 	int i;
 
 	if (argc < 1) {
-		help();
-		return EXIT_USAGE;
+		cli_error("no %s given", object);
+		return cli_usage_error(usage);
 	}
 	len = strlen(argv[0]);
 	for (i = 0; cmds[i].name; i++) {
@@ -48,15 +70,14 @@ int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *obje
 		if (strncmp(cmds[i].name, argv[0], len) == 0) {
 			if (match) {
 				cli_error("'%s' is ambiguous for %s", argv[0], object);
-				return EXIT_USAGE;
+				return cli_usage_error(usage);
 			}
 			match = &cmds[i];
 		}
 	}
 	if (!match) {
 		cli_error("unknown %s '%s'", object, argv[0]);
-		help();
-		return EXIT_USAGE;
+		return cli_usage_error(usage);
 	}
 	return match->handler(argc, argv);
 }

@@ -24,9 +24,25 @@ struct cmd {
 	int (*handler)(int argc, char **argv);
 };
 
-/* Run the command argv[0] names (an unambiguous prefix will do). */
+/* Run the command argv[0] names (an unambiguous prefix will do). No name,
+ * or one that matches nothing, is a mistake: usage on stderr, EXIT_USAGE. */
 int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *object,
-		 void (*help)(void));
+		 const char *usage);
+
+/* -h, --help, or the word help: the user asks for help. */
+bool cli_is_help(const char *arg);
+
+/* Help the user asked for goes to stdout (so that `| less` works) and exits
+ * 0, as GNU tools and kubectl do; in JSON mode it is `null`, as in bpftool.
+ * Returns EXIT_OK. */
+int cli_help(const char *text);
+
+/* After a mistake (already reported with cli_error): the usage text on
+ * stderr, whatever the output mode. Returns EXIT_USAGE. */
+int cli_usage_error(const char *text);
+
+/* "1 file", "2 files": counts in sentences read as English. */
+const char *cli_plural(unsigned long long n, const char *one, const char *many);
 
 /* "Error: ..." on stderr, or {"error": "..."} in JSON mode. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

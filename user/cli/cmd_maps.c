@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* bpfmesh maps: what the kernel holds, read from a running agent's pins. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,24 +12,23 @@
 #include "kern/loader.h"
 #include "kern/map_ops.h"
 #include "show.h"
+#include "table.h"
 
 static const char *bpffs_dir = DEFAULT_BPFFS_DIR;
 
-static void maps_help(void)
-{
-	if (cli.json) {
-		puts("null");
-		return;
-	}
-	fprintf(stderr,
-		"Usage: bpfmesh maps { services | endpoints | stats } [-j|-p] [--bpffs DIR]\n"
-		"\n"
-		"  services   VIP:port, service, generation, weighted destinations\n"
-		"  endpoints  every endpoint of every destination, with its weight and share\n"
-		"  stats      decisions per service, destination and endpoint; node verdicts\n"
-		"\n"
-		"DIR is the agent's bpffs directory (default " DEFAULT_BPFFS_DIR ").\n");
-}
+static const char maps_usage[] =
+	"Usage: bpfmesh maps { services | endpoints | stats } [-j|-p] [--bpffs BPFFS_DIR]\n"
+	"\n"
+	"  services   per VIP:port: service, weighted destinations (WEIGHT as the policy\n"
+	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation)\n"
+	"  endpoints  every endpoint of every destination, with its weight and share\n"
+	"  stats      connections sent and refused per service, destination, endpoint;\n"
+	"             then the node's verdict counters\n"
+	"\n"
+	"Reads the maps a running agent pinned under BPFFS_DIR (default\n"
+	DEFAULT_BPFFS_DIR "). Rows are grouped by VIP, then destination; a\n"
+	"destination of the VIP's own service is shown as SUBSET:PORT, or (all):PORT\n"
+	"for the whole service. -j gives the same rows as JSON, with full names.\n";
 
 static int open_pinned(const char *map_name)
 {
@@ -78,7 +78,7 @@ static int show_lb(bool endpoints)
 	struct svc_val *vals = NULL;
 	int svc_fd, err = EXIT_USAGE;
 	struct json j;
-	size_t n = 0, rows;
+	size_t n = 0;
 
 	/* Stop at the first missing pin: one error, one JSON document. */
 	svc_fd = open_pinned(BPFMESH_MAP_SERVICES);
@@ -98,11 +98,18 @@ static int show_lb(bool endpoints)
 				.name = kernel_name, .slot = kernel_slot };
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
-		rows = endpoints ? show_endpoints(&view, &j) : show_services(&view, &j);
+		if (endpoints)
+			show_endpoints(&view, &j);
+		else
+			show_services(&view, &j);
 		json_finish(&j);
 	} else {
-		rows = endpoints ? show_endpoints(&view, NULL) : show_services(&view, NULL);
-		printf("Found %zu entries\n", rows);
+		if (endpoints)
+			show_endpoints(&view, NULL);
+		else
+			show_services(&view, NULL);
+		show_totals(&view, stdout);
+		printf(" in %s\n", bpffs_dir);
 	}
 	err = EXIT_OK;
 out:
@@ -120,115 +127,239 @@ out:
 static int do_services(int argc, char **argv) { return show_lb(false); }
 static int do_endpoints(int argc, char **argv) { return show_lb(true); }
 
-static void show_stat_row(struct kernel_view *kv, const struct stats_key *k,
-			  const struct stats_val *v, struct json *j)
-{
-	char svc[64], ep[64];
-	const char *dest = kernel_name(kv, k->subset_id);
-	char idbuf[16];
-
-	format_svc_key(svc, sizeof(svc), &k->svc);
-	if (k->backend_port)
-		format_addr_port(ep, sizeof(ep), k->backend_addr, k->backend_port);
-	else
-		snprintf(ep, sizeof(ep), "-");
-	if (!dest) {
-		snprintf(idbuf, sizeof(idbuf), "#%08x", k->subset_id);
-		dest = idbuf;
-	}
-	if (!j) {
-		printf("%-24s %-48s %-22s %10llu %10llu\n", svc, dest, ep,
-		       (unsigned long long)v->connects, (unsigned long long)v->refused);
-		return;
-	}
-	json_obj_begin(j);
-	json_kv_str(j, "vip", svc);
-	json_kv_str(j, "destination", dest);
-	json_kv_str(j, "endpoint", ep);
-	json_kv_uint(j, "connects", v->connects);
-	json_kv_uint(j, "refused", v->refused);
-	json_obj_end(j);
-}
-
-static void show_verdicts(int fd, int ncpu, struct json *j)
-{
-	__u64 counts[__BPFMESH_V_MAX];
-	__u32 v;
-
-	if (lb_read_verdicts(&kern_map_ops, fd, ncpu, counts))
-		return;
-	if (j) {
-		json_key(j, "verdicts");
-		json_obj_begin(j);
-	} else {
-		printf("\nNode verdicts:\n");
-	}
-	for (v = 0; v < __BPFMESH_V_MAX; v++) {
-		if (j)
-			json_kv_uint(j, lb_verdict_name(v), counts[v]);
-		else
-			printf("  %-22s %llu\n", lb_verdict_name(v), (unsigned long long)counts[v]);
-	}
-	if (j)
-		json_obj_end(j);
-}
-
-struct stats_rows {
-	struct kernel_view *kv;
-	struct json *j;
-	size_t n;
+/* One counter row, with the names resolved, so that rows can be sorted the
+ * way people read them: service address, destination, endpoint. */
+struct stat_row {
+	struct stats_key key;
+	struct stats_val val;
+	char *service, *dest;
 };
 
-static int stat_row(const struct stats_key *key, const struct stats_val *sum, void *ctx)
-{
-	struct stats_rows *r = ctx;
+struct stat_rows {
+	struct kernel_view *kv;
+	int svc_fd;
+	struct stat_row *rows;
+	size_t n, cap;
+	int err;
+};
 
-	show_stat_row(r->kv, key, sum, r->j);
+static char *name_dup(struct kernel_view *kv, __u32 id)
+{
+	const char *n = kernel_name(kv, id);
+	char buf[16];
+
+	if (!n) {
+		snprintf(buf, sizeof(buf), "#%08x", id);
+		n = buf;
+	}
+	return strdup(n);
+}
+
+/* The service a VIP belongs to now; "-" when no service holds it any more. */
+static char *service_of(struct stat_rows *r, const struct svc_key *key)
+{
+	struct svc_val val;
+
+	if (bpf_map_lookup_elem(r->svc_fd, key, &val))
+		return strdup("-");
+	return name_dup(r->kv, val.service_id);
+}
+
+static int stat_collect(const struct stats_key *key, const struct stats_val *sum, void *ctx)
+{
+	struct stat_rows *r = ctx;
+	struct stat_row *row;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		struct stat_row *grown = realloc(r->rows, cap * sizeof(*grown));
+
+		if (!grown)
+			return r->err = -ENOMEM;
+		r->rows = grown;
+		r->cap = cap;
+	}
+	row = &r->rows[r->n];
+	*row = (struct stat_row){ .key = *key, .val = *sum, .service = service_of(r, &key->svc),
+				  .dest = name_dup(r->kv, key->subset_id) };
+	if (!row->service || !row->dest) {
+		free(row->service);
+		free(row->dest);
+		return r->err = -ENOMEM;
+	}
 	r->n++;
 	return 0;
 }
 
+static int cmp_u32(__u32 a, __u32 b)
+{
+	return a < b ? -1 : a > b;
+}
+
+/* Service address, destination name, then endpoint; the refused row of a
+ * destination (no endpoint) comes after its endpoints. */
+static int cmp_stat_row(const void *pa, const void *pb)
+{
+	const struct stat_row *a = pa, *b = pb;
+	int c;
+
+	if ((c = cmp_u32(ntohl(a->key.svc.addr[0]), ntohl(b->key.svc.addr[0]))) ||
+	    (c = cmp_u32(ntohs(a->key.svc.port), ntohs(b->key.svc.port))) ||
+	    (c = cmp_u32(a->key.svc.proto, b->key.svc.proto)) ||
+	    (c = strcmp(a->dest, b->dest)) ||
+	    (c = cmp_u32(!a->key.backend_port, !b->key.backend_port)) ||
+	    (c = cmp_u32(ntohl(a->key.backend_addr[0]), ntohl(b->key.backend_addr[0]))))
+		return c;
+	return cmp_u32(ntohs(a->key.backend_port), ntohs(b->key.backend_port));
+}
+
+static void stat_row_json(const struct stat_row *row, struct json *j)
+{
+	char ep[64];
+
+	json_obj_begin(j);
+	json_svc_key(j, &row->key.svc);
+	json_kv_str(j, "service", row->service);
+	json_kv_str(j, "destination", row->dest);
+	json_key(j, "endpoint");
+	if (row->key.backend_port) {
+		format_addr_port(ep, sizeof(ep), row->key.backend_addr, row->key.backend_port);
+		json_str(j, ep);
+	} else {
+		json_null(j); /* refused: no endpoint was chosen */
+	}
+	json_kv_uint(j, "connects", row->val.connects);
+	json_kv_uint(j, "refused", row->val.refused);
+	json_obj_end(j);
+}
+
+/* VIP on a service's first row, DESTINATION on a destination's (as in
+ * show_endpoints: the service's name is in JSON and `maps services`). */
+static void stat_rows_table(const struct stat_row *rows, size_t n)
+{
+	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">CONNECTS",
+					    ">REFUSED" };
+	char key[64], ep[64], shown[BPFMESH_NAME_LEN + 8], connects[24], refused[24];
+	struct table t;
+	size_t i;
+
+	table_init(&t, 5, cols);
+	for (i = 0; i < n; i++) {
+		const struct stat_row *row = &rows[i];
+		bool new_svc = !i || memcmp(&rows[i - 1].key.svc, &row->key.svc,
+					    sizeof(row->key.svc));
+		bool new_dest = new_svc || strcmp(rows[i - 1].dest, row->dest);
+
+		format_svc_key(key, sizeof(key), &row->key.svc);
+		if (row->key.backend_port)
+			format_addr_port(ep, sizeof(ep), row->key.backend_addr,
+					 row->key.backend_port);
+		else
+			snprintf(ep, sizeof(ep), "-");
+		snprintf(connects, sizeof(connects), "%llu", (unsigned long long)row->val.connects);
+		snprintf(refused, sizeof(refused), "%llu", (unsigned long long)row->val.refused);
+		table_add(&t, (const char *const[]){
+			new_svc ? key : "",
+			new_dest ? short_destination(shown, sizeof(shown), row->service, row->dest)
+				 : "",
+			ep, connects, refused });
+	}
+	table_print(&t);
+}
+
+static void show_verdicts(const __u64 *counts, struct json *j)
+{
+	static const char *const cols[] = { "VERDICT", ">CONNECTIONS" };
+	char count[24];
+	struct table t;
+	__u32 v;
+
+	if (j) {
+		json_key(j, "verdicts");
+		json_obj_begin(j);
+		for (v = 0; v < __BPFMESH_V_MAX; v++)
+			json_kv_uint(j, lb_verdict_name(v), counts[v]);
+		json_obj_end(j);
+		return;
+	}
+	table_init(&t, 2, cols);
+	for (v = 0; v < __BPFMESH_V_MAX; v++) {
+		snprintf(count, sizeof(count), "%llu", (unsigned long long)counts[v]);
+		table_add(&t, (const char *const[]){ lb_verdict_name(v), count });
+	}
+	table_print(&t);
+}
+
+static void stat_rows_free(struct stat_rows *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->rows[i].service);
+		free(r->rows[i].dest);
+	}
+	free(r->rows);
+}
+
+static void stats_report(struct stat_rows *r, const __u64 *verdicts)
+{
+	struct json j;
+	size_t i;
+
+	if (!cli.json) {
+		stat_rows_table(r->rows, r->n);
+		printf("%zu %s in %s\n\n", r->n, cli_plural(r->n, "counter", "counters"),
+		       bpffs_dir);
+		show_verdicts(verdicts, NULL);
+		return;
+	}
+	json_init(&j, stdout, cli.pretty);
+	json_obj_begin(&j);
+	json_key(&j, "decisions");
+	json_arr_begin(&j);
+	for (i = 0; i < r->n; i++)
+		stat_row_json(&r->rows[i], &j);
+	json_arr_end(&j);
+	show_verdicts(verdicts, &j);
+	json_obj_end(&j);
+	json_finish(&j);
+}
+
 static int do_stats(int argc, char **argv)
 {
-	struct kernel_view kv = { .be_fd = -1 };
-	int stats_fd, verdict_fd, ncpu = libbpf_num_possible_cpus();
-	struct json j;
-	struct stats_rows rows = { .kv = &kv };
+	struct kernel_view kv = { .be_fd = -1, .names_fd = -1 };
+	int stats_fd = -1, verdict_fd = -1, ncpu = libbpf_num_possible_cpus();
+	struct stat_rows rows = { .kv = &kv, .svc_fd = -1 };
+	__u64 verdicts[__BPFMESH_V_MAX];
+	int err = EXIT_USAGE;
 
-	stats_fd = open_pinned(BPFMESH_MAP_STATS);
-	verdict_fd = stats_fd < 0 ? -1 : open_pinned(BPFMESH_MAP_VERDICTS);
-	kv.names_fd = verdict_fd < 0 ? -1 : open_pinned(BPFMESH_MAP_NAMES);
-	if (kv.names_fd < 0 || ncpu <= 0) {
-		if (stats_fd >= 0)
-			close(stats_fd);
-		if (verdict_fd >= 0)
-			close(verdict_fd);
-		return EXIT_USAGE;
+	/* Stop at the first missing pin: one error, one JSON document. */
+	if (ncpu <= 0 || (stats_fd = open_pinned(BPFMESH_MAP_STATS)) < 0 ||
+	    (verdict_fd = open_pinned(BPFMESH_MAP_VERDICTS)) < 0 ||
+	    (kv.names_fd = open_pinned(BPFMESH_MAP_NAMES)) < 0 ||
+	    (rows.svc_fd = open_pinned(BPFMESH_MAP_SERVICES)) < 0)
+		goto out;
+	if (lb_read_stats(&kern_map_ops, stats_fd, ncpu, stat_collect, &rows) || rows.err ||
+	    lb_read_verdicts(&kern_map_ops, verdict_fd, ncpu, verdicts)) {
+		cli_error("cannot read the counters in %s", bpffs_dir);
+		err = EXIT_REJECTED;
+		goto out;
 	}
-	if (cli.json) {
-		json_init(&j, stdout, cli.pretty);
-		rows.j = &j;
-		json_obj_begin(rows.j);
-		json_key(rows.j, "decisions");
-		json_arr_begin(rows.j);
-	} else {
-		printf("%-24s %-48s %-22s %10s %10s\n", "VIP", "DESTINATION", "ENDPOINT",
-		       "CONNECTS", "REFUSED");
-	}
-	lb_read_stats(&kern_map_ops, stats_fd, ncpu, stat_row, &rows);
-	if (rows.j) {
-		json_arr_end(rows.j);
-		show_verdicts(verdict_fd, ncpu, rows.j);
-		json_obj_end(rows.j);
-		json_finish(rows.j);
-	} else {
-		printf("Found %zu entries\n", rows.n);
-		show_verdicts(verdict_fd, ncpu, NULL);
-	}
-	close(stats_fd);
-	close(verdict_fd);
-	close(kv.names_fd);
-	return EXIT_OK;
+	if (rows.n)
+		qsort(rows.rows, rows.n, sizeof(*rows.rows), cmp_stat_row);
+	stats_report(&rows, verdicts);
+	err = EXIT_OK;
+out:
+	stat_rows_free(&rows);
+	if (stats_fd >= 0)
+		close(stats_fd);
+	if (verdict_fd >= 0)
+		close(verdict_fd);
+	if (kv.names_fd >= 0)
+		close(kv.names_fd);
+	if (rows.svc_fd >= 0)
+		close(rows.svc_fd);
+	return err;
 }
 
 static const struct cmd maps_cmds[] = {
@@ -250,22 +381,25 @@ int do_maps(int argc, char **argv)
 
 		if (cli_output_option(argv[i]))
 			continue;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ||
-		    !strcmp(argv[i], "help")) {
-			maps_help();
+		if (cli_is_help(argv[i])) {
 			free(rest);
-			return EXIT_OK;
+			return cli_help(maps_usage);
 		} else if ((v = cli_option_value(argc, argv, &i, "--bpffs"))) {
 			bpffs_dir = v;
 		} else if (argv[i][0] == '-') {
-			cli_error("unknown option '%s'", argv[i]);
+			cli_error("unknown or incomplete option '%s'", argv[i]);
 			free(rest);
-			return EXIT_USAGE;
+			return cli_usage_error(maps_usage);
 		} else {
 			rest[n++] = argv[i];
 		}
 	}
-	rc = cmd_dispatch(maps_cmds, n, rest, "maps command", maps_help);
+	if (n > 1) {
+		cli_error("one maps command at a time, not '%s' and '%s'", rest[0], rest[1]);
+		free(rest);
+		return cli_usage_error(maps_usage);
+	}
+	rc = cmd_dispatch(maps_cmds, n, rest, "maps command", maps_usage);
 	free(rest);
 	return rc;
 }

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+/* Services and endpoints, from an image or the live maps (see show.h). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include "cli.h"
 #include "show.h"
+#include "table.h"
 
 void format_addr_port(char *buf, size_t len, const __be32 *addr, __be16 port)
 {
@@ -12,12 +15,44 @@ void format_addr_port(char *buf, size_t len, const __be32 *addr, __be16 port)
 	snprintf(buf, len, "%s:%u", ip, ntohs(port));
 }
 
+static const char *proto_name(const struct svc_key *key)
+{
+	return key->proto == BPFMESH_PROTO_UDP ? "UDP" : "TCP";
+}
+
 void format_svc_key(char *buf, size_t len, const struct svc_key *key)
 {
-	char ap[64];
+	char ap[32];
 
 	format_addr_port(ap, sizeof(ap), key->addr, key->port);
-	snprintf(buf, len, "%s/%s", ap, key->proto == BPFMESH_PROTO_UDP ? "UDP" : "TCP");
+	snprintf(buf, len, "%s/%s", ap, proto_name(key));
+}
+
+void json_svc_key(struct json *j, const struct svc_key *key)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, key->addr, ip, sizeof(ip));
+	json_kv_str(j, "vip", ip);
+	json_kv_uint(j, "port", ntohs(key->port));
+	json_kv_str(j, "protocol", proto_name(key));
+}
+
+/* Destination names are "host/subset:port" or, for the whole service,
+ * "host:port" (user/policy/compile_sets.c). */
+const char *short_destination(char *buf, size_t len, const char *service, const char *dest)
+{
+	size_t n = strlen(service);
+
+	if (strncmp(dest, service, n) != 0)
+		snprintf(buf, len, "%s", dest);
+	else if (dest[n] == '/')
+		snprintf(buf, len, "%s", dest + n + 1);
+	else if (dest[n] == ':')
+		snprintf(buf, len, "(all)%s", dest + n);
+	else
+		snprintf(buf, len, "%s", dest);
+	return buf;
 }
 
 /* Copied into buf: a view may return the same storage for every name. */
@@ -32,34 +67,47 @@ static const char *name_or_id(const struct lb_view *v, __u32 id, char *buf, size
 	return buf;
 }
 
-static __u32 dest_weight(const struct svc_val *val, unsigned int d)
+static __u32 reduced_weight(const struct svc_val *val, unsigned int d)
 {
 	return val->dests[d].cum_weight - (d ? val->dests[d - 1].cum_weight : 0);
 }
 
+/* The policy's own number when the value carries it; the share is the
+ * reduced weight over the total, the same fraction. */
+static __u32 dest_weight(const struct svc_val *val, unsigned int d)
+{
+	return val->dests[d].route_weight ? val->dests[d].route_weight : reduced_weight(val, d);
+}
+
+static double dest_share(const struct svc_val *val, unsigned int d)
+{
+	return val->total_weight ? (double)reduced_weight(val, d) / val->total_weight : 0;
+}
+
+static unsigned int n_dests(const struct svc_val *val)
+{
+	return val->n_dests < BPFMESH_MAX_DESTS ? val->n_dests : BPFMESH_MAX_DESTS;
+}
+
 static void show_service_json(const struct lb_view *v, size_t i, struct json *j)
 {
-	const struct svc_key *k = &v->keys[i];
 	const struct svc_val *val = &v->vals[i];
-	char ip[INET_ADDRSTRLEN], nb[BPFMESH_NAME_LEN];
+	char nb[BPFMESH_NAME_LEN];
 	unsigned int d;
 
-	inet_ntop(AF_INET, k->addr, ip, sizeof(ip));
 	json_obj_begin(j);
+	json_svc_key(j, &v->keys[i]);
 	json_kv_str(j, "service", name_or_id(v, val->service_id, nb, sizeof(nb)));
-	json_kv_str(j, "vip", ip);
-	json_kv_uint(j, "port", ntohs(k->port));
-	json_kv_str(j, "protocol", k->proto == BPFMESH_PROTO_UDP ? "UDP" : "TCP");
 	json_kv_uint(j, "generation", val->generation);
 	json_key(j, "destinations");
 	json_arr_begin(j);
-	for (d = 0; d < val->n_dests && d < BPFMESH_MAX_DESTS; d++) {
+	for (d = 0; d < n_dests(val); d++) {
 		json_obj_begin(j);
 		json_kv_str(j, "destination",
 			    name_or_id(v, val->dests[d].subset_id, nb, sizeof(nb)));
 		json_kv_uint(j, "weight", dest_weight(val, d));
 		json_key(j, "share");
-		json_double(j, val->total_weight ? (double)dest_weight(val, d) / val->total_weight : 0);
+		json_double(j, dest_share(val, d));
 		json_kv_uint(j, "set", val->dests[d].set_id);
 		json_kv_uint(j, "endpoints", val->dests[d].n_slots);
 		json_obj_end(j);
@@ -68,26 +116,34 @@ static void show_service_json(const struct lb_view *v, size_t i, struct json *j)
 	json_obj_end(j);
 }
 
-static void show_service_plain(const struct lb_view *v, size_t i)
+/* Rows of one service; VIP, SERVICE and GEN only on its first row. */
+static void add_service_rows(const struct lb_view *v, size_t i, struct table *t)
 {
 	const struct svc_val *val = &v->vals[i];
-	char key[64], nb[BPFMESH_NAME_LEN], nb2[BPFMESH_NAME_LEN];
+	char key[64], svc[BPFMESH_NAME_LEN], dest[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
+	char gen[16], weight[16], share[16], eps[16];
 	unsigned int d;
 
 	format_svc_key(key, sizeof(key), &v->keys[i]);
-	for (d = 0; d < val->n_dests && d < BPFMESH_MAX_DESTS; d++) {
-		double share = val->total_weight ?
-			100.0 * dest_weight(val, d) / val->total_weight : 0;
-
-		printf("%-24s %-40s %5u  %-48s %6u %6.1f%% %5u\n", d ? "" : key,
-		       d ? "" : name_or_id(v, val->service_id, nb, sizeof(nb)),
-		       val->generation, name_or_id(v, val->dests[d].subset_id, nb2, sizeof(nb2)),
-		       dest_weight(val, d), share, val->dests[d].n_slots);
+	name_or_id(v, val->service_id, svc, sizeof(svc));
+	snprintf(gen, sizeof(gen), "%u", val->generation);
+	for (d = 0; d < n_dests(val); d++) {
+		name_or_id(v, val->dests[d].subset_id, dest, sizeof(dest));
+		snprintf(weight, sizeof(weight), "%u", dest_weight(val, d));
+		snprintf(share, sizeof(share), "%.1f%%", 100 * dest_share(val, d));
+		snprintf(eps, sizeof(eps), "%u", val->dests[d].n_slots);
+		table_add(t, (const char *const[]){
+			d ? "" : key, d ? "" : svc,
+			short_destination(shown, sizeof(shown), svc, dest),
+			weight, share, eps, d ? "" : gen });
 	}
 }
 
 size_t show_services(const struct lb_view *v, struct json *j)
 {
+	static const char *const cols[] = { "VIP", "SERVICE", "DESTINATION", ">WEIGHT",
+					    ">SHARE", ">ENDPOINTS", ">GEN" };
+	struct table t;
 	size_t i;
 
 	if (j) {
@@ -97,64 +153,107 @@ size_t show_services(const struct lb_view *v, struct json *j)
 		json_arr_end(j);
 		return v->n_services;
 	}
-	printf("%-24s %-40s %5s  %-48s %6s %7s %5s\n", "VIP", "SERVICE", "GEN", "DESTINATION",
-	       "WEIGHT", "SHARE", "EPS");
+	table_init(&t, 7, cols);
 	for (i = 0; i < v->n_services; i++)
-		show_service_plain(v, i);
+		add_service_rows(v, i, &t);
+	table_print(&t);
 	return v->n_services;
 }
 
-/* One endpoint row; share is the endpoint's part of its destination. */
-static void show_endpoint_row(const struct lb_view *v, size_t i, unsigned int d,
-			      const struct backend_val *b, struct json *j)
+/* One endpoint; share is the endpoint's part of its destination. */
+static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d,
+			       const struct backend_val *b, struct json *j)
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
-	double share = dest->set_weight ? (double)b->weight / dest->set_weight : 0;
-	char key[64], ep[64], nb[BPFMESH_NAME_LEN];
+	char ep[64], nb[BPFMESH_NAME_LEN];
 
-	format_svc_key(key, sizeof(key), &v->keys[i]);
 	format_addr_port(ep, sizeof(ep), b->addr, b->port);
-	if (!j) {
-		printf("%-24s %-48s %-22s %6u %6.1f%%\n", key,
-		       name_or_id(v, dest->subset_id, nb, sizeof(nb)), ep, b->weight, 100 * share);
-		return;
-	}
 	json_obj_begin(j);
-	json_kv_str(j, "vip", key);
+	json_svc_key(j, &v->keys[i]);
+	json_kv_str(j, "service", name_or_id(v, v->vals[i].service_id, nb, sizeof(nb)));
 	json_kv_str(j, "destination", name_or_id(v, dest->subset_id, nb, sizeof(nb)));
 	json_kv_uint(j, "set", dest->set_id);
 	json_kv_str(j, "endpoint", ep);
 	json_kv_uint(j, "weight", b->weight);
 	json_key(j, "share");
-	json_double(j, share);
+	json_double(j, dest->set_weight ? (double)b->weight / dest->set_weight : 0);
 	json_obj_end(j);
+}
+
+/* Table rows: VIP on a service's first row, DESTINATION on a destination's
+ * first row, so that the groups read down the page. The service's name is
+ * left to `maps services` (and JSON): with it the table would pass 100
+ * columns for ordinary Kubernetes names. */
+static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, __u32 s,
+			     const struct backend_val *b, struct table *t)
+{
+	const struct svc_dest *dest = &v->vals[i].dests[d];
+	char key[64], svc[BPFMESH_NAME_LEN], dn[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
+	char ep[64], weight[16], share[16];
+	bool first_of_svc = d == 0 && s == 0;
+
+	format_svc_key(key, sizeof(key), &v->keys[i]);
+	name_or_id(v, v->vals[i].service_id, svc, sizeof(svc));
+	name_or_id(v, dest->subset_id, dn, sizeof(dn));
+	format_addr_port(ep, sizeof(ep), b->addr, b->port);
+	snprintf(weight, sizeof(weight), "%u", b->weight);
+	snprintf(share, sizeof(share), "%.1f%%",
+		 dest->set_weight ? 100.0 * b->weight / dest->set_weight : 0);
+	table_add(t, (const char *const[]){
+		first_of_svc ? key : "",
+		s == 0 ? short_destination(shown, sizeof(shown), svc, dn) : "",
+		ep, weight, share });
 }
 
 size_t show_endpoints(const struct lb_view *v, struct json *j)
 {
+	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">WEIGHT",
+					    ">SHARE" };
 	size_t i, rows = 0;
-	unsigned int d, s;
+	struct table t;
+	unsigned int d;
+	__u32 s;
 
 	if (j)
 		json_arr_begin(j);
 	else
-		printf("%-24s %-48s %-22s %6s %7s\n", "VIP", "DESTINATION", "ENDPOINT", "WEIGHT",
-		       "SHARE");
+		table_init(&t, 5, cols);
 	for (i = 0; i < v->n_services; i++) {
 		const struct svc_val *val = &v->vals[i];
 
-		for (d = 0; d < val->n_dests && d < BPFMESH_MAX_DESTS; d++) {
+		for (d = 0; d < n_dests(val); d++) {
 			for (s = 0; s < val->dests[d].n_slots; s++) {
 				struct backend_val b;
 
 				if (v->slot(v->ctx, val->dests[d].set_id, s, &b))
 					continue;
-				show_endpoint_row(v, i, d, &b, j);
+				if (j)
+					show_endpoint_json(v, i, d, &b, j);
+				else
+					add_endpoint_row(v, i, d, s, &b, &t);
 				rows++;
 			}
 		}
 	}
 	if (j)
 		json_arr_end(j);
+	else
+		table_print(&t);
 	return rows;
+}
+
+void show_totals(const struct lb_view *v, FILE *out)
+{
+	size_t i, dests = 0, eps = 0;
+	unsigned int d;
+
+	for (i = 0; i < v->n_services; i++) {
+		dests += n_dests(&v->vals[i]);
+		for (d = 0; d < n_dests(&v->vals[i]); d++)
+			eps += v->vals[i].dests[d].n_slots;
+	}
+	fprintf(out, "%zu %s, %zu %s, %zu %s", v->n_services,
+		cli_plural(v->n_services, "service", "services"), dests,
+		cli_plural(dests, "destination", "destinations"), eps,
+		cli_plural(eps, "endpoint", "endpoints"));
 }

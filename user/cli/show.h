@@ -5,6 +5,14 @@
  * Printing of load-balancing state, the same whether it comes from a
  * compiled image (bpfmesh compile) or from the live maps (bpfmesh maps):
  * both are presented through a struct lb_view.
+ *
+ * Text and JSON say the same things under the same names: a table column
+ * is its JSON field upper-cased (GEN is generation). A service address is
+ * "vip", "port", "protocol" in JSON and 127.100.0.1:80/TCP in a table; an
+ * endpoint is "127.0.1.1:8080" in both. Tables fit 100 columns for the
+ * usual names: a destination of the row's own service is shown without the
+ * service's host ("v1:80", "(all):5432" for the whole service); JSON always
+ * gives the full name.
  */
 #include <stddef.h>
 #include <bpfmesh/lb_abi.h>
@@ -24,9 +32,16 @@ struct lb_view {
 /* "127.100.0.1:80/TCP" */
 void format_svc_key(char *buf, size_t len, const struct svc_key *key);
 void format_addr_port(char *buf, size_t len, const __be32 *addr, __be16 port);
+/* "vip": "127.100.0.1", "port": 80, "protocol": "TCP" into the open object. */
+void json_svc_key(struct json *j, const struct svc_key *key);
+/* A destination as a table shows it beside its service (see above). */
+const char *short_destination(char *buf, size_t len, const char *service, const char *dest);
 
 /* Table (j == NULL) or JSON array. Return the number of rows shown. */
 size_t show_services(const struct lb_view *v, struct json *j);
 size_t show_endpoints(const struct lb_view *v, struct json *j);
+
+/* "1 service, 2 destinations, 3 endpoints" for what v holds. */
+void show_totals(const struct lb_view *v, FILE *out);
 
 #endif /* BPFMESH_SHOW_H */

@@ -8,15 +8,20 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "sock_addr.skel.h"
+#include "tc.skel.h"
 #include "loader.h"
 #include "sysfs.h"
 
-/* The objects, embedded in the binary by their skeletons. */
+/* The objects, embedded in the binary by their skeletons. An object whose
+ * programs all attach to interfaces is loaded only when the agent has some:
+ * its flow table is preallocated (LRU), and memory should follow use. */
 static const struct {
 	const char *name;
 	const void *(*elf_bytes)(size_t *sz);
+	bool netdev_only;
 } lb_objects[__LB_OBJ_MAX] = {
-	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes },
+	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes, false },
+	[LB_OBJ_TC] = { "tc", tc_bpf__elf_bytes, true },
 };
 
 const struct lb_program lb_programs[] = {
@@ -24,6 +29,8 @@ const struct lb_program lb_programs[] = {
 	  "link_connect4" },
 	{ LB_OBJ_SOCK_ADDR, "bpfmesh_getpeername4", BPF_CGROUP_INET4_GETPEERNAME,
 	  LB_TARGET_CGROUP, "link_getpeername4" },
+	{ LB_OBJ_TC, "bpfmesh_tc_ingress", 0, LB_TARGET_NETDEV_INGRESS, "link_tc_ingress" },
+	{ LB_OBJ_TC, "bpfmesh_tc_egress", 0, LB_TARGET_NETDEV_EGRESS, "link_tc_egress" },
 };
 const unsigned int lb_n_programs = sizeof(lb_programs) / sizeof(lb_programs[0]);
 _Static_assert(sizeof(lb_programs) / sizeof(lb_programs[0]) <= LB_MAX_PROGRAMS,
@@ -36,6 +43,11 @@ int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *map_na
 	return 0;
 }
 
+static bool is_netdev(const struct lb_program *row)
+{
+	return row->target == LB_TARGET_NETDEV_INGRESS || row->target == LB_TARGET_NETDEV_EGRESS;
+}
+
 /* The program of a table row, checked against the row's attach type so that
  * a row naming the wrong function fails at start, not at the first connect. */
 static int row_program(struct lb_loader *l, const struct lb_program *row,
@@ -44,6 +56,8 @@ static int row_program(struct lb_loader *l, const struct lb_program *row,
 	*prog = bpf_object__find_program_by_name(l->objs[row->obj], row->prog);
 	if (!*prog)
 		return -ENOENT;
+	if (is_netdev(row))
+		return bpf_program__type(*prog) == BPF_PROG_TYPE_SCHED_CLS ? 0 : -EINVAL;
 	if ((int)bpf_program__expected_attach_type(*prog) != row->attach_type)
 		return -EINVAL;
 	return 0;
@@ -72,6 +86,9 @@ static struct bpf_link *attach_target(struct lb_loader *l, const struct lb_progr
 	switch (row->target) {
 	case LB_TARGET_CGROUP:
 		return bpf_program__attach_cgroup(prog, l->cgroup_fd);
+	case LB_TARGET_NETDEV_INGRESS:
+	case LB_TARGET_NETDEV_EGRESS:
+		break; /* attach_netdev() */
 	}
 	errno = EINVAL;
 	return NULL;
@@ -84,8 +101,36 @@ static int link_check_target(struct lb_loader *l, const struct lb_program *row,
 	switch (row->target) {
 	case LB_TARGET_CGROUP:
 		return link_check_cgroup(link, l->cgroup_fd);
+	case LB_TARGET_NETDEV_INGRESS:
+	case LB_TARGET_NETDEV_EGRESS:
+		break; /* tc_attach() checks its own pins */
 	}
 	return -EINVAL;
+}
+
+/* A netdev row on each interface. */
+static int attach_netdev(struct lb_loader *l, unsigned int i, struct bpf_program *prog)
+{
+	const struct lb_program *row = &lb_programs[i];
+	char name[NAME_MAX], path[PATH_MAX];
+	bool adopted;
+	int j, err;
+
+	for (j = 0; j < l->n_ifaces; j++) {
+		snprintf(name, sizeof(name), "%s_%s", row->pin, l->ifname[j]);
+		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, name);
+		if (!err)
+			err = tc_attach(&l->tc[i][j], l->tc_mode, bpf_program__fd(prog),
+					l->ifindex[j], row->target == LB_TARGET_NETDEV_EGRESS,
+					path, &adopted);
+		if (err) {
+			fprintf(stderr, "Failed to attach %s to %s (%s): %d (%s)\n", row->prog,
+				l->ifname[j], tc_mode_name(l->tc_mode), err, strerror(-err));
+			return err;
+		}
+		l->adopted |= adopted;
+	}
+	return 0;
 }
 
 /* Reuse a pinned link (switching it to the new program), or attach anew. */
@@ -97,9 +142,14 @@ static int attach_one(struct lb_loader *l, unsigned int i)
 	struct bpf_link *link;
 	int err;
 
+	if (!l->objs[row->obj])
+		return 0; /* not loaded: nothing to attach it to */
 	err = row_program(l, row, &prog);
-	if (!err)
-		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, row->pin);
+	if (err)
+		return err;
+	if (is_netdev(row))
+		return attach_netdev(l, i, prog);
+	err = lb_pin_path(path, sizeof(path), l->bpffs_dir, row->pin);
 	if (err)
 		return err;
 	link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
@@ -138,6 +188,8 @@ static int load_objects(struct lb_loader *l)
 		const void *bytes;
 		size_t sz;
 
+		if (lb_objects[i].netdev_only && l->n_ifaces == 0)
+			continue;
 		bytes = lb_objects[i].elf_bytes(&sz);
 		opts.object_name = lb_objects[i].name;
 		l->objs[i] = bpf_object__open_mem(bytes, sz, &opts);
@@ -157,7 +209,56 @@ static int load_objects(struct lb_loader *l)
 	return 0;
 }
 
-int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir)
+/* "IF[,IF...]" into names and indexes. */
+static int parse_interfaces(struct lb_loader *l, const char *list)
+{
+	const char *p = list, *end;
+	size_t len;
+
+	while (p && *p) {
+		end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		if (len == 0 || len >= IF_NAMESIZE || l->n_ifaces == LB_MAX_IFACES) {
+			fprintf(stderr, "--interfaces: bad or too many names in '%s' (at most %d, "
+				"each below %d characters)\n", list, LB_MAX_IFACES, IF_NAMESIZE);
+			return -EINVAL;
+		}
+		memcpy(l->ifname[l->n_ifaces], p, len);
+		l->ifname[l->n_ifaces][len] = '\0';
+		l->ifindex[l->n_ifaces] = (int)if_nametoindex(l->ifname[l->n_ifaces]);
+		if (!l->ifindex[l->n_ifaces]) {
+			fprintf(stderr, "--interfaces: no interface '%s' in this network "
+				"namespace\n", l->ifname[l->n_ifaces]);
+			return -ENODEV;
+		}
+		l->n_ifaces++;
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* tcx or clsact, asked of the kernel with the program to attach. */
+static int choose_tc_mode(struct lb_loader *l)
+{
+	struct bpf_program *prog;
+	int err;
+
+	if (!l->objs[LB_OBJ_TC])
+		return 0;
+	prog = bpf_object__find_program_by_name(l->objs[LB_OBJ_TC], "bpfmesh_tc_ingress");
+	if (!prog)
+		return -ENOENT;
+	err = tc_probe_mode(bpf_program__fd(prog), &l->tc_mode);
+	if (err)
+		fprintf(stderr, "Failed to attach TC programs: tcx links asked for, kernel "
+			"has none (needs Linux 6.6+)\n");
+	return err;
+}
+
+int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,
+		   const char *interfaces)
 {
 	unsigned int i;
 	int err;
@@ -167,6 +268,9 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 	if ((size_t)snprintf(l->bpffs_dir, sizeof(l->bpffs_dir), "%s", bpffs_dir) >=
 	    sizeof(l->bpffs_dir))
 		return -ENAMETOOLONG;
+	err = parse_interfaces(l, interfaces);
+	if (err)
+		return err;
 
 	err = bpffs_prepare_dir(l->bpffs_dir, &l->created_dir);
 	if (err) {
@@ -181,6 +285,8 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 		goto cleanup;
 	}
 	err = load_objects(l);
+	if (!err)
+		err = choose_tc_mode(l);
 	if (err)
 		goto cleanup;
 	for (i = 0; i < lb_n_programs; i++) {
@@ -209,10 +315,13 @@ cleanup:
 void lb_loader_close(struct lb_loader *l)
 {
 	unsigned int i;
+	int j;
 
 	for (i = 0; i < lb_n_programs; i++) {
 		bpf_link__destroy(l->links[i]); /* pinned links stay attached */
 		l->links[i] = NULL;
+		for (j = 0; j < l->n_ifaces; j++)
+			tc_close(&l->tc[i][j]); /* so do tcx pins and clsact filters */
 	}
 	for (i = 0; i < __LB_OBJ_MAX; i++) {
 		bpf_object__close(l->objs[i]);
@@ -226,12 +335,15 @@ void lb_loader_close(struct lb_loader *l)
 void lb_loader_detach(struct lb_loader *l)
 {
 	unsigned int i;
+	int j;
 
 	for (i = 0; i < lb_n_programs; i++) {
 		if (l->links[i]) {
 			bpf_link__unpin(l->links[i]);
 			bpf_link__detach(l->links[i]);
 		}
+		for (j = 0; j < l->n_ifaces; j++)
+			tc_detach(&l->tc[i][j]);
 	}
 	for (i = 0; i < __LB_OBJ_MAX; i++)
 		if (l->objs[i])

@@ -11,9 +11,15 @@
  *
  * Adding a hook is one row of lb_programs[] (and one of lb_objects[] for a
  * new bpf/<family>.bpf.c).
+ *
+ * A netdev row is attached once per interface of --interfaces (none: not
+ * attached), by tcx link or clsact filter as the kernel allows
+ * (kern/tc_attach.h); its pin name gets the interface's name appended.
  */
 #include <limits.h>
 #include <stdbool.h>
+#include <net/if.h>
+#include "tc_attach.h"
 
 struct bpf_object;
 struct bpf_link;
@@ -21,19 +27,22 @@ struct bpf_link;
 /* The BPF objects, one per bpf/<family>.bpf.c. */
 enum lb_obj {
 	LB_OBJ_SOCK_ADDR,
+	LB_OBJ_TC,
 	__LB_OBJ_MAX,
 };
 
 /* Where a program attaches. */
 enum lb_target {
-	LB_TARGET_CGROUP, /* the agent's --cgroup */
+	LB_TARGET_CGROUP,         /* the agent's --cgroup */
+	LB_TARGET_NETDEV_INGRESS, /* ingress of each of the agent's --interfaces */
+	LB_TARGET_NETDEV_EGRESS,  /* egress of each of them */
 };
 
 /* One row of the program table. */
 struct lb_program {
 	enum lb_obj obj;
 	const char *prog;    /* function name in the object */
-	int attach_type;     /* enum bpf_attach_type the section must give */
+	int attach_type;     /* enum bpf_attach_type the section must give (cgroup rows) */
 	enum lb_target target;
 	const char *pin;     /* name of the pinned link under the bpffs dir */
 };
@@ -42,18 +51,27 @@ extern const struct lb_program lb_programs[];
 extern const unsigned int lb_n_programs;
 
 #define LB_MAX_PROGRAMS 16
+#define LB_MAX_IFACES 16
 
 struct lb_loader {
 	struct bpf_object *objs[__LB_OBJ_MAX];
 	struct bpf_link *links[LB_MAX_PROGRAMS]; /* indexed like lb_programs */
+	/* netdev rows: [row][interface] */
+	struct tc_attachment tc[LB_MAX_PROGRAMS][LB_MAX_IFACES];
+	int n_ifaces;
+	int ifindex[LB_MAX_IFACES];
+	char ifname[LB_MAX_IFACES][IF_NAMESIZE];
+	enum tc_mode tc_mode;
 	int cgroup_fd;
 	bool created_dir;
 	bool adopted; /* pins from an earlier agent were found and reused */
 	char bpffs_dir[PATH_MAX];
 };
 
-/* 0 or negative errno; on failure everything made so far is undone. */
-int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir);
+/* 0 or negative errno; on failure everything made so far is undone.
+ * interfaces: "IF[,IF...]" for the netdev rows, or NULL. */
+int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,
+		   const char *interfaces);
 
 /* Detach the programs and remove every pin and the directory (clean stop). */
 void lb_loader_detach(struct lb_loader *l);

@@ -251,6 +251,7 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 		v->dests[0].set_id = (__u32)set;
 		v->dests[0].subset_id = bpfmesh_name_id(c->sets[set].name);
 		v->dests[0].cum_weight = v->total_weight = 1;
+		v->dests[0].route_weight = 100; /* Istio: a lone destination is 100 */
 		return true;
 	}
 	if (r->n_dests > BPFMESH_MAX_DESTS)
@@ -265,6 +266,8 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 			ok = false;
 			continue;
 		}
+		/* Shown as written; Istio takes a lone destination's weight as 100. */
+		v->dests[n].route_weight = r->n_dests == 1 ? 100 : wi;
 		w[n++] = wi;
 		g = gcd32(g, wi);
 	}

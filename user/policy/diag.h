@@ -39,6 +39,7 @@ struct diag_list {
 	size_t kept_errors;
 	size_t dropped[DIAG_ERROR + 1]; /* per level: over the cap, or no memory */
 	bool strict; /* DIAG_UNENFORCED counts as an error */
+	size_t files, resources; /* what policy_compile_*() read, for reports */
 };
 
 void diag_add(struct diag_list *dl, enum diag_level level, const char *file,

@@ -14,12 +14,28 @@
 #include "policy.h"
 #include "validate.h"
 
+static size_t model_count_resources(const struct model *m)
+{
+	const struct service_entry *se;
+	const struct workload_entry *we;
+	const struct virtual_service *vs;
+	const struct dest_rule *dr;
+	size_t n = 0;
+
+	for (se = m->ses; se; se = se->next, n++);
+	for (we = m->wes; we; we = we->next, n++);
+	for (vs = m->vss; vs; vs = vs->next, n++);
+	for (dr = m->drs; dr; dr = dr->next, n++);
+	return n;
+}
+
 /* After parsing: checks, then the image, only if nothing is wrong. */
 static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_image *img)
 {
 	struct registry reg;
 	int ret = 1;
 
+	dl->resources += model_count_resources(m);
 	if (m->arena.oom)
 		goto out;
 	validate_model(m, dl);
@@ -72,6 +88,7 @@ int policy_compile_buffers(const char *const *names, const char *const *bufs,
 	model_init(&m);
 	for (i = 0; i < n && !m.arena.oom; i++)
 		policy_parse_one(&m, names[i], bufs[i], lens[i], dl);
+	dl->files += n;
 	return policy_finish(&m, dl, img);
 }
 
@@ -289,6 +306,7 @@ int policy_compile_sources(const char *const *paths, size_t n_paths,
 	memset(img, 0, sizeof(*img));
 	model_init(&m);
 	io = files_collect(&fl, paths, n_paths, dl);
+	dl->files += fl.n;
 	for (i = 0; i < fl.n && !m.arena.oom; i++) {
 		r = read_file(fl.names[i], &buf, &len, dl);
 		if (r == 2)

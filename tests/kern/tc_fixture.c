@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "tc.skel.h"
+#include "tc_fixture.h"
+
+static void svc_key_of(struct svc_key *k, const char *vip, __u16 port, __u8 proto)
+{
+	memset(k, 0, sizeof(*k));
+	inet_pton(AF_INET, vip, &k->addr[0]);
+	k->port = htons(port);
+	k->proto = proto;
+	k->family = BPFMESH_AF_INET;
+}
+
+/* A set of one endpoint, weight 1. */
+static int write_set(struct tc_fixture *fx, __u32 set_id, const char *ep, __u16 port)
+{
+	struct backend_key k = { .set_id = set_id, .slot = 0 };
+	struct backend_val v = { .port = htons(port), .alias = 0, .threshold = 1, .weight = 1 };
+
+	inet_pton(AF_INET, ep, &v.addr[0]);
+	return bpf_map_update_elem(fx->backends_fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+/* Destinations: (set, weight) pairs, n_slots 1 each (0 when set is 0). */
+static int write_service(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
+			 const __u32 *sets, const __u32 *weights, int n)
+{
+	struct svc_val v = { .service_id = 1, .generation = 1, .n_dests = (__u16)n };
+	struct svc_key k;
+	__u32 cum = 0;
+	int i;
+
+	svc_key_of(&k, vip, port, proto);
+	for (i = 0; i < n; i++) {
+		cum += weights[i];
+		v.dests[i] = (struct svc_dest){ .set_id = sets[i], .n_slots = sets[i] ? 1 : 0,
+						.set_weight = sets[i] ? 1 : 0, .cum_weight = cum,
+						.subset_id = 10 + sets[i] };
+	}
+	v.total_weight = cum;
+	return bpf_map_update_elem(fx->services_fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+static int write_policy(struct tc_fixture *fx)
+{
+	static const __u32 one = 1, set1 = 1, set2 = 2, none = 0;
+	int err;
+
+	err = write_set(fx, 1, "198.18.2.10", 8080);
+	if (!err)
+		err = write_set(fx, 2, "198.18.2.10", 5300);
+	if (!err)
+		err = write_service(fx, "198.19.0.1", 80, BPFMESH_PROTO_TCP, &set1, &one, 1);
+	if (!err)
+		err = write_service(fx, "198.19.0.1", 53, BPFMESH_PROTO_UDP, &set2, &one, 1);
+	if (!err)
+		err = write_service(fx, "198.19.0.2", 80, BPFMESH_PROTO_TCP, &none, &one, 1);
+	if (!err)
+		err = write_service(fx, "198.19.0.2", 53, BPFMESH_PROTO_UDP, &none, &one, 1);
+	fx->next_set = 3;
+	return err;
+}
+
+struct tc_bpf *tc_fixture_open(struct tc_fixture *fx, __u64 udp_idle_ns)
+{
+	static int seq;
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	struct tc_bpf *skel;
+	int err;
+
+	memset(fx, 0, sizeof(*fx));
+	snprintf(fx->pin_dir, sizeof(fx->pin_dir), "/sys/fs/bpf/bpfmesh-tcfx-%d-%d", getpid(),
+		 ++seq);
+	if (mkdir(fx->pin_dir, 0700)) {
+		fprintf(stderr, "tc fixture: mkdir %s: %s\n", fx->pin_dir, strerror(errno));
+		return NULL;
+	}
+	opts.pin_root_path = fx->pin_dir;
+	skel = tc_bpf__open_opts(&opts);
+	if (!skel) {
+		fprintf(stderr, "tc fixture: open: %d\n", -errno);
+		rmdir(fx->pin_dir);
+		return NULL;
+	}
+	if (udp_idle_ns)
+		skel->rodata->ct_udp_idle_ns = udp_idle_ns;
+	err = tc_bpf__load(skel);
+	if (!err) {
+		fx->services_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_services);
+		fx->backends_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_backends);
+		err = write_policy(fx);
+	}
+	if (err) {
+		fprintf(stderr, "tc fixture: load and fill: %d\n", err);
+		tc_fixture_close(fx, skel);
+		return NULL;
+	}
+	return skel;
+}
+
+void tc_fixture_close(struct tc_fixture *fx, struct tc_bpf *skel)
+{
+	if (skel) {
+		bpf_object__unpin_maps(skel->obj, NULL);
+		tc_bpf__destroy(skel);
+	}
+	rmdir(fx->pin_dir);
+}
+
+int tc_fixture_route(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto, __u32 w_old,
+		     __u32 w_new)
+{
+	__u32 sets[2] = { 1, fx->next_set++ }, weights[2] = { w_old, w_new };
+	int err = write_set(fx, sets[1], "198.18.2.11", 8080);
+
+	return err ? err : write_service(fx, vip, port, proto, sets, weights, 2);
+}
+
+int tc_fixture_replace_set(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
+			   const char *ep)
+{
+	static const __u32 one = 1;
+	__u32 set = fx->next_set++;
+	int err = write_set(fx, set, ep, 8080);
+
+	return err ? err : write_service(fx, vip, port, proto, &set, &one, 1);
+}
+
+__u64 tc_fixture_event(int events_fd, __u32 event)
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	__u64 vals[ncpu > 0 ? ncpu : 1], sum = 0;
+
+	if (ncpu <= 0 || bpf_map_lookup_elem(events_fd, &event, vals))
+		return 0;
+	for (i = 0; i < ncpu; i++)
+		sum += vals[i];
+	return sum;
+}
