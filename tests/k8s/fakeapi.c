@@ -327,6 +327,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct fakeapi *f = cls;
 	struct query q = { .len = 0 };
 	char key[128], req[3000], path[1200];
+	const char *auth;
 	int n;
 
 	if (!*ctx) { /* first call: headers only */
@@ -334,7 +335,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return MHD_YES;
 	}
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, &q);
-	snprintf(req, sizeof(req), "%s?%s", url, q.text);
+	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	snprintf(req, sizeof(req), "%s?%s%s%s", url, q.text, auth ? " auth=" : "",
+		 auth ? auth : "");
 	log_request(f, req);
 	resource_key(url, key, sizeof(key));
 	n = next_count(f, key, q.watch);

@@ -31,7 +31,8 @@ struct fakeapi;
 int fakeapi_start(const char *fixture_dir, const char *trigger_dir, struct fakeapi **out,
 		  uint16_t *port);
 void fakeapi_stop(struct fakeapi *f); /* accepts NULL */
-/* Every request so far, "PATH?QUERY\n" each, into buf (truncated). */
+/* Every request so far, "PATH?QUERY[ auth=AUTHORIZATION]\n" each, into
+ * buf (truncated). */
 void fakeapi_requests(struct fakeapi *f, char *buf, size_t len);
 /* Requests whose "PATH?QUERY" contains needle. */
 int fakeapi_count(struct fakeapi *f, const char *needle);

@@ -546,6 +546,8 @@ static void test_watch_scenario(void **state)
 	assert_non_null(strstr(reqs, "services?watch=1&allowWatchBookmarks=true&resourceVersion=120"));
 	/* and watched from the relist's version after the 410 */
 	assert_true(wait_for(w, fa, "api", "-", "services?watch=1&allowWatchBookmarks=true&resourceVersion=300", 5000));
+	/* every request carried the bearer token */
+	assert_int_equal(fakeapi_count(fa, "?"), fakeapi_count(fa, " auth=Bearer t0ken\n"));
 	/* Istio kinds: v1, v1beta1, v1alpha3 tried, then absent */
 	p = strstr(reqs, "/apis/networking.istio.io/v1alpha3/virtualservices?limit=1");
 	assert_non_null(p);
@@ -599,6 +601,43 @@ static void test_api_outage_keeps_state(void **state)
 	k8s_watch_stop(w);
 }
 
+/* A service account token is re-read for every request: kubelet rotates
+ * bound tokens in place. */
+static void test_token_file_rotation(void **state)
+{
+	char dir[] = "/tmp/bpfmesh-tok-XXXXXX", path[256];
+	struct k8s_config c = { 0 };
+	struct k8s_watch_opts o = { .timeout_s = 1, .page_limit = 500, .backoff_ms = 50 };
+	struct k8s_watch *w = NULL;
+	struct fakeapi *fa;
+	uint16_t port;
+	int t;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/token", dir);
+	assert_int_equal(fakeapi_start(FIX "/cluster", NULL, &fa, &port), 0);
+	assert_true(asprintf(&c.server, "http://127.0.0.1:%u", port) > 0);
+	c.token_file = strdup(path);
+	FILE *f = fopen(path, "w");
+	fputs("first\n", f);
+	fclose(f);
+	assert_int_equal(k8s_watch_start(&c, &o, &w), 0);
+	for (t = 0; t < 5000 && fakeapi_count(fa, "auth=Bearer first\n") < 8; t += 10)
+		usleep(10000);
+	f = fopen(path, "w");
+	fputs("second\n", f);
+	fclose(f);
+	/* the watches end every second and are resumed with the new token */
+	for (t = 0; t < 5000 && fakeapi_count(fa, "auth=Bearer second\n") == 0; t += 10)
+		usleep(10000);
+	assert_true(fakeapi_count(fa, "auth=Bearer first\n") >= 8);
+	assert_true(fakeapi_count(fa, "auth=Bearer second\n") > 0);
+	k8s_watch_stop(w);
+	fakeapi_stop(fa);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_in_cluster),
 		cmocka_unit_test(test_watch_scenario),
 		cmocka_unit_test(test_api_outage_keeps_state),
+		cmocka_unit_test(test_token_file_rotation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
