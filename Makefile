@@ -208,9 +208,9 @@ uninstall:
 
 # `make k8s-bench`: render + compile of K8S_SERVICES Services with
 # K8S_ENDPOINTS endpoints each (issue 16), no kernel; prints times.
-$(OUTPUT)/k8s_scale: bench/k8s_scale.c $(LIB_OBJS)
+$(OUTPUT)/k8s_scale: bench/k8s_scale.c tests/k8s/fakeapi.c $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) $< $(LIB_OBJS) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) $< tests/k8s/fakeapi.c $(LIB_OBJS) $(LIBS) -o $@
 
 k8s-bench: $(OUTPUT)/k8s_scale
 	$(Q)$(OUTPUT)/k8s_scale

@@ -3,6 +3,9 @@
  * Cost of the Kubernetes path at scale (issue 16), no kernel: N Services
  * with E ready endpoints each, held as the watch holds them, rendered to
  * ServiceEntries and compiled to the image, the way every reload does.
+ * Then the same objects as one list response each, served by the recorded
+ * API server (tests/k8s/fakeapi.c) on 127.0.0.1: list (pages of 500) and
+ * parse by the watch, until every kind is synced.
  * `make k8s-bench [K8S_SERVICES=10000] [K8S_ENDPOINTS=10]`. Prints times;
  * asserts nothing (tests do that).
  */
@@ -12,8 +15,11 @@
 #include <time.h>
 #include <json-c/json.h>
 
+#include <unistd.h>
+
 #include "k8s/k8s.h"
 #include "policy/policy.h"
+#include "../tests/k8s/fakeapi.h"
 
 static double now_ms(void)
 {
@@ -92,6 +98,66 @@ static double reload(struct k8s_objects *o, size_t *n_svcs)
 	return t2 - t0;
 }
 
+/* Write the objects of kind k as a list response NAME.list.json in dir. */
+static void write_list(const char *dir, const char *name, struct json_object *objs)
+{
+	struct json_object *list = json_object_new_object(), *items = json_object_new_array();
+	char path[512];
+
+	json_object_object_foreach(objs, k, v) {
+		(void)k;
+		json_object_array_add(items, json_object_get(v));
+	}
+	json_object_object_add(list, "metadata", json_tokener_parse("{\"resourceVersion\": \"1\"}"));
+	json_object_object_add(list, "items", items);
+	snprintf(path, sizeof(path), "%s/%s.list.json", dir, name);
+	json_object_to_file_ext(path, list, JSON_C_TO_STRING_PLAIN);
+	json_object_put(list);
+}
+
+static void list_from_server(struct k8s_objects *o)
+{
+	char dir[] = "/tmp/bpfmesh-k8s-bench-XXXXXX", path[600];
+	static const char *const names[] = { "services", "endpointslices", "pods", "nodes" };
+	struct k8s_watch_opts opts = { .page_limit = 500 };
+	struct k8s_config c = { 0 };
+	struct json_object *empty = json_object_new_object();
+	struct k8s_watch *w;
+	struct k8s_health h = { 0 };
+	struct fakeapi *fa;
+	uint16_t port;
+	double t0;
+	size_t i;
+
+	if (!mkdtemp(dir))
+		return;
+	write_list(dir, "services", o->by_kind[K8S_SERVICES]);
+	write_list(dir, "endpointslices", o->by_kind[K8S_ENDPOINTSLICES]);
+	write_list(dir, "pods", empty);
+	write_list(dir, "nodes", empty);
+	json_object_put(empty);
+	if (fakeapi_start(dir, NULL, &fa, &port))
+		return;
+	if (asprintf(&c.server, "http://127.0.0.1:%u", port) < 0)
+		return;
+	t0 = now_ms();
+	if (k8s_watch_start(&c, &opts, &w))
+		return;
+	while (!h.synced && now_ms() - t0 < 60000) {
+		usleep(1000);
+		k8s_health(w, &h);
+	}
+	printf("k8s: listed from the API server (pages of 500, one page a response here): "
+	       "%.0f ms%s\n", now_ms() - t0, h.synced ? "" : " (not synced after 60 s)");
+	k8s_watch_stop(w);
+	fakeapi_stop(fa);
+	for (i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s.list.json", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 int main(void)
 {
 	int n = getenv("K8S_SERVICES") ? atoi(getenv("K8S_SERVICES")) : 10000;
@@ -117,6 +183,7 @@ int main(void)
 	json_object_object_add(o.by_kind[K8S_ENDPOINTSLICES], "bench/svc-0-abc", slice(0, e, 3));
 	t = reload(&o, &n_svcs);
 	printf("k8s: one endpoint changed: %.0f ms (the apply then writes one set)\n", t);
+	list_from_server(&o);
 	for (i = 0; i < K8S_N_KINDS; i++)
 		json_object_put(o.by_kind[i]);
 	return 0;
