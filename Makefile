@@ -38,6 +38,15 @@ METRICS_SRCS := $(wildcard user/metrics/*.c)
 UNIT_OBJS    += $(patsubst %.c,$(OUTPUT)/san/%.o,$(METRICS_SRCS))
 LIBS         += -lmicrohttpd
 UNIT_LIBS    := -lyaml -lbpf -lcmocka -lmicrohttpd
+# Kubernetes discovery (issue 16): libcurl for HTTP, json-c for JSON; the
+# sources come in through the user/*/*.c wildcard.
+K8S_SRCS     := $(wildcard user/k8s/*.c)
+UNIT_OBJS    += $(patsubst %.c,$(OUTPUT)/san/%.o,$(K8S_SRCS))
+# The recorded API server the discovery tests run against (tests/k8s/).
+UNIT_OBJS    += $(OUTPUT)/san/tests/k8s/fakeapi.o
+KTEST_SRCS   += tests/k8s/fakeapi.c
+LIBS         += -lcurl -ljson-c
+UNIT_LIBS    += -lcurl -ljson-c
 
 ifeq ($(V),1)
 Q =
@@ -59,7 +68,8 @@ all: $(OUTPUT)/bpfmesh $(OUTPUT)/test_kern $(UNIT_BINS)
 # mirror the download can take minutes.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev \
 	    libcmocka-dev pkg-config iproute2 gcc make python3 curl \
-	    libmicrohttpd-dev python3-prometheus-client valgrind libclang-rt-14-dev
+	    libmicrohttpd-dev python3-prometheus-client valgrind libclang-rt-14-dev \
+	    libcurl4-openssl-dev libjson-c-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -195,6 +205,17 @@ install: $(OUTPUT)/bpfmesh
 uninstall:
 	$(call msg,RM,$(BINDIR)/bpfmesh $(MANDIR)/bpfmesh.8)
 	$(Q)rm -f $(BINDIR)/bpfmesh $(MANDIR)/bpfmesh.8
+
+# `make k8s-bench`: render + compile of K8S_SERVICES Services with
+# K8S_ENDPOINTS endpoints each (issue 16), no kernel; prints times.
+$(OUTPUT)/k8s_scale: bench/k8s_scale.c tests/k8s/fakeapi.c $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) $< tests/k8s/fakeapi.c $(LIB_OBJS) $(LIBS) -o $@
+
+k8s-bench: $(OUTPUT)/k8s_scale
+	$(Q)$(OUTPUT)/k8s_scale
+
+.PHONY: k8s-bench
 
 clean:
 	$(call msg,CLEAN)

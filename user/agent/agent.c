@@ -30,10 +30,11 @@
 #define AGENT_STR(x) AGENT_STR_(x)
 
 static const char agent_usage[] =
-	"Usage: bpfmesh agent --policies POLICY_DIR [--cgroup CGROUP_DIR]\n"
+	"Usage: bpfmesh agent [--policies POLICY_DIR] [--cgroup CGROUP_DIR]\n"
 	"                     [--bpffs BPFFS_DIR] [--strict] [-v]\n"
 	"                     [--interfaces IF[,IF...]] [--metrics ADDR:PORT]\n"
 	"                     [--max-endpoints N] [--max-clusters N] [--sockmap]\n"
+	"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
 	"\n"
 	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
 	"CGROUP_DIR (default: the cgroup2 mount root, from /proc/mounts), pins its maps\n"
@@ -58,6 +59,14 @@ static const char agent_usage[] =
 	"              receiver reads with splice(), and a blocking read woken with no\n"
 	"              data gets EAGAIN (docs/sockmap.md). Per service opt-out: the\n"
 	"              ServiceEntry annotation bpfmesh.io/sockmap: \"off\"\n"
+
+	"With --kubeconfig PATH or --in-cluster (service account credentials) it also\n"
+	"lists and watches Services, EndpointSlices, Pods, Nodes and Istio's\n"
+	"ServiceEntry, WorkloadEntry, DestinationRule and VirtualService, and compiles\n"
+	"them with the files (a Service is a ServiceEntry with resolution STATIC).\n"
+	"--node NAME (default $NODE_NAME) names this node: its topology labels give\n"
+	"the locality, its pods the workloads. At least one of --policies and the\n"
+	"Kubernetes options is required.\n"
 	"\n"
 	"Logs to stderr, one timestamped line per event. SIGTERM or SIGINT detach the\n"
 	"programs, remove the pins and exit 0. See what the kernel holds with\n"
@@ -79,7 +88,7 @@ static int parse_size(const char *v, const char *opt, unsigned int *out)
 	return 0;
 }
 
-static int parse_args(struct agent *ag, int argc, char **argv)
+static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **argv)
 {
 	const char *v;
 	int i;
@@ -105,6 +114,8 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 			ag->sizes.no_sockmap = false;
 		} else if (!strcmp(argv[i], "--no-sockmap")) {
 			ag->sizes.no_sockmap = true;
+		} else if (agent_k8s_option(ag, k8s, argc, argv, &i)) {
+			continue;
 		} else if (!strcmp(argv[i], "--strict")) {
 			ag->strict = true;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
@@ -118,8 +129,8 @@ static int parse_args(struct agent *ag, int argc, char **argv)
 			return -1;
 		}
 	}
-	if (!ag->policies) {
-		cli_error("--policies POLICY_DIR is required");
+	if (!ag->policies && !ag->k8s) {
+		cli_error("--policies POLICY_DIR or --kubeconfig PATH/--in-cluster is required");
 		cli_usage_error(agent_usage);
 		return -1;
 	}
@@ -221,10 +232,11 @@ int do_agent(int argc, char **argv)
 	/* Same-node acceleration is opt-in (--sockmap): see agent_usage. */
 	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR, .sweep_fd = -1,
 			    .sizes = { .no_sockmap = true } };
+	struct agent_k8s k8s = { .timer_fd = -1 };
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 
-	err = parse_args(&ag, argc, argv);
+	err = parse_args(&ag, &k8s, argc, argv);
 	if (err)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
 	libbpf_set_print(libbpf_to_log);
@@ -241,14 +253,22 @@ int do_agent(int argc, char **argv)
 		agent_log("Failed to create signalfd: %d", -errno);
 		return EXIT_REJECTED;
 	}
-	ino_fd = watch_open(ag.policies);
-	if (ino_fd < 0) {
-		err = ino_fd;
-		agent_log("Failed to watch %s: %s", ag.policies, strerror(-err));
+	agent_add_source(&ag, sig_fd, "signals", on_signal);
+	if (ag.policies) {
+		ino_fd = watch_open(ag.policies);
+		if (ino_fd < 0) {
+			err = ino_fd;
+			agent_log("Failed to watch %s: %s", ag.policies, strerror(-err));
+			goto cleanup;
+		}
+		agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
+	}
+	/* Before anything is loaded: bad credentials must not touch the pins
+	 * an earlier agent left (a rolling update keeps them in force). */
+	if (ag.k8s && agent_k8s_start(&ag)) {
+		err = -EINVAL;
 		goto cleanup;
 	}
-	agent_add_source(&ag, sig_fd, "signals", on_signal);
-	agent_add_source(&ag, ino_fd, "policy directory", on_policy_change);
 	err = agent_metrics_listen(&ag);
 	if (err)
 		goto cleanup;
@@ -292,6 +312,7 @@ int do_agent(int argc, char **argv)
 	agent_log("detached from %s, pins removed", ag.cgroup);
 cleanup:
 	agent_metrics_stop(&ag);
+	agent_k8s_stop(&ag);
 	if (ino_fd >= 0)
 		close(ino_fd);
 	close(sig_fd);

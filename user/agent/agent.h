@@ -65,6 +65,7 @@ struct agent {
 	__u64 overflow_logged_ms;   /* last "maxEjectionPercent reached" line */
 	__u32 overflow_cluster;     /* its cluster slot */
 	__u64 overflow_unlogged;    /* refused ejections since */
+	struct agent_k8s *k8s; /* NULL without --kubeconfig/--in-cluster */
 };
 
 /* 0, or -ENOSPC when the table is full. */
@@ -106,5 +107,34 @@ int watch_open(const char *dir);
 
 /* Drain queued events; true if any concerns a policy file. */
 bool watch_drain(int fd);
+
+/* ---- Kubernetes discovery (k8s.c) ---- */
+
+struct k8s_watch;
+
+/* The Kubernetes side of the agent: the watch thread's event fd wakes
+ * the loop, a timer debounces, the reload renders what is held. */
+struct agent_k8s {
+	const char *kubeconfig; /* NULL: in-cluster */
+	const char *node_name;
+	unsigned int debounce_ms;
+	unsigned int watch_timeout_s; /* 0: the watch's default */
+	struct k8s_watch *watch;
+	int timer_fd;
+	bool timer_armed;
+	bool outage_logged, synced_logged;
+	char *view_summary; /* last logged node view, to log changes only */
+};
+
+/* Parse the agent's Kubernetes options; true if argv[*i] was one of them. */
+bool agent_k8s_option(struct agent *ag, struct agent_k8s *k, int argc, char **argv, int *i);
+/* Start the watch and add its sources to the loop. 0 or -errno (logged). */
+int agent_k8s_start(struct agent *ag);
+void agent_k8s_stop(struct agent *ag);
+/* The documents to compile beside the files; false while the first list of
+ * every kind is not in (nothing may be applied yet: it would drop what the
+ * kernel holds from the cluster). */
+struct k8s_docs;
+bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs);
 
 #endif /* BPFMESH_AGENT_H */

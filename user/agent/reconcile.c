@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "agent.h"
+#include "k8s/k8s.h"
 #include "policy/policy.h"
 
 void agent_log(const char *fmt, ...)
@@ -91,12 +92,17 @@ void agent_reload(struct agent *ag, const char *why)
 {
 	struct bpfmesh_image img = {};
 	struct diag_list dl = { .strict = ag->strict };
+	struct k8s_docs docs = { 0 };
 	struct apply_stats st;
 	struct timespec t0, t1;
 	int rc, err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = policy_compile_paths(&ag->policies, 1, &dl, &img);
+	if (ag->k8s && !agent_k8s_documents(ag, &docs))
+		return; /* not listed yet: what is in force stays */
+	rc = policy_compile_sources(&ag->policies, ag->policies ? 1 : 0,
+				    (const char *const *)docs.names, (const char *const *)docs.texts,
+				    docs.lens, docs.n, &dl, &img);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_diagnostics(ag, &dl);
 	if (rc != 0) {
@@ -124,6 +130,7 @@ void agent_reload(struct agent *ag, const char *why)
 		  st.elapsed_ms, ms_between(&t0, &t1), st.counts.svc_writes,
 		  st.counts.set_writes, st.counts.sets_reused, why);
 out:
+	k8s_docs_free(&docs);
 	bpfmesh_image_free(&img);
 	diag_free(&dl);
 }

@@ -289,6 +289,14 @@ static int files_collect(struct file_list *fl, const char *const *paths, size_t 
 int policy_compile_paths(const char *const *paths, size_t n_paths,
 			 struct diag_list *dl, struct bpfmesh_image *img)
 {
+	return policy_compile_sources(paths, n_paths, NULL, NULL, NULL, 0, dl, img);
+}
+
+int policy_compile_sources(const char *const *paths, size_t n_paths,
+			   const char *const *names, const char *const *bufs,
+			   const size_t *lens, size_t n_bufs, struct diag_list *dl,
+			   struct bpfmesh_image *img)
+{
 	struct file_list fl = { 0 };
 	int ret, io = 0, r;
 	struct model m;
@@ -307,6 +315,10 @@ int policy_compile_paths(const char *const *paths, size_t n_paths,
 			parse_buffer(&m, fl.names[i], buf, len, dl);
 		free(buf);
 	}
+	/* In-memory documents (the Kubernetes API's objects) after the files,
+	 * under the same limits. */
+	for (i = 0; i < n_bufs && !m.arena.oom; i++)
+		policy_parse_one(&m, names[i], bufs[i], lens[i], dl);
 	if (io) {
 		model_free(&m);
 		files_free(&fl);

@@ -28,4 +28,11 @@ int policy_compile_buffers(const char *const *names, const char *const *bufs,
 			   const size_t *lens, size_t n, struct diag_list *dl,
 			   struct bpfmesh_image *img);
 
+/* Both in one model: the files under paths, then the in-memory documents
+ * (the agent's Kubernetes objects). Returns as policy_compile_paths. */
+int policy_compile_sources(const char *const *paths, size_t n_paths,
+			   const char *const *names, const char *const *bufs,
+			   const size_t *lens, size_t n_bufs, struct diag_list *dl,
+			   struct bpfmesh_image *img);
+
 #endif /* BPFMESH_POLICY_H */

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Kubernetes discovery end to end (issue 16): the agent lists and watches
+ * a recorded API server (tests/k8s/fakeapi.c, fixtures in
+ * tests/k8s/fixtures/kern) through --kubeconfig; connections to the
+ * Service's cluster IP (127.100.16.1:80) from the test's cgroup land on
+ * its ready EndpointSlice endpoints; an endpoint change from the watch is
+ * applied; when the API server goes away the data plane keeps its state
+ * and the agent says so.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "ktest.h"
+#include "../k8s/fakeapi.h"
+
+#define FIXTURES "tests/k8s/fixtures/kern"
+#define VIP "127.100.16.1"
+#define N_CONNS 4000
+
+static const char *const eps[] = { "127.1.16.1", "127.1.16.2", "127.1.16.3" };
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Connections split evenly between the two endpoints a and b, none to c. */
+static void expect_split(struct ktest_env *env, int a, int b, int c, const char *what)
+{
+	struct client_result r;
+
+	if (!ASSERT_OK(client_run(env, VIP, 80, N_CONNS, &r), "client"))
+		return;
+	ASSERT_EQ(r.ok, N_CONNS, what);
+	ASSERT_EQ(r.per_backend[c], 0, "no connection to the endpoint that is not ready");
+	ASSERT_EQ(r.per_backend[a] + r.per_backend[b], N_CONNS, what);
+	ASSERT_NEAR(r.per_backend[a], N_CONNS / 2.0, binomial_bound(N_CONNS, 0.5), what);
+}
+
+KTEST(k8s_discovery)
+{
+	char trig[] = "/tmp/bpfmesh-k8s-XXXXXX", kc[PATH_MAX], path[PATH_MAX], text[512];
+	const char *args[] = { "--kubeconfig", kc, "--node", "node-a", NULL };
+	struct ktest_env env = { 0 };
+	struct backends be = {};
+	struct fakeapi *fa = NULL;
+	uint16_t port;
+	double t0;
+
+	if (access(FIXTURES "/services.list.json", R_OK)) {
+		ktest_skip("fixtures not found (run from the repository root)");
+		return;
+	}
+	if (!ASSERT_TRUE(mkdtemp(trig) != NULL, "trigger dir"))
+		return;
+	if (!ASSERT_OK(fakeapi_start(FIXTURES, trig, &fa, &port), "fake API server"))
+		goto out;
+	snprintf(kc, sizeof(kc), "%s/kubeconfig", trig);
+	snprintf(text, sizeof(text),
+		 "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+		 "clusters:\n- name: fake\n  cluster: {server: 'http://127.0.0.1:%u'}\n"
+		 "contexts:\n- name: test\n  context: {cluster: fake}\n", port);
+	if (!ASSERT_OK(write_text_file(kc, text), "kubeconfig") ||
+	    !ASSERT_OK(env_setup(&env), "setup") ||
+	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, args), "agent applies the cluster"))
+		goto out;
+
+	/* the Service's cluster IP: 127.1.16.1 and .2 ready, .3 not */
+	expect_split(&env, 0, 1, 2, "cluster IP -> ready endpoints");
+
+	/* the watch: .1 terminating (drained), .3 ready */
+	snprintf(path, sizeof(path), "%s/endpoints-change", trig);
+	t0 = now_ms();
+	if (!ASSERT_OK(write_text_file(path, ""), "trigger") ||
+	    !ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "change applied"))
+		goto out;
+	fprintf(stderr, "  endpoint change applied %.1f ms after the trigger "
+		"(fake server poll 2 ms + debounce 5 ms + compile + apply)\n", now_ms() - t0);
+	expect_split(&env, 1, 2, 0, "after the watch event");
+	ASSERT_TRUE(fakeapi_count(fa, "endpointslices?watch=1&allowWatchBookmarks=true&"
+				      "resourceVersion=500") == 1, "watch from the list's version");
+
+	/* the API server goes away: reported, the data plane keeps its state */
+	fakeapi_stop(fa);
+	fa = NULL;
+	ASSERT_OK(env_wait_log(&env, "Kubernetes API unreachable", 1, 10000), "outage reported");
+	expect_split(&env, 1, 2, 0, "during the outage");
+	ASSERT_EQ(env_count_log(&env, "applied generation 3"), 0, "nothing applied in the outage");
+out:
+	backends_stop(&be);
+	env_teardown(&env);
+	fakeapi_stop(fa);
+	unlink(kc);
+	snprintf(path, sizeof(path), "%s/endpoints-change", trig);
+	unlink(path);
+	rmdir(trig);
+}

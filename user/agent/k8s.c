@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The agent's Kubernetes discovery: options, the watch (user/k8s/) as two
+ * sources of the main loop, and the documents each reload compiles beside
+ * the policy files.
+ *
+ * Debounce: a change arms a one-shot timer (debounce_ms, default 5 ms);
+ * changes that arrive before it fires join the same reload. A relist of
+ * thousands of objects therefore costs one compile, and a single endpoint
+ * change waits at most debounce_ms before its compile starts.
+ *
+ * The apply path is the files' one: render everything held -> compile the
+ * whole model -> plan the difference -> write it. Its cost grows with the
+ * cluster (a full compile of 10,000 Services is hundreds of milliseconds),
+ * so at that size one endpoint change is not applied within 10 ms; an
+ * incremental control plane is issue 12.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/timerfd.h>
+
+#include "agent.h"
+#include "cli/cli.h"
+#include "k8s/k8s.h"
+
+#define K8S_DEBOUNCE_MS 5
+
+bool agent_k8s_option(struct agent *ag, struct agent_k8s *k, int argc, char **argv, int *i)
+{
+	const char *v;
+
+	if ((v = cli_option_value(argc, argv, i, "--kubeconfig"))) {
+		k->kubeconfig = v;
+	} else if (!strcmp(argv[*i], "--in-cluster")) {
+		k->kubeconfig = NULL;
+	} else if ((v = cli_option_value(argc, argv, i, "--node"))) {
+		k->node_name = v;
+	} else if ((v = cli_option_value(argc, argv, i, "--k8s-debounce-ms"))) {
+		k->debounce_ms = (unsigned int)strtoul(v, NULL, 10);
+		return true; /* tuning only: does not by itself turn discovery on */
+	} else if ((v = cli_option_value(argc, argv, i, "--k8s-watch-timeout"))) {
+		k->watch_timeout_s = (unsigned int)strtoul(v, NULL, 10);
+		return true;
+	} else {
+		return false;
+	}
+	ag->k8s = k;
+	return true;
+}
+
+static void log_health(struct agent *ag, struct agent_k8s *k)
+{
+	struct k8s_health h;
+
+	k8s_health(k->watch, &h);
+	if (h.outage && !k->outage_logged)
+		agent_log("Kubernetes API unreachable (%s): keeping the last good state, "
+			  "generation %u stays in force", h.last_error, ag->applier.state.generation);
+	else if (!h.outage && k->outage_logged)
+		agent_log("Kubernetes API reachable again (%llu relists, %llu watch resumes so far)",
+			  (unsigned long long)h.relists, (unsigned long long)h.resumes);
+	k->outage_logged = h.outage;
+}
+
+static int on_k8s_event(struct agent *ag, int fd)
+{
+	struct agent_k8s *k = ag->k8s;
+	struct itimerspec its = { .it_value = { .tv_nsec = (long)k->debounce_ms * 1000000 } };
+
+	k8s_drain(k->watch);
+	log_health(ag, k);
+	if (k->timer_armed)
+		return 0;
+	if (!k->debounce_ms)
+		its.it_value.tv_nsec = 1; /* 0 would disarm the timer */
+	if (timerfd_settime(k->timer_fd, 0, &its, NULL) == 0)
+		k->timer_armed = true;
+	return 0;
+}
+
+static int on_k8s_debounce(struct agent *ag, int fd)
+{
+	uint64_t expirations;
+
+	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
+		return 0;
+	ag->k8s->timer_armed = false;
+	agent_reload(ag, "kubernetes");
+	return 0;
+}
+
+static int load_config(struct agent_k8s *k, struct k8s_config *c)
+{
+	char why[512] = "";
+	int err;
+
+	if (k->kubeconfig)
+		err = k8s_config_kubeconfig(c, k->kubeconfig, why, sizeof(why));
+	else
+		err = k8s_config_in_cluster(c, NULL, why, sizeof(why));
+	if (err)
+		agent_log("Failed to load Kubernetes credentials (%s): %s",
+			  k->kubeconfig ? k->kubeconfig : "in-cluster", why);
+	return err;
+}
+
+int agent_k8s_start(struct agent *ag)
+{
+	struct agent_k8s *k = ag->k8s;
+	struct k8s_watch_opts o = { .timeout_s = k->watch_timeout_s };
+	struct k8s_config c;
+	int err;
+
+	k->timer_fd = -1;
+	if (!k->node_name)
+		k->node_name = getenv("NODE_NAME"); /* the DaemonSet's downward API */
+	if (!k->node_name)
+		agent_log("no --node and no NODE_NAME: this node's locality and workloads "
+			  "are not known");
+	o.node_name = k->node_name;
+	if (k->debounce_ms == 0 && !getenv("BPFMESH_K8S_NO_DEBOUNCE"))
+		k->debounce_ms = K8S_DEBOUNCE_MS;
+	err = load_config(k, &c);
+	if (err)
+		return err;
+	agent_log("Kubernetes API %s (%s), node %s", c.server, c.source,
+		  k->node_name ? k->node_name : "(unknown)");
+	k->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (k->timer_fd < 0) {
+		err = -errno;
+		k8s_config_free(&c);
+		agent_log("Failed to create timerfd: %d", err);
+		return err;
+	}
+	err = k8s_watch_start(&c, &o, &k->watch);
+	k8s_config_free(&c);
+	if (err) {
+		agent_log("Failed to start the Kubernetes watch: %d", err);
+		return err;
+	}
+	err = agent_add_source(ag, k8s_event_fd(k->watch), "kubernetes", on_k8s_event);
+	if (!err)
+		err = agent_add_source(ag, k->timer_fd, "kubernetes debounce", on_k8s_debounce);
+	return err;
+}
+
+void agent_k8s_stop(struct agent *ag)
+{
+	struct agent_k8s *k = ag->k8s;
+
+	if (!k)
+		return;
+	k8s_watch_stop(k->watch);
+	k->watch = NULL;
+	if (k->timer_fd >= 0)
+		close(k->timer_fd);
+	k->timer_fd = -1;
+	free(k->view_summary);
+	k->view_summary = NULL;
+}
+
+/* Log this node's locality and workloads when they change. */
+static void log_view(struct agent_k8s *k, const struct k8s_node_view *v)
+{
+	size_t i, found = 0;
+	char *s = NULL;
+
+	for (i = 0; i < v->n_workloads; i++)
+		found += v->workloads[i].cgroup[0] != '\0';
+	if (asprintf(&s, "node %s: locality %s, %zu pods on this node (%zu with their cgroup found)",
+		     k->node_name ? k->node_name : "(unknown)", v->locality ? v->locality : "(none)",
+		     v->n_workloads, found) < 0)
+		return;
+	if (k->view_summary && strcmp(k->view_summary, s) == 0) {
+		free(s);
+		return;
+	}
+	agent_log("%s", s);
+	for (i = 0; i < v->n_workloads && cli.verbose; i++)
+		agent_log("  workload %s/%s sa=%s cgroup=%s labels=%s", v->workloads[i].ns,
+			  v->workloads[i].name, v->workloads[i].service_account,
+			  v->workloads[i].cgroup[0] ? v->workloads[i].cgroup : "(not found)",
+			  v->workloads[i].labels ? v->workloads[i].labels : "");
+	free(k->view_summary);
+	k->view_summary = s;
+}
+
+bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
+{
+	struct agent_k8s *k = ag->k8s;
+	struct k8s_node_view view = { 0 };
+	struct k8s_health h;
+
+	k8s_health(k->watch, &h);
+	if (!h.synced) {
+		if (!k->synced_logged)
+			agent_log("waiting for the first list of every Kubernetes kind; "
+				  "generation %u stays in force", ag->applier.state.generation);
+		k->synced_logged = true;
+		return false;
+	}
+	if (k8s_render(k->watch, ag->cgroup, docs, &view)) {
+		agent_log("Failed to render the Kubernetes objects: out of memory");
+		k8s_docs_free(docs);
+		k8s_node_view_free(&view);
+		return false;
+	}
+	log_view(k, &view);
+	k8s_node_view_free(&view);
+	return true;
+}

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Where the API server is: in-cluster service account credentials (what a
+ * DaemonSet pod gets), or a kubeconfig file (what a developer has). Only
+ * what libcurl needs is taken: server, CA, bearer token or client
+ * certificate. Exec and auth-provider plugins are not supported (named in
+ * the error).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "k8s/k8s.h"
+
+#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+
+void k8s_config_free(struct k8s_config *c)
+{
+	free(c->server);
+	free(c->ca_file);
+	free(c->ca_data);
+	free(c->token);
+	free(c->token_file);
+	free(c->cert_file);
+	free(c->key_file);
+	free(c->cert_data);
+	free(c->key_data);
+	free(c->source);
+	memset(c, 0, sizeof(*c));
+}
+
+static int fail(char *why, size_t len, int err, const char *fmt, const char *arg)
+{
+	snprintf(why, len, fmt, arg);
+	return err;
+}
+
+int k8s_config_in_cluster(struct k8s_config *c, const char *sa_dir, char *why, size_t why_len)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	char path[512];
+	FILE *f;
+
+	memset(c, 0, sizeof(*c));
+	if (!sa_dir)
+		sa_dir = SA_DIR;
+	if (!host || !port)
+		return fail(why, why_len, -ENOENT, "%s", "KUBERNETES_SERVICE_HOST/PORT are not set "
+			    "(not in a pod; use --kubeconfig PATH)");
+	snprintf(path, sizeof(path), "%s/token", sa_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return fail(why, why_len, -errno, "cannot read %s", path);
+	fclose(f);
+	/* An IPv6 service host needs brackets in a URL. */
+	if (asprintf(&c->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+		     host, port) < 0)
+		c->server = NULL;
+	c->token_file = strdup(path);
+	snprintf(path, sizeof(path), "%s/ca.crt", sa_dir);
+	c->ca_file = strdup(path);
+	c->source = strdup("in-cluster service account");
+	if (!c->server || !c->token_file || !c->ca_file || !c->source) {
+		k8s_config_free(c);
+		return fail(why, why_len, -ENOMEM, "%s", "out of memory");
+	}
+	return 0;
+}
+
+/* ---- kubeconfig --------------------------------------------------------- */
+
+struct kc {
+	yaml_document_t doc;
+	const char *dir; /* relative paths in a kubeconfig are relative to it */
+};
+
+static yaml_node_t *kc_get(struct kc *k, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *p;
+
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = yaml_document_get_node(&k->doc, p->key);
+
+		if (kn && kn->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)kn->data.scalar.value, key) == 0)
+			return yaml_document_get_node(&k->doc, p->value);
+	}
+	return NULL;
+}
+
+static const char *kc_str(struct kc *k, yaml_node_t *map, const char *key)
+{
+	yaml_node_t *n = kc_get(k, map, key);
+
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* The `inner` mapping of the item of list `list` whose name is `name`
+ * (clusters[].cluster, users[].user, contexts[].context). */
+static yaml_node_t *kc_named(struct kc *k, const char *list, const char *inner, const char *name)
+{
+	yaml_node_t *seq = kc_get(k, yaml_document_get_root_node(&k->doc), list);
+	yaml_node_item_t *it;
+
+	if (!seq || seq->type != YAML_SEQUENCE_NODE || !name)
+		return NULL;
+	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(&k->doc, *it);
+		const char *n = kc_str(k, item, "name");
+
+		if (n && strcmp(n, name) == 0)
+			return kc_get(k, item, inner);
+	}
+	return NULL;
+}
+
+static char *kc_path(struct kc *k, const char *p)
+{
+	char *out;
+
+	if (!p)
+		return NULL;
+	if (p[0] == '/')
+		return strdup(p);
+	return asprintf(&out, "%s/%s", k->dir, p) < 0 ? NULL : out;
+}
+
+/* Standard base64 (RFC 4648) as kubeconfig *-data fields hold PEM. */
+static char *b64_decode(const char *in, size_t *out_len)
+{
+	size_t n = strlen(in), o = 0;
+	unsigned int acc = 0, bits = 0;
+	char *out = malloc(n * 3 / 4 + 4);
+	const char *p;
+
+	if (!out)
+		return NULL;
+	for (p = in; *p && *p != '='; p++) {
+		const char *alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		const char *pos = strchr(alpha, *p);
+
+		if (*p == '\n' || *p == '\r' || *p == ' ')
+			continue;
+		if (!pos) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned int)(pos - alpha);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	*out_len = o;
+	return out;
+}
+
+static int kc_take_data(struct kc *k, yaml_node_t *m, const char *key, char **data, size_t *len)
+{
+	const char *v = kc_str(k, m, key);
+
+	if (!v)
+		return 0;
+	*data = b64_decode(v, len);
+	return *data ? 0 : -EINVAL;
+}
+
+static int kc_fill(struct kc *k, struct k8s_config *c, char *why, size_t why_len)
+{
+	yaml_node_t *root = yaml_document_get_root_node(&k->doc);
+	const char *ctx_name = kc_str(k, root, "current-context");
+	yaml_node_t *ctx = kc_named(k, "contexts", "context", ctx_name), *cl, *user;
+	const char *v;
+
+	if (!ctx)
+		return fail(why, why_len, -EINVAL, "no context \"%s\" (current-context)",
+			    ctx_name ? ctx_name : "");
+	cl = kc_named(k, "clusters", "cluster", kc_str(k, ctx, "cluster"));
+	if (!cl || !kc_str(k, cl, "server"))
+		return fail(why, why_len, -EINVAL, "context \"%s\": no cluster with a server",
+			    ctx_name);
+	c->server = strdup(kc_str(k, cl, "server"));
+	c->ca_file = kc_path(k, kc_str(k, cl, "certificate-authority"));
+	v = kc_str(k, cl, "insecure-skip-tls-verify");
+	c->insecure = v && strcmp(v, "true") == 0;
+	if (kc_take_data(k, cl, "certificate-authority-data", &c->ca_data, &c->ca_len))
+		return fail(why, why_len, -EINVAL, "%s", "certificate-authority-data: not base64");
+	user = kc_named(k, "users", "user", kc_str(k, ctx, "user"));
+	if (!user)
+		return 0; /* anonymous (a local test server) */
+	if (kc_get(k, user, "exec") || kc_get(k, user, "auth-provider"))
+		return fail(why, why_len, -ENOTSUP, "user \"%s\": exec and auth-provider plugins "
+			    "are not supported; use a token or a client certificate",
+			    kc_str(k, ctx, "user"));
+	if ((v = kc_str(k, user, "token")))
+		c->token = strdup(v);
+	c->token_file = kc_path(k, kc_str(k, user, "tokenFile"));
+	c->cert_file = kc_path(k, kc_str(k, user, "client-certificate"));
+	c->key_file = kc_path(k, kc_str(k, user, "client-key"));
+	if (kc_take_data(k, user, "client-certificate-data", &c->cert_data, &c->cert_len) ||
+	    kc_take_data(k, user, "client-key-data", &c->key_data, &c->key_len))
+		return fail(why, why_len, -EINVAL, "%s", "client-*-data: not base64");
+	return 0;
+}
+
+int k8s_config_kubeconfig(struct k8s_config *c, const char *path, char *why, size_t why_len)
+{
+	struct kc k = { 0 };
+	yaml_parser_t parser;
+	char *dir_copy;
+	FILE *f;
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	f = fopen(path, "r");
+	if (!f)
+		return fail(why, why_len, -errno, "cannot open %s", path);
+	if (!yaml_parser_initialize(&parser)) {
+		fclose(f);
+		return fail(why, why_len, -ENOMEM, "%s", "out of memory");
+	}
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &k.doc)) {
+		snprintf(why, why_len, "%s:%zu: invalid YAML: %s", path, parser.problem_mark.line + 1,
+			 parser.problem ? parser.problem : "syntax error");
+		yaml_parser_delete(&parser);
+		fclose(f);
+		return -EINVAL;
+	}
+	dir_copy = strdup(path);
+	k.dir = dir_copy ? dirname(dir_copy) : ".";
+	err = kc_fill(&k, c, why, why_len);
+	if (!err && !(c->source = strdup(path)))
+		err = fail(why, why_len, -ENOMEM, "%s", "out of memory");
+	if (!err && !c->server)
+		err = fail(why, why_len, -ENOMEM, "%s", "out of memory");
+	free(dir_copy);
+	yaml_document_delete(&k.doc);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	if (err)
+		k8s_config_free(c);
+	return err;
+}

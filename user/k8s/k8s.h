@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_K8S_H
+#define BPFMESH_K8S_H
+/*
+ * Kubernetes discovery (issue 16). config.c finds the API server and the
+ * credentials (in-cluster service account, or a kubeconfig file); watch.c
+ * lists and watches every kind below on one thread with libcurl's multi
+ * interface and keeps the last good copy of each object; render.c turns
+ * what is held into policy documents (Istio objects as they are, every
+ * Service as a ServiceEntry with resolution STATIC, as Istio does) that go
+ * through the same parser, checks and compiler as the files.
+ *
+ * Threads: the watch thread owns the HTTP transfers and writes the stores
+ * under k8s->lock; it makes k8s_event_fd() readable after every change.
+ * The agent's thread reads the stores (k8s_render*) under the same lock.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Where the API server is and how to authenticate to it. */
+struct k8s_config {
+	char *server;        /* https://10.96.0.1:443 */
+	char *ca_file;       /* CA bundle (PEM file) */
+	char *ca_data;       /* CA bundle (PEM text); one of the two, or none */
+	size_t ca_len;
+	char *token;         /* bearer token */
+	char *token_file;    /* re-read before each request: bound tokens rotate */
+	char *cert_file, *key_file; /* client certificate */
+	char *cert_data, *key_data;
+	size_t cert_len, key_len;
+	bool insecure;       /* insecure-skip-tls-verify */
+	char *source;        /* "in-cluster" or the kubeconfig path, for messages */
+};
+
+/* In-cluster: KUBERNETES_SERVICE_HOST/PORT and the service account files
+ * under sa_dir (NULL: /var/run/secrets/kubernetes.io/serviceaccount).
+ * 0, or -errno with *why naming what is missing. */
+int k8s_config_in_cluster(struct k8s_config *c, const char *sa_dir, char *why, size_t why_len);
+/* A kubeconfig file: its current-context's cluster and user. */
+int k8s_config_kubeconfig(struct k8s_config *c, const char *path, char *why, size_t why_len);
+void k8s_config_free(struct k8s_config *c);
+
+/* The kinds watched, in the order they are listed. */
+enum k8s_kind {
+	K8S_NODES,
+	K8S_PODS,
+	K8S_SERVICES,
+	K8S_ENDPOINTSLICES,
+	K8S_SERVICEENTRIES,
+	K8S_WORKLOADENTRIES,
+	K8S_DESTINATIONRULES,
+	K8S_VIRTUALSERVICES,
+	K8S_N_KINDS,
+};
+
+struct k8s_kind_info {
+	const char *kind;     /* "Service" */
+	const char *group;    /* "" (core), "discovery.k8s.io", "networking.istio.io" */
+	const char *versions[3]; /* tried in order; a 404 moves to the next */
+	const char *resource; /* "services" */
+};
+extern const struct k8s_kind_info k8s_kinds[K8S_N_KINDS];
+
+/* Health of the connection to the API server, for logs and status. */
+struct k8s_health {
+	bool synced;            /* every kind listed once since start */
+	bool outage;            /* the last request of some kind failed */
+	unsigned int failures;  /* consecutive failed requests */
+	time_t outage_since;    /* CLOCK_REALTIME seconds; 0 when up */
+	char last_error[160];
+	uint64_t events, relists, resumes; /* counters since start */
+};
+
+struct k8s_watch;
+
+struct k8s_watch_opts {
+	const char *node_name;   /* this node (pods on it: workload identity) */
+	unsigned int timeout_s;  /* watch timeoutSeconds; 0: 300 */
+	unsigned int page_limit; /* list page size; 0: 500 */
+	unsigned int backoff_ms; /* first retry after a failure; 0: 500 (doubles to 30 s) */
+};
+
+/* Start the watch thread; 0 or -errno. The config is taken over (*c cleared). */
+int k8s_watch_start(struct k8s_config *c, const struct k8s_watch_opts *o,
+		    struct k8s_watch **out);
+void k8s_watch_stop(struct k8s_watch *w); /* accepts NULL */
+/* Readable (eventfd) after a change of objects or of health. */
+int k8s_event_fd(const struct k8s_watch *w);
+/* Clear the event fd; returns the change counter (monotonic). */
+uint64_t k8s_drain(struct k8s_watch *w);
+void k8s_health(struct k8s_watch *w, struct k8s_health *h);
+
+/* ---- what is held, rendered as policy documents (render.c) ------------- */
+
+struct k8s_docs {
+	char **names; /* "k8s:Service/ns/name": the source name diagnostics print */
+	char **texts; /* JSON, which is YAML flow syntax: the policy parser reads it */
+	size_t *lens;
+	size_t n, cap;
+};
+void k8s_docs_free(struct k8s_docs *d);
+
+/* This node's locality and the workloads running on it (from Node and Pods). */
+struct k8s_workload {
+	char *ns, *name, *service_account, *uid;
+	char *cgroup; /* path under the cgroup2 root, "" when not found */
+	char *labels; /* "k=v,k=v" in key order */
+};
+struct k8s_node_view {
+	char *locality; /* region/zone/subzone, NULL if the node has no labels */
+	struct k8s_workload *workloads;
+	size_t n_workloads;
+};
+void k8s_node_view_free(struct k8s_node_view *v);
+
+/* Everything the watch holds: the documents to compile (appended to docs)
+ * and this node's view (cgroup_root: where pod cgroups are looked for). */
+int k8s_render(struct k8s_watch *w, const char *cgroup_root, struct k8s_docs *docs,
+	       struct k8s_node_view *view);
+
+/* ---- pure conversion (render.c), unit-tested on recorded objects ------- */
+
+struct json_object;
+
+/* Objects by kind: a JSON object whose values are the objects (keyed by
+ * namespace/name), as the watch holds them. NULL: none of that kind. */
+struct k8s_objects {
+	struct json_object *by_kind[K8S_N_KINDS];
+	const char *node_name;
+};
+
+int k8s_render_objects(const struct k8s_objects *o, const char *cgroup_root,
+		       struct k8s_docs *docs, struct k8s_node_view *view);
+
+#endif /* BPFMESH_K8S_H */
