@@ -17,18 +17,29 @@
 #include "loader.h"
 #include "sysfs.h"
 
-/* The objects, embedded in the binary by their skeletons. An object whose
- * programs all attach to interfaces is loaded only when the agent has some:
- * its flow table is preallocated (LRU), and memory should follow use. */
+/* When an object is loaded. */
+enum lb_load_when {
+	LB_LOAD_ALWAYS,
+	/* Only with --interfaces: its flow table is preallocated (LRU), and
+	 * memory should follow use. */
+	LB_LOAD_NETDEV,
+	/* Only with --sockmap, or when an earlier agent left it attached (then
+	 * it is re-adopted and switched off through its config map): its
+	 * sockops program would otherwise run on every managed socket for
+	 * nothing. */
+	LB_LOAD_SOCKMAP,
+};
+
+/* The objects, embedded in the binary by their skeletons. */
 static const struct {
 	const char *name;
 	const void *(*elf_bytes)(size_t *sz);
-	bool netdev_only;
+	enum lb_load_when when;
 } lb_objects[__LB_OBJ_MAX] = {
-	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes, false },
-	[LB_OBJ_TC] = { "tc", tc_bpf__elf_bytes, true },
-	[LB_OBJ_SOCKOPS] = { "sockops", sockops_bpf__elf_bytes, false },
-	[LB_OBJ_SOCKMAP] = { "sockmap", sockmap_bpf__elf_bytes, false },
+	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes, LB_LOAD_ALWAYS },
+	[LB_OBJ_TC] = { "tc", tc_bpf__elf_bytes, LB_LOAD_NETDEV },
+	[LB_OBJ_SOCKOPS] = { "sockops", sockops_bpf__elf_bytes, LB_LOAD_ALWAYS },
+	[LB_OBJ_SOCKMAP] = { "sockmap", sockmap_bpf__elf_bytes, LB_LOAD_SOCKMAP },
 };
 
 const struct lb_program lb_programs[] = {
@@ -295,8 +306,37 @@ static void read_sizes(struct lb_loader *l)
 		l->sizes.max_clusters = info.max_entries;
 }
 
-/* Open and load every object; maps pinned by name are shared between them
- * and with an earlier agent through pin_root_path. */
+/* Does a cgroup row of object obj have a pinned link (an earlier agent's)? */
+static bool object_has_pinned_link(const struct lb_loader *l, enum lb_obj obj)
+{
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < lb_n_programs; i++) {
+		if (lb_programs[i].obj != obj || lb_programs[i].target != LB_TARGET_CGROUP)
+			continue;
+		if (!lb_pin_path(path, sizeof(path), l->bpffs_dir, lb_programs[i].pin) &&
+		    access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool object_wanted(const struct lb_loader *l, enum lb_obj obj)
+{
+	switch (lb_objects[obj].when) {
+	case LB_LOAD_ALWAYS:
+		return true;
+	case LB_LOAD_NETDEV:
+		return l->n_ifaces > 0;
+	case LB_LOAD_SOCKMAP:
+		return !l->sizes.no_sockmap || object_has_pinned_link(l, obj);
+	}
+	return true;
+}
+
+/* Open and load every object wanted; maps pinned by name are shared between
+ * them and with an earlier agent through pin_root_path. */
 static int load_objects(struct lb_loader *l)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = l->bpffs_dir);
@@ -306,7 +346,7 @@ static int load_objects(struct lb_loader *l)
 		const void *bytes;
 		size_t sz;
 
-		if (lb_objects[i].netdev_only && l->n_ifaces == 0)
+		if (!object_wanted(l, i))
 			continue;
 		bytes = lb_objects[i].elf_bytes(&sz);
 		opts.object_name = lb_objects[i].name;
@@ -386,6 +426,8 @@ static int write_sockmap_cfg(struct lb_loader *l, bool no_sockmap)
 	int fd = lb_loader_map_fd(l, BPFMESH_MAP_SOCKMAP_CFG);
 	__u32 zero = 0;
 
+	if (!l->objs[LB_OBJ_SOCKMAP])
+		return 0; /* not loaded: nothing is accelerated */
 	if (fd < 0)
 		return fd;
 	return bpf_map_update_elem(fd, &zero, &cfg, BPF_ANY) ? -errno : 0;
@@ -406,6 +448,7 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 	if ((size_t)snprintf(l->bpffs_dir, sizeof(l->bpffs_dir), "%s", bpffs_dir) >=
 	    sizeof(l->bpffs_dir))
 		return -ENAMETOOLONG;
+	l->sizes.no_sockmap = sizes && sizes->no_sockmap;
 	err = parse_interfaces(l, interfaces);
 	if (err)
 		return err;

@@ -4,8 +4,8 @@
  * the redirect counter grows by exactly the bytes sent and the sender's TCP
  * acknowledged none of them; a service annotated bpfmesh.io/sockmap: "off"
  * is plain TCP; 1,000 concurrent accelerated connections opened and closed
- * leave the SOCKHASH (and the pending map) empty. The agent's
- * --no-sockmap run is in sockmap_integrity.c.
+ * leave the SOCKHASH (and the pending map) empty; without --sockmap nothing
+ * is attached. The agent's --no-sockmap run is in sockmap_integrity.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <bpfmesh/sockmap_abi.h>
 #include "ktest.h"
@@ -178,4 +180,47 @@ KTEST(sockmap_redirect_proof)
 KTEST(sockmap_annotation_off_is_plain_tcp)
 {
 	proof(true);
+}
+
+/* Is the sockmap sockops link pinned (the object attached)? */
+static bool sockmap_link_pinned(const struct ktest_env *e)
+{
+	char path[sizeof(e->bpffs) + 32];
+
+	snprintf(path, sizeof(path), "%s/link_sockmap_ops", e->bpffs);
+	return access(path, F_OK) == 0;
+}
+
+/* Acceleration is opt-in (docs/sockmap.md): an agent without --sockmap
+ * attaches nothing for it and 1 MiB goes over TCP; an agent that finds the
+ * pins of an earlier --sockmap agent re-adopts them switched off. */
+KTEST(sockmap_off_by_default)
+{
+	struct proof pr = { .accel = false };
+	struct ktest_env env;
+	char yaml[4096] = "";
+
+	sm_policy(yaml, sizeof(yaml), "local", SM_VIP, SM_EP, false);
+	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
+	    !ASSERT_OK(env_write_policy(&env, "local.yaml", yaml), "write policy") ||
+	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+		goto out;
+	ASSERT_TRUE(!sockmap_link_pinned(&env), "no sockmap program attached by default");
+	ASSERT_EQ(sm_run_child(&env, proof_child, &pr), 0, "1 MiB over TCP");
+	ASSERT_EQ(env_stop_agent(&env), 0, "agent stops");
+
+	if (!ASSERT_OK(env_start_agent_arg(&env, NULL, "--sockmap"), "agent with --sockmap"))
+		goto out;
+	ASSERT_TRUE(sockmap_link_pinned(&env), "--sockmap attaches it");
+	/* Killed, so its pins stay; the next agent has no --sockmap. */
+	env_signal_agent(&env, SIGKILL);
+	waitpid(env.agent, NULL, 0);
+	env.agent = 0;
+	if (!ASSERT_OK(env_start_agent(&env, NULL), "agent without --sockmap again"))
+		goto out;
+	ASSERT_TRUE(sockmap_link_pinned(&env), "the earlier agent's attachment re-adopted");
+	ASSERT_EQ(sm_run_child(&env, proof_child, &pr), 0, "switched off: 1 MiB over TCP");
+	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES), 0, "nothing redirected");
+out:
+	env_teardown(&env);
 }
