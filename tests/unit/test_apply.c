@@ -512,11 +512,12 @@ static void test_rollback_first_apply_health(void **state)
 
 /* v1 -> v2 with health: endpoints 7 and 8 are new (counters, owners),
  * cluster svc4/v1 is new (state, histograms, config), svc1/v2's config
- * changes (2 endpoints now). */
+ * changes (2 endpoints now); of svc2's names only "svc2" goes stale, the
+ * retired cluster svc2/v1 keeps its name. */
 static void test_rollback_every_step_health(void **state)
 {
 	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2),
-				  2 + 2 + 1 + 1 + 2 + 3 + 2 + 2 + 1 + 2, true);
+				  2 + 2 + 1 + 1 + 2 + 3 + 2 + 2 + 1 + 1, true);
 }
 
 /* ---- name ids ---- */
@@ -743,6 +744,106 @@ static void test_slots_recovered_on_adopt(void **state)
 	world_free(&w);
 }
 
+/* A canary: svc1 50/50 over subsets v1 {1} and v2 {2}; then v2 leaves. */
+static const struct svc_spec canary[] = {
+	{ 1, 2, { { 1, { 1 }, 50 }, { 1, { 2 }, 50 } } },
+};
+static const struct svc_spec canary_done[] = {
+	{ 1, 1, { { 1, { 1 }, 1 } } },
+};
+
+/* True when the names map holds name under id. */
+static bool names_map_has(const struct world *w, __u32 id, const char *name)
+{
+	struct name_val nv;
+
+	return fake_lookup(w->names_fd, &id, &nv) == 0 && !strcmp(nv.name, name);
+}
+
+/* The cluster slot whose config names kernel name id, or 0. */
+static __u32 cluster_slot_named(const struct apply_state *s, __u32 id)
+{
+	__u32 i;
+
+	for (i = 1; i < s->slots.max_clusters; i++)
+		if (s->slots.cls[i].cfg.name_id == id)
+			return i;
+	return 0;
+}
+
+/* A cluster that left the policy keeps its name, under the same id, for as
+ * long as its slot (and counters) are retired: stats and /metrics still
+ * label it. Once the slot passes to a new cluster, the name goes. */
+static void test_retired_cluster_keeps_its_name(void **state)
+{
+	static const struct svc_spec next[] = {
+		{ 1, 1, { { 1, { 1 }, 1 } } },
+		{ 2, 1, { { 1, { 4 }, 1 } } },
+	};
+	struct world w;
+	__u32 id, slot;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, canary, N_SPECS(canary), -1), 0);
+	id = kernel_id_of(&w.a.state, "svc1/v2");
+	assert_int_not_equal(id, 0);
+	slot = cluster_slot_named(&w.a.state, id);
+	assert_int_not_equal(slot, 0);
+	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
+	assert_int_equal(w.a.state.slots.cls[slot].live, 0);
+	assert_int_equal(w.a.state.slots.cls[slot].cfg.name_id, id);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc1/v2"), id);
+	assert_true(names_map_has(&w, id, "svc1/v2"));
+	/* Applying again within the grace period changes nothing. */
+	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
+	assert_true(names_map_has(&w, id, "svc1/v2"));
+
+	/* Past the grace period, svc2/v1 takes the slot: the old name goes. */
+	w.a.state.slots.cls[slot].retired_ms -= APPLY_GRACE_MS;
+	assert_int_equal(apply_specs(&w, next, N_SPECS(next), -1), 0);
+	assert_int_equal(cluster_slot_named(&w.a.state, kernel_id_of(&w.a.state, "svc2/v1")),
+			 slot);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc1/v2"), 0);
+	assert_false(names_map_has(&w, id, "svc1/v2"));
+	world_free(&w);
+}
+
+/* A restarted agent keeps a retired cluster's name: nothing is deleted or
+ * renumbered, and the subset coming back gets its old id. */
+static void test_retired_cluster_name_survives_adopt(void **state)
+{
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct world w;
+	__u32 id;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, canary, N_SPECS(canary), -1), 0);
+	id = kernel_id_of(&w.a.state, "svc1/v2");
+	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
+	applier_free(&w.a);
+	assert_int_equal(applier_adopt(&w.a, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt_slots(&w.a, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
+	build_image(&img, canary_done, N_SPECS(canary_done));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, NULL, &p), 0);
+	assert_int_equal(p.n_steps, 0);
+	assert_int_equal(kernel_id_of(&p.next, "svc1/v2"), id);
+	apply_plan_free(&p);
+	free_image(&img);
+	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
+	assert_true(names_map_has(&w, id, "svc1/v2"));
+	assert_int_equal(apply_specs(&w, canary, N_SPECS(canary), -1), 0);
+	assert_int_equal(kernel_id_of(&w.a.state, "svc1/v2"), id);
+	world_free(&w);
+}
+
+/* Dropping the canary's subset, a failure at each mutation in turn. */
+static void test_rollback_retired_cluster(void **state)
+{
+	check_rollback_everywhere(canary, N_SPECS(canary), canary_done, N_SPECS(canary_done),
+				  1, true);
+}
+
 /* More endpoints than slots: refused before anything is written, naming
  * the limit and the option. */
 static void test_slots_limit_refused(void **state)
@@ -891,6 +992,9 @@ int main(void)
 		cmocka_unit_test(test_slots_new_cluster_does_not_inherit),
 		cmocka_unit_test(test_slots_recovered_on_adopt),
 		cmocka_unit_test(test_slots_limit_refused),
+		cmocka_unit_test(test_retired_cluster_keeps_its_name),
+		cmocka_unit_test(test_retired_cluster_name_survives_adopt),
+		cmocka_unit_test(test_rollback_retired_cluster),
 		cmocka_unit_test(test_ejected_left_out_unless_panic),
 		cmocka_unit_test(test_adopt_reads_back_state),
 		cmocka_unit_test(test_adopt_retires_orphans),

@@ -134,7 +134,8 @@ static int plan_name_ids(const struct apply_state *cur, const struct bpfmesh_ima
 
 	ni->kid = calloc(img->n_names + 1, sizeof(*ni->kid));
 	ni->fresh = calloc(img->n_names + 1, 1);
-	p->next.names = calloc(img->n_names + 1, sizeof(*p->next.names));
+	/* Room for the names of retired clusters too (plan_retired_names). */
+	p->next.names = calloc(img->n_names + cur->n_names + 1, sizeof(*p->next.names));
 	if (!used || !ni->kid || !ni->fresh || !p->next.names) {
 		free(used);
 		return -ENOMEM;
@@ -183,24 +184,55 @@ static int plan_new_names(const struct bpfmesh_image *img, const struct name_ids
 	return 0;
 }
 
-/* Names no longer used go last, after the switch: until then the version
- * in force may still name them. */
-static int plan_stale_names(const struct apply_state *cur, const struct name_ids *ni,
-			    size_t n_names, struct apply_plan *p)
+/* A cluster slot that is retired, not reused, keeps its counters and its
+ * config, whose name_id names it: its name stays in the map, under the same
+ * id, until the slot passes to another cluster (plan_health) or the health
+ * maps are gone, so that stats and /metrics still label its series. Runs
+ * after plan_health, which decides which slots stay retired. */
+static int plan_retired_names(const struct apply_state *cur, struct apply_plan *p)
+{
+	const struct apply_slots *sl = &p->next.slots;
+	struct apply_state *next = &p->next;
+	size_t i, n_img = next->n_names, n = 0;
+	__u32 *ids = calloc((size_t)sl->max_clusters + 1, sizeof(*ids)), slot;
+
+	if (!ids)
+		return -ENOMEM;
+	for (slot = 1; slot < sl->max_clusters; slot++)
+		if (!sl->cls[slot].live && sl->cls[slot].cfg.name_id)
+			ids[n++] = sl->cls[slot].cfg.name_id;
+	qsort(ids, n, sizeof(*ids), cmp_u32);
+	for (i = 0; i < cur->n_names; i++) {
+		const struct live_name *old = &cur->names[i];
+
+		/* A name the image still has keeps its id already. */
+		if (has_u32(ids, n, old->id) &&
+		    !(n_img && bsearch(old, next->names, n_img, sizeof(*old), cmp_live_name)))
+			next->names[next->n_names++] = *old;
+	}
+	free(ids);
+	qsort(next->names, next->n_names, sizeof(*next->names), cmp_live_name);
+	return 0;
+}
+
+/* Names the next state no longer holds go last, after the switch: until
+ * then the version in force may still name them. */
+static int plan_stale_names(const struct apply_state *cur, struct apply_plan *p)
 {
 	struct map_step *s = plan_add_step(p, STEP_DELETE, APPLY_MAP_NAMES, sizeof(__u32),
 					   sizeof(struct name_val), cur->n_names);
-	__u32 *kept = calloc(n_names + 1, sizeof(*kept));
-	size_t i;
+	size_t i, n_kept = p->next.n_names;
+	__u32 *kept = calloc(n_kept + 1, sizeof(*kept));
 
 	if (!s || !kept) {
 		free(kept);
 		return -ENOMEM;
 	}
-	memcpy(kept, ni->kid, n_names * sizeof(*kept));
-	qsort(kept, n_names, sizeof(*kept), cmp_u32);
+	for (i = 0; i < n_kept; i++)
+		kept[i] = p->next.names[i].id;
+	qsort(kept, n_kept, sizeof(*kept), cmp_u32);
 	for (i = 0; i < cur->n_names; i++)
-		if (!has_u32(kept, n_names, cur->names[i].id))
+		if (!has_u32(kept, n_kept, cur->names[i].id))
 			((__u32 *)s->keys)[s->n++] = cur->names[i].id;
 	free(kept);
 	plan_drop_empty_step(p, s);
@@ -402,13 +434,15 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	if (!err)
 		err = plan_health(cur, &w, now_ms, ejected, p, &cluster_slots);
 	if (!err)
+		err = plan_retired_names(cur, p);
+	if (!err)
 		err = plan_sets(cur, &w, &sp, p);
 	if (!err)
 		err = plan_new_names(&w, &ni, p);
 	if (!err)
 		err = plan_services(cur, &w, &sp, cluster_slots, &ni, p);
 	if (!err)
-		err = plan_stale_names(cur, &ni, img->n_names, p);
+		err = plan_stale_names(cur, p);
 	if (!err)
 		err = plan_live_sets(&w, &sp, &p->next);
 	if (!err)
