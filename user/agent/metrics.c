@@ -11,7 +11,8 @@
  * across agent restarts. A slot the policy in force no longer names (retired,
  * or before the first apply) keeps its counters and is labelled from its
  * kernel name alone: the cluster name as destination_service, the workload
- * labels unknown; once its name has left the names map, it is left out.
+ * labels unknown. The applier keeps a retired cluster's name in the names
+ * map until its slot is reused (apply/plan.c), so its series stay labelled.
  *
  * The server runs in poll mode: fill() runs on the agent's thread between
  * reloads, so the image cannot change under it.
@@ -105,17 +106,9 @@ static long find_slot(const struct image_set *set, __be32 addr, __be16 port)
 static int add_cluster(const struct health_cluster *hc, void *ctx)
 {
 	struct scrape *sc = ctx;
+	size_t i = sc->n_cls++;
 	const struct image_set *set;
-	struct mx_cluster *cl;
-	size_t i;
-
-	/* Its name is gone from the names map (a cluster the policy no longer
-	 * routes to, whose slot is retired): no label would be right, so its
-	 * series are left out rather than shown under "#<id>". */
-	if (hc->name[0] == '#')
-		return 0;
-	i = sc->n_cls++;
-	cl = &sc->cls[i];
+	struct mx_cluster *cl = &sc->cls[i];
 
 	snprintf(sc->cl_names[i], BPFMESH_NAME_LEN, "%s", hc->name);
 	set = scrape_find_set(sc, sc->cl_names[i]);
