@@ -809,17 +809,18 @@ static void test_retired_cluster_keeps_its_name(void **state)
 }
 
 /* A restarted agent keeps a retired cluster's name: nothing is deleted or
- * renumbered, and the subset coming back gets its old id. */
+ * renumbered, and the subset coming back gets its old id and slot. */
 static void test_retired_cluster_name_survives_adopt(void **state)
 {
 	struct bpfmesh_image img;
 	struct apply_plan p;
 	struct world w;
-	__u32 id;
+	__u32 id, slot;
 
 	world_init_health(&w);
 	assert_int_equal(apply_specs(&w, canary, N_SPECS(canary), -1), 0);
 	id = kernel_id_of(&w.a.state, "svc1/v2");
+	slot = cluster_slot_named(&w.a.state, id);
 	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
 	applier_free(&w.a);
 	assert_int_equal(applier_adopt(&w.a, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
@@ -832,8 +833,41 @@ static void test_retired_cluster_name_survives_adopt(void **state)
 	free_image(&img);
 	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
 	assert_true(names_map_has(&w, id, "svc1/v2"));
+	/* Back at 50/50: same id, and its retired slot (counters) back by name. */
 	assert_int_equal(apply_specs(&w, canary, N_SPECS(canary), -1), 0);
 	assert_int_equal(kernel_id_of(&w.a.state, "svc1/v2"), id);
+	assert_int_equal(w.a.state.svcs[0].val.dests[1].cluster_slot, slot);
+	assert_int_equal(w.a.state.slots.cls[slot].live, 1);
+	world_free(&w);
+}
+
+/* An older agent deleted a retired cluster's name at once and may have
+ * given its id to another cluster: such a slot is not claimed by name. */
+static void test_adopt_doubtful_retired_name_not_claimed(void **state)
+{
+	struct cluster_cfg cfg;
+	struct world w;
+	__u32 v1_id, v2_slot;
+	size_t done;
+
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, canary, N_SPECS(canary), -1), 0);
+	v1_id = kernel_id_of(&w.a.state, "svc1/v1");
+	v2_slot = cluster_slot_named(&w.a.state, kernel_id_of(&w.a.state, "svc1/v2"));
+	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
+	assert_int_equal(fake_lookup(w.fds[APPLY_MAP_CLUSTER_CFG], &v2_slot, &cfg), 0);
+	cfg.name_id = v1_id; /* the retired slot's id now names svc1/v1 too */
+	assert_int_equal(fake_update_many(w.fds[APPLY_MAP_CLUSTER_CFG], &v2_slot,
+					  sizeof(v2_slot), &cfg, sizeof(cfg), 1, &done), 0);
+	applier_free(&w.a);
+	assert_int_equal(applier_adopt(&w.a, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt_slots(&w.a, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
+	assert_string_equal(w.a.state.slots.cls[v2_slot].name, "");
+	assert_string_equal(w.a.state.slots.cls[cluster_slot_named(&w.a.state, v1_id)].name,
+			    "svc1/v1");
+	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
+	assert_int_equal(w.a.state.svcs[0].val.dests[0].cluster_slot,
+			 cluster_slot_named(&w.a.state, v1_id));
 	world_free(&w);
 }
 
@@ -995,6 +1029,7 @@ int main(void)
 		cmocka_unit_test(test_retired_cluster_keeps_its_name),
 		cmocka_unit_test(test_retired_cluster_name_survives_adopt),
 		cmocka_unit_test(test_rollback_retired_cluster),
+		cmocka_unit_test(test_adopt_doubtful_retired_name_not_claimed),
 		cmocka_unit_test(test_ejected_left_out_unless_panic),
 		cmocka_unit_test(test_adopt_reads_back_state),
 		cmocka_unit_test(test_adopt_retires_orphans),

@@ -338,12 +338,35 @@ static void adopt_cluster(struct applier *a, __u32 slot, __u64 now)
 	}
 	o->live = cluster_named(&a->state, slot);
 	o->retired_ms = now;
-	/* Only a live cluster's name id is sure to be its own (a retired
-	 * one's may since name another): a retired slot is reused, not
-	 * claimed back by name. */
-	if (o->live && !a->ops->lookup(a->fds[APPLY_MAP_NAMES], &o->cfg.name_id, &nv)) {
+	if (!a->ops->lookup(a->fds[APPLY_MAP_NAMES], &o->cfg.name_id, &nv)) {
 		nv.name[BPFMESH_NAME_LEN - 1] = '\0';
 		snprintf(o->name, sizeof(o->name), "%s", nv.name);
+	}
+}
+
+/* A retired cluster's name stays in the map under its id while the slot is
+ * retired (plan.c), so the cluster claims its slot back by name when it
+ * returns. An older agent deleted such names at once and may have given
+ * the id to another name since: a retired slot whose id another slot also
+ * holds, or that names no cluster, is not claimed by name, only reused. */
+static void unname_doubtful_retired(struct apply_slots *s, const struct apply_state *st)
+{
+	__u32 i, j;
+
+	for (i = 1; i < s->max_clusters; i++) {
+		struct cl_owner *o = &s->cls[i];
+		struct live_name key = {}, *n;
+		bool shared = false;
+
+		if (o->live || !o->name[0])
+			continue;
+		for (j = 1; j < s->max_clusters && !shared; j++)
+			shared = j != i && s->cls[j].cfg.name_id == o->cfg.name_id;
+		memcpy(key.name, o->name, BPFMESH_NAME_LEN);
+		n = st->n_names ? bsearch(&key, st->names, st->n_names, sizeof(key),
+					  cmp_live_name) : NULL;
+		if (shared || !n || n->kind != BPFMESH_NAME_SUBSET)
+			o->name[0] = '\0';
 	}
 }
 
@@ -378,6 +401,8 @@ int applier_adopt_slots(struct applier *a, const int fds[__APPLY_MAP_MAX], __u32
 	err = slots_init(&a->state.slots, max_endpoints, max_clusters, ncpu);
 	for (i = 1; !err && i < max_clusters; i++)
 		adopt_cluster(a, i, now);
+	if (!err)
+		unname_doubtful_retired(&a->state.slots, &a->state);
 	for (i = 1; !err && i < max_endpoints; i++)
 		err = adopt_endpoint(a, i, now);
 	return err;
