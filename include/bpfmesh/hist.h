@@ -32,13 +32,7 @@
 #include <linux/types.h>
 #endif
 
-#ifndef BPFMESH_INLINE
-#ifdef __BPF__
-#define BPFMESH_INLINE static __always_inline
-#else
-#define BPFMESH_INLINE static inline
-#endif
-#endif
+#include "inline.h"
 
 #define BPFMESH_HIST_SUB_BITS 2                          /* 4 sub-buckets a power of two */
 #define BPFMESH_HIST_SUB (1u << BPFMESH_HIST_SUB_BITS)

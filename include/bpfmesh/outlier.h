@@ -19,13 +19,7 @@
  */
 #include "health_abi.h"
 
-#ifndef BPFMESH_INLINE
-#ifdef __BPF__
-#define BPFMESH_INLINE static __always_inline
-#else
-#define BPFMESH_INLINE static inline
-#endif
-#endif
+#include "inline.h"
 
 #define BPFMESH_NSEC_PER_SEC 1000000000ULL
 /* Envoy's default max_ejection_time (Istio does not expose the field). */

@@ -16,11 +16,9 @@
  */
 #include "lb_abi.h"
 
+#include "inline.h"
 #ifndef __BPF__
 #include <stdlib.h>
-#define BPFMESH_INLINE static inline
-#else
-#define BPFMESH_INLINE static __always_inline
 #endif
 
 /* Map a 32-bit random number onto [0, range) without division
