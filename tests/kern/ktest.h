@@ -98,6 +98,11 @@ int join_cgroup(const char *cgroup);
 int env_run_cli(struct ktest_env *e, char *out, size_t out_len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* The --metrics port the agent logged last ("metrics at ... (port N)"), or -1. */
+int env_metrics_port(struct ktest_env *e);
+/* GET http://127.0.0.1:PORT/metrics: the body into text. 0 or negative errno. */
+int env_get_metrics(int port, char *text, size_t len);
+
 /* Loopback backends: each accepts, writes its index byte and closes; in
  * echo mode it then echoes what it reads until the client closes. */
 #define MAX_HELD 64

@@ -72,6 +72,17 @@ static const struct mx_endpoint endpoints[] = {
 	  .hist = { { v1b_connect, 500 } } },
 };
 
+/* Node-wide: two families, one with a label value that needs escaping. */
+static const char *const decisions[] = { "passthrough", "redirected" };
+static const uint64_t decision_counts[] = { 4, 17 };
+static const char *const paths[] = { "redirect", "tcp\"x" };
+static const uint64_t path_bytes[] = { 1048576, 0 };
+static const struct mx_node_family node_families[] = {
+	{ "bpfmesh_connect_decisions_total", "Connects by decision.", "decision", decisions,
+	  decision_counts, 2 },
+	{ "bpfmesh_sockmap_bytes_total", "Bytes by path.", "path", paths, path_bytes, 2 },
+};
+
 static struct mx_snapshot fixture(void)
 {
 	struct mx_snapshot s = {
@@ -81,6 +92,8 @@ static struct mx_snapshot fixture(void)
 		.n_endpoints = 3,
 		.layout = { { fast_le_us, 3, 1, NULL }, { fast_le_us, 3, 1, rtt_emit },
 			    { slow_le_ms, 2, 1000, NULL } },
+		.node = node_families,
+		.n_node = 2,
 	};
 	return s;
 }
@@ -227,6 +240,24 @@ static void test_label_escaping(void **state)
 	assert_non_null(strstr(text, "bpfmesh_tcp_rtt_seconds_bucket{destination_service=\"a\\\\b\","
 				     "destination_service_namespace=\"unknown\",subset=\"s\\\"1\","
 				     "port=\"1\",le=\"+Inf\"} 0\n"));
+	free(text);
+}
+
+/* Node-wide families: every value a series, zeros included, escaped. */
+static void test_node_families(void **state)
+{
+	struct mx_snapshot s = fixture();
+	char *text = render(&s);
+
+	assert_non_null(strstr(text, "# TYPE bpfmesh_connect_decisions_total counter\n"
+				     "bpfmesh_connect_decisions_total{decision=\"passthrough\"} 4\n"
+				     "bpfmesh_connect_decisions_total{decision=\"redirected\"} 17\n"));
+	assert_non_null(strstr(text, "bpfmesh_sockmap_bytes_total{path=\"redirect\"} 1048576\n"
+				     "bpfmesh_sockmap_bytes_total{path=\"tcp\\\"x\"} 0\n"));
+	free(text);
+	s.n_node = 0;
+	text = render(&s);
+	assert_null(strstr(text, "bpfmesh_sockmap"));
 	free(text);
 }
 
@@ -564,6 +595,7 @@ int main(void)
 		cmocka_unit_test(test_istio_full_label_set),
 		cmocka_unit_test(test_istio_semantics),
 		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_node_families),
 		cmocka_unit_test(test_render_rejects_bad_snapshot),
 		cmocka_unit_test(test_workload_from_labels),
 		cmocka_unit_test(test_parse_listen),

@@ -13,6 +13,7 @@
 #include "apply/apply.h"
 #include "kern/health_read.h"
 #include "kern/loader.h"
+#include "kern/node_read.h"
 #include "policy/hmap.h"
 #include "policy/image.h"
 
@@ -61,6 +62,8 @@ struct agent {
 	struct mx_server *metrics;  /* metrics.c */
 	struct health_maps metrics_maps; /* read by each scrape */
 	bool metrics_maps_open;
+	struct node_maps metrics_node;   /* verdicts and sockmap counters */
+	bool metrics_node_open;
 	struct scrape *metrics_scrape;   /* the scrape being served */
 	__u64 overflow_logged_ms;   /* last "maxEjectionPercent reached" line */
 	__u32 overflow_cluster;     /* its cluster slot */

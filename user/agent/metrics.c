@@ -25,6 +25,8 @@
 #include <bpfmesh/hist.h>
 #include "agent.h"
 #include "kern/health_read.h"
+#include "kern/lb_read.h"
+#include "kern/node_read.h"
 #include "metrics/server.h"
 
 /* Histogram bounds: the kernel's bucket i holds whole units below
@@ -67,6 +69,10 @@ struct scrape {
 	struct set_ref *refs;
 	size_t n_refs;
 	struct health_maps *hm;
+	struct node_counters node;       /* node-wide counters, and their families */
+	const char *verdict_labels[__BPFMESH_V_MAX];
+	uint64_t verdicts[__BPFMESH_V_MAX], sm_socks[4], sm_msgs[2], sm_bytes[2];
+	struct mx_node_family fams[4];
 };
 
 static int set_ref_cmp(const void *a, const void *b)
@@ -233,6 +239,47 @@ static void index_sets(struct scrape *sc, const struct agent *ag)
 	qsort(sc->refs, sc->n_refs, sizeof(*sc->refs), set_ref_cmp);
 }
 
+static const char *const sm_sock_events[4] = { "inserted", "insert_failed", "fell_back",
+						  "skipped_optout" };
+static const char *const sm_paths[2] = { "redirect", "tcp" };
+
+/* The node-wide families: connect verdicts always, same-node acceleration
+ * once its maps exist (an agent ran with --sockmap here). */
+static size_t node_families(struct scrape *sc)
+{
+	const __u64 *sm = sc->node.sockmap;
+	struct mx_node_family *f = sc->fams;
+	__u32 v;
+
+	for (v = 0; v < __BPFMESH_V_MAX; v++) {
+		sc->verdict_labels[v] = lb_verdict_name(v);
+		sc->verdicts[v] = sc->node.verdicts[v];
+	}
+	*f++ = (struct mx_node_family){ "bpfmesh_connect_decisions_total",
+		"Connects from managed cgroups, by what connect-time selection decided.",
+		"decision", sc->verdict_labels, sc->verdicts, __BPFMESH_V_MAX };
+	if (!sc->node.have_sockmap)
+		return 1;
+	memcpy(sc->sm_socks, (uint64_t[]){ sm[BPFMESH_SM_INSERTED], sm[BPFMESH_SM_INSERT_FAILED],
+					   sm[BPFMESH_SM_FELL_BACK], sm[BPFMESH_SM_SKIP_OPTOUT] },
+	       sizeof(sc->sm_socks));
+	memcpy(sc->sm_msgs, (uint64_t[]){ sm[BPFMESH_SM_REDIRECT_MSGS], sm[BPFMESH_SM_TCP_MSGS] },
+	       sizeof(sc->sm_msgs));
+	memcpy(sc->sm_bytes, (uint64_t[]){ sm[BPFMESH_SM_REDIRECT_BYTES], sm[BPFMESH_SM_TCP_BYTES] },
+	       sizeof(sc->sm_bytes));
+	*f++ = (struct mx_node_family){ "bpfmesh_sockmap_sockets_total",
+		"Same-node acceleration: connection ends put in the sockhash, refused, switched "
+		"back to TCP for good, or left out by an opt-out.", "event", sm_sock_events,
+		sc->sm_socks, 4 };
+	*f++ = (struct mx_node_family){ "bpfmesh_sockmap_messages_total",
+		"sendmsg calls of accelerated ends, redirected to the peer socket or left to TCP.",
+		"path", sm_paths, sc->sm_msgs, 2 };
+	*f++ = (struct mx_node_family){ "bpfmesh_sockmap_bytes_total",
+		"Bytes sent by accelerated ends, redirected to the peer socket or left to TCP.",
+		"path", sm_paths, sc->sm_bytes, 2 };
+	return (size_t)(f - sc->fams);
+}
+
 static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 {
 	struct agent *ag = ctx;
@@ -260,6 +307,10 @@ static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 	snap->n_clusters = sc->n_cls;
 	snap->endpoints = sc->eps;
 	snap->n_endpoints = sc->n_eps;
+	if (ag->metrics_node_open && !node_read(&ag->metrics_node, &sc->node)) {
+		snap->node = sc->fams;
+		snap->n_node = node_families(sc);
+	}
 	ag->metrics_scrape = sc;
 	return 0;
 fail:
@@ -314,6 +365,7 @@ int agent_metrics_open_maps(struct agent *ag)
 	if (err)
 		return err;
 	ag->metrics_maps_open = true;
+	ag->metrics_node_open = !node_open(&ag->metrics_node, ag->bpffs);
 	return 0;
 }
 
@@ -329,5 +381,7 @@ void agent_metrics_stop(struct agent *ag)
 	ag->metrics = NULL;
 	if (ag->metrics_maps_open)
 		health_close(&ag->metrics_maps);
-	ag->metrics_maps_open = false;
+	if (ag->metrics_node_open)
+		node_close(&ag->metrics_node);
+	ag->metrics_maps_open = ag->metrics_node_open = false;
 }

@@ -13,6 +13,7 @@
 #include "kern/lb_read.h"
 #include "kern/loader.h"
 #include "kern/map_ops.h"
+#include "kern/node_read.h"
 #include "show.h"
 #include "table.h"
 
@@ -223,37 +224,63 @@ static int stat_cluster(const struct health_cluster *cl, void *ctx)
 	return 0;
 }
 
-static void show_verdict_table(const __u64 *counts)
+/* A two-column table of named node-wide counters. */
+static void show_counter_table(const char *what, const char *unit, const __u64 *counts,
+			       unsigned int n, const char *(*name)(unsigned int))
 {
-	static const char *const cols[] = { "VERDICT", ">CONNECTIONS" };
+	const char *cols[] = { what, unit };
 	char count[24];
 	struct table t;
-	__u32 v;
+	__u32 i;
 
 	table_init(&t, 2, cols);
-	for (v = 0; v < __BPFMESH_V_MAX; v++) {
-		snprintf(count, sizeof(count), "%llu", (unsigned long long)counts[v]);
-		table_add(&t, (const char *const[]){ lb_verdict_name(v), count });
+	for (i = 0; i < n; i++) {
+		snprintf(count, sizeof(count), "%llu", (unsigned long long)counts[i]);
+		table_add(&t, (const char *const[]){ name(i), count });
 	}
 	table_print(&t);
 }
 
-static void show_verdicts(int fd, int ncpu, struct json *j)
+static const char *verdict_name(unsigned int v)
 {
-	__u64 counts[__BPFMESH_V_MAX];
-	__u32 v;
+	return lb_verdict_name(v);
+}
 
-	if (lb_read_verdicts(&kern_map_ops, fd, ncpu, counts))
+static const char *sm_name(unsigned int s)
+{
+	return sockmap_stat_name(s);
+}
+
+static void json_counters(struct json *j, const char *key, const __u64 *counts, unsigned int n,
+			  const char *(*name)(unsigned int))
+{
+	__u32 i;
+
+	json_key(j, key);
+	json_obj_begin(j);
+	for (i = 0; i < n; i++)
+		json_kv_uint(j, name(i), counts[i]);
+	json_obj_end(j);
+}
+
+/* Connect verdicts, then same-node acceleration when its maps exist. */
+static void show_node_counters(const struct node_maps *nm, struct json *j)
+{
+	struct node_counters nc;
+
+	if (node_read(nm, &nc))
 		return;
 	if (j) {
-		json_key(j, "verdicts");
-		json_obj_begin(j);
-		for (v = 0; v < __BPFMESH_V_MAX; v++)
-			json_kv_uint(j, lb_verdict_name(v), counts[v]);
-		json_obj_end(j);
+		json_counters(j, "verdicts", nc.verdicts, __BPFMESH_V_MAX, verdict_name);
+		if (nc.have_sockmap)
+			json_counters(j, "sockmap", nc.sockmap, __BPFMESH_SM_MAX, sm_name);
 		return;
 	}
-	show_verdict_table(counts);
+	show_counter_table("VERDICT", ">CONNECTIONS", nc.verdicts, __BPFMESH_V_MAX, verdict_name);
+	if (!nc.have_sockmap)
+		return;
+	putchar('\n');
+	show_counter_table("SOCKMAP", ">COUNT", nc.sockmap, __BPFMESH_SM_MAX, sm_name);
 }
 
 static int do_maps_stats(int argc, char **argv)
@@ -265,18 +292,22 @@ static int do_maps_stats(int argc, char **argv)
 						     "STATE" };
 	struct stats_rows rows = { .now_ns = mono_ns() };
 	struct health_maps hm;
-	int verdict_fd, err;
+	struct node_maps nm;
 	size_t n_clusters;
+	int err;
 	struct table t;
 	struct json j;
 
-	verdict_fd = open_pinned(BPFMESH_MAP_VERDICTS);
-	if (verdict_fd < 0)
+	err = node_open(&nm, bpffs_dir);
+	if (err) {
+		cli_error("cannot open the maps in %s: %s (is an agent running with --bpffs %s?)",
+			  bpffs_dir, strerror(-err), bpffs_dir);
 		return EXIT_USAGE;
+	}
 	err = health_open(&hm, bpffs_dir);
 	if (err) {
 		cli_error("cannot open the health maps in %s: %s", bpffs_dir, strerror(-err));
-		close(verdict_fd);
+		node_close(&nm);
 		return EXIT_USAGE;
 	}
 	rows.hm = &hm;
@@ -304,7 +335,7 @@ static int do_maps_stats(int argc, char **argv)
 	health_for_each_endpoint(&hm, stat_endpoint, &rows);
 	if (rows.j) {
 		json_arr_end(&j);
-		show_verdicts(verdict_fd, hm.ncpu, &j);
+		show_node_counters(&nm, &j);
 		json_obj_end(&j);
 		json_finish(&j);
 	} else {
@@ -312,10 +343,10 @@ static int do_maps_stats(int argc, char **argv)
 		printf("%zu %s, %zu endpoint %s in %s\n\n", n_clusters,
 		       cli_plural(n_clusters, "destination", "destinations"), rows.n - n_clusters,
 		       cli_plural(rows.n - n_clusters, "slot", "slots"), bpffs_dir);
-		show_verdicts(verdict_fd, hm.ncpu, NULL);
+		show_node_counters(&nm, NULL);
 	}
 	health_close(&hm);
-	close(verdict_fd);
+	node_close(&nm);
 	return EXIT_OK;
 }
 

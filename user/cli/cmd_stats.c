@@ -17,6 +17,7 @@
 #include <bpfmesh/hist.h>
 #include "cli.h"
 #include "kern/health_read.h"
+#include "kern/node_read.h"
 
 struct stats_opts {
 	const char *bpffs;
@@ -42,6 +43,7 @@ struct stats {
 	struct health_endpoint *eps;
 	size_t n_eps;
 	__u64 *opened_before; /* per endpoint slot, at the first reading */
+	struct node_counters node; /* node-wide: same-node acceleration */
 	__u64 now_ns;
 };
 
@@ -207,6 +209,18 @@ static int stats_read(struct stats *st, const struct stats_opts *o)
 	return err;
 }
 
+/* The node-wide counters; without them (no agent ever loaded the sockmap
+ * object here) the stats are per service only. */
+static void read_node(struct stats *st, const struct stats_opts *o)
+{
+	struct node_maps nm;
+
+	if (node_open(&nm, o->bpffs))
+		return;
+	node_read(&nm, &st->node);
+	node_close(&nm);
+}
+
 static double pct(__u64 part, __u64 whole)
 {
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
@@ -259,6 +273,36 @@ static void print_endpoints_plain(const struct stats *st, const struct stats_clu
 	}
 }
 
+/* Same-node acceleration is node-wide, not per service: one line below the
+ * services, once an agent ran with --sockmap here. */
+static void print_sockmap_plain(const struct stats *st, const struct stats_opts *o)
+{
+	const __u64 *sm = st->node.sockmap;
+	__u64 total = sm[BPFMESH_SM_REDIRECT_BYTES] + sm[BPFMESH_SM_TCP_BYTES];
+
+	if (!st->node.have_sockmap || o->service)
+		return;
+	printf("\nsame-node acceleration: %llu socket ends accelerated, %llu bytes redirected "
+	       "(%.1f%% of theirs), %llu fell back to TCP, %llu opted out\n",
+	       (unsigned long long)sm[BPFMESH_SM_INSERTED],
+	       (unsigned long long)sm[BPFMESH_SM_REDIRECT_BYTES],
+	       pct(sm[BPFMESH_SM_REDIRECT_BYTES], total), (unsigned long long)sm[BPFMESH_SM_FELL_BACK],
+	       (unsigned long long)sm[BPFMESH_SM_SKIP_OPTOUT]);
+}
+
+static void print_sockmap_json(const struct stats *st, struct json *j)
+{
+	unsigned int i;
+
+	if (!st->node.have_sockmap)
+		return;
+	json_key(j, "sockmap");
+	json_obj_begin(j);
+	for (i = 0; i < __BPFMESH_SM_MAX; i++)
+		json_kv_uint(j, sockmap_stat_name(i), st->node.sockmap[i]);
+	json_obj_end(j);
+}
+
 static void print_plain(const struct stats *st, const struct stats_opts *o)
 {
 	const char *service = NULL;
@@ -291,6 +335,7 @@ static void print_plain(const struct stats *st, const struct stats_opts *o)
 			print_endpoints_plain(st, sc);
 		}
 	}
+	print_sockmap_plain(st, o);
 }
 
 /* ---- JSON ---- */
@@ -394,6 +439,7 @@ static void print_json(const struct stats *st, const struct stats_opts *o)
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
+	print_sockmap_json(st, &j);
 	json_obj_end(&j);
 	json_finish(&j);
 }
@@ -447,6 +493,8 @@ int do_stats(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	err = stats_read(&st, &o);
+	if (!err)
+		read_node(&st, &o);
 	if (err)
 		cli_error("Failed to read the health maps: %s", strerror(-err));
 	else if (cli.json)

@@ -10,17 +10,6 @@
 #include "health_read.h"
 #include "loader.h"
 
-static int open_pin(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (lb_pin_path(path, sizeof(path), dir, name))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	return fd < 0 ? -errno : fd;
-}
-
 static unsigned int max_entries(int fd)
 {
 	struct bpf_map_info info = {};
@@ -44,7 +33,7 @@ int health_open(struct health_maps *hm, const char *bpffs_dir)
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		*fds[i] = -1;
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		*fds[i] = open_pin(bpffs_dir, names[i]);
+		*fds[i] = lb_pin_open(bpffs_dir, names[i]);
 		if (*fds[i] < 0) {
 			int err = *fds[i];
 

@@ -76,21 +76,7 @@ int lb_read_services(const struct map_ops *ops, int fd, struct svc_key **keys,
 int lb_read_verdicts(const struct map_ops *ops, int fd, int ncpu,
 		     __u64 counts[__BPFMESH_V_MAX])
 {
-	__u64 *per = calloc(ncpu, sizeof(*per));
-	__u32 v;
-	int c;
-
-	if (!per)
-		return -ENOMEM;
-	for (v = 0; v < __BPFMESH_V_MAX; v++) {
-		counts[v] = 0;
-		if (ops->lookup(fd, &v, per))
-			continue;
-		for (c = 0; c < ncpu; c++)
-			counts[v] += per[c];
-	}
-	free(per);
-	return 0;
+	return map_sum_percpu_u64(ops, fd, ncpu, counts, __BPFMESH_V_MAX);
 }
 
 static const char *const verdict_names[__BPFMESH_V_MAX] = {

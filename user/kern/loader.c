@@ -587,3 +587,14 @@ int lb_loader_map_fd(const struct lb_loader *l, const char *map_name)
 	}
 	return -ENOENT;
 }
+
+int lb_pin_open(const char *bpffs_dir, const char *map_name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (lb_pin_path(path, sizeof(path), bpffs_dir, map_name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}

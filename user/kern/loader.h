@@ -102,5 +102,7 @@ int lb_loader_map_fd(const struct lb_loader *l, const char *map_name);
 
 /* Path of a pinned object (map or link) of an agent using bpffs_dir. */
 int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *map_name);
+/* An fd of the map pinned as map_name under bpffs_dir, or a negative errno. */
+int lb_pin_open(const char *bpffs_dir, const char *map_name);
 
 #endif /* BPFMESH_LOADER_H */

@@ -93,3 +93,23 @@ out:
 	free(val);
 	return err;
 }
+
+int map_sum_percpu_u64(const struct map_ops *ops, int fd, int ncpu, __u64 *counts,
+		       unsigned int n)
+{
+	__u64 *per = calloc(ncpu > 0 ? ncpu : 1, sizeof(*per));
+	__u32 i;
+	int c;
+
+	if (!per)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		counts[i] = 0;
+		if (ops->lookup(fd, &i, per))
+			continue;
+		for (c = 0; c < ncpu; c++)
+			counts[i] += per[c];
+	}
+	free(per);
+	return 0;
+}

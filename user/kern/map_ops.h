@@ -8,6 +8,7 @@
  * returns 0 or a negative errno, as libbpf does.
  */
 #include <stddef.h>
+#include <linux/types.h>
 
 struct map_ops {
 	/* Write n elements (BPF_ANY); *done counts those written, also on
@@ -34,5 +35,12 @@ typedef int (*map_each_fn)(const void *key, const void *val, void *ctx);
  */
 int map_for_each(const struct map_ops *ops, int fd, size_t key_size, size_t val_size,
 		 map_each_fn fn, void *ctx);
+
+/*
+ * counts[i] = element i of a per-CPU array of u64, summed over ncpu CPUs,
+ * for i < n; an element that cannot be read counts 0. 0 or -ENOMEM.
+ */
+int map_sum_percpu_u64(const struct map_ops *ops, int fd, int ncpu, __u64 *counts,
+		       unsigned int n);
 
 #endif /* BPFMESH_MAP_OPS_H */

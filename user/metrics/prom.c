@@ -538,6 +538,24 @@ static int hist_render(const struct mx_snapshot *s, struct mx_buf *b)
 	return 0;
 }
 
+/* Node-wide families: every value is a series, zeros included, so that a
+ * rate() over them starts at the first scrape. */
+static void node_render(const struct mx_snapshot *s, struct mx_buf *b)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->n_node; i++) {
+		const struct mx_node_family *f = &s->node[i];
+
+		mx_family(b, f->name, "counter", f->help);
+		for (j = 0; j < f->n; j++) {
+			mx_buf_printf(b, "%s{", f->name);
+			mx_label(b, true, f->label, f->values[j]);
+			mx_buf_printf(b, "} %llu\n", (unsigned long long)f->counts[j]);
+		}
+	}
+}
+
 /* ---- entry ------------------------------------------------------------- */
 
 static int mx_check(const struct mx_snapshot *s)
@@ -576,6 +594,7 @@ int mx_render(const struct mx_snapshot *s, struct mx_buf *out)
 	free(ser);
 	outlier_render(s, out);
 	failures_render(s, out);
+	node_render(s, out);
 	err = hist_render(s, out);
 	if (!err && out->oom)
 		err = -ENOMEM;

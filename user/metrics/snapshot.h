@@ -104,6 +104,16 @@ struct mx_endpoint {
 	struct mx_hist hist[MX_HIST_KINDS];
 };
 
+/* A node-wide counter family (not per service): one series per label
+ * value, e.g. bpfmesh_sockmap_bytes_total{path="redirect"}. */
+struct mx_node_family {
+	const char *name, *help; /* a counter; name ends in _total */
+	const char *label;       /* the label's name */
+	const char *const *values; /* n label values */
+	const uint64_t *counts;  /* n counts */
+	size_t n;
+};
+
 struct mx_snapshot {
 	struct mx_workload src; /* this node's clients: all "unknown" until the
 				 * agent maps cgroups to workloads */
@@ -112,6 +122,8 @@ struct mx_snapshot {
 	const struct mx_endpoint *endpoints;
 	size_t n_endpoints;
 	struct mx_hist_layout layout[MX_HIST_KINDS];
+	const struct mx_node_family *node; /* n_node families, may be 0 */
+	size_t n_node;
 };
 
 #endif /* BPFMESH_METRICS_SNAPSHOT_H */

@@ -79,6 +79,8 @@ static int many_child(void *arg)
 	return 0;
 }
 
+static const char *const agent_args[] = { "--sockmap", "--metrics", "127.0.0.1:0", NULL };
+
 static bool start_agent(struct ktest_env *e, bool opt_out)
 {
 	char yaml[4096] = "";
@@ -86,7 +88,29 @@ static bool start_agent(struct ktest_env *e, bool opt_out)
 	sm_policy(yaml, sizeof(yaml), "local", SM_VIP, SM_EP, opt_out);
 	return ASSERT_OK(env_setup(e), "env_setup") &&
 	       ASSERT_OK(env_write_policy(e, "local.yaml", yaml), "write policy") &&
-	       ASSERT_OK(env_start_agent_arg(e, NULL, "--sockmap"), "agent applies");
+	       ASSERT_OK(env_start_agent_args(e, NULL, agent_args), "agent applies");
+}
+
+/* `bpfmesh stats` and /metrics report the kernel's redirect counter. */
+static void check_reported(struct ktest_env *e, uint64_t redirected)
+{
+	static char text[65536];
+	char want[128];
+	int port = env_metrics_port(e);
+
+	ASSERT_EQ(env_run_cli(e, text, sizeof(text), "stats -j --interval 0 --bpffs %s", e->bpffs), 0, "stats -j");
+	snprintf(want, sizeof(want), "\"redirect_bytes\":%llu", (unsigned long long)redirected);
+	ASSERT_TRUE(strstr(text, want) != NULL, "stats -j shows redirect_bytes");
+	ASSERT_EQ(env_run_cli(e, text, sizeof(text), "stats --interval 0 --bpffs %s", e->bpffs), 0, "stats");
+	snprintf(want, sizeof(want), "%llu bytes redirected", (unsigned long long)redirected);
+	ASSERT_TRUE(strstr(text, want) != NULL, "stats shows the bytes redirected");
+	if (!ASSERT_OK(env_get_metrics(port, text, sizeof(text)), "scrape /metrics"))
+		return;
+	snprintf(want, sizeof(want), "bpfmesh_sockmap_bytes_total{path=\"redirect\"} %llu\n",
+		 (unsigned long long)redirected);
+	ASSERT_TRUE(strstr(text, want) != NULL, "/metrics has the sockmap redirect bytes");
+	ASSERT_TRUE(strstr(text, "bpfmesh_connect_decisions_total{decision=\"redirected\"} 1\n") !=
+		    NULL, "/metrics counts the one placed connect");
 }
 
 /* The SOCKHASH empties as the kernel unhashes closed sockets. */
@@ -163,6 +187,7 @@ static void proof(bool opt_out)
 	ASSERT_EQ(sm_run_child(&env, proof_child, &pr), 0, "1 MiB request");
 	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES) - before,
 		  opt_out ? 0 : SM_PROOF_BYTES, "redirect counter grew by the bytes sent");
+	check_reported(&env, sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES));
 	if (opt_out) {
 		ASSERT_EQ(sm_stat(&env, BPFMESH_SM_INSERTED), 0, "opt-out: nothing inserted");
 		ASSERT_EQ(sm_stat(&env, BPFMESH_SM_SKIP_OPTOUT), 1, "opt-out counted");
