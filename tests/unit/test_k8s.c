@@ -565,6 +565,19 @@ static void test_watch_scenario(void **state)
 	fakeapi_stop(fa);
 }
 
+/* Health once every kind was listed, or after 5 s. */
+static void wait_synced(struct k8s_watch *w, struct k8s_health *h)
+{
+	int t;
+
+	for (t = 0; t < 5000; t += 10) {
+		k8s_health(w, h);
+		if (h->synced)
+			return;
+		usleep(10000);
+	}
+}
+
 /* The API server goes away: the objects stay, health says so since when. */
 static void test_api_outage_keeps_state(void **state)
 {
@@ -576,12 +589,7 @@ static void test_api_outage_keeps_state(void **state)
 
 	assert_int_equal(fakeapi_start(FIX "/cluster", NULL, &fa, &port), 0);
 	w = watch_against(fa, port, 1); /* watches end every second */
-	for (t = 0; t < 5000; t += 10) {
-		k8s_health(w, &h);
-		if (h.synced)
-			break;
-		usleep(10000);
-	}
+	wait_synced(w, &h);
 	assert_true(h.synced);
 	assert_false(h.outage);
 	assert_true(wait_for(w, fa, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6", NULL, 1000));
@@ -599,6 +607,30 @@ static void test_api_outage_keeps_state(void **state)
 	/* the last good objects are still what is rendered */
 	assert_true(wait_for(w, NULL, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6", NULL, 10));
 	k8s_watch_stop(w);
+}
+
+/* RBAC without the Istio rules: the Istio kinds the API server forbids are
+ * held as empty and reported, and the rest syncs and renders at once
+ * instead of waiting for them. */
+static void test_forbidden_istio_kinds_do_not_stall(void **state)
+{
+	struct fakeapi *fa;
+	struct k8s_watch *w;
+	struct k8s_health h;
+	uint16_t port;
+
+	assert_int_equal(fakeapi_start(FIX "/forbidden", NULL, &fa, &port), 0);
+	w = watch_against(fa, port, 1);
+	wait_synced(w, &h);
+	assert_true(h.synced);
+	assert_false(h.outage);
+	assert_int_equal(h.forbidden, (1u << K8S_SERVICEENTRIES) | (1u << K8S_VIRTUALSERVICES));
+	assert_true(wait_for(w, NULL, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6", NULL, 10));
+	/* forbidden is final for this round: no fallback to older versions */
+	assert_true(fakeapi_count(fa, "v1/virtualservices") > 0);
+	assert_int_equal(fakeapi_count(fa, "v1beta1/virtualservices"), 0);
+	k8s_watch_stop(w);
+	fakeapi_stop(fa);
 }
 
 /* A service account token is re-read for every request: kubelet rotates
@@ -653,6 +685,7 @@ int main(void)
 		cmocka_unit_test(test_watch_scenario),
 		cmocka_unit_test(test_api_outage_keeps_state),
 		cmocka_unit_test(test_token_file_rotation),
+		cmocka_unit_test(test_forbidden_istio_kinds_do_not_stall),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,9 +78,10 @@ static const uint64_t decision_counts[] = { 4, 17 };
 static const char *const paths[] = { "redirect", "tcp\"x" };
 static const uint64_t path_bytes[] = { 1048576, 0 };
 static const struct mx_node_family node_families[] = {
-	{ "bpfmesh_connect_decisions_total", "Connects by decision.", "decision", decisions,
-	  decision_counts, 2 },
-	{ "bpfmesh_sockmap_bytes_total", "Bytes by path.", "path", paths, path_bytes, 2 },
+	{ "bpfmesh_connect_decisions_total", "Connects by decision.", "counter", "decision",
+	  decisions, decision_counts, 2 },
+	{ "bpfmesh_sockmap_bytes_total", "Bytes by path.", "counter", "path", paths, path_bytes, 2 },
+	{ "bpfmesh_k8s_api_up", "Up.", "gauge", NULL, NULL, path_bytes + 1, 1 },
 };
 
 static struct mx_snapshot fixture(void)
@@ -93,7 +94,7 @@ static struct mx_snapshot fixture(void)
 		.layout = { { fast_le_us, 3, 1, NULL }, { fast_le_us, 3, 1, rtt_emit },
 			    { slow_le_ms, 2, 1000, NULL } },
 		.node = node_families,
-		.n_node = 2,
+		.n_node = 3,
 	};
 	return s;
 }
@@ -254,6 +255,7 @@ static void test_node_families(void **state)
 				     "bpfmesh_connect_decisions_total{decision=\"redirected\"} 17\n"));
 	assert_non_null(strstr(text, "bpfmesh_sockmap_bytes_total{path=\"redirect\"} 1048576\n"
 				     "bpfmesh_sockmap_bytes_total{path=\"tcp\\\"x\"} 0\n"));
+	assert_non_null(strstr(text, "# TYPE bpfmesh_k8s_api_up gauge\nbpfmesh_k8s_api_up 0\n"));
 	free(text);
 	s.n_node = 0;
 	text = render(&s);

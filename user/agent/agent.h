@@ -126,6 +126,7 @@ struct agent_k8s {
 	int timer_fd;
 	bool timer_armed;
 	bool outage_logged, synced_logged;
+	unsigned int forbidden_logged; /* k8s_health.forbidden last logged */
 	char *view_summary; /* last logged node view, to log changes only */
 };
 

@@ -52,6 +52,29 @@ bool agent_k8s_option(struct agent *ag, struct agent_k8s *k, int argc, char **ar
 	return true;
 }
 
+/* Once per change: which optional kinds RBAC keeps us from listing. */
+static void log_forbidden(struct agent_k8s *k, unsigned int forbidden)
+{
+	char kinds[256] = "";
+	size_t used = 0;
+	int i;
+
+	if (forbidden == k->forbidden_logged)
+		return;
+	k->forbidden_logged = forbidden;
+	if (!forbidden) {
+		agent_log("Kubernetes API: every kind can be listed again");
+		return;
+	}
+	for (i = 0; i < K8S_N_KINDS; i++)
+		if (forbidden & (1u << i) && used < sizeof(kinds))
+			used += (size_t)snprintf(kinds + used, sizeof(kinds) - used, "%s%s",
+						 used ? ", " : "", k8s_kinds[i].kind);
+	agent_log("Kubernetes API forbids listing %s (HTTP 403): held as empty, the other kinds "
+		  "apply; grant list/watch in the agent's ClusterRole (deploy/rbac.yaml). "
+		  "Retried every minute.", kinds);
+}
+
 static void log_health(struct agent *ag, struct agent_k8s *k)
 {
 	struct k8s_health h;
@@ -64,6 +87,7 @@ static void log_health(struct agent *ag, struct agent_k8s *k)
 		agent_log("Kubernetes API reachable again (%llu relists, %llu watch resumes so far)",
 			  (unsigned long long)h.relists, (unsigned long long)h.resumes);
 	k->outage_logged = h.outage;
+	log_forbidden(k, h.forbidden);
 }
 
 static int on_k8s_event(struct agent *ag, int fd)

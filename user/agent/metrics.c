@@ -26,6 +26,7 @@
 #include "agent.h"
 #include "kern/health_read.h"
 #include "kern/lb_read.h"
+#include "k8s/k8s.h"
 #include "kern/node_read.h"
 #include "metrics/server.h"
 
@@ -72,7 +73,10 @@ struct scrape {
 	struct node_counters node;       /* node-wide counters, and their families */
 	const char *verdict_labels[__BPFMESH_V_MAX];
 	uint64_t verdicts[__BPFMESH_V_MAX], sm_socks[4], sm_msgs[2], sm_bytes[2];
-	struct mx_node_family fams[4];
+	const char *k8s_kinds[K8S_N_KINDS];
+	uint64_t k8s_forbidden[K8S_N_KINDS], k8s_up, k8s_synced, k8s_events, k8s_relists,
+		k8s_resumes;
+	struct mx_node_family fams[10];
 };
 
 static int set_ref_cmp(const void *a, const void *b)
@@ -243,23 +247,11 @@ static const char *const sm_sock_events[4] = { "inserted", "insert_failed", "fel
 						  "skipped_optout" };
 static const char *const sm_paths[2] = { "redirect", "tcp" };
 
-/* The node-wide families: connect verdicts always, same-node acceleration
- * once its maps exist (an agent ran with --sockmap here). */
-static size_t node_families(struct scrape *sc)
+/* Same-node acceleration, once its maps exist (an agent ran with --sockmap). */
+static struct mx_node_family *sockmap_families(struct scrape *sc, struct mx_node_family *f)
 {
 	const __u64 *sm = sc->node.sockmap;
-	struct mx_node_family *f = sc->fams;
-	__u32 v;
 
-	for (v = 0; v < __BPFMESH_V_MAX; v++) {
-		sc->verdict_labels[v] = lb_verdict_name(v);
-		sc->verdicts[v] = sc->node.verdicts[v];
-	}
-	*f++ = (struct mx_node_family){ "bpfmesh_connect_decisions_total",
-		"Connects from managed cgroups, by what connect-time selection decided.",
-		"decision", sc->verdict_labels, sc->verdicts, __BPFMESH_V_MAX };
-	if (!sc->node.have_sockmap)
-		return 1;
 	memcpy(sc->sm_socks, (uint64_t[]){ sm[BPFMESH_SM_INSERTED], sm[BPFMESH_SM_INSERT_FAILED],
 					   sm[BPFMESH_SM_FELL_BACK], sm[BPFMESH_SM_SKIP_OPTOUT] },
 	       sizeof(sc->sm_socks));
@@ -269,14 +261,75 @@ static size_t node_families(struct scrape *sc)
 	       sizeof(sc->sm_bytes));
 	*f++ = (struct mx_node_family){ "bpfmesh_sockmap_sockets_total",
 		"Same-node acceleration: connection ends put in the sockhash, refused, switched "
-		"back to TCP for good, or left out by an opt-out.", "event", sm_sock_events,
+		"back to TCP for good, or left out by an opt-out.", "counter", "event", sm_sock_events,
 		sc->sm_socks, 4 };
 	*f++ = (struct mx_node_family){ "bpfmesh_sockmap_messages_total",
 		"sendmsg calls of accelerated ends, redirected to the peer socket or left to TCP.",
-		"path", sm_paths, sc->sm_msgs, 2 };
+		"counter", "path", sm_paths, sc->sm_msgs, 2 };
 	*f++ = (struct mx_node_family){ "bpfmesh_sockmap_bytes_total",
 		"Bytes sent by accelerated ends, redirected to the peer socket or left to TCP.",
-		"path", sm_paths, sc->sm_bytes, 2 };
+		"counter", "path", sm_paths, sc->sm_bytes, 2 };
+	return f;
+}
+
+/* The connection to the Kubernetes API (--kubeconfig/--in-cluster): while it
+ * is down, or a kind is forbidden, the data plane keeps its last good state
+ * and these say so. */
+static struct mx_node_family *k8s_families(struct scrape *sc, struct k8s_watch *w,
+					   struct mx_node_family *f)
+{
+	struct k8s_health h;
+	int i;
+
+	k8s_health(w, &h);
+	sc->k8s_up = !h.outage;
+	sc->k8s_synced = h.synced;
+	sc->k8s_events = h.events;
+	sc->k8s_relists = h.relists;
+	sc->k8s_resumes = h.resumes;
+	for (i = 0; i < K8S_N_KINDS; i++) {
+		sc->k8s_kinds[i] = k8s_kinds[i].kind;
+		sc->k8s_forbidden[i] = !!(h.forbidden & (1u << i));
+	}
+	*f++ = (struct mx_node_family){ "bpfmesh_k8s_api_up", "1 while the last request of "
+		"every watched kind succeeded; 0 during an API server outage (the last good "
+		"state stays in force).", "gauge", NULL, NULL, &sc->k8s_up, 1 };
+	*f++ = (struct mx_node_family){ "bpfmesh_k8s_synced", "1 once every watched kind "
+		"was listed; policy from Kubernetes applies from then on.", "gauge", NULL, NULL,
+		&sc->k8s_synced, 1 };
+	*f++ = (struct mx_node_family){ "bpfmesh_k8s_kind_forbidden", "1 for a kind the API "
+		"server refuses to list (HTTP 403): held as empty.", "gauge", "kind", sc->k8s_kinds,
+		sc->k8s_forbidden, K8S_N_KINDS };
+	*f++ = (struct mx_node_family){ "bpfmesh_k8s_watch_events_total",
+		"Watch events received.", "counter", NULL, NULL, &sc->k8s_events, 1 };
+	*f++ = (struct mx_node_family){ "bpfmesh_k8s_relists_total",
+		"Lists again after 410 Gone (resourceVersion too old).", "counter", NULL, NULL,
+		&sc->k8s_relists, 1 };
+	*f++ = (struct mx_node_family){ "bpfmesh_k8s_watch_resumes_total",
+		"Watches resumed from the last resourceVersion after they ended or broke.",
+		"counter", NULL, NULL, &sc->k8s_resumes, 1 };
+	return f;
+}
+
+/* The node-wide families: connect verdicts, then what else this node has. */
+static size_t node_families(struct scrape *sc, const struct agent *ag, bool have_node)
+{
+	struct mx_node_family *f = sc->fams;
+	__u32 v;
+
+	if (have_node) {
+		for (v = 0; v < __BPFMESH_V_MAX; v++) {
+			sc->verdict_labels[v] = lb_verdict_name(v);
+			sc->verdicts[v] = sc->node.verdicts[v];
+		}
+		*f++ = (struct mx_node_family){ "bpfmesh_connect_decisions_total",
+			"Connects from managed cgroups, by what connect-time selection decided.",
+			"counter", "decision", sc->verdict_labels, sc->verdicts, __BPFMESH_V_MAX };
+		if (sc->node.have_sockmap)
+			f = sockmap_families(sc, f);
+	}
+	if (ag->k8s && ag->k8s->watch)
+		f = k8s_families(sc, ag->k8s->watch, f);
 	return (size_t)(f - sc->fams);
 }
 
@@ -307,10 +360,9 @@ static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 	snap->n_clusters = sc->n_cls;
 	snap->endpoints = sc->eps;
 	snap->n_endpoints = sc->n_eps;
-	if (ag->metrics_node_open && !node_read(&ag->metrics_node, &sc->node)) {
-		snap->node = sc->fams;
-		snap->n_node = node_families(sc);
-	}
+	snap->node = sc->fams;
+	snap->n_node = node_families(sc, ag, ag->metrics_node_open &&
+					     !node_read(&ag->metrics_node, &sc->node));
 	ag->metrics_scrape = sc;
 	return 0;
 fail:

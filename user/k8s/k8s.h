@@ -60,6 +60,7 @@ struct k8s_kind_info {
 	const char *group;    /* "" (core), "discovery.k8s.io", "networking.istio.io" */
 	const char *versions[3]; /* tried in order; a 404 moves to the next */
 	const char *resource; /* "services" */
+	bool optional; /* a 403 lists it as empty (below); else the watch waits */
 };
 extern const struct k8s_kind_info k8s_kinds[K8S_N_KINDS];
 
@@ -71,6 +72,8 @@ struct k8s_health {
 	time_t outage_since;    /* CLOCK_REALTIME seconds; 0 when up */
 	char last_error[160];
 	uint64_t events, relists, resumes; /* counters since start */
+	unsigned int forbidden; /* bit (1 << enum k8s_kind): optional kinds the API
+				 * server refused with 403, held as empty */
 };
 
 struct k8s_watch;

@@ -44,18 +44,18 @@
 #define K8S_ABSENT_RETRY_MS 60000u /* a CRD not installed: look again later */
 
 const struct k8s_kind_info k8s_kinds[K8S_N_KINDS] = {
-	[K8S_NODES] = { "Node", "", { "v1" }, "nodes" },
-	[K8S_PODS] = { "Pod", "", { "v1" }, "pods" },
+	[K8S_NODES] = { "Node", "", { "v1" }, "nodes", true },
+	[K8S_PODS] = { "Pod", "", { "v1" }, "pods", true },
 	[K8S_SERVICES] = { "Service", "", { "v1" }, "services" },
 	[K8S_ENDPOINTSLICES] = { "EndpointSlice", "discovery.k8s.io", { "v1" }, "endpointslices" },
 	[K8S_SERVICEENTRIES] = { "ServiceEntry", "networking.istio.io",
-				 { "v1", "v1beta1", "v1alpha3" }, "serviceentries" },
+				 { "v1", "v1beta1", "v1alpha3" }, "serviceentries", true },
 	[K8S_WORKLOADENTRIES] = { "WorkloadEntry", "networking.istio.io",
-				  { "v1", "v1beta1", "v1alpha3" }, "workloadentries" },
+				  { "v1", "v1beta1", "v1alpha3" }, "workloadentries", true },
 	[K8S_DESTINATIONRULES] = { "DestinationRule", "networking.istio.io",
-				   { "v1", "v1beta1", "v1alpha3" }, "destinationrules" },
+				   { "v1", "v1beta1", "v1alpha3" }, "destinationrules", true },
 	[K8S_VIRTUALSERVICES] = { "VirtualService", "networking.istio.io",
-				  { "v1", "v1beta1", "v1alpha3" }, "virtualservices" },
+				  { "v1", "v1beta1", "v1alpha3" }, "virtualservices", true },
 };
 
 enum phase { PH_LIST, PH_WATCH };
@@ -566,8 +566,11 @@ static void list_page(struct stream *s)
 	signal_change(w);
 }
 
-/* The kind is not served (a CRD not installed): it holds nothing. */
-static void kind_absent(struct stream *s)
+/* The kind is not served (a CRD not installed), or, for an optional kind,
+ * our service account may not list it (403: RBAC without the Istio or Pod
+ * rules): it holds nothing, so the other kinds apply rather than wait for
+ * it, and it is looked at again later. A 403 is reported in health. */
+static void kind_absent(struct stream *s, bool forbidden)
 {
 	struct k8s_watch *w = s->w;
 	struct json_object *old;
@@ -579,6 +582,10 @@ static void kind_absent(struct stream *s)
 	w->store[s->kind] = json_object_new_object();
 	s->listed = true;
 	w->health.synced = all_listed(w);
+	if (forbidden)
+		w->health.forbidden |= 1u << s->kind;
+	else
+		w->health.forbidden &= ~(1u << s->kind);
 	pthread_mutex_unlock(&w->lock);
 	json_object_put(old);
 	list_restart(s, mono_ms() + K8S_ABSENT_RETRY_MS);
@@ -590,13 +597,18 @@ static void list_done(struct stream *s, long code, CURLcode res)
 	char msg[160];
 
 	if (res == CURLE_OK && code == 200) {
+		pthread_mutex_lock(&s->w->lock);
+		s->w->health.forbidden &= ~(1u << s->kind);
+		pthread_mutex_unlock(&s->w->lock);
 		list_page(s);
+	} else if (res == CURLE_OK && code == 403 && k8s_kinds[s->kind].optional) {
+		kind_absent(s, true);
 	} else if (res == CURLE_OK && code == 404) {
 		if (s->version + 1 < 3 && k8s_kinds[s->kind].versions[s->version + 1]) {
 			s->version++;
 			list_restart(s, 0);
 		} else {
-			kind_absent(s);
+			kind_absent(s, false);
 		}
 	} else if (res == CURLE_OK && code == 410) {
 		list_restart(s, 0); /* the continue token expired: from the start */

@@ -539,7 +539,8 @@ static int hist_render(const struct mx_snapshot *s, struct mx_buf *b)
 }
 
 /* Node-wide families: every value is a series, zeros included, so that a
- * rate() over them starts at the first scrape. */
+ * rate() over them starts at the first scrape. A family without a label is
+ * one series. */
 static void node_render(const struct mx_snapshot *s, struct mx_buf *b)
 {
 	size_t i, j;
@@ -547,11 +548,15 @@ static void node_render(const struct mx_snapshot *s, struct mx_buf *b)
 	for (i = 0; i < s->n_node; i++) {
 		const struct mx_node_family *f = &s->node[i];
 
-		mx_family(b, f->name, "counter", f->help);
+		mx_family(b, f->name, f->type, f->help);
 		for (j = 0; j < f->n; j++) {
-			mx_buf_printf(b, "%s{", f->name);
-			mx_label(b, true, f->label, f->values[j]);
-			mx_buf_printf(b, "} %llu\n", (unsigned long long)f->counts[j]);
+			mx_buf_printf(b, "%s", f->name);
+			if (f->label) {
+				mx_buf_put(b, "{", 1);
+				mx_label(b, true, f->label, f->values[j]);
+				mx_buf_put(b, "}", 1);
+			}
+			mx_buf_printf(b, " %llu\n", (unsigned long long)f->counts[j]);
 		}
 	}
 }

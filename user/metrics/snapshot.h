@@ -107,7 +107,8 @@ struct mx_endpoint {
 /* A node-wide counter family (not per service): one series per label
  * value, e.g. bpfmesh_sockmap_bytes_total{path="redirect"}. */
 struct mx_node_family {
-	const char *name, *help; /* a counter; name ends in _total */
+	const char *name, *help;
+	const char *type;        /* "counter" (name ends in _total) or "gauge" */
 	const char *label;       /* the label's name */
 	const char *const *values; /* n label values */
 	const uint64_t *counts;  /* n counts */

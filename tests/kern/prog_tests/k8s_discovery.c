@@ -46,10 +46,20 @@ static void expect_split(struct ktest_env *env, int a, int b, int c, const char 
 	ASSERT_NEAR(r.per_backend[a], N_CONNS / 2.0, binomial_bound(N_CONNS, 0.5), what);
 }
 
+/* /metrics holds the line want (the agent serves it while it watches). */
+static void expect_metric(struct ktest_env *e, const char *want, const char *what)
+{
+	static char text[1 << 16];
+
+	if (ASSERT_OK(env_get_metrics(env_metrics_port(e), text, sizeof(text)), "scrape"))
+		ASSERT_TRUE(strstr(text, want) != NULL, what);
+}
+
 KTEST(k8s_discovery)
 {
 	char trig[] = "/tmp/bpfmesh-k8s-XXXXXX", kc[PATH_MAX], path[PATH_MAX], text[512];
-	const char *args[] = { "--kubeconfig", kc, "--node", "node-a", NULL };
+	const char *args[] = { "--kubeconfig", kc, "--node", "node-a", "--metrics", "127.0.0.1:0",
+			       NULL };
 	struct ktest_env env = { 0 };
 	struct backends be = {};
 	struct fakeapi *fa = NULL;
@@ -77,6 +87,10 @@ KTEST(k8s_discovery)
 
 	/* the Service's cluster IP: 127.1.16.1 and .2 ready, .3 not */
 	expect_split(&env, 0, 1, 2, "cluster IP -> ready endpoints");
+	expect_metric(&env, "bpfmesh_k8s_api_up 1\n", "API up in /metrics");
+	expect_metric(&env, "bpfmesh_k8s_synced 1\n", "synced in /metrics");
+	expect_metric(&env, "bpfmesh_k8s_kind_forbidden{kind=\"VirtualService\"} 0\n",
+		      "Istio kinds absent (404), not forbidden");
 
 	/* the watch: .1 terminating (drained), .3 ready */
 	snprintf(path, sizeof(path), "%s/endpoints-change", trig);
@@ -96,6 +110,7 @@ KTEST(k8s_discovery)
 	ASSERT_OK(env_wait_log(&env, "Kubernetes API unreachable", 1, 10000), "outage reported");
 	expect_split(&env, 1, 2, 0, "during the outage");
 	ASSERT_EQ(env_count_log(&env, "applied generation 3"), 0, "nothing applied in the outage");
+	expect_metric(&env, "bpfmesh_k8s_api_up 0\n", "the outage in /metrics");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
