@@ -742,19 +742,20 @@ int env_metrics_port(struct ktest_env *e)
 	return port;
 }
 
-/* GET /metrics: the body into text. 0 or negative errno. */
-int env_get_metrics(int port, char *text, size_t len)
+/* GET path over HTTP/1.0: the body into text; the HTTP status or -errno. */
+int env_http_get(int port, const char *path, char *text, size_t len)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+	char req[256];
 	size_t used = 0;
 	ssize_t n;
 	char *body;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), req_len, status;
 
+	req_len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+	    write(fd, req, req_len) != req_len) {
 		int err = -errno;
 
 		if (fd >= 0)
@@ -765,9 +766,16 @@ int env_get_metrics(int port, char *text, size_t len)
 		used += (size_t)n;
 	close(fd);
 	text[used] = '\0';
-	if (strncmp(text, "HTTP/1.", 7) || strncmp(text + 9, "200", 3) ||
-	    !(body = strstr(text, "\r\n\r\n")))
+	if (strncmp(text, "HTTP/1.", 7) || !(body = strstr(text, "\r\n\r\n")))
 		return -EPROTO;
+	status = atoi(text + 9);
 	memmove(text, body + 4, strlen(body + 4) + 1);
-	return 0;
+	return status;
+}
+
+int env_get_metrics(int port, char *text, size_t len)
+{
+	int status = env_http_get(port, "/metrics", text, len);
+
+	return status == 200 ? 0 : status < 0 ? status : -EPROTO;
 }

@@ -100,6 +100,8 @@ int env_run_cli(struct ktest_env *e, char *out, size_t out_len, const char *fmt,
 
 /* The --metrics port the agent logged last ("metrics at ... (port N)"), or -1. */
 int env_metrics_port(struct ktest_env *e);
+/* GET http://127.0.0.1:PORT/PATH: the body into text; the HTTP status or -errno. */
+int env_http_get(int port, const char *path, char *text, size_t len);
 /* GET http://127.0.0.1:PORT/metrics: the body into text. 0 or negative errno. */
 int env_get_metrics(int port, char *text, size_t len);
 

@@ -259,7 +259,12 @@ static void test_daemonset_least_privilege(void **state)
 	assert_string_equal(text, "BPF,PERFMON,NET_ADMIN");
 	seq_text(d, get(d, sc, "capabilities.drop"), text, sizeof(text));
 	assert_string_equal(text, "ALL");
-	assert_non_null(get(d, c, "readinessProbe"));
+	/* probes on the agent's own endpoints, on the port --metrics serves */
+	assert_string_equal(str(d, c, "readinessProbe.httpGet.path"), "/readyz");
+	assert_string_equal(str(d, c, "readinessProbe.httpGet.port"), "15020");
+	assert_string_equal(str(d, c, "livenessProbe.httpGet.path"), "/healthz");
+	seq_text(d, get(d, c, "args"), text, sizeof(text));
+	assert_non_null(strstr(text, "--metrics,0.0.0.0:15020"));
 	assert_non_null(get(d, c, "resources.requests.cpu"));
 	assert_non_null(get(d, c, "resources.requests.memory"));
 	/* discovery on, this node named from the downward API */

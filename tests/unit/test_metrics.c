@@ -352,6 +352,7 @@ static void test_parse_listen(void **state)
 struct provider_state {
 	int fills, releases;
 	int fail; /* fill() returns this */
+	bool not_ready; /* /readyz answers 503 */
 };
 
 static int fixture_fill(void *ctx, struct mx_snapshot *snap)
@@ -370,9 +371,17 @@ static void fixture_release(void *ctx, struct mx_snapshot *snap)
 	((struct provider_state *)ctx)->releases++;
 }
 
+static bool fixture_ready(void *ctx, char *why, size_t why_len)
+{
+	if (!((struct provider_state *)ctx)->not_ready)
+		return true;
+	snprintf(why, why_len, "no policy applied yet");
+	return false;
+}
+
 static struct mx_server *start(const char *addr, unsigned int flags, struct provider_state *ps)
 {
-	struct mx_provider p = { fixture_fill, fixture_release, ps };
+	struct mx_provider p = { fixture_fill, fixture_release, fixture_ready, ps };
 	struct mx_server *s = NULL;
 	const char *what = NULL;
 	int err;
@@ -426,7 +435,8 @@ static char *http(int family, uint16_t port, const char *request)
 }
 
 /* Own thread: /metrics is 200 with the exposition's content type and the
- * golden body; other paths 404; POST 405; a failing fill() 500. */
+ * golden body; /healthz 200; /readyz 200 or 503 with the reason; other
+ * paths 404; POST 405; a failing fill() 500. */
 static void test_server_thread(void **state)
 {
 	struct provider_state ps = { 0 };
@@ -445,6 +455,18 @@ static void test_server_thread(void **state)
 
 	r = http(AF_INET, port, "GET / HTTP/1.0\r\n\r\n");
 	assert_non_null(strstr(r, " 404 "));
+	free(r);
+	r = http(AF_INET, port, "GET /healthz HTTP/1.0\r\n\r\n");
+	assert_non_null(strstr(r, " 200 "));
+	free(r);
+	r = http(AF_INET, port, "GET /readyz HTTP/1.0\r\n\r\n");
+	assert_non_null(strstr(r, " 200 "));
+	assert_non_null(strstr(r, "\r\n\r\nready\n"));
+	free(r);
+	ps.not_ready = true;
+	r = http(AF_INET, port, "GET /readyz HTTP/1.0\r\n\r\n");
+	assert_non_null(strstr(r, " 503 "));
+	assert_non_null(strstr(r, "not ready: no policy applied yet\n"));
 	free(r);
 	r = http(AF_INET, port, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
 	assert_non_null(strstr(r, " 405 "));
@@ -479,7 +501,7 @@ static void test_server_ipv6(void **state)
 static void test_server_bind_errors(void **state)
 {
 	struct provider_state ps = { 0 };
-	struct mx_provider p = { fixture_fill, NULL, &ps };
+	struct mx_provider p = { fixture_fill, NULL, NULL, &ps };
 	struct mx_server *s = start("127.0.0.1:0", MX_SERVER_THREAD, &ps), *s2 = NULL;
 	const char *what = NULL;
 	char addr[32];

@@ -381,6 +381,28 @@ static void metrics_release(void *ctx, struct mx_snapshot *snap)
 	memset(snap, 0, sizeof(*snap));
 }
 
+/* Ready once this agent applied a policy version (its own, or the one it
+ * adopted and found unchanged) and, with discovery, every kind was listed:
+ * a rolling update moves to the next node only then. */
+static bool agent_ready(void *ctx, char *why, size_t why_len)
+{
+	struct agent *ag = ctx;
+	struct k8s_health h;
+
+	if (!ag->have_img) {
+		snprintf(why, why_len, "no policy applied yet");
+		return false;
+	}
+	if (ag->k8s && ag->k8s->watch) {
+		k8s_health(ag->k8s->watch, &h);
+		if (!h.synced) {
+			snprintf(why, why_len, "waiting for the first list of every Kubernetes kind");
+			return false;
+		}
+	}
+	return true;
+}
+
 static int on_metrics_ready(struct agent *ag, int fd)
 {
 	(void)fd;
@@ -390,7 +412,7 @@ static int on_metrics_ready(struct agent *ag, int fd)
 
 int agent_metrics_listen(struct agent *ag)
 {
-	const struct mx_provider p = { metrics_fill, metrics_release, ag };
+	const struct mx_provider p = { metrics_fill, metrics_release, agent_ready, ag };
 	const char *what = "";
 	int err;
 

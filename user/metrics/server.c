@@ -131,6 +131,17 @@ static enum MHD_Result mx_scrape(struct mx_server *s, struct MHD_Connection *c)
 	return mx_reply(c, MHD_HTTP_OK, b.p, b.len, MX_CONTENT_TYPE);
 }
 
+/* Readiness, for a DaemonSet's readinessProbe: 200 "ready" or 503 and why. */
+static enum MHD_Result mx_ready(struct mx_server *s, struct MHD_Connection *c)
+{
+	char why[256] = "", msg[300];
+
+	if (!s->p.ready || s->p.ready(s->p.ctx, why, sizeof(why)))
+		return mx_reply_text(c, MHD_HTTP_OK, "ready\n");
+	snprintf(msg, sizeof(msg), "not ready: %s\n", why);
+	return mx_reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+}
+
 static enum MHD_Result mx_handle(void *cls, struct MHD_Connection *c, const char *url,
 				 const char *method, const char *version,
 				 const char *upload_data, size_t *upload_data_size,
@@ -138,9 +149,16 @@ static enum MHD_Result mx_handle(void *cls, struct MHD_Connection *c, const char
 {
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return mx_reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed\n");
-	if (strcmp(url, "/metrics"))
-		return mx_reply_text(c, MHD_HTTP_NOT_FOUND, "Not found; metrics are at /metrics\n");
-	return mx_scrape(cls, c);
+	if (!strcmp(url, "/metrics"))
+		return mx_scrape(cls, c);
+	if (!strcmp(url, "/readyz"))
+		return mx_ready(cls, c);
+	/* Liveness: answered from the agent's own loop (poll mode), so a hung
+	 * agent does not answer. */
+	if (!strcmp(url, "/healthz"))
+		return mx_reply_text(c, MHD_HTTP_OK, "ok\n");
+	return mx_reply_text(c, MHD_HTTP_NOT_FOUND,
+			     "Not found; metrics are at /metrics, health at /healthz and /readyz\n");
 }
 
 static int mx_listen_socket(const struct sockaddr_storage *ss, socklen_t len,

@@ -26,6 +26,8 @@ struct mx_provider {
 	int (*fill)(void *ctx, struct mx_snapshot *snap);
 	/* Release what fill() allocated; may be NULL. */
 	void (*release)(void *ctx, struct mx_snapshot *snap);
+	/* /readyz: true when ready; else why (a line) into why. NULL: always. */
+	bool (*ready)(void *ctx, char *why, size_t why_len);
 	void *ctx;
 };
 

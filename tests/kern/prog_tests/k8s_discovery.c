@@ -88,6 +88,8 @@ KTEST(k8s_discovery)
 	/* the Service's cluster IP: 127.1.16.1 and .2 ready, .3 not */
 	expect_split(&env, 0, 1, 2, "cluster IP -> ready endpoints");
 	expect_metric(&env, "bpfmesh_k8s_api_up 1\n", "API up in /metrics");
+	ASSERT_EQ(env_http_get(env_metrics_port(&env), "/readyz", text, sizeof(text)), 200,
+		  "ready: applied and synced");
 	expect_metric(&env, "bpfmesh_k8s_synced 1\n", "synced in /metrics");
 	expect_metric(&env, "bpfmesh_k8s_kind_forbidden{kind=\"VirtualService\"} 0\n",
 		      "Istio kinds absent (404), not forbidden");
