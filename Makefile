@@ -30,7 +30,8 @@ LIB_OBJS    := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) \
-		$(wildcard user/apply/*.c) user/kern/probe.c user/kern/map_ops.c)
+		$(wildcard user/apply/*.c) user/kern/probe.c user/kern/map_ops.c user/kern/rcu_wait.c \
+		user/kern/lb_read.c)
 KTEST_SRCS  := $(wildcard tests/kern/*.c tests/kern/prog_tests/*.c)
 # Metrics (issue 9): Prometheus text writer and the libmicrohttpd server
 # (in LIB_SRCS through the user/*/*.c wildcard; unit-tested too).
