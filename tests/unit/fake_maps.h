@@ -32,6 +32,7 @@ struct fake_kernel {
 	long fail_at;   /* index of the mutation that fails; -1: none */
 	int fail_err;
 	long waits;     /* wait_readers calls (grace periods) so far */
+	long mutations_at_wait; /* mutations when wait_readers was last called */
 	int wait_err;   /* what wait_readers returns */
 };
 
@@ -165,6 +166,7 @@ static int fake_store_u32(int fd, size_t val_size, __u32 index, __u32 value)
 static int fake_wait_readers(void)
 {
 	fk->waits++;
+	fk->mutations_at_wait = fk->mutations;
 	return fk->wait_err;
 }
 

@@ -1064,10 +1064,153 @@ static void test_sweep_waits_for_grace(void **state)
 	world_free(&w);
 }
 
+/* ---- routes and service indexes: reused only after a grace period ---- */
+
+static __u32 head_of(struct world *w, __u32 index)
+{
+	struct svc_head h;
+
+	assert_int_equal(fake_lookup(w->svc.heads_fd, &index, &h), 0);
+	return h.route_id;
+}
+
+static bool route_exists(struct world *w, __u32 id)
+{
+	struct svc_val v;
+
+	return fake_lookup(w->svc.routes_fd, &id, &v) == 0;
+}
+
+/* v1 -> v2 retires svc1's old route (1), svc2's route (2) and svc2's index
+ * (2). They stay while a connect may read them; the next apply first
+ * waits for readers, once, before any write: then the routes are deleted
+ * and the index is free for a new service. */
+static void test_routes_reused_only_after_grace(void **state)
+{
+	static const struct svc_spec v3[] = {
+		{ 1, 2, { { 2, { 1, 2 }, 50 }, { 2, { 3, 7 }, 50 } } },
+		{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+		{ 4, 1, { { 1, { 8 }, 1 } } },
+		{ 5, 1, { { 1, { 9 }, 1 } } },
+	};
+	struct world w;
+	long waits;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	waits = w.k.waits;
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(w.k.waits, waits); /* nothing was retired before */
+	assert_int_equal(w.a.state.n_retired_routes, 2);
+	assert_int_equal(w.a.state.n_retired_indexes, 1);
+	assert_true(route_exists(&w, 1) && route_exists(&w, 2));
+	assert_int_equal(head_of(&w, 1), 4); /* svc1 switched to its new route */
+	assert_int_equal(w.a.state.svcs[2].index, 4); /* svc4: not svc2's index */
+
+	assert_int_equal(apply_specs(&w, v3, N_SPECS(v3), -1), 0);
+	assert_int_equal(w.k.waits, waits + 1);
+	assert_int_equal(w.k.mutations_at_wait, 0); /* before anything was written */
+	assert_false(route_exists(&w, 1) || route_exists(&w, 2));
+	assert_int_equal(w.a.state.n_retired_routes, 0);
+	assert_int_equal(w.a.state.n_retired_indexes, 0);
+	assert_int_equal(w.a.state.svcs[3].index, 2); /* svc5 takes svc2's, free now */
+	assert_int_equal(head_of(&w, 2), w.a.state.svcs[3].route_id);
+	world_free(&w);
+}
+
+/* No grace period, no write: the apply is refused and nothing changes. */
+static void test_apply_refused_when_wait_fails(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	w.k.wait_err = -EINTR;
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), -EINTR);
+	assert_int_equal(w.k.mutations, 0);
+	assert_int_equal(w.a.state.n_retired_routes, 2);
+	w.k.wait_err = 0;
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.a.state.n_retired_routes, 2); /* v2's svc1, svc4 routes */
+	world_free(&w);
+}
+
+/* A weight change: one route inserted, one head word stored; the old
+ * route stays readable until the grace period. */
+static void test_weight_change_publishes_one_word(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v1_weights, N_SPECS(v1_weights), -1), 0);
+	assert_int_equal(w.k.mutations, 2);
+	assert_int_equal(head_of(&w, w.a.state.svcs[0].index), 4);
+	assert_int_equal(w.a.state.svcs[0].route_id, 4);
+	assert_true(route_exists(&w, 1));
+	assert_int_equal(w.a.state.n_retired_routes, 1);
+	world_free(&w);
+}
+
+/* A new agent reads services through the heads, retires the routes no
+ * head names and waits for readers before its first write. */
+static void test_adopt_recovers_routes(void **state)
+{
+	struct world w;
+	struct applier b;
+	size_t i;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, &w.svc, w.be_fd, w.names_fd), 0);
+	assert_int_equal(b.state.n_svcs, w.a.state.n_svcs);
+	for (i = 0; i < b.state.n_svcs; i++) {
+		assert_int_equal(b.state.svcs[i].index, w.a.state.svcs[i].index);
+		assert_int_equal(b.state.svcs[i].route_id, w.a.state.svcs[i].route_id);
+		assert_memory_equal(&b.state.svcs[i].val, &w.a.state.svcs[i].val,
+				    sizeof(struct svc_val));
+	}
+	assert_int_equal(b.state.n_retired_routes, 2);
+	assert_int_equal(b.state.next_route_id, 6);
+	assert_int_equal(b.state.max_services, T_MAX_SVCS);
+	assert_true(b.wait_pending);
+	w.k.waits = 0;
+	assert_int_equal(applier_sweep(&b, false), 0);
+	assert_int_equal(w.k.waits, 1);
+	assert_false(route_exists(&w, 1) || route_exists(&w, 2));
+	applier_free(&b);
+	world_free(&w);
+}
+
+/* More services than indexes: refused before anything is written. */
+static void test_services_limit_refused(void **state)
+{
+	struct world w;
+	struct bpfmesh_image img;
+	struct apply_plan p;
+
+	world_init(&w);
+	w.a.state.max_services = 3; /* indexes 1 and 2 for 3 services */
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), -ENOSPC);
+	assert_int_equal(w.k.mutations, 0);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, NULL, &p), -ENOSPC);
+	assert_non_null(strstr(p.error, "3 services, the services maps hold 2"));
+	free_image(&img);
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_first_apply_writes_everything),
+		cmocka_unit_test(test_routes_reused_only_after_grace),
+		cmocka_unit_test(test_apply_refused_when_wait_fails),
+		cmocka_unit_test(test_weight_change_publishes_one_word),
+		cmocka_unit_test(test_adopt_recovers_routes),
+		cmocka_unit_test(test_services_limit_refused),
 		cmocka_unit_test(test_plan_orders_steps),
 		cmocka_unit_test(test_plan_weight_change_is_one_write),
 		cmocka_unit_test(test_plan_noop_keeps_generation),
