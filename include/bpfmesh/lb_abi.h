@@ -15,7 +15,8 @@
  *   backend_key (set, slot) --backends--> backend_val: one endpoint
  *        pick a slot uniformly, keep it or take its alias (select.h)
  *
- * Atomic switch (docs/atomic-switch.md has the kernel facts it rests on).
+ * Atomic switch (docs/atomic-switch.md has the kernel facts it rests on and
+ * the test, tests/kern/prog_tests/switch_stress.c).
  * Since Linux 6.1 an element freed from a BPF_F_NO_PREALLOC hash goes to a
  * per-CPU cache (kernel/bpf/memalloc.c) and the next insert into that map
  * may reuse it at once, before an RCU grace period: a program that looked
