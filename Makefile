@@ -30,7 +30,8 @@ LIB_OBJS    := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) \
-		$(wildcard user/apply/*.c) user/kern/probe.c user/kern/map_ops.c)
+		$(wildcard user/apply/*.c) user/kern/probe.c user/kern/map_ops.c user/kern/rcu_wait.c \
+		user/kern/lb_read.c)
 KTEST_SRCS  := $(wildcard tests/kern/*.c tests/kern/prog_tests/*.c)
 # Metrics (issue 9): Prometheus text writer and the libmicrohttpd server
 # (in LIB_SRCS through the user/*/*.c wildcard; unit-tested too).
@@ -92,6 +93,16 @@ $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/lib/*.h include/bpfmesh/*.h) $(OUT
 		-Wall -Werror -Iinclude -Iinclude/bpfmesh -Ibpf -I$(OUTPUT) -c $< -o $@
 	$(Q)llvm-strip -g $@ 2>/dev/null || true
 
+# Test-only BPF programs (tests/kern/progs): skeletons for the kernel tests.
+KTEST_BPF_SRCS := $(wildcard tests/kern/progs/*.bpf.c)
+KTEST_SKELS    := $(patsubst tests/kern/progs/%.bpf.c,$(OUTPUT)/%.skel.h,$(KTEST_BPF_SRCS))
+$(OUTPUT)/%.bpf.o: tests/kern/progs/%.bpf.c $(wildcard tests/kern/progs/*.h bpf/lib/*.h \
+		include/bpfmesh/*.h) $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -D__BPF__ \
+		-Wall -Werror -Iinclude -Iinclude/bpfmesh -Ibpf -I$(OUTPUT) -c $< -o $@
+	$(Q)llvm-strip -g $@ 2>/dev/null || true
+
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
@@ -106,7 +117,8 @@ $(OUTPUT)/bpfmesh: $(OUTPUT)/obj/user/cli/main.o $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
 # Kernel tests: run as root, drive the real agent binary.
-$(OUTPUT)/test_kern: $(KTEST_SRCS) $(wildcard tests/kern/*.h) $(LIB_OBJS) $(OUTPUT)/bpfmesh
+$(OUTPUT)/test_kern: $(KTEST_SRCS) $(wildcard tests/kern/*.h) $(LIB_OBJS) $(OUTPUT)/bpfmesh \
+		$(KTEST_SKELS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/kern $(KTEST_SRCS) $(LIB_OBJS) $(LIBS) -lm -o $@
 

@@ -1023,6 +1023,35 @@ static bool find_pin(const char *dir, const char *name, char *out, size_t len, i
 	return found;
 }
 
+/* The service maps (lb_abi.h): svc_ids, svc_heads, routes. The routes fd,
+ * or -1 until all three are pinned (pin: the routes map's path). */
+static int open_service_maps(const char *bpffs, int fds[3], char *pin, size_t len)
+{
+	static const char *const names[3] = { BPFMESH_MAP_SVC_IDS, BPFMESH_MAP_SVC_HEADS,
+					       BPFMESH_MAP_ROUTES };
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (fds[i] < 0 && find_pin(bpffs, names[i], pin, len, 0))
+			fds[i] = obj_get(pin);
+		if (fds[i] < 0)
+			return -1;
+	}
+	return fds[2];
+}
+
+/* The route in force for key, read as connect4 reads it. */
+static int route_lookup(const int fds[3], const struct svc_key *key, struct svc_val *val)
+{
+	struct svc_head head;
+	__u32 index;
+
+	if (map_lookup(fds[0], key, &index) || map_lookup(fds[1], &index, &head) ||
+	    !head.route_id)
+		return -1;
+	return map_lookup(fds[2], &head.route_id, val);
+}
+
 static void svc_key_of(struct svc_key *k, const char *vip)
 {
 	char buf[64], *colon;
@@ -1075,7 +1104,7 @@ static int cmd_mapwait(int argc, char **argv)
 	struct svc_key key, key2;
 	struct svc_val val;
 	char pin[PATH_MAX];
-	int fd = -1, c;
+	int fd = -1, fds[3] = { -1, -1, -1 }, c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -1117,14 +1146,14 @@ static int cmd_mapwait(int argc, char **argv)
 		uint64_t a = mono_ns();
 		bool ok = false;
 
-		if (fd < 0 && find_pin(bpffs, BPFMESH_MAP_SERVICES, pin, sizeof(pin), 0))
-			fd = obj_get(pin);
-		if (fd >= 0 && !map_lookup(fd, &key, &val)) {
+		if (fd < 0)
+			fd = open_service_maps(bpffs, fds, pin, sizeof(pin));
+		if (fd >= 0 && !route_lookup(fds, &key, &val)) {
 			double sh = first_share(&val);
 
 			ok = weight < 0 || (sh >= weight - 0.5 && sh <= weight + 0.5);
 			if (ok && also)
-				ok = !map_lookup(fd, &key2, &val);
+				ok = !route_lookup(fds, &key2, &val);
 		}
 		uint64_t b = mono_ns();
 		polls++;

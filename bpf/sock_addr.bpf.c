@@ -20,6 +20,7 @@
 #include "lib/common.h"
 #include "lib/lb.h"
 #include "lib/names_maps.h"
+#include "lib/route.h"
 #include "lib/stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -48,7 +49,7 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 	key.proto = BPFMESH_PROTO_TCP;
 	key.family = BPFMESH_AF_INET;
 
-	svc = bpf_map_lookup_elem(&bpfmesh_lb4_services, &key);
+	svc = lb4_lookup_svc(&key);
 	if (!svc) {
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;

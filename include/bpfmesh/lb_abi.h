@@ -8,16 +8,41 @@
  *
  * How a connect() is resolved (all lookups O(1)):
  *
- *   svc_key (VIP:port) --services--> svc_val: weighted destinations
+ *   svc_key (VIP:port) --svc_ids--> service index   (hash, insert/delete only)
+ *   service index --svc_heads--> svc_head.route_id   (array, one word per service)
+ *   route_id --routes--> svc_val: weighted destinations (hash, insert/delete only)
  *        pick a destination by cumulative weight       (select.h)
  *   backend_key (set, slot) --backends--> backend_val: one endpoint
  *        pick a slot uniformly, keep it or take its alias (select.h)
  *
- * Atomic apply: a backend set is immutable once written. A policy change that
- * alters a set writes the new set under a fresh set id, then replaces the one
- * svc_val that points to it in a single map update. A connection therefore
- * reads one svc_val and only sets that value names: it sees one policy version
- * whole. Sets no longer named are deleted only after a grace period.
+ * Atomic switch (docs/atomic-switch.md has the kernel facts it rests on and
+ * the test, tests/kern/prog_tests/switch_stress.c).
+ * Since Linux 6.1 an element freed from a BPF_F_NO_PREALLOC hash goes to a
+ * per-CPU cache (kernel/bpf/memalloc.c) and the next insert into that map
+ * may reuse it at once, before an RCU grace period: a program that looked
+ * up an element keeps a pointer into memory another update may be
+ * rewriting. (A preallocated hash recycles its free list the same way.) So
+ * no map element a program may be reading is ever replaced or reused:
+ *
+ * - Every hash here (svc_ids, routes, backends) is written by inserting
+ *   fresh keys and deleting dead ones, never by updating a live key; a
+ *   key is deleted only when no version in force names it, and the agent
+ *   lets an RCU grace period pass (it waits in the kernel) after deleting
+ *   before it inserts again, so a reused element had no reader left.
+ * - A version of a route is written whole under a fresh route_id (and its
+ *   changed backend sets under fresh set ids) before anything names it.
+ * - The switch is the one aligned 32-bit store of the new route_id into
+ *   the service's svc_head, which user space makes through an mmap of the
+ *   array (a single store instruction: no kernel memcpy that may copy
+ *   bytes one by one), and the program reads with one 32-bit load. A
+ *   connection reads either the old route_id or the new, never a mix.
+ * - The old route, an index of a removed service and sets no longer named
+ *   are deleted (or reused) only after a grace period that the agent
+ *   waits for in the kernel (synchronize_rcu, user/kern/rcu_wait.c);
+ *   programs run inside rcu_read_lock, so none still reads them then.
+ *
+ * A connection therefore reads one route version whole and only sets
+ * that version names.
  */
 
 #ifdef __BPF__
@@ -35,6 +60,11 @@
 #endif
 #ifndef BPFMESH_MAX_BACKENDS
 #define BPFMESH_MAX_BACKENDS 524288
+#endif
+/* Route versions: one per service in force, plus the previous versions of
+ * services switched since the last grace period. */
+#ifndef BPFMESH_MAX_ROUTES
+#define BPFMESH_MAX_ROUTES (2 * BPFMESH_MAX_SERVICES)
 #endif
 #ifndef BPFMESH_MAX_NAMES
 #define BPFMESH_MAX_NAMES 131072
@@ -55,6 +85,13 @@ struct svc_key {
 	__be16 port;
 	__u8 proto;  /* BPFMESH_PROTO_* */
 	__u8 family; /* BPFMESH_AF_* */
+};
+
+/* Which route version a service uses now: the word the switch writes.
+ * Element i of the svc_heads array is service index i (0 is never given). */
+struct svc_head {
+	__u32 route_id; /* key in the routes map; 0: no route (never published) */
+	__u32 pad;      /* an mmap-able array spaces elements 8 bytes apart */
 };
 
 /* One weighted destination (host + subset + port) of the route in force. */
@@ -127,6 +164,7 @@ struct name_val {
 };
 
 _Static_assert(sizeof(struct svc_key) == 20, "svc_key layout");
+_Static_assert(sizeof(struct svc_head) == 8, "svc_head layout");
 _Static_assert(sizeof(struct svc_dest) == 32, "svc_dest layout");
 _Static_assert(sizeof(struct svc_val) == 16 + 32 * BPFMESH_MAX_DESTS, "svc_val layout");
 _Static_assert(sizeof(struct backend_key) == 8, "backend_key layout");
@@ -134,7 +172,9 @@ _Static_assert(sizeof(struct backend_val) == 32, "backend_val layout");
 _Static_assert(sizeof(struct name_val) == 128, "name_val layout");
 
 /* Pinned map names (pinned by name under the agent's bpffs directory). */
-#define BPFMESH_MAP_SERVICES "bpfmesh_lb4_services"
+#define BPFMESH_MAP_SVC_IDS "bpfmesh_lb4_svc_ids"     /* svc_key -> __u32 index */
+#define BPFMESH_MAP_SVC_HEADS "bpfmesh_lb4_svc_heads" /* index -> struct svc_head */
+#define BPFMESH_MAP_ROUTES "bpfmesh_lb4_routes"       /* __u32 route_id -> svc_val */
 #define BPFMESH_MAP_BACKENDS "bpfmesh_lb4_backends"
 #define BPFMESH_MAP_VERDICTS "bpfmesh_lb4_verdicts"
 #define BPFMESH_MAP_NAMES "bpfmesh_names"

@@ -29,6 +29,24 @@ static int write_set(struct tc_fixture *fx, __u32 set_id, const char *ep, __u16 
 	return bpf_map_update_elem(fx->backends_fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
+/* A fresh route for key, its head switched to it (a new key gets an index,
+ * its head, then the key), as the agent writes them; nothing runs
+ * concurrently here, so the head is written through bpf(2). */
+static int publish_route(struct tc_fixture *fx, const struct svc_key *k, const struct svc_val *v)
+{
+	struct svc_head head = { .route_id = ++fx->next_route };
+	__u32 index;
+	bool fresh = bpf_map_lookup_elem(fx->svc_ids_fd, k, &index) != 0;
+
+	if (fresh)
+		index = ++fx->next_index;
+	if (bpf_map_update_elem(fx->routes_fd, &head.route_id, v, BPF_NOEXIST) ||
+	    bpf_map_update_elem(fx->svc_heads_fd, &index, &head, BPF_ANY) ||
+	    (fresh && bpf_map_update_elem(fx->svc_ids_fd, k, &index, BPF_NOEXIST)))
+		return -errno;
+	return 0;
+}
+
 /* Destinations: (set, weight) pairs, n_slots 1 each (0 when set is 0). */
 static int write_service(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
 			 const __u32 *sets, const __u32 *weights, int n)
@@ -46,7 +64,7 @@ static int write_service(struct tc_fixture *fx, const char *vip, __u16 port, __u
 						.subset_id = 10 + sets[i] };
 	}
 	v.total_weight = cum;
-	return bpf_map_update_elem(fx->services_fd, &k, &v, BPF_ANY) ? -errno : 0;
+	return publish_route(fx, &k, &v);
 }
 
 static int write_policy(struct tc_fixture *fx)
@@ -94,7 +112,9 @@ struct tc_bpf *tc_fixture_open(struct tc_fixture *fx, __u64 udp_idle_ns)
 		skel->rodata->ct_udp_idle_ns = udp_idle_ns;
 	err = tc_bpf__load(skel);
 	if (!err) {
-		fx->services_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_services);
+		fx->svc_ids_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_svc_ids);
+		fx->svc_heads_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_svc_heads);
+		fx->routes_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_routes);
 		fx->backends_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_backends);
 		err = write_policy(fx);
 	}

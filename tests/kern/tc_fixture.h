@@ -18,9 +18,10 @@ struct tc_bpf;
 
 struct tc_fixture {
 	char pin_dir[128];
-	int services_fd;
+	int svc_ids_fd, svc_heads_fd, routes_fd; /* the service maps (lb_abi.h) */
 	int backends_fd;
 	__u32 next_set;
+	__u32 next_index, next_route;
 };
 
 /* Open, load and fill; udp_idle_ns 0 keeps the program's default. NULL on

@@ -16,7 +16,7 @@
 #include <string.h>
 #include "kern/map_ops.h"
 
-#define FAKE_MAX_MAPS 8
+#define FAKE_MAX_MAPS 12
 #define FAKE_FD_BASE 100
 
 struct fake_map {
@@ -31,6 +31,9 @@ struct fake_kernel {
 	long mutations; /* element updates and deletes so far */
 	long fail_at;   /* index of the mutation that fails; -1: none */
 	int fail_err;
+	long waits;     /* wait_readers calls (grace periods) so far */
+	long mutations_at_wait; /* mutations when wait_readers was last called */
+	int wait_err;   /* what wait_readers returns */
 };
 
 /* The kernel the ops act on (map_ops carry no context, as bpf(2) has none). */
@@ -145,11 +148,35 @@ static int fake_next_key(int fd, const void *key, void *next)
 	return 0;
 }
 
+/* The first word of an array element (a mutation, like an update). */
+static int fake_store_u32(int fd, size_t val_size, __u32 index, __u32 value)
+{
+	struct fake_map *m = fake_map_of(fd);
+	long i = fake_find(m, &index);
+
+	assert_int_equal(val_size, m->val_size);
+	if (i < 0)
+		return -ENOENT; /* beyond an array's end */
+	if (fake_fails_now())
+		return fk->fail_err;
+	memcpy(m->elems + i * fake_elem_size(m) + m->key_size, &value, sizeof(value));
+	return 0;
+}
+
+static int fake_wait_readers(void)
+{
+	fk->waits++;
+	fk->mutations_at_wait = fk->mutations;
+	return fk->wait_err;
+}
+
 static const struct map_ops fake_map_ops = {
 	.update_many = fake_update_many,
 	.lookup = fake_lookup,
 	.delete = fake_delete,
 	.next_key = fake_next_key,
+	.store_u32 = fake_store_u32,
+	.wait_readers = fake_wait_readers,
 };
 
 static void fake_reset_counters(struct fake_kernel *k, long fail_at)

@@ -147,7 +147,8 @@ static const struct svc_spec v1_weights[] = {
 struct world {
 	struct fake_kernel k;
 	struct applier a;
-	int svc_fd, be_fd, names_fd;
+	struct svc_maps svc;
+	int be_fd, names_fd;
 	int fds[__APPLY_MAP_MAX]; /* the health arrays, when on */
 };
 
@@ -155,6 +156,10 @@ struct world {
 #define T_MAX_EPS 16
 #define T_MAX_CLUSTERS 8
 #define T_NCPU 2
+/* Service maps in tests: indexes 1..15, 24 route versions. */
+#define T_MAX_SVCS 16
+#define T_MAX_ROUTES 24
+#define T_BE_MAP 3 /* fake map number of the backends: after ids, heads, routes */
 
 /* An array map as the kernel has one: every key present, zeroed. */
 static int fake_array_create(struct fake_kernel *k, size_t val_size, __u32 max)
@@ -176,7 +181,11 @@ static int fake_array_create(struct fake_kernel *k, size_t val_size, __u32 max)
 static void world_init_sized(struct world *w, bool health, __u32 max_eps)
 {
 	memset(w, 0, sizeof(*w));
-	w->svc_fd = fake_map_create(&w->k, sizeof(struct svc_key), sizeof(struct svc_val));
+	w->svc = (struct svc_maps){
+		.ids_fd = fake_map_create(&w->k, sizeof(struct svc_key), sizeof(__u32)),
+		.heads_fd = fake_array_create(&w->k, sizeof(struct svc_head), T_MAX_SVCS),
+		.routes_fd = fake_map_create(&w->k, sizeof(__u32), sizeof(struct svc_val)),
+		.max_services = T_MAX_SVCS, .max_routes = T_MAX_ROUTES };
 	w->be_fd = fake_map_create(&w->k, sizeof(struct backend_key), sizeof(struct backend_val));
 	w->names_fd = fake_map_create(&w->k, sizeof(__u32), sizeof(struct name_val));
 	if (health) {
@@ -193,7 +202,7 @@ static void world_init_sized(struct world *w, bool health, __u32 max_eps)
 	}
 	fk = &w->k;
 	fake_reset_counters(&w->k, -1);
-	assert_int_equal(applier_adopt(&w->a, &fake_map_ops, w->svc_fd, w->be_fd, w->names_fd),
+	assert_int_equal(applier_adopt(&w->a, &fake_map_ops, &w->svc, w->be_fd, w->names_fd),
 			 0);
 	if (health)
 		assert_int_equal(applier_adopt_slots(&w->a, w->fds, max_eps, T_MAX_CLUSTERS,
@@ -252,6 +261,8 @@ static struct apply_state state_copy(const struct apply_state *s)
 	c.sets = dup_array(s->sets, s->n_sets, sizeof(*c.sets));
 	c.names = dup_array(s->names, s->n_names, sizeof(*c.names));
 	c.retired = dup_array(s->retired, s->n_retired, sizeof(*c.retired));
+	c.retired_routes = dup_array(s->retired_routes, s->n_retired_routes, sizeof(__u32));
+	c.retired_indexes = dup_array(s->retired_indexes, s->n_retired_indexes, sizeof(__u32));
 	assert_int_equal(slots_copy(&c.slots, &s->slots), 0);
 	for (i = 0; i < s->n_sets; i++)
 		c.sets[i].slots = dup_array(s->sets[i].slots, s->sets[i].n_slots,
@@ -268,6 +279,13 @@ static void assert_state_equal(const struct apply_state *x, const struct apply_s
 	assert_int_equal(x->next_set_id, y->next_set_id);
 	assert_int_equal(x->n_svcs, y->n_svcs);
 	assert_memory_equal(x->svcs, y->svcs, x->n_svcs * sizeof(*x->svcs));
+	assert_int_equal(x->next_route_id, y->next_route_id);
+	assert_int_equal(x->n_retired_routes, y->n_retired_routes);
+	assert_memory_equal(x->retired_routes, y->retired_routes,
+			    x->n_retired_routes * sizeof(__u32));
+	assert_int_equal(x->n_retired_indexes, y->n_retired_indexes);
+	assert_memory_equal(x->retired_indexes, y->retired_indexes,
+			    x->n_retired_indexes * sizeof(__u32));
 	assert_int_equal(x->n_names, y->n_names);
 	assert_memory_equal(x->names, y->names, x->n_names * sizeof(*x->names));
 	assert_int_equal(x->n_sets, y->n_sets);
@@ -317,15 +335,27 @@ static void test_plan_first_apply_writes_everything(void **state)
 
 	build_image(&img, v1, N_SPECS(v1));
 	assert_int_equal(apply_plan_build(&empty, &img, 7, NULL, &p), 0);
-	assert_int_equal(p.n_steps, 3);
+	assert_int_equal(p.n_steps, 5);
 	assert_int_equal(p.steps[0].map, APPLY_MAP_BACKENDS);
 	assert_int_equal(p.steps[0].n, 6); /* 2 + 1 + 1 + 2 slots */
 	assert_null(p.steps[0].prev_existed); /* fresh ids: undo is delete */
 	assert_int_equal(p.steps[1].map, APPLY_MAP_NAMES);
 	assert_int_equal(p.steps[1].n, 7); /* 3 services, 4 subsets */
-	assert_int_equal(p.steps[2].map, APPLY_MAP_SERVICES);
-	assert_int_equal(p.steps[2].kind, STEP_WRITE);
+	/* Routes, then the heads naming them, then the keys naming the heads. */
+	assert_int_equal(p.steps[2].map, APPLY_MAP_ROUTES);
 	assert_int_equal(p.steps[2].n, 3);
+	assert_null(p.steps[2].prev_existed); /* fresh route ids */
+	assert_int_equal(p.steps[3].map, APPLY_MAP_SVC_HEADS);
+	assert_int_equal(p.steps[3].kind, STEP_WRITE);
+	assert_int_equal(p.steps[3].n, 3);
+	assert_int_equal(p.steps[4].map, APPLY_MAP_SERVICES);
+	assert_int_equal(p.steps[4].kind, STEP_WRITE);
+	assert_int_equal(p.steps[4].n, 3);
+	assert_null(p.steps[4].prev_existed); /* inserts only */
+	assert_int_equal(p.next.svcs[0].index, 1);
+	assert_int_equal(p.next.svcs[2].index, 3);
+	assert_int_equal(p.next.svcs[2].route_id, 3);
+	assert_int_equal(((struct svc_head *)p.steps[3].vals)[2].route_id, 3);
 	assert_int_equal(p.next.generation, 1);
 	assert_int_equal(p.next.next_set_id, 5);
 	assert_int_equal(p.next.n_retired, 0);
@@ -347,22 +377,42 @@ static void test_plan_orders_steps(void **state)
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
 	build_image(&img, v2, N_SPECS(v2));
 	assert_int_equal(apply_plan_build(&w.a.state, &img, 42, NULL, &p), 0);
-	assert_int_equal(p.n_steps, 5);
+	assert_int_equal(p.n_steps, 8);
 	assert_true(p.steps[0].map == APPLY_MAP_BACKENDS && p.steps[0].kind == STEP_WRITE);
 	assert_int_equal(p.steps[0].n, 3); /* {3,7} and {8} */
 	assert_true(p.steps[1].map == APPLY_MAP_NAMES && p.steps[1].kind == STEP_WRITE);
 	assert_int_equal(p.steps[1].n, 2); /* svc4, svc4/v1 */
-	assert_true(p.steps[2].map == APPLY_MAP_SERVICES && p.steps[2].kind == STEP_WRITE);
-	assert_int_equal(p.steps[2].n, 2); /* svc1 changed, svc4 new */
-	assert_int_equal(p.steps[2].prev_existed[0], 1);
-	assert_int_equal(p.steps[2].prev_existed[1], 0);
-	assert_true(p.steps[3].map == APPLY_MAP_SERVICES && p.steps[3].kind == STEP_DELETE);
+	/* svc1 changed, svc4 new: fresh route ids 4 and 5 (1..3 are v1's). */
+	assert_true(p.steps[2].map == APPLY_MAP_ROUTES && p.steps[2].kind == STEP_WRITE);
+	assert_int_equal(p.steps[2].n, 2);
+	assert_int_equal(((__u32 *)p.steps[2].keys)[0], 4);
+	assert_int_equal(((__u32 *)p.steps[2].keys)[1], 5);
+	/* svc4 is new: the lowest index no service holds (svc2's 2 is in use
+	 * until a grace period after its key is deleted), head before key. */
+	assert_true(p.steps[3].map == APPLY_MAP_SVC_HEADS && p.steps[3].kind == STEP_WRITE);
 	assert_int_equal(p.steps[3].n, 1);
-	del = p.steps[3].keys;
+	assert_int_equal(((__u32 *)p.steps[3].keys)[0], 4);
+	assert_true(p.steps[4].map == APPLY_MAP_SERVICES && p.steps[4].kind == STEP_WRITE);
+	assert_int_equal(p.steps[4].n, 1);
+	/* The switch of svc1: its head (index 1) from route 1 to route 4. */
+	assert_true(p.steps[5].map == APPLY_MAP_SVC_HEADS && p.steps[5].kind == STEP_PUBLISH);
+	assert_int_equal(p.steps[5].n, 1);
+	assert_int_equal(((__u32 *)p.steps[5].keys)[0], 1);
+	assert_int_equal(((struct svc_head *)p.steps[5].vals)[0].route_id, 4);
+	assert_int_equal(((struct svc_head *)p.steps[5].prev_vals)[0].route_id, 1);
+	assert_true(p.steps[6].map == APPLY_MAP_SERVICES && p.steps[6].kind == STEP_DELETE);
+	assert_int_equal(p.steps[6].n, 1);
+	del = p.steps[6].keys;
 	assert_int_equal(del->addr[0], htonl(0x7f640002));
 	/* Stale names go after the switch, never before. */
-	assert_true(p.steps[4].map == APPLY_MAP_NAMES && p.steps[4].kind == STEP_DELETE);
-	assert_int_equal(p.steps[4].n, 2); /* svc2, svc2/v1 */
+	assert_true(p.steps[7].map == APPLY_MAP_NAMES && p.steps[7].kind == STEP_DELETE);
+	assert_int_equal(p.steps[7].n, 2); /* svc2, svc2/v1 */
+	/* svc1's old route and svc2's route and index wait for a grace period. */
+	assert_int_equal(p.next.n_retired_routes, 2);
+	assert_int_equal(p.next.retired_routes[0], 1);
+	assert_int_equal(p.next.retired_routes[1], 2);
+	assert_int_equal(p.next.n_retired_indexes, 1);
+	assert_int_equal(p.next.retired_indexes[0], 2);
 	assert_int_equal(p.next.generation, 2);
 	assert_int_equal(p.next.n_retired, 2); /* {3} and {4} */
 	assert_int_equal(p.next.retired[0].since_ms, 42);
@@ -384,9 +434,13 @@ static void test_plan_weight_change_is_one_write(void **state)
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
 	build_image(&img, v1_weights, N_SPECS(v1_weights));
 	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, NULL, &p), 0);
-	assert_int_equal(p.n_steps, 1);
-	assert_int_equal(p.steps[0].map, APPLY_MAP_SERVICES);
+	/* One route written, one word published: nothing else. */
+	assert_int_equal(p.n_steps, 2);
+	assert_int_equal(p.steps[0].map, APPLY_MAP_ROUTES);
 	assert_int_equal(p.steps[0].n, 1);
+	assert_int_equal(p.steps[1].map, APPLY_MAP_SVC_HEADS);
+	assert_int_equal(p.steps[1].kind, STEP_PUBLISH);
+	assert_int_equal(p.steps[1].n, 1);
 	assert_int_equal(p.next.n_retired, 0);
 	apply_plan_free(&p);
 	free_image(&img);
@@ -486,20 +540,23 @@ static void check_rollback_everywhere(const struct svc_spec *from, int n_from,
 /* Every write of a first apply, each failing in turn: the maps stay empty. */
 static void test_rollback_first_apply(void **state)
 {
-	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1), 6 + 7 + 3, false);
+	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1), 6 + 7 + 3 + 3 + 3, false);
 }
 
-/* v1 -> v2: fresh slots, new names, the switch, a removed service, stale
- * names; a failure at each of the 10 leaves v1 whole. */
+/* v1 -> v2: fresh slots, new names, two routes, a new head and key, the
+ * switch, a removed service, stale names; a failure at each of the 13
+ * leaves v1 whole. */
 static void test_rollback_every_step(void **state)
 {
-	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2), 3 + 2 + 2 + 1 + 2, false);
+	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2),
+				  3 + 2 + 2 + 1 + 1 + 1 + 1 + 2, false);
 }
 
 /* v2 -> v1: the reverse, which re-adds a service and deletes one. */
 static void test_rollback_every_step_reverse(void **state)
 {
-	check_rollback_everywhere(v2, N_SPECS(v2), v1, N_SPECS(v1), 2 + 2 + 2 + 1 + 2, false);
+	check_rollback_everywhere(v2, N_SPECS(v2), v1, N_SPECS(v1),
+				  2 + 2 + 2 + 1 + 1 + 1 + 1 + 2, false);
 }
 
 /* With the health maps: each slot step of a first apply fails in turn too
@@ -507,7 +564,8 @@ static void test_rollback_every_step_reverse(void **state)
  * config), and the arrays are left as they were. */
 static void test_rollback_first_apply_health(void **state)
 {
-	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1), 6 + 6 + 4 + 4 + 4 + 6 + 7 + 3, true);
+	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1),
+				  6 + 6 + 4 + 4 + 4 + 6 + 7 + 3 + 3 + 3, true);
 }
 
 /* v1 -> v2 with health: endpoints 7 and 8 are new (counters, owners),
@@ -517,7 +575,7 @@ static void test_rollback_first_apply_health(void **state)
 static void test_rollback_every_step_health(void **state)
 {
 	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2),
-				  2 + 2 + 1 + 1 + 2 + 3 + 2 + 2 + 1 + 1, true);
+				  2 + 2 + 1 + 1 + 2 + 3 + 2 + 2 + 1 + 1 + 1 + 1 + 1, true);
 }
 
 /* ---- name ids ---- */
@@ -732,7 +790,7 @@ static void test_slots_recovered_on_adopt(void **state)
 
 	world_init_health(&w);
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
-	assert_int_equal(applier_adopt(&b, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, &w.svc, w.be_fd, w.names_fd), 0);
 	assert_int_equal(applier_adopt_slots(&b, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
 	assert_state_equal(&b.state, &w.a.state, true);
 	build_image(&img, v1, N_SPECS(v1));
@@ -823,7 +881,7 @@ static void test_retired_cluster_name_survives_adopt(void **state)
 	slot = cluster_slot_named(&w.a.state, id);
 	assert_int_equal(apply_specs(&w, canary_done, N_SPECS(canary_done), -1), 0);
 	applier_free(&w.a);
-	assert_int_equal(applier_adopt(&w.a, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt(&w.a, &fake_map_ops, &w.svc, w.be_fd, w.names_fd), 0);
 	assert_int_equal(applier_adopt_slots(&w.a, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
 	build_image(&img, canary_done, N_SPECS(canary_done));
 	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, NULL, &p), 0);
@@ -860,7 +918,7 @@ static void test_adopt_doubtful_retired_name_not_claimed(void **state)
 	assert_int_equal(fake_update_many(w.fds[APPLY_MAP_CLUSTER_CFG], &v2_slot,
 					  sizeof(v2_slot), &cfg, sizeof(cfg), 1, &done), 0);
 	applier_free(&w.a);
-	assert_int_equal(applier_adopt(&w.a, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt(&w.a, &fake_map_ops, &w.svc, w.be_fd, w.names_fd), 0);
 	assert_int_equal(applier_adopt_slots(&w.a, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
 	assert_string_equal(w.a.state.slots.cls[v2_slot].name, "");
 	assert_string_equal(w.a.state.slots.cls[cluster_slot_named(&w.a.state, v1_id)].name,
@@ -875,7 +933,7 @@ static void test_adopt_doubtful_retired_name_not_claimed(void **state)
 static void test_rollback_retired_cluster(void **state)
 {
 	check_rollback_everywhere(canary, N_SPECS(canary), canary_done, N_SPECS(canary_done),
-				  1, true);
+				  1 + 1, true);
 }
 
 /* More endpoints than slots: refused before anything is written, naming
@@ -939,7 +997,7 @@ static void test_adopt_reads_back_state(void **state)
 
 	world_init(&w);
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
-	assert_int_equal(applier_adopt(&b, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, &w.svc, w.be_fd, w.names_fd), 0);
 	assert_state_equal(&b.state, &w.a.state, true);
 	applier_free(&b);
 	world_free(&w);
@@ -958,7 +1016,7 @@ static void test_adopt_retires_orphans(void **state)
 	world_init(&w);
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
 	assert_int_equal(fake_update_many(w.be_fd, &k, sizeof(k), &v, sizeof(v), 1, &done), 0);
-	assert_int_equal(applier_adopt(&b, &fake_map_ops, w.svc_fd, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, &w.svc, w.be_fd, w.names_fd), 0);
 	assert_int_equal(b.state.n_retired, 1);
 	assert_int_equal(b.state.retired[0].id, 99);
 	assert_int_equal(b.state.retired[0].n_slots, 3);
@@ -966,7 +1024,7 @@ static void test_adopt_retires_orphans(void **state)
 	applier_sweep(&b, true);
 	assert_int_equal(b.state.n_retired, 0);
 	assert_int_equal(fake_lookup(w.be_fd, &k, &v), -ENOENT);
-	assert_int_equal(w.k.maps[1].n, 6);
+	assert_int_equal(w.k.maps[T_BE_MAP].n, 6);
 	applier_free(&b);
 	world_free(&w);
 }
@@ -980,15 +1038,15 @@ static void test_sweep_keeps_what_it_could_not_delete(void **state)
 	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
 	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
 	assert_int_equal(w.a.state.n_retired, 2);
-	assert_int_equal(w.k.maps[1].n, 9); /* 6 of v1 + 3 fresh */
-	fake_reset_counters(&w.k, 0);
+	assert_int_equal(w.k.maps[T_BE_MAP].n, 9); /* 6 of v1 + 3 fresh */
+	fake_reset_counters(&w.k, 2); /* after the two retired routes' deletes */
 	applier_sweep(&w.a, true);
 	assert_int_equal(w.a.state.n_retired, 1);
-	assert_int_equal(w.k.maps[1].n, 8);
+	assert_int_equal(w.k.maps[T_BE_MAP].n, 8);
 	fake_reset_counters(&w.k, -1);
 	applier_sweep(&w.a, true);
 	assert_int_equal(w.a.state.n_retired, 0);
-	assert_int_equal(w.k.maps[1].n, 7); /* {1,2} {3,7} {5,6} {8} */
+	assert_int_equal(w.k.maps[T_BE_MAP].n, 7); /* {1,2} {3,7} {5,6} {8} */
 	world_free(&w);
 }
 
@@ -1002,7 +1060,145 @@ static void test_sweep_waits_for_grace(void **state)
 	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
 	applier_sweep(&w.a, false);
 	assert_int_equal(w.a.state.n_retired, 2);
-	assert_int_equal(w.k.maps[1].n, 9);
+	assert_int_equal(w.k.maps[T_BE_MAP].n, 9);
+	world_free(&w);
+}
+
+/* ---- routes and service indexes: reused only after a grace period ---- */
+
+static __u32 head_of(struct world *w, __u32 index)
+{
+	struct svc_head h;
+
+	assert_int_equal(fake_lookup(w->svc.heads_fd, &index, &h), 0);
+	return h.route_id;
+}
+
+static bool route_exists(struct world *w, __u32 id)
+{
+	struct svc_val v;
+
+	return fake_lookup(w->svc.routes_fd, &id, &v) == 0;
+}
+
+/* v1 -> v2 retires svc1's old route (1), svc2's route (2) and svc2's index
+ * (2). They stay while a connect may read them; the next apply first
+ * waits for readers, once, before any write: then the routes are deleted
+ * and the index is free for a new service. */
+static void test_routes_reused_only_after_grace(void **state)
+{
+	static const struct svc_spec v3[] = {
+		{ 1, 2, { { 2, { 1, 2 }, 50 }, { 2, { 3, 7 }, 50 } } },
+		{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+		{ 4, 1, { { 1, { 8 }, 1 } } },
+		{ 5, 1, { { 1, { 9 }, 1 } } },
+	};
+	struct world w;
+	long waits;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	waits = w.k.waits;
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(w.k.waits, waits); /* nothing was retired before */
+	assert_int_equal(w.a.state.n_retired_routes, 2);
+	assert_int_equal(w.a.state.n_retired_indexes, 1);
+	assert_true(route_exists(&w, 1) && route_exists(&w, 2));
+	assert_int_equal(head_of(&w, 1), 4); /* svc1 switched to its new route */
+	assert_int_equal(w.a.state.svcs[2].index, 4); /* svc4: not svc2's index */
+
+	assert_int_equal(apply_specs(&w, v3, N_SPECS(v3), -1), 0);
+	assert_int_equal(w.k.waits, waits + 1);
+	assert_int_equal(w.k.mutations_at_wait, 0); /* before anything was written */
+	assert_false(route_exists(&w, 1) || route_exists(&w, 2));
+	assert_int_equal(w.a.state.n_retired_routes, 0);
+	assert_int_equal(w.a.state.n_retired_indexes, 0);
+	assert_int_equal(w.a.state.svcs[3].index, 2); /* svc5 takes svc2's, free now */
+	assert_int_equal(head_of(&w, 2), w.a.state.svcs[3].route_id);
+	world_free(&w);
+}
+
+/* No grace period, no write: the apply is refused and nothing changes. */
+static void test_apply_refused_when_wait_fails(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	w.k.wait_err = -EINTR;
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), -EINTR);
+	assert_int_equal(w.k.mutations, 0);
+	assert_int_equal(w.a.state.n_retired_routes, 2);
+	w.k.wait_err = 0;
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.a.state.n_retired_routes, 2); /* v2's svc1, svc4 routes */
+	world_free(&w);
+}
+
+/* A weight change: one route inserted, one head word stored; the old
+ * route stays readable until the grace period. */
+static void test_weight_change_publishes_one_word(void **state)
+{
+	struct world w;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v1_weights, N_SPECS(v1_weights), -1), 0);
+	assert_int_equal(w.k.mutations, 2);
+	assert_int_equal(head_of(&w, w.a.state.svcs[0].index), 4);
+	assert_int_equal(w.a.state.svcs[0].route_id, 4);
+	assert_true(route_exists(&w, 1));
+	assert_int_equal(w.a.state.n_retired_routes, 1);
+	world_free(&w);
+}
+
+/* A new agent reads services through the heads, retires the routes no
+ * head names and waits for readers before its first write. */
+static void test_adopt_recovers_routes(void **state)
+{
+	struct world w;
+	struct applier b;
+	size_t i;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, &w.svc, w.be_fd, w.names_fd), 0);
+	assert_int_equal(b.state.n_svcs, w.a.state.n_svcs);
+	for (i = 0; i < b.state.n_svcs; i++) {
+		assert_int_equal(b.state.svcs[i].index, w.a.state.svcs[i].index);
+		assert_int_equal(b.state.svcs[i].route_id, w.a.state.svcs[i].route_id);
+		assert_memory_equal(&b.state.svcs[i].val, &w.a.state.svcs[i].val,
+				    sizeof(struct svc_val));
+	}
+	assert_int_equal(b.state.n_retired_routes, 2);
+	assert_int_equal(b.state.next_route_id, 6);
+	assert_int_equal(b.state.max_services, T_MAX_SVCS);
+	assert_true(b.wait_pending);
+	w.k.waits = 0;
+	assert_int_equal(applier_sweep(&b, false), 0);
+	assert_int_equal(w.k.waits, 1);
+	assert_false(route_exists(&w, 1) || route_exists(&w, 2));
+	applier_free(&b);
+	world_free(&w);
+}
+
+/* More services than indexes: refused before anything is written. */
+static void test_services_limit_refused(void **state)
+{
+	struct world w;
+	struct bpfmesh_image img;
+	struct apply_plan p;
+
+	world_init(&w);
+	w.a.state.max_services = 3; /* indexes 1 and 2 for 3 services */
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), -ENOSPC);
+	assert_int_equal(w.k.mutations, 0);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 0, NULL, &p), -ENOSPC);
+	assert_non_null(strstr(p.error, "3 services, the services maps hold 2"));
+	free_image(&img);
 	world_free(&w);
 }
 
@@ -1010,6 +1206,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plan_first_apply_writes_everything),
+		cmocka_unit_test(test_routes_reused_only_after_grace),
+		cmocka_unit_test(test_apply_refused_when_wait_fails),
+		cmocka_unit_test(test_weight_change_publishes_one_word),
+		cmocka_unit_test(test_adopt_recovers_routes),
+		cmocka_unit_test(test_services_limit_refused),
 		cmocka_unit_test(test_plan_orders_steps),
 		cmocka_unit_test(test_plan_weight_change_is_one_write),
 		cmocka_unit_test(test_plan_noop_keeps_generation),

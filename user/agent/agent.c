@@ -276,10 +276,15 @@ int do_agent(int argc, char **argv)
 	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup, ag.interfaces, &ag.sizes);
 	if (err)
 		goto cleanup;
-	err = applier_adopt(&ag.applier, &kern_map_ops,
-			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SERVICES),
-			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_BACKENDS),
-			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
+	struct svc_maps svc = { .ids_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_IDS),
+				.heads_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_HEADS),
+				.routes_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_ROUTES) };
+
+	err = lb_svc_maps_sizes(&svc);
+	if (!err)
+		err = applier_adopt(&ag.applier, &kern_map_ops, &svc,
+				    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_BACKENDS),
+				    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
 	if (!err)
 		err = agent_health_start(&ag);
 	if (!err)

@@ -37,21 +37,54 @@ static int delete_set_slots(struct applier *a, __u32 id, __u32 n_slots)
 	return first;
 }
 
-void applier_sweep(struct applier *a, bool force)
+/* Route ids deleted after the grace period; one the kernel keeps stays. */
+static void delete_retired_routes(struct applier *a)
+{
+	struct apply_state *s = &a->state;
+	size_t i, kept = 0;
+	int err;
+
+	for (i = 0; i < s->n_retired_routes; i++) {
+		err = a->ops->delete(a->fds[APPLY_MAP_ROUTES], &s->retired_routes[i]);
+		if (err && err != -ENOENT)
+			s->retired_routes[kept++] = s->retired_routes[i];
+	}
+	s->n_retired_routes = kept;
+}
+
+static bool set_due(const struct retired_set *r, __u64 now, bool force)
+{
+	return force || now - r->since_ms >= APPLY_GRACE_MS;
+}
+
+int applier_sweep(struct applier *a, bool force)
 {
 	struct apply_state *s = &a->state;
 	__u64 now = now_ms();
+	bool sets_due = false;
 	size_t i, kept = 0;
+	int err;
 
+	for (i = 0; i < s->n_retired && !sets_due; i++)
+		sets_due = set_due(&s->retired[i], now, force);
+	if (!sets_due && !s->n_retired_routes && !s->n_retired_indexes && !a->wait_pending)
+		return 0;
+	/* Everything retired so far was unpublished before this wait began. */
+	err = a->ops->wait_readers();
+	if (err)
+		return err;
+	a->wait_pending = false;
+	delete_retired_routes(a);
+	s->n_retired_indexes = 0; /* their keys are gone: free now */
 	for (i = 0; i < s->n_retired; i++) {
 		struct retired_set *r = &s->retired[i];
 
-		if ((force || now - r->since_ms >= APPLY_GRACE_MS) &&
-		    delete_set_slots(a, r->id, r->n_slots) == 0)
+		if (set_due(r, now, force) && delete_set_slots(a, r->id, r->n_slots) == 0)
 			continue;
 		s->retired[kept++] = *r;
 	}
 	s->n_retired = kept;
+	return 0;
 }
 
 void applier_free(struct applier *a)
@@ -96,7 +129,12 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(st, 0, sizeof(*st));
-	applier_sweep(a, false);
+	/* No key is inserted before elements freed earlier have no reader. */
+	err = applier_sweep(a, false);
+	if (err) {
+		fprintf(stderr, "Failed to wait for BPF readers: %d\n", err);
+		return err;
+	}
 
 	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected };
 
@@ -110,6 +148,8 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	if (undo_failures)
 		fprintf(stderr, "Failed to roll back %zu map elements after error %d\n",
 			undo_failures, err);
+	/* A rolled-back apply deleted what it had inserted. */
+	a->wait_pending |= err != 0;
 	if (!err) {
 		/* Every write is done: the plan's state is the truth now. */
 		apply_state_free(&a->state);
@@ -142,24 +182,9 @@ struct adopt_ctx {
 	size_t cap;
 	__u32 *named; /* set ids the adopted services name, sorted */
 	size_t n_named;
+	__u32 *routes; /* route ids the adopted heads name, sorted */
+	size_t n_routes;
 };
-
-static int adopt_service(const void *key, const void *val, void *ctx)
-{
-	struct adopt_ctx *c = ctx;
-	struct apply_state *s = c->s;
-	struct live_service *svcs = grow(s->svcs, s->n_svcs, &c->cap, sizeof(*svcs));
-
-	if (!svcs)
-		return -ENOMEM;
-	s->svcs = svcs;
-	memcpy(&svcs[s->n_svcs].key, key, sizeof(struct svc_key));
-	memcpy(&svcs[s->n_svcs].val, val, sizeof(struct svc_val));
-	if (svcs[s->n_svcs].val.generation > s->generation)
-		s->generation = svcs[s->n_svcs].val.generation;
-	s->n_svcs++;
-	return 0;
-}
 
 static int adopt_name(const void *key, const void *val, void *ctx)
 {
@@ -271,8 +296,65 @@ static int adopt_sets(struct applier *a, struct adopt_ctx *c)
 			    adopt_backend_key, c);
 }
 
-int applier_adopt(struct applier *a, const struct map_ops *ops, int svc_fd, int be_fd,
-		  int names_fd)
+/* The services, read through the indirection as the CLI reads them. */
+static int adopt_services(struct applier *a, const struct svc_maps *m)
+{
+	struct apply_state *s = &a->state;
+	struct svc_entry *e;
+	size_t i, n;
+	int err = lb_read_services(a->ops, m, &e, &n);
+
+	if (err)
+		return err;
+	s->svcs = calloc(n + 1, sizeof(*s->svcs));
+	for (i = 0; s->svcs && i < n; i++) {
+		s->svcs[i] = (struct live_service){ .key = e[i].key, .val = e[i].val,
+						    .index = e[i].index,
+						    .route_id = e[i].route_id };
+		if (e[i].val.generation > s->generation)
+			s->generation = e[i].val.generation;
+	}
+	s->n_svcs = s->svcs ? n : 0;
+	free(e);
+	return s->svcs ? 0 : -ENOMEM;
+}
+
+static int named_routes(const struct apply_state *s, struct adopt_ctx *c)
+{
+	size_t i;
+
+	c->routes = calloc(s->n_svcs + 1, sizeof(*c->routes));
+	if (!c->routes)
+		return -ENOMEM;
+	for (i = 0; i < s->n_svcs; i++)
+		c->routes[c->n_routes++] = s->svcs[i].route_id;
+	qsort(c->routes, c->n_routes, sizeof(*c->routes), cmp_u32);
+	return 0;
+}
+
+/* Every route id that no head names is left over from an interrupted
+ * apply: retire it. The next id is past all of them. */
+static int adopt_route_id(const void *key, const void *val, void *ctx)
+{
+	struct adopt_ctx *c = ctx;
+	struct apply_state *s = c->s;
+	__u32 id, *r;
+
+	memcpy(&id, key, sizeof(id));
+	if (id >= s->next_route_id)
+		s->next_route_id = id + 1;
+	if (has_u32(c->routes, c->n_routes, id))
+		return 0;
+	r = grow(s->retired_routes, s->n_retired_routes, &c->cap, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	s->retired_routes = r;
+	r[s->n_retired_routes++] = id;
+	return 0;
+}
+
+int applier_adopt(struct applier *a, const struct map_ops *ops, const struct svc_maps *svc,
+		  int be_fd, int names_fd)
 {
 	struct adopt_ctx c = { .s = &a->state };
 	struct apply_state *s = &a->state;
@@ -280,14 +362,23 @@ int applier_adopt(struct applier *a, const struct map_ops *ops, int svc_fd, int 
 
 	memset(a, 0, sizeof(*a));
 	a->ops = ops;
-	a->fds[APPLY_MAP_SERVICES] = svc_fd;
+	a->fds[APPLY_MAP_SERVICES] = svc->ids_fd;
+	a->fds[APPLY_MAP_SVC_HEADS] = svc->heads_fd;
+	a->fds[APPLY_MAP_ROUTES] = svc->routes_fd;
 	a->fds[APPLY_MAP_BACKENDS] = be_fd;
 	a->fds[APPLY_MAP_NAMES] = names_fd;
 	s->next_set_id = 1;
-	err = map_for_each(ops, svc_fd, sizeof(struct svc_key), sizeof(struct svc_val),
-			   adopt_service, &c);
-	if (s->n_svcs)
-		qsort(s->svcs, s->n_svcs, sizeof(*s->svcs), cmp_svc_key);
+	s->next_route_id = 1;
+	s->max_services = svc->max_services;
+	s->max_routes = svc->max_routes;
+	/* The earlier agent may have just deleted keys or routes. */
+	a->wait_pending = true;
+	err = adopt_services(a, svc);
+	if (!err)
+		err = named_routes(s, &c);
+	if (!err)
+		err = map_for_each(ops, svc->routes_fd, sizeof(__u32), 0, adopt_route_id, &c);
+	c.cap = 0;
 	if (!err)
 		err = adopt_sets(a, &c);
 	c.cap = 0;
@@ -297,6 +388,7 @@ int applier_adopt(struct applier *a, const struct map_ops *ops, int svc_fd, int 
 	if (s->n_names)
 		qsort(s->names, s->n_names, sizeof(*s->names), cmp_live_name);
 	free(c.named);
+	free(c.routes);
 	if (err)
 		applier_free(a);
 	return err;

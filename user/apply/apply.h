@@ -7,18 +7,24 @@
  * this file keeps the state between applies and adopts an earlier agent's.
  *
  * Why a connection never sees half of one version and half of another: the
- * kernel resolves a connect() from one svc_val and the backend sets it names
- * (lb_abi.h). Sets are immutable: a set whose content changes is written
- * whole under a fresh id before the svc_val that names it is replaced, and
- * that replacement is one map update. Sets no longer named are retired and
- * deleted only after APPLY_GRACE_MS, long after any program that read the old
- * svc_val has finished. A failed write rolls back what this apply changed, so
- * a policy that cannot be written leaves the previous one in force.
+ * kernel resolves a connect() from one route and the backend sets it names
+ * (lb_abi.h "Atomic switch"). Routes and sets are immutable: a changed
+ * route is written whole under a fresh route id, a changed set under a
+ * fresh set id, before the service's head is switched to it by one 32-bit
+ * store. What no head names any more is retired and deleted (or reused)
+ * only after a grace period that the applier waits for in the kernel
+ * (map_ops.wait_readers): every program that could have read it has
+ * finished then. Sets also wait APPLY_GRACE_MS first, so that an endpoint
+ * slot and its counters are not reassigned at once. A failed write rolls
+ * back what this apply changed, so a policy that cannot be written leaves
+ * the previous one in force.
  *
- * Only what changed is written: a weight change is one svc_val update.
+ * Only what changed is written: a weight change is one route insert and
+ * one published word.
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include "kern/lb_read.h"
 #include "kern/map_ops.h"
 #include "plan.h"
 #include "state.h"
@@ -32,6 +38,10 @@ struct applier {
 	struct apply_state state;
 	__u32 *ejected;   /* endpoint slots ejected now, sorted (applier_set_ejected) */
 	size_t n_ejected;
+	/* Elements may have been freed while programs read them (an earlier
+	 * agent's work, a rolled-back apply): wait for readers before the next
+	 * insert. */
+	bool wait_pending;
 };
 
 struct apply_stats {
@@ -40,10 +50,11 @@ struct apply_stats {
 };
 
 /* Read what the maps already hold (left by an earlier agent) so that the
- * next apply writes only differences. ops is &kern_map_ops outside tests.
+ * next apply writes only differences: services through svc (lb_read.h),
+ * routes no head names are retired. ops is &kern_map_ops outside tests.
  * 0 or negative errno. */
-int applier_adopt(struct applier *a, const struct map_ops *ops, int svc_fd, int be_fd,
-		  int names_fd);
+int applier_adopt(struct applier *a, const struct map_ops *ops, const struct svc_maps *svc,
+		  int be_fd, int names_fd);
 
 /* Recover the slot owners from the health maps (after applier_adopt):
  * fds indexed by enum apply_map (the health ones), the maps' max_entries and
@@ -62,9 +73,12 @@ int applier_set_ejected(struct applier *a, __u32 slot, bool ejected);
  * state exactly as before. */
 int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct apply_stats *st);
 
-/* Delete retired sets older than the grace period (all of them if force).
- * A set the kernel fails to delete stays retired, to be tried again. */
-void applier_sweep(struct applier *a, bool force);
+/* Wait for readers once if anything waits for a grace period: then delete
+ * the retired routes, free the retired service indexes, and delete retired
+ * sets older than APPLY_GRACE_MS (all of them if force). What the kernel
+ * fails to delete (or a failed wait) stays retired, to be tried again.
+ * 0, or the wait's negative errno. */
+int applier_sweep(struct applier *a, bool force);
 
 void applier_free(struct applier *a);
 

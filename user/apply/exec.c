@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include "exec.h"
 
 /* What one step changed: the first done elements; for a delete, what each
@@ -51,11 +52,31 @@ static int run_delete(const struct map_ops *ops, int fd, const struct map_step *
 	return 0;
 }
 
+/* The first word of each value, stored as one atomic word: the switch. */
+static int run_publish(const struct map_ops *ops, int fd, const struct map_step *s,
+		       const void *vals, struct step_undo *u)
+{
+	int err;
+
+	for (; u->done < s->n; u->done++) {
+		__u32 key, word;
+
+		memcpy(&key, elem(s->keys, s->key_size, u->done), sizeof(key));
+		memcpy(&word, elem(vals, s->val_size, u->done), sizeof(word));
+		err = ops->store_u32(fd, s->val_size, key, word);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int run_step(const struct map_ops *ops, int fd, const struct map_step *s,
 		    struct step_undo *u)
 {
 	if (s->kind == STEP_DELETE)
 		return run_delete(ops, fd, s, u);
+	if (s->kind == STEP_PUBLISH)
+		return run_publish(ops, fd, s, s->vals, u);
 	return ops->update_many(fd, s->keys, s->key_size, s->vals, s->val_size, s->n, &u->done);
 }
 
@@ -65,6 +86,18 @@ static size_t undo_step(const struct map_ops *ops, int fd, const struct map_step
 {
 	size_t i, failed = 0;
 
+	if (s->kind == STEP_PUBLISH) {
+		struct step_undo back = {};
+		struct map_step first = *s;
+
+		first.n = u->done; /* only those stored */
+		return run_publish(ops, fd, &first, s->prev_vals, &back) ? first.n - back.done : 0;
+	}
+	/* Putting deleted keys back inserts: an element the deletes freed may
+	 * be reused while a program still reads it (lb_abi.h "Atomic
+	 * switch"), so let those programs finish first. */
+	if (s->kind == STEP_DELETE && u->done && ops->wait_readers())
+		return u->done;
 	for (i = u->done; i-- > 0;) {
 		const void *key = elem(s->keys, s->key_size, i);
 		int err = 0;

@@ -27,9 +27,9 @@ struct map_step *plan_add_step(struct apply_plan *p, enum map_step_kind kind, en
 	*s = (struct map_step){ .kind = kind, .map = map, .key_size = key_size,
 				.val_size = val_size };
 	s->keys = calloc(n + 1, key_size);
-	if (kind == STEP_WRITE)
+	if (kind != STEP_DELETE)
 		s->vals = calloc(n + 1, val_size);
-	if (!s->keys || (kind == STEP_WRITE && !s->vals))
+	if (!s->keys || (kind != STEP_DELETE && !s->vals))
 		return NULL;
 	return s;
 }
@@ -248,25 +248,19 @@ static int svc_val_same(const struct svc_val *a, const struct svc_val *b)
 	return memcmp(&x, &y, sizeof(x)) == 0;
 }
 
-/* The switch: every service whose decision changed gets its new value, one
- * map update each (the kernel replaces an element atomically); then the
- * services that are gone are deleted. */
+/* The next version's services: each value with kernel ids. A service
+ * whose decision did not change keeps its route (and generation); the
+ * others get a fresh route in plan_routes, which writes and publishes it. */
 static int plan_services(const struct apply_state *cur, const struct bpfmesh_image *img,
 			 const struct set_placement *sp, const __u32 *cluster_slots,
 			 const struct name_ids *ni, struct apply_plan *p)
 {
 	__u32 gen = cur->generation + 1;
-	struct map_step *w, *del;
 	size_t i, d;
+	int err;
 
 	p->next.svcs = calloc(img->n_services + 1, sizeof(*p->next.svcs));
-	w = plan_add_step(p, STEP_WRITE, APPLY_MAP_SERVICES, sizeof(struct svc_key),
-		     sizeof(struct svc_val), img->n_services);
-	if (!p->next.svcs || !w)
-		return -ENOMEM;
-	w->prev_vals = calloc(img->n_services + 1, sizeof(struct svc_val));
-	w->prev_existed = calloc(img->n_services + 1, 1);
-	if (!w->prev_vals || !w->prev_existed)
+	if (!p->next.svcs)
 		return -ENOMEM;
 	for (i = 0; i < img->n_services; i++) {
 		struct live_service *nv = &p->next.svcs[i];
@@ -287,34 +281,20 @@ static int plan_services(const struct apply_state *cur, const struct bpfmesh_ima
 			sd->set_id = sp->ids[sd->set_id];
 		}
 		old = find_svc(cur->svcs, cur->n_svcs, &nv->key);
-		if (old && svc_val_same(&old->val, &nv->val)) {
+		if (old && old->route_id && svc_val_same(&old->val, &nv->val)) {
 			nv->val.generation = old->val.generation;
+			nv->index = old->index;
+			nv->route_id = old->route_id;
 			continue;
 		}
-		nv->val.generation = gen;
-		if (old)
-			((struct svc_val *)w->prev_vals)[w->n] = old->val;
-		w->prev_existed[w->n] = old != NULL;
-		((struct svc_key *)w->keys)[w->n] = nv->key;
-		((struct svc_val *)w->vals)[w->n++] = nv->val;
+		nv->val.generation = gen; /* route_id 0: plan_routes gives one */
 	}
 	p->next.n_svcs = img->n_services;
 	p->counts.services = img->n_services;
-	p->counts.svc_writes = w->n;
-	plan_drop_empty_step(p, w);
-
-	del = plan_add_step(p, STEP_DELETE, APPLY_MAP_SERVICES, sizeof(struct svc_key),
-		       sizeof(struct svc_val), cur->n_svcs);
-	if (!del)
-		return -ENOMEM;
-	for (i = 0; i < cur->n_svcs; i++)
-		if (!find_svc(p->next.svcs, p->next.n_svcs, &cur->svcs[i].key))
-			((struct svc_key *)del->keys)[del->n++] = cur->svcs[i].key;
-	p->counts.svc_writes += del->n;
-	plan_drop_empty_step(p, del);
+	err = plan_routes(cur, p);
 	/* A no-op apply is not a new version. */
 	p->next.generation = p->counts.svc_writes ? gen : cur->generation;
-	return 0;
+	return err;
 }
 
 /* The sets the new version names, with their content for the next plan. */

@@ -16,7 +16,9 @@
 #include "state.h"
 
 enum apply_map {
-	APPLY_MAP_SERVICES,
+	APPLY_MAP_SERVICES,   /* svc_ids: svc_key -> service index */
+	APPLY_MAP_SVC_HEADS,  /* service index -> svc_head (mmap-able array) */
+	APPLY_MAP_ROUTES,     /* route id -> svc_val */
 	APPLY_MAP_BACKENDS,
 	APPLY_MAP_NAMES,
 	APPLY_MAP_EP_COUNTERS,  /* health arrays (health_abi.h), written only */
@@ -30,6 +32,9 @@ enum apply_map {
 enum map_step_kind {
 	STEP_WRITE,  /* update n keys to vals */
 	STEP_DELETE, /* delete n keys; exec keeps what they held, to restore them */
+	STEP_PUBLISH, /* array elements keys[i]: store the first 32 bits of vals[i]
+		       * as one atomic word (map_ops.store_u32); undo stores
+		       * prev_vals[i]'s. The switch. */
 };
 
 struct map_step {
@@ -46,16 +51,17 @@ struct map_step {
 };
 
 /* Zeroed and owned slots (counters, owners, cluster state, histograms,
- * cluster configs), fresh backend sets, new names, changed services (the
- * switch), removed services, stale names. Slot steps write arrays: their
+ * cluster configs), fresh backend sets, new names, fresh routes, heads of
+ * new services, their keys, the switch of changed services (publish),
+ * removed services' keys, stale names. Slot steps write arrays: their
  * rollback writes back what the plan knows each element held (zeroes for a
  * slot it assigns, the old config for a cluster config). */
-#define APPLY_MAX_STEPS 10
+#define APPLY_MAX_STEPS 14
 
 struct apply_counts {
 	size_t services;   /* in the new version */
 	size_t endpoints;  /* backend slots in the new version */
-	size_t svc_writes; /* service values written or deleted */
+	size_t svc_writes; /* services switched, added or deleted */
 	size_t set_writes; /* sets written fresh */
 	size_t sets_reused;
 	size_t new_ep_slots;      /* endpoint slots given to a new owner */
@@ -97,6 +103,14 @@ void plan_drop_empty_step(struct apply_plan *p, struct map_step *s);
 int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 now_ms,
 		const struct plan_ejected *ejected, struct apply_plan *p,
 		__u32 **cluster_slots);
+
+/* plan_routes.c: p->next.svcs hold the next version's services, those
+ * that need a new route with route_id 0. Give them route ids (and new
+ * services an index), add the steps that write the routes, the heads and
+ * keys of new services, publish the switched ones and delete removed keys,
+ * and retire what no head names any more. 0, -ENOSPC (p->error says which
+ * map is full) or -ENOMEM. */
+int plan_routes(const struct apply_state *cur, struct apply_plan *p);
 
 void apply_plan_free(struct apply_plan *p);
 

@@ -14,6 +14,8 @@ void apply_state_free(struct apply_state *s)
 	free(s->sets);
 	free(s->names);
 	free(s->retired);
+	free(s->retired_routes);
+	free(s->retired_indexes);
 	slots_free(&s->slots);
 	memset(s, 0, sizeof(*s));
 }

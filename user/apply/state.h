@@ -16,7 +16,9 @@ struct image_set;
 
 struct live_service {
 	struct svc_key key;
-	struct svc_val val; /* as in the kernel: kernel set ids, generation */
+	struct svc_val val; /* its route as in the kernel: kernel set ids, generation */
+	__u32 index;        /* its key's value in svc_ids, its element of svc_heads */
+	__u32 route_id;     /* the route its head names */
 };
 
 /* A backend set in the kernel, with its content so that an identical set in
@@ -55,6 +57,20 @@ struct apply_state {
 	struct retired_set *retired;
 	size_t n_retired;
 	struct apply_slots slots;  /* slot owners (slots.h); empty: health off */
+	/* The service maps (lb_abi.h "Atomic switch"): their sizes (0: not
+	 * checked), the next route id to try, and what waits for a grace period
+	 * (route ids no head names any more, deleted then; indexes of removed
+	 * services, whose keys were deleted: reusable then). While either list
+	 * is not empty no key may be inserted (an element freed by a delete may
+	 * be reused by the insert while a program still reads it): the applier
+	 * waits for readers first (applier_sweep). */
+	__u32 max_services;
+	__u32 max_routes;
+	__u32 next_route_id;       /* 0 is never used: a head of 0 names no route */
+	__u32 *retired_routes;
+	size_t n_retired_routes;
+	__u32 *retired_indexes;
+	size_t n_retired_indexes;
 };
 
 void apply_state_free(struct apply_state *s);

@@ -92,18 +92,57 @@ static int kernel_slot(void *ctx, __u32 set_id, __u32 slot, struct backend_val *
 	return bpf_map_lookup_elem(kv->be_fd, &key, out) ? -errno : 0;
 }
 
+/* Every service from the pinned service maps, through the indirection
+ * (lb_read.h), as parallel key and value arrays for the lb_view. 0, or
+ * non-zero after reporting the error. */
+static int read_pinned_services(struct svc_key **keys, struct svc_val **vals, size_t *n)
+{
+	struct svc_maps m = { .ids_fd = -1, .heads_fd = -1, .routes_fd = -1 };
+	struct svc_entry *e = NULL;
+	int err = -1;
+	size_t i;
+
+	m.ids_fd = open_pinned(BPFMESH_MAP_SVC_IDS);
+	if (m.ids_fd >= 0)
+		m.heads_fd = open_pinned(BPFMESH_MAP_SVC_HEADS);
+	if (m.heads_fd >= 0)
+		m.routes_fd = open_pinned(BPFMESH_MAP_ROUTES);
+	if (m.routes_fd >= 0) {
+		err = lb_read_services(&kern_map_ops, &m, &e, n);
+		if (err)
+			cli_error("cannot read %s", BPFMESH_MAP_SVC_IDS);
+	}
+	*keys = err ? NULL : calloc(*n + 1, sizeof(**keys));
+	*vals = err ? NULL : calloc(*n + 1, sizeof(**vals));
+	if (!err && (!*keys || !*vals)) {
+		cli_error("out of memory");
+		err = -ENOMEM;
+	}
+	for (i = 0; !err && i < *n; i++) {
+		(*keys)[i] = e[i].key;
+		(*vals)[i] = e[i].val;
+	}
+	free(e);
+	if (m.ids_fd >= 0)
+		close(m.ids_fd);
+	if (m.heads_fd >= 0)
+		close(m.heads_fd);
+	if (m.routes_fd >= 0)
+		close(m.routes_fd);
+	return err;
+}
+
 static int show_lb(bool endpoints)
 {
 	struct kernel_view kv = { .be_fd = -1, .names_fd = -1 };
 	struct svc_key *keys = NULL;
 	struct svc_val *vals = NULL;
-	int svc_fd, err = EXIT_USAGE;
+	int err = EXIT_USAGE;
 	struct json j;
 	size_t n = 0;
 
 	/* Stop at the first missing pin: one error, one JSON document. */
-	svc_fd = open_pinned(BPFMESH_MAP_SERVICES);
-	if (svc_fd < 0)
+	if (read_pinned_services(&keys, &vals, &n))
 		goto out;
 	kv.be_fd = open_pinned(BPFMESH_MAP_BACKENDS);
 	if (kv.be_fd < 0)
@@ -111,10 +150,6 @@ static int show_lb(bool endpoints)
 	kv.names_fd = open_pinned(BPFMESH_MAP_NAMES);
 	if (kv.names_fd < 0)
 		goto out;
-	if (lb_read_services(&kern_map_ops, svc_fd, &keys, &vals, &n)) {
-		cli_error("cannot read %s", BPFMESH_MAP_SERVICES);
-		goto out;
-	}
 	struct lb_view view = { .n_services = n, .keys = keys, .vals = vals, .ctx = &kv,
 				.name = kernel_name, .slot = kernel_slot };
 	if (cli.json) {
@@ -136,8 +171,6 @@ static int show_lb(bool endpoints)
 out:
 	free(keys);
 	free(vals);
-	if (svc_fd >= 0)
-		close(svc_fd);
 	if (kv.be_fd >= 0)
 		close(kv.be_fd);
 	if (kv.names_fd >= 0)

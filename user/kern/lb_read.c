@@ -2,74 +2,110 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bpf/bpf.h>
 #include "lb_read.h"
 
-struct svc_pair {
-	struct svc_key key;
-	struct svc_val val;
-};
-
-struct svc_pairs {
-	struct svc_pair *p;
+struct svc_walk {
+	const struct map_ops *ops;
+	const struct svc_maps *m;
+	struct svc_entry *e;
 	size_t n, cap;
 };
 
-static int cmp_pair(const void *a, const void *b)
+static int cmp_entry(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct svc_key));
 }
 
+/* The route the head of index names now, into e. A route read while an
+ * agent switches may be deleted between reading the head and the route
+ * (user space reads outside RCU): then the head has moved on, read again. */
+static int read_route(const struct svc_walk *w, __u32 index, struct svc_entry *e)
+{
+	struct svc_head head;
+	int tries, err = 0;
+
+	for (tries = 0; tries < 3; tries++) {
+		err = w->ops->lookup(w->m->heads_fd, &index, &head);
+		if (err)
+			return err;
+		e->route_id = head.route_id;
+		if (!head.route_id)
+			return 0;
+		err = w->ops->lookup(w->m->routes_fd, &head.route_id, &e->val);
+		if (err != -ENOENT)
+			return err;
+	}
+	return err;
+}
+
 static int collect_service(const void *key, const void *val, void *ctx)
 {
-	struct svc_pairs *ps = ctx;
+	struct svc_walk *w = ctx;
+	struct svc_entry *e;
+	int err;
 
-	if (ps->n == ps->cap) {
-		size_t cap = ps->cap ? ps->cap * 2 : 64;
-		struct svc_pair *p = realloc(ps->p, cap * sizeof(*p));
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
 
-		if (!p)
+		e = realloc(w->e, cap * sizeof(*e));
+		if (!e)
 			return -ENOMEM;
-		ps->p = p;
-		ps->cap = cap;
+		w->e = e;
+		w->cap = cap;
 	}
-	memcpy(&ps->p[ps->n].key, key, sizeof(struct svc_key));
-	memcpy(&ps->p[ps->n++].val, val, sizeof(struct svc_val));
+	e = &w->e[w->n];
+	memset(e, 0, sizeof(*e));
+	memcpy(&e->key, key, sizeof(e->key));
+	memcpy(&e->index, val, sizeof(e->index));
+	err = read_route(w, e->index, e);
+	if (err == -ENOENT) { /* a route gone for good: shown as none */
+		e->route_id = 0;
+		memset(&e->val, 0, sizeof(e->val));
+		err = 0;
+	}
+	w->n += !err;
+	return err;
+}
+
+static int max_entries(int fd, __u32 *out)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	*out = info.max_entries;
 	return 0;
 }
 
-int lb_read_services(const struct map_ops *ops, int fd, struct svc_key **keys,
-		     struct svc_val **vals, size_t *n)
+int lb_svc_maps_sizes(struct svc_maps *m)
 {
-	struct svc_pairs ps = {};
-	size_t i;
+	int err = max_entries(m->heads_fd, &m->max_services);
+
+	return err ? err : max_entries(m->routes_fd, &m->max_routes);
+}
+
+int lb_read_services(const struct map_ops *ops, const struct svc_maps *m, struct svc_entry **out,
+		     size_t *n)
+{
+	struct svc_walk w = { .ops = ops, .m = m };
 	int err;
 
 	*n = 0;
-	*keys = NULL;
-	*vals = NULL;
-	err = map_for_each(ops, fd, sizeof(struct svc_key), sizeof(struct svc_val),
-			   collect_service, &ps);
-	if (!err && ps.n)
-		qsort(ps.p, ps.n, sizeof(*ps.p), cmp_pair);
-	if (!err) {
-		*keys = calloc(ps.n + 1, sizeof(**keys));
-		*vals = calloc(ps.n + 1, sizeof(**vals));
-		if (!*keys || !*vals)
-			err = -ENOMEM;
-	}
-	for (i = 0; !err && i < ps.n; i++) {
-		(*keys)[i] = ps.p[i].key;
-		(*vals)[i] = ps.p[i].val;
-	}
-	free(ps.p);
+	*out = NULL;
+	err = map_for_each(ops, m->ids_fd, sizeof(struct svc_key), sizeof(__u32), collect_service,
+			   &w);
 	if (err) {
-		free(*keys);
-		free(*vals);
-		*keys = NULL;
-		*vals = NULL;
+		free(w.e);
 		return err;
 	}
-	*n = ps.n;
+	if (w.n)
+		qsort(w.e, w.n, sizeof(*w.e), cmp_entry);
+	*out = w.e ? w.e : calloc(1, sizeof(*w.e));
+	if (!*out)
+		return -ENOMEM;
+	*n = w.n;
 	return 0;
 }
 

@@ -2,8 +2,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include "map_ops.h"
+#include "rcu_wait.h"
 
 #define UPDATE_BATCH 4096
 
@@ -51,11 +54,30 @@ static int kern_next_key(int fd, const void *key, void *next)
 	return bpf_map_get_next_key(fd, key, next) ? -errno : 0;
 }
 
+/* mmap only the page that holds the element: a switch touches one word. */
+static int kern_store_u32(int fd, size_t val_size, __u32 index, __u32 value)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	/* The kernel spaces the elements of an mmap-able array 8-byte aligned. */
+	size_t stride = (val_size + 7) & ~(size_t)7;
+	off_t off = (off_t)index * (off_t)stride;
+	off_t base = off - off % page;
+	void *map = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, base);
+
+	if (map == MAP_FAILED)
+		return -errno;
+	__atomic_store_n((__u32 *)((char *)map + (off - base)), value, __ATOMIC_RELEASE);
+	munmap(map, (size_t)page);
+	return 0;
+}
+
 const struct map_ops kern_map_ops = {
 	.update_many = kern_update_many,
 	.lookup = kern_lookup,
 	.delete = kern_delete,
 	.next_key = kern_next_key,
+	.store_u32 = kern_store_u32,
+	.wait_readers = kern_wait_readers,
 };
 
 int map_for_each(const struct map_ops *ops, int fd, size_t key_size, size_t val_size,

@@ -19,6 +19,15 @@ struct map_ops {
 	int (*delete)(int fd, const void *key);
 	/* The key after key (the first when key is NULL); -ENOENT at the end. */
 	int (*next_key)(int fd, const void *key, void *next);
+	/* Store value into the first 32 bits of element index of an mmap-able
+	 * array as one aligned store: readers see the old word or the new,
+	 * never a mix (an update through bpf(2) copies with memcpy, which
+	 * gives no such promise). val_size is the array's value size. */
+	int (*store_u32)(int fd, size_t val_size, __u32 index, __u32 value);
+	/* Return once every BPF program that was running when it was called
+	 * has finished (an RCU grace period): what such a program read may be
+	 * freed or reused afterwards. */
+	int (*wait_readers)(void);
 };
 
 /* The real thing: bpf(2), batched where the kernel has batch updates. */
