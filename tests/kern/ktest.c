@@ -178,11 +178,38 @@ static void remove_dir_files(const char *dir)
 	rmdir(dir);
 }
 
+int env_uninstall(struct ktest_env *e)
+{
+	const char *argv[] = { agent_bin, "uninstall", "--bpffs", e->bpffs, "--cgroup", e->cgroup,
+			       e->interfaces ? "--interfaces" : NULL, e->interfaces, NULL };
+	int status, fd;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		execv(agent_bin, (char *const *)argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -EINTR;
+}
+
 void env_teardown(struct ktest_env *e)
 {
 	if (e->agent > 0)
 		env_stop_agent(e);
-	/* Pins left by a killed agent keep programs attached: remove them. */
+	/* The agent leaves the data plane in force when it stops: remove it
+	 * the way an operator does. Then, in case uninstall itself is broken,
+	 * whatever pins remain (a test of uninstall checks it left none). */
+	if (e->cgroup[0])
+		env_uninstall(e);
 	remove_dir_files(e->bpffs);
 	remove_dir_files(e->policies);
 	if (e->cgroup[0])

@@ -19,6 +19,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include "capacity.h"
 #include "kern/map_ops.h"
 #include "plan.h"
 #include "state.h"
@@ -32,6 +33,7 @@ struct applier {
 	struct apply_state state;
 	__u32 *ejected;   /* endpoint slots ejected now, sorted (applier_set_ejected) */
 	size_t n_ejected;
+	struct apply_limits limits; /* the maps' sizes, checked before each plan */
 };
 
 struct apply_stats {
