@@ -287,7 +287,17 @@ int env_start_agent_arg(struct ktest_env *e, const char *extra_env, const char *
 
 int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args)
 {
-	int fd, n = 0, applied_before = env_count_log(e, "bpfmesh: applied generation");
+	int applied_before = env_count_log(e, "bpfmesh: applied generation");
+	int err = env_spawn_agent(e, extra_env, args);
+
+	if (err)
+		return err;
+	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);
+}
+
+int env_spawn_agent(struct ktest_env *e, const char *extra_env, const char *const *args)
+{
+	int fd, n = 0;
 	const char *argv[32] = { agent_bin, "agent", "--policies", e->policies, "--cgroup",
 				 e->cgroup, "--bpffs", e->bpffs };
 
@@ -313,7 +323,7 @@ int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char 
 		execv(agent_bin, (char *const *)argv);
 		_exit(127);
 	}
-	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);
+	return 0;
 }
 
 int env_signal_agent(struct ktest_env *e, int sig)

@@ -84,6 +84,8 @@ int write_text_file(const char *path, const char *text);
 int env_start_agent(struct ktest_env *e, const char *extra_env);
 /* The same with more agent arguments (NULL-terminated; NULL: none). */
 int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args);
+/* Start the agent and return at once (no wait for an apply). */
+int env_spawn_agent(struct ktest_env *e, const char *extra_env, const char *const *args);
 /* The same with one more agent option (e.g. "--no-sockmap"), or NULL. */
 int env_start_agent_arg(struct ktest_env *e, const char *extra_env, const char *extra_arg);
 /* Wait until the agent's log holds needle at least count times. 0 or -ETIMEDOUT. */
