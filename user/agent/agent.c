@@ -363,7 +363,8 @@ int do_agent(int argc, char **argv)
 		lb_loader_close(&ag.loader);
 		goto cleanup;
 	}
-	agent_log("attached to %s, maps pinned in %s%s", ag.cgroup, ag.bpffs,
+	agent_log("%s %s, maps pinned in %s%s", ag.loader.n_stale ? "loaded for" : "attached to",
+		  ag.cgroup, ag.bpffs,
 		  ag.loader.adopted ? " (re-adopted from an earlier agent)" : "");
 	if (ag.loader.progs_replaced || ag.loader.progs_kept)
 		agent_log("pinned links: %u switched to this agent's programs, %u already "
