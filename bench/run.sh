@@ -156,6 +156,10 @@ cleanup() {
 	if [ -n "$SYSCTL_STATS_OLD" ]; then
 		sysctl -q -w kernel.bpf_stats_enabled="$SYSCTL_STATS_OLD"
 	fi
+	# A stopped agent leaves its data plane in force: remove it.
+	for p in "$BPFROOT"/*/; do
+		[ -d "$p" ] && [ -n "$CG" ] && "$BPFMESH" uninstall --bpffs "${p%/}" --cgroup "$CG" >/dev/null
+	done
 	if [ -n "$CG" ] && [ -d "$CG" ]; then
 		# Only our clients ever join this cgroup: end any still there.
 		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
@@ -344,7 +348,8 @@ agent_start() { # scale rep -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG
 agent_stop() {
 	kill_wait "$AGENT_PID"
 	AGENT_PID=""
-	rm -rf "$AGENT_BPFFS"
+	# SIGTERM leaves the data plane in force: the next scale starts clean.
+	"$BPFMESH" uninstall --bpffs "$AGENT_BPFFS" --cgroup "$CG" >/dev/null
 }
 
 # Atomically replace the measured service's policy file with new weights and

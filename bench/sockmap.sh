@@ -39,6 +39,8 @@ cleanup() {
 		kill "$AGENT_PID" 2>/dev/null || true
 		wait "$AGENT_PID" 2>/dev/null || true
 	fi
+	# The agent leaves the data plane in force when it stops: remove it.
+	"$BPFMESH" uninstall --bpffs "$BPFFS" --cgroup "$CG" >/dev/null 2>&1 || true
 	ip netns del "$NS" 2>/dev/null || true
 	rmdir "$CG" 2>/dev/null || true
 	rm -rf "$WORK"

@@ -71,6 +71,8 @@ cleanup() {
 	trap - EXIT INT TERM
 	kill_wait "$AGENT_PID"
 	kill_wait "$SERVER_PID"
+	# The agent leaves the data plane in force when it stops: remove it.
+	[ -x "$BPFMESH" ] && "$BPFMESH" uninstall --bpffs "$BPFFS" --cgroup "$CG" >/dev/null 2>&1
 	for ns in "$NS_C" "$NS_N" "$NS_B"; do ip netns del "$ns" 2>/dev/null; done
 	rmdir "$CG" 2>/dev/null
 	rm -rf "$BPFFS" "$POL"

@@ -26,8 +26,9 @@ cleanup() {
 	set +e
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	# The agent leaves the data plane in force when it stops: remove it.
+	"$BIN" uninstall --bpffs "$BPFFS" --cgroup "$CG" >/dev/null
 	rmdir "$CG" 2>/dev/null
-	[ -d "$BPFFS" ] && rm -f "$BPFFS"/* && rmdir "$BPFFS"
 	rm -rf "$POLDIR" "$LOG"
 }
 trap cleanup EXIT
@@ -72,4 +73,6 @@ echo "== bpfmesh maps stats"
 
 kill -TERM "$agent"; wait "$agent" || true
 tail -1 "$LOG"
-echo "== done: demo cgroup, pins and backends are removed on exit"
+echo "== bpfmesh uninstall (SIGTERM left the data plane deciding)"
+"$BIN" uninstall --bpffs "$BPFFS" --cgroup "$CG"
+echo "== done: demo cgroup and backends are removed on exit"

@@ -178,11 +178,38 @@ static void remove_dir_files(const char *dir)
 	rmdir(dir);
 }
 
+int env_uninstall(struct ktest_env *e)
+{
+	const char *argv[] = { agent_bin, "uninstall", "--bpffs", e->bpffs, "--cgroup", e->cgroup,
+			       e->interfaces ? "--interfaces" : NULL, e->interfaces, NULL };
+	int status, fd;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		execv(agent_bin, (char *const *)argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -EINTR;
+}
+
 void env_teardown(struct ktest_env *e)
 {
 	if (e->agent > 0)
 		env_stop_agent(e);
-	/* Pins left by a killed agent keep programs attached: remove them. */
+	/* The agent leaves the data plane in force when it stops: remove it
+	 * the way an operator does. Then, in case uninstall itself is broken,
+	 * whatever pins remain (a test of uninstall checks it left none). */
+	if (e->cgroup[0])
+		env_uninstall(e);
 	remove_dir_files(e->bpffs);
 	remove_dir_files(e->policies);
 	if (e->cgroup[0])
@@ -260,7 +287,17 @@ int env_start_agent_arg(struct ktest_env *e, const char *extra_env, const char *
 
 int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args)
 {
-	int fd, n = 0, applied_before = env_count_log(e, "bpfmesh: applied generation");
+	int applied_before = env_count_log(e, "bpfmesh: applied generation");
+	int err = env_spawn_agent(e, extra_env, args);
+
+	if (err)
+		return err;
+	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);
+}
+
+int env_spawn_agent(struct ktest_env *e, const char *extra_env, const char *const *args)
+{
+	int fd, n = 0;
 	const char *argv[32] = { agent_bin, "agent", "--policies", e->policies, "--cgroup",
 				 e->cgroup, "--bpffs", e->bpffs };
 
@@ -286,7 +323,7 @@ int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char 
 		execv(agent_bin, (char *const *)argv);
 		_exit(127);
 	}
-	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);
+	return 0;
 }
 
 int env_signal_agent(struct ktest_env *e, int sig)

@@ -84,13 +84,19 @@ int write_text_file(const char *path, const char *text);
 int env_start_agent(struct ktest_env *e, const char *extra_env);
 /* The same with more agent arguments (NULL-terminated; NULL: none). */
 int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args);
+/* Start the agent and return at once (no wait for an apply). */
+int env_spawn_agent(struct ktest_env *e, const char *extra_env, const char *const *args);
 /* The same with one more agent option (e.g. "--no-sockmap"), or NULL. */
 int env_start_agent_arg(struct ktest_env *e, const char *extra_env, const char *extra_arg);
 /* Wait until the agent's log holds needle at least count times. 0 or -ETIMEDOUT. */
 int env_wait_log(struct ktest_env *e, const char *needle, int count, int timeout_ms);
 int env_count_log(struct ktest_env *e, const char *needle);
 int env_signal_agent(struct ktest_env *e, int sig);
-/* SIGTERM the agent and reap it; returns its exit status or negative errno. */
+/* `bpfmesh uninstall` of the env's bpffs dir, cgroup and interfaces (output
+ * appended to the log); its exit status or negative errno. */
+int env_uninstall(struct ktest_env *e);
+/* SIGTERM the agent and reap it; returns its exit status or negative errno.
+ * The data plane stays in force (env_uninstall removes it). */
 int env_stop_agent(struct ktest_env *e);
 /* Move the calling process into cgroup (a directory). 0 or negative errno. */
 int join_cgroup(const char *cgroup);

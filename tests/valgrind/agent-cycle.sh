@@ -26,7 +26,8 @@ cleanup() {
 		kill -KILL "$agent" 2>/dev/null || true
 		wait "$agent" 2>/dev/null || true
 	fi
-	# A killed agent leaves its pins (and so its links): remove them.
+	# A stopped agent leaves its data plane in force: remove it.
+	"$bin" uninstall --bpffs "$bpffs" --cgroup "$cg" >/dev/null 2>&1 || true
 	rm -rf "$bpffs" 2>/dev/null || true
 	rmdir "$cg" 2>/dev/null || true
 	rm -rf "$work"

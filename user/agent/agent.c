@@ -4,9 +4,10 @@
  * apply it, and re-apply whenever the directory changes or on SIGHUP.
  *
  * A policy with errors is logged and never applied: the last good version
- * stays in force. SIGTERM/SIGINT detach everything and remove the pins; if
- * the agent dies any other way, the pins keep the kernel deciding and the
- * next agent re-adopts them.
+ * stays in force. However the agent stops (SIGTERM and SIGINT included:
+ * that is what a rolling update sends), the pinned links, programs and maps
+ * keep the kernel deciding, and the next agent re-adopts them;
+ * `bpfmesh uninstall` removes them.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +20,7 @@
 #include <bpfmesh/health_abi.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
+#include <bpf/bpf.h>
 #include "agent.h"
 #include "cli/cli.h"
 #include "kern/probe.h"
@@ -33,7 +35,8 @@ static const char agent_usage[] =
 	"Usage: bpfmesh agent [--policies POLICY_DIR] [--cgroup CGROUP_DIR]\n"
 	"                     [--bpffs BPFFS_DIR] [--strict] [-v]\n"
 	"                     [--interfaces IF[,IF...]] [--metrics ADDR:PORT]\n"
-	"                     [--max-endpoints N] [--max-clusters N] [--sockmap]\n"
+	"                     [--max-endpoints N] [--max-clusters N] [--max-services N]\n"
+	"                     [--sockmap] [--allow-insecure-policy-dir]\n"
 	"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
 	"\n"
 	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
@@ -53,6 +56,13 @@ static const char agent_usage[] =
 	AGENT_STR(BPFMESH_MAX_EP_SLOTS) " and\n"
 	"              " AGENT_STR(BPFMESH_MAX_CLUSTERS) " slots: one per endpoint of each subset, one per\n"
 	"              service port and subset); pinned maps keep their size\n"
+	"--max-services size the services map (default " AGENT_STR(BPFMESH_MAX_SERVICES) " VIP:port entries).\n"
+	"              A policy larger than the maps is refused whole, naming the\n"
+	"              option to raise\n"
+	"--allow-insecure-policy-dir\n"
+	"              accept a POLICY_DIR (or a policy file in it) that a group or\n"
+	"              other users may write, or another user owns (refused\n"
+	"              otherwise: whoever writes the policy steers the node's traffic)\n"
 	"--sockmap     same-node acceleration: bytes between a client and a local\n"
 	"              endpoint go socket to socket (sk_msg), bypassing TCP/IP. Off by\n"
 	"              default (--no-sockmap): the kernel's sockmap path loses data a\n"
@@ -68,9 +78,11 @@ static const char agent_usage[] =
 	"the locality, its pods the workloads. At least one of --policies and the\n"
 	"Kubernetes options is required.\n"
 	"\n"
-	"Logs to stderr, one timestamped line per event. SIGTERM or SIGINT detach the\n"
-	"programs, remove the pins and exit 0. See what the kernel holds with\n"
-	"`bpfmesh maps services --bpffs BPFFS_DIR` and `bpfmesh stats`.\n";
+	"Logs to stderr, one timestamped line per event. SIGTERM or SIGINT stop the\n"
+	"agent and exit 0, leaving the data plane in force (pinned links, programs\n"
+	"and maps): the next agent adopts it; `bpfmesh uninstall` removes it. See what\n"
+	"the kernel holds with `bpfmesh maps services --bpffs BPFFS_DIR` and\n"
+	"`bpfmesh stats`.\n";
 
 /* A map size: 2 (slot 0 is reserved) to 16M slots. */
 static int parse_size(const char *v, const char *opt, unsigned int *out)
@@ -108,6 +120,11 @@ static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **
 		} else if ((v = cli_option_value(argc, argv, &i, "--max-clusters"))) {
 			if (parse_size(v, "--max-clusters", &ag->sizes.max_clusters))
 				return -1;
+		} else if ((v = cli_option_value(argc, argv, &i, "--max-services"))) {
+			if (parse_size(v, "--max-services", &ag->sizes.max_services))
+				return -1;
+		} else if (!strcmp(argv[i], "--allow-insecure-policy-dir")) {
+			ag->allow_insecure_policy_dir = true;
 		} else if ((v = cli_option_value(argc, argv, &i, "--metrics"))) {
 			ag->metrics_addr = v;
 		} else if (!strcmp(argv[i], "--sockmap")) {
@@ -141,6 +158,14 @@ static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **
 	return 0;
 }
 
+static __u32 map_max_entries(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.max_entries : 0;
+}
+
 int agent_add_source(struct agent *ag, int fd, const char *name,
 		     int (*on_ready)(struct agent *ag, int fd))
 {
@@ -151,7 +176,7 @@ int agent_add_source(struct agent *ag, int fd, const char *name,
 	return 0;
 }
 
-/* SIGHUP reloads; SIGTERM and SIGINT end the loop. */
+/* SIGHUP reloads; SIGTERM and SIGINT end the loop (the data plane stays). */
 static int on_signal(struct agent *ag, int fd)
 {
 	struct signalfd_siginfo si;
@@ -162,7 +187,7 @@ static int on_signal(struct agent *ag, int fd)
 		agent_reload(ag, "SIGHUP");
 		return 0;
 	}
-	agent_log("%s: detaching", strsignal(si.ssi_signo));
+	agent_log("%s: stopping, the data plane stays in force", strsignal(si.ssi_signo));
 	return 1;
 }
 
@@ -227,6 +252,49 @@ static int agent_probe(void)
 	return err;
 }
 
+/* Refuse a policy directory others may write (policy_perm.c). */
+static int check_policy_perms(const struct agent *ag)
+{
+	char why[PATH_MAX + 128];
+
+	if (!ag->policies || ag->allow_insecure_policy_dir ||
+	    !policy_perm_check(ag->policies, why, sizeof(why)))
+		return 0;
+	cli_error("refusing the policy directory: %s. Make it writable by its owner only "
+		  "(root or this agent's user), e.g. chmod go-w, or pass "
+		  "--allow-insecure-policy-dir", why);
+	return -1;
+}
+
+/* The sizes of the maps in use, which a policy must fit before it is
+ * planned (apply/capacity.h). */
+static void set_apply_limits(struct agent *ag)
+{
+	const struct lb_sizes *s = &ag->loader.sizes;
+
+	ag->applier.limits = (struct apply_limits){
+		.services = s->max_services,
+		.backends = map_max_entries(lb_loader_map_fd(&ag->loader, BPFMESH_MAP_BACKENDS)),
+		.names = map_max_entries(lb_loader_map_fd(&ag->loader, BPFMESH_MAP_NAMES)),
+	};
+}
+
+/* Old-layout pins were found: the policy is in the new maps now (or it was
+ * rejected, and the new maps are empty: the earlier agent's version cannot be
+ * read, so there is nothing else to keep); switch the links and remove the
+ * old pins. */
+static int finish_migration(struct agent *ag)
+{
+	int err = lb_loader_finish_migration(&ag->loader);
+
+	if (err)
+		agent_log("Failed to switch to the new map layout: %d (%s)", err, strerror(-err));
+	else
+		agent_log("migrated: links switched to this agent's programs, %d old pins "
+			  "removed", ag->loader.n_stale);
+	return err;
+}
+
 int do_agent(int argc, char **argv)
 {
 	/* Same-node acceleration is opt-in (--sockmap): see agent_usage. */
@@ -239,6 +307,8 @@ int do_agent(int argc, char **argv)
 	err = parse_args(&ag, &k8s, argc, argv);
 	if (err)
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
+	if (check_policy_perms(&ag))
+		return EXIT_USAGE;
 	libbpf_set_print(libbpf_to_log);
 	if (agent_probe())
 		return EXIT_REJECTED;
@@ -286,6 +356,8 @@ int do_agent(int argc, char **argv)
 				    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_BACKENDS),
 				    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
 	if (!err)
+		set_apply_limits(&ag);
+	if (!err)
 		err = agent_health_start(&ag);
 	if (!err)
 		err = agent_metrics_open_maps(&ag);
@@ -296,8 +368,17 @@ int do_agent(int argc, char **argv)
 		lb_loader_close(&ag.loader);
 		goto cleanup;
 	}
-	agent_log("attached to %s, maps pinned in %s%s", ag.cgroup, ag.bpffs,
+	agent_log("%s %s, maps pinned in %s%s", ag.loader.n_stale ? "loaded for" : "attached to",
+		  ag.cgroup, ag.bpffs,
 		  ag.loader.adopted ? " (re-adopted from an earlier agent)" : "");
+	if (ag.loader.progs_replaced || ag.loader.progs_kept)
+		agent_log("pinned links: %u switched to this agent's programs, %u already "
+			  "running them (same tag and maps)", ag.loader.progs_replaced,
+			  ag.loader.progs_kept);
+	if (ag.loader.n_stale)
+		agent_log("%d pins of another map layout (first: %s): migrating, fresh maps "
+			  "filled from policy before the links switch", ag.loader.n_stale,
+			  ag.loader.stale[0]);
 	if (ag.loader.n_ifaces)
 		agent_log("TC ingress on %d interface(s) by %s", ag.loader.n_ifaces,
 			  tc_mode_name(ag.loader.tc_mode));
@@ -305,16 +386,26 @@ int do_agent(int argc, char **argv)
 		agent_log("generation %u in force, %zu services", ag.applier.state.generation,
 			  ag.applier.state.n_svcs);
 	agent_reload(&ag, "start");
+	if (ag.loader.n_stale) {
+		err = finish_migration(&ag);
+		if (err)
+			goto stop;
+	}
 
 	err = agent_loop(&ag);
-	applier_sweep(&ag.applier, true);
+stop:
+	/* Sets still in their grace period stay: a connect may be reading one,
+	 * and the next agent retires what no service names (apply.c, adopt). */
+	applier_sweep(&ag.applier, false);
 	agent_health_stop(&ag);
 	applier_free(&ag.applier);
 	agent_reported_free(&ag.reported);
 	bpfmesh_image_free(&ag.img);
 	agent_metrics_stop(&ag);
-	lb_loader_detach(&ag.loader);
-	agent_log("detached from %s, pins removed", ag.cgroup);
+	/* Release our handles only: the pins keep the programs attached and
+	 * deciding until the next agent adopts them or `bpfmesh uninstall`. */
+	lb_loader_close(&ag.loader);
+	agent_log("stopped; programs stay attached to %s, pins in %s", ag.cgroup, ag.bpffs);
 cleanup:
 	agent_metrics_stop(&ag);
 	agent_k8s_stop(&ag);

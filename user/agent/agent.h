@@ -46,6 +46,7 @@ struct agent {
 	const char *interfaces; /* --interfaces: TC ingress on these, or NULL */
 	char cgroup[PATH_MAX];
 	bool strict;
+	bool allow_insecure_policy_dir; /* --allow-insecure-policy-dir */
 	struct lb_sizes sizes; /* --max-endpoints, --max-clusters */
 	struct lb_loader loader;
 	struct applier applier;
@@ -88,6 +89,12 @@ void agent_reported_free(struct agent_reported *r);
 
 /* Compile and apply the policy directory. Never loses the version in force. */
 void agent_reload(struct agent *ag, const char *why);
+
+/* 0 when the policy path (a directory and its .yaml and .yml files, or a
+ * file) may be written only by its owner, root or this agent's user (or
+ * sits on a read-only mount); else -EPERM with why naming the path and its
+ * mode. */
+int policy_perm_check(const char *policies, char *why, size_t len);
 
 /* health.c: adopt the slots, poll the events ring buffer, run the sweep.
  * 0 or negative errno. */

@@ -137,6 +137,13 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	}
 
 	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected };
+	char why[256];
+
+	err = apply_check_capacity(&a->limits, img, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "Failed to plan the policy: %s\n", why);
+		return err;
+	}
 
 	err = apply_plan_build(&a->state, img, now_ms(), &ej, &plan);
 	if (err) {

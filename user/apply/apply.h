@@ -24,6 +24,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include "capacity.h"
 #include "kern/lb_read.h"
 #include "kern/map_ops.h"
 #include "plan.h"
@@ -42,6 +43,7 @@ struct applier {
 	 * agent's work, a rolled-back apply): wait for readers before the next
 	 * insert. */
 	bool wait_pending;
+	struct apply_limits limits; /* the maps' sizes, checked before each plan */
 };
 
 struct apply_stats {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * bpfmesh: one binary, subcommands in the manner of bpftool and ip.
- *   bpfmesh [OPTIONS] { agent | lint | compile | maps | version | help } ...
+ *   bpfmesh [OPTIONS] { agent | lint | compile | maps | stats | uninstall | version |
+ *                       help } ...
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,12 +15,15 @@ static const char top_usage[] =
 	"       bpfmesh help [COMMAND]\n"
 	"       bpfmesh COMMAND --help\n"
 	"\n"
-	"COMMAND := { agent | lint | compile | maps | stats | version | help }\n"
+	"COMMAND := { agent | lint | compile | maps | stats | uninstall | version |\n"
+	"             help }\n"
 	"  agent    run the node agent: compile policies, load, attach, watch\n"
 	"  lint     check Istio policy files, as Istio would (exit 0 ok, 1 rejected)\n"
 	"  compile  check and print what would be written to the kernel\n"
 	"  maps     show what the kernel holds: services, endpoints, stats\n"
 	"  stats    the canary view: per service, subsets side by side, endpoints\n"
+	"  uninstall\n"
+	"           remove the data plane a stopped agent left in force\n"
 	"  version  print the version of bpfmesh and of the libbpf it uses\n"
 	"  help     print this help, or a command's help\n"
 	"\n"
@@ -67,6 +71,7 @@ static int do_version(int argc, char **argv)
 static const struct cmd top_cmds[] = {
 	{ "agent", do_agent },     { "lint", do_lint }, { "compile", do_compile },
 	{ "maps", do_maps },       { "stats", do_stats },     { "version", do_version },
+	{ "uninstall", do_uninstall },
 	{ "help", do_help },
 	{ NULL, NULL },
 };

@@ -2,14 +2,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 #include <bpfmesh/sockmap_abi.h>
+#include <bpfmesh/tc_abi.h>
 #include "sock_addr.skel.h"
 #include "tc.skel.h"
 #include "sockops.skel.h"
@@ -64,11 +67,70 @@ const unsigned int lb_n_programs = sizeof(lb_programs) / sizeof(lb_programs[0]);
 _Static_assert(sizeof(lb_programs) / sizeof(lb_programs[0]) <= LB_MAX_PROGRAMS,
 	       "raise LB_MAX_PROGRAMS");
 
-int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *map_name)
+/*
+ * Pinned map names carry the layout version of the map (key, value, type):
+ * an agent adopts only pins whose layout it reads, and a pin of another
+ * layout is found under another name, never misread. A map whose name
+ * already ends in _v<N> pins under its name; any other map pins as
+ * <name>_v<version>, its version from this table (1 when not listed). A
+ * change to a map's key or value layout bumps its row (or its _v<N>).
+ *
+ * Pins of the previous release had no version on these maps (and one
+ * services hash of whole routes, replaced by the three maps of the atomic
+ * switch: lb_abi.h); an agent that finds them (or any bpfmesh_ pin that is not one of its own names) migrates:
+ * see find_stale_pins().
+ */
+static const struct {
+	const char *map;
+	unsigned int version;
+} map_layouts[] = {
+	{ BPFMESH_MAP_SVC_IDS, 1 }, { BPFMESH_MAP_SVC_HEADS, 1 }, { BPFMESH_MAP_ROUTES, 1 },
+	{ BPFMESH_MAP_BACKENDS, 1 }, { BPFMESH_MAP_VERDICTS, 1 },  { BPFMESH_MAP_NAMES, 1 },
+	{ BPFMESH_MAP_CT4, 1 },      { BPFMESH_MAP_TC_EVENTS, 1 },
+};
+
+/* Does name end in _v<digits>? */
+static bool has_layout_version(const char *name)
 {
-	if ((size_t)snprintf(buf, len, "%s/%s", bpffs_dir, map_name) >= len)
-		return -ENAMETOOLONG;
-	return 0;
+	const char *v = strrchr(name, '_');
+	size_t digits;
+
+	if (!v || v[1] != 'v')
+		return false;
+	digits = strspn(v + 2, "0123456789");
+	return digits > 0 && v[2 + digits] == '\0';
+}
+
+static unsigned int layout_version(const char *map_name)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(map_layouts) / sizeof(map_layouts[0]); i++)
+		if (!strcmp(map_layouts[i].map, map_name))
+			return map_layouts[i].version;
+	return 1;
+}
+
+/* Map pins (bpfmesh_*) get their layout version; link pins keep their name. */
+static int pin_name(char *buf, size_t len, const char *name)
+{
+	int n;
+
+	if (strncmp(name, LB_PIN_PREFIX, strlen(LB_PIN_PREFIX)) || has_layout_version(name))
+		n = snprintf(buf, len, "%s", name);
+	else
+		n = snprintf(buf, len, "%s_v%u", name, layout_version(name));
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *name)
+{
+	char pin[NAME_MAX + 1];
+	int err = pin_name(pin, sizeof(pin), name);
+
+	if (!err && (size_t)snprintf(buf, len, "%s/%s", bpffs_dir, pin) >= len)
+		err = -ENAMETOOLONG;
+	return err;
 }
 
 static bool is_netdev(const struct lb_program *row)
@@ -182,6 +244,105 @@ static int attach_to_map(struct lb_loader *l, const struct lb_program *row,
 	return 0;
 }
 
+#define PROG_MAX_MAPS 64
+
+/* The kernel's view of a loaded program: its tag and the maps it uses. */
+struct prog_identity {
+	struct bpf_prog_info info;
+	__u32 map_ids[PROG_MAX_MAPS];
+};
+
+static int prog_identity(int prog_fd, struct prog_identity *id)
+{
+	__u32 len = sizeof(id->info);
+
+	memset(id, 0, sizeof(*id));
+	id->info.nr_map_ids = PROG_MAX_MAPS;
+	id->info.map_ids = (__u64)(unsigned long)id->map_ids;
+	if (bpf_obj_get_info_by_fd(prog_fd, &id->info, &len))
+		return -errno;
+	return id->info.nr_map_ids <= PROG_MAX_MAPS ? 0 : -E2BIG;
+}
+
+/* Two maps a program uses are the same when they are one map, or both are
+ * read-only data of the same name and content (.rodata is a new map at each
+ * load, frozen, so equal bytes mean equal constants). */
+static bool same_map(__u32 a_id, __u32 b_id)
+{
+	struct bpf_map_info a = {}, b = {};
+	__u32 len = sizeof(a), zero = 0;
+	int a_fd, b_fd;
+	bool same = false;
+	char a_val[4096], b_val[4096];
+
+	if (a_id == b_id)
+		return true;
+	a_fd = bpf_map_get_fd_by_id(a_id);
+	b_fd = bpf_map_get_fd_by_id(b_id);
+	if (a_fd >= 0 && b_fd >= 0 && !bpf_obj_get_info_by_fd(a_fd, &a, &len) &&
+	    (len = sizeof(b), !bpf_obj_get_info_by_fd(b_fd, &b, &len)) &&
+	    !strcmp(a.name, b.name) && strstr(a.name, ".rodata") && a.type == b.type &&
+	    a.value_size == b.value_size && a.value_size <= sizeof(a_val) &&
+	    !bpf_map_lookup_elem(a_fd, &zero, a_val) && !bpf_map_lookup_elem(b_fd, &zero, b_val))
+		same = !memcmp(a_val, b_val, a.value_size);
+	if (a_fd >= 0)
+		close(a_fd);
+	if (b_fd >= 0)
+		close(b_fd);
+	return same;
+}
+
+/*
+ * "The program differs" is decided by the kernel's identity of the program a
+ * pinned link runs against the one this agent loaded: the tag (a hash of the
+ * instructions, with map references left out) and the maps it uses. Same
+ * tag and same maps: the same decisions, the link is left as it is. Any
+ * difference (another build, or new maps after a layout migration) and the
+ * link is switched with one bpf_link_update.
+ */
+static bool link_runs_same_program(struct bpf_link *link, int prog_fd)
+{
+	struct bpf_link_info li = {};
+	__u32 len = sizeof(li), i;
+	struct prog_identity a, b;
+	bool same;
+	int fd;
+
+	if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &len))
+		return false;
+	fd = bpf_prog_get_fd_by_id(li.prog_id);
+	if (fd < 0)
+		return false;
+	same = !prog_identity(fd, &a) && !prog_identity(prog_fd, &b) &&
+	       !memcmp(a.info.tag, b.info.tag, sizeof(a.info.tag)) &&
+	       a.info.nr_map_ids == b.info.nr_map_ids;
+	for (i = 0; same && i < a.info.nr_map_ids; i++)
+		same = same_map(a.map_ids[i], b.map_ids[i]);
+	close(fd);
+	return same;
+}
+
+/* Switch an earlier agent's pinned link to prog, unless it runs the same. */
+static int adopt_link(struct lb_loader *l, const struct lb_program *row, struct bpf_link *link,
+		      struct bpf_program *prog)
+{
+	int err = link_check_target(l, row, link);
+
+	if (err)
+		return err;
+	/* BPFMESH_REPLACE_PROGRAMS=1 switches even an equal program: the
+	 * tests exercise the link update under load with it. */
+	if (!getenv("BPFMESH_REPLACE_PROGRAMS") &&
+	    link_runs_same_program(link, bpf_program__fd(prog))) {
+		l->progs_kept++;
+		return 0;
+	}
+	err = bpf_link__update_program(link, prog);
+	if (!err)
+		l->progs_replaced++;
+	return err;
+}
+
 /* Reuse a pinned link (switching it to the new program), or attach anew. */
 static int attach_one(struct lb_loader *l, unsigned int i)
 {
@@ -205,9 +366,7 @@ static int attach_one(struct lb_loader *l, unsigned int i)
 		return err;
 	link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
 	if (link) {
-		err = link_check_target(l, row, link);
-		if (!err)
-			err = bpf_link__update_program(link, prog);
+		err = adopt_link(l, row, link, prog);
 		if (err) {
 			bpf_link__destroy(link);
 			return err;
@@ -235,19 +394,40 @@ static int attach_one(struct lb_loader *l, unsigned int i)
  * each, and every host has a cluster: 2x. A hash map's bucket array is
  * allocated at creation (16 B a bucket): sizing these from the slots keeps
  * a node's memory to its policy (the compile-time maxima cost 10.9 MB). */
+enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE };
+
 static const struct {
 	const char *map;
-	bool per_cluster;
+	enum size_base base;
 	unsigned int times;
 } sized_maps[] = {
-	{ BPFMESH_MAP_EP_COUNTERS, false, 1 },
-	{ BPFMESH_MAP_EP_HEALTH, false, 1 },
-	{ BPFMESH_MAP_EP_HISTS, true, 1 },
-	{ BPFMESH_MAP_CLUSTER_CFG, true, 1 },
-	{ BPFMESH_MAP_CLUSTER_STATE, true, 1 },
-	{ BPFMESH_MAP_BACKENDS, false, 4 },
-	{ BPFMESH_MAP_NAMES, true, 2 },
+	{ BPFMESH_MAP_EP_COUNTERS, PER_ENDPOINT, 1 },
+	{ BPFMESH_MAP_EP_HEALTH, PER_ENDPOINT, 1 },
+	{ BPFMESH_MAP_EP_HISTS, PER_CLUSTER, 1 },
+	{ BPFMESH_MAP_CLUSTER_CFG, PER_CLUSTER, 1 },
+	{ BPFMESH_MAP_CLUSTER_STATE, PER_CLUSTER, 1 },
+	{ BPFMESH_MAP_BACKENDS, PER_ENDPOINT, 4 },
+	{ BPFMESH_MAP_NAMES, PER_CLUSTER, 2 },
+	/* --max-services: one entry per service VIP:port; routes twice that,
+	 * room for every service's next version while the old one waits out
+	 * its grace period (lb_abi.h). */
+	{ BPFMESH_MAP_SVC_IDS, PER_SERVICE, 1 },
+	{ BPFMESH_MAP_SVC_HEADS, PER_SERVICE, 1 },
+	{ BPFMESH_MAP_ROUTES, PER_SERVICE, 2 },
 };
+
+static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
+{
+	switch (base) {
+	case PER_ENDPOINT:
+		return s->max_endpoints;
+	case PER_CLUSTER:
+		return s->max_clusters;
+	case PER_SERVICE:
+		return s->max_services;
+	}
+	return 0;
+}
 
 /* max_entries of the map pinned at path, or 0 when there is none. libbpf
  * refuses to reuse a pin whose max_entries differ from the object's, so a
@@ -281,8 +461,7 @@ static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
 		if (err)
 			return err;
-		want = sized_maps[i].times * (sized_maps[i].per_cluster ? l->sizes.max_clusters
-									 : l->sizes.max_endpoints);
+		want = sized_maps[i].times * size_base(&l->sizes, sized_maps[i].base);
 		pinned = pinned_max_entries(path);
 		err = bpf_map__set_max_entries(m, pinned ? pinned : want);
 		if (err)
@@ -304,6 +483,100 @@ static void read_sizes(struct lb_loader *l)
 	len = sizeof(info);
 	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
 		l->sizes.max_clusters = info.max_entries;
+	fd = lb_loader_map_fd(l, BPFMESH_MAP_SVC_IDS);
+	len = sizeof(info);
+	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+		l->sizes.max_services = info.max_entries;
+}
+
+/* Every map libbpf would pin by name is pinned under its versioned name. */
+static int set_pin_paths(const struct lb_loader *l, struct bpf_object *obj)
+{
+	char path[PATH_MAX];
+	struct bpf_map *m;
+	int err;
+
+	bpf_object__for_each_map(m, obj) {
+		if (!bpf_map__pin_path(m))
+			continue; /* not pinned (.rodata, .bss) */
+		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, bpf_map__name(m));
+		if (!err)
+			err = bpf_map__set_pin_path(m, path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Is name the pin name of a map of obj? */
+static bool object_pins(struct bpf_object *obj, const char *name)
+{
+	char mine[NAME_MAX + 1];
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj)
+		if (!pin_name(mine, sizeof(mine), bpf_map__name(m)) && !strcmp(mine, name))
+			return true;
+	return false;
+}
+
+/* Is name (an entry of the bpffs dir) a map pin of this agent's layouts,
+ * in any of its objects, loaded or not? */
+static bool is_current_pin(const struct lb_loader *l, const char *name)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	struct bpf_object *obj;
+	bool found = false;
+	int i;
+
+	for (i = 0; i < __LB_OBJ_MAX && !found; i++) {
+		const void *bytes;
+		size_t sz;
+
+		if (l->objs[i]) {
+			found = object_pins(l->objs[i], name);
+			continue;
+		}
+		bytes = lb_objects[i].elf_bytes(&sz);
+		opts.object_name = lb_objects[i].name;
+		obj = bpf_object__open_mem(bytes, sz, &opts);
+		if (!obj)
+			continue;
+		found = object_pins(obj, name);
+		bpf_object__close(obj);
+	}
+	return found;
+}
+
+/*
+ * Migration. A map pin (bpfmesh_*) that is none of this agent's names is
+ * of another layout version (or an unversioned pin of the previous
+ * release): its content cannot be read safely, so this agent does not read
+ * it. Its own maps are created fresh, the policy is applied into them, and
+ * only then are the pinned links switched to its programs (which use the
+ * new maps): until that moment the earlier programs keep deciding from the
+ * old maps, so no connect sees an empty map. The old pins are removed last
+ * (lb_loader_finish_migration); the old maps go with the old programs.
+ */
+static int find_stale_pins(struct lb_loader *l)
+{
+	DIR *d = opendir(l->bpffs_dir);
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, LB_PIN_PREFIX, strlen(LB_PIN_PREFIX)) ||
+		    is_current_pin(l, de->d_name))
+			continue;
+		if (l->n_stale == LB_MAX_STALE) {
+			closedir(d);
+			return -E2BIG;
+		}
+		snprintf(l->stale[l->n_stale++], NAME_MAX + 1, "%s", de->d_name);
+	}
+	closedir(d);
+	return 0;
 }
 
 /* Does a cgroup row of object obj have a pinned link (an earlier agent's)? */
@@ -357,7 +630,9 @@ static int load_objects(struct lb_loader *l)
 				err);
 			return err;
 		}
-		err = size_maps(l, l->objs[i]);
+		err = set_pin_paths(l, l->objs[i]);
+		if (!err)
+			err = size_maps(l, l->objs[i]);
 		if (!err)
 			err = bpf_object__load(l->objs[i]);
 		if (err) {
@@ -433,10 +708,74 @@ static int write_sockmap_cfg(struct lb_loader *l, bool no_sockmap)
 	return bpf_map_update_elem(fd, &zero, &cfg, BPF_ANY) ? -errno : 0;
 }
 
+static bool dir_has_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool found = false;
+
+	while (d && !found && (de = readdir(d)))
+		found = de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Only root reads or writes the pins: the maps decide where every
+ * connection of the node goes. */
+static void restrict_pins(const struct lb_loader *l)
+{
+	DIR *d = opendir(l->bpffs_dir);
+	struct dirent *de;
+
+	chmod(l->bpffs_dir, LB_DIR_MODE);
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			fchmodat(dirfd(d), de->d_name, LB_PIN_MODE, 0);
+	closedir(d);
+}
+
+static int attach_all(struct lb_loader *l)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < lb_n_programs; i++) {
+		err = attach_one(l, i);
+		if (err == -EXDEV) {
+			fprintf(stderr, "Failed to attach: %s holds links of an agent attached to "
+				"another cgroup\n", l->bpffs_dir);
+			return err;
+		}
+		if (err) {
+			fprintf(stderr, "Failed to attach %s: %d (%s)\n", lb_programs[i].pin, err,
+				strerror(-err));
+			return err;
+		}
+	}
+	restrict_pins(l);
+	return 0;
+}
+
+int lb_loader_finish_migration(struct lb_loader *l)
+{
+	char path[PATH_MAX];
+	int err = attach_all(l), i;
+
+	if (err)
+		return err;
+	for (i = 0; i < l->n_stale; i++)
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", l->bpffs_dir, l->stale[i]) <
+		    sizeof(path))
+			unlink(path);
+	return 0;
+}
+
 int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,
 		   const char *interfaces, const struct lb_sizes *sizes)
 {
-	unsigned int i;
 	int err;
 
 	memset(l, 0, sizeof(*l));
@@ -445,6 +784,8 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 							       : BPFMESH_MAX_EP_SLOTS;
 	l->sizes.max_clusters = sizes && sizes->max_clusters ? sizes->max_clusters
 							     : BPFMESH_MAX_CLUSTERS;
+	l->sizes.max_services = sizes && sizes->max_services ? sizes->max_services
+							     : BPFMESH_MAX_SERVICES;
 	if ((size_t)snprintf(l->bpffs_dir, sizeof(l->bpffs_dir), "%s", bpffs_dir) >=
 	    sizeof(l->bpffs_dir))
 		return -ENAMETOOLONG;
@@ -459,6 +800,9 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 			strerror(-err));
 		return err;
 	}
+	/* Pins already there are an earlier agent's: whatever fails from here,
+	 * they stay in force. */
+	l->adopted = !l->created_dir && dir_has_entries(l->bpffs_dir);
 	l->cgroup_fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY);
 	if (l->cgroup_fd < 0) {
 		err = -errno;
@@ -470,21 +814,18 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 		err = choose_tc_mode(l);
 	if (!err)
 		err = write_sockmap_cfg(l, sizes && sizes->no_sockmap);
+	if (!err)
+		err = find_stale_pins(l);
 	if (err)
 		goto cleanup;
-	for (i = 0; i < lb_n_programs; i++) {
-		err = attach_one(l, i);
-		if (err == -EXDEV) {
-			fprintf(stderr, "Failed to attach: %s holds links of an agent attached to "
-				"another cgroup\n", l->bpffs_dir);
-			goto cleanup;
-		}
-		if (err) {
-			fprintf(stderr, "Failed to attach %s to %s: %d (%s)\n",
-				lb_programs[i].pin, cgroup_dir, err, strerror(-err));
-			goto cleanup;
-		}
+	if (l->n_stale) {
+		/* Migrating: attach once the new maps hold the policy. */
+		l->adopted = true;
+		return 0;
 	}
+	err = attach_all(l);
+	if (err)
+		goto cleanup;
 	return 0;
 
 cleanup:

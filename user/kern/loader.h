@@ -63,8 +63,16 @@ extern const unsigned int lb_n_programs;
 struct lb_sizes {
 	unsigned int max_endpoints; /* endpoint slots, slot 0 reserved */
 	unsigned int max_clusters;  /* cluster slots, slot 0 reserved */
+	unsigned int max_services;  /* entries of the services map (--max-services) */
 	bool no_sockmap;            /* agent --no-sockmap: written before attaching */
 };
+
+/* Map pins start with this; link pins do not. */
+#define LB_PIN_PREFIX "bpfmesh_"
+/* The bpffs directory and every pin in it: root only. */
+#define LB_DIR_MODE 0700
+#define LB_PIN_MODE 0600
+#define LB_MAX_STALE 64
 
 struct lb_loader {
 	struct lb_sizes sizes; /* what the maps in use hold, once open */
@@ -79,6 +87,13 @@ struct lb_loader {
 	int cgroup_fd;
 	bool created_dir;
 	bool adopted; /* pins from an earlier agent were found and reused */
+	/* Pinned links found running another program (replaced by a link
+	 * update) or the same one (left alone): see link_runs_same_program(). */
+	unsigned int progs_replaced, progs_kept;
+	/* Map pins of another layout version (or unversioned, from the previous
+	 * release): nothing is attached until lb_loader_finish_migration(). */
+	int n_stale;
+	char stale[LB_MAX_STALE][NAME_MAX + 1];
 	char bpffs_dir[PATH_MAX];
 };
 
@@ -87,6 +102,12 @@ struct lb_loader {
  * (defaults). */
 int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,
 		   const char *interfaces, const struct lb_sizes *sizes);
+
+/* After lb_loader_open found pins of another layout (n_stale > 0) and the
+ * policy was applied into the new maps: switch the pinned links to this
+ * agent's programs (or attach them) and remove the old pins. 0 or negative
+ * errno. */
+int lb_loader_finish_migration(struct lb_loader *l);
 
 /* The loaded program of a table row by function name, or NULL. */
 struct bpf_program *lb_loader_program(const struct lb_loader *l, const char *prog);
@@ -100,7 +121,8 @@ void lb_loader_close(struct lb_loader *l);
 /* fd of a map by name (BPFMESH_MAP_*), whichever object defines it; or -ENOENT. */
 int lb_loader_map_fd(const struct lb_loader *l, const char *map_name);
 
-/* Path of a pinned object (map or link) of an agent using bpffs_dir. */
+/* Path of a pinned object (map or link) of an agent using bpffs_dir; a map
+ * (bpfmesh_*) gets its layout version, e.g. bpfmesh_lb4_svc_ids_v1. */
 int lb_pin_path(char *buf, size_t len, const char *bpffs_dir, const char *map_name);
 /* An fd of the map pinned as map_name under bpffs_dir, or a negative errno. */
 int lb_pin_open(const char *bpffs_dir, const char *map_name);

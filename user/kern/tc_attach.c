@@ -12,11 +12,6 @@
 #define BPFMESH_TCX_EGRESS 47 /* enum bpf_attach_type BPF_TCX_EGRESS */
 #define BPFMESH_LINK_TYPE_TCX 11 /* enum bpf_link_type BPF_LINK_TYPE_TCX */
 
-/* Our cls_bpf filter's place on clsact ingress and egress. One fixed slot,
- * so that a restarted agent finds and replaces its predecessor's filter. */
-#define TC_FILTER_HANDLE 0xb9e5
-#define TC_FILTER_PRIO 0xb9e5
-
 const char *tc_mode_name(enum tc_mode mode)
 {
 	return mode == TC_MODE_TCX ? "tcx" : "clsact";

@@ -12,6 +12,12 @@
 
 struct bpf_link;
 
+/* Our cls_bpf filter's place on clsact ingress and egress. One fixed slot,
+ * so that a restarted agent finds and replaces its predecessor's filter
+ * (and `bpfmesh uninstall` finds it). */
+#define TC_FILTER_HANDLE 0xb9e5
+#define TC_FILTER_PRIO 0xb9e5
+
 enum tc_mode {
 	TC_MODE_TCX,    /* BPF_LINK_CREATE with BPF_TCX_INGRESS */
 	TC_MODE_CLSACT, /* clsact qdisc + cls_bpf filter (bpf_tc_* API) */

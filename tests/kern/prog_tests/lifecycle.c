@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The agent's life: a bad policy never replaces a good one; the kernel keeps
  * deciding while no agent runs; a new agent re-adopts without changing a
- * decision; SIGTERM leaves nothing attached. */
+ * decision; SIGTERM leaves the data plane deciding; `bpfmesh uninstall`
+ * leaves nothing attached. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -105,10 +106,18 @@ KTEST(agent_restart_readopts)
 		goto out;
 	ASSERT_EQ(r.per_backend[2], 500, "same decisions after re-adoption");
 
-	/* SIGTERM: detached, pins gone. */
+	/* SIGTERM (a rolling update): the data plane stays in force. */
 	ASSERT_EQ(env_stop_agent(&env), 0, "agent exits 0 on SIGTERM");
-	ASSERT_EQ(attached_programs(env.cgroup), 0, "nothing attached after SIGTERM");
-	snprintf(path, sizeof(path), "%s/bpfmesh_lb4_svc_ids", env.bpffs);
+	ASSERT_EQ(attached_programs(env.cgroup), 2, "still attached after SIGTERM");
+	snprintf(path, sizeof(path), "%s/bpfmesh_lb4_svc_ids_v1", env.bpffs);
+	ASSERT_OK(access(path, F_OK), "pins stay (versioned name)");
+	if (!ASSERT_OK(client_run(&env, "127.100.9.1", 80, 500, &r), "client"))
+		goto out;
+	ASSERT_EQ(r.per_backend[2], 500, "decisions go on after SIGTERM");
+
+	/* `bpfmesh uninstall`: detached, pins gone. */
+	ASSERT_EQ(env_uninstall(&env), 0, "uninstall exits 0");
+	ASSERT_EQ(attached_programs(env.cgroup), 0, "nothing attached after uninstall");
 	ASSERT_TRUE(access(path, F_OK) != 0, "pins removed");
 	if (!ASSERT_OK(client_run(&env, "127.100.9.1", 80, 5, &r), "client"))
 		goto out;

@@ -19,6 +19,7 @@
 #include "fixtures.h"
 #include "ktest.h"
 #include "topo.h"
+#include "kern/loader.h"
 #include <bpfmesh/tc_abi.h>
 
 #define N_CONNS 2000
@@ -93,7 +94,8 @@ static int ct_fd(const struct ktest_env *env)
 {
 	char path[PATH_MAX + 32];
 
-	snprintf(path, sizeof(path), "%s/%s", env->bpffs, BPFMESH_MAP_CT4);
+	if (lb_pin_path(path, sizeof(path), env->bpffs, BPFMESH_MAP_CT4))
+		return -ENAMETOOLONG;
 	return bpf_obj_get(path);
 }
 
@@ -325,7 +327,8 @@ static int tc_programs(const char *ifname)
 
 /* The agent dies and a new one takes over: tracked flows go on (the flow
  * table is pinned), the attachment is re-adopted, not doubled; SIGTERM
- * leaves nothing on the interfaces. Both attach modes. */
+ * leaves it in force, `bpfmesh uninstall` leaves nothing on the interfaces.
+ * Both attach modes. */
 static void agent_restart(const char *agent_env)
 {
 	struct ktest_env env = {};
@@ -355,6 +358,9 @@ static void agent_restart(const char *agent_env)
 	ASSERT_EQ(ct_endpoint(&env, fd), ep_addr, "same endpoint");
 
 	ASSERT_EQ(env_stop_agent(&env), 0, "agent exits 0 on SIGTERM");
+	ASSERT_EQ(tc_programs("bpfm-c"), 2, "SIGTERM leaves the client side in force");
+	ASSERT_OK(echo_once(fd), "flow goes on after SIGTERM");
+	ASSERT_EQ(env_uninstall(&env), 0, "uninstall exits 0");
 	ASSERT_EQ(tc_programs("bpfm-c"), 0, "nothing left on the client side");
 	ASSERT_EQ(tc_programs("bpfm-b"), 0, "nothing left on the backend side");
 out:
