@@ -67,6 +67,7 @@ struct scrape {
 	struct set_ref *refs;
 	size_t n_refs;
 	struct health_maps *hm;
+	struct mx_policy_rejected *rejected;
 };
 
 static int set_ref_cmp(const void *a, const void *b)
@@ -201,6 +202,7 @@ static void scrape_free(struct scrape *sc)
 	free(sc->eps);
 	free(sc->ep_addrs);
 	free(sc->refs);
+	free(sc->rejected);
 	free(sc);
 }
 
@@ -233,6 +235,30 @@ static void index_sets(struct scrape *sc, const struct agent *ag)
 	qsort(sc->refs, sc->n_refs, sizeof(*sc->refs), set_ref_cmp);
 }
 
+/* The last compile's rejected resources (the report the agent keeps). */
+static int fill_policy(struct scrape *sc, const struct agent *ag, struct mx_snapshot *snap)
+{
+	const struct policy_report *rep = &ag->report;
+	size_t i, n = 0;
+
+	if (!ag->have_report)
+		return 0;
+	sc->rejected = calloc(rep->n_rejected + 1, sizeof(*sc->rejected));
+	if (!sc->rejected)
+		return -ENOMEM;
+	for (i = 0; i < rep->n; i++) {
+		if (rep->v[i].rejected)
+			sc->rejected[n++] = (struct mx_policy_rejected){ rep->v[i].kind,
+									 rep->v[i].ns,
+									 rep->v[i].name };
+	}
+	snap->have_policy = true;
+	snap->policy_applied = rep->n_applied;
+	snap->rejected = sc->rejected;
+	snap->n_rejected = n;
+	return 0;
+}
+
 static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 {
 	struct agent *ag = ctx;
@@ -253,6 +279,9 @@ static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 	err = health_for_each_cluster(sc->hm, add_cluster, sc);
 	if (!err)
 		err = health_for_each_endpoint(sc->hm, add_endpoint, sc);
+	if (err)
+		goto fail;
+	err = fill_policy(sc, ag, snap);
 	if (err)
 		goto fail;
 	hist_layout_init(snap);

@@ -60,5 +60,6 @@ int do_lint(int argc, char **argv);
 int do_compile(int argc, char **argv);
 int do_maps(int argc, char **argv);
 int do_stats(int argc, char **argv);
+int do_status(int argc, char **argv);
 
 #endif /* BPFMESH_CLI_H */

@@ -29,6 +29,7 @@
  *                         endpoint (workload.h). NULL or "" renders as
  *                         "unknown". The strings must live until release().
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,6 +105,11 @@ struct mx_endpoint {
 	struct mx_hist hist[MX_HIST_KINDS];
 };
 
+/* A policy resource the agent rejected (bpfmesh_policy_rejected). */
+struct mx_policy_rejected {
+	const char *kind, *ns, *name;
+};
+
 struct mx_snapshot {
 	struct mx_workload src; /* this node's clients: all "unknown" until the
 				 * agent maps cgroups to workloads */
@@ -112,6 +118,12 @@ struct mx_snapshot {
 	const struct mx_endpoint *endpoints;
 	size_t n_endpoints;
 	struct mx_hist_layout layout[MX_HIST_KINDS];
+	/* The agent's last policy compile (issue 12): resources in force and
+	 * rejected; have_policy false before the first one. */
+	bool have_policy;
+	size_t policy_applied;
+	const struct mx_policy_rejected *rejected;
+	size_t n_rejected;
 };
 
 #endif /* BPFMESH_METRICS_SNAPSHOT_H */
