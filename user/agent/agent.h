@@ -58,6 +58,7 @@ struct agent {
 	bool have_report;
 	struct agent_reported rejections; /* rejections logged: each once per change */
 	const char *state_dir;         /* --state-dir: the status file (status.c) */
+	int status_err;                /* the last failure to write it, logged once */
 	struct probe_result features;  /* for the status file, probed once */
 	bool features_probed;
 	long long applied_at_ms;       /* wall clock of the last apply, 0: none */

@@ -211,8 +211,9 @@ void agent_reload(struct agent *ag, const char *why)
 			  ag->store.timing.choose_ms, ag->store.timing.compile_ms, st.elapsed_ms);
 out:
 	err = agent_status_write(ag);
-	if (err)
+	if (err && err != ag->status_err)
 		agent_log("Failed to write the status file: %d (%s)", err, strerror(-err));
+	ag->status_err = err;
 	k8s_docs_free(&docs);
 	bpfmesh_image_free(&img);
 	policy_report_free(&rep);
