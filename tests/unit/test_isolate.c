@@ -354,6 +354,30 @@ static void test_vip_conflict_older_wins(void **state)
 	policy_store_free(&st);
 }
 
+/* A renamed file keeps its resources' age: the older still wins. */
+static void test_rename_keeps_age(void **state)
+{
+	struct dirs *d = *state;
+	struct policy_store st = { 0 };
+	struct policy_report rep;
+	char from[256], to[256];
+
+	copy_set(d, "m.yaml", se_yaml("ant", "127.100.9.1", "", 1));
+	compile_step(&st, d);
+	write_file(d->cur, "n.yaml", se_yaml("bee", "127.100.9.1", "", 2));
+	compile_step(&st, d);
+	snprintf(from, sizeof(from), "%s/m.yaml", d->cur);
+	snprintf(to, sizeof(to), "%s/z.yaml", d->cur);
+	assert_int_equal(rename(from, to), 0);
+	snprintf(from, sizeof(from), "%s/m.yaml", d->want);
+	snprintf(to, sizeof(to), "%s/z.yaml", d->want);
+	assert_int_equal(rename(from, to), 0);
+	compile_expect(&st, d, &rep);
+	expect_rejected(&rep, "ServiceEntry", "bee", false);
+	policy_report_free(&rep);
+	policy_store_free(&st);
+}
+
 /* A loser whose last good version claimed another VIP keeps that one. */
 static void test_vip_conflict_falls_back(void **state)
 {
@@ -482,6 +506,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_vip_conflict_older_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vip_conflict_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_keeps_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_name_older_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_reference_never_blocks, setup,
 						teardown),

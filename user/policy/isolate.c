@@ -240,7 +240,10 @@ static struct pfile *pfile_from_buffer(const char *name, const char *buf, size_t
 
 /* ---- first sightings ----------------------------------------------------- */
 
-static uint64_t seen_get(struct seen_map *s, const char *key, const char *path)
+/* The first sighting of (key, path); a pair seen now for the first time
+ * takes inherit - 1 when inherit is not 0, else the next number. */
+static uint64_t seen_get(struct seen_map *s, const char *key, const char *path,
+			 uint64_t inherit)
 {
 	size_t v;
 	bool added;
@@ -263,12 +266,12 @@ static uint64_t seen_get(struct seen_map *s, const char *key, const char *path)
 		s->keys = keys;
 		s->cap = cap;
 	}
-	if (!hmap_put_str(&s->map, k, s->next, &added)) {
+	if (!hmap_put_str(&s->map, k, inherit ? inherit - 1 : s->next, &added)) {
 		free(k);
 		return UINT64_MAX;
 	}
 	s->keys[s->n++] = k;
-	return s->next++;
+	return inherit ? inherit - 1 : s->next++;
 }
 
 static void seen_free(struct seen_map *s)
@@ -390,6 +393,7 @@ struct choose {
 	size_t n_occs;
 	struct hmap by_key; /* key -> index of its first occ */
 	struct hmap lg_by_key; /* key -> index into st->lg */
+	struct hmap paths;     /* path -> index into files */
 	struct pick *picks;
 	size_t n_picks;
 	struct policy_report *rep;
@@ -435,6 +439,18 @@ static const struct lg_entry *choose_lg(const struct choose *c, const char *key)
 	return hmap_get_str(&c->lg_by_key, key, &i) ? &c->st->lg[i] : NULL;
 }
 
+/* A resource whose file was renamed (its last good version's file is gone)
+ * keeps its age: the first sighting of its last good version. 0: none. */
+static uint64_t seen_moved(const struct choose *c, const char *key, const char *path)
+{
+	const struct lg_entry *lg = choose_lg(c, key);
+	size_t unused;
+
+	if (!lg || !strcmp(lg->pf->path, path) || hmap_get_str(&c->paths, lg->pf->path, &unused))
+		return 0;
+	return lg->seen;
+}
+
 /* Every named definition, and a report for each document that is
  * rejected without a name to keep anything under. */
 static bool choose_collect(struct choose *c)
@@ -442,8 +458,15 @@ static bool choose_collect(struct choose *c)
 	size_t f, d, n = 0, i;
 	bool added;
 
-	for (f = 0; f < c->n_files; f++)
+	for (f = 0; f < c->n_files; f++) {
 		n += c->files[f]->n_docs;
+		if (!hmap_put_str(&c->paths, c->files[f]->path, f, &added))
+			return false;
+	}
+	for (i = 0; i < c->st->n_lg; i++) {
+		if (!hmap_put_str(&c->lg_by_key, c->st->lg[i].key, i, &added))
+			return false;
+	}
 	c->occs = calloc(n ? n : 1, sizeof(*c->occs));
 	if (!c->occs)
 		return false;
@@ -467,7 +490,8 @@ static bool choose_collect(struct choose *c)
 				continue;
 			}
 			if (pd->seen == 0)
-				pd->seen = seen_get(c->st->seen, pd->key, pf->path) + 1;
+				pd->seen = seen_get(c->st->seen, pd->key, pf->path,
+						    seen_moved(c, pd->key, pf->path)) + 1;
 			c->occs[c->n_occs] = (struct occ){ .pf = pf, .pd = pd,
 							   .pos = (uint64_t)f << 32 | d };
 			if (!hmap_put_str(&c->by_key, pd->key, c->n_occs, &added))
@@ -480,10 +504,6 @@ static bool choose_collect(struct choose *c)
 			}
 			c->n_occs++;
 		}
-	}
-	for (i = 0; i < c->st->n_lg; i++) {
-		if (!hmap_put_str(&c->lg_by_key, c->st->lg[i].key, i, &added))
-			return false;
 	}
 	return true;
 }
@@ -956,6 +976,7 @@ oom:
 out:
 	hmap_free(&c.by_key);
 	hmap_free(&c.lg_by_key);
+	hmap_free(&c.paths);
 	free(c.occs);
 	free(c.picks);
 	policy_files_free(&fl);

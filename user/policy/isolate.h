@@ -22,7 +22,8 @@
  *     taken VIP:port, and is rejected with nothing in force otherwise.
  * "Older" (isolate.c, age_cmp): metadata.creationTimestamp when both give
  * one and they differ; else the one this agent saw first (a (resource,
- * file) pair's first sighting; at start, file name then document order);
+ * file) pair's first sighting, kept when the file is renamed; at start,
+ * file name then document order);
  * then Istio's tie-breaks, name then namespace; then input order.
  *
  * The store keeps each file's parse between reloads, keyed by its (device,
