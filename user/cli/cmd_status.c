@@ -30,14 +30,14 @@ struct status_line {
 	int n;
 };
 
+/* Empty fields are kept (a namespace may be empty): strsep, not strtok. */
 static void split_fields(char *line, struct status_line *l)
 {
-	char *save = NULL, *tok;
+	char *tok;
 
 	l->n = 0;
 	line[strcspn(line, "\n")] = '\0';
-	for (tok = strtok_r(line, "\t", &save); tok && l->n < STATUS_MAX_FIELDS;
-	     tok = strtok_r(NULL, "\t", &save))
+	while ((tok = strsep(&line, "\t")) && l->n < STATUS_MAX_FIELDS)
 		l->f[l->n++] = tok;
 }
 
@@ -69,6 +69,7 @@ static int status_read(const char *path, struct status_file *s)
 		if (!v)
 			break;
 		s->lines = v;
+		line[strcspn(line, "\n")] = '\0';
 		s->lines[s->n++] = line;
 		line = NULL;
 		cap = 0;
@@ -80,28 +81,38 @@ static int status_read(const char *path, struct status_file *s)
 	return 0;
 }
 
-/* The fields of the first line whose first field is key; n 0: none. */
-static struct status_line status_get(const struct status_file *s, const char *key)
+/* The line whose first field is key, or NULL. */
+static const char *status_line_of(const struct status_file *s, const char *key)
 {
-	struct status_line l = { 0 };
 	size_t i, kl = strlen(key);
-	static char buf[4096];
 
 	for (i = 1; i < s->n; i++) {
-		if (!strncmp(s->lines[i], key, kl) && s->lines[i][kl] == '\t') {
-			snprintf(buf, sizeof(buf), "%s", s->lines[i]);
-			split_fields(buf, &l);
-			break;
-		}
+		if (!strncmp(s->lines[i], key, kl) && s->lines[i][kl] == '\t')
+			return s->lines[i];
+	}
+	return NULL;
+}
+
+/* The fields of that line, split in buf. */
+static struct status_line status_get(const struct status_file *s, const char *key, char *buf,
+				     size_t len)
+{
+	const char *line = status_line_of(s, key);
+	struct status_line l = { 0 };
+
+	if (line) {
+		snprintf(buf, len, "%s", line);
+		split_fields(buf, &l);
 	}
 	return l;
 }
 
+/* The value of a one-value line: the rest of it, after the key. */
 static const char *status_str(const struct status_file *s, const char *key)
 {
-	struct status_line l = status_get(s, key);
+	const char *line = status_line_of(s, key);
 
-	return l.n > 1 ? l.f[1] : "";
+	return line ? line + strlen(key) + 1 : "";
 }
 
 static unsigned long long status_num(const struct status_file *s, const char *key)
@@ -200,13 +211,13 @@ static void status_plain(const struct status_file *s)
 	struct line_printer rejected = { .state = "rejected" }, applied = { .state = "applied" },
 			    feat = { .n = 0 };
 	struct status_line l;
-	char at[64];
+	char at[64], buf[256];
 
 	fmt_time(at, sizeof(at), (long long)status_num(s, "applied_at_ms"));
 	printf("generation %llu, last applied %s (agent pid %llu)\n",
 	       status_num(s, "generation"), at, status_num(s, "pid"));
 	printf("policies %s, bpffs %s\n", status_str(s, "policies"), status_str(s, "bpffs"));
-	l = status_get(s, "resources");
+	l = status_get(s, "resources", buf, sizeof(buf));
 	printf("resources: %s applied, %s rejected\n", l.n > 1 ? l.f[1] : "0",
 	       l.n > 2 ? l.f[2] : "0");
 	if (l.n > 2 && strcmp(l.f[2], "0")) {
@@ -244,6 +255,7 @@ static void status_json(const struct status_file *s)
 	struct line_printer rejected = { .state = "rejected", .j = &j },
 			    applied = { .state = "applied", .j = &j };
 	struct status_line l;
+	char buf[256];
 
 	json_init(&j, stdout, cli.pretty);
 	json_obj_begin(&j);
@@ -253,7 +265,7 @@ static void status_json(const struct status_file *s)
 	json_kv_uint(&j, "pid", status_num(s, "pid"));
 	json_kv_str(&j, "policies", status_str(s, "policies"));
 	json_kv_str(&j, "bpffs", status_str(s, "bpffs"));
-	l = status_get(s, "resources");
+	l = status_get(s, "resources", buf, sizeof(buf));
 	json_key(&j, "resources");
 	json_obj_begin(&j);
 	json_kv_uint(&j, "applied", l.n > 1 ? strtoull(l.f[1], NULL, 10) : 0);

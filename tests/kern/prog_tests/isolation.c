@@ -6,6 +6,7 @@
  * older one holds is rejected and the older keeps deciding. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ktest.h"
 #include "two_subsets.h"
@@ -14,6 +15,8 @@
 
 /* alpha: v1 127.1.21.1, v2 127.1.21.2; beta: v1 127.1.21.3, v2 127.1.21.4 */
 static const char *const eps[] = { "127.1.21.1", "127.1.21.2", "127.1.21.3", "127.1.21.4" };
+
+static const char *const metrics_args[] = { "--metrics", "127.0.0.1:0", NULL };
 
 static const char gamma_yaml[] =
 	"apiVersion: networking.istio.io/v1\n"
@@ -25,6 +28,32 @@ static const char gamma_yaml[] =
 	"  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]\n"
 	"  resolution: STATIC\n"
 	"  endpoints: [{address: 127.1.21.3}]\n";
+
+/* The agent's /metrics body (curl, the port from its log) into out. */
+static int scrape_metrics(struct ktest_env *env, char *out, size_t len)
+{
+	char line[512], cmd[256], *p;
+	int port = -1;
+	size_t used = 0, n;
+	FILE *f = fopen(env->log, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "bpfmesh: metrics at") && (p = strstr(line, "(port ")))
+			port = atoi(p + 6);
+	fclose(f);
+	if (port <= 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "curl -sS --max-time 10 http://127.0.0.1:%d/metrics", port);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (used + 1 < len && (n = fread(out + used, 1, len - 1 - used, f)) > 0)
+		used += n;
+	out[used] = '\0';
+	return pclose(f);
+}
 
 /* Every connection to vip lands on backend index want. */
 static void expect_backend(struct ktest_env *env, const char *vip, int want, const char *what)
@@ -50,7 +79,7 @@ KTEST(isolation_bad_resource_alone)
 	fixture_two_subsets(yaml, sizeof(yaml), "beta", "127.100.21.2", eps[2], eps[3], 100, 0);
 	ASSERT_OK(env_write_policy(&env, "b.yaml", yaml), "write b");
 	if (!ASSERT_OK(backends_start(&be, eps, 4, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, metrics_args), "agent applies"))
 		goto out;
 	expect_backend(&env, "127.100.21.1", 0, "alpha: v1");
 	expect_backend(&env, "127.100.21.2", 2, "beta: v1");
@@ -77,6 +106,15 @@ KTEST(isolation_bad_resource_alone)
 	ASSERT_TRUE(json_has_value(out, "last_good_in_force", "true"), "last good in force");
 	ASSERT_TRUE(json_has_value(out, "generation", "2"), "generation 2");
 	ASSERT_TRUE(json_has_value(out, "connect4", "true"), "kernel features");
+	if (ASSERT_OK(scrape_metrics(&env, out, sizeof(out)), "scrape /metrics")) {
+		ASSERT_TRUE(strstr(out, "bpfmesh_policy_resources{state=\"rejected\"} 1\n") != NULL,
+			    "rejected gauge");
+		ASSERT_TRUE(strstr(out, "bpfmesh_policy_resources{state=\"applied\"} 5\n") != NULL,
+			    "applied gauge");
+		ASSERT_TRUE(strstr(out, "bpfmesh_policy_rejected{kind=\"VirtualService\","
+				   "namespace=\"default\",name=\"beta\"} 1") != NULL,
+			    "beta's rejected series");
+	}
 
 	/* A SIGHUP re-reads: the rejection is not logged again. */
 	ASSERT_OK(env_signal_agent(&env, SIGHUP), "SIGHUP");
