@@ -56,7 +56,7 @@ struct policy_report {
 
 /* Where the last compile's time went, in milliseconds (agent -v logs it). */
 struct policy_timing {
-	double read_ms, parse_ms, choose_ms, compile_ms;
+	double parse_ms, choose_ms, compile_ms; /* parse_ms: stat, read and parse */
 	size_t files, files_parsed; /* files seen; of them, read and parsed again */
 };
 
