@@ -80,6 +80,7 @@ mkdir "$CG"
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
+mkdir "$WORK/policies"
 "$CB" gen-policy --services "$N" --endpoints 10 --out "$WORK/policies"
 last=$((N - 1))
 LAST_VIP="127.100.$((last / 250)).$((last % 250 + 1)):80"
