@@ -727,3 +727,33 @@ int main(int argc, char **argv)
 	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
 	return failed ? 1 : 0;
 }
+
+/* GET /metrics: the body into text. 0 or negative errno. */
+int http_get_metrics(int port, char *text, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+	size_t used = 0;
+	ssize_t n;
+	char *body;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		int err = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	while (used + 1 < len && (n = read(fd, text + used, len - 1 - used)) > 0)
+		used += (size_t)n;
+	close(fd);
+	text[used] = '\0';
+	if (strncmp(text, "HTTP/1.", 7) || strncmp(text + 9, "200", 3) ||
+	    !(body = strstr(text, "\r\n\r\n")))
+		return -EPROTO;
+	memmove(text, body + 4, strlen(body + 4) + 1);
+	return 0;
+}

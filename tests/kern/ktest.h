@@ -95,6 +95,9 @@ int env_signal_agent(struct ktest_env *e, int sig);
 int env_stop_agent(struct ktest_env *e);
 /* Move the calling process into cgroup (a directory). 0 or negative errno. */
 int join_cgroup(const char *cgroup);
+/* GET http://127.0.0.1:port/metrics (the agent's --metrics): the body into
+ * text (cut to len). 0 or negative errno. */
+int http_get_metrics(int port, char *text, size_t len);
 /* Run `bpfmesh ARGS...` and capture stdout; returns the exit status. */
 int env_run_cli(struct ktest_env *e, char *out, size_t out_len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -31,12 +31,11 @@ static const char gamma_yaml[] =
 	"  resolution: STATIC\n"
 	"  endpoints: [{address: 127.1.21.3}]\n";
 
-/* The agent's /metrics body (curl, the port from its log) into out. */
+/* The agent's /metrics body (the port from its log) into out. */
 static int scrape_metrics(struct ktest_env *env, char *out, size_t len)
 {
-	char line[512], cmd[256], scratch[4096], *p;
+	char line[512], *p;
 	int port = -1;
-	size_t used = 0, n;
 	FILE *f = fopen(env->log, "r");
 
 	if (!f)
@@ -45,19 +44,7 @@ static int scrape_metrics(struct ktest_env *env, char *out, size_t len)
 		if (strstr(line, "bpfmesh: metrics at") && (p = strstr(line, "(port ")))
 			port = atoi(p + 6);
 	fclose(f);
-	if (port <= 0)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "curl -sS --max-time 10 http://127.0.0.1:%d/metrics", port);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	/* Read to the end (curl fails on a closed pipe); what does not fit is
-	 * dropped into scratch. */
-	while ((n = used + 1 < len ? fread(out + used, 1, len - 1 - used, f)
-				   : fread(scratch, 1, sizeof(scratch), f)) > 0)
-		used += used + 1 < len ? n : 0;
-	out[used] = '\0';
-	return pclose(f);
+	return port > 0 ? http_get_metrics(port, out, len) : -1;
 }
 
 /* Every connection to vip lands on backend index want. */

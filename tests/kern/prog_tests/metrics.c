@@ -279,36 +279,6 @@ static int metrics_port(struct ktest_env *e)
 	return port;
 }
 
-/* GET /metrics: the body into text. 0 or negative errno. */
-static int http_get(int port, char *text, size_t len)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-	size_t used = 0;
-	ssize_t n;
-	char *body;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
-		int err = -errno;
-
-		if (fd >= 0)
-			close(fd);
-		return err;
-	}
-	while (used + 1 < len && (n = read(fd, text + used, len - 1 - used)) > 0)
-		used += (size_t)n;
-	close(fd);
-	text[used] = '\0';
-	if (strncmp(text, "HTTP/1.", 7) || strncmp(text + 9, "200", 3) ||
-	    !(body = strstr(text, "\r\n\r\n")))
-		return -EPROTO;
-	memmove(text, body + 4, strlen(body + 4) + 1);
-	return 0;
-}
-
 static bool have_prometheus_client(void)
 {
 	return system("/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1") == 0;
@@ -340,7 +310,7 @@ static int scrape(struct ktest_env *e, char *text, size_t len, bool python)
 
 	if (port <= 0)
 		return -ENOENT;
-	return python ? prom_parse(port, text, len) : http_get(port, text, len);
+	return python ? prom_parse(port, text, len) : http_get_metrics(port, text, len);
 }
 
 /* Does the label block hold k="v" as a whole label? */
