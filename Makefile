@@ -159,6 +159,7 @@ bench: deps
 	$(Q)bench/run.sh $(if $(QUICK),--quick)
 	$(Q)bench/tc.sh $(if $(QUICK),--quick)
 	$(Q)bench/sockmap.sh $(if $(QUICK),--quick)
+	$(Q)bench/control.sh $(if $(QUICK),--services 1000 --changes 4 --starts 1)
 
 # ---- hostile policy input (issue 8) -----------------------------------------
 # Sanitizer objects put every arena object in its own malloc block, so that

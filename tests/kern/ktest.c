@@ -148,6 +148,7 @@ int env_setup(struct ktest_env *e)
 	snprintf(e->bpffs, sizeof(e->bpffs), "/sys/fs/bpf/bpfmesh-test-%d-%d", getpid(), seq);
 	snprintf(e->policies, sizeof(e->policies), "/tmp/bpfmesh-test-%d-%d", getpid(), seq);
 	snprintf(e->log, sizeof(e->log), "/tmp/bpfmesh-test-%d-%d.log", getpid(), seq);
+	snprintf(e->state, sizeof(e->state), "/tmp/bpfmesh-test-%d-%d.state", getpid(), seq);
 	live_env = e;
 	if (mkdir(e->cgroup, 0755))
 		return -errno;
@@ -212,6 +213,7 @@ void env_teardown(struct ktest_env *e)
 		env_uninstall(e);
 	remove_dir_files(e->bpffs);
 	remove_dir_files(e->policies);
+	remove_dir_files(e->state);
 	if (e->cgroup[0])
 		rmdir(e->cgroup);
 	if (e->log[0] && !getenv("KTEST_KEEP_LOGS"))
@@ -299,9 +301,9 @@ int env_spawn_agent(struct ktest_env *e, const char *extra_env, const char *cons
 {
 	int fd, n = 0;
 	const char *argv[32] = { agent_bin, "agent", "--policies", e->policies, "--cgroup",
-				 e->cgroup, "--bpffs", e->bpffs };
+				 e->cgroup, "--bpffs", e->bpffs, "--state-dir", e->state };
 
-	n = 8;
+	n = 10;
 	if (e->interfaces) {
 		argv[n++] = "--interfaces";
 		argv[n++] = e->interfaces;

@@ -70,6 +70,7 @@ struct ktest_env {
 	char bpffs[PATH_MAX];
 	char policies[PATH_MAX];
 	char log[PATH_MAX];
+	char state[PATH_MAX]; /* the agent's --state-dir (its status file) */
 	const char *interfaces; /* set before env_start_agent: --interfaces */
 	pid_t agent;
 };

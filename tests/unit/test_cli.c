@@ -133,7 +133,7 @@ static void test_help_on_stdout(void **state)
 	static const char *const asks[] = {
 		"--help", "-h", "help", "help lint", "help maps", "help agent", "help version",
 		"lint --help", "compile -h", "maps --help", "maps help", "maps services --help",
-		"agent --help", "version --help", "help help",
+		"agent --help", "version --help", "help help", "status --help",
 	};
 	size_t i;
 
@@ -173,7 +173,7 @@ static void test_mistakes_usage_on_stderr(void **state)
 	static const char *const mistakes[] = {
 		"", "bogus", "--bogus", "lint", "compile", "lint --bogus x.yaml", "maps",
 		"maps bogus", "maps services endpoints", "agent", "agent --bogus",
-		"version extra", "help lint extra",
+		"version extra", "help lint extra", "status --bogus",
 	};
 	size_t i;
 
@@ -187,6 +187,48 @@ static void test_mistakes_usage_on_stderr(void **state)
 	run("-j lint");
 	assert_int_equal(r.status, 2);
 	assert_string_equal(r.out, "{\"error\":\"no policy file or directory given\"}\n");
+}
+
+/* bpfmesh status over a status file as the agent writes it (agent/status.h):
+ * an empty field (a file's namespace) stays in its column. */
+static void test_status_file(void **state)
+{
+	char dir[] = "/tmp/bpfmesh-cli-state-XXXXXX", path[128];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/status-sys-fs-bpf-t", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("bpfmesh-status\t1\npid\t7\ngeneration\t3\napplied_at_ms\t0\n"
+	      "policies\t/p\nbpffs\t/sys/fs/bpf/t\nresources\t1\t2\nfeature\tbpf\t1\n"
+	      "resource\tapplied\tServiceEntry\tdefault\ta\t/p/a.yaml\t1\t0\t\n"
+	      "resource\trejected\tVirtualService\tdefault\tb\t/p/b.yaml\t9\t1\t"
+	      "/p/b.yaml:12:15: spec.tcp[0].route[1].weight: weight -5 must be >= 0\n"
+	      "resource\trejected\tFile\t\t/p/c.yaml\t/p/c.yaml\t0\t1\t/p/c.yaml:2:1: "
+	      "invalid YAML\n", f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(path, sizeof(path), "status --bpffs /sys/fs/bpf/t --state-dir %s", dir);
+	run(path);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "generation 3, last applied never (agent pid 7)\n"));
+	assert_non_null(strstr(r.out, "resources: 1 applied, 2 rejected\n"));
+	assert_non_null(strstr(r.out, "  VirtualService default/b  /p/b.yaml:9  last good version "
+				      "in force\n    /p/b.yaml:12:15: spec.tcp[0]"));
+	assert_non_null(strstr(r.out, "  file /p/c.yaml: its resources keep"));
+	snprintf(path, sizeof(path), "-j status --bpffs /sys/fs/bpf/t --state-dir %s", dir);
+	run(path);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "{\"kind\":\"File\",\"namespace\":\"\",\"name\":"
+				      "\"/p/c.yaml\",\"file\":\"/p/c.yaml\",\"line\":0,"));
+	assert_non_null(strstr(r.out, "\"kernel_features\":{\"bpf\":true}"));
+	snprintf(path, sizeof(path), "status --bpffs /sys/fs/bpf/none --state-dir %s", dir);
+	run(path);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "Error: no agent status at "));
+	snprintf(path, sizeof(path), "%s/status-sys-fs-bpf-t", dir);
+	unlink(path);
+	rmdir(dir);
 }
 
 static void test_version(void **state)
@@ -283,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_help_json_null),
 		cmocka_unit_test(test_mistakes_usage_on_stderr),
 		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_status_file),
 		cmocka_unit_test(test_golden_compile_examples),
 		cmocka_unit_test(test_golden_lint_clean),
 		cmocka_unit_test(test_golden_warnings),

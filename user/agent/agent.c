@@ -25,6 +25,7 @@
 #include "cli/cli.h"
 #include "kern/probe.h"
 #include "kern/sysfs.h"
+#include "status.h"
 
 #define SWEEP_INTERVAL_MS 250
 
@@ -38,13 +39,15 @@ static const char agent_usage[] =
 	"                     [--max-endpoints N] [--max-clusters N] [--max-services N]\n"
 	"                     [--sockmap] [--allow-insecure-policy-dir]\n"
 	"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
+	"                     [--state-dir DIR]\n"
 	"\n"
 	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
 	"CGROUP_DIR (default: the cgroup2 mount root, from /proc/mounts), pins its maps\n"
 	"and links under BPFFS_DIR (default " DEFAULT_BPFFS_DIR "), applies the\n"
 	"policies in POLICY_DIR (*.yaml, *.yml) and re-applies them when that directory\n"
-	"changes or on SIGHUP. A policy with errors is logged and not applied: the\n"
-	"version in force stays. --strict rejects fields bpfmesh cannot enforce.\n"
+	"changes or on SIGHUP. A resource with errors is logged and rejected alone:\n"
+	"its last good version stays in force, every other resource applies.\n"
+	"--strict rejects fields bpfmesh cannot enforce.\n"
 	"\n"
 	"--interfaces  also translate service traffic arriving on these interfaces\n"
 	"              (TC ingress, with connection tracking)\n"
@@ -69,6 +72,8 @@ static const char agent_usage[] =
 	"              receiver reads with splice(), and a blocking read woken with no\n"
 	"              data gets EAGAIN (docs/sockmap.md). Per service opt-out: the\n"
 	"              ServiceEntry annotation bpfmesh.io/sockmap: \"off\"\n"
+	"--state-dir   where the status file `bpfmesh status` reads is written\n"
+	"              (default " DEFAULT_STATE_DIR ")\n"
 
 	"With --kubeconfig PATH or --in-cluster (service account credentials) it also\n"
 	"lists and watches Services, EndpointSlices, Pods, Nodes and Istio's\n"
@@ -125,6 +130,8 @@ static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **
 				return -1;
 		} else if (!strcmp(argv[i], "--allow-insecure-policy-dir")) {
 			ag->allow_insecure_policy_dir = true;
+		} else if ((v = cli_option_value(argc, argv, &i, "--state-dir"))) {
+			ag->state_dir = v;
 		} else if ((v = cli_option_value(argc, argv, &i, "--metrics"))) {
 			ag->metrics_addr = v;
 		} else if (!strcmp(argv[i], "--sockmap")) {
@@ -400,6 +407,8 @@ stop:
 	agent_health_stop(&ag);
 	applier_free(&ag.applier);
 	agent_reported_free(&ag.reported);
+	agent_status_remove(&ag);
+	agent_policy_free(&ag);
 	bpfmesh_image_free(&ag.img);
 	agent_metrics_stop(&ag);
 	/* Release our handles only: the pins keep the programs attached and

@@ -14,7 +14,9 @@
 #include "kern/health_read.h"
 #include "kern/loader.h"
 #include "kern/node_read.h"
+#include "kern/probe.h"
 #include "policy/hmap.h"
+#include "policy/isolate.h"
 #include "policy/image.h"
 
 #define AGENT_MAX_SOURCES 8
@@ -53,6 +55,15 @@ struct agent {
 	struct agent_source sources[AGENT_MAX_SOURCES];
 	int n_sources;
 	struct agent_reported reported;
+	struct policy_store store;     /* last good version of each resource (isolate.h) */
+	struct policy_report report;   /* the last compile's outcome, per resource */
+	bool have_report;
+	struct agent_reported rejections; /* rejections logged: each once per change */
+	const char *state_dir;         /* --state-dir: the status file (status.c) */
+	int status_err;                /* the last failure to write it, logged once */
+	struct probe_result features;  /* for the status file, probed once */
+	bool features_probed;
+	long long applied_at_ms;       /* wall clock of the last apply, 0: none */
 	struct bpfmesh_image img;   /* the version in force, re-applied on ejections */
 	bool have_img;
 	struct ring_buffer *events; /* health events (health.c) */
@@ -86,6 +97,14 @@ void agent_log_lines(const char *text);
 
 /* Free what agent_reload keeps between reloads. */
 void agent_reported_free(struct agent_reported *r);
+/* ... and the per-resource state (store, report, status file). */
+void agent_policy_free(struct agent *ag);
+
+/* status.c: write the status file `bpfmesh status` reads, atomically
+ * (0600, in the state directory, 0700). 0 or negative errno. */
+int agent_status_write(struct agent *ag);
+/* Remove it (the agent stops). */
+void agent_status_remove(struct agent *ag);
 
 /* Compile and apply the policy directory. Never loses the version in force. */
 void agent_reload(struct agent *ag, const char *why);

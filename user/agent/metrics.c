@@ -77,6 +77,7 @@ struct scrape {
 	uint64_t k8s_forbidden[K8S_N_KINDS], k8s_up, k8s_synced, k8s_events, k8s_relists,
 		k8s_resumes;
 	struct mx_node_family fams[10];
+	struct mx_policy_rejected *rejected;
 };
 
 static int set_ref_cmp(const void *a, const void *b)
@@ -211,6 +212,7 @@ static void scrape_free(struct scrape *sc)
 	free(sc->eps);
 	free(sc->ep_addrs);
 	free(sc->refs);
+	free(sc->rejected);
 	free(sc);
 }
 
@@ -333,6 +335,30 @@ static size_t node_families(struct scrape *sc, const struct agent *ag, bool have
 	return (size_t)(f - sc->fams);
 }
 
+/* The last compile's rejected resources (the report the agent keeps). */
+static int fill_policy(struct scrape *sc, const struct agent *ag, struct mx_snapshot *snap)
+{
+	const struct policy_report *rep = &ag->report;
+	size_t i, n = 0;
+
+	if (!ag->have_report)
+		return 0;
+	sc->rejected = calloc(rep->n_rejected + 1, sizeof(*sc->rejected));
+	if (!sc->rejected)
+		return -ENOMEM;
+	for (i = 0; i < rep->n; i++) {
+		if (rep->v[i].rejected)
+			sc->rejected[n++] = (struct mx_policy_rejected){ rep->v[i].kind,
+									 rep->v[i].ns,
+									 rep->v[i].name };
+	}
+	snap->have_policy = true;
+	snap->policy_applied = rep->n_applied;
+	snap->rejected = sc->rejected;
+	snap->n_rejected = n;
+	return 0;
+}
+
 static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 {
 	struct agent *ag = ctx;
@@ -353,6 +379,9 @@ static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 	err = health_for_each_cluster(sc->hm, add_cluster, sc);
 	if (!err)
 		err = health_for_each_endpoint(sc->hm, add_endpoint, sc);
+	if (err)
+		goto fail;
+	err = fill_policy(sc, ag, snap);
 	if (err)
 		goto fail;
 	hist_layout_init(snap);

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Reconcile: compile the policy directory and apply it; log what happened.
- * A policy with errors is reported and never applied. */
+ * A resource with errors is rejected alone: its last good version stays in
+ * force and every other resource applies (policy/isolate.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "agent.h"
+#include "cli/cli.h"
 #include "k8s/k8s.h"
 #include "policy/policy.h"
 
@@ -47,40 +49,81 @@ void agent_reported_free(struct agent_reported *r)
 	*r = (struct agent_reported){ 0 };
 }
 
-/* "file:line:col: error: ..." or "file: error (unenforced): ..." (diag.c). */
-static bool is_error_line(const char *line)
+/* Log the lines of text not logged last time (kept in *r for the next);
+ * returns how many were left out as repeated. */
+static size_t log_new_lines(struct agent_reported *r, char *text)
 {
-	return strstr(line, ": error: ") || strstr(line, ": error (unenforced): ");
-}
-
-/* Log this reload's diagnostics, in diag_print's order and format, each a
- * log line; a warning, note or unenforced field logged by the previous
- * reload is counted, not repeated. The lines are kept for the next one. */
-static void log_diagnostics(struct agent *ag, const struct diag_list *dl)
-{
-	struct agent_reported now = { 0 };
-	size_t len = 0, repeated = 0, unused;
+	struct agent_reported now = { .text = text };
+	size_t repeated = 0, unused;
 	char *line, *save = NULL;
-	FILE *f = open_memstream(&now.text, &len);
 	bool added;
 
-	if (!f)
-		return;
-	diag_print(dl, f);
-	fclose(f);
 	for (line = strtok_r(now.text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!is_error_line(line) && hmap_get_str(&ag->reported.lines, line, &unused))
+		if (hmap_get_str(&r->lines, line, &unused))
 			repeated++;
 		else
 			agent_log("%s", line);
 		/* Out of memory: the line is simply logged again next time. */
 		hmap_put_str(&now.lines, line, 0, &added);
 	}
+	agent_reported_free(r);
+	*r = now;
+	return repeated;
+}
+
+/* Log this reload's diagnostics, in diag_print's order and format, each a
+ * log line; one logged by the previous reload is counted, not repeated:
+ * an unchanged file's diagnostics, errors included, are logged once per
+ * change, not at every reload. */
+static void log_diagnostics(struct agent *ag, const struct diag_list *dl)
+{
+	size_t len = 0, repeated;
+	char *text = NULL;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return;
+	diag_print(dl, f);
+	fclose(f);
+	repeated = log_new_lines(&ag->reported, text);
 	if (repeated)
 		agent_log("%zu %s logged before, not repeated", repeated,
 			  repeated == 1 ? "diagnostic" : "diagnostics");
-	agent_reported_free(&ag->reported);
-	ag->reported = now;
+}
+
+/* What became of a rejected resource, one line. */
+static void print_rejection(FILE *f, const struct res_report *r)
+{
+	if (!strcmp(r->kind, "File"))
+		fprintf(f, "rejected file %s: %s; the resources it held keep their last good "
+			"versions\n", r->name, r->diag ? r->diag : "not read");
+	else
+		fprintf(f, "rejected %s %s/%s: %s; %s\n", r->kind, r->ns, r->name,
+			r->diag ? r->diag : "invalid",
+			r->last_good ? "its last good version stays in force"
+				     : "not in force (no earlier good version)");
+}
+
+/* Each rejection once per change, and a summary when the set changed. */
+static void log_rejections(struct agent *ag, const struct policy_report *rep, const char *why)
+{
+	size_t len = 0, i, before = ag->rejections.lines.n, repeated;
+	char *text = NULL;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return;
+	for (i = 0; i < rep->n; i++) {
+		if (rep->v[i].rejected)
+			print_rejection(f, &rep->v[i]);
+	}
+	fclose(f);
+	repeated = log_new_lines(&ag->rejections, text);
+	if (rep->n_rejected && repeated != rep->n_rejected)
+		agent_log("policy rejected in part (%s): %zu of %zu resources rejected; the "
+			  "rest applies", why, rep->n_rejected, rep->n_rejected + rep->n_applied);
+	else if (!rep->n_rejected && before)
+		agent_log("no resource rejected any more (%s)", why);
 }
 
 static double ms_between(const struct timespec *a, const struct timespec *b)
@@ -88,10 +131,36 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
 
+void agent_policy_free(struct agent *ag)
+{
+	policy_store_free(&ag->store);
+	policy_report_free(&ag->report);
+	agent_reported_free(&ag->rejections);
+	ag->have_report = false;
+}
+
+/* The report of this compile replaces the last one (metrics, status). */
+static void keep_report(struct agent *ag, struct policy_report *rep)
+{
+	policy_report_free(&ag->report);
+	ag->report = *rep;
+	ag->have_report = true;
+	memset(rep, 0, sizeof(*rep));
+}
+
+static long long wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void agent_reload(struct agent *ag, const char *why)
 {
 	struct bpfmesh_image img = {};
 	struct diag_list dl = { .strict = ag->strict };
+	struct policy_report rep = { 0 };
 	struct k8s_docs docs = { 0 };
 	struct apply_stats st;
 	struct timespec t0, t1;
@@ -100,9 +169,11 @@ void agent_reload(struct agent *ag, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (ag->k8s && !agent_k8s_documents(ag, &docs))
 		return; /* not listed yet: what is in force stays */
-	rc = policy_compile_sources(&ag->policies, ag->policies ? 1 : 0,
-				    (const char *const *)docs.names, (const char *const *)docs.texts,
-				    docs.lens, docs.n, &dl, &img);
+	ag->store.strict = ag->strict;
+	rc = policy_store_compile(&ag->store, &ag->policies, ag->policies ? 1 : 0,
+				  (const char *const *)docs.names,
+				  (const char *const *)docs.texts, docs.lens, docs.n, &dl, &img,
+				  &rep);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_diagnostics(ag, &dl);
 	if (rc != 0) {
@@ -110,27 +181,42 @@ void agent_reload(struct agent *ag, const char *why)
 			  diag_count_errors(&dl), why, ag->applier.state.generation);
 		goto out;
 	}
+	log_rejections(ag, &rep, why);
 	err = applier_apply(&ag->applier, &img, &st);
 	if (err) {
 		agent_log("Failed to apply policy: %d (%s): generation %u stays in force", err,
 			  strerror(-err), ag->applier.state.generation);
 		goto out;
 	}
+	policy_store_commit(&ag->store);
+	keep_report(ag, &rep);
+	ag->applied_at_ms = wall_ms();
 	/* Kept: ejections rewrite its sets (health.c). */
 	bpfmesh_image_free(&ag->img);
 	ag->img = img;
 	ag->have_img = true;
 	ag->sets_stale = false;
 	memset(&img, 0, sizeof(img));
-		agent_log("applied generation %u: %zu %s, %zu %s in %.3f ms "
+	agent_log("applied generation %u: %zu %s, %zu %s in %.3f ms "
 		  "(compile %.3f ms; %zu service writes, %zu sets written, %zu reused; %s)",
 		  ag->applier.state.generation, st.counts.services,
 		  st.counts.services == 1 ? "service" : "services", st.counts.endpoints,
 		  st.counts.endpoints == 1 ? "endpoint" : "endpoints",
 		  st.elapsed_ms, ms_between(&t0, &t1), st.counts.svc_writes,
 		  st.counts.set_writes, st.counts.sets_reused, why);
+	if (cli.verbose)
+		agent_log("timing: read+parse %.3f ms (%zu of %zu files parsed), choose %.3f ms, "
+			  "compile %.3f ms, plan %.3f ms, exec %.3f ms", ag->store.timing.parse_ms,
+			  ag->store.timing.files_parsed, ag->store.timing.files,
+			  ag->store.timing.choose_ms, ag->store.timing.compile_ms, st.plan_ms,
+			  st.elapsed_ms - st.plan_ms);
 out:
+	err = agent_status_write(ag);
+	if (err && err != ag->status_err)
+		agent_log("Failed to write the status file: %d (%s)", err, strerror(-err));
+	ag->status_err = err;
 	k8s_docs_free(&docs);
 	bpfmesh_image_free(&img);
+	policy_report_free(&rep);
 	diag_free(&dl);
 }

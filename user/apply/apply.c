@@ -151,6 +151,7 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 			fprintf(stderr, "Failed to plan the policy: %s\n", plan.error);
 		return err;
 	}
+	st->plan_ms = elapsed_ms_since(&t0);
 	err = apply_exec(a->ops, a->fds, &plan, &undo_failures);
 	if (undo_failures)
 		fprintf(stderr, "Failed to roll back %zu map elements after error %d\n",

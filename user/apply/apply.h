@@ -49,6 +49,7 @@ struct applier {
 struct apply_stats {
 	struct apply_counts counts; /* what was written, see plan.h */
 	double elapsed_ms;
+	double plan_ms; /* of elapsed_ms, deciding what to write (the rest writes it) */
 };
 
 /* Read what the maps already hold (left by an earlier agent) so that the

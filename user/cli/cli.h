@@ -61,5 +61,6 @@ int do_compile(int argc, char **argv);
 int do_maps(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_uninstall(int argc, char **argv);
+int do_status(int argc, char **argv);
 
 #endif /* BPFMESH_CLI_H */

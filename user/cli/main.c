@@ -15,13 +15,14 @@ static const char top_usage[] =
 	"       bpfmesh help [COMMAND]\n"
 	"       bpfmesh COMMAND --help\n"
 	"\n"
-	"COMMAND := { agent | lint | compile | maps | stats | uninstall | version |\n"
-	"             help }\n"
+	"COMMAND := { agent | lint | compile | maps | stats | status | uninstall |\n"
+	"             version | help }\n"
 	"  agent    run the node agent: compile policies, load, attach, watch\n"
 	"  lint     check Istio policy files, as Istio would (exit 0 ok, 1 rejected)\n"
 	"  compile  check and print what would be written to the kernel\n"
 	"  maps     show what the kernel holds: services, endpoints, stats\n"
 	"  stats    the canary view: per service, subsets side by side, endpoints\n"
+	"  status   the agent's policy: generation, applied and rejected resources\n"
 	"  uninstall\n"
 	"           remove the data plane a stopped agent left in force\n"
 	"  version  print the version of bpfmesh and of the libbpf it uses\n"
@@ -70,8 +71,8 @@ static int do_version(int argc, char **argv)
 
 static const struct cmd top_cmds[] = {
 	{ "agent", do_agent },     { "lint", do_lint }, { "compile", do_compile },
-	{ "maps", do_maps },       { "stats", do_stats },     { "version", do_version },
-	{ "uninstall", do_uninstall },
+	{ "maps", do_maps },       { "stats", do_stats },     { "status", do_status },
+	{ "uninstall", do_uninstall }, { "version", do_version },
 	{ "help", do_help },
 	{ NULL, NULL },
 };

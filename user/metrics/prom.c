@@ -583,6 +583,29 @@ static int mx_check(const struct mx_snapshot *s)
 	return 0;
 }
 
+/* Per-resource failure isolation (issue 12): what is in force, what not. */
+static void policy_render(const struct mx_snapshot *s, struct mx_buf *b)
+{
+	size_t i;
+
+	if (!s->have_policy)
+		return;
+	mx_family(b, "bpfmesh_policy_resources", "gauge",
+		  "Policy resources after the last compile, by state (applied: in force; "
+		  "rejected: invalid or losing a conflict).");
+	mx_buf_printf(b, "bpfmesh_policy_resources{state=\"applied\"} %zu\n", s->policy_applied);
+	mx_buf_printf(b, "bpfmesh_policy_resources{state=\"rejected\"} %zu\n", s->n_rejected);
+	mx_family(b, "bpfmesh_policy_rejected", "gauge",
+		  "1 for each policy resource the last compile rejected (bpfmesh status says why).");
+	for (i = 0; i < s->n_rejected; i++) {
+		mx_buf_put(b, "bpfmesh_policy_rejected{", 24);
+		mx_label(b, true, "kind", s->rejected[i].kind);
+		mx_label(b, false, "namespace", s->rejected[i].ns);
+		mx_label(b, false, "name", s->rejected[i].name);
+		mx_buf_put(b, "} 1\n", 4);
+	}
+}
+
 int mx_render(const struct mx_snapshot *s, struct mx_buf *out)
 {
 	struct istio_series *ser;
@@ -600,6 +623,7 @@ int mx_render(const struct mx_snapshot *s, struct mx_buf *out)
 	outlier_render(s, out);
 	failures_render(s, out);
 	node_render(s, out);
+	policy_render(s, out);
 	err = hist_render(s, out);
 	if (!err && out->oom)
 		err = -ENOMEM;

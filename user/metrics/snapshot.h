@@ -29,6 +29,7 @@
  *                         endpoint (workload.h). NULL or "" renders as
  *                         "unknown". The strings must live until release().
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,6 +116,11 @@ struct mx_node_family {
 	size_t n;
 };
 
+/* A policy resource the agent rejected (bpfmesh_policy_rejected). */
+struct mx_policy_rejected {
+	const char *kind, *ns, *name;
+};
+
 struct mx_snapshot {
 	struct mx_workload src; /* this node's clients: all "unknown" until the
 				 * agent maps cgroups to workloads */
@@ -125,6 +131,12 @@ struct mx_snapshot {
 	struct mx_hist_layout layout[MX_HIST_KINDS];
 	const struct mx_node_family *node; /* n_node families, may be 0 */
 	size_t n_node;
+	/* The agent's last policy compile (issue 12): resources in force and
+	 * rejected; have_policy false before the first one. */
+	bool have_policy;
+	size_t policy_applied;
+	const struct mx_policy_rejected *rejected;
+	size_t n_rejected;
 };
 
 #endif /* BPFMESH_METRICS_SNAPSHOT_H */

@@ -18,12 +18,17 @@ struct ckey {
 
 /* ---- service keys ------------------------------------------------------ */
 
+bool compile_port_intercepted(const struct service_entry *se, const struct se_port *p)
+{
+	/* A DNS-resolved entry without endpoints or selector is resolved by
+	 * DNS here (reg_svc.dns_only): neither condition below holds for it. */
+	return p->cls != PORT_UDP &&
+	       (se->n_eps > 0 || se->has_selector || se->resolution == RES_STATIC);
+}
+
 static bool svc_intercepted(const struct reg_svc *s)
 {
-	const struct service_entry *se = s->se;
-
-	return s->port->cls != PORT_UDP && !s->dns_only &&
-	       (se->n_eps > 0 || se->has_selector || se->resolution == RES_STATIC);
+	return !s->dns_only && compile_port_intercepted(s->se, s->port);
 }
 
 static struct ckey *ckeys_collect(const struct registry *reg, size_t *n_out)

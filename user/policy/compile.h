@@ -50,5 +50,8 @@ bool cname_emit(struct cctx *c, struct bpfmesh_image *img);
 
 /* The whole compile: keys, routes, sets, names. false: errors reported. */
 bool compile_image(struct registry *reg, struct diag_list *dl, struct bpfmesh_image *img);
+/* Does this port of the entry get service keys (its addresses x the port)?
+ * The agent's VIP conflict rule uses it before compiling. */
+bool compile_port_intercepted(const struct service_entry *se, const struct se_port *p);
 
 #endif /* BPFMESH_POLICY_COMPILE_H */

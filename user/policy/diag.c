@@ -77,19 +77,46 @@ void diag_add(struct diag_list *dl, enum diag_level level, const char *file,
 	dl->kept_errors += level == DIAG_ERROR;
 }
 
-size_t diag_count_errors(const struct diag_list *dl)
+size_t diag_dropped_errors(const struct diag_list *dl)
 {
-	size_t i, n = 0;
+	return dl ? dl->dropped[DIAG_ERROR] + (dl->strict ? dl->dropped[DIAG_UNENFORCED] : 0) : 0;
+}
+
+size_t diag_errors_since(const struct diag_list *dl, size_t from, size_t dropped_before)
+{
+	size_t i, n;
 
 	if (!dl)
 		return 0;
-	n = dl->dropped[DIAG_ERROR] + (dl->strict ? dl->dropped[DIAG_UNENFORCED] : 0);
-	for (i = 0; i < dl->n; i++) {
-		if (dl->items[i].level == DIAG_ERROR ||
-		    (dl->strict && dl->items[i].level == DIAG_UNENFORCED))
+	n = diag_dropped_errors(dl) - dropped_before;
+	for (i = from; i < dl->n; i++) {
+		if (diag_is_error(dl, &dl->items[i]))
 			n++;
 	}
 	return n;
+}
+
+size_t diag_count_errors(const struct diag_list *dl)
+{
+	return diag_errors_since(dl, 0, 0);
+}
+
+bool diag_is_error(const struct diag_list *dl, const struct diag *d)
+{
+	return d->level == DIAG_ERROR || (dl->strict && d->level == DIAG_UNENFORCED);
+}
+
+void diag_append(struct diag_list *to, const struct diag_list *from)
+{
+	const struct diag *d;
+	size_t i;
+
+	for (i = 0; i < from->n; i++) {
+		d = &from->items[i];
+		diag_add(to, d->level, d->file, d->line, d->col, d->field, "%s", d->msg);
+	}
+	for (i = 0; i <= DIAG_ERROR; i++)
+		to->dropped[i] += from->dropped[i];
 }
 
 static const char *diag_level_name(const struct diag_list *dl, enum diag_level l)

@@ -46,6 +46,14 @@ void diag_add(struct diag_list *dl, enum diag_level level, const char *file,
 	      unsigned int line, unsigned int col, const char *field,
 	      const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 size_t diag_count_errors(const struct diag_list *dl); /* honours strict */
+bool diag_is_error(const struct diag_list *dl, const struct diag *d); /* likewise */
+/* Errors that could not be stored (over the cap), honouring strict. */
+size_t diag_dropped_errors(const struct diag_list *dl);
+/* Errors added since dl->n was from and diag_dropped_errors() was
+ * dropped_before: one document's errors, without counting the whole list. */
+size_t diag_errors_since(const struct diag_list *dl, size_t from, size_t dropped_before);
+/* Copy every diagnostic of from (and its dropped counts) to the end of to. */
+void diag_append(struct diag_list *to, const struct diag_list *from);
 void diag_print(const struct diag_list *dl, FILE *out);
 void diag_free(struct diag_list *dl);
 

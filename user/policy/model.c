@@ -11,6 +11,7 @@ void model_init(struct model *m)
 	m->wes_tail = &m->wes;
 	m->vss_tail = &m->vss;
 	m->drs_tail = &m->drs;
+	m->docs_tail = &m->docs;
 	m->visits.left = MODEL_ALIAS_VISITS;
 	m->arena.limit = MODEL_MAX_BYTES;
 }

@@ -38,6 +38,8 @@ struct resource {
 	const char *kind, *name, *ns;
 	struct src src; /* the document's start */
 	bool sockmap_off; /* annotation bpfmesh.io/sockmap: "off" (issue 13) */
+	bool has_created; /* metadata.creationTimestamp given */
+	int64_t created;  /* its Unix time, seconds (conflicts: the older wins) */
 };
 
 enum port_class {
@@ -291,6 +293,22 @@ struct visit_budget {
 	bool spent; /* reported once; nothing more is walked */
 };
 
+/*
+ * One YAML document as the parser met it, in input order, whatever became
+ * of it: the agent validates and keeps policy per resource (isolate.h), so
+ * it needs each document's identity and its own errors even when the
+ * document made no resource (a missing spec) or names nothing.
+ */
+struct model_doc {
+	const char *kind, *ns, *name; /* NULL when not given (or not readable) */
+	unsigned int line;            /* where the document starts */
+	struct resource *res;         /* NULL: the document made no resource */
+	bool ours;                    /* an Istio traffic policy kind */
+	size_t errors;                /* errors reported while parsing it */
+	size_t first_diag;            /* dl->n when its parse began */
+	struct model_doc *next;
+};
+
 struct model {
 	struct arena arena;
 	struct visit_budget visits;
@@ -299,6 +317,9 @@ struct model {
 	struct workload_entry *wes, **wes_tail;
 	struct virtual_service *vss, **vss_tail;
 	struct dest_rule *drs, **drs_tail;
+	struct model_doc *docs, **docs_tail;
+	bool unreadable; /* a file of it was not YAML (or too deep, too complex):
+			  * what was read before the problem is incomplete */
 };
 
 void model_init(struct model *m);

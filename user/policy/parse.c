@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* YAML documents -> model: the document loop and the dispatch by kind. The
  * field parsers the kinds share are in parse_common.c. */
+#define _GNU_SOURCE /* timegm */
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "parse.h"
@@ -42,6 +44,29 @@ static void meta_namespace(struct ydoc *d, yaml_node_t *n, const char *path, voi
 		r->ns = ns;
 }
 
+/* RFC 3339 in UTC, as the Kubernetes API server writes it
+ * ("2024-05-01T10:00:00Z"); the agent's conflict rules use it. */
+static void meta_created(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct resource *r = obj;
+	const char *s, *end;
+	struct tm tm = { 0 };
+
+	if (!yget_str(d, n, path, &s))
+		return;
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end && *end == '.') /* fractional seconds: not used */
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if (!end || strcmp(end, "Z")) {
+		ydiag(d, n, DIAG_ERROR, path, "\"%s\": not a time in RFC 3339 UTC form "
+		      "(2024-05-01T10:00:00Z)", s);
+		return;
+	}
+	r->created = (int64_t)timegm(&tm);
+	r->has_created = true;
+}
+
 static void meta_map(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	yexpect_map(d, n, path); /* labels, annotations: no effect on routing */
@@ -75,7 +100,7 @@ static const struct yfield metadata_fields[] = {
 	{ "annotations", meta_annotations },
 	{ "generateName", parse_noop }, { "uid", parse_noop },
 	{ "resourceVersion", parse_noop }, { "generation", parse_noop },
-	{ "creationTimestamp", parse_noop }, { "deletionTimestamp", parse_noop },
+	{ "creationTimestamp", meta_created }, { "deletionTimestamp", parse_noop },
 	{ "deletionGracePeriodSeconds", parse_noop }, { "managedFields", parse_noop },
 	{ "ownerReferences", parse_noop }, { "finalizers", parse_noop },
 	{ "selfLink", parse_noop },
@@ -101,41 +126,45 @@ static void *doc_new(struct model *m, size_t size, const struct resource *r)
 	return res;
 }
 
-static void doc_add_kind(struct ydoc *d, struct model *m, const struct resource *r,
-			 yaml_node_t *spec)
+static struct resource *doc_add_kind(struct ydoc *d, struct model *m, const struct resource *r,
+				     yaml_node_t *spec)
 {
 	if (strcmp(r->kind, "ServiceEntry") == 0) {
 		struct service_entry *se = doc_new(m, sizeof(*se), r);
 
 		if (!se)
-			return;
+			return NULL;
 		parse_service_entry(d, spec, "spec", se);
 		*m->ses_tail = se;
 		m->ses_tail = &se->next;
+		return &se->r;
 	} else if (strcmp(r->kind, "WorkloadEntry") == 0) {
 		struct workload_entry *we = doc_new(m, sizeof(*we), r);
 
 		if (!we)
-			return;
+			return NULL;
 		parse_workload_entry(d, spec, "spec", we);
 		*m->wes_tail = we;
 		m->wes_tail = &we->next;
+		return &we->r;
 	} else if (strcmp(r->kind, "VirtualService") == 0) {
 		struct virtual_service *vs = doc_new(m, sizeof(*vs), r);
 
 		if (!vs)
-			return;
+			return NULL;
 		parse_virtual_service(d, spec, "spec", vs);
 		*m->vss_tail = vs;
 		m->vss_tail = &vs->next;
+		return &vs->r;
 	} else {
 		struct dest_rule *dr = doc_new(m, sizeof(*dr), r);
 
 		if (!dr)
-			return;
+			return NULL;
 		parse_destination_rule(d, spec, "spec", dr);
 		*m->drs_tail = dr;
 		m->drs_tail = &dr->next;
+		return &dr->r;
 	}
 }
 
@@ -170,7 +199,8 @@ static bool doc_is_ours(struct ydoc *d, yaml_node_t *root, struct resource *r)
 	return true;
 }
 
-static void doc_parse(struct ydoc *d, struct model *m, yaml_node_t *root)
+/* One document into m; md is told what it is (kind, names, its resource). */
+static void doc_parse(struct ydoc *d, struct model *m, yaml_node_t *root, struct model_doc *md)
 {
 	struct resource r = { .ns = "default" };
 	yaml_node_t *meta, *spec;
@@ -179,7 +209,11 @@ static void doc_parse(struct ydoc *d, struct model *m, yaml_node_t *root)
 		ydiag(d, root, DIAG_NOTE, "", "empty document; skipped");
 		return;
 	}
-	if (!yexpect_map(d, root, "") || !doc_is_ours(d, root, &r))
+	if (!yexpect_map(d, root, ""))
+		return;
+	md->ours = doc_is_ours(d, root, &r);
+	md->kind = r.kind;
+	if (!md->ours)
 		return;
 	r.src = ysrc(d, root, "");
 	ywalk_map(d, root, "", top_fields, NULL);
@@ -191,6 +225,8 @@ static void doc_parse(struct ydoc *d, struct model *m, yaml_node_t *root)
 		ywalk_map(d, meta, "metadata", metadata_fields, &r);
 	if (!ynode_is_null(meta) && ynode_is_null(ymap_get(d, meta, "name")))
 		ydiag(d, meta, DIAG_ERROR, "metadata.name", "required field is missing");
+	md->ns = r.ns;
+	md->name = r.name;
 	if (ynode_is_null(spec)) {
 		ydiag(d, root, DIAG_ERROR, "spec", "required field is missing");
 		return;
@@ -198,7 +234,23 @@ static void doc_parse(struct ydoc *d, struct model *m, yaml_node_t *root)
 	if (!r.name)
 		r.name = "";
 	if (yexpect_map(d, spec, "spec"))
-		doc_add_kind(d, m, &r, spec);
+		md->res = doc_add_kind(d, m, &r, spec);
+}
+
+/* Parse one document and record it in m->docs (policy isolation). */
+static void doc_parse_recorded(struct ydoc *d, struct model *m, yaml_node_t *root)
+{
+	struct model_doc *md = arena_calloc(&m->arena, 1, sizeof(*md));
+	size_t dropped = diag_dropped_errors(d->dl);
+
+	if (!md)
+		return;
+	md->line = ynode_line(root);
+	md->first_diag = d->dl->n;
+	doc_parse(d, m, root, md);
+	md->errors = diag_errors_since(d->dl, md->first_diag, dropped);
+	*m->docs_tail = md;
+	m->docs_tail = &md->next;
 }
 
 static void parse_yaml_error(struct diag_list *dl, const char *file, yaml_parser_t *p)
@@ -244,8 +296,10 @@ bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len
 	yaml_node_t *root;
 	size_t ndocs = 0;
 
-	if (!yprescan_ok(file, buf, len, dl))
+	if (!yprescan_ok(file, buf, len, dl)) {
+		m->unreadable = true;
 		return true; /* reported; the rest of the compile goes on */
+	}
 	if (!yaml_parser_initialize(&parser)) {
 		m->arena.oom = true;
 		return false;
@@ -254,6 +308,7 @@ bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len
 	for (;;) {
 		if (!yaml_parser_load(&parser, &doc)) {
 			parse_yaml_error(dl, file, &parser);
+			m->unreadable = true;
 			break;
 		}
 		root = yaml_document_get_root_node(&doc);
@@ -263,13 +318,15 @@ bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len
 		}
 		d.doc = &doc;
 		m->visits.left += (unsigned long)(doc.nodes.top - doc.nodes.start);
-		doc_parse(&d, m, root);
+		doc_parse_recorded(&d, m, root);
 		if (m->arena.oom)
 			parse_report_oom(m, dl, file, root);
 		yaml_document_delete(&doc);
 		ndocs++;
-		if (m->arena.oom || m->visits.spent)
+		if (m->arena.oom || m->visits.spent) {
+			m->unreadable = true;
 			break;
+		}
 	}
 	yaml_parser_delete(&parser);
 	if (ndocs == 0 && !diag_count_errors(dl))

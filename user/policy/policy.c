@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "compile.h"
+#include "files.h"
 #include "parse.h"
 #include "policy.h"
 #include "validate.h"
@@ -29,19 +30,14 @@ static size_t model_count_resources(const struct model *m)
 	return n;
 }
 
-/* After parsing: checks, then the image, only if nothing is wrong. */
-static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_image *img)
+int policy_compile_model(struct model *m, struct diag_list *dl, struct bpfmesh_image *img)
 {
 	struct registry reg;
 	int ret = 1;
 
-	dl->resources += model_count_resources(m);
-	if (m->arena.oom)
-		goto out;
-	validate_model(m, dl);
 	if (!registry_build(&reg, m, dl)) {
 		registry_free(&reg);
-		goto out;
+		return 1;
 	}
 	xref_check(&reg, dl);
 	if (!diag_count_errors(dl) && !m->arena.oom) {
@@ -51,6 +47,19 @@ static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_i
 			bpfmesh_image_free(img);
 	}
 	registry_free(&reg);
+	return ret;
+}
+
+/* After parsing: checks, then the image, only if nothing is wrong. */
+static int policy_finish(struct model *m, struct diag_list *dl, struct bpfmesh_image *img)
+{
+	int ret = 1;
+
+	dl->resources += model_count_resources(m);
+	if (m->arena.oom)
+		goto out;
+	validate_model(m, dl);
+	ret = policy_compile_model(m, dl, img);
 out:
 	/* A rejection always says why: the only silent failures left are
 	 * allocations (hash maps, libyaml), so name them. */
@@ -94,11 +103,6 @@ int policy_compile_buffers(const char *const *names, const char *const *bufs,
 
 /* ---- files ------------------------------------------------------------- */
 
-struct file_list {
-	char **names;
-	size_t n, cap;
-};
-
 static bool files_add(struct file_list *fl, char *name)
 {
 	if (!name)
@@ -118,7 +122,7 @@ static bool files_add(struct file_list *fl, char *name)
 	return true;
 }
 
-static void files_free(struct file_list *fl)
+void policy_files_free(struct file_list *fl)
 {
 	size_t i;
 
@@ -202,7 +206,7 @@ static int files_from_dir(struct file_list *fl, const char *dir, struct diag_lis
  * and again on the descriptor (opened non-blocking, so a FIFO swapped in
  * between cannot block) in case the name changed in between.
  */
-static int read_file(const char *path, char **buf, size_t *len, struct diag_list *dl)
+int policy_read_file(const char *path, char **buf, size_t *len, struct diag_list *dl)
 {
 	struct stat st;
 	size_t got = 0;
@@ -264,7 +268,7 @@ static int read_file(const char *path, char **buf, size_t *len, struct diag_list
 	return 0;
 }
 
-static int files_collect(struct file_list *fl, const char *const *paths, size_t n,
+int policy_files_collect(struct file_list *fl, const char *const *paths, size_t n,
 			 struct diag_list *dl)
 {
 	struct stat st;
@@ -305,10 +309,10 @@ int policy_compile_sources(const char *const *paths, size_t n_paths,
 
 	memset(img, 0, sizeof(*img));
 	model_init(&m);
-	io = files_collect(&fl, paths, n_paths, dl);
+	io = policy_files_collect(&fl, paths, n_paths, dl);
 	dl->files += fl.n;
 	for (i = 0; i < fl.n && !m.arena.oom; i++) {
-		r = read_file(fl.names[i], &buf, &len, dl);
+		r = policy_read_file(fl.names[i], &buf, &len, dl);
 		if (r == 2)
 			io = 2;
 		if (buf)
@@ -321,10 +325,10 @@ int policy_compile_sources(const char *const *paths, size_t n_paths,
 		policy_parse_one(&m, names[i], bufs[i], lens[i], dl);
 	if (io) {
 		model_free(&m);
-		files_free(&fl);
+		policy_files_free(&fl);
 		return io;
 	}
 	ret = policy_finish(&m, dl, img);
-	files_free(&fl);
+	policy_files_free(&fl);
 	return ret;
 }

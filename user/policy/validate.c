@@ -332,6 +332,12 @@ static void dr_check(const struct dest_rule *dr, struct diag_list *dl)
 	hmap_free(&names);
 }
 
+static void we_check(const struct workload_entry *we, struct diag_list *dl)
+{
+	ep_check_address(&we->ep, true, dl);
+	ep_check_unix(&we->ep, dl);
+}
+
 void validate_model(struct model *m, struct diag_list *dl)
 {
 	const struct service_entry *se;
@@ -341,12 +347,23 @@ void validate_model(struct model *m, struct diag_list *dl)
 
 	for (se = m->ses; se; se = se->next)
 		se_check(se, dl);
-	for (we = m->wes; we; we = we->next) {
-		ep_check_address(&we->ep, true, dl);
-		ep_check_unix(&we->ep, dl);
-	}
+	for (we = m->wes; we; we = we->next)
+		we_check(we, dl);
 	for (vs = m->vss; vs; vs = vs->next)
 		vs_check(vs, dl);
 	for (dr = m->drs; dr; dr = dr->next)
 		dr_check(dr, dl);
+}
+
+/* Every kind struct starts with its struct resource (model.h). */
+void validate_resource(const struct resource *r, struct diag_list *dl)
+{
+	if (!strcmp(r->kind, "ServiceEntry"))
+		se_check((const struct service_entry *)r, dl);
+	else if (!strcmp(r->kind, "WorkloadEntry"))
+		we_check((const struct workload_entry *)r, dl);
+	else if (!strcmp(r->kind, "VirtualService"))
+		vs_check((const struct virtual_service *)r, dl);
+	else
+		dr_check((const struct dest_rule *)r, dl);
 }

@@ -11,6 +11,8 @@
 #include "registry.h"
 
 void validate_model(struct model *m, struct diag_list *dl);
+/* validate_model's checks for one resource (the agent's isolation). */
+void validate_resource(const struct resource *r, struct diag_list *dl);
 void xref_check(struct registry *reg, struct diag_list *dl);
 
 #endif /* BPFMESH_POLICY_VALIDATE_H */

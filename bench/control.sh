@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Control-plane figures (issue 12) at N services x 10 endpoints: the agent's
+# cold start (start until the pinned services map holds the first and the
+# last service), a weight change (atomic rename of the edited policy file
+# until the map holds the new weight), the agent's own per-phase timing of
+# that change (-v: read+parse, choose, compile, plan+exec) and its peak and
+# current RSS. Prints numbers, asserts nothing.
+#
+# No traffic: the agent attaches to a cgroup this script creates (empty),
+# pins under its own bpffs directory; both are removed on exit, on failure
+# too. Needs root. See docs/benchmarks.md.
+set -euo pipefail
+
+usage() {
+	cat >&2 <<'EOF'
+Usage: bench/control.sh [--services N] [--changes N] [--starts N]
+
+  --services  services x 10 endpoints in the policy (default 10000)
+  --changes   weight changes timed (default 10: 90/10 <-> 75/25)
+  --starts    cold starts timed (default 3)
+
+Environment: BPFMESH=path to the bpfmesh binary (default .output/bpfmesh).
+EOF
+	exit 2
+}
+
+N=10000 CHANGES=10 STARTS=3
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--services) N=$2; shift ;;
+	--changes) CHANGES=$2; shift ;;
+	--starts) STARTS=$2; shift ;;
+	-h | --help) usage ;;
+	*) echo "unknown option $1" >&2; usage ;;
+	esac
+	shift
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
+CB=$ROOT/.output/bench/connbench
+mkdir -p "$ROOT/.output/bench"
+if [ ! -x "$CB" ] || [ "$ROOT/bench/connbench.c" -nt "$CB" ]; then
+	gcc -O2 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/connbench.c" -o "$CB" -lpthread
+fi
+
+CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; exit 1; }
+CG=$CGROOT/bpfmesh-ctl-$$
+BPFFS=/sys/fs/bpf/bpfmesh-ctl-$$
+WORK=$(mktemp -d /tmp/bpfmesh-ctl.XXXXXX)
+AGENT_PID=""
+
+stop_agent() {
+	local i
+	[ -n "$AGENT_PID" ] || return 0
+	kill -TERM "$AGENT_PID" 2>/dev/null || true
+	for i in $(seq 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$AGENT_PID" 2>/dev/null || true
+	wait "$AGENT_PID" 2>/dev/null || true
+	AGENT_PID=""
+	rm -rf "$BPFFS"
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	stop_agent
+	rmdir "$CG" 2>/dev/null
+	rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir "$CG"
+
+kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+mkdir "$WORK/policies"
+"$CB" gen-policy --services "$N" --endpoints 10 --out "$WORK/policies"
+last=$((N - 1))
+LAST_VIP="127.100.$((last / 250)).$((last % 250 + 1)):80"
+
+# Health map sizes for N services: a cluster slot per service and subset,
+# an endpoint slot per endpoint of each.
+CLUSTERS=$(( (N * 3 + 1024) > 4096 ? N * 3 + 1024 : 4096 ))
+ENDPOINTS=$(( (N * 20 + 1024) > 65536 ? N * 20 + 1024 : 65536 ))
+
+start_agent() { # -> START_MS: start until the map holds all
+	local t0 w
+	t0=$(date +%s%N)
+	"$BPFMESH" agent -v --policies "$WORK/policies" --cgroup "$CG" --bpffs "$BPFFS" \
+		--state-dir "$WORK/state" --max-clusters "$CLUSTERS" --max-endpoints "$ENDPOINTS" \
+		>/dev/null 2>"$WORK/agent.log" &
+	AGENT_PID=$!
+	w=$("$CB" mapwait --bpffs "$BPFFS" --vip 127.100.0.1:80 --weight 90 --also "$LAST_VIP" \
+		--since-ns "$t0" --timeout 120 --interval-us 200) || true
+	START_MS=$(kv ms "$w")
+}
+
+echo "bpfmesh control plane, $N services x 10 endpoints ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
+starts=""
+for i in $(seq "$STARTS"); do
+	start_agent
+	starts="$starts $START_MS"
+	[ "$i" -lt "$STARTS" ] && stop_agent
+done
+echo "cold start, start -> map holds all (ms):$starts; median $(tr ' ' '\n' <<<"$starts" | grep . | median)"
+grep 'applied generation 1' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent: /'
+grep 'timing:' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent /'
+
+changes=""
+for i in $(seq "$CHANGES"); do
+	if [ $((i % 2)) = 1 ]; then wts=75/25 pct=75; else wts=90/10 pct=90; fi
+	"$CB" gen-policy --services "$N" --out "$WORK/measured.tmp" --measured-only --weights "$wts"
+	w=$("$CB" mapwait --bpffs "$BPFFS" --vip 127.100.0.1:80 --weight "$pct" \
+		--rename "$WORK/measured.tmp" "$WORK/policies/bench-measured.yaml" \
+		--timeout 60 --interval-us 100) || true
+	changes="$changes $(kv ms "$w")"
+	sleep 0.3 # the agent's log line after the map write
+done
+echo "weight change, rename -> map holds it (ms):$changes; median $(tr ' ' '\n' <<<"$changes" | grep . | median)"
+grep 'applied generation' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent: /'
+grep 'timing:' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent /'
+echo "agent memory: $(awk '/VmHWM|VmRSS/ { printf "%s %d MiB  ", $1, $2 / 1024 }' /proc/"$AGENT_PID"/status)"

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The status file `bpfmesh status` reads (status.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "agent.h"
+#include "cli/cli.h"
+#include "status.h"
+
+int status_path(char *buf, size_t len, const char *state_dir, const char *bpffs)
+{
+	size_t n;
+	char *p;
+	int w;
+
+	while (*bpffs == '/')
+		bpffs++;
+	w = snprintf(buf, len, "%s/status-%s", state_dir, bpffs);
+	if (w < 0 || (size_t)w >= len)
+		return -ENAMETOOLONG;
+	n = strlen(state_dir) + strlen("/status-");
+	for (p = buf + n; *p; p++) {
+		if (*p == '/')
+			*p = '-';
+	}
+	/* "dir/" given as bpffs: no trailing '-' */
+	if (p > buf + n && p[-1] == '-')
+		p[-1] = '\0';
+	return 0;
+}
+
+/* A field: tabs and newlines would split records. */
+static void put_field(FILE *f, const char *s)
+{
+	fputc('\t', f);
+	for (; s && *s; s++)
+		fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+}
+
+static void write_resources(FILE *f, const struct policy_report *rep)
+{
+	const struct res_report *r;
+	size_t i;
+
+	for (i = 0; i < rep->n; i++) {
+		r = &rep->v[i];
+		fputs("resource", f);
+		put_field(f, r->rejected ? "rejected" : "applied");
+		put_field(f, r->kind);
+		put_field(f, r->ns);
+		put_field(f, r->name);
+		put_field(f, r->file);
+		fprintf(f, "\t%u\t%d", r->line, r->last_good);
+		put_field(f, r->diag ? r->diag : "");
+		fputc('\n', f);
+	}
+}
+
+static void write_status(FILE *f, struct agent *ag)
+{
+	struct timespec ts;
+	int i;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(f, "%s\npid\t%d\ngeneration\t%u\napplied_at_ms\t%lld\nwritten_at_ms\t%lld\n",
+		STATUS_MAGIC, (int)getpid(), ag->applier.state.generation, ag->applied_at_ms,
+		(long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	fputs("policies", f);
+	put_field(f, ag->policies ? ag->policies : "");
+	fputs("\nbpffs", f);
+	put_field(f, ag->bpffs);
+	fprintf(f, "\nresources\t%zu\t%zu\n", ag->report.n_applied, ag->report.n_rejected);
+	for (i = 0; i < PROBE__NR; i++)
+		fprintf(f, "feature\t%s\t%d\n", probe_feature_name(i), ag->features.have[i]);
+	write_resources(f, &ag->report);
+}
+
+int agent_status_write(struct agent *ag)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	const char *dir = ag->state_dir ? ag->state_dir : DEFAULT_STATE_DIR;
+	FILE *f;
+	int fd, err;
+
+	if (!ag->features_probed) {
+		probe_kernel(&ag->features);
+		ag->features_probed = true;
+	}
+	err = status_path(path, sizeof(path), dir, ag->bpffs);
+	if (err)
+		return err;
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	write_status(f, ag);
+	err = ferror(f) ? -EIO : 0;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+void agent_status_remove(struct agent *ag)
+{
+	char path[PATH_MAX];
+
+	if (!status_path(path, sizeof(path), ag->state_dir ? ag->state_dir : DEFAULT_STATE_DIR,
+			 ag->bpffs))
+		unlink(path);
+}

@@ -1,0 +1,1009 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Per-resource isolation and the per-file parse cache (see isolate.h). */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include "compile.h"
+#include "files.h"
+#include "hmap.h"
+#include "isolate.h"
+#include "parse.h"
+#include "policy.h"
+#include "validate.h"
+
+#define NO_DIAG SIZE_MAX
+
+/* What tells a file's content apart without reading it. A file renamed
+ * into place is a new inode; one edited in place gets a new mtime and ctime. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+/* One document of a file, as the agent judges it. */
+struct pdoc {
+	struct model_doc *md;
+	const char *key;    /* "Kind/namespace/name" (in the file's arena); NULL: unnamed */
+	bool valid;         /* no error of its own, in a file read whole */
+	size_t first_error; /* index into the file's dl.items, NO_DIAG: none kept */
+	uint64_t seen;      /* first sighting of (key, this file's path) */
+};
+
+/* One file's parse, shared by every reload until the file changes, and by
+ * the last good versions it holds after that (refs). */
+struct pfile {
+	char *path;
+	struct file_id id;
+	bool cacheable; /* a file whose id is known (not an in-memory document) */
+	bool failed;    /* not read as YAML: its resources keep their last good */
+	struct model m;
+	struct diag_list dl; /* its own diagnostics, re-reported at every reload */
+	struct pdoc *docs;
+	size_t n_docs;
+	unsigned int refs;
+};
+
+/* A resource version in force (or about to be): the last good ones. */
+struct lg_entry {
+	const char *key;
+	struct pfile *pf; /* holds a reference */
+	struct resource *res;
+	uint64_t seen;
+};
+
+/* First sightings of (resource key, file path), by this agent. Grows with
+ * every pair ever seen: one short string each. */
+struct seen_map {
+	struct hmap map;
+	char **keys;
+	size_t n, cap;
+	uint64_t next;
+};
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static bool file_id_of(const char *path, struct file_id *id)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return false;
+	*id = (struct file_id){ .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+				.mtime = st.st_mtim, .ctime = st.st_ctim };
+	return true;
+}
+
+/*
+ * File times come from the kernel's coarse clock (one tick, up to 10 ms):
+ * two writes of the same size within a tick leave the same id. A file
+ * changed less than this before it was read is read again next time
+ * (git's "racily clean" rule), so a cached parse is never older than the
+ * file.
+ */
+#define RACY_NS 100000000ll
+
+static long long ts_ns(const struct timespec *t)
+{
+	return (long long)t->tv_sec * 1000000000ll + t->tv_nsec;
+}
+
+static bool file_id_settled(const struct file_id *id)
+{
+	struct timespec now;
+	long long changed = ts_ns(&id->mtime);
+
+	if (ts_ns(&id->ctime) > changed)
+		changed = ts_ns(&id->ctime);
+	clock_gettime(CLOCK_REALTIME, &now);
+	return ts_ns(&now) - changed >= RACY_NS;
+}
+
+static bool file_id_eq(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+static void pfile_unref(struct pfile *pf)
+{
+	if (!pf || --pf->refs)
+		return;
+	model_free(&pf->m);
+	diag_free(&pf->dl);
+	free(pf->docs);
+	free(pf->path);
+	free(pf);
+}
+
+static struct pfile *pfile_new(const char *path, bool strict)
+{
+	struct pfile *pf = calloc(1, sizeof(*pf));
+
+	if (!pf)
+		return NULL;
+	pf->path = strdup(path);
+	if (!pf->path) {
+		free(pf);
+		return NULL;
+	}
+	pf->refs = 1;
+	pf->dl.strict = strict;
+	model_init(&pf->m);
+	return pf;
+}
+
+static size_t first_error_in(const struct diag_list *dl, size_t from, size_t to)
+{
+	for (; from < to && from < dl->n; from++) {
+		if (diag_is_error(dl, &dl->items[from]))
+			return from;
+	}
+	return NO_DIAG;
+}
+
+/* Judge each document: its parse errors, then validate_model's checks for
+ * it alone. The parse left every document's diagnostics in one run. */
+static bool pfile_judge_docs(struct pfile *pf)
+{
+	const struct model_doc *md;
+	size_t i = 0, parsed = pf->dl.n, from, dropped;
+
+	for (md = pf->m.docs; md; md = md->next)
+		pf->n_docs++;
+	pf->docs = calloc(pf->n_docs ? pf->n_docs : 1, sizeof(*pf->docs));
+	if (!pf->docs)
+		return false;
+	for (md = pf->m.docs; md; md = md->next, i++) {
+		struct pdoc *pd = &pf->docs[i];
+		size_t errors = md->errors;
+
+		pd->md = (struct model_doc *)md;
+		pd->first_error = md->errors ? first_error_in(&pf->dl, md->first_diag,
+				md->next ? md->next->first_diag : parsed) : NO_DIAG;
+		if (md->res) {
+			from = pf->dl.n;
+			dropped = diag_dropped_errors(&pf->dl);
+			validate_resource(md->res, &pf->dl);
+			errors += diag_errors_since(&pf->dl, from, dropped);
+			if (pd->first_error == NO_DIAG)
+				pd->first_error = first_error_in(&pf->dl, from, pf->dl.n);
+		}
+		if (md->ours && md->kind && md->name && md->name[0])
+			pd->key = arena_printf(&pf->m.arena, "%s/%s/%s", md->kind,
+					       md->ns ? md->ns : "default", md->name);
+		pd->valid = md->res && !errors && !pf->failed && pd->key;
+	}
+	return !pf->m.arena.oom;
+}
+
+static struct pfile *pfile_parse(struct pfile *pf, const char *buf, size_t len)
+{
+	parse_buffer(&pf->m, pf->path, buf, len, &pf->dl);
+	pf->failed = pf->failed || pf->m.unreadable || pf->m.arena.oom;
+	if (!pfile_judge_docs(pf))
+		pf->failed = true;
+	return pf;
+}
+
+static struct pfile *pfile_from_path(const char *path, bool strict)
+{
+	struct pfile *pf = pfile_new(path, strict);
+	size_t len = 0;
+	char *buf;
+
+	if (!pf)
+		return NULL;
+	/* The id before the read: a write after it changes the id again,
+	 * so the next reload reads the file again. */
+	pf->cacheable = file_id_of(path, &pf->id) && file_id_settled(&pf->id);
+	if (policy_read_file(pf->path, &buf, &len, &pf->dl)) {
+		pf->failed = true;
+		return pfile_parse(pf, "", 0);
+	}
+	pfile_parse(pf, buf, len);
+	free(buf);
+	return pf;
+}
+
+static struct pfile *pfile_from_buffer(const char *name, const char *buf, size_t len,
+				       bool strict)
+{
+	struct pfile *pf = pfile_new(name, strict);
+
+	if (!pf)
+		return NULL;
+	if (len > POLICY_MAX_FILE_BYTES) {
+		diag_add(&pf->dl, DIAG_ERROR, name, 0, 0, "",
+			 "document is %zu bytes, more than the %u bytes allowed; not read", len,
+			 POLICY_MAX_FILE_BYTES);
+		pf->failed = true;
+		return pfile_parse(pf, "", 0);
+	}
+	return pfile_parse(pf, buf, len);
+}
+
+/* ---- first sightings ----------------------------------------------------- */
+
+/* The first sighting of (key, path); a pair seen now for the first time
+ * takes inherit - 1 when inherit is not 0, else the next number. */
+static uint64_t seen_get(struct seen_map *s, const char *key, const char *path,
+			 uint64_t inherit)
+{
+	size_t v;
+	bool added;
+	char *k;
+
+	if (asprintf(&k, "%s\n%s", key, path) < 0)
+		return UINT64_MAX;
+	if (hmap_get_str(&s->map, k, &v)) {
+		free(k);
+		return v;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		char **keys = realloc(s->keys, cap * sizeof(*keys));
+
+		if (!keys) {
+			free(k);
+			return UINT64_MAX; /* out of memory: seen last, the order stays defined */
+		}
+		s->keys = keys;
+		s->cap = cap;
+	}
+	if (!hmap_put_str(&s->map, k, inherit ? inherit - 1 : s->next, &added)) {
+		free(k);
+		return UINT64_MAX;
+	}
+	s->keys[s->n++] = k;
+	return inherit ? inherit - 1 : s->next++;
+}
+
+static void seen_free(struct seen_map *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->n; i++)
+		free(s->keys[i]);
+	free(s->keys);
+	hmap_free(&s->map);
+	free(s);
+}
+
+/* ---- reports ------------------------------------------------------------- */
+
+static char *diag_text(const struct diag *d)
+{
+	char *s = NULL;
+
+	if (d->line && d->field && d->field[0])
+		return asprintf(&s, "%s:%u:%u: %s: %s", d->file, d->line, d->col, d->field,
+				d->msg) < 0 ? NULL : s;
+	if (d->line)
+		return asprintf(&s, "%s:%u:%u: %s", d->file, d->line, d->col, d->msg) < 0 ? NULL : s;
+	return asprintf(&s, "%s: %s", d->file, d->msg) < 0 ? NULL : s;
+}
+
+/* Append a report; index + 1, or 0 when out of memory (the report is
+ * incomplete, the compile is not). Takes diag (malloc'd, may be NULL). */
+static size_t rep_add(struct policy_report *rep, const char *kind, const char *ns,
+		      const char *name, const char *file, unsigned int line, char *diag,
+		      bool rejected, bool last_good)
+{
+	struct res_report *r;
+
+	if (rep->n % 64 == 0) {
+		r = realloc(rep->v, (rep->n + 64) * sizeof(*r));
+		if (!r) {
+			free(diag);
+			return 0;
+		}
+		rep->v = r;
+	}
+	r = &rep->v[rep->n];
+	*r = (struct res_report){
+		.kind = strdup(kind ? kind : "(no kind)"), .ns = strdup(ns ? ns : ""),
+		.name = strdup(name ? name : "(no name)"), .file = strdup(file), .line = line,
+		.rejected = rejected, .last_good = last_good, .diag = diag,
+	};
+	if (rejected)
+		rep->n_rejected++;
+	else
+		rep->n_applied++;
+	return ++rep->n;
+}
+
+static char *pdoc_reason(const struct pfile *pf, const struct pdoc *pd)
+{
+	char *s = NULL;
+
+	if (pd->first_error != NO_DIAG)
+		return diag_text(&pf->dl.items[pd->first_error]);
+	return asprintf(&s, "%s:%u: rejected: errors beyond the diagnostics kept", pf->path,
+			pd->md->line) < 0 ? NULL : s;
+}
+
+static size_t rep_reject_doc(struct policy_report *rep, const struct pfile *pf,
+			     const struct pdoc *pd, char *reason, bool last_good)
+{
+	const struct model_doc *md = pd->md;
+
+	return rep_add(rep, md->kind, md->ns, md->name, pf->path, md->line,
+		       reason ? reason : pdoc_reason(pf, pd), true, last_good);
+}
+
+void policy_report_free(struct policy_report *rep)
+{
+	size_t i;
+
+	for (i = 0; i < rep->n; i++) {
+		free(rep->v[i].kind);
+		free(rep->v[i].ns);
+		free(rep->v[i].name);
+		free(rep->v[i].file);
+		free(rep->v[i].diag);
+	}
+	free(rep->v);
+	*rep = (struct policy_report){ 0 };
+}
+
+/* ---- choosing what is in force ------------------------------------------- */
+
+/* One definition of a key in the files read now. */
+struct occ {
+	struct pfile *pf;
+	struct pdoc *pd;
+	uint64_t pos;  /* file index << 32 | document index: input order */
+	size_t next;   /* index + 1 of the key's next definition; 0: last */
+};
+
+/* A resource version this compile puts in force. */
+struct pick {
+	const char *key;
+	struct pfile *pf;
+	struct resource *res;
+	uint64_t pos, seen;
+	bool from_lg;  /* its last good version, not what the files hold now */
+	size_t report; /* index + 1 of its rejection report; 0: none */
+	bool dropped;  /* lost a conflict with nothing to fall back on */
+};
+
+struct choose {
+	struct policy_store *st;
+	struct pfile **files;
+	size_t n_files;
+	struct occ *occs;
+	size_t n_occs;
+	struct hmap by_key; /* key -> index of its first occ */
+	struct hmap lg_by_key; /* key -> index into st->lg */
+	struct hmap paths;     /* path -> index into files */
+	struct pick *picks;
+	size_t n_picks;
+	struct policy_report *rep;
+};
+
+/*
+ * Which of two definitions is older (negative: a). Istio orders conflicting
+ * configs by creationTimestamp, then name, then namespace (its
+ * sortConfigByCreationTime); files have no creation time, so the agent's
+ * first sighting stands in for it when either lacks one.
+ */
+static int age_cmp(const struct resource *a, uint64_t seen_a, uint64_t pos_a,
+		   const struct resource *b, uint64_t seen_b, uint64_t pos_b)
+{
+	int c;
+
+	if (a->has_created && b->has_created && a->created != b->created)
+		return a->created < b->created ? -1 : 1;
+	if (seen_a != seen_b)
+		return seen_a < seen_b ? -1 : 1;
+	if ((c = strcmp(a->name, b->name)) || (c = strcmp(a->ns, b->ns)))
+		return c;
+	return pos_a < pos_b ? -1 : pos_a > pos_b;
+}
+
+static bool choose_add_pick(struct choose *c, const struct pick *p)
+{
+	if (c->n_picks % 256 == 0) {
+		struct pick *v = realloc(c->picks, (c->n_picks + 256) * sizeof(*v));
+
+		if (!v)
+			return false;
+		c->picks = v;
+	}
+	c->picks[c->n_picks++] = *p;
+	return true;
+}
+
+static const struct lg_entry *choose_lg(const struct choose *c, const char *key)
+{
+	size_t i;
+
+	return hmap_get_str(&c->lg_by_key, key, &i) ? &c->st->lg[i] : NULL;
+}
+
+/* A resource whose file was renamed (its last good version's file is gone)
+ * keeps its age: the first sighting of its last good version. 0: none. */
+static uint64_t seen_moved(const struct choose *c, const char *key, const char *path)
+{
+	const struct lg_entry *lg = choose_lg(c, key);
+	size_t unused;
+
+	if (!lg || !strcmp(lg->pf->path, path) || hmap_get_str(&c->paths, lg->pf->path, &unused))
+		return 0;
+	return lg->seen;
+}
+
+/* Every named definition, and a report for each document that is
+ * rejected without a name to keep anything under. */
+static bool choose_collect(struct choose *c)
+{
+	size_t f, d, n = 0, i;
+	bool added;
+
+	for (f = 0; f < c->n_files; f++) {
+		n += c->files[f]->n_docs;
+		if (!hmap_put_str(&c->paths, c->files[f]->path, f, &added))
+			return false;
+	}
+	for (i = 0; i < c->st->n_lg; i++) {
+		if (!hmap_put_str(&c->lg_by_key, c->st->lg[i].key, i, &added))
+			return false;
+	}
+	c->occs = calloc(n ? n : 1, sizeof(*c->occs));
+	if (!c->occs)
+		return false;
+	for (f = 0; f < c->n_files; f++) {
+		struct pfile *pf = c->files[f];
+
+		if (pf->failed) {
+			size_t e = first_error_in(&pf->dl, 0, pf->dl.n);
+
+			rep_add(c->rep, "File", "", pf->path, pf->path, 0,
+				e == NO_DIAG ? strdup("not read") : diag_text(&pf->dl.items[e]),
+				true, true);
+			continue;
+		}
+		for (d = 0; d < pf->n_docs; d++) {
+			struct pdoc *pd = &pf->docs[d];
+
+			if (!pd->key) {
+				if (pd->md->errors)
+					rep_reject_doc(c->rep, pf, pd, NULL, false);
+				continue;
+			}
+			if (pd->seen == 0)
+				pd->seen = seen_get(c->st->seen, pd->key, pf->path,
+						    seen_moved(c, pd->key, pf->path)) + 1;
+			c->occs[c->n_occs] = (struct occ){ .pf = pf, .pd = pd,
+							   .pos = (uint64_t)f << 32 | d };
+			if (!hmap_put_str(&c->by_key, pd->key, c->n_occs, &added))
+				return false;
+			if (!added) {
+				hmap_get_str(&c->by_key, pd->key, &i);
+				while (c->occs[i].next)
+					i = c->occs[i].next - 1;
+				c->occs[i].next = c->n_occs + 1;
+			}
+			c->n_occs++;
+		}
+	}
+	return true;
+}
+
+static char *dup_reason(const struct occ *loser, const struct occ *winner)
+{
+	const struct model_doc *md = loser->pd->md;
+	char *s = NULL;
+
+	return asprintf(&s, "%s:%u: %s %s/%s is also defined at %s:%u, which is older and "
+			"applies (the older resource wins, as in Istio)", loser->pf->path,
+			md->line, md->kind, md->ns, md->name, winner->pf->path,
+			winner->pd->md->line) < 0 ? NULL : s;
+}
+
+/* One key: the oldest valid definition, else the last good version. */
+static bool choose_key(struct choose *c, size_t first)
+{
+	const struct occ *o, *win = NULL;
+	const struct lg_entry *lg;
+	struct pick p;
+	size_t i, r, report = 0;
+
+	for (i = first + 1; i; i = c->occs[i - 1].next) {
+		o = &c->occs[i - 1];
+		if (o->pd->valid && (!win || age_cmp(o->pd->md->res, o->pd->seen, o->pos,
+						     win->pd->md->res, win->pd->seen,
+						     win->pos) < 0))
+			win = o;
+	}
+	lg = win ? NULL : choose_lg(c, c->occs[first].pd->key);
+	for (i = first + 1; i; i = c->occs[i - 1].next) {
+		o = &c->occs[i - 1];
+		if (o == win)
+			continue;
+		if (o->pd->valid) {
+			rep_reject_doc(c->rep, o->pf, o->pd, dup_reason(o, win), false);
+			continue;
+		}
+		r = rep_reject_doc(c->rep, o->pf, o->pd, NULL, lg != NULL);
+		report = report ? report : r;
+	}
+	if (win)
+		p = (struct pick){ .key = win->pd->key, .pf = win->pf, .res = win->pd->md->res,
+				   .pos = win->pos, .seen = win->pd->seen };
+	else if (lg)
+		p = (struct pick){ .key = lg->key, .pf = lg->pf, .res = lg->res,
+				   .pos = c->occs[first].pos, .seen = lg->seen, .from_lg = true,
+				   .report = report };
+	else
+		return true;
+	return choose_add_pick(c, &p);
+}
+
+/* The last good versions of a file that cannot be read now stay. */
+static bool choose_unread_files(struct choose *c)
+{
+	struct hmap failed = { 0 };
+	size_t i, f, unused;
+	bool added, ok = true;
+
+	for (f = 0; f < c->n_files && ok; f++) {
+		if (c->files[f]->failed)
+			ok = hmap_put_str(&failed, c->files[f]->path, f, &added);
+	}
+	for (i = 0; i < c->st->n_lg && ok; i++) {
+		const struct lg_entry *lg = &c->st->lg[i];
+		struct pick p;
+
+		if (hmap_get_str(&c->by_key, lg->key, &unused) ||
+		    !hmap_get_str(&failed, lg->pf->path, &f))
+			continue;
+		p = (struct pick){ .key = lg->key, .pf = lg->pf, .res = lg->res,
+				   .pos = (uint64_t)f << 32 | lg->res->src.line,
+				   .seen = lg->seen, .from_lg = true };
+		ok = choose_add_pick(c, &p);
+	}
+	hmap_free(&failed);
+	return ok;
+}
+
+/* ---- VIP:port conflicts -------------------------------------------------- */
+
+struct claim {
+	size_t owner;            /* pick index */
+	const struct se_addr *addr;
+	uint32_t port;
+};
+
+static const void *claim_k1(uint32_t addr_be)
+{
+	return (const void *)((uintptr_t)addr_be + 1); /* never NULL */
+}
+
+/* The first VIP:port of pick i that another pick holds in claims. */
+static bool claim_find(const struct choose *c, const struct hmap *claims, size_t i,
+		       struct claim *hit)
+{
+	const struct service_entry *se = (const struct service_entry *)c->picks[i].res;
+	size_t a, p, owner;
+
+	for (p = 0; p < se->n_ports; p++) {
+		if (!compile_port_intercepted(se, &se->ports[p]))
+			continue;
+		for (a = 0; a < se->n_addrs; a++) {
+			if (hmap_get_ptr(claims, claim_k1(se->addrs[a].be),
+					 (const void *)(uintptr_t)(se->ports[p].number + 1), &owner) &&
+			    owner != i) {
+				*hit = (struct claim){ owner, &se->addrs[a], se->ports[p].number };
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+static bool claim_all(const struct choose *c, struct hmap *claims, size_t i)
+{
+	const struct service_entry *se = (const struct service_entry *)c->picks[i].res;
+	size_t a, p;
+
+	for (p = 0; p < se->n_ports; p++) {
+		if (!compile_port_intercepted(se, &se->ports[p]))
+			continue;
+		for (a = 0; a < se->n_addrs; a++) {
+			if (!hmap_put_ptr(claims, claim_k1(se->addrs[a].be),
+					  (const void *)(uintptr_t)(se->ports[p].number + 1), i))
+				return false;
+		}
+	}
+	return true;
+}
+
+static const struct choose *age_ctx;
+
+static int pick_age_cmp(const void *x, const void *y)
+{
+	const struct pick *a = &age_ctx->picks[*(const size_t *)x];
+	const struct pick *b = &age_ctx->picks[*(const size_t *)y];
+
+	return age_cmp(a->res, a->seen, a->pos, b->res, b->seen, b->pos);
+}
+
+static char *vip_reason(const struct pick *owner, const struct claim *hit)
+{
+	char ip[INET_ADDRSTRLEN], *s = NULL;
+	const struct resource *o = owner->res;
+
+	inet_ntop(AF_INET, &hit->addr->be, ip, sizeof(ip));
+	return asprintf(&s, "%s:%u:%u: %s: %s:%u is claimed by ServiceEntry %s/%s (%s:%u), "
+			"which is older and keeps it (the older resource wins, as in Istio)",
+			hit->addr->src.file, hit->addr->src.line, hit->addr->src.col,
+			hit->addr->src.path, ip, hit->port, o->ns, o->name, o->src.file,
+			o->src.line) < 0 ? NULL : s;
+}
+
+/* A loser falls back on its last good version once; a loser again, or one
+ * without a different last good version, is left out. */
+static void vip_lose(struct choose *c, size_t i, const struct claim *hit, bool first_round)
+{
+	struct pick *p = &c->picks[i];
+	const struct lg_entry *lg = choose_lg(c, p->key);
+	char *why = vip_reason(&c->picks[hit->owner], hit);
+
+	if (first_round && !p->from_lg && lg && lg->res != p->res) {
+		p->report = rep_add(c->rep, p->res->kind, p->res->ns, p->res->name, p->pf->path,
+				    p->res->src.line, why, true, true);
+		p->pf = lg->pf;
+		p->res = lg->res;
+		p->seen = lg->seen;
+		p->from_lg = true;
+		return;
+	}
+	if (p->report) {
+		c->rep->v[p->report - 1].last_good = false;
+		free(why);
+	} else {
+		p->report = rep_add(c->rep, p->res->kind, p->res->ns, p->res->name, p->pf->path,
+				    p->res->src.line, why, true, false);
+	}
+	p->dropped = true;
+}
+
+/* Claim in age order: each pick in order takes its VIP:ports unless an
+ * older one holds one of them; a loser's last good version (a fallback)
+ * is tried after, against the claims the winners made, and never evicts
+ * one of them. */
+static bool claim_in_order(struct choose *c, struct hmap *claims, size_t *order, size_t n,
+			   bool first_round, size_t *n_retry)
+{
+	struct claim hit;
+	size_t k;
+
+	age_ctx = c;
+	qsort(order, n, sizeof(*order), pick_age_cmp);
+	*n_retry = 0;
+	for (k = 0; k < n; k++) {
+		if (!claim_find(c, claims, order[k], &hit)) {
+			if (!claim_all(c, claims, order[k]))
+				return false;
+			continue;
+		}
+		vip_lose(c, order[k], &hit, first_round);
+		if (!c->picks[order[k]].dropped)
+			order[(*n_retry)++] = order[k]; /* k >= *n_retry: not read again */
+	}
+	return true;
+}
+
+static bool choose_vips(struct choose *c)
+{
+	struct hmap claims = { 0 };
+	size_t *order, n = 0, i, retry;
+	bool ok;
+
+	order = calloc(c->n_picks ? c->n_picks : 1, sizeof(*order));
+	if (!order)
+		return false;
+	for (i = 0; i < c->n_picks; i++) {
+		if (!strcmp(c->picks[i].res->kind, "ServiceEntry"))
+			order[n++] = i;
+	}
+	ok = claim_in_order(c, &claims, order, n, true, &retry) &&
+	     claim_in_order(c, &claims, order, retry, false, &retry);
+	hmap_free(&claims);
+	free(order);
+	return ok;
+}
+
+static bool choose_all(struct choose *c)
+{
+	size_t i, first;
+
+	if (!choose_collect(c))
+		return false;
+	for (i = 0; i < c->n_occs; i++) {
+		hmap_get_str(&c->by_key, c->occs[i].pd->key, &first);
+		if (first == i && !choose_key(c, i))
+			return false;
+	}
+	return choose_unread_files(c) && choose_vips(c);
+}
+
+/* ---- compiling what was chosen ------------------------------------------- */
+
+static int pick_pos_cmp(const void *x, const void *y)
+{
+	const struct pick *a = x, *b = y;
+
+	return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* A destination's "already reported" mark is per compile; the model of an
+ * unchanged file is compiled again. */
+static void vs_reset_reported(struct virtual_service *vs)
+{
+	size_t r, d;
+
+	for (r = 0; r < vs->n_http; r++)
+		for (d = 0; d < vs->http[r].n_dests; d++)
+			vs->http[r].dests[d].reported = false;
+	for (r = 0; r < vs->n_tcp; r++)
+		for (d = 0; d < vs->tcp[r].n_dests; d++)
+			vs->tcp[r].dests[d].reported = false;
+}
+
+/* Thread the picks, in input order, into one model. Their structs live in
+ * their files' arenas; only the list links are rewritten. */
+static void model_link(struct model *m, struct pick *picks, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct resource *r = picks[i].res;
+
+		if (picks[i].dropped)
+			continue;
+		if (!strcmp(r->kind, "ServiceEntry")) {
+			struct service_entry *se = (struct service_entry *)r;
+
+			se->next = NULL;
+			*m->ses_tail = se;
+			m->ses_tail = &se->next;
+		} else if (!strcmp(r->kind, "WorkloadEntry")) {
+			struct workload_entry *we = (struct workload_entry *)r;
+
+			we->next = NULL;
+			*m->wes_tail = we;
+			m->wes_tail = &we->next;
+		} else if (!strcmp(r->kind, "VirtualService")) {
+			struct virtual_service *vs = (struct virtual_service *)r;
+
+			vs->next = NULL;
+			vs_reset_reported(vs);
+			*m->vss_tail = vs;
+			m->vss_tail = &vs->next;
+		} else {
+			struct dest_rule *dr = (struct dest_rule *)r;
+
+			dr->next = NULL;
+			*m->drs_tail = dr;
+			m->drs_tail = &dr->next;
+		}
+	}
+}
+
+/* Cross-resource findings are warnings here whatever --strict says: a
+ * host or subset defined by another resource never blocks one (isolate.h). */
+static int compile_picks(struct choose *c, struct diag_list *dl, struct bpfmesh_image *img)
+{
+	struct diag_list xdl = { 0 };
+	struct model m;
+	int ret;
+
+	model_init(&m);
+	qsort(c->picks, c->n_picks, sizeof(*c->picks), pick_pos_cmp);
+	model_link(&m, c->picks, c->n_picks);
+	ret = policy_compile_model(&m, &xdl, img);
+	if (ret && !diag_count_errors(&xdl))
+		diag_add(&xdl, DIAG_ERROR, "", 0, 0, "", "out of memory while compiling");
+	diag_append(dl, &xdl);
+	diag_free(&xdl);
+	model_free(&m);
+	return ret;
+}
+
+static void lg_release(struct lg_entry *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		pfile_unref(v[i].pf);
+	free(v);
+}
+
+/* The picks in force, kept as the next last good (policy_store_commit). */
+static bool pending_set(struct policy_store *st, struct choose *c)
+{
+	size_t i, n = 0;
+
+	lg_release(st->pending, st->n_pending);
+	st->pending = calloc(c->n_picks ? c->n_picks : 1, sizeof(*st->pending));
+	st->n_pending = 0;
+	st->have_pending = false;
+	if (!st->pending)
+		return false;
+	for (i = 0; i < c->n_picks; i++) {
+		const struct pick *p = &c->picks[i];
+
+		if (p->dropped)
+			continue;
+		p->pf->refs++;
+		st->pending[n++] = (struct lg_entry){ p->key, p->pf, p->res, p->seen };
+	}
+	st->n_pending = n;
+	st->have_pending = true;
+	return true;
+}
+
+static void report_in_force(struct choose *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_picks; i++) {
+		const struct pick *p = &c->picks[i];
+
+		if (!p->dropped && !p->report)
+			rep_add(c->rep, p->res->kind, p->res->ns, p->res->name, p->res->src.file,
+				p->res->src.line, NULL, false, false);
+	}
+}
+
+/* ---- the store ----------------------------------------------------------- */
+
+/* Read the files that changed, reuse the others. */
+static bool store_read(struct policy_store *st, const struct file_list *fl,
+		       const char *const *names, const char *const *bufs, const size_t *lens,
+		       size_t n_bufs, struct pfile ***out, size_t *n_out)
+{
+	struct pfile **cur = calloc(fl->n + n_bufs + 1, sizeof(*cur));
+	struct hmap old = { 0 };
+	struct file_id id;
+	size_t i, o;
+	bool added, ok = true;
+
+	if (!cur)
+		return false;
+	for (i = 0; i < st->n_files && ok; i++)
+		ok = hmap_put_str(&old, st->files[i]->path, i, &added);
+	for (i = 0; i < fl->n && ok; i++) {
+		if (hmap_get_str(&old, fl->names[i], &o) && st->files[o]->cacheable &&
+		    file_id_of(fl->names[i], &id) && file_id_eq(&st->files[o]->id, &id)) {
+			cur[i] = st->files[o];
+			cur[i]->refs++;
+			continue;
+		}
+		cur[i] = pfile_from_path(fl->names[i], st->strict);
+		ok = cur[i] != NULL;
+		st->timing.files_parsed += ok;
+	}
+	for (i = 0; i < n_bufs && ok; i++) {
+		cur[fl->n + i] = pfile_from_buffer(names[i], bufs[i], lens[i], st->strict);
+		ok = cur[fl->n + i] != NULL;
+	}
+	hmap_free(&old);
+	for (i = 0; i < st->n_files; i++)
+		pfile_unref(st->files[i]);
+	free(st->files);
+	st->files = NULL;
+	st->n_files = 0;
+	if (!ok) {
+		for (i = 0; i < fl->n + n_bufs; i++)
+			pfile_unref(cur[i]);
+		free(cur);
+		return false;
+	}
+	*out = cur;
+	*n_out = fl->n + n_bufs;
+	return true;
+}
+
+int policy_store_compile(struct policy_store *st, const char *const *paths, size_t n_paths,
+			 const char *const *names, const char *const *bufs, const size_t *lens,
+			 size_t n_bufs, struct diag_list *dl, struct bpfmesh_image *img,
+			 struct policy_report *rep)
+{
+	struct choose c = { .st = st, .rep = rep };
+	struct file_list fl = { 0 };
+	struct timespec t0;
+	int ret = 1;
+	size_t i;
+
+	memset(img, 0, sizeof(*img));
+	memset(rep, 0, sizeof(*rep));
+	st->timing = (struct policy_timing){ 0 };
+	if (!st->seen && !(st->seen = calloc(1, sizeof(*st->seen))))
+		goto oom;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (policy_files_collect(&fl, paths, n_paths, dl)) {
+		policy_files_free(&fl);
+		return 2;
+	}
+	if (!store_read(st, &fl, names, bufs, lens, n_bufs, &c.files, &c.n_files))
+		goto oom;
+	st->files = c.files;
+	st->n_files = c.n_files;
+	st->timing.files = c.n_files;
+	st->timing.parse_ms = ms_since(&t0);
+	dl->files += c.n_files;
+	for (i = 0; i < c.n_files; i++)
+		diag_append(dl, &c.files[i]->dl);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!choose_all(&c))
+		goto oom;
+	st->timing.choose_ms = ms_since(&t0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = compile_picks(&c, dl, img);
+	st->timing.compile_ms = ms_since(&t0);
+	dl->resources += c.n_picks;
+	if (ret == 0 && !pending_set(st, &c)) {
+		bpfmesh_image_free(img);
+		goto oom;
+	}
+	report_in_force(&c);
+	goto out;
+oom:
+	diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory while reading the policy");
+	ret = 1;
+out:
+	hmap_free(&c.by_key);
+	hmap_free(&c.lg_by_key);
+	hmap_free(&c.paths);
+	free(c.occs);
+	free(c.picks);
+	policy_files_free(&fl);
+	return ret;
+}
+
+void policy_store_commit(struct policy_store *st)
+{
+	if (!st->have_pending)
+		return;
+	lg_release(st->lg, st->n_lg);
+	st->lg = st->pending;
+	st->n_lg = st->n_pending;
+	st->pending = NULL;
+	st->n_pending = 0;
+	st->have_pending = false;
+}
+
+void policy_store_free(struct policy_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_files; i++)
+		pfile_unref(st->files[i]);
+	free(st->files);
+	lg_release(st->lg, st->n_lg);
+	lg_release(st->pending, st->n_pending);
+	seen_free(st->seen);
+	*st = (struct policy_store){ .strict = st->strict };
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_POLICY_ISOLATE_H
+#define BPFMESH_POLICY_ISOLATE_H
+/*
+ * The agent's compile: one bad resource never blocks the others (issue 12).
+ *
+ * A resource is one YAML document, named by kind/namespace/name. Each is
+ * validated alone (its fields, then validate_model's checks for it). One
+ * that fails is rejected alone: its last good version, the one the last
+ * applied image was compiled from, stays in force (nothing when it is new),
+ * and every other resource applies. A file that cannot be read as YAML
+ * (syntax, encoding, nesting, alias budget, size) rejects nothing by name:
+ * the resources it held keep their last good versions. Cross-resource
+ * findings (a destination host or subset not defined yet) are warnings,
+ * never a rejection, even under --strict: another resource settles them.
+ *
+ * Conflicts resolve as Istio does, the older resource winning:
+ *   - one kind/namespace/name defined twice: the older definition applies,
+ *     the other is rejected;
+ *   - two ServiceEntries claiming one VIP:port: the older applies; the
+ *     newer falls back to its last good version if that one claims no
+ *     taken VIP:port, and is rejected with nothing in force otherwise.
+ * "Older" (isolate.c, age_cmp): metadata.creationTimestamp when both give
+ * one and they differ; else the one this agent saw first (a (resource,
+ * file) pair's first sighting, kept when the file is renamed; at start,
+ * file name then document order);
+ * then Istio's tie-breaks, name then namespace; then input order.
+ *
+ * The store keeps each file's parse between reloads, keyed by its (device,
+ * inode, size, mtime, ctime): a reload re-reads and re-parses only the
+ * files that changed. The image is still compiled from every resource in
+ * force, in input order (file name, then document), so it is byte for byte
+ * what a compile of the same resources from scratch gives.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "image.h"
+
+/* One resource (or one unreadable file) as the last compile left it. */
+struct res_report {
+	char *kind, *ns, *name; /* kind "File" for a file not read: name is its path */
+	char *file;
+	unsigned int line;
+	bool rejected;
+	bool last_good; /* rejected, and its last good version stays in force */
+	char *diag;     /* rejected: the first reason, "file:line:col: field: message" */
+};
+
+struct policy_report {
+	struct res_report *v; /* in force first (input order), then the rejected */
+	size_t n, n_applied, n_rejected;
+};
+
+/* Where the last compile's time went, in milliseconds (agent -v logs it). */
+struct policy_timing {
+	double parse_ms, choose_ms, compile_ms; /* parse_ms: stat, read and parse */
+	size_t files, files_parsed; /* files seen; of them, read and parsed again */
+};
+
+struct pfile;
+struct lg_entry;
+
+struct policy_store {
+	bool strict; /* --strict: unenforced fields reject their resource */
+	struct pfile **files; /* the last read of each file, in input order */
+	size_t n_files;
+	struct lg_entry *lg; /* last good: the versions the image in force came from */
+	size_t n_lg;
+	struct lg_entry *pending; /* the last compile's, until policy_store_commit */
+	size_t n_pending;
+	bool have_pending;
+	struct seen_map *seen; /* first sightings of (resource, file) */
+	struct policy_timing timing;
+};
+
+/*
+ * Compile what is in force now: the files under paths, then the in-memory
+ * documents (names[i] in diagnostics). Diagnostics go to dl (every file's,
+ * re-reported from the cache for unchanged files), the outcome per resource
+ * to *rep. Returns 0 with *img filled; 1 when the resources that remain
+ * still cannot be compiled together (e.g. more services than the maps
+ * hold): nothing may be applied; 2 when a path cannot be listed.
+ */
+int policy_store_compile(struct policy_store *st, const char *const *paths, size_t n_paths,
+			 const char *const *names, const char *const *bufs, const size_t *lens,
+			 size_t n_bufs, struct diag_list *dl, struct bpfmesh_image *img,
+			 struct policy_report *rep);
+
+/* The last compiled image is in force: its versions become the last good. */
+void policy_store_commit(struct policy_store *st);
+
+void policy_store_free(struct policy_store *st);
+void policy_report_free(struct policy_report *rep);
+
+#endif /* BPFMESH_POLICY_ISOLATE_H */
