@@ -112,7 +112,9 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 {
 	const struct backend_val *be;
 	const struct svc_dest *dest;
-	struct lb4_choice c;
+	/* useSourceIp: the client's address; PASSTHROUGH is not done here
+	 * (the weighted draw instead): an untranslated flow is not tracked. */
+	struct lb4_choice c = { .hash_key = bpfmesh_lb_hash_key(p->tuple.saddr, 0) };
 	bool clash;
 
 	if (p->tuple.proto == BPFMESH_PROTO_TCP) {

@@ -804,7 +804,7 @@ static void test_dr_tls_and_port_level(void **state)
 static void test_strict_counts_unenforced(void **state)
 {
 	static const char *yaml = SE DR
-		"  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n";
+		"  trafficPolicy: {loadBalancer: {simple: RANDOM, warmupDurationSecs: 10s}}\n";
 	struct ptest t;
 
 	assert_int_equal(ptest_compile(&t, yaml, false), 0);
@@ -812,7 +812,8 @@ static void test_strict_counts_unenforced(void **state)
 	ptest_free(&t);
 	assert_int_equal(ptest_compile(&t, yaml, true), 1);
 	assert_int_equal(diag_count_errors(&t.dl), 1);
-	assert_diag(&t, DIAG_UNENFORCED, 19, 19, "spec.trafficPolicy.loadBalancer", "not yet");
+	assert_diag(&t, DIAG_UNENFORCED, 19, 50, "spec.trafficPolicy.loadBalancer.warmupDurationSecs",
+		    "not yet");
 	ptest_free(&t);
 }
 
