@@ -146,6 +146,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh $(if $(QUICK),--quick)
 	$(Q)bench/tc.sh $(if $(QUICK),--quick)
+	$(Q)bench/lb.sh $(if $(QUICK),--quick)
 
 # ---- hostile policy input (issue 8) -----------------------------------------
 # Sanitizer objects put every arena object in its own malloc block, so that

@@ -22,10 +22,10 @@ static const char maps_usage[] =
 	"Usage: bpfmesh maps { services | endpoints | stats } [-j|-p] [--bpffs BPFFS_DIR]\n"
 	"\n"
 	"  services   per VIP:port: service, weighted destinations (WEIGHT as the policy\n"
-	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation),\n"
-	"             LB (the destination's loadBalancer; MAGLEV/size, RING/size)\n"
+	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation)\n"
 	"  endpoints  every endpoint of every destination, with its weight and share,\n"
-	"             and OPEN (connections open now: LEAST_REQUEST's measure)\n"
+	"             OPEN (connections open now: LEAST_REQUEST's measure) and LB (the\n"
+	"             destination's loadBalancer; MAGLEV/size, RING/size)\n"
 	"  stats      per destination and endpoint slot: connections, failures,\n"
 	"             ejections, refusals (no healthy upstream); node verdicts.\n"
 	"             `bpfmesh stats` shows the same counters as a canary view\n"
@@ -152,8 +152,10 @@ static int show_lb(bool endpoints)
 				.name = kernel_name, .slot = kernel_slot };
 	kv.lb_fd = open_optional(BPFMESH_MAP_LB_POLICY);
 	kv.open_fd = open_optional(BPFMESH_MAP_LB_ACTIVE);
-	view.lb = kv.lb_fd >= 0 ? kernel_lb : NULL;
-	view.open = kv.open_fd >= 0 ? kernel_open : NULL;
+	if (kv.lb_fd >= 0 && kv.open_fd >= 0) {
+		view.lb = kernel_lb;
+		view.open = kernel_open;
+	}
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
 		if (endpoints)

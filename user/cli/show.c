@@ -166,7 +166,7 @@ static void add_service_rows(const struct lb_view *v, size_t i, struct table *t)
 {
 	const struct svc_val *val = &v->vals[i];
 	char key[64], svc[BPFMESH_NAME_LEN], dest[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
-	char gen[16], weight[16], share[16], eps[16], lb[32];
+	char gen[16], weight[16], share[16], eps[16];
 	unsigned int d;
 
 	format_svc_key(key, sizeof(key), &v->keys[i]);
@@ -180,15 +180,14 @@ static void add_service_rows(const struct lb_view *v, size_t i, struct table *t)
 		table_add(t, (const char *const[]){
 			d ? "" : key, d ? "" : svc,
 			short_destination(shown, sizeof(shown), svc, dest),
-			weight, share, eps, d ? "" : gen,
-			lb_cell(v, &val->dests[d], lb, sizeof(lb)) });
+			weight, share, eps, d ? "" : gen });
 	}
 }
 
 size_t show_services(const struct lb_view *v, struct json *j)
 {
 	static const char *const cols[] = { "VIP", "SERVICE", "DESTINATION", ">WEIGHT",
-					    ">SHARE", ">ENDPOINTS", ">GEN", "LB" };
+					    ">SHARE", ">ENDPOINTS", ">GEN" };
 	struct table t;
 	size_t i;
 
@@ -199,7 +198,7 @@ size_t show_services(const struct lb_view *v, struct json *j)
 		json_arr_end(j);
 		return v->n_services;
 	}
-	table_init(&t, v->lb ? 8 : 7, cols); /* the LB column only from the live maps */
+	table_init(&t, 7, cols);
 	for (i = 0; i < v->n_services; i++)
 		add_service_rows(v, i, &t);
 	table_print(&t);
@@ -238,7 +237,7 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, 
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
 	char key[64], svc[BPFMESH_NAME_LEN], dn[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
-	char ep[64], weight[16], share[16], open[24] = "";
+	char ep[64], weight[16], share[16], open[24] = "", lb[32] = "";
 	bool first_of_svc = d == 0 && s == 0;
 	__s64 n_open;
 
@@ -249,18 +248,20 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, 
 	snprintf(weight, sizeof(weight), "%u", b->weight);
 	snprintf(share, sizeof(share), "%.1f%%",
 		 dest->set_weight ? 100.0 * b->weight / dest->set_weight : 0);
+	if (s == 0)
+		lb_cell(v, dest, lb, sizeof(lb));
 	if (v->open && !v->open(v->ctx, b->slot, &n_open))
 		snprintf(open, sizeof(open), "%lld", n_open > 0 ? (long long)n_open : 0LL);
 	table_add(t, (const char *const[]){
 		first_of_svc ? key : "",
 		s == 0 ? short_destination(shown, sizeof(shown), svc, dn) : "",
-		ep, weight, share, open });
+		ep, weight, share, open, lb });
 }
 
 size_t show_endpoints(const struct lb_view *v, struct json *j)
 {
 	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">WEIGHT",
-					    ">SHARE", ">OPEN" };
+					    ">SHARE", ">OPEN", "LB" };
 	size_t i, rows = 0;
 	struct table t;
 	unsigned int d;
@@ -269,7 +270,7 @@ size_t show_endpoints(const struct lb_view *v, struct json *j)
 	if (j)
 		json_arr_begin(j);
 	else
-		table_init(&t, v->open ? 6 : 5, cols); /* OPEN only from the live maps */
+		table_init(&t, v->open ? 7 : 5, cols); /* OPEN and LB from the live maps */
 	for (i = 0; i < v->n_services; i++) {
 		const struct svc_val *val = &v->vals[i];
 

@@ -28,9 +28,10 @@ struct lb_view {
 	const char *(*name)(void *ctx, __u32 id);
 	/* Fetch one slot of a set: 0, or negative errno. */
 	int (*slot)(void *ctx, __u32 set_id, __u32 slot, struct backend_val *out);
-	/* Optional (NULL: not shown). A destination's loadBalancer policy
-	 * (LB column, "lb" and "table_size" in JSON), and an endpoint slot's
-	 * open connections (OPEN, "open"): 0, or negative errno. */
+	/* Optional (NULL: not shown; set both or neither). A destination's
+	 * loadBalancer policy ("lb", "table_size" and "hash" in the services'
+	 * JSON; LB on a destination's first endpoint row), and an endpoint
+	 * slot's open connections (OPEN, "open"): 0, or negative errno. */
 	int (*lb)(void *ctx, const struct svc_dest *dest, struct lb_policy *out);
 	int (*open)(void *ctx, __u32 ep_slot, __s64 *out);
 };
