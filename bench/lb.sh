@@ -48,28 +48,13 @@ if [ ! -x "$CB" ] || [ "$ROOT/bench/connbench.c" -nt "$CB" ]; then
 fi
 
 log() { printf '[bench-lb %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
-declare -A KV
-parse() {
-	local w
-	KV=()
-	for w in $1; do [[ $w == *=* ]] && KV[${w%%=*}]=${w#*=}; done
-	return 0
-}
+# parse, kv, kill_wait, bpf_stats
+source "$ROOT/bench/lib.sh"
 
 NS=bpfmesh-benchlb-$$
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; exit 1; }
 CG="" BPFROOT="" WORK="" SERVER_PID="" AGENT_PID="" STATS_PID="" NS_CREATED=0
-
-kill_wait() { # pid: end one process we started, by pid
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$? p
@@ -125,18 +110,6 @@ policy() { # lb weighted -> the policy file's text
 	printf 'metadata: {name: bench, namespace: default}\n'
 	printf 'spec:\n  host: bench.default.svc.cluster.local\n'
 	printf '  trafficPolicy:\n    loadBalancer: %s\n' "$lb"
-}
-
-bpf_stats() { # -> "run_cnt run_time_ns" of connect4, then of sockops
-	local l c4="0 0" so="0 0"
-	while read -r l; do
-		parse "$l"
-		case "$l" in
-		hook=connect4*) c4="${KV[run_cnt]:-0} ${KV[run_time_ns]:-0}" ;;
-		hook=sock_ops*) so="${KV[run_cnt]:-0} ${KV[run_time_ns]:-0}" ;;
-		esac
-	done < <("$CB" progstats "$CG")
-	echo "$c4 $so"
 }
 
 VARIANTS=(

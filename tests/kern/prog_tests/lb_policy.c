@@ -17,45 +17,8 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include "fixtures.h"
 #include "ktest.h"
-
-/* Service "reviews" at vip:80, endpoints net.1..net.n:8080 with weights w
- * (NULL: none), one cluster, and a DestinationRule whose top-level
- * loadBalancer holds lb (YAML flow mapping). */
-static void lb_policy_yaml(char *buf, size_t len, const char *vip, const char *net,
-			   const int *eps, const int *w, int n, const char *lb)
-{
-	int i, at;
-
-	at = snprintf(buf, len,
-		      "apiVersion: networking.istio.io/v1\n"
-		      "kind: ServiceEntry\n"
-		      "metadata:\n  name: reviews\n  namespace: default\n"
-		      "spec:\n"
-		      "  hosts: [reviews.default.svc.cluster.local]\n"
-		      "  addresses: [%s]\n"
-		      "  ports:\n  - number: 80\n    name: tcp-web\n    protocol: TCP\n"
-		      "    targetPort: 8080\n"
-		      "  resolution: STATIC\n"
-		      "  endpoints:\n", vip);
-	for (i = 0; i < n && at > 0 && (size_t)at < len; i++) {
-		at += snprintf(buf + at, len - at, "  - address: %s.%d\n", net, eps[i]);
-		if (w && at > 0 && (size_t)at < len)
-			at += snprintf(buf + at, len - at, "    weight: %d\n", w[i]);
-	}
-	if (at > 0 && (size_t)at < len)
-		snprintf(buf + at, len - at,
-			 "---\n"
-			 "apiVersion: networking.istio.io/v1\n"
-			 "kind: DestinationRule\n"
-			 "metadata:\n  name: reviews\n  namespace: default\n"
-			 "spec:\n"
-			 "  host: reviews\n"
-			 "  trafficPolicy:\n"
-			 "    loadBalancer: %s\n", lb);
-}
-
-static const int all4[] = { 1, 2, 3, 4 };
 
 /* Weights 1, 2 and 3: every window of 6 consecutive connects gives exactly
  * 1, 2 and 3 (the rotation is one per destination across the node). */
@@ -69,8 +32,8 @@ KTEST(lb_round_robin_weighted_rotation)
 	char yaml[8192];
 	int win, i;
 
-	lb_policy_yaml(yaml, sizeof(yaml), "127.100.40.1", "127.1.40", all4, w, 3,
-		       "{simple: ROUND_ROBIN}");
+	fixture_one_cluster(yaml, sizeof(yaml), "127.100.40.1", "127.1.40", 3, w, "loadBalancer",
+			    "{simple: ROUND_ROBIN}");
 	if (!env_start_service(&env, &be, "rr.yaml", yaml, eps, 3))
 		goto out;
 	for (win = 0; win < 5; win++) {
@@ -165,8 +128,8 @@ KTEST(lb_least_request_avoids_loaded_endpoint)
 	int held;
 
 	/* First endpoint 1 alone takes the held connections... */
-	lb_policy_yaml(yaml, sizeof(yaml), "127.100.41.1", "127.1.41", all4, NULL, 1,
-		       "{simple: LEAST_REQUEST}");
+	fixture_one_cluster(yaml, sizeof(yaml), "127.100.41.1", "127.1.41", 1, NULL, "loadBalancer",
+			    "{simple: LEAST_REQUEST}");
 	if (!env_start_service(&env, &be, "lr.yaml", yaml, eps, 4))
 		goto out;
 	held = holder_start(&env, "127.100.41.1", LR_HELD, &h);
@@ -174,8 +137,8 @@ KTEST(lb_least_request_avoids_loaded_endpoint)
 		goto out;
 	/* ...then all four are in the cluster (endpoint 1 keeps its slot and
 	 * its open count). */
-	lb_policy_yaml(yaml, sizeof(yaml), "127.100.41.1", "127.1.41", all4, NULL, 4,
-		       "{simple: LEAST_REQUEST}");
+	fixture_one_cluster(yaml, sizeof(yaml), "127.100.41.1", "127.1.41", 4, NULL, "loadBalancer",
+			    "{simple: LEAST_REQUEST}");
 	if (!ASSERT_OK(env_write_policy(&env, "lr.yaml", yaml), "four endpoints") ||
 	    !ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "generation 2"))
 		goto out;
@@ -268,14 +231,14 @@ KTEST(lb_maglev_source_ip_sticky)
 {
 	static const char *const eps[] = { "127.1.42.1", "127.1.42.2", "127.1.42.3",
 					   "127.1.42.4", "127.1.42.5" };
-	static const int five[] = { 1, 2, 3, 4, 5 };
 	int before[MG_SOURCES], after[MG_SOURCES], s, on_removed = 0, moved = 0, used[5] = {};
 	struct backends be = {};
 	struct ktest_env env;
 	char yaml[8192], out[65536];
 	const char *lb = "{consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}";
 
-	lb_policy_yaml(yaml, sizeof(yaml), "127.100.42.1", "127.1.42", five, NULL, 5, lb);
+	fixture_one_cluster(yaml, sizeof(yaml), "127.100.42.1", "127.1.42", 5, NULL, "loadBalancer",
+			    lb);
 	if (!env_start_service(&env, &be, "maglev.yaml", yaml, eps, 5))
 		goto out;
 	if (!ASSERT_OK(maglev_map(&env, "127.100.42.1", before), "clients"))
@@ -293,7 +256,8 @@ KTEST(lb_maglev_source_ip_sticky)
 	ASSERT_TRUE(json_has_value(out, "lb", "\"MAGLEV\""), "policy shown");
 	ASSERT_TRUE(json_has_value(out, "table_size", "65537"), "table size shown");
 
-	lb_policy_yaml(yaml, sizeof(yaml), "127.100.42.1", "127.1.42", five, NULL, 4, lb);
+	fixture_one_cluster(yaml, sizeof(yaml), "127.100.42.1", "127.1.42", 4, NULL, "loadBalancer",
+			    lb);
 	if (!ASSERT_OK(env_write_policy(&env, "maglev.yaml", yaml), "endpoint 5 removed") ||
 	    !ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "generation 2") ||
 	    !ASSERT_OK(maglev_map(&env, "127.100.42.1", after), "clients"))
@@ -325,8 +289,8 @@ KTEST(lb_passthrough_keeps_address)
 	struct client_result r;
 	char yaml[8192];
 
-	lb_policy_yaml(yaml, sizeof(yaml), "127.100.43.1", "127.1.43", all4, NULL, 1,
-		       "{simple: PASSTHROUGH}");
+	fixture_one_cluster(yaml, sizeof(yaml), "127.100.43.1", "127.1.43", 1, NULL, "loadBalancer",
+			    "{simple: PASSTHROUGH}");
 	/* No listener on the endpoint: a connect sent there would be refused. */
 	if (!env_start_service(&env, &be, "pt.yaml", yaml, NULL, 0) ||
 	    !ASSERT_OK(backends_start(&direct, vip, 1, 80), "listener on the VIP"))
