@@ -34,7 +34,8 @@
  * Memory: the table map is a hash without prealloc, one element per entry:
  * about 72 B an entry (htab_elem 48 B + key 8 + value 8, measured figure in
  * docs/lb.md), so a Maglev destination at the default tableSize 65537 costs
- * about 4.7 MB; the map holds at most BPFMESH_MAX_LB_TABLE_ENTRIES entries.
+ * about 4.7 MB; the map holds at most BPFMESH_MAX_LB_TABLE_ENTRIES entries
+ * (plan_lbpolicy.c refuses a policy whose tables do not fit).
  * A weighted round-robin sequence costs sum(weights)/gcd entries (none when
  * weights are equal). policy: 16 B, rr: 8 B a cluster slot; active: 8 B an
  * endpoint slot.
@@ -46,8 +47,12 @@
 #include <linux/types.h>
 #endif
 
+/* Table entries the map holds (all sets, with their retired predecessors
+ * during the grace period): four default-size Maglev tables, or e.g. 25 of
+ * 10007 entries. A hash map's bucket array (16 B a bucket) is allocated at
+ * creation whatever the policy: 4 MB here; raise it with -D for more. */
 #ifndef BPFMESH_MAX_LB_TABLE_ENTRIES
-#define BPFMESH_MAX_LB_TABLE_ENTRIES (4u << 20)
+#define BPFMESH_MAX_LB_TABLE_ENTRIES (1u << 18)
 #endif
 #define BPFMESH_LB_RR_MAX_SEQ 65536u    /* longest weighted round-robin sequence */
 #define BPFMESH_LB_MAGLEV_MAX 5000011u  /* Envoy's largest Maglev table_size */

@@ -640,6 +640,21 @@ static void test_lb_tables_follow_their_sets(void **state)
 	t_lb_table = 0;
 }
 
+/* Tables that do not fit the map are refused by the plan, nothing
+ * written: four sets of 70001 entries need more than the 262144 it holds. */
+static void test_lb_tables_too_big_refused(void **state)
+{
+	struct world w;
+
+	t_lb_table = 70001;
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), -ENOSPC);
+	assert_int_equal(w.k.mutations, 0);
+	assert_int_equal(w.a.state.n_svcs, 0);
+	world_free(&w);
+	t_lb_table = 0;
+}
+
 /* ---- name ids ---- */
 
 static __u32 kernel_id_of(const struct apply_state *s, const char *name)
@@ -1142,6 +1157,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_first_apply_lb),
 		cmocka_unit_test(test_rollback_every_step_lb),
 		cmocka_unit_test(test_lb_tables_follow_their_sets),
+		cmocka_unit_test(test_lb_tables_too_big_refused),
 		cmocka_unit_test(test_name_ids_allocated_and_stable),
 		cmocka_unit_test(test_slots_first_apply),
 		cmocka_unit_test(test_slots_stable_and_reused_after_grace),

@@ -142,16 +142,35 @@ static int rr_entries(const struct image_set *s, __u32 *entries)
 	return len == s->table_len ? 0 : -EINVAL;
 }
 
-static int plan_tables(const struct bpfmesh_image *img, const __u32 *set_ids,
-		       const unsigned char *fresh, struct apply_plan *p)
+/* Entries the live sets' tables hold now. */
+static size_t live_table_entries(const struct apply_state *cur)
 {
-	size_t i, total = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < cur->n_sets; i++)
+		if (cur->sets[i].table_kind)
+			n += (size_t)cur->sets[i].table_len + 1;
+	return n;
+}
+
+static int plan_tables(const struct apply_state *cur, const struct bpfmesh_image *img,
+		       const __u32 *set_ids, const unsigned char *fresh, struct apply_plan *p)
+{
+	size_t i, total = 0, live = live_table_entries(cur);
 	struct map_step *st;
 	int err = 0;
 
 	for (i = 0; i < img->n_sets; i++)
 		if (fresh[i] && img->sets[i].table_kind)
 			total += (size_t)img->sets[i].table_len + 1;
+	/* The old tables stay until the switch is done and their grace ends. */
+	if (live + total > BPFMESH_MAX_LB_TABLE_ENTRIES) {
+		snprintf(p->error, sizeof(p->error),
+			 "the policy's load-balancing tables need %zu entries beside the %zu in "
+			 "force, the map holds %u: lower maglev tableSize or rebuild with a larger "
+			 "BPFMESH_MAX_LB_TABLE_ENTRIES", total, live, BPFMESH_MAX_LB_TABLE_ENTRIES);
+		return -ENOSPC;
+	}
 	st = plan_add_step(p, STEP_WRITE, APPLY_MAP_LB_TABLES, sizeof(struct lbtab_key),
 			   sizeof(struct lbtab_val), total);
 	if (!st)
@@ -224,6 +243,6 @@ int plan_lbpolicy(const struct apply_state *cur, const struct bpfmesh_image *img
 	p->next.lb_on = cur->lb_on;
 	if (!lb_planned(cur))
 		return 0;
-	err = plan_tables(img, set_ids, fresh, p);
+	err = plan_tables(cur, img, set_ids, fresh, p);
 	return err ? err : plan_policies(cur, img, cluster_slots, p);
 }
