@@ -19,6 +19,9 @@
  * (passed untouched); fails closed for service packets (dropped, counted)
  * when a helper or the tracking table fails.
  */
+/* The TC path keeps the weighted draw for every loadBalancer policy
+ * (bpf/lib/lb_algo.h says why). */
+#define BPFMESH_LB_DRAW_ONLY
 #include "lib/common.h"
 #include "lib/ct.h"
 #include "lib/icmp.h"
@@ -112,9 +115,7 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 {
 	const struct backend_val *be;
 	const struct svc_dest *dest;
-	/* useSourceIp: the client's address; PASSTHROUGH is not done here
-	 * (the weighted draw instead): an untranslated flow is not tracked. */
-	struct lb4_choice c = { .hash_key = bpfmesh_lb_hash_key(p->tuple.saddr, 0) };
+	struct lb4_choice c = {};
 	bool clash;
 
 	if (p->tuple.proto == BPFMESH_PROTO_TCP) {
