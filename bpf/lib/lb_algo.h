@@ -207,11 +207,10 @@ static __always_inline int lb4_algo_pick(const struct svc_dest *dest, __u64 hash
 #define __maybe_unused __attribute__((unused))
 #endif
 /* BPFMESH_LB_DRAW_ONLY (the TC path, bpf/tc.bpf.c): the weighted draw for
- * every policy. With the dispatch above inlined into the TC program's
- * packet rewriting and flow tracking, the agent did not come up with its TC
- * program on 6.1 (make vmtest: the tc tests timed out waiting for the first
- * apply; verifier complexity is the likely cause, not confirmed from a
- * verifier log). connect4 has the algorithms. */
+ * every policy. Verifier workaround, Linux 6.1: with the dispatch above
+ * inlined into the TC program's packet rewriting and flow tracking, loading
+ * it failed with -E2BIG (the verifier's complexity limit) in make vmtest;
+ * 6.18 took it. connect4 has the algorithms. */
 static __always_inline int lb4_algo_pick(const struct svc_dest *dest __maybe_unused,
 					 __u64 hash_key __maybe_unused,
 					 int may_passthrough __maybe_unused, __u64 now __maybe_unused,
