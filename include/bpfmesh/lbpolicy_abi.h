@@ -32,7 +32,7 @@
  * that closes after reuse still takes off what it added.
  *
  * Memory: the table map is a hash without prealloc, one element per entry:
- * about 72 B an entry (htab_elem 48 B + key 8 + value 8, measured figure in
+ * about 72 B an entry (measured: memlock of the map with one table, in
  * docs/lb.md), so a Maglev destination at the default tableSize 65537 costs
  * about 4.7 MB; the map holds at most BPFMESH_MAX_LB_TABLE_ENTRIES entries
  * (plan_lbpolicy.c refuses a policy whose tables do not fit).
