@@ -160,6 +160,7 @@ bench: deps
 	$(Q)bench/tc.sh $(if $(QUICK),--quick)
 	$(Q)bench/sockmap.sh $(if $(QUICK),--quick)
 	$(Q)bench/control.sh $(if $(QUICK),--services 1000 --changes 4 --starts 1)
+	$(Q)bench/lb.sh $(if $(QUICK),--quick)
 
 # ---- hostile policy input (issue 8) -----------------------------------------
 # Sanitizer objects put every arena object in its own malloc block, so that

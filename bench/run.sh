@@ -76,18 +76,8 @@ read -r -a VARIANTS <<<"$VARIANTS_OPT"
 BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
 CB=$ROOT/.output/bench/connbench
 
-# "k1=v1 k2=v2 ..." -> KV[k1]=v1 ... (bash builtins only: forks are slow on a
-# loaded machine, and they would come between samples)
-declare -A KV
-parse() {
-	local w
-	KV=()
-	for w in $1; do
-		[[ $w == *=* ]] && KV[${w%%=*}]=${w#*=}
-	done
-	return 0
-}
-kv() { echo "${KV[$1]:-}"; }
+# parse, kv, kill_wait, bpf_stats
+source "$ROOT/bench/lib.sh"
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 warn() { printf '[bench %s] WARNING: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -131,19 +121,6 @@ BPFROOT=""
 SERVER_PID="" HAPROXY_PID="" AGENT_PID="" STATS_PID=""
 SYSCTL_STATS_OLD=""
 NS_CREATED=0
-
-kill_wait() { # pid [signal]: end one process we started, by pid
-	local pid=$1 sig=${2:-TERM} i
-	[ -n "$pid" ] || return 0
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -"$sig" "$pid" 2>/dev/null || true
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$? p
@@ -297,18 +274,6 @@ echo "scale,round,variant,mean_us,p50_us,p99_us,direct_mean_us,direct_p50_us,dir
 echo "scale,metric,rep,value,extra" >"$RES/ctl.csv"
 
 ctl() { echo "$1,$2,$3,$4,${5:-}" >>"$RES/ctl.csv"; }
-
-bpf_stats() { # -> "run_cnt run_time_ns" of connect4, then of sockops, on $CG
-	local l c4="0 0" so="0 0"
-	while read -r l; do
-		parse "$l"
-		case "$l" in
-		hook=connect4*) c4="${KV[run_cnt]:-0} ${KV[run_time_ns]:-0}" ;;
-		hook=sock_ops*) so="${KV[run_cnt]:-0} ${KV[run_time_ns]:-0}" ;;
-		esac
-	done < <("$CB" progstats "$CG")
-	echo "$c4 $so"
-}
 
 # ---------------------------------------------------------------- bpfmesh
 agent_start() { # scale rep -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG

@@ -35,11 +35,20 @@ static __always_inline int lb4_refuse(const struct lb4_choice *c)
 	return SOCK_DENY;
 }
 
+/* consistentHash useSourceIp key: the bound source address, else the
+ * caller's cgroup (lbpolicy.h bpfmesh_lb_hash_key). */
+static __always_inline __u64 lb4_connect_hash_key(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	return bpfmesh_lb_hash_key(sk ? sk->src_ip4 : 0, bpf_get_current_cgroup_id());
+}
+
 static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 {
 	const struct svc_val *svc;
 	struct svc_key key = {};
-	struct lb4_choice c;
+	struct lb4_choice c = { .may_passthrough = 1 };
 	struct sock_conn *conn;
 
 	if (ctx->protocol != BPFMESH_PROTO_TCP)
@@ -54,7 +63,12 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
+	c.hash_key = lb4_connect_hash_key(ctx);
 	lb4_select(svc, &c);
+	if (c.verdict == BPFMESH_V_PASSTHROUGH) {
+		lb4_count_verdict(BPFMESH_V_PASSTHROUGH); /* loadBalancer PASSTHROUGH */
+		return SOCK_ALLOW;
+	}
 	if (!c.be || !c.dest)
 		return lb4_refuse(&c);
 

@@ -33,6 +33,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "lib/health.h"
+#include "lib/lb_active.h"
 
 #define SOCKOPS_OK 1
 
@@ -98,6 +99,7 @@ static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops)
 	if (!cnt)
 		return;
 	c->flags |= BPFMESH_CONN_F_OPENED;
+	lb4_conn_opened(c->ep_slot); /* LEAST_REQUEST: in flight counts as open */
 	if (!c->start_ns)
 		c->start_ns = bpf_ktime_get_ns();
 	health4_count(&cnt->opened);
@@ -174,6 +176,7 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 		return;
 	now = bpf_ktime_get_ns();
 	c->flags |= BPFMESH_CONN_F_CLOSED;
+	lb4_conn_closed(c->ep_slot);
 	established = !!(c->flags & BPFMESH_CONN_F_ESTABLISHED);
 	sockops4_read_end(skops, &info);
 	end = bpfmesh_conn_end(established, info.sk_err);

@@ -19,6 +19,9 @@
  * (passed untouched); fails closed for service packets (dropped, counted)
  * when a helper or the tracking table fails.
  */
+/* The TC path keeps the weighted draw for every loadBalancer policy
+ * (bpf/lib/lb_algo.h says why). */
+#define BPFMESH_LB_DRAW_ONLY
 #include "lib/common.h"
 #include "lib/ct.h"
 #include "lib/icmp.h"
@@ -113,7 +116,7 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 {
 	const struct backend_val *be;
 	const struct svc_dest *dest;
-	struct lb4_choice c;
+	struct lb4_choice c = {};
 	bool clash;
 
 	if (p->tuple.proto == BPFMESH_PROTO_TCP) {

@@ -28,6 +28,9 @@ static __always_inline const struct backend_val *lb4_pick_backend(const struct s
 	return bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
 }
 
+/* The loadBalancer algorithms, built on lb4_pick_backend. */
+#include "lib/lb_algo.h"
+
 /* After BPFMESH_PICK_TRIES draws met only ejected endpoints: the first
  * usable one of up to BPFMESH_PICK_SCAN set slots from a random start.
  * Rare (the agent rewrites sets without ejected endpoints), so its slight
@@ -51,14 +54,20 @@ static __always_inline const struct backend_val *lb4_scan_usable(const struct sv
 	return NULL;
 }
 
-/* Outcome of a selection: the endpoint, or why there is none. */
+/* Outcome of a selection: the endpoint, or why there is none. The caller
+ * sets the inputs before lb4_select(). */
 struct lb4_choice {
 	const struct svc_dest *dest;   /* NULL when no destination could be drawn */
-	const struct backend_val *be;  /* NULL: refuse */
-	__u32 verdict;                 /* BPFMESH_V_REDIRECTED or the refusal's */
+	const struct backend_val *be;  /* NULL: refuse (or pass through, below) */
+	__u32 verdict;                 /* BPFMESH_V_REDIRECTED, the refusal's, or
+					* BPFMESH_V_PASSTHROUGH: a PASSTHROUGH
+					* policy keeps the address asked for */
+	__u32 may_passthrough;         /* in: the hook can leave the address */
+	__u64 hash_key;                /* in: consistent-hash key (lbpolicy.h) */
 };
 
-/* An endpoint of dest that is not ejected (any, when its cluster is in
+/* An endpoint of dest chosen by its cluster's loadBalancer (lb_algo.h),
+ * else by the weighted draw: one that is not ejected (any, when its cluster is in
  * panic: Envoy ignores ejections below minHealthPercent). Drawing again
  * after an ejected endpoint keeps the weights of the others exactly
  * renormalised (rejection sampling). */
@@ -69,6 +78,15 @@ static __always_inline void lb4_pick_usable(const struct svc_dest *dest, struct 
 	int i, panic;
 
 	panic = health4_cluster_is_in_panic(dest->cluster_slot);
+	switch (lb4_algo_pick(dest, c->hash_key, c->may_passthrough, now, panic, &be)) {
+	case LB4_ALGO_PICKED:
+		c->be = be;
+		c->verdict = BPFMESH_V_REDIRECTED;
+		return;
+	case LB4_ALGO_PASSTHROUGH:
+		c->verdict = BPFMESH_V_PASSTHROUGH;
+		return;
+	}
 	for (i = 0; i < BPFMESH_PICK_TRIES; i++) {
 		be = lb4_pick_backend(dest);
 		if (!be) {

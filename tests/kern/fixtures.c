@@ -2,8 +2,17 @@
 #include <stdio.h>
 #include "fixtures.h"
 
-static int service_entry(char *buf, size_t len, const char *vip, const char *net,
-			 const char *w)
+/* A DestinationRule for "reviews" up to its subsets or trafficPolicy. */
+#define DESTINATION_RULE_HEAD                                                        \
+	"---\n"                                                                      \
+	"apiVersion: networking.istio.io/v1\n"                                       \
+	"kind: DestinationRule\n"                                                    \
+	"metadata:\n  name: reviews\n  namespace: default\n"                         \
+	"spec:\n"                                                                    \
+	"  host: reviews\n"
+
+/* The ServiceEntry "reviews" at vip:80 -> 8080 up to its endpoint list. */
+static int service_entry_head(char *buf, size_t len, const char *vip)
 {
 	return snprintf(buf, len,
 		"apiVersion: networking.istio.io/v1\n"
@@ -14,22 +23,27 @@ static int service_entry(char *buf, size_t len, const char *vip, const char *net
 		"  addresses: [%s]\n"
 		"  ports:\n  - number: 80\n    name: tcp-web\n    protocol: TCP\n    targetPort: 8080\n"
 		"  resolution: STATIC\n"
-		"  endpoints:\n"
+		"  endpoints:\n", vip);
+}
+
+static int service_entry(char *buf, size_t len, const char *vip, const char *net,
+			 const char *w)
+{
+	int at = service_entry_head(buf, len, vip);
+
+	if (at < 0 || (size_t)at >= len)
+		return at;
+	return at + snprintf(buf + at, len - at,
 		"  - address: %s.1\n    labels: {version: v1}%s%s\n"
 		"  - address: %s.2\n    labels: {version: v1}%s%s\n"
 		"  - address: %s.3\n    labels: {version: %s}%s%s\n"
-		"---\n"
-		"apiVersion: networking.istio.io/v1\n"
-		"kind: DestinationRule\n"
-		"metadata:\n  name: reviews\n  namespace: default\n"
-		"spec:\n"
-		"  host: reviews\n"
+		DESTINATION_RULE_HEAD
 		"  subsets:\n"
 		"  - name: v1\n    labels: {version: v1}\n"
 		"  - name: v2\n    labels: {version: v2}\n"
 		"  - name: v3\n    labels: {version: v3}\n"
 		"---\n",
-		vip, net, w ? "\n    weight: 1" : "", "", net, w ? "\n    weight: 2" : "", "",
+		net, w ? "\n    weight: 1" : "", "", net, w ? "\n    weight: 2" : "", "",
 		net, w ? "v1" : "v2", w ? "\n    weight: 5" : "", "");
 }
 
@@ -76,4 +90,22 @@ void fixture_empty_subset(char *buf, size_t len, const char *vip, const char *ne
 
 	if (n > 0 && (size_t)n < len)
 		virtual_service(buf + n, len - n, 0, 0, "v3");
+}
+
+void fixture_one_cluster(char *buf, size_t len, const char *vip, const char *net, int n,
+			 const int *weights, const char *block, const char *value)
+{
+	int i, at = service_entry_head(buf, len, vip);
+
+	for (i = 1; i <= n && at > 0 && (size_t)at < len; i++) {
+		at += snprintf(buf + at, len - at, "  - address: %s.%d\n    labels: {version: v1}\n",
+			       net, i);
+		if (weights && at > 0 && (size_t)at < len)
+			at += snprintf(buf + at, len - at, "    weight: %d\n", weights[i - 1]);
+	}
+	if (at > 0 && (size_t)at < len)
+		snprintf(buf + at, len - at,
+			 DESTINATION_RULE_HEAD
+			 "  trafficPolicy:\n"
+			 "    %s: %s\n", block, value);
 }

@@ -16,4 +16,11 @@ void fixture_weighted(char *buf, size_t len, const char *vip, const char *net);
 /* Route 100% to subset "v3", which a DestinationRule defines but no endpoint has. */
 void fixture_empty_subset(char *buf, size_t len, const char *vip, const char *net);
 
+/* Service "reviews" at vip:80 with n endpoints net.1..net.n:8080 (version
+ * v1; weights[i] each, or none when NULL), no VirtualService (the whole
+ * service is one cluster), and a DestinationRule whose top-level
+ * trafficPolicy holds `block: value` (value a YAML flow mapping). */
+void fixture_one_cluster(char *buf, size_t len, const char *vip, const char *net, int n,
+			 const int *weights, const char *block, const char *value);
+
 #endif

@@ -21,6 +21,10 @@
 
 /* ---- hand-made images ---- */
 
+/* Non-zero: worlds with health get the loadBalancer maps too, and every
+ * set of build_image asks for a Maglev table of this size. */
+static __u32 t_lb_table;
+
 #define MAX_EPS 4
 
 /* One destination: its endpoints 127.1.0.<ep> (weight 1 each), route weight. */
@@ -92,6 +96,9 @@ static void build_image(struct bpfmesh_image *img, const struct svc_spec *specs,
 			snprintf(name, sizeof(name), "svc%d/v%d", specs[i].vip, d + 1);
 			id = add_name(img, name, BPFMESH_NAME_SUBSET);
 			snprintf(set->cluster, sizeof(set->cluster), "%s", name);
+			if (t_lb_table)
+				set->lb = (struct lb_policy){ .algo = BPFMESH_LB_MAGLEV,
+							      .table_size = t_lb_table };
 			set->cfg = (struct cluster_cfg){ .flags = BPFMESH_CLUSTER_F_OUTLIER,
 							 .consecutive_5xx = 5,
 							 .max_ejection_percent = 100,
@@ -200,6 +207,12 @@ static void world_init_sized(struct world *w, bool health, __u32 max_eps)
 		w->fds[APPLY_MAP_CLUSTER_HISTS] = fake_array_create(
 			&w->k, sizeof(struct cluster_hists), T_MAX_CLUSTERS);
 	}
+	if (health && t_lb_table) {
+		w->fds[APPLY_MAP_LB_POLICY] = fake_array_create(&w->k, sizeof(struct lb_policy),
+								T_MAX_CLUSTERS);
+		w->fds[APPLY_MAP_LB_TABLES] = fake_map_create(&w->k, sizeof(struct lbtab_key),
+							      sizeof(struct lbtab_val));
+	}
 	fk = &w->k;
 	fake_reset_counters(&w->k, -1);
 	assert_int_equal(applier_adopt(&w->a, &fake_map_ops, &w->svc, w->be_fd, w->names_fd),
@@ -264,6 +277,9 @@ static struct apply_state state_copy(const struct apply_state *s)
 	c.retired_routes = dup_array(s->retired_routes, s->n_retired_routes, sizeof(__u32));
 	c.retired_indexes = dup_array(s->retired_indexes, s->n_retired_indexes, sizeof(__u32));
 	assert_int_equal(slots_copy(&c.slots, &s->slots), 0);
+	if (s->lb_policies)
+		c.lb_policies = dup_array(s->lb_policies, s->slots.max_clusters,
+					  sizeof(*c.lb_policies));
 	for (i = 0; i < s->n_sets; i++)
 		c.sets[i].slots = dup_array(s->sets[i].slots, s->sets[i].n_slots,
 					    sizeof(*c.sets[i].slots));
@@ -294,6 +310,8 @@ static void assert_state_equal(const struct apply_state *x, const struct apply_s
 		assert_int_equal(x->sets[i].id, y->sets[i].id);
 		assert_int_equal(x->sets[i].n_slots, y->sets[i].n_slots);
 		assert_int_equal(x->sets[i].total_weight, y->sets[i].total_weight);
+		assert_int_equal(x->sets[i].table_kind, y->sets[i].table_kind);
+		assert_int_equal(x->sets[i].table_len, y->sets[i].table_len);
 		assert_memory_equal(x->sets[i].slots, y->sets[i].slots,
 				    x->sets[i].n_slots * sizeof(*x->sets[i].slots));
 	}
@@ -309,6 +327,11 @@ static void assert_state_equal(const struct apply_state *x, const struct apply_s
 		assert_string_equal(x->slots.cls[i].name, y->slots.cls[i].name);
 		assert_int_equal(x->slots.cls[i].live, y->slots.cls[i].live);
 	}
+	assert_int_equal(x->lb_on, y->lb_on);
+	assert_int_equal(!x->lb_policies, !y->lb_policies);
+	if (x->lb_policies)
+		assert_memory_equal(x->lb_policies, y->lb_policies,
+				    x->slots.max_clusters * sizeof(*x->lb_policies));
 	if (!with_retired)
 		return;
 	assert_int_equal(x->n_retired, y->n_retired);
@@ -576,6 +599,118 @@ static void test_rollback_every_step_health(void **state)
 {
 	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2),
 				  2 + 2 + 1 + 1 + 2 + 3 + 2 + 2 + 1 + 1 + 1 + 1 + 1, true);
+}
+
+/* With the loadBalancer maps, every set asking for a Maglev table of 7:
+ * each fresh set's table (7 entries and a header) and each cluster's
+ * policy fail in turn too. First apply: 4 sets, 4 clusters. */
+static void test_rollback_first_apply_lb(void **state)
+{
+	t_lb_table = 7;
+	check_rollback_everywhere(NULL, 0, v1, N_SPECS(v1),
+				  6 + 6 + 4 + 4 + 4 + 6 + 4 * 8 + 4 + 7 + 3 + 3 + 3, true);
+	t_lb_table = 0;
+}
+
+/* v1 -> v2: two fresh sets ({3,7} and {8}) get tables, the new cluster
+ * svc4/v1 its policy; unchanged clusters write nothing. */
+static void test_rollback_every_step_lb(void **state)
+{
+	t_lb_table = 7;
+	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2),
+				  2 + 2 + 1 + 1 + 2 + 3 + 2 * 8 + 1 + 2 + 2 + 1 + 1 + 1 + 1 + 1, true);
+	t_lb_table = 0;
+}
+
+/* The live set of the state whose first slot is endpoint 127.1.0.ep. */
+static const struct live_set *set_of(const struct apply_state *s, int ep)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_sets; i++)
+		if (s->sets[i].slots[0].addr[0] == htonl(0x7f010000 | ep))
+			return &s->sets[i];
+	fail_msg("no set starts with endpoint %d", ep);
+	return NULL;
+}
+
+/* Tables are keyed by set: written with it (header: length and kind,
+ * entries: slots of the set), deleted with it after the grace period; the
+ * policy of each cluster slot says MAGLEV, equal weights, its size. */
+static void test_lb_tables_follow_their_sets(void **state)
+{
+	struct lbtab_key key = { .idx = BPFMESH_LB_TABLE_HDR };
+	struct lbtab_val hdr, ent;
+	struct lb_policy pol;
+	const struct live_set *ls;
+	__u32 cl = 1;
+	struct world w;
+
+	t_lb_table = 7;
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.k.maps[w.fds[APPLY_MAP_LB_TABLES] - FAKE_FD_BASE].n, 4 * 8);
+	ls = set_of(&w.a.state, 1);
+	assert_int_equal(ls->table_kind, BPFMESH_LB_MAGLEV);
+	assert_int_equal(ls->table_len, 7);
+	key.set_id = ls->id;
+	assert_int_equal(fake_lookup(w.fds[APPLY_MAP_LB_TABLES], &key, &hdr), 0);
+	assert_int_equal(hdr.slot, 7);
+	assert_int_equal(hdr.kind, BPFMESH_LB_MAGLEV);
+	for (key.idx = 0; key.idx < 7; key.idx++) {
+		assert_int_equal(fake_lookup(w.fds[APPLY_MAP_LB_TABLES], &key, &ent), 0);
+		assert_true(ent.slot < ls->n_slots);
+	}
+	assert_int_equal(fake_lookup(w.fds[APPLY_MAP_LB_POLICY], &cl, &pol), 0);
+	assert_int_equal(pol.algo, BPFMESH_LB_MAGLEV);
+	assert_int_equal(pol.table_size, 7);
+	assert_int_equal(pol.flags, BPFMESH_LB_F_EQUAL_WEIGHTS);
+
+	/* The same policy again writes nothing. */
+	fake_reset_counters(&w.k, -1);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.k.mutations, 0);
+
+	/* v2: two fresh sets with tables; sweeping deletes the retired two's. */
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(w.k.maps[w.fds[APPLY_MAP_LB_TABLES] - FAKE_FD_BASE].n, 6 * 8);
+	applier_sweep(&w.a, true);
+	assert_int_equal(w.a.state.n_retired, 0);
+	assert_int_equal(w.k.maps[w.fds[APPLY_MAP_LB_TABLES] - FAKE_FD_BASE].n, 4 * 8);
+
+	/* A new agent reads the tables and policies back: nothing to write. */
+	struct applier b;
+
+	fk = &w.k;
+	assert_int_equal(applier_adopt(&b, &fake_map_ops, &w.svc, w.be_fd, w.names_fd), 0);
+	assert_int_equal(applier_adopt_slots(&b, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
+	assert_true(b.state.lb_on);
+	fake_reset_counters(&w.k, -1);
+	struct bpfmesh_image img;
+	struct apply_stats st;
+
+	build_image(&img, v2, N_SPECS(v2));
+	assert_int_equal(applier_apply(&b, &img, &st), 0);
+	free_image(&img);
+	assert_int_equal(w.k.mutations, 0);
+	applier_free(&b);
+	world_free(&w);
+	t_lb_table = 0;
+}
+
+/* Tables that do not fit the map are refused by the plan, nothing
+ * written: four sets of 70001 entries need more than the 262144 it holds. */
+static void test_lb_tables_too_big_refused(void **state)
+{
+	struct world w;
+
+	t_lb_table = 70001;
+	world_init_health(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), -ENOSPC);
+	assert_int_equal(w.k.mutations, 0);
+	assert_int_equal(w.a.state.n_svcs, 0);
+	world_free(&w);
+	t_lb_table = 0;
 }
 
 /* ---- name ids ---- */
@@ -1220,6 +1355,10 @@ int main(void)
 		cmocka_unit_test(test_rollback_every_step_reverse),
 		cmocka_unit_test(test_rollback_first_apply_health),
 		cmocka_unit_test(test_rollback_every_step_health),
+		cmocka_unit_test(test_rollback_first_apply_lb),
+		cmocka_unit_test(test_rollback_every_step_lb),
+		cmocka_unit_test(test_lb_tables_follow_their_sets),
+		cmocka_unit_test(test_lb_tables_too_big_refused),
 		cmocka_unit_test(test_name_ids_allocated_and_stable),
 		cmocka_unit_test(test_slots_first_apply),
 		cmocka_unit_test(test_slots_stable_and_reused_after_grace),

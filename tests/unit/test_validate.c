@@ -799,12 +799,40 @@ static void test_dr_tls_and_port_level(void **state)
 	ptest_free(&t);
 }
 
+/* loadBalancer is enforced (bpf/lib/lb_algo.h): simple and useSourceIp
+ * raise nothing; ringHash gets a note (served by Maglev); an HTTP hash key
+ * is unenforced, field by field. */
+static void test_lb_enforced_fields(void **state)
+{
+	struct ptest t;
+
+	assert_int_equal(ptest_compile(&t, SE DR
+		"  trafficPolicy:\n"
+		"    loadBalancer: {consistentHash: {useSourceIp: true, ringHash: {}}}\n"
+		"  subsets:\n"
+		"  - name: v1\n"
+		"    labels: {version: v1}\n"
+		"    trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: c}}}}\n",
+		false), 0);
+	assert_diag(&t, DIAG_NOTE, 20, 56, "spec.trafficPolicy.loadBalancer.consistentHash.ringHash",
+		    "Maglev");
+	assert_diag(&t, DIAG_UNENFORCED, 24, 53,
+		    "spec.subsets[0].trafficPolicy.loadBalancer.consistentHash.httpCookie",
+		    "HTTP key");
+	assert_int_equal(ptest_count(&t, DIAG_UNENFORCED), 1);
+	ptest_free(&t);
+	assert_int_equal(ptest_compile(&t, SE DR
+		"  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}\n", true), 0);
+	assert_int_equal(diag_count_errors(&t.dl), 0);
+	ptest_free(&t);
+}
+
 /* ---- strictness -------------------------------------------------------- */
 
 static void test_strict_counts_unenforced(void **state)
 {
 	static const char *yaml = SE DR
-		"  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n";
+		"  trafficPolicy: {loadBalancer: {simple: RANDOM, warmupDurationSecs: 10s}}\n";
 	struct ptest t;
 
 	assert_int_equal(ptest_compile(&t, yaml, false), 0);
@@ -812,7 +840,8 @@ static void test_strict_counts_unenforced(void **state)
 	ptest_free(&t);
 	assert_int_equal(ptest_compile(&t, yaml, true), 1);
 	assert_int_equal(diag_count_errors(&t.dl), 1);
-	assert_diag(&t, DIAG_UNENFORCED, 19, 19, "spec.trafficPolicy.loadBalancer", "not yet");
+	assert_diag(&t, DIAG_UNENFORCED, 19, 50, "spec.trafficPolicy.loadBalancer.warmupDurationSecs",
+		    "not yet");
 	ptest_free(&t);
 }
 
@@ -881,6 +910,7 @@ int main(void)
 		cmocka_unit_test(test_dr_locality_lb),
 		cmocka_unit_test(test_dr_tls_and_port_level),
 		cmocka_unit_test(test_strict_counts_unenforced),
+		cmocka_unit_test(test_lb_enforced_fields),
 		cmocka_unit_test(test_diag_print_format),
 	};
 

@@ -179,6 +179,8 @@ int agent_health_start(struct agent *ag)
 	fds[APPLY_MAP_CLUSTER_CFG] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_CLUSTER_CFG);
 	fds[APPLY_MAP_CLUSTER_STATE] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_CLUSTER_STATE);
 	fds[APPLY_MAP_CLUSTER_HISTS] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_EP_HISTS);
+	fds[APPLY_MAP_LB_POLICY] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_LB_POLICY);
+	fds[APPLY_MAP_LB_TABLES] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_LB_TABLES);
 	if (ncpu <= 0)
 		return -EINVAL;
 	err = applier_adopt_slots(&ag->applier, fds, ag->loader.sizes.max_endpoints,

@@ -57,6 +57,28 @@ static bool set_due(const struct retired_set *r, __u64 now, bool force)
 	return force || now - r->since_ms >= APPLY_GRACE_MS;
 }
 
+/* Delete the lookup table of set id, if it has one (its header says how
+ * long): 0 when it is gone. Read from the kernel, so the tables of sets an
+ * earlier agent left are found too. */
+static int delete_set_table(struct applier *a, __u32 id)
+{
+	struct lbtab_key key = { .set_id = id, .idx = BPFMESH_LB_TABLE_HDR };
+	int fd = a->fds[APPLY_MAP_LB_TABLES], err, first = 0;
+	struct lbtab_val hdr;
+	__u32 len;
+
+	if (!a->state.lb_on || a->ops->lookup(fd, &key, &hdr))
+		return 0;
+	for (len = hdr.slot, key.idx = 0; key.idx < len; key.idx++) {
+		err = a->ops->delete(fd, &key);
+		if (err && err != -ENOENT && !first)
+			first = err;
+	}
+	key.idx = BPFMESH_LB_TABLE_HDR; /* last: while it stays, a retry finds the rest */
+	err = first ? first : a->ops->delete(fd, &key);
+	return err == -ENOENT ? 0 : err;
+}
+
 int applier_sweep(struct applier *a, bool force)
 {
 	struct apply_state *s = &a->state;
@@ -79,7 +101,8 @@ int applier_sweep(struct applier *a, bool force)
 	for (i = 0; i < s->n_retired; i++) {
 		struct retired_set *r = &s->retired[i];
 
-		if (set_due(r, now, force) && delete_set_slots(a, r->id, r->n_slots) == 0)
+		if (set_due(r, now, force) && delete_set_table(a, r->id) == 0 &&
+		    delete_set_slots(a, r->id, r->n_slots) == 0)
 			continue;
 		s->retired[kept++] = *r;
 	}
@@ -486,6 +509,37 @@ static int adopt_endpoint(struct applier *a, __u32 slot, __u64 now)
 	return h.ejected_until_ns ? applier_set_ejected(a, slot, true) : 0;
 }
 
+/* The loadBalancer state an earlier agent left: each cluster slot's policy
+ * and each live set's table, so the next apply writes only differences.
+ * The maps are optional (an applier given no fds for them plans none). */
+static int adopt_lb(struct applier *a)
+{
+	struct apply_state *s = &a->state;
+	__u32 i, max = s->slots.max_clusters;
+	size_t j;
+
+	s->lb_on = a->fds[APPLY_MAP_LB_POLICY] > 0 && a->fds[APPLY_MAP_LB_TABLES] > 0;
+	if (!s->lb_on || max < 2)
+		return 0;
+	free(s->lb_policies);
+	s->lb_policies = calloc((size_t)max + 1, sizeof(*s->lb_policies));
+	if (!s->lb_policies)
+		return -ENOMEM;
+	for (i = 1; i < max; i++)
+		if (a->ops->lookup(a->fds[APPLY_MAP_LB_POLICY], &i, &s->lb_policies[i]))
+			memset(&s->lb_policies[i], 0, sizeof(s->lb_policies[i]));
+	for (j = 0; j < s->n_sets; j++) {
+		struct lbtab_key key = { .set_id = s->sets[j].id, .idx = BPFMESH_LB_TABLE_HDR };
+		struct lbtab_val hdr;
+
+		if (a->ops->lookup(a->fds[APPLY_MAP_LB_TABLES], &key, &hdr))
+			continue;
+		s->sets[j].table_len = hdr.slot;
+		s->sets[j].table_kind = hdr.kind;
+	}
+	return 0;
+}
+
 int applier_adopt_slots(struct applier *a, const int fds[__APPLY_MAP_MAX], __u32 max_endpoints,
 			__u32 max_clusters, int ncpu)
 {
@@ -505,5 +559,5 @@ int applier_adopt_slots(struct applier *a, const int fds[__APPLY_MAP_MAX], __u32
 		unname_doubtful_retired(&a->state.slots, &a->state);
 	for (i = 1; !err && i < max_endpoints; i++)
 		err = adopt_endpoint(a, i, now);
-	return err;
+	return err ? err : adopt_lb(a);
 }

@@ -314,7 +314,8 @@ static int plan_live_sets(const struct bpfmesh_image *img, const struct set_plac
 		if (s->n_slots == 0)
 			continue;
 		*ls = (struct live_set){ .hash = sp->hashes[i], .id = sp->ids[i],
-					 .n_slots = s->n_slots, .total_weight = s->total_weight };
+					 .n_slots = s->n_slots, .total_weight = s->total_weight,
+					 .table_kind = s->table_kind, .table_len = s->table_len };
 		ls->slots = malloc(bytes);
 		if (!ls->slots)
 			return -ENOMEM;
@@ -341,6 +342,8 @@ static int plan_retire(const struct apply_state *cur, __u64 now_ms, struct apply
 		const struct live_set *old = &cur->sets[i];
 		struct image_set probe = { .n_slots = old->n_slots,
 					   .total_weight = old->total_weight,
+					   .table_kind = old->table_kind,
+					   .table_len = old->table_len,
 					   .slots = old->slots };
 		const struct live_set *kept = find_set(next->sets, next->n_sets, &probe, old->hash);
 
@@ -414,9 +417,13 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	if (!err)
 		err = plan_health(cur, &w, now_ms, ejected, p, &cluster_slots);
 	if (!err)
+		err = plan_lb_tables_spec(cur, &w);
+	if (!err)
 		err = plan_retired_names(cur, p);
 	if (!err)
 		err = plan_sets(cur, &w, &sp, p);
+	if (!err)
+		err = plan_lbpolicy(cur, &w, sp.ids, sp.fresh, cluster_slots, p);
 	if (!err)
 		err = plan_new_names(&w, &ni, p);
 	if (!err)

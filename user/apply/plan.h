@@ -26,6 +26,8 @@ enum apply_map {
 	APPLY_MAP_CLUSTER_CFG,
 	APPLY_MAP_CLUSTER_STATE,
 	APPLY_MAP_CLUSTER_HISTS,
+	APPLY_MAP_LB_POLICY,    /* loadBalancer (lbpolicy_abi.h), written only */
+	APPLY_MAP_LB_TABLES,    /* when state.lb_on is set */
 	__APPLY_MAP_MAX,
 };
 
@@ -56,7 +58,7 @@ struct map_step {
  * removed services' keys, stale names. Slot steps write arrays: their
  * rollback writes back what the plan knows each element held (zeroes for a
  * slot it assigns, the old config for a cluster config). */
-#define APPLY_MAX_STEPS 14
+#define APPLY_MAX_STEPS 16 /* + lookup tables and loadBalancer policies */
 
 struct apply_counts {
 	size_t services;   /* in the new version */
@@ -111,6 +113,18 @@ int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 
  * and retire what no head names any more. 0, -ENOSPC (p->error says which
  * map is full) or -ENOMEM. */
 int plan_routes(const struct apply_state *cur, struct apply_plan *p);
+
+/* plan_lbpolicy.c: complete each set's loadBalancer policy and decide its
+ * lookup table (img's sets are the plan's own copy, ejected endpoints
+ * already left out), before sets are matched to live ones. */
+int plan_lb_tables_spec(const struct apply_state *cur, struct bpfmesh_image *img);
+
+/* plan_lbpolicy.c: the tables of the sets written fresh (set_ids[i],
+ * fresh[i] per image set) and the policy of each cluster slot
+ * (cluster_slots[i]), written before the switch; p->next.lb_policies. */
+int plan_lbpolicy(const struct apply_state *cur, const struct bpfmesh_image *img,
+		  const __u32 *set_ids, const unsigned char *fresh, const __u32 *cluster_slots,
+		  struct apply_plan *p);
 
 void apply_plan_free(struct apply_plan *p);
 

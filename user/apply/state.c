@@ -16,6 +16,7 @@ void apply_state_free(struct apply_state *s)
 	free(s->retired);
 	free(s->retired_routes);
 	free(s->retired_indexes);
+	free(s->lb_policies);
 	slots_free(&s->slots);
 	memset(s, 0, sizeof(*s));
 }
@@ -75,6 +76,7 @@ struct live_set *find_set(const struct live_set *sets, size_t n, const struct im
 	}
 	for (; lo < n && sets[lo].hash == hash; lo++) {
 		if (sets[lo].n_slots == s->n_slots && sets[lo].total_weight == s->total_weight &&
+		    sets[lo].table_kind == s->table_kind && sets[lo].table_len == s->table_len &&
 		    !memcmp(sets[lo].slots, s->slots, (size_t)s->n_slots * sizeof(*s->slots)))
 			return (struct live_set *)&sets[lo];
 	}

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <bpfmesh/lb_abi.h>
+#include <bpfmesh/lbpolicy_abi.h>
 #include "slots.h"
 
 struct image_set;
@@ -28,6 +29,7 @@ struct live_set {
 	__u32 id;
 	__u32 n_slots;
 	__u32 total_weight;
+	__u32 table_kind, table_len; /* its lookup table (image.h), 0: none */
 	struct backend_val *slots;
 };
 
@@ -71,6 +73,11 @@ struct apply_state {
 	size_t n_retired_routes;
 	__u32 *retired_indexes;
 	size_t n_retired_indexes;
+	/* loadBalancer (plan_lbpolicy.c): on when the applier has the maps;
+	 * what each cluster slot's policy holds (slots.max_clusters entries,
+	 * NULL: not known, read back or written whole). */
+	bool lb_on;
+	struct lb_policy *lb_policies;
 };
 
 void apply_state_free(struct apply_state *s);

@@ -24,7 +24,9 @@ static const char maps_usage[] =
 	"\n"
 	"  services   per VIP:port: service, weighted destinations (WEIGHT as the policy\n"
 	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation)\n"
-	"  endpoints  every endpoint of every destination, with its weight and share\n"
+	"  endpoints  every endpoint of every destination, with its weight and share,\n"
+	"             OPEN (connections open now: LEAST_REQUEST's measure) and LB (the\n"
+	"             destination's loadBalancer; MAGLEV/size, RING/size)\n"
 	"  stats      per destination and endpoint slot: connections, failures,\n"
 	"             ejections, refusals (no healthy upstream); node verdicts.\n"
 	"             `bpfmesh stats` shows the same counters as a canary view\n"
@@ -71,8 +73,40 @@ static int open_pinned(const char *map_name)
 
 struct kernel_view {
 	int be_fd, names_fd;
+	int lb_fd, open_fd; /* loadBalancer maps; -1 when absent (an older agent) */
 	struct name_val name; /* last name looked up */
 };
+
+static int kernel_lb(void *ctx, const struct svc_dest *dest, struct lb_policy *out)
+{
+	struct kernel_view *kv = ctx;
+	__u32 slot = dest->cluster_slot;
+
+	if (slot == 0)
+		return -ENOENT;
+	return bpf_map_lookup_elem(kv->lb_fd, &slot, out) ? -errno : 0;
+}
+
+static int kernel_open(void *ctx, __u32 ep_slot, __s64 *out)
+{
+	struct kernel_view *kv = ctx;
+	struct lb_active a;
+
+	if (ep_slot == 0 || bpf_map_lookup_elem(kv->open_fd, &ep_slot, &a))
+		return -ENOENT;
+	*out = a.open;
+	return 0;
+}
+
+/* A pin that may be absent: -1 then, and no message. */
+static int open_optional(const char *map_name)
+{
+	char path[PATH_MAX];
+
+	if (lb_pin_path(path, sizeof(path), bpffs_dir, map_name))
+		return -1;
+	return bpf_obj_get(path);
+}
 
 static const char *kernel_name(void *ctx, __u32 id)
 {
@@ -134,7 +168,7 @@ static int read_pinned_services(struct svc_key **keys, struct svc_val **vals, si
 
 static int show_lb(bool endpoints)
 {
-	struct kernel_view kv = { .be_fd = -1, .names_fd = -1 };
+	struct kernel_view kv = { .be_fd = -1, .names_fd = -1, .lb_fd = -1, .open_fd = -1 };
 	struct svc_key *keys = NULL;
 	struct svc_val *vals = NULL;
 	int err = EXIT_USAGE;
@@ -152,6 +186,12 @@ static int show_lb(bool endpoints)
 		goto out;
 	struct lb_view view = { .n_services = n, .keys = keys, .vals = vals, .ctx = &kv,
 				.name = kernel_name, .slot = kernel_slot };
+	kv.lb_fd = open_optional(BPFMESH_MAP_LB_POLICY);
+	kv.open_fd = open_optional(BPFMESH_MAP_LB_ACTIVE);
+	if (kv.lb_fd >= 0 && kv.open_fd >= 0) {
+		view.lb = kernel_lb;
+		view.open = kernel_open;
+	}
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
 		if (endpoints)
@@ -175,6 +215,10 @@ out:
 		close(kv.be_fd);
 	if (kv.names_fd >= 0)
 		close(kv.names_fd);
+	if (kv.lb_fd >= 0)
+		close(kv.lb_fd);
+	if (kv.open_fd >= 0)
+		close(kv.open_fd);
 	return err;
 }
 

@@ -89,6 +89,50 @@ static unsigned int n_dests(const struct svc_val *val)
 	return val->n_dests < BPFMESH_MAX_DESTS ? val->n_dests : BPFMESH_MAX_DESTS;
 }
 
+const char *lb_algo_name(__u32 algo)
+{
+	static const char *const names[__BPFMESH_LB_MAX] = {
+		[BPFMESH_LB_RANDOM] = "RANDOM",
+		[BPFMESH_LB_ROUND_ROBIN] = "ROUND_ROBIN",
+		[BPFMESH_LB_LEAST_REQUEST] = "LEAST_REQUEST",
+		[BPFMESH_LB_PASSTHROUGH] = "PASSTHROUGH",
+		[BPFMESH_LB_MAGLEV] = "MAGLEV",
+	};
+
+	return algo < __BPFMESH_LB_MAX ? names[algo] : "?";
+}
+
+/* The destination's policy as a table cell ("" when the view has none):
+ * MAGLEV with its table size, RING_HASH when asked as ringHash. */
+static const char *lb_cell(const struct lb_view *v, const struct svc_dest *dest, char *buf,
+			   size_t len)
+{
+	struct lb_policy pol;
+
+	buf[0] = '\0';
+	if (!v->lb || v->lb(v->ctx, dest, &pol))
+		return buf;
+	if (pol.algo == BPFMESH_LB_MAGLEV)
+		snprintf(buf, len, "%s/%u", pol.flags & BPFMESH_LB_F_RING_HASH ? "RING" : "MAGLEV",
+			 pol.table_size);
+	else
+		snprintf(buf, len, "%s", lb_algo_name(pol.algo));
+	return buf;
+}
+
+static void json_dest_lb(const struct lb_view *v, const struct svc_dest *dest, struct json *j)
+{
+	struct lb_policy pol;
+
+	if (!v->lb || v->lb(v->ctx, dest, &pol))
+		return;
+	json_kv_str(j, "lb", lb_algo_name(pol.algo));
+	if (pol.algo != BPFMESH_LB_MAGLEV)
+		return;
+	json_kv_uint(j, "table_size", pol.table_size);
+	json_kv_str(j, "hash", pol.flags & BPFMESH_LB_F_RING_HASH ? "ringHash" : "maglev");
+}
+
 static void show_service_json(const struct lb_view *v, size_t i, struct json *j)
 {
 	const struct svc_val *val = &v->vals[i];
@@ -110,6 +154,7 @@ static void show_service_json(const struct lb_view *v, size_t i, struct json *j)
 		json_double(j, dest_share(val, d));
 		json_kv_uint(j, "set", val->dests[d].set_id);
 		json_kv_uint(j, "endpoints", val->dests[d].n_slots);
+		json_dest_lb(v, &val->dests[d], j);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -166,6 +211,7 @@ static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
 	char ep[64], nb[BPFMESH_NAME_LEN];
+	__s64 open;
 
 	format_addr_port(ep, sizeof(ep), b->addr, b->port);
 	json_obj_begin(j);
@@ -177,6 +223,8 @@ static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d
 	json_kv_uint(j, "weight", b->weight);
 	json_key(j, "share");
 	json_double(j, dest->set_weight ? (double)b->weight / dest->set_weight : 0);
+	if (v->open && !v->open(v->ctx, b->slot, &open))
+		json_kv_uint(j, "open", open > 0 ? (unsigned long long)open : 0);
 	json_obj_end(j);
 }
 
@@ -189,8 +237,9 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, 
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
 	char key[64], svc[BPFMESH_NAME_LEN], dn[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
-	char ep[64], weight[16], share[16];
+	char ep[64], weight[16], share[16], open[24] = "", lb[32] = "";
 	bool first_of_svc = d == 0 && s == 0;
+	__s64 n_open;
 
 	format_svc_key(key, sizeof(key), &v->keys[i]);
 	name_or_id(v, v->vals[i].service_id, svc, sizeof(svc));
@@ -199,16 +248,20 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, 
 	snprintf(weight, sizeof(weight), "%u", b->weight);
 	snprintf(share, sizeof(share), "%.1f%%",
 		 dest->set_weight ? 100.0 * b->weight / dest->set_weight : 0);
+	if (s == 0)
+		lb_cell(v, dest, lb, sizeof(lb));
+	if (v->open && !v->open(v->ctx, b->slot, &n_open))
+		snprintf(open, sizeof(open), "%lld", n_open > 0 ? (long long)n_open : 0LL);
 	table_add(t, (const char *const[]){
 		first_of_svc ? key : "",
 		s == 0 ? short_destination(shown, sizeof(shown), svc, dn) : "",
-		ep, weight, share });
+		ep, weight, share, open, lb });
 }
 
 size_t show_endpoints(const struct lb_view *v, struct json *j)
 {
 	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">WEIGHT",
-					    ">SHARE" };
+					    ">SHARE", ">OPEN", "LB" };
 	size_t i, rows = 0;
 	struct table t;
 	unsigned int d;
@@ -217,7 +270,7 @@ size_t show_endpoints(const struct lb_view *v, struct json *j)
 	if (j)
 		json_arr_begin(j);
 	else
-		table_init(&t, 5, cols);
+		table_init(&t, v->open ? 7 : 5, cols); /* OPEN and LB from the live maps */
 	for (i = 0; i < v->n_services; i++) {
 		const struct svc_val *val = &v->vals[i];
 

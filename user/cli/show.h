@@ -16,6 +16,7 @@
  */
 #include <stddef.h>
 #include <bpfmesh/lb_abi.h>
+#include <bpfmesh/lbpolicy_abi.h>
 #include "json.h"
 
 struct lb_view {
@@ -27,7 +28,16 @@ struct lb_view {
 	const char *(*name)(void *ctx, __u32 id);
 	/* Fetch one slot of a set: 0, or negative errno. */
 	int (*slot)(void *ctx, __u32 set_id, __u32 slot, struct backend_val *out);
+	/* Optional (NULL: not shown; set both or neither). A destination's
+	 * loadBalancer policy ("lb", "table_size" and "hash" in the services'
+	 * JSON; LB on a destination's first endpoint row), and an endpoint
+	 * slot's open connections (OPEN, "open"): 0, or negative errno. */
+	int (*lb)(void *ctx, const struct svc_dest *dest, struct lb_policy *out);
+	int (*open)(void *ctx, __u32 ep_slot, __s64 *out);
 };
+
+/* "ROUND_ROBIN", "LEAST_REQUEST", ... for enum bpfmesh_lb_algo. */
+const char *lb_algo_name(__u32 algo);
 
 /* "127.100.0.1:80/TCP" */
 void format_svc_key(char *buf, size_t len, const struct svc_key *key);

@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
+#include <bpfmesh/lbpolicy_abi.h>
 #include <bpfmesh/sockmap_abi.h>
 #include <bpfmesh/tc_abi.h>
 #include "sock_addr.skel.h"
@@ -414,6 +415,9 @@ static const struct {
 	{ BPFMESH_MAP_SVC_IDS, PER_SERVICE, 1 },
 	{ BPFMESH_MAP_SVC_HEADS, PER_SERVICE, 1 },
 	{ BPFMESH_MAP_ROUTES, PER_SERVICE, 2 },
+	{ BPFMESH_MAP_LB_POLICY, PER_CLUSTER, 1 },
+	{ BPFMESH_MAP_LB_RR, PER_CLUSTER, 1 },
+	{ BPFMESH_MAP_LB_ACTIVE, PER_ENDPOINT, 1 },
 };
 
 static unsigned int size_base(const struct lb_sizes *s, enum size_base base)

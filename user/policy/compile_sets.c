@@ -9,6 +9,7 @@
 
 #include "compile.h"
 #include "metrics/workload.h"
+#include "lb_policy.h"
 #include "outlier_policy.h"
 
 /* Istio's effective outlierDetection for the cluster, in the kernel's terms
@@ -18,7 +19,10 @@ static void cset_cluster_cfg(struct cctx *c, const struct cset *s, struct image_
 	const struct dest_rule *dr = registry_dr_for(c->reg, s->svc->host, s->subset);
 	struct cluster_cfg *cfg = &out->cfg;
 	struct outlier_config oc;
+	struct lb_config lc;
 
+	lb_effective(dr, s->subset ? s->subset->name : NULL, s->svc->port->number, &lc);
+	lb_policy_from_config(&lc, &out->lb);
 	outlier_effective(dr, s->subset ? s->subset->name : NULL, s->svc->port->number, &oc);
 	memset(cfg, 0, sizeof(*cfg));
 	strncpy(out->cluster, s->name, BPFMESH_NAME_LEN - 1);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
+#include <bpfmesh/lbpolicy_abi.h>
 
 struct image_service {
 	struct svc_key key;
@@ -38,6 +39,11 @@ struct image_set {
 	struct backend_val *slots; /* n_slots entries, alias columns built */
 	char cluster[BPFMESH_NAME_LEN]; /* "host/subset:port" or "host:port" (cut to fit) */
 	struct cluster_cfg cfg; /* effective outlierDetection, name_id, total_endpoints */
+	struct lb_policy lb;    /* effective loadBalancer (plan_lbpolicy.c completes it) */
+	/* The set's lookup table (lbpolicy_abi.h), part of its identity:
+	 * kind 0 none, else BPFMESH_LB_ROUND_ROBIN or BPFMESH_LB_MAGLEV; set by
+	 * the applier (plan_lb_tables_spec), 0 in a compiled image. */
+	__u32 table_kind, table_len;
 	/* For the metrics' labels, owned by the image: the service host, its
 	 * namespace, the subset (NULL: none), the service port, and one
 	 * image_ep_meta per slot, in slot order (NULL when n_slots is 0). */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* trafficPolicy.loadBalancer, validated as Istio's validateLoadBalancer does
  * (plus protobuf's oneof rules) and kept in struct lb_spec for the kernel
- * side. Reported as not yet enforced. */
+ * side (bpf/lib/lb_algo.h). What the connection-level data plane cannot
+ * honour (HTTP hash keys, warmup) is reported as unenforced, field by field. */
 #include <string.h>
 
 #include "check.h"
@@ -148,12 +149,22 @@ static void ch_key(struct ch_ctx *c, enum lb_hash_key key)
 	c->lb->hash_key = key;
 }
 
+/* An HTTP hash key: a connection carries none, and Envoy picks at random
+ * when the key is absent, which is what the kernel does. */
+static void ch_http_key(struct ydoc *d, yaml_node_t *n, const char *path, const char *what)
+{
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
+	      "%s is an HTTP key: at connection level endpoints are picked at random, as "
+	      "Envoy does when the key is absent", what);
+}
+
 static void ch_header(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	struct ch_ctx *c = obj;
 
 	ch_key(c, HASH_KEY_HEADER);
 	yget_str(d, n, path, &c->lb->hash_name);
+	ch_http_key(d, n, path, "httpHeaderName");
 }
 
 static void ch_query(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
@@ -162,6 +173,7 @@ static void ch_query(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 
 	ch_key(c, HASH_KEY_QUERY);
 	yget_str(d, n, path, &c->lb->hash_name);
+	ch_http_key(d, n, path, "httpQueryParameterName");
 }
 
 static void ch_source_ip(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
@@ -184,6 +196,7 @@ static void ch_cookie(struct ydoc *d, yaml_node_t *n, const char *path, void *ob
 	ywalk_map(d, n, path, cookie_fields, c);
 	if (n->type == YAML_MAPPING_NODE && (!c->lb->hash_name || !c->lb->hash_name[0]))
 		ydiag(d, ykey(d, n), DIAG_ERROR, path, "name required for HttpCookie");
+	ch_http_key(d, n, path, "httpCookie");
 }
 
 static void ch_maglev(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
@@ -205,6 +218,9 @@ static void ch_ring(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 	c->algos++;
 	c->lb->algo = HASH_ALGO_RING;
 	ywalk_map(d, n, path, ring_fields, c);
+	ydiag(d, ykey(d, n), DIAG_NOTE, path,
+	      "ringHash is served by a Maglev table (the smallest prime at least "
+	      "minimumRingSize entries): the same consistency, Maglev's balance");
 }
 
 /* The deprecated consistentHash.minimumRingSize: Istio warns on any non-zero
@@ -304,6 +320,7 @@ static void lb_warmup(struct ydoc *d, yaml_node_t *n, const char *path, void *ob
 	ywalk_map(d, n, path, warmup_fields, &c);
 	if (n->type == YAML_MAPPING_NODE && !c.duration)
 		ydiag(d, ykey(d, n), DIAG_ERROR, path, "duration is required");
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "warmup is not yet enforced");
 }
 
 /* warmupDurationSecs: a Duration Istio does not check. */
@@ -312,6 +329,7 @@ static void lb_warmup_secs(struct ydoc *d, yaml_node_t *n, const char *path, voi
 	int64_t ns;
 
 	yget_duration(d, n, path, -1, &ns);
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "warmupDurationSecs is not yet enforced");
 }
 
 /* ---- loadBalancer ------------------------------------------------------ */
@@ -346,5 +364,6 @@ void parse_load_balancer(struct ydoc *d, yaml_node_t *n, const char *path, struc
 	ywalk_map(d, n, path, lb_fields, lb);
 	if (lb->has_simple && lb->has_hash)
 		ydiag(d, ykey(d, n), DIAG_ERROR, path, "only one of simple or consistentHash can be set");
-	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "loadBalancer is not yet enforced");
+	if (lb->locality.present)
+		ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "localityLbSetting is not yet enforced");
 }

@@ -52,10 +52,10 @@ KTEST(cli_maps_show_kernel_state)
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps endpoints --bpffs %s", env.bpffs), 0,
 		  "maps endpoints");
 	snprintf(expected, sizeof(expected),
-		 "VIP                  DESTINATION  ENDPOINT         WEIGHT   SHARE\n"
-		 "127.100.10.1:80/TCP  v1:80        127.1.10.1:8080       1   50.0%%\n"
-		 "                                  127.1.10.2:8080       1   50.0%%\n"
-		 "                     v2:80        127.1.10.3:8080       1  100.0%%\n"
+		 "VIP                  DESTINATION  ENDPOINT         WEIGHT   SHARE  OPEN  LB\n"
+		 "127.100.10.1:80/TCP  v1:80        127.1.10.1:8080       1   50.0%%     0  LEAST_REQUEST\n"
+		 "                                  127.1.10.2:8080       1   50.0%%     0\n"
+		 "                     v2:80        127.1.10.3:8080       1  100.0%%     0  LEAST_REQUEST\n"
 		 "1 service, 2 destinations, 3 endpoints in %s\n", env.bpffs);
 	expect_text("maps endpoints table", out, expected);
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps endpoints -j --bpffs %s", env.bpffs),

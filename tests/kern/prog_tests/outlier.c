@@ -17,42 +17,17 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "fixtures.h"
 #include "ktest.h"
 
 #define N_EPS_MAX 4
 
-/* Service "reviews" at vip:80 with n endpoints net.1..net.n:8080 (version
- * v1), a DestinationRule whose top-level outlierDetection holds od (YAML
- * flow mapping), no VirtualService: the whole service is one cluster. */
+/* Service "reviews" at vip:80, endpoints net.1..net.n:8080, one cluster
+ * whose top-level outlierDetection holds od (YAML flow mapping). */
 static void outlier_policy(char *buf, size_t len, const char *vip, const char *net, int n,
 			   const char *od)
 {
-	int i, at;
-
-	at = snprintf(buf, len,
-		      "apiVersion: networking.istio.io/v1\n"
-		      "kind: ServiceEntry\n"
-		      "metadata:\n  name: reviews\n  namespace: default\n"
-		      "spec:\n"
-		      "  hosts: [reviews.default.svc.cluster.local]\n"
-		      "  addresses: [%s]\n"
-		      "  ports:\n  - number: 80\n    name: tcp-web\n    protocol: TCP\n"
-		      "    targetPort: 8080\n"
-		      "  resolution: STATIC\n"
-		      "  endpoints:\n", vip);
-	for (i = 1; i <= n && at > 0 && (size_t)at < len; i++)
-		at += snprintf(buf + at, len - at, "  - address: %s.%d\n    labels: {version: v1}\n",
-			       net, i);
-	if (at > 0 && (size_t)at < len)
-		snprintf(buf + at, len - at,
-			 "---\n"
-			 "apiVersion: networking.istio.io/v1\n"
-			 "kind: DestinationRule\n"
-			 "metadata:\n  name: reviews\n  namespace: default\n"
-			 "spec:\n"
-			 "  host: reviews\n"
-			 "  trafficPolicy:\n"
-			 "    outlierDetection: %s\n", od);
+	fixture_one_cluster(buf, len, vip, net, n, NULL, "outlierDetection", od);
 }
 
 static double mono_ms(void)

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_LB_ALGO_H
+#define BPFMESH_LB_ALGO_H
+/*
+ * The DestinationRule loadBalancer algorithms inside a backend set, called
+ * by lb4_pick_usable() (bpf/lib/lb.h, which includes this file after
+ * lb4_pick_backend, the weighted alias draw it builds on). Layouts and the
+ * versioning argument: include/bpfmesh/lbpolicy_abi.h; arithmetic:
+ * include/bpfmesh/lbpolicy.h.
+ *
+ * Each algorithm returns a usable endpoint (not ejected, or any in panic:
+ * the same rule as the weighted draw), or NULL to fall back to the weighted
+ * draw with its redraws and scan, which also refuses when nothing is
+ * usable. So a missing policy, table or counter never refuses a connect.
+ *
+ *   RANDOM         the weighted draw itself (NULL here).
+ *   ROUND_ROBIN    a node-wide counter per cluster slot, one atomic add a
+ *                  connect, mapped onto the set's weighted sequence (table
+ *                  of kind ROUND_ROBIN), or straight onto the slots when
+ *                  the set has none (equal weights). An ejected endpoint's
+ *                  turn passes to the next turns (up to
+ *                  BPFMESH_LB_MAGLEV_PROBES).
+ *   LEAST_REQUEST  Envoy's least_request: equal weights, two uniform draws
+ *                  and the one with fewer open connections; unequal, draws
+ *                  by weight kept with probability 1/(open + 1)
+ *                  (lbpolicy.h). Open connections: lib/lb_active.h.
+ *   MAGLEV         the set's Maglev table (user/apply/maglev.c), indexed by
+ *                  the hash of the connection's key (lbpolicy.h). Envoy's
+ *                  Maglev picks among healthy hosts only: the agent rebuilds
+ *                  the table without ejected endpoints on each ejection
+ *                  event (a new set, lbpolicy_abi.h), and until then an
+ *                  ejected entry passes to the next entries, as the
+ *                  rebuilt table would mostly do.
+ *   PASSTHROUGH    the connection keeps the address it asked for, where the
+ *                  caller can do that (connect4); elsewhere the weighted draw.
+ */
+#include "lib/lb_active.h"
+#include <bpfmesh/lbpolicy.h>
+
+/* What the policy decided. */
+enum lb4_algo_outcome {
+	LB4_ALGO_DRAW = 0,    /* no endpoint chosen: use the weighted draw */
+	LB4_ALGO_PICKED,      /* *out is a usable endpoint */
+	LB4_ALGO_PASSTHROUGH, /* leave the connection's address alone */
+};
+
+static __always_inline const struct lb_policy *lb4_policy(__u32 cluster_slot)
+{
+	if (cluster_slot == 0)
+		return NULL;
+	return bpf_map_lookup_elem(&bpfmesh_lb4_policy_v1, &cluster_slot);
+}
+
+static __always_inline const struct backend_val *lb4_usable(const struct backend_val *be,
+							    __u64 now, int panic)
+{
+	if (be && (panic || health4_slot_is_usable(be->slot, now)))
+		return be;
+	return NULL;
+}
+
+/* Length of the set's table of this kind, 0 when it has none. */
+static __always_inline __u32 lb4_table_len(__u32 set_id, __u32 kind)
+{
+	struct lbtab_key k = { .set_id = set_id, .idx = BPFMESH_LB_TABLE_HDR };
+	const struct lbtab_val *v = bpf_map_lookup_elem(&bpfmesh_lb4_tables_v1, &k);
+
+	return v && v->kind == kind ? v->slot : 0;
+}
+
+/* The usable endpoint at entry idx of the set's table (has_table) or at
+ * slot idx of the set itself, else NULL. */
+static __always_inline const struct backend_val *lb4_entry(const struct svc_dest *dest, __u32 idx,
+							   int has_table, __u64 now, int panic)
+{
+	struct backend_key key = { .set_id = dest->set_id, .slot = idx };
+	struct lbtab_key tk = { .set_id = dest->set_id, .idx = idx };
+	const struct lbtab_val *tv;
+
+	if (has_table) {
+		tv = bpf_map_lookup_elem(&bpfmesh_lb4_tables_v1, &tk);
+		if (!tv)
+			return NULL;
+		key.slot = tv->slot;
+	}
+	if (key.slot >= dest->n_slots)
+		return NULL;
+	return lb4_usable(bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key), now, panic);
+}
+
+/* From entry first of len, the first usable endpoint of up to
+ * BPFMESH_LB_MAGLEV_PROBES entries. */
+static __always_inline const struct backend_val *lb4_walk(const struct svc_dest *dest, __u32 first,
+							  __u32 len, int has_table, __u64 now,
+							  int panic)
+{
+	const struct backend_val *be;
+	__u32 i;
+
+	for (i = 0; i < BPFMESH_LB_MAGLEV_PROBES && i < len; i++) {
+		be = lb4_entry(dest, (first + i) % len, has_table, now, panic);
+		if (be)
+			return be;
+	}
+	return NULL;
+}
+
+static __always_inline const struct backend_val *lb4_pick_rr(const struct svc_dest *dest,
+							     __u64 now, int panic)
+{
+	__u32 cluster_slot = dest->cluster_slot, len = lb4_table_len(dest->set_id,
+								      BPFMESH_LB_ROUND_ROBIN);
+	int has_table = len != 0;
+	__u64 *counter = bpf_map_lookup_elem(&bpfmesh_lb4_rr_v1, &cluster_slot);
+	__u32 turn;
+
+	if (!counter)
+		return NULL;
+	if (!has_table)
+		len = dest->n_slots; /* equal weights: the rotation is the set */
+	if (len == 0)
+		return NULL;
+	turn = bpfmesh_lb_rr_turn(__sync_fetch_and_add(counter, 1), len);
+	return lb4_walk(dest, turn, len, has_table, now, panic);
+}
+
+/* Equal weights: power of two choices on open connections. */
+static __always_inline const struct backend_val *lb4_pick_p2c(const struct svc_dest *dest,
+							      __u64 now, int panic)
+{
+	const struct backend_val *a, *b;
+
+	a = lb4_entry(dest, bpfmesh_pick_slot(dest->n_slots, bpf_get_prandom_u32()), 0, now, panic);
+	b = lb4_entry(dest, bpfmesh_pick_slot(dest->n_slots, bpf_get_prandom_u32()), 0, now, panic);
+	if (!a || !b)
+		return a ? a : b;
+	return bpfmesh_lb_lr_prefers(a->weight, lb4_open_conns(a->slot), b->weight,
+				     lb4_open_conns(b->slot), 1) ? b : a;
+}
+
+/* Unequal weights: Envoy's weight / (open + 1), by rejection sampling. */
+static __always_inline const struct backend_val *lb4_pick_weighted_lr(const struct svc_dest *dest,
+								      __u64 now, int panic)
+{
+	const struct backend_val *be, *best = NULL;
+	__s64 open, best_open = 0;
+	int i;
+
+	for (i = 0; i < BPFMESH_LB_LR_TRIES; i++) {
+		be = lb4_usable(lb4_pick_backend(dest), now, panic);
+		if (!be)
+			continue;
+		open = lb4_open_conns(be->slot);
+		if (bpfmesh_lb_lr_keeps(bpf_get_prandom_u32(), open))
+			return be;
+		if (!best || bpfmesh_lb_lr_prefers(best->weight, best_open, be->weight, open, 0)) {
+			best = be;
+			best_open = open;
+		}
+	}
+	return best;
+}
+
+static __always_inline const struct backend_val *lb4_pick_maglev(const struct svc_dest *dest,
+								 __u64 hash_key, __u64 now,
+								 int panic)
+{
+	__u32 len = lb4_table_len(dest->set_id, BPFMESH_LB_MAGLEV);
+
+	if (len == 0)
+		return NULL;
+	return lb4_walk(dest, bpfmesh_lb_table_index(bpfmesh_lb_hash(hash_key), len), len, 1, now,
+			panic);
+}
+
+#ifndef BPFMESH_LB_DRAW_ONLY
+/* The cluster's algorithm: see the top of this file. */
+static __always_inline int lb4_algo_pick(const struct svc_dest *dest, __u64 hash_key,
+					 int may_passthrough, __u64 now, int panic,
+					 const struct backend_val **out)
+{
+	const struct lb_policy *pol = lb4_policy(dest->cluster_slot);
+
+	*out = NULL;
+	if (!pol)
+		return LB4_ALGO_DRAW;
+	switch (pol->algo) {
+	case BPFMESH_LB_ROUND_ROBIN:
+		*out = lb4_pick_rr(dest, now, panic);
+		break;
+	case BPFMESH_LB_LEAST_REQUEST:
+		if (pol->flags & BPFMESH_LB_F_EQUAL_WEIGHTS)
+			*out = lb4_pick_p2c(dest, now, panic);
+		else
+			*out = lb4_pick_weighted_lr(dest, now, panic);
+		break;
+	case BPFMESH_LB_MAGLEV:
+		*out = lb4_pick_maglev(dest, hash_key, now, panic);
+		break;
+	case BPFMESH_LB_PASSTHROUGH:
+		return may_passthrough ? LB4_ALGO_PASSTHROUGH : LB4_ALGO_DRAW;
+	}
+	return *out ? LB4_ALGO_PICKED : LB4_ALGO_DRAW;
+}
+#else
+#ifndef __maybe_unused
+#define __maybe_unused __attribute__((unused))
+#endif
+/* BPFMESH_LB_DRAW_ONLY (the TC path, bpf/tc.bpf.c): the weighted draw for
+ * every policy. Verifier workaround, Linux 6.1: with the dispatch above
+ * inlined into the TC program's packet rewriting and flow tracking, loading
+ * it failed with -E2BIG (the verifier's complexity limit) in make vmtest;
+ * 6.18 took it. connect4 has the algorithms. */
+static __always_inline int lb4_algo_pick(const struct svc_dest *dest __maybe_unused,
+					 __u64 hash_key __maybe_unused,
+					 int may_passthrough __maybe_unused, __u64 now __maybe_unused,
+					 int panic __maybe_unused,
+					 const struct backend_val **out)
+{
+	*out = NULL;
+	return LB4_ALGO_DRAW;
+}
+#endif /* BPFMESH_LB_DRAW_ONLY */
+
+#endif /* BPFMESH_LB_ALGO_H */
