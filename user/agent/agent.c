@@ -21,6 +21,7 @@
 #include <sys/signalfd.h>
 #include "agent.h"
 #include "cli/cli.h"
+#include "kern/connpool_probe.h"
 #include "kern/probe.h"
 #include "kern/sysfs.h"
 
@@ -293,6 +294,7 @@ int do_agent(int argc, char **argv)
 	}
 	agent_log("attached to %s, maps pinned in %s%s", ag.cgroup, ag.bpffs,
 		  ag.loader.adopted ? " (re-adopted from an earlier agent)" : "");
+	agent_log("%s", connpool_close_note(connpool_kernel_has_sock_destroy()));
 	if (ag.loader.n_ifaces)
 		agent_log("TC ingress on %d interface(s) by %s", ag.loader.n_ifaces,
 			  tc_mode_name(ag.loader.tc_mode));

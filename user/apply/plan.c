@@ -434,6 +434,8 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	if (!err)
 		err = plan_health(cur, &w, now_ms, ejected, p, &cluster_slots);
 	if (!err)
+		err = plan_connpool(&w, cluster_slots, p);
+	if (!err)
 		err = plan_retired_names(cur, p);
 	if (!err)
 		err = plan_sets(cur, &w, &sp, p);

@@ -12,6 +12,7 @@
  * set ids and kernel name ids when it writes the image.
  */
 #include <stddef.h>
+#include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 
@@ -38,6 +39,7 @@ struct image_set {
 	struct backend_val *slots; /* n_slots entries, alias columns built */
 	char cluster[BPFMESH_NAME_LEN]; /* "host/subset:port" or "host:port" (cut to fit) */
 	struct cluster_cfg cfg; /* effective outlierDetection, name_id, total_endpoints */
+	struct connpool_cfg pool; /* effective connectionPool.tcp */
 	/* For the metrics' labels, owned by the image: the service host, its
 	 * namespace, the subset (NULL: none), the service port, and one
 	 * image_ep_meta per slot, in slot order (NULL when n_slots is 0). */
