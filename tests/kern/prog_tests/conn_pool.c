@@ -29,6 +29,7 @@
 #define POOL_VIP "127.100.12.1"
 #define POOL_EP "127.1.12.1"     /* listens */
 #define POOL_CLOSED "127.1.12.2" /* nothing listens: connects are refused by RST */
+#define POOL_NOROUTE "198.18.200.1" /* no route in the test's netns: no SYN is sent */
 #define POOL_MAX 3
 #define BURST 50
 
@@ -40,8 +41,9 @@ static double mono_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Service "pool" at POOL_VIP:80 (one endpoint, POOL_MAX connections) and
- * service "closed" at POOL_VIP:81 whose endpoint refuses (limit 1). */
+/* Service "pool" at POOL_VIP:80 (one endpoint, POOL_MAX connections),
+ * service "closed" at POOL_VIP:81 whose endpoint refuses (limit 1), and
+ * service "noroute" at POOL_VIP:82 whose endpoint has no route (limit 1). */
 static void pool_policy(char *buf, size_t len)
 {
 	snprintf(buf, len,
@@ -78,6 +80,24 @@ static void pool_policy(char *buf, size_t len)
 		 "metadata: {name: closed, namespace: default}\n"
 		 "spec:\n"
 		 "  host: closed\n"
+		 "  trafficPolicy:\n"
+		 "    connectionPool: {tcp: {maxConnections: 1}}\n"
+		 "---\n"
+		 "apiVersion: networking.istio.io/v1\n"
+		 "kind: ServiceEntry\n"
+		 "metadata: {name: noroute, namespace: default}\n"
+		 "spec:\n"
+		 "  hosts: [noroute.default.svc.cluster.local]\n"
+		 "  addresses: [" POOL_VIP "]\n"
+		 "  ports: [{number: 82, name: tcp, protocol: TCP, targetPort: 8080}]\n"
+		 "  resolution: STATIC\n"
+		 "  endpoints: [{address: " POOL_NOROUTE "}]\n"
+		 "---\n"
+		 "apiVersion: networking.istio.io/v1\n"
+		 "kind: DestinationRule\n"
+		 "metadata: {name: noroute, namespace: default}\n"
+		 "spec:\n"
+		 "  host: noroute\n"
 		 "  trafficPolicy:\n"
 		 "    connectionPool: {tcp: {maxConnections: 1}}\n",
 		 POOL_MAX);
@@ -181,6 +201,7 @@ struct pool_seen {
 	double over_ms;
 	int after_reset_ok;   /* a connect after one was reset: 1 */
 	int closed_errs[2];   /* two connects to the refusing endpoint */
+	int noroute_errs[4];  /* see child_noroute */
 	int burst_ok, burst_refused, burst_other;
 	int burst_go;         /* threads wait for it */
 };
@@ -263,6 +284,30 @@ static void child_limit(struct pool_seen *seen)
 			close(fds[i]);
 }
 
+/* Connects that fail before any SYN (no route: ENETUNREACH) leave the
+ * socket counted until it is closed (cgroup/sock_release releases it):
+ * [0] the first connect, [1] the same socket again (still one count),
+ * [2] another socket meanwhile (over the limit of 1), [3] another once
+ * the first is closed. */
+static void child_noroute(struct pool_seen *seen)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(82) };
+	int s1 = socket(AF_INET, SOCK_STREAM, 0), fd, i;
+
+	inet_pton(AF_INET, POOL_VIP, &sa.sin_addr);
+	for (i = 0; i < 2; i++)
+		seen->noroute_errs[i] = connect(s1, (struct sockaddr *)&sa, sizeof(sa)) ? errno : 0;
+	fd = pool_connect(82, NULL);
+	seen->noroute_errs[2] = fd < 0 ? -fd : 0;
+	if (fd >= 0)
+		close(fd);
+	close(s1);
+	fd = pool_connect(82, NULL);
+	seen->noroute_errs[3] = fd < 0 ? -fd : 0;
+	if (fd >= 0)
+		close(fd);
+}
+
 enum pool_scenario { SCENARIO_LIMIT, SCENARIO_BURST };
 
 /* Run a scenario in a child inside the test cgroup (the managed one). */
@@ -275,8 +320,10 @@ static pid_t pool_child(struct ktest_env *e, enum pool_scenario s, struct pool_s
 		return pid;
 	if (join_cgroup(e->cgroup))
 		_exit(2);
-	if (s == SCENARIO_LIMIT)
+	if (s == SCENARIO_LIMIT) {
 		child_limit(seen);
+		child_noroute(seen);
+	}
 	else
 		child_burst(seen, hold_fd, done_fd);
 	_exit(0);
@@ -305,6 +352,10 @@ static void check_limit(struct ktest_env *e, int lfd, struct pool_seen *seen, co
 	ASSERT_EQ(seen->after_reset_ok, 1, "after one is reset a new one gets in");
 	ASSERT_EQ(seen->closed_errs[0], ECONNREFUSED, "refusing endpoint: refused");
 	ASSERT_EQ(seen->closed_errs[1], ECONNREFUSED, "refusing endpoint: refused again");
+	ASSERT_EQ(seen->noroute_errs[0], ENETUNREACH, "no route: fails before the SYN");
+	ASSERT_EQ(seen->noroute_errs[1], ENETUNREACH, "same socket again: counted once");
+	ASSERT_EQ(seen->noroute_errs[2], ECONNREFUSED, "that socket holds the only place");
+	ASSERT_EQ(seen->noroute_errs[3], ENETUNREACH, "closed, it gave the place back");
 	ASSERT_EQ(pool_wait_open(e, 0), 0, "every count back to 0 once all closed");
 	drain_accepted(lfd);
 }
