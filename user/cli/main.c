@@ -18,7 +18,7 @@ static const char top_usage[] =
 	"  agent    run the node agent: compile policies, load, attach, watch\n"
 	"  lint     check Istio policy files, as Istio would (exit 0 ok, 1 rejected)\n"
 	"  compile  check and print what would be written to the kernel\n"
-	"  maps     show what the kernel holds: services, endpoints, stats\n"
+	"  maps     show what the kernel holds: services, endpoints, stats, pool\n"
 	"  stats    the canary view: per service, subsets side by side, endpoints\n"
 	"  version  print the version of bpfmesh and of the libbpf it uses\n"
 	"  help     print this help, or a command's help\n"
