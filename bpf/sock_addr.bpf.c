@@ -9,7 +9,9 @@
  * for services: a destination with no usable endpoint, or a set the value
  * names but the map lacks, refuses the connect with ECONNREFUSED at once
  * rather than letting it hang on the VIP; the refusal is counted on the
- * destination's cluster slot as no healthy upstream (Istio UH).
+ * destination's cluster slot as no healthy upstream (Istio UH). A connect
+ * over its cluster's maxConnections is refused the same way, counted as
+ * overflow (Istio UO; bpf/lib/connpool.h).
  *
  * The placed connection is remembered in its socket storage (struct
  * sock_conn): the VIP for getpeername4, the endpoint and cluster slots for
@@ -19,6 +21,7 @@
  */
 #include "lib/common.h"
 #include "lib/lb.h"
+#include "lib/connpool.h"
 #include "lib/names_maps.h"
 #include "lib/route.h"
 #include "lib/stats.h"
@@ -42,6 +45,16 @@ static __always_inline __u64 lb4_connect_hash_key(struct bpf_sock_addr *ctx)
 	struct bpf_sock *sk = ctx->sk;
 
 	return bpfmesh_lb_hash_key(sk ? sk->src_ip4 : 0, bpf_get_current_cgroup_id());
+}
+
+/* Refuse the connect now: over the cluster's maxConnections (Istio UO).
+ * Counted on the cluster only: a node verdict would grow the pinned
+ * verdicts array, which an agent upgrade re-adopts at its old size. */
+static __always_inline int lb4_refuse_overflow(__u32 cluster_slot)
+{
+	health4_count_overflow(cluster_slot);
+	bpf_set_retval(-ECONNREFUSED);
+	return SOCK_DENY;
 }
 
 static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
@@ -71,6 +84,8 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 	}
 	if (!c.be || !c.dest)
 		return lb4_refuse(&c);
+	if (connpool4_admit(ctx->sk, c.dest->cluster_slot) == CONNPOOL4_OVERFLOW)
+		return lb4_refuse_overflow(c.dest->cluster_slot);
 
 	conn = health4_place_conn(ctx->sk, key.addr[0], key.port, c.be->slot,
 				  c.dest->cluster_slot);

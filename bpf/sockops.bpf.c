@@ -22,6 +22,12 @@
  * already set it (tcp_reset / tcp_write_err set sk_err before tcp_done), and
  * the application cannot have cleared it yet with SO_ERROR.
  *
+ * connectionPool.tcp (bpf/lib/connpool.h): at TCP_CONNECT_CB the connect
+ * timeout and keepalive options go on the socket; at ACTIVE_ESTABLISHED_CB
+ * the connect timeout comes off; at the change to TCP_CLOSE, and in
+ * bpfmesh_sock_release for a socket that never sent its SYN, the socket
+ * stops counting against its cluster's maxConnections.
+ *
  * bpfmesh_health_sweep (syscall program): the agent runs it with
  * BPF_PROG_TEST_RUN over its slots each interval, so endpoints it took out
  * of the backend sets return on time even though no pick draws them.
@@ -34,6 +40,7 @@
 #include <bpf/bpf_helpers.h>
 #include "lib/health.h"
 #include "lib/lb_active.h"
+#include "lib/connpool.h"
 
 #define SOCKOPS_OK 1
 
@@ -244,20 +251,53 @@ int bpfmesh_health_sweep(struct health_sweep_args *args)
 	return sweep4_run(args);
 }
 
+/* The connection pool's part of the callbacks (bpf/lib/connpool.h), for
+ * sockets connect4 placed on a cluster. */
+static __always_inline void sockops4_pool(struct bpf_sock_ops *skops)
+{
+	struct sock_conn *c;
+
+	if (skops->op == BPF_SOCK_OPS_STATE_CB) {
+		connpool4_release(skops->sk);
+		return;
+	}
+	c = sockops4_conn(skops);
+	if (!c)
+		return;
+	if (skops->op == BPF_SOCK_OPS_TCP_CONNECT_CB)
+		connpool4_on_connect(skops, c->cluster_slot);
+	else
+		connpool4_on_established(skops, c->cluster_slot);
+}
+
 SEC("sockops")
 int bpfmesh_sockops(struct bpf_sock_ops *skops)
 {
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		sockops4_on_connect(skops);
+		sockops4_pool(skops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		sockops4_on_established(skops);
+		sockops4_pool(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] == BPF_TCP_CLOSE)
+		if (skops->args[1] == BPF_TCP_CLOSE) {
 			sockops4_on_close(skops);
+			sockops4_pool(skops);
+		}
 		break;
 	}
 	return SOCKOPS_OK;
+}
+
+/* A socket closed by the application: one counted against a limit whose
+ * state never changed to TCP_CLOSE (its connect failed before the SYN)
+ * stops counting now. Never refuses (the kernel ignores the verdict). */
+SEC("cgroup/sock_release")
+int bpfmesh_sock_release(struct bpf_sock *sk)
+{
+	connpool4_release(sk);
+	return 1;
 }

@@ -16,7 +16,7 @@
 #include <string.h>
 #include "kern/map_ops.h"
 
-#define FAKE_MAX_MAPS 12
+#define FAKE_MAX_MAPS 16
 #define FAKE_FD_BASE 100
 
 struct fake_map {

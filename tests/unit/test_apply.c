@@ -206,6 +206,8 @@ static void world_init_sized(struct world *w, bool health, __u32 max_eps)
 			&w->k, sizeof(struct cluster_state), T_MAX_CLUSTERS);
 		w->fds[APPLY_MAP_CLUSTER_HISTS] = fake_array_create(
 			&w->k, sizeof(struct cluster_hists), T_MAX_CLUSTERS);
+		w->fds[APPLY_MAP_CONNPOOL_CFG] = fake_array_create(
+			&w->k, sizeof(struct connpool_cfg), T_MAX_CLUSTERS);
 	}
 	if (health && t_lb_table) {
 		w->fds[APPLY_MAP_LB_POLICY] = fake_array_create(&w->k, sizeof(struct lb_policy),

@@ -644,7 +644,12 @@ static void test_dr_durations(void **state)
 			       NULL));
 	assert_null(ptest_find(&t, DIAG_ERROR,
 			       "spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration", NULL));
-	assert_diag(&t, DIAG_UNENFORCED, 20, 5, "spec.trafficPolicy.connectionPool", "not yet enforced");
+	/* connectionPool.tcp is enforced, but for closing connections. */
+	assert_null(ptest_find(&t, DIAG_UNENFORCED, "spec.trafficPolicy.connectionPool", NULL));
+	assert_diag(&t, DIAG_UNENFORCED, 24, 9,
+		    "spec.trafficPolicy.connectionPool.tcp.maxConnectionDuration", "does not close");
+	assert_null(ptest_find(&t, DIAG_UNENFORCED, "spec.trafficPolicy.connectionPool.tcp.idleTimeout",
+			       NULL));
 	ptest_free(&t);
 }
 

@@ -23,6 +23,7 @@
 #include <bpf/bpf.h>
 #include "agent.h"
 #include "cli/cli.h"
+#include "kern/connpool_probe.h"
 #include "kern/probe.h"
 #include "kern/sysfs.h"
 #include "status.h"
@@ -386,6 +387,7 @@ int do_agent(int argc, char **argv)
 		agent_log("%d pins of another map layout (first: %s): migrating, fresh maps "
 			  "filled from policy before the links switch", ag.loader.n_stale,
 			  ag.loader.stale[0]);
+	agent_log("%s", connpool_close_note(connpool_kernel_has_sock_destroy()));
 	if (ag.loader.n_ifaces)
 		agent_log("TC ingress on %d interface(s) by %s", ag.loader.n_ifaces,
 			  tc_mode_name(ag.loader.tc_mode));

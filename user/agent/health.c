@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
 #include "agent.h"
 #include "kern/health_read.h"
@@ -181,6 +182,7 @@ int agent_health_start(struct agent *ag)
 	fds[APPLY_MAP_CLUSTER_HISTS] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_EP_HISTS);
 	fds[APPLY_MAP_LB_POLICY] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_LB_POLICY);
 	fds[APPLY_MAP_LB_TABLES] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_LB_TABLES);
+	fds[APPLY_MAP_CONNPOOL_CFG] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_CONNPOOL_CFG);
 	if (ncpu <= 0)
 		return -EINVAL;
 	err = applier_adopt_slots(&ag->applier, fds, ag->loader.sizes.max_endpoints,

@@ -461,6 +461,10 @@ static void adopt_cluster(struct applier *a, __u32 slot, __u64 now)
 	}
 	o->live = cluster_named(&a->state, slot);
 	o->retired_ms = now;
+	/* The pool config as the last agent wrote it (none from an agent
+	 * older than the pool map: zeroes, rewritten on the first apply). */
+	if (a->ops->lookup(a->fds[APPLY_MAP_CONNPOOL_CFG], &slot, &o->pool))
+		memset(&o->pool, 0, sizeof(o->pool));
 	if (!a->ops->lookup(a->fds[APPLY_MAP_NAMES], &o->cfg.name_id, &nv)) {
 		nv.name[BPFMESH_NAME_LEN - 1] = '\0';
 		snprintf(o->name, sizeof(o->name), "%s", nv.name);

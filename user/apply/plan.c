@@ -419,6 +419,8 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	if (!err)
 		err = plan_lb_tables_spec(cur, &w);
 	if (!err)
+		err = plan_connpool(&w, cluster_slots, p);
+	if (!err)
 		err = plan_retired_names(cur, p);
 	if (!err)
 		err = plan_sets(cur, &w, &sp, p);

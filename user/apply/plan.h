@@ -28,6 +28,7 @@ enum apply_map {
 	APPLY_MAP_CLUSTER_HISTS,
 	APPLY_MAP_LB_POLICY,    /* loadBalancer (lbpolicy_abi.h), written only */
 	APPLY_MAP_LB_TABLES,    /* when state.lb_on is set */
+	APPLY_MAP_CONNPOOL_CFG, /* connpool_abi.h, with the health arrays */
 	__APPLY_MAP_MAX,
 };
 
@@ -53,12 +54,12 @@ struct map_step {
 };
 
 /* Zeroed and owned slots (counters, owners, cluster state, histograms,
- * cluster configs), fresh backend sets, new names, fresh routes, heads of
+ * cluster configs), connection pool configs, fresh backend sets, new names, fresh routes, heads of
  * new services, their keys, the switch of changed services (publish),
  * removed services' keys, stale names. Slot steps write arrays: their
  * rollback writes back what the plan knows each element held (zeroes for a
  * slot it assigns, the old config for a cluster config). */
-#define APPLY_MAX_STEPS 16 /* + lookup tables and loadBalancer policies */
+#define APPLY_MAX_STEPS 18 /* + lookup tables, loadBalancer and pool policies */
 
 struct apply_counts {
 	size_t services;   /* in the new version */
@@ -97,6 +98,9 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 struct map_step *plan_add_step(struct apply_plan *p, enum map_step_kind kind, enum apply_map map,
 			       size_t key_size, size_t val_size, size_t n);
 void plan_drop_empty_step(struct apply_plan *p, struct map_step *s);
+/* A write to an array of __u32 keys whose rollback writes back prev_vals
+ * (zeroes unless the caller sets them). */
+struct map_step *array_step(struct apply_plan *p, enum apply_map map, size_t val_size, size_t n);
 
 /* plan_health.c: assign slots for img (whose sets are the plan's own copy)
  * into p->next.slots, add the slot steps, fill in the endpoint slots and
@@ -124,6 +128,12 @@ int plan_lb_tables_spec(const struct apply_state *cur, struct bpfmesh_image *img
  * (cluster_slots[i]), written before the switch; p->next.lb_policies. */
 int plan_lbpolicy(const struct apply_state *cur, const struct bpfmesh_image *img,
 		  const __u32 *set_ids, const unsigned char *fresh, const __u32 *cluster_slots,
+		  struct apply_plan *p);
+
+/* plan_connpool.c: write each set's connection pool config (img->sets[i].pool)
+ * to its cluster slot where it changed, into p->next.slots, before any
+ * service names the slot. Nothing when health is off (no slots). */
+int plan_connpool(const struct bpfmesh_image *img, const __u32 *cluster_slots,
 		  struct apply_plan *p);
 
 void apply_plan_free(struct apply_plan *p);

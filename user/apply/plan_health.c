@@ -242,8 +242,7 @@ static int leave_out_ejected(struct hplan *h, struct image_set *set)
 }
 
 /* Array steps: rollback writes back prev_vals (zeroes unless set). */
-static struct map_step *array_step(struct apply_plan *p, enum apply_map map, size_t val_size,
-				   size_t n)
+struct map_step *array_step(struct apply_plan *p, enum apply_map map, size_t val_size, size_t n)
 {
 	struct map_step *s = plan_add_step(p, STEP_WRITE, map, sizeof(__u32), val_size, n);
 

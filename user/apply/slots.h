@@ -17,6 +17,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 
@@ -31,6 +32,7 @@ struct ep_owner {
 
 struct cl_owner {
 	struct cluster_cfg cfg;      /* as written; cfg.name_id 0: never assigned */
+	struct connpool_cfg pool;    /* as written (plan_connpool.c) */
 	char name[BPFMESH_NAME_LEN]; /* "" when recovered without its name */
 	__u8 live;
 	__u64 retired_ms;

@@ -59,6 +59,11 @@ int do_agent(int argc, char **argv);
 int do_lint(int argc, char **argv);
 int do_compile(int argc, char **argv);
 int do_maps(int argc, char **argv);
+/* bpfmesh maps pool (cmd_maps_pool.c): an exit code. */
+int maps_show_pool(const char *bpffs_dir);
+/* cmd_maps.c: the pin map_name of the maps' --bpffs dir, or negative errno
+ * (reported). */
+int open_pinned(const char *map_name);
 int do_stats(int argc, char **argv);
 int do_uninstall(int argc, char **argv);
 int do_status(int argc, char **argv);

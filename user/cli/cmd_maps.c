@@ -20,7 +20,8 @@
 static const char *bpffs_dir = DEFAULT_BPFFS_DIR;
 
 static const char maps_usage[] =
-	"Usage: bpfmesh maps { services | endpoints | stats } [-j|-p] [--bpffs BPFFS_DIR]\n"
+	"Usage: bpfmesh maps { services | endpoints | stats | pool } [-j|-p]\n"
+	"                    [--bpffs BPFFS_DIR]\n"
 	"\n"
 	"  services   per VIP:port: service, weighted destinations (WEIGHT as the policy\n"
 	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation)\n"
@@ -30,6 +31,9 @@ static const char maps_usage[] =
 	"  stats      per destination and endpoint slot: connections, failures,\n"
 	"             ejections, refusals (no healthy upstream); node verdicts.\n"
 	"             `bpfmesh stats` shows the same counters as a canary view\n"
+	"  pool       per destination: its connectionPool.tcp (MAXCONN, CONNECT timeout,\n"
+	"             KEEPALIVE, DURATION, IDLE), connections OPEN against the limit now,\n"
+	"             and connects refused by it (OVERFLOW, Istio UO)\n"
 	"\n"
 	"Reads the maps a running agent pinned under BPFFS_DIR (default\n"
 	DEFAULT_BPFFS_DIR "). Rows are grouped by VIP, then destination; a\n"
@@ -53,7 +57,7 @@ static __u64 mono_ns(void)
 }
 
 
-static int open_pinned(const char *map_name)
+int open_pinned(const char *map_name)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -427,10 +431,13 @@ static int do_maps_stats(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int do_maps_pool(int argc, char **argv) { return maps_show_pool(bpffs_dir); }
+
 static const struct cmd maps_cmds[] = {
 	{ "services", do_services },
 	{ "endpoints", do_endpoints },
 	{ "stats", do_maps_stats },
+	{ "pool", do_maps_pool },
 	{ NULL, NULL },
 };
 

@@ -20,7 +20,7 @@ static const char top_usage[] =
 	"  agent    run the node agent: compile policies, load, attach, watch\n"
 	"  lint     check Istio policy files, as Istio would (exit 0 ok, 1 rejected)\n"
 	"  compile  check and print what would be written to the kernel\n"
-	"  maps     show what the kernel holds: services, endpoints, stats\n"
+	"  maps     show what the kernel holds: services, endpoints, stats, pool\n"
 	"  stats    the canary view: per service, subsets side by side, endpoints\n"
 	"  status   the agent's policy: generation, applied and rejected resources\n"
 	"  uninstall\n"

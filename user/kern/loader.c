@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 #include <bpfmesh/lbpolicy_abi.h>
@@ -55,6 +56,9 @@ const struct lb_program lb_programs[] = {
 	{ LB_OBJ_TC, "bpfmesh_tc_egress", 0, LB_TARGET_NETDEV_EGRESS, "link_tc_egress" },
 	{ LB_OBJ_SOCKOPS, "bpfmesh_sockops", BPF_CGROUP_SOCK_OPS, LB_TARGET_CGROUP,
 	  "link_sockops" },
+	/* connectionPool: releases a counted socket that never sent its SYN. */
+	{ LB_OBJ_SOCKOPS, "bpfmesh_sock_release", BPF_CGROUP_INET_SOCK_RELEASE,
+	  LB_TARGET_CGROUP, "link_sock_release" },
 	/* BPF_PROG_TYPE_SYSCALL has no attach type: 0 is what libbpf reports. */
 	{ LB_OBJ_SOCKOPS, "bpfmesh_health_sweep", 0, LB_TARGET_NONE, NULL },
 	/* Same-node acceleration (bpf/sockmap.bpf.c): a second sockops program
@@ -418,6 +422,8 @@ static const struct {
 	{ BPFMESH_MAP_LB_POLICY, PER_CLUSTER, 1 },
 	{ BPFMESH_MAP_LB_RR, PER_CLUSTER, 1 },
 	{ BPFMESH_MAP_LB_ACTIVE, PER_ENDPOINT, 1 },
+	{ BPFMESH_MAP_CONNPOOL_CFG, PER_CLUSTER, 1 },
+	{ BPFMESH_MAP_CONNPOOL_OPEN, PER_CLUSTER, 1 },
 };
 
 static unsigned int size_base(const struct lb_sizes *s, enum size_base base)

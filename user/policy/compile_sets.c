@@ -10,6 +10,7 @@
 #include "compile.h"
 #include "metrics/workload.h"
 #include "lb_policy.h"
+#include "connpool_policy.h"
 #include "outlier_policy.h"
 
 /* Istio's effective outlierDetection for the cluster, in the kernel's terms
@@ -28,6 +29,8 @@ static void cset_cluster_cfg(struct cctx *c, const struct cset *s, struct image_
 	strncpy(out->cluster, s->name, BPFMESH_NAME_LEN - 1);
 	cfg->name_id = s->name_id; /* image-local, as every id of the image */
 	cfg->total_endpoints = out->n_slots;
+	connpool_effective(dr, s->subset ? s->subset->name : NULL, s->svc->port->number,
+			   &out->pool);
 	if (!oc.enabled)
 		return;
 	cfg->flags = BPFMESH_CLUSTER_F_OUTLIER |

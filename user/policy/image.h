@@ -12,6 +12,7 @@
  * set ids and kernel name ids when it writes the image.
  */
 #include <stddef.h>
+#include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 #include <bpfmesh/lbpolicy_abi.h>
@@ -44,6 +45,7 @@ struct image_set {
 	 * kind 0 none, else BPFMESH_LB_ROUND_ROBIN or BPFMESH_LB_MAGLEV; set by
 	 * the applier (plan_lb_tables_spec), 0 in a compiled image. */
 	__u32 table_kind, table_len;
+	struct connpool_cfg pool; /* effective connectionPool.tcp */
 	/* For the metrics' labels, owned by the image: the service host, its
 	 * namespace, the subset (NULL: none), the service port, and one
 	 * image_ep_meta per slot, in slot order (NULL when n_slots is 0). */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* DestinationRule trafficPolicy: validated as Istio's admission does
  * (validateTrafficPolicy and what it calls), then reported as not enforced
- * where the data plane does not enforce it yet. loadBalancer (parse_lb.c),
+ * where the data plane does not enforce it yet (connectionPool.tcp is
+ * enforced but for maxConnectionDuration and idleTimeout; .http is L7). loadBalancer (parse_lb.c),
  * connectionPool.tcp and outlierDetection, top level and per port, are kept
  * in struct tp_summary; traffic_policy.c and outlier_policy.c pick the
  * blocks in force for a cluster. */
@@ -34,14 +35,22 @@ static void tp_str_list(struct ydoc *d, yaml_node_t *n, const char *path, void *
 	parse_str_list(d, n, path, &v, NULL);
 }
 
-/* Walk a block that Istio requires to be non-empty, then report it. */
+/* Walk a block that Istio requires to be non-empty. */
 static void tp_block(struct ydoc *d, yaml_node_t *n, const char *path,
 		     const struct yfield *fields, void *obj, const char *what)
 {
 	if (n->type == YAML_MAPPING_NODE && n->data.mapping.pairs.top == n->data.mapping.pairs.start)
 		ydiag(d, n, DIAG_ERROR, path, "%s must have at least one field", what);
 	ywalk_map(d, n, path, fields, obj);
-	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "%s is not yet enforced", what);
+}
+
+/* connectionPool.tcp is enforced by the kernel (include/bpfmesh/
+ * connpool_abi.h) except these two, which need connections closed from
+ * outside their process. */
+static void tp_not_closed(struct ydoc *d, yaml_node_t *n, const char *path)
+{
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
+	      "not enforced: the data plane does not close established connections");
 }
 
 /* ---- connectionPool ---------------------------------------------------- */
@@ -141,6 +150,8 @@ static void tcp_max_duration(struct ydoc *d, yaml_node_t *n, const char *path, v
 	struct cp_spec *cp = obj;
 
 	cp->has_max_duration = parse_ms_duration(d, n, path, &cp->max_duration_ns);
+	if (cp->has_max_duration)
+		tp_not_closed(d, n, path);
 }
 
 /* Istio skips the check when the value is 0 in whole milliseconds ("0s"
@@ -159,6 +170,8 @@ static void tcp_idle_timeout(struct ydoc *d, yaml_node_t *n, const char *path, v
 		return;
 	}
 	cp->has_idle_timeout = parse_ms_duration(d, n, path, &cp->idle_timeout_ns);
+	if (cp->has_idle_timeout)
+		tp_not_closed(d, n, path);
 }
 
 static const struct yfield cp_tcp_fields[] = {
@@ -215,6 +228,7 @@ static void cp_http(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 	if (c.h2_upgrade == 2 && c.use_client_protocol)
 		ydiag(d, ykey(d, n), DIAG_ERROR, path,
 		      "use client protocol must not be true when H2UpgradePolicy is UPGRADE");
+	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, Y_REQUEST_ONLY);
 }
 
 static const struct yfield cp_fields[] = {

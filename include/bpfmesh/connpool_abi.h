@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_CONNPOOL_ABI_H
+#define BPFMESH_CONNPOOL_ABI_H
+/*
+ * Layouts of the connection-pool maps (DestinationRule
+ * trafficPolicy.connectionPool.tcp), shared by the BPF programs, the agent,
+ * the CLI and the tests. Indexed by cluster slot (health_abi.h "Slots"):
+ * the pool is per cluster, as Envoy's circuit breakers are per cluster.
+ * Maps: bpf/lib/connpool_maps.h; kernel logic: bpf/lib/connpool.h, called
+ * from connect4 (bpf/sock_addr.bpf.c) and sockops (bpf/sockops.bpf.c);
+ * written by user/apply/plan_connpool.c.
+ *
+ * What the kernel does with each field (Istio field -> Linux):
+ *  - maxConnections: connect4 raises the cluster's open count first
+ *    (atomic add) and, when that passes the limit, takes the raise back and
+ *    refuses the connect at once with ECONNREFUSED (bpf_set_retval, Linux
+ *    5.18+: the same refusal as "no healthy upstream"), counted as
+ *    cluster_state.overflow (Istio response flag UO). Every kept raise saw
+ *    a count within the limit, so a burst never holds more than the limit
+ *    open. The count comes down exactly once per counted socket (its socket
+ *    storage, struct connpool_sock, cleared with a cmpxchg): at the change
+ *    to TCP_CLOSE (sockops STATE_CB: normal close, reset, connect refused
+ *    or timed out, aborted), or when a socket that never reached the SYN is
+ *    released (cgroup/sock_release). All of it is kernel-only, so it holds
+ *    with no agent running. The limit is per node (Envoy's is per proxy).
+ *  - connectTimeout (Istio's mesh default 10 s when unset): sockops sets
+ *    TCP_USER_TIMEOUT when the SYN goes out (TCP_CONNECT_CB), which the
+ *    kernel honours in SYN_SENT (tcp_write_timeout) and clamps the SYN
+ *    retransmission timer to, so the connect fails with ETIMEDOUT at the
+ *    first retransmission timer at or after the timeout (1 s initial RTO:
+ *    a timeout below 1 s takes 1 s). Taken back to 0 once established, so
+ *    it does not become a data timeout. An application that set its own
+ *    TCP_USER_TIMEOUT keeps it.
+ *  - tcpKeepalive: SO_KEEPALIVE, and TCP_KEEPIDLE / TCP_KEEPINTVL /
+ *    TCP_KEEPCNT where given, set at TCP_CONNECT_CB, so the application's
+ *    getsockopt sees them. Istio passes whole seconds (time.Seconds), and
+ *    Envoy leaves a 0 to the kernel, as does this.
+ *  - maxConnectionDuration, idleTimeout: written here for the agent; the
+ *    kernel programs do not enforce them (connpool_cfg.flags says whether
+ *    they are set).
+ */
+
+#ifdef __BPF__
+#include "vmlinux.h"
+#else
+#include <linux/types.h>
+#endif
+
+enum bpfmesh_connpool_flags {
+	BPFMESH_CONNPOOL_F_LIMIT = 1 << 0,     /* max_connections is enforced */
+	BPFMESH_CONNPOOL_F_KEEPALIVE = 1 << 1, /* tcpKeepalive: SO_KEEPALIVE on */
+	BPFMESH_CONNPOOL_F_DURATION = 1 << 2,  /* maxConnectionDuration set */
+	BPFMESH_CONNPOOL_F_IDLE = 1 << 3,      /* idleTimeout set (not "0s") */
+};
+
+/* Per cluster slot: the effective connectionPool.tcp, agent-written, with
+ * Istio's block replacement and defaults applied (traffic_policy.c
+ * conn_effective). All zero: nothing applied (a slot not written yet). */
+struct connpool_cfg {
+	__u32 max_connections;      /* with BPFMESH_CONNPOOL_F_LIMIT */
+	__u32 connect_timeout_ms;   /* TCP_USER_TIMEOUT until established; 0 = kernel's */
+	__u32 keepalive_time_s;     /* TCP_KEEPIDLE; 0 = kernel's */
+	__u32 keepalive_interval_s; /* TCP_KEEPINTVL; 0 = kernel's */
+	__u32 keepalive_probes;     /* TCP_KEEPCNT; 0 = kernel's */
+	__u32 flags;                /* BPFMESH_CONNPOOL_F_* */
+	__u64 max_duration_ns;      /* maxConnectionDuration (F_DURATION) */
+	__u64 idle_timeout_ns;      /* idleTimeout (F_IDLE) */
+};
+
+/* Per cluster slot: the connections open now to the cluster from this node
+ * that count against its limit (only clusters with a limit are counted).
+ * Written by the kernel only, never by the agent: a count belongs to live
+ * sockets, which bring it down as they close, whatever the policy does
+ * meanwhile. */
+struct connpool_open {
+	__u64 open;
+	__u64 pad;
+};
+
+/* Socket storage of a socket counted in a cluster's open count. */
+struct connpool_sock {
+	__u64 counted_slot; /* cluster slot counted in; 0 = not counted (any more) */
+};
+
+/* Highest TCP_USER_TIMEOUT written (the kernel takes an int of ms). */
+#define BPFMESH_CONNPOOL_MAX_TIMEOUT_MS 0x7fffffffu
+
+_Static_assert(sizeof(struct connpool_cfg) == 40, "connpool_cfg layout");
+_Static_assert(sizeof(struct connpool_open) == 16, "connpool_open layout");
+_Static_assert(sizeof(struct connpool_sock) == 8, "connpool_sock layout");
+
+/* Pinned map names (pinned by name under the agent's bpffs directory). */
+#define BPFMESH_MAP_CONNPOOL_CFG "bpfmesh_connpool4_cfg_v1"
+#define BPFMESH_MAP_CONNPOOL_OPEN "bpfmesh_connpool4_open_v1"
+#define BPFMESH_MAP_CONNPOOL_SOCKS "bpfmesh_connpool4_socks_v1"
+
+#endif /* BPFMESH_CONNPOOL_ABI_H */
