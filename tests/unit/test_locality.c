@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* apply/locality.c: Istio's priorities and Envoy's load arithmetic, checked
+/* policy/locality.c: Istio's priorities and Envoy's load arithmetic, checked
  * on the cases the Istio and Envoy documentation give numbers for. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "apply/locality.h"
+#include "policy/locality.h"
 
 #define NODE "region1/zone1/sub1"
 #define T LOC_WEIGHT_TOTAL

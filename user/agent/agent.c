@@ -35,6 +35,8 @@ static const char agent_usage[] =
 	"                     [--interfaces IF[,IF...]] [--metrics ADDR:PORT]\n"
 	"                     [--max-endpoints N] [--max-clusters N] [--sockmap]\n"
 	"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
+	"                     [--locality REGION/ZONE/SUBZONE]\n"
+	"                     [--node-labels K=V[,K=V...]]\n"
 	"\n"
 	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
 	"CGROUP_DIR (default: the cgroup2 mount root, from /proc/mounts), pins its maps\n"
@@ -59,6 +61,10 @@ static const char agent_usage[] =
 	"              receiver reads with splice(), and a blocking read woken with no\n"
 	"              data gets EAGAIN (docs/sockmap.md). Per service opt-out: the\n"
 	"              ServiceEntry annotation bpfmesh.io/sockmap: \"off\"\n"
+	"--locality, --node-labels\n"
+	"              this node's locality and labels for locality-aware routing\n"
+	"              (localityLbSetting: priorities with outlierDetection, distribute,\n"
+	"              failoverPriority); without them no locality applies\n"
 
 	"With --kubeconfig PATH or --in-cluster (service account credentials) it also\n"
 	"lists and watches Services, EndpointSlices, Pods, Nodes and Istio's\n"
@@ -91,10 +97,13 @@ static int parse_size(const char *v, const char *opt, unsigned int *out)
 static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **argv)
 {
 	const char *v;
-	int i;
+	int i, node;
 
 	for (i = 1; i < argc; i++) {
-		if ((v = cli_option_value(argc, argv, &i, "--policies"))) {
+		if ((node = agent_node_option(ag, argc, argv, &i))) {
+			if (node < 0)
+				return -1;
+		} else if ((v = cli_option_value(argc, argv, &i, "--policies"))) {
 			ag->policies = v;
 		} else if ((v = cli_option_value(argc, argv, &i, "--cgroup"))) {
 			snprintf(ag->cgroup, sizeof(ag->cgroup), "%s", v);
@@ -237,8 +246,10 @@ int do_agent(int argc, char **argv)
 	sigset_t mask;
 
 	err = parse_args(&ag, &k8s, argc, argv);
-	if (err)
+	if (err) {
+		agent_node_free(&ag.node);
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
+	}
 	libbpf_set_print(libbpf_to_log);
 	if (agent_probe())
 		return EXIT_REJECTED;
@@ -280,6 +291,7 @@ int do_agent(int argc, char **argv)
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SERVICES),
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_BACKENDS),
 			    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
+	ag.applier.caller = ag.node.caller; /* applier_adopt starts it afresh */
 	if (!err)
 		err = agent_health_start(&ag);
 	if (!err)
@@ -316,5 +328,6 @@ cleanup:
 	if (ino_fd >= 0)
 		close(ino_fd);
 	close(sig_fd);
+	agent_node_free(&ag.node);
 	return err ? EXIT_REJECTED : EXIT_OK;
 }

@@ -39,6 +39,13 @@ struct agent_reported {
 	struct hmap lines;
 };
 
+/* This node for locality-aware routing (node.c). */
+struct agent_node {
+	struct loc_caller caller; /* labels point into labels_str */
+	struct loc_label *labels;
+	char *labels_str;
+};
+
 struct agent {
 	const char *policies;
 	const char *bpffs;
@@ -66,6 +73,7 @@ struct agent {
 	__u32 overflow_cluster;     /* its cluster slot */
 	__u64 overflow_unlogged;    /* refused ejections since */
 	struct agent_k8s *k8s; /* NULL without --kubeconfig/--in-cluster */
+	struct agent_node node; /* --locality, --node-labels */
 };
 
 /* 0, or -ENOSPC when the table is full. */
@@ -107,6 +115,11 @@ int watch_open(const char *dir);
 
 /* Drain queued events; true if any concerns a policy file. */
 bool watch_drain(int fd);
+
+/* node.c: --locality and --node-labels; 1 if argv[*i] was one of them, 0
+ * if not, -1 on a bad value (reported). */
+int agent_node_option(struct agent *ag, int argc, char **argv, int *i);
+void agent_node_free(struct agent_node *n);
 
 /* ---- Kubernetes discovery (k8s.c) ---- */
 

@@ -98,7 +98,8 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	memset(st, 0, sizeof(*st));
 	applier_sweep(a, false);
 
-	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected };
+	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected,
+				   .caller = &a->caller };
 
 	err = apply_plan_build(&a->state, img, now_ms(), &ej, &plan);
 	if (err) {

@@ -32,6 +32,7 @@ struct applier {
 	struct apply_state state;
 	__u32 *ejected;   /* endpoint slots ejected now, sorted (applier_set_ejected) */
 	size_t n_ejected;
+	struct loc_caller caller; /* this node (agent --locality, --node-labels) */
 };
 
 struct apply_stats {

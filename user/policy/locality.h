@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#ifndef BPFMESH_APPLY_LOCALITY_H
-#define BPFMESH_APPLY_LOCALITY_H
+#ifndef BPFMESH_POLICY_LOCALITY_H
+#define BPFMESH_POLICY_LOCALITY_H
 /*
  * Locality-aware load balancing (issue 11), pure: from this node's locality
  * and labels, a cluster's localityLbSetting and which of its endpoints are
  * healthy, each endpoint's priority and its effective weight, i.e. its share
  * of the cluster's new connections. The agent writes those weights into the
- * backend set (plan_health.c), so the kernel's O(1) alias draw gives Envoy's
- * distribution, and recomputes them at every ejection and return.
+ * backend set (user/apply/plan_locality.c), so the kernel's O(1) alias draw
+ * gives Envoy's distribution, and recomputes them at every ejection and
+ * return (user/agent/health.c).
  *
  * Istio's pilot (loadbalancer.go: applyLocalityFailover, applyLocalityWeights,
  * applyFailoverPriorities) decides priorities and locality weights; Envoy
@@ -116,4 +117,4 @@ bool locality_match(const char *locality, const char *rule);
  * buf; NULL when key is not one or the part is empty. */
 const char *locality_label(const char *locality, const char *key, char *buf, size_t len);
 
-#endif /* BPFMESH_APPLY_LOCALITY_H */
+#endif /* BPFMESH_POLICY_LOCALITY_H */
