@@ -19,6 +19,7 @@
  */
 #include "lib/common.h"
 #include "lib/lb.h"
+#include "lib/locality_maps.h"
 #include "lib/names_maps.h"
 #include "lib/stats.h"
 

@@ -319,6 +319,7 @@ int do_agent(int argc, char **argv)
 	applier_free(&ag.applier);
 	agent_reported_free(&ag.reported);
 	bpfmesh_image_free(&ag.img);
+	agent_locality_free(&ag);
 	agent_metrics_stop(&ag);
 	lb_loader_detach(&ag.loader);
 	agent_log("detached from %s, pins removed", ag.cgroup);

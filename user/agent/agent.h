@@ -74,6 +74,9 @@ struct agent {
 	__u64 overflow_unlogged;    /* refused ejections since */
 	struct agent_k8s *k8s; /* NULL without --kubeconfig/--in-cluster */
 	struct agent_node node; /* --locality, --node-labels */
+	struct ep_locality *loc_cache; /* what locality.c wrote, per endpoint slot */
+	unsigned char *loc_present;
+	__u32 loc_n;
 };
 
 /* 0, or -ENOSPC when the table is full. */
@@ -120,6 +123,12 @@ bool watch_drain(int fd);
  * if not, -1 on a bad value (reported). */
 int agent_node_option(struct agent *ag, int argc, char **argv, int *i);
 void agent_node_free(struct agent_node *n);
+
+/* locality.c: after an apply, each endpoint's locality and priority into
+ * the pinned map the CLI reads (errors logged, never fatal). */
+struct ep_locality;
+void agent_locality_publish(struct agent *ag);
+void agent_locality_free(struct agent *ag);
 
 /* ---- Kubernetes discovery (k8s.c) ---- */
 

@@ -108,6 +108,11 @@ int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 
  * out. *left_out counts the ejected ones left out. 0 or -ENOMEM. */
 int plan_locality_set(struct image_set *set, const struct plan_ejected *ej,
 		      size_t *left_out);
+/* The priorities and effective weights of set's endpoints (in the image's
+ * order) on the node caller, healthy[j] per endpoint: what
+ * plan_locality_set writes, for whoever shows it. 0 or -ENOMEM. */
+int plan_locality_weigh(const struct image_set *set, const struct loc_caller *caller,
+			const bool *healthy, struct loc_out *out, struct loc_result *res);
 
 void apply_plan_free(struct apply_plan *p);
 

@@ -58,46 +58,62 @@ static bool unchanged(const struct image_set *set, const struct loc_out *out,
 	return true;
 }
 
-int plan_locality_set(struct image_set *set, const struct plan_ejected *ej, size_t *left_out)
+int plan_locality_weigh(const struct image_set *set, const struct loc_caller *caller,
+			const bool *healthy, struct loc_out *out, struct loc_result *res)
 {
-	bool outlier = set->cfg.flags & BPFMESH_CLUSTER_F_OUTLIER;
 	struct loc_setting s = set->loc.s;
 	struct loc_caller none = { 0 };
-	struct loc_result res;
-	struct loc_ep *eps;
-	struct loc_out *out;
-	__u32 j, ejected = 0;
+	struct loc_ep *eps = calloc(set->n_slots + 1, sizeof(*eps));
+	__u32 j;
 	int err;
 
+	if (!eps)
+		return -ENOMEM;
 	/* The panic threshold is the one the kernel reads too. */
 	s.min_health_percent = set->cfg.min_health_percent;
-	if (caller_is_empty(ej ? ej->caller : NULL))
+	if (caller_is_empty(caller))
 		s.mode = LOC_MODE_NONE;
-	for (j = 0; outlier && j < set->n_slots; j++)
-		ejected += slot_ejected(ej, set->slots[j].slot);
-	if (set->n_slots == 0 || (s.mode == LOC_MODE_NONE && !ejected))
-		return 0;
-	eps = calloc(set->n_slots, sizeof(*eps));
-	out = calloc(set->n_slots, sizeof(*out));
-	err = eps && out ? 0 : -ENOMEM;
-	for (j = 0; !err && j < set->n_slots; j++) {
+	for (j = 0; j < set->n_slots; j++) {
 		const struct image_ep_meta *m = set->meta ? &set->meta[j] : NULL;
 
 		eps[j] = (struct loc_ep){
 			.locality = m ? m->locality : NULL,
 			.fp_values = m ? (const char *const *)m->fp_values : NULL,
 			.weight = set->slots[j].weight ? set->slots[j].weight : 1,
-			.healthy = !(outlier && slot_ejected(ej, set->slots[j].slot)),
+			.healthy = healthy[j],
 		};
 	}
-	if (!err)
-		err = locality_compute(&s, ej && ej->caller ? ej->caller : &none, eps,
-				       set->n_slots, out, &res);
+	err = locality_compute(&s, caller ? caller : &none, eps, set->n_slots, out, res);
+	free(eps);
+	return err;
+}
+
+int plan_locality_set(struct image_set *set, const struct plan_ejected *ej, size_t *left_out)
+{
+	bool outlier = set->cfg.flags & BPFMESH_CLUSTER_F_OUTLIER, *healthy;
+	const struct loc_caller *caller = ej ? ej->caller : NULL;
+	struct loc_result res;
+	struct loc_out *out;
+	__u32 j, ejected = 0;
+	int err;
+
+	for (j = 0; outlier && j < set->n_slots; j++)
+		ejected += slot_ejected(ej, set->slots[j].slot);
+	if (set->n_slots == 0 || ((caller_is_empty(caller) || set->loc.s.mode == LOC_MODE_NONE) &&
+				  !ejected))
+		return 0;
+	healthy = calloc(set->n_slots, sizeof(*healthy));
+	out = calloc(set->n_slots, sizeof(*out));
+	err = healthy && out ? 0 : -ENOMEM;
 	for (j = 0; !err && j < set->n_slots; j++)
-		*left_out += !eps[j].healthy && !out[j].weight;
+		healthy[j] = !(outlier && slot_ejected(ej, set->slots[j].slot));
+	if (!err)
+		err = plan_locality_weigh(set, caller, healthy, out, &res);
+	for (j = 0; !err && j < set->n_slots; j++)
+		*left_out += !healthy[j] && !out[j].weight;
 	if (!err && !unchanged(set, out, &res))
 		err = rebuild(set, out);
-	free(eps);
+	free(healthy);
 	free(out);
 	return err;
 }

@@ -69,7 +69,7 @@ static int open_pinned(const char *map_name)
 }
 
 struct kernel_view {
-	int be_fd, names_fd;
+	int be_fd, names_fd, loc_fd; /* loc_fd -1: an agent without localities */
 	struct name_val name; /* last name looked up */
 };
 
@@ -91,9 +91,29 @@ static int kernel_slot(void *ctx, __u32 set_id, __u32 slot, struct backend_val *
 	return bpf_map_lookup_elem(kv->be_fd, &key, out) ? -errno : 0;
 }
 
+static int kernel_locality(void *ctx, __u32 ep_slot, struct ep_locality *out)
+{
+	struct kernel_view *kv = ctx;
+
+	if (kv->loc_fd < 0 || bpf_map_lookup_elem(kv->loc_fd, &ep_slot, out))
+		return -ENOENT;
+	out->locality[BPFMESH_LOCALITY_LEN - 1] = '\0';
+	return 0;
+}
+
+/* A pinned map that may be absent (an older agent's directory): -1. */
+static int open_optional(const char *map_name)
+{
+	char path[PATH_MAX];
+
+	if (lb_pin_path(path, sizeof(path), bpffs_dir, map_name))
+		return -1;
+	return bpf_obj_get(path);
+}
+
 static int show_lb(bool endpoints)
 {
-	struct kernel_view kv = { .be_fd = -1, .names_fd = -1 };
+	struct kernel_view kv = { .be_fd = -1, .names_fd = -1, .loc_fd = -1 };
 	struct svc_key *keys = NULL;
 	struct svc_val *vals = NULL;
 	int svc_fd, err = EXIT_USAGE;
@@ -110,12 +130,14 @@ static int show_lb(bool endpoints)
 	kv.names_fd = open_pinned(BPFMESH_MAP_NAMES);
 	if (kv.names_fd < 0)
 		goto out;
+	kv.loc_fd = open_optional(BPFMESH_MAP_EP_LOCALITY);
 	if (lb_read_services(&kern_map_ops, svc_fd, &keys, &vals, &n)) {
 		cli_error("cannot read %s", BPFMESH_MAP_SERVICES);
 		goto out;
 	}
 	struct lb_view view = { .n_services = n, .keys = keys, .vals = vals, .ctx = &kv,
-				.name = kernel_name, .slot = kernel_slot };
+				.name = kernel_name, .slot = kernel_slot,
+				.locality = kernel_locality };
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
 		if (endpoints)
@@ -141,6 +163,8 @@ out:
 		close(kv.be_fd);
 	if (kv.names_fd >= 0)
 		close(kv.names_fd);
+	if (kv.loc_fd >= 0)
+		close(kv.loc_fd);
 	return err;
 }
 

@@ -2,6 +2,7 @@
 /* Services and endpoints, from an image or the live maps (see show.h). */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "show.h"
@@ -160,11 +161,71 @@ size_t show_services(const struct lb_view *v, struct json *j)
 	return v->n_services;
 }
 
-/* One endpoint; share is the endpoint's part of its destination. */
+/* One destination's endpoints as the kernel holds them, with what each
+ * really receives: its effective weight, read back from the alias columns
+ * (slot j keeps threshold_j of its column and gives the rest to alias_j,
+ * so endpoint i gets n x w_i of n x set_weight; select.h), which the agent
+ * writes from the locality arithmetic (policy/locality.h) and the
+ * ejections. */
+struct dest_rows {
+	struct backend_val *b;
+	__u64 *eff_n;    /* n x effective weight */
+	struct ep_locality *loc;
+	bool *have_loc;
+	__u32 n;
+};
+
+static void dest_rows_free(struct dest_rows *r)
+{
+	free(r->b);
+	free(r->eff_n);
+	free(r->loc);
+	free(r->have_loc);
+	memset(r, 0, sizeof(*r));
+}
+
+static int dest_rows_read(const struct lb_view *v, const struct svc_dest *dest,
+			  struct dest_rows *r)
+{
+	__u32 s, n = dest->n_slots, got = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->b = calloc(n + 1, sizeof(*r->b));
+	r->eff_n = calloc(n + 1, sizeof(*r->eff_n));
+	r->loc = calloc(n + 1, sizeof(*r->loc));
+	r->have_loc = calloc(n + 1, sizeof(*r->have_loc));
+	if (!r->b || !r->eff_n || !r->loc || !r->have_loc)
+		return -1;
+	for (s = 0; s < n; s++) {
+		if (v->slot(v->ctx, dest->set_id, s, &r->b[got]))
+			continue;
+		r->have_loc[got] = v->locality && r->b[got].slot &&
+				   !v->locality(v->ctx, r->b[got].slot, &r->loc[got]);
+		got++;
+	}
+	r->n = got;
+	for (s = 0; got == n && s < n; s++) {
+		__u32 thr = r->b[s].threshold < dest->set_weight ? r->b[s].threshold
+								 : dest->set_weight;
+
+		r->eff_n[s] += thr;
+		if (r->b[s].alias < n)
+			r->eff_n[r->b[s].alias] += dest->set_weight - thr;
+	}
+	return 0;
+}
+
+static double row_share(const struct dest_rows *r, __u32 s, const struct svc_dest *dest)
+{
+	return r->n && dest->set_weight ? (double)r->eff_n[s] / ((double)r->n * dest->set_weight)
+					: 0;
+}
+
 static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d,
-			       const struct backend_val *b, struct json *j)
+			       const struct dest_rows *r, __u32 s, struct json *j)
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
+	const struct backend_val *b = &r->b[s];
 	char ep[64], nb[BPFMESH_NAME_LEN];
 
 	format_addr_port(ep, sizeof(ep), b->addr, b->port);
@@ -175,21 +236,29 @@ static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d
 	json_kv_uint(j, "set", dest->set_id);
 	json_kv_str(j, "endpoint", ep);
 	json_kv_uint(j, "weight", b->weight);
+	if (v->locality) /* live maps: what this node's agent made of it */
+		json_kv_uint(j, "effective_weight", r->n ? r->eff_n[s] / r->n : 0);
 	json_key(j, "share");
-	json_double(j, dest->set_weight ? (double)b->weight / dest->set_weight : 0);
+	json_double(j, row_share(r, s, dest));
+	if (r->have_loc[s]) {
+		json_kv_str(j, "locality", r->loc[s].locality);
+		json_kv_uint(j, "priority", r->loc[s].priority);
+	}
 	json_obj_end(j);
 }
 
 /* Table rows: VIP on a service's first row, DESTINATION on a destination's
  * first row, so that the groups read down the page. The service's name is
  * left to `maps services` (and JSON): with it the table would pass 100
- * columns for ordinary Kubernetes names. */
-static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, __u32 s,
-			     const struct backend_val *b, struct table *t)
+ * columns for ordinary Kubernetes names. With localities known, the
+ * effective weight, the locality and the priority follow. */
+static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d,
+			     const struct dest_rows *r, __u32 s, struct table *t)
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
+	const struct backend_val *b = &r->b[s];
 	char key[64], svc[BPFMESH_NAME_LEN], dn[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
-	char ep[64], weight[16], share[16];
+	char ep[64], weight[16], share[16], eff[16], prio[16];
 	bool first_of_svc = d == 0 && s == 0;
 
 	format_svc_key(key, sizeof(key), &v->keys[i]);
@@ -197,19 +266,42 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, 
 	name_or_id(v, dest->subset_id, dn, sizeof(dn));
 	format_addr_port(ep, sizeof(ep), b->addr, b->port);
 	snprintf(weight, sizeof(weight), "%u", b->weight);
-	snprintf(share, sizeof(share), "%.1f%%",
-		 dest->set_weight ? 100.0 * b->weight / dest->set_weight : 0);
+	snprintf(share, sizeof(share), "%.1f%%", 100.0 * row_share(r, s, dest));
+	snprintf(eff, sizeof(eff), "%llu", (unsigned long long)(r->n ? r->eff_n[s] / r->n : 0));
+	snprintf(prio, sizeof(prio), "%u", r->have_loc[s] ? r->loc[s].priority : 0);
 	table_add(t, (const char *const[]){
 		first_of_svc ? key : "",
 		s == 0 ? short_destination(shown, sizeof(shown), svc, dn) : "",
-		ep, weight, share });
+		ep, weight, share, eff, r->have_loc[s] ? r->loc[s].locality : "-", prio });
+}
+
+/* Does any endpoint have a locality entry? Then the table shows them. */
+static bool view_has_localities(const struct lb_view *v)
+{
+	struct ep_locality l;
+	size_t i;
+	unsigned int d;
+	__u32 s;
+
+	for (i = 0; v->locality && i < v->n_services; i++)
+		for (d = 0; d < n_dests(&v->vals[i]); d++)
+			for (s = 0; s < v->vals[i].dests[d].n_slots; s++) {
+				struct backend_val b;
+
+				if (!v->slot(v->ctx, v->vals[i].dests[d].set_id, s, &b) && b.slot &&
+				    !v->locality(v->ctx, b.slot, &l))
+					return true;
+			}
+	return false;
 }
 
 size_t show_endpoints(const struct lb_view *v, struct json *j)
 {
 	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">WEIGHT",
-					    ">SHARE" };
+					    ">SHARE", ">EFFECTIVE", "LOCALITY", ">PRIO" };
+	bool with_loc = !j && view_has_localities(v);
 	size_t i, rows = 0;
+	struct dest_rows r;
 	struct table t;
 	unsigned int d;
 	__u32 s;
@@ -217,22 +309,20 @@ size_t show_endpoints(const struct lb_view *v, struct json *j)
 	if (j)
 		json_arr_begin(j);
 	else
-		table_init(&t, 5, cols);
+		table_init(&t, with_loc ? 8 : 5, cols);
 	for (i = 0; i < v->n_services; i++) {
 		const struct svc_val *val = &v->vals[i];
 
 		for (d = 0; d < n_dests(val); d++) {
-			for (s = 0; s < val->dests[d].n_slots; s++) {
-				struct backend_val b;
-
-				if (v->slot(v->ctx, val->dests[d].set_id, s, &b))
-					continue;
-				if (j)
-					show_endpoint_json(v, i, d, &b, j);
-				else
-					add_endpoint_row(v, i, d, s, &b, &t);
-				rows++;
+			if (dest_rows_read(v, &val->dests[d], &r) == 0) {
+				for (s = 0; s < r.n; s++, rows++) {
+					if (j)
+						show_endpoint_json(v, i, d, &r, s, j);
+					else
+						add_endpoint_row(v, i, d, &r, s, &t);
+				}
 			}
+			dest_rows_free(&r);
 		}
 	}
 	if (j)

@@ -16,6 +16,7 @@
  */
 #include <stddef.h>
 #include <bpfmesh/lb_abi.h>
+#include <bpfmesh/locality_abi.h>
 #include "json.h"
 
 struct lb_view {
@@ -27,6 +28,9 @@ struct lb_view {
 	const char *(*name)(void *ctx, __u32 id);
 	/* Fetch one slot of a set: 0, or negative errno. */
 	int (*slot)(void *ctx, __u32 set_id, __u32 slot, struct backend_val *out);
+	/* An endpoint slot's locality on this node (live maps only; NULL:
+	 * none known): 0, or negative errno when it has none. */
+	int (*locality)(void *ctx, __u32 ep_slot, struct ep_locality *out);
 };
 
 /* "127.100.0.1:80/TCP" */

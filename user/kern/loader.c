@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
+#include <bpfmesh/locality_abi.h>
 #include <bpfmesh/sockmap_abi.h>
 #include "sock_addr.skel.h"
 #include "tc.skel.h"
@@ -247,6 +248,7 @@ static const struct {
 	{ BPFMESH_MAP_CLUSTER_STATE, true, 1 },
 	{ BPFMESH_MAP_BACKENDS, false, 4 },
 	{ BPFMESH_MAP_NAMES, true, 2 },
+	{ BPFMESH_MAP_EP_LOCALITY, false, 1 },
 };
 
 /* max_entries of the map pinned at path, or 0 when there is none. libbpf

@@ -170,6 +170,29 @@ static bool near_share(int count, int n, double p, const char *what)
 	return ASSERT_NEAR(count, n * p, binomial_bound(n, p), what);
 }
 
+/* What the CLI shows at the 70/30 step: each endpoint's locality,
+ * priority and effective weight (shares of 10^8), traffic per locality. */
+static void check_cli(struct ktest_env *e)
+{
+	static char out[65536];
+
+	if (!ASSERT_EQ(env_run_cli(e, out, sizeof(out), "maps endpoints -j --bpffs %s", e->bpffs),
+		       0, "maps endpoints"))
+		return;
+	ASSERT_TRUE(strstr(out, "\"locality\":\"region1/zone2/sub1\",\"priority\":1") != NULL,
+		    "region1/zone2 is priority 1");
+	ASSERT_TRUE(json_has_value(out, "effective_weight", "70000000"), "local: 70%");
+	ASSERT_TRUE(json_has_value(out, "effective_weight", "30000000"), "next: 30%");
+	ASSERT_EQ(env_run_cli(e, out, sizeof(out), "maps endpoints --bpffs %s", e->bpffs), 0,
+		  "maps endpoints table");
+	ASSERT_TRUE(strstr(out, "LOCALITY") && strstr(out, "region1/zone1/sub1"),
+		    "the table shows localities");
+	ASSERT_EQ(env_run_cli(e, out, sizeof(out), "stats -j --interval 0 --bpffs %s", e->bpffs),
+		  0, "stats");
+	ASSERT_TRUE(strstr(out, "\"localities\":[{\"locality\":\"region1/zone1/sub1\"") != NULL,
+		    "stats: traffic per locality");
+}
+
 /* Default failover (no rules): everything local while healthy; half the
  * local endpoints ejected: P0 health 140 x 1/2 = 70, so 70/30 with the next
  * level (region1/zone2); all local ejected: the next level takes it all;
@@ -195,6 +218,7 @@ KTEST(locality_priorities_and_overprovisioning)
 	near_share(counts[0], n, 0.70, "local: 70% (Envoy: min(100, 1.4 x 50))");
 	near_share(counts[2], n, 0.30, "next priority (region1/zone2): 30%");
 	ASSERT_EQ(counts[3] + counts[4], 0, "other regions: nothing");
+	check_cli(&env);
 
 	/* A stops too: everything to region1/zone2. */
 	if (!drain(&env, &c, 0x1c, 0x01, 2))
