@@ -98,6 +98,22 @@ static int alloc_cache(struct agent *ag, int fd, __u32 n)
 	return 0;
 }
 
+/* A node without locality or labels has no priorities: nothing to write,
+ * only entries to delete (an earlier agent's). */
+static bool node_has_locality(const struct agent *ag)
+{
+	const struct loc_caller *c = &ag->applier.caller;
+
+	return (c->locality && c->locality[0]) || c->n_labels;
+}
+
+static bool nothing_to_publish(const struct agent *ag, int fd)
+{
+	__u32 key;
+
+	return !node_has_locality(ag) && bpf_map_get_next_key(fd, NULL, &key) != 0;
+}
+
 void agent_locality_publish(struct agent *ag)
 {
 	const struct apply_slots *s = &ag->applier.state.slots;
@@ -107,7 +123,7 @@ void agent_locality_publish(struct agent *ag)
 	size_t i;
 	__u32 slot;
 
-	if (p.fd < 0 || !ag->have_img || s->max_endpoints < 2)
+	if (p.fd < 0 || !ag->have_img || s->max_endpoints < 2 || nothing_to_publish(ag, p.fd))
 		return;
 	err = alloc_cache(ag, p.fd, s->max_endpoints);
 	p.seen = calloc(s->max_endpoints, 1);
@@ -117,7 +133,7 @@ void agent_locality_publish(struct agent *ag)
 		err = slot_index_endpoints(s, &p.eps);
 	if (!err)
 		err = slot_index_clusters(s, &p.cls);
-	for (i = 0; !err && i < ag->img.n_sets; i++)
+	for (i = 0; !err && node_has_locality(ag) && i < ag->img.n_sets; i++)
 		err = publish_set(&p, &ag->img.sets[i]);
 	for (slot = 1; !err && slot < ag->loc_n; slot++) {
 		if (!ag->loc_present[slot] || p.seen[slot])
