@@ -22,6 +22,7 @@
 #include "lib/common.h"
 #include "lib/lb.h"
 #include "lib/connpool.h"
+#include "lib/locality_maps.h"
 #include "lib/names_maps.h"
 #include "lib/route.h"
 #include "lib/stats.h"

@@ -1115,7 +1115,7 @@ static void test_ejected_left_out_unless_panic(void **state)
 	build_image(&img, v1, N_SPECS(v1));
 	img.sets[0].cfg.min_health_percent = 100;
 	assert_int_equal(apply_plan_build(&w.a.state, &img, 0,
-					  &(struct plan_ejected){ w.a.ejected, w.a.n_ejected },
+					  &(struct plan_ejected){ w.a.ejected, w.a.n_ejected, NULL },
 					  &p), 0);
 	assert_int_equal(p.next.svcs[0].val.dests[0].n_slots, 2);
 	assert_int_equal(p.counts.ejected_out, 0);

@@ -41,6 +41,8 @@ static const char agent_usage[] =
 	"                     [--sockmap] [--allow-insecure-policy-dir]\n"
 	"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
 	"                     [--state-dir DIR]\n"
+	"                     [--locality REGION/ZONE/SUBZONE]\n"
+	"                     [--node-labels K=V[,K=V...]]\n"
 	"\n"
 	"Runs in the foreground: loads the connect-time load balancer, attaches it to\n"
 	"CGROUP_DIR (default: the cgroup2 mount root, from /proc/mounts), pins its maps\n"
@@ -75,6 +77,10 @@ static const char agent_usage[] =
 	"              ServiceEntry annotation bpfmesh.io/sockmap: \"off\"\n"
 	"--state-dir   where the status file `bpfmesh status` reads is written\n"
 	"              (default " DEFAULT_STATE_DIR ")\n"
+	"--locality, --node-labels\n"
+	"              this node's locality and labels for locality-aware routing\n"
+	"              (localityLbSetting: priorities with outlierDetection, distribute,\n"
+	"              failoverPriority); without them no locality applies\n"
 
 	"With --kubeconfig PATH or --in-cluster (service account credentials) it also\n"
 	"lists and watches Services, EndpointSlices, Pods, Nodes and Istio's\n"
@@ -109,10 +115,13 @@ static int parse_size(const char *v, const char *opt, unsigned int *out)
 static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **argv)
 {
 	const char *v;
-	int i;
+	int i, node;
 
 	for (i = 1; i < argc; i++) {
-		if ((v = cli_option_value(argc, argv, &i, "--policies"))) {
+		if ((node = agent_node_option(ag, argc, argv, &i))) {
+			if (node < 0)
+				return -1;
+		} else if ((v = cli_option_value(argc, argv, &i, "--policies"))) {
 			ag->policies = v;
 		} else if ((v = cli_option_value(argc, argv, &i, "--cgroup"))) {
 			snprintf(ag->cgroup, sizeof(ag->cgroup), "%s", v);
@@ -313,10 +322,14 @@ int do_agent(int argc, char **argv)
 	sigset_t mask;
 
 	err = parse_args(&ag, &k8s, argc, argv);
-	if (err)
+	if (err) {
+		agent_node_free(&ag.node);
 		return err > 0 ? EXIT_OK : EXIT_USAGE;
-	if (check_policy_perms(&ag))
+	}
+	if (check_policy_perms(&ag)) {
+		agent_node_free(&ag.node);
 		return EXIT_USAGE;
+	}
 	libbpf_set_print(libbpf_to_log);
 	if (agent_probe())
 		return EXIT_REJECTED;
@@ -365,6 +378,7 @@ int do_agent(int argc, char **argv)
 				    lb_loader_map_fd(&ag.loader, BPFMESH_MAP_NAMES));
 	if (!err)
 		set_apply_limits(&ag);
+	ag.applier.caller = ag.node.caller; /* applier_adopt starts it afresh */
 	if (!err)
 		err = agent_health_start(&ag);
 	if (!err)
@@ -412,6 +426,7 @@ stop:
 	agent_status_remove(&ag);
 	agent_policy_free(&ag);
 	bpfmesh_image_free(&ag.img);
+	agent_locality_free(&ag);
 	agent_metrics_stop(&ag);
 	/* Release our handles only: the pins keep the programs attached and
 	 * deciding until the next agent adopts them or `bpfmesh uninstall`. */
@@ -423,5 +438,6 @@ cleanup:
 	if (ino_fd >= 0)
 		close(ino_fd);
 	close(sig_fd);
+	agent_node_free(&ag.node);
 	return err ? EXIT_REJECTED : EXIT_OK;
 }

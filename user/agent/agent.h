@@ -42,6 +42,13 @@ struct agent_reported {
 	struct hmap lines;
 };
 
+/* This node for locality-aware routing (node.c). */
+struct agent_node {
+	struct loc_caller caller; /* labels point into labels_str */
+	struct loc_label *labels;
+	char *labels_str;
+};
+
 struct agent {
 	const char *policies;
 	const char *bpffs;
@@ -81,6 +88,10 @@ struct agent {
 	__u32 overflow_cluster;     /* its cluster slot */
 	__u64 overflow_unlogged;    /* refused ejections since */
 	struct agent_k8s *k8s; /* NULL without --kubeconfig/--in-cluster */
+	struct agent_node node; /* --locality, --node-labels */
+	struct ep_locality *loc_cache; /* what locality.c wrote, per endpoint slot */
+	unsigned char *loc_present;
+	__u32 loc_n;
 };
 
 /* 0, or -ENOSPC when the table is full. */
@@ -136,6 +147,17 @@ int watch_open(const char *dir);
 
 /* Drain queued events; true if any concerns a policy file. */
 bool watch_drain(int fd);
+
+/* node.c: --locality and --node-labels; 1 if argv[*i] was one of them, 0
+ * if not, -1 on a bad value (reported). */
+int agent_node_option(struct agent *ag, int argc, char **argv, int *i);
+void agent_node_free(struct agent_node *n);
+
+/* locality.c: after an apply, each endpoint's locality and priority into
+ * the pinned map the CLI reads (errors logged, never fatal). */
+struct ep_locality;
+void agent_locality_publish(struct agent *ag);
+void agent_locality_free(struct agent *ag);
 
 /* ---- Kubernetes discovery (k8s.c) ---- */
 

@@ -165,6 +165,7 @@ void agent_health_tick(struct agent *ag)
 		return; /* the kernel still skips ejected endpoints; try again next tick */
 	}
 	ag->sets_stale = false;
+	agent_locality_publish(ag);
 	agent_log("backend sets rewritten: %zu ejected endpoints left out (generation %u)",
 		  st.counts.ejected_out, ag->applier.state.generation);
 }

@@ -197,6 +197,7 @@ void agent_reload(struct agent *ag, const char *why)
 	ag->have_img = true;
 	ag->sets_stale = false;
 	memset(&img, 0, sizeof(img));
+	agent_locality_publish(ag);
 	agent_log("applied generation %u: %zu %s, %zu %s in %.3f ms "
 		  "(compile %.3f ms; %zu service writes, %zu sets written, %zu reused; %s)",
 		  ag->applier.state.generation, st.counts.services,

@@ -159,7 +159,8 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 		return err;
 	}
 
-	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected };
+	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected,
+				   .caller = &a->caller };
 	char why[256];
 
 	err = apply_check_capacity(&a->limits, img, why, sizeof(why));

@@ -44,6 +44,7 @@ struct applier {
 	 * insert. */
 	bool wait_pending;
 	struct apply_limits limits; /* the maps' sizes, checked before each plan */
+	struct loc_caller caller; /* this node (agent --locality, --node-labels) */
 };
 
 struct apply_stats {

@@ -405,6 +405,7 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	struct image_set *sets = NULL;
 	__u32 *cluster_slots = NULL;
 	char error[sizeof(p->error)];
+	size_t i;
 	int err;
 
 	memset(p, 0, sizeof(*p));
@@ -416,6 +417,8 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	w.sets = sets;
 	if (!err)
 		err = plan_health(cur, &w, now_ms, ejected, p, &cluster_slots);
+	for (i = 0; !err && i < w.n_sets; i++)
+		err = plan_locality_set(&w.sets[i], ejected, &p->counts.ejected_out);
 	if (!err)
 		err = plan_lb_tables_spec(cur, &w);
 	if (!err)

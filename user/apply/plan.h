@@ -81,10 +81,13 @@ struct apply_plan {
 };
 
 /* Endpoint slots ejected now (sorted), which the plan leaves out of their
- * backend sets unless their cluster is in panic. */
+ * backend sets unless their cluster is in panic; and this node, whose
+ * locality decides each endpoint's priority (policy/locality.h; NULL or
+ * empty: no locality, as Istio gives a proxy without one). */
 struct plan_ejected {
 	const __u32 *slots;
 	size_t n;
+	const struct loc_caller *caller;
 };
 
 /* Plan img over cur; sets and slots retired by it are stamped now_ms.
@@ -103,9 +106,10 @@ void plan_drop_empty_step(struct apply_plan *p, struct map_step *s);
 struct map_step *array_step(struct apply_plan *p, enum apply_map map, size_t val_size, size_t n);
 
 /* plan_health.c: assign slots for img (whose sets are the plan's own copy)
- * into p->next.slots, add the slot steps, fill in the endpoint slots and
- * leave ejected endpoints out of img's sets, and give back each set's
- * cluster slot (*cluster_slots, img->n_sets entries, the caller frees). */
+ * into p->next.slots, add the slot steps, fill in the endpoint slots, and
+ * give back each set's cluster slot (*cluster_slots, img->n_sets entries,
+ * the caller frees). plan_locality_set then leaves ejected endpoints out
+ * and weighs each set for this node's locality. */
 int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 now_ms,
 		const struct plan_ejected *ejected, struct apply_plan *p,
 		__u32 **cluster_slots);
@@ -135,6 +139,17 @@ int plan_lbpolicy(const struct apply_state *cur, const struct bpfmesh_image *img
  * service names the slot. Nothing when health is off (no slots). */
 int plan_connpool(const struct bpfmesh_image *img, const __u32 *cluster_slots,
 		  struct apply_plan *p);
+/* plan_locality.c: rewrite one set (the plan's copy, slots in the image's
+ * order, meta[] beside them) with each endpoint's effective weight for this
+ * node, ejected endpoints unhealthy; endpoints that get nothing are left
+ * out. *left_out counts the ejected ones left out. 0 or -ENOMEM. */
+int plan_locality_set(struct image_set *set, const struct plan_ejected *ej,
+		      size_t *left_out);
+/* The priorities and effective weights of set's endpoints (in the image's
+ * order) on the node caller, healthy[j] per endpoint: what
+ * plan_locality_set writes, for whoever shows it. 0 or -ENOMEM. */
+int plan_locality_weigh(const struct image_set *set, const struct loc_caller *caller,
+			const bool *healthy, struct loc_out *out, struct loc_result *res);
 
 void apply_plan_free(struct apply_plan *p);
 

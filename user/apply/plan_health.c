@@ -211,36 +211,6 @@ static int assign_endpoints(struct hplan *h, const struct bpfmesh_image *img,
 	return err;
 }
 
-/* Leave the ejected endpoints out of a set, unless its cluster is in panic
- * (Envoy: below minHealthPercent every endpoint is used, ejected or not),
- * and rebuild the alias columns over the others. */
-static int leave_out_ejected(struct hplan *h, struct image_set *set)
-{
-	__u32 j, n = 0, out = 0, *weights;
-
-	if (!(set->cfg.flags & BPFMESH_CLUSTER_F_OUTLIER))
-		return 0;
-	for (j = 0; j < set->n_slots; j++)
-		out += is_ejected(h->ej, set->slots[j].slot);
-	if (!out || bpfmesh_outlier_in_panic(set->cfg.total_endpoints, out,
-					     set->cfg.min_health_percent))
-		return 0;
-	weights = calloc(set->n_slots + 1, sizeof(*weights));
-	if (!weights)
-		return -ENOMEM;
-	for (j = 0; j < set->n_slots; j++) {
-		if (is_ejected(h->ej, set->slots[j].slot))
-			continue;
-		set->slots[n] = set->slots[j];
-		weights[n++] = set->slots[j].weight;
-	}
-	set->n_slots = n;
-	set->total_weight = n ? bpfmesh_alias_build(set->slots, weights, n) : 0;
-	free(weights);
-	h->p->counts.ejected_out += out;
-	return n && !set->total_weight ? -ENOMEM : 0;
-}
-
 /* Array steps: rollback writes back prev_vals (zeroes unless set). */
 struct map_step *array_step(struct apply_plan *p, enum apply_map map, size_t val_size, size_t n)
 {
@@ -290,14 +260,13 @@ int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 
 {
 	struct hplan h = { .s = &p->next.slots, .now = now_ms, .ej = ejected, .p = p,
 			   .free_ep = 1, .free_cl = 1 };
-	size_t i;
 	int err;
 
 	*cluster_slots = calloc(img->n_sets + 1, sizeof(**cluster_slots));
 	if (!*cluster_slots)
 		return -ENOMEM;
 	if (cur->slots.max_endpoints < 2 || cur->slots.max_clusters < 2)
-		return 0; /* health off: no slots, sets as compiled */
+		return 0; /* health off: no slots, nothing ejected */
 	h.cl_new = calloc(img->n_sets + 1, 1);
 	err = h.cl_new ? slots_copy(h.s, &cur->slots) : -ENOMEM;
 	if (!err)
@@ -308,8 +277,6 @@ int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 
 	}
 	if (!err)
 		err = assign_endpoints(&h, img, *cluster_slots, img->sets);
-	for (i = 0; !err && i < img->n_sets; i++)
-		err = leave_out_ejected(&h, &img->sets[i]);
 	if (!err)
 		drop_empty_slot_steps(&h);
 	free(h.cl_new);

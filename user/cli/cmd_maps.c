@@ -78,6 +78,7 @@ int open_pinned(const char *map_name)
 struct kernel_view {
 	int be_fd, names_fd;
 	int lb_fd, open_fd; /* loadBalancer maps; -1 when absent (an older agent) */
+	int loc_fd;         /* endpoint localities; -1: an agent without them */
 	struct name_val name; /* last name looked up */
 };
 
@@ -170,9 +171,20 @@ static int read_pinned_services(struct svc_key **keys, struct svc_val **vals, si
 	return err;
 }
 
+static int kernel_locality(void *ctx, __u32 ep_slot, struct ep_locality *out)
+{
+	struct kernel_view *kv = ctx;
+
+	if (kv->loc_fd < 0 || bpf_map_lookup_elem(kv->loc_fd, &ep_slot, out))
+		return -ENOENT;
+	out->locality[BPFMESH_LOCALITY_LEN - 1] = '\0';
+	return 0;
+}
+
 static int show_lb(bool endpoints)
 {
-	struct kernel_view kv = { .be_fd = -1, .names_fd = -1, .lb_fd = -1, .open_fd = -1 };
+	struct kernel_view kv = { .be_fd = -1, .names_fd = -1, .lb_fd = -1, .open_fd = -1,
+				   .loc_fd = -1 };
 	struct svc_key *keys = NULL;
 	struct svc_val *vals = NULL;
 	int err = EXIT_USAGE;
@@ -189,13 +201,15 @@ static int show_lb(bool endpoints)
 	if (kv.names_fd < 0)
 		goto out;
 	struct lb_view view = { .n_services = n, .keys = keys, .vals = vals, .ctx = &kv,
-				.name = kernel_name, .slot = kernel_slot };
+				.name = kernel_name, .slot = kernel_slot,
+				.locality = kernel_locality };
 	kv.lb_fd = open_optional(BPFMESH_MAP_LB_POLICY);
 	kv.open_fd = open_optional(BPFMESH_MAP_LB_ACTIVE);
 	if (kv.lb_fd >= 0 && kv.open_fd >= 0) {
 		view.lb = kernel_lb;
 		view.open = kernel_open;
 	}
+	kv.loc_fd = open_optional(BPFMESH_MAP_EP_LOCALITY);
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
 		if (endpoints)
@@ -223,6 +237,8 @@ out:
 		close(kv.lb_fd);
 	if (kv.open_fd >= 0)
 		close(kv.open_fd);
+	if (kv.loc_fd >= 0)
+		close(kv.loc_fd);
 	return err;
 }
 

@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpfmesh/hist.h>
 #include "cli.h"
 #include "kern/health_read.h"
 #include "kern/node_read.h"
+#include "stats_locality.h"
 
 struct stats_opts {
 	const char *bpffs;
@@ -45,6 +47,8 @@ struct stats {
 	__u64 *opened_before; /* per endpoint slot, at the first reading */
 	struct node_counters node; /* node-wide: same-node acceleration */
 	__u64 now_ns;
+	int loc_fd;              /* endpoint localities (stats_locality.h), -1: none */
+	struct loc_tally *tally; /* room for one subset's endpoints */
 };
 
 static void stats_help(void)
@@ -188,7 +192,8 @@ static int stats_read(struct stats *st, const struct stats_opts *o)
 	st->cls = calloc(st->hm.max_clusters, sizeof(*st->cls));
 	st->eps = calloc(st->hm.max_endpoints, sizeof(*st->eps));
 	st->opened_before = calloc(st->hm.max_endpoints, sizeof(*st->opened_before));
-	if (!st->cls || !st->eps || !st->opened_before)
+	st->tally = calloc(st->hm.max_endpoints, sizeof(*st->tally));
+	if (!st->cls || !st->eps || !st->opened_before || !st->tally)
 		return -ENOMEM;
 	if (o->interval_s > 0) {
 		struct timespec ts = { (time_t)o->interval_s,
@@ -333,6 +338,10 @@ static void print_plain(const struct stats *st, const struct stats_opts *o)
 			printf("    %-22s %-15s %10s %8s %12s %12s\n", "ENDPOINT", "STATE", "OPENED",
 			       "FAILED", "BYTES OUT", "BYTES IN");
 			print_endpoints_plain(st, sc);
+			stats_locality_plain(st->tally,
+					     stats_locality_tally(st->loc_fd, &st->eps[sc->first_ep],
+								  sc->n_eps, st->tally),
+					     sc->opened);
 		}
 	}
 	print_sockmap_plain(st, o);
@@ -401,6 +410,8 @@ static void print_subset_json(const struct stats *st, const struct stats_cluster
 	json_kv_uint(j, "bytes_sent", sc->bytes_sent);
 	json_kv_uint(j, "bytes_received", sc->bytes_received);
 	print_endpoints_json(st, sc, j);
+	stats_locality_json(st->tally, stats_locality_tally(st->loc_fd, &st->eps[sc->first_ep],
+							    sc->n_eps, st->tally), j);
 	json_obj_end(j);
 }
 
@@ -481,7 +492,7 @@ static int parse_stats_args(int argc, char **argv, struct stats_opts *o)
 int do_stats(int argc, char **argv)
 {
 	struct stats_opts o = { .bpffs = DEFAULT_BPFFS_DIR, .interval_s = 1.0 };
-	struct stats st = { 0 };
+	struct stats st = { .loc_fd = -1 };
 	int err = parse_stats_args(argc, argv, &o);
 
 	if (err)
@@ -492,6 +503,7 @@ int do_stats(int argc, char **argv)
 			  "--bpffs %s?)", o.bpffs, strerror(-err), o.bpffs);
 		return EXIT_USAGE;
 	}
+	st.loc_fd = stats_locality_open(o.bpffs);
 	err = stats_read(&st, &o);
 	if (!err)
 		read_node(&st, &o);
@@ -505,5 +517,8 @@ int do_stats(int argc, char **argv)
 	free(st.cls);
 	free(st.eps);
 	free(st.opened_before);
+	free(st.tally);
+	if (st.loc_fd >= 0)
+		close(st.loc_fd);
 	return err ? EXIT_REJECTED : EXIT_OK;
 }

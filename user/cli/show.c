@@ -2,6 +2,7 @@
 /* Services and endpoints, from an image or the live maps (see show.h). */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "show.h"
@@ -205,11 +206,71 @@ size_t show_services(const struct lb_view *v, struct json *j)
 	return v->n_services;
 }
 
-/* One endpoint; share is the endpoint's part of its destination. */
+/* One destination's endpoints as the kernel holds them, with what each
+ * really receives: its effective weight, read back from the alias columns
+ * (slot j keeps threshold_j of its column and gives the rest to alias_j,
+ * so endpoint i gets n x w_i of n x set_weight; select.h), which the agent
+ * writes from the locality arithmetic (policy/locality.h) and the
+ * ejections. */
+struct dest_rows {
+	struct backend_val *b;
+	__u64 *eff_n;    /* n x effective weight */
+	struct ep_locality *loc;
+	bool *have_loc;
+	__u32 n;
+};
+
+static void dest_rows_free(struct dest_rows *r)
+{
+	free(r->b);
+	free(r->eff_n);
+	free(r->loc);
+	free(r->have_loc);
+	memset(r, 0, sizeof(*r));
+}
+
+static int dest_rows_read(const struct lb_view *v, const struct svc_dest *dest,
+			  struct dest_rows *r)
+{
+	__u32 s, n = dest->n_slots, got = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->b = calloc(n + 1, sizeof(*r->b));
+	r->eff_n = calloc(n + 1, sizeof(*r->eff_n));
+	r->loc = calloc(n + 1, sizeof(*r->loc));
+	r->have_loc = calloc(n + 1, sizeof(*r->have_loc));
+	if (!r->b || !r->eff_n || !r->loc || !r->have_loc)
+		return -1;
+	for (s = 0; s < n; s++) {
+		if (v->slot(v->ctx, dest->set_id, s, &r->b[got]))
+			continue;
+		r->have_loc[got] = v->locality && r->b[got].slot &&
+				   !v->locality(v->ctx, r->b[got].slot, &r->loc[got]);
+		got++;
+	}
+	r->n = got;
+	for (s = 0; got == n && s < n; s++) {
+		__u32 thr = r->b[s].threshold < dest->set_weight ? r->b[s].threshold
+								 : dest->set_weight;
+
+		r->eff_n[s] += thr;
+		if (r->b[s].alias < n)
+			r->eff_n[r->b[s].alias] += dest->set_weight - thr;
+	}
+	return 0;
+}
+
+static double row_share(const struct dest_rows *r, __u32 s, const struct svc_dest *dest)
+{
+	return r->n && dest->set_weight ? (double)r->eff_n[s] / ((double)r->n * dest->set_weight)
+					: 0;
+}
+
 static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d,
-			       const struct backend_val *b, struct json *j)
+			       const struct dest_rows *r, __u32 s, struct json *j)
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
+	const struct backend_val *b = &r->b[s];
 	char ep[64], nb[BPFMESH_NAME_LEN];
 	__s64 open;
 
@@ -221,23 +282,40 @@ static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d
 	json_kv_uint(j, "set", dest->set_id);
 	json_kv_str(j, "endpoint", ep);
 	json_kv_uint(j, "weight", b->weight);
+	if (v->locality) /* live maps: what this node's agent made of it */
+		json_kv_uint(j, "effective_weight", r->n ? r->eff_n[s] / r->n : 0);
 	json_key(j, "share");
-	json_double(j, dest->set_weight ? (double)b->weight / dest->set_weight : 0);
+	json_double(j, row_share(r, s, dest));
 	if (v->open && !v->open(v->ctx, b->slot, &open))
 		json_kv_uint(j, "open", open > 0 ? (unsigned long long)open : 0);
+	if (r->have_loc[s]) {
+		json_kv_str(j, "locality", r->loc[s].locality);
+		json_kv_uint(j, "priority", r->loc[s].priority);
+	}
 	json_obj_end(j);
 }
 
 /* Table rows: VIP on a service's first row, DESTINATION on a destination's
  * first row, so that the groups read down the page. The service's name is
  * left to `maps services` (and JSON): with it the table would pass 100
- * columns for ordinary Kubernetes names. */
-static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, __u32 s,
-			     const struct backend_val *b, struct table *t)
+ * columns for ordinary Kubernetes names. With localities known, the
+ * effective weight, the locality and the priority follow. */
+/* The optional columns of `maps endpoints`. */
+struct endpoint_cols {
+	bool open; /* OPEN and LB: the loadBalancer maps are there */
+	bool loc;  /* EFFECTIVE, LOCALITY, PRIO: some endpoint has a locality */
+};
+
+static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d,
+			     const struct dest_rows *r, __u32 s, const struct endpoint_cols *with,
+			     struct table *t)
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
+	const struct backend_val *b = &r->b[s];
 	char key[64], svc[BPFMESH_NAME_LEN], dn[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
-	char ep[64], weight[16], share[16], open[24] = "", lb[32] = "";
+	char ep[64], weight[16], share[16], open[24] = "", lb[32] = "", eff[16], prio[16];
+	const char *cells[10];
+	int n = 0;
 	bool first_of_svc = d == 0 && s == 0;
 	__s64 n_open;
 
@@ -246,23 +324,73 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d, 
 	name_or_id(v, dest->subset_id, dn, sizeof(dn));
 	format_addr_port(ep, sizeof(ep), b->addr, b->port);
 	snprintf(weight, sizeof(weight), "%u", b->weight);
-	snprintf(share, sizeof(share), "%.1f%%",
-		 dest->set_weight ? 100.0 * b->weight / dest->set_weight : 0);
-	if (s == 0)
-		lb_cell(v, dest, lb, sizeof(lb));
-	if (v->open && !v->open(v->ctx, b->slot, &n_open))
-		snprintf(open, sizeof(open), "%lld", n_open > 0 ? (long long)n_open : 0LL);
-	table_add(t, (const char *const[]){
-		first_of_svc ? key : "",
-		s == 0 ? short_destination(shown, sizeof(shown), svc, dn) : "",
-		ep, weight, share, open, lb });
+	snprintf(share, sizeof(share), "%.1f%%", 100.0 * row_share(r, s, dest));
+	cells[n++] = first_of_svc ? key : "";
+	cells[n++] = s == 0 ? short_destination(shown, sizeof(shown), svc, dn) : "";
+	cells[n++] = ep;
+	cells[n++] = weight;
+	cells[n++] = share;
+	if (with->open) {
+		if (s == 0)
+			lb_cell(v, dest, lb, sizeof(lb));
+		if (!v->open(v->ctx, b->slot, &n_open))
+			snprintf(open, sizeof(open), "%lld", n_open > 0 ? (long long)n_open : 0LL);
+		cells[n++] = open;
+		cells[n++] = lb;
+	}
+	if (with->loc) {
+		snprintf(eff, sizeof(eff), "%llu",
+			 (unsigned long long)(r->n ? r->eff_n[s] / r->n : 0));
+		snprintf(prio, sizeof(prio), "%u", r->have_loc[s] ? r->loc[s].priority : 0);
+		cells[n++] = eff;
+		cells[n++] = r->have_loc[s] ? r->loc[s].locality : "-";
+		cells[n++] = prio;
+	}
+	table_add(t, cells);
+}
+/* Does any endpoint have a locality entry? Then the table shows them. */
+static bool view_has_localities(const struct lb_view *v)
+{
+	struct ep_locality l;
+	size_t i;
+	unsigned int d;
+	__u32 s;
+
+	for (i = 0; v->locality && i < v->n_services; i++)
+		for (d = 0; d < n_dests(&v->vals[i]); d++)
+			for (s = 0; s < v->vals[i].dests[d].n_slots; s++) {
+				struct backend_val b;
+
+				if (!v->slot(v->ctx, v->vals[i].dests[d].set_id, s, &b) && b.slot &&
+				    !v->locality(v->ctx, b.slot, &l))
+					return true;
+			}
+	return false;
+}
+
+/* VIP .. SHARE, then the optional columns. */
+static void endpoint_table_init(struct table *t, const struct endpoint_cols *with)
+{
+	const char *cols[10] = { "VIP", "DESTINATION", "ENDPOINT", ">WEIGHT", ">SHARE" };
+	size_t n = 5;
+
+	if (with->open) { /* OPEN and LB from the live maps */
+		cols[n++] = ">OPEN";
+		cols[n++] = "LB";
+	}
+	if (with->loc) {
+		cols[n++] = ">EFFECTIVE";
+		cols[n++] = "LOCALITY";
+		cols[n++] = ">PRIO";
+	}
+	table_init(t, n, cols);
 }
 
 size_t show_endpoints(const struct lb_view *v, struct json *j)
 {
-	static const char *const cols[] = { "VIP", "DESTINATION", "ENDPOINT", ">WEIGHT",
-					    ">SHARE", ">OPEN", "LB" };
+	struct endpoint_cols with = { .open = !j && v->open, .loc = !j && view_has_localities(v) };
 	size_t i, rows = 0;
+	struct dest_rows r;
 	struct table t;
 	unsigned int d;
 	__u32 s;
@@ -270,22 +398,20 @@ size_t show_endpoints(const struct lb_view *v, struct json *j)
 	if (j)
 		json_arr_begin(j);
 	else
-		table_init(&t, v->open ? 7 : 5, cols); /* OPEN and LB from the live maps */
+		endpoint_table_init(&t, &with);
 	for (i = 0; i < v->n_services; i++) {
 		const struct svc_val *val = &v->vals[i];
 
 		for (d = 0; d < n_dests(val); d++) {
-			for (s = 0; s < val->dests[d].n_slots; s++) {
-				struct backend_val b;
-
-				if (v->slot(v->ctx, val->dests[d].set_id, s, &b))
-					continue;
-				if (j)
-					show_endpoint_json(v, i, d, &b, j);
-				else
-					add_endpoint_row(v, i, d, s, &b, &t);
-				rows++;
+			if (dest_rows_read(v, &val->dests[d], &r) == 0) {
+				for (s = 0; s < r.n; s++, rows++) {
+					if (j)
+						show_endpoint_json(v, i, d, &r, s, j);
+					else
+						add_endpoint_row(v, i, d, &r, s, &with, &t);
+				}
 			}
+			dest_rows_free(&r);
 		}
 	}
 	if (j)

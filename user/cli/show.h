@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <bpfmesh/lb_abi.h>
 #include <bpfmesh/lbpolicy_abi.h>
+#include <bpfmesh/locality_abi.h>
 #include "json.h"
 
 struct lb_view {
@@ -34,6 +35,9 @@ struct lb_view {
 	 * slot's open connections (OPEN, "open"): 0, or negative errno. */
 	int (*lb)(void *ctx, const struct svc_dest *dest, struct lb_policy *out);
 	int (*open)(void *ctx, __u32 ep_slot, __s64 *out);
+	/* An endpoint slot's locality on this node (live maps only; NULL:
+	 * none known): 0, or negative errno when it has none. */
+	int (*locality)(void *ctx, __u32 ep_slot, struct ep_locality *out);
 };
 
 /* "ROUND_ROBIN", "LEAST_REQUEST", ... for enum bpfmesh_lb_algo. */

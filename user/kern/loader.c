@@ -13,6 +13,7 @@
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 #include <bpfmesh/lbpolicy_abi.h>
+#include <bpfmesh/locality_abi.h>
 #include <bpfmesh/sockmap_abi.h>
 #include <bpfmesh/tc_abi.h>
 #include "sock_addr.skel.h"
@@ -424,6 +425,7 @@ static const struct {
 	{ BPFMESH_MAP_LB_ACTIVE, PER_ENDPOINT, 1 },
 	{ BPFMESH_MAP_CONNPOOL_CFG, PER_CLUSTER, 1 },
 	{ BPFMESH_MAP_CONNPOOL_OPEN, PER_CLUSTER, 1 },
+	{ BPFMESH_MAP_EP_LOCALITY, PER_ENDPOINT, 1 },
 };
 
 static unsigned int size_base(const struct lb_sizes *s, enum size_base base)

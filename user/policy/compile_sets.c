@@ -8,6 +8,7 @@
 #include <bpfmesh/select.h>
 
 #include "compile.h"
+#include "compile_locality.h"
 #include "metrics/workload.h"
 #include "lb_policy.h"
 #include "connpool_policy.h"
@@ -134,6 +135,7 @@ static bool cset_labels(const struct cset *s, const struct reg_ep *const *eps, s
 		ok &= dup_or_null(&m->version, w.version);
 		ok &= dup_or_null(&m->canonical_service, w.canonical_service);
 		ok &= dup_or_null(&m->canonical_revision, w.canonical_revision);
+		ok &= cset_ep_locality(out, eps[i], m);
 	}
 	return ok;
 }
@@ -206,6 +208,12 @@ bool cset_emit(struct cctx *c, struct bpfmesh_image *img)
 	}
 	img->n_sets = c->n_sets;
 	for (i = 0; i < c->n_sets; i++) {
+		/* The locality setting first: the endpoints' labels it names are
+		 * copied with them (cset_labels). */
+		if (!cset_locality(c, &c->sets[i], &img->sets[i])) {
+			c->failed = true;
+			return false;
+		}
 		if (!cset_build(c, &c->sets[i], &img->sets[i]))
 			return false;
 		cset_cluster_cfg(c, &c->sets[i], &img->sets[i]);

@@ -3,10 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compile_locality.h"
 #include "image.h"
 
 static void image_set_free(struct image_set *set)
 {
+	size_t j;
 	__u32 i;
 
 	for (i = 0; set->meta && i < set->n_slots; i++) {
@@ -16,7 +18,12 @@ static void image_set_free(struct image_set *set)
 		free(set->meta[i].version);
 		free(set->meta[i].canonical_service);
 		free(set->meta[i].canonical_revision);
+		free(set->meta[i].locality);
+		for (j = 0; set->meta[i].fp_values && j < set->loc.s.n_fp; j++)
+			free(set->meta[i].fp_values[j]);
+		free(set->meta[i].fp_values);
 	}
+	image_locality_free(&set->loc);
 	free(set->meta);
 	free(set->slots);
 	free(set->host);

@@ -16,6 +16,7 @@
 #include <bpfmesh/health_abi.h>
 #include <bpfmesh/lb_abi.h>
 #include <bpfmesh/lbpolicy_abi.h>
+#include "locality.h"
 
 struct image_service {
 	struct svc_key key;
@@ -29,6 +30,21 @@ struct image_service {
 struct image_ep_meta {
 	char *workload, *workload_ns, *app, *version;
 	char *canonical_service, *canonical_revision;
+	/* Locality (issue 11): "region/zone/subzone" (NULL: none), and the
+	 * endpoint's value of each of its set's loc.fp_keys (NULL: absent). */
+	char *locality;
+	char **fp_values;
+};
+
+/* A cluster's localityLbSetting as it applies (Istio's mesh default and
+ * the outlierDetection rule already decided; locality.h), strings owned by
+ * the image. The agent turns it into priorities and effective weights for
+ * its node (user/apply/plan_locality.c). */
+struct image_locality {
+	struct loc_setting s; /* arrays below; the plan sets min_health_percent */
+	struct loc_failover *failover;
+	char **fp_keys, **fp_override;
+	struct loc_distribute *distribute;
 };
 
 /* An immutable group of endpoints one destination sends to: the endpoints
@@ -52,6 +68,7 @@ struct image_set {
 	char *host, *ns, *subset;
 	__u32 port;
 	struct image_ep_meta *meta;
+	struct image_locality loc; /* loc.s.mode LOC_MODE_NONE: no locality */
 };
 
 struct image_name {

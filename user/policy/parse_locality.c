@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* trafficPolicy.loadBalancer.localityLbSetting, validated as Istio's
- * ValidateLocalityLbSetting does and kept in struct locality_lb for the
- * kernel side. Not yet enforced. */
+ * ValidateLocalityLbSetting does and kept in struct locality_lb; enforced
+ * by compile_locality.c and locality.c (issue 11). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>

@@ -34,6 +34,7 @@ static void reg_add_ep(struct reg_svc *s, const struct endpoint *ep, const struc
 	e->weight = ep->weight ? ep->weight : 1;
 	e->labels = &ep->labels;
 	e->we = we;
+	e->locality = ep->locality;
 }
 
 /* The WorkloadEntries a ServiceEntry's selector picks, in input order. */

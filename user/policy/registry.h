@@ -30,6 +30,7 @@ struct reg_ep {
 	uint32_t weight;
 	const struct labels *labels;
 	const struct resource *we; /* the WorkloadEntry, NULL for a ServiceEntry endpoint */
+	const char *locality;      /* "region/zone/subzone", NULL: none */
 };
 
 /* One (host, port) of a ServiceEntry. */
