@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TABLE_MAX_COLS 8
+#define TABLE_MAX_COLS 12
 
 struct table {
 	size_t n_cols;
