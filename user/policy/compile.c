@@ -62,10 +62,10 @@ static struct ckey *ckeys_collect(const struct registry *reg, size_t *n_out)
 		for (j = 0; j < s->se->n_addrs; j++) {
 			struct ckey *k = &keys[n++];
 
-			k->key.addr[0] = s->se->addrs[j].be;
+			memcpy(k->key.addr, s->se->addrs[j].ip.a, sizeof(k->key.addr));
 			k->key.port = htons((uint16_t)s->port->number);
 			k->key.proto = BPFMESH_PROTO_TCP;
-			k->key.family = BPFMESH_AF_INET;
+			k->key.family = s->se->addrs[j].ip.family;
 			k->svc = s;
 			k->addr = &s->se->addrs[j];
 			k->first_addr = j == 0;
@@ -91,7 +91,7 @@ static int ckey_cmp(const void *a, const void *b)
 /* Two services on one VIP:port cannot be told apart at connect time. */
 static bool ckeys_check_unique(struct cctx *c, const struct ckey *keys, size_t n)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	bool ok = true;
 	size_t i;
 
@@ -100,7 +100,7 @@ static bool ckeys_check_unique(struct cctx *c, const struct ckey *keys, size_t n
 
 		if (memcmp(&a->key, &b->key, sizeof(a->key)) != 0)
 			continue;
-		inet_ntop(AF_INET, &b->key.addr[0], ip, sizeof(ip));
+		inet_ntop(b->key.family, b->key.addr, ip, sizeof(ip));
 		diag_add(c->dl, DIAG_ERROR, b->addr->src.file, b->addr->src.line,
 			 b->addr->src.col, b->addr->src.path,
 			 "%s:%u is claimed by both %s (%s:%u) and %s: connections to it "
@@ -210,9 +210,9 @@ static __u32 gcd32(__u32 a, __u32 b)
 
 /* Fill one svc_dest; false on error. */
 static bool dest_fill(struct cctx *c, const struct virtual_service *vs, struct vs_dest *d,
-		      const struct reg_svc *from, struct svc_dest *out)
+		      const struct ckey *k, struct svc_dest *out)
 {
-	const struct reg_svc *s = dest_service(c, vs, d, from);
+	const struct reg_svc *s = dest_service(c, vs, d, k->svc);
 	const struct dr_subset *sub = NULL;
 	long set;
 
@@ -226,7 +226,7 @@ static bool dest_fill(struct cctx *c, const struct virtual_service *vs, struct v
 			return false;
 		}
 	}
-	set = cset_get(c, s, sub, d->subset);
+	set = cset_get(c, s, sub, d->subset, k->key.family);
 	if (set < 0)
 		return false;
 	out->set_id = (__u32)set;
@@ -248,7 +248,7 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 	if (k->svc->se->r.sockmap_off)
 		v->flags |= BPFMESH_SVC_F_NO_SOCKMAP;
 	if (!r) {
-		long set = cset_get(c, k->svc, NULL, NULL);
+		long set = cset_get(c, k->svc, NULL, NULL, k->key.family);
 
 		if (set < 0)
 			return false;
@@ -267,7 +267,7 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 
 		if (wi == 0 || !d->host)
 			continue; /* unpickable: omitted */
-		if (!dest_fill(c, vs, d, k->svc, &v->dests[n])) {
+		if (!dest_fill(c, vs, d, k, &v->dests[n])) {
 			/* Reported (a warning unless --strict): like Envoy's
 			 * missing cluster, its share is refused, so its weight
 			 * stays in the total with no destination to draw. */

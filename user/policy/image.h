@@ -35,6 +35,7 @@ struct image_ep_meta {
 struct image_set {
 	__u32 n_slots;
 	__u32 total_weight;
+	__u8 family;               /* of every endpoint in it: AF_INET or AF_INET6 */
 	struct backend_val *slots; /* n_slots entries, alias columns built */
 	char cluster[BPFMESH_NAME_LEN]; /* "host/subset:port" or "host:port" (cut to fit) */
 	struct cluster_cfg cfg; /* effective outlierDetection, name_id, total_endpoints */

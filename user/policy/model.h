@@ -67,8 +67,17 @@ struct endpoint {
 
 enum se_resolution { RES_NONE, RES_STATIC, RES_DNS, RES_DNS_ROUND_ROBIN };
 
+/* An IP address as the kernel keys it (svc_key, backend_val): network
+ * order, IPv4 in a[0] with the rest zero, IPv6 in a[0..3]. An IPv4-mapped
+ * IPv6 address (::ffff:a.b.c.d) is kept as the IPv4 address it maps: the
+ * kernel handles such a destination as IPv4 (issue 15). */
+struct ip_addr {
+	uint32_t a[4];
+	uint8_t family; /* AF_INET or AF_INET6 */
+};
+
 struct se_addr {
-	uint32_t be; /* IPv4 VIP, network order */
+	struct ip_addr ip; /* a VIP */
 	struct src src;
 };
 
@@ -77,7 +86,7 @@ struct service_entry {
 	const char **hosts;
 	struct src *host_src;
 	size_t n_hosts;
-	struct se_addr *addrs; /* usable IPv4 VIPs only */
+	struct se_addr *addrs; /* usable VIPs (single addresses), IPv4 and IPv6 */
 	size_t n_addrs;
 	struct se_port *ports;
 	size_t n_ports;

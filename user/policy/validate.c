@@ -81,18 +81,16 @@ static void se_check_ports(const struct service_entry *se, struct diag_list *dl)
 	hmap_free(&names);
 }
 
-/* An endpoint the data plane can use: IPv4 only, this slice. */
+/* An endpoint the data plane can use: an IPv4 or IPv6 address. */
 static void ep_check_address(const struct endpoint *ep, bool dns, struct diag_list *dl)
 {
 	const char *a = ep->address;
 
-	if (!a || !a[0] || check_parse_ipv4(a, NULL))
+	if (!a || !a[0] || check_parse_ipv4(a, NULL) || check_is_ipv6(a))
 		return;
 	if (strncmp(a, "unix://", 7) == 0)
 		VDIAG(dl, DIAG_UNENFORCED, &ep->src,
 		      "unix domain socket endpoint %s is not supported; skipped", a);
-	else if (check_is_ipv6(a))
-		VDIAG(dl, DIAG_UNENFORCED, &ep->src, "IPv6 endpoint %s: not yet supported; skipped", a);
 	else if (dns)
 		VDIAG(dl, DIAG_UNENFORCED, &ep->src,
 		      "endpoint %s needs DNS resolution, not supported at connection level; skipped",
@@ -250,7 +248,7 @@ static void se_check(const struct service_entry *se, struct diag_list *dl)
 	se_check_endpoints(se, dl);
 	if (se->n_addrs == 0 && se->n_hosts && se->n_ports)
 		diag_add(dl, DIAG_NOTE, se->src.file, se->src.line, se->src.col, "spec.addresses",
-			 "no IPv4 address: no virtual IP to intercept for %s", se->hosts[0]);
+			 "no address: no virtual IP to intercept for %s", se->hosts[0]);
 }
 
 /* ---- VirtualService ---------------------------------------------------- */
