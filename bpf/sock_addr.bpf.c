@@ -16,6 +16,7 @@
  * the sockops program (bpf/sockops.bpf.c) that counts its outcome.
  *
  * cgroup/getpeername4: reports the VIP, not the endpoint, to the application.
+ * A connected UDP socket is placed by connect4/6 the same way.
  *
  * cgroup/connect6 and getpeername6: the same for IPv6 services (an IPv6 VIP
  * reaches the service's IPv6 endpoints). An IPv4-mapped destination
@@ -43,10 +44,48 @@ static __always_inline int lb4_refuse(struct lb4_choice *c)
 	return SOCK_DENY;
 }
 
-/* The route of key, an endpoint from it, and the placed connection in the
- * socket's storage. Returns the hook's verdict; c->be is the endpoint to
- * write into the context, NULL when nothing is to be rewritten (not a
- * service, or refused). *conn: the storage, NULL when none could be made. */
+static __always_inline void udp_count_flow(__u32 ep_slot)
+{
+	struct ep_counters *cnt = health4_counters(ep_slot);
+
+	if (cnt)
+		health4_count(&cnt->opened);
+}
+
+/* Place the connection on an endpoint of svc's route: c->be is the endpoint
+ * to write into the context, NULL when refused; returns the hook's verdict.
+ * The placement (VIP, endpoint, set, slots) goes into the socket's storage,
+ * *conn (NULL when none could be made). */
+static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_key *key,
+				    const struct svc_val *svc, struct lb4_choice *c,
+				    struct sock_conn **conn)
+{
+	lb4_select(svc, c);
+	if (!c->be || !c->dest)
+		return lb4_refuse(c);
+
+	*conn = health4_place_conn(ctx->sk, key->addr[0], key->port, c->be->slot,
+				   c->dest->cluster_slot);
+	if (!*conn) {
+		lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
+	} else {
+		if (svc->flags & BPFMESH_SVC_F_NO_SOCKMAP)
+			(*conn)->flags |= BPFMESH_CONN_F_NO_SOCKMAP;
+		__builtin_memcpy((*conn)->ep_addr, c->be->addr, sizeof((*conn)->ep_addr));
+		(*conn)->ep_port = c->be->port;
+		(*conn)->proto = key->proto;
+		(*conn)->set_id = c->dest->set_id;
+		/* sockops sees TCP only: a UDP placement (a socket's flow to
+		 * its endpoint) is counted as opened here. */
+		if (key->proto == BPFMESH_PROTO_UDP)
+			udp_count_flow(c->be->slot);
+	}
+	lb4_count_verdict(BPFMESH_V_REDIRECTED);
+	return SOCK_ALLOW;
+}
+
+/* The route of key, then lb_place(); a destination that is no service
+ * passes untouched (c->be NULL). */
 static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
 				    struct lb4_choice *c, struct sock_conn **conn)
 {
@@ -58,18 +97,13 @@ static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
-	lb4_select(svc, c);
-	if (!c->be || !c->dest)
-		return lb4_refuse(c);
+	return lb_place(ctx, key, svc, c, conn);
+}
 
-	*conn = health4_place_conn(ctx->sk, key->addr[0], key->port, c->be->slot,
-				   c->dest->cluster_slot);
-	if (!*conn)
-		lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
-	else if (svc->flags & BPFMESH_SVC_F_NO_SOCKMAP)
-		(*conn)->flags |= BPFMESH_CONN_F_NO_SOCKMAP;
-	lb4_count_verdict(BPFMESH_V_REDIRECTED);
-	return SOCK_ALLOW;
+/* TCP, and UDP (connected UDP sockets: connect4/6), are balanced. */
+static __always_inline int lb_is_balanced_proto(__u32 proto)
+{
+	return proto == BPFMESH_PROTO_TCP || proto == BPFMESH_PROTO_UDP;
 }
 
 static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
@@ -79,11 +113,11 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 	struct lb4_choice c;
 	int ret;
 
-	if (ctx->protocol != BPFMESH_PROTO_TCP)
+	if (!lb_is_balanced_proto(ctx->protocol))
 		return SOCK_ALLOW;
 	key.addr[0] = ctx->user_ip4;
 	key.port = (__be16)ctx->user_port;
-	key.proto = BPFMESH_PROTO_TCP;
+	key.proto = (__u8)ctx->protocol;
 	key.family = BPFMESH_AF_INET;
 
 	ret = lb_route(ctx, &key, &c, &conn);
@@ -128,7 +162,7 @@ static __always_inline int lb6_is_v4_mapped(const struct bpf_sock_addr *ctx)
 static __always_inline void lb6_key(const struct bpf_sock_addr *ctx, struct svc_key *key, int mapped)
 {
 	key->port = (__be16)ctx->user_port;
-	key->proto = BPFMESH_PROTO_TCP;
+	key->proto = (__u8)ctx->protocol;
 	if (mapped) {
 		key->family = BPFMESH_AF_INET;
 		key->addr[0] = ctx->user_ip6[3];
@@ -169,7 +203,7 @@ static __always_inline int lb6_connect(struct bpf_sock_addr *ctx)
 	struct lb4_choice c;
 	int ret, mapped;
 
-	if (ctx->protocol != BPFMESH_PROTO_TCP)
+	if (!lb_is_balanced_proto(ctx->protocol))
 		return SOCK_ALLOW;
 	mapped = lb6_is_v4_mapped(ctx);
 	lb6_key(ctx, &key, mapped);
@@ -209,5 +243,179 @@ int bpfmesh_getpeername6(struct bpf_sock_addr *ctx)
 		ctx->user_ip6[3] = c->vip_addr;
 	}
 	ctx->user_port = c->vip_port;
+	return SOCK_ALLOW;
+}
+
+/*
+ * Unconnected UDP: cgroup/sendmsg4/6 translate a datagram sent to a UDP
+ * service VIP:port like a connect, and cgroup/recvmsg4/6 show the replies
+ * as coming from the VIP. The socket's storage holds the placement, so one
+ * socket keeps its endpoint for as long as it lives: later datagrams to the
+ * same VIP go to the same endpoint while the route still names the backend
+ * set it came from (sets are immutable: the endpoint is still in the
+ * policy) and the endpoint is not ejected; otherwise a new one is drawn.
+ * The storage holds one placement: a socket that alternates between two
+ * VIPs draws again on each change. A datagram to a mapped address on an
+ * IPv6 socket reaches sendmsg4 (udpv6_sendmsg hands it to udp_sendmsg),
+ * its reply recvmsg6 (mapped).
+ */
+
+/* The placement in conn is for this VIP (key) and may still be used. */
+static __always_inline int udp_sticks(const struct sock_conn *conn, const struct svc_key *key,
+				      const struct svc_val *svc)
+{
+	int d, routed = 0;
+
+	if (!conn || conn->proto != BPFMESH_PROTO_UDP || conn->vip_port != key->port)
+		return 0;
+	if (key->family == BPFMESH_AF_INET6) {
+		if (!(conn->flags & BPFMESH_CONN_F_VIP6) || conn->vip6[0] != key->addr[0] ||
+		    conn->vip6[1] != key->addr[1] || conn->vip6[2] != key->addr[2] ||
+		    conn->vip6[3] != key->addr[3])
+			return 0;
+	} else if ((conn->flags & BPFMESH_CONN_F_VIP6) || conn->vip_addr != key->addr[0]) {
+		return 0;
+	}
+	for (d = 0; d < BPFMESH_MAX_DESTS; d++)
+		if (d < svc->n_dests && svc->dests[d].set_id == conn->set_id)
+			routed = 1;
+	return routed && health4_slot_is_usable(conn->ep_slot, bpf_ktime_get_ns());
+}
+
+/* The UDP service behind key, and the endpoint this socket keeps or gets:
+ * *ep and *ep_port, or SOCK_ALLOW with *ep NULL (not a service), or the
+ * refusal. */
+static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
+				     struct sock_conn **conn, const __be32 **ep, __be16 *ep_port)
+{
+	const struct svc_val *svc = svc_find(key);
+	struct lb4_choice c;
+	int ret;
+
+	*ep = NULL;
+	*conn = NULL;
+	if (!svc || !ctx->sk)
+		return SOCK_ALLOW; /* every datagram passes here: not counted */
+	*conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, ctx->sk, NULL, 0);
+	if (udp_sticks(*conn, key, svc)) {
+		*ep = (*conn)->ep_addr;
+		*ep_port = (*conn)->ep_port;
+		return SOCK_ALLOW;
+	}
+	ret = lb_place(ctx, key, svc, &c, conn);
+	if (c.be) {
+		*ep = c.be->addr;
+		*ep_port = c.be->port;
+	}
+	return ret;
+}
+
+static __always_inline int udp4_sendmsg(struct bpf_sock_addr *ctx)
+{
+	struct svc_key key = {};
+	struct sock_conn *conn;
+	const __be32 *ep;
+	__be16 ep_port;
+	int ret;
+
+	if (ctx->protocol != BPFMESH_PROTO_UDP)
+		return SOCK_ALLOW;
+	key.addr[0] = ctx->user_ip4;
+	key.port = (__be16)ctx->user_port;
+	key.proto = BPFMESH_PROTO_UDP;
+	key.family = BPFMESH_AF_INET;
+	ret = udp_route(ctx, &key, &conn, &ep, &ep_port);
+	if (ep) {
+		ctx->user_ip4 = ep[0];
+		ctx->user_port = ep_port;
+	}
+	return ret;
+}
+
+static __always_inline int udp6_sendmsg(struct bpf_sock_addr *ctx)
+{
+	struct svc_key key = {};
+	struct sock_conn *conn;
+	const __be32 *ep;
+	__be16 ep_port;
+	int ret;
+
+	/* A mapped destination went to sendmsg4 (see above). */
+	if (ctx->protocol != BPFMESH_PROTO_UDP || lb6_is_v4_mapped(ctx))
+		return SOCK_ALLOW;
+	lb6_key(ctx, &key, 0);
+	ret = udp_route(ctx, &key, &conn, &ep, &ep_port);
+	if (!ep)
+		return ret;
+	ctx->user_ip6[0] = ep[0];
+	ctx->user_ip6[1] = ep[1];
+	ctx->user_ip6[2] = ep[2];
+	ctx->user_ip6[3] = ep[3];
+	ctx->user_port = ep_port;
+	if (conn && !(conn->flags & BPFMESH_CONN_F_VIP6)) {
+		conn->flags |= BPFMESH_CONN_F_VIP6;
+		__builtin_memcpy(conn->vip6, key.addr, sizeof(conn->vip6));
+	}
+	return ret;
+}
+
+/* The UDP placement of the receiving socket, or NULL. */
+static __always_inline const struct sock_conn *udp_conn(const struct bpf_sock_addr *ctx)
+{
+	const struct sock_conn *conn;
+
+	if (!ctx->sk)
+		return NULL;
+	conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, ctx->sk, NULL, 0);
+	return conn && conn->proto == BPFMESH_PROTO_UDP ? conn : NULL;
+}
+
+SEC("cgroup/sendmsg4")
+int bpfmesh_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return udp4_sendmsg(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int bpfmesh_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return udp6_sendmsg(ctx);
+}
+
+/* A datagram from the socket's endpoint: show it as from the VIP. */
+SEC("cgroup/recvmsg4")
+int bpfmesh_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	const struct sock_conn *conn = udp_conn(ctx);
+
+	if (conn && !(conn->flags & BPFMESH_CONN_F_VIP6) && ctx->user_ip4 == conn->ep_addr[0] &&
+	    (__be16)ctx->user_port == conn->ep_port) {
+		ctx->user_ip4 = conn->vip_addr;
+		ctx->user_port = conn->vip_port;
+	}
+	return SOCK_ALLOW;
+}
+
+SEC("cgroup/recvmsg6")
+int bpfmesh_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	const struct sock_conn *conn = udp_conn(ctx);
+
+	if (!conn || (__be16)ctx->user_port != conn->ep_port)
+		return SOCK_ALLOW;
+	if (conn->flags & BPFMESH_CONN_F_VIP6) {
+		if (ctx->user_ip6[0] != conn->ep_addr[0] || ctx->user_ip6[1] != conn->ep_addr[1] ||
+		    ctx->user_ip6[2] != conn->ep_addr[2] || ctx->user_ip6[3] != conn->ep_addr[3])
+			return SOCK_ALLOW;
+		ctx->user_ip6[0] = conn->vip6[0];
+		ctx->user_ip6[1] = conn->vip6[1];
+		ctx->user_ip6[2] = conn->vip6[2];
+		ctx->user_ip6[3] = conn->vip6[3];
+	} else {
+		if (!lb6_is_v4_mapped(ctx) || ctx->user_ip6[3] != conn->ep_addr[0])
+			return SOCK_ALLOW;
+		ctx->user_ip6[3] = conn->vip_addr;
+	}
+	ctx->user_port = conn->vip_port;
 	return SOCK_ALLOW;
 }

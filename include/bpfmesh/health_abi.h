@@ -108,6 +108,12 @@ struct sock_conn {
 	__u32 cluster_slot;  /* its cluster */
 	__u64 start_ns;      /* bpf_ktime_get_ns() when connect4 placed it */
 	__be32 vip6[4];      /* the IPv6 VIP, with BPFMESH_CONN_F_VIP6 */
+	__be32 ep_addr[4];   /* the endpoint chosen, as backend_val holds it: */
+	__be16 ep_port;      /* UDP replies from it are shown as from the VIP */
+	__u8 proto;          /* BPFMESH_PROTO_* of the placement */
+	__u8 pad;
+	__u32 set_id;        /* the backend set it came from: a UDP socket keeps
+			      * its endpoint while a route still names the set */
 };
 
 enum bpfmesh_conn_flags {
@@ -253,7 +259,7 @@ struct health_sweep_args {
 #define BPFMESH_SWEEP_MAX_SLOTS (1u << 20)
 
 _Static_assert(sizeof(struct health_sweep_args) == 24, "health_sweep_args layout");
-_Static_assert(sizeof(struct sock_conn) == 40, "sock_conn layout");
+_Static_assert(sizeof(struct sock_conn) == 64, "sock_conn layout");
 _Static_assert(sizeof(struct ep_counters) == 88, "ep_counters layout");
 _Static_assert(sizeof(struct hist) == 8 * (1 + BPFMESH_HIST_BUCKETS), "hist layout");
 _Static_assert(sizeof(struct cluster_hists) == 2256, "cluster_hists layout");

@@ -354,7 +354,7 @@ bool env_start_service(struct ktest_env *e, struct backends *be, const char *nam
 
 /* ip ("a.b.c.d", or any IPv6 form, ::ffff:a.b.c.d too) and port into ss;
  * its length, or 0 when ip is neither. */
-static socklen_t sockaddr_parse(const char *ip, int port, struct sockaddr_storage *ss)
+socklen_t sockaddr_parse(const char *ip, int port, struct sockaddr_storage *ss)
 {
 	struct sockaddr_in *in = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -374,7 +374,7 @@ static socklen_t sockaddr_parse(const char *ip, int port, struct sockaddr_storag
 }
 
 /* "a.b.c.d:port" or "[v6]:port" */
-static void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
+void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
 	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
@@ -387,6 +387,33 @@ static void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t
 	}
 	inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
 	snprintf(buf, len, "%s:%d", ip, ntohs(in->sin_port));
+}
+
+bool netns_only_loopback(void)
+{
+	struct if_nameindex *ifs = if_nameindex();
+	bool only_lo;
+
+	if (!ifs)
+		return false;
+	only_lo = ifs[0].if_name && strcmp(ifs[0].if_name, "lo") == 0 && !ifs[1].if_name;
+	if_freenameindex(ifs);
+	return only_lo;
+}
+
+int lo_add_ipv6(const char *const *addrs, int n)
+{
+	char cmd[256];
+	int i;
+
+	if (!netns_only_loopback())
+		return -EPERM;
+	for (i = 0; i < n; i++) {
+		snprintf(cmd, sizeof(cmd), "ip -6 addr add %s/128 dev lo nodad", addrs[i]);
+		if (system(cmd) != 0)
+			return -EIO;
+	}
+	return 0;
 }
 
 /* ---- backends ---- */

@@ -22,7 +22,7 @@ static bool svc_intercepted(const struct reg_svc *s)
 {
 	const struct service_entry *se = s->se;
 
-	return s->port->cls != PORT_UDP && !s->dns_only &&
+	return !s->dns_only &&
 	       (se->n_eps > 0 || se->has_selector || se->resolution == RES_STATIC);
 }
 
@@ -64,7 +64,11 @@ static struct ckey *ckeys_collect(const struct registry *reg, size_t *n_out)
 
 			memcpy(k->key.addr, s->se->addrs[j].ip.a, sizeof(k->key.addr));
 			k->key.port = htons((uint16_t)s->port->number);
-			k->key.proto = BPFMESH_PROTO_TCP;
+			/* UDP services are balanced by sendmsg and connect
+			 * (bpf/sock_addr.bpf.c), and routed by tcp routes:
+			 * Istio has no udp routes (they match by port). */
+			k->key.proto = s->port->cls == PORT_UDP ? BPFMESH_PROTO_UDP
+								: BPFMESH_PROTO_TCP;
 			k->key.family = s->se->addrs[j].ip.family;
 			k->svc = s;
 			k->addr = &s->se->addrs[j];

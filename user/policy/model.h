@@ -43,7 +43,7 @@ struct resource {
 enum port_class {
 	PORT_TCP,  /* TCP, TLS, HTTPS, MONGO, REDIS, MYSQL, unset: tcp routes */
 	PORT_HTTP, /* HTTP, HTTP2, GRPC, GRPC-Web: http routes */
-	PORT_UDP,  /* not intercepted in this slice */
+	PORT_UDP,  /* UDP: sendmsg/recvmsg and connect; tcp routes apply */
 };
 
 struct se_port {

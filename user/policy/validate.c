@@ -60,8 +60,6 @@ static void se_check_ports(const struct service_entry *se, struct diag_list *dl)
 			VDIAG(dl, DIAG_ERROR, &p->src, "port number is required (1..65535)");
 		if (!p->name_given)
 			VDIAG(dl, DIAG_ERROR, &p->src, "port name is required");
-		if (p->cls == PORT_UDP)
-			VDIAG(dl, DIAG_NOTE, &p->src, "UDP port %u is not intercepted yet", p->number);
 		if (p->number && !first_num(&numbers, p->number, i, &first)) {
 			oom(dl, &p->src);
 			break;

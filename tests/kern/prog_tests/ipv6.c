@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <net/if.h>
 #include "ktest.h"
 
 #define N_CONNS 4000
@@ -56,38 +55,11 @@ static void dual_policy(char *buf, size_t len)
 		 eps6[0], eps6[1], eps6[2], eps4[0], eps4[1], eps4[2]);
 }
 
-/* Only inside a namespace of our own (the runner makes one per test, with
- * nothing but lo): never add addresses to the host's loopback. */
-static bool in_private_netns(void)
-{
-	struct if_nameindex *ifs = if_nameindex();
-	bool only_lo;
-
-	if (!ifs)
-		return false;
-	only_lo = ifs[0].if_name && strcmp(ifs[0].if_name, "lo") == 0 && !ifs[1].if_name;
-	if_freenameindex(ifs);
-	return only_lo;
-}
-
 /* Stop backends only if they were started (a zeroed struct has fds 0). */
 static void backends_stop_started(struct backends *b)
 {
 	if (b->thread)
 		backends_stop(b);
-}
-
-static bool add_v6_addresses(void)
-{
-	char cmd[512];
-	size_t i;
-	int n = 0;
-
-	for (i = 0; i < 3; i++)
-		n += snprintf(cmd + n, sizeof(cmd) - n,
-			      "ip -6 addr add %s/128 dev lo nodad && ", eps6[i]);
-	snprintf(cmd + n, sizeof(cmd) - n, "true");
-	return system(cmd) == 0;
 }
 
 /* env, policy, IPv6 and IPv4 backends, agent; false (and reported) on failure. */
@@ -97,12 +69,12 @@ static bool start_dual(struct ktest_env *env, struct backends *b6, struct backen
 
 	if (!ASSERT_OK(env_setup(env), "env_setup"))
 		return false;
-	if (!in_private_netns()) {
+	if (!netns_only_loopback()) {
 		ktest_skip("no private network namespace for fd00:: addresses");
 		return false;
 	}
 	dual_policy(yaml, sizeof(yaml));
-	return ASSERT_TRUE(add_v6_addresses(), "fd00:: addresses on lo") &&
+	return ASSERT_OK(lo_add_ipv6(eps6, 3), "fd00:: addresses on lo") &&
 	       ASSERT_OK(env_write_policy(env, "web.yaml", yaml), "write policy") &&
 	       ASSERT_OK(backends_start(b6, eps6, 3, 8080), "IPv6 backends") &&
 	       ASSERT_OK(backends_start(b4, eps4, 3, 8080), "IPv4 backends") &&
