@@ -89,7 +89,7 @@ static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_
 static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
 				    struct lb4_choice *c, struct sock_conn **conn)
 {
-	const struct svc_val *svc = svc_find(key);
+	const struct svc_val *svc = svc_find_for_caller(key);
 
 	c->be = NULL;
 	*conn = NULL;
@@ -288,7 +288,7 @@ static __always_inline int udp_sticks(const struct sock_conn *conn, const struct
 static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
 				     struct sock_conn **conn, const __be32 **ep, __be16 *ep_port)
 {
-	const struct svc_val *svc = svc_find(key);
+	const struct svc_val *svc = svc_find_for_caller(key);
 	struct lb4_choice c;
 	int ret;
 

@@ -17,7 +17,7 @@ struct {
 	__type(key, struct svc_key);
 	__type(value, struct svc_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_lb4_services SEC(".maps");
+} bpfmesh_lb4_services_v2 SEC(".maps");
 
 /* (set, slot) -> endpoint. Sets are written once and never changed.
  * Not preallocated either: a preallocated map charges all max_entries

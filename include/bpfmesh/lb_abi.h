@@ -45,16 +45,19 @@
 #define BPFMESH_NAME_LEN 120
 
 #define BPFMESH_AF_INET 2    /* AF_INET */
-#define BPFMESH_AF_INET6 10  /* AF_INET6 (layouts ready, not yet used) */
+#define BPFMESH_AF_INET6 10  /* AF_INET6 */
 #define BPFMESH_PROTO_TCP 6  /* IPPROTO_TCP */
-#define BPFMESH_PROTO_UDP 17 /* IPPROTO_UDP (layouts ready, not yet used) */
+#define BPFMESH_PROTO_UDP 17 /* IPPROTO_UDP */
 
-/* A service's virtual address: what a client connects to. */
+/* A service's virtual address: what a client connects to; with identity
+ * set, the route for callers of that workload identity (issue 15). */
 struct svc_key {
 	__be32 addr[4]; /* IPv4 in addr[0], the rest zero */
 	__be16 port;
 	__u8 proto;  /* BPFMESH_PROTO_* */
 	__u8 family; /* BPFMESH_AF_* */
+	__u32 identity; /* 0: any caller; else a caller identity (identity_abi.h)
+			 * whose route differs from the one for any caller */
 };
 
 /* One weighted destination (host + subset + port) of the route in force. */
@@ -84,6 +87,9 @@ enum bpfmesh_svc_flags {
 	/* ServiceEntry annotation bpfmesh.io/sockmap: "off": connect4 marks the
 	 * connections BPFMESH_CONN_F_NO_SOCKMAP (sockmap_abi.h). */
 	BPFMESH_SVC_F_NO_SOCKMAP = 1 << 0,
+	/* Some caller identities have routes of their own (keys with identity
+	 * set): the hook resolves the caller's identity only then. */
+	BPFMESH_SVC_F_BY_SOURCE = 1 << 1,
 };
 
 /* Address of one slot of a backend set. */
@@ -126,7 +132,7 @@ struct name_val {
 	char name[BPFMESH_NAME_LEN];
 };
 
-_Static_assert(sizeof(struct svc_key) == 20, "svc_key layout");
+_Static_assert(sizeof(struct svc_key) == 24, "svc_key layout");
 _Static_assert(sizeof(struct svc_dest) == 32, "svc_dest layout");
 _Static_assert(sizeof(struct svc_val) == 16 + 32 * BPFMESH_MAX_DESTS, "svc_val layout");
 _Static_assert(sizeof(struct backend_key) == 8, "backend_key layout");
@@ -134,7 +140,7 @@ _Static_assert(sizeof(struct backend_val) == 32, "backend_val layout");
 _Static_assert(sizeof(struct name_val) == 128, "name_val layout");
 
 /* Pinned map names (pinned by name under the agent's bpffs directory). */
-#define BPFMESH_MAP_SERVICES "bpfmesh_lb4_services"
+#define BPFMESH_MAP_SERVICES "bpfmesh_lb4_services_v2"
 #define BPFMESH_MAP_BACKENDS "bpfmesh_lb4_backends"
 #define BPFMESH_MAP_VERDICTS "bpfmesh_lb4_verdicts"
 #define BPFMESH_MAP_NAMES "bpfmesh_names"

@@ -94,7 +94,7 @@ struct tc_bpf *tc_fixture_open(struct tc_fixture *fx, __u64 udp_idle_ns)
 		skel->rodata->ct_udp_idle_ns = udp_idle_ns;
 	err = tc_bpf__load(skel);
 	if (!err) {
-		fx->services_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_services);
+		fx->services_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_services_v2);
 		fx->backends_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_backends);
 		err = write_policy(fx);
 	}

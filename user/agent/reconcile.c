@@ -116,6 +116,9 @@ void agent_reload(struct agent *ag, const char *why)
 			  strerror(-err), ag->applier.state.generation);
 		goto out;
 	}
+	err = agent_sync_identities(ag, &img);
+	if (err)
+		agent_log("Failed to write workload identities: %d (%s)", err, strerror(-err));
 	/* Kept: ejections rewrite its sets (health.c). */
 	bpfmesh_image_free(&ag->img);
 	ag->img = img;

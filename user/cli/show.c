@@ -38,7 +38,10 @@ void format_svc_key(char *buf, size_t len, const struct svc_key *key)
 	char ap[INET6_ADDRSTRLEN + 16];
 
 	format_addr_port_family(ap, sizeof(ap), key->family, key->addr, key->port);
-	snprintf(buf, len, "%s/%s", ap, proto_name(key));
+	if (key->identity) /* the route for callers of one workload identity */
+		snprintf(buf, len, "%s/%s<-id%u", ap, proto_name(key), key->identity);
+	else
+		snprintf(buf, len, "%s/%s", ap, proto_name(key));
 }
 
 void json_svc_key(struct json *j, const struct svc_key *key)
@@ -50,6 +53,8 @@ void json_svc_key(struct json *j, const struct svc_key *key)
 	json_kv_uint(j, "port", ntohs(key->port));
 	json_kv_str(j, "protocol", proto_name(key));
 	json_kv_str(j, "family", family_name(key));
+	if (key->identity)
+		json_kv_uint(j, "source_identity", key->identity);
 }
 
 /* Destination names are "host/subset:port" or, for the whole service,

@@ -35,6 +35,8 @@ struct cctx {
 	size_t n_names, cap_names;
 	struct hmap name_index;        /* name -> id */
 	bool failed; /* out of memory */
+	const struct workload_entry **callers; /* identity i + 1 is callers[i] */
+	size_t n_callers;
 };
 
 /* Index of the set for (svc, subset) as seen from a VIP of family (the

@@ -52,6 +52,14 @@ struct image_name {
 	struct name_val val;
 };
 
+/* A workload identity (identity_abi.h): a WorkloadEntry with the
+ * bpfmesh.io/cgroup annotation. Strings owned by the image. */
+struct image_identity {
+	__u32 id;     /* 1..n: svc_key.identity, the identities map's value */
+	char *cgroup; /* path under the cgroup2 mount, as annotated */
+	char *name, *ns;
+};
+
 struct bpfmesh_image {
 	size_t n_services;
 	struct image_service *services;
@@ -60,6 +68,8 @@ struct bpfmesh_image {
 	size_t n_names;
 	struct image_name *names; /* in id order */
 	char *strtab; /* owns the strings services[].src_file point to */
+	size_t n_identities;
+	struct image_identity *identities; /* in id order */
 };
 
 void bpfmesh_image_free(struct bpfmesh_image *img);

@@ -38,6 +38,9 @@ struct resource {
 	const char *kind, *name, *ns;
 	struct src src; /* the document's start */
 	bool sockmap_off; /* annotation bpfmesh.io/sockmap: "off" (issue 13) */
+	const char *cgroup; /* annotation bpfmesh.io/cgroup: a WorkloadEntry's
+			     * cgroup under the cgroup2 mount (issue 15), or NULL */
+	struct src cgroup_src;
 };
 
 enum port_class {
@@ -62,6 +65,7 @@ struct endpoint {
 	struct labels labels;
 	const char *locality, *network;
 	uint32_t weight; /* 0 (unset) means 1 */
+	const char *service_account; /* NULL: unset */
 	struct src src;
 };
 
@@ -113,6 +117,12 @@ struct vs_match {
 	bool has_port;
 	uint32_t port;
 	bool never; /* holds a field we cannot enforce: treated as not matching */
+	/* sourceLabels / sourceNamespace: the caller's workload identity must
+	 * have these labels / this namespace (issue 15); a caller of no known
+	 * identity matches neither. */
+	bool has_source_labels;
+	struct labels source_labels;
+	const char *source_ns; /* NULL: unset */
 };
 
 struct vs_dest {

@@ -108,7 +108,7 @@ KTEST(agent_restart_readopts)
 	/* SIGTERM: detached, pins gone. */
 	ASSERT_EQ(env_stop_agent(&env), 0, "agent exits 0 on SIGTERM");
 	ASSERT_EQ(attached_programs(env.cgroup), 0, "nothing attached after SIGTERM");
-	snprintf(path, sizeof(path), "%s/bpfmesh_lb4_services", env.bpffs);
+	snprintf(path, sizeof(path), "%s/bpfmesh_lb4_services_v2", env.bpffs);
 	ASSERT_TRUE(access(path, F_OK) != 0, "pins removed");
 	if (!ASSERT_OK(client_run(&env, "127.100.9.1", 80, 5, &r), "client"))
 		goto out;
