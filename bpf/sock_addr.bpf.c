@@ -9,95 +9,167 @@
  * for services: a destination with no usable endpoint, or a set the value
  * names but the map lacks, refuses the connect with ECONNREFUSED at once
  * rather than letting it hang on the VIP; the refusal is counted on the
- * destination's cluster slot as no healthy upstream (Istio UH). A connect
- * over its cluster's maxConnections is refused the same way, counted as
- * overflow (Istio UO; bpf/lib/connpool.h).
+ * destination's cluster slot as no healthy upstream (Istio UH).
  *
  * The placed connection is remembered in its socket storage (struct
  * sock_conn): the VIP for getpeername4, the endpoint and cluster slots for
  * the sockops program (bpf/sockops.bpf.c) that counts its outcome.
  *
  * cgroup/getpeername4: reports the VIP, not the endpoint, to the application.
+ * A connected UDP socket is placed by connect4/6 the same way.
+ *
+ * cgroup/connect6 and getpeername6: the same for IPv6 services (an IPv6 VIP
+ * reaches the service's IPv6 endpoints). An IPv4-mapped destination
+ * (::ffff:a.b.c.d, RFC 4291 2.5.5.2) on a dual-stack socket is IPv4 to the
+ * kernel (tcp_v6_connect hands it to tcp_v4_connect, and connect4 never
+ * runs for it): it is looked up as the IPv4 service and the endpoint is
+ * written back mapped.
  */
 #include "lib/common.h"
 #include "lib/lb.h"
 #include "lib/connpool.h"
 #include "lib/locality_maps.h"
+#include "lib/svc.h"
 #include "lib/names_maps.h"
-#include "lib/route.h"
 #include "lib/stats.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Refuse the connect now: ECONNREFUSED, as a closed port would. */
-static __always_inline int lb4_refuse(const struct lb4_choice *c)
+static __always_inline int lb4_refuse(struct lb4_choice *c)
 {
 	lb4_count_verdict(c->verdict);
 	if (c->dest)
 		health4_count_no_healthy(c->dest->cluster_slot);
+	c->be = NULL;
 	bpf_set_retval(-ECONNREFUSED);
 	return SOCK_DENY;
-}
-
-/* consistentHash useSourceIp key: the bound source address, else the
- * caller's cgroup (lbpolicy.h bpfmesh_lb_hash_key). */
-static __always_inline __u64 lb4_connect_hash_key(struct bpf_sock_addr *ctx)
-{
-	struct bpf_sock *sk = ctx->sk;
-
-	return bpfmesh_lb_hash_key(sk ? sk->src_ip4 : 0, bpf_get_current_cgroup_id());
 }
 
 /* Refuse the connect now: over the cluster's maxConnections (Istio UO).
  * Counted on the cluster only: a node verdict would grow the pinned
  * verdicts array, which an agent upgrade re-adopts at its old size. */
-static __always_inline int lb4_refuse_overflow(__u32 cluster_slot)
+static __always_inline int lb4_refuse_overflow(struct lb4_choice *c)
 {
-	health4_count_overflow(cluster_slot);
+	health4_count_overflow(c->dest->cluster_slot);
+	c->be = NULL;
 	bpf_set_retval(-ECONNREFUSED);
 	return SOCK_DENY;
 }
 
-static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
+/* consistentHash useSourceIp key: the socket's bound source address (an
+ * IPv6 one folded to 32 bits; a mapped one is its IPv4 address), else the
+ * caller's cgroup (lbpolicy.h bpfmesh_lb_hash_key). */
+static __always_inline __u64 lb_hash_key(const struct bpf_sock_addr *ctx)
 {
-	const struct svc_val *svc;
-	struct svc_key key = {};
-	struct lb4_choice c = { .may_passthrough = 1 };
-	struct sock_conn *conn;
+	struct bpf_sock *sk = ctx->sk;
+	__u32 src = 0;
 
-	if (ctx->protocol != BPFMESH_PROTO_TCP)
+	if (sk && ctx->family == BPFMESH_AF_INET)
+		src = sk->src_ip4;
+	else if (sk && sk->src_ip6[0] == 0 && sk->src_ip6[1] == 0 &&
+		 sk->src_ip6[2] == bpf_htonl(0xffff))
+		src = sk->src_ip6[3];
+	else if (sk)
+		src = sk->src_ip6[0] ^ sk->src_ip6[1] ^ sk->src_ip6[2] ^ sk->src_ip6[3];
+	return bpfmesh_lb_hash_key(src, bpf_get_current_cgroup_id());
+}
+
+static __always_inline void udp_count_flow(__u32 ep_slot)
+{
+	struct ep_counters *cnt = health4_counters(ep_slot);
+
+	if (cnt)
+		health4_count(&cnt->opened);
+}
+
+/* Place the connection on an endpoint of svc's route: c->be is the endpoint
+ * to write into the context, NULL when refused; returns the hook's verdict.
+ * The placement (VIP, endpoint, set, slots) goes into the socket's storage,
+ * *conn (NULL when none could be made). A PASSTHROUGH loadBalancer leaves
+ * the address asked for (c->be NULL, SOCK_ALLOW); a TCP connect over its
+ * cluster's maxConnections is refused at once. */
+static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_key *key,
+				    const struct svc_val *svc, struct lb4_choice *c,
+				    struct sock_conn **conn)
+{
+	c->may_passthrough = 1;
+	c->hash_key = lb_hash_key(ctx);
+	lb4_select(svc, c);
+	if (c->verdict == BPFMESH_V_PASSTHROUGH) { /* loadBalancer PASSTHROUGH */
+		c->be = NULL;
+		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
-	key.addr[0] = ctx->user_ip4;
-	key.port = (__be16)ctx->user_port;
-	key.proto = BPFMESH_PROTO_TCP;
-	key.family = BPFMESH_AF_INET;
+	}
+	if (!c->be || !c->dest)
+		return lb4_refuse(c);
+	/* connectionPool.tcp: TCP only (sockops releases what it counts). */
+	if (key->proto == BPFMESH_PROTO_TCP &&
+	    connpool4_admit(ctx->sk, c->dest->cluster_slot) == CONNPOOL4_OVERFLOW)
+		return lb4_refuse_overflow(c);
 
-	svc = lb4_lookup_svc(&key);
+	*conn = health4_place_conn(ctx->sk, key->addr[0], key->port, c->be->slot,
+				   c->dest->cluster_slot);
+	if (!*conn) {
+		lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
+	} else {
+		if (svc->flags & BPFMESH_SVC_F_NO_SOCKMAP)
+			(*conn)->flags |= BPFMESH_CONN_F_NO_SOCKMAP;
+		__builtin_memcpy((*conn)->ep_addr, c->be->addr, sizeof((*conn)->ep_addr));
+		(*conn)->ep_port = c->be->port;
+		(*conn)->proto = key->proto;
+		(*conn)->set_id = c->dest->set_id;
+		/* sockops sees TCP only: a UDP placement (a socket's flow to
+		 * its endpoint) is counted as opened here. */
+		if (key->proto == BPFMESH_PROTO_UDP)
+			udp_count_flow(c->be->slot);
+	}
+	lb4_count_verdict(BPFMESH_V_REDIRECTED);
+	return SOCK_ALLOW;
+}
+
+/* The route of key, then lb_place(); a destination that is no service
+ * passes untouched (c->be NULL). */
+static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
+				    struct lb4_choice *c, struct sock_conn **conn)
+{
+	const struct svc_val *svc = svc_find_for_caller(key);
+
+	c->be = NULL;
+	*conn = NULL;
 	if (!svc) {
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
-	c.hash_key = lb4_connect_hash_key(ctx);
-	lb4_select(svc, &c);
-	if (c.verdict == BPFMESH_V_PASSTHROUGH) {
-		lb4_count_verdict(BPFMESH_V_PASSTHROUGH); /* loadBalancer PASSTHROUGH */
-		return SOCK_ALLOW;
-	}
-	if (!c.be || !c.dest)
-		return lb4_refuse(&c);
-	if (connpool4_admit(ctx->sk, c.dest->cluster_slot) == CONNPOOL4_OVERFLOW)
-		return lb4_refuse_overflow(c.dest->cluster_slot);
+	return lb_place(ctx, key, svc, c, conn);
+}
 
-	conn = health4_place_conn(ctx->sk, key.addr[0], key.port, c.be->slot,
-				  c.dest->cluster_slot);
-	if (!conn)
-		lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
-	else if (svc->flags & BPFMESH_SVC_F_NO_SOCKMAP)
-		conn->flags |= BPFMESH_CONN_F_NO_SOCKMAP;
-	ctx->user_ip4 = c.be->addr[0];
-	ctx->user_port = c.be->port;
-	lb4_count_verdict(BPFMESH_V_REDIRECTED);
-	return SOCK_ALLOW;
+/* TCP, and UDP (connected UDP sockets: connect4/6), are balanced. */
+static __always_inline int lb_is_balanced_proto(__u32 proto)
+{
+	return proto == BPFMESH_PROTO_TCP || proto == BPFMESH_PROTO_UDP;
+}
+
+static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
+{
+	struct svc_key key = {};
+	struct sock_conn *conn;
+	struct lb4_choice c;
+	int ret;
+
+	if (!lb_is_balanced_proto(ctx->protocol))
+		return SOCK_ALLOW;
+	key.addr[0] = ctx->user_ip4;
+	key.port = (__be16)ctx->user_port;
+	key.proto = (__u8)ctx->protocol;
+	key.family = BPFMESH_AF_INET;
+
+	ret = lb_route(ctx, &key, &c, &conn);
+	if (c.be) {
+		ctx->user_ip4 = c.be->addr[0];
+		ctx->user_port = c.be->port;
+	}
+	return ret;
 }
 
 SEC("cgroup/connect4")
@@ -115,10 +187,279 @@ int bpfmesh_getpeername4(struct bpf_sock_addr *ctx)
 
 	if (!sk)
 		return SOCK_ALLOW;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v1, sk, NULL, 0);
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
 	if (c) {
 		ctx->user_ip4 = c->vip_addr;
 		ctx->user_port = c->vip_port;
 	}
+	return SOCK_ALLOW;
+}
+
+/* ::ffff:0:0/96 */
+static __always_inline int lb6_is_v4_mapped(const struct bpf_sock_addr *ctx)
+{
+	return ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 &&
+	       ctx->user_ip6[2] == bpf_htonl(0xffff);
+}
+
+/* The service key of an IPv6 destination: IPv4 when it is mapped. */
+static __always_inline void lb6_key(const struct bpf_sock_addr *ctx, struct svc_key *key, int mapped)
+{
+	key->port = (__be16)ctx->user_port;
+	key->proto = (__u8)ctx->protocol;
+	if (mapped) {
+		key->family = BPFMESH_AF_INET;
+		key->addr[0] = ctx->user_ip6[3];
+		return;
+	}
+	key->family = BPFMESH_AF_INET6;
+	key->addr[0] = ctx->user_ip6[0];
+	key->addr[1] = ctx->user_ip6[1];
+	key->addr[2] = ctx->user_ip6[2];
+	key->addr[3] = ctx->user_ip6[3];
+}
+
+/* Write the endpoint into the context (mapped when the VIP was) and the
+ * IPv6 VIP into the socket's storage for getpeername6. */
+static __always_inline void lb6_rewrite(struct bpf_sock_addr *ctx, const struct backend_val *be,
+					const struct svc_key *key, struct sock_conn *conn,
+					int mapped)
+{
+	ctx->user_port = be->port;
+	if (mapped) {
+		ctx->user_ip6[3] = be->addr[0];
+		return;
+	}
+	ctx->user_ip6[0] = be->addr[0];
+	ctx->user_ip6[1] = be->addr[1];
+	ctx->user_ip6[2] = be->addr[2];
+	ctx->user_ip6[3] = be->addr[3];
+	if (!conn)
+		return;
+	conn->flags |= BPFMESH_CONN_F_VIP6;
+	__builtin_memcpy(conn->vip6, key->addr, sizeof(conn->vip6));
+}
+
+static __always_inline int lb6_connect(struct bpf_sock_addr *ctx)
+{
+	struct svc_key key = {};
+	struct sock_conn *conn;
+	struct lb4_choice c;
+	int ret, mapped;
+
+	if (!lb_is_balanced_proto(ctx->protocol))
+		return SOCK_ALLOW;
+	mapped = lb6_is_v4_mapped(ctx);
+	lb6_key(ctx, &key, mapped);
+	ret = lb_route(ctx, &key, &c, &conn);
+	if (c.be)
+		lb6_rewrite(ctx, c.be, &key, conn, mapped);
+	return ret;
+}
+
+SEC("cgroup/connect6")
+int bpfmesh_connect6(struct bpf_sock_addr *ctx)
+{
+	return lb6_connect(ctx);
+}
+
+/* The VIP the application connected to: IPv6, or IPv4 shown mapped. */
+SEC("cgroup/getpeername6")
+int bpfmesh_getpeername6(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct sock_conn *c;
+
+	if (!sk)
+		return SOCK_ALLOW;
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
+	if (!c)
+		return SOCK_ALLOW;
+	if (c->flags & BPFMESH_CONN_F_VIP6) {
+		ctx->user_ip6[0] = c->vip6[0];
+		ctx->user_ip6[1] = c->vip6[1];
+		ctx->user_ip6[2] = c->vip6[2];
+		ctx->user_ip6[3] = c->vip6[3];
+	} else {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0xffff);
+		ctx->user_ip6[3] = c->vip_addr;
+	}
+	ctx->user_port = c->vip_port;
+	return SOCK_ALLOW;
+}
+
+/*
+ * Unconnected UDP: cgroup/sendmsg4/6 translate a datagram sent to a UDP
+ * service VIP:port like a connect, and cgroup/recvmsg4/6 show the replies
+ * as coming from the VIP. The socket's storage holds the placement, so one
+ * socket keeps its endpoint for as long as it lives: later datagrams to the
+ * same VIP go to the same endpoint while the route still names the backend
+ * set it came from (sets are immutable: the endpoint is still in the
+ * policy) and the endpoint is not ejected; otherwise a new one is drawn.
+ * The storage holds one placement: a socket that alternates between two
+ * VIPs draws again on each change. A datagram to a mapped address on an
+ * IPv6 socket reaches sendmsg4 (udpv6_sendmsg hands it to udp_sendmsg),
+ * its reply recvmsg6 (mapped).
+ */
+
+/* The placement in conn is for this VIP (key) and may still be used. */
+static __always_inline int udp_sticks(const struct sock_conn *conn, const struct svc_key *key,
+				      const struct svc_val *svc)
+{
+	int d, routed = 0;
+
+	if (!conn || conn->proto != BPFMESH_PROTO_UDP || conn->vip_port != key->port)
+		return 0;
+	if (key->family == BPFMESH_AF_INET6) {
+		if (!(conn->flags & BPFMESH_CONN_F_VIP6) || conn->vip6[0] != key->addr[0] ||
+		    conn->vip6[1] != key->addr[1] || conn->vip6[2] != key->addr[2] ||
+		    conn->vip6[3] != key->addr[3])
+			return 0;
+	} else if ((conn->flags & BPFMESH_CONN_F_VIP6) || conn->vip_addr != key->addr[0]) {
+		return 0;
+	}
+	for (d = 0; d < BPFMESH_MAX_DESTS; d++)
+		if (d < svc->n_dests && svc->dests[d].set_id == conn->set_id)
+			routed = 1;
+	return routed && health4_slot_is_usable(conn->ep_slot, bpf_ktime_get_ns());
+}
+
+/* The UDP service behind key, and the endpoint this socket keeps or gets:
+ * *ep and *ep_port, or SOCK_ALLOW with *ep NULL (not a service), or the
+ * refusal. */
+static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
+				     struct sock_conn **conn, const __be32 **ep, __be16 *ep_port)
+{
+	const struct svc_val *svc = svc_find_for_caller(key);
+	struct lb4_choice c;
+	int ret;
+
+	*ep = NULL;
+	*conn = NULL;
+	if (!svc || !ctx->sk)
+		return SOCK_ALLOW; /* every datagram passes here: not counted */
+	*conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, ctx->sk, NULL, 0);
+	if (udp_sticks(*conn, key, svc)) {
+		*ep = (*conn)->ep_addr;
+		*ep_port = (*conn)->ep_port;
+		return SOCK_ALLOW;
+	}
+	ret = lb_place(ctx, key, svc, &c, conn);
+	if (c.be) {
+		*ep = c.be->addr;
+		*ep_port = c.be->port;
+	}
+	return ret;
+}
+
+static __always_inline int udp4_sendmsg(struct bpf_sock_addr *ctx)
+{
+	struct svc_key key = {};
+	struct sock_conn *conn;
+	const __be32 *ep;
+	__be16 ep_port;
+	int ret;
+
+	if (ctx->protocol != BPFMESH_PROTO_UDP)
+		return SOCK_ALLOW;
+	key.addr[0] = ctx->user_ip4;
+	key.port = (__be16)ctx->user_port;
+	key.proto = BPFMESH_PROTO_UDP;
+	key.family = BPFMESH_AF_INET;
+	ret = udp_route(ctx, &key, &conn, &ep, &ep_port);
+	if (ep) {
+		ctx->user_ip4 = ep[0];
+		ctx->user_port = ep_port;
+	}
+	return ret;
+}
+
+static __always_inline int udp6_sendmsg(struct bpf_sock_addr *ctx)
+{
+	struct svc_key key = {};
+	struct sock_conn *conn;
+	const __be32 *ep;
+	__be16 ep_port;
+	int ret;
+
+	/* A mapped destination went to sendmsg4 (see above). */
+	if (ctx->protocol != BPFMESH_PROTO_UDP || lb6_is_v4_mapped(ctx))
+		return SOCK_ALLOW;
+	lb6_key(ctx, &key, 0);
+	ret = udp_route(ctx, &key, &conn, &ep, &ep_port);
+	if (!ep)
+		return ret;
+	ctx->user_ip6[0] = ep[0];
+	ctx->user_ip6[1] = ep[1];
+	ctx->user_ip6[2] = ep[2];
+	ctx->user_ip6[3] = ep[3];
+	ctx->user_port = ep_port;
+	if (conn && !(conn->flags & BPFMESH_CONN_F_VIP6)) {
+		conn->flags |= BPFMESH_CONN_F_VIP6;
+		__builtin_memcpy(conn->vip6, key.addr, sizeof(conn->vip6));
+	}
+	return ret;
+}
+
+/* The UDP placement of the receiving socket, or NULL. */
+static __always_inline const struct sock_conn *udp_conn(const struct bpf_sock_addr *ctx)
+{
+	const struct sock_conn *conn;
+
+	if (!ctx->sk)
+		return NULL;
+	conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, ctx->sk, NULL, 0);
+	return conn && conn->proto == BPFMESH_PROTO_UDP ? conn : NULL;
+}
+
+SEC("cgroup/sendmsg4")
+int bpfmesh_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return udp4_sendmsg(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int bpfmesh_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return udp6_sendmsg(ctx);
+}
+
+/* A datagram from the socket's endpoint: show it as from the VIP. */
+SEC("cgroup/recvmsg4")
+int bpfmesh_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	const struct sock_conn *conn = udp_conn(ctx);
+
+	if (conn && !(conn->flags & BPFMESH_CONN_F_VIP6) && ctx->user_ip4 == conn->ep_addr[0] &&
+	    (__be16)ctx->user_port == conn->ep_port) {
+		ctx->user_ip4 = conn->vip_addr;
+		ctx->user_port = conn->vip_port;
+	}
+	return SOCK_ALLOW;
+}
+
+SEC("cgroup/recvmsg6")
+int bpfmesh_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	const struct sock_conn *conn = udp_conn(ctx);
+
+	if (!conn || (__be16)ctx->user_port != conn->ep_port)
+		return SOCK_ALLOW;
+	if (conn->flags & BPFMESH_CONN_F_VIP6) {
+		if (ctx->user_ip6[0] != conn->ep_addr[0] || ctx->user_ip6[1] != conn->ep_addr[1] ||
+		    ctx->user_ip6[2] != conn->ep_addr[2] || ctx->user_ip6[3] != conn->ep_addr[3])
+			return SOCK_ALLOW;
+		ctx->user_ip6[0] = conn->vip6[0];
+		ctx->user_ip6[1] = conn->vip6[1];
+		ctx->user_ip6[2] = conn->vip6[2];
+		ctx->user_ip6[3] = conn->vip6[3];
+	} else {
+		if (!lb6_is_v4_mapped(ctx) || ctx->user_ip6[3] != conn->ep_addr[0])
+			return SOCK_ALLOW;
+		ctx->user_ip6[3] = conn->vip_addr;
+	}
+	ctx->user_port = conn->vip_port;
 	return SOCK_ALLOW;
 }

@@ -65,7 +65,7 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 
 	if (!sk || skops->family != BPFMESH_AF_INET_SK)
 		return;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v1, sk, NULL, 0);
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
 	if (!c || !(c->flags & BPFMESH_CONN_F_PLACED))
 		return;
 	if ((c->flags & BPFMESH_CONN_F_NO_SOCKMAP) || sockmap4_disabled()) {

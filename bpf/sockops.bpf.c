@@ -54,7 +54,7 @@ static __always_inline struct sock_conn *sockops4_conn(struct bpf_sock_ops *skop
 
 	if (!sk)
 		return NULL;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v1, sk, NULL, 0);
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
 	if (!c || !(c->flags & BPFMESH_CONN_F_PLACED))
 		return NULL;
 	return c;

@@ -26,6 +26,7 @@
 #include "lib/ct.h"
 #include "lib/icmp.h"
 #include "lib/lb.h"
+#include "lib/svc.h"
 #include "lib/pkt.h"
 #include "lib/route.h"
 #include "lib/tc_count.h"
@@ -211,7 +212,7 @@ static __always_inline int tc4_l4(struct __sk_buff *skb, const struct pkt4 *p)
 	if (ct && ct->dir == CT_DIR_REPLY)
 		return tc4_reply(skb, p, ct);
 	tc4_svc_key(&p->tuple, &key);
-	svc = lb4_lookup_svc(&key);
+	svc = svc_find(&key);
 	if (!svc) {
 		if (!ct)
 			return tc4_done(0, BPFMESH_TC_PASS);

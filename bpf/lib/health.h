@@ -40,7 +40,7 @@ static __always_inline struct ep_health *health4_ep(__u32 ep_slot)
 {
 	if (ep_slot == 0)
 		return NULL;
-	return bpf_map_lookup_elem(&bpfmesh_health4_endpoints_v1, &ep_slot);
+	return bpf_map_lookup_elem(&bpfmesh_health4_endpoints_v2, &ep_slot);
 }
 
 static __always_inline struct ep_counters *health4_counters(__u32 ep_slot)
@@ -308,7 +308,7 @@ static __always_inline struct sock_conn *health4_place_conn(struct bpf_sock *sk,
 
 	if (!sk)
 		return NULL;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v1, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!c)
 		return NULL;
 	c->vip_addr = vip_addr;

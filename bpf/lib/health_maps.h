@@ -19,7 +19,7 @@ struct {
 	__type(key, int);
 	__type(value, struct sock_conn);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_sock4_conn_v1 SEC(".maps");
+} bpfmesh_sock4_conn_v2 SEC(".maps");
 
 /* Endpoint slot -> connection outcomes, per CPU. */
 struct {
@@ -46,7 +46,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ep_health);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_health4_endpoints_v1 SEC(".maps");
+} bpfmesh_health4_endpoints_v2 SEC(".maps");
 
 /* Cluster slot -> outlier config, agent-written, read-only here. */
 struct {

@@ -97,14 +97,23 @@
 #define BPFMESH_PICK_TRIES 4 /* draws before a pick scans past ejected endpoints */
 #define BPFMESH_PICK_SCAN 32 /* set slots scanned, from a random one, after the draws */
 
-/* Socket storage of a connection connect4 placed (replaces sock_origdst). */
+/* Socket storage of a connection connect4 or connect6 placed (replaces
+ * sock_origdst). An IPv6 VIP is in vip6 (BPFMESH_CONN_F_VIP6); an IPv4 one,
+ * also one reached as ::ffff:a.b.c.d from an IPv6 socket, in vip_addr. */
 struct sock_conn {
-	__be32 vip_addr;     /* what the application connected to */
+	__be32 vip_addr;     /* what the application connected to (IPv4) */
 	__be16 vip_port;
 	__u16 flags;         /* BPFMESH_CONN_F_* */
 	__u32 ep_slot;       /* endpoint chosen, 0 = none (not counted) */
 	__u32 cluster_slot;  /* its cluster */
 	__u64 start_ns;      /* bpf_ktime_get_ns() when connect4 placed it */
+	__be32 vip6[4];      /* the IPv6 VIP, with BPFMESH_CONN_F_VIP6 */
+	__be32 ep_addr[4];   /* the endpoint chosen, as backend_val holds it: */
+	__be16 ep_port;      /* UDP replies from it are shown as from the VIP */
+	__u8 proto;          /* BPFMESH_PROTO_* of the placement */
+	__u8 pad;
+	__u32 set_id;        /* the backend set it came from: a UDP socket keeps
+			      * its endpoint while a route still names the set */
 };
 
 enum bpfmesh_conn_flags {
@@ -113,6 +122,7 @@ enum bpfmesh_conn_flags {
 	BPFMESH_CONN_F_ESTABLISHED = 1 << 2, /* handshake completed */
 	BPFMESH_CONN_F_CLOSED = 1 << 3,      /* outcome counted, once */
 	BPFMESH_CONN_F_NO_SOCKMAP = 1 << 4,  /* not accelerated (sockmap_abi.h) */
+	BPFMESH_CONN_F_VIP6 = 1 << 5,        /* the VIP is IPv6: vip6 */
 };
 
 /* Why a connection ended badly. FAIL_* happen before the handshake completed
@@ -170,8 +180,10 @@ struct ep_health {
 	__u32 times_ejected;     /* Envoy's ejection backoff multiplier */
 	__u32 cluster_slot;      /* agent-written; 0 = slot not assigned */
 	__be32 addr;             /* agent-written: the endpoint, so a slot is */
-	__be16 port;             /* named from the kernel alone */
-	__u16 pad;
+	__be16 port;             /* named from the kernel alone (IPv4; 0 for IPv6) */
+	__u8 family;             /* BPFMESH_AF_INET6, or AF_INET (0: an older agent's) */
+	__u8 pad;
+	__be32 addr6[4];         /* agent-written: an IPv6 endpoint's address */
 };
 
 /* ejected_until_ns while one CPU is ejecting the endpoint: reads as ejected,
@@ -247,20 +259,43 @@ struct health_sweep_args {
 #define BPFMESH_SWEEP_MAX_SLOTS (1u << 20)
 
 _Static_assert(sizeof(struct health_sweep_args) == 24, "health_sweep_args layout");
-_Static_assert(sizeof(struct sock_conn) == 24, "sock_conn layout");
+_Static_assert(sizeof(struct sock_conn) == 64, "sock_conn layout");
 _Static_assert(sizeof(struct ep_counters) == 88, "ep_counters layout");
 _Static_assert(sizeof(struct hist) == 8 * (1 + BPFMESH_HIST_BUCKETS), "hist layout");
 _Static_assert(sizeof(struct cluster_hists) == 2256, "cluster_hists layout");
-_Static_assert(sizeof(struct ep_health) == 64, "ep_health layout");
+_Static_assert(sizeof(struct ep_health) == 80, "ep_health layout");
 _Static_assert(sizeof(struct cluster_cfg) == 56, "cluster_cfg layout");
 _Static_assert(sizeof(struct cluster_state) == 64, "cluster_state layout");
 _Static_assert(sizeof(struct health_event) == 32, "health_event layout");
 
+#ifndef __BPF__
+/* The owner address of an endpoint slot, as backend_val holds it (IPv4 in
+ * addr[0], the rest zero; or IPv6), and its family (BPFMESH_AF_*: 2, 10). */
+static inline void ep_health_set_addr(struct ep_health *h, __u8 family, const __be32 addr[4])
+{
+	int i;
+
+	h->family = family;
+	h->addr = family == 10 ? 0 : addr[0];
+	for (i = 0; i < 4; i++)
+		h->addr6[i] = family == 10 ? addr[i] : 0;
+}
+
+static inline __u8 ep_health_get_addr(const struct ep_health *h, __be32 addr[4])
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		addr[i] = h->family == 10 ? h->addr6[i] : (i == 0 ? h->addr : 0);
+	return h->family == 10 ? 10 : 2; /* 0: written by an agent without IPv6 */
+}
+#endif
+
 /* Pinned map names (pinned by name under the agent's bpffs directory). */
-#define BPFMESH_MAP_SOCK_CONN "bpfmesh_sock4_conn_v1"
+#define BPFMESH_MAP_SOCK_CONN "bpfmesh_sock4_conn_v2"
 #define BPFMESH_MAP_EP_COUNTERS "bpfmesh_health4_counters_v1"
 #define BPFMESH_MAP_EP_HISTS "bpfmesh_health4_hists_v1"
-#define BPFMESH_MAP_EP_HEALTH "bpfmesh_health4_endpoints_v1"
+#define BPFMESH_MAP_EP_HEALTH "bpfmesh_health4_endpoints_v2"
 #define BPFMESH_MAP_CLUSTER_CFG "bpfmesh_health4_cluster_cfg_v1"
 #define BPFMESH_MAP_CLUSTER_STATE "bpfmesh_health4_clusters_v1"
 #define BPFMESH_MAP_HEALTH_EVENTS "bpfmesh_health4_events_v1"

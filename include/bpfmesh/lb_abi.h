@@ -75,16 +75,19 @@
 #define BPFMESH_NAME_LEN 120
 
 #define BPFMESH_AF_INET 2    /* AF_INET */
-#define BPFMESH_AF_INET6 10  /* AF_INET6 (layouts ready, not yet used) */
+#define BPFMESH_AF_INET6 10  /* AF_INET6 */
 #define BPFMESH_PROTO_TCP 6  /* IPPROTO_TCP */
-#define BPFMESH_PROTO_UDP 17 /* IPPROTO_UDP (layouts ready, not yet used) */
+#define BPFMESH_PROTO_UDP 17 /* IPPROTO_UDP */
 
-/* A service's virtual address: what a client connects to. */
+/* A service's virtual address: what a client connects to; with identity
+ * set, the route for callers of that workload identity (issue 15). */
 struct svc_key {
 	__be32 addr[4]; /* IPv4 in addr[0], the rest zero */
 	__be16 port;
 	__u8 proto;  /* BPFMESH_PROTO_* */
 	__u8 family; /* BPFMESH_AF_* */
+	__u32 identity; /* 0: any caller; else a caller identity (identity_abi.h)
+			 * whose route differs from the one for any caller */
 };
 
 /* Which route version a service uses now: the word the switch writes.
@@ -121,6 +124,9 @@ enum bpfmesh_svc_flags {
 	/* ServiceEntry annotation bpfmesh.io/sockmap: "off": connect4 marks the
 	 * connections BPFMESH_CONN_F_NO_SOCKMAP (sockmap_abi.h). */
 	BPFMESH_SVC_F_NO_SOCKMAP = 1 << 0,
+	/* Some caller identities have routes of their own (keys with identity
+	 * set): the hook resolves the caller's identity only then. */
+	BPFMESH_SVC_F_BY_SOURCE = 1 << 1,
 };
 
 /* Address of one slot of a backend set. */
@@ -163,7 +169,7 @@ struct name_val {
 	char name[BPFMESH_NAME_LEN];
 };
 
-_Static_assert(sizeof(struct svc_key) == 20, "svc_key layout");
+_Static_assert(sizeof(struct svc_key) == 24, "svc_key layout");
 _Static_assert(sizeof(struct svc_head) == 8, "svc_head layout");
 _Static_assert(sizeof(struct svc_dest) == 32, "svc_dest layout");
 _Static_assert(sizeof(struct svc_val) == 16 + 32 * BPFMESH_MAX_DESTS, "svc_val layout");

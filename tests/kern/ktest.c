@@ -389,6 +389,72 @@ bool env_start_service(struct ktest_env *e, struct backends *be, const char *nam
 	       ASSERT_OK(env_start_agent(e, NULL), "agent applies");
 }
 
+/* ---- addresses: IPv4 or IPv6 (issue 15) ---- */
+
+/* ip ("a.b.c.d", or any IPv6 form, ::ffff:a.b.c.d too) and port into ss;
+ * its length, or 0 when ip is neither. */
+socklen_t sockaddr_parse(const char *ip, int port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		return sizeof(*in);
+	}
+	if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		return sizeof(*in6);
+	}
+	return 0;
+}
+
+/* "a.b.c.d:port" or "[v6]:port" */
+void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%d", ip, ntohs(in6->sin6_port));
+		return;
+	}
+	inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+	snprintf(buf, len, "%s:%d", ip, ntohs(in->sin_port));
+}
+
+bool netns_only_loopback(void)
+{
+	struct if_nameindex *ifs = if_nameindex();
+	bool only_lo;
+
+	if (!ifs)
+		return false;
+	only_lo = ifs[0].if_name && strcmp(ifs[0].if_name, "lo") == 0 && !ifs[1].if_name;
+	if_freenameindex(ifs);
+	return only_lo;
+}
+
+int lo_add_ipv6(const char *const *addrs, int n)
+{
+	char cmd[256];
+	int i;
+
+	if (!netns_only_loopback())
+		return -EPERM;
+	for (i = 0; i < n; i++) {
+		snprintf(cmd, sizeof(cmd), "ip -6 addr add %s/128 dev lo nodad", addrs[i]);
+		if (system(cmd) != 0)
+			return -EIO;
+	}
+	return 0;
+}
+
 /* ---- backends ---- */
 
 /* Echo mode: keep the connection, echo what it sends, drop it at EOF. */
@@ -466,12 +532,13 @@ int backends_start_in(struct backends *b, const char *netns_path, const char *co
 	if (netns_path && (home = netns_switch(netns_path)) < 0)
 		return home;
 	for (i = 0; i < n; i++) {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		struct sockaddr_storage sa;
+		socklen_t sa_len = sockaddr_parse(addrs[i], port, &sa);
+		int fd = socket(sa_len ? sa.ss_family : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
-		inet_pton(AF_INET, addrs[i], &sa.sin_addr);
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096)) {
+		if (fd < 0 || !sa_len || bind(fd, (struct sockaddr *)&sa, sa_len) ||
+		    listen(fd, 4096)) {
 			int err = -errno;
 
 			fprintf(stderr, "backend %s:%d: %s\n", addrs[i], port, strerror(errno));
@@ -526,10 +593,11 @@ int join_cgroup(const char *cgroup)
 	return n;
 }
 
-static void connect_once(const struct sockaddr_in *sa, struct client_result *r, bool first)
+static void connect_once(const struct sockaddr_storage *sa, socklen_t sa_len,
+			 struct client_result *r, bool first)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(sa->ss_family, SOCK_STREAM, 0);
 	unsigned char id;
 	double t0 = now_ms();
 
@@ -538,7 +606,7 @@ static void connect_once(const struct sockaddr_in *sa, struct client_result *r, 
 		r->last_errno = errno;
 		return;
 	}
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa))) {
+	if (connect(fd, (const struct sockaddr *)sa, sa_len)) {
 		double took = now_ms() - t0;
 
 		if (errno == ECONNREFUSED)
@@ -552,14 +620,11 @@ static void connect_once(const struct sockaddr_in *sa, struct client_result *r, 
 		return;
 	}
 	if (first) {
-		struct sockaddr_in peer;
+		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
-		char ip[INET_ADDRSTRLEN];
 
-		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0) {
-			inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
-			snprintf(r->peer, sizeof(r->peer), "%s:%d", ip, ntohs(peer.sin_port));
-		}
+		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+			sockaddr_format(&peer, r->peer, sizeof(r->peer));
 	}
 	if (read(fd, &id, 1) == 1 && id < MAX_BACKENDS) {
 		r->per_backend[id]++;
@@ -577,10 +642,11 @@ static void connect_once(const struct sockaddr_in *sa, struct client_result *r, 
 static int client_spawn(const char *cgroup, const char *netns_path, const char *vip, int port,
 			int n, struct client *c)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_storage sa;
+	socklen_t sa_len = sockaddr_parse(vip, port, &sa);
 	int pfd[2], i;
 
-	if (inet_pton(AF_INET, vip, &sa.sin_addr) != 1 || pipe(pfd))
+	if (!sa_len || pipe(pfd))
 		return -EINVAL;
 	c->pid = fork();
 	if (c->pid < 0)
@@ -594,7 +660,7 @@ static int client_spawn(const char *cgroup, const char *netns_path, const char *
 		if (netns_path && netns_switch(netns_path) < 0)
 			_exit(2);
 		for (i = 0; i < n; i++)
-			connect_once(&sa, &r, i == 0);
+			connect_once(&sa, sa_len, &r, i == 0);
 		_exit(write(pfd[1], &r, sizeof(r)) == sizeof(r) ? 0 : 3);
 	}
 	close(pfd[1]);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct ktest {
@@ -160,6 +161,19 @@ int client_start(struct ktest_env *e, const char *vip, int port, int n, struct c
 /* An unmanaged client: a child inside the network namespace at netns_path. */
 int client_run_netns(const char *netns_path, const char *vip, int port, int n,
 		     struct client_result *res);
+
+/* ip (IPv4, or IPv6 in any form) and port into ss: its length, or 0. */
+struct sockaddr_storage;
+socklen_t sockaddr_parse(const char *ip, int port, struct sockaddr_storage *ss);
+/* "a.b.c.d:port" or "[v6]:port" */
+void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len);
+
+/* Only lo here: the test's own namespace (the runner makes one per test),
+ * where fd00:: addresses may go; never the host's. */
+bool netns_only_loopback(void);
+/* Add addrs (IPv6, /128, no DAD) to lo when netns_only_loopback(): 0,
+ * -EPERM (not in a private namespace), or -EIO. */
+int lo_add_ipv6(const char *const *addrs, int n);
 
 /* Enter the network namespace at path (this thread only); returns an fd
  * to come back with netns_return(), or negative errno. */

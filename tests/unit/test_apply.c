@@ -320,7 +320,9 @@ static void assert_state_equal(const struct apply_state *x, const struct apply_s
 	assert_int_equal(x->slots.max_endpoints, y->slots.max_endpoints);
 	for (i = 1; i < x->slots.max_endpoints; i++) {
 		assert_int_equal(x->slots.eps[i].cluster_slot, y->slots.eps[i].cluster_slot);
-		assert_int_equal(x->slots.eps[i].addr, y->slots.eps[i].addr);
+		assert_memory_equal(x->slots.eps[i].addr, y->slots.eps[i].addr,
+				    sizeof(x->slots.eps[i].addr));
+		assert_int_equal(x->slots.eps[i].family, y->slots.eps[i].family);
 		assert_int_equal(x->slots.eps[i].live, y->slots.eps[i].live);
 	}
 	for (i = 1; i < x->slots.max_clusters; i++) {
@@ -767,7 +769,7 @@ static __u32 ep_slot_of(const struct apply_state *s, const char *cluster, int ep
 			cl = i;
 	for (i = 1; cl && i < s->slots.max_endpoints; i++)
 		if (s->slots.eps[i].live && s->slots.eps[i].cluster_slot == cl &&
-		    s->slots.eps[i].addr == htonl(0x7f010000 | ep))
+		    s->slots.eps[i].addr[0] == htonl(0x7f010000 | ep))
 			return i;
 	return 0;
 }

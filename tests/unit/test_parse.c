@@ -131,7 +131,7 @@ static void test_service_entry_model(void **state)
 	assert_int_equal(se->n_hosts, 1);
 	assert_string_equal(se->hosts[0], "reviews.default.svc.cluster.local");
 	assert_int_equal(se->n_addrs, 1);
-	assert_int_equal(se->addrs[0].be, ptest_ip("127.100.0.1"));
+	assert_int_equal(se->addrs[0].ip.a[0], ptest_ip("127.100.0.1"));
 	assert_int_equal(se->addrs[0].src.line, 9);
 	assert_int_equal(se->addrs[0].src.col, 5);
 	assert_int_equal(se->n_ports, 1);

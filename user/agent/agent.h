@@ -102,6 +102,9 @@ int agent_add_source(struct agent *ag, int fd, const char *name,
  * agent writes once running goes through it, so the log has one format. */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* identity.c: the image's workload identities into the kernel's map. */
+int agent_sync_identities(struct agent *ag, const struct bpfmesh_image *img);
+
 /* Log each line of text (a printer's output) with agent_log, without a
  * leading "bpfmesh: " the printer may have put there. */
 void agent_log_lines(const char *text);

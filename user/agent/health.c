@@ -55,7 +55,7 @@ static void slot_names(const struct agent *ag, const struct health_event *ev, ch
 	*cluster = "?";
 	snprintf(ep, ep_len, "slot %u", ev->ep_slot);
 	if (ev->ep_slot < s->max_endpoints && s->eps[ev->ep_slot].cluster_slot) {
-		h.addr = s->eps[ev->ep_slot].addr;
+		ep_health_set_addr(&h, s->eps[ev->ep_slot].family, s->eps[ev->ep_slot].addr);
 		h.port = s->eps[ev->ep_slot].port;
 		health_endpoint_addr(&h, ep, ep_len);
 	}

@@ -49,8 +49,10 @@ static int publish_set(struct loc_pub *p, const struct image_set *set)
 	int err = out && healthy && slots ? 0 : -ENOMEM;
 
 	for (j = 0; !err && j < set->n_slots; j++) {
-		struct slot_key k = { .cluster_slot = cl, .addr = set->slots[j].addr[0],
-				      .port = set->slots[j].port };
+		struct slot_key k = { .cluster_slot = cl, .port = set->slots[j].port,
+				      .family = set->family == AF_INET6 ? AF_INET6 : AF_INET };
+
+		memcpy(k.addr, set->slots[j].addr, sizeof(k.addr));
 
 		slots[j] = cl ? slot_index_find(&p->eps, &k) : 0;
 		healthy[j] = !((set->cfg.flags & BPFMESH_CLUSTER_F_OUTLIER) &&

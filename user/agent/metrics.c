@@ -93,20 +93,25 @@ static const struct image_set *scrape_find_set(const struct scrape *sc, const ch
 	return r ? r->set : NULL;
 }
 
-/* The endpoint's index in its set: slots are sorted by address, then port
- * (compile_sets.c ep_cmp), both compared in host order. -1: not there. */
-static long find_slot(const struct image_set *set, __be32 addr, __be16 port)
+/* The endpoint's index in its set: slots are sorted by address (bytes in
+ * network order), then port in host order (compile_sets.c ep_cmp). -1: not
+ * there. */
+static long find_slot(const struct image_set *set, const struct ep_health *h)
 {
-	__u32 a = ntohl(addr), lo = 0, hi = set->n_slots;
-	__u16 p = ntohs(port);
+	__u32 lo = 0, hi = set->n_slots;
+	__u16 p = ntohs(h->port);
+	__be32 addr[4];
 
+	if (ep_health_get_addr(h, addr) != (set->family == AF_INET6 ? AF_INET6 : AF_INET))
+		return -1;
 	while (lo < hi) {
-		__u32 mid = lo + (hi - lo) / 2, ma = ntohl(set->slots[mid].addr[0]);
+		__u32 mid = lo + (hi - lo) / 2;
 		__u16 mp = ntohs(set->slots[mid].port);
+		int c = memcmp(set->slots[mid].addr, addr, sizeof(addr));
 
-		if (ma == a && mp == p)
+		if (c == 0 && mp == p)
 			return mid;
-		if (ma < a || (ma == a && mp < p))
+		if (c < 0 || (c == 0 && mp < p))
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -184,7 +189,7 @@ static int add_endpoint(const struct health_endpoint *he, void *ctx)
 	health_endpoint_addr(&he->h, sc->ep_addrs[sc->n_eps], sizeof(sc->ep_addrs[0]));
 	e->cluster = ci - 1;
 	e->address = sc->ep_addrs[sc->n_eps];
-	endpoint_labels(&e->dst, set, set ? find_slot(set, he->h.addr, he->h.port) : -1);
+	endpoint_labels(&e->dst, set, set ? find_slot(set, &he->h) : -1);
 	copy_counters(&e->c, &he->c);
 	/* Histograms are per cluster: hang them on its first endpoint (the
 	 * writer sums a cluster's endpoints). */

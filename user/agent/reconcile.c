@@ -191,6 +191,9 @@ void agent_reload(struct agent *ag, const char *why)
 	policy_store_commit(&ag->store);
 	keep_report(ag, &rep);
 	ag->applied_at_ms = wall_ms();
+	err = agent_sync_identities(ag, &img);
+	if (err)
+		agent_log("Failed to write workload identities: %d (%s)", err, strerror(-err));
 	/* Kept: ejections rewrite its sets (health.c). */
 	bpfmesh_image_free(&ag->img);
 	ag->img = img;

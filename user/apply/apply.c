@@ -506,9 +506,10 @@ static int adopt_endpoint(struct applier *a, __u32 slot, __u64 now)
 	if (a->ops->lookup(a->fds[APPLY_MAP_EP_HEALTH], &slot, &h) || !h.cluster_slot)
 		return 0;
 	/* Live: named by a set, or ejected (left out of its set for now). */
-	*o = (struct ep_owner){ .cluster_slot = h.cluster_slot, .addr = h.addr, .port = h.port,
+	*o = (struct ep_owner){ .cluster_slot = h.cluster_slot, .port = h.port,
 				.live = h.ejected_until_ns || slot_in_live_sets(&a->state, slot),
 				.retired_ms = now };
+	o->family = ep_health_get_addr(&h, o->addr);
 	/* Ejected, or due back but not yet returned: the sweep returns it and
 	 * its RETURN event puts it back in its set. */
 	return h.ejected_until_ns ? applier_set_ejected(a, slot, true) : 0;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <bpfmesh/outlier.h>
 #include <bpfmesh/select.h>
 #include "plan.h"
@@ -154,7 +155,7 @@ static size_t image_endpoints(const struct bpfmesh_image *img)
 
 /* Give endpoint j of set i its slot (claimed in the first pass, else new). */
 static int assign_endpoint(struct hplan *h, const struct bpfmesh_image *img, __u32 cl_slot,
-			   struct backend_val *be)
+			   __u8 family, struct backend_val *be)
 {
 	struct ep_health owner = { .cluster_slot = cl_slot };
 	struct ep_owner *o;
@@ -171,9 +172,10 @@ static int assign_endpoint(struct hplan *h, const struct bpfmesh_image *img, __u
 		return -ENOSPC;
 	}
 	o = &h->s->eps[slot];
-	*o = (struct ep_owner){ .cluster_slot = cl_slot, .addr = be->addr[0], .port = be->port,
-				.live = 1 };
-	owner.addr = be->addr[0];
+	*o = (struct ep_owner){ .cluster_slot = cl_slot, .port = be->port, .live = 1,
+				.family = family };
+	memcpy(o->addr, be->addr, sizeof(o->addr));
+	ep_health_set_addr(&owner, family, be->addr);
 	owner.port = be->port;
 	step_zero(h->counters, slot);
 	((__u32 *)h->owners->keys)[h->owners->n] = slot;
@@ -181,6 +183,12 @@ static int assign_endpoint(struct hplan *h, const struct bpfmesh_image *img, __u
 	h->p->counts.new_ep_slots++;
 	be->slot = slot;
 	return 0;
+}
+
+/* A set's endpoint family; images built without one are IPv4. */
+static __u8 set_family(const struct image_set *set)
+{
+	return set->family == AF_INET6 ? AF_INET6 : AF_INET;
 }
 
 static int assign_endpoints(struct hplan *h, const struct bpfmesh_image *img,
@@ -194,10 +202,12 @@ static int assign_endpoints(struct hplan *h, const struct bpfmesh_image *img,
 	for (i = 0; !err && i < img->n_sets; i++) {
 		for (j = 0; !h->cl_new[i] && j < sets[i].n_slots; j++) {
 			struct backend_val *be = &sets[i].slots[j];
-			struct slot_key k = { .cluster_slot = cl_slots[i], .addr = be->addr[0],
-					      .port = be->port };
-			__u32 slot = slot_index_find(&ix, &k);
+			struct slot_key k = { .cluster_slot = cl_slots[i], .port = be->port,
+					      .family = set_family(&sets[i]) };
+			__u32 slot;
 
+			memcpy(k.addr, be->addr, sizeof(k.addr));
+			slot = slot_index_find(&ix, &k);
 			if (slot && !h->s->eps[slot].live) {
 				h->s->eps[slot].live = 1;
 				be->slot = slot;
@@ -207,7 +217,8 @@ static int assign_endpoints(struct hplan *h, const struct bpfmesh_image *img,
 	slot_index_free(&ix);
 	for (i = 0; !err && i < img->n_sets; i++)
 		for (j = 0; !err && j < sets[i].n_slots; j++)
-			err = assign_endpoint(h, img, cl_slots[i], &sets[i].slots[j]);
+			err = assign_endpoint(h, img, cl_slots[i], set_family(&sets[i]),
+					      &sets[i].slots[j]);
 	return err;
 }
 

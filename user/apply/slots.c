@@ -57,13 +57,17 @@ bool slots_cl_reusable(const struct cl_owner *o, __u64 now_ms)
 static int cmp_slot_key(const void *a, const void *b)
 {
 	const struct slot_key *x = a, *y = b;
+	int c;
 
 	if (x->name || y->name)
 		return strcmp(x->name ? x->name : "", y->name ? y->name : "");
 	if (x->cluster_slot != y->cluster_slot)
 		return x->cluster_slot < y->cluster_slot ? -1 : 1;
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	c = memcmp(x->addr, y->addr, sizeof(x->addr));
+	if (c)
+		return c;
 	return x->port < y->port ? -1 : x->port > y->port;
 }
 
@@ -78,10 +82,12 @@ int slot_index_endpoints(const struct apply_slots *s, struct slot_index *ix)
 	for (i = 1; i < s->max_endpoints; i++) {
 		const struct ep_owner *o = &s->eps[i];
 
-		if (o->cluster_slot)
-			ix->keys[ix->n++] = (struct slot_key){ .cluster_slot = o->cluster_slot,
-							       .addr = o->addr, .port = o->port,
-							       .slot = i };
+		if (!o->cluster_slot)
+			continue;
+		ix->keys[ix->n] = (struct slot_key){ .cluster_slot = o->cluster_slot,
+						     .port = o->port, .family = o->family,
+						     .slot = i };
+		memcpy(ix->keys[ix->n++].addr, o->addr, sizeof(o->addr));
 	}
 	qsort(ix->keys, ix->n, sizeof(*ix->keys), cmp_slot_key);
 	return 0;

@@ -23,10 +23,10 @@
 
 struct ep_owner {
 	__u32 cluster_slot; /* 0: the slot was never assigned */
-	__be32 addr;
+	__be32 addr[4];     /* IPv4 in addr[0], the rest zero; or IPv6 */
 	__be16 port;
 	__u8 live;          /* named by the version in force */
-	__u8 pad;
+	__u8 family;        /* AF_INET or AF_INET6 */
 	__u64 retired_ms;   /* when it stopped being live */
 };
 
@@ -63,8 +63,9 @@ struct slot_index {
 };
 struct slot_key {
 	__u32 cluster_slot; /* 0 for a cluster: then name is the key */
-	__be32 addr;
+	__be32 addr[4];
 	__be16 port;
+	__u8 family;
 	const char *name;
 	__u32 slot;
 };

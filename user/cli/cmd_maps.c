@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpfmesh/identity_abi.h>
 #include "cli.h"
 #include "kern/health_read.h"
 #include "kern/lb_read.h"
@@ -20,8 +21,8 @@
 static const char *bpffs_dir = DEFAULT_BPFFS_DIR;
 
 static const char maps_usage[] =
-	"Usage: bpfmesh maps { services | endpoints | stats | pool } [-j|-p]\n"
-	"                    [--bpffs BPFFS_DIR]\n"
+	"Usage: bpfmesh maps { services | endpoints | stats | pool | identities }\n"
+	"                    [-j|-p] [--bpffs BPFFS_DIR]\n"
 	"\n"
 	"  services   per VIP:port: service, weighted destinations (WEIGHT as the policy\n"
 	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation)\n"
@@ -34,6 +35,8 @@ static const char maps_usage[] =
 	"  pool       per destination: its connectionPool.tcp (MAXCONN, CONNECT timeout,\n"
 	"             KEEPALIVE, DURATION, IDLE), connections OPEN against the limit now,\n"
 	"             and connects refused by it (OVERFLOW, Istio UO)\n"
+	"  identities workload identities: cgroup id -> identity (a WorkloadEntry\n"
+	"             with bpfmesh.io/cgroup); a VIP's row \"<-idN\" is identity N's route\n"
 	"\n"
 	"Reads the maps a running agent pinned under BPFFS_DIR (default\n"
 	DEFAULT_BPFFS_DIR "). Rows are grouped by VIP, then destination; a\n"
@@ -448,12 +451,89 @@ static int do_maps_stats(int argc, char **argv)
 }
 
 static int do_maps_pool(int argc, char **argv) { return maps_show_pool(bpffs_dir); }
+struct identity_row {
+	__u64 cgroup_id;
+	struct identity_val v;
+};
+
+static int identity_row_cmp(const void *a, const void *b)
+{
+	const struct identity_row *x = a, *y = b;
+
+	if (x->v.identity != y->v.identity)
+		return x->v.identity < y->v.identity ? -1 : 1;
+	return x->cgroup_id < y->cgroup_id ? -1 : x->cgroup_id > y->cgroup_id;
+}
+
+static void show_identities(const struct identity_row *rows, size_t n)
+{
+	static const char *const cols[] = { ">IDENTITY", "WORKLOAD", ">CGROUP_ID" };
+	char id[16], cg[24];
+	struct table t;
+	struct json j;
+	size_t i;
+
+	if (cli.json) {
+		json_init(&j, stdout, cli.pretty);
+		json_arr_begin(&j);
+		for (i = 0; i < n; i++) {
+			json_obj_begin(&j);
+			json_kv_uint(&j, "identity", rows[i].v.identity);
+			json_kv_str(&j, "workload", rows[i].v.workload);
+			json_kv_uint(&j, "cgroup_id", rows[i].cgroup_id);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_finish(&j);
+		return;
+	}
+	table_init(&t, 3, cols);
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "%u", rows[i].v.identity);
+		snprintf(cg, sizeof(cg), "%llu", (unsigned long long)rows[i].cgroup_id);
+		table_add(&t, (const char *const[]){ id, rows[i].v.workload, cg });
+	}
+	table_print(&t);
+	printf("%zu workload %s in %s\n", n, cli_plural(n, "cgroup", "cgroups"), bpffs_dir);
+}
+
+static int do_identities(int argc, char **argv)
+{
+	struct identity_row *rows = NULL, *grown;
+	size_t n = 0, cap = 0;
+	__u64 key, next;
+	int fd = open_pinned(BPFMESH_MAP_IDENTITIES), err;
+
+	if (fd < 0)
+		return EXIT_USAGE;
+	for (err = bpf_map_get_next_key(fd, NULL, &next); !err;
+	     err = bpf_map_get_next_key(fd, &key, &next)) {
+		key = next;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(rows, cap * sizeof(*rows));
+			if (!grown)
+				break;
+			rows = grown;
+		}
+		rows[n].cgroup_id = key;
+		if (bpf_map_lookup_elem(fd, &key, &rows[n].v) == 0)
+			n++;
+	}
+	close(fd);
+	if (n)
+		qsort(rows, n, sizeof(*rows), identity_row_cmp);
+	show_identities(rows, n);
+	free(rows);
+	return EXIT_OK;
+}
 
 static const struct cmd maps_cmds[] = {
 	{ "services", do_services },
 	{ "endpoints", do_endpoints },
 	{ "stats", do_maps_stats },
 	{ "pool", do_maps_pool },
+	{ "identities", do_identities },
 	{ NULL, NULL },
 };
 

@@ -10,10 +10,23 @@
 
 void format_addr_port(char *buf, size_t len, const __be32 *addr, __be16 port)
 {
-	char ip[INET_ADDRSTRLEN];
+	format_addr_port_family(buf, len, BPFMESH_AF_INET, addr, port);
+}
 
-	inet_ntop(AF_INET, addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s:%u", ip, ntohs(port));
+/* IPv6 in brackets, as in a URL (RFC 3986): [fd00::1]:8080. */
+void format_addr_port_family(char *buf, size_t len, __u8 family, const __be32 *addr,
+			     __be16 port)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int af = family == BPFMESH_AF_INET6 ? AF_INET6 : AF_INET;
+
+	inet_ntop(af, addr, ip, sizeof(ip));
+	snprintf(buf, len, af == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(port));
+}
+
+static const char *family_name(const struct svc_key *key)
+{
+	return key->family == BPFMESH_AF_INET6 ? "IPv6" : "IPv4";
 }
 
 static const char *proto_name(const struct svc_key *key)
@@ -23,20 +36,26 @@ static const char *proto_name(const struct svc_key *key)
 
 void format_svc_key(char *buf, size_t len, const struct svc_key *key)
 {
-	char ap[32];
+	char ap[INET6_ADDRSTRLEN + 16];
 
-	format_addr_port(ap, sizeof(ap), key->addr, key->port);
-	snprintf(buf, len, "%s/%s", ap, proto_name(key));
+	format_addr_port_family(ap, sizeof(ap), key->family, key->addr, key->port);
+	if (key->identity) /* the route for callers of one workload identity */
+		snprintf(buf, len, "%s/%s<-id%u", ap, proto_name(key), key->identity);
+	else
+		snprintf(buf, len, "%s/%s", ap, proto_name(key));
 }
 
 void json_svc_key(struct json *j, const struct svc_key *key)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 
-	inet_ntop(AF_INET, key->addr, ip, sizeof(ip));
+	inet_ntop(key->family == BPFMESH_AF_INET6 ? AF_INET6 : AF_INET, key->addr, ip, sizeof(ip));
 	json_kv_str(j, "vip", ip);
 	json_kv_uint(j, "port", ntohs(key->port));
 	json_kv_str(j, "protocol", proto_name(key));
+	json_kv_str(j, "family", family_name(key));
+	if (key->identity)
+		json_kv_uint(j, "source_identity", key->identity);
 }
 
 /* Destination names are "host/subset:port" or, for the whole service,
@@ -166,7 +185,7 @@ static void show_service_json(const struct lb_view *v, size_t i, struct json *j)
 static void add_service_rows(const struct lb_view *v, size_t i, struct table *t)
 {
 	const struct svc_val *val = &v->vals[i];
-	char key[64], svc[BPFMESH_NAME_LEN], dest[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
+	char key[INET6_ADDRSTRLEN + 24], svc[BPFMESH_NAME_LEN], dest[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
 	char gen[16], weight[16], share[16], eps[16];
 	unsigned int d;
 
@@ -274,7 +293,7 @@ static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d
 	char ep[64], nb[BPFMESH_NAME_LEN];
 	__s64 open;
 
-	format_addr_port(ep, sizeof(ep), b->addr, b->port);
+	format_addr_port_family(ep, sizeof(ep), v->keys[i].family, b->addr, b->port);
 	json_obj_begin(j);
 	json_svc_key(j, &v->keys[i]);
 	json_kv_str(j, "service", name_or_id(v, v->vals[i].service_id, nb, sizeof(nb)));
@@ -295,16 +314,17 @@ static void show_endpoint_json(const struct lb_view *v, size_t i, unsigned int d
 	json_obj_end(j);
 }
 
-/* Table rows: VIP on a service's first row, DESTINATION on a destination's
- * first row, so that the groups read down the page. The service's name is
- * left to `maps services` (and JSON): with it the table would pass 100
- * columns for ordinary Kubernetes names. With localities known, the
- * effective weight, the locality and the priority follow. */
 /* The optional columns of `maps endpoints`. */
 struct endpoint_cols {
 	bool open; /* OPEN and LB: the loadBalancer maps are there */
 	bool loc;  /* EFFECTIVE, LOCALITY, PRIO: some endpoint has a locality */
 };
+
+/* Table rows: VIP on a service's first row, DESTINATION on a destination's
+ * first row, so that the groups read down the page. The service's name is
+ * left to `maps services` (and JSON): with it the table would pass 100
+ * columns for ordinary Kubernetes names. With localities known, the
+ * effective weight, the locality and the priority follow. */
 
 static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d,
 			     const struct dest_rows *r, __u32 s, const struct endpoint_cols *with,
@@ -312,7 +332,7 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d,
 {
 	const struct svc_dest *dest = &v->vals[i].dests[d];
 	const struct backend_val *b = &r->b[s];
-	char key[64], svc[BPFMESH_NAME_LEN], dn[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
+	char key[INET6_ADDRSTRLEN + 24], svc[BPFMESH_NAME_LEN], dn[BPFMESH_NAME_LEN], shown[BPFMESH_NAME_LEN + 8];
 	char ep[64], weight[16], share[16], open[24] = "", lb[32] = "", eff[16], prio[16];
 	const char *cells[10];
 	int n = 0;
@@ -322,7 +342,7 @@ static void add_endpoint_row(const struct lb_view *v, size_t i, unsigned int d,
 	format_svc_key(key, sizeof(key), &v->keys[i]);
 	name_or_id(v, v->vals[i].service_id, svc, sizeof(svc));
 	name_or_id(v, dest->subset_id, dn, sizeof(dn));
-	format_addr_port(ep, sizeof(ep), b->addr, b->port);
+	format_addr_port_family(ep, sizeof(ep), v->keys[i].family, b->addr, b->port);
 	snprintf(weight, sizeof(weight), "%u", b->weight);
 	snprintf(share, sizeof(share), "%.1f%%", 100.0 * row_share(r, s, dest));
 	cells[n++] = first_of_svc ? key : "";
@@ -423,16 +443,19 @@ size_t show_endpoints(const struct lb_view *v, struct json *j)
 
 void show_totals(const struct lb_view *v, FILE *out)
 {
-	size_t i, dests = 0, eps = 0;
+	size_t i, dests = 0, eps = 0, v6 = 0;
 	unsigned int d;
 
 	for (i = 0; i < v->n_services; i++) {
+		v6 += v->keys[i].family == BPFMESH_AF_INET6;
 		dests += n_dests(&v->vals[i]);
 		for (d = 0; d < n_dests(&v->vals[i]); d++)
 			eps += v->vals[i].dests[d].n_slots;
 	}
-	fprintf(out, "%zu %s, %zu %s, %zu %s", v->n_services,
-		cli_plural(v->n_services, "service", "services"), dests,
+	fprintf(out, "%zu %s", v->n_services, cli_plural(v->n_services, "service", "services"));
+	if (v6) /* per family, once there is IPv6 */
+		fprintf(out, " (%zu IPv4, %zu IPv6)", v->n_services - v6, v6);
+	fprintf(out, ", %zu %s, %zu %s", dests,
 		cli_plural(dests, "destination", "destinations"), eps,
 		cli_plural(eps, "endpoint", "endpoints"));
 }

@@ -46,6 +46,9 @@ const char *lb_algo_name(__u32 algo);
 /* "127.100.0.1:80/TCP" */
 void format_svc_key(char *buf, size_t len, const struct svc_key *key);
 void format_addr_port(char *buf, size_t len, const __be32 *addr, __be16 port);
+/* The same for either family: "[fd00::1]:8080" for IPv6. */
+void format_addr_port_family(char *buf, size_t len, __u8 family, const __be32 *addr,
+			     __be16 port);
 /* "vip": "127.100.0.1", "port": 80, "protocol": "TCP" into the open object. */
 void json_svc_key(struct json *j, const struct svc_key *key);
 /* A destination as a table shows it beside its service (see above). */

@@ -170,10 +170,12 @@ int health_for_each_cluster(const struct health_maps *hm, health_cluster_fn fn, 
 
 void health_endpoint_addr(const struct ep_health *h, char *buf, size_t len)
 {
-	char ip[INET_ADDRSTRLEN] = "?";
+	char ip[INET6_ADDRSTRLEN] = "?";
+	__be32 addr[4];
+	int family = ep_health_get_addr(h, addr);
 
-	inet_ntop(AF_INET, &h->addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s:%u", ip, ntohs(h->port));
+	inet_ntop(family, addr, ip, sizeof(ip));
+	snprintf(buf, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(h->port));
 }
 
 bool health_is_ejected(const struct ep_health *h, __u64 now_ns)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "model.h"
 
 static bool is_alnum_lower(char c)
 {
@@ -167,6 +168,35 @@ bool check_is_ipv6(const char *s)
 	struct in6_addr a;
 
 	return inet_pton(AF_INET6, s, &a) == 1;
+}
+
+/* ::ffff:0:0/96: an IPv4 address seen through an IPv6 socket (RFC 4291 2.5.5.2). */
+static bool is_v4_mapped(const struct in6_addr *a)
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	return memcmp(a->s6_addr, prefix, sizeof(prefix)) == 0;
+}
+
+bool check_parse_ip(const char *s, struct ip_addr *ip)
+{
+	struct in6_addr a6;
+
+	memset(ip, 0, sizeof(*ip));
+	if (check_parse_ipv4(s, &ip->a[0])) {
+		ip->family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, &a6) != 1)
+		return false;
+	if (is_v4_mapped(&a6)) {
+		memcpy(&ip->a[0], &a6.s6_addr[12], 4);
+		ip->family = AF_INET;
+		return true;
+	}
+	memcpy(ip->a, a6.s6_addr, sizeof(ip->a));
+	ip->family = AF_INET6;
+	return true;
 }
 
 bool check_parse_cidr(const char *s, bool *is_v4, uint32_t *be, unsigned int *plen)

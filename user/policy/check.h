@@ -19,6 +19,9 @@ const char *check_label_value(const char *s);
 /* Dotted-quad IPv4 into network-order *be (may be NULL). */
 bool check_parse_ipv4(const char *s, uint32_t *be);
 bool check_is_ipv6(const char *s);
+/* IPv4 or IPv6 into ip (model.h: a mapped IPv6 address becomes IPv4). */
+struct ip_addr;
+bool check_parse_ip(const char *s, struct ip_addr *ip);
 /* "a.b.c.d/len" or "v6/len": *is_v4, *plen filled. */
 bool check_parse_cidr(const char *s, bool *is_v4, uint32_t *be, unsigned int *plen);
 

@@ -14,6 +14,8 @@ struct ckey {
 	const struct reg_svc *svc;
 	const struct se_addr *addr;
 	bool first_addr; /* the service's first VIP: warnings once, not per VIP */
+	const struct workload_entry *caller; /* key.identity's workload, NULL: any */
+	bool by_source; /* some identity has a key of its own for this VIP */
 };
 
 /* ---- service keys ------------------------------------------------------ */
@@ -21,9 +23,10 @@ struct ckey {
 bool compile_port_intercepted(const struct service_entry *se, const struct se_port *p)
 {
 	/* A DNS-resolved entry without endpoints or selector is resolved by
-	 * DNS here (reg_svc.dns_only): neither condition below holds for it. */
-	return p->cls != PORT_UDP &&
-	       (se->n_eps > 0 || se->has_selector || se->resolution == RES_STATIC);
+	 * DNS here (reg_svc.dns_only): neither condition below holds for it.
+	 * UDP ports are intercepted too (sendmsg/recvmsg, connected UDP). */
+	(void)p;
+	return se->n_eps > 0 || se->has_selector || se->resolution == RES_STATIC;
 }
 
 static bool svc_intercepted(const struct reg_svc *s)
@@ -67,10 +70,14 @@ static struct ckey *ckeys_collect(const struct registry *reg, size_t *n_out)
 		for (j = 0; j < s->se->n_addrs; j++) {
 			struct ckey *k = &keys[n++];
 
-			k->key.addr[0] = s->se->addrs[j].be;
+			memcpy(k->key.addr, s->se->addrs[j].ip.a, sizeof(k->key.addr));
 			k->key.port = htons((uint16_t)s->port->number);
-			k->key.proto = BPFMESH_PROTO_TCP;
-			k->key.family = BPFMESH_AF_INET;
+			/* UDP services are balanced by sendmsg and connect
+			 * (bpf/sock_addr.bpf.c), and routed by tcp routes:
+			 * Istio has no udp routes (they match by port). */
+			k->key.proto = s->port->cls == PORT_UDP ? BPFMESH_PROTO_UDP
+								: BPFMESH_PROTO_TCP;
+			k->key.family = s->se->addrs[j].ip.family;
 			k->svc = s;
 			k->addr = &s->se->addrs[j];
 			k->first_addr = j == 0;
@@ -96,7 +103,7 @@ static int ckey_cmp(const void *a, const void *b)
 /* Two services on one VIP:port cannot be told apart at connect time. */
 static bool ckeys_check_unique(struct cctx *c, const struct ckey *keys, size_t n)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	bool ok = true;
 	size_t i;
 
@@ -105,7 +112,7 @@ static bool ckeys_check_unique(struct cctx *c, const struct ckey *keys, size_t n
 
 		if (memcmp(&a->key, &b->key, sizeof(a->key)) != 0)
 			continue;
-		inet_ntop(AF_INET, &b->key.addr[0], ip, sizeof(ip));
+		inet_ntop(b->key.family, b->key.addr, ip, sizeof(ip));
 		diag_add(c->dl, DIAG_ERROR, b->addr->src.file, b->addr->src.line,
 			 b->addr->src.col, b->addr->src.path,
 			 "%s:%u is claimed by both %s (%s:%u) and %s: connections to it "
@@ -118,14 +125,31 @@ static bool ckeys_check_unique(struct cctx *c, const struct ckey *keys, size_t n
 
 /* ---- routes ------------------------------------------------------------ */
 
-static bool route_matches(const struct vs_route *r, uint32_t port)
+/* Istio: sourceLabels holds when the caller's workload has every one of
+ * the labels, sourceNamespace when it runs in that namespace; an unknown
+ * caller (no identity) satisfies neither. */
+static bool match_source_ok(const struct vs_match *m, const struct workload_entry *caller)
+{
+	if (!m->has_source_labels && !m->source_ns)
+		return true;
+	if (!caller)
+		return false;
+	if (m->source_ns && strcmp(m->source_ns, caller->r.ns ? caller->r.ns : "default"))
+		return false;
+	return !m->has_source_labels || model_labels_match(&m->source_labels, &caller->ep.labels);
+}
+
+static bool route_matches(const struct vs_route *r, uint32_t port,
+			  const struct workload_entry *caller)
 {
 	size_t i;
 
 	if (r->n_matches == 0)
 		return true;
 	for (i = 0; i < r->n_matches; i++) {
-		if (!r->matches[i].never && (!r->matches[i].has_port || r->matches[i].port == port))
+		const struct vs_match *m = &r->matches[i];
+
+		if (!m->never && (!m->has_port || m->port == port) && match_source_ok(m, caller))
 			return true;
 	}
 	return false;
@@ -146,7 +170,7 @@ static const struct vs_route *route_pick(struct cctx *c, const struct virtual_se
 			 http ? "tcp" : "http", http ? "HTTP" : "TCP", s->port->number, s->host,
 			 s->port->protocol ? s->port->protocol : "unset, TCP");
 	for (i = 0; i < n; i++) {
-		if (routes[i].n_dests && route_matches(&routes[i], s->port->number))
+		if (routes[i].n_dests && route_matches(&routes[i], s->port->number, k->caller))
 			return &routes[i];
 	}
 	return NULL;
@@ -215,9 +239,9 @@ static __u32 gcd32(__u32 a, __u32 b)
 
 /* Fill one svc_dest; false on error. */
 static bool dest_fill(struct cctx *c, const struct virtual_service *vs, struct vs_dest *d,
-		      const struct reg_svc *from, struct svc_dest *out)
+		      const struct ckey *k, struct svc_dest *out)
 {
-	const struct reg_svc *s = dest_service(c, vs, d, from);
+	const struct reg_svc *s = dest_service(c, vs, d, k->svc);
 	const struct dr_subset *sub = NULL;
 	long set;
 
@@ -231,7 +255,7 @@ static bool dest_fill(struct cctx *c, const struct virtual_service *vs, struct v
 			return false;
 		}
 	}
-	set = cset_get(c, s, sub, d->subset);
+	set = cset_get(c, s, sub, d->subset, k->key.family);
 	if (set < 0)
 		return false;
 	out->set_id = (__u32)set;
@@ -252,8 +276,10 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 	v->service_id = cname_add(c, BPFMESH_NAME_SERVICE, k->svc->host);
 	if (k->svc->se->r.sockmap_off)
 		v->flags |= BPFMESH_SVC_F_NO_SOCKMAP;
+	if (k->by_source)
+		v->flags |= BPFMESH_SVC_F_BY_SOURCE;
 	if (!r) {
-		long set = cset_get(c, k->svc, NULL, NULL);
+		long set = cset_get(c, k->svc, NULL, NULL, k->key.family);
 
 		if (set < 0)
 			return false;
@@ -272,7 +298,7 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 
 		if (wi == 0 || !d->host)
 			continue; /* unpickable: omitted */
-		if (!dest_fill(c, vs, d, k->svc, &v->dests[n])) {
+		if (!dest_fill(c, vs, d, k, &v->dests[n])) {
 			/* Reported (a warning unless --strict): like Envoy's
 			 * missing cluster, its share is refused, so its weight
 			 * stays in the total with no destination to draw. */
@@ -297,6 +323,109 @@ static bool cval_build(struct cctx *c, const struct ckey *k, struct svc_val *v)
 		return false; /* reported by validate */
 	v->n_dests = (__u16)n;
 	v->total_weight = (__u32)cum;
+	return true;
+}
+
+/* ---- routes by caller identity (issue 15) ------------------------------ */
+
+static int we_cmp(const void *a, const void *b)
+{
+	const struct workload_entry *x = *(const struct workload_entry *const *)a;
+	const struct workload_entry *y = *(const struct workload_entry *const *)b;
+	int c = strcmp(x->r.ns ? x->r.ns : "", y->r.ns ? y->r.ns : "");
+
+	return c ? c : strcmp(x->r.name ? x->r.name : "", y->r.name ? y->r.name : "");
+}
+
+/* The WorkloadEntries with a cgroup: identities 1..n in (namespace, name)
+ * order, into c->callers and img->identities. */
+static bool cidentities_build(struct cctx *c, struct bpfmesh_image *img)
+{
+	const struct workload_entry *we;
+	size_t n = 0, i;
+
+	for (we = c->reg->m->wes; we; we = we->next)
+		n += we->r.cgroup != NULL;
+	if (n == 0)
+		return true;
+	c->callers = calloc(n, sizeof(*c->callers));
+	img->identities = calloc(n, sizeof(*img->identities));
+	if (!c->callers || !img->identities)
+		goto oom;
+	for (we = c->reg->m->wes; we; we = we->next)
+		if (we->r.cgroup)
+			c->callers[c->n_callers++] = we;
+	qsort(c->callers, n, sizeof(*c->callers), we_cmp);
+	for (i = 0; i < n; i++) {
+		struct image_identity *id = &img->identities[img->n_identities++];
+
+		id->id = (__u32)i + 1;
+		id->cgroup = strdup(c->callers[i]->r.cgroup);
+		id->name = strdup(c->callers[i]->r.name ? c->callers[i]->r.name : "");
+		id->ns = strdup(c->callers[i]->r.ns ? c->callers[i]->r.ns : "default");
+		if (!id->cgroup || !id->name || !id->ns)
+			goto oom;
+	}
+	return true;
+oom:
+	c->failed = true;
+	return false;
+}
+
+static bool vs_has_source_match(const struct virtual_service *vs)
+{
+	const struct vs_route *sets[2] = { vs->http, vs->tcp };
+	size_t n[2] = { vs->n_http, vs->n_tcp }, s, i, j;
+
+	for (s = 0; s < 2; s++)
+		for (i = 0; i < n[s]; i++)
+			for (j = 0; j < sets[s][i].n_matches; j++)
+				if (sets[s][i].matches[j].has_source_labels ||
+				    sets[s][i].matches[j].source_ns)
+					return true;
+	return false;
+}
+
+/* A key (VIP, identity) for each caller whose route differs from the one
+ * for any caller: the kernel looks it up first (bpf/lib/svc.h). */
+static bool ckeys_by_source(struct cctx *c, struct bpfmesh_image *img, struct ckey **keys,
+			    size_t *n)
+{
+	size_t i, j, n0 = *n, extra = 0;
+	struct ckey *k;
+
+	(void)img;
+	for (i = 0; c->n_callers && i < n0; i++) {
+		const struct virtual_service *vs = registry_vs_for(c->reg, (*keys)[i].svc->host);
+
+		if (!vs || !vs_has_source_match(vs))
+			continue;
+		for (j = 0; j < c->n_callers; j++) {
+			struct ckey probe = (*keys)[i];
+
+			probe.caller = c->callers[j];
+			probe.first_addr = false;
+			if (route_pick(c, vs, &probe) == route_pick(c, vs, &(*keys)[i]))
+				continue;
+			if (*n + extra >= BPFMESH_MAX_SERVICES) {
+				diag_add(c->dl, DIAG_ERROR, vs->r.src.file, vs->src.line,
+					 vs->src.col, "spec", "routes by source need more than %u "
+					 "(address, port, identity) keys, what the services map holds",
+					 BPFMESH_MAX_SERVICES);
+				return false;
+			}
+			k = realloc(*keys, (*n + extra + 1) * sizeof(*k));
+			if (!k) {
+				c->failed = true;
+				return false;
+			}
+			*keys = k;
+			probe.key.identity = (__u32)j + 1;
+			(*keys)[*n + extra++] = probe;
+			(*keys)[i].by_source = true;
+		}
+	}
+	*n += extra;
 	return true;
 }
 
@@ -383,6 +512,9 @@ bool compile_image(struct registry *reg, struct diag_list *dl, struct bpfmesh_im
 		return false;
 	qsort(keys, n, sizeof(*keys), ckey_cmp);
 	ok = ckeys_check_unique(&c, keys, n);
+	ok = ok && cidentities_build(&c, img) && ckeys_by_source(&c, img, &keys, &n);
+	if (ok)
+		qsort(keys, n, sizeof(*keys), ckey_cmp);
 	ok = ok && cservices_build(&c, keys, n, img);
 	ok = ok && !c.failed && cset_emit(&c, img);
 	if (ok)
@@ -392,6 +524,7 @@ bool compile_image(struct registry *reg, struct diag_list *dl, struct bpfmesh_im
 		diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory while compiling");
 	free(keys);
 	cset_free(&c);
+	free(c.callers);
 	if (!ok)
 		bpfmesh_image_free(img);
 	return ok;

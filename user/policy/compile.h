@@ -13,6 +13,7 @@
 struct cset {
 	const struct reg_svc *svc;
 	const struct dr_subset *subset; /* NULL: the whole service */
+	__u8 family;                    /* its endpoints' (and VIPs') family */
 	const char *name;               /* "host/subset:port" or "host:port" */
 	__u32 name_id;                  /* its image-local name id */
 };
@@ -28,16 +29,20 @@ struct cctx {
 	struct arena *a;
 	struct cset *sets;
 	size_t n_sets, cap_sets;
-	struct hmap set_index; /* (svc, subset) -> index into sets */
+	struct hmap set_index;  /* (svc, subset) -> index into sets, IPv4 */
+	struct hmap set_index6; /* the same for IPv6 VIPs */
 	struct cname *names;           /* in id order: names[i].id == i + 1 */
 	size_t n_names, cap_names;
 	struct hmap name_index;        /* name -> id */
 	bool failed; /* out of memory */
+	const struct workload_entry **callers; /* identity i + 1 is callers[i] */
+	size_t n_callers;
 };
 
-/* Index of the set for (svc, subset), creating it on first use; -1 on OOM. */
+/* Index of the set for (svc, subset) as seen from a VIP of family (the
+ * endpoints of that family), creating it on first use; -1 on OOM. */
 long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset *subset,
-	      const char *subset_name);
+	      const char *subset_name, __u8 family);
 /* Build every set's slots into img->sets. Returns false on error (reported). */
 bool cset_emit(struct cctx *c, struct bpfmesh_image *img);
 void cset_free(struct cctx *c);

@@ -46,15 +46,41 @@ static void cset_cluster_cfg(struct cctx *c, const struct cset *s, struct image_
 	cfg->min_health_percent = oc.min_health_percent;
 }
 
-long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset *subset,
-	      const char *subset_name)
+static bool se_has_vip_family(const struct service_entry *se, __u8 family)
 {
+	size_t i;
+
+	for (i = 0; i < se->n_addrs; i++)
+		if (se->addrs[i].ip.family == family)
+			return true;
+	return false;
+}
+
+/* "host/subset:port" or "host:port"; a dual-stack service's IPv6 set gets
+ * "|ipv6" after it: each family has its own set (a VIP of one family
+ * reaches the endpoints of that family), and each set is a cluster with a
+ * name of its own (one cluster slot per name, health_abi.h). */
+static const char *cset_name(struct cctx *c, const struct reg_svc *svc, const char *subset_name,
+			     __u8 family)
+{
+	const char *v6 = family == AF_INET6 && se_has_vip_family(svc->se, AF_INET) ? "|ipv6" : "";
+
+	if (subset_name)
+		return arena_printf(c->a, "%s/%s:%u%s", svc->host, subset_name,
+				    svc->port->number, v6);
+	return arena_printf(c->a, "%s:%u%s", svc->host, svc->port->number, v6);
+}
+
+long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset *subset,
+	      const char *subset_name, __u8 family)
+{
+	struct hmap *index = family == AF_INET6 ? &c->set_index6 : &c->set_index;
 	struct cset *s;
 	size_t i;
 
-	if (hmap_get_ptr(&c->set_index, svc, subset, &i))
+	if (hmap_get_ptr(index, svc, subset, &i))
 		return (long)i;
-	if (!hmap_put_ptr(&c->set_index, svc, subset, c->n_sets)) {
+	if (!hmap_put_ptr(index, svc, subset, c->n_sets)) {
 		c->failed = true;
 		return -1;
 	}
@@ -72,11 +98,8 @@ long cset_get(struct cctx *c, const struct reg_svc *svc, const struct dr_subset 
 	s = &c->sets[c->n_sets];
 	s->svc = svc;
 	s->subset = subset;
-	if (subset)
-		s->name = arena_printf(c->a, "%s/%s:%u", svc->host, subset_name,
-				       svc->port->number);
-	else
-		s->name = arena_printf(c->a, "%s:%u", svc->host, svc->port->number);
+	s->family = family;
+	s->name = cset_name(c, svc, subset ? subset_name : NULL, family);
 	if (!s->name) {
 		c->failed = true;
 		return -1;
@@ -89,10 +112,10 @@ static int ep_cmp(const void *a, const void *b)
 {
 	const struct reg_ep *x = *(const struct reg_ep *const *)a;
 	const struct reg_ep *y = *(const struct reg_ep *const *)b;
-	uint32_t xa = ntohl(x->addr), ya = ntohl(y->addr);
+	int c = memcmp(x->ip.a, y->ip.a, sizeof(x->ip.a)); /* network order: numeric */
 
-	if (xa != ya)
-		return xa < ya ? -1 : 1;
+	if (c)
+		return c;
 	if (x->port != y->port)
 		return x->port < y->port ? -1 : 1;
 	return 0;
@@ -152,7 +175,8 @@ static bool cset_build(struct cctx *c, const struct cset *s, struct image_set *o
 	if (!eps)
 		return false;
 	for (i = 0; i < svc->n_eps; i++) {
-		if (registry_ep_in_subset(&svc->eps[i], s->subset)) {
+		if (svc->eps[i].ip.family == s->family &&
+		    registry_ep_in_subset(&svc->eps[i], s->subset)) {
 			eps[n++] = &svc->eps[i];
 			total += svc->eps[i].weight;
 		}
@@ -168,6 +192,7 @@ static bool cset_build(struct cctx *c, const struct cset *s, struct image_set *o
 	}
 	qsort(eps, n, sizeof(*eps), ep_cmp);
 	out->n_slots = (__u32)n;
+	out->family = s->family;
 	if (!cset_labels(s, eps, n, out))
 		goto oom;
 	if (n == 0) {
@@ -179,7 +204,7 @@ static bool cset_build(struct cctx *c, const struct cset *s, struct image_set *o
 	if (!out->slots || !weights)
 		goto oom;
 	for (i = 0; i < n; i++) {
-		out->slots[i].addr[0] = eps[i]->addr;
+		memcpy(out->slots[i].addr, eps[i]->ip.a, sizeof(out->slots[i].addr));
 		out->slots[i].port = htons(eps[i]->port);
 		out->slots[i].weight = eps[i]->weight;
 		weights[i] = eps[i]->weight;
@@ -226,6 +251,7 @@ void cset_free(struct cctx *c)
 	free(c->sets);
 	free(c->names);
 	hmap_free(&c->set_index);
+	hmap_free(&c->set_index6);
 	hmap_free(&c->name_index);
 	c->sets = NULL;
 	c->names = NULL;

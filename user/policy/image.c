@@ -43,5 +43,11 @@ void bpfmesh_image_free(struct bpfmesh_image *img)
 	free(img->services);
 	free(img->names);
 	free(img->strtab);
+	for (i = 0; img->identities && i < img->n_identities; i++) {
+		free(img->identities[i].cgroup);
+		free(img->identities[i].name);
+		free(img->identities[i].ns);
+	}
+	free(img->identities);
 	memset(img, 0, sizeof(*img));
 }

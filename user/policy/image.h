@@ -53,6 +53,7 @@ struct image_locality {
 struct image_set {
 	__u32 n_slots;
 	__u32 total_weight;
+	__u8 family;               /* of every endpoint in it: AF_INET or AF_INET6 */
 	struct backend_val *slots; /* n_slots entries, alias columns built */
 	char cluster[BPFMESH_NAME_LEN]; /* "host/subset:port" or "host:port" (cut to fit) */
 	struct cluster_cfg cfg; /* effective outlierDetection, name_id, total_endpoints */
@@ -76,6 +77,14 @@ struct image_name {
 	struct name_val val;
 };
 
+/* A workload identity (identity_abi.h): a WorkloadEntry with the
+ * bpfmesh.io/cgroup annotation. Strings owned by the image. */
+struct image_identity {
+	__u32 id;     /* 1..n: svc_key.identity, the identities map's value */
+	char *cgroup; /* path under the cgroup2 mount, as annotated */
+	char *name, *ns;
+};
+
 struct bpfmesh_image {
 	size_t n_services;
 	struct image_service *services;
@@ -84,6 +93,8 @@ struct bpfmesh_image {
 	size_t n_names;
 	struct image_name *names; /* in id order */
 	char *strtab; /* owns the strings services[].src_file point to */
+	size_t n_identities;
+	struct image_identity *identities; /* in id order */
 };
 
 void bpfmesh_image_free(struct bpfmesh_image *img);

@@ -593,25 +593,46 @@ struct claim {
 	uint32_t port;
 };
 
-static const void *claim_k1(uint32_t addr_be)
+/* The VIP:ports claimed so far, keyed "family/address/port" (IPv4 and
+ * IPv6 alike); the map does not own its keys, so they are kept here. */
+struct claims {
+	struct hmap m;
+	char **keys;
+	size_t n, cap;
+};
+
+#define CLAIM_KEY_LEN 64
+
+static void claim_key(char *buf, const struct ip_addr *ip, uint32_t port)
 {
-	return (const void *)((uintptr_t)addr_be + 1); /* never NULL */
+	snprintf(buf, CLAIM_KEY_LEN, "%u/%08x%08x%08x%08x/%u", ip->family, ip->a[0], ip->a[1],
+		 ip->a[2], ip->a[3], port);
+}
+
+static void claims_free(struct claims *cl)
+{
+	size_t i;
+
+	for (i = 0; i < cl->n; i++)
+		free(cl->keys[i]);
+	free(cl->keys);
+	hmap_free(&cl->m);
 }
 
 /* The first VIP:port of pick i that another pick holds in claims. */
-static bool claim_find(const struct choose *c, const struct hmap *claims, size_t i,
+static bool claim_find(const struct choose *c, const struct claims *claims, size_t i,
 		       struct claim *hit)
 {
 	const struct service_entry *se = (const struct service_entry *)c->picks[i].res;
+	char key[CLAIM_KEY_LEN];
 	size_t a, p, owner;
 
 	for (p = 0; p < se->n_ports; p++) {
 		if (!compile_port_intercepted(se, &se->ports[p]))
 			continue;
 		for (a = 0; a < se->n_addrs; a++) {
-			if (hmap_get_ptr(claims, claim_k1(se->addrs[a].be),
-					 (const void *)(uintptr_t)(se->ports[p].number + 1), &owner) &&
-			    owner != i) {
+			claim_key(key, &se->addrs[a].ip, se->ports[p].number);
+			if (hmap_get_str(&claims->m, key, &owner) && owner != i) {
 				*hit = (struct claim){ owner, &se->addrs[a], se->ports[p].number };
 				return true;
 			}
@@ -620,17 +641,29 @@ static bool claim_find(const struct choose *c, const struct hmap *claims, size_t
 	return false;
 }
 
-static bool claim_all(const struct choose *c, struct hmap *claims, size_t i)
+static bool claim_all(const struct choose *c, struct claims *claims, size_t i)
 {
 	const struct service_entry *se = (const struct service_entry *)c->picks[i].res;
+	char key[CLAIM_KEY_LEN], **grown;
 	size_t a, p;
+	bool added;
 
 	for (p = 0; p < se->n_ports; p++) {
 		if (!compile_port_intercepted(se, &se->ports[p]))
 			continue;
 		for (a = 0; a < se->n_addrs; a++) {
-			if (!hmap_put_ptr(claims, claim_k1(se->addrs[a].be),
-					  (const void *)(uintptr_t)(se->ports[p].number + 1), i))
+			if (claims->n == claims->cap) {
+				claims->cap = claims->cap ? claims->cap * 2 : 64;
+				grown = realloc(claims->keys, claims->cap * sizeof(*grown));
+				if (!grown)
+					return false;
+				claims->keys = grown;
+			}
+			claim_key(key, &se->addrs[a].ip, se->ports[p].number);
+			claims->keys[claims->n] = strdup(key);
+			if (!claims->keys[claims->n])
+				return false;
+			if (!hmap_put_str(&claims->m, claims->keys[claims->n++], i, &added))
 				return false;
 		}
 	}
@@ -649,10 +682,10 @@ static int pick_age_cmp(const void *x, const void *y)
 
 static char *vip_reason(const struct pick *owner, const struct claim *hit)
 {
-	char ip[INET_ADDRSTRLEN], *s = NULL;
+	char ip[INET6_ADDRSTRLEN], *s = NULL;
 	const struct resource *o = owner->res;
 
-	inet_ntop(AF_INET, &hit->addr->be, ip, sizeof(ip));
+	inet_ntop(hit->addr->ip.family, hit->addr->ip.a, ip, sizeof(ip));
 	return asprintf(&s, "%s:%u:%u: %s: %s:%u is claimed by ServiceEntry %s/%s (%s:%u), "
 			"which is older and keeps it (the older resource wins, as in Istio)",
 			hit->addr->src.file, hit->addr->src.line, hit->addr->src.col,
@@ -691,7 +724,7 @@ static void vip_lose(struct choose *c, size_t i, const struct claim *hit, bool f
  * older one holds one of them; a loser's last good version (a fallback)
  * is tried after, against the claims the winners made, and never evicts
  * one of them. */
-static bool claim_in_order(struct choose *c, struct hmap *claims, size_t *order, size_t n,
+static bool claim_in_order(struct choose *c, struct claims *claims, size_t *order, size_t n,
 			   bool first_round, size_t *n_retry)
 {
 	struct claim hit;
@@ -715,7 +748,7 @@ static bool claim_in_order(struct choose *c, struct hmap *claims, size_t *order,
 
 static bool choose_vips(struct choose *c)
 {
-	struct hmap claims = { 0 };
+	struct claims claims = { 0 };
 	size_t *order, n = 0, i, retry;
 	bool ok;
 
@@ -728,7 +761,7 @@ static bool choose_vips(struct choose *c)
 	}
 	ok = claim_in_order(c, &claims, order, n, true, &retry) &&
 	     claim_in_order(c, &claims, order, retry, false, &retry);
-	hmap_free(&claims);
+	claims_free(&claims);
 	free(order);
 	return ok;
 }

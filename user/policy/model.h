@@ -40,12 +40,15 @@ struct resource {
 	bool sockmap_off; /* annotation bpfmesh.io/sockmap: "off" (issue 13) */
 	bool has_created; /* metadata.creationTimestamp given */
 	int64_t created;  /* its Unix time, seconds (conflicts: the older wins) */
+	const char *cgroup; /* annotation bpfmesh.io/cgroup: a WorkloadEntry's
+			     * cgroup under the cgroup2 mount (issue 15), or NULL */
+	struct src cgroup_src;
 };
 
 enum port_class {
 	PORT_TCP,  /* TCP, TLS, HTTPS, MONGO, REDIS, MYSQL, unset: tcp routes */
 	PORT_HTTP, /* HTTP, HTTP2, GRPC, GRPC-Web: http routes */
-	PORT_UDP,  /* not intercepted in this slice */
+	PORT_UDP,  /* UDP: sendmsg/recvmsg and connect; tcp routes apply */
 };
 
 struct se_port {
@@ -64,13 +67,23 @@ struct endpoint {
 	struct labels labels;
 	const char *locality, *network;
 	uint32_t weight; /* 0 (unset) means 1 */
+	const char *service_account; /* NULL: unset */
 	struct src src;
 };
 
 enum se_resolution { RES_NONE, RES_STATIC, RES_DNS, RES_DNS_ROUND_ROBIN };
 
+/* An IP address as the kernel keys it (svc_key, backend_val): network
+ * order, IPv4 in a[0] with the rest zero, IPv6 in a[0..3]. An IPv4-mapped
+ * IPv6 address (::ffff:a.b.c.d) is kept as the IPv4 address it maps: the
+ * kernel handles such a destination as IPv4 (issue 15). */
+struct ip_addr {
+	uint32_t a[4];
+	uint8_t family; /* AF_INET or AF_INET6 */
+};
+
 struct se_addr {
-	uint32_t be; /* IPv4 VIP, network order */
+	struct ip_addr ip; /* a VIP */
 	struct src src;
 };
 
@@ -79,7 +92,7 @@ struct service_entry {
 	const char **hosts;
 	struct src *host_src;
 	size_t n_hosts;
-	struct se_addr *addrs; /* usable IPv4 VIPs only */
+	struct se_addr *addrs; /* usable VIPs (single addresses), IPv4 and IPv6 */
 	size_t n_addrs;
 	struct se_port *ports;
 	size_t n_ports;
@@ -106,6 +119,12 @@ struct vs_match {
 	bool has_port;
 	uint32_t port;
 	bool never; /* holds a field we cannot enforce: treated as not matching */
+	/* sourceLabels / sourceNamespace: the caller's workload identity must
+	 * have these labels / this namespace (issue 15); a caller of no known
+	 * identity matches neither. */
+	bool has_source_labels;
+	struct labels source_labels;
+	const char *source_ns; /* NULL: unset */
 };
 
 struct vs_dest {

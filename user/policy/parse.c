@@ -72,8 +72,29 @@ static void meta_map(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 	yexpect_map(d, n, path); /* labels, annotations: no effect on routing */
 }
 
+/* bpfmesh.io/cgroup: a path under the cgroup2 mount ("/" first or not);
+ * ".." would leave it, so it is refused. */
+static void meta_cgroup(struct ydoc *d, yaml_node_t *n, const char *path, struct resource *r)
+{
+	char vpath[YPATH_MAX];
+	yaml_node_t *v = ymap_get(d, n, "bpfmesh.io/cgroup");
+	const char *s;
+
+	ypath_key(vpath, path, "bpfmesh.io/cgroup");
+	if (!v || ynode_is_null(v) || !yget_str(d, v, vpath, &s))
+		return;
+	if (!s[0] || strstr(s, "..") || strlen(s) > 1024) {
+		ydiag(d, v, DIAG_ERROR, vpath,
+		      "\"%s\": must be a path under the cgroup2 mount, without \"..\"", s);
+		return;
+	}
+	r->cgroup = s;
+	r->cgroup_src = ysrc(d, v, vpath);
+}
+
 /* Annotations have no effect on routing, except bpfmesh.io/sockmap: "off"
- * (same-node acceleration not used for the resource's services). */
+ * (same-node acceleration not used for the resource's services) and
+ * bpfmesh.io/cgroup (a WorkloadEntry's processes: its identity). */
 static void meta_annotations(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	struct resource *r = obj;
@@ -83,6 +104,7 @@ static void meta_annotations(struct ydoc *d, yaml_node_t *n, const char *path, v
 
 	if (!yexpect_map(d, n, path))
 		return;
+	meta_cgroup(d, n, path, r);
 	v = ymap_get(d, n, "bpfmesh.io/sockmap");
 	ypath_key(vpath, path, "bpfmesh.io/sockmap");
 	if (!v || ynode_is_null(v) || !yget_str(d, v, vpath, &s))

@@ -217,7 +217,7 @@ static void ep_service_account(struct ydoc *d, yaml_node_t *n, const char *path,
 	if ((err = check_dns1123_subdomain(s)))
 		ydiag(d, n, DIAG_ERROR, path, "serviceAccount \"%s\" is invalid: %s", s, err);
 	else
-		ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "workload identity is not used at connection level");
+		((struct endpoint *)obj)->service_account = s;
 }
 
 static const struct yfield endpoint_fields[] = {

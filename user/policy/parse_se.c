@@ -39,10 +39,24 @@ static void se_hosts(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 	}
 }
 
+/* The address of a single-address CIDR (a.b.c.d/32, x::y/128), else false. */
+static bool se_single_cidr(const char *a, bool v4, unsigned int plen, struct ip_addr *ip)
+{
+	char host[64];
+	size_t len = strcspn(a, "/");
+
+	if (plen != (v4 ? 32u : 128u) || len >= sizeof(host))
+		return false;
+	memcpy(host, a, len);
+	host[len] = '\0';
+	return check_parse_ip(host, ip);
+}
+
 static void se_address(struct ydoc *d, yaml_node_t *item, const char *path, size_t idx,
 		       void *obj)
 {
 	struct service_entry *se = obj;
+	struct ip_addr ip;
 	unsigned int plen;
 	const char *a;
 	uint32_t be;
@@ -50,12 +64,8 @@ static void se_address(struct ydoc *d, yaml_node_t *item, const char *path, size
 
 	if (!yget_str(d, item, path, &a))
 		return;
-	if (check_parse_ipv4(a, &be)) {
-		se->addrs[se->n_addrs++] = (struct se_addr){ be, ysrc(d, item, path) };
-		return;
-	}
-	if (check_is_ipv6(a)) {
-		ydiag(d, item, DIAG_UNENFORCED, path, "IPv6 address %s: not yet supported; skipped", a);
+	if (check_parse_ip(a, &ip)) {
+		se->addrs[se->n_addrs++] = (struct se_addr){ ip, ysrc(d, item, path) };
 		return;
 	}
 	if (!check_parse_cidr(a, &v4, &be, &plen)) {
@@ -65,11 +75,11 @@ static void se_address(struct ydoc *d, yaml_node_t *item, const char *path, size
 	if (!se->has_cidr)
 		se->cidr_src = ysrc(d, item, path);
 	se->has_cidr = true;
-	if (v4 && plen == 32)
-		se->addrs[se->n_addrs++] = (struct se_addr){ be, ysrc(d, item, path) };
+	if (se_single_cidr(a, v4, plen, &ip))
+		se->addrs[se->n_addrs++] = (struct se_addr){ ip, ysrc(d, item, path) };
 	else
 		ydiag(d, item, DIAG_UNENFORCED, path,
-		      "CIDR %s: only single addresses (/32) are supported yet; skipped", a);
+		      "CIDR %s: only single addresses (/32, /128) are supported yet; skipped", a);
 }
 
 static void se_addresses(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)

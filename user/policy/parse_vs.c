@@ -161,6 +161,23 @@ static void match_request(struct ydoc *d, yaml_node_t *n, const char *path, void
 	match_never(d, n, path, obj, "needs to see HTTP requests");
 }
 
+static void match_source_labels(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct vs_match *m = obj;
+
+	parse_labels(d, n, path, &m->source_labels, true);
+	m->has_source_labels = true;
+}
+
+static void match_source_ns(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
+{
+	struct vs_match *m = obj;
+	const char *s;
+
+	if (yget_str(d, n, path, &s))
+		m->source_ns = s;
+}
+
 static void match_not_yet(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	match_never(d, n, path, obj, "not yet implemented");
@@ -178,8 +195,8 @@ static const struct yfield http_match_fields[] = {
 	{ "queryParams", match_request },
 	{ "ignoreUriCase", match_request },
 	{ "withoutHeaders", match_request },
-	{ "sourceLabels", match_not_yet },
-	{ "sourceNamespace", match_not_yet },
+	{ "sourceLabels", match_source_labels },
+	{ "sourceNamespace", match_source_ns },
 	{ "gateways", match_not_yet },
 	{ NULL, NULL },
 };
@@ -187,8 +204,8 @@ static const struct yfield http_match_fields[] = {
 static const struct yfield tcp_match_fields[] = {
 	{ "port", match_port },
 	{ "destinationSubnets", match_not_yet },
-	{ "sourceLabels", match_not_yet },
-	{ "sourceNamespace", match_not_yet },
+	{ "sourceLabels", match_source_labels },
+	{ "sourceNamespace", match_source_ns },
 	{ "sourceSubnet", match_not_yet },
 	{ "gateways", match_not_yet },
 	{ NULL, NULL },

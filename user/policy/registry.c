@@ -24,12 +24,12 @@ static uint16_t reg_target_port(const struct endpoint *ep, const struct se_port 
 static void reg_add_ep(struct reg_svc *s, const struct endpoint *ep, const struct resource *we)
 {
 	struct reg_ep *e;
-	uint32_t be;
+	struct ip_addr ip;
 
-	if (!ep->address || !check_parse_ipv4(ep->address, &be))
-		return; /* IPv6, unix://, DNS names: reported by validate */
+	if (!ep->address || !check_parse_ip(ep->address, &ip))
+		return; /* unix://, DNS names: reported by validate */
 	e = &s->eps[s->n_eps++];
-	e->addr = be;
+	e->ip = ip;
 	e->port = reg_target_port(ep, s->port);
 	e->weight = ep->weight ? ep->weight : 1;
 	e->labels = &ep->labels;

@@ -25,7 +25,7 @@
 #define POLICY_MAX_ENDPOINT_SLOTS BPFMESH_MAX_BACKENDS
 
 struct reg_ep {
-	uint32_t addr;  /* IPv4, network order */
+	struct ip_addr ip; /* IPv4 or IPv6 (model.h) */
 	uint16_t port;  /* target port, host order */
 	uint32_t weight;
 	const struct labels *labels;

@@ -60,8 +60,6 @@ static void se_check_ports(const struct service_entry *se, struct diag_list *dl)
 			VDIAG(dl, DIAG_ERROR, &p->src, "port number is required (1..65535)");
 		if (!p->name_given)
 			VDIAG(dl, DIAG_ERROR, &p->src, "port name is required");
-		if (p->cls == PORT_UDP)
-			VDIAG(dl, DIAG_NOTE, &p->src, "UDP port %u is not intercepted yet", p->number);
 		if (p->number && !first_num(&numbers, p->number, i, &first)) {
 			oom(dl, &p->src);
 			break;
@@ -81,18 +79,16 @@ static void se_check_ports(const struct service_entry *se, struct diag_list *dl)
 	hmap_free(&names);
 }
 
-/* An endpoint the data plane can use: IPv4 only, this slice. */
+/* An endpoint the data plane can use: an IPv4 or IPv6 address. */
 static void ep_check_address(const struct endpoint *ep, bool dns, struct diag_list *dl)
 {
 	const char *a = ep->address;
 
-	if (!a || !a[0] || check_parse_ipv4(a, NULL))
+	if (!a || !a[0] || check_parse_ipv4(a, NULL) || check_is_ipv6(a))
 		return;
 	if (strncmp(a, "unix://", 7) == 0)
 		VDIAG(dl, DIAG_UNENFORCED, &ep->src,
 		      "unix domain socket endpoint %s is not supported; skipped", a);
-	else if (check_is_ipv6(a))
-		VDIAG(dl, DIAG_UNENFORCED, &ep->src, "IPv6 endpoint %s: not yet supported; skipped", a);
 	else if (dns)
 		VDIAG(dl, DIAG_UNENFORCED, &ep->src,
 		      "endpoint %s needs DNS resolution, not supported at connection level; skipped",
@@ -250,7 +246,7 @@ static void se_check(const struct service_entry *se, struct diag_list *dl)
 	se_check_endpoints(se, dl);
 	if (se->n_addrs == 0 && se->n_hosts && se->n_ports)
 		diag_add(dl, DIAG_NOTE, se->src.file, se->src.line, se->src.col, "spec.addresses",
-			 "no IPv4 address: no virtual IP to intercept for %s", se->hosts[0]);
+			 "no address: no virtual IP to intercept for %s", se->hosts[0]);
 }
 
 /* ---- VirtualService ---------------------------------------------------- */

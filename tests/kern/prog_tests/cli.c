@@ -33,6 +33,7 @@ KTEST(cli_maps_show_kernel_state)
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps services -j --bpffs %s", env.bpffs),
 		  0, "maps services -j");
 	ASSERT_TRUE(strstr(out, "{\"vip\":\"127.100.10.1\",\"port\":80,\"protocol\":\"TCP\","
+			   "\"family\":\"IPv4\","
 			   "\"service\":\"reviews.default.svc.cluster.local\"") != NULL,
 		    "service address as vip, port, protocol; service named");
 	ASSERT_TRUE(json_has_value(out, "weight", "90") && json_has_value(out, "share", "0.9"),
@@ -61,6 +62,7 @@ KTEST(cli_maps_show_kernel_state)
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps endpoints -j --bpffs %s", env.bpffs),
 		  0, "maps endpoints -j");
 	ASSERT_TRUE(strstr(out, "{\"vip\":\"127.100.10.1\",\"port\":80,\"protocol\":\"TCP\","
+			   "\"family\":\"IPv4\","
 			   "\"service\":\"reviews.default.svc.cluster.local\",\"destination\":"
 			   "\"reviews.default.svc.cluster.local/v1:80\",\"set\":") != NULL,
 		    "endpoints name the service address as services do");

@@ -346,7 +346,7 @@ static int write_agent_slot(struct health_fixture *f, __u32 ep_slot, __u32 clust
 {
 	struct ep_health h = { .cluster_slot = cluster_slot };
 
-	return bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_endpoints_v1), &ep_slot,
+	return bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_endpoints_v2), &ep_slot,
 				   &h, 0) ||
 	       bpf_map_update_elem(map_fd(f->ops->maps.bpfmesh_health4_cluster_cfg_v1),
 				   &cluster_slot, cfg, 0);
@@ -442,7 +442,7 @@ static void check_dead_endpoint(struct health_fixture *f, __u64 t_start, __u64 t
 	ASSERT_EQ(c.closed, 8, "dead: closed (failed connects count as closed)");
 	ASSERT_EQ(c.fail_refused, 8, "dead: refused");
 	ASSERT_EQ(c.established, 0, "dead: established");
-	if (!ASSERT_OK(bpf_map_lookup_elem(map_fd(f->ops->maps.bpfmesh_health4_endpoints_v1), &slot, &h),
+	if (!ASSERT_OK(bpf_map_lookup_elem(map_fd(f->ops->maps.bpfmesh_health4_endpoints_v2), &slot, &h),
 		       "read endpoint health") ||
 	    !ASSERT_OK(bpf_map_lookup_elem(map_fd(f->ops->maps.bpfmesh_health4_clusters_v1), &cl, &st),
 		       "read cluster state"))
@@ -493,7 +493,7 @@ KTEST(health_sockops_counts_and_ejects)
 	t_start = mono_ns();
 	pid = fork();
 	if (pid == 0)
-		_exit(child_run(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v1), &live, &dead,
+		_exit(child_run(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v2), &live, &dead,
 				lsock));
 	if (!ASSERT_TRUE(pid > 0, "fork") || !ASSERT_TRUE(waitpid(pid, &status, 0) == pid, "wait"))
 		goto out;
@@ -565,14 +565,14 @@ KTEST(health_sockops_timeout_is_local_origin_failure)
 		goto out;
 	pid = fork();
 	if (pid == 0)
-		_exit(child_timeout(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v1)));
+		_exit(child_timeout(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v2)));
 	if (!ASSERT_TRUE(pid > 0, "fork") || !ASSERT_TRUE(waitpid(pid, &status, 0) == pid, "wait"))
 		goto out;
 	if (!ASSERT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "connect timed out"))
 		goto out;
 	if (!ASSERT_TRUE(sum_counters(map_fd(f.ops->maps.bpfmesh_health4_counters_v1), EP_SILENT,
 				      &c), "read counters") ||
-	    !ASSERT_OK(bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_endpoints_v1), &slot,
+	    !ASSERT_OK(bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_endpoints_v2), &slot,
 					   &h), "read endpoint health"))
 		goto out;
 	ASSERT_EQ(c.opened, 1, "opened");
@@ -677,7 +677,7 @@ KTEST(health_max_ejection_percent_concurrent)
 	for (i = 0; i < 2; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0)
-			_exit(child_pool(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v1), dead));
+			_exit(child_pool(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v2), dead));
 	}
 	for (i = 0; i < 2; i++) {
 		status = -1;
@@ -691,7 +691,7 @@ KTEST(health_max_ejection_percent_concurrent)
 		struct ep_health h;
 		__u32 slot = POOL_FIRST + i;
 
-		if (bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_endpoints_v1), &slot, &h))
+		if (bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_endpoints_v2), &slot, &h))
 			continue;
 		ejected += h.ejected_until_ns != 0;
 		if (h.ejected_until_ns > until)
