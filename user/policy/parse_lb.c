@@ -364,6 +364,4 @@ void parse_load_balancer(struct ydoc *d, yaml_node_t *n, const char *path, struc
 	ywalk_map(d, n, path, lb_fields, lb);
 	if (lb->has_simple && lb->has_hash)
 		ydiag(d, ykey(d, n), DIAG_ERROR, path, "only one of simple or consistentHash can be set");
-	if (lb->locality.present)
-		ydiag(d, ykey(d, n), DIAG_UNENFORCED, path, "localityLbSetting is not yet enforced");
 }
