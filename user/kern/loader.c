@@ -412,7 +412,9 @@ static int attach_one(struct lb_loader *l, unsigned int i)
  * each, and every host has a cluster: 2x. A hash map's bucket array is
  * allocated at creation (16 B a bucket): sizing these from the slots keeps
  * a node's memory to its policy (the compile-time maxima cost 10.9 MB). */
-enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE };
+/* PER_SERVICE_AND_ZERO: one more than the services, for an array whose
+ * element 0 is never given out (the heads: a service index 0 names none). */
+enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE, PER_SERVICE_AND_ZERO };
 
 static const struct {
 	const char *map;
@@ -430,7 +432,7 @@ static const struct {
 	 * room for every service's next version while the old one waits out
 	 * its grace period (lb_abi.h). */
 	{ BPFMESH_MAP_SVC_IDS, PER_SERVICE, 1 },
-	{ BPFMESH_MAP_SVC_HEADS, PER_SERVICE, 1 },
+	{ BPFMESH_MAP_SVC_HEADS, PER_SERVICE_AND_ZERO, 1 },
 	{ BPFMESH_MAP_ROUTES, PER_SERVICE, 2 },
 	{ BPFMESH_MAP_LB_POLICY, PER_CLUSTER, 1 },
 	{ BPFMESH_MAP_LB_RR, PER_CLUSTER, 1 },
@@ -449,6 +451,8 @@ static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
 		return s->max_clusters;
 	case PER_SERVICE:
 		return s->max_services;
+	case PER_SERVICE_AND_ZERO:
+		return s->max_services + 1;
 	}
 	return 0;
 }
