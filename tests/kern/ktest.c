@@ -287,6 +287,21 @@ int env_start_agent_arg(struct ktest_env *e, const char *extra_env, const char *
 	return env_start_agent_args(e, extra_env, args);
 }
 
+/* The agent's log, to stdout, when it did not start: the test's own output
+ * then says why (the log file is removed at teardown). */
+static void print_agent_log(const struct ktest_env *e)
+{
+	char line[1024];
+	FILE *f = fopen(e->log, "r");
+
+	if (!f)
+		return;
+	printf("  --- agent log %s ---\n", e->log);
+	while (fgets(line, sizeof(line), f))
+		printf("  | %s", line);
+	fclose(f);
+}
+
 int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args)
 {
 	int applied_before = env_count_log(e, "bpfmesh: applied generation");
@@ -294,7 +309,12 @@ int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char 
 
 	if (err)
 		return err;
-	return env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 10000);
+	/* 30 s: loading and verifying every program under QEMU/TCG takes
+	 * seconds; on a real machine the first apply comes in well under one. */
+	err = env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 30000);
+	if (err)
+		print_agent_log(e);
+	return err;
 }
 
 int env_spawn_agent(struct ktest_env *e, const char *extra_env, const char *const *args)

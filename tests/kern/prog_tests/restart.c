@@ -471,7 +471,7 @@ KTEST(layout_migration_from_unversioned_pins)
 		load_stop(&lc, &r);
 		goto out;
 	}
-	ASSERT_OK(env_wait_log(&env, "migrated:", 1, 5000), "migration done");
+	ASSERT_OK(env_wait_log(&env, "migrated:", 1, 30000), "migration done");
 	usleep(50 * 1000);
 	ASSERT_OK(load_stop(&lc, &r), "load client result");
 	printf("layout_migration: %ld connections, %ld failed during the migration (last errno %d)\n",
@@ -824,7 +824,7 @@ KTEST(policy_over_capacity_refused)
 	    !ASSERT_OK(backends_start(&be, eps, 1, 8080), "backends") ||
 	    !ASSERT_OK(env_spawn_agent(&env, NULL, small), "agent"))
 		goto out;
-	ASSERT_OK(env_wait_log(&env, "Failed to apply policy", 1, 5000), "refused");
+	ASSERT_OK(env_wait_log(&env, "Failed to apply policy", 1, 30000), "refused");
 	ASSERT_EQ(env_count_log(&env, "needs 3 services (VIP:port), the kernel map holds 2: "
 			       "raise the agent's --max-services"), 1,
 		  "the message names the limit and the option");
