@@ -676,21 +676,11 @@ static int load_objects(struct lb_loader *l)
 /* "IF[,IF...]" into names and indexes. */
 static int parse_interfaces(struct lb_loader *l, const char *list)
 {
-	const char *p = list, *end;
-	size_t len;
+	const char *p = list;
+	int got = 0;
 
-	while (p && *p) {
-		end = strchr(p, ',');
-		if (!end)
-			end = p + strlen(p);
-		len = (size_t)(end - p);
-		if (len == 0 || len >= IF_NAMESIZE || l->n_ifaces == LB_MAX_IFACES) {
-			fprintf(stderr, "--interfaces: bad or too many names in '%s' (at most %d, "
-				"each below %d characters)\n", list, LB_MAX_IFACES, IF_NAMESIZE);
-			return -EINVAL;
-		}
-		memcpy(l->ifname[l->n_ifaces], p, len);
-		l->ifname[l->n_ifaces][len] = '\0';
+	while (l->n_ifaces < LB_MAX_IFACES &&
+	       (got = tc_iface_next(&p, l->ifname[l->n_ifaces])) > 0) {
 		l->ifindex[l->n_ifaces] = (int)if_nametoindex(l->ifname[l->n_ifaces]);
 		if (!l->ifindex[l->n_ifaces]) {
 			fprintf(stderr, "--interfaces: no interface '%s' in this network "
@@ -698,7 +688,11 @@ static int parse_interfaces(struct lb_loader *l, const char *list)
 			return -ENODEV;
 		}
 		l->n_ifaces++;
-		p = *end ? end + 1 : end;
+	}
+	if (got < 0 || (p && *p)) {
+		fprintf(stderr, "--interfaces: bad or too many names in '%s' (at most %d, "
+			"each below %d characters)\n", list, LB_MAX_IFACES, IF_NAMESIZE);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "tc_attach.h"
@@ -170,4 +171,23 @@ void tc_close(struct tc_attachment *a)
 	a->link = NULL;
 	a->attached = false;
 	a->created_qdisc = false;
+}
+
+int tc_iface_next(const char **cursor, char *name)
+{
+	const char *p = *cursor, *end;
+	size_t len;
+
+	if (!p || !*p)
+		return 0;
+	end = strchr(p, ',');
+	if (!end)
+		end = p + strlen(p);
+	len = (size_t)(end - p);
+	if (len == 0 || len >= IF_NAMESIZE)
+		return -EINVAL;
+	memcpy(name, p, len);
+	name[len] = '\0';
+	*cursor = *end ? end + 1 : end;
+	return 1;
 }

@@ -53,4 +53,9 @@ void tc_detach(struct tc_attachment *a);
 /* Release this process's handles; the attachment stays. */
 void tc_close(struct tc_attachment *a);
 
+/* The next name of an --interfaces list "IF[,IF...]" into name (at least
+ * IF_NAMESIZE bytes), *cursor advanced past it: 1, 0 at the end, or
+ * -EINVAL for an empty or too long name. */
+int tc_iface_next(const char **cursor, char *name);
+
 #endif /* BPFMESH_TC_ATTACH_H */

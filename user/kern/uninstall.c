@@ -188,19 +188,10 @@ static int remove_tc_filter(int ifindex, enum bpf_tc_attach_point point,
 static int uninstall_interfaces(const char *list, struct lb_uninstall_report *r)
 {
 	char name[IF_NAMESIZE];
-	const char *p = list, *end;
-	int first = 0, ifindex;
-	size_t len;
+	const char *p = list;
+	int first = 0, ifindex, got;
 
-	while (p && *p) {
-		end = strchr(p, ',');
-		if (!end)
-			end = p + strlen(p);
-		len = (size_t)(end - p);
-		if (len == 0 || len >= sizeof(name))
-			return -EINVAL;
-		memcpy(name, p, len);
-		name[len] = '\0';
+	while ((got = tc_iface_next(&p, name)) > 0) {
 		ifindex = (int)if_nametoindex(name);
 		if (!ifindex) {
 			note_error(&first, -ENODEV);
@@ -208,9 +199,8 @@ static int uninstall_interfaces(const char *list, struct lb_uninstall_report *r)
 			note_error(&first, remove_tc_filter(ifindex, BPF_TC_INGRESS, r));
 			note_error(&first, remove_tc_filter(ifindex, BPF_TC_EGRESS, r));
 		}
-		p = *end ? end + 1 : end;
 	}
-	return first;
+	return got < 0 ? got : first;
 }
 
 int lb_uninstall(const char *bpffs_dir, const char *cgroup_dir, const char *interfaces,
