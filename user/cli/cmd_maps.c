@@ -80,8 +80,8 @@ int open_pinned(const char *map_name)
 
 struct kernel_view {
 	int be_fd, names_fd;
-	int lb_fd, open_fd; /* loadBalancer maps; -1 when absent (an older agent) */
-	int loc_fd;         /* endpoint localities; -1: an agent without them */
+	int lb_fd, open_fd; /* loadBalancer maps; < 0 when absent (an older agent) */
+	int loc_fd;         /* endpoint localities; < 0: an agent without them */
 	struct name_val name; /* last name looked up */
 };
 
@@ -104,16 +104,6 @@ static int kernel_open(void *ctx, __u32 ep_slot, __s64 *out)
 		return -ENOENT;
 	*out = a.open;
 	return 0;
-}
-
-/* A pin that may be absent: -1 then, and no message. */
-static int open_optional(const char *map_name)
-{
-	char path[PATH_MAX];
-
-	if (lb_pin_path(path, sizeof(path), bpffs_dir, map_name))
-		return -1;
-	return bpf_obj_get(path);
 }
 
 static const char *kernel_name(void *ctx, __u32 id)
@@ -206,13 +196,13 @@ static int show_lb(bool endpoints)
 	struct lb_view view = { .n_services = n, .keys = keys, .vals = vals, .ctx = &kv,
 				.name = kernel_name, .slot = kernel_slot,
 				.locality = kernel_locality };
-	kv.lb_fd = open_optional(BPFMESH_MAP_LB_POLICY);
-	kv.open_fd = open_optional(BPFMESH_MAP_LB_ACTIVE);
+	kv.lb_fd = lb_pin_open(bpffs_dir, BPFMESH_MAP_LB_POLICY);
+	kv.open_fd = lb_pin_open(bpffs_dir, BPFMESH_MAP_LB_ACTIVE);
 	if (kv.lb_fd >= 0 && kv.open_fd >= 0) {
 		view.lb = kernel_lb;
 		view.open = kernel_open;
 	}
-	kv.loc_fd = open_optional(BPFMESH_MAP_EP_LOCALITY);
+	kv.loc_fd = lb_pin_open(bpffs_dir, BPFMESH_MAP_EP_LOCALITY);
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
 		if (endpoints)

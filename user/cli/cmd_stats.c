@@ -47,7 +47,7 @@ struct stats {
 	__u64 *opened_before; /* per endpoint slot, at the first reading */
 	struct node_counters node; /* node-wide: same-node acceleration */
 	__u64 now_ns;
-	int loc_fd;              /* endpoint localities (stats_locality.h), -1: none */
+	int loc_fd;              /* endpoint localities (stats_locality.h), < 0: none */
 	struct loc_tally *tally; /* room for one subset's endpoints */
 };
 

@@ -9,11 +9,7 @@
 
 int stats_locality_open(const char *bpffs)
 {
-	char path[PATH_MAX];
-
-	if (lb_pin_path(path, sizeof(path), bpffs, BPFMESH_MAP_EP_LOCALITY))
-		return -1;
-	return bpf_obj_get(path);
+	return lb_pin_open(bpffs, BPFMESH_MAP_EP_LOCALITY);
 }
 
 static __u64 failed_of(const struct ep_counters *c)

@@ -16,7 +16,7 @@ struct loc_tally {
 	__u64 opened, failed;
 };
 
-/* The pinned locality map under bpffs, or -1 (an agent without it). */
+/* The pinned locality map under bpffs, or < 0 (an agent without it). */
 int stats_locality_open(const char *bpffs);
 
 /* Group eps[0..n) by locality into out (room for n); the number of groups,
