@@ -11,6 +11,12 @@
  * sees the VIP. ICMP errors about tracked flows are translated too
  * (lib/icmp.h).
  *
+ * The endpoint is chosen once per flow, by the destination's loadBalancer
+ * as connect4 chooses it (lib/lb_algo.h), in tc4_pick: a global function,
+ * which the verifier checks once on its own instead of once per call site
+ * inlined into every path of the packet code (on Linux 6.1 the inlined
+ * algorithms took the program past the verifier's complexity limit).
+ *
  * A flow keeps its endpoint while the endpoint is in the service's policy,
  * whatever the weights become; a TCP flow whose endpoint left, or whose
  * entry was evicted, is reset (RST to the client) rather than black-holed.
@@ -19,9 +25,6 @@
  * (passed untouched); fails closed for service packets (dropped, counted)
  * when a helper or the tracking table fails.
  */
-/* The TC path keeps the weighted draw for every loadBalancer policy
- * (bpf/lib/lb_algo.h says why). */
-#define BPFMESH_LB_DRAW_ONLY
 #include "lib/common.h"
 #include "lib/ct.h"
 #include "lib/icmp.h"
@@ -110,15 +113,64 @@ static __always_inline bool tc4_endpoint_in_policy(const struct svc_val *svc, st
 	return false;
 }
 
+/* What tc4_pick chose, by value: a global function returns a scalar only,
+ * and the endpoint is copied out of its map entry. */
+struct tc4_pick {
+	struct backend_val be; /* the endpoint, when verdict is BPFMESH_V_REDIRECTED */
+	__u32 verdict;         /* BPFMESH_V_REDIRECTED, or why there is no endpoint */
+	__u32 dest_idx;        /* the destination drawn (svc->dests), when has_dest */
+	__u32 has_dest;
+	__u32 pad;
+};
+
+/* The endpoint of a new flow from client address saddr to service svc: the
+ * route's destination, then its cluster's loadBalancer (lib/lb.h, the
+ * selection code connect4 runs). Istio's consistentHash useSourceIp keys on
+ * the client's address: a packet always has one, and it is keyed as a
+ * socket's bound address is on the socket path (lbpolicy.h
+ * bpfmesh_lb_hash_key), so one client address lands on the same Maglev
+ * entry on both paths. PASSTHROUGH cannot keep a VIP nobody serves here:
+ * the weighted draw. Global (not inlined): verified once, on its own.
+ * Returns 0, or -1 when an argument is NULL (never, from tc4_new_flow). */
+__noinline int tc4_pick(const struct svc_val *svc, __u32 saddr, struct tc4_pick *out)
+{
+	struct lb4_choice c = {};
+
+	if (!svc || !out)
+		return -1;
+	c.hash_key = bpfmesh_lb_hash_key(saddr, 0);
+	lb4_select(svc, &c);
+	out->verdict = c.verdict;
+	out->has_dest = c.dest != NULL;
+	out->dest_idx = c.dest_idx;
+	if (c.be && c.dest)
+		out->be = *c.be;
+	else
+		out->verdict = c.verdict == BPFMESH_V_REDIRECTED ? BPFMESH_V_NO_UPSTREAM : c.verdict;
+	return 0;
+}
+
+/* The destination tc4_pick drew, NULL when none. */
+static __always_inline const struct svc_dest *tc4_pick_dest(const struct svc_val *svc,
+							    const struct tc4_pick *pick)
+{
+	__u32 i = pick->dest_idx;
+
+	if (!pick->has_dest || i >= BPFMESH_MAX_DESTS)
+		return NULL;
+	return &svc->dests[i];
+}
+
 /* First packet of a flow to service svc: choose, track, translate. A TCP
  * segment other than a SYN has no flow to join (its entry is gone): reset. */
 static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4 *p,
 					const struct svc_key *key, const struct svc_val *svc)
 {
-	const struct backend_val *be;
 	const struct svc_dest *dest;
-	struct lb4_choice c = {};
+	struct tc4_pick pick = {};
+	struct ct4_val *ct;
 	bool clash;
+	int err;
 
 	if (p->tuple.proto == BPFMESH_PROTO_TCP) {
 		if (p->tcp_flags & TCP_RST)
@@ -128,23 +180,32 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 			return pkt4_reply_reset(skb, p);
 		}
 	}
-	lb4_select(svc, &c);
-	dest = c.dest;
-	be = c.be;
-	if (!be || !dest) {
+	if (tc4_pick(svc, p->tuple.saddr, &pick))
+		return tc4_drop_error();
+	dest = tc4_pick_dest(svc, &pick);
+	if (pick.verdict != BPFMESH_V_REDIRECTED || !dest) {
 		/* Like connect() on the socket path: refused at once. */
-		tc4_on_no_upstream(&c);
+		tc4_on_no_upstream(pick.verdict, dest);
 		if (p->tuple.proto == BPFMESH_PROTO_TCP)
 			return pkt4_reply_reset(skb, p);
 		return TC_ACT_SHOT;
 	}
-	if (ct4_create(&p->tuple, dest, be, bpf_ktime_get_ns(), &clash)) {
+	err = ct4_create(&p->tuple, dest, &pick.be, bpf_ktime_get_ns(), &clash);
+	if (err == -EEXIST) {
+		/* Another CPU placed this flow a moment ago: join it. */
+		ct = bpf_map_lookup_elem(&bpfmesh_ct4_flows, &p->tuple);
+		if (!ct)
+			return tc4_drop_error();
+		return tc4_done(pkt4_rewrite_dst(skb, p, ct->nat_addr, ct->nat_port),
+				BPFMESH_TC_FORWARD);
+	}
+	if (err) {
 		tc4_count(BPFMESH_TC_CT_FULL);
 		return TC_ACT_SHOT;
 	}
 	if (clash)
 		tc4_count(BPFMESH_TC_TUPLE_CLASH);
-	if (pkt4_rewrite_dst(skb, p, be->addr[0], be->port))
+	if (pkt4_rewrite_dst(skb, p, pick.be.addr[0], pick.be.port))
 		return tc4_drop_error();
 	tc4_on_flow_placed();
 	return TC_ACT_OK;

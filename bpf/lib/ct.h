@@ -2,10 +2,27 @@
 #ifndef BPFMESH_CT_H
 #define BPFMESH_CT_H
 /* Connection tracking for the TC path: the two entries of a flow (see
- * include/bpfmesh/tc_abi.h), their creation, TCP close and UDP idle expiry. */
+ * include/bpfmesh/tc_abi.h), their creation, TCP close and UDP idle expiry.
+ *
+ * A TCP flow counts as one open connection of its endpoint (the
+ * LEAST_REQUEST counts of lib/lb_active.h, shared with sockops, so both
+ * paths see all of the node's connections to an endpoint) from the moment
+ * its forward entry is created to the moment one CPU deletes that entry:
+ * the create that inserts it (BPF_NOEXIST) adds one, the delete that
+ * removes it takes it off, so each add has exactly one take-off whichever
+ * side closes and however many CPUs race. UDP flows are not counted, as on
+ * the socket path (sockops sees TCP only). Not taken off: a flow whose
+ * forward entry the LRU evicts, and a handshake that never completes and
+ * whose tuple is never used again (the entry waits for the LRU); see
+ * docs/lb.md. */
 #include "lib/common.h"
 #include "lib/ct_maps.h"
+#include "lib/lb.h" /* with lib/lb_active.h: the open counts */
 #include "lib/pkt.h"
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
 
 /* UDP flows idle this long are over. Envoy's UDP proxy has the same rule
  * and default: a session with no datagram in either direction for
@@ -50,7 +67,8 @@ static __always_inline bool ct4_reply_taken(const struct ct4_key *rk, const stru
 }
 
 /* Track a new flow k (client -> VIP) to endpoint be of destination dest.
- * *clash: the reply tuple was another live flow's (see ct4_reply_taken). */
+ * *clash: the reply tuple was another live flow's (see ct4_reply_taken).
+ * -EEXIST: another CPU tracked k first (two copies of its first packet). */
 static __always_inline int ct4_create(const struct ct4_key *k, const struct svc_dest *dest,
 				      const struct backend_val *be, __u64 now, bool *clash)
 {
@@ -61,6 +79,7 @@ static __always_inline int ct4_create(const struct ct4_key *k, const struct svc_
 		.set_id = dest->set_id,
 		.subset_id = dest->subset_id,
 		.last_seen_ns = now,
+		.ep_slot = be->slot,
 	};
 	struct ct4_val rev = {
 		.nat_addr = k->daddr,
@@ -69,6 +88,7 @@ static __always_inline int ct4_create(const struct ct4_key *k, const struct svc_
 		.set_id = dest->set_id,
 		.subset_id = dest->subset_id,
 		.last_seen_ns = now,
+		.ep_slot = be->slot,
 	};
 	struct ct4_key rk;
 	int err;
@@ -78,18 +98,26 @@ static __always_inline int ct4_create(const struct ct4_key *k, const struct svc_
 	/* Reply entry first: a reply can never find a forward entry without one. */
 	err = bpf_map_update_elem(&bpfmesh_ct4_flows, &rk, &rev, BPF_ANY);
 	if (!err)
-		err = bpf_map_update_elem(&bpfmesh_ct4_flows, k, &fwd, BPF_ANY);
+		err = bpf_map_update_elem(&bpfmesh_ct4_flows, k, &fwd, BPF_NOEXIST);
+	if (!err && k->proto == BPFMESH_PROTO_TCP)
+		lb4_conn_opened(be->slot);
 	return err;
 }
 
-/* Forget both entries of the flow. */
+/* Forget both entries of the flow; the CPU that removes the forward entry
+ * takes the flow off its endpoint's open count. */
 static __always_inline void ct4_delete(const struct ct4_key *k, const struct ct4_val *v)
 {
+	bool forward = v->dir == CT_DIR_FORWARD;
+	__u32 ep_slot = v->ep_slot; /* read before v's entry goes */
 	struct ct4_key pk;
+	int partner_gone, mine_gone;
 
 	ct4_partner_key(k, v, &pk);
-	bpf_map_delete_elem(&bpfmesh_ct4_flows, &pk);
-	bpf_map_delete_elem(&bpfmesh_ct4_flows, k);
+	partner_gone = bpf_map_delete_elem(&bpfmesh_ct4_flows, &pk) == 0;
+	mine_gone = bpf_map_delete_elem(&bpfmesh_ct4_flows, k) == 0;
+	if (k->proto == BPFMESH_PROTO_TCP && (forward ? mine_gone : partner_gone))
+		lb4_conn_closed(ep_slot);
 }
 
 /* Record a FIN in both entries. */

@@ -59,6 +59,7 @@ static __always_inline const struct backend_val *lb4_scan_usable(const struct sv
 struct lb4_choice {
 	const struct svc_dest *dest;   /* NULL when no destination could be drawn */
 	const struct backend_val *be;  /* NULL: refuse (or pass through, below) */
+	__u32 dest_idx;                /* index of dest in svc->dests */
 	__u32 verdict;                 /* BPFMESH_V_REDIRECTED, the refusal's, or
 					* BPFMESH_V_PASSTHROUGH: a PASSTHROUGH
 					* policy keeps the address asked for */
@@ -114,6 +115,7 @@ static __always_inline void lb4_select(const struct svc_val *svc, struct lb4_cho
 	if (d < 0 || d >= BPFMESH_MAX_DESTS)
 		return;
 	c->dest = &svc->dests[d];
+	c->dest_idx = d;
 	if (c->dest->n_slots == 0)
 		return;
 	lb4_pick_usable(c->dest, c);

@@ -173,7 +173,6 @@ static __always_inline const struct backend_val *lb4_pick_maglev(const struct sv
 			panic);
 }
 
-#ifndef BPFMESH_LB_DRAW_ONLY
 /* The cluster's algorithm: see the top of this file. */
 static __always_inline int lb4_algo_pick(const struct svc_dest *dest, __u64 hash_key,
 					 int may_passthrough, __u64 now, int panic,
@@ -202,24 +201,5 @@ static __always_inline int lb4_algo_pick(const struct svc_dest *dest, __u64 hash
 	}
 	return *out ? LB4_ALGO_PICKED : LB4_ALGO_DRAW;
 }
-#else
-#ifndef __maybe_unused
-#define __maybe_unused __attribute__((unused))
-#endif
-/* BPFMESH_LB_DRAW_ONLY (the TC path, bpf/tc.bpf.c): the weighted draw for
- * every policy. Verifier workaround, Linux 6.1: with the dispatch above
- * inlined into the TC program's packet rewriting and flow tracking, loading
- * it failed with -E2BIG (the verifier's complexity limit) in make vmtest;
- * 6.18 took it. connect4 has the algorithms. */
-static __always_inline int lb4_algo_pick(const struct svc_dest *dest __maybe_unused,
-					 __u64 hash_key __maybe_unused,
-					 int may_passthrough __maybe_unused, __u64 now __maybe_unused,
-					 int panic __maybe_unused,
-					 const struct backend_val **out)
-{
-	*out = NULL;
-	return LB4_ALGO_DRAW;
-}
-#endif /* BPFMESH_LB_DRAW_ONLY */
 
 #endif /* BPFMESH_LB_ALGO_H */

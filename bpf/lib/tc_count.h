@@ -27,13 +27,14 @@ static __always_inline void tc4_on_flow_placed(void)
 	lb4_count_verdict(BPFMESH_V_REDIRECTED);
 }
 
-/* A new flow found no usable endpoint (c->verdict says why). */
-static __always_inline void tc4_on_no_upstream(const struct lb4_choice *c)
+/* A new flow found no usable endpoint (verdict says why) in dest (NULL
+ * when no destination could be drawn). */
+static __always_inline void tc4_on_no_upstream(__u32 verdict, const struct svc_dest *dest)
 {
 	tc4_count(BPFMESH_TC_NO_UPSTREAM);
-	lb4_count_verdict(c->verdict);
-	if (c->dest)
-		health4_count_no_healthy(c->dest->cluster_slot);
+	lb4_count_verdict(verdict);
+	if (dest)
+		health4_count_no_healthy(dest->cluster_slot);
 }
 
 /* A mid-flow packet found its tracking entry evicted by the LRU. */

@@ -53,6 +53,9 @@ struct ct4_val {
 	__u32 set_id;       /* forward: backend set the endpoint was found in */
 	__u32 subset_id;    /* forward: destination, for the counters */
 	__u64 last_seen_ns; /* bpf_ktime_get_ns() of a recent packet (1 s grain) */
+	__u32 ep_slot;      /* the endpoint's slot (health_abi.h): its open-flow count
+			     * (LEAST_REQUEST, lbpolicy_abi.h lb_active); 0 = none */
+	__u32 pad;
 };
 
 /* What the TC program did, per CPU: index of bpfmesh_tc4_events. */
@@ -78,7 +81,7 @@ enum bpfmesh_tc_event {
 };
 
 _Static_assert(sizeof(struct ct4_key) == 16, "ct4_key layout");
-_Static_assert(sizeof(struct ct4_val) == 24, "ct4_val layout");
+_Static_assert(sizeof(struct ct4_val) == 32, "ct4_val layout");
 
 #define BPFMESH_MAP_CT4 "bpfmesh_ct4_flows"
 #define BPFMESH_MAP_TC_EVENTS "bpfmesh_tc4_events"

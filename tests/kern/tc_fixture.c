@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -9,6 +10,8 @@
 #include <bpf/libbpf.h>
 #include "tc.skel.h"
 #include "tc_fixture.h"
+#include "apply/maglev.h"
+#include <bpfmesh/lbpolicy.h>
 
 static void svc_key_of(struct svc_key *k, const char *vip, __u16 port, __u8 proto)
 {
@@ -117,6 +120,7 @@ struct tc_bpf *tc_fixture_open(struct tc_fixture *fx, __u64 udp_idle_ns)
 		fx->routes_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_routes);
 		fx->backends_fd = bpf_map__fd(skel->maps.bpfmesh_lb4_backends);
 		err = write_policy(fx);
+		fx->skel = skel;
 	}
 	if (err) {
 		fprintf(stderr, "tc fixture: load and fill: %d\n", err);
@@ -164,4 +168,97 @@ __u64 tc_fixture_event(int events_fd, __u32 event)
 	for (i = 0; i < ncpu; i++)
 		sum += vals[i];
 	return sum;
+}
+
+/* The set's table of kind: header, then entries (set slots), as the agent
+ * writes them (lbpolicy_abi.h). */
+static int write_table(int fd, __u32 set_id, __u32 kind, const __u32 *slots, __u32 len)
+{
+	struct lbtab_key k = { .set_id = set_id, .idx = BPFMESH_LB_TABLE_HDR };
+	struct lbtab_val v = { .slot = len, .kind = kind };
+	__u32 i;
+
+	for (i = 0; i < len; i++) {
+		struct lbtab_key ek = { .set_id = set_id, .idx = i };
+		struct lbtab_val ev = { .slot = slots[i] };
+
+		if (bpf_map_update_elem(fd, &ek, &ev, BPF_ANY))
+			return -errno;
+	}
+	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+/* The table algo needs in set_id, if any: a Maglev table, or the weighted
+ * round-robin sequence (equal weights need none). */
+static int write_algo_table(struct tc_bpf *skel, __u32 set_id, const __u32 *w, __u32 n,
+			    __u32 algo, __u32 table_size, bool equal)
+{
+	int fd = bpf_map__fd(skel->maps.bpfmesh_lb4_tables_v1), err = 0, scaled;
+	struct maglev_endpoint eps[BPFMESH_MAX_SET_SLOTS];
+	__u32 *table, len, i;
+
+	if (algo != BPFMESH_LB_MAGLEV && (algo != BPFMESH_LB_ROUND_ROBIN || equal))
+		return 0;
+	table = calloc(algo == BPFMESH_LB_MAGLEV ? table_size : BPFMESH_LB_RR_MAX_SEQ,
+		       sizeof(*table));
+	if (!table)
+		return -ENOMEM;
+	if (algo == BPFMESH_LB_MAGLEV) {
+		for (i = 0; i < n; i++) {
+			eps[i] = (struct maglev_endpoint){ .port = htons(8080), .weight = w[i] };
+			eps[i].addr = htonl(0xc6120400 + i + 1); /* 198.18.4.(i+1) */
+		}
+		err = maglev_build(eps, n, table_size, table);
+		len = table_size;
+	} else {
+		len = bpfmesh_lb_rr_build(w, n, table, &scaled);
+		err = len ? 0 : -EINVAL;
+	}
+	if (!err)
+		err = write_table(fd, set_id, algo, table, len);
+	free(table);
+	return err;
+}
+
+int tc_fixture_cluster(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
+		       const __u32 *w, __u32 n, __u32 algo, __u32 table_size)
+{
+	struct tc_bpf *skel = fx->skel;
+	struct backend_val slots[BPFMESH_MAX_SET_SLOTS] = {};
+	struct lb_policy pol = { .algo = algo, .table_size = table_size };
+	__u32 set = fx->next_set++, cluster = 1, total, i;
+	struct svc_val v = { .service_id = 1, .generation = 1, .n_dests = 1 };
+	struct svc_key k;
+	bool equal = true;
+	int err;
+
+	if (n == 0 || n > BPFMESH_MAX_SET_SLOTS)
+		return -EINVAL;
+	total = bpfmesh_alias_build(slots, w, n);
+	if (!total)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		struct backend_key bk = { .set_id = set, .slot = i };
+
+		slots[i].addr[0] = htonl(0xc6120400 + i + 1);
+		slots[i].port = htons(8080);
+		slots[i].weight = w[i];
+		slots[i].slot = i + 1;
+		equal = equal && w[i] == w[0];
+		if (bpf_map_update_elem(fx->backends_fd, &bk, &slots[i], BPF_ANY))
+			return -errno;
+	}
+	pol.flags = equal ? BPFMESH_LB_F_EQUAL_WEIGHTS : 0;
+	err = write_algo_table(skel, set, w, n, algo, table_size, equal);
+	if (!err && bpf_map_update_elem(bpf_map__fd(skel->maps.bpfmesh_lb4_policy_v1), &cluster,
+					&pol, BPF_ANY))
+		err = -errno;
+	if (err)
+		return err;
+	svc_key_of(&k, vip, port, proto);
+	v.dests[0] = (struct svc_dest){ .set_id = set, .n_slots = n, .set_weight = total,
+					.cum_weight = 1, .subset_id = 10 + set,
+					.cluster_slot = cluster };
+	v.total_weight = 1;
+	return publish_route(fx, &k, &v);
 }

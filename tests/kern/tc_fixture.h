@@ -22,6 +22,7 @@ struct tc_fixture {
 	int backends_fd;
 	__u32 next_set;
 	__u32 next_index, next_route;
+	struct tc_bpf *skel;
 };
 
 /* Open, load and fill; udp_idle_ns 0 keeps the program's default. NULL on
@@ -37,6 +38,15 @@ int tc_fixture_route(struct tc_fixture *fx, const char *vip, __u16 port, __u8 pr
 /* Route all of vip:port to a new set holding endpoint ep (port 8080). */
 int tc_fixture_replace_set(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
 			   const char *ep);
+
+/* Route all of vip:port to one cluster (cluster slot 1) of n endpoints
+ * 198.18.4.1..n:8080, weights w, endpoint slots 1..n, in a new set, with
+ * loadBalancer algo (enum bpfmesh_lb_algo) and, for MAGLEV, a table of
+ * table_size entries (prime) built by the agent's builder; a weighted
+ * ROUND_ROBIN gets its sequence table as the agent writes it. 0 or
+ * negative errno. */
+int tc_fixture_cluster(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
+		       const __u32 *w, __u32 n, __u32 algo, __u32 table_size);
 
 /* The sum over CPUs of one bpfmesh_tc4_events counter. */
 __u64 tc_fixture_event(int events_fd, __u32 event);

@@ -104,7 +104,7 @@ static const struct {
 } map_layouts[] = {
 	{ BPFMESH_MAP_SVC_IDS, 1 }, { BPFMESH_MAP_SVC_HEADS, 1 }, { BPFMESH_MAP_ROUTES, 1 },
 	{ BPFMESH_MAP_BACKENDS, 1 }, { BPFMESH_MAP_VERDICTS, 1 },  { BPFMESH_MAP_NAMES, 1 },
-	{ BPFMESH_MAP_CT4, 1 },      { BPFMESH_MAP_TC_EVENTS, 1 },
+	{ BPFMESH_MAP_CT4, 2 },      { BPFMESH_MAP_TC_EVENTS, 1 },
 };
 
 /* Does name end in _v<digits>? */
