@@ -3,8 +3,9 @@
 #
 # bpfmesh TC path benchmarks (docs/benchmarks.md, "TC packet path"):
 #  1. per-packet cost of the TC program, measured by the kernel with
-#     BPF_PROG_TEST_RUN (bench/tcbench.c): first packet of a flow,
-#     established flow both ways, and a packet that is no service's;
+#     BPF_PROG_TEST_RUN (bench/tcbench.c): first packet of a flow (and per
+#     loadBalancer algorithm), established flow both ways, and a packet that
+#     is no service's;
 #  2. connection rate from an unmanaged client namespace through a node
 #     namespace running the agent with --interfaces: to the VIP (TC path,
 #     translated) against straight to the backends through the same node,
@@ -86,9 +87,9 @@ build() {
 	make -s --no-print-directory .output/tc.skel.h
 	gcc -O2 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/connbench.c" -o "$CB" \
 		-lpthread
-	gcc -O2 -Wall -Wextra -Werror -Iinclude -Iinclude/bpfmesh -I.output -Itests/kern \
+	gcc -O2 -Wall -Wextra -Werror -Iinclude -Iinclude/bpfmesh -Iuser -I.output -Itests/kern \
 		bench/tcbench.c tests/kern/tc_fixture.c tests/kern/pkt_build.c \
-		-lbpf -lelf -lz -o "$TB"
+		user/apply/maglev.c user/policy/check.c -lbpf -lelf -lz -o "$TB"
 }
 
 # Same shape as tests/kern/topo.h, with the node in a namespace of its own.

@@ -14,6 +14,10 @@
  * The egress program (ICMP errors the node raises) is measured on a packet
  * it passes, the cost every other packet leaving the node pays.
  *
+ * The first packet is also measured per loadBalancer algorithm, on a
+ * second service of 10 equal-weight endpoints (the pick is where they
+ * differ; a flow's later packets do not pick).
+ *
  * Prints one "case=... ns=... net_ns=... n=..." line per case; asserts
  * nothing beyond each run returning the expected verdict.
  */
@@ -25,6 +29,7 @@
 #include "tc.skel.h"
 #include "pkt_build.h"
 #include "tc_fixture.h"
+#include <bpfmesh/lbpolicy_abi.h>
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -57,6 +62,47 @@ static double run_ns(int prog_fd, struct pkt_spec s, int n, int repeat, int spor
 	return total / n;
 }
 
+#define ALGO_EPS 10
+#define ALGO_MAGLEV_SIZE 65537 /* Istio's default tableSize */
+
+/* Mean first-packet ns with the algorithm cluster, one line per algorithm;
+ * -1 on failure. */
+static int algo_cases(struct tc_fixture *fx, int fd, int n, double overhead)
+{
+	static const struct {
+		const char *name;
+		__u32 algo;
+	} algos[] = {
+		{ "random", BPFMESH_LB_RANDOM },
+		{ "round_robin", BPFMESH_LB_ROUND_ROBIN },
+		{ "least_request", BPFMESH_LB_LEAST_REQUEST },
+		{ "maglev", BPFMESH_LB_MAGLEV },
+	};
+	static const char *const clients[] = { "198.18.1.5", "198.18.1.6", "198.18.1.7",
+					       "198.18.1.8" };
+	static const __u32 w[ALGO_EPS] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+	struct pkt_spec syn = { 6, "198.18.1.2", "198.19.0.9", 1024, 80, 0x02, 1, 0 };
+	double ns;
+	size_t i;
+
+	for (i = 0; i < sizeof(algos) / sizeof(algos[0]); i++) {
+		if (tc_fixture_cluster(fx, "198.19.0.9", 80, 6, w, ALGO_EPS, algos[i].algo,
+				       ALGO_MAGLEV_SIZE)) {
+			fprintf(stderr, "tcbench: %s cluster not written\n", algos[i].name);
+			return -1;
+		}
+		/* A client address of its own: every SYN a new flow. */
+		syn.src = clients[i];
+		syn.sport = 1024;
+		ns = run_ns(fd, syn, n, 1, 1, 0);
+		if (ns < 0)
+			return -1;
+		printf("case=first_packet_%s ns=%.1f net_ns=%.1f n=%d\n", algos[i].name, ns,
+		       ns - overhead, n);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 100000;
@@ -67,7 +113,7 @@ int main(int argc, char **argv)
 	struct tc_fixture fx;
 	struct tc_bpf *skel;
 	double overhead, pass1, passr, first, est, reply, egress;
-	int fd;
+	int fd, algo_err;
 
 	if (n <= 0 || n > 60000) {
 		fprintf(stderr, "Usage: tcbench [RUNS (1..60000, default 60000)]\n");
@@ -86,9 +132,10 @@ int main(int argc, char **argv)
 	first = run_ns(fd, syn, n, 1, 1, 0);
 	est = run_ns(fd, fwd, n, 1, 0, 0);
 	reply = run_ns(fd, rep, n, 1, 0, 0);
-	tc_fixture_close(&fx, skel);
-	if (egress < 0 || passr < 0 || pass1 < 0 || first < 0 || est < 0 || reply < 0)
+	if (egress < 0 || passr < 0 || pass1 < 0 || first < 0 || est < 0 || reply < 0) {
+		tc_fixture_close(&fx, skel);
 		return 1;
+	}
 	overhead = pass1 - passr;
 	printf("case=harness_overhead ns=%.1f n=%d\n", overhead, n);
 	printf("case=pass ns=%.1f net_ns=%.1f n=%d\n", pass1, passr, n);
@@ -96,5 +143,8 @@ int main(int argc, char **argv)
 	printf("case=first_packet ns=%.1f net_ns=%.1f n=%d\n", first, first - overhead, n);
 	printf("case=established ns=%.1f net_ns=%.1f n=%d\n", est, est - overhead, n);
 	printf("case=reply ns=%.1f net_ns=%.1f n=%d\n", reply, reply - overhead, n);
-	return 0;
+	fflush(stdout);
+	algo_err = algo_cases(&fx, fd, n, overhead);
+	tc_fixture_close(&fx, skel);
+	return algo_err ? 1 : 0;
 }
