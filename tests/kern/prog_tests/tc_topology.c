@@ -27,14 +27,11 @@
 
 static const char *const eps[] = { "198.18.2.1", "198.18.2.2", "198.18.2.3" };
 
-/* Topology, echoing backends, the canary policy at w1/w2 and the agent on
- * the node's two interfaces (agent_env: e.g. forcing the attach mode). */
-static bool tc_start(struct topo *t, struct ktest_env *env, struct backends *be, int w1, int w2,
-		     const char *agent_env)
+/* Topology, echoing backends, the policy yaml and the agent on the node's
+ * two interfaces (agent_env: e.g. forcing the attach mode). */
+static bool tc_start_policy(struct topo *t, struct ktest_env *env, struct backends *be,
+			    const char *yaml, const char *agent_env)
 {
-	char yaml[8192];
-
-	fixture_canary(yaml, sizeof(yaml), VIP, "198.18.2", w1, w2);
 	if (!ASSERT_OK(topo_setup(t, 3), "topology") ||
 	    !ASSERT_OK(backends_start_in(be, t->backend_path, eps, 3, 8080, true), "backends") ||
 	    !ASSERT_OK(env_setup(env), "env_setup") ||
@@ -42,6 +39,16 @@ static bool tc_start(struct topo *t, struct ktest_env *env, struct backends *be,
 		return false;
 	env->interfaces = TOPO_IFACES;
 	return ASSERT_OK(env_start_agent(env, agent_env), "agent applies");
+}
+
+/* tc_start_policy with the canary policy at w1/w2. */
+static bool tc_start(struct topo *t, struct ktest_env *env, struct backends *be, int w1, int w2,
+		     const char *agent_env)
+{
+	char yaml[8192];
+
+	fixture_canary(yaml, sizeof(yaml), VIP, "198.18.2", w1, w2);
+	return tc_start_policy(t, env, be, yaml, agent_env);
 }
 
 static void tc_stop(struct topo *t, struct ktest_env *env, struct backends *be)
@@ -377,4 +384,47 @@ KTEST(tc_agent_restart)
 KTEST(tc_agent_restart_clsact)
 {
 	agent_restart("BPFMESH_TC_ATTACH=clsact");
+}
+
+/* The DestinationRule's loadBalancer through the agent, on real flows from
+ * the unmanaged client: the TC program reads the policy, rotation counter
+ * and Maglev table the agent wrote for connect4 (the same pinned maps).
+ * ROUND_ROBIN weights 1/2/3: exact counts over 10 rotations. Then
+ * consistentHash useSourceIp: the client namespace has one address, so
+ * every connection lands on one endpoint. */
+KTEST(tc_topology_load_balancer)
+{
+	static const int w[3] = { 1, 2, 3 };
+	struct ktest_env env = {};
+	struct backends be = {};
+	struct topo t = {};
+	struct client_result r;
+	char yaml[8192];
+	int i, used = 0;
+
+	fixture_one_cluster(yaml, sizeof(yaml), VIP, "198.18.2", 3, w, "loadBalancer",
+			    "{simple: ROUND_ROBIN}");
+	if (!tc_start_policy(&t, &env, &be, yaml, NULL))
+		goto out;
+	if (!ASSERT_OK(client_run_netns(t.client_path, VIP, 80, 60, &r), "client"))
+		goto out;
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(r.per_backend[i], 10 * w[i], "round robin: 10 rotations, exact counts");
+	printf("  tc_topology_load_balancer: ROUND_ROBIN 1/2/3 over 60 flows: %d %d %d\n",
+	       r.per_backend[0], r.per_backend[1], r.per_backend[2]);
+
+	fixture_one_cluster(yaml, sizeof(yaml), VIP, "198.18.2", 3, NULL, "loadBalancer",
+			    "{consistentHash: {useSourceIp: true, maglev: {tableSize: 1009}}}");
+	ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "Maglev policy");
+	if (!ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "generation 2") ||
+	    !ASSERT_OK(client_run_netns(t.client_path, VIP, 80, 60, &r), "client"))
+		goto out;
+	for (i = 0; i < 3; i++)
+		used += r.per_backend[i] > 0;
+	ASSERT_EQ(r.ok, 60, "every connection reached a backend");
+	ASSERT_EQ(used, 1, "Maglev on the source address: one endpoint for the one client");
+	printf("  tc_topology_load_balancer: Maglev, one client address, 60 flows: %d %d %d\n",
+	       r.per_backend[0], r.per_backend[1], r.per_backend[2]);
+out:
+	tc_stop(&t, &env, &be);
 }
