@@ -206,6 +206,49 @@ static int rst_from(int prog_fd, const char *client, __u16 sport)
 	return endpoint_of(prog_fd, &s);
 }
 
+/* HELD flows held on endpoint 0 (slot 1), placed while it is its cluster's
+ * only endpoint, then the cluster becomes n endpoints of weights w. */
+static bool hold_then_widen(struct tc_fixture *fx, int fd, const __u32 *w, __u32 n)
+{
+	static const __u32 one[1] = { 1 };
+	int i;
+
+	if (!ASSERT_OK(tc_fixture_cluster(fx, VIP, 80, 6, one, 1, BPFMESH_LB_LEAST_REQUEST, 0),
+		       "one endpoint"))
+		return false;
+	for (i = 0; i < HELD; i++)
+		if (!ASSERT_EQ(syn_from(fd, "198.18.1.2", (__u16)(10000 + i)), 0, "held flow"))
+			return false;
+	ASSERT_EQ(open_flows(fx->skel, 1), HELD, "held flows counted open");
+	return ASSERT_OK(tc_fixture_cluster(fx, VIP, 80, 6, w, n, BPFMESH_LB_LEAST_REQUEST, 0),
+			 "the wider cluster");
+}
+
+/* NEW_FLOWS short flows, each reset by the client once placed: per_ep[i]
+ * counts those placed on endpoint i. */
+static bool short_flows(int fd, int *per_ep)
+{
+	int i, ep;
+
+	for (i = 0; i < NEW_FLOWS; i++) {
+		__u16 sport = (__u16)(20000 + i);
+
+		ep = syn_from(fd, "198.18.1.2", sport);
+		if (!ASSERT_TRUE(ep >= 0 && ep < N_EPS, "flow placed") ||
+		    !ASSERT_EQ(rst_from(fd, "198.18.1.2", sport), ep, "RST to the flow's endpoint"))
+			return false;
+		per_ep[ep]++;
+	}
+	return true;
+}
+
+/* Mean plus 5 standard deviations of a binomial count: a bound a correct
+ * kernel stays under. */
+static double binomial_upper(int n, double p)
+{
+	return n * p + 5 * sqrt(n * p * (1 - p));
+}
+
 /* LEAST_REQUEST (equal weights: power of two choices) on open flows. An
  * endpoint holding 40 open flows, the others none: of 300 short flows
  * (each reset once placed), it gets one only when both choices fall on it
@@ -213,8 +256,8 @@ static int rst_from(int prog_fd, const char *client, __u16 sport)
  * per endpoint: up at the SYN, down at the RST or at the close, back to 0. */
 KTEST(tc_least_request)
 {
-	static const __u32 one[1] = { 1 }, eq[N_EPS] = { 1, 1, 1 };
-	int per_ep[N_EPS] = {}, i, ep;
+	static const __u32 eq[N_EPS] = { 1, 1, 1 };
+	int per_ep[N_EPS] = {}, i;
 	struct tc_fixture fx;
 	struct tc_bpf *skel = tc_fixture_open(&fx, 0);
 	const char *c = "198.18.1.2";
@@ -224,30 +267,10 @@ KTEST(tc_least_request)
 	if (!ASSERT_TRUE(skel != NULL, "load"))
 		goto out;
 	fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
-	/* 40 flows held on endpoint 0 (slot 1), while it is the only one. */
-	if (!ASSERT_OK(tc_fixture_cluster(&fx, VIP, 80, 6, one, 1, BPFMESH_LB_LEAST_REQUEST, 0),
-		       "one endpoint"))
+	if (!hold_then_widen(&fx, fd, eq, N_EPS) || !short_flows(fd, per_ep))
 		goto out;
-	for (i = 0; i < HELD; i++)
-		if (!ASSERT_EQ(syn_from(fd, c, (__u16)(10000 + i)), 0, "held flow"))
-			goto out;
-	ASSERT_EQ(open_flows(skel, 1), HELD, "held flows counted open");
-
-	if (!ASSERT_OK(tc_fixture_cluster(&fx, VIP, 80, 6, eq, N_EPS, BPFMESH_LB_LEAST_REQUEST,
-					  0), "three endpoints"))
-		goto out;
-	for (i = 0; i < NEW_FLOWS; i++) {
-		__u16 sport = (__u16)(20000 + i);
-
-		ep = syn_from(fd, c, sport);
-		if (!ASSERT_TRUE(ep >= 0 && ep < N_EPS, "flow placed") ||
-		    !ASSERT_EQ(rst_from(fd, c, sport), ep, "RST to the flow's endpoint"))
-			goto out;
-		per_ep[ep]++;
-	}
-	/* P(endpoint 0) = 1/9; 5 standard deviations above that is still well
-	 * below a uniform draw's 1/3. */
-	bound = NEW_FLOWS / 9.0 + 5 * sqrt(NEW_FLOWS * (1 / 9.0) * (8 / 9.0));
+	/* P(endpoint 0) = 1/9: the bound is still well below a uniform 1/3. */
+	bound = binomial_upper(NEW_FLOWS, 1 / 9.0);
 	ASSERT_TRUE(per_ep[0] <= bound, "the loaded endpoint gets clearly fewer");
 	ASSERT_EQ(open_flows(skel, 2) + open_flows(skel, 3), 0, "reset flows no longer open");
 	ASSERT_EQ(open_flows(skel, 1), HELD, "held flows still open");
@@ -276,6 +299,40 @@ KTEST(tc_least_request)
 		ASSERT_EQ(endpoint_of(fd, &ack), 0, "last ACK");
 	}
 	ASSERT_EQ(open_flows(skel, 1), 0, "every flow closed: none open");
+out:
+	tc_fixture_close(&fx, skel);
+}
+
+/* LEAST_REQUEST with unequal weights (2, 1, 1): Envoy weighs each endpoint
+ * weight / (open + 1), so endpoint 0 holding 40 flows weighs 2/41 against
+ * 1 and 1. The kernel draws by weight and keeps a draw with probability
+ * 1 / (open + 1), up to 4 draws, then takes the best drawn (lbpolicy.h):
+ * endpoint 0 is taken with probability sum_k (q^k) x 0.5/41 for k < 4, q =
+ * 0.5 x 40/41 (a kept draw after k unkept ones of it), plus (0.5 x 40/41)^4
+ * (four unkept draws of it): about 7.9%, against 50% by weight alone. */
+KTEST(tc_least_request_weighted)
+{
+	static const __u32 w[N_EPS] = { 2, 1, 1 };
+	int per_ep[N_EPS] = {}, k;
+	struct tc_fixture fx;
+	struct tc_bpf *skel = tc_fixture_open(&fx, 0);
+	double q = 0.5 * HELD / (HELD + 1.0), p = 0, bound;
+	int fd;
+
+	if (!ASSERT_TRUE(skel != NULL, "load"))
+		goto out;
+	fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
+	if (!hold_then_widen(&fx, fd, w, N_EPS) || !short_flows(fd, per_ep))
+		goto out;
+	for (k = 0; k < BPFMESH_LB_LR_TRIES; k++)
+		p += pow(q, k) * 0.5 / (HELD + 1.0);
+	p += pow(q, BPFMESH_LB_LR_TRIES);
+	bound = binomial_upper(NEW_FLOWS, p);
+	ASSERT_TRUE(per_ep[0] <= bound, "the loaded heavy endpoint gets clearly fewer");
+	ASSERT_EQ(open_flows(skel, 2) + open_flows(skel, 3), 0, "reset flows no longer open");
+	printf("  tc_least_request_weighted: weight-2 endpoint holding %d flows got %d of %d "
+	       "(expected %.0f, bound %.0f, by weight %d); others %d, %d\n", HELD, per_ep[0],
+	       NEW_FLOWS, NEW_FLOWS * p, bound, NEW_FLOWS / 2, per_ep[1], per_ep[2]);
 out:
 	tc_fixture_close(&fx, skel);
 }
