@@ -242,6 +242,17 @@ static bool short_flows(int fd, int *per_ep)
 	return true;
 }
 
+/* The program loaded (skel), HELD flows held on endpoint 0, then the short
+ * flows over endpoints of weights w (per_ep); *fd the ingress program. */
+static bool least_request_run(struct tc_fixture *fx, struct tc_bpf *skel, const __u32 *w,
+			      int *per_ep, int *fd)
+{
+	if (!ASSERT_TRUE(skel != NULL, "load"))
+		return false;
+	*fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
+	return hold_then_widen(fx, *fd, w, N_EPS) && short_flows(*fd, per_ep);
+}
+
 /* Mean plus 5 standard deviations of a binomial count: a bound a correct
  * kernel stays under. */
 static double binomial_upper(int n, double p)
@@ -264,10 +275,7 @@ KTEST(tc_least_request)
 	double bound;
 	int fd;
 
-	if (!ASSERT_TRUE(skel != NULL, "load"))
-		goto out;
-	fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
-	if (!hold_then_widen(&fx, fd, eq, N_EPS) || !short_flows(fd, per_ep))
+	if (!least_request_run(&fx, skel, eq, per_ep, &fd))
 		goto out;
 	/* P(endpoint 0) = 1/9: the bound is still well below a uniform 1/3. */
 	bound = binomial_upper(NEW_FLOWS, 1 / 9.0);
@@ -319,10 +327,7 @@ KTEST(tc_least_request_weighted)
 	double q = 0.5 * HELD / (HELD + 1.0), p = 0, bound;
 	int fd;
 
-	if (!ASSERT_TRUE(skel != NULL, "load"))
-		goto out;
-	fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
-	if (!hold_then_widen(&fx, fd, w, N_EPS) || !short_flows(fd, per_ep))
+	if (!least_request_run(&fx, skel, w, per_ep, &fd))
 		goto out;
 	for (k = 0; k < BPFMESH_LB_LR_TRIES; k++)
 		p += pow(q, k) * 0.5 / (HELD + 1.0);
