@@ -153,3 +153,105 @@ out:
 	backends_stop_started(&b6);
 	env_teardown(&env);
 }
+
+/* ---- outlier ejection over IPv6 and IPv4-mapped connections ---- */
+
+static const char *const od_eps6[] = { "fd00::9:1", "fd00::9:2", "fd00::9:3" };
+static const char *const od_eps4[] = { "127.1.69.1", "127.1.69.2", "127.1.69.3" };
+
+#define OD_CLUSTER "reviews.default.svc.cluster.local:80"
+
+/* "reviews" at fd00::9:100 and 127.100.69.1, endpoints of both families,
+ * one cluster with consecutive5xxErrors 3 (the default's Envoy rule: at
+ * TCP a failed connect counts). */
+static void od_policy(char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "apiVersion: networking.istio.io/v1\n"
+		 "kind: ServiceEntry\n"
+		 "metadata: {name: reviews, namespace: default}\n"
+		 "spec:\n"
+		 "  hosts: [reviews.default.svc.cluster.local]\n"
+		 "  addresses: ['fd00::9:100', 127.100.69.1]\n"
+		 "  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]\n"
+		 "  resolution: STATIC\n"
+		 "  endpoints:\n"
+		 "  - {address: '%s'}\n  - {address: '%s'}\n  - {address: '%s'}\n"
+		 "  - {address: %s}\n  - {address: %s}\n  - {address: %s}\n"
+		 "---\n"
+		 "apiVersion: networking.istio.io/v1\n"
+		 "kind: DestinationRule\n"
+		 "metadata: {name: reviews, namespace: default}\n"
+		 "spec:\n"
+		 "  host: reviews\n"
+		 "  trafficPolicy:\n"
+		 "    outlierDetection: {consecutive5xxErrors: 3, interval: 30s, "
+		 "baseEjectionTime: 60s, maxEjectionPercent: 100}\n",
+		 od_eps6[0], od_eps6[1], od_eps6[2], od_eps4[0], od_eps4[1], od_eps4[2]);
+}
+
+/* 300 connects to vip: exactly 3 refused (the dead endpoint's 3rd failure
+ * ejects it at once), then every one succeeds; the ejection is logged by
+ * the endpoint's address, and the slot's counters say so. An IPv6
+ * endpoint's cluster is the service's "|ipv6" one (a set per family). */
+static void od_check(struct ktest_env *env, const char *vip, const char *dead,
+		     const char *cluster)
+{
+	char needle[160], anchor[80];
+	static char out[65536];
+	struct client_result r;
+
+	if (!ASSERT_OK(client_run(env, vip, 80, 300, &r), "client"))
+		return;
+	ASSERT_EQ(r.refused, 3, "exactly 3 refused connects, then ejected");
+	ASSERT_EQ(r.ok, 297, "every connect after the ejection succeeds");
+	snprintf(needle, sizeof(needle), "ejected %s of %s for 60 s (1st time)", dead, cluster);
+	ASSERT_OK(env_wait_log(env, needle, 1, 5000), "ejection logged by address");
+	printf("  %s: %d refused, %d ok; %s ejected\n", vip, r.refused, r.ok, dead);
+	if (!ASSERT_EQ(env_run_cli(env, out, sizeof(out), "maps stats -j --bpffs %s", env->bpffs),
+		       0, "maps stats"))
+		return;
+	snprintf(anchor, sizeof(anchor), "\"endpoint\":\"%s\"", dead);
+	ASSERT_EQ(json_num_after(out, anchor, "failed_refused"), 3, "3 refused connects counted");
+	ASSERT_EQ(json_num_after(out, anchor, "ejections"), 1, "1 ejection counted");
+	snprintf(anchor, sizeof(anchor), "\"endpoint\":\"%s\",", dead);
+	ASSERT_TRUE(strstr(strstr(out, anchor) ? strstr(out, anchor) : "", "\"state\":\"ejected\"")
+		    != NULL, "state ejected");
+}
+
+/* An IPv6 endpoint that refuses connections is ejected like an IPv4 one
+ * (sockops sees the IPv6 socket's RST in sk_err), and so is an IPv4 one
+ * reached from a dual-stack socket (::ffff:VIP). */
+KTEST(ipv6_outlier_ejects_refusing_endpoint)
+{
+	struct backends b6 = {}, b4 = {};
+	static char out[65536];
+	struct ktest_env env;
+	char yaml[8192];
+
+	if (!ASSERT_OK(env_setup(&env), "env_setup"))
+		goto out;
+	if (!netns_only_loopback()) {
+		ktest_skip("no private network namespace for fd00:: addresses");
+		goto out;
+	}
+	od_policy(yaml, sizeof(yaml));
+	/* The third endpoint of each family has no listener: RST. */
+	if (!ASSERT_OK(lo_add_ipv6(od_eps6, 3), "fd00:: addresses on lo") ||
+	    !ASSERT_OK(env_write_policy(&env, "reviews.yaml", yaml), "write policy") ||
+	    !ASSERT_OK(backends_start(&b6, od_eps6, 2, 8080), "IPv6 backends") ||
+	    !ASSERT_OK(backends_start(&b4, od_eps4, 2, 8080), "IPv4 backends") ||
+	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+		goto out;
+	od_check(&env, "fd00::9:100", "[fd00::9:3]:8080", OD_CLUSTER "|ipv6");
+	od_check(&env, "::ffff:127.100.69.1", "127.1.69.3:8080", OD_CLUSTER);
+	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps endpoints --bpffs %s", env.bpffs), 0,
+		  "maps endpoints");
+	ASSERT_TRUE(strstr(out, "[fd00::9:3]") == NULL && strstr(out, "127.1.69.3") == NULL,
+		    "both ejected endpoints left out of the backend sets");
+	printf("%s", out);
+out:
+	backends_stop_started(&b4);
+	backends_stop_started(&b6);
+	env_teardown(&env);
+}
