@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "ktest.h"
 
 #define N_CONNS 4000
@@ -55,6 +56,8 @@ static void dual_policy(char *buf, size_t len)
 		 eps6[0], eps6[1], eps6[2], eps4[0], eps4[1], eps4[2]);
 }
 
+static const char *const metrics_args[] = { "--metrics", "127.0.0.1:0", NULL };
+
 /* Stop backends only if they were started (a zeroed struct has fds 0). */
 static void backends_stop_started(struct backends *b)
 {
@@ -78,7 +81,30 @@ static bool start_dual(struct ktest_env *env, struct backends *b6, struct backen
 	       ASSERT_OK(env_write_policy(env, "web.yaml", yaml), "write policy") &&
 	       ASSERT_OK(backends_start(b6, eps6, 3, 8080), "IPv6 backends") &&
 	       ASSERT_OK(backends_start(b4, eps4, 3, 8080), "IPv4 backends") &&
-	       ASSERT_OK(env_start_agent(env, NULL), "agent applies");
+	       ASSERT_OK(env_start_agent_args(env, NULL, metrics_args), "agent applies");
+}
+
+/* Istio's metric of the web service's version ver (both families), once
+ * it reaches want (sockops counts a close when the socket reaches
+ * TCP_CLOSE, which may come just after the client is done), or after 2 s. */
+static long long web_metric(struct ktest_env *env, const char *metric, const char *ver,
+			    long long want)
+{
+	static char text[1 << 17];
+	long long v = -1;
+	char label[64];
+	int i;
+
+	snprintf(label, sizeof(label), "destination_version=\"%s\"", ver);
+	for (i = 0; i < 100 && v != want; i++) {
+		if (i)
+			usleep(20000);
+		if (env_get_metrics(env_metrics_port(env), text, sizeof(text)) ||
+		    !strstr(text, "destination_service=\"web.default.svc.cluster.local\""))
+			continue;
+		v = metrics_sum(text, metric, label);
+	}
+	return v;
 }
 
 static void check_split(const struct client_result *r, const char *what)
@@ -115,6 +141,15 @@ KTEST(ipv6_split_and_peer)
 		  r.per_backend[0], "IPv6 endpoint slot: established");
 	ASSERT_EQ(json_num_after(out, "\"address\":\"127.1.60.1:8080\"", "opened"), 0,
 		  "no IPv4 endpoint was used");
+	/* Istio's metrics count IPv6 connections as IPv4 ones (each backend
+	 * writes one byte and closes: sent bytes = connections). */
+	ASSERT_EQ(web_metric(&env, "istio_tcp_connections_opened_total", "v2", r.per_backend[2]),
+		  r.per_backend[2], "istio opened, v2");
+	ASSERT_EQ(web_metric(&env, "istio_tcp_connections_closed_total", "v1",
+			     r.per_backend[0] + r.per_backend[1]),
+		  r.per_backend[0] + r.per_backend[1], "istio closed, v1");
+	ASSERT_EQ(web_metric(&env, "istio_tcp_sent_bytes_total", "v2", r.per_backend[2]),
+		  r.per_backend[2], "istio sent bytes, v2");
 	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps services --bpffs %s", env.bpffs), 0,
 		  "maps services");
 	ASSERT_TRUE(strstr(out, "[fd00::6:100]:80/TCP") != NULL, "maps shows the IPv6 VIP");

@@ -9,7 +9,6 @@
  * connection in the counters (bpf/lib/udp_flow.h): opened when placed,
  * closed when the socket moves or is released, in `bpfmesh maps stats` and
  * in Istio's metrics. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -306,21 +305,10 @@ static long long udp_ep_sum(struct ktest_env *env, const char *key)
 static long long udp_metric(struct ktest_env *env, const char *metric)
 {
 	static char text[1 << 17];
-	static const char dns[] = "destination_service=\"dns.default.svc.cluster.local\"";
-	char head[96];
-	const char *p;
-	long long sum = 0;
 
 	if (env_get_metrics(env_metrics_port(env), text, sizeof(text)))
 		return -1;
-	snprintf(head, sizeof(head), "\n%s{", metric);
-	for (p = text; (p = strstr(p, head)); p++) {
-		const char *end = strchr(p + 1, '}');
-
-		if (end && memmem(p, (size_t)(end - p), dns, sizeof(dns) - 1))
-			sum += strtoll(end + 1, NULL, 10);
-	}
-	return sum;
+	return metrics_sum(text, metric, "destination_service=\"dns.default.svc.cluster.local\"");
 }
 
 /* Every socket of the clients so far was one flow, and is closed now. */
