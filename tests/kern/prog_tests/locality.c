@@ -205,30 +205,41 @@ static void check_cli(struct ktest_env *e)
 
 /* Default failover (no rules): everything local while healthy; half the
  * local endpoints ejected: P0 health 140 x 1/2 = 70, so 70/30 with the next
- * level (region1/zone2); all local ejected: the next level takes it all;
- * then region2 and region3 share the last level. */
+ * level (region1/zone2). False when a step could not be measured. */
+static bool local_then_70_30(struct ktest_env *env, struct loc_case *c)
+{
+	int counts[N_EPS], n = 2000;
+
+	if (!start(env, c, "      localityLbSetting: {enabled: true}\n", NULL))
+		return false;
+	if (!ASSERT_EQ(measure(env, c, n, counts), 0, "nothing refused"))
+		return false;
+	ASSERT_EQ(counts[0] + counts[1], n, "all traffic local while healthy");
+	near_share(counts[0], n, 0.5, "the two local endpoints share it");
+
+	/* B stops: once ejected, P0 is 50% healthy -> 70/30. */
+	if (!drain(env, c, 0x1d, 0x02, 1))
+		return false;
+	if (!ASSERT_EQ(measure(env, c, n, counts), 0, "nothing refused"))
+		return false;
+	near_share(counts[0], n, 0.70, "local: 70% (Envoy: min(100, 1.4 x 50))");
+	near_share(counts[2], n, 0.30, "next priority (region1/zone2): 30%");
+	ASSERT_EQ(counts[3] + counts[4], 0, "other regions: nothing");
+	check_cli(env);
+	return true;
+}
+
+/* The default failover to the end: after the 70/30 step, all local
+ * ejected: the next level takes it all; then region2 and region3 share
+ * the last level. */
 KTEST(locality_priorities_and_overprovisioning)
 {
 	struct loc_case c = { .net = "127.1.40", .vip = "127.100.40.1" };
 	struct ktest_env env = {};
 	int counts[N_EPS], n = 2000;
 
-	if (!start(&env, &c, "      localityLbSetting: {enabled: true}\n", NULL))
+	if (!local_then_70_30(&env, &c))
 		goto out;
-	if (!ASSERT_EQ(measure(&env, &c, n, counts), 0, "nothing refused"))
-		goto out;
-	ASSERT_EQ(counts[0] + counts[1], n, "all traffic local while healthy");
-	near_share(counts[0], n, 0.5, "the two local endpoints share it");
-
-	/* B stops: once ejected, P0 is 50% healthy -> 70/30. */
-	if (!drain(&env, &c, 0x1d, 0x02, 1))
-		goto out;
-	if (!ASSERT_EQ(measure(&env, &c, n, counts), 0, "nothing refused"))
-		goto out;
-	near_share(counts[0], n, 0.70, "local: 70% (Envoy: min(100, 1.4 x 50))");
-	near_share(counts[2], n, 0.30, "next priority (region1/zone2): 30%");
-	ASSERT_EQ(counts[3] + counts[4], 0, "other regions: nothing");
-	check_cli(&env);
 
 	/* A stops too: everything to region1/zone2. */
 	if (!drain(&env, &c, 0x1c, 0x01, 2))
@@ -255,23 +266,8 @@ KTEST(locality_priorities_ipv6)
 {
 	struct loc_case c = { .net = "fd00::40", .vip = "fd00::40:100" };
 	struct ktest_env env = {};
-	int counts[N_EPS], n = 2000;
 
-	if (!start(&env, &c, "      localityLbSetting: {enabled: true}\n", NULL))
-		goto out;
-	if (!ASSERT_EQ(measure(&env, &c, n, counts), 0, "nothing refused"))
-		goto out;
-	ASSERT_EQ(counts[0] + counts[1], n, "all traffic local while healthy");
-	near_share(counts[0], n, 0.5, "the two local endpoints share it");
-	if (!drain(&env, &c, 0x1d, 0x02, 1))
-		goto out;
-	if (!ASSERT_EQ(measure(&env, &c, n, counts), 0, "nothing refused"))
-		goto out;
-	near_share(counts[0], n, 0.70, "local: 70% (Envoy: min(100, 1.4 x 50))");
-	near_share(counts[2], n, 0.30, "next priority (region1/zone2): 30%");
-	ASSERT_EQ(counts[3] + counts[4], 0, "other regions: nothing");
-	check_cli(&env);
-out:
+	local_then_70_30(&env, &c);
 	finish(&env, &c);
 }
 
