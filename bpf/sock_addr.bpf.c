@@ -32,6 +32,7 @@
 #include "lib/svc.h"
 #include "lib/names_maps.h"
 #include "lib/stats.h"
+#include "lib/udp_flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -75,12 +76,17 @@ static __always_inline __u64 lb_hash_key(const struct bpf_sock_addr *ctx)
 	return bpfmesh_lb_hash_key(src, bpf_get_current_cgroup_id());
 }
 
+/* A UDP flow has no handshake: placed is opened and established at once,
+ * so the Istio metrics (opened = established + aborted) count it;
+ * lib/udp_flow.h counts it closed. */
 static __always_inline void udp_count_flow(__u32 ep_slot)
 {
 	struct ep_counters *cnt = health4_counters(ep_slot);
 
-	if (cnt)
-		health4_count(&cnt->opened);
+	if (!cnt)
+		return;
+	health4_count(&cnt->opened);
+	health4_count(&cnt->established);
 }
 
 /* Place the connection on an endpoint of svc's route: c->be is the endpoint
@@ -346,6 +352,7 @@ static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc
 		*ep_port = (*conn)->ep_port;
 		return SOCK_ALLOW;
 	}
+	udp_flow_end(*conn); /* moving on: the old flow is closed (udp_flow.h) */
 	ret = lb_place(ctx, key, svc, &c, conn);
 	if (c.be) {
 		*ep = c.be->addr;

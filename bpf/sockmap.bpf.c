@@ -6,8 +6,9 @@
  *   bpfmesh_sockmap_ops  cgroup sockops on the managed cgroup, beside the
  *                        health program (a cgroup runs every program
  *                        attached): puts both ends of a local, placed
- *                        connection in the SOCKHASH.
- *   bpfmesh_sockmap_msg  sk_msg, attached to the SOCKHASH: moves each
+ *                        connection in the SOCKHASH of its family (IPv4,
+ *                        also from a dual-stack socket, or IPv6).
+ *   bpfmesh_sockmap_msg  sk_msg, attached to both SOCKHASHes: moves each
  *                        sendmsg of an inserted end to its peer's receive
  *                        queue, and counts the bytes.
  *
@@ -24,12 +25,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline void sockmap4_own_key(struct bpf_sock_ops *skops, struct sockmap_key *k)
-{
-	sockmap4_key(k, skops->local_ip4, skops->remote_ip4, skops->local_port,
-		     skops->remote_port);
-}
-
 static __always_inline struct sockmap_sock *sockmap4_new_sock(struct bpf_sock *sk,
 							      __u32 ep_slot, __u32 flags)
 {
@@ -44,14 +39,21 @@ static __always_inline struct sockmap_sock *sockmap4_new_sock(struct bpf_sock *s
 	return s;
 }
 
-static __always_inline int sockmap4_insert(struct bpf_sock_ops *skops, struct sockmap_key *k)
+static __always_inline int sockmap_insert(struct bpf_sock_ops *skops, struct sockmap_end *e)
 {
-	if (bpf_sock_hash_update(skops, &bpfmesh_sockmap4_socks_v1, k, BPF_ANY)) {
+	if (sockmap_hash_update(skops, e)) {
 		sockmap4_stat(BPFMESH_SM_INSERT_FAILED, 1);
 		return -1;
 	}
 	sockmap4_stat(BPFMESH_SM_INSERTED, 1);
 	return 0;
+}
+
+/* Connections of both families, and IPv4 ones from dual-stack sockets
+ * (sockmap_abi.h: families). */
+static __always_inline int sockmap_is_inet(struct bpf_sock_ops *skops)
+{
+	return skops->family == BPFMESH_AF_INET_SK || skops->family == BPFMESH_AF_INET6_SK;
 }
 
 /* The connecting end, handshake done: a placed connection, unless its
@@ -60,10 +62,10 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct sock_conn *c;
-	struct sockmap_key k;
+	struct sockmap_end e;
 	__u32 slot;
 
-	if (!sk || skops->family != BPFMESH_AF_INET_SK)
+	if (!sk || !sockmap_is_inet(skops))
 		return;
 	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
 	if (!c || !(c->flags & BPFMESH_CONN_F_PLACED))
@@ -73,13 +75,13 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 		return;
 	}
 	slot = c->ep_slot;
-	sockmap4_own_key(skops, &k);
+	sockmap_ctx_end(&e, skops);
 	if (!sockmap4_new_sock(sk, slot, BPFMESH_SOCKMAP_F_CLIENT))
 		return;
-	if (bpf_map_update_elem(&bpfmesh_sockmap4_pending_v1, &k, &slot, BPF_ANY))
+	if (sockmap_pending_put(&e, slot))
 		return;
-	if (sockmap4_insert(skops, &k)) {
-		bpf_map_delete_elem(&bpfmesh_sockmap4_pending_v1, &k);
+	if (sockmap_insert(skops, &e)) {
+		sockmap_pending_del(&e);
 		return;
 	}
 	/* To drop the pending entry if no accepting end ever takes it. */
@@ -92,18 +94,15 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 static __always_inline void sockmap4_on_passive(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
-	struct sockmap_key k, peer;
-	__u32 *slot, ep_slot;
+	struct sockmap_end e, peer;
+	__u32 ep_slot;
 
-	if (!sk || skops->family != BPFMESH_AF_INET_SK)
+	if (!sk || !sockmap_is_inet(skops))
 		return;
-	sockmap4_own_key(skops, &k);
-	sockmap4_peer_key(&peer, &k);
-	slot = bpf_map_lookup_elem(&bpfmesh_sockmap4_pending_v1, &peer);
-	if (!slot)
+	sockmap_ctx_end(&e, skops);
+	sockmap_end_peer(&peer, &e);
+	if (sockmap_pending_take(&peer, &ep_slot))
 		return;
-	ep_slot = *slot;
-	bpf_map_delete_elem(&bpfmesh_sockmap4_pending_v1, &peer);
 	/* Data that came through TCP before this point (TCP Fast Open) would
 	 * be read after redirected data: such a connection is not
 	 * accelerated, and its client falls back at its first send. */
@@ -111,15 +110,15 @@ static __always_inline void sockmap4_on_passive(struct bpf_sock_ops *skops)
 		return;
 	if (!sockmap4_new_sock(sk, ep_slot, 0))
 		return;
-	sockmap4_insert(skops, &k);
+	sockmap_insert(skops, &e);
 }
 
 static __always_inline void sockmap4_on_close(struct bpf_sock_ops *skops)
 {
-	struct sockmap_key k;
+	struct sockmap_end e;
 
-	sockmap4_own_key(skops, &k);
-	bpf_map_delete_elem(&bpfmesh_sockmap4_pending_v1, &k);
+	sockmap_ctx_end(&e, skops);
+	sockmap_pending_del(&e);
 }
 
 SEC("sockops")
@@ -151,7 +150,7 @@ SEC("sk_msg")
 int bpfmesh_sockmap_msg(struct sk_msg_md *msg)
 {
 	struct bpf_sock *sk = msg->sk;
-	struct sockmap_key own, peer;
+	struct sockmap_end own, peer;
 	struct sockmap_sock *s;
 	__u64 bytes = msg->size;
 
@@ -160,10 +159,9 @@ int bpfmesh_sockmap_msg(struct sk_msg_md *msg)
 	s = bpf_sk_storage_get(&bpfmesh_sockmap4_sock_v1, sk, NULL, 0);
 	if (!s || (s->flags & BPFMESH_SOCKMAP_F_TCP))
 		return sockmap4_pass(bytes);
-	sockmap4_key(&own, msg->local_ip4, msg->remote_ip4, msg->local_port, msg->remote_port);
-	sockmap4_peer_key(&peer, &own);
-	if (bpf_msg_redirect_hash(msg, &bpfmesh_sockmap4_socks_v1, &peer, BPF_F_INGRESS) !=
-	    SK_PASS) {
+	sockmap_ctx_end(&own, msg);
+	sockmap_end_peer(&peer, &own);
+	if (sockmap_redirect(msg, &peer) != SK_PASS) {
 		s->flags |= BPFMESH_SOCKMAP_F_TCP;
 		sockmap4_stat(BPFMESH_SM_FELL_BACK, 1);
 		return sockmap4_pass(bytes);

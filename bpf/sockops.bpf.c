@@ -41,6 +41,7 @@
 #include "lib/health.h"
 #include "lib/lb_active.h"
 #include "lib/connpool.h"
+#include "lib/udp_flow.h"
 
 #define SOCKOPS_OK 1
 
@@ -294,10 +295,11 @@ int bpfmesh_sockops(struct bpf_sock_ops *skops)
 
 /* A socket closed by the application: one counted against a limit whose
  * state never changed to TCP_CLOSE (its connect failed before the SYN)
- * stops counting now. Never refuses (the kernel ignores the verdict). */
+ * stops counting now; a UDP socket's flow is closed (lib/udp_flow.h). Never refuses (the kernel ignores the verdict). */
 SEC("cgroup/sock_release")
 int bpfmesh_sock_release(struct bpf_sock *sk)
 {
 	connpool4_release(sk);
+	udp_flow_release(sk);
 	return 1;
 }

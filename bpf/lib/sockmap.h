@@ -6,7 +6,8 @@
 #include "lib/sockmap_maps.h"
 #include <bpf/bpf_endian.h>
 
-#define BPFMESH_AF_INET_SK 2 /* AF_INET */
+#define BPFMESH_AF_INET_SK 2   /* AF_INET */
+#define BPFMESH_AF_INET6_SK 10 /* AF_INET6 */
 
 static __always_inline void sockmap4_stat(__u32 idx, __u64 v)
 {
@@ -44,6 +45,132 @@ static __always_inline void sockmap4_peer_key(struct sockmap_key *peer,
 	peer->remote_ip4 = own->local_ip4;
 	peer->local_port = own->remote_port;
 	peer->remote_port = own->local_port;
+}
+
+/* One end's key, in the SOCKHASH of its connection's family
+ * (sockmap_abi.h: families). */
+struct sockmap_end {
+	struct sockmap_key k4;
+	struct sockmap6_key k6;
+	__u32 v6; /* 1: an IPv6 connection, keyed by k6; 0: IPv4, k4 */
+};
+
+/* ::ffff:0:0/96 (RFC 4291 2.5.5.2): a dual-stack socket's IPv4 connection. */
+static __always_inline int sockmap_is_v4_mapped(const __be32 *ip6)
+{
+	return ip6[0] == 0 && ip6[1] == 0 && ip6[2] == bpf_htonl(0xffff);
+}
+
+/* The end's key from its addresses and ports. An IPv4-mapped end of an
+ * AF_INET6 socket is keyed as IPv4, from the low word of its addresses, so
+ * it matches a peer on an AF_INET socket. */
+static __always_inline void sockmap_end_key(struct sockmap_end *e, __u32 family,
+					    const __be32 *l, const __be32 *r, __be32 local4,
+					    __be32 remote4, __u32 local_port,
+					    __u32 remote_port_ctx)
+{
+	int i;
+
+	e->v6 = 0;
+	if (family != BPFMESH_AF_INET6_SK) {
+		sockmap4_key(&e->k4, local4, remote4, local_port, remote_port_ctx);
+		return;
+	}
+	if (sockmap_is_v4_mapped(l)) {
+		sockmap4_key(&e->k4, l[3], r[3], local_port, remote_port_ctx);
+		return;
+	}
+	e->v6 = 1;
+	for (i = 0; i < 4; i++) {
+		e->k6.local_ip6[i] = l[i];
+		e->k6.remote_ip6[i] = r[i];
+	}
+	e->k6.local_port = local_port;
+	e->k6.remote_port = bpf_ntohl(remote_port_ctx);
+}
+
+/* The same from a context (sockops or sk_msg: the same field names). Each
+ * word is read on its own, at a constant offset: the verifier refuses a
+ * load through a ctx pointer moved by arithmetic, and reads of
+ * local_ip6[]/remote_ip6[] other than 4 bytes wide. */
+#define sockmap_ctx_end(e, ctx)                                                         \
+	({                                                                              \
+		__be32 _l[4] = { (ctx)->local_ip6[0], (ctx)->local_ip6[1],             \
+				 (ctx)->local_ip6[2], (ctx)->local_ip6[3] };           \
+		__be32 _r[4] = { (ctx)->remote_ip6[0], (ctx)->remote_ip6[1],           \
+				 (ctx)->remote_ip6[2], (ctx)->remote_ip6[3] };         \
+		sockmap_end_key(e, (ctx)->family, _l, _r, (ctx)->local_ip4,            \
+				(ctx)->remote_ip4, (ctx)->local_port, (ctx)->remote_port); \
+	})
+
+/* The peer's key: the same connection seen from the other end. */
+static __always_inline void sockmap_end_peer(struct sockmap_end *peer, const struct sockmap_end *own)
+{
+	int i;
+
+	peer->v6 = own->v6;
+	if (!own->v6) {
+		sockmap4_peer_key(&peer->k4, &own->k4);
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		peer->k6.local_ip6[i] = own->k6.remote_ip6[i];
+		peer->k6.remote_ip6[i] = own->k6.local_ip6[i];
+	}
+	peer->k6.local_port = own->k6.remote_port;
+	peer->k6.remote_port = own->k6.local_port;
+}
+
+/* A client end waits for its accepting end: key -> endpoint slot. */
+static __always_inline int sockmap_pending_put(const struct sockmap_end *e, __u32 slot)
+{
+	if (e->v6)
+		return bpf_map_update_elem(&bpfmesh_sockmap6_pending_v1, &e->k6, &slot, BPF_ANY);
+	return bpf_map_update_elem(&bpfmesh_sockmap4_pending_v1, &e->k4, &slot, BPF_ANY);
+}
+
+static __always_inline void sockmap_pending_del(const struct sockmap_end *e)
+{
+	if (e->v6)
+		bpf_map_delete_elem(&bpfmesh_sockmap6_pending_v1, &e->k6);
+	else
+		bpf_map_delete_elem(&bpfmesh_sockmap4_pending_v1, &e->k4);
+}
+
+/* The waiting client end e, taken out of the pending map: 0 and its slot,
+ * or -1 when none waits (its client is not local, managed and inserted). */
+static __always_inline int sockmap_pending_take(const struct sockmap_end *e, __u32 *slot)
+{
+	__u32 *v;
+
+	if (e->v6)
+		v = bpf_map_lookup_elem(&bpfmesh_sockmap6_pending_v1, &e->k6);
+	else
+		v = bpf_map_lookup_elem(&bpfmesh_sockmap4_pending_v1, &e->k4);
+	if (!v)
+		return -1;
+	*slot = *v;
+	sockmap_pending_del(e);
+	return 0;
+}
+
+/* Put the end in its family's SOCKHASH: 0, or the helper's error. */
+static __always_inline long sockmap_hash_update(struct bpf_sock_ops *skops,
+						struct sockmap_end *e)
+{
+	if (e->v6)
+		return bpf_sock_hash_update(skops, &bpfmesh_sockmap6_socks_v1, &e->k6, BPF_ANY);
+	return bpf_sock_hash_update(skops, &bpfmesh_sockmap4_socks_v1, &e->k4, BPF_ANY);
+}
+
+/* Move the message to the peer's receive queue: SK_PASS when the peer is
+ * in its family's SOCKHASH. */
+static __always_inline long sockmap_redirect(struct sk_msg_md *msg, struct sockmap_end *peer)
+{
+	if (peer->v6)
+		return bpf_msg_redirect_hash(msg, &bpfmesh_sockmap6_socks_v1, &peer->k6,
+					     BPF_F_INGRESS);
+	return bpf_msg_redirect_hash(msg, &bpfmesh_sockmap4_socks_v1, &peer->k4, BPF_F_INGRESS);
 }
 
 /* Redirected bytes to the endpoint slot's counters, in the direction the

@@ -28,6 +28,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_sockmap4_pending_v1 SEC(".maps");
 
+/* The same two for IPv6 connections (sockmap_abi.h: families). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, BPFMESH_SOCKMAP_MAX_SOCKS);
+	__type(key, struct sockmap6_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfmesh_sockmap6_socks_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BPFMESH_SOCKMAP_MAX_SOCKS);
+	__type(key, struct sockmap6_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfmesh_sockmap6_pending_v1 SEC(".maps");
+
 /* Per accelerated end: slot and direction for counting, the sticky TCP bit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

@@ -21,6 +21,15 @@
  * bytes_received (server to client). TCP never acknowledges redirected
  * bytes, so sockops' byte counts (from tcp bytes_acked/bytes_received)
  * never see them: the sum is exact, without double counting.
+ *
+ * Families (issue 15). An IPv6 connection's ends sit in a second SOCKHASH,
+ * keyed by struct sockmap6_key, with its own pending map; the sk_msg program
+ * is attached to both. An IPv4 connection made from a dual-stack IPv6
+ * socket (to ::ffff:a.b.c.d, RFC 4291 2.5.5.2) is IPv4 on the wire, and its
+ * other end may be an AF_INET socket: such an end is keyed by its IPv4
+ * addresses in the IPv4 SOCKHASH, so that either end finds the other
+ * whatever family its socket has. Socket storage, the switch and the
+ * counters are shared by both families.
  */
 #ifdef __BPF__
 #include "vmlinux.h"
@@ -36,6 +45,16 @@
 struct sockmap_key {
 	__be32 local_ip4;
 	__be32 remote_ip4;
+	__u32 local_port;
+	__u32 remote_port;
+};
+
+/* An IPv6 end in the IPv6 SOCKHASH, by its own view of the connection:
+ * addresses in network order (never IPv4-mapped: those are sockmap_key),
+ * ports in host order. */
+struct sockmap6_key {
+	__be32 local_ip6[4];
+	__be32 remote_ip6[4];
 	__u32 local_port;
 	__u32 remote_port;
 };
@@ -61,7 +80,8 @@ struct sockmap_cfg {
 	__u32 pad;
 };
 
-/* Node-wide counters: index of the per-CPU array bpfmesh_sockmap4_stats_v1. */
+/* Node-wide counters, both families: index of the per-CPU array
+ * bpfmesh_sockmap4_stats_v1. */
 enum bpfmesh_sockmap_stat {
 	BPFMESH_SM_INSERTED = 0,    /* ends put in the SOCKHASH */
 	BPFMESH_SM_INSERT_FAILED,   /* sock_hash_update refused (full, state) */
@@ -75,6 +95,7 @@ enum bpfmesh_sockmap_stat {
 };
 
 _Static_assert(sizeof(struct sockmap_key) == 16, "sockmap_key layout");
+_Static_assert(sizeof(struct sockmap6_key) == 40, "sockmap6_key layout");
 _Static_assert(sizeof(struct sockmap_sock) == 8, "sockmap_sock layout");
 _Static_assert(sizeof(struct sockmap_cfg) == 8, "sockmap_cfg layout");
 
@@ -84,5 +105,7 @@ _Static_assert(sizeof(struct sockmap_cfg) == 8, "sockmap_cfg layout");
 #define BPFMESH_MAP_SOCKMAP_SOCK "bpfmesh_sockmap4_sock_v1"
 #define BPFMESH_MAP_SOCKMAP_CFG "bpfmesh_sockmap4_cfg_v1"
 #define BPFMESH_MAP_SOCKMAP_STATS "bpfmesh_sockmap4_stats_v1"
+#define BPFMESH_MAP_SOCKHASH6 "bpfmesh_sockmap6_socks_v1"
+#define BPFMESH_MAP_SOCKMAP6_PENDING "bpfmesh_sockmap6_pending_v1"
 
 #endif /* BPFMESH_SOCKMAP_ABI_H */

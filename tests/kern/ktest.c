@@ -904,3 +904,19 @@ int env_get_metrics(int port, char *text, size_t len)
 
 	return status == 200 ? 0 : status < 0 ? status : -EPROTO;
 }
+
+long long metrics_sum(const char *text, const char *metric, const char *label)
+{
+	char head[128];
+	const char *p;
+	long long sum = 0;
+
+	snprintf(head, sizeof(head), "\n%s{", metric);
+	for (p = text; (p = strstr(p, head)); p++) {
+		const char *end = strchr(p + 1, '}');
+
+		if (end && memmem(p, (size_t)(end - p), label, strlen(label)))
+			sum += strtoll(end + 1, NULL, 10);
+	}
+	return sum;
+}

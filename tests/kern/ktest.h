@@ -112,6 +112,9 @@ int env_metrics_port(struct ktest_env *e);
 int env_http_get(int port, const char *path, char *text, size_t len);
 /* GET http://127.0.0.1:PORT/metrics: the body into text. 0 or negative errno. */
 int env_get_metrics(int port, char *text, size_t len);
+/* The sum of metric over its series whose labels hold label (e.g.
+ * "destination_version=\"v2\""), in /metrics text. */
+long long metrics_sum(const char *text, const char *metric, const char *label);
 
 /* Loopback backends: each accepts, writes its index byte and closes; in
  * echo mode it then echoes what it reads until the client closes. */

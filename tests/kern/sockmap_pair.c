@@ -30,33 +30,45 @@ void sm_policy(char *buf, size_t len, const char *name, const char *vip, const c
 		 "metadata:\n  name: %s\n  namespace: default\n%s"
 		 "spec:\n"
 		 "  hosts: [%s.default.svc.cluster.local]\n"
-		 "  addresses: [%s]\n"
+		 "  addresses: ['%s']\n"
 		 "  ports:\n  - number: 80\n    name: tcp\n    protocol: TCP\n    targetPort: %d\n"
 		 "  resolution: STATIC\n"
-		 "  endpoints:\n  - address: %s\n",
+		 "  endpoints:\n  - address: '%s'\n",
 		 name, sockmap_off ? "  annotations:\n    bpfmesh.io/sockmap: \"off\"\n" : "",
 		 name, vip,
 		 SM_EP_PORT, ep);
 }
 
-static void sm_addr(struct sockaddr_in *sa, const char *ip, int port)
+bool sm_add_ipv6(void)
 {
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons(port);
-	inet_pton(AF_INET, ip, &sa->sin_addr);
+	static const char *const eps[] = { SM_EP6, SM_EP6_OFF };
+
+	if (!netns_only_loopback()) {
+		ktest_skip("no private network namespace for fd00:: addresses");
+		return false;
+	}
+	return ASSERT_OK(lo_add_ipv6(eps, 2), "fd00:: addresses on lo");
+}
+
+/* ip (IPv4, IPv6 or IPv4-mapped: the socket's family follows) and port. */
+static socklen_t sm_addr(struct sockaddr_storage *sa, const char *ip, int port)
+{
+	return sockaddr_parse(ip, port, sa);
 }
 
 int sm_listen(const char *ep)
 {
-	struct sockaddr_in sa;
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_storage sa;
+	socklen_t len = sm_addr(&sa, ep, SM_EP_PORT);
+	int one = 1, fd;
 
+	if (!len)
+		return -EINVAL;
+	fd = socket(sa.ss_family, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -errno;
-	sm_addr(&sa, ep, SM_EP_PORT);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096)) {
+	if (bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 4096)) {
 		int err = -errno;
 
 		close(fd);
@@ -67,14 +79,14 @@ int sm_listen(const char *ep)
 
 int sm_pair_open(int lfd, const char *vip, struct sm_pair *p)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
+	socklen_t len = sm_addr(&sa, vip, 80);
 
 	p->srv = -1;
-	p->cli = socket(AF_INET, SOCK_STREAM, 0);
+	p->cli = len ? socket(sa.ss_family, SOCK_STREAM, 0) : -1;
 	if (p->cli < 0)
-		return -errno;
-	sm_addr(&sa, vip, 80);
-	if (connect(p->cli, (struct sockaddr *)&sa, sizeof(sa)))
+		return len ? -errno : -EINVAL;
+	if (connect(p->cli, (struct sockaddr *)&sa, len))
 		goto fail;
 	p->srv = accept(lfd, NULL, NULL);
 	if (p->srv < 0)
@@ -179,21 +191,32 @@ uint64_t sm_stat(struct ktest_env *e, unsigned int idx)
 	return sum;
 }
 
-int sm_sockhash_entries(struct ktest_env *e)
+/* Keys in the pinned map name (at most 64 bytes each), or negative errno. */
+static int sm_map_entries(struct ktest_env *e, const char *name)
 {
-	struct sockmap_key k, next;
-	int fd = sm_map(e, BPFMESH_MAP_SOCKHASH), n = 0;
+	unsigned char k[64], next[64];
+	int fd = sm_map(e, name), n = 0;
 	void *prev = NULL;
 
 	if (fd < 0)
 		return -errno;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
 		n++;
-		k = next;
-		prev = &k;
+		memcpy(k, next, sizeof(k));
+		prev = k;
 	}
 	close(fd);
 	return n;
+}
+
+int sm_sockhash_entries(struct ktest_env *e)
+{
+	int n4 = sm_map_entries(e, BPFMESH_MAP_SOCKHASH), n6;
+
+	if (n4 < 0)
+		return n4;
+	n6 = sm_map_entries(e, BPFMESH_MAP_SOCKHASH6);
+	return n6 < 0 ? n6 : n4 + n6;
 }
 
 int sm_ep_bytes(struct ktest_env *e, uint64_t *sent, uint64_t *received)

@@ -20,6 +20,18 @@
 #define SM_VIP_OFF "127.100.13.2" /* a service annotated bpfmesh.io/sockmap: "off" */
 #define SM_EP_OFF "127.1.13.2"
 #define SM_EP_PORT 8080
+/* IPv6 (issue 15), inside the test's own network namespace: the
+ * endpoints' fd00:: addresses go on its loopback (sm_add_ipv6). */
+#define SM_VIP6 "fd00::13:100"
+#define SM_EP6 "fd00::13:1"
+#define SM_VIP6_OFF "fd00::13:200"
+#define SM_EP6_OFF "fd00::13:2"
+/* The IPv4 service reached from a dual-stack IPv6 socket, and an endpoint
+ * listening on one (its accepted sockets are AF_INET6, mapped). */
+#define SM_VIP_MAPPED "::ffff:" SM_VIP
+#define SM_EP_MAPPED "::ffff:" SM_EP
+#define SM_VIP_OFF_MAPPED "::ffff:" SM_VIP_OFF
+#define SM_EP_OFF_MAPPED "::ffff:" SM_EP_OFF
 
 /* Policy: ServiceEntry `name` at vip:80 -> ep:8080; sockmap_off adds the
  * annotation bpfmesh.io/sockmap: "off". Appends to buf. */
@@ -31,9 +43,15 @@ struct sm_pair {
 	int cli, srv;
 };
 
-/* Listener on ep:SM_EP_PORT (reused for every pair of a child). */
+/* SM_EP6 and SM_EP6_OFF on the test namespace's loopback: true, or false
+ * with the test skipped (no private namespace) or failed. */
+bool sm_add_ipv6(void);
+
+/* Listener on ep:SM_EP_PORT (reused for every pair of a child); an IPv6 or
+ * IPv4-mapped ep makes an AF_INET6 socket. */
 int sm_listen(const char *ep);
-/* Connect to vip:80 and accept the other end. 0 or negative errno. */
+/* Connect to vip:80 (from an AF_INET6 socket when vip is IPv6 or mapped)
+ * and accept the other end. 0 or negative errno. */
 int sm_pair_open(int lfd, const char *vip, struct sm_pair *p);
 void sm_pair_close(struct sm_pair *p);
 
@@ -52,7 +70,7 @@ int sm_run_child(struct ktest_env *e, int (*fn)(void *arg), void *arg);
 
 /* Reading the agent's pinned maps from the parent. */
 uint64_t sm_stat(struct ktest_env *e, unsigned int idx);       /* summed over CPUs */
-int sm_sockhash_entries(struct ktest_env *e);                  /* or negative errno */
+int sm_sockhash_entries(struct ktest_env *e); /* both families, or negative errno */
 /* Sum over all endpoint slots of bytes_sent and bytes_received. */
 int sm_ep_bytes(struct ktest_env *e, uint64_t *sent, uint64_t *received);
 

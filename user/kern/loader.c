@@ -75,11 +75,14 @@ const struct lb_program lb_programs[] = {
 	/* BPF_PROG_TYPE_SYSCALL has no attach type: 0 is what libbpf reports. */
 	{ LB_OBJ_SOCKOPS, "bpfmesh_health_sweep", 0, LB_TARGET_NONE, NULL },
 	/* Same-node acceleration (bpf/sockmap.bpf.c): a second sockops program
-	 * on the cgroup, and the sk_msg program attached to the SOCKHASH. */
+	 * on the cgroup, and the sk_msg program attached to the SOCKHASH of
+	 * each family. */
 	{ LB_OBJ_SOCKMAP, "bpfmesh_sockmap_ops", BPF_CGROUP_SOCK_OPS, LB_TARGET_CGROUP,
 	  "link_sockmap_ops" },
 	{ LB_OBJ_SOCKMAP, "bpfmesh_sockmap_msg", BPF_SK_MSG_VERDICT, LB_TARGET_SOCKHASH,
 	  BPFMESH_MAP_SOCKHASH },
+	{ LB_OBJ_SOCKMAP, "bpfmesh_sockmap_msg", BPF_SK_MSG_VERDICT, LB_TARGET_SOCKHASH,
+	  BPFMESH_MAP_SOCKHASH6 },
 };
 const unsigned int lb_n_programs = sizeof(lb_programs) / sizeof(lb_programs[0]);
 _Static_assert(sizeof(lb_programs) / sizeof(lb_programs[0]) <= LB_MAX_PROGRAMS,

@@ -25,7 +25,8 @@ static const char *const ep_locality[N_EPS] = {
 };
 static const char *const ep_site[N_EPS] = { "green", "green", "blue", "green", "blue" };
 
-/* One test's addresses: endpoints net.1..net.5, the VIP vip:80. */
+/* One test's addresses: endpoints net.1..net.5 (IPv4) or net:1..net:5
+ * (IPv6, a net with a colon), the VIP vip:80. */
 struct loc_case {
 	const char *net, *vip;
 	char addrs[N_EPS][32];
@@ -44,14 +45,14 @@ static void policy(char *buf, size_t len, struct loc_case *c, const char *loc_lb
 		      "metadata:\n  name: reviews\n  namespace: default\n"
 		      "spec:\n"
 		      "  hosts: [reviews.default.svc.cluster.local]\n"
-		      "  addresses: [%s]\n"
+		      "  addresses: ['%s']\n"
 		      "  ports:\n  - number: 80\n    name: tcp-web\n    protocol: TCP\n"
 		      "    targetPort: 8080\n"
 		      "  resolution: STATIC\n"
 		      "  endpoints:\n", c->vip);
 	for (i = 0; i < N_EPS && at > 0 && (size_t)at < len; i++)
 		at += snprintf(buf + at, len - at,
-			       "  - address: %s\n    locality: %s\n    labels: {site: %s}\n",
+			       "  - address: '%s'\n    locality: %s\n    labels: {site: %s}\n",
 			       c->addrs[i], ep_locality[i], ep_site[i]);
 	if (at > 0 && (size_t)at < len)
 		snprintf(buf + at, len - at,
@@ -107,7 +108,8 @@ static bool all_ejected_logged(struct ktest_env *e, const struct loc_case *c,
 	int i;
 
 	for (i = 0; i < N_EPS; i++) {
-		snprintf(needle, sizeof(needle), "ejected %s:8080", c->addrs[i]);
+		snprintf(needle, sizeof(needle), strchr(c->addrs[i], ':') ? "ejected [%s]:8080" :
+			 "ejected %s:8080", c->addrs[i]);
 		if ((dead & (1u << i)) && env_count_log(e, needle) == 0)
 			return false;
 	}
@@ -144,15 +146,23 @@ static bool start(struct ktest_env *e, struct loc_case *c, const char *loc_lb,
 	char yaml[8192];
 	int i;
 
+	bool ipv6 = strchr(c->net, ':') != NULL;
+
 	for (i = 0; i < N_EPS; i++) {
-		snprintf(c->addrs[i], sizeof(c->addrs[i]), "%s.%d", c->net, i + 1);
+		snprintf(c->addrs[i], sizeof(c->addrs[i]), ipv6 ? "%s:%d" : "%s.%d", c->net, i + 1);
 		c->addr_ptrs[i] = c->addrs[i];
 	}
 	c->be.stop_pipe[0] = c->be.stop_pipe[1] = -1;
 	policy(yaml, sizeof(yaml), c, loc_lb);
+	if (!ASSERT_OK(env_setup(e), "env_setup"))
+		return false;
+	if (ipv6 && !netns_only_loopback()) {
+		ktest_skip("no private network namespace for fd00:: addresses");
+		return false;
+	}
 	/* The agent first: a forked agent would inherit the listening
 	 * sockets, and a backend could not be restarted on its address. */
-	return ASSERT_OK(env_setup(e), "env_setup") &&
+	return (!ipv6 || ASSERT_OK(lo_add_ipv6(c->addr_ptrs, N_EPS), "fd00:: addresses on lo")) &&
 	       ASSERT_OK(env_write_policy(e, "locality.yaml", yaml), "write policy") &&
 	       ASSERT_OK(env_start_agent_args(e, NULL, args), "agent applies") &&
 	       serve(c, 0x1f);
@@ -195,30 +205,41 @@ static void check_cli(struct ktest_env *e)
 
 /* Default failover (no rules): everything local while healthy; half the
  * local endpoints ejected: P0 health 140 x 1/2 = 70, so 70/30 with the next
- * level (region1/zone2); all local ejected: the next level takes it all;
- * then region2 and region3 share the last level. */
+ * level (region1/zone2). False when a step could not be measured. */
+static bool local_then_70_30(struct ktest_env *env, struct loc_case *c)
+{
+	int counts[N_EPS], n = 2000;
+
+	if (!start(env, c, "      localityLbSetting: {enabled: true}\n", NULL))
+		return false;
+	if (!ASSERT_EQ(measure(env, c, n, counts), 0, "nothing refused"))
+		return false;
+	ASSERT_EQ(counts[0] + counts[1], n, "all traffic local while healthy");
+	near_share(counts[0], n, 0.5, "the two local endpoints share it");
+
+	/* B stops: once ejected, P0 is 50% healthy -> 70/30. */
+	if (!drain(env, c, 0x1d, 0x02, 1))
+		return false;
+	if (!ASSERT_EQ(measure(env, c, n, counts), 0, "nothing refused"))
+		return false;
+	near_share(counts[0], n, 0.70, "local: 70% (Envoy: min(100, 1.4 x 50))");
+	near_share(counts[2], n, 0.30, "next priority (region1/zone2): 30%");
+	ASSERT_EQ(counts[3] + counts[4], 0, "other regions: nothing");
+	check_cli(env);
+	return true;
+}
+
+/* The default failover to the end: after the 70/30 step, all local
+ * ejected: the next level takes it all; then region2 and region3 share
+ * the last level. */
 KTEST(locality_priorities_and_overprovisioning)
 {
 	struct loc_case c = { .net = "127.1.40", .vip = "127.100.40.1" };
 	struct ktest_env env = {};
 	int counts[N_EPS], n = 2000;
 
-	if (!start(&env, &c, "      localityLbSetting: {enabled: true}\n", NULL))
+	if (!local_then_70_30(&env, &c))
 		goto out;
-	if (!ASSERT_EQ(measure(&env, &c, n, counts), 0, "nothing refused"))
-		goto out;
-	ASSERT_EQ(counts[0] + counts[1], n, "all traffic local while healthy");
-	near_share(counts[0], n, 0.5, "the two local endpoints share it");
-
-	/* B stops: once ejected, P0 is 50% healthy -> 70/30. */
-	if (!drain(&env, &c, 0x1d, 0x02, 1))
-		goto out;
-	if (!ASSERT_EQ(measure(&env, &c, n, counts), 0, "nothing refused"))
-		goto out;
-	near_share(counts[0], n, 0.70, "local: 70% (Envoy: min(100, 1.4 x 50))");
-	near_share(counts[2], n, 0.30, "next priority (region1/zone2): 30%");
-	ASSERT_EQ(counts[3] + counts[4], 0, "other regions: nothing");
-	check_cli(&env);
 
 	/* A stops too: everything to region1/zone2. */
 	if (!drain(&env, &c, 0x1c, 0x01, 2))
@@ -235,6 +256,18 @@ KTEST(locality_priorities_and_overprovisioning)
 	near_share(counts[3], n, 0.5, "region2 and region3 share the last level");
 	ASSERT_EQ(counts[3] + counts[4], n, "only the last level");
 out:
+	finish(&env, &c);
+}
+
+/* The same priorities over IPv6 endpoints (issue 15; an IPv6 service has
+ * its own backend set, rewritten on ejection like an IPv4 one): all local
+ * while healthy, then 70/30 once one local endpoint is ejected. */
+KTEST(locality_priorities_ipv6)
+{
+	struct loc_case c = { .net = "fd00::40", .vip = "fd00::40:100" };
+	struct ktest_env env = {};
+
+	local_then_70_30(&env, &c);
 	finish(&env, &c);
 }
 

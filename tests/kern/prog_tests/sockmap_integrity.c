@@ -19,6 +19,9 @@
  *  - a read blocked when the peer resets: tcp_bpf_recvmsg returns EAGAIN
  *    on a blocking socket when woken by a state change without data
  *    (ECONNRESET only at the next read).
+ * IPv6 (sockmap_integrity_ipv6): the same table over an IPv6 service, and
+ * over the IPv4 one from dual-stack sockets at both ends (IPv4-mapped).
+ *
  * The concurrent case reads with epoll (non-blocking sockets, as servers
  * do): a blocking read woken by its own FIN's ACK hits the same EAGAIN.
  */
@@ -79,9 +82,27 @@ struct sm_totals {
 	uint64_t opted_out; /* of which to or from the opt-out service */
 };
 
+/* The services of one address family: the accelerated one and the opt-out
+ * one, each a VIP and the endpoint its listener binds. */
+struct sm_addrs {
+	const char *name;
+	const char *vip, *ep, *vip_off, *ep_off;
+};
+
+static const struct sm_addrs addrs4 = { "IPv4", SM_VIP, SM_EP, SM_VIP_OFF, SM_EP_OFF };
+static const struct sm_addrs addrs6 = { "IPv6", SM_VIP6, SM_EP6, SM_VIP6_OFF, SM_EP6_OFF };
+/* Dual-stack sockets at both ends: the client's and the accepted socket are
+ * AF_INET6 with IPv4-mapped addresses, keyed as IPv4 (sockmap_abi.h). */
+static const struct sm_addrs addrs_mapped = { "IPv4-mapped", SM_VIP_MAPPED, SM_EP_MAPPED,
+					      SM_VIP_OFF_MAPPED, SM_EP_OFF_MAPPED };
+
+#define SM_MAX_FAMS 2
+
 struct sm_mode {
 	bool accel; /* acceleration expected */
 	struct sm_totals *tot;
+	const struct sm_addrs *fams[SM_MAX_FAMS]; /* run in turn; NULL ends */
+	const struct sm_addrs *a; /* the one running */
 };
 
 /* ---- writers: all of buf, or -1 ---- */
@@ -334,8 +355,8 @@ static int run_case(int lfd, int lfd_off, const struct sm_case *c, const struct 
 	uint64_t fnv;
 	int wr;
 
-	if (!buf || !SM_CHECK(sm_pair_open(c->opt_out ? lfd_off : lfd, c->opt_out ? SM_VIP_OFF :
-					   SM_VIP, &p) == 0, "%s: connect", c->name)) {
+	if (!buf || !SM_CHECK(sm_pair_open(c->opt_out ? lfd_off : lfd, c->opt_out ? m->a->vip_off :
+					   m->a->vip, &p) == 0, "%s: connect", c->name)) {
 		free(buf);
 		return -1;
 	}
@@ -418,7 +439,7 @@ static void run_concurrent(int lfd, const struct sm_mode *m)
 	down = sm_fnv(SM_FNV_INIT, ref, SM_CONC_BYTES);
 	free(ref);
 	for (i = 0; i < SM_CONC; i++) {
-		if (!SM_CHECK(sm_pair_open(lfd, SM_VIP, &c[i].p) == 0, "concurrent connect %d", i))
+		if (!SM_CHECK(sm_pair_open(lfd, m->a->vip, &c[i].p) == 0, "concurrent connect %d", i))
 			return;
 		set_timeouts(c[i].p.cli);
 		set_timeouts(c[i].p.srv);
@@ -447,15 +468,14 @@ static void run_concurrent(int lfd, const struct sm_mode *m)
 		 SM_CONC);
 }
 
-static int integrity_child(void *arg)
+static int integrity_family(struct sm_mode *m)
 {
-	const struct sm_mode *m = arg;
-	int lfd = sm_listen(SM_EP), lfd_off = sm_listen(SM_EP_OFF);
+	int lfd = sm_listen(m->a->ep), lfd_off = sm_listen(m->a->ep_off);
 	size_t i;
 
-	signal(SIGPIPE, SIG_IGN);
-	if (!SM_CHECK(lfd >= 0 && lfd_off >= 0, "listen: %d %d", lfd, lfd_off))
+	if (!SM_CHECK(lfd >= 0 && lfd_off >= 0, "%s listen: %d %d", m->a->name, lfd, lfd_off))
 		return 1;
+	printf("  %s:\n", m->a->name);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int before = sm_failures;
 
@@ -467,6 +487,19 @@ static int integrity_child(void *arg)
 	close(lfd);
 	close(lfd_off);
 	return 0;
+}
+
+static int integrity_child(void *arg)
+{
+	struct sm_mode *m = arg;
+	int i, err = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < SM_MAX_FAMS && m->fams[i]; i++) {
+		m->a = m->fams[i];
+		err |= integrity_family(m);
+	}
+	return err;
 }
 
 /* The endpoint's byte counters reach the totals (sockops counts the TCP
@@ -486,9 +519,9 @@ static void check_ep_bytes(struct ktest_env *e, const struct sm_totals *t)
 	ASSERT_EQ(received, t->to_client, "ep bytes_received = what the servers sent");
 }
 
-static void integrity(bool accel)
+static void integrity(bool accel, bool ipv6)
 {
-	struct sm_mode m = { .accel = accel };
+	struct sm_mode m = { .accel = accel, .fams = { &addrs4 } };
 	struct ktest_env env;
 	uint64_t redirected;
 	char yaml[8192] = "";
@@ -500,7 +533,13 @@ static void integrity(bool accel)
 	memset(m.tot, 0, sizeof(*m.tot));
 	sm_policy(yaml, sizeof(yaml), "local", SM_VIP, SM_EP, false);
 	sm_policy(yaml, sizeof(yaml), "local-off", SM_VIP_OFF, SM_EP_OFF, true);
-	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
+	if (ipv6) {
+		sm_policy(yaml, sizeof(yaml), "local6", SM_VIP6, SM_EP6, false);
+		sm_policy(yaml, sizeof(yaml), "local6-off", SM_VIP6_OFF, SM_EP6_OFF, true);
+		m.fams[0] = &addrs6;
+		m.fams[1] = &addrs_mapped;
+	}
+	if (!ASSERT_OK(env_setup(&env), "env_setup") || (ipv6 && !sm_add_ipv6()) ||
 	    !ASSERT_OK(env_write_policy(&env, "local.yaml", yaml), "write policy") ||
 	    !ASSERT_OK(env_start_agent_arg(&env, NULL, accel ? "--sockmap" : "--no-sockmap"),
 		       "agent applies"))
@@ -520,6 +559,7 @@ static void integrity(bool accel)
 	       (unsigned long long)redirected);
 	ASSERT_EQ(redirected, m.tot->to_server + m.tot->to_client - m.tot->opted_out,
 		  "every byte redirected but the opt-out service's");
+	ASSERT_TRUE(redirected > 0, "the redirect path was used");
 	ASSERT_EQ(sm_sockhash_entries(&env), 0, "sockhash empty after the connections closed");
 out:
 	munmap(m.tot, sizeof(*m.tot));
@@ -528,10 +568,17 @@ out:
 
 KTEST(sockmap_integrity_accelerated)
 {
-	integrity(true);
+	integrity(true, false);
 }
 
 KTEST(sockmap_integrity_plain)
 {
-	integrity(false);
+	integrity(false, false);
+}
+
+/* IPv6 services, then the IPv4 ones from dual-stack sockets (issue 15),
+ * inside the test's namespace with fd00:: endpoints on its loopback. */
+KTEST(sockmap_integrity_ipv6)
+{
+	integrity(true, true);
 }

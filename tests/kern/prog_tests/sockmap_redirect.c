@@ -91,8 +91,9 @@ static bool start_agent(struct ktest_env *e, bool opt_out)
 	       ASSERT_OK(env_start_agent_args(e, NULL, agent_args), "agent applies");
 }
 
-/* `bpfmesh stats` and /metrics report the kernel's redirect counter. */
-static void check_reported(struct ktest_env *e, uint64_t redirected)
+/* `bpfmesh stats` and /metrics report the kernel's redirect counter, and
+ * the placed connects. */
+static void check_reported(struct ktest_env *e, uint64_t redirected, int placed)
 {
 	static char text[65536];
 	char want[128];
@@ -109,8 +110,9 @@ static void check_reported(struct ktest_env *e, uint64_t redirected)
 	snprintf(want, sizeof(want), "bpfmesh_sockmap_bytes_total{path=\"redirect\"} %llu\n",
 		 (unsigned long long)redirected);
 	ASSERT_TRUE(strstr(text, want) != NULL, "/metrics has the sockmap redirect bytes");
-	ASSERT_TRUE(strstr(text, "bpfmesh_connect_decisions_total{decision=\"redirected\"} 1\n") !=
-		    NULL, "/metrics counts the one placed connect");
+	snprintf(want, sizeof(want), "bpfmesh_connect_decisions_total{decision=\"redirected\"} %d\n",
+		 placed);
+	ASSERT_TRUE(strstr(text, want) != NULL, "/metrics counts the placed connects");
 }
 
 /* The SOCKHASH empties as the kernel unhashes closed sockets. */
@@ -144,6 +146,7 @@ out:
 
 struct proof {
 	bool accel;
+	const char *vip, *ep; /* NULL: SM_VIP, SM_EP */
 };
 
 /* One 1 MiB request and answer; the client's TCP carried all or none. */
@@ -153,11 +156,12 @@ static int proof_child(void *arg)
 	uint8_t *buf = malloc(SM_PROOF_BYTES), *got = malloc(SM_PROOF_BYTES);
 	struct sm_pair p;
 	uint64_t acked;
-	int lfd = sm_listen(SM_EP);
+	int lfd = sm_listen(pr->ep ? pr->ep : SM_EP);
 
 	if (!SM_CHECK(lfd >= 0 && buf && got, "listen: %d", lfd))
 		return 1;
-	if (!SM_CHECK(sm_pair_open(lfd, SM_VIP, &p) == 0, "connect"))
+	if (!SM_CHECK(sm_pair_open(lfd, pr->vip ? pr->vip : SM_VIP, &p) == 0, "connect %s",
+		      pr->vip ? pr->vip : SM_VIP))
 		return 1;
 	sm_fill(buf, SM_PROOF_BYTES, 9);
 	/* One direction at a time: 1 MiB fits the peer's queue either way. */
@@ -187,7 +191,7 @@ static void proof(bool opt_out)
 	ASSERT_EQ(sm_run_child(&env, proof_child, &pr), 0, "1 MiB request");
 	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES) - before,
 		  opt_out ? 0 : SM_PROOF_BYTES, "redirect counter grew by the bytes sent");
-	check_reported(&env, sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES));
+	check_reported(&env, sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES), 1);
 	if (opt_out) {
 		ASSERT_EQ(sm_stat(&env, BPFMESH_SM_INSERTED), 0, "opt-out: nothing inserted");
 		ASSERT_EQ(sm_stat(&env, BPFMESH_SM_SKIP_OPTOUT), 1, "opt-out counted");
@@ -205,6 +209,52 @@ KTEST(sockmap_redirect_proof)
 KTEST(sockmap_annotation_off_is_plain_tcp)
 {
 	proof(true);
+}
+
+/* IPv6 and dual-stack sockets (issue 15): an IPv6 service, and the IPv4
+ * one with an IPv4-mapped end on either side or both. Each 1 MiB request
+ * is redirected whole (the client's TCP acked none of it), both ends were
+ * inserted, the endpoint's bytes_sent and the redirect counter hold every
+ * byte, and both SOCKHASHes are empty afterwards. */
+KTEST(sockmap_redirect_ipv6)
+{
+	static const struct proof runs[] = {
+		{ true, SM_VIP6, SM_EP6 },            /* IPv6 both ends */
+		{ true, SM_VIP_MAPPED, SM_EP },       /* dual-stack client, AF_INET server */
+		{ true, SM_VIP, SM_EP_MAPPED },       /* AF_INET client, dual-stack server */
+		{ true, SM_VIP_MAPPED, SM_EP_MAPPED } /* dual-stack both ends */
+	};
+	const int n = sizeof(runs) / sizeof(runs[0]);
+	uint64_t sent, received;
+	struct ktest_env env;
+	char yaml[4096] = "";
+	int i;
+
+	sm_policy(yaml, sizeof(yaml), "local", SM_VIP, SM_EP, false);
+	sm_policy(yaml, sizeof(yaml), "local6", SM_VIP6, SM_EP6, false);
+	if (!ASSERT_OK(env_setup(&env), "env_setup") || !sm_add_ipv6() ||
+	    !ASSERT_OK(env_write_policy(&env, "local.yaml", yaml), "write policy") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, agent_args), "agent applies"))
+		goto out;
+	for (i = 0; i < n; i++) {
+		uint64_t before = sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES);
+		uint64_t inserted = sm_stat(&env, BPFMESH_SM_INSERTED);
+
+		ASSERT_EQ(sm_run_child(&env, proof_child, (void *)&runs[i]), 0, runs[i].vip);
+		ASSERT_EQ(sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES) - before, SM_PROOF_BYTES,
+			  "redirect counter grew by the bytes sent");
+		ASSERT_EQ(sm_stat(&env, BPFMESH_SM_INSERTED) - inserted, 2, "both ends inserted");
+		printf("  %s -> %s: %llu B redirected\n", runs[i].vip, runs[i].ep,
+		       (unsigned long long)(sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES) - before));
+	}
+	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_FELL_BACK), 0, "no end fell back to TCP");
+	ASSERT_EQ(sm_stat(&env, BPFMESH_SM_TCP_BYTES), 0, "nothing left to TCP");
+	ASSERT_OK(sm_ep_bytes(&env, &sent, &received), "endpoint counters");
+	ASSERT_EQ(sent, (uint64_t)n * SM_PROOF_BYTES, "endpoints' bytes_sent = what clients sent");
+	check_reported(&env, sm_stat(&env, BPFMESH_SM_REDIRECT_BYTES), n);
+	ASSERT_EQ(wait_sockhash_empty(&env), 0, "both sockhashes empty after close");
+out:
+	env_teardown(&env);
 }
 
 /* Is the sockmap sockops link pinned (the object attached)? */

@@ -5,7 +5,10 @@
  * (connect): the split across sockets, replies that come from the VIP,
  * every datagram of one socket to one endpoint, and a socket whose
  * endpoint leaves the policy moving to one that is in it; IPv4-mapped VIPs
- * from dual-stack IPv6 sockets. */
+ * from dual-stack IPv6 sockets. Each socket's flow to its endpoint is a
+ * connection in the counters (bpf/lib/udp_flow.h): opened when placed,
+ * closed when the socket moves or is released, in `bpfmesh maps stats` and
+ * in Istio's metrics. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -218,6 +221,8 @@ static int udp_client(struct ktest_env *env, const struct udp_family *f, bool co
 
 /* ---- policy and set-up ---- */
 
+static const char *const agent_args[] = { "--metrics", "127.0.0.1:0", NULL };
+
 static void udp_policy(char *buf, size_t len, const struct udp_family *f, int w1, int w2)
 {
 	snprintf(buf, len,
@@ -274,7 +279,48 @@ static bool udp_start(struct ktest_env *env, struct udp_echo *echo, const struct
 	udp_policy(yaml, sizeof(yaml), f, 90, 10);
 	return ASSERT_OK(env_write_policy(env, "dns.yaml", yaml), "write policy") &&
 	       ASSERT_OK(echo_start(echo, f), "UDP echo endpoints") &&
-	       ASSERT_OK(env_start_agent(env, NULL), "agent applies");
+	       ASSERT_OK(env_start_agent_args(env, NULL, agent_args), "agent applies");
+}
+
+/* The sum of "key": over every endpoint of `maps stats -j`, or -1. */
+static long long udp_ep_sum(struct ktest_env *env, const char *key)
+{
+	static char out[65536];
+	const char *p;
+	long long sum = 0;
+	char k[64];
+
+	if (env_run_cli(env, out, sizeof(out), "maps stats -j --bpffs %s", env->bpffs) != 0)
+		return -1;
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(out, "\"endpoints\":");
+	while (p && (p = strstr(p, k))) {
+		p += strlen(k);
+		sum += strtoll(p, NULL, 10);
+	}
+	return sum;
+}
+
+/* The sum of an Istio metric over the series of the dns service, or -1. */
+static long long udp_metric(struct ktest_env *env, const char *metric)
+{
+	static char text[1 << 17];
+
+	if (env_get_metrics(env_metrics_port(env), text, sizeof(text)))
+		return -1;
+	return metrics_sum(text, metric, "destination_service=\"dns.default.svc.cluster.local\"");
+}
+
+/* Every socket of the clients so far was one flow, and is closed now. */
+static void udp_check_flows(struct ktest_env *env, int flows)
+{
+	ASSERT_EQ(udp_ep_sum(env, "opened"), flows, "a flow opened per socket");
+	ASSERT_EQ(udp_ep_sum(env, "established"), flows, "established with it (no handshake)");
+	ASSERT_EQ(udp_ep_sum(env, "closed"), flows, "closed when the socket was");
+	ASSERT_EQ(udp_metric(env, "istio_tcp_connections_opened_total"), flows,
+		  "Istio metrics: opened");
+	ASSERT_EQ(udp_metric(env, "istio_tcp_connections_closed_total"), flows,
+		  "Istio metrics: closed");
 }
 
 static void udp_check(const struct udp_result *r, bool connected, const char *name)
@@ -306,8 +352,10 @@ static void udp_split(const struct udp_family *f, const char *name)
 		goto out;
 	if (ASSERT_OK(udp_client(&env, f, false, &r), "unconnected client"))
 		udp_check(&r, false, name);
+	udp_check_flows(&env, N_SOCKS);
 	if (ASSERT_OK(udp_client(&env, f, true, &r), "connected client"))
 		udp_check(&r, true, name);
+	udp_check_flows(&env, 2 * N_SOCKS);
 out:
 	echo_stop(&echo);
 	env_teardown(&env);
@@ -392,6 +440,10 @@ out:
 	if (pid > 0) {
 		waitpid(pid, &status, 0);
 		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client child");
+		/* The move closed the socket's first flow and opened a second. */
+		ASSERT_TRUE(udp_ep_sum(&env, "opened") >= 2, "a flow per placement");
+		ASSERT_EQ(udp_ep_sum(&env, "closed"), udp_ep_sum(&env, "opened"),
+			  "every flow closed: moved, or released");
 	}
 	echo_stop(&echo);
 	env_teardown(&env);
