@@ -274,6 +274,10 @@ static void test_locality(void **state)
 	cluster_load(&o);
 	assert_int_equal(k8s_render_objects(&o, NULL, &d, &v), 0);
 	assert_string_equal(v.locality, "us-east1/us-east1-b/rack1");
+	/* the node's labels, for failoverPriority (agent node.c) */
+	assert_string_equal(v.labels, "kubernetes.io/hostname=node-a,topology.istio.io/subzone=rack1,"
+				      "topology.kubernetes.io/region=us-east1,"
+				      "topology.kubernetes.io/zone=us-east1-b");
 	se = doc_named(&d, "k8s:Service/default/reviews");
 	assert_string_equal(at_str(se, "spec.endpoints.0.locality"), "us-east1/us-east1-b/rack1");
 	assert_string_equal(at_str(se, "spec.endpoints.1.locality"), "us-east1/us-east1-c");

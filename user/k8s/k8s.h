@@ -113,6 +113,7 @@ struct k8s_workload {
 };
 struct k8s_node_view {
 	char *locality; /* region/zone/subzone, NULL if the node has no labels */
+	char *labels;   /* the Node's labels, "k=v,k=v" in key order; NULL: no Node */
 	struct k8s_workload *workloads;
 	size_t n_workloads;
 };

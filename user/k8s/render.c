@@ -519,6 +519,7 @@ void k8s_node_view_free(struct k8s_node_view *v)
 	}
 	free(v->workloads);
 	free(v->locality);
+	free(v->labels);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -582,14 +583,18 @@ static int render_node(const struct k8s_objects *o, const char *cgroup_root,
 		       struct k8s_node_view *v)
 {
 	struct json_object *pods = o->by_kind[K8S_PODS];
+	struct json_object *node = o->node_name ? jget(o->by_kind[K8S_NODES], o->node_name) : NULL;
 	const char **keys;
 	size_t n, i;
 	char loc[256];
 
 	memset(v, 0, sizeof(*v));
-	if (o->node_name && locality_of(jget(o->by_kind[K8S_NODES], o->node_name), NULL, loc,
-					sizeof(loc)))
+	if (locality_of(node, NULL, loc, sizeof(loc)))
 		v->locality = strdup(loc);
+	/* The node's labels are the client's labels failoverPriority matches
+	 * (node.c): every pod on it shares this data plane. */
+	if (node)
+		v->labels = labels_text(jget(jget(node, "metadata"), "labels"));
 	keys = sorted_keys(pods, &n);
 	v->workloads = calloc(n ? n : 1, sizeof(*v->workloads));
 	if (!keys || !v->workloads) {
