@@ -582,6 +582,40 @@ static void wait_synced(struct k8s_watch *w, struct k8s_health *h)
 	}
 }
 
+/* Writes that change nothing the agent uses (a Node's status, an object
+ * written again as it was) are no change: k8s_generation stays, so the
+ * agent does not reload; a Node's new label is one. */
+static void test_unchanged_writes(void **state)
+{
+	struct k8s_docs d = { 0 };
+	struct k8s_node_view v;
+	struct fakeapi *fa;
+	struct k8s_watch *w;
+	struct k8s_health h;
+	uint16_t port;
+	int t;
+
+	assert_int_equal(fakeapi_start(FIX "/unchanged", NULL, &fa, &port), 0);
+	w = watch_against(fa, port, 30);
+	for (t = 0; t < 5000; t += 10) {
+		k8s_health(w, &h);
+		if (h.synced && h.events >= 3)
+			break;
+		usleep(10000);
+	}
+	assert_true(h.synced);
+	assert_int_equal(h.events, 3);
+	/* each kind's first list is a change; of the three events, the label */
+	assert_int_equal(k8s_generation(w), K8S_N_KINDS + 1);
+	assert_int_equal(k8s_render(w, NULL, &d, &v), 0);
+	assert_int_equal(d.generation, K8S_N_KINDS + 1);
+	assert_string_equal(v.locality, "r1/z2");
+	k8s_node_view_free(&v);
+	k8s_docs_free(&d);
+	k8s_watch_stop(w);
+	fakeapi_stop(fa);
+}
+
 /* The API server goes away: the objects stay, health says so since when. */
 static void test_api_outage_keeps_state(void **state)
 {
@@ -687,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_kubeconfig),
 		cmocka_unit_test(test_in_cluster),
 		cmocka_unit_test(test_watch_scenario),
+		cmocka_unit_test(test_unchanged_writes),
 		cmocka_unit_test(test_api_outage_keeps_state),
 		cmocka_unit_test(test_token_file_rotation),
 		cmocka_unit_test(test_forbidden_istio_kinds_do_not_stall),

@@ -185,6 +185,8 @@ struct agent_k8s {
 	int timer_fd;
 	bool timer_armed;
 	uint64_t reloaded_ns; /* CLOCK_MONOTONIC end of the last reload it started, 0: none */
+	bool rendered;        /* a reload rendered the objects: rendered_gen is set */
+	uint64_t rendered_gen; /* the k8s_generation it rendered */
 	bool outage_logged, synced_logged;
 	unsigned int forbidden_logged; /* k8s_health.forbidden last logged */
 	char *view_summary; /* last logged node view, to log changes only */

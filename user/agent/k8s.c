@@ -11,7 +11,10 @@
  * before it fires joins that one reload. "Within" counts from the end of
  * the last reload, so events that queued while a long compile ran are
  * coalesced too. A relist of thousands of objects is one event anyway (the
- * watch swaps the whole kind in one step).
+ * watch swaps the whole kind in one step). No reload at all when what the
+ * watch holds is what the last reload rendered (k8s_generation): a health
+ * change, a write that changed nothing held (a Node's status), or events a
+ * reload already took in before it rendered.
  *
  * The apply path is the files' one: render everything held -> compile the
  * whole model -> plan the difference -> write it. Its cost grows with the
@@ -103,6 +106,12 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Has what the watch holds changed since the last rendering? */
+static bool k8s_changed(struct agent_k8s *k)
+{
+	return !k->rendered || k8s_generation(k->watch) != k->rendered_gen;
+}
+
 static void k8s_reload(struct agent *ag)
 {
 	agent_reload(ag, "kubernetes");
@@ -118,13 +127,19 @@ static int on_k8s_event(struct agent *ag, int fd)
 
 	k8s_drain(k->watch);
 	log_health(ag, k);
-	if (k->timer_armed)
+	if (k->timer_armed || !k8s_changed(k))
 		return 0;
 	since = mono_ns() - k->reloaded_ns;
 	if (!k->reloaded_ns || since >= window) {
+		if (cli.verbose)
+			agent_log("kubernetes: objects changed: reloading now");
 		k8s_reload(ag);
 		return 0;
 	}
+	if (cli.verbose)
+		agent_log("kubernetes: objects changed %.3f ms after the last reload: reload "
+			  "in %.3f ms with whatever else comes", (double)since / 1e6,
+			  (double)(window - since) / 1e6);
 	its.it_value.tv_sec = (time_t)((window - since) / 1000000000u);
 	its.it_value.tv_nsec = (long)((window - since) % 1000000000u);
 	if (timerfd_settime(k->timer_fd, 0, &its, NULL) == 0)
@@ -141,7 +156,8 @@ static int on_k8s_debounce(struct agent *ag, int fd)
 	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
 		return 0;
 	ag->k8s->timer_armed = false;
-	k8s_reload(ag);
+	if (k8s_changed(ag->k8s))
+		k8s_reload(ag);
 	return 0;
 }
 
@@ -262,6 +278,8 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 		k8s_node_view_free(&view);
 		return false;
 	}
+	k->rendered = true;
+	k->rendered_gen = docs->generation;
 	log_view(k, &view);
 	if (k->node_name && agent_node_from_cluster(ag, k->node_name, view.locality, view.labels))
 		agent_log("Failed to take node %s's locality and labels: out of memory",

@@ -91,8 +91,11 @@ int k8s_watch_start(struct k8s_config *c, const struct k8s_watch_opts *o,
 void k8s_watch_stop(struct k8s_watch *w); /* accepts NULL */
 /* Readable (eventfd) after a change of objects or of health. */
 int k8s_event_fd(const struct k8s_watch *w);
-/* Clear the event fd; returns the change counter (monotonic). */
+/* Clear the event fd; returns the signals since the last drain. */
 uint64_t k8s_drain(struct k8s_watch *w);
+/* +1 at every change of the objects held (not of health): equal to a
+ * rendering's k8s_docs.generation, nothing changed since it. */
+uint64_t k8s_generation(struct k8s_watch *w);
 void k8s_health(struct k8s_watch *w, struct k8s_health *h);
 
 /* ---- what is held, rendered as policy documents (render.c) ------------- */
@@ -102,6 +105,7 @@ struct k8s_docs {
 	char **texts; /* JSON, which is YAML flow syntax: the policy parser reads it */
 	size_t *lens;
 	size_t n, cap;
+	uint64_t generation; /* k8s_render: the k8s_generation rendered */
 };
 void k8s_docs_free(struct k8s_docs *d);
 

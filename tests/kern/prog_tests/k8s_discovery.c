@@ -122,7 +122,7 @@ KTEST(k8s_discovery)
 	    !ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "change applied"))
 		goto out;
 	fprintf(stderr, "  endpoint change applied %.1f ms after the trigger "
-		"(fake server poll up to 2 ms + watch + compile + apply; a lone event is not debounced)\n", now_ms() - t0);
+		"(fake server poll up to 0.2 ms + watch + compile + apply; a lone event is not debounced)\n", now_ms() - t0);
 	expect_split(&env, 1, 2, 0, "after the watch event");
 	ASSERT_TRUE(fakeapi_count(fa, "endpointslices?watch=1&allowWatchBookmarks=true&"
 				      "resourceVersion=500") == 1, "watch from the list's version");
