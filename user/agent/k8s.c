@@ -83,9 +83,11 @@ static void log_forbidden(struct agent_k8s *k, unsigned int forbidden)
 		  "Retried every minute.", kinds);
 }
 
-static void log_health(struct agent *ag, struct agent_k8s *k)
+/* Log a change of the API server's health; true if it went down or up. */
+static bool log_health(struct agent *ag, struct agent_k8s *k)
 {
 	struct k8s_health h;
+	bool changed;
 
 	k8s_health(k->watch, &h);
 	if (h.outage && !k->outage_logged)
@@ -94,8 +96,10 @@ static void log_health(struct agent *ag, struct agent_k8s *k)
 	else if (!h.outage && k->outage_logged)
 		agent_log("Kubernetes API reachable again (%llu relists, %llu watch resumes so far)",
 			  (unsigned long long)h.relists, (unsigned long long)h.resumes);
+	changed = h.outage != k->outage_logged;
 	k->outage_logged = h.outage;
 	log_forbidden(k, h.forbidden);
+	return changed;
 }
 
 static uint64_t mono_ns(void)
@@ -126,7 +130,9 @@ static int on_k8s_event(struct agent *ag, int fd)
 	struct itimerspec its = { 0 };
 
 	k8s_drain(k->watch);
-	log_health(ag, k);
+	/* `bpfmesh status` says so at once: no reload comes with it. */
+	if (log_health(ag, k) && agent_status_write(ag))
+		agent_log("Failed to write the status file");
 	if (k->timer_armed || !k8s_changed(k))
 		return 0;
 	since = mono_ns() - k->reloaded_ns;

@@ -137,6 +137,12 @@ struct json_object;
 struct k8s_objects {
 	struct json_object *by_kind[K8S_N_KINDS];
 	const char *node_name;
+	/* Optional (NULL: none): what the last rendering made of each Service,
+	 * replaced by this one's. A Service whose objects (itself, its slices,
+	 * the pods and nodes its endpoints named) are the very ones it was made
+	 * from is not made again: the watch keeps an object it is sent again
+	 * unchanged, and replaces one that changed. */
+	struct json_object **cache;
 };
 
 int k8s_render_objects(const struct k8s_objects *o, const char *cgroup_root,

@@ -85,6 +85,7 @@ struct k8s_watch {
 	struct json_object *store[K8S_N_KINDS]; /* under lock */
 	struct k8s_health health;                /* under lock */
 	uint64_t generation; /* under lock: +1 at every change of what the stores hold */
+	struct json_object *render_cache; /* under lock: k8s_objects.cache */
 	int efd;
 	atomic_bool stop;
 	pthread_t thread;
@@ -802,6 +803,7 @@ void k8s_watch_stop(struct k8s_watch *w)
 		json_object_put(w->streams[k].pending);
 		json_object_put(w->store[k]);
 	}
+	json_object_put(w->render_cache);
 	if (w->multi)
 		curl_multi_cleanup(w->multi);
 	curl_global_cleanup();
@@ -846,7 +848,7 @@ void k8s_health(struct k8s_watch *w, struct k8s_health *h)
 int k8s_render(struct k8s_watch *w, const char *cgroup_root, struct k8s_docs *docs,
 	       struct k8s_node_view *view)
 {
-	struct k8s_objects o = { .node_name = w->node_name };
+	struct k8s_objects o = { .node_name = w->node_name, .cache = &w->render_cache };
 	int k, err;
 
 	pthread_mutex_lock(&w->lock);

@@ -57,6 +57,16 @@ static void expect_metric(struct ktest_env *e, const char *want, const char *wha
 		ASSERT_TRUE(strstr(text, want) != NULL, what);
 }
 
+/* `bpfmesh status` of the env's agent holds want. */
+static void expect_status(struct ktest_env *e, const char *want, const char *what)
+{
+	static char out[1 << 16];
+
+	if (ASSERT_EQ(env_run_cli(e, out, sizeof(out), "status --bpffs %s --state-dir %s",
+				  e->bpffs, e->state), 0, "bpfmesh status"))
+		ASSERT_TRUE(strstr(out, want) != NULL, what);
+}
+
 /* A kubeconfig in dir for the fake API server on port: path into kc. */
 static int write_kubeconfig(const char *dir, uint16_t port, char *kc, size_t len)
 {
@@ -112,6 +122,7 @@ KTEST(k8s_discovery)
 	ASSERT_EQ(env_http_get(env_metrics_port(&env), "/readyz", text, sizeof(text)), 200,
 		  "ready: applied and synced");
 	expect_metric(&env, "bpfmesh_k8s_synced 1\n", "synced in /metrics");
+	expect_status(&env, "kubernetes API: reachable, every kind listed", "up in bpfmesh status");
 	expect_metric(&env, "bpfmesh_k8s_kind_forbidden{kind=\"VirtualService\"} 0\n",
 		      "Istio kinds absent (404), not forbidden");
 
@@ -134,6 +145,7 @@ KTEST(k8s_discovery)
 	expect_split(&env, 1, 2, 0, "during the outage");
 	ASSERT_EQ(env_count_log(&env, "applied generation 3"), 0, "nothing applied in the outage");
 	expect_metric(&env, "bpfmesh_k8s_api_up 0\n", "the outage in /metrics");
+	expect_status(&env, "kubernetes API: UNREACHABLE since ", "the outage in bpfmesh status");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
