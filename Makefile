@@ -230,7 +230,14 @@ $(OUTPUT)/k8s_scale: bench/k8s_scale.c tests/k8s/fakeapi.c $(LIB_OBJS)
 k8s-bench: $(OUTPUT)/k8s_scale
 	$(Q)$(OUTPUT)/k8s_scale
 
-.PHONY: k8s-bench
+# `make k8s-latency` (root): the agent against the recorded API server;
+# cold start, and K8S_CHANGES single endpoint changes timed from the watch
+# event to the pinned maps. Attaches to a cgroup of its own: run it under
+# the kernel lock.
+k8s-latency: $(OUTPUT)/k8s_scale $(OUTPUT)/bpfmesh
+	$(Q)flock /tmp/bpfmesh-kern.lock $(OUTPUT)/k8s_scale --agent
+
+.PHONY: k8s-bench k8s-latency
 
 clean:
 	$(call msg,CLEAN)

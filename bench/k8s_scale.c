@@ -8,16 +8,38 @@
  * parse by the watch, until every kind is synced.
  * `make k8s-bench [K8S_SERVICES=10000] [K8S_ENDPOINTS=10]`. Prints times;
  * asserts nothing (tests do that).
+ *
+ * `k8s_scale --agent` (root; `make k8s-latency`, under the kernel lock):
+ * the real agent against the same recorded API server, attached to a
+ * cgroup of its own with pins in a bpffs dir of its own, no traffic. It
+ * times the cold start (agent started -> every Service listed and applied)
+ * and, K8S_CHANGES times, one EndpointSlice MODIFIED event that adds an
+ * endpoint to one Service: from the moment the fake server may send it
+ * (its trigger file appears) until the pinned maps, read as connect4 reads
+ * them (VIP -> route -> backend set), hold the new endpoint. K8S_KEEP=1
+ * keeps the files and the agent's -v log, and prints each trigger's time
+ * to find it there.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
-#include <json-c/json.h>
-
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <json-c/json.h>
+#include <bpfmesh/lb_abi.h>
 
 #include "k8s/k8s.h"
+#include "kern/loader.h"
+#include "kern/sysfs.h"
 #include "policy/policy.h"
 #include "../tests/k8s/fakeapi.h"
 
@@ -158,11 +180,315 @@ static void list_from_server(struct k8s_objects *o)
 	rmdir(dir);
 }
 
-int main(void)
+/* ---- end to end through the agent (--agent, root) ----------------------- */
+
+struct agent_run {
+	char dir[64]; /* list and watch files, kubeconfig, triggers, the agent's log */
+	char cgroup[PATH_MAX], bpffs[PATH_MAX], log[PATH_MAX + 16], bin[PATH_MAX];
+	pid_t pid;
+	struct fakeapi *fa;
+	int fds[4]; /* svc_ids, svc_heads, routes, backends */
+};
+
+/* The endpoint event c adds to svc-0: 10.250.0.c (no Service uses 10.250/16). */
+static void new_endpoint(int c, char *addr, size_t len)
 {
+	snprintf(addr, len, "10.250.0.%d", c);
+}
+
+/* svc-0's slice with the endpoints of events 1..c added, as a MODIFIED event. */
+static void write_event(FILE *f, int e, int c)
+{
+	struct json_object *ev = json_object_new_object(), *s = slice(0, e, -1);
+	struct json_object *eps = json_object_object_get(s, "endpoints");
+	char addr[32], rv[32];
+	int i;
+
+	for (i = 1; i <= c; i++) {
+		struct json_object *ep = json_object_new_object(), *a = json_object_new_array();
+
+		new_endpoint(i, addr, sizeof(addr));
+		json_object_array_add(a, json_object_new_string(addr));
+		json_object_object_add(ep, "addresses", a);
+		json_object_object_add(ep, "conditions", json_tokener_parse("{\"ready\": true}"));
+		json_object_array_add(eps, ep);
+	}
+	snprintf(rv, sizeof(rv), "%d", 1000 + c);
+	json_object_object_add(json_object_object_get(s, "metadata"), "resourceVersion",
+			       json_object_new_string(rv));
+	json_object_object_add(ev, "type", json_object_new_string("MODIFIED"));
+	json_object_object_add(ev, "object", s);
+	fprintf(f, "#wait change-%d\n%s\n", c, json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+	json_object_put(ev);
+}
+
+static int write_watch(const char *dir, int e, int changes)
+{
+	char path[600];
+	FILE *f;
+	int c;
+
+	snprintf(path, sizeof(path), "%s/endpointslices.watch.1.jsonl", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	for (c = 1; c <= changes; c++)
+		write_event(f, e, c);
+	return fclose(f) ? -errno : 0;
+}
+
+static int run_wait(struct agent_run *r, char *const argv[], bool wait)
+{
+	pid_t pid = fork();
+	int st, fd;
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		fd = open(r->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(r->bin, argv);
+		_exit(127);
+	}
+	if (!wait) {
+		r->pid = pid;
+		return 0;
+	}
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -ECHILD;
+}
+
+/* Lines of the agent's log holding needle; the last one into line. */
+static int log_count(const struct agent_run *r, const char *needle, char *line, size_t len)
+{
+	char buf[4096];
+	int n = 0;
+	FILE *f = fopen(r->log, "r");
+
+	while (f && fgets(buf, sizeof(buf), f))
+		if (strstr(buf, needle) && ++n && line)
+			snprintf(line, len, "%s", buf);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static bool wait_log(const struct agent_run *r, const char *needle, int count, double ms,
+		     char *line, size_t len)
+{
+	double t0 = now_ms();
+
+	while (log_count(r, needle, line, len) < count) {
+		if (now_ms() - t0 > ms || (r->pid > 0 && waitpid(r->pid, NULL, WNOHANG) == r->pid))
+			return false;
+		usleep(2000);
+	}
+	return true;
+}
+
+static int agent_start(struct agent_run *r, int n, int e)
+{
+	char kc[600], text[512], ms[16], mc[16], me[16], root[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", r->bin, sizeof(r->bin) - 16);
+	char *const argv[] = { r->bin, "agent", "-v", "--kubeconfig", kc, "--node", "node-a",
+			       "--cgroup", r->cgroup, "--bpffs", r->bpffs, "--max-services", ms,
+			       "--max-clusters", mc, "--max-endpoints", me, NULL };
+	uint16_t port;
+
+	if (len < 0 || cgroup2_root(root, sizeof(root)))
+		return -ENOENT;
+	r->bin[len] = '\0';
+	strcpy(strrchr(r->bin, '/') + 1, "bpfmesh");
+	snprintf(r->cgroup, sizeof(r->cgroup), "%.3000s/bpfmesh-k8s-bench-%d", root, getpid());
+	snprintf(r->bpffs, sizeof(r->bpffs), "/sys/fs/bpf/bpfmesh-k8s-bench-%d", getpid());
+	snprintf(r->log, sizeof(r->log), "%s/agent.log", r->dir);
+	if (mkdir(r->cgroup, 0755))
+		return -errno;
+	if (fakeapi_start(r->dir, r->dir, &r->fa, &port))
+		return -EIO;
+	snprintf(kc, sizeof(kc), "%s/kubeconfig", r->dir);
+	snprintf(text, sizeof(text),
+		 "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
+		 "clusters:\n- name: fake\n  cluster: {server: 'http://127.0.0.1:%u'}\n"
+		 "contexts:\n- name: b\n  context: {cluster: fake}\n", port);
+	FILE *f = fopen(kc, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		return -EIO;
+	snprintf(ms, sizeof(ms), "%d", 2 * n + 1024);
+	snprintf(mc, sizeof(mc), "%d", 2 * n + 1024);
+	snprintf(me, sizeof(me), "%d", 2 * n * (e + 1) + 1024);
+	return run_wait(r, argv, false);
+}
+
+static void agent_stop(struct agent_run *r)
+{
+	char *const argv[] = { r->bin, "uninstall", "--bpffs", r->bpffs, "--cgroup", r->cgroup,
+			       NULL };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (r->fds[i] >= 0)
+			close(r->fds[i]);
+	if (r->pid > 0) {
+		kill(r->pid, SIGTERM);
+		waitpid(r->pid, NULL, 0);
+	}
+	if (r->bin[0] && run_wait(r, argv, true))
+		fprintf(stderr, "k8s: uninstall failed: see %s\n", r->log);
+	if (r->cgroup[0])
+		rmdir(r->cgroup);
+	fakeapi_stop(r->fa);
+}
+
+/* Does the route in force for svc-0's VIP hold addr in a backend set? */
+static bool route_has(const struct agent_run *r, const struct svc_key *key, __be32 addr)
+{
+	struct svc_head head;
+	struct svc_val v;
+	__u32 index, d, j;
+
+	if (bpf_map_lookup_elem(r->fds[0], key, &index) ||
+	    bpf_map_lookup_elem(r->fds[1], &index, &head) || !head.route_id ||
+	    bpf_map_lookup_elem(r->fds[2], &head.route_id, &v))
+		return false;
+	for (d = 0; d < v.n_dests && d < BPFMESH_MAX_DESTS; d++)
+		for (j = 0; j < v.dests[d].n_slots; j++) {
+			struct backend_key k = { .set_id = v.dests[d].set_id, .slot = j };
+			struct backend_val b;
+
+			if (!bpf_map_lookup_elem(r->fds[3], &k, &b) && b.addr[0] == addr)
+				return true;
+		}
+	return false;
+}
+
+static int open_maps(struct agent_run *r)
+{
+	static const char *const names[4] = { BPFMESH_MAP_SVC_IDS, BPFMESH_MAP_SVC_HEADS,
+					       BPFMESH_MAP_ROUTES, BPFMESH_MAP_BACKENDS };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if ((r->fds[i] = lb_pin_open(r->bpffs, names[i])) < 0)
+			return r->fds[i];
+	return 0;
+}
+
+/* One change: trigger c, then read the maps until they hold endpoint c. */
+static double time_change(struct agent_run *r, int c)
+{
+	struct svc_key key = { .port = htons(80), .proto = BPFMESH_PROTO_TCP,
+			       .family = BPFMESH_AF_INET };
+	char path[600], addr[32];
+	struct in_addr a;
+	double t0;
+	FILE *f;
+
+	inet_pton(AF_INET, "10.96.0.0", &key.addr[0]); /* svc-0 (service()) */
+	new_endpoint(c, addr, sizeof(addr));
+	inet_pton(AF_INET, addr, &a);
+	snprintf(path, sizeof(path), "%s/change-%d", r->dir, c);
+	t0 = now_ms();
+	if (getenv("K8S_KEEP")) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf("  trigger at %02ld.%06ld\n", ts.tv_sec % 60, ts.tv_nsec / 1000);
+	}
+	f = fopen(path, "w");
+	if (!f || fclose(f))
+		return -1;
+	while (!route_has(r, &key, a.s_addr))
+		if (now_ms() - t0 > 30000)
+			return -1;
+	return now_ms() - t0;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The bench's own temporary directory and the files in it. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[600];
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static void agent_bench(struct k8s_objects *o, int n, int e)
+{
+	int changes = getenv("K8S_CHANGES") ? atoi(getenv("K8S_CHANGES")) : 9, c, done = 0;
+	struct agent_run r = { .dir = "/tmp/bpfmesh-k8s-bench-XXXXXX", .fds = { -1, -1, -1, -1 } };
+	struct json_object *empty = json_object_new_object();
+	double t0, lat[64];
+	char line[4096] = "", want[64];
+
+	if (changes > 64)
+		changes = 64;
+	if (!mkdtemp(r.dir))
+		return;
+	write_list(r.dir, "services", o->by_kind[K8S_SERVICES]);
+	write_list(r.dir, "endpointslices", o->by_kind[K8S_ENDPOINTSLICES]);
+	write_list(r.dir, "pods", empty);
+	write_list(r.dir, "nodes", empty);
+	json_object_put(empty);
+	t0 = now_ms();
+	if (write_watch(r.dir, e, changes) || agent_start(&r, n, e)) {
+		fprintf(stderr, "k8s: cannot start the agent (root?): see %s\n", r.log);
+		goto out;
+	}
+	if (!wait_log(&r, "applied generation 1", 1, 120000, line, sizeof(line)) || open_maps(&r)) {
+		fprintf(stderr, "k8s: the agent did not apply: see %s\n", r.log);
+		goto out;
+	}
+	printf("k8s: agent started -> %d Services listed and applied: %.0f ms\n  %s", n,
+	       now_ms() - t0, line);
+	for (c = 1; c <= changes; c++) {
+		lat[done] = time_change(&r, c);
+		snprintf(want, sizeof(want), "applied generation %d", c + 1);
+		if (lat[done] < 0 || !wait_log(&r, want, 1, 30000, line, sizeof(line))) {
+			fprintf(stderr, "k8s: change %d not applied: see %s\n", c, r.log);
+			goto out;
+		}
+		printf("k8s: endpoint change %d: in the pinned maps %.1f ms after its event "
+		       "could be sent\n  %s", c, lat[done++], line);
+	}
+	qsort(lat, (size_t)done, sizeof(*lat), dbl_cmp);
+	if (done)
+		printf("k8s: one endpoint change, event -> pinned maps: min %.1f ms, median %.1f ms, "
+		       "max %.1f ms (%d changes, %d Services x %d endpoints)\n", lat[0],
+		       lat[done / 2], lat[done - 1], done, n, e);
+out:
+	agent_stop(&r);
+	if (done == changes && !getenv("K8S_KEEP"))
+		remove_dir(r.dir);
+	else
+		fprintf(stderr, "k8s: files and the agent's log kept in %s\n", r.dir);
+}
+
+int main(int argc, char **argv)
+{
+	bool agent = argc > 1 && !strcmp(argv[1], "--agent");
 	int n = getenv("K8S_SERVICES") ? atoi(getenv("K8S_SERVICES")) : 10000;
 	int e = getenv("K8S_ENDPOINTS") ? atoi(getenv("K8S_ENDPOINTS")) : 10;
-	struct k8s_objects o = { 0 };
+	struct json_object *cache = NULL; /* as the watch keeps it between renderings */
+	struct k8s_objects o = { .cache = &cache };
 	char key[64];
 	size_t n_svcs;
 	double t;
@@ -176,15 +502,22 @@ int main(void)
 		snprintf(key, sizeof(key), "bench/svc-%d-abc", i);
 		json_object_object_add(o.by_kind[K8S_ENDPOINTSLICES], key, slice(i, e, -1));
 	}
+	if (agent) {
+		agent_bench(&o, n, e);
+		goto out;
+	}
 	printf("k8s: %d Services x %d endpoints, full reload (render + compile):\n", n, e);
 	t = reload(&o, &n_svcs);
 	printf("k8s: cold: %.0f ms for %zu service keys\n", t, n_svcs);
 	/* one endpoint of one Service changes: the same full reload */
 	json_object_object_add(o.by_kind[K8S_ENDPOINTSLICES], "bench/svc-0-abc", slice(0, e, 3));
 	t = reload(&o, &n_svcs);
-	printf("k8s: one endpoint changed: %.0f ms (the apply then writes one set)\n", t);
+	printf("k8s: one endpoint changed: %.0f ms (one Service rendered again, the others "
+	       "from the cache; the apply then writes one set)\n", t);
 	list_from_server(&o);
+out:
 	for (i = 0; i < K8S_N_KINDS; i++)
 		json_object_put(o.by_kind[i]);
+	json_object_put(cache);
 	return 0;
 }

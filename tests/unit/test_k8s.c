@@ -263,6 +263,53 @@ static void test_port_protocols(void **state)
 	cluster_free(&o);
 }
 
+/* A new version of the object held under key in store, with label k=v. */
+static void relabel(struct json_object *store, const char *key, const char *k, const char *v)
+{
+	struct json_object *copy = NULL;
+
+	assert_int_equal(json_object_deep_copy(at(store, key), &copy, NULL), 0);
+	json_object_object_add(at(copy, "metadata.labels"), k, json_object_new_string(v));
+	json_object_object_add(store, key, copy);
+}
+
+/* The render cache (k8s_objects.cache): the documents are those of a
+ * rendering without it, and a Service is made again when an object it was
+ * made from is replaced: here a pod and a node its endpoints name. */
+static void test_render_cache(void **state)
+{
+	struct json_object *cache = NULL, *se;
+	struct k8s_docs plain = { 0 }, d = { 0 };
+	struct k8s_objects o;
+	int round;
+	size_t i;
+
+	cluster_load(&o);
+	assert_int_equal(k8s_render_objects(&o, NULL, &plain, NULL), 0);
+	o.cache = &cache;
+	for (round = 0; round < 2; round++) { /* the cache made, then used */
+		assert_int_equal(k8s_render_objects(&o, NULL, &d, NULL), 0);
+		assert_non_null(cache);
+		assert_int_equal(d.n, plain.n);
+		for (i = 0; i < d.n; i++) {
+			assert_string_equal(d.names[i], plain.names[i]);
+			assert_string_equal(d.texts[i], plain.texts[i]);
+		}
+		k8s_docs_free(&d);
+	}
+	relabel(o.by_kind[K8S_PODS], "default/reviews-v1-7d9f", "version", "v9");
+	relabel(o.by_kind[K8S_NODES], "node-a", "topology.istio.io/subzone", "rack2");
+	assert_int_equal(k8s_render_objects(&o, NULL, &d, NULL), 0);
+	se = doc_named(&d, "k8s:Service/default/reviews");
+	assert_string_equal(at_str(se, "spec.endpoints.0.labels.version"), "v9");
+	assert_string_equal(at_str(se, "spec.endpoints.0.locality"), "us-east1/us-east1-b/rack2");
+	json_object_put(se);
+	k8s_docs_free(&d);
+	k8s_docs_free(&plain);
+	json_object_put(cache);
+	cluster_free(&o);
+}
+
 /* Locality: node region + endpoint zone + node subzone; istio-locality wins. */
 static void test_locality(void **state)
 {
@@ -274,6 +321,10 @@ static void test_locality(void **state)
 	cluster_load(&o);
 	assert_int_equal(k8s_render_objects(&o, NULL, &d, &v), 0);
 	assert_string_equal(v.locality, "us-east1/us-east1-b/rack1");
+	/* the node's labels, for failoverPriority (agent node.c) */
+	assert_string_equal(v.labels, "kubernetes.io/hostname=node-a,topology.istio.io/subzone=rack1,"
+				      "topology.kubernetes.io/region=us-east1,"
+				      "topology.kubernetes.io/zone=us-east1-b");
 	se = doc_named(&d, "k8s:Service/default/reviews");
 	assert_string_equal(at_str(se, "spec.endpoints.0.locality"), "us-east1/us-east1-b/rack1");
 	assert_string_equal(at_str(se, "spec.endpoints.1.locality"), "us-east1/us-east1-c");
@@ -578,6 +629,40 @@ static void wait_synced(struct k8s_watch *w, struct k8s_health *h)
 	}
 }
 
+/* Writes that change nothing the agent uses (a Node's status, an object
+ * written again as it was) are no change: k8s_generation stays, so the
+ * agent does not reload; a Node's new label is one. */
+static void test_unchanged_writes(void **state)
+{
+	struct k8s_docs d = { 0 };
+	struct k8s_node_view v;
+	struct fakeapi *fa;
+	struct k8s_watch *w;
+	struct k8s_health h;
+	uint16_t port;
+	int t;
+
+	assert_int_equal(fakeapi_start(FIX "/unchanged", NULL, &fa, &port), 0);
+	w = watch_against(fa, port, 30);
+	for (t = 0; t < 5000; t += 10) {
+		k8s_health(w, &h);
+		if (h.synced && h.events >= 3)
+			break;
+		usleep(10000);
+	}
+	assert_true(h.synced);
+	assert_int_equal(h.events, 3);
+	/* each kind's first list is a change; of the three events, the label */
+	assert_int_equal(k8s_generation(w), K8S_N_KINDS + 1);
+	assert_int_equal(k8s_render(w, NULL, &d, &v), 0);
+	assert_int_equal(d.generation, K8S_N_KINDS + 1);
+	assert_string_equal(v.locality, "r1/z2");
+	k8s_node_view_free(&v);
+	k8s_docs_free(&d);
+	k8s_watch_stop(w);
+	fakeapi_stop(fa);
+}
+
 /* The API server goes away: the objects stay, health says so since when. */
 static void test_api_outage_keeps_state(void **state)
 {
@@ -677,12 +762,14 @@ int main(void)
 		cmocka_unit_test(test_endpoint_conditions),
 		cmocka_unit_test(test_port_protocols),
 		cmocka_unit_test(test_locality),
+		cmocka_unit_test(test_render_cache),
 		cmocka_unit_test(test_cluster_compiles),
 		cmocka_unit_test(test_bad_object_diagnostic),
 		cmocka_unit_test(test_node_workloads),
 		cmocka_unit_test(test_kubeconfig),
 		cmocka_unit_test(test_in_cluster),
 		cmocka_unit_test(test_watch_scenario),
+		cmocka_unit_test(test_unchanged_writes),
 		cmocka_unit_test(test_api_outage_keeps_state),
 		cmocka_unit_test(test_token_file_rotation),
 		cmocka_unit_test(test_forbidden_istio_kinds_do_not_stall),

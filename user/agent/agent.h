@@ -47,6 +47,9 @@ struct agent_node {
 	struct loc_caller caller; /* labels point into labels_str */
 	struct loc_label *labels;
 	char *labels_str;
+	bool locality_cli, labels_cli; /* given on the command line: the Node's do not apply */
+	char *locality_str;            /* the Node's locality, owned */
+	char *cluster_labels;          /* the Node's labels as last taken ("k=v,..."), owned */
 };
 
 struct agent {
@@ -155,6 +158,11 @@ bool watch_drain(int fd);
  * if not, -1 on a bad value (reported). */
 int agent_node_option(struct agent *ag, int argc, char **argv, int *i);
 void agent_node_free(struct agent_node *n);
+/* This node's Node object (Kubernetes): its topology locality and labels
+ * where the command line gave none, into the applier's caller. NULL: the
+ * Node has none (or is not known). Logs a change; 0 or -ENOMEM. */
+int agent_node_from_cluster(struct agent *ag, const char *node, const char *locality,
+			    const char *labels);
 
 /* locality.c: after an apply, each endpoint's locality and priority into
  * the pinned map the CLI reads (errors logged, never fatal). */
@@ -176,6 +184,9 @@ struct agent_k8s {
 	struct k8s_watch *watch;
 	int timer_fd;
 	bool timer_armed;
+	uint64_t reloaded_ns; /* CLOCK_MONOTONIC end of the last reload it started, 0: none */
+	bool rendered;        /* a reload rendered the objects: rendered_gen is set */
+	uint64_t rendered_gen; /* the k8s_generation it rendered */
 	bool outage_logged, synced_logged;
 	unsigned int forbidden_logged; /* k8s_health.forbidden last logged */
 	char *view_summary; /* last logged node view, to log changes only */

@@ -4,10 +4,17 @@
  * sources of the main loop, and the documents each reload compiles beside
  * the policy files.
  *
- * Debounce: a change arms a one-shot timer (debounce_ms, default 5 ms);
- * changes that arrive before it fires join the same reload. A relist of
- * thousands of objects therefore costs one compile, and a single endpoint
- * change waits at most debounce_ms before its compile starts.
+ * Debounce, leading edge first: an event that finds no reload within the
+ * last debounce_ms (default 5 ms) reloads at once, so a lone endpoint
+ * change waits for nothing. An event within debounce_ms of the last reload
+ * arms a one-shot timer for the rest of that window; whatever else arrives
+ * before it fires joins that one reload. "Within" counts from the end of
+ * the last reload, so events that queued while a long compile ran are
+ * coalesced too. A relist of thousands of objects is one event anyway (the
+ * watch swaps the whole kind in one step). No reload at all when what the
+ * watch holds is what the last reload rendered (k8s_generation): a health
+ * change, a write that changed nothing held (a Node's status), or events a
+ * reload already took in before it rendered.
  *
  * The apply path is the files' one: render everything held -> compile the
  * whole model -> plan the difference -> write it. Its cost grows with the
@@ -17,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +83,11 @@ static void log_forbidden(struct agent_k8s *k, unsigned int forbidden)
 		  "Retried every minute.", kinds);
 }
 
-static void log_health(struct agent *ag, struct agent_k8s *k)
+/* Log a change of the API server's health; true if it went down or up. */
+static bool log_health(struct agent *ag, struct agent_k8s *k)
 {
 	struct k8s_health h;
+	bool changed;
 
 	k8s_health(k->watch, &h);
 	if (h.outage && !k->outage_logged)
@@ -86,23 +96,62 @@ static void log_health(struct agent *ag, struct agent_k8s *k)
 	else if (!h.outage && k->outage_logged)
 		agent_log("Kubernetes API reachable again (%llu relists, %llu watch resumes so far)",
 			  (unsigned long long)h.relists, (unsigned long long)h.resumes);
+	changed = h.outage != k->outage_logged;
 	k->outage_logged = h.outage;
 	log_forbidden(k, h.forbidden);
+	return changed;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Has what the watch holds changed since the last rendering? */
+static bool k8s_changed(struct agent_k8s *k)
+{
+	return !k->rendered || k8s_generation(k->watch) != k->rendered_gen;
+}
+
+static void k8s_reload(struct agent *ag)
+{
+	agent_reload(ag, "kubernetes");
+	ag->k8s->reloaded_ns = mono_ns();
+}
+
+/* The debounce rule is at the top of this file. */
 static int on_k8s_event(struct agent *ag, int fd)
 {
 	struct agent_k8s *k = ag->k8s;
-	struct itimerspec its = { .it_value = { .tv_nsec = (long)k->debounce_ms * 1000000 } };
+	uint64_t window = (uint64_t)k->debounce_ms * 1000000u, since;
+	struct itimerspec its = { 0 };
 
 	k8s_drain(k->watch);
-	log_health(ag, k);
-	if (k->timer_armed)
+	/* `bpfmesh status` says so at once: no reload comes with it. */
+	if (log_health(ag, k) && agent_status_write(ag))
+		agent_log("Failed to write the status file");
+	if (k->timer_armed || !k8s_changed(k))
 		return 0;
-	if (!k->debounce_ms)
-		its.it_value.tv_nsec = 1; /* 0 would disarm the timer */
+	since = mono_ns() - k->reloaded_ns;
+	if (!k->reloaded_ns || since >= window) {
+		if (cli.verbose)
+			agent_log("kubernetes: objects changed: reloading now");
+		k8s_reload(ag);
+		return 0;
+	}
+	if (cli.verbose)
+		agent_log("kubernetes: objects changed %.3f ms after the last reload: reload "
+			  "in %.3f ms with whatever else comes", (double)since / 1e6,
+			  (double)(window - since) / 1e6);
+	its.it_value.tv_sec = (time_t)((window - since) / 1000000000u);
+	its.it_value.tv_nsec = (long)((window - since) % 1000000000u);
 	if (timerfd_settime(k->timer_fd, 0, &its, NULL) == 0)
 		k->timer_armed = true;
+	else
+		k8s_reload(ag);
 	return 0;
 }
 
@@ -113,7 +162,8 @@ static int on_k8s_debounce(struct agent *ag, int fd)
 	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
 		return 0;
 	ag->k8s->timer_armed = false;
-	agent_reload(ag, "kubernetes");
+	if (k8s_changed(ag->k8s))
+		k8s_reload(ag);
 	return 0;
 }
 
@@ -148,6 +198,7 @@ int agent_k8s_start(struct agent *ag)
 	o.node_name = k->node_name;
 	if (k->debounce_ms == 0 && !getenv("BPFMESH_K8S_NO_DEBOUNCE"))
 		k->debounce_ms = K8S_DEBOUNCE_MS;
+	k->reloaded_ns = 0;
 	err = load_config(k, &c);
 	if (err)
 		return err;
@@ -233,7 +284,12 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 		k8s_node_view_free(&view);
 		return false;
 	}
+	k->rendered = true;
+	k->rendered_gen = docs->generation;
 	log_view(k, &view);
+	if (k->node_name && agent_node_from_cluster(ag, k->node_name, view.locality, view.labels))
+		agent_log("Failed to take node %s's locality and labels: out of memory",
+			  k->node_name);
 	k8s_node_view_free(&view);
 	return true;
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include "agent.h"
 #include "cli/cli.h"
+#include "k8s/k8s.h"
 #include "status.h"
 
 int status_path(char *buf, size_t len, const char *state_dir, const char *bpffs)
@@ -62,6 +63,21 @@ static void write_resources(FILE *f, const struct policy_report *rep)
 	}
 }
 
+/* kubernetes REACHABLE SYNCED OUTAGE_SINCE_MS LAST_ERROR: the API server
+ * as the watch sees it (issue 16: in an outage the last good state stays). */
+static void write_k8s(FILE *f, struct agent_k8s *k)
+{
+	struct k8s_health h;
+
+	if (!k || !k->watch)
+		return;
+	k8s_health(k->watch, &h);
+	fprintf(f, "kubernetes\t%d\t%d\t%lld", !h.outage, h.synced,
+		(long long)h.outage_since * 1000);
+	put_field(f, h.outage ? h.last_error : "");
+	fputc('\n', f);
+}
+
 static void write_status(FILE *f, struct agent *ag)
 {
 	struct timespec ts;
@@ -76,6 +92,7 @@ static void write_status(FILE *f, struct agent *ag)
 	fputs("\nbpffs", f);
 	put_field(f, ag->bpffs);
 	fprintf(f, "\nresources\t%zu\t%zu\n", ag->report.n_applied, ag->report.n_rejected);
+	write_k8s(f, ag->k8s);
 	for (i = 0; i < PROBE__NR; i++)
 		fprintf(f, "feature\t%s\t%d\n", probe_feature_name(i), ag->features.have[i]);
 	write_resources(f, &ag->report);

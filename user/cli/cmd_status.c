@@ -206,6 +206,46 @@ static void print_feature(struct status_line *l, void *ctx)
 	}
 }
 
+/* kubernetes REACHABLE SYNCED OUTAGE_SINCE_MS [LAST_ERROR], when the agent
+ * watches a cluster. */
+static void k8s_plain(const struct status_file *s)
+{
+	struct status_line l;
+	char buf[512], at[64];
+
+	l = status_get(s, "kubernetes", buf, sizeof(buf));
+	if (l.n < 4)
+		return;
+	if (strcmp(l.f[1], "1")) {
+		fmt_time(at, sizeof(at), strtoll(l.f[3], NULL, 10));
+		printf("kubernetes API: UNREACHABLE since %s (%s): the last good state stays in "
+		       "force\n", at, l.n > 4 ? l.f[4] : "");
+	} else {
+		printf("kubernetes API: reachable, %s\n", strcmp(l.f[2], "1")
+			       ? "waiting for the first list of every kind"
+			       : "every kind listed");
+	}
+}
+
+static void k8s_json(const struct status_file *s, struct json *j)
+{
+	struct status_line l;
+	char buf[512];
+
+	l = status_get(s, "kubernetes", buf, sizeof(buf));
+	if (l.n < 4)
+		return;
+	json_key(j, "kubernetes");
+	json_obj_begin(j);
+	json_key(j, "reachable");
+	json_bool(j, !strcmp(l.f[1], "1"));
+	json_key(j, "synced");
+	json_bool(j, !strcmp(l.f[2], "1"));
+	json_kv_uint(j, "outage_since_ms", strtoull(l.f[3], NULL, 10));
+	json_kv_str(j, "last_error", l.n > 4 ? l.f[4] : "");
+	json_obj_end(j);
+}
+
 static void status_plain(const struct status_file *s)
 {
 	struct line_printer rejected = { .state = "rejected" }, applied = { .state = "applied" },
@@ -217,6 +257,7 @@ static void status_plain(const struct status_file *s)
 	printf("generation %llu, last applied %s (agent pid %llu)\n",
 	       status_num(s, "generation"), at, status_num(s, "pid"));
 	printf("policies %s, bpffs %s\n", status_str(s, "policies"), status_str(s, "bpffs"));
+	k8s_plain(s);
 	l = status_get(s, "resources", buf, sizeof(buf));
 	printf("resources: %s applied, %s rejected\n", l.n > 1 ? l.f[1] : "0",
 	       l.n > 2 ? l.f[2] : "0");
@@ -265,6 +306,7 @@ static void status_json(const struct status_file *s)
 	json_kv_uint(&j, "pid", status_num(s, "pid"));
 	json_kv_str(&j, "policies", status_str(s, "policies"));
 	json_kv_str(&j, "bpffs", status_str(s, "bpffs"));
+	k8s_json(s, &j);
 	l = status_get(s, "resources", buf, sizeof(buf));
 	json_key(&j, "resources");
 	json_obj_begin(&j);

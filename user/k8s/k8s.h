@@ -91,8 +91,11 @@ int k8s_watch_start(struct k8s_config *c, const struct k8s_watch_opts *o,
 void k8s_watch_stop(struct k8s_watch *w); /* accepts NULL */
 /* Readable (eventfd) after a change of objects or of health. */
 int k8s_event_fd(const struct k8s_watch *w);
-/* Clear the event fd; returns the change counter (monotonic). */
+/* Clear the event fd; returns the signals since the last drain. */
 uint64_t k8s_drain(struct k8s_watch *w);
+/* +1 at every change of the objects held (not of health): equal to a
+ * rendering's k8s_docs.generation, nothing changed since it. */
+uint64_t k8s_generation(struct k8s_watch *w);
 void k8s_health(struct k8s_watch *w, struct k8s_health *h);
 
 /* ---- what is held, rendered as policy documents (render.c) ------------- */
@@ -102,6 +105,7 @@ struct k8s_docs {
 	char **texts; /* JSON, which is YAML flow syntax: the policy parser reads it */
 	size_t *lens;
 	size_t n, cap;
+	uint64_t generation; /* k8s_render: the k8s_generation rendered */
 };
 void k8s_docs_free(struct k8s_docs *d);
 
@@ -113,6 +117,7 @@ struct k8s_workload {
 };
 struct k8s_node_view {
 	char *locality; /* region/zone/subzone, NULL if the node has no labels */
+	char *labels;   /* the Node's labels, "k=v,k=v" in key order; NULL: no Node */
 	struct k8s_workload *workloads;
 	size_t n_workloads;
 };
@@ -132,6 +137,12 @@ struct json_object;
 struct k8s_objects {
 	struct json_object *by_kind[K8S_N_KINDS];
 	const char *node_name;
+	/* Optional (NULL: none): what the last rendering made of each Service,
+	 * replaced by this one's. A Service whose objects (itself, its slices,
+	 * the pods and nodes its endpoints named) are the very ones it was made
+	 * from is not made again: the watch keeps an object it is sent again
+	 * unchanged, and replaces one that changed. */
+	struct json_object **cache;
 };
 
 int k8s_render_objects(const struct k8s_objects *o, const char *cgroup_root,

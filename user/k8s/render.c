@@ -64,22 +64,10 @@ void k8s_docs_free(struct k8s_docs *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/*
- * Append obj as a document named "k8s:KIND/KEY". Istio objects are
- * pretty-printed, so that a diagnostic's line points at one field; the
- * ServiceEntries made from Services are written on one line (columns still
- * place a diagnostic, and the field path names it): at 10,000 Services x 10
- * endpoints that takes render + compile from 1.2 s to 0.75 s.
- */
-static int docs_add(struct k8s_docs *d, const char *kind, const char *key,
-		    struct json_object *obj, bool pretty)
+/* Append text (len bytes, copied) as a document named "k8s:KIND/KEY". */
+static int docs_add_text(struct k8s_docs *d, const char *kind, const char *key,
+			 const char *text, size_t len)
 {
-	const char *text = json_object_to_json_string_ext(
-		obj, (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_SPACED) |
-			     JSON_C_TO_STRING_NOSLASHESCAPE);
-
-	if (!text)
-		return -ENOMEM;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 64;
 		char **names = realloc(d->names, cap * sizeof(*names));
@@ -97,14 +85,36 @@ static int docs_add(struct k8s_docs *d, const char *kind, const char *key,
 	}
 	if (asprintf(&d->names[d->n], "k8s:%s/%s", kind, key) < 0)
 		return -ENOMEM;
-	d->texts[d->n] = strdup(text);
+	d->texts[d->n] = strndup(text, len);
 	if (!d->texts[d->n]) {
 		free(d->names[d->n]);
 		return -ENOMEM;
 	}
-	d->lens[d->n] = strlen(text);
+	d->lens[d->n] = len;
 	d->n++;
 	return 0;
+}
+
+/*
+ * obj as JSON text. Istio objects are pretty-printed, so that a
+ * diagnostic's line points at one field; the ServiceEntries made from
+ * Services are written on one line (columns still place a diagnostic, and
+ * the field path names it): at 10,000 Services x 10 endpoints that takes
+ * render + compile from 1.2 s to 0.75 s.
+ */
+static const char *to_text(struct json_object *obj, bool pretty)
+{
+	return json_object_to_json_string_ext(
+		obj, (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_SPACED) |
+			     JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static int docs_add(struct k8s_docs *d, const char *kind, const char *key,
+		    struct json_object *obj, bool pretty)
+{
+	const char *text = to_text(obj, pretty);
+
+	return text ? docs_add_text(d, kind, key, text, strlen(text)) : -ENOMEM;
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -249,6 +259,7 @@ static bool pod_locality(struct json_object *pod, char *out, size_t len)
 
 struct svc_ctx {
 	const struct k8s_objects *o;
+	struct json_object *deps;   /* NULL, or the pods and nodes looked up (cache) */
 	struct json_object *svc;
 	struct json_object *ports;  /* the ServiceEntry's ports */
 	struct json_object *eps;    /* the ServiceEntry's endpoints */
@@ -295,6 +306,17 @@ static struct json_object *endpoint_ports(struct svc_ctx *c, struct json_object 
 	return out;
 }
 
+/* The cache entry will hold what key named in kind: obj, or NULL (none). */
+static void dep_add(struct svc_ctx *c, enum k8s_kind kind, const char *key,
+		    struct json_object *obj)
+{
+	if (!c->deps)
+		return;
+	json_object_array_add(c->deps, json_object_new_int(kind));
+	json_object_array_add(c->deps, json_object_new_string(key));
+	json_object_array_add(c->deps, json_object_get(obj));
+}
+
 static void endpoint_add(struct svc_ctx *c, struct json_object *slice, struct json_object *ep,
 			 const char *addr)
 {
@@ -309,12 +331,15 @@ static void endpoint_add(struct svc_ctx *c, struct json_object *slice, struct js
 		snprintf(key, sizeof(key), "%s/%s", jstr_or(ref, "namespace", ""),
 			 jstr_or(ref, "name", ""));
 		pod = jget(c->o->by_kind[K8S_PODS], key);
+		dep_add(c, K8S_PODS, key, pod);
 	}
 	/* Istio labels an endpoint with its pod's labels: subsets select on them. */
 	labels = jget(jget(pod, "metadata"), "labels");
 	if (labels && json_object_object_length(labels))
 		json_object_object_add(o, "labels", json_object_get(labels));
 	node = node_name ? jget(c->o->by_kind[K8S_NODES], node_name) : NULL;
+	if (node_name)
+		dep_add(c, K8S_NODES, node_name, node);
 	if (pod_locality(pod, loc, sizeof(loc)) || locality_of(node, jstr(ep, "zone"), loc, sizeof(loc)))
 		json_object_object_add(o, "locality", json_object_new_string(loc));
 	json_object_object_add(c->seen, addr, json_object_new_int((int)json_object_array_length(c->eps)));
@@ -420,11 +445,11 @@ static struct json_object *slices_by_service(struct json_object *slices)
  * IPv4 cluster IP.
  */
 static struct json_object *service_entry(const struct k8s_objects *o, struct json_object *svc,
-					 struct json_object *slices)
+					 struct json_object *slices, struct json_object *deps)
 {
 	struct json_object *meta = jget(svc, "metadata"), *spec = jget(svc, "spec"), *se, *m, *s;
 	const char *name = jstr_or(meta, "name", ""), *ns = jstr_or(meta, "namespace", "default");
-	struct svc_ctx c = { .o = o, .svc = svc };
+	struct svc_ctx c = { .o = o, .svc = svc, .deps = deps };
 	char host[600];
 	size_t i;
 
@@ -461,10 +486,89 @@ static struct json_object *service_entry(const struct k8s_objects *o, struct jso
 	return se;
 }
 
+/* ---- the cache of rendered Services (k8s_objects.cache) ----------------- */
+
+enum { ENTRY_SVC, ENTRY_SLICES, ENTRY_DEPS, ENTRY_TEXT };
+
+static struct json_object *at_idx(struct json_object *a, size_t i)
+{
+	return json_object_array_get_idx(a, i);
+}
+
+/* Was entry made from these very objects? Pointers compare: the cache
+ * holds a reference to each, so none was freed and its address reused. */
+static bool entry_holds(const struct k8s_objects *o, struct json_object *entry,
+			struct json_object *svc, struct json_object *slices)
+{
+	struct json_object *old = at_idx(entry, ENTRY_SLICES), *deps = at_idx(entry, ENTRY_DEPS);
+	size_t n = slices ? json_object_array_length(slices) : 0, i;
+
+	if (at_idx(entry, ENTRY_SVC) != svc || json_object_array_length(old) != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (at_idx(old, i) != at_idx(slices, i))
+			return false;
+	for (i = 0; i + 3 <= json_object_array_length(deps); i += 3) {
+		int kind = json_object_get_int(at_idx(deps, i));
+
+		if (jget(o->by_kind[kind], json_object_get_string(at_idx(deps, i + 1))) !=
+		    at_idx(deps, i + 2))
+			return false;
+	}
+	return true;
+}
+
+static struct json_object *entry_new(struct json_object *svc, struct json_object *slices,
+				     struct json_object *deps, const char *text)
+{
+	struct json_object *e = json_object_new_array(), *sl = json_object_new_array();
+	size_t i;
+
+	for (i = 0; slices && i < json_object_array_length(slices); i++)
+		json_object_array_add(sl, json_object_get(at_idx(slices, i)));
+	json_object_array_add(e, json_object_get(svc));
+	json_object_array_add(e, sl);
+	json_object_array_add(e, deps);
+	json_object_array_add(e, text ? json_object_new_string(text) : NULL);
+	return e;
+}
+
+/* One Service's document, from the cache when it holds the same objects;
+ * its cache entry goes into next (NULL: no cache). */
+static int render_service(const struct k8s_objects *o, const char *key, struct json_object *svc,
+			  struct json_object *slices, struct json_object *next,
+			  struct k8s_docs *docs)
+{
+	struct json_object *old = o->cache && *o->cache ? jget(*o->cache, key) : NULL;
+	struct json_object *deps, *se, *text;
+	const char *t = NULL;
+	int err = 0;
+
+	if (old && entry_holds(o, old, svc, slices)) {
+		text = at_idx(old, ENTRY_TEXT);
+		if (text)
+			err = docs_add_text(docs, "Service", key, json_object_get_string(text),
+					    (size_t)json_object_get_string_len(text));
+		json_object_object_add(next, key, json_object_get(old));
+		return err;
+	}
+	deps = next ? json_object_new_array() : NULL;
+	se = service_entry(o, svc, slices, deps);
+	if (se && !(t = to_text(se, false)))
+		err = -ENOMEM;
+	if (t)
+		err = docs_add_text(docs, "Service", key, t, strlen(t));
+	if (next)
+		json_object_object_add(next, key, entry_new(svc, slices, deps, t));
+	json_object_put(se);
+	return err;
+}
+
 static int render_services(const struct k8s_objects *o, struct k8s_docs *docs)
 {
 	struct json_object *svcs = o->by_kind[K8S_SERVICES];
 	struct json_object *idx = slices_by_service(o->by_kind[K8S_ENDPOINTSLICES]);
+	struct json_object *next = o->cache ? json_object_new_object() : NULL;
 	const char **keys;
 	size_t n, i;
 	int err = 0;
@@ -472,16 +576,19 @@ static int render_services(const struct k8s_objects *o, struct k8s_docs *docs)
 	keys = sorted_keys(svcs, &n);
 	if (!keys)
 		err = -ENOMEM;
-	for (i = 0; !err && i < n; i++) {
-		struct json_object *se = service_entry(o, jget(svcs, keys[i]), jget(idx, keys[i]));
-
-		if (!se)
-			continue;
-		err = docs_add(docs, "Service", keys[i], se, false);
-		json_object_put(se);
-	}
+	for (i = 0; !err && i < n; i++)
+		err = render_service(o, keys[i], jget(svcs, keys[i]), jget(idx, keys[i]), next,
+				     docs);
 	free(keys);
 	json_object_put(idx);
+	if (o->cache) {
+		/* Services gone are dropped with the old cache; after an error
+		 * nothing is kept (the next rendering makes everything). */
+		json_object_put(*o->cache);
+		*o->cache = err ? NULL : next;
+		if (err)
+			json_object_put(next);
+	}
 	return err;
 }
 
@@ -519,6 +626,7 @@ void k8s_node_view_free(struct k8s_node_view *v)
 	}
 	free(v->workloads);
 	free(v->locality);
+	free(v->labels);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -582,14 +690,18 @@ static int render_node(const struct k8s_objects *o, const char *cgroup_root,
 		       struct k8s_node_view *v)
 {
 	struct json_object *pods = o->by_kind[K8S_PODS];
+	struct json_object *node = o->node_name ? jget(o->by_kind[K8S_NODES], o->node_name) : NULL;
 	const char **keys;
 	size_t n, i;
 	char loc[256];
 
 	memset(v, 0, sizeof(*v));
-	if (o->node_name && locality_of(jget(o->by_kind[K8S_NODES], o->node_name), NULL, loc,
-					sizeof(loc)))
+	if (locality_of(node, NULL, loc, sizeof(loc)))
 		v->locality = strdup(loc);
+	/* The node's labels are the client's labels failoverPriority matches
+	 * (node.c): every pod on it shares this data plane. */
+	if (node)
+		v->labels = labels_text(jget(jget(node, "metadata"), "labels"));
 	keys = sorted_keys(pods, &n);
 	v->workloads = calloc(n ? n : 1, sizeof(*v->workloads));
 	if (!keys || !v->workloads) {

@@ -84,6 +84,8 @@ struct k8s_watch {
 	pthread_mutex_t lock;
 	struct json_object *store[K8S_N_KINDS]; /* under lock */
 	struct k8s_health health;                /* under lock */
+	uint64_t generation; /* under lock: +1 at every change of what the stores hold */
+	struct json_object *render_cache; /* under lock: k8s_objects.cache */
 	int efd;
 	atomic_bool stop;
 	pthread_t thread;
@@ -236,6 +238,24 @@ static struct json_object *pod_trim(struct json_object *pod)
 	return out;
 }
 
+/* What is kept of a Node: its name and labels (locality, this node's
+ * labels). Nodes are written every few minutes for their status alone, and
+ * those writes must not look like changes. */
+static struct json_object *node_trim(struct json_object *node)
+{
+	struct json_object *out = json_object_new_object(), *m = json_object_new_object();
+	struct json_object *meta = jget(node, "metadata");
+	static const char *const meta_keys[] = { "name", "labels" };
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		if (jget(meta, meta_keys[i]))
+			json_object_object_add(m, meta_keys[i], json_object_get(jget(meta, meta_keys[i])));
+	json_object_object_add(out, "metadata", m);
+	json_object_put(node);
+	return out;
+}
+
 /* Drop what no conversion reads and that can be large. The apiVersion and
  * kind are set: list items come without them. */
 static struct json_object *object_trim(struct stream *s, struct json_object *obj)
@@ -246,12 +266,13 @@ static struct json_object *object_trim(struct stream *s, struct json_object *obj
 
 	if (s->kind == K8S_PODS)
 		obj = pod_trim(obj);
-	else if (s->kind == K8S_NODES) {
-		json_object_object_del(obj, "status");
-		json_object_object_del(obj, "spec");
-	}
+	else if (s->kind == K8S_NODES)
+		obj = node_trim(obj);
 	meta = jget(obj, "metadata");
 	if (meta) {
+		/* What changes at every write whatever was written: without it, an
+		 * update that changes nothing held compares equal (watch_event). */
+		json_object_object_del(meta, "resourceVersion");
 		json_object_object_del(meta, "managedFields");
 		ann = jget(meta, "annotations");
 		if (ann)
@@ -305,16 +326,23 @@ static bool watch_event(struct stream *s, char *line)
 	s->events++;
 	set_rv(s, obj);
 	if (strcmp(type, "BOOKMARK") != 0 && object_key(obj, key, sizeof(key))) {
+		struct json_object *held, *trimmed = NULL;
+
+		if (strcmp(type, "DELETED") != 0)
+			trimmed = object_trim(s, json_object_get(obj));
 		pthread_mutex_lock(&w->lock);
-		if (strcmp(type, "DELETED") == 0) {
+		held = jget(w->store[s->kind], key);
+		/* What is held already (a status-only write, an ADDED after a
+		 * resume that was in the list) changes nothing: no reload. */
+		changed = trimmed ? !held || !json_object_equal(held, trimmed) : held != NULL;
+		if (!trimmed)
 			json_object_object_del(w->store[s->kind], key);
-		} else {
-			obj = object_trim(s, json_object_get(obj));
-			json_object_object_add(w->store[s->kind], key, obj);
-		}
+		else if (changed)
+			json_object_object_add(w->store[s->kind], key, json_object_get(trimmed));
+		w->generation += changed;
 		w->health.events++;
 		pthread_mutex_unlock(&w->lock);
-		changed = true;
+		json_object_put(trimmed);
 	}
 	json_object_put(ev);
 	if (changed)
@@ -554,6 +582,8 @@ static void list_page(struct stream *s)
 	pthread_mutex_lock(&w->lock);
 	old = w->store[s->kind];
 	w->store[s->kind] = s->pending;
+	/* A relist that finds what is held (after a 410) changes nothing. */
+	w->generation += !s->listed || !json_object_equal(old, s->pending);
 	s->listed = true;
 	w->health.synced = all_listed(w);
 	pthread_mutex_unlock(&w->lock);
@@ -580,6 +610,8 @@ static void kind_absent(struct stream *s, bool forbidden)
 	pthread_mutex_lock(&w->lock);
 	old = w->store[s->kind];
 	w->store[s->kind] = json_object_new_object();
+	/* Looked at again every minute: still absent is no change. */
+	w->generation += !s->listed || json_object_object_length(old) > 0;
 	s->listed = true;
 	w->health.synced = all_listed(w);
 	if (forbidden)
@@ -771,6 +803,7 @@ void k8s_watch_stop(struct k8s_watch *w)
 		json_object_put(w->streams[k].pending);
 		json_object_put(w->store[k]);
 	}
+	json_object_put(w->render_cache);
 	if (w->multi)
 		curl_multi_cleanup(w->multi);
 	curl_global_cleanup();
@@ -784,6 +817,16 @@ void k8s_watch_stop(struct k8s_watch *w)
 int k8s_event_fd(const struct k8s_watch *w)
 {
 	return w->efd;
+}
+
+uint64_t k8s_generation(struct k8s_watch *w)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&w->lock);
+	g = w->generation;
+	pthread_mutex_unlock(&w->lock);
+	return g;
 }
 
 uint64_t k8s_drain(struct k8s_watch *w)
@@ -805,12 +848,13 @@ void k8s_health(struct k8s_watch *w, struct k8s_health *h)
 int k8s_render(struct k8s_watch *w, const char *cgroup_root, struct k8s_docs *docs,
 	       struct k8s_node_view *view)
 {
-	struct k8s_objects o = { .node_name = w->node_name };
+	struct k8s_objects o = { .node_name = w->node_name, .cache = &w->render_cache };
 	int k, err;
 
 	pthread_mutex_lock(&w->lock);
 	for (k = 0; k < K8S_N_KINDS; k++)
 		o.by_kind[k] = w->store[k];
+	docs->generation = w->generation;
 	err = k8s_render_objects(&o, cgroup_root, docs, view);
 	pthread_mutex_unlock(&w->lock);
 	return err;

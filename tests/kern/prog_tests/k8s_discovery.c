@@ -6,7 +6,9 @@
  * Service's cluster IP (127.100.16.1:80) from the test's cgroup land on
  * its ready EndpointSlice endpoints; an endpoint change from the watch is
  * applied; when the API server goes away the data plane keeps its state
- * and the agent says so.
+ * and the agent says so. k8s_locality: this node's locality comes from its
+ * Node object (fixtures in tests/k8s/fixtures/locality), connections stay
+ * in its zone, and a relabelled Node moves them; --locality overrides.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,6 +57,47 @@ static void expect_metric(struct ktest_env *e, const char *want, const char *wha
 		ASSERT_TRUE(strstr(text, want) != NULL, what);
 }
 
+/* `bpfmesh status` of the env's agent holds want. */
+static void expect_status(struct ktest_env *e, const char *want, const char *what)
+{
+	static char out[1 << 16];
+
+	if (ASSERT_EQ(env_run_cli(e, out, sizeof(out), "status --bpffs %s --state-dir %s",
+				  e->bpffs, e->state), 0, "bpfmesh status"))
+		ASSERT_TRUE(strstr(out, want) != NULL, what);
+}
+
+/* A kubeconfig in dir for the fake API server on port: path into kc. */
+static int write_kubeconfig(const char *dir, uint16_t port, char *kc, size_t len)
+{
+	char text[512];
+
+	snprintf(kc, len, "%s/kubeconfig", dir);
+	snprintf(text, sizeof(text),
+		 "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+		 "clusters:\n- name: fake\n  cluster: {server: 'http://127.0.0.1:%u'}\n"
+		 "contexts:\n- name: test\n  context: {cluster: fake}\n", port);
+	return write_text_file(kc, text);
+}
+
+/* The fake API server on fixtures (a file probe names one of them), with
+ * trig as its trigger dir and a kubeconfig for it in kc. false: skipped or
+ * failed (reported); *fa is set when the server runs. */
+static bool fake_cluster(const char *fixtures, const char *probe, const char *trig,
+			 struct fakeapi **fa, char *kc, size_t len)
+{
+	char path[PATH_MAX];
+	uint16_t port;
+
+	snprintf(path, sizeof(path), "%s/%s", fixtures, probe);
+	if (access(path, R_OK)) {
+		ktest_skip("fixtures not found (run from the repository root)");
+		return false;
+	}
+	return ASSERT_OK(fakeapi_start(fixtures, trig, fa, &port), "fake API server") &&
+	       ASSERT_OK(write_kubeconfig(trig, port, kc, len), "kubeconfig");
+}
+
 KTEST(k8s_discovery)
 {
 	char trig[] = "/tmp/bpfmesh-k8s-XXXXXX", kc[PATH_MAX], path[PATH_MAX], text[512];
@@ -63,23 +106,11 @@ KTEST(k8s_discovery)
 	struct ktest_env env = { 0 };
 	struct backends be = {};
 	struct fakeapi *fa = NULL;
-	uint16_t port;
 	double t0;
 
-	if (access(FIXTURES "/services.list.json", R_OK)) {
-		ktest_skip("fixtures not found (run from the repository root)");
-		return;
-	}
 	if (!ASSERT_TRUE(mkdtemp(trig) != NULL, "trigger dir"))
 		return;
-	if (!ASSERT_OK(fakeapi_start(FIXTURES, trig, &fa, &port), "fake API server"))
-		goto out;
-	snprintf(kc, sizeof(kc), "%s/kubeconfig", trig);
-	snprintf(text, sizeof(text),
-		 "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-		 "clusters:\n- name: fake\n  cluster: {server: 'http://127.0.0.1:%u'}\n"
-		 "contexts:\n- name: test\n  context: {cluster: fake}\n", port);
-	if (!ASSERT_OK(write_text_file(kc, text), "kubeconfig") ||
+	if (!fake_cluster(FIXTURES, "services.list.json", trig, &fa, kc, sizeof(kc)) ||
 	    !ASSERT_OK(env_setup(&env), "setup") ||
 	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
 	    !ASSERT_OK(env_start_agent_args(&env, NULL, args), "agent applies the cluster"))
@@ -91,6 +122,7 @@ KTEST(k8s_discovery)
 	ASSERT_EQ(env_http_get(env_metrics_port(&env), "/readyz", text, sizeof(text)), 200,
 		  "ready: applied and synced");
 	expect_metric(&env, "bpfmesh_k8s_synced 1\n", "synced in /metrics");
+	expect_status(&env, "kubernetes API: reachable, every kind listed", "up in bpfmesh status");
 	expect_metric(&env, "bpfmesh_k8s_kind_forbidden{kind=\"VirtualService\"} 0\n",
 		      "Istio kinds absent (404), not forbidden");
 
@@ -101,7 +133,7 @@ KTEST(k8s_discovery)
 	    !ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "change applied"))
 		goto out;
 	fprintf(stderr, "  endpoint change applied %.1f ms after the trigger "
-		"(fake server poll 2 ms + debounce 5 ms + compile + apply)\n", now_ms() - t0);
+		"(fake server poll up to 0.2 ms + watch + compile + apply; a lone event is not debounced)\n", now_ms() - t0);
 	expect_split(&env, 1, 2, 0, "after the watch event");
 	ASSERT_TRUE(fakeapi_count(fa, "endpointslices?watch=1&allowWatchBookmarks=true&"
 				      "resourceVersion=500") == 1, "watch from the list's version");
@@ -113,12 +145,90 @@ KTEST(k8s_discovery)
 	expect_split(&env, 1, 2, 0, "during the outage");
 	ASSERT_EQ(env_count_log(&env, "applied generation 3"), 0, "nothing applied in the outage");
 	expect_metric(&env, "bpfmesh_k8s_api_up 0\n", "the outage in /metrics");
+	expect_status(&env, "kubernetes API: UNREACHABLE since ", "the outage in bpfmesh status");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
 	fakeapi_stop(fa);
 	unlink(kc);
 	snprintf(path, sizeof(path), "%s/endpoints-change", trig);
+	unlink(path);
+	rmdir(trig);
+}
+
+#define LOC_FIXTURES "tests/k8s/fixtures/locality"
+#define LOC_VIP "127.100.17.1"
+
+static const char *const loc_eps[] = { "127.1.17.1", "127.1.17.2", "127.1.17.3", "127.1.17.4" };
+
+/* Every connection to the endpoints a and b (one zone), split evenly. */
+static void expect_zone(struct ktest_env *env, int a, int b, const char *what)
+{
+	struct client_result r;
+
+	if (!ASSERT_OK(client_run(env, LOC_VIP, 80, N_CONNS, &r), "client"))
+		return;
+	ASSERT_EQ(r.ok, N_CONNS, what);
+	ASSERT_EQ(r.per_backend[a] + r.per_backend[b], N_CONNS, what);
+	ASSERT_NEAR(r.per_backend[a], N_CONNS / 2.0, binomial_bound(N_CONNS, 0.5), what);
+}
+
+/* One agent on node-a against the locality fixtures, with --locality when given. */
+static void locality_run(const char *trig, const char *kc, const char *locality)
+{
+	const char *args[] = { "--kubeconfig", kc, "--node", "node-a",
+			       locality ? "--locality" : NULL, locality, NULL };
+	struct ktest_env env = { 0 };
+	struct backends be = {};
+	char path[PATH_MAX];
+
+	if (!ASSERT_OK(env_setup(&env), "setup") ||
+	    !ASSERT_OK(backends_start(&be, loc_eps, 4, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, args), "agent applies the cluster"))
+		goto out;
+	if (locality) {
+		/* the flag wins over the Node's labels, before and after a change */
+		ASSERT_EQ(env_count_log(&env, "(from its topology labels)"), 0, "Node not used");
+		expect_zone(&env, 2, 3, "--locality r1/z2: traffic stays in z2");
+		goto out;
+	}
+	ASSERT_OK(env_wait_log(&env, "node node-a: locality r1/z1 (from its topology labels)", 1,
+			       1000), "locality from the Node");
+	expect_zone(&env, 0, 1, "node-a in r1/z1: traffic stays in z1");
+	/* node-a relabelled to z2: the watch event re-applies */
+	snprintf(path, sizeof(path), "%s/node-moved", trig);
+	if (!ASSERT_OK(write_text_file(path, ""), "trigger") ||
+	    !ASSERT_OK(env_wait_log(&env, "node node-a: locality r1/z2", 1, 5000), "relabel seen") ||
+	    !ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "relabel applied"))
+		goto out;
+	expect_zone(&env, 2, 3, "node-a now in r1/z2: traffic stays in z2");
+out:
+	backends_stop(&be);
+	env_teardown(&env);
+}
+
+KTEST(k8s_locality)
+{
+	char trig[] = "/tmp/bpfmesh-k8s-XXXXXX", kc[PATH_MAX], path[PATH_MAX];
+	struct fakeapi *fa = NULL;
+
+	if (!ASSERT_TRUE(mkdtemp(trig) != NULL, "trigger dir"))
+		return;
+	if (!fake_cluster(LOC_FIXTURES, "nodes.list.json", trig, &fa, kc, sizeof(kc)))
+		goto out;
+	locality_run(trig, kc, NULL);
+	/* a fresh server (its watch counts start again): --locality overrides */
+	fakeapi_stop(fa);
+	fa = NULL;
+	snprintf(path, sizeof(path), "%s/node-moved", trig);
+	unlink(path);
+	if (!fake_cluster(LOC_FIXTURES, "nodes.list.json", trig, &fa, kc, sizeof(kc)))
+		goto out;
+	locality_run(trig, kc, "r1/z2");
+out:
+	fakeapi_stop(fa);
+	unlink(kc);
+	snprintf(path, sizeof(path), "%s/node-moved", trig);
 	unlink(path);
 	rmdir(trig);
 }
