@@ -156,6 +156,25 @@ static long long wall_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* -v: where the reload's time went, and whether its compile was
+ * incremental (hosts recompiled) or full (why, and full compiles so far
+ * although an image was kept: the fallbacks). */
+static void log_timing(const struct policy_timing *t, const struct apply_stats *st)
+{
+	char mode[160];
+
+	if (t->incremental)
+		snprintf(mode, sizeof(mode), "incremental: %zu resources changed, %zu hosts "
+			 "recompiled", t->changed, t->hosts);
+	else
+		snprintf(mode, sizeof(mode), "full%s%s", t->full_why ? ": " : "",
+			 t->full_why ? t->full_why : "");
+	agent_log("timing: read+parse %.3f ms (%zu of %zu files parsed), choose %.3f ms, "
+		  "compile %.3f ms (%s; %zu fallbacks), plan %.3f ms, exec %.3f ms", t->parse_ms,
+		  t->files_parsed, t->files, t->choose_ms, t->compile_ms, mode, t->fallbacks,
+		  st->plan_ms, st->elapsed_ms - st->plan_ms);
+}
+
 void agent_reload(struct agent *ag, const char *why)
 {
 	struct bpfmesh_image img = {};
@@ -188,7 +207,9 @@ void agent_reload(struct agent *ag, const char *why)
 			  strerror(-err), ag->applier.state.generation);
 		goto out;
 	}
-	policy_store_commit(&ag->store);
+	/* The store compiles the next change over this image (isolate.h):
+	 * it stays in ag->img, unchanged, until the next commit. */
+	policy_store_commit_image(&ag->store, &img);
 	keep_report(ag, &rep);
 	ag->applied_at_ms = wall_ms();
 	err = agent_sync_identities(ag, &img);
@@ -209,11 +230,7 @@ void agent_reload(struct agent *ag, const char *why)
 		  st.elapsed_ms, ms_between(&t0, &t1), st.counts.svc_writes,
 		  st.counts.set_writes, st.counts.sets_reused, why);
 	if (cli.verbose)
-		agent_log("timing: read+parse %.3f ms (%zu of %zu files parsed), choose %.3f ms, "
-			  "compile %.3f ms, plan %.3f ms, exec %.3f ms", ag->store.timing.parse_ms,
-			  ag->store.timing.files_parsed, ag->store.timing.files,
-			  ag->store.timing.choose_ms, ag->store.timing.compile_ms, st.plan_ms,
-			  st.elapsed_ms - st.plan_ms);
+		log_timing(&ag->store.timing, &st);
 out:
 	err = agent_status_write(ag);
 	if (err && err != ag->status_err)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "compile.h"
+#include "compile_incr.h"
 #include "files.h"
 #include "hmap.h"
 #include "isolate.h"
@@ -704,6 +705,9 @@ static void vip_lose(struct choose *c, size_t i, const struct claim *hit, bool f
 	if (first_round && !p->from_lg && lg && lg->res != p->res) {
 		p->report = rep_add(c->rep, p->res->kind, p->res->ns, p->res->name, p->pf->path,
 				    p->res->src.line, why, true, true);
+		/* The key too: the new version's lives in a file this pick no
+		 * longer holds a reference to. */
+		p->key = lg->key;
 		p->pf = lg->pf;
 		p->res = lg->res;
 		p->seen = lg->seen;
@@ -863,6 +867,301 @@ static int compile_picks(struct choose *c, struct diag_list *dl, struct bpfmesh_
 	return ret;
 }
 
+/* ---- incremental compile (isolate.h) ------------------------------------- */
+
+/* More changed resources than this share of those in force: a full compile
+ * costs about as much as finding the reach of each. */
+#define INCR_MAX_CHANGED_SHARE 8
+
+struct incr {
+	struct choose *c;
+	struct hmap changed_hosts; /* hosts of changed SE/DR: their sets change */
+	struct hmap affected;      /* service hosts recompiled */
+	struct hmap dests;         /* hosts the recompiled routes may send to */
+	struct arena scratch;      /* resolved destination hosts */
+	size_t n_changed;
+	const char *why;           /* set: compile in full */
+};
+
+static bool host_is_wild(const char *h)
+{
+	return h[0] == '*';
+}
+
+static bool incr_host(struct incr *in, struct hmap *into, const char *host)
+{
+	bool added;
+
+	if (host_is_wild(host)) {
+		/* A pattern reaches hosts nothing here indexes. */
+		in->why = "a wildcard host";
+		return false;
+	}
+	return hmap_put_str(into, host, 0, &added) || (in->why = "out of memory", false);
+}
+
+/* The hosts one version of a changed resource touches. */
+static bool incr_touch(struct incr *in, const struct resource *r)
+{
+	size_t i;
+
+	if (!strcmp(r->kind, "ServiceEntry")) {
+		const struct service_entry *se = (const struct service_entry *)r;
+
+		for (i = 0; i < se->n_hosts; i++)
+			if (!incr_host(in, &in->affected, se->hosts[i]) ||
+			    !incr_host(in, &in->changed_hosts, se->hosts[i]))
+				return false;
+	} else if (!strcmp(r->kind, "VirtualService")) {
+		const struct virtual_service *vs = (const struct virtual_service *)r;
+
+		for (i = 0; i < vs->n_hosts; i++)
+			if (!incr_host(in, &in->affected, vs->hosts[i]))
+				return false;
+	} else if (!strcmp(r->kind, "DestinationRule")) {
+		const struct dest_rule *dr = (const struct dest_rule *)r;
+
+		return incr_host(in, &in->affected, dr->host) &&
+		       incr_host(in, &in->changed_hosts, dr->host);
+	} else {
+		/* A WorkloadEntry: its labels feed every selector, its cgroup
+		 * the identities and routes by source. */
+		in->why = "a WorkloadEntry changed";
+		return false;
+	}
+	return true;
+}
+
+/* Every resource whose version in force differs from the last good one. */
+static bool incr_changes(struct incr *in)
+{
+	struct choose *c = in->c;
+	unsigned char *kept = calloc(c->st->n_lg + 1, 1);
+	size_t i, k;
+	bool ok = kept != NULL;
+
+	for (i = 0; ok && i < c->n_picks; i++) {
+		const struct pick *p = &c->picks[i];
+
+		if (p->dropped)
+			continue;
+		if (hmap_get_str(&c->lg_by_key, p->key, &k)) {
+			kept[k] = 1;
+			if (c->st->lg[k].res == p->res)
+				continue;
+			ok = incr_touch(in, c->st->lg[k].res);
+		}
+		ok = ok && incr_touch(in, p->res);
+		in->n_changed++;
+	}
+	for (k = 0; ok && k < c->st->n_lg; k++) {
+		if (!kept[k]) {
+			ok = incr_touch(in, c->st->lg[k].res);
+			in->n_changed++;
+		}
+	}
+	free(kept);
+	if (ok && in->n_changed > c->n_picks / INCR_MAX_CHANGED_SHARE + 16) {
+		in->why = "many resources changed";
+		ok = false;
+	}
+	return ok && !in->why;
+}
+
+/* Call fn for each destination host of vs, resolved as compile does. */
+static bool vs_each_dest(struct incr *in, const struct virtual_service *vs,
+			 bool (*fn)(struct incr *, const struct virtual_service *, const char *))
+{
+	const struct vs_route *sets[2] = { vs->http, vs->tcp };
+	size_t n[2] = { vs->n_http, vs->n_tcp }, s, i, j;
+	const char *host;
+
+	for (s = 0; s < 2; s++)
+		for (i = 0; i < n[s]; i++)
+			for (j = 0; j < sets[s][i].n_dests; j++) {
+				if (!sets[s][i].dests[j].host)
+					continue;
+				host = model_resolve_host(&in->scratch, sets[s][i].dests[j].host,
+							  vs->r.ns);
+				if (!host || !fn(in, vs, host))
+					return false;
+			}
+	return true;
+}
+
+/* A route sending to a host whose sets change: its own hosts recompile. */
+static bool incr_dependent(struct incr *in, const struct virtual_service *vs, const char *host)
+{
+	size_t i, unused;
+
+	if (!hmap_get_str(&in->changed_hosts, host, &unused))
+		return true;
+	for (i = 0; i < vs->n_hosts; i++)
+		if (!incr_host(in, &in->affected, vs->hosts[i]))
+			return false;
+	return true;
+}
+
+static bool incr_dest(struct incr *in, const struct virtual_service *vs, const char *host)
+{
+	bool added;
+
+	(void)vs;
+	return hmap_put_str(&in->dests, host, 0, &added) || (in->why = "out of memory", false);
+}
+
+static bool vs_applies(const struct incr *in, const struct virtual_service *vs)
+{
+	size_t i, unused;
+
+	for (i = 0; i < vs->n_hosts; i++)
+		if (host_is_wild(vs->hosts[i]) || hmap_get_str(&in->affected, vs->hosts[i], &unused))
+			return true;
+	return false;
+}
+
+/* The affected hosts: those the changes touch, and every host whose routes
+ * send to a host whose sets change; then where their routes may send. */
+static bool incr_reach(struct incr *in)
+{
+	const struct choose *c = in->c;
+	size_t i;
+
+	for (i = 0; i < c->n_picks && !in->why; i++) {
+		const struct pick *p = &c->picks[i];
+
+		if (p->dropped)
+			continue;
+		if (!strcmp(p->res->kind, "WorkloadEntry") && p->res->cgroup)
+			in->why = "workload identities"; /* routes by source: every service */
+		else if (!strcmp(p->res->kind, "VirtualService"))
+			vs_each_dest(in, (const struct virtual_service *)p->res, incr_dependent);
+	}
+	for (i = 0; i < c->n_picks && !in->why; i++) {
+		const struct pick *p = &c->picks[i];
+
+		if (!p->dropped && !strcmp(p->res->kind, "VirtualService") &&
+		    vs_applies(in, (const struct virtual_service *)p->res))
+			vs_each_dest(in, (const struct virtual_service *)p->res, incr_dest);
+	}
+	return !in->why;
+}
+
+static bool host_in(const struct incr *in, const char *h)
+{
+	size_t unused;
+
+	return hmap_get_str(&in->affected, h, &unused) || hmap_get_str(&in->dests, h, &unused);
+}
+
+/* Does the recompile need this resource? Every resource a registry lookup
+ * for an affected or destination host can find: its ServiceEntries and
+ * DestinationRules, the VirtualServices naming it, every wildcard one, and
+ * every WorkloadEntry (selectors). Input order is kept. */
+static bool incr_needs(const struct incr *in, const struct resource *r)
+{
+	size_t i;
+
+	if (!strcmp(r->kind, "ServiceEntry")) {
+		const struct service_entry *se = (const struct service_entry *)r;
+
+		for (i = 0; i < se->n_hosts; i++)
+			if (host_in(in, se->hosts[i]))
+				return true;
+		return false;
+	}
+	if (!strcmp(r->kind, "VirtualService"))
+		return vs_applies(in, (const struct virtual_service *)r);
+	if (!strcmp(r->kind, "DestinationRule"))
+		return host_is_wild(((const struct dest_rule *)r)->host) ||
+		       host_in(in, ((const struct dest_rule *)r)->host);
+	return true;
+}
+
+/* Compile the affected hosts alone and splice them into the base image. */
+static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_image *img)
+{
+	struct policy_store *st = in->c->st;
+	struct bpfmesh_image sub = { 0 };
+	struct diag_list xdl = { 0 };
+	struct pick *subp;
+	struct model m;
+	size_t i, n = 0;
+	long *from_base;
+	int ret;
+
+	subp = calloc(in->c->n_picks + 1, sizeof(*subp));
+	if (!subp) {
+		in->why = "out of memory";
+		return 1;
+	}
+	for (i = 0; i < in->c->n_picks; i++)
+		if (!in->c->picks[i].dropped && incr_needs(in, in->c->picks[i].res))
+			subp[n++] = in->c->picks[i];
+	model_init(&m);
+	model_link(&m, subp, n);
+	ret = policy_compile_model(&m, &xdl, &sub);
+	model_free(&m);
+	free(subp);
+	if (ret) {
+		in->why = "the recompiled part has errors"; /* a full compile names them */
+		diag_free(&xdl);
+		return 1;
+	}
+	ret = image_splice(&st->base, &sub, &in->affected, img, &from_base, &in->why);
+	bpfmesh_image_free(&sub);
+	if (ret == 0 && img->n_services > BPFMESH_MAX_SERVICES) {
+		in->why = "more services than the map holds";
+		bpfmesh_image_free(img);
+		free(from_base);
+		ret = 1;
+	}
+	if (ret) {
+		in->why = in->why ? in->why : "out of memory";
+		diag_free(&xdl);
+		return 1;
+	}
+	diag_append(dl, &xdl);
+	diag_free(&xdl);
+	free(st->pending_from_base);
+	st->pending_from_base = from_base;
+	st->n_pending_sets = img->n_sets;
+	st->timing.hosts = in->affected.n;
+	return 0;
+}
+
+/*
+ * 0: img is the incremental result. 1: compile in full (timing.full_why
+ * says why). Refused where the reach of a change is not known cheaply:
+ * no image in force, --strict (cross-resource findings become errors of
+ * whole resources), a WorkloadEntry changed or identities exist, a
+ * wildcard host, many changes, errors in the recompiled part, or a splice
+ * that cannot be faithful (compile_incr.c).
+ */
+static int incr_try(struct choose *c, struct diag_list *dl, struct bpfmesh_image *img)
+{
+	struct incr in = { .c = c };
+	int ret = 1;
+
+	if (!c->st->have_base)
+		return 1;
+	if (dl->strict)
+		in.why = "--strict";
+	else if (incr_changes(&in) && incr_reach(&in)) {
+		qsort(c->picks, c->n_picks, sizeof(*c->picks), pick_pos_cmp);
+		ret = incr_compile(&in, dl, img);
+	}
+	c->st->timing.changed = in.n_changed;
+	c->st->timing.incremental = ret == 0;
+	c->st->timing.full_why = ret ? in.why : NULL;
+	c->st->timing.fallbacks += ret != 0;
+	hmap_free(&in.changed_hosts);
+	hmap_free(&in.affected);
+	hmap_free(&in.dests);
+	arena_free(&in.scratch);
+	return ret;
+}
+
 static void lg_release(struct lg_entry *v, size_t n)
 {
 	size_t i;
@@ -971,7 +1270,10 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 
 	memset(img, 0, sizeof(*img));
 	memset(rep, 0, sizeof(*rep));
-	st->timing = (struct policy_timing){ 0 };
+	st->timing = (struct policy_timing){ .fallbacks = st->timing.fallbacks };
+	free(st->pending_from_base);
+	st->pending_from_base = NULL;
+	st->n_pending_sets = 0;
 	if (!st->seen && !(st->seen = calloc(1, sizeof(*st->seen))))
 		goto oom;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -994,7 +1296,9 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 		goto oom;
 	st->timing.choose_ms = ms_since(&t0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = compile_picks(&c, dl, img);
+	ret = incr_try(&c, dl, img);
+	if (ret)
+		ret = compile_picks(&c, dl, img);
 	st->timing.compile_ms = ms_since(&t0);
 	dl->resources += c.n_picks;
 	if (ret == 0 && !pending_set(st, &c)) {
@@ -1020,12 +1324,35 @@ void policy_store_commit(struct policy_store *st)
 {
 	if (!st->have_pending)
 		return;
+	st->have_base = false; /* the caller keeps no image for us */
 	lg_release(st->lg, st->n_lg);
 	st->lg = st->pending;
 	st->n_lg = st->n_pending;
 	st->pending = NULL;
 	st->n_pending = 0;
 	st->have_pending = false;
+}
+
+void policy_store_commit_image(struct policy_store *st, struct bpfmesh_image *img)
+{
+	size_t i;
+
+	if (!st->have_pending)
+		return;
+	/* What the new image borrowed becomes its own; the old one must not
+	 * free it any more. */
+	for (i = 0; st->pending_from_base && i < st->n_pending_sets && i < img->n_sets; i++) {
+		if (st->pending_from_base[i] < 0)
+			continue;
+		st->base.sets[st->pending_from_base[i]].borrowed = true;
+		img->sets[i].borrowed = false;
+	}
+	free(st->pending_from_base);
+	st->pending_from_base = NULL;
+	st->n_pending_sets = 0;
+	policy_store_commit(st);
+	st->base = *img;
+	st->have_base = true;
 }
 
 void policy_store_free(struct policy_store *st)
@@ -1038,5 +1365,6 @@ void policy_store_free(struct policy_store *st)
 	lg_release(st->lg, st->n_lg);
 	lg_release(st->pending, st->n_pending);
 	seen_free(st->seen);
+	free(st->pending_from_base);
 	*st = (struct policy_store){ .strict = st->strict };
 }
