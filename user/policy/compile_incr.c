@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Splicing a partial compile into the image in force (see compile_incr.h). */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,7 @@ struct splice {
 	struct bpfmesh_image *sub, *out;
 	long *from_base;
 	struct hmap names;   /* name text -> id (keys: out->names[].val.name) */
-	struct hmap sets;    /* "family|cluster name" -> index into out->sets */
-	char **set_keys;     /* owned keys of sets */
-	size_t n_set_keys;
+	struct hmap sets;    /* cluster name (in base's or sub's names) -> index into out->sets */
 	long *base_idx, *sub_idx; /* index in out of each set of base, of sub; -1: none yet */
 	const char *why;
 };
@@ -50,7 +47,9 @@ static __u32 splice_name(struct splice *sp, const struct image_name *from)
 }
 
 /* The index in out of set_id of src, moving or lending it at first use;
- * -1 when it cannot be spliced (sp->why) or on ENOMEM. */
+ * -1 when it cannot be spliced (sp->why) or on ENOMEM. A set is known by
+ * its cluster name (names are unique per set: "|ipv6" tells a dual-stack
+ * service's IPv6 set apart), the key pointing into src's names. */
 static long splice_set(struct splice *sp, const struct bpfmesh_image *src, __u32 set_id)
 {
 	long *seen = src == sp->base ? &sp->base_idx[set_id] : &sp->sub_idx[set_id];
@@ -60,7 +59,6 @@ static long splice_set(struct splice *sp, const struct bpfmesh_image *src, __u32
 	struct image_set *to;
 	size_t idx;
 	bool added;
-	char *key;
 
 	if (*seen >= 0)
 		return *seen;
@@ -69,18 +67,18 @@ static long splice_set(struct splice *sp, const struct bpfmesh_image *src, __u32
 		sp->why = "a cluster name too long to compare";
 		return -1;
 	}
-	if (asprintf(&key, "%u|%s", from->family, name) < 0)
-		return -1;
-	if (hmap_get_str(&sp->sets, key, &idx)) {
+	if (hmap_get_str(&sp->sets, name, &idx)) {
 		/* The same cluster in base and sub: the same content, as its
 		 * host is either unchanged or affected (then base's service
 		 * naming it is affected too and not spliced). */
-		free(key);
+		if (out->sets[idx].family != from->family) {
+			sp->why = "one cluster name for two sets";
+			return -1;
+		}
 		return *seen = (long)idx;
 	}
-	sp->set_keys[sp->n_set_keys++] = key;
 	idx = out->n_sets++;
-	if (!hmap_put_str(&sp->sets, key, idx, &added))
+	if (!hmap_put_str(&sp->sets, name, idx, &added))
 		return -1;
 	to = &out->sets[idx];
 	*to = *from;
@@ -91,7 +89,7 @@ static long splice_set(struct splice *sp, const struct bpfmesh_image *src, __u32
 		to->borrowed = true;
 		sp->from_base[idx] = set_id;
 	} else {
-		/* Moved: sub no longer frees what it held. */
+		/* Moved: sub no longer frees what it held (its name stays). */
 		memset(&sp->sub->sets[set_id], 0, sizeof(sp->sub->sets[set_id]));
 		sp->from_base[idx] = -1;
 	}
@@ -178,10 +176,9 @@ static bool splice_alloc(struct splice *sp)
 	out->sets = calloc(sets, sizeof(*out->sets));
 	out->names = calloc(base->n_names + sub->n_names + 1, sizeof(*out->names));
 	sp->from_base = calloc(sets, sizeof(*sp->from_base));
-	sp->set_keys = calloc(sets, sizeof(*sp->set_keys));
 	sp->base_idx = malloc((base->n_sets + 1) * sizeof(*sp->base_idx));
 	sp->sub_idx = malloc((sub->n_sets + 1) * sizeof(*sp->sub_idx));
-	if (!out->services || !out->sets || !out->names || !sp->from_base || !sp->set_keys ||
+	if (!out->services || !out->sets || !out->names || !sp->from_base ||
 	    !sp->base_idx || !sp->sub_idx)
 		return false;
 	memset(sp->base_idx, 0xff, (base->n_sets + 1) * sizeof(*sp->base_idx));
@@ -195,7 +192,6 @@ int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 {
 	struct splice sp = { .base = base, .sub = sub, .out = out };
 	int ret = -ENOMEM;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	*from_base = NULL;
@@ -212,9 +208,6 @@ int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 		*why = sp.why;
 		ret = 1;
 	}
-	for (i = 0; i < sp.n_set_keys; i++)
-		free(sp.set_keys[i]);
-	free(sp.set_keys);
 	free(sp.from_base);
 	free(sp.base_idx);
 	free(sp.sub_idx);

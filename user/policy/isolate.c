@@ -604,10 +604,27 @@ struct claims {
 
 #define CLAIM_KEY_LEN 64
 
+/* Hex digits by hand: every compile keys every VIP:port (snprintf was a
+ * tenth of the choice at 10,000 services). */
+static char *hex_u32(char *p, uint32_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		*p++ = digits[(v >> (i * 4)) & 0xf];
+	return p;
+}
+
 static void claim_key(char *buf, const struct ip_addr *ip, uint32_t port)
 {
-	snprintf(buf, CLAIM_KEY_LEN, "%u/%08x%08x%08x%08x/%u", ip->family, ip->a[0], ip->a[1],
-		 ip->a[2], ip->a[3], port);
+	char *p = hex_u32(buf, ip->family);
+	int i;
+
+	for (i = 0; i < 4; i++)
+		p = hex_u32(p, ip->a[i]);
+	p = hex_u32(p, port);
+	*p = '\0';
 }
 
 static void claims_free(struct claims *cl)
@@ -968,12 +985,34 @@ static bool incr_changes(struct incr *in)
 	return ok && !in->why;
 }
 
-/* Call fn for each destination host of vs, resolved as compile does. */
+/* A destination host resolved as compile resolves it (model_resolve_host),
+ * into buf when it is a short name: every VirtualService is looked at for
+ * each change, so without an allocation. NULL: too long to be a host. */
+static const char *dest_host(char *buf, size_t len, const char *host, const char *ns)
+{
+	static const char suffix[] = ".svc.cluster.local";
+	size_t h, n;
+
+	if (strchr(host, '.') || !strcmp(host, "*") || !host[0])
+		return host;
+	h = strlen(host);
+	n = strlen(ns);
+	if (h + 1 + n + sizeof(suffix) > len)
+		return NULL;
+	memcpy(buf, host, h);
+	buf[h] = '.';
+	memcpy(buf + h + 1, ns, n);
+	memcpy(buf + h + 1 + n, suffix, sizeof(suffix));
+	return buf;
+}
+
+/* Call fn for each destination host of vs, resolved. */
 static bool vs_each_dest(struct incr *in, const struct virtual_service *vs,
 			 bool (*fn)(struct incr *, const struct virtual_service *, const char *))
 {
 	const struct vs_route *sets[2] = { vs->http, vs->tcp };
 	size_t n[2] = { vs->n_http, vs->n_tcp }, s, i, j;
+	char buf[512];
 	const char *host;
 
 	for (s = 0; s < 2; s++)
@@ -981,9 +1020,13 @@ static bool vs_each_dest(struct incr *in, const struct virtual_service *vs,
 			for (j = 0; j < sets[s][i].n_dests; j++) {
 				if (!sets[s][i].dests[j].host)
 					continue;
-				host = model_resolve_host(&in->scratch, sets[s][i].dests[j].host,
-							  vs->r.ns);
-				if (!host || !fn(in, vs, host))
+				host = dest_host(buf, sizeof(buf), sets[s][i].dests[j].host,
+						 vs->r.ns ? vs->r.ns : "default");
+				if (!host) {
+					in->why = "a destination host too long";
+					return false;
+				}
+				if (!fn(in, vs, host))
 					return false;
 			}
 	return true;
@@ -1004,10 +1047,19 @@ static bool incr_dependent(struct incr *in, const struct virtual_service *vs, co
 
 static bool incr_dest(struct incr *in, const struct virtual_service *vs, const char *host)
 {
+	size_t unused;
+	char *own;
 	bool added;
 
 	(void)vs;
-	return hmap_put_str(&in->dests, host, 0, &added) || (in->why = "out of memory", false);
+	if (hmap_get_str(&in->dests, host, &unused))
+		return true;
+	own = arena_strdup(&in->scratch, host); /* host may be vs_each_dest's buffer */
+	if (!own || !hmap_put_str(&in->dests, own, 0, &added)) {
+		in->why = "out of memory";
+		return false;
+	}
+	return true;
 }
 
 static bool vs_applies(const struct incr *in, const struct virtual_service *vs)
@@ -1034,7 +1086,7 @@ static bool incr_reach(struct incr *in)
 			continue;
 		if (!strcmp(p->res->kind, "WorkloadEntry") && p->res->cgroup)
 			in->why = "workload identities"; /* routes by source: every service */
-		else if (!strcmp(p->res->kind, "VirtualService"))
+		else if (in->changed_hosts.n && !strcmp(p->res->kind, "VirtualService"))
 			vs_each_dest(in, (const struct virtual_service *)p->res, incr_dependent);
 	}
 	for (i = 0; i < c->n_picks && !in->why; i++) {
@@ -1090,12 +1142,14 @@ static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_im
 	long *from_base;
 	int ret;
 
-	subp = calloc(in->c->n_picks + 1, sizeof(*subp));
+	for (i = 0; i < in->c->n_picks; i++)
+		n += !in->c->picks[i].dropped && incr_needs(in, in->c->picks[i].res);
+	subp = calloc(n + 1, sizeof(*subp));
 	if (!subp) {
 		in->why = "out of memory";
 		return 1;
 	}
-	for (i = 0; i < in->c->n_picks; i++)
+	for (i = 0, n = 0; i < in->c->n_picks; i++)
 		if (!in->c->picks[i].dropped && incr_needs(in, in->c->picks[i].res))
 			subp[n++] = in->c->picks[i];
 	model_init(&m);
