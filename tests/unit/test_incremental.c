@@ -347,6 +347,8 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 	}
 	bpfmesh_image_free(&b);
 	ls->fallbacks = ls->incr.timing.fallbacks;
+	if (getenv("INCR_WHY") && ls->incr.timing.full_why)
+		fprintf(stderr, "why %s (changed %zu)\n", ls->incr.timing.full_why, ls->incr.timing.changed);
 }
 
 static void run_seed(unsigned int seed, int edits)
@@ -366,8 +368,9 @@ static void run_seed(unsigned int seed, int edits)
 	print_message("seed %u: %zu compiles, %zu incremental, %zu fallbacks\n", seed,
 		      ls.compiles, ls.incremental, ls.fallbacks);
 	/* Most edits reach a few hosts: the incremental path must be taken,
-	 * or this test compares a full compile with itself. */
-	assert_true(ls.incremental * 2 > ls.compiles);
+	 * or this test compares a full compile with itself (only a change of
+	 * the wildcard DestinationRule falls back here; INCR_WHY=1 says why). */
+	assert_true(ls.incremental * 4 > ls.compiles * 3);
 	policy_store_free(&ls.incr);
 	bpfmesh_image_free(&ls.in_force);
 	policy_store_free(&ls.full);

@@ -49,7 +49,15 @@ struct pfile {
 	struct pdoc *docs;
 	size_t n_docs;
 	unsigned int refs;
+	char *bytes; /* what was parsed, kept for a small file (PFILE_KEEP_BYTES) */
+	size_t n_bytes;
 };
+
+/* A file read again with the very bytes of its last read keeps that parse
+ * (and its resources stay "unchanged" for the incremental compile): a
+ * file rewritten whole, or read again by the racy rule below, is not a
+ * change. Kept for files up to this size; larger ones are parsed again. */
+#define PFILE_KEEP_BYTES (256u << 10)
 
 /* A resource version in force (or about to be): the last good ones. */
 struct lg_entry {
@@ -128,6 +136,7 @@ static void pfile_unref(struct pfile *pf)
 	model_free(&pf->m);
 	diag_free(&pf->dl);
 	free(pf->docs);
+	free(pf->bytes);
 	free(pf->path);
 	free(pf);
 }
@@ -202,7 +211,8 @@ static struct pfile *pfile_parse(struct pfile *pf, const char *buf, size_t len)
 	return pf;
 }
 
-static struct pfile *pfile_from_path(const char *path, bool strict)
+/* prev (may be NULL): the last read of the same path. */
+static struct pfile *pfile_from_path(const char *path, bool strict, struct pfile *prev)
 {
 	struct pfile *pf = pfile_new(path, strict);
 	size_t len = 0;
@@ -217,8 +227,22 @@ static struct pfile *pfile_from_path(const char *path, bool strict)
 		pf->failed = true;
 		return pfile_parse(pf, "", 0);
 	}
+	if (prev && prev->bytes && prev->n_bytes == len && prev->dl.strict == strict &&
+	    !memcmp(prev->bytes, buf, len)) {
+		prev->id = pf->id;
+		prev->cacheable = pf->cacheable;
+		prev->refs++;
+		free(buf);
+		pfile_unref(pf);
+		return prev;
+	}
 	pfile_parse(pf, buf, len);
-	free(buf);
+	if (len <= PFILE_KEEP_BYTES) {
+		pf->bytes = buf;
+		pf->n_bytes = len;
+	} else {
+		free(buf);
+	}
 	return pf;
 }
 
@@ -302,6 +326,21 @@ static char *diag_text(const struct diag *d)
 	return asprintf(&s, "%s: %s", d->file, d->msg) < 0 ? NULL : s;
 }
 
+/* Room for one more report; false when out of memory (the report is
+ * incomplete, the compile is not). */
+static bool rep_grow(struct policy_report *rep)
+{
+	struct res_report *v;
+
+	if (rep->n % 64)
+		return true;
+	v = realloc(rep->v, (rep->n + 64) * sizeof(*v));
+	if (!v)
+		return false;
+	rep->v = v;
+	return true;
+}
+
 /* Append a report; index + 1, or 0 when out of memory (the report is
  * incomplete, the compile is not). Takes diag (malloc'd, may be NULL). */
 static size_t rep_add(struct policy_report *rep, const char *kind, const char *ns,
@@ -310,13 +349,9 @@ static size_t rep_add(struct policy_report *rep, const char *kind, const char *n
 {
 	struct res_report *r;
 
-	if (rep->n % 64 == 0) {
-		r = realloc(rep->v, (rep->n + 64) * sizeof(*r));
-		if (!r) {
-			free(diag);
-			return 0;
-		}
-		rep->v = r;
+	if (!rep_grow(rep)) {
+		free(diag);
+		return 0;
 	}
 	r = &rep->v[rep->n];
 	*r = (struct res_report){
@@ -329,6 +364,19 @@ static size_t rep_add(struct policy_report *rep, const char *kind, const char *n
 	else
 		rep->n_applied++;
 	return ++rep->n;
+}
+
+/* A resource in force: its strings are borrowed (res_report.borrowed). */
+static void rep_add_in_force(struct policy_report *rep, struct resource *r)
+{
+	if (!rep_grow(rep))
+		return;
+	rep->v[rep->n++] = (struct res_report){
+		.kind = (char *)r->kind, .ns = (char *)(r->ns ? r->ns : ""),
+		.name = (char *)r->name, .file = (char *)r->src.file, .line = r->src.line,
+		.borrowed = true,
+	};
+	rep->n_applied++;
 }
 
 static char *pdoc_reason(const struct pfile *pf, const struct pdoc *pd)
@@ -355,10 +403,12 @@ void policy_report_free(struct policy_report *rep)
 	size_t i;
 
 	for (i = 0; i < rep->n; i++) {
-		free(rep->v[i].kind);
-		free(rep->v[i].ns);
-		free(rep->v[i].name);
-		free(rep->v[i].file);
+		if (!rep->v[i].borrowed) {
+			free(rep->v[i].kind);
+			free(rep->v[i].ns);
+			free(rep->v[i].name);
+			free(rep->v[i].file);
+		}
 		free(rep->v[i].diag);
 	}
 	free(rep->v);
@@ -1079,14 +1129,15 @@ static bool incr_reach(struct incr *in)
 	const struct choose *c = in->c;
 	size_t i;
 
-	for (i = 0; i < c->n_picks && !in->why; i++) {
+	/* A WorkloadEntry with a cgroup gives identities and routes by source,
+	 * which reach every service. One changed is refused (incr_touch); one
+	 * unchanged gave the base image its identities. */
+	if (c->st->base.n_identities)
+		in->why = "workload identities";
+	for (i = 0; in->changed_hosts.n && i < c->n_picks && !in->why; i++) {
 		const struct pick *p = &c->picks[i];
 
-		if (p->dropped)
-			continue;
-		if (!strcmp(p->res->kind, "WorkloadEntry") && p->res->cgroup)
-			in->why = "workload identities"; /* routes by source: every service */
-		else if (in->changed_hosts.n && !strcmp(p->res->kind, "VirtualService"))
+		if (!p->dropped && !strcmp(p->res->kind, "VirtualService"))
 			vs_each_dest(in, (const struct virtual_service *)p->res, incr_dependent);
 	}
 	for (i = 0; i < c->n_picks && !in->why; i++) {
@@ -1142,14 +1193,12 @@ static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_im
 	long *from_base;
 	int ret;
 
-	for (i = 0; i < in->c->n_picks; i++)
-		n += !in->c->picks[i].dropped && incr_needs(in, in->c->picks[i].res);
-	subp = calloc(n + 1, sizeof(*subp));
+	subp = malloc((in->c->n_picks + 1) * sizeof(*subp)); /* pages touched as used */
 	if (!subp) {
 		in->why = "out of memory";
 		return 1;
 	}
-	for (i = 0, n = 0; i < in->c->n_picks; i++)
+	for (i = 0; i < in->c->n_picks; i++)
 		if (!in->c->picks[i].dropped && incr_needs(in, in->c->picks[i].res))
 			subp[n++] = in->c->picks[i];
 	model_init(&m);
@@ -1257,8 +1306,7 @@ static void report_in_force(struct choose *c)
 		const struct pick *p = &c->picks[i];
 
 		if (!p->dropped && !p->report)
-			rep_add(c->rep, p->res->kind, p->res->ns, p->res->name, p->res->src.file,
-				p->res->src.line, NULL, false, false);
+			rep_add_in_force(c->rep, p->res);
 	}
 }
 
@@ -1280,15 +1328,17 @@ static bool store_read(struct policy_store *st, const struct file_list *fl,
 	for (i = 0; i < st->n_files && ok; i++)
 		ok = hmap_put_str(&old, st->files[i]->path, i, &added);
 	for (i = 0; i < fl->n && ok; i++) {
-		if (hmap_get_str(&old, fl->names[i], &o) && st->files[o]->cacheable &&
-		    file_id_of(fl->names[i], &id) && file_id_eq(&st->files[o]->id, &id)) {
-			cur[i] = st->files[o];
+		struct pfile *prev = hmap_get_str(&old, fl->names[i], &o) ? st->files[o] : NULL;
+
+		if (prev && prev->cacheable && file_id_of(fl->names[i], &id) &&
+		    file_id_eq(&prev->id, &id)) {
+			cur[i] = prev;
 			cur[i]->refs++;
 			continue;
 		}
-		cur[i] = pfile_from_path(fl->names[i], st->strict);
+		cur[i] = pfile_from_path(fl->names[i], st->strict, prev);
 		ok = cur[i] != NULL;
-		st->timing.files_parsed += ok;
+		st->timing.files_parsed += ok && cur[i] != prev;
 	}
 	for (i = 0; i < n_bufs && ok; i++) {
 		cur[fl->n + i] = pfile_from_buffer(names[i], bufs[i], lens[i], st->strict);

@@ -55,6 +55,10 @@ struct res_report {
 	bool rejected;
 	bool last_good; /* rejected, and its last good version stays in force */
 	char *diag;     /* rejected: the first reason, "file:line:col: field: message" */
+	/* kind, ns, name and file point into the resource in force, alive
+	 * until the next commit, when the agent replaces its report too: not
+	 * copied, as every resource in force is reported at every compile. */
+	bool borrowed;
 };
 
 struct policy_report {
