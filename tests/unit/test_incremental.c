@@ -11,7 +11,9 @@
  * seeded random sequence of edits runs: weights, subsets, destinations on
  * other services, endpoints added and removed, a resource rejected then
  * fixed, a VIP conflict appearing and disappearing, files deleted and
- * written again, a wildcard DestinationRule (a fallback).
+ * written again, a wildcard DestinationRule (a fallback). The same runs
+ * with the files handed over as in-memory documents, as the Kubernetes
+ * source hands over its objects.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -299,16 +302,72 @@ struct lockstep {
 	struct policy_store incr, full;
 	struct bpfmesh_image in_force; /* the incremental store's committed image */
 	size_t incremental, fallbacks, compiles;
+	bool bufs; /* documents in memory (the Kubernetes source), not files */
 };
 
-static int compile_one(struct policy_store *st, const char *dir, struct bpfmesh_image *img)
+/* The directory's files as in-memory documents, as the Kubernetes source
+ * hands them over (one per object, named "k8s:..."), in name order. */
+struct docs {
+	char *names[4 * N_SVC + 4], *texts[4 * N_SVC + 4];
+	size_t lens[4 * N_SVC + 4], n;
+};
+
+static int skip_dot(const struct dirent *e)
+{
+	return e->d_name[0] != '.';
+}
+
+static void docs_read(struct docs *d, const char *dir)
+{
+	struct dirent **ents;
+	char path[512];
+	int n, i;
+	FILE *f;
+
+	memset(d, 0, sizeof(*d));
+	n = scandir(dir, &ents, skip_dot, alphasort);
+	assert_true(n >= 0 && (size_t)n <= sizeof(d->names) / sizeof(d->names[0]));
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		assert_true(asprintf(&d->names[d->n], "k8s:%s", ents[i]->d_name) > 0);
+		d->texts[d->n] = calloc(1, 4096);
+		assert_non_null(d->texts[d->n]);
+		d->lens[d->n] = fread(d->texts[d->n], 1, 4095, f);
+		fclose(f);
+		d->n++;
+		free(ents[i]);
+	}
+	free(ents);
+}
+
+static void docs_free(struct docs *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		free(d->names[i]);
+		free(d->texts[i]);
+	}
+}
+
+/* bufs: read dir's files and hand them over as documents, not as a path. */
+static int compile_one(struct policy_store *st, const char *dir, bool bufs,
+		       struct bpfmesh_image *img)
 {
 	const char *paths[] = { dir };
 	struct diag_list dl = { 0 };
 	struct policy_report rep;
+	struct docs d = { 0 };
 	int rc;
 
-	rc = policy_store_compile(st, paths, 1, NULL, NULL, NULL, 0, &dl, img, &rep);
+	if (bufs)
+		docs_read(&d, dir);
+	rc = policy_store_compile(st, bufs ? NULL : paths, bufs ? 0 : 1,
+				  (const char *const *)d.names, (const char *const *)d.texts,
+				  d.lens, d.n, &dl, img, &rep);
+	docs_free(&d);
 	policy_report_free(&rep);
 	diag_free(&dl);
 	return rc;
@@ -322,8 +381,8 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 	char *ba, *bb;
 	int ra, rb;
 
-	ra = compile_one(&ls->incr, dir, &a);
-	rb = compile_one(&ls->full, dir, &b);
+	ra = compile_one(&ls->incr, dir, ls->bufs, &a);
+	rb = compile_one(&ls->full, dir, ls->bufs, &b);
 	if (ra != rb)
 		fail_msg("edit %d (%s): incremental rc %d, full rc %d", n, what, ra, rb);
 	ls->compiles++;
@@ -351,9 +410,9 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 		fprintf(stderr, "why %s (changed %zu)\n", ls->incr.timing.full_why, ls->incr.timing.changed);
 }
 
-static void run_seed(unsigned int seed, int edits)
+static void run_seed(unsigned int seed, int edits, bool bufs)
 {
-	struct lockstep ls = { 0 };
+	struct lockstep ls = { .bufs = bufs };
 	struct world w;
 	const char *what;
 	int n;
@@ -365,7 +424,7 @@ static void run_seed(unsigned int seed, int edits)
 		what = random_edit(&w);
 		step(&ls, w.dir, n, what);
 	}
-	print_message("seed %u: %zu compiles, %zu incremental, %zu fallbacks\n", seed,
+	print_message("seed %u%s: %zu compiles, %zu incremental, %zu fallbacks\n", seed, bufs ? " (documents)" : "",
 		      ls.compiles, ls.incremental, ls.fallbacks);
 	/* Most edits reach a few hosts: the incremental path must be taken,
 	 * or this test compares a full compile with itself (only a change of
@@ -383,7 +442,16 @@ static void test_random_edits(void **state)
 
 	(void)state;
 	for (seed = 1; seed <= 6; seed++)
-		run_seed(seed, 120);
+		run_seed(seed, 120, false);
+}
+
+/* The same with the Kubernetes source's in-memory documents: an object
+ * rendered again with the same bytes is no change. */
+static void test_random_edits_documents(void **state)
+{
+	(void)state;
+	run_seed(7, 120, true);
+	run_seed(8, 120, true);
 }
 
 /* A weight change recompiles only its host; the others' sets are lent
@@ -419,6 +487,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_edits),
+		cmocka_unit_test(test_random_edits_documents),
 		cmocka_unit_test(test_weight_change_reach),
 	};
 

@@ -211,6 +211,17 @@ static struct pfile *pfile_parse(struct pfile *pf, const char *buf, size_t len)
 	return pf;
 }
 
+/* prev's parse, when it was of these very bytes (PFILE_KEEP_BYTES). */
+static struct pfile *pfile_same_bytes(struct pfile *prev, const char *buf, size_t len,
+				      bool strict)
+{
+	if (!prev || !prev->bytes || prev->n_bytes != len || prev->dl.strict != strict ||
+	    memcmp(prev->bytes, buf, len))
+		return NULL;
+	prev->refs++;
+	return prev;
+}
+
 /* prev (may be NULL): the last read of the same path. */
 static struct pfile *pfile_from_path(const char *path, bool strict, struct pfile *prev)
 {
@@ -227,11 +238,9 @@ static struct pfile *pfile_from_path(const char *path, bool strict, struct pfile
 		pf->failed = true;
 		return pfile_parse(pf, "", 0);
 	}
-	if (prev && prev->bytes && prev->n_bytes == len && prev->dl.strict == strict &&
-	    !memcmp(prev->bytes, buf, len)) {
+	if (pfile_same_bytes(prev, buf, len, strict)) {
 		prev->id = pf->id;
 		prev->cacheable = pf->cacheable;
-		prev->refs++;
 		free(buf);
 		pfile_unref(pf);
 		return prev;
@@ -246,11 +255,16 @@ static struct pfile *pfile_from_path(const char *path, bool strict, struct pfile
 	return pf;
 }
 
+/* An in-memory document (Kubernetes renders every object at each reload):
+ * one with the bytes of its last version (prev, same name) keeps its parse. */
 static struct pfile *pfile_from_buffer(const char *name, const char *buf, size_t len,
-				       bool strict)
+				       bool strict, struct pfile *prev)
 {
-	struct pfile *pf = pfile_new(name, strict);
+	struct pfile *pf = pfile_same_bytes(prev, buf, len, strict);
 
+	if (pf)
+		return pf;
+	pf = pfile_new(name, strict);
 	if (!pf)
 		return NULL;
 	if (len > POLICY_MAX_FILE_BYTES) {
@@ -260,7 +274,12 @@ static struct pfile *pfile_from_buffer(const char *name, const char *buf, size_t
 		pf->failed = true;
 		return pfile_parse(pf, "", 0);
 	}
-	return pfile_parse(pf, buf, len);
+	pfile_parse(pf, buf, len);
+	if (len <= PFILE_KEEP_BYTES && (pf->bytes = malloc(len + 1))) {
+		memcpy(pf->bytes, buf, len);
+		pf->n_bytes = len;
+	}
+	return pf;
 }
 
 /* ---- first sightings ----------------------------------------------------- */
@@ -1341,8 +1360,11 @@ static bool store_read(struct policy_store *st, const struct file_list *fl,
 		st->timing.files_parsed += ok && cur[i] != prev;
 	}
 	for (i = 0; i < n_bufs && ok; i++) {
-		cur[fl->n + i] = pfile_from_buffer(names[i], bufs[i], lens[i], st->strict);
+		struct pfile *prev = hmap_get_str(&old, names[i], &o) ? st->files[o] : NULL;
+
+		cur[fl->n + i] = pfile_from_buffer(names[i], bufs[i], lens[i], st->strict, prev);
 		ok = cur[fl->n + i] != NULL;
+		st->timing.files_parsed += ok && cur[fl->n + i] != prev;
 	}
 	hmap_free(&old);
 	for (i = 0; i < st->n_files; i++)
