@@ -7,7 +7,8 @@
  * Two stores read one directory in lockstep: one commits with its image,
  * so its next compile may be incremental, the other commits without, so
  * it always compiles in full. Both make the same choices (last good
- * versions, first sightings, conflicts); only the compile differs. A
+ * versions, first sightings, conflicts); only the compile differs, and
+ * both must report the same diagnostics. A
  * seeded random sequence of edits runs: weights, subsets, destinations on
  * other services, endpoints added and removed, a resource rejected then
  * fixed, a VIP conflict appearing and disappearing, files deleted and
@@ -353,13 +354,16 @@ static void docs_free(struct docs *d)
 }
 
 /* bufs: read dir's files and hand them over as documents, not as a path. */
+/* diags: the compile's diagnostics as diag_print prints them (malloc'd). */
 static int compile_one(struct policy_store *st, const char *dir, bool bufs,
-		       struct bpfmesh_image *img)
+		       struct bpfmesh_image *img, char **diags)
 {
 	const char *paths[] = { dir };
 	struct diag_list dl = { 0 };
 	struct policy_report rep;
 	struct docs d = { 0 };
+	size_t len = 0;
+	FILE *f;
 	int rc;
 
 	if (bufs)
@@ -369,6 +373,10 @@ static int compile_one(struct policy_store *st, const char *dir, bool bufs,
 				  d.lens, d.n, &dl, img, &rep);
 	docs_free(&d);
 	policy_report_free(&rep);
+	f = open_memstream(diags, &len);
+	assert_non_null(f);
+	diag_print(&dl, f);
+	fclose(f);
 	diag_free(&dl);
 	return rc;
 }
@@ -378,13 +386,20 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 {
 	struct bpfmesh_image a = { 0 }, b = { 0 };
 	size_t la = 0, lb = 0;
-	char *ba, *bb;
+	char *ba, *bb, *da, *db;
 	int ra, rb;
 
-	ra = compile_one(&ls->incr, dir, ls->bufs, &a);
-	rb = compile_one(&ls->full, dir, ls->bufs, &b);
+	ra = compile_one(&ls->incr, dir, ls->bufs, &a, &da);
+	rb = compile_one(&ls->full, dir, ls->bufs, &b, &db);
 	if (ra != rb)
 		fail_msg("edit %d (%s): incremental rc %d, full rc %d", n, what, ra, rb);
+	/* The same diagnostics too: the agent logs each once per change. */
+	if (strcmp(da, db)) {
+		fprintf(stderr, "--- incremental\n%s--- full\n%s", da, db);
+		fail_msg("edit %d (%s): diagnostics differ", n, what);
+	}
+	free(da);
+	free(db);
 	ls->compiles++;
 	if (ra == 0) {
 		ls->incremental += ls->incr.timing.incremental;

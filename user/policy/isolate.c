@@ -948,6 +948,7 @@ static int compile_picks(struct choose *c, struct diag_list *dl, struct bpfmesh_
 	if (ret && !diag_count_errors(&xdl))
 		diag_add(&xdl, DIAG_ERROR, "", 0, 0, "", "out of memory while compiling");
 	diag_append(dl, &xdl);
+	diag_append(&c->st->pending_cdl, &xdl);
 	diag_free(&xdl);
 	model_free(&m);
 	return ret;
@@ -966,6 +967,8 @@ struct incr {
 	struct hmap dests;         /* hosts the recompiled routes may send to */
 	struct arena scratch;      /* resolved destination hosts */
 	size_t n_changed;
+	struct pick *gone;         /* the last good versions replaced or removed */
+	size_t n_gone;
 	const char *why;           /* set: compile in full */
 };
 
@@ -1018,6 +1021,23 @@ static bool incr_touch(struct incr *in, const struct resource *r)
 	return true;
 }
 
+/* A last good version this compile replaces: what it said goes with it. */
+static bool incr_gone(struct incr *in, const struct lg_entry *lg)
+{
+	struct pick *v;
+
+	if (in->n_gone % 16 == 0) {
+		v = realloc(in->gone, (in->n_gone + 16) * sizeof(*v));
+		if (!v) {
+			in->why = "out of memory";
+			return false;
+		}
+		in->gone = v;
+	}
+	in->gone[in->n_gone++] = (struct pick){ .key = lg->key, .pf = lg->pf, .res = lg->res };
+	return true;
+}
+
 /* Every resource whose version in force differs from the last good one. */
 static bool incr_changes(struct incr *in)
 {
@@ -1035,14 +1055,14 @@ static bool incr_changes(struct incr *in)
 			kept[k] = 1;
 			if (c->st->lg[k].res == p->res)
 				continue;
-			ok = incr_touch(in, c->st->lg[k].res);
+			ok = incr_touch(in, c->st->lg[k].res) && incr_gone(in, &c->st->lg[k]);
 		}
 		ok = ok && incr_touch(in, p->res);
 		in->n_changed++;
 	}
 	for (k = 0; ok && k < c->st->n_lg; k++) {
 		if (!kept[k]) {
-			ok = incr_touch(in, c->st->lg[k].res);
+			ok = incr_touch(in, c->st->lg[k].res) && incr_gone(in, &c->st->lg[k]);
 			in->n_changed++;
 		}
 	}
@@ -1200,6 +1220,90 @@ static bool incr_needs(const struct incr *in, const struct resource *r)
 	return true;
 }
 
+/* Is d about the resource p puts in force: in its file, at or after its
+ * document's start and before the next document's? */
+static bool diag_of_pick(const struct diag *d, const struct pick *p)
+{
+	const struct pfile *pf = p->pf;
+	size_t lo = 0, hi = pf->n_docs;
+
+	if (!d->line || !d->file || strcmp(d->file, pf->path))
+		return false;
+	while (lo < hi) { /* the first document starting after d */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pf->docs[mid].md->line <= d->line)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && pf->docs[lo - 1].md->res == p->res;
+}
+
+static bool diag_of_picks(const struct diag *d, const struct pick *picks, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (diag_of_pick(d, &picks[i]))
+			return true;
+	return false;
+}
+
+/* Does the recompile see every resource that what r says depends on? Not
+ * for a wildcard one (its hosts are every service, the recompile holds a
+ * few): its diagnostics stay those of the image in force. */
+static bool diag_owner(const struct resource *r)
+{
+	size_t i;
+
+	if (!strcmp(r->kind, "DestinationRule"))
+		return !host_is_wild(((const struct dest_rule *)r)->host);
+	if (!strcmp(r->kind, "VirtualService")) {
+		const struct virtual_service *vs = (const struct virtual_service *)r;
+
+		for (i = 0; i < vs->n_hosts; i++)
+			if (host_is_wild(vs->hosts[i]))
+				return false;
+	}
+	return true;
+}
+
+static void diag_copy(struct diag_list *to, const struct diag *d)
+{
+	diag_add(to, d->level, d->file, d->line, d->col, d->field, "%s", d->msg);
+}
+
+/* The pending compile diagnostics: the recompiled resources' from this
+ * compile (xdl), none of the versions no longer in force, every other
+ * resource's as the image in force had them (what they say depends on
+ * hosts this change did not reach). */
+static void incr_diagnostics(struct incr *in, struct pick *subp, size_t n,
+			     const struct diag_list *xdl)
+{
+	struct policy_store *st = in->c->st;
+	const struct diag *d;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) /* owners first: subp[0..k) */
+		if (diag_owner(subp[i].res)) {
+			struct pick t = subp[k];
+
+			subp[k++] = subp[i];
+			subp[i] = t;
+		}
+	for (i = 0; i < st->cdl.n; i++) {
+		d = &st->cdl.items[i];
+		if (!diag_of_picks(d, subp, k) && !diag_of_picks(d, in->gone, in->n_gone))
+			diag_copy(&st->pending_cdl, d);
+	}
+	for (i = 0; i < xdl->n; i++) {
+		d = &xdl->items[i];
+		if (!d->line || diag_of_picks(d, subp, k))
+			diag_copy(&st->pending_cdl, d);
+	}
+}
+
 /* Compile the affected hosts alone and splice them into the base image. */
 static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_image *img)
 {
@@ -1224,10 +1328,10 @@ static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_im
 	model_link(&m, subp, n);
 	ret = policy_compile_model(&m, &xdl, &sub);
 	model_free(&m);
-	free(subp);
 	if (ret) {
 		in->why = "the recompiled part has errors"; /* a full compile names them */
 		diag_free(&xdl);
+		free(subp);
 		return 1;
 	}
 	ret = image_splice(&st->base, &sub, &in->affected, img, &from_base, &in->why);
@@ -1241,10 +1345,13 @@ static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_im
 	if (ret) {
 		in->why = in->why ? in->why : "out of memory";
 		diag_free(&xdl);
+		free(subp);
 		return 1;
 	}
-	diag_append(dl, &xdl);
+	incr_diagnostics(in, subp, n, &xdl);
+	diag_append(dl, &st->pending_cdl);
 	diag_free(&xdl);
+	free(subp);
 	free(st->pending_from_base);
 	st->pending_from_base = from_base;
 	st->n_pending_sets = img->n_sets;
@@ -1277,6 +1384,7 @@ static int incr_try(struct choose *c, struct diag_list *dl, struct bpfmesh_image
 	c->st->timing.incremental = ret == 0;
 	c->st->timing.full_why = ret ? in.why : NULL;
 	c->st->timing.fallbacks += ret != 0;
+	free(in.gone);
 	hmap_free(&in.changed_hosts);
 	hmap_free(&in.affected);
 	hmap_free(&in.dests);
@@ -1400,6 +1508,7 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 	free(st->pending_from_base);
 	st->pending_from_base = NULL;
 	st->n_pending_sets = 0;
+	diag_free(&st->pending_cdl);
 	if (!st->seen && !(st->seen = calloc(1, sizeof(*st->seen))))
 		goto oom;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1452,6 +1561,9 @@ void policy_store_commit(struct policy_store *st)
 		return;
 	st->have_base = false; /* the caller keeps no image for us */
 	lg_release(st->lg, st->n_lg);
+	diag_free(&st->cdl);
+	st->cdl = st->pending_cdl;
+	memset(&st->pending_cdl, 0, sizeof(st->pending_cdl));
 	st->lg = st->pending;
 	st->n_lg = st->n_pending;
 	st->pending = NULL;
@@ -1492,5 +1604,7 @@ void policy_store_free(struct policy_store *st)
 	lg_release(st->pending, st->n_pending);
 	seen_free(st->seen);
 	free(st->pending_from_base);
+	diag_free(&st->cdl);
+	diag_free(&st->pending_cdl);
 	*st = (struct policy_store){ .strict = st->strict };
 }

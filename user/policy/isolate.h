@@ -94,6 +94,11 @@ struct policy_store {
 	 * and for the pending image the base set each of its sets borrows. */
 	struct bpfmesh_image base;
 	bool have_base;
+	/* The cross-resource and compile diagnostics of the image in force
+	 * and of the pending one: an incremental compile reports those of the
+	 * resources it recompiled anew and the others' as they were, so a
+	 * reload reports what a full compile would. */
+	struct diag_list cdl, pending_cdl;
 	long *pending_from_base;
 	size_t n_pending_sets;
 };
