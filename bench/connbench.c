@@ -996,6 +996,20 @@ static int obj_info(int fd, void *info, uint32_t len)
 	return (int)sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a);
 }
 
+/* A map pin carries its layout version after its name (user/kern/loader.c:
+ * "bpfmesh_lb4_svc_ids_v1"); a pin without one is matched too. */
+static bool pin_name_is(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(entry, name, n))
+		return false;
+	if (!entry[n])
+		return true;
+	return entry[n] == '_' && entry[n + 1] == 'v' && entry[n + 2] &&
+	       strspn(entry + n + 2, "0123456789") == strlen(entry + n + 2);
+}
+
 /* Find a file called NAME anywhere below DIR (the agent pins by name). */
 static bool find_pin(const char *dir, const char *name, char *out, size_t len, int depth)
 {
@@ -1012,7 +1026,7 @@ static bool find_pin(const char *dir, const char *name, char *out, size_t len, i
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (!strcmp(e->d_name, name)) {
+		if (pin_name_is(e->d_name, name)) {
 			snprintf(out, len, "%s", p);
 			found = true;
 		} else if (depth < 4 && !stat(p, &st) && S_ISDIR(st.st_mode)) {
@@ -1083,7 +1097,9 @@ static double first_share(const struct svc_val *v)
  * (and every --also VIP is present). With --rename SRC DST the clock starts
  * at the rename (atomic replace of a policy file); with --since-ns T it
  * starts at CLOCK_REALTIME T (e.g. `date +%s%N` taken before the agent was
- * started). Prints ms=, polls=, and the cost of one poll. */
+ * started). --slots N waits, too, for the first destination's set to hold
+ * N endpoints (an endpoint change). Prints ms=, polls=, and the cost of one
+ * poll. */
 static int cmd_mapwait(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1095,9 +1111,11 @@ static int cmd_mapwait(int argc, char **argv)
 		{ "since-ns", required_argument, 0, 's' },
 		{ "timeout", required_argument, 0, 't' },
 		{ "interval-us", required_argument, 0, 'i' },
+		{ "slots", required_argument, 0, 'n' },
 		{ 0 },
 	};
 	const char *bpffs = NULL, *vip = "127.100.0.1:80", *also = NULL, *rename_src = NULL;
+	long slots = -1; /* --slots: the first destination's set has this many endpoints */
 	const char *rename_dst = NULL;
 	double weight = -1, timeout = 30;
 	uint64_t since = 0, interval = 100000, t0, deadline, polls = 0, poll_ns = 0;
@@ -1121,6 +1139,7 @@ static int cmd_mapwait(int argc, char **argv)
 		case 's': since = strtoull(optarg, NULL, 10); break;
 		case 't': timeout = atof(optarg); break;
 		case 'i': interval = strtoull(optarg, NULL, 10) * 1000; break;
+		case 'n': slots = atol(optarg); break;
 		default: return 2;
 		}
 	}
@@ -1152,6 +1171,7 @@ static int cmd_mapwait(int argc, char **argv)
 			double sh = first_share(&val);
 
 			ok = weight < 0 || (sh >= weight - 0.5 && sh <= weight + 0.5);
+			ok = ok && (slots < 0 || (val.n_dests && val.dests[0].n_slots == slots));
 			if (ok && also)
 				ok = !route_lookup(fds, &key2, &val);
 		}
@@ -1488,7 +1508,8 @@ static void usage(void)
 		"  gen-policy --out DIR [--services N] [--endpoints E] [--weights 90/10] [--measured-only]\n"
 		"  gen-ipt   [--services N] [--endpoints E] [--mode full|partial] [--canary PCT] [--jump]\n"
 		"  mapwait   --bpffs DIR [--vip A:P] [--also A:P] [--weight PCT]\n"
-		"            [--rename SRC DST | --since-ns REALTIME_NS] [--timeout S] [--interval-us U]\n"
+		"            [--slots N] [--rename SRC DST | --since-ns REALTIME_NS] [--timeout S]\n"
+		"            [--interval-us U]\n"
 		"  progstats CGROUP_DIR\n"
 		"  ejectprobe --target VIP:PORT [--netns NS] [--cgroup DIR] [--after N]\n"
 		"  statshold\n"

@@ -4,9 +4,12 @@
 # Control-plane figures (issue 12) at N services x 10 endpoints: the agent's
 # cold start (start until the pinned services map holds the first and the
 # last service), a weight change (atomic rename of the edited policy file
-# until the map holds the new weight), the agent's own per-phase timing of
-# that change (-v: read+parse, choose, compile, plan+exec) and its peak and
-# current RSS. Prints numbers, asserts nothing.
+# until the map holds the new weight), a one-endpoint change (the same, one
+# v1 endpoint of the measured service removed and back, until its set holds
+# that many), the agent's own per-phase timing of each (-v: read+parse,
+# choose, compile incremental or full, plan, exec, the time after the maps)
+# and its peak and current RSS. Prints numbers (median and range), asserts
+# nothing.
 #
 # No traffic: the agent attaches to a cgroup this script creates (empty),
 # pins under its own bpffs directory; both are removed on exit, on failure
@@ -18,7 +21,8 @@ usage() {
 Usage: bench/control.sh [--services N] [--changes N] [--starts N]
 
   --services  services x 10 endpoints in the policy (default 10000)
-  --changes   weight changes timed (default 10: 90/10 <-> 75/25)
+  --changes   weight changes timed, and as many endpoint changes
+              (default 10: 90/10 <-> 75/25; 9 <-> 8 v1 endpoints)
   --starts    cold starts timed (default 3)
 
 Environment: BPFMESH=path to the bpfmesh binary (default .output/bpfmesh).
@@ -79,6 +83,19 @@ mkdir "$CG"
 
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# "median M (min-max)" of the numbers in $1 (timeouts left out, counted).
+summary() {
+	local nums
+	nums=$(tr ' ' '\n' <<<"$1" | grep -E '^[0-9.]+$' || true)
+	[ -n "$nums" ] || { echo "no figure"; return; }
+	echo "median $(median <<<"$nums") ($(sort -n <<<"$nums" | head -1)-$(sort -n <<<"$nums" | tail -1))$(
+		t=$(tr ' ' '\n' <<<"$1" | grep -c timeout || true); [ "$t" = 0 ] || echo ", $t timeouts")"
+}
+# The agent's log lines of its last apply: what it wrote and its timing.
+agent_lines() {
+	grep 'applied generation' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent: /'
+	grep 'timing:' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent /'
+}
 
 mkdir "$WORK/policies"
 "$CB" gen-policy --services "$N" --endpoints 10 --out "$WORK/policies"
@@ -109,9 +126,8 @@ for i in $(seq "$STARTS"); do
 	starts="$starts $START_MS"
 	[ "$i" -lt "$STARTS" ] && stop_agent
 done
-echo "cold start, start -> map holds all (ms):$starts; median $(tr ' ' '\n' <<<"$starts" | grep . | median)"
-grep 'applied generation 1' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent: /'
-grep 'timing:' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent /'
+echo "cold start, start -> map holds all (ms):$starts; $(summary "$starts")"
+agent_lines
 
 changes=""
 for i in $(seq "$CHANGES"); do
@@ -123,7 +139,33 @@ for i in $(seq "$CHANGES"); do
 	changes="$changes $(kv ms "$w")"
 	sleep 0.3 # the agent's log line after the map write
 done
-echo "weight change, rename -> map holds it (ms):$changes; median $(tr ' ' '\n' <<<"$changes" | grep . | median)"
-grep 'applied generation' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent: /'
-grep 'timing:' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /  agent /'
+echo "weight change, rename -> map holds it (ms):$changes; $(summary "$changes")"
+agent_lines
+per_change() { # the agent's own time for each of the last $CHANGES applies
+	grep 'timing:' "$WORK/agent.log" | tail -n "$CHANGES" |
+		sed -n 's/.*read+parse \([0-9.]*\) ms.*choose \([0-9.]*\) ms, compile \([0-9.]*\) ms (\([a-z]*\).*plan \([0-9.]*\) ms, exec \([0-9.]*\) ms.*/\1 \2 \3 \4 \5 \6/p' |
+		awk '{ t[NR] = $1 + $2 + $3 + $5 + $6; inc += $4 == "incremental" }
+		     END { printf "  agent, %d changes, %d compiled incrementally; read+parse+choose+compile+plan+exec (ms):", NR, inc;
+			   for (i = 1; i <= NR; i++) printf " %.1f", t[i]; print "" }'
+}
+per_change
+
+# One endpoint: v1 of the measured service loses its 9th endpoint, then gets
+# it back (8 <-> 9 endpoints in the set its route draws first).
+"$CB" gen-policy --services "$N" --out "$WORK/ep9.yaml" --measured-only --weights 90/10
+awk '/- address: 127.0.1.9$/ { skip = 5 } skip > 0 { skip--; next } { print }' \
+	"$WORK/ep9.yaml" >"$WORK/ep8.yaml"
+eps=""
+for i in $(seq "$CHANGES"); do
+	if [ $((i % 2)) = 1 ]; then src=ep8 n=8; else src=ep9 n=9; fi
+	cp "$WORK/$src.yaml" "$WORK/measured.tmp"
+	w=$("$CB" mapwait --bpffs "$BPFFS" --vip 127.100.0.1:80 --weight 90 --slots "$n" \
+		--rename "$WORK/measured.tmp" "$WORK/policies/bench-measured.yaml" \
+		--timeout 60 --interval-us 100) || true
+	eps="$eps $(kv ms "$w")"
+	sleep 0.3
+done
+echo "one-endpoint change, rename -> map holds it (ms):$eps; $(summary "$eps")"
+agent_lines
+per_change
 echo "agent memory: $(awk '/VmHWM|VmRSS/ { printf "%s %d MiB  ", $1, $2 / 1024 }' /proc/"$AGENT_PID"/status)"

@@ -213,7 +213,7 @@ static int on_signal(struct agent *ag, int fd)
 
 static int on_policy_change(struct agent *ag, int fd)
 {
-	if (watch_drain(fd))
+	if (watch_drain(fd, ag->policies))
 		agent_reload(ag, "policy directory changed");
 	return 0;
 }

@@ -151,8 +151,9 @@ void agent_metrics_stop(struct agent *ag);
 /* An inotify fd watching the policy directory (non-blocking), or -errno. */
 int watch_open(const char *dir);
 
-/* Drain queued events; true if any concerns a policy file. */
-bool watch_drain(int fd);
+/* Drain queued events; true if any concerns a policy file (of dir) whose
+ * content is complete: see watch.c. */
+bool watch_drain(int fd, const char *dir);
 
 /* node.c: --locality and --node-labels; 1 if argv[*i] was one of them, 0
  * if not, -1 on a bad value (reported). */

@@ -156,6 +156,35 @@ static long long wall_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* -v: where the reload's time went, and whether its compile was
+ * incremental (hosts recompiled) or full (why, and full compiles so far
+ * although an image was kept: the fallbacks). */
+static double ms_since_mono(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return ms_between(t0, &t1);
+}
+
+static void log_timing(const struct policy_timing *t, const struct apply_stats *st,
+		       double after_ms)
+{
+	char mode[160];
+
+	if (t->incremental)
+		snprintf(mode, sizeof(mode), "incremental: %zu resources changed, %zu hosts "
+			 "recompiled", t->changed, t->hosts);
+	else
+		snprintf(mode, sizeof(mode), "full%s%s", t->full_why ? ": " : "",
+			 t->full_why ? t->full_why : "");
+	agent_log("timing: read+parse %.3f ms (%zu of %zu files parsed), choose %.3f ms, "
+		  "compile %.3f ms (%s; %zu fallbacks), plan %.3f ms, exec %.3f ms; after the "
+		  "maps: %.3f ms (identities, locality, status file)", t->parse_ms,
+		  t->files_parsed, t->files, t->choose_ms, t->compile_ms, mode, t->fallbacks,
+		  st->plan_ms, st->elapsed_ms - st->plan_ms, after_ms);
+}
+
 void agent_reload(struct agent *ag, const char *why)
 {
 	struct bpfmesh_image img = {};
@@ -163,7 +192,8 @@ void agent_reload(struct agent *ag, const char *why)
 	struct policy_report rep = { 0 };
 	struct k8s_docs docs = { 0 };
 	struct apply_stats st;
-	struct timespec t0, t1;
+	struct timespec t0, t1, t2;
+	bool applied = false;
 	int rc, err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -183,12 +213,15 @@ void agent_reload(struct agent *ag, const char *why)
 	}
 	log_rejections(ag, &rep, why);
 	err = applier_apply(&ag->applier, &img, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
 	if (err) {
 		agent_log("Failed to apply policy: %d (%s): generation %u stays in force", err,
 			  strerror(-err), ag->applier.state.generation);
 		goto out;
 	}
-	policy_store_commit(&ag->store);
+	/* The store compiles the next change over this image (isolate.h):
+	 * it stays in ag->img, unchanged, until the next commit. */
+	policy_store_commit_image(&ag->store, &img);
 	keep_report(ag, &rep);
 	ag->applied_at_ms = wall_ms();
 	err = agent_sync_identities(ag, &img);
@@ -208,17 +241,14 @@ void agent_reload(struct agent *ag, const char *why)
 		  st.counts.endpoints == 1 ? "endpoint" : "endpoints",
 		  st.elapsed_ms, ms_between(&t0, &t1), st.counts.svc_writes,
 		  st.counts.set_writes, st.counts.sets_reused, why);
-	if (cli.verbose)
-		agent_log("timing: read+parse %.3f ms (%zu of %zu files parsed), choose %.3f ms, "
-			  "compile %.3f ms, plan %.3f ms, exec %.3f ms", ag->store.timing.parse_ms,
-			  ag->store.timing.files_parsed, ag->store.timing.files,
-			  ag->store.timing.choose_ms, ag->store.timing.compile_ms, st.plan_ms,
-			  st.elapsed_ms - st.plan_ms);
+	applied = true;
 out:
 	err = agent_status_write(ag);
 	if (err && err != ag->status_err)
 		agent_log("Failed to write the status file: %d (%s)", err, strerror(-err));
 	ag->status_err = err;
+	if (applied && cli.verbose)
+		log_timing(&ag->store.timing, &st, ms_since_mono(&t2));
 	k8s_docs_free(&docs);
 	bpfmesh_image_free(&img);
 	policy_report_free(&rep);

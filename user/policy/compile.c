@@ -432,7 +432,7 @@ static bool ckeys_by_source(struct cctx *c, struct bpfmesh_image *img, struct ck
 /* ---- image ------------------------------------------------------------- */
 
 /* Copy the source file names into img->strtab so the image owns them. */
-static bool cfiles_emit(struct bpfmesh_image *img)
+bool compile_emit_strtab(struct bpfmesh_image *img)
 {
 	struct hmap seen = { 0 };
 	size_t i, len = 0, at = 0, off;
@@ -519,7 +519,7 @@ bool compile_image(struct registry *reg, struct diag_list *dl, struct bpfmesh_im
 	ok = ok && !c.failed && cset_emit(&c, img);
 	if (ok)
 		cdests_finish(img);
-	ok = ok && cname_emit(&c, img) && cfiles_emit(img) && !c.failed;
+	ok = ok && cname_emit(&c, img) && compile_emit_strtab(img) && !c.failed;
 	if (c.failed)
 		diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory while compiling");
 	free(keys);

@@ -53,6 +53,10 @@ __u32 cname_add(struct cctx *c, __u32 kind, const char *name);
 /* Write img->names, in id order. */
 bool cname_emit(struct cctx *c, struct bpfmesh_image *img);
 
+/* img->strtab from the file names its services point to, which it then
+ * points into (the image owns them). false: out of memory. */
+bool compile_emit_strtab(struct bpfmesh_image *img);
+
 /* The whole compile: keys, routes, sets, names. false: errors reported. */
 bool compile_image(struct registry *reg, struct diag_list *dl, struct bpfmesh_image *img);
 /* Does this port of the entry get service keys (its addresses x the port)?

@@ -38,7 +38,8 @@ void bpfmesh_image_free(struct bpfmesh_image *img)
 	if (!img)
 		return;
 	for (i = 0; img->sets && i < img->n_sets; i++)
-		image_set_free(&img->sets[i]);
+		if (!img->sets[i].borrowed)
+			image_set_free(&img->sets[i]);
 	free(img->sets);
 	free(img->services);
 	free(img->names);

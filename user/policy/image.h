@@ -70,6 +70,9 @@ struct image_set {
 	__u32 port;
 	struct image_ep_meta *meta;
 	struct image_locality loc; /* loc.s.mode LOC_MODE_NONE: no locality */
+	/* Lent by the image in force (an incremental compile, compile_incr.h):
+	 * its pointers belong to that image, which frees them. */
+	bool borrowed;
 };
 
 struct image_name {

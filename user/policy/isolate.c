@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "compile.h"
+#include "compile_incr.h"
 #include "files.h"
 #include "hmap.h"
 #include "isolate.h"
@@ -48,7 +49,15 @@ struct pfile {
 	struct pdoc *docs;
 	size_t n_docs;
 	unsigned int refs;
+	char *bytes; /* what was parsed, kept for a small file (PFILE_KEEP_BYTES) */
+	size_t n_bytes;
 };
+
+/* A file read again with the very bytes of its last read keeps that parse
+ * (and its resources stay "unchanged" for the incremental compile): a
+ * file rewritten whole, or read again by the racy rule below, is not a
+ * change. Kept for files up to this size; larger ones are parsed again. */
+#define PFILE_KEEP_BYTES (256u << 10)
 
 /* A resource version in force (or about to be): the last good ones. */
 struct lg_entry {
@@ -127,6 +136,7 @@ static void pfile_unref(struct pfile *pf)
 	model_free(&pf->m);
 	diag_free(&pf->dl);
 	free(pf->docs);
+	free(pf->bytes);
 	free(pf->path);
 	free(pf);
 }
@@ -201,7 +211,19 @@ static struct pfile *pfile_parse(struct pfile *pf, const char *buf, size_t len)
 	return pf;
 }
 
-static struct pfile *pfile_from_path(const char *path, bool strict)
+/* prev's parse, when it was of these very bytes (PFILE_KEEP_BYTES). */
+static struct pfile *pfile_same_bytes(struct pfile *prev, const char *buf, size_t len,
+				      bool strict)
+{
+	if (!prev || !prev->bytes || prev->n_bytes != len || prev->dl.strict != strict ||
+	    memcmp(prev->bytes, buf, len))
+		return NULL;
+	prev->refs++;
+	return prev;
+}
+
+/* prev (may be NULL): the last read of the same path. */
+static struct pfile *pfile_from_path(const char *path, bool strict, struct pfile *prev)
 {
 	struct pfile *pf = pfile_new(path, strict);
 	size_t len = 0;
@@ -216,16 +238,33 @@ static struct pfile *pfile_from_path(const char *path, bool strict)
 		pf->failed = true;
 		return pfile_parse(pf, "", 0);
 	}
+	if (pfile_same_bytes(prev, buf, len, strict)) {
+		prev->id = pf->id;
+		prev->cacheable = pf->cacheable;
+		free(buf);
+		pfile_unref(pf);
+		return prev;
+	}
 	pfile_parse(pf, buf, len);
-	free(buf);
+	if (len <= PFILE_KEEP_BYTES) {
+		pf->bytes = buf;
+		pf->n_bytes = len;
+	} else {
+		free(buf);
+	}
 	return pf;
 }
 
+/* An in-memory document (Kubernetes renders every object at each reload):
+ * one with the bytes of its last version (prev, same name) keeps its parse. */
 static struct pfile *pfile_from_buffer(const char *name, const char *buf, size_t len,
-				       bool strict)
+				       bool strict, struct pfile *prev)
 {
-	struct pfile *pf = pfile_new(name, strict);
+	struct pfile *pf = pfile_same_bytes(prev, buf, len, strict);
 
+	if (pf)
+		return pf;
+	pf = pfile_new(name, strict);
 	if (!pf)
 		return NULL;
 	if (len > POLICY_MAX_FILE_BYTES) {
@@ -235,7 +274,12 @@ static struct pfile *pfile_from_buffer(const char *name, const char *buf, size_t
 		pf->failed = true;
 		return pfile_parse(pf, "", 0);
 	}
-	return pfile_parse(pf, buf, len);
+	pfile_parse(pf, buf, len);
+	if (len <= PFILE_KEEP_BYTES && (pf->bytes = malloc(len + 1))) {
+		memcpy(pf->bytes, buf, len);
+		pf->n_bytes = len;
+	}
+	return pf;
 }
 
 /* ---- first sightings ----------------------------------------------------- */
@@ -301,6 +345,21 @@ static char *diag_text(const struct diag *d)
 	return asprintf(&s, "%s: %s", d->file, d->msg) < 0 ? NULL : s;
 }
 
+/* Room for one more report; false when out of memory (the report is
+ * incomplete, the compile is not). */
+static bool rep_grow(struct policy_report *rep)
+{
+	struct res_report *v;
+
+	if (rep->n % 64)
+		return true;
+	v = realloc(rep->v, (rep->n + 64) * sizeof(*v));
+	if (!v)
+		return false;
+	rep->v = v;
+	return true;
+}
+
 /* Append a report; index + 1, or 0 when out of memory (the report is
  * incomplete, the compile is not). Takes diag (malloc'd, may be NULL). */
 static size_t rep_add(struct policy_report *rep, const char *kind, const char *ns,
@@ -309,13 +368,9 @@ static size_t rep_add(struct policy_report *rep, const char *kind, const char *n
 {
 	struct res_report *r;
 
-	if (rep->n % 64 == 0) {
-		r = realloc(rep->v, (rep->n + 64) * sizeof(*r));
-		if (!r) {
-			free(diag);
-			return 0;
-		}
-		rep->v = r;
+	if (!rep_grow(rep)) {
+		free(diag);
+		return 0;
 	}
 	r = &rep->v[rep->n];
 	*r = (struct res_report){
@@ -328,6 +383,19 @@ static size_t rep_add(struct policy_report *rep, const char *kind, const char *n
 	else
 		rep->n_applied++;
 	return ++rep->n;
+}
+
+/* A resource in force: its strings are borrowed (res_report.borrowed). */
+static void rep_add_in_force(struct policy_report *rep, struct resource *r)
+{
+	if (!rep_grow(rep))
+		return;
+	rep->v[rep->n++] = (struct res_report){
+		.kind = (char *)r->kind, .ns = (char *)(r->ns ? r->ns : ""),
+		.name = (char *)r->name, .file = (char *)r->src.file, .line = r->src.line,
+		.borrowed = true,
+	};
+	rep->n_applied++;
 }
 
 static char *pdoc_reason(const struct pfile *pf, const struct pdoc *pd)
@@ -354,10 +422,12 @@ void policy_report_free(struct policy_report *rep)
 	size_t i;
 
 	for (i = 0; i < rep->n; i++) {
-		free(rep->v[i].kind);
-		free(rep->v[i].ns);
-		free(rep->v[i].name);
-		free(rep->v[i].file);
+		if (!rep->v[i].borrowed) {
+			free(rep->v[i].kind);
+			free(rep->v[i].ns);
+			free(rep->v[i].name);
+			free(rep->v[i].file);
+		}
 		free(rep->v[i].diag);
 	}
 	free(rep->v);
@@ -603,10 +673,27 @@ struct claims {
 
 #define CLAIM_KEY_LEN 64
 
+/* Hex digits by hand: every compile keys every VIP:port (snprintf was a
+ * tenth of the choice at 10,000 services). */
+static char *hex_u32(char *p, uint32_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		*p++ = digits[(v >> (i * 4)) & 0xf];
+	return p;
+}
+
 static void claim_key(char *buf, const struct ip_addr *ip, uint32_t port)
 {
-	snprintf(buf, CLAIM_KEY_LEN, "%u/%08x%08x%08x%08x/%u", ip->family, ip->a[0], ip->a[1],
-		 ip->a[2], ip->a[3], port);
+	char *p = hex_u32(buf, ip->family);
+	int i;
+
+	for (i = 0; i < 4; i++)
+		p = hex_u32(p, ip->a[i]);
+	p = hex_u32(p, port);
+	*p = '\0';
 }
 
 static void claims_free(struct claims *cl)
@@ -704,6 +791,9 @@ static void vip_lose(struct choose *c, size_t i, const struct claim *hit, bool f
 	if (first_round && !p->from_lg && lg && lg->res != p->res) {
 		p->report = rep_add(c->rep, p->res->kind, p->res->ns, p->res->name, p->pf->path,
 				    p->res->src.line, why, true, true);
+		/* The key too: the new version's lives in a file this pick no
+		 * longer holds a reference to. */
+		p->key = lg->key;
 		p->pf = lg->pf;
 		p->res = lg->res;
 		p->seen = lg->seen;
@@ -858,8 +948,447 @@ static int compile_picks(struct choose *c, struct diag_list *dl, struct bpfmesh_
 	if (ret && !diag_count_errors(&xdl))
 		diag_add(&xdl, DIAG_ERROR, "", 0, 0, "", "out of memory while compiling");
 	diag_append(dl, &xdl);
+	diag_append(&c->st->pending_cdl, &xdl);
 	diag_free(&xdl);
 	model_free(&m);
+	return ret;
+}
+
+/* ---- incremental compile (isolate.h) ------------------------------------- */
+
+/* More changed resources than this share of those in force: a full compile
+ * costs about as much as finding the reach of each. */
+#define INCR_MAX_CHANGED_SHARE 8
+
+struct incr {
+	struct choose *c;
+	struct hmap changed_hosts; /* hosts of changed SE/DR: their sets change */
+	struct hmap affected;      /* service hosts recompiled */
+	struct hmap dests;         /* hosts the recompiled routes may send to */
+	struct arena scratch;      /* resolved destination hosts */
+	size_t n_changed;
+	struct pick *gone;         /* the last good versions replaced or removed */
+	size_t n_gone;
+	const char *why;           /* set: compile in full */
+};
+
+static bool host_is_wild(const char *h)
+{
+	return h[0] == '*';
+}
+
+static bool incr_host(struct incr *in, struct hmap *into, const char *host)
+{
+	bool added;
+
+	if (host_is_wild(host)) {
+		/* A pattern reaches hosts nothing here indexes. */
+		in->why = "a wildcard host";
+		return false;
+	}
+	return hmap_put_str(into, host, 0, &added) || (in->why = "out of memory", false);
+}
+
+/* The hosts one version of a changed resource touches. */
+static bool incr_touch(struct incr *in, const struct resource *r)
+{
+	size_t i;
+
+	if (!strcmp(r->kind, "ServiceEntry")) {
+		const struct service_entry *se = (const struct service_entry *)r;
+
+		for (i = 0; i < se->n_hosts; i++)
+			if (!incr_host(in, &in->affected, se->hosts[i]) ||
+			    !incr_host(in, &in->changed_hosts, se->hosts[i]))
+				return false;
+	} else if (!strcmp(r->kind, "VirtualService")) {
+		const struct virtual_service *vs = (const struct virtual_service *)r;
+
+		for (i = 0; i < vs->n_hosts; i++)
+			if (!incr_host(in, &in->affected, vs->hosts[i]))
+				return false;
+	} else if (!strcmp(r->kind, "DestinationRule")) {
+		const struct dest_rule *dr = (const struct dest_rule *)r;
+
+		return incr_host(in, &in->affected, dr->host) &&
+		       incr_host(in, &in->changed_hosts, dr->host);
+	} else {
+		/* A WorkloadEntry: its labels feed every selector, its cgroup
+		 * the identities and routes by source. */
+		in->why = "a WorkloadEntry changed";
+		return false;
+	}
+	return true;
+}
+
+/* A last good version this compile replaces: what it said goes with it. */
+static bool incr_gone(struct incr *in, const struct lg_entry *lg)
+{
+	struct pick *v;
+
+	if (in->n_gone % 16 == 0) {
+		v = realloc(in->gone, (in->n_gone + 16) * sizeof(*v));
+		if (!v) {
+			in->why = "out of memory";
+			return false;
+		}
+		in->gone = v;
+	}
+	in->gone[in->n_gone++] = (struct pick){ .key = lg->key, .pf = lg->pf, .res = lg->res };
+	return true;
+}
+
+/* Every resource whose version in force differs from the last good one. */
+static bool incr_changes(struct incr *in)
+{
+	struct choose *c = in->c;
+	unsigned char *kept = calloc(c->st->n_lg + 1, 1);
+	size_t i, k;
+	bool ok = kept != NULL;
+
+	for (i = 0; ok && i < c->n_picks; i++) {
+		const struct pick *p = &c->picks[i];
+
+		if (p->dropped)
+			continue;
+		if (hmap_get_str(&c->lg_by_key, p->key, &k)) {
+			kept[k] = 1;
+			if (c->st->lg[k].res == p->res)
+				continue;
+			ok = incr_touch(in, c->st->lg[k].res) && incr_gone(in, &c->st->lg[k]);
+		}
+		ok = ok && incr_touch(in, p->res);
+		in->n_changed++;
+	}
+	for (k = 0; ok && k < c->st->n_lg; k++) {
+		if (!kept[k]) {
+			ok = incr_touch(in, c->st->lg[k].res) && incr_gone(in, &c->st->lg[k]);
+			in->n_changed++;
+		}
+	}
+	free(kept);
+	if (ok && in->n_changed > c->n_picks / INCR_MAX_CHANGED_SHARE + 16) {
+		in->why = "many resources changed";
+		ok = false;
+	}
+	return ok && !in->why;
+}
+
+/* A destination host resolved as compile resolves it (model_resolve_host),
+ * into buf when it is a short name: every VirtualService is looked at for
+ * each change, so without an allocation. NULL: too long to be a host. */
+static const char *dest_host(char *buf, size_t len, const char *host, const char *ns)
+{
+	static const char suffix[] = ".svc.cluster.local";
+	size_t h, n;
+
+	if (strchr(host, '.') || !strcmp(host, "*") || !host[0])
+		return host;
+	h = strlen(host);
+	n = strlen(ns);
+	if (h + 1 + n + sizeof(suffix) > len)
+		return NULL;
+	memcpy(buf, host, h);
+	buf[h] = '.';
+	memcpy(buf + h + 1, ns, n);
+	memcpy(buf + h + 1 + n, suffix, sizeof(suffix));
+	return buf;
+}
+
+/* Call fn for each destination host of vs, resolved. */
+static bool vs_each_dest(struct incr *in, const struct virtual_service *vs,
+			 bool (*fn)(struct incr *, const struct virtual_service *, const char *))
+{
+	const struct vs_route *sets[2] = { vs->http, vs->tcp };
+	size_t n[2] = { vs->n_http, vs->n_tcp }, s, i, j;
+	char buf[512];
+	const char *host;
+
+	for (s = 0; s < 2; s++)
+		for (i = 0; i < n[s]; i++)
+			for (j = 0; j < sets[s][i].n_dests; j++) {
+				if (!sets[s][i].dests[j].host)
+					continue;
+				host = dest_host(buf, sizeof(buf), sets[s][i].dests[j].host,
+						 vs->r.ns ? vs->r.ns : "default");
+				if (!host) {
+					in->why = "a destination host too long";
+					return false;
+				}
+				if (!fn(in, vs, host))
+					return false;
+			}
+	return true;
+}
+
+/* A route sending to a host whose sets change: its own hosts recompile. */
+static bool incr_dependent(struct incr *in, const struct virtual_service *vs, const char *host)
+{
+	size_t i, unused;
+
+	if (!hmap_get_str(&in->changed_hosts, host, &unused))
+		return true;
+	for (i = 0; i < vs->n_hosts; i++)
+		if (!incr_host(in, &in->affected, vs->hosts[i]))
+			return false;
+	return true;
+}
+
+static bool incr_dest(struct incr *in, const struct virtual_service *vs, const char *host)
+{
+	size_t unused;
+	char *own;
+	bool added;
+
+	(void)vs;
+	if (hmap_get_str(&in->dests, host, &unused))
+		return true;
+	own = arena_strdup(&in->scratch, host); /* host may be vs_each_dest's buffer */
+	if (!own || !hmap_put_str(&in->dests, own, 0, &added)) {
+		in->why = "out of memory";
+		return false;
+	}
+	return true;
+}
+
+static bool vs_applies(const struct incr *in, const struct virtual_service *vs)
+{
+	size_t i, unused;
+
+	for (i = 0; i < vs->n_hosts; i++)
+		if (host_is_wild(vs->hosts[i]) || hmap_get_str(&in->affected, vs->hosts[i], &unused))
+			return true;
+	return false;
+}
+
+/* The affected hosts: those the changes touch, and every host whose routes
+ * send to a host whose sets change; then where their routes may send. */
+static bool incr_reach(struct incr *in)
+{
+	const struct choose *c = in->c;
+	size_t i;
+
+	/* A WorkloadEntry with a cgroup gives identities and routes by source,
+	 * which reach every service. One changed is refused (incr_touch); one
+	 * unchanged gave the base image its identities. */
+	if (c->st->base.n_identities)
+		in->why = "workload identities";
+	for (i = 0; in->changed_hosts.n && i < c->n_picks && !in->why; i++) {
+		const struct pick *p = &c->picks[i];
+
+		if (!p->dropped && !strcmp(p->res->kind, "VirtualService"))
+			vs_each_dest(in, (const struct virtual_service *)p->res, incr_dependent);
+	}
+	for (i = 0; i < c->n_picks && !in->why; i++) {
+		const struct pick *p = &c->picks[i];
+
+		if (!p->dropped && !strcmp(p->res->kind, "VirtualService") &&
+		    vs_applies(in, (const struct virtual_service *)p->res))
+			vs_each_dest(in, (const struct virtual_service *)p->res, incr_dest);
+	}
+	return !in->why;
+}
+
+static bool host_in(const struct incr *in, const char *h)
+{
+	size_t unused;
+
+	return hmap_get_str(&in->affected, h, &unused) || hmap_get_str(&in->dests, h, &unused);
+}
+
+/* Does the recompile need this resource? Every resource a registry lookup
+ * for an affected or destination host can find: its ServiceEntries and
+ * DestinationRules, the VirtualServices naming it, every wildcard one, and
+ * every WorkloadEntry (selectors). Input order is kept. */
+static bool incr_needs(const struct incr *in, const struct resource *r)
+{
+	size_t i;
+
+	if (!strcmp(r->kind, "ServiceEntry")) {
+		const struct service_entry *se = (const struct service_entry *)r;
+
+		for (i = 0; i < se->n_hosts; i++)
+			if (host_in(in, se->hosts[i]))
+				return true;
+		return false;
+	}
+	if (!strcmp(r->kind, "VirtualService"))
+		return vs_applies(in, (const struct virtual_service *)r);
+	if (!strcmp(r->kind, "DestinationRule"))
+		return host_is_wild(((const struct dest_rule *)r)->host) ||
+		       host_in(in, ((const struct dest_rule *)r)->host);
+	return true;
+}
+
+/* Is d about the resource p puts in force: in its file, at or after its
+ * document's start and before the next document's? */
+static bool diag_of_pick(const struct diag *d, const struct pick *p)
+{
+	const struct pfile *pf = p->pf;
+	size_t lo = 0, hi = pf->n_docs;
+
+	if (!d->line || !d->file || strcmp(d->file, pf->path))
+		return false;
+	while (lo < hi) { /* the first document starting after d */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pf->docs[mid].md->line <= d->line)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && pf->docs[lo - 1].md->res == p->res;
+}
+
+static bool diag_of_picks(const struct diag *d, const struct pick *picks, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (diag_of_pick(d, &picks[i]))
+			return true;
+	return false;
+}
+
+/* Does the recompile see every resource that what r says depends on? Not
+ * for a wildcard one (its hosts are every service, the recompile holds a
+ * few): its diagnostics stay those of the image in force. */
+static bool diag_owner(const struct resource *r)
+{
+	size_t i;
+
+	if (!strcmp(r->kind, "DestinationRule"))
+		return !host_is_wild(((const struct dest_rule *)r)->host);
+	if (!strcmp(r->kind, "VirtualService")) {
+		const struct virtual_service *vs = (const struct virtual_service *)r;
+
+		for (i = 0; i < vs->n_hosts; i++)
+			if (host_is_wild(vs->hosts[i]))
+				return false;
+	}
+	return true;
+}
+
+static void diag_copy(struct diag_list *to, const struct diag *d)
+{
+	diag_add(to, d->level, d->file, d->line, d->col, d->field, "%s", d->msg);
+}
+
+/* The pending compile diagnostics: the recompiled resources' from this
+ * compile (xdl), none of the versions no longer in force, every other
+ * resource's as the image in force had them (what they say depends on
+ * hosts this change did not reach). */
+static void incr_diagnostics(struct incr *in, struct pick *subp, size_t n,
+			     const struct diag_list *xdl)
+{
+	struct policy_store *st = in->c->st;
+	const struct diag *d;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) /* owners first: subp[0..k) */
+		if (diag_owner(subp[i].res)) {
+			struct pick t = subp[k];
+
+			subp[k++] = subp[i];
+			subp[i] = t;
+		}
+	for (i = 0; i < st->cdl.n; i++) {
+		d = &st->cdl.items[i];
+		if (!diag_of_picks(d, subp, k) && !diag_of_picks(d, in->gone, in->n_gone))
+			diag_copy(&st->pending_cdl, d);
+	}
+	for (i = 0; i < xdl->n; i++) {
+		d = &xdl->items[i];
+		if (!d->line || diag_of_picks(d, subp, k))
+			diag_copy(&st->pending_cdl, d);
+	}
+}
+
+/* Compile the affected hosts alone and splice them into the base image. */
+static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_image *img)
+{
+	struct policy_store *st = in->c->st;
+	struct bpfmesh_image sub = { 0 };
+	struct diag_list xdl = { 0 };
+	struct pick *subp;
+	struct model m;
+	size_t i, n = 0;
+	long *from_base;
+	int ret;
+
+	subp = malloc((in->c->n_picks + 1) * sizeof(*subp)); /* pages touched as used */
+	if (!subp) {
+		in->why = "out of memory";
+		return 1;
+	}
+	for (i = 0; i < in->c->n_picks; i++)
+		if (!in->c->picks[i].dropped && incr_needs(in, in->c->picks[i].res))
+			subp[n++] = in->c->picks[i];
+	model_init(&m);
+	model_link(&m, subp, n);
+	ret = policy_compile_model(&m, &xdl, &sub);
+	model_free(&m);
+	if (ret) {
+		in->why = "the recompiled part has errors"; /* a full compile names them */
+		diag_free(&xdl);
+		free(subp);
+		return 1;
+	}
+	ret = image_splice(&st->base, &sub, &in->affected, img, &from_base, &in->why);
+	bpfmesh_image_free(&sub);
+	if (ret == 0 && img->n_services > BPFMESH_MAX_SERVICES) {
+		in->why = "more services than the map holds";
+		bpfmesh_image_free(img);
+		free(from_base);
+		ret = 1;
+	}
+	if (ret) {
+		in->why = in->why ? in->why : "out of memory";
+		diag_free(&xdl);
+		free(subp);
+		return 1;
+	}
+	incr_diagnostics(in, subp, n, &xdl);
+	diag_append(dl, &st->pending_cdl);
+	diag_free(&xdl);
+	free(subp);
+	free(st->pending_from_base);
+	st->pending_from_base = from_base;
+	st->n_pending_sets = img->n_sets;
+	st->timing.hosts = in->affected.n;
+	return 0;
+}
+
+/*
+ * 0: img is the incremental result. 1: compile in full (timing.full_why
+ * says why). Refused where the reach of a change is not known cheaply:
+ * no image in force, --strict (cross-resource findings become errors of
+ * whole resources), a WorkloadEntry changed or identities exist, a
+ * wildcard host, many changes, errors in the recompiled part, or a splice
+ * that cannot be faithful (compile_incr.c).
+ */
+static int incr_try(struct choose *c, struct diag_list *dl, struct bpfmesh_image *img)
+{
+	struct incr in = { .c = c };
+	int ret = 1;
+
+	if (!c->st->have_base)
+		return 1;
+	if (dl->strict)
+		in.why = "--strict";
+	else if (incr_changes(&in) && incr_reach(&in)) {
+		qsort(c->picks, c->n_picks, sizeof(*c->picks), pick_pos_cmp);
+		ret = incr_compile(&in, dl, img);
+	}
+	c->st->timing.changed = in.n_changed;
+	c->st->timing.incremental = ret == 0;
+	c->st->timing.full_why = ret ? in.why : NULL;
+	c->st->timing.fallbacks += ret != 0;
+	free(in.gone);
+	hmap_free(&in.changed_hosts);
+	hmap_free(&in.affected);
+	hmap_free(&in.dests);
+	arena_free(&in.scratch);
 	return ret;
 }
 
@@ -904,8 +1433,7 @@ static void report_in_force(struct choose *c)
 		const struct pick *p = &c->picks[i];
 
 		if (!p->dropped && !p->report)
-			rep_add(c->rep, p->res->kind, p->res->ns, p->res->name, p->res->src.file,
-				p->res->src.line, NULL, false, false);
+			rep_add_in_force(c->rep, p->res);
 	}
 }
 
@@ -927,19 +1455,24 @@ static bool store_read(struct policy_store *st, const struct file_list *fl,
 	for (i = 0; i < st->n_files && ok; i++)
 		ok = hmap_put_str(&old, st->files[i]->path, i, &added);
 	for (i = 0; i < fl->n && ok; i++) {
-		if (hmap_get_str(&old, fl->names[i], &o) && st->files[o]->cacheable &&
-		    file_id_of(fl->names[i], &id) && file_id_eq(&st->files[o]->id, &id)) {
-			cur[i] = st->files[o];
+		struct pfile *prev = hmap_get_str(&old, fl->names[i], &o) ? st->files[o] : NULL;
+
+		if (prev && prev->cacheable && file_id_of(fl->names[i], &id) &&
+		    file_id_eq(&prev->id, &id)) {
+			cur[i] = prev;
 			cur[i]->refs++;
 			continue;
 		}
-		cur[i] = pfile_from_path(fl->names[i], st->strict);
+		cur[i] = pfile_from_path(fl->names[i], st->strict, prev);
 		ok = cur[i] != NULL;
-		st->timing.files_parsed += ok;
+		st->timing.files_parsed += ok && cur[i] != prev;
 	}
 	for (i = 0; i < n_bufs && ok; i++) {
-		cur[fl->n + i] = pfile_from_buffer(names[i], bufs[i], lens[i], st->strict);
+		struct pfile *prev = hmap_get_str(&old, names[i], &o) ? st->files[o] : NULL;
+
+		cur[fl->n + i] = pfile_from_buffer(names[i], bufs[i], lens[i], st->strict, prev);
 		ok = cur[fl->n + i] != NULL;
+		st->timing.files_parsed += ok && cur[fl->n + i] != prev;
 	}
 	hmap_free(&old);
 	for (i = 0; i < st->n_files; i++)
@@ -971,7 +1504,11 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 
 	memset(img, 0, sizeof(*img));
 	memset(rep, 0, sizeof(*rep));
-	st->timing = (struct policy_timing){ 0 };
+	st->timing = (struct policy_timing){ .fallbacks = st->timing.fallbacks };
+	free(st->pending_from_base);
+	st->pending_from_base = NULL;
+	st->n_pending_sets = 0;
+	diag_free(&st->pending_cdl);
 	if (!st->seen && !(st->seen = calloc(1, sizeof(*st->seen))))
 		goto oom;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -994,7 +1531,9 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 		goto oom;
 	st->timing.choose_ms = ms_since(&t0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = compile_picks(&c, dl, img);
+	ret = incr_try(&c, dl, img);
+	if (ret)
+		ret = compile_picks(&c, dl, img);
 	st->timing.compile_ms = ms_since(&t0);
 	dl->resources += c.n_picks;
 	if (ret == 0 && !pending_set(st, &c)) {
@@ -1020,12 +1559,38 @@ void policy_store_commit(struct policy_store *st)
 {
 	if (!st->have_pending)
 		return;
+	st->have_base = false; /* the caller keeps no image for us */
 	lg_release(st->lg, st->n_lg);
+	diag_free(&st->cdl);
+	st->cdl = st->pending_cdl;
+	memset(&st->pending_cdl, 0, sizeof(st->pending_cdl));
 	st->lg = st->pending;
 	st->n_lg = st->n_pending;
 	st->pending = NULL;
 	st->n_pending = 0;
 	st->have_pending = false;
+}
+
+void policy_store_commit_image(struct policy_store *st, struct bpfmesh_image *img)
+{
+	size_t i;
+
+	if (!st->have_pending)
+		return;
+	/* What the new image borrowed becomes its own; the old one must not
+	 * free it any more. */
+	for (i = 0; st->pending_from_base && i < st->n_pending_sets && i < img->n_sets; i++) {
+		if (st->pending_from_base[i] < 0)
+			continue;
+		st->base.sets[st->pending_from_base[i]].borrowed = true;
+		img->sets[i].borrowed = false;
+	}
+	free(st->pending_from_base);
+	st->pending_from_base = NULL;
+	st->n_pending_sets = 0;
+	policy_store_commit(st);
+	st->base = *img;
+	st->have_base = true;
 }
 
 void policy_store_free(struct policy_store *st)
@@ -1038,5 +1603,8 @@ void policy_store_free(struct policy_store *st)
 	lg_release(st->lg, st->n_lg);
 	lg_release(st->pending, st->n_pending);
 	seen_free(st->seen);
+	free(st->pending_from_base);
+	diag_free(&st->cdl);
+	diag_free(&st->pending_cdl);
 	*st = (struct policy_store){ .strict = st->strict };
 }

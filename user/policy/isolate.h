@@ -28,9 +28,17 @@
  *
  * The store keeps each file's parse between reloads, keyed by its (device,
  * inode, size, mtime, ctime): a reload re-reads and re-parses only the
- * files that changed. The image is still compiled from every resource in
- * force, in input order (file name, then document), so it is byte for byte
- * what a compile of the same resources from scratch gives.
+ * files that changed.
+ *
+ * Incremental compile: when the caller commits with the image it applied
+ * (policy_store_commit_image), the next compile recompiles only the
+ * services of the hosts that the changed resources touch (the unit of
+ * change is a resource, from a file or from Kubernetes alike; the unit of
+ * recompile is a service host and the hosts whose routes send to it) and
+ * splices them into that image (compile_incr.h). The result is byte for
+ * byte what a full compile of the same resources, in input order (file
+ * name, then document), gives. Where the reach of a change is not known
+ * cheaply (isolate.c, incr_refuse) it compiles in full, and counts it.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +55,10 @@ struct res_report {
 	bool rejected;
 	bool last_good; /* rejected, and its last good version stays in force */
 	char *diag;     /* rejected: the first reason, "file:line:col: field: message" */
+	/* kind, ns, name and file point into the resource in force, alive
+	 * until the next commit, when the agent replaces its report too: not
+	 * copied, as every resource in force is reported at every compile. */
+	bool borrowed;
 };
 
 struct policy_report {
@@ -58,6 +70,10 @@ struct policy_report {
 struct policy_timing {
 	double parse_ms, choose_ms, compile_ms; /* parse_ms: stat, read and parse */
 	size_t files, files_parsed; /* files seen; of them, read and parsed again */
+	bool incremental;       /* this compile spliced into the image in force */
+	const char *full_why;   /* compiled in full although a base was kept: why */
+	size_t changed, hosts;  /* resources changed; service hosts recompiled */
+	size_t fallbacks;       /* full compiles with a base kept, since start */
 };
 
 struct pfile;
@@ -74,6 +90,17 @@ struct policy_store {
 	bool have_pending;
 	struct seen_map *seen; /* first sightings of (resource, file) */
 	struct policy_timing timing;
+	/* The image in force (policy_store_commit_image), owned by the caller,
+	 * and for the pending image the base set each of its sets borrows. */
+	struct bpfmesh_image base;
+	bool have_base;
+	/* The cross-resource and compile diagnostics of the image in force
+	 * and of the pending one: an incremental compile reports those of the
+	 * resources it recompiled anew and the others' as they were, so a
+	 * reload reports what a full compile would. */
+	struct diag_list cdl, pending_cdl;
+	long *pending_from_base;
+	size_t n_pending_sets;
 };
 
 /*
@@ -89,8 +116,14 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 			 size_t n_bufs, struct diag_list *dl, struct bpfmesh_image *img,
 			 struct policy_report *rep);
 
-/* The last compiled image is in force: its versions become the last good. */
+/* The last compiled image is in force: its versions become the last good.
+ * The next compile is a full one. */
 void policy_store_commit(struct policy_store *st);
+/* The same, for img, the image the last compile gave: the caller keeps it,
+ * unchanged, until it commits the next one or frees the store (then it may
+ * free this one), and the next compile may be incremental over it. Sets it
+ * lent to img become img's. */
+void policy_store_commit_image(struct policy_store *st, struct bpfmesh_image *img);
 
 void policy_store_free(struct policy_store *st);
 void policy_report_free(struct policy_report *rep);

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Splicing a partial compile into the image in force (see compile_incr.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "compile_incr.h"
+
+struct splice {
+	const struct bpfmesh_image *base;
+	struct bpfmesh_image *sub, *out;
+	long *from_base;
+	struct hmap names;   /* name text -> id (keys: out->names[].val.name) */
+	struct hmap sets;    /* cluster name (in base's or sub's names) -> index into out->sets */
+	long *base_idx, *sub_idx; /* index in out of each set of base, of sub; -1: none yet */
+	const char *why;
+};
+
+/* A name as the image holds it, or NULL when it may have been cut to fit
+ * the names map (two long names could then look alike: not spliced). */
+static const char *image_name_text(const struct bpfmesh_image *img, __u32 id)
+{
+	const char *s;
+
+	if (id == 0 || id > img->n_names)
+		return NULL;
+	s = img->names[id - 1].val.name;
+	return strnlen(s, BPFMESH_NAME_LEN) < BPFMESH_NAME_LEN - 1 ? s : NULL;
+}
+
+/* The id of a name in out, adding it at first use as cname_add does. */
+static __u32 splice_name(struct splice *sp, const struct image_name *from)
+{
+	struct image_name *n = &sp->out->names[sp->out->n_names];
+	size_t id;
+	bool added;
+
+	if (hmap_get_str(&sp->names, from->val.name, &id))
+		return (__u32)id;
+	*n = *from;
+	n->id = (__u32)++sp->out->n_names;
+	if (!hmap_put_str(&sp->names, n->val.name, n->id, &added))
+		return 0;
+	return n->id;
+}
+
+/* The index in out of set_id of src, moving or lending it at first use;
+ * -1 when it cannot be spliced (sp->why) or on ENOMEM. A set is known by
+ * its cluster name (names are unique per set: "|ipv6" tells a dual-stack
+ * service's IPv6 set apart), the key pointing into src's names. */
+static long splice_set(struct splice *sp, const struct bpfmesh_image *src, __u32 set_id)
+{
+	long *seen = src == sp->base ? &sp->base_idx[set_id] : &sp->sub_idx[set_id];
+	const struct image_set *from = &src->sets[set_id];
+	struct bpfmesh_image *out = sp->out;
+	const char *name;
+	struct image_set *to;
+	size_t idx;
+	bool added;
+
+	if (*seen >= 0)
+		return *seen;
+	name = image_name_text(src, from->cfg.name_id);
+	if (!name) {
+		sp->why = "a cluster name too long to compare";
+		return -1;
+	}
+	if (hmap_get_str(&sp->sets, name, &idx)) {
+		/* The same cluster in base and sub: the same content, as its
+		 * host is either unchanged or affected (then base's service
+		 * naming it is affected too and not spliced). */
+		if (out->sets[idx].family != from->family) {
+			sp->why = "one cluster name for two sets";
+			return -1;
+		}
+		return *seen = (long)idx;
+	}
+	idx = out->n_sets++;
+	if (!hmap_put_str(&sp->sets, name, idx, &added))
+		return -1;
+	to = &out->sets[idx];
+	*to = *from;
+	to->cfg.name_id = splice_name(sp, &src->names[from->cfg.name_id - 1]);
+	if (!to->cfg.name_id)
+		return -1;
+	if (src == sp->base) {
+		to->borrowed = true;
+		sp->from_base[idx] = set_id;
+	} else {
+		/* Moved: sub no longer frees what it held (its name stays). */
+		memset(&sp->sub->sets[set_id], 0, sizeof(sp->sub->sets[set_id]));
+		sp->from_base[idx] = -1;
+	}
+	return *seen = (long)idx;
+}
+
+/* Copy one service of src into out, its ids renumbered: the service's name
+ * first, then each destination's set and its name, the order of cval_build. */
+static bool splice_service(struct splice *sp, const struct bpfmesh_image *src,
+			   const struct image_service *s)
+{
+	struct image_service *to = &sp->out->services[sp->out->n_services++];
+	__u16 j;
+	long set;
+
+	*to = *s;
+	if (!image_name_text(src, s->val.service_id)) {
+		sp->why = "a service name too long to compare";
+		return false;
+	}
+	to->val.service_id = splice_name(sp, &src->names[s->val.service_id - 1]);
+	if (!to->val.service_id)
+		return false;
+	for (j = 0; j < s->val.n_dests; j++) {
+		set = splice_set(sp, src, s->val.dests[j].set_id);
+		if (set < 0)
+			return false;
+		to->val.dests[j].set_id = (__u32)set;
+		to->val.dests[j].subset_id = sp->out->sets[set].cfg.name_id;
+	}
+	return true;
+}
+
+/* Does this service of img come from an affected host? */
+static bool host_affected(const struct bpfmesh_image *img, const struct image_service *s,
+			  const struct hmap *affected)
+{
+	const char *host = image_name_text(img, s->val.service_id);
+	size_t unused;
+
+	return host && hmap_get_str(affected, host, &unused);
+}
+
+/* Merge base's unaffected and sub's affected services in key order. */
+static bool splice_services(struct splice *sp, const struct hmap *affected)
+{
+	const struct bpfmesh_image *base = sp->base, *sub = sp->sub;
+	size_t i = 0, j = 0;
+	int c;
+
+	for (;;) {
+		while (i < base->n_services && host_affected(base, &base->services[i], affected))
+			i++;
+		while (j < sub->n_services && !host_affected(sub, &sub->services[j], affected))
+			j++;
+		if (i == base->n_services && j == sub->n_services)
+			return true;
+		if (i == base->n_services)
+			c = 1;
+		else if (j == sub->n_services)
+			c = -1;
+		else
+			c = memcmp(&base->services[i].key, &sub->services[j].key,
+				   sizeof(base->services[i].key));
+		if (c == 0) {
+			/* One VIP:port for an affected and an unaffected host: a
+			 * full compile reports the conflict. */
+			sp->why = "a service key claimed twice";
+			return false;
+		}
+		if (!(c < 0 ? splice_service(sp, base, &base->services[i++])
+			    : splice_service(sp, sub, &sub->services[j++])))
+			return false;
+	}
+}
+
+static bool splice_alloc(struct splice *sp)
+{
+	const struct bpfmesh_image *base = sp->base, *sub = sp->sub;
+	struct bpfmesh_image *out = sp->out;
+	size_t sets = base->n_sets + sub->n_sets + 1;
+
+	out->services = calloc(base->n_services + sub->n_services + 1, sizeof(*out->services));
+	out->sets = calloc(sets, sizeof(*out->sets));
+	out->names = calloc(base->n_names + sub->n_names + 1, sizeof(*out->names));
+	sp->from_base = calloc(sets, sizeof(*sp->from_base));
+	sp->base_idx = malloc((base->n_sets + 1) * sizeof(*sp->base_idx));
+	sp->sub_idx = malloc((sub->n_sets + 1) * sizeof(*sp->sub_idx));
+	if (!out->services || !out->sets || !out->names || !sp->from_base ||
+	    !sp->base_idx || !sp->sub_idx)
+		return false;
+	memset(sp->base_idx, 0xff, (base->n_sets + 1) * sizeof(*sp->base_idx));
+	memset(sp->sub_idx, 0xff, (sub->n_sets + 1) * sizeof(*sp->sub_idx));
+	return true;
+}
+
+int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
+		 const struct hmap *affected, struct bpfmesh_image *out, long **from_base,
+		 const char **why)
+{
+	struct splice sp = { .base = base, .sub = sub, .out = out };
+	int ret = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	*from_base = NULL;
+	*why = NULL;
+	if (base->n_identities || sub->n_identities) {
+		*why = "workload identities";
+		return 1;
+	}
+	if (splice_alloc(&sp) && splice_services(&sp, affected) && compile_emit_strtab(out)) {
+		*from_base = sp.from_base;
+		sp.from_base = NULL;
+		ret = 0;
+	} else if (sp.why) {
+		*why = sp.why;
+		ret = 1;
+	}
+	free(sp.from_base);
+	free(sp.base_idx);
+	free(sp.sub_idx);
+	hmap_free(&sp.names);
+	hmap_free(&sp.sets);
+	if (ret) {
+		/* Sets moved out of sub are lost to it: only a successful splice
+		 * may move them, so undo by freeing out whole. */
+		bpfmesh_image_free(out);
+	}
+	return ret;
+}
