@@ -996,7 +996,21 @@ static int obj_info(int fd, void *info, uint32_t len)
 	return (int)sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a);
 }
 
-/* Find a file called NAME anywhere below DIR (the agent pins by name). */
+/* Is entry the pin of map name: the name itself, or the name with the
+ * layout version the agent appends to map pins ("_v1", loader.c)? */
+static bool pin_matches(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(entry, name, n))
+		return false;
+	if (!entry[n])
+		return true;
+	return entry[n] == '_' && entry[n + 1] == 'v' && entry[n + 2] &&
+	       strspn(entry + n + 2, "0123456789") == strlen(entry + n + 2);
+}
+
+/* Find the pin of map NAME anywhere below DIR (the agent pins by name). */
 static bool find_pin(const char *dir, const char *name, char *out, size_t len, int depth)
 {
 	DIR *d = opendir(dir);
@@ -1012,7 +1026,7 @@ static bool find_pin(const char *dir, const char *name, char *out, size_t len, i
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (!strcmp(e->d_name, name)) {
+		if (pin_matches(e->d_name, name)) {
 			snprintf(out, len, "%s", p);
 			found = true;
 		} else if (depth < 4 && !stat(p, &st) && S_ISDIR(st.st_mode)) {
