@@ -26,6 +26,7 @@
 #include "kern/connpool_probe.h"
 #include "kern/probe.h"
 #include "kern/sysfs.h"
+#include "preread.h"
 #include "status.h"
 
 #define SWEEP_INTERVAL_MS 250
@@ -312,12 +313,21 @@ static int finish_migration(struct agent *ag)
 	return err;
 }
 
+static void log_startup(const struct agent *ag)
+{
+	char text[256];
+
+	lb_loader_startup_text(&ag->loader, text, sizeof(text));
+	agent_log("start-up: objects loaded (maps, programs verified): %s", text);
+}
+
 int do_agent(int argc, char **argv)
 {
 	/* Same-node acceleration is opt-in (--sockmap): see agent_usage. */
 	struct agent ag = { .bpffs = DEFAULT_BPFFS_DIR, .sweep_fd = -1,
 			    .sizes = { .no_sockmap = true } };
 	struct agent_k8s k8s = { .timer_fd = -1 };
+	struct agent_preread preread;
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 
@@ -364,7 +374,10 @@ int do_agent(int argc, char **argv)
 	if (err)
 		goto cleanup;
 
+	ag.store.strict = ag.strict; /* as agent_reload compiles */
+	agent_preread_start(&preread, &ag.store, ag.policies);
 	err = lb_loader_open(&ag.loader, ag.bpffs, ag.cgroup, ag.interfaces, &ag.sizes);
+	agent_preread_join(&preread);
 	if (err)
 		goto cleanup;
 	struct svc_maps svc = { .ids_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_IDS),
@@ -401,6 +414,7 @@ int do_agent(int argc, char **argv)
 		agent_log("%d pins of another map layout (first: %s): migrating, fresh maps "
 			  "filled from policy before the links switch", ag.loader.n_stale,
 			  ag.loader.stale[0]);
+	log_startup(&ag);
 	agent_log("%s", connpool_close_note(connpool_kernel_has_sock_destroy()));
 	if (ag.loader.n_ifaces)
 		agent_log("TC ingress on %d interface(s) by %s", ag.loader.n_ifaces,

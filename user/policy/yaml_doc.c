@@ -92,9 +92,17 @@ static const char *const true_words[] = { "true", "True", "TRUE", "yes", "Yes", 
 static const char *const false_words[] = { "false", "False", "FALSE", "no", "No", "NO",
 					   "off", "Off", "OFF", NULL };
 
+/* Can a plain scalar starting with c be a null or boolean word? Checked
+ * first: the word tables are compared for every scalar walked. */
+static bool may_be_word(char c)
+{
+	return !c || strchr("~nNyYtTfFoO", c);
+}
+
 bool ynode_is_null(const yaml_node_t *n)
 {
-	return !n || (yscalar_plain(n) && str_in(yscalar(n), null_words));
+	return !n || (yscalar_plain(n) && may_be_word(yscalar(n)[0]) &&
+		      str_in(yscalar(n), null_words));
 }
 
 static bool looks_int(const char *s)
@@ -138,9 +146,9 @@ static const char *yscalar_kind(const yaml_node_t *n)
 
 	if (!yscalar_plain(n) || !may_not_be_string(s[0]))
 		return "a string";
-	if (str_in(s, null_words))
+	if (may_be_word(s[0]) && str_in(s, null_words))
 		return "null";
-	if (str_in(s, true_words) || str_in(s, false_words))
+	if (may_be_word(s[0]) && (str_in(s, true_words) || str_in(s, false_words)))
 		return "a boolean";
 	if (looks_int(s))
 		return "an integer";
