@@ -295,7 +295,9 @@ static void parse_report_oom(struct model *m, struct diag_list *dl, const char *
 bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len,
 		  struct diag_list *dl)
 {
-	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena, .visits = &m->visits };
+	struct hmap paths = { 0 };
+	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena, .visits = &m->visits,
+			  .paths = &paths };
 	enum yload_result r;
 	struct yload ld;
 	yaml_node_t *root;
@@ -317,6 +319,7 @@ bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len
 			break;
 	}
 	yload_free(&ld);
+	hmap_free(&paths);
 	if (r == YLOAD_NOMEM)
 		m->arena.oom = true;
 	/* Invalid YAML or over a limit (reported): what the file held keeps its

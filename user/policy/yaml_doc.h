@@ -15,6 +15,8 @@
 #include "diag.h"
 #include "model.h"
 
+struct hmap;
+
 #define YPATH_MAX 256
 /* Nesting deeper than this (block and flow together, counted on the events
  * as they come, yaml_load.c) stops the file at that point: libyaml's
@@ -37,6 +39,9 @@ struct ydoc {
 	struct arena *a;
 	struct visit_budget *visits; /* the compile's, shared by its files */
 	yaml_node_t *key; /* key of the field whose parser is running */
+	/* Field paths already in the arena (ysrc): documents of one file
+	 * repeat them ("spec.endpoints[3].labels.version"). NULL: none kept. */
+	struct hmap *paths;
 };
 
 /* A field of a mapping and its parser (called only for non-null values). */
