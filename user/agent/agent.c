@@ -10,6 +10,7 @@
  * `bpfmesh uninstall` removes them.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -423,6 +424,9 @@ int do_agent(int argc, char **argv)
 		agent_log("generation %u in force, %zu services", ag.applier.state.generation,
 			  ag.applier.state.n_svcs);
 	agent_reload(&ag, "start");
+	/* The first compile's scratch (and the preread thread's malloc arena)
+	 * is free now: give it back, the agent lives on. */
+	malloc_trim(0);
 	if (ag.loader.n_stale) {
 		err = finish_migration(&ag);
 		if (err)
