@@ -217,9 +217,22 @@ static int on_policy_change(struct agent *ag, int fd)
 	return 0;
 }
 
+/* A compile's scratch is free once its apply is done: give it back to the
+ * system (glibc keeps freed memory otherwise: 40-50 MiB of RSS at 10,000
+ * services). Only when a generation was applied: it walks the heap. */
+static void trim_after_apply(struct agent *ag, unsigned int *generation)
+{
+	if (ag->applier.state.generation == *generation)
+		return;
+	*generation = ag->applier.state.generation;
+	malloc_trim(0);
+}
+
 /* Poll every source; between events, retire backend sets past their grace. */
 static int agent_loop(struct agent *ag)
 {
+	unsigned int generation = ag->applier.state.generation;
+
 	struct pollfd pfd[AGENT_MAX_SOURCES];
 	int i, n, rc;
 
@@ -239,6 +252,7 @@ static int agent_loop(struct agent *ag)
 		applier_sweep(&ag->applier, false);
 		agent_health_tick(ag);
 		agent_metrics_tick(ag);
+		trim_after_apply(ag, &generation);
 	}
 }
 
@@ -424,9 +438,7 @@ int do_agent(int argc, char **argv)
 		agent_log("generation %u in force, %zu services", ag.applier.state.generation,
 			  ag.applier.state.n_svcs);
 	agent_reload(&ag, "start");
-	/* The first compile's scratch (and the preread thread's malloc arena)
-	 * is free now: give it back, the agent lives on. */
-	malloc_trim(0);
+	malloc_trim(0); /* the first compile's, and the preread thread's arena */
 	if (ag.loader.n_stale) {
 		err = finish_migration(&ag);
 		if (err)
