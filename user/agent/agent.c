@@ -463,6 +463,7 @@ stop:
 	lb_loader_close(&ag.loader);
 	agent_log("stopped; programs stay attached to %s, pins in %s", ag.cgroup, ag.bpffs);
 cleanup:
+	policy_store_free(&ag.store); /* the preread's, when the loader failed */
 	agent_metrics_stop(&ag);
 	agent_k8s_stop(&ag);
 	if (ino_fd >= 0)
