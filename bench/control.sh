@@ -55,7 +55,7 @@ CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CG=$CGROOT/bpfmesh-ctl-$$
 BPFFS=/sys/fs/bpf/bpfmesh-ctl-$$
 WORK=$(mktemp -d /tmp/bpfmesh-ctl.XXXXXX)
-AGENT_PID=""
+AGENT_PID="" WAIT_PID=""
 
 stop_agent() {
 	local i
@@ -65,6 +65,8 @@ stop_agent() {
 	kill -KILL "$AGENT_PID" 2>/dev/null || true
 	wait "$AGENT_PID" 2>/dev/null || true
 	AGENT_PID=""
+	# SIGTERM leaves the data plane in force: take it down, then the pins.
+	"$BPFMESH" uninstall --bpffs "$BPFFS" --cgroup "$CG" >/dev/null 2>&1 || true
 	rm -rf "$BPFFS"
 }
 
@@ -72,14 +74,29 @@ cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
+	[ -z "$WAIT_PID" ] || kill -TERM "$WAIT_PID" 2>/dev/null
 	stop_agent
 	rmdir "$CG" 2>/dev/null
+	[ -n "${KEEP_LOG:-}" ] && cp "$WORK/agent.log" "$KEEP_LOG"
 	rm -rf "$WORK"
 	exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# bash runs a trap only once the foreground command returns: the long
+# waits below run in the background under `wait` (which a signal ends), so
+# TERM/INT clean up at once.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 mkdir "$CG"
+
+# mapwait ARGS... -> MAPWAIT (its output line), interruptible (see the traps).
+mapwait() {
+	"$CB" mapwait "$@" >"$WORK/mapwait.out" &
+	WAIT_PID=$!
+	wait "$WAIT_PID" || true
+	WAIT_PID=""
+	MAPWAIT=$(cat "$WORK/mapwait.out")
+}
 
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
@@ -114,9 +131,9 @@ start_agent() { # -> START_MS: start until the map holds all
 		--state-dir "$WORK/state" --max-clusters "$CLUSTERS" --max-endpoints "$ENDPOINTS" \
 		>/dev/null 2>"$WORK/agent.log" &
 	AGENT_PID=$!
-	w=$("$CB" mapwait --bpffs "$BPFFS" --vip 127.100.0.1:80 --weight 90 --also "$LAST_VIP" \
-		--since-ns "$t0" --timeout 120 --interval-us 200) || true
-	START_MS=$(kv ms "$w")
+	mapwait --bpffs "$BPFFS" --vip 127.100.0.1:80 --weight 90 --also "$LAST_VIP" \
+		--since-ns "$t0" --timeout 120 --interval-us 200
+	START_MS=$(kv ms "$MAPWAIT")
 }
 
 echo "bpfmesh control plane, $N services x 10 endpoints ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -133,10 +150,10 @@ changes=""
 for i in $(seq "$CHANGES"); do
 	if [ $((i % 2)) = 1 ]; then wts=75/25 pct=75; else wts=90/10 pct=90; fi
 	"$CB" gen-policy --services "$N" --out "$WORK/measured.tmp" --measured-only --weights "$wts"
-	w=$("$CB" mapwait --bpffs "$BPFFS" --vip 127.100.0.1:80 --weight "$pct" \
+	mapwait --bpffs "$BPFFS" --vip 127.100.0.1:80 --weight "$pct" \
 		--rename "$WORK/measured.tmp" "$WORK/policies/bench-measured.yaml" \
-		--timeout 60 --interval-us 100) || true
-	changes="$changes $(kv ms "$w")"
+		--timeout 60 --interval-us 100
+	changes="$changes $(kv ms "$MAPWAIT")"
 	sleep 0.3 # the agent's log line after the map write
 done
 echo "weight change, rename -> map holds it (ms):$changes; $(summary "$changes")"

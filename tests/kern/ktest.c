@@ -302,6 +302,24 @@ static void print_agent_log(const struct ktest_env *e)
 	fclose(f);
 }
 
+/* Where the first agent start of the run went (its start-up and first
+ * apply lines): on 6.1 under QEMU/TCG it takes seconds. */
+static void print_first_startup(const struct ktest_env *e)
+{
+	static bool printed;
+	char line[1024];
+	FILE *f;
+
+	if (printed || !(f = fopen(e->log, "r")))
+		return;
+	printed = true;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "start-up:") || strstr(line, "applied generation") ||
+		    strstr(line, "read and parsed"))
+			printf("  | %s", line);
+	fclose(f);
+}
+
 int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char *const *args)
 {
 	int applied_before = env_count_log(e, "bpfmesh: applied generation");
@@ -314,6 +332,8 @@ int env_start_agent_args(struct ktest_env *e, const char *extra_env, const char 
 	err = env_wait_log(e, "bpfmesh: applied generation", applied_before + 1, 30000);
 	if (err)
 		print_agent_log(e);
+	else
+		print_first_startup(e);
 	return err;
 }
 

@@ -186,6 +186,7 @@ int agent_health_start(struct agent *ag)
 	fds[APPLY_MAP_CONNPOOL_CFG] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_CONNPOOL_CFG);
 	if (ncpu <= 0)
 		return -EINVAL;
+	ag->applier.maps_fresh = !ag->loader.adopted;
 	err = applier_adopt_slots(&ag->applier, fds, ag->loader.sizes.max_endpoints,
 				  ag->loader.sizes.max_clusters, ncpu);
 	if (err)

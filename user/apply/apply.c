@@ -531,7 +531,7 @@ static int adopt_lb(struct applier *a)
 	s->lb_policies = calloc((size_t)max + 1, sizeof(*s->lb_policies));
 	if (!s->lb_policies)
 		return -ENOMEM;
-	for (i = 1; i < max; i++)
+	for (i = 1; i < max && !a->maps_fresh; i++)
 		if (a->ops->lookup(a->fds[APPLY_MAP_LB_POLICY], &i, &s->lb_policies[i]))
 			memset(&s->lb_policies[i], 0, sizeof(s->lb_policies[i]));
 	for (j = 0; j < s->n_sets; j++) {
@@ -559,6 +559,8 @@ int applier_adopt_slots(struct applier *a, const int fds[__APPLY_MAP_MAX], __u32
 	if (max_endpoints < 2 || max_clusters < 2)
 		return 0;
 	err = slots_init(&a->state.slots, max_endpoints, max_clusters, ncpu);
+	if (a->maps_fresh)
+		max_clusters = max_endpoints = 0; /* zero slots: nothing to adopt */
 	for (i = 1; !err && i < max_clusters; i++)
 		adopt_cluster(a, i, now);
 	if (!err)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -641,12 +642,21 @@ static bool object_wanted(const struct lb_loader *l, enum lb_obj obj)
 
 /* Open and load every object wanted; maps pinned by name are shared between
  * them and with an earlier agent through pin_root_path. */
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 static int load_objects(struct lb_loader *l)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = l->bpffs_dir);
 	int i, err;
 
 	for (i = 0; i < __LB_OBJ_MAX; i++) {
+		double t0 = mono_ms();
 		const void *bytes;
 		size_t sz;
 
@@ -666,6 +676,7 @@ static int load_objects(struct lb_loader *l)
 			err = size_maps(l, l->objs[i]);
 		if (!err)
 			err = bpf_object__load(l->objs[i]);
+		l->load_ms[i] = mono_ms() - t0;
 		if (err) {
 			fprintf(stderr, "Failed to load BPF programs of %s: %d (%s)\n",
 				lb_objects[i].name, err, strerror(-err));
@@ -801,6 +812,7 @@ int lb_loader_finish_migration(struct lb_loader *l)
 int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,
 		   const char *interfaces, const struct lb_sizes *sizes)
 {
+	double t0;
 	int err;
 
 	memset(l, 0, sizeof(*l));
@@ -848,7 +860,9 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 		l->adopted = true;
 		return 0;
 	}
+	t0 = mono_ms();
 	err = attach_all(l);
+	l->attach_ms = mono_ms() - t0;
 	if (err)
 		goto cleanup;
 	return 0;
@@ -924,6 +938,22 @@ void lb_loader_detach(struct lb_loader *l)
 	lb_loader_close(l);
 	if (l->bpffs_dir[0])
 		rmdir(l->bpffs_dir); /* fails, harmlessly, if someone else's pins remain */
+}
+
+void lb_loader_startup_text(const struct lb_loader *l, char *buf, size_t len)
+{
+	size_t at = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < __LB_OBJ_MAX; i++) {
+		if (!l->objs[i] || at >= len)
+			continue;
+		at += (size_t)snprintf(buf + at, len - at, "%s%s %.0f ms", at ? ", " : "",
+				       lb_objects[i].name, l->load_ms[i]);
+	}
+	if (at < len)
+		snprintf(buf + at, len - at, "; attached in %.0f ms", l->attach_ms);
 }
 
 struct bpf_program *lb_loader_program(const struct lb_loader *l, const char *prog)

@@ -5,6 +5,8 @@
 
 #include "hmap.h"
 
+#define HMAP_USED (1ULL << 63)
+
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 14695981039346656037ULL;
@@ -13,7 +15,7 @@ static uint64_t hash_str(const char *s)
 		h ^= (unsigned char)*s;
 		h *= 1099511628211ULL;
 	}
-	return h;
+	return h | HMAP_USED;
 }
 
 static uint64_t hash_ptr(const void *a, const void *b)
@@ -21,13 +23,18 @@ static uint64_t hash_ptr(const void *a, const void *b)
 	uint64_t h = (uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ULL;
 
 	h ^= (uint64_t)(uintptr_t)b + 0x7f4a7c159e3779b9ULL + (h << 6) + (h >> 2);
-	return h ^ (h >> 29);
+	return (h ^ (h >> 29)) | HMAP_USED;
+}
+
+static bool ent_used(const struct hmap_ent *e)
+{
+	return e->hash != 0;
 }
 
 static bool ent_eq(const struct hmap_ent *e, uint64_t h, const void *a, const void *b,
 		   bool str)
 {
-	if (!e->used || e->hash != h)
+	if (e->hash != h) /* a free entry's is 0, never h */
 		return false;
 	return str ? strcmp(e->k1, a) == 0 : (e->k1 == a && e->k2 == b);
 }
@@ -37,7 +44,7 @@ static struct hmap_ent *hmap_slot(const struct hmap *m, uint64_t h, const void *
 {
 	size_t i = (size_t)h & (m->cap - 1);
 
-	while (m->v[i].used && !ent_eq(&m->v[i], h, a, b, str))
+	while (ent_used(&m->v[i]) && !ent_eq(&m->v[i], h, a, b, str))
 		i = (i + 1) & (m->cap - 1);
 	return &m->v[i];
 }
@@ -56,10 +63,10 @@ static bool hmap_grow(struct hmap *m)
 		return false;
 	}
 	for (i = 0; i < old.cap; i++) {
-		if (old.v[i].used) {
+		if (ent_used(&old.v[i])) {
 			struct hmap_ent *e = &m->v[old.v[i].hash & (m->cap - 1)];
 
-			while (e->used)
+			while (ent_used(e))
 				e = e + 1 < m->v + m->cap ? e + 1 : m->v;
 			*e = old.v[i];
 		}
@@ -76,10 +83,10 @@ static bool hmap_put(struct hmap *m, uint64_t h, const void *a, const void *b, b
 	if (!hmap_grow(m))
 		return false;
 	e = hmap_slot(m, h, a, b, str);
-	*added = !e->used;
-	if (e->used)
+	*added = !ent_used(e);
+	if (!*added)
 		return true;
-	*e = (struct hmap_ent){ .hash = h, .k1 = a, .k2 = b, .val = val, .used = true };
+	*e = (struct hmap_ent){ .hash = h, .k1 = a, .k2 = b, .val = val };
 	m->n++;
 	return true;
 }
@@ -92,7 +99,7 @@ static bool hmap_get(const struct hmap *m, uint64_t h, const void *a, const void
 	if (!m->cap)
 		return false;
 	e = hmap_slot(m, h, a, b, str);
-	if (!e->used)
+	if (!ent_used(e))
 		return false;
 	*val = e->val;
 	return true;

@@ -1491,6 +1491,26 @@ static bool store_read(struct policy_store *st, const struct file_list *fl,
 	return true;
 }
 
+int policy_store_preread(struct policy_store *st, const char *const *paths, size_t n_paths)
+{
+	struct diag_list dl = { 0 }; /* policy_store_compile reports them */
+	struct file_list fl = { 0 };
+	struct pfile **files;
+	size_t n;
+	int ret = 2;
+
+	if (!policy_files_collect(&fl, paths, n_paths, &dl)) {
+		ret = store_read(st, &fl, NULL, NULL, NULL, 0, &files, &n) ? 0 : 1;
+		if (ret == 0) {
+			st->files = files;
+			st->n_files = n;
+		}
+	}
+	policy_files_free(&fl);
+	diag_free(&dl);
+	return ret;
+}
+
 int policy_store_compile(struct policy_store *st, const char *const *paths, size_t n_paths,
 			 const char *const *names, const char *const *bufs, const size_t *lens,
 			 size_t n_bufs, struct diag_list *dl, struct bpfmesh_image *img,

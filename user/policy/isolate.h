@@ -116,6 +116,11 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 			 size_t n_bufs, struct diag_list *dl, struct bpfmesh_image *img,
 			 struct policy_report *rep);
 
+/* Read and parse the files under paths into st's cache, compiling nothing
+ * (the agent does it while the kernel verifies its programs): the next
+ * policy_store_compile finds them read, unless they changed since. 0, 1 out
+ * of memory, 2 a path cannot be listed. Not concurrent with a compile. */
+int policy_store_preread(struct policy_store *st, const char *const *paths, size_t n_paths);
 /* The last compiled image is in force: its versions become the last good.
  * The next compile is a full one. */
 void policy_store_commit(struct policy_store *st);

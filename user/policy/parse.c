@@ -8,6 +8,7 @@
 #include "check.h"
 #include "parse.h"
 #include "parse_kinds.h"
+#include "yaml_load.h"
 
 /* ---- documents --------------------------------------------------------- */
 
@@ -275,24 +276,6 @@ static void doc_parse_recorded(struct ydoc *d, struct model *m, yaml_node_t *roo
 	m->docs_tail = &md->next;
 }
 
-static void parse_yaml_error(struct diag_list *dl, const char *file, yaml_parser_t *p)
-{
-	const yaml_mark_t *mk = p->problem ? &p->problem_mark : &p->mark;
-
-	if (p->error == YAML_MEMORY_ERROR) {
-		diag_add(dl, DIAG_ERROR, file, 0, 0, "", "out of memory while reading YAML");
-		return;
-	}
-	if (p->context)
-		diag_add(dl, DIAG_ERROR, file, (unsigned int)mk->line + 1,
-			 (unsigned int)mk->column + 1, "", "invalid YAML: %s %s",
-			 p->problem ? p->problem : "syntax error", p->context);
-	else
-		diag_add(dl, DIAG_ERROR, file, (unsigned int)mk->line + 1,
-			 (unsigned int)mk->column + 1, "", "invalid YAML: %s",
-			 p->problem ? p->problem : "syntax error");
-}
-
 /* The document where the model ran out of room (or memory) is named. */
 static void parse_report_oom(struct model *m, struct diag_list *dl, const char *file,
 			     const yaml_node_t *root)
@@ -312,45 +295,37 @@ static void parse_report_oom(struct model *m, struct diag_list *dl, const char *
 bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len,
 		  struct diag_list *dl)
 {
-	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena, .visits = &m->visits };
-	yaml_parser_t parser;
-	yaml_document_t doc;
+	struct hmap paths = { 0 };
+	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena, .visits = &m->visits,
+			  .paths = &paths };
+	enum yload_result r;
+	struct yload ld;
 	yaml_node_t *root;
 	size_t ndocs = 0;
 
-	if (!yprescan_ok(file, buf, len, dl)) {
-		m->unreadable = true;
-		return true; /* reported; the rest of the compile goes on */
-	}
-	if (!yaml_parser_initialize(&parser)) {
+	if (!yload_init(&ld, buf, len)) {
 		m->arena.oom = true;
 		return false;
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	for (;;) {
-		if (!yaml_parser_load(&parser, &doc)) {
-			parse_yaml_error(dl, file, &parser);
-			m->unreadable = true;
-			break;
-		}
-		root = yaml_document_get_root_node(&doc);
-		if (!root) {
-			yaml_document_delete(&doc);
-			break;
-		}
-		d.doc = &doc;
-		m->visits.left += (unsigned long)(doc.nodes.top - doc.nodes.start);
+	while ((r = yload_next(&ld, file, dl)) == YLOAD_DOC) {
+		root = yaml_document_get_root_node(&ld.doc);
+		d.doc = &ld.doc;
+		m->visits.left += (unsigned long)(ld.doc.nodes.top - ld.doc.nodes.start);
 		doc_parse_recorded(&d, m, root);
 		if (m->arena.oom)
 			parse_report_oom(m, dl, file, root);
-		yaml_document_delete(&doc);
 		ndocs++;
-		if (m->arena.oom || m->visits.spent) {
-			m->unreadable = true;
+		if (m->arena.oom || m->visits.spent)
 			break;
-		}
 	}
-	yaml_parser_delete(&parser);
+	yload_free(&ld);
+	hmap_free(&paths);
+	if (r == YLOAD_NOMEM)
+		m->arena.oom = true;
+	/* Invalid YAML or over a limit (reported): what the file held keeps its
+	 * last good version (isolate.c). */
+	if (r != YLOAD_END)
+		m->unreadable = true;
 	if (ndocs == 0 && !diag_count_errors(dl))
 		diag_add(dl, DIAG_NOTE, file, 0, 0, "", "no YAML documents");
 	return !m->arena.oom;

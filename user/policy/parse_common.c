@@ -4,13 +4,29 @@
 #include <string.h>
 
 #include "check.h"
+#include "hmap.h"
 #include "parse_common.h"
+
+/* path in the arena, once per file (d->paths). */
+static const char *ysrc_path(struct ydoc *d, const char *path)
+{
+	size_t kept;
+	bool added;
+	char *p;
+
+	if (d->paths && hmap_get_str(d->paths, path, &kept))
+		return (const char *)kept;
+	p = arena_strdup(d->a, path);
+	if (p && d->paths && !hmap_put_str(d->paths, p, (size_t)p, &added))
+		d->paths = NULL; /* out of memory: go on without sharing */
+	return p;
+}
 
 struct src ysrc(struct ydoc *d, const yaml_node_t *n, const char *path)
 {
 	struct src s = {
 		.file = d->file,
-		.path = arena_strdup(d->a, path ? path : ""),
+		.path = ysrc_path(d, path ? path : ""),
 		.line = ynode_line(n),
 		.col = ynode_col(n),
 	};

@@ -36,17 +36,35 @@ void ydiag(struct ydoc *d, const yaml_node_t *n, enum diag_level level,
 	diag_add(d->dl, level, d->file, ynode_line(n), ynode_col(n), path, "%s", buf);
 }
 
+/* parent + sep + name into buf (YPATH_MAX), cut as snprintf would: paths
+ * are built for every field walked, so without snprintf's formatting. */
+static void ypath_join(char *buf, const char *parent, char sep, const char *name, size_t nlen)
+{
+	size_t plen = parent ? strlen(parent) : 0, at;
+
+	if (plen >= YPATH_MAX)
+		plen = YPATH_MAX - 1;
+	memmove(buf, parent ? parent : "", plen); /* buf may be parent */
+	at = plen;
+	if (sep && at < YPATH_MAX - 1)
+		buf[at++] = sep;
+	if (nlen > YPATH_MAX - 1 - at)
+		nlen = YPATH_MAX - 1 - at;
+	memcpy(buf + at, name, nlen);
+	buf[at + nlen] = '\0';
+}
+
 void ypath_key(char *buf, const char *parent, const char *key)
 {
-	if (parent && parent[0])
-		snprintf(buf, YPATH_MAX, "%s.%s", parent, key);
-	else
-		snprintf(buf, YPATH_MAX, "%s", key);
+	ypath_join(buf, parent, parent && parent[0] ? '.' : 0, key, strlen(key));
 }
 
 void ypath_idx(char *buf, const char *parent, size_t i)
 {
-	snprintf(buf, YPATH_MAX, "%s[%zu]", parent, i);
+	char idx[24];
+	int n = snprintf(idx, sizeof(idx), "[%zu]", i);
+
+	ypath_join(buf, parent, 0, idx, (size_t)n);
 }
 
 static const char *yscalar(const yaml_node_t *n)
@@ -74,9 +92,17 @@ static const char *const true_words[] = { "true", "True", "TRUE", "yes", "Yes", 
 static const char *const false_words[] = { "false", "False", "FALSE", "no", "No", "NO",
 					   "off", "Off", "OFF", NULL };
 
+/* Can a plain scalar starting with c be a null or boolean word? Checked
+ * first: the word tables are compared for every scalar walked. */
+static bool may_be_word(char c)
+{
+	return !c || strchr("~nNyYtTfFoO", c);
+}
+
 bool ynode_is_null(const yaml_node_t *n)
 {
-	return !n || (yscalar_plain(n) && str_in(yscalar(n), null_words));
+	return !n || (yscalar_plain(n) && may_be_word(yscalar(n)[0]) &&
+		      str_in(yscalar(n), null_words));
 }
 
 static bool looks_int(const char *s)
@@ -106,16 +132,23 @@ static bool looks_float(const char *s)
 	return *end == '\0';
 }
 
+/* Can a plain scalar starting with c be anything but a string? null, bool,
+ * int and float words start with one of these (or are empty). */
+static bool may_not_be_string(char c)
+{
+	return !c || strchr("~nNyYtTfFoO+-.0123456789", c);
+}
+
 /* What a plain scalar resolves to, in words for messages. */
 static const char *yscalar_kind(const yaml_node_t *n)
 {
 	const char *s = yscalar(n);
 
-	if (!yscalar_plain(n))
+	if (!yscalar_plain(n) || !may_not_be_string(s[0]))
 		return "a string";
-	if (str_in(s, null_words))
+	if (may_be_word(s[0]) && str_in(s, null_words))
 		return "null";
-	if (str_in(s, true_words) || str_in(s, false_words))
+	if (may_be_word(s[0]) && (str_in(s, true_words) || str_in(s, false_words)))
 		return "a boolean";
 	if (looks_int(s))
 		return "an integer";
@@ -158,67 +191,6 @@ bool yvisit(struct ydoc *d, const yaml_node_t *n)
 	}
 	d->visits->left--;
 	return true;
-}
-
-static int token_depth_change(yaml_token_type_t t)
-{
-	switch (t) {
-	case YAML_BLOCK_SEQUENCE_START_TOKEN:
-	case YAML_BLOCK_MAPPING_START_TOKEN:
-	case YAML_FLOW_SEQUENCE_START_TOKEN:
-	case YAML_FLOW_MAPPING_START_TOKEN:
-		return 1;
-	case YAML_BLOCK_END_TOKEN:
-	case YAML_FLOW_SEQUENCE_END_TOKEN:
-	case YAML_FLOW_MAPPING_END_TOKEN:
-		return -1;
-	default:
-		return 0;
-	}
-}
-
-static bool token_starts_node(yaml_token_type_t t)
-{
-	return t == YAML_SCALAR_TOKEN || token_depth_change(t) > 0;
-}
-
-/* A new document begins: its node count starts again. */
-static bool token_starts_doc(yaml_token_type_t t)
-{
-	return t == YAML_DOCUMENT_START_TOKEN || t == YAML_DOCUMENT_END_TOKEN;
-}
-
-bool yprescan_ok(const char *file, const char *buf, size_t len, struct diag_list *dl)
-{
-	unsigned long nodes = 0;
-	yaml_parser_t p;
-	yaml_token_t t;
-	const char *why = NULL;
-	long depth = 0;
-	bool done = false;
-
-	if (!yaml_parser_initialize(&p)) {
-		diag_add(dl, DIAG_ERROR, file, 0, 0, "", "out of memory while reading YAML");
-		return false;
-	}
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	while (!done && yaml_parser_scan(&p, &t)) {
-		depth += token_depth_change(t.type);
-		nodes = token_starts_doc(t.type) ? 0 : nodes + token_starts_node(t.type);
-		done = t.type == YAML_STREAM_END_TOKEN;
-		if (depth > YDOC_MAX_DEPTH)
-			why = "nesting deeper than " YSTR(YDOC_MAX_DEPTH) " levels";
-		else if (nodes > YDOC_MAX_NODES)
-			why = "a document with more than " YSTR(YDOC_MAX_NODES) " nodes";
-		if (why) {
-			diag_add(dl, DIAG_ERROR, file, (unsigned int)t.start_mark.line + 1,
-				 (unsigned int)t.start_mark.column + 1, "", "%s; file not read", why);
-			done = true;
-		}
-		yaml_token_delete(&t);
-	}
-	yaml_parser_delete(&p);
-	return !why;
 }
 
 yaml_node_t *ymap_get(struct ydoc *d, yaml_node_t *map, const char *key)

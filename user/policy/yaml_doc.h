@@ -15,17 +15,19 @@
 #include "diag.h"
 #include "model.h"
 
+struct hmap;
+
 #define YPATH_MAX 256
-/* Nesting deeper than this (block and flow together) is refused before the
- * document is loaded: libyaml's scanner spends time quadratic in the depth
- * (100,000 levels of "[[[[" took 15-30 s). Istio resources nest about 12
- * deep; Kubernetes objects rarely pass 30. */
+/* Nesting deeper than this (block and flow together, counted on the events
+ * as they come, yaml_load.c) stops the file at that point: libyaml's
+ * scanner spends time quadratic in the depth (100,000 levels of "[[[["
+ * took 15-30 s). Istio resources nest about 12 deep; Kubernetes objects
+ * rarely pass 30. */
 #define YDOC_MAX_DEPTH 100
-/* Nodes in one document, counted before it is loaded: libyaml holds a whole
- * document in memory at about 200 bytes a node (30x the text for short
- * scalars), so this caps the loader at about 100 MB. Kubernetes stores no
- * object over 1.5 MiB, about 150,000 nodes; files may hold any number of
- * documents, each loaded and freed in turn. */
+/* Nodes in one document, counted as they are loaded: a node takes about
+ * 100 bytes in the loader's buffers (yaml_load.c), so this caps them at
+ * about 50 MB. Kubernetes stores no object over 1.5 MiB, about 150,000
+ * nodes; files may hold any number of documents, each loaded in turn. */
 #define YDOC_MAX_NODES 500000
 #define YSTR_(x) #x
 #define YSTR(x) YSTR_(x)
@@ -37,6 +39,9 @@ struct ydoc {
 	struct arena *a;
 	struct visit_budget *visits; /* the compile's, shared by its files */
 	yaml_node_t *key; /* key of the field whose parser is running */
+	/* Field paths already in the arena (ysrc): documents of one file
+	 * repeat them ("spec.endpoints[3].labels.version"). NULL: none kept. */
+	struct hmap *paths;
 };
 
 /* A field of a mapping and its parser (called only for non-null values). */
@@ -49,12 +54,6 @@ struct yfield {
 #define Y_REQUEST_ONLY "needs to see HTTP requests; not enforced at connection level"
 #define Y_NOT_YET "not yet implemented; ignored"
 #define Y_UNKNOWN "unknown or not yet implemented field; ignored"
-
-/* Scan buf's tokens and report (at file:line:col) nesting deeper than
- * YDOC_MAX_DEPTH or a document of more than YDOC_MAX_NODES nodes. true: the
- * buffer may be loaded (YAML errors are left to the loader). Linear in len:
- * the scan stops at the first token over a limit. */
-bool yprescan_ok(const char *file, const char *buf, size_t len, struct diag_list *dl);
 
 /* Where to report a whole field: its key while its parser runs, else n. */
 yaml_node_t *ykey(struct ydoc *d, yaml_node_t *n);
