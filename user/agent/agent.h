@@ -45,8 +45,12 @@ struct agent_reported {
 };
 
 /* The connection sweep (conn_sweep.c): maxConnectionDuration, idleTimeout. */
+struct netns_set;
 struct agent_conn_sweep {
 	struct bpf_link *link; /* the iter/tcp program's; NULL: not enforced here */
+	int home_ns;           /* the agent's network namespace */
+	struct netns_set *netns; /* the managed processes' other namespaces */
+	__u64 netns_at_ms;     /* last listing of them */
 	unsigned int hz;       /* the kernel's CONFIG_HZ; 0: idleTimeout not enforced */
 	__u64 last_ms;         /* start of the last run (CLOCK_MONOTONIC) */
 	__u64 runs;

@@ -17,9 +17,16 @@
  * DIRECT and BUSY live on. Elsewhere (6.1): the agent says once that the
  * fields are not enforced on this kernel, all four live on, and the
  * counters are shown as absent.
+ *
+ * conn_timeouts_netns: the same silent connection from a process of the
+ * managed cgroup in a network namespace of its own (a pod's), with its
+ * endpoint there too: the agent sweeps that namespace as well.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -140,8 +147,9 @@ static int ct_round(int fd, bool sending)
 	return n == 1 ? 0 : n < 0 ? errno : EPIPE;
 }
 
-static void ct_client(struct ct_seen *s)
+static void ct_client(void *arg)
 {
+	struct ct_seen *s = arg;
 	int fd[CT_N], i;
 	double t0, t;
 
@@ -167,7 +175,9 @@ static void ct_client(struct ct_seen *s)
 			close(fd[i]);
 }
 
-static bool ct_run_client(struct ktest_env *e, struct ct_seen *s)
+/* Run fn(arg) in a child inside the managed cgroup; true when it ran to
+ * the end. */
+static bool ct_in_cgroup(struct ktest_env *e, void (*fn)(void *), void *arg)
 {
 	int status = 0;
 	pid_t pid = fork();
@@ -175,12 +185,35 @@ static bool ct_run_client(struct ktest_env *e, struct ct_seen *s)
 	if (pid == 0) {
 		if (join_cgroup(e->cgroup))
 			_exit(2);
-		ct_client(s);
+		fn(arg);
 		_exit(0);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return ASSERT_TRUE(false, "client");
 	return ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client");
+}
+
+/* The test's policy applied by a fresh agent (extra arguments or NULL). */
+static bool ct_start(struct ktest_env *e, const char *const *args)
+{
+	char yaml[4096];
+
+	memset(e, 0, sizeof(*e));
+	ct_policy(yaml, sizeof(yaml));
+	return ASSERT_OK(env_setup(e), "env_setup") &&
+	       ASSERT_OK(env_write_policy(e, "timeouts.yaml", yaml), "write policy") &&
+	       ASSERT_OK(env_start_agent_args(e, NULL, args), "agent");
+}
+
+/* Shared with the client child. */
+static void *ct_shared(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0, len);
+	return p;
 }
 
 static void ct_print(const struct ct_seen *s)
@@ -269,27 +302,19 @@ static void ct_check_not_enforced(struct ktest_env *e, const struct ct_seen *s)
 
 KTEST(conn_timeouts)
 {
-	struct ct_seen *seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE,
-				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	static const char *const eps[] = { CT_EP };
-	bool enforced = connpool_kernel_has_sock_destroy();
 	static const char *const args[] = { "--metrics", "127.0.0.1:0", NULL };
+	struct ct_seen *seen = ct_shared(sizeof(*seen));
+	bool enforced = connpool_kernel_has_sock_destroy();
 	struct backends be = { 0 };
 	struct ktest_env env;
-	char yaml[4096];
 
-	memset(&env, 0, sizeof(env));
-	if (!ASSERT_TRUE(seen != MAP_FAILED, "mmap"))
+	if (!ASSERT_TRUE(seen != NULL, "mmap"))
 		return;
-	memset(seen, 0, sizeof(*seen));
-	ct_policy(yaml, sizeof(yaml));
 	printf("  kernel %s bpf_sock_destroy\n", enforced ? "has" : "lacks");
-	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
-	    !ASSERT_OK(env_write_policy(&env, "timeouts.yaml", yaml), "write policy") ||
+	if (!ct_start(&env, args) ||
 	    !ASSERT_OK(backends_start_in(&be, NULL, eps, 1, 8080, true), "echo backend") ||
-	    !ASSERT_OK(env_start_agent_args(&env, NULL, args), "agent"))
-		goto out;
-	if (!ct_run_client(&env, seen))
+	    !ct_in_cgroup(&env, ct_client, seen))
 		goto out;
 	ct_print(seen);
 	if (enforced)
@@ -298,6 +323,81 @@ KTEST(conn_timeouts)
 		ct_check_not_enforced(&env, seen);
 out:
 	backends_stop(&be);
+	munmap(seen, sizeof(*seen));
+	env_teardown(&env);
+}
+
+/* ---- a client in its own network namespace ------------------------------ */
+
+struct ct_ns_seen {
+	int setup_err;   /* 0, or the step that failed */
+	int connected;
+	int err;         /* errno that ended it; 0: alive at the end */
+	double died_ms;
+};
+
+/* In a new network namespace (a pod's): loopback up, the endpoint
+ * listening (the handshake completes in its backlog), one silent
+ * connection through the idleTimeout VIP, watched. */
+static void ct_ns_client(void *arg)
+{
+	struct ct_ns_seen *s = arg;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	int one = 1, lfd, fd = -1;
+	double t0, t;
+
+	if (unshare(CLONE_NEWNET) || system("ip link set lo up")) {
+		s->setup_err = 1;
+		return;
+	}
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	inet_pton(AF_INET, CT_EP, &sa.sin_addr);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 8)) {
+		s->setup_err = 2;
+		return;
+	}
+	sa.sin_port = htons(81);
+	inet_pton(AF_INET, CT_VIP, &sa.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	s->connected = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	t0 = ct_now_ms();
+	while (s->connected && !s->err && (t = ct_now_ms() - t0) < CONN_WATCH_MS) {
+		s->err = ct_round(fd, false);
+		s->died_ms = t;
+		usleep(CONN_ROUND_MS * 1000);
+	}
+	close(fd);
+	close(lfd);
+}
+
+KTEST(conn_timeouts_netns)
+{
+	struct ct_ns_seen *seen = ct_shared(sizeof(*seen));
+	bool enforced = connpool_kernel_has_sock_destroy();
+	struct ktest_env env;
+
+	if (!ASSERT_TRUE(seen != NULL, "mmap"))
+		return;
+	if (!ct_start(&env, NULL) || !ct_in_cgroup(&env, ct_ns_client, seen))
+		goto out;
+	ASSERT_EQ(seen->setup_err, 0, "namespace, loopback and endpoint");
+	ASSERT_EQ(seen->connected, 1, "connected in its own namespace");
+	if (seen->err)
+		printf("  own namespace, idleTimeout 2s, silent: %s after %.0f ms\n",
+		       strerror(seen->err), seen->died_ms);
+	else
+		printf("  own namespace, idleTimeout 2s, silent: open after %d ms\n",
+		       CONN_WATCH_MS);
+	if (enforced) {
+		ASSERT_EQ(seen->err, ECONNABORTED, "aborted in its namespace");
+		ASSERT_TRUE(seen->died_ms >= CONN_LIMIT_MS &&
+			    seen->died_ms <= CONN_LIMIT_MS + CONN_LATE_MS,
+			    "idleTimeout: closed at 2 s + sweep");
+	} else {
+		ASSERT_EQ(seen->err, 0, "not enforced on this kernel: untouched");
+	}
+out:
 	munmap(seen, sizeof(*seen));
 	env_teardown(&env);
 }
