@@ -100,7 +100,7 @@ int agent_conn_sweep_start(struct agent *ag)
 		  "connection sweep every %d ms (every %d ms while a limit is under %d ms)%s",
 		  CONN_SWEEP_MS, AGENT_TICK_MS, CONN_SWEEP_SHORT_MS,
 		  sw->hz ? "" : "; idleTimeout is not: the kernel's HZ is unknown "
-			       "(no /proc/config.gz or /boot/config-*)");
+			       "(no CONFIG_HZ in its config)");
 	return 0;
 }
 
