@@ -35,6 +35,25 @@ static void fmt_u(char *buf, size_t len, bool set, unsigned long long v, const c
 		snprintf(buf, len, "-");
 }
 
+/* A duration of whole ms in its largest whole unit: "1h", "90s", "250ms";
+ * "-" when not set. */
+static void fmt_ms(char *buf, size_t len, bool set, unsigned long long ms)
+{
+	static const struct {
+		unsigned long long ms;
+		const char *unit;
+	} units[] = { { 3600000, "h" }, { 60000, "m" }, { 1000, "s" } };
+	size_t i;
+
+	for (i = 0; set && ms && i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms % units[i].ms == 0) {
+			fmt_u(buf, len, true, ms / units[i].ms, units[i].unit);
+			return;
+		}
+	}
+	fmt_u(buf, len, set, ms, "ms");
+}
+
 /* "11s/12s/3": time, interval, probes; "on" for the kernel's values. */
 static void fmt_keepalive(char *buf, size_t len, const struct connpool_cfg *c)
 {
@@ -60,12 +79,12 @@ static void pool_row_table(struct pool_rows *r, const struct health_cluster *cl,
 	fmt_u(max, sizeof(max), c->flags & BPFMESH_CONNPOOL_F_LIMIT, c->max_connections, "");
 	snprintf(nopen, sizeof(nopen), "%llu", (unsigned long long)open);
 	snprintf(over, sizeof(over), "%llu", (unsigned long long)cl->st.overflow);
-	fmt_u(timeout, sizeof(timeout), c->connect_timeout_ms, c->connect_timeout_ms, "ms");
+	fmt_ms(timeout, sizeof(timeout), c->connect_timeout_ms, c->connect_timeout_ms);
 	fmt_keepalive(ka, sizeof(ka), c);
-	fmt_u(dur, sizeof(dur), c->flags & BPFMESH_CONNPOOL_F_DURATION,
-	      c->max_duration_ns / NS_PER_MS, "ms");
-	fmt_u(idle, sizeof(idle), c->flags & BPFMESH_CONNPOOL_F_IDLE,
-	      c->idle_timeout_ns / NS_PER_MS, "ms");
+	fmt_ms(dur, sizeof(dur), c->flags & BPFMESH_CONNPOOL_F_DURATION,
+	       c->max_duration_ns / NS_PER_MS);
+	fmt_ms(idle, sizeof(idle), c->flags & BPFMESH_CONNPOOL_F_IDLE,
+	       c->idle_timeout_ns / NS_PER_MS);
 	fmt_u(dur_closed, sizeof(dur_closed), r->closed_fd >= 0, closed->max_duration, "");
 	fmt_u(idle_closed, sizeof(idle_closed), r->closed_fd >= 0, closed->idle, "");
 	table_add(r->t, (const char *const[]){ cl->name, max, nopen, over, timeout, ka, dur,
@@ -171,11 +190,11 @@ int maps_show_pool(const char *bpffs_dir)
 		json_finish(&j);
 	} else {
 		table_print(&t);
-		printf("%zu %s; KEEPALIVE time/interval/probes (- : the kernel's); CLOSED: "
-		       "connections closed at that limit%s\n", r.n,
+		printf("%zu %s; KEEPALIVE time/interval/probes (- : the kernel's)\n%s\n", r.n,
 		       cli_plural(r.n, "destination", "destinations"),
-		       r.closed_fd >= 0 ? "" : " (- : DURATION and IDLE are not enforced: the "
-					      "kernel cannot close connections from BPF)");
+		       r.closed_fd >= 0 ? "CLOSED: connections closed at the limit left of it" :
+					  "DURATION and IDLE are not enforced on this kernel (closing "
+					  "connections from BPF needs Linux 6.5+)");
 	}
 	rc = EXIT_OK;
 out:

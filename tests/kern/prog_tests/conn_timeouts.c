@@ -269,6 +269,10 @@ static void ct_check_enforced(struct ktest_env *e, const struct ct_seen *s)
 	ASSERT_TRUE(ct_pool_num(out, "idle.default.svc.cluster.local:81",
 				"cx_max_duration_reached") == 0, "no duration close on idle");
 
+	ASSERT_EQ(env_run_cli(e, out, sizeof(out), "maps pool --bpffs %s", e->bpffs), 0,
+		  "maps pool, table");
+	printf("%s", out);
+
 	port = env_metrics_port(e);
 	if (!ASSERT_TRUE(port > 0, "metrics port") ||
 	    !ASSERT_OK(env_get_metrics(port, metrics, sizeof(metrics)), "GET /metrics"))
@@ -298,6 +302,11 @@ static void ct_check_not_enforced(struct ktest_env *e, const struct ct_seen *s)
 		  "maps pool");
 	ASSERT_TRUE(strstr(out, "\"cx_max_duration_reached\":null") != NULL,
 		    "no close counters on this kernel");
+	ASSERT_EQ(env_run_cli(e, out, sizeof(out), "maps pool --bpffs %s", e->bpffs), 0,
+		  "maps pool, table");
+	printf("%s", out);
+	ASSERT_TRUE(strstr(out, "DURATION and IDLE are not enforced on this kernel") != NULL,
+		    "the table says so");
 }
 
 KTEST(conn_timeouts)
