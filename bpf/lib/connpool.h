@@ -143,6 +143,24 @@ static __always_inline void connpool4_on_connect(struct bpf_sock_ops *skops, __u
 						 BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/* Envoy's max_connection_duration runs from the moment the connection was
+ * established: that moment goes into the socket's storage for the sweep
+ * (conn_sweep.bpf.c), only for clusters that set maxConnectionDuration, so
+ * other connections pay nothing more. A socket whose storage cannot be had
+ * is timed from its connect (sock_conn.start_ns) instead. */
+static __always_inline void connpool4_mark_established(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk; /* read once: each read may be NULL */
+	struct connpool_life *life;
+
+	if (!sk)
+		return;
+	life = bpf_sk_storage_get(&bpfmesh_connpool4_life_v1, sk, NULL,
+				  BPF_SK_STORAGE_GET_F_CREATE);
+	if (life)
+		life->established_ns = bpf_ktime_get_ns();
+}
+
 /* sockops ACTIVE_ESTABLISHED_CB: the connect timeout is over. Envoy's
  * connect_timeout bounds the connect only, so the user timeout set for it
  * is taken back (one the application set itself was left alone). */
@@ -152,7 +170,11 @@ static __always_inline void connpool4_on_established(struct bpf_sock_ops *skops,
 	const struct connpool_cfg *cfg = connpool4_cfg(cluster_slot);
 	int zero = 0;
 
-	if (!cfg || !cfg->connect_timeout_ms)
+	if (!cfg)
+		return;
+	if (cfg->flags & BPFMESH_CONNPOOL_F_DURATION)
+		connpool4_mark_established(skops);
+	if (!cfg->connect_timeout_ms)
 		return;
 	if (connpool4_user_timeout(skops) == cfg->connect_timeout_ms)
 		bpf_setsockopt(skops, BPFMESH_SOL_TCP, BPFMESH_TCP_USER_TIMEOUT, &zero,

@@ -35,9 +35,24 @@
  *    TCP_KEEPCNT where given, set at TCP_CONNECT_CB, so the application's
  *    getsockopt sees them. Istio passes whole seconds (time.Seconds), and
  *    Envoy leaves a 0 to the kernel, as does this.
- *  - maxConnectionDuration, idleTimeout: written here for the agent; the
- *    kernel programs do not enforce them (connpool_cfg.flags says whether
- *    they are set).
+ *  - maxConnectionDuration, idleTimeout: enforced on Linux 6.5+ by the
+ *    connection sweep (bpf/conn_sweep.bpf.c, its own object, loaded only
+ *    where the kernel has the bpf_sock_destroy kfunc), an iter/tcp program
+ *    the agent runs every second (user/agent/conn_sweep.c). It looks only
+ *    at sockets connect4 placed (struct sock_conn) on a cluster whose
+ *    config sets either field, and destroys a connection whose time is up
+ *    (tcp_abort: a RST to the peer, ECONNABORTED to the application),
+ *    counted per cluster in struct connpool_closed. Envoy's rules:
+ *      maxConnectionDuration (HttpProtocolOptions.max_connection_duration,
+ *      where Istio puts tcp.maxConnectionDuration): the connection is
+ *      closed once that long has passed since it was established; the
+ *      time of establishment is struct connpool_life, written by sockops
+ *      at ACTIVE_ESTABLISHED_CB for clusters that set the field.
+ *      idleTimeout (tcp_proxy idle_timeout): closed after that long with
+ *      no bytes sent or received; Istio's default 1 h applies when unset,
+ *      "0s" turns it off (connpool_cfg has F_IDLE clear then).
+ *    Older kernels: not enforced; the agent says so once at start and
+ *    `lint` says so for a policy that sets either field.
  */
 
 #ifdef __BPF__
@@ -82,16 +97,37 @@ struct connpool_sock {
 	__u64 counted_slot; /* cluster slot counted in; 0 = not counted (any more) */
 };
 
+/* Socket storage, per socket connect4 placed on a cluster with
+ * maxConnectionDuration: when its handshake completed (bpf_ktime_get_ns),
+ * the start of Envoy's max_connection_duration. */
+struct connpool_life {
+	__u64 established_ns;
+};
+
+/* Per cluster slot: connections the sweep closed, kernel-written (atomic
+ * adds), monotonic while the pin lives. Envoy's cluster counters
+ * upstream_cx_max_duration_reached and upstream_cx_idle_timeout. */
+struct connpool_closed {
+	__u64 max_duration; /* open for maxConnectionDuration */
+	__u64 idle;         /* no bytes either way for idleTimeout */
+};
+
 /* Highest TCP_USER_TIMEOUT written (the kernel takes an int of ms). */
 #define BPFMESH_CONNPOOL_MAX_TIMEOUT_MS 0x7fffffffu
 
 _Static_assert(sizeof(struct connpool_cfg) == 40, "connpool_cfg layout");
 _Static_assert(sizeof(struct connpool_open) == 16, "connpool_open layout");
 _Static_assert(sizeof(struct connpool_sock) == 8, "connpool_sock layout");
+_Static_assert(sizeof(struct connpool_life) == 8, "connpool_life layout");
+_Static_assert(sizeof(struct connpool_closed) == 16, "connpool_closed layout");
 
 /* Pinned map names (pinned by name under the agent's bpffs directory). */
 #define BPFMESH_MAP_CONNPOOL_CFG "bpfmesh_connpool4_cfg_v1"
 #define BPFMESH_MAP_CONNPOOL_OPEN "bpfmesh_connpool4_open_v1"
 #define BPFMESH_MAP_CONNPOOL_SOCKS "bpfmesh_connpool4_socks_v1"
+#define BPFMESH_MAP_CONNPOOL_LIFE "bpfmesh_connpool4_life_v1"
+/* Created by the sweep's object only: absent where the kernel cannot close
+ * connections from BPF. */
+#define BPFMESH_MAP_CONNPOOL_CLOSED "bpfmesh_connpool4_closed_v1"
 
 #endif /* BPFMESH_CONNPOOL_ABI_H */

@@ -24,13 +24,12 @@
 #include <bpf/bpf.h>
 #include "agent.h"
 #include "cli/cli.h"
-#include "kern/connpool_probe.h"
 #include "kern/probe.h"
 #include "kern/sysfs.h"
 #include "preread.h"
 #include "status.h"
 
-#define SWEEP_INTERVAL_MS 250
+#define SWEEP_INTERVAL_MS AGENT_TICK_MS
 
 #define AGENT_STR_(x) #x
 #define AGENT_STR(x) AGENT_STR_(x)
@@ -254,6 +253,7 @@ static int agent_loop(struct agent *ag)
 		}
 		applier_sweep(&ag->applier, false);
 		agent_health_tick(ag);
+		agent_conn_sweep_tick(ag);
 		agent_metrics_tick(ag);
 		trim_after_apply(ag, &generation);
 	}
@@ -433,7 +433,7 @@ int do_agent(int argc, char **argv)
 			  "filled from policy before the links switch", ag.loader.n_stale,
 			  ag.loader.stale[0]);
 	log_startup(&ag);
-	agent_log("%s", connpool_close_note(connpool_kernel_has_sock_destroy()));
+	agent_conn_sweep_start(&ag);
 	if (ag.loader.n_ifaces)
 		agent_log("TC ingress on %d interface(s) by %s", ag.loader.n_ifaces,
 			  tc_mode_name(ag.loader.tc_mode));
@@ -453,6 +453,7 @@ stop:
 	/* Sets still in their grace period stay: a connect may be reading one,
 	 * and the next agent retires what no service names (apply.c, adopt). */
 	applier_sweep(&ag.applier, false);
+	agent_conn_sweep_stop(&ag);
 	agent_health_stop(&ag);
 	applier_free(&ag.applier);
 	agent_reported_free(&ag.reported);

@@ -20,6 +20,8 @@
 #include "policy/image.h"
 
 #define AGENT_MAX_SOURCES 8
+/* The main loop wakes at least this often (its poll timeout). */
+#define AGENT_TICK_MS 250
 
 struct agent;
 struct ring_buffer;
@@ -40,6 +42,20 @@ struct agent_source {
 struct agent_reported {
 	char *text;
 	struct hmap lines;
+};
+
+/* The connection sweep (conn_sweep.c): maxConnectionDuration, idleTimeout. */
+struct netns_set;
+struct agent_conn_sweep {
+	struct bpf_link *link; /* the iter/tcp program's; NULL: not enforced here */
+	int home_ns;           /* the agent's network namespace */
+	struct netns_set *netns; /* the managed processes' other namespaces */
+	__u64 netns_at_ms;     /* last listing of them */
+	unsigned int hz;       /* the kernel's CONFIG_HZ; 0: idleTimeout not enforced */
+	__u64 last_ms;         /* start of the last run (CLOCK_MONOTONIC) */
+	__u64 runs;
+	__u64 last_run_ns;     /* how long the last walk took */
+	int last_err;          /* logged once until it changes */
 };
 
 /* This node for locality-aware routing (node.c). */
@@ -92,6 +108,7 @@ struct agent {
 	__u64 overflow_unlogged;    /* refused ejections since */
 	struct agent_k8s *k8s; /* NULL without --kubeconfig/--in-cluster */
 	struct agent_node node; /* --locality, --node-labels */
+	struct agent_conn_sweep conn_sweep;
 	struct ep_locality *loc_cache; /* what locality.c wrote, per endpoint slot */
 	unsigned char *loc_present;
 	__u32 loc_n;
@@ -138,6 +155,15 @@ int agent_health_start(struct agent *ag);
 void agent_health_stop(struct agent *ag);
 /* Between events: sweep each HEALTH_SWEEP_MS, rewrite sets after events. */
 void agent_health_tick(struct agent *ag);
+
+/* conn_sweep.c: attach the sweep where the kernel has it (else log once
+ * that the two fields are not enforced here), run it when due, detach. */
+int agent_conn_sweep_start(struct agent *ag);
+void agent_conn_sweep_tick(struct agent *ag);
+void agent_conn_sweep_stop(struct agent *ag);
+/* One walk now (0 or negative errno), and the interval in force, in ms. */
+int agent_conn_sweep_run(struct agent *ag);
+__u64 agent_conn_sweep_interval_ms(const struct agent *ag);
 
 /* metrics.c: bind --metrics (an error at start when it cannot) and serve
  * from the loop; open the pinned health maps once the loader pinned them.

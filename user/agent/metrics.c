@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bpf/bpf.h>
+#include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/hist.h>
 #include "agent.h"
 #include "kern/health_read.h"
@@ -70,6 +72,7 @@ struct scrape {
 	struct set_ref *refs;
 	size_t n_refs;
 	struct health_maps *hm;
+	int closed_fd;                   /* connpool_closed; -1: no sweep here */
 	struct node_counters node;       /* node-wide counters, and their families */
 	const char *verdict_labels[__BPFMESH_V_MAX];
 	uint64_t verdicts[__BPFMESH_V_MAX], sm_socks[4], sm_msgs[2], sm_bytes[2];
@@ -119,6 +122,17 @@ static long find_slot(const struct image_set *set, const struct ep_health *h)
 	return -1;
 }
 
+/* Connections the sweep closed on the cluster (conn_sweep.bpf.c). */
+static void add_cluster_closes(const struct scrape *sc, __u32 slot, struct mx_cluster *cl)
+{
+	struct connpool_closed n = {};
+
+	if (sc->closed_fd >= 0 && bpf_map_lookup_elem(sc->closed_fd, &slot, &n))
+		memset(&n, 0, sizeof(n));
+	cl->cx_max_duration_reached = n.max_duration;
+	cl->idle_timeout = n.idle;
+}
+
 static int add_cluster(const struct health_cluster *hc, void *ctx)
 {
 	struct scrape *sc = ctx;
@@ -141,6 +155,7 @@ static int add_cluster(const struct health_cluster *hc, void *ctx)
 	cl->ejected = hc->st.ejected;
 	cl->overflow = hc->st.overflow;
 	cl->no_healthy = hc->st.no_healthy_upstream;
+	add_cluster_closes(sc, hc->slot, cl);
 	if (health_read_hists(sc->hm, hc->slot, &sc->hists[i]))
 		memset(&sc->hists[i], 0, sizeof(sc->hists[i]));
 	return 0;
@@ -377,6 +392,8 @@ static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 	if (!sc)
 		return -ENOMEM;
 	sc->hm = &ag->metrics_maps;
+	sc->closed_fd = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_CONNPOOL_CLOSED);
+	snap->have_conn_closes = sc->closed_fd >= 0;
 	err = scrape_alloc(sc, sc->hm, ag->have_img ? ag->img.n_sets : 0);
 	if (err)
 		goto fail;

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /* bpfmesh maps pool: the connection pool of every cluster slot as the
  * kernel holds it (include/bpfmesh/connpool_abi.h): the effective
- * connectionPool.tcp, the connections open against the limit now, and the
- * connects refused by it (cluster_state.overflow, Istio UO). */
+ * connectionPool.tcp, the connections open against the limit now, the
+ * connects refused by it (cluster_state.overflow, Istio UO), and the
+ * connections the sweep closed for maxConnectionDuration and idleTimeout
+ * (struct connpool_closed; its map exists only where the kernel can close
+ * connections from BPF, Linux 6.5+). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,10 +14,12 @@
 #include "cli.h"
 #include "json.h"
 #include "kern/health_read.h"
+#include "kern/loader.h"
 #include "table.h"
 
 struct pool_rows {
 	int cfg_fd, open_fd;
+	int closed_fd;   /* -1: the sweep never loaded (not enforced) */
 	struct json *j;  /* JSON output, or NULL for the table */
 	struct table *t;
 	size_t n;
@@ -28,6 +33,25 @@ static void fmt_u(char *buf, size_t len, bool set, unsigned long long v, const c
 		snprintf(buf, len, "%llu%s", v, unit);
 	else
 		snprintf(buf, len, "-");
+}
+
+/* A duration of whole ms in its largest whole unit: "1h", "90s", "250ms";
+ * "-" when not set. */
+static void fmt_ms(char *buf, size_t len, bool set, unsigned long long ms)
+{
+	static const struct {
+		unsigned long long ms;
+		const char *unit;
+	} units[] = { { 3600000, "h" }, { 60000, "m" }, { 1000, "s" } };
+	size_t i;
+
+	for (i = 0; set && ms && i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms % units[i].ms == 0) {
+			fmt_u(buf, len, true, ms / units[i].ms, units[i].unit);
+			return;
+		}
+	}
+	fmt_u(buf, len, set, ms, "ms");
 }
 
 /* "11s/12s/3": time, interval, probes; "on" for the kernel's values. */
@@ -46,20 +70,25 @@ static void fmt_keepalive(char *buf, size_t len, const struct connpool_cfg *c)
 }
 
 static void pool_row_table(struct pool_rows *r, const struct health_cluster *cl,
-			   const struct connpool_cfg *c, __u64 open)
+			   const struct connpool_cfg *c, __u64 open,
+			   const struct connpool_closed *closed)
 {
 	char max[16], nopen[24], over[24], timeout[24], ka[64], dur[24], idle[24];
+	char dur_closed[24], idle_closed[24];
 
 	fmt_u(max, sizeof(max), c->flags & BPFMESH_CONNPOOL_F_LIMIT, c->max_connections, "");
 	snprintf(nopen, sizeof(nopen), "%llu", (unsigned long long)open);
 	snprintf(over, sizeof(over), "%llu", (unsigned long long)cl->st.overflow);
-	fmt_u(timeout, sizeof(timeout), c->connect_timeout_ms, c->connect_timeout_ms, "ms");
+	fmt_ms(timeout, sizeof(timeout), c->connect_timeout_ms, c->connect_timeout_ms);
 	fmt_keepalive(ka, sizeof(ka), c);
-	fmt_u(dur, sizeof(dur), c->flags & BPFMESH_CONNPOOL_F_DURATION,
-	      c->max_duration_ns / NS_PER_MS, "ms");
-	fmt_u(idle, sizeof(idle), c->flags & BPFMESH_CONNPOOL_F_IDLE,
-	      c->idle_timeout_ns / NS_PER_MS, "ms");
-	table_add(r->t, (const char *const[]){ cl->name, max, nopen, over, timeout, ka, dur, idle });
+	fmt_ms(dur, sizeof(dur), c->flags & BPFMESH_CONNPOOL_F_DURATION,
+	       c->max_duration_ns / NS_PER_MS);
+	fmt_ms(idle, sizeof(idle), c->flags & BPFMESH_CONNPOOL_F_IDLE,
+	       c->idle_timeout_ns / NS_PER_MS);
+	fmt_u(dur_closed, sizeof(dur_closed), r->closed_fd >= 0, closed->max_duration, "");
+	fmt_u(idle_closed, sizeof(idle_closed), r->closed_fd >= 0, closed->idle, "");
+	table_add(r->t, (const char *const[]){ cl->name, max, nopen, over, timeout, ka, dur,
+					       dur_closed, idle, idle_closed });
 }
 
 static void json_opt_uint(struct json *j, const char *key, bool set, unsigned long long v)
@@ -71,9 +100,11 @@ static void json_opt_uint(struct json *j, const char *key, bool set, unsigned lo
 		json_null(j);
 }
 
-static void pool_row_json(struct json *j, const struct health_cluster *cl,
-			  const struct connpool_cfg *c, __u64 open)
+static void pool_row_json(const struct pool_rows *r, const struct health_cluster *cl,
+			  const struct connpool_cfg *c, __u64 open,
+			  const struct connpool_closed *closed)
 {
+	struct json *j = r->j;
 	bool ka = c->flags & BPFMESH_CONNPOOL_F_KEEPALIVE;
 
 	json_obj_begin(j);
@@ -94,6 +125,10 @@ static void pool_row_json(struct json *j, const struct health_cluster *cl,
 		      c->max_duration_ns / NS_PER_MS);
 	json_opt_uint(j, "idle_timeout_ms", c->flags & BPFMESH_CONNPOOL_F_IDLE,
 		      c->idle_timeout_ns / NS_PER_MS);
+	/* Envoy's upstream_cx_max_duration_reached and upstream_cx_idle_timeout;
+	 * null where the kernel cannot close connections. */
+	json_opt_uint(j, "cx_max_duration_reached", r->closed_fd >= 0, closed->max_duration);
+	json_opt_uint(j, "idle_timeout", r->closed_fd >= 0, closed->idle);
 	json_obj_end(j);
 }
 
@@ -102,25 +137,29 @@ static int pool_row(const struct health_cluster *cl, void *ctx)
 	struct pool_rows *r = ctx;
 	struct connpool_cfg c = {};
 	struct connpool_open o = {};
+	struct connpool_closed closed = {};
 	__u32 slot = cl->slot;
 
 	if (bpf_map_lookup_elem(r->cfg_fd, &slot, &c))
 		memset(&c, 0, sizeof(c));
 	if (bpf_map_lookup_elem(r->open_fd, &slot, &o))
 		memset(&o, 0, sizeof(o));
+	if (r->closed_fd >= 0 && bpf_map_lookup_elem(r->closed_fd, &slot, &closed))
+		memset(&closed, 0, sizeof(closed));
 	r->n++;
 	if (r->j)
-		pool_row_json(r->j, cl, &c, o.open);
+		pool_row_json(r, cl, &c, o.open, &closed);
 	else
-		pool_row_table(r, cl, &c, o.open);
+		pool_row_table(r, cl, &c, o.open, &closed);
 	return 0;
 }
 
 int maps_show_pool(const char *bpffs_dir)
 {
 	static const char *const cols[] = { "DESTINATION", ">MAXCONN", ">OPEN", ">OVERFLOW",
-					    ">CONNECT", "KEEPALIVE", ">DURATION", ">IDLE" };
-	struct pool_rows r = { .cfg_fd = -1, .open_fd = -1 };
+					    ">CONNECT", "KEEPALIVE", ">DURATION", ">CLOSED",
+					    ">IDLE", ">CLOSED" };
+	struct pool_rows r = { .cfg_fd = -1, .open_fd = -1, .closed_fd = -1 };
 	int rc = EXIT_USAGE, err;
 	struct health_maps hm;
 	struct table t;
@@ -135,12 +174,14 @@ int maps_show_pool(const char *bpffs_dir)
 	r.open_fd = r.cfg_fd < 0 ? -1 : open_pinned(BPFMESH_MAP_CONNPOOL_OPEN);
 	if (r.open_fd < 0)
 		goto out;
+	/* Silent when absent: the sweep loads on Linux 6.5+ only. */
+	r.closed_fd = lb_pin_open(bpffs_dir, BPFMESH_MAP_CONNPOOL_CLOSED);
 	if (cli.json) {
 		json_init(&j, stdout, cli.pretty);
 		r.j = &j;
 		json_arr_begin(&j);
 	} else {
-		table_init(&t, 8, cols);
+		table_init(&t, 10, cols);
 		r.t = &t;
 	}
 	health_for_each_cluster(&hm, pool_row, &r);
@@ -149,11 +190,16 @@ int maps_show_pool(const char *bpffs_dir)
 		json_finish(&j);
 	} else {
 		table_print(&t);
-		printf("%zu %s; KEEPALIVE time/interval/probes (- : the kernel's); DURATION and "
-		       "IDLE are not enforced\n", r.n, cli_plural(r.n, "destination", "destinations"));
+		printf("%zu %s; KEEPALIVE time/interval/probes (- : the kernel's)\n%s\n", r.n,
+		       cli_plural(r.n, "destination", "destinations"),
+		       r.closed_fd >= 0 ? "CLOSED: connections closed at the limit left of it" :
+					  "DURATION and IDLE are not enforced on this kernel (closing "
+					  "connections from BPF needs Linux 6.5+)");
 	}
 	rc = EXIT_OK;
 out:
+	if (r.closed_fd >= 0)
+		close(r.closed_fd);
 	if (r.open_fd >= 0)
 		close(r.open_fd);
 	if (r.cfg_fd >= 0)

@@ -23,5 +23,6 @@ const char *connpool_close_note(bool has_sock_destroy)
 		       "on this kernel (closing a connection from BPF needs bpf_sock_destroy, "
 		       "Linux 6.5+)";
 	return "connectionPool.tcp maxConnectionDuration and idleTimeout are not enforced: "
-	       "this kernel has bpf_sock_destroy, but bpfmesh does not close connections yet";
+	       "this kernel has bpf_sock_destroy, but the connection sweep did not load "
+	       "(see above)";
 }

@@ -21,6 +21,8 @@
 #include "tc.skel.h"
 #include "sockops.skel.h"
 #include "sockmap.skel.h"
+#include "conn_sweep.skel.h"
+#include "connpool_probe.h"
 #include "loader.h"
 #include "sysfs.h"
 
@@ -35,6 +37,11 @@ enum lb_load_when {
 	 * sockops program would otherwise run on every managed socket for
 	 * nothing. */
 	LB_LOAD_SOCKMAP,
+	/* Only where the kernel has the bpf_sock_destroy kfunc (Linux 6.5+):
+	 * the connection sweep (bpf/conn_sweep.bpf.c). Elsewhere it cannot
+	 * load, and the other objects must not depend on it; should it fail
+	 * to load all the same, the agent goes on without it. */
+	LB_LOAD_SOCK_DESTROY,
 };
 
 /* The objects, embedded in the binary by their skeletons. */
@@ -47,6 +54,7 @@ static const struct {
 	[LB_OBJ_TC] = { "tc", tc_bpf__elf_bytes, LB_LOAD_NETDEV },
 	[LB_OBJ_SOCKOPS] = { "sockops", sockops_bpf__elf_bytes, LB_LOAD_ALWAYS },
 	[LB_OBJ_SOCKMAP] = { "sockmap", sockmap_bpf__elf_bytes, LB_LOAD_SOCKMAP },
+	[LB_OBJ_CONN_SWEEP] = { "conn_sweep", conn_sweep_bpf__elf_bytes, LB_LOAD_SOCK_DESTROY },
 };
 
 const struct lb_program lb_programs[] = {
@@ -84,6 +92,9 @@ const struct lb_program lb_programs[] = {
 	  BPFMESH_MAP_SOCKHASH },
 	{ LB_OBJ_SOCKMAP, "bpfmesh_sockmap_msg", BPF_SK_MSG_VERDICT, LB_TARGET_SOCKHASH,
 	  BPFMESH_MAP_SOCKHASH6 },
+	/* maxConnectionDuration, idleTimeout: an iter/tcp program the agent
+	 * runs (user/agent/conn_sweep.c). */
+	{ LB_OBJ_CONN_SWEEP, "bpfmesh_conn_sweep", BPF_TRACE_ITER, LB_TARGET_NONE, NULL },
 };
 const unsigned int lb_n_programs = sizeof(lb_programs) / sizeof(lb_programs[0]);
 _Static_assert(sizeof(lb_programs) / sizeof(lb_programs[0]) <= LB_MAX_PROGRAMS,
@@ -443,6 +454,7 @@ static const struct {
 	{ BPFMESH_MAP_LB_ACTIVE, PER_ENDPOINT, 1 },
 	{ BPFMESH_MAP_CONNPOOL_CFG, PER_CLUSTER, 1 },
 	{ BPFMESH_MAP_CONNPOOL_OPEN, PER_CLUSTER, 1 },
+	{ BPFMESH_MAP_CONNPOOL_CLOSED, PER_CLUSTER, 1 },
 	{ BPFMESH_MAP_EP_LOCALITY, PER_ENDPOINT, 1 },
 };
 
@@ -636,6 +648,8 @@ static bool object_wanted(const struct lb_loader *l, enum lb_obj obj)
 		return l->n_ifaces > 0;
 	case LB_LOAD_SOCKMAP:
 		return !l->sizes.no_sockmap || object_has_pinned_link(l, obj);
+	case LB_LOAD_SOCK_DESTROY:
+		return connpool_kernel_has_sock_destroy();
 	}
 	return true;
 }
@@ -677,6 +691,13 @@ static int load_objects(struct lb_loader *l)
 		if (!err)
 			err = bpf_object__load(l->objs[i]);
 		l->load_ms[i] = mono_ms() - t0;
+		if (err && lb_objects[i].when == LB_LOAD_SOCK_DESTROY) {
+			fprintf(stderr, "Failed to load BPF programs of %s: %d (%s); going on "
+				"without it\n", lb_objects[i].name, err, strerror(-err));
+			bpf_object__close(l->objs[i]);
+			l->objs[i] = NULL;
+			continue;
+		}
 		if (err) {
 			fprintf(stderr, "Failed to load BPF programs of %s: %d (%s)\n",
 				lb_objects[i].name, err, strerror(-err));

@@ -30,6 +30,7 @@ enum lb_obj {
 	LB_OBJ_TC,
 	LB_OBJ_SOCKOPS,
 	LB_OBJ_SOCKMAP,
+	LB_OBJ_CONN_SWEEP, /* only where the kernel has bpf_sock_destroy */
 	__LB_OBJ_MAX,
 };
 
@@ -38,7 +39,8 @@ enum lb_target {
 	LB_TARGET_CGROUP,         /* the agent's --cgroup */
 	LB_TARGET_NETDEV_INGRESS, /* ingress of each of the agent's --interfaces */
 	LB_TARGET_NETDEV_EGRESS,  /* egress of each of them */
-	LB_TARGET_NONE,           /* loaded, not attached: run by the agent (test_run) */
+	LB_TARGET_NONE,           /* loaded, not attached: run by the agent (test_run,
+				   * or an iterator it creates) */
 	LB_TARGET_SOCKHASH,       /* the pinned SOCKHASH named by pin (no link on 6.1) */
 };
 
@@ -55,7 +57,7 @@ struct lb_program {
 extern const struct lb_program lb_programs[];
 extern const unsigned int lb_n_programs;
 
-#define LB_MAX_PROGRAMS 16
+#define LB_MAX_PROGRAMS 24
 #define LB_MAX_IFACES 16
 
 /* Sizes of the health arrays for maps this agent creates (a pinned map is

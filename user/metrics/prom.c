@@ -412,6 +412,26 @@ static void outlier_render(const struct mx_snapshot *s, struct mx_buf *b)
 				  s->clusters[i].no_healthy);
 }
 
+/* connectionPool.tcp maxConnectionDuration and idleTimeout: connections
+ * the kernel closed, per cluster, under Envoy's cluster counter names. */
+static void conn_closes_render(const struct mx_snapshot *s, struct mx_buf *b)
+{
+	size_t i;
+
+	if (!s->have_conn_closes)
+		return;
+	mx_family(b, "bpfmesh_upstream_cx_max_duration_reached_total", "counter",
+		  "Connections closed at connectionPool.tcp.maxConnectionDuration.");
+	for (i = 0; i < s->n_clusters; i++)
+		mx_cluster_sample(b, "bpfmesh_upstream_cx_max_duration_reached_total",
+				  &s->clusters[i], s->clusters[i].cx_max_duration_reached);
+	mx_family(b, "bpfmesh_upstream_cx_idle_timeout_total", "counter",
+		  "Connections closed at connectionPool.tcp.idleTimeout (no bytes either way).");
+	for (i = 0; i < s->n_clusters; i++)
+		mx_cluster_sample(b, "bpfmesh_upstream_cx_idle_timeout_total", &s->clusters[i],
+				  s->clusters[i].idle_timeout);
+}
+
 static const char *const fail_reason_str[MX_FAIL_REASONS] = {
 	"refused", "timeout", "reset", "other",
 };
@@ -621,6 +641,7 @@ int mx_render(const struct mx_snapshot *s, struct mx_buf *out)
 	istio_render(s, ser, n, out);
 	free(ser);
 	outlier_render(s, out);
+	conn_closes_render(s, out);
 	failures_render(s, out);
 	node_render(s, out);
 	policy_render(s, out);

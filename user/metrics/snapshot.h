@@ -95,6 +95,10 @@ struct mx_cluster {
 	uint64_t ejected;         /* endpoints ejected now */
 	uint64_t overflow;        /* connects refused by a connection limit (UO) */
 	uint64_t no_healthy;      /* connects refused: nothing usable (UH) */
+	/* Closed by the connection sweep (struct connpool_closed): Envoy's
+	 * upstream_cx_max_duration_reached and upstream_cx_idle_timeout. */
+	uint64_t cx_max_duration_reached;
+	uint64_t idle_timeout;
 };
 
 struct mx_endpoint {
@@ -131,6 +135,9 @@ struct mx_snapshot {
 	struct mx_hist_layout layout[MX_HIST_KINDS];
 	const struct mx_node_family *node; /* n_node families, may be 0 */
 	size_t n_node;
+	/* The kernel closes connections for maxConnectionDuration and
+	 * idleTimeout (Linux 6.5+): export those counts. */
+	bool have_conn_closes;
 	/* The agent's last policy compile (issue 12): resources in force and
 	 * rejected; have_policy false before the first one. */
 	bool have_policy;

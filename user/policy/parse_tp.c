@@ -50,7 +50,8 @@ static void tp_block(struct ydoc *d, yaml_node_t *n, const char *path,
 static void tp_not_closed(struct ydoc *d, yaml_node_t *n, const char *path)
 {
 	ydiag(d, ykey(d, n), DIAG_UNENFORCED, path,
-	      "not enforced: the data plane does not close established connections");
+	      "enforced only where the kernel can close connections from BPF (Linux 6.5+: "
+	      "bpf_sock_destroy); not enforced on older kernels such as 6.1");
 }
 
 /* ---- connectionPool ---------------------------------------------------- */
