@@ -112,6 +112,9 @@ int env_metrics_port(struct ktest_env *e);
 int env_http_get(int port, const char *path, char *text, size_t len);
 /* GET http://127.0.0.1:PORT/metrics: the body into text. 0 or negative errno. */
 int env_get_metrics(int port, char *text, size_t len);
+/* Sum of the samples of metric `name` in exposition text whose labels hold
+ * every k="v" of want (NULL-terminated); -1 when none does (prom_text.c). */
+long long prom_series_sum(const char *text, const char *name, const char *const *want);
 
 /* Loopback backends: each accepts, writes its index byte and closes; in
  * echo mode it then echoes what it reads until the client closes. */

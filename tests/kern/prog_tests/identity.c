@@ -6,6 +6,7 @@
  * child's too, reaches v2, none of the others; then sourceNamespace: shop
  * -> v2 likewise. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -69,9 +70,9 @@ static void identity_policy(char *buf, size_t len, const char *managed_rel, cons
 		 managed_rel, managed_rel, eps[0], eps[1], match);
 }
 
-/* Connections from a process in cgroup name (under the managed cgroup):
+/* n connections from a process in cgroup name (under the managed cgroup):
  * how many reached v1 and v2. */
-static bool run_from(const struct ktest_env *env, const char *name, int *v1, int *v2)
+static bool run_from(const struct ktest_env *env, const char *name, int n, int *v1, int *v2)
 {
 	struct ktest_env sub = *env;
 	struct client_result r;
@@ -81,9 +82,9 @@ static bool run_from(const struct ktest_env *env, const char *name, int *v1, int
 	if (!ASSERT_TRUE(strlen(path) < sizeof(sub.cgroup), "cgroup path length"))
 		return false;
 	memcpy(sub.cgroup, path, strlen(path) + 1);
-	if (!ASSERT_OK(client_run(&sub, "127.100.80.1", 80, N_CONNS, &r), name))
+	if (!ASSERT_OK(client_run(&sub, "127.100.80.1", 80, n, &r), name))
 		return false;
-	ASSERT_EQ(r.ok, N_CONNS, "every connection answered");
+	ASSERT_EQ(r.ok, n, "every connection answered");
 	*v1 = r.per_backend[0];
 	*v2 = r.per_backend[1];
 	return true;
@@ -95,7 +96,7 @@ static void check_routes(const struct ktest_env *env, const bool expect_v2[N_CG]
 	int i, v1, v2;
 
 	for (i = 0; i < N_CG; i++) {
-		if (!run_from(env, cg_names[i], &v1, &v2))
+		if (!run_from(env, cg_names[i], N_CONNS, &v1, &v2))
 			continue;
 		printf("  %s: from %-8s v1 %3d, v2 %3d\n", how, cg_names[i], v1, v2);
 		ASSERT_EQ(expect_v2[i] ? v2 : v1, N_CONNS, cg_names[i]);
@@ -157,6 +158,163 @@ out:
 	if (be.thread)
 		backends_stop(&be);
 	env_stop_agent(&env);
+	remove_cgroups(&env);
+	env_teardown(&env);
+}
+
+/* ---- source_* labels and stable ids ---------------------------------- */
+
+#define N_QA 50
+#define N_WEB 30
+#define N_UNKNOWN 20
+#define N_QA_LATER 10
+
+/* A WorkloadEntry named first/first with a cgroup of its own: it sorts
+ * before every other workload, so without stable ids it would take id 1. */
+static void identity_policy_plus_first(char *buf, size_t len, const char *managed_rel)
+{
+	int n = snprintf(buf, len,
+			 "apiVersion: networking.istio.io/v1\n"
+			 "kind: WorkloadEntry\n"
+			 "metadata:\n  name: first\n  namespace: first\n"
+			 "  annotations: {bpfmesh.io/cgroup: '%s/first'}\n"
+			 "spec: {address: 198.18.8.3, labels: {app: first}}\n"
+			 "---\n", managed_rel);
+
+	identity_policy(buf + n, len - (size_t)n, managed_rel, "sourceLabels: {app: qa-tools}");
+}
+
+/* n connections from cgroup name; every one answered. */
+static void connect_from(const struct ktest_env *env, const char *name, int n)
+{
+	int v1, v2;
+
+	run_from(env, name, n, &v1, &v2);
+}
+
+/* The identity id `bpfmesh maps identities` shows for workload "ns/name",
+ * or -1. */
+static long identity_id_of(struct ktest_env *env, const char *workload)
+{
+	static char out[16384];
+	const char *line;
+	long id = -1;
+
+	if (env_run_cli(env, out, sizeof(out), "maps identities --bpffs %s", env->bpffs))
+		return -1;
+	for (line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		const char *end = strchr(line, '\n');
+		const char *hit = strstr(line, workload);
+
+		if (hit && (!end || hit < end) && hit[strlen(workload)] == ' ')
+			id = strtol(line, NULL, 10);
+	}
+	return id;
+}
+
+/* istio_tcp_connections_opened_total summed over the series whose source_*
+ * labels are want's (NULL-terminated k="v"); -1 when none. */
+static long long opened_from(struct ktest_env *env, const char *const *want)
+{
+	static char text[1 << 20];
+	int port = env_metrics_port(env);
+
+	if (port <= 0 || env_get_metrics(port, text, sizeof(text)))
+		return -1;
+	return prom_series_sum(text, "istio_tcp_connections_opened_total", want);
+}
+
+static const char *const from_qa[] = {
+	"source_workload=\"qa\"", "source_workload_namespace=\"tools\"",
+	"source_app=\"qa-tools\"", "source_version=\"unknown\"",
+	"source_canonical_service=\"qa-tools\"", "source_canonical_revision=\"latest\"",
+	"source_principal=\"unknown\"", "destination_service=\"api.shop.svc.cluster.local\"", NULL
+};
+static const char *const from_web[] = {
+	"source_workload=\"web\"", "source_workload_namespace=\"shop\"", "source_app=\"web\"",
+	"source_canonical_service=\"web\"", "source_principal=\"unknown\"", NULL
+};
+static const char *const from_unknown[] = {
+	"source_workload=\"unknown\"", "source_workload_namespace=\"unknown\"",
+	"source_app=\"unknown\"", "source_canonical_service=\"unknown\"", NULL
+};
+
+static void check_opened(struct ktest_env *env, long long qa, const char *when)
+{
+	long long got_qa = opened_from(env, from_qa), got_web = opened_from(env, from_web),
+		  got_unknown = opened_from(env, from_unknown);
+
+	printf("  %s: opened from qa %lld, web %lld, unknown %lld\n", when, got_qa, got_web,
+	       got_unknown);
+	ASSERT_EQ(got_qa, qa, "opened from tools/qa (app qa-tools)");
+	ASSERT_EQ(got_web, N_WEB, "opened from shop/web (app web)");
+	ASSERT_EQ(got_unknown, N_UNKNOWN, "opened from no known workload");
+}
+
+static const char *const metrics_args[] = { "--metrics", "127.0.0.1:0", NULL };
+
+KTEST(identity_source_metrics_stable_ids)
+{
+	static const char *const names[] = { "qa", "web", "unknown", "first" };
+	char yaml[8192], root[PATH_MAX], path[PATH_MAX + 32];
+	struct backends be = {};
+	struct ktest_env env;
+	long qa_id, web_id;
+	const char *rel;
+	int i;
+
+	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
+	    !ASSERT_OK(cgroup2_root(root, sizeof(root)), "cgroup2 mount"))
+		goto out;
+	for (i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", env.cgroup, names[i]);
+		if (!ASSERT_OK(mkdir(path, 0755), "workload cgroup"))
+			goto out;
+	}
+	rel = env.cgroup + strlen(root);
+	identity_policy(yaml, sizeof(yaml), rel, "sourceLabels: {app: qa-tools}");
+	if (!ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "write policy") ||
+	    !ASSERT_OK(backends_start(&be, eps, 2, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, metrics_args), "agent with --metrics"))
+		goto out;
+	connect_from(&env, "qa", N_QA);
+	connect_from(&env, "web", N_WEB);
+	connect_from(&env, "unknown", N_UNKNOWN);
+	check_opened(&env, N_QA, "generation 1");
+	qa_id = identity_id_of(&env, "tools/qa");
+	web_id = identity_id_of(&env, "shop/web");
+	printf("  ids: tools/qa %ld, shop/web %ld\n", qa_id, web_id);
+	ASSERT_TRUE(qa_id > 0 && web_id > 0 && qa_id != web_id, "both workloads have ids");
+
+	/* first/first sorts before both: they keep their ids all the same, so
+	 * the services map does not change (the generation stays 1). */
+	identity_policy_plus_first(yaml, sizeof(yaml), rel);
+	ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "rewrite: a workload added first");
+	if (ASSERT_OK(env_wait_log(&env, "policy directory changed", 1, 5000), "reload")) {
+		ASSERT_EQ(identity_id_of(&env, "tools/qa"), qa_id, "tools/qa keeps its id");
+		ASSERT_EQ(identity_id_of(&env, "shop/web"), web_id, "shop/web keeps its id");
+		ASSERT_TRUE(identity_id_of(&env, "first/first") > 0, "first/first has an id");
+		ASSERT_TRUE(identity_id_of(&env, "first/first") != qa_id &&
+			    identity_id_of(&env, "first/first") != web_id, "a new id");
+		connect_from(&env, "qa", N_QA_LATER);
+		check_opened(&env, N_QA + N_QA_LATER, "first/first added");
+	}
+
+	/* An agent restart reads the ids back. */
+	ASSERT_EQ(env_stop_agent(&env), 0, "agent stops");
+	if (ASSERT_OK(env_start_agent_args(&env, NULL, metrics_args), "agent restarts")) {
+		ASSERT_EQ(identity_id_of(&env, "tools/qa"), qa_id, "tools/qa keeps its id");
+		ASSERT_EQ(identity_id_of(&env, "shop/web"), web_id, "shop/web keeps its id");
+		check_opened(&env, N_QA + N_QA_LATER, "after a restart");
+	}
+out:
+	if (be.thread)
+		backends_stop(&be);
+	env_stop_agent(&env);
+	for (i = 3; i >= 0; i--) {
+		snprintf(path, sizeof(path), "%s/%s", env.cgroup, names[i]);
+		rmdir(path);
+	}
 	remove_cgroups(&env);
 	env_teardown(&env);
 }
