@@ -1012,7 +1012,10 @@ static bool find_pin(const char *dir, const char *name, char *out, size_t len, i
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (!strcmp(e->d_name, name)) {
+		/* The loader pins a map under its name and layout version. */
+		if (!strcmp(e->d_name, name) ||
+		    (!strncmp(e->d_name, name, strlen(name)) &&
+		     !strncmp(e->d_name + strlen(name), "_v", 2))) {
 			snprintf(out, len, "%s", p);
 			found = true;
 		} else if (depth < 4 && !stat(p, &st) && S_ISDIR(st.st_mode)) {
