@@ -233,7 +233,7 @@ int agent_identity_ids_assign(struct agent *ag, struct bpfmesh_image *img)
 	int err;
 
 	if (fd < 0)
-		return fd;
+		return 0; /* no ids map loaded: the compiler's ids stand */
 	err = ids_read(fd, &p);
 	if (!err)
 		err = identity_ids_plan(&p, img, (long long)time(NULL), BPFMESH_MAX_IDENTITY_IDS);
