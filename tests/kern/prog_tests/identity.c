@@ -5,11 +5,13 @@
  * sourceLabels {app: qa-tools} -> v2, else v1: every qa connection, the
  * child's too, reaches v2, none of the others; then sourceNamespace: shop
  * -> v2 likewise. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include "kern/sysfs.h"
 #include "ktest.h"
 
@@ -316,5 +318,105 @@ out:
 		rmdir(path);
 	}
 	remove_cgroups(&env);
+	env_teardown(&env);
+}
+
+/* ---- what resolving the caller costs connect4 --------------------------- */
+
+#define N_COST 400
+
+/* run_time_ns and run_cnt of the connect4 program attached to cgroup. */
+static bool connect4_stats(const char *cgroup, __u64 *ns, __u64 *cnt)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), ids[4], n = 4;
+	int cg = open(cgroup, O_RDONLY | O_DIRECTORY), fd = -1;
+	bool ok = false;
+
+	if (cg >= 0 && !bpf_prog_query(cg, BPF_CGROUP_INET4_CONNECT, 0, NULL, ids, &n) && n)
+		fd = bpf_prog_get_fd_by_id(ids[0]);
+	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		*ns = info.run_time_ns;
+		*cnt = info.run_cnt;
+		ok = true;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (cg >= 0)
+		close(cg);
+	return ok;
+}
+
+/* connect4's mean ns over N_COST connects from cgroup name. */
+static double connect_cost(const struct ktest_env *env, const char *name)
+{
+	__u64 ns0, n0, ns1, n1;
+
+	/* connect4 is attached to the managed cgroup, above the callers'. */
+	if (!ASSERT_TRUE(connect4_stats(env->cgroup, &ns0, &n0), "connect4 stats"))
+		return -1;
+	connect_from(env, name, N_COST);
+	if (!ASSERT_TRUE(connect4_stats(env->cgroup, &ns1, &n1), "connect4 stats"))
+		return -1;
+	ASSERT_EQ((long long)(n1 - n0), N_COST, "one connect4 run a connect");
+	return n1 > n0 ? (double)(ns1 - ns0) / (double)(n1 - n0) : -1;
+}
+
+/* The same service and caller cgroups with no identity configured, then
+ * with two: the mean BPF time of connect4 (run-time stats, enabled by this
+ * test for its duration only). Printed, for docs/metrics.md. */
+KTEST(identity_connect_cost)
+{
+	static const char *const names[] = { "qa", "web", "unknown" };
+	char yaml[8192], root[PATH_MAX], path[PATH_MAX + 32], *sep;
+	struct backends be = {};
+	struct ktest_env env;
+	double none, qa, unknown;
+	int i, stats_fd = -1;
+	const char *rel;
+
+	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
+	    !ASSERT_OK(cgroup2_root(root, sizeof(root)), "cgroup2 mount"))
+		goto out;
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", env.cgroup, names[i]);
+		if (!ASSERT_OK(mkdir(path, 0755), "workload cgroup"))
+			goto out;
+	}
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (!ASSERT_TRUE(stats_fd >= 0, "BPF run-time stats"))
+		goto out;
+	rel = env.cgroup + strlen(root);
+	/* No cgroup named: the WorkloadEntries cut off before the service. */
+	identity_policy(yaml, sizeof(yaml), rel, "sourceLabels: {app: qa-tools}");
+	sep = strstr(yaml, "kind: ServiceEntry");
+	if (!ASSERT_TRUE(sep != NULL, "policy"))
+		goto out;
+	sep -= strlen("apiVersion: networking.istio.io/v1\n");
+	memmove(yaml, sep, strlen(sep) + 1);
+	if (!ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "write policy") ||
+	    !ASSERT_OK(backends_start(&be, eps, 2, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+		goto out;
+	none = connect_cost(&env, "qa");
+	identity_policy(yaml, sizeof(yaml), rel, "sourceLabels: {app: qa-tools}");
+	ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "rewrite: with identities");
+	if (ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "generation 2")) {
+		qa = connect_cost(&env, "qa");
+		unknown = connect_cost(&env, "unknown");
+		printf("  connect4 mean ns over %d connects: no identity configured %.0f; "
+		       "configured: from qa (own route) %.0f, from an unknown cgroup %.0f\n",
+		       N_COST, none, qa, unknown);
+	}
+out:
+	if (stats_fd >= 0)
+		close(stats_fd);
+	if (be.thread)
+		backends_stop(&be);
+	env_stop_agent(&env);
+	for (i = 2; i >= 0; i--) {
+		snprintf(path, sizeof(path), "%s/%s", env.cgroup, names[i]);
+		rmdir(path);
+	}
 	env_teardown(&env);
 }
