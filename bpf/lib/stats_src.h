@@ -50,10 +50,14 @@ static __always_inline void src_remember(struct bpf_sock *sk, __u32 ep_slot, __u
 			s->identity = 0;
 		return;
 	}
-	err = bpf_map_update_elem(&bpfmesh_src_counters_v1, &key, &zero, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		src_count_overflow();
-		return;
+	/* Most connections find their pair's entry made; only a new pair
+	 * inserts, and loses no race to another CPU making it meanwhile. */
+	if (!bpf_map_lookup_elem(&bpfmesh_src_counters_v1, &key)) {
+		err = bpf_map_update_elem(&bpfmesh_src_counters_v1, &key, &zero, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			src_count_overflow();
+			return;
+		}
 	}
 	s = bpf_sk_storage_get(&bpfmesh_sock_src_v1, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (s)

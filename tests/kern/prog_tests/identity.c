@@ -241,13 +241,30 @@ static const char *const from_unknown[] = {
 	"source_app=\"unknown\"", "source_canonical_service=\"unknown\"", NULL
 };
 
+/* A metric without labels, or -1. */
+static long long metric_total(struct ktest_env *env, const char *name)
+{
+	static char text[1 << 20];
+	int port = env_metrics_port(env);
+	const char *at;
+
+	if (port <= 0 || env_get_metrics(port, text, sizeof(text)))
+		return -1;
+	for (at = text; (at = strstr(at, name)); at++)
+		if ((at == text || at[-1] == '\n') && at[strlen(name)] == ' ')
+			return strtoll(at + strlen(name) + 1, NULL, 10);
+	return -1;
+}
+
 static void check_opened(struct ktest_env *env, long long qa, const char *when)
 {
 	long long got_qa = opened_from(env, from_qa), got_web = opened_from(env, from_web),
-		  got_unknown = opened_from(env, from_unknown);
+		  got_unknown = opened_from(env, from_unknown),
+		  overflow = metric_total(env, "bpfmesh_source_overflow_total");
 
-	printf("  %s: opened from qa %lld, web %lld, unknown %lld\n", when, got_qa, got_web,
-	       got_unknown);
+	printf("  %s: opened from qa %lld, web %lld, unknown %lld (overflow %lld)\n", when,
+	       got_qa, got_web, got_unknown, overflow);
+	ASSERT_EQ(overflow, 0, "no connection lost its source");
 	ASSERT_EQ(got_qa, qa, "opened from tools/qa (app qa-tools)");
 	ASSERT_EQ(got_web, N_WEB, "opened from shop/web (app web)");
 	ASSERT_EQ(got_unknown, N_UNKNOWN, "opened from no known workload");
