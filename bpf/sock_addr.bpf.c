@@ -124,8 +124,6 @@ static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_
 		(*conn)->ep_port = c->be->port;
 		(*conn)->proto = key->proto;
 		(*conn)->set_id = c->dest->set_id;
-		if (identity == SVC_ID_UNRESOLVED)
-			identity = svc_caller_identity();
 		src_remember(ctx->sk, c->be->slot, identity);
 		/* sockops sees TCP only: a UDP placement (a socket's flow to
 		 * its endpoint) is counted as opened here. */

@@ -73,26 +73,21 @@ static __always_inline __u32 svc_caller_identity(void)
 	return fresh.identity;
 }
 
-/* *identity before the caller's identity was looked up. */
-#define SVC_ID_UNRESOLVED 0xffffffffu
-
 /* svc_find() for the caller: its identity's own route when the service has
  * routes by source and one for it, else the route for any caller. The
- * caller's identity goes to *identity when it was needed for that (0: none),
- * else *identity is SVC_ID_UNRESOLVED and svc_caller_identity() runs only if
- * the connection is placed (a UDP socket that keeps its endpoint never
- * needs it). */
+ * caller's identity goes to *identity (0: none) for every service found, so
+ * that its connections are counted by source (bpf/lib/stats_src.h). */
 static __always_inline const struct svc_val *svc_find_for_caller(const struct svc_key *key,
 								 __u32 *identity)
 {
 	const struct svc_val *svc = svc_find(key), *own;
 	struct svc_key k;
 
-	*identity = SVC_ID_UNRESOLVED;
-	if (!svc || !(svc->flags & BPFMESH_SVC_F_BY_SOURCE))
+	*identity = 0;
+	if (!svc)
 		return svc;
 	*identity = svc_caller_identity();
-	if (!*identity)
+	if (!(svc->flags & BPFMESH_SVC_F_BY_SOURCE) || !*identity)
 		return svc;
 	k = *key;
 	k.identity = *identity;
