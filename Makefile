@@ -32,6 +32,8 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
 UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) \
 		$(wildcard user/apply/*.c) user/kern/probe.c user/kern/map_ops.c user/kern/rcu_wait.c \
 		user/kern/lb_read.c)
+# Stable workload identity ids (issue 15): pure, unit-tested.
+UNIT_OBJS   += $(OUTPUT)/san/user/agent/identity_ids.o
 KTEST_SRCS  := $(wildcard tests/kern/*.c tests/kern/prog_tests/*.c)
 # Metrics (issue 9): Prometheus text writer and the libmicrohttpd server
 # (in LIB_SRCS through the user/*/*.c wildcard; unit-tested too).

@@ -33,6 +33,7 @@
 #include "lib/names_maps.h"
 #include "lib/stats.h"
 #include "lib/udp_flow.h"
+#include "lib/stats_src.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -79,14 +80,19 @@ static __always_inline __u64 lb_hash_key(const struct bpf_sock_addr *ctx)
 /* A UDP flow has no handshake: placed is opened and established at once,
  * so the Istio metrics (opened = established + aborted) count it;
  * lib/udp_flow.h counts it closed. */
-static __always_inline void udp_count_flow(__u32 ep_slot)
+static __always_inline void udp_count_flow(struct bpf_sock *sk, __u32 ep_slot)
 {
-	struct ep_counters *cnt = health4_counters(ep_slot);
+	struct ep_counters *cnt = health4_counters(ep_slot), *src;
 
 	if (!cnt)
 		return;
 	health4_count(&cnt->opened);
 	health4_count(&cnt->established);
+	src = src_counters(sk, ep_slot); /* after the slot: stats_src.h */
+	if (src) {
+		health4_count(&src->opened);
+		health4_count(&src->established);
+	}
 }
 
 /* Place the connection on an endpoint of svc's route: c->be is the endpoint
@@ -96,8 +102,8 @@ static __always_inline void udp_count_flow(__u32 ep_slot)
  * the address asked for (c->be NULL, SOCK_ALLOW); a TCP connect over its
  * cluster's maxConnections is refused at once. */
 static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_key *key,
-				    const struct svc_val *svc, struct lb4_choice *c,
-				    struct sock_conn **conn)
+				    const struct svc_val *svc, __u32 identity,
+				    struct lb4_choice *c, struct sock_conn **conn)
 {
 	c->may_passthrough = 1;
 	c->hash_key = lb_hash_key(ctx);
@@ -125,10 +131,11 @@ static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_
 		(*conn)->ep_port = c->be->port;
 		(*conn)->proto = key->proto;
 		(*conn)->set_id = c->dest->set_id;
+		src_remember(ctx->sk, c->be->slot, identity);
 		/* sockops sees TCP only: a UDP placement (a socket's flow to
 		 * its endpoint) is counted as opened here. */
 		if (key->proto == BPFMESH_PROTO_UDP)
-			udp_count_flow(c->be->slot);
+			udp_count_flow(ctx->sk, c->be->slot);
 	}
 	lb4_count_verdict(BPFMESH_V_REDIRECTED);
 	return SOCK_ALLOW;
@@ -139,7 +146,8 @@ static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_
 static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
 				    struct lb4_choice *c, struct sock_conn **conn)
 {
-	const struct svc_val *svc = svc_find_for_caller(key);
+	__u32 identity;
+	const struct svc_val *svc = svc_find_for_caller(key, &identity);
 
 	c->be = NULL;
 	*conn = NULL;
@@ -147,7 +155,7 @@ static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
-	return lb_place(ctx, key, svc, c, conn);
+	return lb_place(ctx, key, svc, identity, c, conn);
 }
 
 /* TCP, and UDP (connected UDP sockets: connect4/6), are balanced. */
@@ -338,7 +346,8 @@ static __always_inline int udp_sticks(const struct sock_conn *conn, const struct
 static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
 				     struct sock_conn **conn, const __be32 **ep, __be16 *ep_port)
 {
-	const struct svc_val *svc = svc_find_for_caller(key);
+	__u32 identity;
+	const struct svc_val *svc = svc_find_for_caller(key, &identity);
 	struct lb4_choice c;
 	int ret;
 
@@ -352,8 +361,8 @@ static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc
 		*ep_port = (*conn)->ep_port;
 		return SOCK_ALLOW;
 	}
-	udp_flow_end(*conn); /* moving on: the old flow is closed (udp_flow.h) */
-	ret = lb_place(ctx, key, svc, &c, conn);
+	udp_flow_end(ctx->sk, *conn); /* moving on: the old flow is closed (udp_flow.h) */
+	ret = lb_place(ctx, key, svc, identity, &c, conn);
 	if (c.be) {
 		*ep = c.be->addr;
 		*ep_port = c.be->port;

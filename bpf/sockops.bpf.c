@@ -42,6 +42,7 @@
 #include "lib/lb_active.h"
 #include "lib/connpool.h"
 #include "lib/udp_flow.h"
+#include "lib/stats_src.h"
 
 #define SOCKOPS_OK 1
 
@@ -111,6 +112,9 @@ static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops)
 	if (!c->start_ns)
 		c->start_ns = bpf_ktime_get_ns();
 	health4_count(&cnt->opened);
+	cnt = src_counters(skops->sk, c->ep_slot); /* by source, after the slot */
+	if (cnt)
+		health4_count(&cnt->opened);
 	bpf_sock_ops_cb_flags_set(skops,
 				  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
@@ -130,6 +134,9 @@ static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops)
 	now = bpf_ktime_get_ns();
 	c->flags |= BPFMESH_CONN_F_ESTABLISHED;
 	health4_count(&cnt->established);
+	cnt = src_counters(skops->sk, c->ep_slot);
+	if (cnt)
+		health4_count(&cnt->established);
 	hs = health4_hists(c->cluster_slot);
 	if (hs)
 		health4_hist_add(&hs->connect_us, (now - c->start_ns) / 1000);
@@ -167,14 +174,27 @@ static __always_inline void sockops4_count_end(struct ep_counters *cnt, __u32 en
 	}
 }
 
+/* One connection's end on a set of counters: the endpoint's, then the
+ * source's (bpf/lib/stats_src.h). */
+static __always_inline void sockops4_count_close(struct ep_counters *cnt, __u32 end,
+						 int established, __u64 sent, __u64 received)
+{
+	health4_count(&cnt->closed);
+	sockops4_count_end(cnt, end);
+	if (!established)
+		return;
+	__sync_fetch_and_add(&cnt->bytes_sent, sent);
+	__sync_fetch_and_add(&cnt->bytes_received, received);
+}
+
 static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 {
 	struct sock_conn *c = sockops4_conn(skops);
 	struct sockops4_end info;
 	struct ep_counters *cnt;
 	struct cluster_hists *hs;
+	__u64 now, sent, received;
 	int established;
-	__u64 now;
 	__u32 end;
 
 	if (!c || !(c->flags & BPFMESH_CONN_F_OPENED) || (c->flags & BPFMESH_CONN_F_CLOSED))
@@ -188,17 +208,17 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 	established = !!(c->flags & BPFMESH_CONN_F_ESTABLISHED);
 	sockops4_read_end(skops, &info);
 	end = bpfmesh_conn_end(established, info.sk_err);
-	health4_count(&cnt->closed);
-	sockops4_count_end(cnt, end);
+	sent = sockops4_payload(skops->bytes_acked, 1 + info.fin_acked);
+	received = sockops4_payload(skops->bytes_received, info.fin_received);
+	sockops4_count_close(cnt, end, established, sent, received);
+	cnt = src_counters(skops->sk, c->ep_slot);
+	if (cnt)
+		sockops4_count_close(cnt, end, established, sent, received);
 	if (!established) {
 		if (bpfmesh_outlier_is_failure(end))
 			health4_on_failure(c->ep_slot, now);
 		return;
 	}
-	__sync_fetch_and_add(&cnt->bytes_sent,
-			     sockops4_payload(skops->bytes_acked, 1 + info.fin_acked));
-	__sync_fetch_and_add(&cnt->bytes_received,
-			     sockops4_payload(skops->bytes_received, info.fin_received));
 	hs = health4_hists(c->cluster_slot);
 	if (!hs)
 		return;

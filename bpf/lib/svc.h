@@ -9,6 +9,7 @@
 #include "lib/lb_maps.h"
 #include "lib/route.h"
 #include <bpfmesh/identity_abi.h>
+#include "lib/stats_src_maps.h"
 
 /* cgroup id -> the workload identity of processes in it (or below). */
 struct {
@@ -27,10 +28,9 @@ static __always_inline const struct svc_val *svc_find(const struct svc_key *key)
 	return lb4_lookup_svc(key);
 }
 
-/* The calling process's identity: the deepest of its cgroup and ancestors
- * that the agent named, 0 when none is. For hooks that run in the caller's
- * context (sock_addr), not tc. */
-static __always_inline __u32 svc_caller_identity(void)
+/* The deepest of the caller's cgroup and its ancestors that the agent
+ * named, 0 when none is. */
+static __always_inline __u32 svc_walk_identity(void)
 {
 	const struct identity_val *v;
 	__u32 found = 0;
@@ -48,19 +48,49 @@ static __always_inline __u32 svc_caller_identity(void)
 	return found;
 }
 
+/* The calling process's identity, 0 when it has none. For hooks that run in
+ * the caller's context (sock_addr), not tc. Runs for every service connect,
+ * so it is kept cheap: nothing while no cgroup is named; else the caller's
+ * own cgroup in the cache (one lookup), and the ancestor walk only on a miss
+ * or after the agent changed the identities (state.gen). */
+static __always_inline __u32 svc_caller_identity(void)
+{
+	struct identity_cache_val *hit, fresh;
+	const struct identity_state *st;
+	__u32 zero = 0;
+	__u64 cg;
+
+	st = bpf_map_lookup_elem(&bpfmesh_identity_state_v1, &zero);
+	if (!st || !st->n_cgroups)
+		return 0;
+	cg = bpf_get_current_cgroup_id();
+	hit = bpf_map_lookup_elem(&bpfmesh_identity_cache_v1, &cg);
+	if (hit && hit->gen == st->gen)
+		return hit->identity;
+	fresh.gen = st->gen;
+	fresh.identity = svc_walk_identity();
+	bpf_map_update_elem(&bpfmesh_identity_cache_v1, &cg, &fresh, BPF_ANY);
+	return fresh.identity;
+}
+
 /* svc_find() for the caller: its identity's own route when the service has
- * routes by source and one for it, else the route for any caller. */
-static __always_inline const struct svc_val *svc_find_for_caller(const struct svc_key *key)
+ * routes by source and one for it, else the route for any caller. The
+ * caller's identity goes to *identity (0: none) for every service found, so
+ * that its connections are counted by source (bpf/lib/stats_src.h). */
+static __always_inline const struct svc_val *svc_find_for_caller(const struct svc_key *key,
+								 __u32 *identity)
 {
 	const struct svc_val *svc = svc_find(key), *own;
 	struct svc_key k;
 
-	if (!svc || !(svc->flags & BPFMESH_SVC_F_BY_SOURCE))
+	*identity = 0;
+	if (!svc)
+		return svc;
+	*identity = svc_caller_identity();
+	if (!(svc->flags & BPFMESH_SVC_F_BY_SOURCE) || !*identity)
 		return svc;
 	k = *key;
-	k.identity = svc_caller_identity();
-	if (!k.identity)
-		return svc;
+	k.identity = *identity;
 	own = svc_find(&k);
 	return own ? own : svc;
 }

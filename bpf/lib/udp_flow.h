@@ -25,10 +25,12 @@
  * an unhealthy host, should anything come to eject one.
  */
 #include "lib/health.h"
+#include "lib/stats_src.h"
 #include <bpfmesh/lb_abi.h>
 
-/* The flow of a UDP placement ends: counted closed on its endpoint once. */
-static __always_inline void udp_flow_end(struct sock_conn *c)
+/* The flow of a UDP placement ends: counted closed on its endpoint once,
+ * and on its (endpoint, source) counters when the caller is known. */
+static __always_inline void udp_flow_end(struct bpf_sock *sk, struct sock_conn *c)
 {
 	struct ep_counters *cnt;
 
@@ -39,13 +41,16 @@ static __always_inline void udp_flow_end(struct sock_conn *c)
 	cnt = health4_counters(c->ep_slot);
 	if (cnt)
 		health4_count(&cnt->closed);
+	cnt = src_counters(sk, c->ep_slot);
+	if (cnt)
+		health4_count(&cnt->closed);
 }
 
 /* cgroup/sock_release: the socket's UDP flow, if any, ends with it. */
 static __always_inline void udp_flow_release(struct bpf_sock *sk)
 {
 	if (sk && sk->protocol == BPFMESH_PROTO_UDP)
-		udp_flow_end(bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0));
+		udp_flow_end(sk, bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0));
 }
 
 #endif /* BPFMESH_UDP_FLOW_H */

@@ -115,6 +115,9 @@ int env_get_metrics(int port, char *text, size_t len);
 /* The sum of metric over its series whose labels hold label (e.g.
  * "destination_version=\"v2\""), in /metrics text. */
 long long metrics_sum(const char *text, const char *metric, const char *label);
+/* Sum of the samples of metric `name` in exposition text whose labels hold
+ * every k="v" of want (NULL-terminated); -1 when none does (prom_text.c). */
+long long prom_series_sum(const char *text, const char *name, const char *const *want);
 
 /* Loopback backends: each accepts, writes its index byte and closes; in
  * echo mode it then echoes what it reads until the client closes. */

@@ -244,6 +244,52 @@ static void test_label_escaping(void **state)
 	free(text);
 }
 
+/* Istio's series per source: each known caller's share of the endpoint's
+ * counters under its labels, the rest under source "unknown"; a known
+ * caller with the same labels on two endpoints is one series. */
+static void test_istio_by_source(void **state)
+{
+	static const struct mx_source qa[] = {
+		{ .w = { .workload = "qa", .ns = "tools", .app = "qa-tools",
+			 .canonical_service = "qa-tools", .canonical_revision = "latest" },
+		  .c = { .opened = 4, .established = 4, .closed = 4, .request_bytes = 40 } },
+	};
+	struct mx_cluster cl = { .host = "api", .name = "api", .ns = "shop", .port = 80 };
+	struct mx_endpoint eps[2] = {
+		{ .cluster = 0, .address = "a", .c = { .opened = 10, .established = 10,
+						       .closed = 10, .request_bytes = 100 },
+		  .sources = qa, .n_sources = 1 },
+		{ .cluster = 0, .address = "b", .c = { .opened = 6, .established = 6,
+						       .closed = 6, .request_bytes = 60 },
+		  .sources = qa, .n_sources = 1 },
+	};
+	struct mx_snapshot s = { .clusters = &cl, .n_clusters = 1, .endpoints = eps,
+				 .n_endpoints = 2 };
+	const char *known, *unknown;
+	char *text;
+
+	(void)state;
+	text = render(&s);
+	known = strstr(text, "istio_tcp_connections_opened_total{reporter=\"source\","
+			     "source_workload=\"qa\",source_workload_namespace=\"tools\","
+			     "source_principal=\"unknown\",source_app=\"qa-tools\","
+			     "source_version=\"unknown\",source_canonical_service=\"qa-tools\","
+			     "source_canonical_revision=\"latest\",source_cluster=\"unknown\",");
+	unknown = strstr(text, "istio_tcp_connections_opened_total{reporter=\"source\","
+			       "source_workload=\"unknown\",source_workload_namespace=\"unknown\",");
+	assert_non_null(known);
+	assert_non_null(unknown);
+	/* 8 by qa over both endpoints, 8 of the 16 by unknown callers */
+	assert_true(strstr(known, "\"} 8\n") == strchr(known, '\n') - 4);
+	assert_true(strstr(unknown, "\"} 8\n") == strchr(unknown, '\n') - 4);
+	/* bytes: 80 of the 160 by qa */
+	known = strstr(text, "istio_tcp_received_bytes_total{reporter=\"source\","
+			     "source_workload=\"qa\"");
+	assert_non_null(known);
+	assert_true(strstr(known, "\"} 80\n") == strchr(known, '\n') - 5);
+	free(text);
+}
+
 /* Node-wide families: every value a series, zeros included, escaped. */
 static void test_node_families(void **state)
 {
@@ -619,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_istio_full_label_set),
 		cmocka_unit_test(test_istio_semantics),
 		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_istio_by_source),
 		cmocka_unit_test(test_node_families),
 		cmocka_unit_test(test_render_rejects_bad_snapshot),
 		cmocka_unit_test(test_workload_from_labels),

@@ -124,6 +124,8 @@ void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* identity.c: the image's workload identities into the kernel's map. */
 int agent_sync_identities(struct agent *ag, const struct bpfmesh_image *img);
+/* ... and, before the image is applied, their stable ids (identity_ids.h). */
+int agent_identity_ids_assign(struct agent *ag, struct bpfmesh_image *img);
 
 /* Log each line of text (a printer's output) with agent_log, without a
  * leading "bpfmesh: " the printer may have put there. */

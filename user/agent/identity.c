@@ -11,47 +11,68 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <bpfmesh/identity_abi.h>
 
 #include "agent.h"
+#include "identity_ids.h"
 #include "kern/sysfs.h"
 
-static bool cg_wanted(const __u64 *ids, size_t n, __u64 id)
+/* Delete every entry of a map (keys of key_size bytes, at most 16) for
+ * which drop(key, ctx) holds: keys are collected first, since deleting
+ * while walking with get_next_key can restart the walk. */
+static void map_delete_where(int fd, size_t key_size, bool (*drop)(const void *key, void *ctx),
+			     void *ctx)
 {
+	unsigned char key[16], next[16], *stale = NULL;
+	size_t n_stale = 0, cap = 0, i;
+	void *grown;
+	int err = bpf_map_get_next_key(fd, NULL, next);
+
+	while (!err) {
+		memcpy(key, next, key_size);
+		if (drop(key, ctx)) {
+			if (n_stale == cap) {
+				cap = cap ? cap * 2 : 16;
+				grown = realloc(stale, cap * key_size);
+				if (!grown)
+					break;
+				stale = grown;
+			}
+			memcpy(stale + n_stale++ * key_size, key, key_size);
+		}
+		err = bpf_map_get_next_key(fd, key, next);
+	}
+	for (i = 0; i < n_stale; i++)
+		bpf_map_delete_elem(fd, stale + i * key_size);
+	free(stale);
+}
+
+struct u64_set {
+	const __u64 *v;
+	size_t n;
+};
+
+static bool cg_unwanted(const void *key, void *ctx)
+{
+	const struct u64_set *want = ctx;
+	__u64 cg;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
+	memcpy(&cg, key, sizeof(cg));
+	for (i = 0; i < want->n; i++)
+		if (want->v[i] == cg)
+			return false;
+	return true;
 }
 
 /* Delete the entries whose cgroup is not in want[0..n). */
 static void identities_prune(int fd, const __u64 *want, size_t n)
 {
-	__u64 key, next, *stale = NULL;
-	size_t n_stale = 0, cap = 0, i;
-	void *grown;
-	int err = bpf_map_get_next_key(fd, NULL, &next);
+	struct u64_set set = { want, n };
 
-	while (!err) {
-		key = next;
-		if (!cg_wanted(want, n, key)) {
-			if (n_stale == cap) {
-				cap = cap ? cap * 2 : 16;
-				grown = realloc(stale, cap * sizeof(*stale));
-				if (!grown)
-					break;
-				stale = grown;
-			}
-			stale[n_stale++] = key;
-		}
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
-	for (i = 0; i < n_stale; i++)
-		bpf_map_delete_elem(fd, &stale[i]);
-	free(stale);
+	map_delete_where(fd, sizeof(__u64), cg_unwanted, &set);
 }
 
 /* The cgroup id of path (under root), or 0 (logged). */
@@ -70,6 +91,23 @@ static __u64 cgroup_id_of(const char *root, const struct image_identity *id)
 		return 0;
 	}
 	return (__u64)st.st_ino;
+}
+
+/* How many cgroups are named (0: connect resolves nothing), and a new
+ * generation, which invalidates the kernel's cache of resolutions. Written
+ * after the identities map, so a cached resolution is never newer than it. */
+static int identity_state_write(struct agent *ag, size_t n_cgroups)
+{
+	int fd = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_IDENTITY_STATE);
+	struct identity_state st = { 0 };
+	__u32 zero = 0;
+
+	if (fd < 0)
+		return fd;
+	bpf_map_lookup_elem(fd, &zero, &st);
+	st.n_cgroups = (__u32)n_cgroups;
+	st.gen++;
+	return bpf_map_update_elem(fd, &zero, &st, BPF_ANY) ? -errno : 0;
 }
 
 int agent_sync_identities(struct agent *ag, const struct bpfmesh_image *img)
@@ -102,7 +140,110 @@ int agent_sync_identities(struct agent *ag, const struct bpfmesh_image *img)
 		want[n++] = cg;
 	}
 	identities_prune(fd, want, n);
+	err = identity_state_write(ag, n);
 out:
 	free(want);
+	return err;
+}
+
+/* ---- stable ids (identity_ids.c) ---------------------------------------- */
+
+static int ids_read(int fd, struct id_plan *p)
+{
+	__u32 key, next;
+	size_t cap = 0;
+	void *grown;
+	int err = bpf_map_get_next_key(fd, NULL, &next);
+
+	while (!err) {
+		key = next;
+		if (p->n == cap) {
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(p->recs, cap * sizeof(*p->recs));
+			if (!grown)
+				return -ENOMEM;
+			p->recs = grown;
+		}
+		memset(&p->recs[p->n], 0, sizeof(p->recs[0]));
+		p->recs[p->n].id = key;
+		if (!bpf_map_lookup_elem(fd, &key, &p->recs[p->n].rec)) {
+			p->recs[p->n].rec.workload[sizeof(p->recs[0].rec.workload) - 1] = '\0';
+			p->n++;
+		}
+		err = bpf_map_get_next_key(fd, &key, &next);
+	}
+	return 0;
+}
+
+struct u32_set {
+	const __u32 *v;
+	size_t n;
+};
+
+static bool src_of_freed_id(const void *key, void *ctx)
+{
+	const struct u32_set *freed = ctx;
+	struct src_key k;
+	size_t i;
+
+	memcpy(&k, key, sizeof(k));
+	for (i = 0; i < freed->n; i++)
+		if (freed->v[i] == k.identity)
+			return true;
+	return false;
+}
+
+/* Delete the counters by source of the freed ids: their counts show as
+ * source unknown from now on. */
+static void src_counters_forget(int fd, const __u32 *ids, size_t n)
+{
+	struct u32_set freed = { ids, n };
+
+	if (fd >= 0 && n)
+		map_delete_where(fd, sizeof(struct src_key), src_of_freed_id, &freed);
+}
+
+static int ids_write(int fd, const struct id_plan *p, const struct bpfmesh_image *img)
+{
+	struct identity_rec rec;
+	size_t i;
+
+	for (i = 0; i < p->n_freed; i++)
+		bpf_map_delete_elem(fd, &p->freed[i]);
+	for (i = 0; i < p->n; i++) {
+		if (p->recs[i].dirty && bpf_map_update_elem(fd, &p->recs[i].id, &p->recs[i].rec,
+							    BPF_ANY))
+			return -errno;
+	}
+	/* Every named workload: new ones, and retired ones that came back. */
+	for (i = 0; i < img->n_identities; i++) {
+		memset(&rec, 0, sizeof(rec));
+		identity_workload_name(rec.workload, sizeof(rec.workload), img->identities[i].ns,
+				       img->identities[i].name);
+		if (bpf_map_update_elem(fd, &p->new_id[i], &rec, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+int agent_identity_ids_assign(struct agent *ag, struct bpfmesh_image *img)
+{
+	int fd = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_IDENTITY_IDS);
+	struct id_plan p = { 0 };
+	int err;
+
+	if (fd < 0)
+		return 0; /* no ids map loaded: the compiler's ids stand */
+	err = ids_read(fd, &p);
+	if (!err)
+		err = identity_ids_plan(&p, img, (long long)time(NULL), BPFMESH_MAX_IDENTITY_IDS);
+	if (!err)
+		err = ids_write(fd, &p, img);
+	if (!err) {
+		src_counters_forget(lb_loader_map_fd(&ag->loader, BPFMESH_MAP_SRC_COUNTERS),
+				    p.freed, p.n_freed);
+		identity_ids_remap(img, p.new_id);
+	}
+	identity_ids_plan_free(&p);
 	return err;
 }

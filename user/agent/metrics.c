@@ -31,6 +31,7 @@
 #include "k8s/k8s.h"
 #include "kern/node_read.h"
 #include "metrics/server.h"
+#include "metrics_src.h"
 
 /* Histogram bounds: the kernel's bucket i holds whole units below
  * bpfmesh_hist_lower(i + 1) (snapshot.h); every 4th bound (the powers of
@@ -79,8 +80,9 @@ struct scrape {
 	const char *k8s_kinds[K8S_N_KINDS];
 	uint64_t k8s_forbidden[K8S_N_KINDS], k8s_up, k8s_synced, k8s_events, k8s_relists,
 		k8s_resumes;
-	struct mx_node_family fams[10];
+	struct mx_node_family fams[11];
 	struct mx_policy_rejected *rejected;
+	struct src_scrape src; /* counters by source, read before the endpoints */
 };
 
 static int set_ref_cmp(const void *a, const void *b)
@@ -161,7 +163,7 @@ static int add_cluster(const struct health_cluster *hc, void *ctx)
 	return 0;
 }
 
-static void copy_counters(struct mx_counters *m, const struct ep_counters *c)
+void mx_copy_counters(struct mx_counters *m, const struct ep_counters *c)
 {
 	m->opened = c->opened;
 	m->established = c->established;
@@ -205,7 +207,8 @@ static int add_endpoint(const struct health_endpoint *he, void *ctx)
 	e->cluster = ci - 1;
 	e->address = sc->ep_addrs[sc->n_eps];
 	endpoint_labels(&e->dst, set, set ? find_slot(set, &he->h) : -1);
-	copy_counters(&e->c, &he->c);
+	mx_copy_counters(&e->c, &he->c);
+	src_scrape_attach(&sc->src, he->slot, e);
 	/* Histograms are per cluster: hang them on its first endpoint (the
 	 * writer sums a cluster's endpoints). */
 	if (!sc->cl_hist_given[ci - 1]) {
@@ -233,6 +236,7 @@ static void scrape_free(struct scrape *sc)
 	free(sc->ep_addrs);
 	free(sc->refs);
 	free(sc->rejected);
+	src_scrape_free(&sc->src);
 	free(sc);
 }
 
@@ -350,6 +354,10 @@ static size_t node_families(struct scrape *sc, const struct agent *ag, bool have
 		if (sc->node.have_sockmap)
 			f = sockmap_families(sc, f);
 	}
+	if (sc->src.have_overflow)
+		*f++ = (struct mx_node_family){ "bpfmesh_source_overflow_total",
+			"Connections of a known caller counted as source unknown because the "
+			"counters by source were full.", "counter", NULL, NULL, &sc->src.overflow, 1 };
 	if (ag->k8s && ag->k8s->watch)
 		f = k8s_families(sc, ag->k8s->watch, f);
 	return (size_t)(f - sc->fams);
@@ -398,7 +406,9 @@ static int metrics_fill(void *ctx, struct mx_snapshot *snap)
 	if (err)
 		goto fail;
 	index_sets(sc, ag);
-	err = health_for_each_cluster(sc->hm, add_cluster, sc);
+	err = src_scrape_read(&sc->src, ag);
+	if (!err)
+		err = health_for_each_cluster(sc->hm, add_cluster, sc);
 	if (!err)
 		err = health_for_each_endpoint(sc->hm, add_endpoint, sc);
 	if (err)

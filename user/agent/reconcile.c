@@ -212,6 +212,12 @@ void agent_reload(struct agent *ag, const char *why)
 		goto out;
 	}
 	log_rejections(ag, &rep, why);
+	err = agent_identity_ids_assign(ag, &img);
+	if (err) {
+		agent_log("Failed to give workload identities their ids: %d (%s): generation %u "
+			  "stays in force", err, strerror(-err), ag->applier.state.generation);
+		goto out;
+	}
 	err = applier_apply(&ag->applier, &img, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	if (err) {

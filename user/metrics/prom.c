@@ -171,12 +171,16 @@ enum istio_flags {
 
 static const char *const istio_flags_str[FLAGS_N] = { "-", "UF", "UO", "UH" };
 
-/* A series before merging: an endpoint slot's ("-", UF) or a cluster's
- * (UO, UH: decided before any endpoint is picked, so e is NULL). */
+/* A series before merging: an endpoint slot's ("-", UF) for one source
+ * (its counters c), or a cluster's (UO, UH: decided before any endpoint is
+ * picked, so e is NULL; counted per cluster only, so the source is the
+ * unknown one). */
 struct istio_row {
 	const struct mx_endpoint *e;
 	const struct mx_cluster *cl;
 	enum istio_flags flags;
+	const struct mx_workload *src;
+	const struct mx_counters *c;
 };
 
 struct istio_vals {
@@ -195,8 +199,7 @@ static void istio_workload(const struct mx_workload *w, const char **v)
 	v[7] = mx_or_unknown(w->cluster);
 }
 
-static void istio_labels(const struct mx_workload *src, const struct istio_row *r,
-			 const char *v[IL_N])
+static void istio_labels(const struct istio_row *r, const char *v[IL_N])
 {
 	static const struct mx_workload none;
 	/* UO and UH have no upstream host (as in Envoy), so the destination
@@ -205,7 +208,7 @@ static void istio_labels(const struct mx_workload *src, const struct istio_row *
 	const char *w[8];
 
 	v[IL_REPORTER] = "source";
-	istio_workload(src, &v[IL_SRC]);
+	istio_workload(r->src, &v[IL_SRC]);
 	istio_workload(dst, w);
 	v[IL_DST_WORKLOAD] = w[0];
 	v[IL_DST_WORKLOAD_NS] = w[1];
@@ -250,29 +253,26 @@ static struct istio_vals istio_row_vals(const struct istio_row *r)
 		return v;
 	}
 	for (i = 0; i < MX_FAIL_REASONS; i++)
-		failed += r->e->c.failed[i];
+		failed += r->c->failed[i];
 	if (r->flags == FLAGS_UF) {
 		v.opened = v.closed = failed;
 		return v;
 	}
-	v.opened = r->e->c.established + r->e->c.aborted;
-	v.closed = mx_sub_sat(r->e->c.closed, failed);
-	v.request_bytes = r->e->c.request_bytes;
-	v.response_bytes = r->e->c.response_bytes;
+	v.opened = r->c->established + r->c->aborted;
+	v.closed = mx_sub_sat(r->c->closed, failed);
+	v.request_bytes = r->c->request_bytes;
+	v.response_bytes = r->c->response_bytes;
 	return v;
 }
 
-/* Rows differ only in destination labels and flags; source labels are the
- * same for every row. */
 static int istio_row_cmp(const void *pa, const void *pb)
 {
-	static const struct mx_workload src;
 	const char *a[IL_N], *b[IL_N];
 	int i, d;
 
-	istio_labels(&src, pa, a);
-	istio_labels(&src, pb, b);
-	for (i = IL_DST_WORKLOAD; i < IL_N; i++) {
+	istio_labels(pa, a);
+	istio_labels(pb, b);
+	for (i = IL_SRC; i < IL_N; i++) {
 		if (a[i] != b[i] && (d = strcmp(a[i], b[i])))
 			return d;
 	}
@@ -291,27 +291,67 @@ static bool istio_row_keep(const struct istio_row *r)
 	return r->flags == FLAGS_NONE || v.opened || v.closed;
 }
 
-/* Rows: every endpoint's "-" (so a new version shows at 0 at once), and the
- * UF/UO/UH rows once they are non-zero; sorted and merged by label set. */
+/* What the unknown callers did on e: its total minus every known source's
+ * share (each field saturates: the kernel counts the total first, and a
+ * scrape reads the sources first, so it is never really below). */
+static void istio_unknown_share(const struct mx_endpoint *e, struct mx_counters *out)
+{
+	const uint64_t *known;
+	uint64_t *rest = (uint64_t *)out;
+	size_t s, f, n_fields = sizeof(*out) / sizeof(uint64_t);
+
+	*out = e->c;
+	for (s = 0; s < e->n_sources; s++) {
+		known = (const uint64_t *)&e->sources[s].c;
+		for (f = 0; f < n_fields; f++)
+			rest[f] = mx_sub_sat(rest[f], known[f]);
+	}
+}
+
+/* An endpoint's "-" row for one source (always, so that a new version
+ * shows at 0 at once), and its UF row once non-zero. */
+static size_t istio_source_rows(struct istio_row *rows, struct istio_row r)
+{
+	size_t n = 0;
+
+	rows[n++] = r;
+	r.flags = FLAGS_UF;
+	if (istio_row_keep(&r))
+		rows[n++] = r;
+	return n;
+}
+
+/* Rows: per endpoint and source (known callers, then the unknown rest), and
+ * the UO/UH rows once they are non-zero; sorted and merged by label set. */
 static struct istio_series *istio_series(const struct mx_snapshot *s, size_t *n_out)
 {
-	struct istio_series *ser;
+	struct istio_series *ser = NULL;
+	struct mx_counters *unknown;
 	struct istio_row *rows, r;
-	size_t i, n = 0, m = 0;
+	size_t i, k, n = 0, m = 0, n_rows = s->n_clusters * 2 + 1;
 
-	rows = calloc(s->n_endpoints * 2 + s->n_clusters * 2 + 1, sizeof(*rows));
-	if (!rows)
-		return NULL;
+	for (i = 0; i < s->n_endpoints; i++)
+		n_rows += (s->endpoints[i].n_sources + 1) * 2;
+	rows = calloc(n_rows, sizeof(*rows));
+	unknown = calloc(s->n_endpoints + 1, sizeof(*unknown));
+	if (!rows || !unknown)
+		goto out;
 	for (i = 0; i < s->n_endpoints; i++) {
-		r = (struct istio_row){ &s->endpoints[i], &s->clusters[s->endpoints[i].cluster],
-					FLAGS_NONE };
-		rows[n++] = r;
-		r.flags = FLAGS_UF;
-		if (istio_row_keep(&r))
-			rows[n++] = r;
+		const struct mx_endpoint *e = &s->endpoints[i];
+
+		r = (struct istio_row){ e, &s->clusters[e->cluster], FLAGS_NONE, NULL, NULL };
+		for (k = 0; k < e->n_sources; k++) {
+			r.src = &e->sources[k].w;
+			r.c = &e->sources[k].c;
+			n += istio_source_rows(&rows[n], r);
+		}
+		istio_unknown_share(e, &unknown[i]);
+		r.src = &s->src;
+		r.c = &unknown[i];
+		n += istio_source_rows(&rows[n], r);
 	}
 	for (i = 0; i < s->n_clusters; i++) {
-		r = (struct istio_row){ NULL, &s->clusters[i], FLAGS_UO };
+		r = (struct istio_row){ NULL, &s->clusters[i], FLAGS_UO, &s->src, NULL };
 		if (istio_row_keep(&r))
 			rows[n++] = r;
 		r.flags = FLAGS_UH;
@@ -330,7 +370,9 @@ static struct istio_series *istio_series(const struct mx_snapshot *s, size_t *n_
 		ser[m - 1].v.request_bytes += v.request_bytes;
 		ser[m - 1].v.response_bytes += v.response_bytes;
 	}
+out:
 	free(rows);
+	free(unknown);
 	*n_out = m;
 	return ser;
 }
@@ -353,7 +395,7 @@ static const struct {
 	  offsetof(struct istio_vals, response_bytes) },
 };
 
-static void istio_render(const struct mx_snapshot *s, const struct istio_series *ser, size_t n,
+static void istio_render(const struct istio_series *ser, size_t n,
 			 struct mx_buf *b)
 {
 	const char *v[IL_N];
@@ -363,7 +405,7 @@ static void istio_render(const struct mx_snapshot *s, const struct istio_series 
 	for (m = 0; m < sizeof(istio_metrics) / sizeof(istio_metrics[0]); m++) {
 		mx_family(b, istio_metrics[m].name, "counter", istio_metrics[m].help);
 		for (i = 0; i < n; i++) {
-			istio_labels(&s->src, &ser[i].row, v);
+			istio_labels(&ser[i].row, v);
 			mx_buf_printf(b, "%s{", istio_metrics[m].name);
 			for (l = 0; l < IL_N; l++)
 				mx_label(b, l == 0, istio_label_names[l], v[l]);
@@ -638,7 +680,7 @@ int mx_render(const struct mx_snapshot *s, struct mx_buf *out)
 	ser = istio_series(s, &n);
 	if (!ser)
 		return -ENOMEM;
-	istio_render(s, ser, n, out);
+	istio_render(ser, n, out);
 	free(ser);
 	outlier_render(s, out);
 	conn_closes_render(s, out);

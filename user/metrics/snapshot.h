@@ -101,11 +101,22 @@ struct mx_cluster {
 	uint64_t idle_timeout;
 };
 
+/* What the callers of one workload identity did on an endpoint (the
+ * kernel's counters by source, include/bpfmesh/identity_abi.h). */
+struct mx_source {
+	struct mx_workload w; /* Istio's source_* labels */
+	struct mx_counters c;
+};
+
 struct mx_endpoint {
 	uint32_t cluster;    /* index into mx_snapshot.clusters */
 	const char *address; /* "10.0.0.1:8080": bpfmesh's own endpoint label */
 	struct mx_workload dst;
-	struct mx_counters c;
+	struct mx_counters c; /* every caller's */
+	/* The known callers' share of c; what remains is mx_snapshot.src's
+	 * (unknown). Istio's metrics are per source, bpfmesh's use c. */
+	const struct mx_source *sources;
+	size_t n_sources;
 	struct mx_hist hist[MX_HIST_KINDS];
 };
 
@@ -126,8 +137,7 @@ struct mx_policy_rejected {
 };
 
 struct mx_snapshot {
-	struct mx_workload src; /* this node's clients: all "unknown" until the
-				 * agent maps cgroups to workloads */
+	struct mx_workload src; /* callers of no known identity: "unknown" */
 	const struct mx_cluster *clusters;
 	size_t n_clusters;
 	const struct mx_endpoint *endpoints;

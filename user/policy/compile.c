@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include "compile.h"
+#include "metrics/workload.h"
 
 struct ckey {
 	struct svc_key key;
@@ -337,6 +338,24 @@ static int we_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->r.name ? x->r.name : "", y->r.name ? y->r.name : "");
 }
 
+static bool cdup(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return !src || *dst;
+}
+
+/* The identity's source_* metric labels, derived as for an endpoint. */
+static bool cidentity_labels(struct image_identity *id, const struct workload_entry *we)
+{
+	struct mx_workload w;
+
+	mx_workload_from_labels(&w, &we->ep.labels, id->name, id->ns);
+	return cdup(&id->workload, w.workload) && cdup(&id->app, w.app) &&
+	       cdup(&id->version, w.version) &&
+	       cdup(&id->canonical_service, w.canonical_service) &&
+	       cdup(&id->canonical_revision, w.canonical_revision);
+}
+
 /* The WorkloadEntries with a cgroup: identities 1..n in (namespace, name)
  * order, into c->callers and img->identities. */
 static bool cidentities_build(struct cctx *c, struct bpfmesh_image *img)
@@ -363,7 +382,7 @@ static bool cidentities_build(struct cctx *c, struct bpfmesh_image *img)
 		id->cgroup = strdup(c->callers[i]->r.cgroup);
 		id->name = strdup(c->callers[i]->r.name ? c->callers[i]->r.name : "");
 		id->ns = strdup(c->callers[i]->r.ns ? c->callers[i]->r.ns : "default");
-		if (!id->cgroup || !id->name || !id->ns)
+		if (!id->cgroup || !id->name || !id->ns || !cidentity_labels(id, c->callers[i]))
 			goto oom;
 	}
 	return true;

@@ -48,6 +48,11 @@ void bpfmesh_image_free(struct bpfmesh_image *img)
 		free(img->identities[i].cgroup);
 		free(img->identities[i].name);
 		free(img->identities[i].ns);
+		free(img->identities[i].workload);
+		free(img->identities[i].app);
+		free(img->identities[i].version);
+		free(img->identities[i].canonical_service);
+		free(img->identities[i].canonical_revision);
 	}
 	free(img->identities);
 	memset(img, 0, sizeof(*img));

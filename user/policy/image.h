@@ -83,9 +83,13 @@ struct image_name {
 /* A workload identity (identity_abi.h): a WorkloadEntry with the
  * bpfmesh.io/cgroup annotation. Strings owned by the image. */
 struct image_identity {
-	__u32 id;     /* 1..n: svc_key.identity, the identities map's value */
+	__u32 id;     /* svc_key.identity, the identities map's value: 1..n in
+		       * a compiled image, the stable ids once the agent gave
+		       * them (user/agent/identity_ids.c) */
 	char *cgroup; /* path under the cgroup2 mount, as annotated */
 	char *name, *ns;
+	/* Istio's source_* labels (metrics/workload.h); NULL: unknown. */
+	char *workload, *app, *version, *canonical_service, *canonical_revision;
 };
 
 struct bpfmesh_image {

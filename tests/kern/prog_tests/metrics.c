@@ -297,44 +297,11 @@ static int scrape(struct ktest_env *e, char *text, size_t len, bool python)
 	return python ? prom_parse(port, text, len) : env_get_metrics(port, text, len);
 }
 
-/* Does the label block hold k="v" as a whole label? */
-static bool has_label(const char *labels, const char *end, const char *kv)
-{
-	size_t n = strlen(kv);
-	const char *p;
-
-	for (p = labels; (p = strstr(p, kv)) && p < end; p++)
-		if ((p[-1] == '{' || p[-1] == ',') && (p[n] == ',' || p[n] == '}'))
-			return true;
-	return false;
-}
-
-/* Sum of the samples of `name` whose labels include every k="v" of want
- * (NULL-terminated); -1 when none matches. */
+/* Sum of the samples of `name` whose labels include every k="v" of want;
+ * -1 when none matches (tests/kern/prom_text.c). */
 static long long series_value(const char *text, const char *name, const char *const *want)
 {
-	size_t nl = strlen(name);
-	long long sum = -1;
-	const char *line, *end, *close;
-
-	for (line = text; *line; line = *end ? end + 1 : end) {
-		const char *const *w;
-
-		end = strchr(line, '\n');
-		if (!end)
-			end = line + strlen(line);
-		if (strncmp(line, name, nl) || line[nl] != '{')
-			continue;
-		close = memchr(line, '}', (size_t)(end - line));
-		if (!close)
-			continue;
-		for (w = want; *w && has_label(line + nl, close + 1, *w); w++)
-			;
-		if (*w)
-			continue;
-		sum = (sum < 0 ? 0 : sum) + strtoll(close + 2, NULL, 10);
-	}
-	return sum;
+	return prom_series_sum(text, name, want);
 }
 
 /* Istio's standard label set, read from the one list the tests keep
