@@ -348,20 +348,23 @@ static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc
 {
 	__u32 identity;
 	const struct svc_val *svc = svc_find_for_caller(key, &identity);
+	/* ctx->sk read once: the verifier refuses a load through a ctx
+	 * pointer the compiler offset to share between two reads. */
+	struct bpf_sock *sk = ctx->sk;
 	struct lb4_choice c;
 	int ret;
 
 	*ep = NULL;
 	*conn = NULL;
-	if (!svc || !ctx->sk)
+	if (!svc || !sk)
 		return SOCK_ALLOW; /* every datagram passes here: not counted */
-	*conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, ctx->sk, NULL, 0);
+	*conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
 	if (udp_sticks(*conn, key, svc)) {
 		*ep = (*conn)->ep_addr;
 		*ep_port = (*conn)->ep_port;
 		return SOCK_ALLOW;
 	}
-	udp_flow_end(ctx->sk, *conn); /* moving on: the old flow is closed (udp_flow.h) */
+	udp_flow_end(sk, *conn); /* moving on: the old flow is closed (udp_flow.h) */
 	ret = lb_place(ctx, key, svc, identity, &c, conn);
 	if (c.be) {
 		*ep = c.be->addr;
