@@ -82,11 +82,10 @@ static __always_inline bool tc_set_has_endpoint(__u8 fam, const struct svc_dest 
 						const struct ct4_val *ct)
 {
 	struct backend_key key = { .set_id = dest->set_id };
+	const __be32 *ep = ct_nat_ptr(fam, ct);
 	const struct backend_val *be;
-	__be32 ep[4];
 	__u32 slot;
 
-	ct_nat_addr(fam, ct, ep);
 	for (slot = 0; slot < TC_RECHECK_SLOTS; slot++) {
 		if (slot >= dest->n_slots)
 			return false;
@@ -197,10 +196,7 @@ static __always_inline const struct svc_dest *tc_pick_dest(const struct svc_val 
 static __always_inline int tc_to_endpoint(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
 					  const struct ct4_val *ct)
 {
-	__be32 ep[4];
-
-	ct_nat_addr(fam, ct, ep);
-	return pkt_rewrite_dst(skb, p, fam, ep, ct->nat_port);
+	return pkt_rewrite_dst(skb, p, fam, ct_nat_ptr(fam, ct), ct->nat_port);
 }
 
 /* First packet of a flow to service svc: choose, track, translate. A TCP

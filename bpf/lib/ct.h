@@ -100,6 +100,15 @@ static __always_inline void ct_nat_addr(__u8 fam, const struct ct4_val *v, __be3
 	out[3] = 0;
 }
 
+/* Where entry v's address is, in the entry itself (no copy: the stack is
+ * tight); IPv4: the one word, to be read with pkt_addr_eq(). */
+static __always_inline const __be32 *ct_nat_ptr(__u8 fam, const struct ct4_val *v)
+{
+	if (fam == BPFMESH_AF_INET6)
+		return ((const struct ct6_val *)v)->nat_addr;
+	return &v->nat_addr;
+}
+
 /* The reply tuple of flow k (client -> VIP) translated to ep:eport. */
 static __always_inline void ct_reply_key(const struct ct6_key *k, const __be32 *ep, __be16 eport,
 					 struct ct6_key *out)
@@ -118,7 +127,7 @@ static __always_inline void ct_partner_key(__u8 fam, const struct ct6_key *k,
 {
 	__be32 nat[4];
 
-	ct_nat_addr(fam, v, nat);
+	ct_nat_addr(fam, v, nat); /* whole words for the key, IPv4 zero-padded */
 	if (v->dir == CT_DIR_FORWARD) {
 		/* client -> VIP becomes endpoint -> client */
 		ct_reply_key(k, nat, v->nat_port, out);
@@ -141,12 +150,11 @@ static __always_inline bool ct_reply_taken(__u8 fam, const struct ct6_key *rk,
 					   const struct ct6_key *k)
 {
 	const struct ct4_val *other = ct_lookup(fam, rk);
-	__be32 vip[4];
 
 	if (!other || other->dir != CT_DIR_REPLY)
 		return false;
-	ct_nat_addr(fam, other, vip);
-	return !pkt_addr_eq(fam, vip, k->daddr) || other->nat_port != k->dport;
+	return !pkt_addr_eq(fam, ct_nat_ptr(fam, other), k->daddr) ||
+	       other->nat_port != k->dport;
 }
 
 /* Track a new flow k (client -> VIP) to endpoint be of destination dest.

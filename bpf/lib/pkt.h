@@ -255,20 +255,15 @@ static __always_inline int pkt_set_tcp32(struct __sk_buff *skb, const struct pkt
 	return err ? err : bpf_skb_store_bytes(skb, p->l4_off + off, &to, sizeof(to), 0);
 }
 
-/* The two addresses swapped, written over the source and destination
- * (adjacent in both IP headers). */
+/* The two addresses swapped: each written over the other straight from p,
+ * which keeps the packet's originals (no copy on the stack). */
 static __always_inline int pkt_swap_addrs(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
 {
-	__be32 addrs[8];
+	__u32 len = fam == BPFMESH_AF_INET6 ? 16 : 4;
 
-	if (fam == BPFMESH_AF_INET6) {
-		__builtin_memcpy(addrs, p->tuple.daddr, 16);
-		__builtin_memcpy(addrs + 4, p->tuple.saddr, 16);
-		return bpf_skb_store_bytes(skb, pkt_addr_off(fam, false), addrs, 32, 0);
-	}
-	addrs[0] = p->tuple.daddr[0];
-	addrs[1] = p->tuple.saddr[0];
-	return bpf_skb_store_bytes(skb, pkt_addr_off(fam, false), addrs, 8, 0);
+	if (bpf_skb_store_bytes(skb, pkt_addr_off(fam, false), p->tuple.daddr, len, 0))
+		return -1;
+	return bpf_skb_store_bytes(skb, pkt_addr_off(fam, true), p->tuple.saddr, len, 0);
 }
 
 /*
@@ -283,7 +278,7 @@ static __always_inline int pkt_swap_addrs(struct __sk_buff *skb, const struct pk
  */
 static __always_inline int pkt_reply_reset(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
 {
-	__u8 macs[2 * ETH_ALEN], swapped[2 * ETH_ALEN];
+	__u8 macs[2 * ETH_ALEN], t;
 	__be16 ports[2] = { p->tuple.dport, p->tuple.sport };
 	__be32 seq = 0, ack = p->tcp_ack;
 	__be16 flags_word;
@@ -303,10 +298,11 @@ static __always_inline int pkt_reply_reset(struct __sk_buff *skb, const struct p
 	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)))
 		return TC_ACT_SHOT;
 	for (i = 0; i < ETH_ALEN; i++) {
-		swapped[i] = macs[ETH_ALEN + i];
-		swapped[ETH_ALEN + i] = macs[i];
+		t = macs[i];
+		macs[i] = macs[ETH_ALEN + i];
+		macs[ETH_ALEN + i] = t;
 	}
-	if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0) ||
+	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) ||
 	    pkt_swap_addrs(skb, p, fam) ||
 	    bpf_skb_store_bytes(skb, p->l4_off + L4_SPORT_OFF, ports, sizeof(ports), 0) ||
 	    pkt_set_tcp32(skb, p, TCP_SEQ_OFF, p->tcp_seq, seq) ||
