@@ -11,8 +11,13 @@
  * sees the VIP. ICMP errors about tracked flows are translated too
  * (lib/icmp.h).
  *
+ * IPv4 and IPv6 take the same code (lib/pkt.h, lib/ct.h: a family argument,
+ * constant on each family's path); IPv6 flows are tracked in a map of their
+ * own. An IPv6 packet with extension headers passes untouched, and ICMPv6
+ * errors are not translated (ICMP errors are, for IPv4).
+ *
  * The endpoint is chosen once per flow, by the destination's loadBalancer
- * as connect4 chooses it (lib/lb_algo.h), in tc4_pick: a global function,
+ * as connect4 chooses it (lib/lb_algo.h), in tc_pick: a global function,
  * which the verifier checks once on its own instead of once per call site
  * inlined into every path of the packet code (on Linux 6.1 the inlined
  * algorithms took the program past the verifier's complexity limit).
@@ -44,36 +49,40 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TC_RECHECK_SLOTS 32
 
 /* A rewrite failed half way: drop rather than send a half-translated packet. */
-static __always_inline int tc4_drop_error(void)
+static __always_inline int tc_drop_error(void)
 {
 	tc4_count(BPFMESH_TC_ERROR);
 	return TC_ACT_SHOT;
 }
 
 /* Pass the packet on (counting event), or drop it if err. */
-static __always_inline int tc4_done(int err, __u32 event)
+static __always_inline int tc_done(int err, __u32 event)
 {
 	if (err)
-		return tc4_drop_error();
+		return tc_drop_error();
 	tc4_count(event);
 	return TC_ACT_OK;
 }
 
-static __always_inline void tc4_svc_key(const struct ct4_key *t, struct svc_key *key)
+static __always_inline void tc_svc_key(__u8 fam, const struct ct6_key *t, struct svc_key *key)
 {
 	__builtin_memset(key, 0, sizeof(*key));
-	key->addr[0] = t->daddr;
+	if (fam == BPFMESH_AF_INET6)
+		__builtin_memcpy(key->addr, t->daddr, sizeof(key->addr));
+	else
+		key->addr[0] = t->daddr[0];
 	key->port = t->dport;
 	key->proto = t->proto;
-	key->family = BPFMESH_AF_INET;
+	key->family = fam;
 }
 
 /* Whether the set dest names holds the flow's endpoint (in its first
  * TC_RECHECK_SLOTS slots; a larger set counts as holding it). */
-static __always_inline bool tc4_set_has_endpoint(const struct svc_dest *dest,
-						 const struct ct4_val *ct)
+static __always_inline bool tc_set_has_endpoint(__u8 fam, const struct svc_dest *dest,
+						const struct ct4_val *ct)
 {
 	struct backend_key key = { .set_id = dest->set_id };
+	const __be32 *ep = ct_nat_ptr(fam, ct);
 	const struct backend_val *be;
 	__u32 slot;
 
@@ -82,7 +91,7 @@ static __always_inline bool tc4_set_has_endpoint(const struct svc_dest *dest,
 			return false;
 		key.slot = slot;
 		be = bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
-		if (be && be->addr[0] == ct->nat_addr && be->port == ct->nat_port)
+		if (be && pkt_addr_eq(fam, be->addr, ep) && be->port == ct->nat_port)
 			return true;
 	}
 	return true;
@@ -92,7 +101,8 @@ static __always_inline bool tc4_set_has_endpoint(const struct svc_dest *dest,
  * set is still named (route weights changed, or nothing did): one scan of
  * at most BPFMESH_MAX_DESTS ids. Otherwise look for it in the current sets,
  * and remember where it was found. */
-static __always_inline bool tc4_endpoint_in_policy(const struct svc_val *svc, struct ct4_val *ct)
+static __always_inline bool tc_endpoint_in_policy(__u8 fam, const struct svc_val *svc,
+						  struct ct4_val *ct)
 {
 	int i;
 
@@ -105,7 +115,7 @@ static __always_inline bool tc4_endpoint_in_policy(const struct svc_val *svc, st
 	for (i = 0; i < BPFMESH_MAX_DESTS; i++) {
 		if (i >= svc->n_dests)
 			break;
-		if (tc4_set_has_endpoint(&svc->dests[i], ct)) {
+		if (tc_set_has_endpoint(fam, &svc->dests[i], ct)) {
 			ct->set_id = svc->dests[i].set_id;
 			return true;
 		}
@@ -113,9 +123,9 @@ static __always_inline bool tc4_endpoint_in_policy(const struct svc_val *svc, st
 	return false;
 }
 
-/* What tc4_pick chose, by value: a global function returns a scalar only,
+/* What tc_pick chose, by value: a global function returns a scalar only,
  * and the endpoint is copied out of its map entry. */
-struct tc4_pick {
+struct tc_pick {
 	struct backend_val be; /* the endpoint, when verdict is BPFMESH_V_REDIRECTED */
 	__u32 verdict;         /* BPFMESH_V_REDIRECTED, or why there is no endpoint */
 	__u32 dest_idx;        /* the destination drawn (svc->dests), when has_dest */
@@ -123,22 +133,29 @@ struct tc4_pick {
 	__u32 pad;
 };
 
-/* The endpoint of a new flow from client address saddr to service svc: the
- * route's destination, then its cluster's loadBalancer (lib/lb.h, the
- * selection code connect4 runs). Istio's consistentHash useSourceIp keys on
- * the client's address: a packet always has one, and it is keyed as a
- * socket's bound address is on the socket path (lbpolicy.h
- * bpfmesh_lb_hash_key), so one client address lands on the same Maglev
- * entry on both paths. PASSTHROUGH cannot keep a VIP nobody serves here:
- * the weighted draw. Global (not inlined): verified once, on its own.
- * Returns 0, or -1 when an argument is NULL (never, from tc4_new_flow). */
-__noinline int tc4_pick(const struct svc_val *svc, __u32 saddr, struct tc4_pick *out)
+/* tc_pick's answer for the packet at hand, per CPU: off the stack, which
+ * the two paths, tc_pick and the program's own frame share (512 bytes). A
+ * TC program runs to its end on one CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tc_pick);
+} bpfmesh_tc_pick_scratch SEC(".maps");
+
+/* The endpoint of a new flow, keyed hash_key (tc_hash_key), to service svc
+ * of either family: the route's destination, then its cluster's
+ * loadBalancer (lib/lb.h, the selection code connect4 and connect6 run).
+ * PASSTHROUGH cannot keep a VIP nobody serves here: the weighted draw.
+ * Global (not inlined): verified once, on its own, for both families.
+ * Returns 0, or -1 when an argument is NULL (never, from tc_new_flow). */
+__noinline int tc_pick(const struct svc_val *svc, __u64 hash_key, struct tc_pick *out)
 {
 	struct lb4_choice c = {};
 
 	if (!svc || !out)
 		return -1;
-	c.hash_key = bpfmesh_lb_hash_key(saddr, 0);
+	c.hash_key = hash_key;
 	lb4_select(svc, &c);
 	out->verdict = c.verdict;
 	out->has_dest = c.dest != NULL;
@@ -150,9 +167,23 @@ __noinline int tc4_pick(const struct svc_val *svc, __u32 saddr, struct tc4_pick 
 	return 0;
 }
 
-/* The destination tc4_pick drew, NULL when none. */
-static __always_inline const struct svc_dest *tc4_pick_dest(const struct svc_val *svc,
-							    const struct tc4_pick *pick)
+/* Istio's consistentHash useSourceIp keys on the client's address: a packet
+ * always has one, and it is keyed as a socket's bound address is on the
+ * socket path (sock_addr.bpf.c lb_hash_key, lbpolicy.h bpfmesh_lb_hash_key:
+ * an IPv6 address folded to 32 bits by XOR), so one client address lands
+ * on the same Maglev entry on both paths. */
+static __always_inline __u64 tc_hash_key(__u8 fam, const struct ct6_key *t)
+{
+	__u32 src = t->saddr[0];
+
+	if (fam == BPFMESH_AF_INET6)
+		src ^= t->saddr[1] ^ t->saddr[2] ^ t->saddr[3];
+	return bpfmesh_lb_hash_key(src, 0);
+}
+
+/* The destination tc_pick drew, NULL when none. */
+static __always_inline const struct svc_dest *tc_pick_dest(const struct svc_val *svc,
+							   const struct tc_pick *pick)
 {
 	__u32 i = pick->dest_idx;
 
@@ -161,14 +192,22 @@ static __always_inline const struct svc_dest *tc4_pick_dest(const struct svc_val
 	return &svc->dests[i];
 }
 
+/* Translate a client's packet to the flow's endpoint, entry ct. */
+static __always_inline int tc_to_endpoint(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
+					  const struct ct4_val *ct)
+{
+	return pkt_rewrite_dst(skb, p, fam, ct_nat_ptr(fam, ct), ct->nat_port);
+}
+
 /* First packet of a flow to service svc: choose, track, translate. A TCP
  * segment other than a SYN has no flow to join (its entry is gone): reset. */
-static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4 *p,
-					const struct svc_key *key, const struct svc_val *svc)
+static __always_inline int tc_new_flow(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
+				       const struct svc_key *key, const struct svc_val *svc)
 {
 	const struct svc_dest *dest;
-	struct tc4_pick pick = {};
+	struct tc_pick *pick;
 	struct ct4_val *ct;
+	__u32 zero = 0;
 	bool clash;
 	int err;
 
@@ -177,27 +216,27 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 			return TC_ACT_SHOT; /* resetting a flow we do not know: nothing to do */
 		if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN) {
 			tc4_on_eviction(key);
-			return pkt4_reply_reset(skb, p);
+			return pkt_reply_reset(skb, p, fam);
 		}
 	}
-	if (tc4_pick(svc, p->tuple.saddr, &pick))
-		return tc4_drop_error();
-	dest = tc4_pick_dest(svc, &pick);
-	if (pick.verdict != BPFMESH_V_REDIRECTED || !dest) {
+	pick = bpf_map_lookup_elem(&bpfmesh_tc_pick_scratch, &zero);
+	if (!pick || tc_pick(svc, tc_hash_key(fam, &p->tuple), pick))
+		return tc_drop_error();
+	dest = tc_pick_dest(svc, pick);
+	if (pick->verdict != BPFMESH_V_REDIRECTED || !dest) {
 		/* Like connect() on the socket path: refused at once. */
-		tc4_on_no_upstream(pick.verdict, dest);
+		tc4_on_no_upstream(pick->verdict, dest);
 		if (p->tuple.proto == BPFMESH_PROTO_TCP)
-			return pkt4_reply_reset(skb, p);
+			return pkt_reply_reset(skb, p, fam);
 		return TC_ACT_SHOT;
 	}
-	err = ct4_create(&p->tuple, dest, &pick.be, bpf_ktime_get_ns(), &clash);
+	err = ct_create(fam, &p->tuple, dest, &pick->be, bpf_ktime_get_ns(), &clash);
 	if (err == -EEXIST) {
 		/* Another CPU placed this flow a moment ago: join it. */
-		ct = bpf_map_lookup_elem(&bpfmesh_ct4_flows, &p->tuple);
+		ct = ct_lookup(fam, &p->tuple);
 		if (!ct)
-			return tc4_drop_error();
-		return tc4_done(pkt4_rewrite_dst(skb, p, ct->nat_addr, ct->nat_port),
-				BPFMESH_TC_FORWARD);
+			return tc_drop_error();
+		return tc_done(tc_to_endpoint(skb, p, fam, ct), BPFMESH_TC_FORWARD);
 	}
 	if (err) {
 		tc4_count(BPFMESH_TC_CT_FULL);
@@ -205,125 +244,144 @@ static __always_inline int tc4_new_flow(struct __sk_buff *skb, const struct pkt4
 	}
 	if (clash)
 		tc4_count(BPFMESH_TC_TUPLE_CLASH);
-	if (pkt4_rewrite_dst(skb, p, pick.be.addr[0], pick.be.port))
-		return tc4_drop_error();
+	if (pkt_rewrite_dst(skb, p, fam, pick->be.addr, pick->be.port))
+		return tc_drop_error();
 	tc4_on_flow_placed();
 	return TC_ACT_OK;
 }
 
 /* A packet of a tracked flow from the client. */
-static __always_inline int tc4_forward(struct __sk_buff *skb, const struct pkt4 *p,
-				       const struct svc_key *key, const struct svc_val *svc,
-				       struct ct4_val *ct)
+static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
+				      const struct svc_key *key, const struct svc_val *svc,
+				      struct ct4_val *ct)
 {
-	__be32 addr = ct->nat_addr;
+	__be32 addr[4];
 	__be16 port = ct->nat_port;
 	__u64 now = bpf_ktime_get_ns();
 	bool tcp = p->tuple.proto == BPFMESH_PROTO_TCP;
 
-	if (!tcp && ct4_udp_idle(&p->tuple, ct, now)) {
+	if (!tcp && ct_udp_idle(fam, &p->tuple, ct, now)) {
 		tc4_count(BPFMESH_TC_UDP_EXPIRED);
-		ct4_delete(&p->tuple, ct);
-		return tc4_new_flow(skb, p, key, svc);
+		ct_delete(fam, &p->tuple, ct);
+		return tc_new_flow(skb, p, fam, key, svc);
 	}
 	if (tcp && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && ct->fin) {
 		/* A new connection on the 5-tuple of one that was closing. */
-		ct4_delete(&p->tuple, ct);
-		return tc4_new_flow(skb, p, key, svc);
+		ct_delete(fam, &p->tuple, ct);
+		return tc_new_flow(skb, p, fam, key, svc);
 	}
-	if (!tc4_endpoint_in_policy(svc, ct)) {
+	if (!tc_endpoint_in_policy(fam, svc, ct)) {
 		tc4_count(BPFMESH_TC_ENDPOINT_GONE);
-		ct4_delete(&p->tuple, ct);
+		ct_delete(fam, &p->tuple, ct);
 		if (tcp)
-			return pkt4_reply_reset(skb, p);
-		return tc4_new_flow(skb, p, key, svc); /* UDP has no reset: choose again */
+			return pkt_reply_reset(skb, p, fam);
+		return tc_new_flow(skb, p, fam, key, svc); /* UDP has no reset: choose again */
 	}
-	if (tcp && ct4_tcp_closes(&p->tuple, ct, p->tcp_flags)) {
-		ct4_delete(&p->tuple, ct);
+	ct_nat_addr(fam, ct, addr); /* before the entry may go */
+	if (tcp && ct_tcp_closes(fam, &p->tuple, ct, p->tcp_flags)) {
+		ct_delete(fam, &p->tuple, ct);
 		tc4_count(BPFMESH_TC_CLOSED);
 	} else {
-		ct4_touch(ct, now);
+		ct_touch(ct, now);
 	}
-	return tc4_done(pkt4_rewrite_dst(skb, p, addr, port), BPFMESH_TC_FORWARD);
+	return tc_done(pkt_rewrite_dst(skb, p, fam, addr, port), BPFMESH_TC_FORWARD);
 }
 
 /* A packet from an endpoint to a client of a tracked flow. */
-static __always_inline int tc4_reply(struct __sk_buff *skb, const struct pkt4 *p,
-				     struct ct4_val *ct)
+static __always_inline int tc_reply(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
+				    struct ct4_val *ct)
 {
-	__be32 addr = ct->nat_addr;
+	__be32 addr[4];
 	__be16 port = ct->nat_port;
 
-	if (p->tuple.proto == BPFMESH_PROTO_TCP && ct4_tcp_closes(&p->tuple, ct, p->tcp_flags)) {
-		ct4_delete(&p->tuple, ct);
+	ct_nat_addr(fam, ct, addr); /* before the entry may go */
+	if (p->tuple.proto == BPFMESH_PROTO_TCP &&
+	    ct_tcp_closes(fam, &p->tuple, ct, p->tcp_flags)) {
+		ct_delete(fam, &p->tuple, ct);
 		tc4_count(BPFMESH_TC_CLOSED);
 	} else {
-		ct4_touch(ct, bpf_ktime_get_ns());
+		ct_touch(ct, bpf_ktime_get_ns());
 	}
-	return tc4_done(pkt4_rewrite_src(skb, p, addr, port), BPFMESH_TC_REPLY);
+	return tc_done(pkt_rewrite_src(skb, p, fam, addr, port), BPFMESH_TC_REPLY);
 }
 
-static __always_inline int tc4_l4(struct __sk_buff *skb, const struct pkt4 *p)
+static __always_inline int tc_l4(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
 {
 	const struct svc_val *svc;
 	struct svc_key key;
 	struct ct4_val *ct;
 
-	ct = bpf_map_lookup_elem(&bpfmesh_ct4_flows, &p->tuple);
+	ct = ct_lookup(fam, &p->tuple);
 	if (ct && ct->dir == CT_DIR_REPLY)
-		return tc4_reply(skb, p, ct);
-	tc4_svc_key(&p->tuple, &key);
+		return tc_reply(skb, p, fam, ct);
+	tc_svc_key(fam, &p->tuple, &key);
 	svc = svc_find(&key);
 	if (!svc) {
 		if (!ct)
-			return tc4_done(0, BPFMESH_TC_PASS);
+			return tc_done(0, BPFMESH_TC_PASS);
 		/* The service itself is gone, and with it the flow's endpoint.
 		 * A UDP flow has no reset: its packets pass as to any address. */
 		tc4_count(BPFMESH_TC_ENDPOINT_GONE);
-		ct4_delete(&p->tuple, ct);
+		ct_delete(fam, &p->tuple, ct);
 		if (p->tuple.proto == BPFMESH_PROTO_TCP)
-			return pkt4_reply_reset(skb, p);
+			return pkt_reply_reset(skb, p, fam);
 		return TC_ACT_OK;
 	}
 	if (ct)
-		return tc4_forward(skb, p, &key, svc, ct);
-	return tc4_new_flow(skb, p, &key, svc);
+		return tc_forward(skb, p, fam, &key, svc, ct);
+	return tc_new_flow(skb, p, fam, &key, svc);
 }
 
-static __always_inline int tc4_icmp(struct __sk_buff *skb, const struct pkt4 *p)
+static __always_inline int tc4_icmp(struct __sk_buff *skb, const struct pkt *p)
 {
 	int ret = icmp4_translate(skb, p);
 
 	if (ret < 0)
-		return tc4_drop_error();
-	return tc4_done(0, ret ? BPFMESH_TC_ICMP : BPFMESH_TC_PASS);
+		return tc_drop_error();
+	return tc_done(0, ret ? BPFMESH_TC_ICMP : BPFMESH_TC_PASS);
 }
 
-static __always_inline int tc4_ingress(struct __sk_buff *skb)
+/* The packet kind parse found, acted on. */
+static __always_inline int tc_ingress_kind(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
+					   int kind)
 {
-	struct pkt4 p = {};
-
-	switch (pkt4_parse(skb, &p)) {
+	switch (kind) {
 	case PKT_L4:
-		return tc4_l4(skb, &p);
+		return tc_l4(skb, p, fam);
 	case PKT_ICMP:
-		return tc4_icmp(skb, &p);
+		return tc4_icmp(skb, p);
 	case PKT_FRAGMENT:
-		return tc4_done(0, BPFMESH_TC_FRAGMENT);
+		return tc_done(0, BPFMESH_TC_FRAGMENT);
 	}
-	return tc4_done(0, BPFMESH_TC_PASS);
+	return tc_done(0, BPFMESH_TC_PASS);
+}
+
+/* One path per family, each verified with its family constant (and its
+ * own stack frame): neither carries the other's branches. */
+static __noinline int tc4_ingress(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+
+	return tc_ingress_kind(skb, &p, BPFMESH_AF_INET, pkt4_parse(skb, &p));
+}
+
+static __noinline int tc6_ingress(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+
+	return tc_ingress_kind(skb, &p, BPFMESH_AF_INET6, pkt6_parse(skb, &p));
 }
 
 /* Egress sees what the node itself sends: of that, only ICMP errors the
  * node raises about a translated packet (TTL exceeded while forwarding it,
  * no route to the endpoint...) concern us; they quote the packet after its
  * DNAT and never crossed an ingress program. Everything else passes after
- * one header read. */
+ * one header read. (IPv4 only: ICMPv6 errors are not translated.) */
 static __always_inline int tc4_egress(struct __sk_buff *skb)
 {
-	struct pkt4 p = {};
+	struct pkt p = {};
 
-	if (pkt4_parse(skb, &p) != PKT_ICMP)
+	if (skb->protocol != bpf_htons(ETH_P_IP) || pkt4_parse(skb, &p) != PKT_ICMP)
 		return TC_ACT_OK;
 	return tc4_icmp(skb, &p);
 }
@@ -331,7 +389,11 @@ static __always_inline int tc4_egress(struct __sk_buff *skb)
 SEC("tc")
 int bpfmesh_tc_ingress(struct __sk_buff *skb)
 {
-	return tc4_ingress(skb);
+	if (skb->protocol == bpf_htons(ETH_P_IP))
+		return tc4_ingress(skb);
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return tc6_ingress(skb);
+	return tc_done(0, BPFMESH_TC_PASS);
 }
 
 SEC("tc")

@@ -14,7 +14,9 @@
  * the socket path (sockops sees TCP only). Not taken off: a flow whose
  * forward entry the LRU evicts, and a handshake that never completes and
  * whose tuple is never used again (the entry waits for the LRU); see
- * docs/lb.md. */
+ * docs/lb.md.
+ *
+ * IPv4 and IPv6 flows are tracked alike, each family in its own map. */
 #include "lib/common.h"
 #include "lib/ct_maps.h"
 #include "lib/lb.h" /* with lib/lb_active.h: the open counts */
@@ -33,72 +35,164 @@ const volatile __u64 ct_udp_idle_ns = 60ULL * 1000000000ULL;
  * not write its entry on every packet. */
 #define CT_REFRESH_NS 1000000000ULL
 
-/* The key of the other entry of the flow that k/v is one half of. */
-static __always_inline void ct4_partner_key(const struct ct4_key *k, const struct ct4_val *v,
-					    struct ct4_key *out)
+/*
+ * Both families share this code. A tuple is a struct ct6_key; an IPv4 one
+ * has its addresses in word 0 and zeros in the rest, and is keyed in the
+ * IPv4 map by its short form. An entry is reached as a struct ct4_val,
+ * which an IPv6 entry (struct ct6_val) begins with; its address is read
+ * with ct_nat_addr(). fam is a constant at every call site (the program
+ * has one path per family), so each path keeps only its own branch.
+ */
+
+static __always_inline void ct_key4(const struct ct6_key *k, struct ct4_key *out)
+{
+	__builtin_memset(out, 0, sizeof(*out));
+	out->saddr = k->saddr[0];
+	out->daddr = k->daddr[0];
+	out->sport = k->sport;
+	out->dport = k->dport;
+	out->proto = k->proto;
+}
+
+static __always_inline struct ct4_val *ct_lookup(__u8 fam, const struct ct6_key *k)
+{
+	struct ct4_key k4;
+
+	if (fam == BPFMESH_AF_INET6)
+		return bpf_map_lookup_elem(&bpfmesh_ct6_flows, k); /* a ct6_val starts with its ct4_val */
+	ct_key4(k, &k4);
+	return bpf_map_lookup_elem(&bpfmesh_ct4_flows, &k4);
+}
+
+/* Write entry v under k (IPv4: its first part, v->v); flags as
+ * bpf_map_update_elem's. */
+static __always_inline int ct_update(__u8 fam, const struct ct6_key *k, const struct ct6_val *v,
+				     __u64 flags)
+{
+	struct ct4_key k4;
+
+	if (fam == BPFMESH_AF_INET6)
+		return bpf_map_update_elem(&bpfmesh_ct6_flows, k, v, flags);
+	ct_key4(k, &k4);
+	return bpf_map_update_elem(&bpfmesh_ct4_flows, &k4, &v->v, flags);
+}
+
+static __always_inline int ct_delete_key(__u8 fam, const struct ct6_key *k)
+{
+	struct ct4_key k4;
+
+	if (fam == BPFMESH_AF_INET6)
+		return bpf_map_delete_elem(&bpfmesh_ct6_flows, k);
+	ct_key4(k, &k4);
+	return bpf_map_delete_elem(&bpfmesh_ct4_flows, &k4);
+}
+
+/* The address entry v translates to (IPv4: word 0, the rest zero). */
+static __always_inline void ct_nat_addr(__u8 fam, const struct ct4_val *v, __be32 *out)
+{
+	if (fam == BPFMESH_AF_INET6) {
+		__builtin_memcpy(out, ((const struct ct6_val *)v)->nat_addr, 16);
+		return;
+	}
+	out[0] = v->nat_addr;
+	out[1] = 0;
+	out[2] = 0;
+	out[3] = 0;
+}
+
+/* Where entry v's address is, in the entry itself (no copy: the stack is
+ * tight); IPv4: the one word, to be read with pkt_addr_eq(). */
+static __always_inline const __be32 *ct_nat_ptr(__u8 fam, const struct ct4_val *v)
+{
+	if (fam == BPFMESH_AF_INET6)
+		return ((const struct ct6_val *)v)->nat_addr;
+	return &v->nat_addr;
+}
+
+/* The reply tuple of flow k (client -> VIP) translated to ep:eport. */
+static __always_inline void ct_reply_key(const struct ct6_key *k, const __be32 *ep, __be16 eport,
+					 struct ct6_key *out)
 {
 	__builtin_memset(out, 0, sizeof(*out));
 	out->proto = k->proto;
+	__builtin_memcpy(out->saddr, ep, sizeof(out->saddr));
+	out->sport = eport;
+	__builtin_memcpy(out->daddr, k->saddr, sizeof(out->daddr));
+	out->dport = k->sport;
+}
+
+/* The key of the other entry of the flow that k/v is one half of. */
+static __always_inline void ct_partner_key(__u8 fam, const struct ct6_key *k,
+					   const struct ct4_val *v, struct ct6_key *out)
+{
+	__be32 nat[4];
+
+	ct_nat_addr(fam, v, nat); /* whole words for the key, IPv4 zero-padded */
 	if (v->dir == CT_DIR_FORWARD) {
 		/* client -> VIP becomes endpoint -> client */
-		out->saddr = v->nat_addr;
-		out->sport = v->nat_port;
-		out->daddr = k->saddr;
-		out->dport = k->sport;
-	} else {
-		/* endpoint -> client becomes client -> VIP */
-		out->saddr = k->daddr;
-		out->sport = k->dport;
-		out->daddr = v->nat_addr;
-		out->dport = v->nat_port;
+		ct_reply_key(k, nat, v->nat_port, out);
+		return;
 	}
+	/* endpoint -> client becomes client -> VIP */
+	__builtin_memset(out, 0, sizeof(*out));
+	out->proto = k->proto;
+	__builtin_memcpy(out->saddr, k->daddr, sizeof(out->saddr));
+	out->sport = k->dport;
+	__builtin_memcpy(out->daddr, nat, sizeof(out->daddr));
+	out->dport = v->nat_port;
 }
 
 /* Whether rk is the reply key of a live flow to another VIP. The TC path
  * keeps the client's source port, so a client that reaches one endpoint
  * through two VIPs from the same port makes two flows with one 4-tuple at
  * the endpoint, which the endpoint cannot tell apart either. */
-static __always_inline bool ct4_reply_taken(const struct ct4_key *rk, const struct ct4_key *k)
+static __always_inline bool ct_reply_taken(__u8 fam, const struct ct6_key *rk,
+					   const struct ct6_key *k)
 {
-	const struct ct4_val *other = bpf_map_lookup_elem(&bpfmesh_ct4_flows, rk);
+	const struct ct4_val *other = ct_lookup(fam, rk);
 
-	return other && other->dir == CT_DIR_REPLY &&
-	       (other->nat_addr != k->daddr || other->nat_port != k->dport);
+	if (!other || other->dir != CT_DIR_REPLY)
+		return false;
+	return !pkt_addr_eq(fam, ct_nat_ptr(fam, other), k->daddr) ||
+	       other->nat_port != k->dport;
 }
 
 /* Track a new flow k (client -> VIP) to endpoint be of destination dest.
- * *clash: the reply tuple was another live flow's (see ct4_reply_taken).
+ * *clash: the reply tuple was another live flow's (see ct_reply_taken).
  * -EEXIST: another CPU tracked k first (two copies of its first packet). */
-static __always_inline int ct4_create(const struct ct4_key *k, const struct svc_dest *dest,
-				      const struct backend_val *be, __u64 now, bool *clash)
+static __always_inline int ct_create(__u8 fam, const struct ct6_key *k,
+				     const struct svc_dest *dest, const struct backend_val *be,
+				     __u64 now, bool *clash)
 {
-	struct ct4_val fwd = {
-		.nat_addr = be->addr[0],
-		.nat_port = be->port,
-		.dir = CT_DIR_FORWARD,
-		.set_id = dest->set_id,
-		.subset_id = dest->subset_id,
-		.last_seen_ns = now,
-		.ep_slot = be->slot,
+	struct ct6_val v = {
+		.v = {
+			.nat_addr = fam == BPFMESH_AF_INET6 ? 0 : k->daddr[0],
+			.nat_port = k->dport,
+			.dir = CT_DIR_REPLY,
+			.set_id = dest->set_id,
+			.subset_id = dest->subset_id,
+			.last_seen_ns = now,
+			.ep_slot = be->slot,
+		},
 	};
-	struct ct4_val rev = {
-		.nat_addr = k->daddr,
-		.nat_port = k->dport,
-		.dir = CT_DIR_REPLY,
-		.set_id = dest->set_id,
-		.subset_id = dest->subset_id,
-		.last_seen_ns = now,
-		.ep_slot = be->slot,
-	};
-	struct ct4_key rk;
+	struct ct6_key rk;
 	int err;
 
-	ct4_partner_key(k, &fwd, &rk);
-	*clash = ct4_reply_taken(&rk, k);
+	ct_reply_key(k, be->addr, be->port, &rk);
+	*clash = ct_reply_taken(fam, &rk, k);
 	/* Reply entry first: a reply can never find a forward entry without one. */
-	err = bpf_map_update_elem(&bpfmesh_ct4_flows, &rk, &rev, BPF_ANY);
-	if (!err)
-		err = bpf_map_update_elem(&bpfmesh_ct4_flows, k, &fwd, BPF_NOEXIST);
+	if (fam == BPFMESH_AF_INET6)
+		__builtin_memcpy(v.nat_addr, k->daddr, sizeof(v.nat_addr));
+	err = ct_update(fam, &rk, &v, BPF_ANY);
+	if (err)
+		return err;
+	/* The same entry, the other way: to the endpoint. */
+	v.v.nat_addr = fam == BPFMESH_AF_INET6 ? 0 : be->addr[0];
+	v.v.nat_port = be->port;
+	v.v.dir = CT_DIR_FORWARD;
+	if (fam == BPFMESH_AF_INET6)
+		__builtin_memcpy(v.nat_addr, be->addr, sizeof(v.nat_addr));
+	err = ct_update(fam, k, &v, BPF_NOEXIST);
 	if (!err && k->proto == BPFMESH_PROTO_TCP)
 		lb4_conn_opened(be->slot);
 	return err;
@@ -106,29 +200,30 @@ static __always_inline int ct4_create(const struct ct4_key *k, const struct svc_
 
 /* Forget both entries of the flow; the CPU that removes the forward entry
  * takes the flow off its endpoint's open count. */
-static __always_inline void ct4_delete(const struct ct4_key *k, const struct ct4_val *v)
+static __always_inline void ct_delete(__u8 fam, const struct ct6_key *k, const struct ct4_val *v)
 {
 	bool forward = v->dir == CT_DIR_FORWARD;
 	__u32 ep_slot = v->ep_slot; /* read before v's entry goes */
-	struct ct4_key pk;
+	struct ct6_key pk;
 	int partner_gone, mine_gone;
 
-	ct4_partner_key(k, v, &pk);
-	partner_gone = bpf_map_delete_elem(&bpfmesh_ct4_flows, &pk) == 0;
-	mine_gone = bpf_map_delete_elem(&bpfmesh_ct4_flows, k) == 0;
+	ct_partner_key(fam, k, v, &pk);
+	partner_gone = ct_delete_key(fam, &pk) == 0;
+	mine_gone = ct_delete_key(fam, k) == 0;
 	if (k->proto == BPFMESH_PROTO_TCP && (forward ? mine_gone : partner_gone))
 		lb4_conn_closed(ep_slot);
 }
 
 /* Record a FIN in both entries. */
-static __always_inline void ct4_mark_fin(const struct ct4_key *k, struct ct4_val *v, __u8 bit)
+static __always_inline void ct_mark_fin(__u8 fam, const struct ct6_key *k, struct ct4_val *v,
+					__u8 bit)
 {
 	struct ct4_val *partner;
-	struct ct4_key pk;
+	struct ct6_key pk;
 
 	v->fin |= bit;
-	ct4_partner_key(k, v, &pk);
-	partner = bpf_map_lookup_elem(&bpfmesh_ct4_flows, &pk);
+	ct_partner_key(fam, k, v, &pk);
+	partner = ct_lookup(fam, &pk);
 	if (partner)
 		partner->fin |= bit;
 }
@@ -138,7 +233,8 @@ static __always_inline void ct4_mark_fin(const struct ct4_key *k, struct ct4_val
  * on RST, or on the ACK that follows a FIN from each side (the last
  * segment of an orderly close, RFC 793 3.5). A retransmitted FIN after
  * that finds no entry and passes untranslated; the peer discards it. */
-static __always_inline bool ct4_tcp_closes(const struct ct4_key *k, struct ct4_val *v, __u8 flags)
+static __always_inline bool ct_tcp_closes(__u8 fam, const struct ct6_key *k, struct ct4_val *v,
+					  __u8 flags)
 {
 	__u8 mine = v->dir == CT_DIR_FORWARD ? CT_FIN_CLIENT : CT_FIN_ENDPOINT;
 
@@ -146,31 +242,31 @@ static __always_inline bool ct4_tcp_closes(const struct ct4_key *k, struct ct4_v
 		return true;
 	if (flags & TCP_FIN) {
 		if (!(v->fin & mine))
-			ct4_mark_fin(k, v, mine);
+			ct_mark_fin(fam, k, v, mine);
 		return false;
 	}
 	return (flags & TCP_ACK) && v->fin == (CT_FIN_CLIENT | CT_FIN_ENDPOINT);
 }
 
 /* Keep last_seen within CT_REFRESH_NS of now. */
-static __always_inline void ct4_touch(struct ct4_val *v, __u64 now)
+static __always_inline void ct_touch(struct ct4_val *v, __u64 now)
 {
 	if ((__s64)(now - v->last_seen_ns) > (__s64)CT_REFRESH_NS)
 		v->last_seen_ns = now;
 }
 
 /* A UDP flow is idle when neither direction has been seen for the timeout. */
-static __always_inline bool ct4_udp_idle(const struct ct4_key *k, const struct ct4_val *v,
-					 __u64 now)
+static __always_inline bool ct_udp_idle(__u8 fam, const struct ct6_key *k,
+					const struct ct4_val *v, __u64 now)
 {
 	const struct ct4_val *partner;
-	struct ct4_key pk;
+	struct ct6_key pk;
 
 	/* Signed: another CPU may have stamped a time a little after now. */
 	if ((__s64)(now - v->last_seen_ns) <= (__s64)ct_udp_idle_ns)
 		return false;
-	ct4_partner_key(k, v, &pk);
-	partner = bpf_map_lookup_elem(&bpfmesh_ct4_flows, &pk);
+	ct_partner_key(fam, k, v, &pk);
+	partner = ct_lookup(fam, &pk);
 	return !partner || (__s64)(now - partner->last_seen_ns) > (__s64)ct_udp_idle_ns;
 }
 

@@ -18,6 +18,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_ct4_flows SEC(".maps");
 
+/* The same for IPv6 flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BPFMESH_MAX_CT);
+	__type(key, struct ct6_key);
+	__type(value, struct ct6_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfmesh_ct6_flows SEC(".maps");
+
 /* Per-CPU event counts, indexed by enum bpfmesh_tc_event (< __BPFMESH_TC_MAX). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -56,7 +56,7 @@ static __always_inline void icmp4_quote_rewrite(struct icmp4_quote *q, bool src,
 /* Translate an ICMP error about a tracked flow. Returns 1 when it was one
  * (now translated), 0 to let the packet pass as it is, negative when a
  * helper failed half way. */
-static __always_inline int icmp4_translate(struct __sk_buff *skb, const struct pkt4 *p)
+static __always_inline int icmp4_translate(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct icmp4_quote q;
 	struct ct4_val *ct;
@@ -98,7 +98,7 @@ static __always_inline int icmp4_translate(struct __sk_buff *skb, const struct p
 	 * VIP; one from the client to the VIP goes to the endpoint. A router
 	 * on the way keeps its own address. */
 	outer_off = reply ? IP_SADDR_OFF : IP_DADDR_OFF;
-	outer_from = reply ? p->tuple.saddr : p->tuple.daddr;
+	outer_from = reply ? p->tuple.saddr[0] : p->tuple.daddr[0];
 	outer_to = ct->nat_addr;
 	if (outer_from != (reply ? k.saddr : k.daddr))
 		return true;

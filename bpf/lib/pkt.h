@@ -2,8 +2,8 @@
 #ifndef BPFMESH_PKT_H
 #define BPFMESH_PKT_H
 /*
- * IPv4 packets on the TC path: reading the headers a translation needs and
- * rewriting addresses and ports with the kernel's checksum helpers.
+ * IPv4 and IPv6 packets on the TC path: reading the headers a translation
+ * needs and rewriting addresses and ports with the kernel's checksum helpers.
  *
  * Headers are read with bpf_skb_load_bytes(), which also works when they are
  * not in the linear part of the skb, and written with bpf_skb_store_bytes().
@@ -13,10 +13,13 @@
  * sum, which BPF_F_PSEUDO_HDR updates correctly).
  */
 #include "lib/common.h"
+#include <bpfmesh/tc_abi.h>
 
 #define ETH_HLEN 14
 #define ETH_ALEN 6
 #define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_FRAGMENT_HDR 44
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 
@@ -28,6 +31,8 @@
 #define IP_CSUM_OFF 10
 #define IP_SADDR_OFF 12
 #define IP_DADDR_OFF 16
+#define IP6_SADDR_OFF 8 /* RFC 8200 */
+#define IP6_DADDR_OFF 24
 #define L4_SPORT_OFF 0
 #define L4_DPORT_OFF 2
 #define TCP_SEQ_OFF 4
@@ -45,9 +50,17 @@
 #define ICMP_DEST_UNREACH 3
 #define ICMP_TIME_EXCEEDED 11
 
-/* What the TC path needs to know about one packet. */
-struct pkt4 {
-	struct ct4_key tuple;
+/* Whether two addresses of family fam are the same (IPv4: word 0). */
+static __always_inline bool pkt_addr_eq(__u8 fam, const __be32 *a, const __be32 *b)
+{
+	if (fam == BPFMESH_AF_INET6)
+		return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
+	return a[0] == b[0];
+}
+
+/* What the TC path needs to know about one packet, of either family. */
+struct pkt {
+	struct ct6_key tuple; /* IPv4: addresses in word 0, the rest zero (lib/ct.h) */
 	__u32 l4_off;      /* from the start of the frame */
 	__u32 csum_off;    /* of the L4 checksum */
 	__u64 csum_flags;  /* BPF_F_MARK_MANGLED_0 for UDP: zero means "none" (RFC 768) */
@@ -60,14 +73,14 @@ struct pkt4 {
 };
 
 enum pkt_kind {
-	PKT_OTHER = 0, /* not IPv4, or a protocol we do not translate */
+	PKT_OTHER = 0, /* not IP, or a protocol we do not translate */
 	PKT_L4,        /* TCP or UDP, tuple filled in */
-	PKT_ICMP,      /* ICMP: l4_off filled in */
-	PKT_FRAGMENT,  /* IPv4 fragment: no ports to translate */
+	PKT_ICMP,      /* ICMP (IPv4): l4_off filled in */
+	PKT_FRAGMENT,  /* fragment: no ports to translate */
 };
 
-static __always_inline int pkt4_parse_tcp(struct __sk_buff *skb, struct pkt4 *p, __u32 ip_len,
-					  __u32 ihl)
+/* The TCP header at p->l4_off, l4_len bytes of L4 in the packet. */
+static __always_inline int pkt_parse_tcp(struct __sk_buff *skb, struct pkt *p, __u32 l4_len)
 {
 	struct tcphdr th;
 	__u32 doff;
@@ -75,7 +88,7 @@ static __always_inline int pkt4_parse_tcp(struct __sk_buff *skb, struct pkt4 *p,
 	if (bpf_skb_load_bytes(skb, p->l4_off, &th, sizeof(th)))
 		return PKT_OTHER;
 	doff = th.doff * 4;
-	if (doff < sizeof(th) || ip_len < ihl + doff)
+	if (doff < sizeof(th) || l4_len < doff)
 		return PKT_OTHER;
 	p->tuple.sport = th.source;
 	p->tuple.dport = th.dest;
@@ -84,11 +97,11 @@ static __always_inline int pkt4_parse_tcp(struct __sk_buff *skb, struct pkt4 *p,
 	p->tcp_ack = th.ack_seq;
 	p->tcp_flags_word = *(__be16 *)((__u8 *)&th + TCP_FLAGS_WORD_OFF);
 	p->tcp_flags = ((__u8 *)&th)[TCP_FLAGS_WORD_OFF + 1];
-	p->seg_len = ip_len - ihl - doff;
+	p->seg_len = l4_len - doff;
 	return PKT_L4;
 }
 
-static __always_inline int pkt4_parse_udp(struct __sk_buff *skb, struct pkt4 *p)
+static __always_inline int pkt_parse_udp(struct __sk_buff *skb, struct pkt *p)
 {
 	struct udphdr uh;
 
@@ -101,14 +114,23 @@ static __always_inline int pkt4_parse_udp(struct __sk_buff *skb, struct pkt4 *p)
 	return PKT_L4;
 }
 
+static __always_inline int pkt_parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 l4_len)
+{
+	switch (p->tuple.proto) {
+	case BPFMESH_PROTO_TCP:
+		return pkt_parse_tcp(skb, p, l4_len);
+	case BPFMESH_PROTO_UDP:
+		return pkt_parse_udp(skb, p);
+	}
+	return PKT_OTHER;
+}
+
 /* Read the IPv4 and L4 headers of an Ethernet frame into p. */
-static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt4 *p)
+static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt *p)
 {
 	struct iphdr ip;
 	__u32 ihl, ip_len;
 
-	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return PKT_OTHER;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
 		return PKT_OTHER;
 	ihl = ip.ihl * 4;
@@ -117,41 +139,78 @@ static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt4 *p)
 		return PKT_OTHER;
 	if (ip.frag_off & bpf_htons(IP_MF | IP_OFFSET))
 		return PKT_FRAGMENT;
-	p->tuple.saddr = ip.saddr;
-	p->tuple.daddr = ip.daddr;
+	p->tuple.saddr[0] = ip.saddr;
+	p->tuple.daddr[0] = ip.daddr;
 	p->tuple.proto = ip.protocol;
 	p->l4_off = ETH_HLEN + ihl;
-	switch (ip.protocol) {
-	case BPFMESH_PROTO_TCP:
-		return pkt4_parse_tcp(skb, p, ip_len, ihl);
-	case BPFMESH_PROTO_UDP:
-		return pkt4_parse_udp(skb, p);
-	case IPPROTO_ICMP:
+	if (ip.protocol == IPPROTO_ICMP)
 		return PKT_ICMP;
-	}
-	return PKT_OTHER;
+	return pkt_parse_l4(skb, p, ip_len - ihl);
 }
 
-/* Replace the address at IP header offset off (IP_SADDR_OFF or
- * IP_DADDR_OFF): the IP checksum covers it, the L4 one through its
- * pseudo-header. 0 or a negative error. */
-static __always_inline int pkt4_set_addr(struct __sk_buff *skb, const struct pkt4 *p, __u32 off,
-					 __be32 from, __be32 to)
+/* Read the IPv6 and L4 headers of an Ethernet frame into p. Only TCP or
+ * UDP right after the fixed header is translated: a packet with extension
+ * headers passes untouched (a fragment header is counted as a fragment),
+ * as does ICMPv6 (its errors are not translated yet). */
+static __always_inline int pkt6_parse(struct __sk_buff *skb, struct pkt *p)
 {
+	struct ipv6hdr ip;
+	__u32 l4_len;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+		return PKT_OTHER;
+	if (ip.version != 6)
+		return PKT_OTHER;
+	if (ip.nexthdr == IPPROTO_FRAGMENT_HDR)
+		return PKT_FRAGMENT;
+	l4_len = bpf_ntohs(ip.payload_len);
+	__builtin_memcpy(p->tuple.saddr, &ip.saddr, 16);
+	__builtin_memcpy(p->tuple.daddr, &ip.daddr, 16);
+	p->tuple.proto = ip.nexthdr;
+	p->l4_off = ETH_HLEN + sizeof(ip);
+	return pkt_parse_l4(skb, p, l4_len);
+}
+
+/* Offset in the frame of the source (or destination) address. */
+static __always_inline __u32 pkt_addr_off(__u8 fam, bool dst)
+{
+	if (fam == BPFMESH_AF_INET6)
+		return ETH_HLEN + (dst ? IP6_DADDR_OFF : IP6_SADDR_OFF);
+	return ETH_HLEN + (dst ? IP_DADDR_OFF : IP_SADDR_OFF);
+}
+
+/* Replace the source (or destination) address: the L4 checksum covers it
+ * through its pseudo-header, an IPv4 header's checksum too (IPv6 has none).
+ * 0 or a negative error. */
+static __always_inline int pkt_set_addr(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
+					bool dst, const __be32 *from, const __be32 *to)
+{
+	__u32 off = pkt_addr_off(fam, dst);
+	__s64 diff;
 	int err;
 
-	err = bpf_l4_csum_replace(skb, p->csum_off, from, to,
-				  BPF_F_PSEUDO_HDR | p->csum_flags | sizeof(to));
+	if (fam == BPFMESH_AF_INET6) {
+		/* 16 bytes: fold their sum difference in, as one 0 -> diff change. */
+		diff = bpf_csum_diff((__be32 *)from, 16, (__be32 *)to, 16, 0);
+		if (diff < 0)
+			return (int)diff;
+		err = bpf_l4_csum_replace(skb, p->csum_off, 0, (__u64)diff,
+					  BPF_F_PSEUDO_HDR | p->csum_flags);
+		return err ? err : bpf_skb_store_bytes(skb, off, to, 16, 0);
+	}
+	err = bpf_l4_csum_replace(skb, p->csum_off, from[0], to[0],
+				  BPF_F_PSEUDO_HDR | p->csum_flags | sizeof(to[0]));
 	if (!err)
-		err = bpf_l3_csum_replace(skb, ETH_HLEN + IP_CSUM_OFF, from, to, sizeof(to));
+		err = bpf_l3_csum_replace(skb, ETH_HLEN + IP_CSUM_OFF, from[0], to[0],
+					  sizeof(to[0]));
 	if (!err)
-		err = bpf_skb_store_bytes(skb, ETH_HLEN + off, &to, sizeof(to), 0);
+		err = bpf_skb_store_bytes(skb, off, to, sizeof(to[0]), 0);
 	return err;
 }
 
 /* Replace the port at L4 offset off (L4_SPORT_OFF or L4_DPORT_OFF). */
-static __always_inline int pkt4_set_port(struct __sk_buff *skb, const struct pkt4 *p, __u32 off,
-					 __be16 from, __be16 to)
+static __always_inline int pkt_set_port(struct __sk_buff *skb, const struct pkt *p, __u32 off,
+					__be16 from, __be16 to)
 {
 	int err;
 
@@ -162,38 +221,49 @@ static __always_inline int pkt4_set_port(struct __sk_buff *skb, const struct pkt
 }
 
 /* DNAT: the destination becomes addr:port. */
-static __always_inline int pkt4_rewrite_dst(struct __sk_buff *skb, const struct pkt4 *p,
-					    __be32 addr, __be16 port)
+static __always_inline int pkt_rewrite_dst(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
+					   const __be32 *addr, __be16 port)
 {
 	int err = 0;
 
-	if (p->tuple.daddr != addr)
-		err = pkt4_set_addr(skb, p, IP_DADDR_OFF, p->tuple.daddr, addr);
+	if (!pkt_addr_eq(fam, p->tuple.daddr, addr))
+		err = pkt_set_addr(skb, p, fam, true, p->tuple.daddr, addr);
 	if (!err && p->tuple.dport != port)
-		err = pkt4_set_port(skb, p, L4_DPORT_OFF, p->tuple.dport, port);
+		err = pkt_set_port(skb, p, L4_DPORT_OFF, p->tuple.dport, port);
 	return err;
 }
 
 /* SNAT: the source becomes addr:port. */
-static __always_inline int pkt4_rewrite_src(struct __sk_buff *skb, const struct pkt4 *p,
-					    __be32 addr, __be16 port)
+static __always_inline int pkt_rewrite_src(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
+					   const __be32 *addr, __be16 port)
 {
 	int err = 0;
 
-	if (p->tuple.saddr != addr)
-		err = pkt4_set_addr(skb, p, IP_SADDR_OFF, p->tuple.saddr, addr);
+	if (!pkt_addr_eq(fam, p->tuple.saddr, addr))
+		err = pkt_set_addr(skb, p, fam, false, p->tuple.saddr, addr);
 	if (!err && p->tuple.sport != port)
-		err = pkt4_set_port(skb, p, L4_SPORT_OFF, p->tuple.sport, port);
+		err = pkt_set_port(skb, p, L4_SPORT_OFF, p->tuple.sport, port);
 	return err;
 }
 
 /* Store a 32-bit TCP field and fold the change into the TCP checksum. */
-static __always_inline int pkt4_set_tcp32(struct __sk_buff *skb, const struct pkt4 *p, __u32 off,
-					  __be32 from, __be32 to)
+static __always_inline int pkt_set_tcp32(struct __sk_buff *skb, const struct pkt *p, __u32 off,
+					 __be32 from, __be32 to)
 {
 	int err = bpf_l4_csum_replace(skb, p->csum_off, from, to, sizeof(to));
 
 	return err ? err : bpf_skb_store_bytes(skb, p->l4_off + off, &to, sizeof(to), 0);
+}
+
+/* The two addresses swapped: each written over the other straight from p,
+ * which keeps the packet's originals (no copy on the stack). */
+static __always_inline int pkt_swap_addrs(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
+{
+	__u32 len = fam == BPFMESH_AF_INET6 ? 16 : 4;
+
+	if (bpf_skb_store_bytes(skb, pkt_addr_off(fam, false), p->tuple.daddr, len, 0))
+		return -1;
+	return bpf_skb_store_bytes(skb, pkt_addr_off(fam, true), p->tuple.saddr, len, 0);
 }
 
 /*
@@ -206,10 +276,9 @@ static __always_inline int pkt4_set_tcp32(struct __sk_buff *skb, const struct pk
  * Swapping the two addresses or the two ports leaves both checksums as they
  * are (the one's complement sum is the same).
  */
-static __always_inline int pkt4_reply_reset(struct __sk_buff *skb, const struct pkt4 *p)
+static __always_inline int pkt_reply_reset(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
 {
-	__u8 macs[2 * ETH_ALEN], swapped[2 * ETH_ALEN];
-	__be32 addrs[2] = { p->tuple.daddr, p->tuple.saddr };
+	__u8 macs[2 * ETH_ALEN], t;
 	__be16 ports[2] = { p->tuple.dport, p->tuple.sport };
 	__be32 seq = 0, ack = p->tcp_ack;
 	__be16 flags_word;
@@ -229,14 +298,15 @@ static __always_inline int pkt4_reply_reset(struct __sk_buff *skb, const struct 
 	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)))
 		return TC_ACT_SHOT;
 	for (i = 0; i < ETH_ALEN; i++) {
-		swapped[i] = macs[ETH_ALEN + i];
-		swapped[ETH_ALEN + i] = macs[i];
+		t = macs[i];
+		macs[i] = macs[ETH_ALEN + i];
+		macs[ETH_ALEN + i] = t;
 	}
-	if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0) ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN + IP_SADDR_OFF, addrs, sizeof(addrs), 0) ||
+	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) ||
+	    pkt_swap_addrs(skb, p, fam) ||
 	    bpf_skb_store_bytes(skb, p->l4_off + L4_SPORT_OFF, ports, sizeof(ports), 0) ||
-	    pkt4_set_tcp32(skb, p, TCP_SEQ_OFF, p->tcp_seq, seq) ||
-	    pkt4_set_tcp32(skb, p, TCP_ACK_OFF, p->tcp_ack, ack))
+	    pkt_set_tcp32(skb, p, TCP_SEQ_OFF, p->tcp_seq, seq) ||
+	    pkt_set_tcp32(skb, p, TCP_ACK_OFF, p->tcp_ack, ack))
 		return TC_ACT_SHOT;
 	if (bpf_l4_csum_replace(skb, p->csum_off, p->tcp_flags_word, flags_word, 2) ||
 	    bpf_skb_store_bytes(skb, p->l4_off + TCP_FLAGS_WORD_OFF, &flags_word, 2, 0))

@@ -72,7 +72,8 @@ enum bpfmesh_tc_event {
 	BPFMESH_TC_UDP_EXPIRED,    /* UDP flow idle past the timeout: chosen anew */
 	BPFMESH_TC_CT_FULL,        /* tracking entry could not be written: dropped */
 	BPFMESH_TC_ICMP,           /* ICMP error about a tracked flow, translated */
-	BPFMESH_TC_FRAGMENT,       /* IPv4 fragment: passed untranslated */
+	BPFMESH_TC_FRAGMENT,       /* IPv4 fragment, or IPv6 packet with a fragment
+				    * header: passed untranslated */
 	BPFMESH_TC_ERROR,          /* packet helper failed: dropped */
 	BPFMESH_TC_TUPLE_CLASH,    /* new flow's reply tuple was another live flow's
 				    * (same client port, same endpoint, other VIP):
@@ -80,10 +81,32 @@ enum bpfmesh_tc_event {
 	__BPFMESH_TC_MAX,
 };
 
+/* IPv6 flows: the same two entries, in a map of their own (bpfmesh_ct6_flows).
+ * The BPF program also carries IPv4 tuples in this form (address in word 0,
+ * the rest zero) and turns them into a ct4_key for the IPv4 map. */
+struct ct6_key {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto; /* BPFMESH_PROTO_TCP or BPFMESH_PROTO_UDP */
+	__u8 pad[3];
+};
+
+/* One direction of an IPv6 flow: an IPv4 entry's fields (its nat_addr is 0)
+ * followed by the IPv6 address, so one code reads both kinds of entry. */
+struct ct6_val {
+	struct ct4_val v;
+	__be32 nat_addr[4]; /* forward: the endpoint; reply: the VIP */
+};
+
 _Static_assert(sizeof(struct ct4_key) == 16, "ct4_key layout");
 _Static_assert(sizeof(struct ct4_val) == 32, "ct4_val layout");
+_Static_assert(sizeof(struct ct6_key) == 40, "ct6_key layout");
+_Static_assert(sizeof(struct ct6_val) == 48, "ct6_val layout");
 
 #define BPFMESH_MAP_CT4 "bpfmesh_ct4_flows"
+#define BPFMESH_MAP_CT6 "bpfmesh_ct6_flows"
 #define BPFMESH_MAP_TC_EVENTS "bpfmesh_tc4_events"
 
 #endif /* BPFMESH_TC_ABI_H */

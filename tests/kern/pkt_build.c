@@ -76,16 +76,58 @@ static size_t build_l4(const struct pkt_spec *s, __u8 *l4, size_t room)
 	return hl + s->payload;
 }
 
+/* An IPv6 spec: its addresses are IPv6 ones. */
+static bool is_v6(const struct pkt_spec *s)
+{
+	return strchr(s->src, ':') != NULL;
+}
+
+/* The L4 checksum over the pseudo-header (addresses at addrs, addr_len
+ * bytes of them: RFC 793, 768, 8200 8.1) and the l4_len bytes at l4. */
+static void put_l4_csum(const struct pkt_spec *s, const __u8 *addrs, size_t addr_len, __u8 *l4,
+			size_t l4_len)
+{
+	__u32 ph = sum16(addrs, addr_len, 0) + s->proto + (__u32)l4_len;
+	__u16 c = fold(sum16(l4, l4_len, ph));
+
+	if (s->proto == 17 && s->udp_no_csum)
+		c = 0;
+	else if (s->proto == 17 && c == 0)
+		c = 0xffff;
+	put16(l4 + (s->proto == 6 ? 16 : 6), c);
+}
+
+/* A zeroed IP header of hlen bytes at ip, the L4 built after it; the L4
+ * length, 0 when it does not fit in room. */
+static size_t build_after_header(const struct pkt_spec *s, __u8 *ip, size_t room, size_t hlen)
+{
+	if (room < hlen)
+		return 0;
+	memset(ip, 0, hlen);
+	return build_l4(s, ip + hlen, room - hlen);
+}
+
+/* IPv6 header at ip (no extension headers), L4 after it. */
+static size_t build_ip6(const struct pkt_spec *s, __u8 *ip, size_t room)
+{
+	size_t l4_len = s->proto == 1 ? 0 : build_after_header(s, ip, room, 40);
+
+	if (!l4_len)
+		return 0;
+	ip[0] = 0x60;
+	put16(ip + 4, (__u16)l4_len);
+	ip[6] = s->proto;
+	ip[7] = 64;
+	inet_pton(AF_INET6, s->src, ip + 8);
+	inet_pton(AF_INET6, s->dst, ip + 24);
+	put_l4_csum(s, ip + 8, 32, ip + 40, l4_len);
+	return 40 + l4_len;
+}
+
 static size_t build_ip(const struct pkt_spec *s, __u8 *ip, size_t room)
 {
-	size_t l4_len;
-	__u32 ph;
-	__u16 c;
+	size_t l4_len = build_after_header(s, ip, room, 20);
 
-	if (room < 20)
-		return 0;
-	memset(ip, 0, 20);
-	l4_len = build_l4(s, ip + 20, room - 20);
 	if (!l4_len)
 		return 0;
 	ip[0] = 0x45;
@@ -97,16 +139,8 @@ static size_t build_ip(const struct pkt_spec *s, __u8 *ip, size_t room)
 	inet_pton(AF_INET, s->src, ip + 12);
 	inet_pton(AF_INET, s->dst, ip + 16);
 	put16(ip + 10, fold(sum16(ip, 20, 0)));
-	if (s->proto == 6 || s->proto == 17) {
-		/* Pseudo-header: addresses, protocol, L4 length (RFC 793, 768). */
-		ph = sum16(ip + 12, 8, 0) + s->proto + (__u32)l4_len;
-		c = fold(sum16(ip + 20, l4_len, ph));
-		if (s->proto == 17 && s->udp_no_csum)
-			c = 0;
-		else if (s->proto == 17 && c == 0)
-			c = 0xffff;
-		put16(ip + 20 + (s->proto == 6 ? 16 : 6), c);
-	}
+	if (s->proto == 6 || s->proto == 17)
+		put_l4_csum(s, ip + 12, 8, ip + 20, l4_len);
 	return 20 + l4_len;
 }
 
@@ -118,8 +152,8 @@ size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t len)
 		return 0;
 	memcpy(buf, s->swap_macs ? mac_client : mac_node, 6);
 	memcpy(buf + 6, s->swap_macs ? mac_node : mac_client, 6);
-	put16(buf + 12, 0x0800);
-	n = build_ip(s, buf + 14, len - 14);
+	put16(buf + 12, is_v6(s) ? 0x86dd : 0x0800);
+	n = is_v6(s) ? build_ip6(s, buf + 14, len - 14) : build_ip(s, buf + 14, len - 14);
 	return n ? 14 + n : 0;
 }
 

@@ -2,10 +2,11 @@
 #ifndef BPFMESH_PKT_BUILD_H
 #define BPFMESH_PKT_BUILD_H
 /*
- * Crafted Ethernet/IPv4 frames for BPF_PROG_TEST_RUN: a packet is described
- * field by field and built with every checksum computed from scratch
- * (RFC 1071), so an expected packet checks the kernel's incremental updates
- * against an independent computation.
+ * Crafted Ethernet/IPv4 and IPv6 frames (TCP or UDP; ICMP is IPv4 only) for
+ * BPF_PROG_TEST_RUN: a packet is described field by field and built with
+ * every checksum computed from scratch (RFC 1071), so an expected packet
+ * checks the kernel's incremental updates against an independent
+ * computation.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,7 +16,7 @@
 
 struct pkt_spec {
 	__u8 proto; /* 6 TCP, 17 UDP, 1 ICMP */
-	const char *src, *dst;
+	const char *src, *dst; /* IPv6 when they hold a ':' (no extension headers) */
 	__u16 sport, dport; /* host order */
 	__u8 tcp_flags;     /* TH_* bits: FIN 1, SYN 2, RST 4, PSH 8, ACK 16 */
 	__u32 seq, ack;

@@ -13,13 +13,24 @@
 #include "apply/maglev.h"
 #include <bpfmesh/lbpolicy.h>
 
+/* Parse an IPv4 or IPv6 address into addr (IPv4 in word 0); its family. */
+static __u8 addr_of(const char *s, __be32 addr[4])
+{
+	memset(addr, 0, 16);
+	if (strchr(s, ':')) {
+		inet_pton(AF_INET6, s, addr);
+		return BPFMESH_AF_INET6;
+	}
+	inet_pton(AF_INET, s, addr);
+	return BPFMESH_AF_INET;
+}
+
 static void svc_key_of(struct svc_key *k, const char *vip, __u16 port, __u8 proto)
 {
 	memset(k, 0, sizeof(*k));
-	inet_pton(AF_INET, vip, &k->addr[0]);
+	k->family = addr_of(vip, k->addr);
 	k->port = htons(port);
 	k->proto = proto;
-	k->family = BPFMESH_AF_INET;
 }
 
 /* A set of one endpoint, weight 1. */
@@ -28,7 +39,7 @@ static int write_set(struct tc_fixture *fx, __u32 set_id, const char *ep, __u16 
 	struct backend_key k = { .set_id = set_id, .slot = 0 };
 	struct backend_val v = { .port = htons(port), .alias = 0, .threshold = 1, .weight = 1 };
 
-	inet_pton(AF_INET, ep, &v.addr[0]);
+	addr_of(ep, v.addr);
 	return bpf_map_update_elem(fx->backends_fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
@@ -148,6 +159,21 @@ int tc_fixture_route(struct tc_fixture *fx, const char *vip, __u16 port, __u8 pr
 	return err ? err : write_service(fx, vip, port, proto, sets, weights, 2);
 }
 
+int tc_fixture_split(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
+		     const char *ep_a, __u32 w_a, const char *ep_b, __u32 w_b)
+{
+	__u32 sets[2], weights[2] = { w_a, w_b };
+	int err;
+
+	sets[0] = fx->next_set++;
+	sets[1] = fx->next_set++;
+	err = write_set(fx, sets[0], ep_a, 8080);
+
+	if (!err)
+		err = write_set(fx, sets[1], ep_b, 8080);
+	return err ? err : write_service(fx, vip, port, proto, sets, weights, 2);
+}
+
 int tc_fixture_replace_set(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
 			   const char *ep)
 {
@@ -220,6 +246,17 @@ static int write_algo_table(struct tc_bpf *skel, __u32 set_id, const __u32 *w, _
 	return err;
 }
 
+void tc_fixture_cluster_ep(const char *vip, __u32 i, __be32 addr[4])
+{
+	memset(addr, 0, 16);
+	if (addr_of(vip, addr) == BPFMESH_AF_INET6) {
+		inet_pton(AF_INET6, "fd00:18:4::", addr);
+		addr[3] = htonl(i + 1);
+		return;
+	}
+	addr[0] = htonl(0xc6120400 + i + 1);
+}
+
 int tc_fixture_cluster(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
 		       const __u32 *w, __u32 n, __u32 algo, __u32 table_size)
 {
@@ -240,7 +277,7 @@ int tc_fixture_cluster(struct tc_fixture *fx, const char *vip, __u16 port, __u8 
 	for (i = 0; i < n; i++) {
 		struct backend_key bk = { .set_id = set, .slot = i };
 
-		slots[i].addr[0] = htonl(0xc6120400 + i + 1);
+		tc_fixture_cluster_ep(vip, i, slots[i].addr);
 		slots[i].port = htons(8080);
 		slots[i].weight = w[i];
 		slots[i].slot = i + 1;

@@ -35,18 +35,28 @@ void tc_fixture_close(struct tc_fixture *fx, struct tc_bpf *skel);
 int tc_fixture_route(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto, __u32 w_old,
 		     __u32 w_new);
 
+/* Route vip:port to two destinations, new sets of one endpoint each
+ * (ep_a:8080 weight w_a, ep_b:8080 weight w_b). 0 or negative errno. */
+int tc_fixture_split(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
+		     const char *ep_a, __u32 w_a, const char *ep_b, __u32 w_b);
+
 /* Route all of vip:port to a new set holding endpoint ep (port 8080). */
 int tc_fixture_replace_set(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
 			   const char *ep);
 
 /* Route all of vip:port to one cluster (cluster slot 1) of n endpoints
- * 198.18.4.1..n:8080, weights w, endpoint slots 1..n, in a new set, with
+ * 198.18.4.1..n:8080 (fd00:18:4::1..n for an IPv6 vip; addresses may be
+ * either family throughout), weights w, endpoint slots 1..n, in a new set, with
  * loadBalancer algo (enum bpfmesh_lb_algo) and, for MAGLEV, a table of
  * table_size entries (prime) built by the agent's builder; a weighted
  * ROUND_ROBIN gets its sequence table as the agent writes it. 0 or
  * negative errno. */
 int tc_fixture_cluster(struct tc_fixture *fx, const char *vip, __u16 port, __u8 proto,
 		       const __u32 *w, __u32 n, __u32 algo, __u32 table_size);
+
+/* Address of endpoint i (0-based) of tc_fixture_cluster's cluster for vip:
+ * 198.18.4.(i+1), or fd00:18:4::(i+1) for an IPv6 vip. */
+void tc_fixture_cluster_ep(const char *vip, __u32 i, __be32 addr[4]);
 
 /* The sum over CPUs of one bpfmesh_tc4_events counter. */
 __u64 tc_fixture_event(int events_fd, __u32 event);

@@ -4,7 +4,7 @@
  * crafted packets (BPF_PROG_TEST_RUN) against the TC program loaded on its
  * own (tests/kern/tc_fixture.h), its policy maps written directly:
  *  - the program loads on this kernel, and what the verifier spent on it;
- *  - ROUND_ROBIN: exact rotation over new flows;
+ *  - ROUND_ROBIN: exact rotation over new flows, IPv4 and IPv6;
  *  - consistentHash useSourceIp (Maglev): each source address keeps its
  *    endpoint over many flows, and the table's share shows;
  *  - LEAST_REQUEST: open flows are counted per endpoint (up when tracked,
@@ -59,7 +59,23 @@ KTEST(tc_verifier_stats)
 #define N_EPS 3
 #define EP_BASE 0xc6120401u /* 198.18.4.1, the fixture's first cluster endpoint */
 #define IP_DADDR_OFF (14 + 16)
+#define IP6_DADDR_OFF (14 + 24)
 #define TC_ACT_OK 0
+
+/* Index (0..N) of the fixture cluster endpoint of vip at dst (IPv4 or
+ * IPv6, as vip), -1 if none among the first 64. */
+static int cluster_index(const char *vip, const __u8 *dst)
+{
+	__be32 want[4];
+	__u32 i;
+
+	for (i = 0; i < 64; i++) {
+		tc_fixture_cluster_ep(vip, i, want);
+		if (!memcmp(dst, want, strchr(vip, ':') ? 16 : 4))
+			return (int)i;
+	}
+	return -1;
+}
 
 /* Run one packet through the ingress program: the index of the endpoint
  * it was sent to (0..n-1), or -1 when it was not translated to one. */
@@ -69,23 +85,26 @@ static int endpoint_of(int prog_fd, const struct pkt_spec *s)
 	size_t len = pkt_build(s, in, sizeof(in));
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)len,
 		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
-	__be32 daddr;
-	__u32 idx;
+	__u32 daddr_off = strchr(s->dst, ':') ? IP6_DADDR_OFF : IP_DADDR_OFF;
 
 	if (!len || bpf_prog_test_run_opts(prog_fd, &o) || o.retval != TC_ACT_OK ||
-	    o.data_size_out < IP_DADDR_OFF + 4)
+	    o.data_size_out < daddr_off + 16)
 		return -1;
-	memcpy(&daddr, out + IP_DADDR_OFF, 4);
-	idx = ntohl(daddr) - EP_BASE;
-	return idx < 64 ? (int)idx : -1;
+	return cluster_index(s->dst, out + daddr_off);
 }
 
-/* The first packet of a new TCP flow from client:sport to the VIP. */
-static int syn_from(int prog_fd, const char *client, __u16 sport)
+/* The first packet of a new TCP flow from client:sport to vip:80. */
+static int syn_to(int prog_fd, const char *client, const char *vip, __u16 sport)
 {
-	struct pkt_spec s = { 6, client, VIP, sport, 80, F_SYN, 1, 0 };
+	struct pkt_spec s = { 6, client, vip, sport, 80, F_SYN, 1, 0 };
 
 	return endpoint_of(prog_fd, &s);
+}
+
+/* The same to the IPv4 VIP. */
+static int syn_from(int prog_fd, const char *client, __u16 sport)
+{
+	return syn_to(prog_fd, client, VIP, sport);
 }
 
 /* Open flows of endpoint slot ep_slot (lb_active). */
@@ -98,10 +117,11 @@ static long long open_flows(struct tc_bpf *skel, __u32 ep_slot)
 	return a.open;
 }
 
-/* Weights 1, 2, 3: every 6 consecutive new flows take each endpoint its
- * weight's number of turns; a retransmitted SYN of a placed flow keeps its
- * endpoint and takes no turn (the pick is once per flow). */
-KTEST(tc_round_robin)
+/* Weights 1, 2, 3: every 6 consecutive new flows from client to vip take
+ * each endpoint its weight's number of turns; a retransmitted SYN of a
+ * placed flow keeps its endpoint and takes no turn (the pick is once per
+ * flow). Then equal weights, which need no table: the rotation is the set. */
+static void round_robin(const char *vip, const char *client)
 {
 	static const __u32 w[N_EPS] = { 1, 2, 3 }, eq[N_EPS] = { 1, 1, 1 };
 	int counts[N_EPS], win, i, ep, first, again;
@@ -111,35 +131,46 @@ KTEST(tc_round_robin)
 	int fd;
 
 	if (!ASSERT_TRUE(skel != NULL, "load") ||
-	    !ASSERT_OK(tc_fixture_cluster(&fx, VIP, 80, 6, w, N_EPS, BPFMESH_LB_ROUND_ROBIN, 0),
+	    !ASSERT_OK(tc_fixture_cluster(&fx, vip, 80, 6, w, N_EPS, BPFMESH_LB_ROUND_ROBIN, 0),
 		       "ROUND_ROBIN cluster"))
 		goto out;
 	fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
 	for (win = 0; win < 20; win++) {
 		memset(counts, 0, sizeof(counts));
 		for (i = 0; i < 6; i++) {
-			ep = syn_from(fd, "198.18.1.2", sport++);
+			ep = syn_to(fd, client, vip, sport++);
 			if (!ASSERT_TRUE(ep >= 0 && ep < N_EPS, "flow placed"))
 				goto out;
 			counts[ep]++;
 			if (i == 2) { /* a retransmission mid-rotation */
-				again = syn_from(fd, "198.18.1.2", (__u16)(sport - 1));
+				again = syn_to(fd, client, vip, (__u16)(sport - 1));
 				ASSERT_EQ(again, ep, "retransmitted SYN, same endpoint");
 			}
 		}
 		for (i = 0; i < N_EPS; i++)
 			ASSERT_EQ(counts[i], w[i], "one rotation: each endpoint its weight");
 	}
-	/* Equal weights need no table: the rotation is the set. */
-	ASSERT_OK(tc_fixture_cluster(&fx, VIP, 80, 6, eq, N_EPS, BPFMESH_LB_ROUND_ROBIN, 0),
+	ASSERT_OK(tc_fixture_cluster(&fx, vip, 80, 6, eq, N_EPS, BPFMESH_LB_ROUND_ROBIN, 0),
 		  "equal weights");
-	first = syn_from(fd, "198.18.1.2", sport++);
+	first = syn_to(fd, client, vip, sport++);
 	for (i = 1; i < 30; i++)
-		ASSERT_EQ(syn_from(fd, "198.18.1.2", sport++), (first + i) % N_EPS,
+		ASSERT_EQ(syn_to(fd, client, vip, sport++), (first + i) % N_EPS,
 			  "equal weights: strict rotation");
-	printf("  tc_round_robin: 120 flows in 20 rotations of weights 1/2/3, 30 of 1/1/1\n");
+	printf("  round robin to %s: 120 flows in 20 rotations of weights 1/2/3, 30 of 1/1/1\n",
+	       vip);
 out:
 	tc_fixture_close(&fx, skel);
+}
+
+KTEST(tc_round_robin)
+{
+	round_robin(VIP, "198.18.1.2");
+}
+
+/* The same over IPv6 flows: one selection code for both families. */
+KTEST(tc_ipv6_round_robin)
+{
+	round_robin("fd00:19::9", "fd00:18:1::2");
 }
 
 #define MAGLEV_EPS 5

@@ -18,21 +18,11 @@
 #include "tc.skel.h"
 #include "ktest.h"
 #include "pkt_build.h"
+#include "tc_cases.h"
 #include "tc_fixture.h"
 
 /* Fixture rows name the fields a case needs, positionally; the rest are 0. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
-#define TC_ACT_OK 0
-#define TC_ACT_SHOT 2
-#define TC_ACT_REDIRECT 7
-
-struct tc_case {
-	const char *desc;
-	struct pkt_spec in;
-	struct pkt_spec out;
-	int verdict;
-};
 
 #define C "198.18.1.2"
 #define VIP "198.19.0.1"
@@ -40,34 +30,6 @@ struct tc_case {
 #define EP "198.18.2.10"
 #define EP2 "198.18.2.11"
 #define ROUTER "198.18.2.1"
-
-static bool run_case(int prog_fd, const struct tc_case *c)
-{
-	__u8 in[PKT_MAX], want[PKT_MAX], got[PKT_MAX];
-	size_t in_len = pkt_build(&c->in, in, sizeof(in));
-	size_t want_len = pkt_build(&c->out, want, sizeof(want));
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)in_len,
-		    .data_out = got, .data_size_out = sizeof(got), .repeat = 1);
-	char diff[128];
-	int err;
-
-	if (!ASSERT_TRUE(in_len && want_len, c->desc))
-		return false;
-	err = bpf_prog_test_run_opts(prog_fd, &o);
-	if (!ASSERT_OK(err, c->desc) || !ASSERT_EQ(o.retval, c->verdict, c->desc))
-		return false;
-	pkt_diff(got, o.data_size_out, want, want_len, diff, sizeof(diff));
-	return ktest_check(!diff[0], __func__, __LINE__, c->desc, "packet differs: %s", diff);
-}
-
-static int run_cases(int prog_fd, const struct tc_case *cases, int n)
-{
-	int i, ok = 0;
-
-	for (i = 0; i < n; i++)
-		ok += run_case(prog_fd, &cases[i]);
-	return ok;
-}
 
 /* The forward and reply entries of flow client:cport -> VIP:vport. */
 static int flow_entries(struct tc_bpf *skel, __u8 proto, const char *client, __u16 cport,
@@ -110,34 +72,6 @@ static __u64 event_count(struct tc_bpf *skel, __u32 event)
 {
 	return tc_fixture_event(bpf_map__fd(skel->maps.bpfmesh_tc4_events), event);
 }
-
-/* A TCP flow from SYN to an orderly close, with its replies. */
-static const struct tc_case tcp_flow[] = {
-	{ "SYN to the VIP goes to the endpoint",
-	  { 6, C, VIP, 40000, 80, F_SYN, 1000, 0 },
-	  { 6, C, EP, 40000, 8080, F_SYN, 1000, 0 }, TC_ACT_OK },
-	{ "retransmitted SYN goes to the same endpoint",
-	  { 6, C, VIP, 40000, 80, F_SYN, 1000, 0 },
-	  { 6, C, EP, 40000, 8080, F_SYN, 1000, 0 }, TC_ACT_OK },
-	{ "SYN-ACK from the endpoint comes from the VIP",
-	  { 6, EP, C, 8080, 40000, F_SYN | F_ACK, 5000, 1001 },
-	  { 6, VIP, C, 80, 40000, F_SYN | F_ACK, 5000, 1001 }, TC_ACT_OK },
-	{ "data from the client, odd length",
-	  { 6, C, VIP, 40000, 80, F_ACK, 1001, 5001, 101 },
-	  { 6, C, EP, 40000, 8080, F_ACK, 1001, 5001, 101 }, TC_ACT_OK },
-	{ "data from the endpoint",
-	  { 6, EP, C, 8080, 40000, F_ACK, 5001, 1102, 300 },
-	  { 6, VIP, C, 80, 40000, F_ACK, 5001, 1102, 300 }, TC_ACT_OK },
-	{ "client FIN",
-	  { 6, C, VIP, 40000, 80, F_FIN | F_ACK, 1102, 5301 },
-	  { 6, C, EP, 40000, 8080, F_FIN | F_ACK, 1102, 5301 }, TC_ACT_OK },
-	{ "endpoint FIN",
-	  { 6, EP, C, 8080, 40000, F_FIN | F_ACK, 5301, 1103 },
-	  { 6, VIP, C, 80, 40000, F_FIN | F_ACK, 5301, 1103 }, TC_ACT_OK },
-	{ "last ACK of the close is still translated",
-	  { 6, C, VIP, 40000, 80, F_ACK, 1103, 5302 },
-	  { 6, C, EP, 40000, 8080, F_ACK, 1103, 5302 }, TC_ACT_OK },
-};
 
 /* Packets that are not for a service, or that have no flow. */
 static const struct tc_case untracked[] = {
@@ -225,8 +159,8 @@ KTEST(tc_egress_icmp)
 	if (!tc_run_open(&r, 0))
 		return;
 	egress_fd = bpf_program__fd(r.skel->progs.bpfmesh_tc_egress);
-	run_case(r.prog_fd, &egress[0]);
-	run_cases(egress_fd, egress + 1, sizeof(egress) / sizeof(egress[0]) - 1);
+	tc_run_case(r.prog_fd, &egress[0]);
+	tc_run_cases(egress_fd, egress + 1, sizeof(egress) / sizeof(egress[0]) - 1);
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_ICMP), 1, "one ICMP error translated");
 	tc_fixture_close(&r.fx, r.skel);
 }
@@ -252,28 +186,30 @@ KTEST(tc_tuple_clash)
 	if (!tc_run_open(&r, 0))
 		return;
 	ASSERT_OK(tc_fixture_replace_set(&r.fx, "198.19.0.3", 80, 6, EP), "second VIP");
-	run_case(r.prog_fd, &first);
-	run_case(r.prog_fd, &other_port);
+	tc_run_case(r.prog_fd, &first);
+	tc_run_case(r.prog_fd, &other_port);
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_TUPLE_CLASH), 0, "no clash yet");
-	run_case(r.prog_fd, &second);
+	tc_run_case(r.prog_fd, &second);
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_TUPLE_CLASH), 1, "clash counted");
 	tc_fixture_close(&r.fx, r.skel);
 }
 
 KTEST(tc_packets)
 {
+	struct tc_case tcp_flow[TC_TCP_FLOW_CASES];
 	struct tc_run r;
 
 	if (!tc_run_open(&r, 0))
 		return;
 
-	run_cases(r.prog_fd, tcp_flow, sizeof(tcp_flow) / sizeof(tcp_flow[0]));
+	tc_tcp_flow_cases(C, VIP, EP, tcp_flow);
+	tc_run_cases(r.prog_fd, tcp_flow, TC_TCP_FLOW_CASES);
 	ASSERT_EQ(flow_entries(r.skel, 6, C, 40000, VIP, 80, EP, 8080), 0,
 		  "both entries gone after FIN, FIN, ACK");
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FLOW_NEW), 1, "one flow placed");
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_CLOSED), 1, "one flow closed");
 
-	run_cases(r.prog_fd, untracked, sizeof(untracked) / sizeof(untracked[0]));
+	tc_run_cases(r.prog_fd, untracked, sizeof(untracked) / sizeof(untracked[0]));
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_EVICTED), 1, "mid-flow miss counted");
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_NO_UPSTREAM), 2, "no-upstream counted");
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FRAGMENT), 1, "fragment counted");
@@ -285,9 +221,9 @@ KTEST(tc_packets)
 			{ 6, C, VIP, 40010, 80, F_SYN, 0, 0 },
 			{ 6, C, EP, 40010, 8080, F_SYN, 0, 0 }, TC_ACT_OK };
 
-		run_case(r.prog_fd, &open_tcp);
+		tc_run_case(r.prog_fd, &open_tcp);
 	}
-	run_cases(r.prog_fd, udp_icmp, sizeof(udp_icmp) / sizeof(udp_icmp[0]));
+	tc_run_cases(r.prog_fd, udp_icmp, sizeof(udp_icmp) / sizeof(udp_icmp[0]));
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_ICMP), 3, "three ICMP errors translated");
 
 	tc_fixture_close(&r.fx, r.skel);
@@ -313,19 +249,19 @@ KTEST(tc_policy_change)
 
 	if (!tc_run_open(&r, 0))
 		return;
-	run_case(r.prog_fd, &syn);
+	tc_run_case(r.prog_fd, &syn);
 
 	/* 1% to EP's set, 99% to a set of EP2 only: new flows go to EP2, this
 	 * one stays. */
 	ASSERT_OK(tc_fixture_route(&r.fx, VIP, 80, 6, 1, 99), "route 1/99");
-	run_case(r.prog_fd, &established);
+	tc_run_case(r.prog_fd, &established);
 
 	/* EP's set is replaced by a new set (new id) that still holds EP. */
 	ASSERT_OK(tc_fixture_replace_set(&r.fx, VIP, 80, 6, EP), "new set with EP");
-	run_case(r.prog_fd, &established);
+	tc_run_case(r.prog_fd, &established);
 
 	ASSERT_OK(tc_fixture_replace_set(&r.fx, VIP, 80, 6, EP2), "new set without EP");
-	run_case(r.prog_fd, &reset);
+	tc_run_case(r.prog_fd, &reset);
 	ASSERT_EQ(flow_entries(r.skel, 6, C, 40020, VIP, 80, EP, 8080), 0, "entries gone");
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_ENDPOINT_GONE), 1, "counted");
 
@@ -343,11 +279,11 @@ KTEST(tc_udp_idle)
 
 	if (!tc_run_open(&r, 200ULL * 1000 * 1000))
 		return;
-	run_case(r.prog_fd, &udp);
-	run_case(r.prog_fd, &udp);
+	tc_run_case(r.prog_fd, &udp);
+	tc_run_case(r.prog_fd, &udp);
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FLOW_NEW), 1, "one flow within the timeout");
 	usleep(400 * 1000);
-	run_case(r.prog_fd, &udp);
+	tc_run_case(r.prog_fd, &udp);
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_UDP_EXPIRED), 1, "idle flow expired");
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FLOW_NEW), 2, "and placed anew");
 	tc_fixture_close(&r.fx, r.skel);
@@ -392,7 +328,7 @@ KTEST(tc_flow_table_bounded)
 	}
 	ASSERT_TRUE(entries <= BPFMESH_MAX_CT, "table holds at most its size");
 	ASSERT_TRUE(entries < 2 * n_flows, "older flows were evicted");
-	run_case(r.prog_fd, &evicted);
+	tc_run_case(r.prog_fd, &evicted);
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_EVICTED), 1, "eviction counted");
 	ASSERT_EQ(event_count(r.skel, BPFMESH_TC_FLOW_NEW), n_flows, "every flow placed");
 	printf("  tc_flow_table_bounded: %d flows, %d entries kept of %d\n", n_flows, entries,
