@@ -1292,6 +1292,45 @@ static void test_weight_change_publishes_one_word(void **state)
 	world_free(&w);
 }
 
+/* Weight changes back and forth only retire routes, which stay in their
+ * map: no apply waits for readers (the agent sweeps when idle), and no
+ * fresh route takes a retired id. The sweep then waits once and deletes
+ * them. Removing a service deletes its key: the next apply waits first. */
+static void test_weight_changes_do_not_wait(void **state)
+{
+	struct world w;
+	__u32 before;
+	int round;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	w.k.waits = 0;
+	for (round = 0; round < 4; round++) {
+		before = w.a.state.svcs[0].route_id;
+		assert_int_equal(apply_specs(&w, round % 2 ? v1 : v1_weights,
+					     round % 2 ? N_SPECS(v1) : N_SPECS(v1_weights), -1), 0);
+		assert_false(applier_must_wait(&w.a));
+		assert_int_not_equal(w.a.state.svcs[0].route_id, before);
+		assert_true(route_exists(&w, before)); /* retired, still readable */
+		assert_int_equal(head_of(&w, w.a.state.svcs[0].index),
+				 w.a.state.svcs[0].route_id);
+	}
+	assert_int_equal(w.k.waits, 0);
+	assert_int_equal(w.a.state.n_retired_routes, 4);
+	assert_int_equal(applier_sweep(&w.a, false), 0);
+	assert_int_equal(w.k.waits, 1);
+	assert_int_equal(w.a.state.n_retired_routes, 0);
+	assert_false(route_exists(&w, before));
+
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0); /* removes svc2 */
+	assert_true(applier_must_wait(&w.a));
+	fake_reset_counters(&w.k, -1);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.k.waits, 2);
+	assert_int_equal(w.k.mutations_at_wait, 0); /* before anything was written */
+	world_free(&w);
+}
+
 /* A new agent reads services through the heads, retires the routes no
  * head names and waits for readers before its first write. */
 static void test_adopt_recovers_routes(void **state)
@@ -1348,6 +1387,7 @@ int main(void)
 		cmocka_unit_test(test_routes_reused_only_after_grace),
 		cmocka_unit_test(test_apply_refused_when_wait_fails),
 		cmocka_unit_test(test_weight_change_publishes_one_word),
+		cmocka_unit_test(test_weight_changes_do_not_wait),
 		cmocka_unit_test(test_adopt_recovers_routes),
 		cmocka_unit_test(test_services_limit_refused),
 		cmocka_unit_test(test_plan_orders_steps),
