@@ -1292,6 +1292,90 @@ static void test_weight_change_publishes_one_word(void **state)
 	world_free(&w);
 }
 
+/* Weight changes back and forth only retire routes, which stay in their
+ * map: no apply waits for readers (the agent sweeps when idle), and no
+ * fresh route takes a retired id. The sweep then waits once and deletes
+ * them. Removing a service deletes its key: the next apply waits first. */
+static void test_weight_changes_do_not_wait(void **state)
+{
+	struct world w;
+	__u32 before;
+	int round;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	w.k.waits = 0;
+	for (round = 0; round < 4; round++) {
+		before = w.a.state.svcs[0].route_id;
+		assert_int_equal(apply_specs(&w, round % 2 ? v1 : v1_weights,
+					     round % 2 ? N_SPECS(v1) : N_SPECS(v1_weights), -1), 0);
+		assert_false(applier_must_wait(&w.a));
+		assert_int_not_equal(w.a.state.svcs[0].route_id, before);
+		assert_true(route_exists(&w, before)); /* retired, still readable */
+		assert_int_equal(head_of(&w, w.a.state.svcs[0].index),
+				 w.a.state.svcs[0].route_id);
+	}
+	assert_int_equal(w.k.waits, 0);
+	assert_int_equal(w.a.state.n_retired_routes, 4);
+	assert_int_equal(applier_sweep(&w.a, false), 0);
+	assert_int_equal(w.k.waits, 1);
+	assert_int_equal(w.a.state.n_retired_routes, 0);
+	assert_false(route_exists(&w, before));
+
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0); /* removes svc2 */
+	assert_true(applier_must_wait(&w.a));
+	fake_reset_counters(&w.k, -1);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(w.k.waits, 2);
+	assert_int_equal(w.k.mutations_at_wait, 0); /* before anything was written */
+	world_free(&w);
+}
+
+static void own_endpoint(struct apply_slots *s, __u32 slot, __u32 cl, __u8 last, __u16 port)
+{
+	s->eps[slot] = (struct ep_owner){ .cluster_slot = cl, .port = htons(port),
+					  .family = AF_INET };
+	s->eps[slot].addr[0] = htonl(0x0a000000 | last);
+}
+
+static __u32 find_endpoint(const struct slot_index *ix, __u32 cl, __u8 last, __u16 port)
+{
+	struct slot_key k = { .cluster_slot = cl, .port = htons(port), .family = AF_INET };
+
+	k.addr[0] = htonl(0x0a000000 | last);
+	return slot_index_find(ix, &k);
+}
+
+/* The endpoint index groups owners by cluster slot: each is found in its
+ * own cluster only, an owner held twice gives its lowest slot, and a
+ * cluster slot past the table (adopted from a larger map) is found too. */
+static void test_endpoint_index(void **state)
+{
+	struct apply_slots s;
+	struct slot_index ix;
+
+	assert_int_equal(slots_init(&s, 16, 4, 1), 0);
+	own_endpoint(&s, 3, 2, 1, 80);
+	own_endpoint(&s, 5, 1, 1, 80);
+	own_endpoint(&s, 7, 2, 2, 80);
+	own_endpoint(&s, 9, 2, 1, 81);
+	own_endpoint(&s, 11, 1, 1, 80); /* the same owner as slot 5 */
+	own_endpoint(&s, 14, 6, 4, 80); /* cluster slot 6 > max_clusters */
+	assert_int_equal(slot_index_endpoints(&s, &ix), 0);
+	assert_int_equal(ix.n, 6);
+	assert_int_equal(find_endpoint(&ix, 2, 1, 80), 3);
+	assert_int_equal(find_endpoint(&ix, 1, 1, 80), 5);
+	assert_int_equal(find_endpoint(&ix, 2, 2, 80), 7);
+	assert_int_equal(find_endpoint(&ix, 2, 1, 81), 9);
+	assert_int_equal(find_endpoint(&ix, 6, 4, 80), 14);
+	assert_int_equal(find_endpoint(&ix, 1, 2, 80), 0); /* in cluster 2, not 1 */
+	assert_int_equal(find_endpoint(&ix, 3, 1, 80), 0);
+	assert_int_equal(find_endpoint(&ix, 7, 4, 80), 0);
+	assert_int_equal(find_endpoint(&ix, 0xffffffff, 4, 80), 0);
+	slot_index_free(&ix);
+	slots_free(&s);
+}
+
 /* A new agent reads services through the heads, retires the routes no
  * head names and waits for readers before its first write. */
 static void test_adopt_recovers_routes(void **state)
@@ -1348,6 +1432,8 @@ int main(void)
 		cmocka_unit_test(test_routes_reused_only_after_grace),
 		cmocka_unit_test(test_apply_refused_when_wait_fails),
 		cmocka_unit_test(test_weight_change_publishes_one_word),
+		cmocka_unit_test(test_weight_changes_do_not_wait),
+		cmocka_unit_test(test_endpoint_index),
 		cmocka_unit_test(test_adopt_recovers_routes),
 		cmocka_unit_test(test_services_limit_refused),
 		cmocka_unit_test(test_plan_orders_steps),

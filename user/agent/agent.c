@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/libbpf.h>
 #include <bpfmesh/health_abi.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@
 #include "status.h"
 
 #define SWEEP_INTERVAL_MS AGENT_TICK_MS
+/* Events that never pause for SWEEP_INTERVAL_MS defer the sweep no longer. */
+#define SWEEP_MAX_DEFER_MS 1000
 
 #define AGENT_STR_(x) #x
 #define AGENT_STR(x) AGENT_STR_(x)
@@ -230,12 +233,35 @@ static void trim_after_apply(struct agent *ag, unsigned int *generation)
 	malloc_trim(0);
 }
 
-/* Poll every source; between events, retire backend sets past their grace. */
+static long long loop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The sweep waits one RCU grace period (6-14 ms) during which no event is
+ * handled: it runs when the agent has been idle for SWEEP_INTERVAL_MS, so
+ * that an event right after an apply is not delayed behind it (an apply
+ * that must wait first still does, applier_must_wait). */
+static void sweep_when_idle(struct agent *ag, bool idle, long long *last_ms)
+{
+	long long now = loop_now_ms();
+
+	if (!idle && now - *last_ms < SWEEP_MAX_DEFER_MS)
+		return;
+	applier_sweep(&ag->applier, false);
+	*last_ms = now;
+}
+
+/* Poll every source; when idle, retire backend sets past their grace. */
 static int agent_loop(struct agent *ag)
 {
 	unsigned int generation = ag->applier.state.generation;
 
 	struct pollfd pfd[AGENT_MAX_SOURCES];
+	long long last_sweep_ms = loop_now_ms();
 	int i, n, rc;
 
 	for (i = 0; i < ag->n_sources; i++)
@@ -251,7 +277,7 @@ static int agent_loop(struct agent *ag)
 			if (rc)
 				return rc < 0 ? rc : 0;
 		}
-		applier_sweep(&ag->applier, false);
+		sweep_when_idle(ag, n == 0, &last_sweep_ms);
 		agent_health_tick(ag);
 		agent_conn_sweep_tick(ag);
 		agent_metrics_tick(ag);

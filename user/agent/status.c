@@ -36,12 +36,23 @@ int status_path(char *buf, size_t len, const char *state_dir, const char *bpffs)
 	return 0;
 }
 
-/* A field: tabs and newlines would split records. */
+/* A field: tabs and newlines would split records. Written a run at a
+ * time: the status file names every resource (20,000 rows at 10,000
+ * services), rewritten after every apply. */
 static void put_field(FILE *f, const char *s)
 {
+	size_t run;
+
 	fputc('\t', f);
-	for (; s && *s; s++)
-		fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+	while (s && *s) {
+		run = strcspn(s, "\t\n\r");
+		fwrite(s, 1, run, f);
+		s += run;
+		if (*s) {
+			fputc(' ', f);
+			s++;
+		}
+	}
 }
 
 static void write_resources(FILE *f, const struct policy_report *rep)

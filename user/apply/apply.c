@@ -79,6 +79,18 @@ static int delete_set_table(struct applier *a, __u32 id)
 	return err == -ENOENT ? 0 : err;
 }
 
+/* Only a deleted hash element can be reused by an insert while a program
+ * still reads it: the keys of removed services (their indexes wait in
+ * retired_indexes) and what a rollback or an earlier agent deleted
+ * (wait_pending). Retired routes and sets are still in their maps, and
+ * fresh route and set ids never take theirs, so an apply need not wait for
+ * them: the agent sweeps them when it is idle (agent.c), off the path from
+ * an event to the map. The names map is read by no program. */
+bool applier_must_wait(const struct applier *a)
+{
+	return a->wait_pending || a->state.n_retired_indexes;
+}
+
 int applier_sweep(struct applier *a, bool force)
 {
 	struct apply_state *s = &a->state;
@@ -153,7 +165,7 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(st, 0, sizeof(*st));
 	/* No key is inserted before elements freed earlier have no reader. */
-	err = applier_sweep(a, false);
+	err = applier_must_wait(a) ? applier_sweep(a, false) : 0;
 	if (err) {
 		fprintf(stderr, "Failed to wait for BPF readers: %d\n", err);
 		return err;

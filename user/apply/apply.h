@@ -88,6 +88,11 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
  * 0, or the wait's negative errno. */
 int applier_sweep(struct applier *a, bool force);
 
+/* True when the next apply must wait for readers before its first insert
+ * (elements were freed since the last wait); applier_apply then sweeps
+ * first. Otherwise what is retired can wait for an idle moment. */
+bool applier_must_wait(const struct applier *a);
+
 void applier_free(struct applier *a);
 
 #endif /* BPFMESH_APPLY_H */

@@ -58,8 +58,12 @@ bool slots_cl_reusable(const struct cl_owner *o, __u64 now_ms);
 
 /* Lookups by owner (linear index built once per plan: see plan.c). */
 struct slot_index {
-	struct slot_key *keys; /* sorted */
+	struct slot_key *keys; /* clusters: sorted by name; endpoints: by cluster slot */
 	size_t n;
+	/* Endpoints: keys[first[c]] to keys[first[c + 1] - 1] are the owners
+	 * of cluster slot c, lowest slot first (n_first - 1 cluster slots). */
+	__u32 *first;
+	__u32 n_first;
 };
 struct slot_key {
 	__u32 cluster_slot; /* 0 for a cluster: then name is the key */
@@ -73,7 +77,7 @@ struct slot_key {
  * to a new cluster first drops the retired owners of its old one). */
 int slot_index_endpoints(const struct apply_slots *s, struct slot_index *ix);
 int slot_index_clusters(const struct apply_slots *s, struct slot_index *ix);
-/* The slot owned by key, or 0. */
+/* The slot owned by key, or 0 (an endpoint owned twice: the lowest slot). */
 __u32 slot_index_find(const struct slot_index *ix, const struct slot_key *key);
 void slot_index_free(struct slot_index *ix);
 
