@@ -95,6 +95,18 @@ static __always_inline void udp_count_flow(struct bpf_sock *sk, __u32 ep_slot)
 	}
 }
 
+/* Who placed this connection (its caller's identity, from the cache of
+ * svc_caller_identity, the same identity the walk gives), remembered for
+ * counting by source. A global
+ * function: verified once on its own, rather than its branches multiplying
+ * the paths of every connect/sendmsg program (the verifier takes ctx, not
+ * the socket, as a global's argument). */
+__noinline int lb_remember_source(struct bpf_sock_addr *ctx, __u32 ep_slot)
+{
+	src_remember(ctx->sk, ep_slot, svc_caller_identity());
+	return 0;
+}
+
 /* Place the connection on an endpoint of svc's route: c->be is the endpoint
  * to write into the context, NULL when refused; returns the hook's verdict.
  * The placement (VIP, endpoint, set, slots) goes into the socket's storage,
@@ -102,8 +114,8 @@ static __always_inline void udp_count_flow(struct bpf_sock *sk, __u32 ep_slot)
  * the address asked for (c->be NULL, SOCK_ALLOW); a TCP connect over its
  * cluster's maxConnections is refused at once. */
 static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_key *key,
-				    const struct svc_val *svc, __u32 identity,
-				    struct lb4_choice *c, struct sock_conn **conn)
+				    const struct svc_val *svc, struct lb4_choice *c,
+				    struct sock_conn **conn)
 {
 	c->may_passthrough = 1;
 	c->hash_key = lb_hash_key(ctx);
@@ -131,7 +143,7 @@ static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_
 		(*conn)->ep_port = c->be->port;
 		(*conn)->proto = key->proto;
 		(*conn)->set_id = c->dest->set_id;
-		src_remember(ctx->sk, c->be->slot, identity);
+		lb_remember_source(ctx, c->be->slot);
 		/* sockops sees TCP only: a UDP placement (a socket's flow to
 		 * its endpoint) is counted as opened here. */
 		if (key->proto == BPFMESH_PROTO_UDP)
@@ -146,8 +158,7 @@ static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_
 static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
 				    struct lb4_choice *c, struct sock_conn **conn)
 {
-	__u32 identity;
-	const struct svc_val *svc = svc_find_for_caller(key, &identity);
+	const struct svc_val *svc = svc_find_for_caller(key);
 
 	c->be = NULL;
 	*conn = NULL;
@@ -155,7 +166,7 @@ static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
-	return lb_place(ctx, key, svc, identity, c, conn);
+	return lb_place(ctx, key, svc, c, conn);
 }
 
 /* TCP, and UDP (connected UDP sockets: connect4/6), are balanced. */
@@ -346,8 +357,7 @@ static __always_inline int udp_sticks(const struct sock_conn *conn, const struct
 static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
 				     struct sock_conn **conn, const __be32 **ep, __be16 *ep_port)
 {
-	__u32 identity;
-	const struct svc_val *svc = svc_find_for_caller(key, &identity);
+	const struct svc_val *svc = svc_find_for_caller(key);
 	/* ctx->sk read once: the verifier refuses a load through a ctx
 	 * pointer the compiler offset to share between two reads. */
 	struct bpf_sock *sk = ctx->sk;
@@ -365,7 +375,7 @@ static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc
 		return SOCK_ALLOW;
 	}
 	udp_flow_end(sk, *conn); /* moving on: the old flow is closed (udp_flow.h) */
-	ret = lb_place(ctx, key, svc, identity, &c, conn);
+	ret = lb_place(ctx, key, svc, &c, conn);
 	if (c.be) {
 		*ep = c.be->addr;
 		*ep_port = c.be->port;

@@ -52,8 +52,9 @@ static __always_inline __u32 svc_walk_identity(void)
  * the caller's context (sock_addr), not tc. Runs for every service connect,
  * so it is kept cheap: nothing while no cgroup is named; else the caller's
  * own cgroup in the cache (one lookup), and the ancestor walk only on a miss
- * or after the agent changed the identities (state.gen). */
-static __always_inline __u32 svc_caller_identity(void)
+ * or after the agent changed the identities (state.gen). A global
+ * function: the verifier checks it once, on its own. */
+__noinline __u32 svc_caller_identity(void)
 {
 	struct identity_cache_val *hit, fresh;
 	const struct identity_state *st;
@@ -74,23 +75,26 @@ static __always_inline __u32 svc_caller_identity(void)
 }
 
 /* svc_find() for the caller: its identity's own route when the service has
- * routes by source and one for it, else the route for any caller. The
- * caller's identity goes to *identity (0: none) for every service found, so
- * that its connections are counted by source (bpf/lib/stats_src.h). */
-static __always_inline const struct svc_val *svc_find_for_caller(const struct svc_key *key,
-								 __u32 *identity)
+ * routes by source and one for it, else the route for any caller. Only
+ * such services ask who calls, by the walk itself and not through the cache:
+ * with the cache here (global or inline) and the identity kept live across
+ * the endpoint pick, the verifier's paths multiplied (connect6 verified
+ * 912k instructions, near the 1M limit, against 211k; the sock_addr object
+ * took 3.4 s to load on 6.18). Counting by source asks the cache later, in
+ * a global function of its own (lb_remember_source, sock_addr.bpf.c). */
+static __always_inline const struct svc_val *svc_find_for_caller(const struct svc_key *key)
 {
 	const struct svc_val *svc = svc_find(key), *own;
 	struct svc_key k;
+	__u32 identity;
 
-	*identity = 0;
-	if (!svc)
+	if (!svc || !(svc->flags & BPFMESH_SVC_F_BY_SOURCE))
 		return svc;
-	*identity = svc_caller_identity();
-	if (!(svc->flags & BPFMESH_SVC_F_BY_SOURCE) || !*identity)
+	identity = svc_walk_identity();
+	if (!identity)
 		return svc;
 	k = *key;
-	k.identity = *identity;
+	k.identity = identity;
 	own = svc_find(&k);
 	return own ? own : svc;
 }
