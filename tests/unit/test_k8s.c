@@ -485,6 +485,42 @@ static void test_pod_workload_name(void **state)
 	}
 }
 
+/* Which pods of this node are workloads: Running, or Pending with a
+ * container (or init container) started; not Pending before any started,
+ * not Succeeded or Failed, not another node's. */
+static void test_node_pods_running(void **state)
+{
+	struct json_object *pods = json_tokener_parse(
+		"{\"a/run\": {\"metadata\": {\"name\": \"run\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Running\"}},"
+		" \"a/init\": {\"metadata\": {\"name\": \"init\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Pending\","
+		"  \"initContainerStatuses\": [{\"state\": {\"running\": {}}}]}},"
+		" \"a/waiting\": {\"metadata\": {\"name\": \"waiting\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Pending\","
+		"  \"containerStatuses\": [{\"state\": {\"waiting\": {}}}]}},"
+		" \"a/failed\": {\"metadata\": {\"name\": \"failed\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Failed\"}},"
+		" \"a/done\": {\"metadata\": {\"name\": \"done\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Succeeded\"}},"
+		" \"a/elsewhere\": {\"metadata\": {\"name\": \"elsewhere\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"m\"}, \"status\": {\"phase\": \"Running\"}}}");
+	struct k8s_objects o = { .node_name = "n" };
+	struct k8s_node_view v;
+	struct k8s_docs d = { 0 };
+
+	assert_non_null(pods);
+	o.by_kind[K8S_PODS] = pods;
+	assert_int_equal(k8s_render_objects(&o, NULL, &d, &v), 0);
+	assert_int_equal(v.n_workloads, 2);
+	assert_string_equal(v.workloads[0].name, "init");
+	assert_string_equal(v.workloads[1].name, "run");
+	assert_string_equal(v.workloads[1].workload, "run"); /* no controller: itself */
+	k8s_node_view_free(&v);
+	k8s_docs_free(&d);
+	json_object_put(pods);
+}
+
 #define SE_SELECTING_REVIEWS                                                       \
 	"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"                \
 	"metadata: {name: reviews, namespace: default}\n"                         \
@@ -878,6 +914,7 @@ int main(void)
 		cmocka_unit_test(test_kubeconfig),
 		cmocka_unit_test(test_in_cluster),
 		cmocka_unit_test(test_pod_workload_name),
+		cmocka_unit_test(test_node_pods_running),
 		cmocka_unit_test(test_pod_identity_not_endpoint),
 		cmocka_unit_test(test_watch_scenario),
 		cmocka_unit_test(test_unchanged_writes),
