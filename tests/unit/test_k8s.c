@@ -442,6 +442,151 @@ static void test_node_workloads(void **state)
 	cluster_free(&o);
 }
 
+/* Istio's workload name of a pod (GetDeployMetaFromPod). */
+static void test_pod_workload_name(void **state)
+{
+	static const struct {
+		const char *pod, *want;
+	} cases[] = {
+		/* a Deployment's pod: the ReplicaSet's name without -<pod-template-hash> */
+		{ "{\"metadata\": {\"name\": \"web-6d8f5c7b9-x2x4k\", \"labels\": {\"pod-template-hash\": "
+		  "\"6d8f5c7b9\"}, \"ownerReferences\": [{\"kind\": \"ReplicaSet\", \"name\": "
+		  "\"web-6d8f5c7b9\", \"controller\": true}]}}", "web" },
+		/* a ReplicaSet of its own (no hash label): its name */
+		{ "{\"metadata\": {\"name\": \"rs-1-abcde\", \"ownerReferences\": [{\"kind\": "
+		  "\"ReplicaSet\", \"name\": \"rs-1\", \"controller\": true}]}}", "rs-1" },
+		/* a hash label the name does not end with: kept */
+		{ "{\"metadata\": {\"name\": \"x\", \"labels\": {\"pod-template-hash\": \"zzz\"}, "
+		  "\"ownerReferences\": [{\"kind\": \"ReplicaSet\", \"name\": \"web-abc\", "
+		  "\"controller\": true}]}}", "web-abc" },
+		/* a CronJob's run: Job name -<8 to 10 digits> */
+		{ "{\"metadata\": {\"name\": \"qa-28391234-p9z7q\", \"ownerReferences\": [{\"kind\": "
+		  "\"Job\", \"name\": \"qa-28391234\", \"controller\": true}]}}", "qa" },
+		/* a Job of its own (5 digits is no schedule time): its name */
+		{ "{\"metadata\": {\"name\": \"migrate-12345-q\", \"ownerReferences\": [{\"kind\": "
+		  "\"Job\", \"name\": \"migrate-12345\", \"controller\": true}]}}", "migrate-12345" },
+		/* a StatefulSet: its name */
+		{ "{\"metadata\": {\"name\": \"db-0\", \"ownerReferences\": [{\"kind\": "
+		  "\"StatefulSet\", \"name\": \"db\", \"controller\": true}]}}", "db" },
+		/* an owner that is not the controller does not count: the pod's name */
+		{ "{\"metadata\": {\"name\": \"solo\", \"ownerReferences\": [{\"kind\": "
+		  "\"ConfigMap\", \"name\": \"cm\"}]}}", "solo" },
+	};
+	char out[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_object *pod = json_tokener_parse(cases[i].pod);
+
+		assert_non_null(pod);
+		k8s_pod_workload_name(pod, out, sizeof(out));
+		assert_string_equal(out, cases[i].want);
+		json_object_put(pod);
+	}
+}
+
+/* Which pods of this node are workloads: Running, or Pending with a
+ * container (or init container) started; not Pending before any started,
+ * not Succeeded or Failed, not another node's. */
+static void test_node_pods_running(void **state)
+{
+	struct json_object *pods = json_tokener_parse(
+		"{\"a/run\": {\"metadata\": {\"name\": \"run\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Running\"}},"
+		" \"a/init\": {\"metadata\": {\"name\": \"init\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Pending\","
+		"  \"initContainerStatuses\": [{\"state\": {\"running\": {}}}]}},"
+		" \"a/waiting\": {\"metadata\": {\"name\": \"waiting\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Pending\","
+		"  \"containerStatuses\": [{\"state\": {\"waiting\": {}}}]}},"
+		" \"a/failed\": {\"metadata\": {\"name\": \"failed\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Failed\"}},"
+		" \"a/done\": {\"metadata\": {\"name\": \"done\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"n\"}, \"status\": {\"phase\": \"Succeeded\"}},"
+		" \"a/elsewhere\": {\"metadata\": {\"name\": \"elsewhere\", \"namespace\": \"a\"},"
+		"  \"spec\": {\"nodeName\": \"m\"}, \"status\": {\"phase\": \"Running\"}}}");
+	struct k8s_objects o = { .node_name = "n" };
+	struct k8s_node_view v;
+	struct k8s_docs d = { 0 };
+
+	assert_non_null(pods);
+	o.by_kind[K8S_PODS] = pods;
+	assert_int_equal(k8s_render_objects(&o, NULL, &d, &v), 0);
+	assert_int_equal(v.n_workloads, 2);
+	assert_string_equal(v.workloads[0].name, "init");
+	assert_string_equal(v.workloads[1].name, "run");
+	assert_string_equal(v.workloads[1].workload, "run"); /* no controller: itself */
+	k8s_node_view_free(&v);
+	k8s_docs_free(&d);
+	json_object_put(pods);
+}
+
+#define SE_SELECTING_REVIEWS                                                       \
+	"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"                \
+	"metadata: {name: reviews, namespace: default}\n"                         \
+	"spec: {hosts: [reviews.example], addresses: [10.96.0.9],\n"              \
+	"  ports: [{number: 80, name: tcp, protocol: TCP}], resolution: STATIC,\n" \
+	"  workloadSelector: {labels: {app: reviews}}}\n---\n"
+#define IDENTITY_ONLY "\"bpfmesh.io/identity-only\":\""
+
+/* A ServiceEntry selecting app: reviews, then the identity document of a
+ * Pod labelled so; identity_only false: the control, the same entry with
+ * bpfmesh.io/identity-only "false". */
+static void compile_with_pod_identity(struct ptest *t, bool identity_only, char **yaml)
+{
+	struct k8s_workload w = {
+		.ns = "default", .name = "reviews-v1-7d9f", .service_account = "reviews",
+		.uid = "u1", .cgroup = "kubepods/besteffort/podu1", .labels = "app=reviews",
+		.workload = "reviews-v1", .ip = "10.244.1.5",
+	};
+	struct k8s_node_view v = { .workloads = &w, .n_workloads = 1 };
+	struct k8s_docs d = { 0 };
+	char *at;
+
+	w.label_obj = json_tokener_parse("{\"app\": \"reviews\"}");
+	assert_int_equal(k8s_pod_identity_docs(&v, "/test/root", &d), 0);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.names[0], "k8s:Pod/default/reviews-v1-7d9f");
+	assert_non_null(strstr(d.texts[0],
+			       "\"bpfmesh.io/cgroup\":\"test/root/kubepods/besteffort/podu1\""));
+	assert_non_null(strstr(d.texts[0], "\"service.istio.io/workload-name\":\"reviews-v1\""));
+	at = strstr(d.texts[0], IDENTITY_ONLY "true\"");
+	assert_non_null(at);
+	at += strlen(IDENTITY_ONLY);
+	*at = '\0'; /* d.texts[0] up to the value; at + 4 the rest after "true" */
+	assert_true(asprintf(yaml, SE_SELECTING_REVIEWS "%s%s%s\n", d.texts[0],
+			     identity_only ? "true" : "false", at + 4) > 0);
+	ptest_compile(t, *yaml, false);
+	k8s_docs_free(&d);
+	json_object_put(w.label_obj);
+}
+
+/* A pod's identity is an identity and an endpoint of nothing, though a
+ * ServiceEntry's workloadSelector matches its labels (the control shows
+ * the same entry without the annotation would be one). */
+static void test_pod_identity_not_endpoint(void **state)
+{
+	const struct image_service *svc;
+	struct ptest t;
+	char *yaml;
+	int only;
+
+	for (only = 1; only >= 0; only--) {
+		compile_with_pod_identity(&t, only, &yaml);
+		assert_int_equal(t.ret, 0);
+		assert_int_equal(t.img.n_identities, 1);
+		assert_string_equal(t.img.identities[0].workload, "reviews-v1");
+		assert_string_equal(t.img.identities[0].cgroup, "test/root/kubepods/besteffort/podu1");
+		svc = ptest_service(&t.img, "10.96.0.9", 80);
+		assert_non_null(svc);
+		/* the service's one set: the pod's address in it or not */
+		assert_int_equal(t.img.n_sets, 1);
+		assert_int_equal(t.img.sets[0].total_weight, only ? 0 : 1);
+		ptest_free(&t);
+		free(yaml);
+	}
+}
+
 /* ---- credentials ---------------------------------------------------------- */
 
 static void test_kubeconfig(void **state)
@@ -768,6 +913,9 @@ int main(void)
 		cmocka_unit_test(test_node_workloads),
 		cmocka_unit_test(test_kubeconfig),
 		cmocka_unit_test(test_in_cluster),
+		cmocka_unit_test(test_pod_workload_name),
+		cmocka_unit_test(test_node_pods_running),
+		cmocka_unit_test(test_pod_identity_not_endpoint),
 		cmocka_unit_test(test_watch_scenario),
 		cmocka_unit_test(test_unchanged_writes),
 		cmocka_unit_test(test_api_outage_keeps_state),

@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #include "agent.h"
 #include "cli/cli.h"
 #include "k8s/k8s.h"
+#include "kern/sysfs.h"
 
 #define K8S_DEBOUNCE_MS 5
 
@@ -264,6 +266,26 @@ static void log_view(struct agent_k8s *k, const struct k8s_node_view *v)
 	k->view_summary = s;
 }
 
+/* This node's pods as workload identities (k8s_pod_identity_docs): their
+ * cgroups were found under ag->cgroup, the identities name them under the
+ * cgroup2 mount. */
+static int pod_identities(struct agent *ag, const struct k8s_node_view *v,
+			  struct k8s_docs *docs)
+{
+	char mount[PATH_MAX];
+	size_t len;
+
+	if (cgroup2_root(mount, sizeof(mount)))
+		return 0; /* no cgroup2: no identities at all (identity.c says so) */
+	len = strlen(mount);
+	if (strncmp(ag->cgroup, mount, len) || (ag->cgroup[len] && ag->cgroup[len] != '/')) {
+		agent_log("cgroup %s is not under the cgroup2 mount %s: this node's pods get no "
+			  "identity", ag->cgroup, mount);
+		return 0;
+	}
+	return k8s_pod_identity_docs(v, ag->cgroup + len, docs);
+}
+
 bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 {
 	struct agent_k8s *k = ag->k8s;
@@ -280,6 +302,12 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 	}
 	if (k8s_render(k->watch, ag->cgroup, docs, &view)) {
 		agent_log("Failed to render the Kubernetes objects: out of memory");
+		k8s_docs_free(docs);
+		k8s_node_view_free(&view);
+		return false;
+	}
+	if (pod_identities(ag, &view, docs)) {
+		agent_log("Failed to render this node's pods as identities: out of memory");
 		k8s_docs_free(docs);
 		k8s_node_view_free(&view);
 		return false;

@@ -114,6 +114,9 @@ struct k8s_workload {
 	char *ns, *name, *service_account, *uid;
 	char *cgroup; /* path under the cgroup2 root, "" when not found */
 	char *labels; /* "k=v,k=v" in key order */
+	char *workload; /* Istio's workload name (k8s_pod_workload_name) */
+	char *ip;       /* status.podIP, "" before the sandbox has one */
+	struct json_object *label_obj; /* the pod's labels (a reference), or NULL */
 };
 struct k8s_node_view {
 	char *locality; /* region/zone/subzone, NULL if the node has no labels */
@@ -127,6 +130,23 @@ void k8s_node_view_free(struct k8s_node_view *v);
  * and this node's view (cgroup_root: where pod cgroups are looked for). */
 int k8s_render(struct k8s_watch *w, const char *cgroup_root, struct k8s_docs *docs,
 	       struct k8s_node_view *view);
+
+/*
+ * Istio's workload name of a pod: its controller's name, a ReplicaSet's
+ * with its pod-template-hash stripped (the Deployment), a Job's with a
+ * CronJob's schedule suffix stripped; the pod's own name without a
+ * controller. Into out (len bytes).
+ */
+struct json_object;
+void k8s_pod_workload_name(struct json_object *pod, char *out, size_t len);
+
+/* Each workload of v whose cgroup was found as a WorkloadEntry document
+ * ("k8s:Pod/NS/NAME") that names its identity and is an endpoint of
+ * nothing (annotation bpfmesh.io/identity-only). cgroup_prefix: the
+ * cgroup_root given to k8s_render, as a path under the cgroup2 mount
+ * ("" when it is the mount). 0 or -ENOMEM. */
+int k8s_pod_identity_docs(const struct k8s_node_view *v, const char *cgroup_prefix,
+			  struct k8s_docs *docs);
 
 /* ---- pure conversion (render.c), unit-tested on recorded objects ------- */
 

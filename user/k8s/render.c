@@ -623,6 +623,9 @@ void k8s_node_view_free(struct k8s_node_view *v)
 		free(w->uid);
 		free(w->cgroup);
 		free(w->labels);
+		free(w->workload);
+		free(w->ip);
+		json_object_put(w->label_obj);
 	}
 	free(v->workloads);
 	free(v->locality);
@@ -686,6 +689,73 @@ static char *labels_text(struct json_object *labels)
 	return out;
 }
 
+/*
+ * Istio's workload name (pkg/kube GetDeployMetaFromPod): the name of the
+ * pod's controller (the ownerReference with controller: true); when that
+ * is a ReplicaSet whose name ends in "-" + the pod's pod-template-hash
+ * label, the name without that suffix (the Deployment that made the
+ * ReplicaSet); when it is a Job whose name ends in "-" and 8 to 10 digits
+ * (the schedule time a CronJob appends), the name without them (the
+ * CronJob). A pod without a controller is its own workload.
+ */
+void k8s_pod_workload_name(struct json_object *pod, char *out, size_t len)
+{
+	struct json_object *meta = jget(pod, "metadata"), *owners = jget(meta, "ownerReferences");
+	const char *hash = jstr(jget(meta, "labels"), "pod-template-hash");
+	struct json_object *ctl = NULL;
+	const char *name, *kind;
+	size_t i, n, digits = 0;
+
+	for (i = 0; owners && i < json_object_array_length(owners) && !ctl; i++) {
+		struct json_object *ref = json_object_array_get_idx(owners, i);
+
+		if (json_object_get_boolean(jget(ref, "controller")))
+			ctl = ref;
+	}
+	name = jstr(ctl, "name");
+	if (!name) {
+		snprintf(out, len, "%s", jstr_or(meta, "name", ""));
+		return;
+	}
+	kind = jstr_or(ctl, "kind", "");
+	n = strlen(name);
+	if (!strcmp(kind, "ReplicaSet") && hash && hash[0] && n > strlen(hash) + 1 &&
+	    !strcmp(name + n - strlen(hash), hash) && name[n - strlen(hash) - 1] == '-') {
+		n -= strlen(hash) + 1;
+	} else if (!strcmp(kind, "Job")) {
+		while (digits < n && name[n - 1 - digits] >= '0' && name[n - 1 - digits] <= '9')
+			digits++;
+		if (digits >= 8 && digits <= 10 && n > digits + 1 && name[n - digits - 1] == '-')
+			n -= digits + 1;
+	}
+	snprintf(out, len, "%.*s", (int)n, name);
+}
+
+/*
+ * Is the pod's workload running here, so that its cgroup holds its
+ * processes? Running; or Pending with a container already started (an
+ * init container still running, or a restart). Succeeded and Failed pods
+ * are done: their cgroup is gone or about to be.
+ */
+static bool pod_running(struct json_object *pod)
+{
+	struct json_object *status = jget(pod, "status"), *cs;
+	const char *phase = jstr_or(status, "phase", "");
+	size_t i;
+
+	if (!strcmp(phase, "Running"))
+		return true;
+	if (strcmp(phase, "Pending"))
+		return false;
+	for (int list = 0; list < 2; list++) {
+		cs = jget(status, list ? "initContainerStatuses" : "containerStatuses");
+		for (i = 0; cs && i < json_object_array_length(cs); i++)
+			if (jget(jget(json_object_array_get_idx(cs, i), "state"), "running"))
+				return true;
+	}
+	return false;
+}
+
 static int render_node(const struct k8s_objects *o, const char *cgroup_root,
 		       struct k8s_node_view *v)
 {
@@ -712,8 +782,15 @@ static int render_node(const struct k8s_objects *o, const char *cgroup_root,
 		struct json_object *pod = jget(pods, keys[i]), *meta = jget(pod, "metadata");
 		struct k8s_workload *w = &v->workloads[v->n_workloads];
 
-		if (strcmp(jstr_or(jget(pod, "spec"), "nodeName", ""), o->node_name) != 0)
+		char workload[256];
+
+		if (strcmp(jstr_or(jget(pod, "spec"), "nodeName", ""), o->node_name) != 0 ||
+		    !pod_running(pod))
 			continue;
+		k8s_pod_workload_name(pod, workload, sizeof(workload));
+		w->workload = strdup(workload);
+		w->ip = strdup(jstr_or(jget(pod, "status"), "podIP", ""));
+		w->label_obj = json_object_get(jget(meta, "labels"));
 		w->ns = strdup(jstr_or(meta, "namespace", ""));
 		w->name = strdup(jstr_or(meta, "name", ""));
 		w->uid = strdup(jstr_or(meta, "uid", ""));
@@ -740,5 +817,75 @@ int k8s_render_objects(const struct k8s_objects *o, const char *cgroup_root,
 		err = render_istio(o, istio[i], docs);
 	if (!err && view)
 		err = render_node(o, cgroup_root, view);
+	return err;
+}
+
+/* ---- this node's pods as workload identities ---------------------------- */
+
+static struct json_object *jnew_str(const char *s)
+{
+	return json_object_new_string(s ? s : "");
+}
+
+/*
+ * A pod's identity as a WorkloadEntry, the form the WorkloadEntries with
+ * bpfmesh.io/cgroup have (issue 15), so that stable ids, source_* metric
+ * labels and routes by source treat both alike. Its labels are the pod's,
+ * plus service.istio.io/workload-name (Istio's label for a workload's
+ * name, which the metrics read) when the pod does not set it.
+ */
+static struct json_object *pod_identity(const struct k8s_workload *w, const char *prefix)
+{
+	struct json_object *we = json_object_new_object(), *meta = json_object_new_object();
+	struct json_object *ann = json_object_new_object(), *spec = json_object_new_object();
+	struct json_object *labels = json_object_new_object();
+	char cg[4096];
+
+	if (w->label_obj) {
+		json_object_object_foreach(w->label_obj, k, v)
+			json_object_object_add(labels, k, json_object_get(v));
+	}
+	if (!jget(labels, "service.istio.io/workload-name") && w->workload && w->workload[0])
+		json_object_object_add(labels, "service.istio.io/workload-name",
+				       jnew_str(w->workload));
+	snprintf(cg, sizeof(cg), "%s%s%s", prefix, prefix[0] ? "/" : "", w->cgroup);
+	json_object_object_add(ann, "bpfmesh.io/cgroup", jnew_str(cg));
+	json_object_object_add(ann, "bpfmesh.io/identity-only", jnew_str("true"));
+	json_object_object_add(meta, "name", jnew_str(w->name));
+	json_object_object_add(meta, "namespace", jnew_str(w->ns));
+	json_object_object_add(meta, "annotations", ann);
+	json_object_object_add(spec, "address", jnew_str(w->ip));
+	json_object_object_add(spec, "labels", labels);
+	json_object_object_add(spec, "serviceAccount", jnew_str(w->service_account));
+	json_object_object_add(we, "apiVersion", jnew_str("networking.istio.io/v1"));
+	json_object_object_add(we, "kind", jnew_str("WorkloadEntry"));
+	json_object_object_add(we, "metadata", meta);
+	json_object_object_add(we, "spec", spec);
+	return we;
+}
+
+int k8s_pod_identity_docs(const struct k8s_node_view *v, const char *cgroup_prefix,
+			  struct k8s_docs *docs)
+{
+	char key[512];
+	size_t i;
+	int err = 0;
+
+	while (cgroup_prefix && *cgroup_prefix == '/')
+		cgroup_prefix++;
+	for (i = 0; !err && i < v->n_workloads; i++) {
+		const struct k8s_workload *w = &v->workloads[i];
+		struct json_object *we;
+
+		/* Not on this kernel's cgroups: no identity to give. Without an
+		 * address yet (a WorkloadEntry needs one; it is never dialled
+		 * here): the next Pod update, which gives it, does. */
+		if (!w->cgroup || !w->cgroup[0] || !w->ip || !w->ip[0])
+			continue;
+		we = pod_identity(w, cgroup_prefix ? cgroup_prefix : "");
+		snprintf(key, sizeof(key), "%s/%s", w->ns, w->name);
+		err = docs_add(docs, "Pod", key, we, true);
+		json_object_put(we);
+	}
 	return err;
 }

@@ -209,14 +209,57 @@ static bool object_key(struct json_object *obj, char *key, size_t len)
 	return true;
 }
 
+/* A pod's controller (ownerReferences, its kind and name): Istio's
+ * workload name (render.c). NULL: none. */
+static struct json_object *controller_trim(struct json_object *meta)
+{
+	struct json_object *owners = jget(meta, "ownerReferences"), *out, *ref = NULL;
+	size_t i;
+
+	for (i = 0; owners && i < json_object_array_length(owners) && !ref; i++)
+		if (json_object_get_boolean(jget(json_object_array_get_idx(owners, i), "controller")))
+			ref = json_object_array_get_idx(owners, i);
+	if (!ref)
+		return NULL;
+	out = json_object_new_object();
+	json_object_object_add(out, "kind", json_object_get(jget(ref, "kind")));
+	json_object_object_add(out, "name", json_object_get(jget(ref, "name")));
+	json_object_object_add(out, "controller", json_object_new_boolean(true));
+	ref = json_object_new_array();
+	json_object_array_add(ref, out);
+	return ref;
+}
+
+/* Of a container status list, the running ones as {state: {running: {}}}
+ * only: a Pending pod with one of them has started (render.c), and the
+ * rest (restart counts, probes' readiness) changes without that mattering. */
+static struct json_object *running_trim(struct json_object *list)
+{
+	struct json_object *out = json_object_new_array(), *state, *one;
+	size_t i;
+
+	for (i = 0; list && i < json_object_array_length(list); i++) {
+		if (!jget(jget(json_object_array_get_idx(list, i), "state"), "running"))
+			continue;
+		state = json_object_new_object();
+		json_object_object_add(state, "running", json_object_new_object());
+		one = json_object_new_object();
+		json_object_object_add(one, "state", state);
+		json_object_array_add(out, one);
+	}
+	return out;
+}
+
 /* What is kept of a Pod: what identity and endpoint labels need. */
 static struct json_object *pod_trim(struct json_object *pod)
 {
 	struct json_object *out = json_object_new_object(), *spec = json_object_new_object(),
-			   *status = json_object_new_object(), *meta = jget(pod, "metadata"), *m;
+			   *status = json_object_new_object(), *meta = jget(pod, "metadata"), *m, *ctl;
 	static const char *const meta_keys[] = { "name", "namespace", "uid", "labels" };
 	static const char *const spec_keys[] = { "nodeName", "serviceAccountName" };
-	static const char *const status_keys[] = { "qosClass", "podIP" };
+	static const char *const status_keys[] = { "qosClass", "podIP", "phase" };
+	static const char *const started_keys[] = { "containerStatuses",
+						    "initContainerStatuses" };
 	size_t i;
 
 	m = json_object_new_object();
@@ -227,10 +270,16 @@ static struct json_object *pod_trim(struct json_object *pod)
 		if (jget(jget(pod, "spec"), spec_keys[i]))
 			json_object_object_add(spec, spec_keys[i],
 					       json_object_get(jget(jget(pod, "spec"), spec_keys[i])));
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		if (jget(jget(pod, "status"), status_keys[i]))
 			json_object_object_add(status, status_keys[i],
 					       json_object_get(jget(jget(pod, "status"), status_keys[i])));
+	for (i = 0; i < 2; i++)
+		if (jget(jget(pod, "status"), started_keys[i]))
+			json_object_object_add(status, started_keys[i],
+					       running_trim(jget(jget(pod, "status"), started_keys[i])));
+	if ((ctl = controller_trim(meta)))
+		json_object_object_add(m, "ownerReferences", ctl);
 	json_object_object_add(out, "metadata", m);
 	json_object_object_add(out, "spec", spec);
 	json_object_object_add(out, "status", status);

@@ -43,6 +43,11 @@ struct resource {
 	const char *cgroup; /* annotation bpfmesh.io/cgroup: a WorkloadEntry's
 			     * cgroup under the cgroup2 mount (issue 15), or NULL */
 	struct src cgroup_src;
+	bool identity_only; /* annotation bpfmesh.io/identity-only: "true": a
+			     * WorkloadEntry that names a workload identity and
+			     * is an endpoint of nothing (a Pod of this node,
+			     * user/k8s/render.c: its endpoints come from
+			     * EndpointSlices) */
 };
 
 enum port_class {

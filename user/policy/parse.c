@@ -73,16 +73,42 @@ static void meta_map(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 	yexpect_map(d, n, path); /* labels, annotations: no effect on routing */
 }
 
+/* Annotation key of the annotations map n, if it is a string: its node
+ * (*s its text, vpath its field path), else NULL. */
+static yaml_node_t *annotation(struct ydoc *d, yaml_node_t *n, const char *path,
+			       const char *key, char vpath[YPATH_MAX], const char **s)
+{
+	yaml_node_t *v = ymap_get(d, n, key);
+
+	ypath_key(vpath, path, key);
+	return v && !ynode_is_null(v) && yget_str(d, v, vpath, s) ? v : NULL;
+}
+
+/* A two-valued annotation: *flag set by on, cleared by off, else an error. */
+static void annotation_flag(struct ydoc *d, yaml_node_t *n, const char *path, const char *key,
+			    const char *on, const char *off, bool *flag)
+{
+	char vpath[YPATH_MAX];
+	const char *s;
+	yaml_node_t *v = annotation(d, n, path, key, vpath, &s);
+
+	if (!v)
+		return;
+	if (!strcmp(s, on))
+		*flag = true;
+	else if (strcmp(s, off))
+		ydiag(d, v, DIAG_ERROR, vpath, "\"%s\": must be \"%s\" or \"%s\"", s, on, off);
+}
+
 /* bpfmesh.io/cgroup: a path under the cgroup2 mount ("/" first or not);
  * ".." would leave it, so it is refused. */
 static void meta_cgroup(struct ydoc *d, yaml_node_t *n, const char *path, struct resource *r)
 {
 	char vpath[YPATH_MAX];
-	yaml_node_t *v = ymap_get(d, n, "bpfmesh.io/cgroup");
 	const char *s;
+	yaml_node_t *v = annotation(d, n, path, "bpfmesh.io/cgroup", vpath, &s);
 
-	ypath_key(vpath, path, "bpfmesh.io/cgroup");
-	if (!v || ynode_is_null(v) || !yget_str(d, v, vpath, &s))
+	if (!v)
 		return;
 	if (!s[0] || strstr(s, "..") || strlen(s) > 1024) {
 		ydiag(d, v, DIAG_ERROR, vpath,
@@ -94,26 +120,19 @@ static void meta_cgroup(struct ydoc *d, yaml_node_t *n, const char *path, struct
 }
 
 /* Annotations have no effect on routing, except bpfmesh.io/sockmap: "off"
- * (same-node acceleration not used for the resource's services) and
- * bpfmesh.io/cgroup (a WorkloadEntry's processes: its identity). */
+ * (same-node acceleration not used for the resource's services),
+ * bpfmesh.io/cgroup (a WorkloadEntry's processes: its identity) and
+ * bpfmesh.io/identity-only: "true" (a WorkloadEntry that is an identity and
+ * no selector's endpoint: a Pod of this node, user/k8s/render.c). */
 static void meta_annotations(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 {
 	struct resource *r = obj;
-	yaml_node_t *v;
-	const char *s;
-	char vpath[YPATH_MAX];
 
 	if (!yexpect_map(d, n, path))
 		return;
 	meta_cgroup(d, n, path, r);
-	v = ymap_get(d, n, "bpfmesh.io/sockmap");
-	ypath_key(vpath, path, "bpfmesh.io/sockmap");
-	if (!v || ynode_is_null(v) || !yget_str(d, v, vpath, &s))
-		return;
-	if (!strcmp(s, "off"))
-		r->sockmap_off = true;
-	else if (strcmp(s, "on"))
-		ydiag(d, v, DIAG_ERROR, vpath, "\"%s\": must be \"on\" or \"off\"", s);
+	annotation_flag(d, n, path, "bpfmesh.io/identity-only", "true", "false", &r->identity_only);
+	annotation_flag(d, n, path, "bpfmesh.io/sockmap", "off", "on", &r->sockmap_off);
 }
 
 static const struct yfield metadata_fields[] = {

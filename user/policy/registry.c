@@ -140,6 +140,8 @@ static bool we_index_build(struct we_index *idx, struct registry *reg)
 	if (!idx->chains || !idx->ents)
 		return false;
 	for (we = reg->m->wes; we; we = we->next) {
+		if (we->r.identity_only)
+			continue; /* an identity, not an endpoint of any selector */
 		if (!we_index_add(idx, we_key(a, we->r.ns, NULL), we))
 			return false;
 		for (i = 0; i < we->ep.labels.n; i++) {

@@ -9,6 +9,9 @@
  * and the agent says so. k8s_locality: this node's locality comes from its
  * Node object (fixtures in tests/k8s/fixtures/locality), connections stay
  * in its zone, and a relabelled Node moves them; --locality overrides.
+ * k8s_pod_identity: this node's pods (fixtures in tests/k8s/fixtures/podid)
+ * are workload identities by their kubelet cgroups; sourceLabels routes
+ * and source_* metric labels see them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -230,5 +233,142 @@ out:
 	unlink(kc);
 	snprintf(path, sizeof(path), "%s/node-moved", trig);
 	unlink(path);
+	rmdir(trig);
+}
+
+#define ID_FIXTURES "tests/k8s/fixtures/podid"
+#define ID_VIP "127.100.18.1"
+#define ID_CONNS 200
+
+static const char *const id_eps[] = { "127.1.18.1", "127.1.18.2" }; /* v1, v2 */
+
+/* The kubelet's pod cgroups (pods.list.json) under the test's cgroup, the
+ * agent's cgroup root: web with the systemd driver, qa-tools with
+ * cgroupfs; each with a container cgroup below it, where the processes
+ * run, as under a kubelet. */
+enum { POD_WEB, POD_QA, N_PODS };
+static const char *const pod_cgroups[N_PODS][4] = {
+	{ "kubepods.slice", "kubepods.slice/kubepods-burstable.slice",
+	  "kubepods.slice/kubepods-burstable.slice/"
+	  "kubepods-burstable-pod0a1b2c3d_1111_4e5f_8a9b_000000000001.slice",
+	  "kubepods.slice/kubepods-burstable.slice/"
+	  "kubepods-burstable-pod0a1b2c3d_1111_4e5f_8a9b_000000000001.slice/cri-containerd-web.scope" },
+	{ "kubepods", "kubepods/besteffort",
+	  "kubepods/besteffort/pod0a1b2c3d-2222-4e5f-8a9b-000000000002",
+	  "kubepods/besteffort/pod0a1b2c3d-2222-4e5f-8a9b-000000000002/qa" },
+};
+
+static void pod_cgroups_remove(const char *base)
+{
+	char path[PATH_MAX * 2];
+	int p, i;
+
+	for (p = 0; p < N_PODS; p++)
+		for (i = 3; i >= 0; i--) {
+			snprintf(path, sizeof(path), "%s/%s", base, pod_cgroups[p][i]);
+			rmdir(path);
+		}
+}
+
+static bool pod_cgroups_make(const char *base)
+{
+	char path[PATH_MAX * 2];
+	int p, i;
+
+	for (p = 0; p < N_PODS; p++)
+		for (i = 0; i < 4; i++) {
+			snprintf(path, sizeof(path), "%s/%s", base, pod_cgroups[p][i]);
+			if (mkdir(path, 0755) && errno != EEXIST)
+				return ASSERT_OK(-errno, path);
+		}
+	return true;
+}
+
+/* n connections from the container cgroup of pod: how many to v1, v2. */
+static bool connect_from_pod(const struct ktest_env *env, int pod, int *v1, int *v2)
+{
+	struct ktest_env sub = *env;
+	struct client_result r;
+	int len = snprintf(sub.cgroup, sizeof(sub.cgroup), "%s/%s", env->cgroup,
+			   pod_cgroups[pod][3]);
+
+	if (!ASSERT_TRUE(len > 0 && (size_t)len < sizeof(sub.cgroup), "cgroup path length") ||
+	    !ASSERT_OK(client_run(&sub, ID_VIP, 80, ID_CONNS, &r), pod_cgroups[pod][3]))
+		return false;
+	ASSERT_EQ(r.ok, ID_CONNS, "every connection answered");
+	*v1 = r.per_backend[0];
+	*v2 = r.per_backend[1];
+	return true;
+}
+
+/* Connections opened from the workload with these labels, by /metrics. */
+static long long pod_opened(struct ktest_env *env, const char *const *want)
+{
+	static char text[1 << 20];
+
+	if (env_get_metrics(env_metrics_port(env), text, sizeof(text)))
+		return -1;
+	return prom_series_sum(text, "istio_tcp_connections_opened_total", want);
+}
+
+static const char *const from_qa_pod[] = {
+	"source_workload=\"qa-tools\"", "source_workload_namespace=\"tools\"",
+	"source_app=\"qa-tools\"", "destination_service=\"api.shop.svc.cluster.local\"", NULL
+};
+static const char *const from_web_pod[] = {
+	"source_workload=\"web\"", "source_workload_namespace=\"shop\"", "source_app=\"web\"",
+	"destination_service=\"api.shop.svc.cluster.local\"", NULL
+};
+
+KTEST(k8s_pod_identity)
+{
+	char trig[] = "/tmp/bpfmesh-k8s-XXXXXX", kc[PATH_MAX];
+	const char *args[] = { "--kubeconfig", kc, "--node", "node-a", "--metrics", "127.0.0.1:0",
+			       NULL };
+	static char out[1 << 16];
+	struct ktest_env env = { 0 };
+	struct backends be = {};
+	struct fakeapi *fa = NULL;
+	int v1, v2;
+
+	if (!ASSERT_TRUE(mkdtemp(trig) != NULL, "trigger dir"))
+		return;
+	if (!fake_cluster(ID_FIXTURES, "pods.list.json", trig, &fa, kc, sizeof(kc)) ||
+	    !ASSERT_OK(env_setup(&env), "setup") || !pod_cgroups_make(env.cgroup) ||
+	    !ASSERT_OK(backends_start(&be, id_eps, 2, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, args), "agent applies the cluster"))
+		goto out;
+	ASSERT_OK(env_wait_log(&env, "2 pods on this node (2 with their cgroup found)", 1, 1000),
+		  "the two running pods of node-a, not the finished one nor node-b's");
+
+	/* sourceLabels {app: qa-tools} -> v2; the web pod -> v1 */
+	if (connect_from_pod(&env, POD_QA, &v1, &v2)) {
+		printf("  from the qa-tools pod: v1 %d, v2 %d\n", v1, v2);
+		ASSERT_EQ(v2, ID_CONNS, "qa-tools pod -> v2");
+	}
+	if (connect_from_pod(&env, POD_WEB, &v1, &v2)) {
+		printf("  from the web pod: v1 %d, v2 %d\n", v1, v2);
+		ASSERT_EQ(v1, ID_CONNS, "web pod -> v1");
+	}
+	ASSERT_EQ(pod_opened(&env, from_qa_pod), ID_CONNS, "source_workload qa-tools (the CronJob)");
+	ASSERT_EQ(pod_opened(&env, from_web_pod), ID_CONNS, "source_workload web (the Deployment)");
+
+	if (ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps identities --bpffs %s", env.bpffs),
+		      0, "maps identities")) {
+		printf("%s", out);
+		ASSERT_TRUE(strstr(out, "tools/qa-tools-28391234-p9z7q") != NULL &&
+			    strstr(out, "shop/web-6d8f5c7b9-x2x4k") != NULL,
+			    "maps identities names both pods");
+		ASSERT_TRUE(strstr(out, "done-1") == NULL && strstr(out, "-other") == NULL,
+			    "no identity for the finished pod nor node-b's");
+	}
+out:
+	backends_stop(&be);
+	env_stop_agent(&env);
+	if (env.cgroup[0])
+		pod_cgroups_remove(env.cgroup);
+	env_teardown(&env);
+	fakeapi_stop(fa);
+	unlink(kc);
 	rmdir(trig);
 }
