@@ -86,6 +86,11 @@ cleanup() {
 	[ -z "$tail_pid" ] || kill "$tail_pid" 2>/dev/null || true
 	[ -z "$work" ] || rm -rf "$work"
 	[ "$rc" -ne 130 ] || log_msg "interrupted"
+	# CI shows only the last lines: repeat the failed checks above the result.
+	if [ "$rc" -ne 0 ] && [ -n "$log" ] && [ -f "$log" ]; then
+		tr -d '\r' <"$log" | grep -E ': FAIL |:FAIL \(' | tail -n 12 |
+			sed 's/^/vmtest: failed check: /' || true
+	fi
 	[ -z "$result" ] || echo "vmtest: $result"
 	[ -z "$log" ] || echo "vmtest: log: ${log#"$repo"/}"
 	exit "$rc"

@@ -830,6 +830,7 @@ static bool selected(const char *name, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0, skipped = 0, idx = 0, netns_warned = 0;
+	char failed_names[1024] = "";
 	struct ktest *t;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -860,14 +861,21 @@ int main(int argc, char **argv)
 		idx++;
 		printf("#%d %s:%s (%.0f ms)\n", idx, t->name,
 		       cur_failed ? "FAIL" : cur_skipped ? "SKIP" : "OK", now_ms() - t0);
-		if (cur_failed)
+		if (cur_failed) {
+			size_t n = strlen(failed_names);
+
 			failed++;
-		else if (cur_skipped)
+			snprintf(failed_names + n, sizeof(failed_names) - n, "%s%s",
+				 n ? ", " : "", t->name);
+		} else if (cur_skipped)
 			skipped++;
 		else
 			passed++;
 	}
-	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	/* The failed tests' names end the summary line, which is the line CI
+	 * shows last (vmtest repeats it outside the guest). */
+	printf("%d passed, %d failed, %d skipped%s%s\n", passed, failed, skipped,
+	       failed ? "; failed: " : "", failed_names);
 	return failed ? 1 : 0;
 }
 
