@@ -314,6 +314,14 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 	}
 	k->rendered = true;
 	k->rendered_gen = docs->generation;
+	if (cli.verbose) {
+		struct k8s_render_stats rs;
+
+		k8s_render_stats(k->watch, &rs);
+		agent_log("kubernetes: render %.3f ms (%s: %zu Services and %zu Istio objects made "
+			  "again, %zu documents handed over)", rs.ms,
+			  rs.full ? "everything" : "what changed", rs.services, rs.objects, rs.docs);
+	}
 	log_view(k, &view);
 	if (k->node_name && agent_node_from_cluster(ag, k->node_name, view.locality, view.labels))
 		agent_log("Failed to take node %s's locality and labels: out of memory",

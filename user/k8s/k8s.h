@@ -105,9 +105,23 @@ struct k8s_docs {
 	char **texts; /* JSON, which is YAML flow syntax: the policy parser reads it */
 	size_t *lens;
 	size_t n, cap;
+	/* The first `borrowed` names and texts are the watch's rendering
+	 * (k8s_render), not copies: valid until the next k8s_render or
+	 * k8s_watch_stop. k8s_docs_free frees only the others. */
+	size_t borrowed;
 	uint64_t generation; /* k8s_render: the k8s_generation rendered */
 };
 void k8s_docs_free(struct k8s_docs *d);
+
+/* What the last k8s_render made again (the others were lent as they were). */
+struct k8s_render_stats {
+	bool full;       /* everything: the first rendering, or after a failure */
+	size_t services; /* Services rendered again */
+	size_t objects;  /* Istio objects rendered again */
+	size_t docs;     /* documents handed over */
+	double ms;       /* the documents' part of k8s_render */
+};
+void k8s_render_stats(struct k8s_watch *w, struct k8s_render_stats *st);
 
 /* This node's locality and the workloads running on it (from Node and Pods). */
 struct k8s_workload {

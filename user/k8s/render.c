@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "k8s/k8s.h"
+#include "k8s/render_int.h"
 
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
 
@@ -41,6 +42,16 @@ static const char *jstr(struct json_object *o, const char *key)
 	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
+struct json_object *k8s_jget(struct json_object *o, const char *key)
+{
+	return jget(o, key);
+}
+
+const char *k8s_jstr(struct json_object *o, const char *key)
+{
+	return jstr(o, key);
+}
+
 static const char *jstr_or(struct json_object *o, const char *key, const char *dflt)
 {
 	const char *s = jstr(o, key);
@@ -54,7 +65,8 @@ void k8s_docs_free(struct k8s_docs *d)
 {
 	size_t i;
 
-	for (i = 0; i < d->n; i++) {
+	/* The first d->borrowed belong to the rendering state (incr.c). */
+	for (i = d->borrowed; i < d->n; i++) {
 		free(d->names[i]);
 		free(d->texts[i]);
 	}
@@ -102,7 +114,7 @@ static int docs_add_text(struct k8s_docs *d, const char *kind, const char *key,
  * the field path names it): at 10,000 Services x 10 endpoints that takes
  * render + compile from 1.2 s to 0.75 s.
  */
-static const char *to_text(struct json_object *obj, bool pretty)
+const char *k8s_doc_text(struct json_object *obj, bool pretty)
 {
 	return json_object_to_json_string_ext(
 		obj, (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_SPACED) |
@@ -112,7 +124,7 @@ static const char *to_text(struct json_object *obj, bool pretty)
 static int docs_add(struct k8s_docs *d, const char *kind, const char *key,
 		    struct json_object *obj, bool pretty)
 {
-	const char *text = to_text(obj, pretty);
+	const char *text = k8s_doc_text(obj, pretty);
 
 	return text ? docs_add_text(d, kind, key, text, strlen(text)) : -ENOMEM;
 }
@@ -123,7 +135,7 @@ static int key_cmp(const void *a, const void *b)
 }
 
 /* The keys of a JSON object in byte order; free() the array only. */
-static const char **sorted_keys(struct json_object *o, size_t *n)
+const char **k8s_sorted_keys(struct json_object *o, size_t *n)
 {
 	size_t len = o ? (size_t)json_object_object_length(o) : 0, i = 0;
 	const char **keys = calloc(len ? len : 1, sizeof(*keys));
@@ -419,7 +431,7 @@ static struct json_object *slices_by_service(struct json_object *slices)
 	size_t n, i;
 	char key[512];
 
-	keys = sorted_keys(slices, &n);
+	keys = k8s_sorted_keys(slices, &n);
 	for (i = 0; keys && i < n; i++) {
 		struct json_object *s = jget(slices, keys[i]), *meta = jget(s, "metadata"), *list;
 		const char *svc = jstr(jget(meta, "labels"), SERVICE_NAME_LABEL);
@@ -533,6 +545,33 @@ static struct json_object *entry_new(struct json_object *svc, struct json_object
 	return e;
 }
 
+struct json_object *k8s_service_render(const struct k8s_objects *o, struct json_object *svc,
+				      struct json_object *slices)
+{
+	struct json_object *deps = json_object_new_array(), *se, *entry;
+	const char *t = NULL;
+
+	se = service_entry(o, svc, slices, deps);
+	if (se && !(t = k8s_doc_text(se, false))) {
+		json_object_put(se);
+		json_object_put(deps);
+		return NULL;
+	}
+	entry = entry_new(svc, slices, deps, t);
+	json_object_put(se);
+	return entry;
+}
+
+struct json_object *k8s_entry_deps(struct json_object *entry)
+{
+	return at_idx(entry, ENTRY_DEPS);
+}
+
+struct json_object *k8s_entry_text(struct json_object *entry)
+{
+	return at_idx(entry, ENTRY_TEXT);
+}
+
 /* One Service's document, from the cache when it holds the same objects;
  * its cache entry goes into next (NULL: no cache). */
 static int render_service(const struct k8s_objects *o, const char *key, struct json_object *svc,
@@ -540,8 +579,7 @@ static int render_service(const struct k8s_objects *o, const char *key, struct j
 			  struct k8s_docs *docs)
 {
 	struct json_object *old = o->cache && *o->cache ? jget(*o->cache, key) : NULL;
-	struct json_object *deps, *se, *text;
-	const char *t = NULL;
+	struct json_object *entry, *text;
 	int err = 0;
 
 	if (old && entry_holds(o, old, svc, slices)) {
@@ -552,15 +590,17 @@ static int render_service(const struct k8s_objects *o, const char *key, struct j
 		json_object_object_add(next, key, json_object_get(old));
 		return err;
 	}
-	deps = next ? json_object_new_array() : NULL;
-	se = service_entry(o, svc, slices, deps);
-	if (se && !(t = to_text(se, false)))
-		err = -ENOMEM;
-	if (t)
-		err = docs_add_text(docs, "Service", key, t, strlen(t));
+	entry = k8s_service_render(o, svc, slices);
+	if (!entry)
+		return -ENOMEM;
+	text = at_idx(entry, ENTRY_TEXT);
+	if (text)
+		err = docs_add_text(docs, "Service", key, json_object_get_string(text),
+				    (size_t)json_object_get_string_len(text));
 	if (next)
-		json_object_object_add(next, key, entry_new(svc, slices, deps, t));
-	json_object_put(se);
+		json_object_object_add(next, key, entry);
+	else
+		json_object_put(entry);
 	return err;
 }
 
@@ -573,7 +613,7 @@ static int render_services(const struct k8s_objects *o, struct k8s_docs *docs)
 	size_t n, i;
 	int err = 0;
 
-	keys = sorted_keys(svcs, &n);
+	keys = k8s_sorted_keys(svcs, &n);
 	if (!keys)
 		err = -ENOMEM;
 	for (i = 0; !err && i < n; i++)
@@ -599,7 +639,7 @@ static int render_istio(const struct k8s_objects *o, enum k8s_kind k, struct k8s
 	size_t n, i;
 	int err = 0;
 
-	keys = sorted_keys(o->by_kind[k], &n);
+	keys = k8s_sorted_keys(o->by_kind[k], &n);
 	if (!keys)
 		return -ENOMEM;
 	for (i = 0; !err && i < n; i++)
@@ -676,7 +716,7 @@ static char *labels_text(struct json_object *labels)
 	size_t n, i, used = 0, cap = 1;
 	char *out;
 
-	keys = sorted_keys(labels, &n);
+	keys = k8s_sorted_keys(labels, &n);
 	for (i = 0; keys && i < n; i++)
 		cap += strlen(keys[i]) + strlen(jstr_or(labels, keys[i], "")) + 2;
 	out = malloc(cap);
@@ -756,8 +796,8 @@ static bool pod_running(struct json_object *pod)
 	return false;
 }
 
-static int render_node(const struct k8s_objects *o, const char *cgroup_root,
-		       struct k8s_node_view *v)
+int k8s_render_node(const struct k8s_objects *o, const char *cgroup_root,
+		    struct k8s_node_view *v)
 {
 	struct json_object *pods = o->by_kind[K8S_PODS];
 	struct json_object *node = o->node_name ? jget(o->by_kind[K8S_NODES], o->node_name) : NULL;
@@ -772,7 +812,7 @@ static int render_node(const struct k8s_objects *o, const char *cgroup_root,
 	 * (node.c): every pod on it shares this data plane. */
 	if (node)
 		v->labels = labels_text(jget(jget(node, "metadata"), "labels"));
-	keys = sorted_keys(pods, &n);
+	keys = k8s_sorted_keys(pods, &n);
 	v->workloads = calloc(n ? n : 1, sizeof(*v->workloads));
 	if (!keys || !v->workloads) {
 		free(keys);
@@ -816,7 +856,7 @@ int k8s_render_objects(const struct k8s_objects *o, const char *cgroup_root,
 	for (i = 0; !err && i < sizeof(istio) / sizeof(istio[0]); i++)
 		err = render_istio(o, istio[i], docs);
 	if (!err && view)
-		err = render_node(o, cgroup_root, view);
+		err = k8s_render_node(o, cgroup_root, view);
 	return err;
 }
 

@@ -35,6 +35,7 @@
 #include <json-c/json.h>
 
 #include "k8s/k8s.h"
+#include "k8s/render_int.h"
 
 /* A list page or a watch line larger than this is refused: Kubernetes
  * stores no object over 1.5 MiB, and pages are limited to page_limit items. */
@@ -85,7 +86,7 @@ struct k8s_watch {
 	struct json_object *store[K8S_N_KINDS]; /* under lock */
 	struct k8s_health health;                /* under lock */
 	uint64_t generation; /* under lock: +1 at every change of what the stores hold */
-	struct json_object *render_cache; /* under lock: k8s_objects.cache */
+	struct k8s_incr *incr; /* under lock: what changed since the last rendering */
 	int efd;
 	atomic_bool stop;
 	pthread_t thread;
@@ -388,6 +389,8 @@ static bool watch_event(struct stream *s, char *line)
 			json_object_object_del(w->store[s->kind], key);
 		else if (changed)
 			json_object_object_add(w->store[s->kind], key, json_object_get(trimmed));
+		if (changed)
+			k8s_incr_note(w->incr, s->kind, key);
 		w->generation += changed;
 		w->health.events++;
 		pthread_mutex_unlock(&w->lock);
@@ -594,6 +597,35 @@ static void status_message(struct stream *s, long code, CURLcode res, char *out,
 }
 
 /* A whole list page arrived: add its items; the last page replaces the store. */
+/* Note, for the next rendering, each key whose object differs between
+ * what was held (old) and what a new list holds (now, NULL: nothing). */
+static bool note_differences(struct k8s_watch *w, enum k8s_kind kind, struct json_object *old,
+			     struct json_object *now)
+{
+	bool differ = false;
+
+	if (now) {
+		json_object_object_foreach(now, key, obj) {
+			struct json_object *held = jget(old, key);
+
+			if (held && json_object_equal(held, obj))
+				continue;
+			k8s_incr_note(w->incr, kind, key);
+			differ = true;
+		}
+	}
+	if (old) {
+		json_object_object_foreach(old, key, obj) {
+			(void)obj;
+			if (jget(now, key))
+				continue;
+			k8s_incr_note(w->incr, kind, key);
+			differ = true;
+		}
+	}
+	return differ;
+}
+
 static void list_page(struct stream *s)
 {
 	struct k8s_watch *w = s->w;
@@ -632,7 +664,7 @@ static void list_page(struct stream *s)
 	old = w->store[s->kind];
 	w->store[s->kind] = s->pending;
 	/* A relist that finds what is held (after a 410) changes nothing. */
-	w->generation += !s->listed || !json_object_equal(old, s->pending);
+	w->generation += note_differences(w, s->kind, old, s->pending) || !s->listed;
 	s->listed = true;
 	w->health.synced = all_listed(w);
 	pthread_mutex_unlock(&w->lock);
@@ -660,7 +692,7 @@ static void kind_absent(struct stream *s, bool forbidden)
 	old = w->store[s->kind];
 	w->store[s->kind] = json_object_new_object();
 	/* Looked at again every minute: still absent is no change. */
-	w->generation += !s->listed || json_object_object_length(old) > 0;
+	w->generation += note_differences(w, s->kind, old, NULL) || !s->listed;
 	s->listed = true;
 	w->health.synced = all_listed(w);
 	if (forbidden)
@@ -817,6 +849,11 @@ int k8s_watch_start(struct k8s_config *c, const struct k8s_watch_opts *o,
 						 .backoff_ms = w->opts.backoff_ms };
 	}
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->incr = k8s_incr_new();
+	if (!w->incr) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	w->multi = curl_multi_init();
 	if (w->efd < 0 || !w->multi) {
@@ -852,7 +889,7 @@ void k8s_watch_stop(struct k8s_watch *w)
 		json_object_put(w->streams[k].pending);
 		json_object_put(w->store[k]);
 	}
-	json_object_put(w->render_cache);
+	k8s_incr_free(w->incr);
 	if (w->multi)
 		curl_multi_cleanup(w->multi);
 	curl_global_cleanup();
@@ -897,14 +934,23 @@ void k8s_health(struct k8s_watch *w, struct k8s_health *h)
 int k8s_render(struct k8s_watch *w, const char *cgroup_root, struct k8s_docs *docs,
 	       struct k8s_node_view *view)
 {
-	struct k8s_objects o = { .node_name = w->node_name, .cache = &w->render_cache };
+	struct k8s_objects o = { .node_name = w->node_name };
 	int k, err;
 
 	pthread_mutex_lock(&w->lock);
 	for (k = 0; k < K8S_N_KINDS; k++)
 		o.by_kind[k] = w->store[k];
 	docs->generation = w->generation;
-	err = k8s_render_objects(&o, cgroup_root, docs, view);
+	err = k8s_incr_render(w->incr, &o, docs);
+	if (!err && view)
+		err = k8s_render_node(&o, cgroup_root, view);
 	pthread_mutex_unlock(&w->lock);
 	return err;
+}
+
+void k8s_render_stats(struct k8s_watch *w, struct k8s_render_stats *st)
+{
+	pthread_mutex_lock(&w->lock);
+	k8s_incr_stats(w->incr, st);
+	pthread_mutex_unlock(&w->lock);
 }
