@@ -154,14 +154,17 @@ static void test_service_to_service_entry(void **state)
 	assert_string_equal(at_str(se, "spec.hosts.0"), "reviews.default.svc.cluster.local");
 	assert_string_equal(at_str(se, "spec.resolution"), "STATIC");
 	assert_string_equal(at_str(se, "spec.location"), "MESH_INTERNAL");
-	/* IPv4 cluster IPs only: the IPv6 one is left to others */
-	assert_int_equal(json_object_array_length(at(se, "spec.addresses")), 1);
+	/* dual stack: the cluster IPs of both families */
+	assert_int_equal(json_object_array_length(at(se, "spec.addresses")), 2);
 	assert_string_equal(at_str(se, "spec.addresses.0"), "10.96.0.10");
+	assert_string_equal(at_str(se, "spec.addresses.1"), "fd00:10:96::a");
 	assert_string_equal(at_str(se, "spec.ports.0.name"), "http");
 	assert_string_equal(at_str(se, "spec.ports.0.protocol"), "HTTP");
 	/* ready:true (x2), ready unset: in; ready:false serving+terminating
-	 * (draining) and ready:false: out; 10.244.2.7 twice: once; IPv6 slice: out */
-	assert_int_equal(json_object_array_length(at(se, "spec.endpoints")), 3);
+	 * (draining) and ready:false: out; 10.244.2.7 twice: once; the IPv6
+	 * slice's endpoint: in, after the IPv4 ones (slice key order) */
+	assert_int_equal(json_object_array_length(at(se, "spec.endpoints")), 4);
+	assert_string_equal(at_str(se, "spec.endpoints.3.address"), "fd00:10:244::5");
 	assert_string_equal(at_str(se, "spec.endpoints.0.address"), "10.244.1.5");
 	assert_string_equal(at_str(se, "spec.endpoints.1.address"), "10.244.2.7");
 	assert_string_equal(at_str(se, "spec.endpoints.2.address"), "10.244.1.6");
@@ -171,8 +174,16 @@ static void test_service_to_service_entry(void **state)
 	assert_string_equal(at_str(se, "spec.endpoints.1.labels.version"), "v2");
 	assert_null(at(se, "spec.endpoints.2.labels"));
 	json_object_put(se);
-	/* headless and ExternalName Services have no virtual IP to intercept */
-	assert_null(doc_named(&d, "k8s:Service/default/db"));
+	/* headless: Istio's Passthrough, a ServiceEntry with resolution NONE,
+	 * no address and no endpoints; ExternalName: nothing */
+	se = doc_named(&d, "k8s:Service/default/db");
+	assert_non_null(se);
+	assert_string_equal(at_str(se, "spec.hosts.0"), "db.default.svc.cluster.local");
+	assert_string_equal(at_str(se, "spec.resolution"), "NONE");
+	assert_null(at(se, "spec.addresses"));
+	assert_null(at(se, "spec.endpoints"));
+	assert_string_equal(at_str(se, "spec.ports.0.name"), "tcp-pg");
+	json_object_put(se);
 	assert_null(doc_named(&d, "k8s:Service/default/ext"));
 	k8s_docs_free(&d);
 	cluster_free(&o);
@@ -338,6 +349,44 @@ static void test_locality(void **state)
 	cluster_free(&o);
 }
 
+/* A headless Service (tests/k8s/fixtures/headless): Istio's Passthrough,
+ * its ready pods' hostnames as Istio's DNS names, and a DestinationRule on
+ * its host compiles without a word about an unknown host. */
+static void test_headless_service(void **state)
+{
+	struct k8s_objects o = { 0 };
+	struct k8s_docs d = { 0 };
+	struct json_object *se, *names;
+	struct ptest t;
+	int k;
+
+	(void)state;
+	o.by_kind[K8S_SERVICES] = load_items(FIX "/headless/services.list.json");
+	o.by_kind[K8S_ENDPOINTSLICES] = load_items(FIX "/headless/endpointslices.list.json");
+	o.by_kind[K8S_DESTINATIONRULES] = load_items(FIX "/headless/destinationrules.list.json");
+	assert_int_equal(k8s_render_objects(&o, NULL, &d, NULL), 0);
+	se = doc_named(&d, "k8s:Service/data/pg");
+	assert_non_null(se);
+	assert_string_equal(at_str(se, "spec.resolution"), "NONE");
+	assert_null(at(se, "spec.addresses"));
+	assert_null(at(se, "spec.endpoints"));
+	/* HOSTNAME.SERVICE.NS.svc.cluster.local, ready endpoints only (pg-2 is not) */
+	assert_true(json_object_object_get_ex(at(se, "metadata.annotations"),
+					      "bpfmesh.io/pod-hostnames", &names));
+	assert_string_equal(json_object_get_string(names),
+			    "pg-0.pg.data.svc.cluster.local=10.244.1.30,"
+			    "pg-1.pg.data.svc.cluster.local=10.244.2.31");
+	json_object_put(se);
+	assert_int_equal(compile_docs(&t, &d), 0);
+	assert_no_diag(&t, DIAG_WARNING);
+	/* nothing intercepted: no key for any pod address or port */
+	assert_int_equal(t.img.n_services, 0);
+	ptest_free(&t);
+	k8s_docs_free(&d);
+	for (k = 0; k < K8S_N_KINDS; k++)
+		json_object_put(o.by_kind[k]);
+}
+
 /* The whole cluster compiles, Istio objects with the API's metadata and
  * status included, with no diagnostic at all; the image routes 90/10. */
 static void test_cluster_compiles(void **state)
@@ -350,9 +399,12 @@ static void test_cluster_compiles(void **state)
 
 	cluster_load(&o);
 	assert_int_equal(k8s_render_objects(&o, NULL, &d, NULL), 0);
-	assert_int_equal(d.n, 4); /* 2 Services, 1 DestinationRule, 1 VirtualService */
+	assert_int_equal(d.n, 5); /* 3 Services, 1 DestinationRule, 1 VirtualService */
 	assert_int_equal(compile_docs(&t, &d), 0);
-	assert_no_diag(&t, DIAG_NOTE);
+	/* One note, the headless Service's: nothing of it is intercepted. */
+	assert_no_diag(&t, DIAG_WARNING);
+	assert_int_equal(ptest_count(&t, DIAG_NOTE), 1);
+	assert_non_null(ptest_find(&t, DIAG_NOTE, "spec.addresses", "db.default.svc.cluster.local"));
 	s = ptest_service(&t.img, "10.96.0.10", 9080);
 	assert_non_null(s);
 	assert_int_equal(s->val.n_dests, 2);
@@ -822,7 +874,7 @@ static void test_api_outage_keeps_state(void **state)
 	wait_synced(w, &h);
 	assert_true(h.synced);
 	assert_false(h.outage);
-	assert_true(wait_for(w, fa, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6", NULL, 1000));
+	assert_true(wait_for(w, fa, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6,fd00:10:244::5", NULL, 1000));
 	fakeapi_stop(fa);
 	for (t = 0; t < 5000; t += 10) {
 		k8s_health(w, &h);
@@ -835,7 +887,7 @@ static void test_api_outage_keeps_state(void **state)
 	assert_true(h.failures >= 1);
 	assert_non_null(strstr(h.last_error, "Couldn't connect"));
 	/* the last good objects are still what is rendered */
-	assert_true(wait_for(w, NULL, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6", NULL, 10));
+	assert_true(wait_for(w, NULL, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6,fd00:10:244::5", NULL, 10));
 	k8s_watch_stop(w);
 }
 
@@ -855,7 +907,7 @@ static void test_forbidden_istio_kinds_do_not_stall(void **state)
 	assert_true(h.synced);
 	assert_false(h.outage);
 	assert_int_equal(h.forbidden, (1u << K8S_SERVICEENTRIES) | (1u << K8S_VIRTUALSERVICES));
-	assert_true(wait_for(w, NULL, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6", NULL, 10));
+	assert_true(wait_for(w, NULL, "reviews", "10.244.1.5,10.244.2.7,10.244.1.6,fd00:10:244::5", NULL, 10));
 	/* forbidden is final for this round: no fallback to older versions */
 	assert_true(fakeapi_count(fa, "v1/virtualservices") > 0);
 	assert_int_equal(fakeapi_count(fa, "v1beta1/virtualservices"), 0);
@@ -909,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_locality),
 		cmocka_unit_test(test_render_cache),
 		cmocka_unit_test(test_cluster_compiles),
+		cmocka_unit_test(test_headless_service),
 		cmocka_unit_test(test_bad_object_diagnostic),
 		cmocka_unit_test(test_node_workloads),
 		cmocka_unit_test(test_kubeconfig),

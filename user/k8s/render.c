@@ -363,8 +363,10 @@ static void slice_endpoints(struct svc_ctx *c, struct json_object *slice)
 	struct json_object *eps = jget(slice, "endpoints");
 	size_t i;
 
-	/* IPv4 only in this data plane: IPv6 and FQDN slices are for others. */
-	if (strcmp(jstr_or(slice, "addressType", ""), "IPv4") != 0)
+	/* IPv4 and IPv6 slices (a dual-stack Service has one of each family);
+	 * FQDN slices are not read, as Istio does not read them either. */
+	if (strcmp(jstr_or(slice, "addressType", ""), "IPv4") != 0 &&
+	    strcmp(jstr_or(slice, "addressType", ""), "IPv6") != 0)
 		return;
 	for (i = 0; i < json_object_array_length(eps); i++) {
 		struct json_object *ep = json_object_array_get_idx(eps, i);
@@ -405,21 +407,77 @@ static struct json_object *service_ports(struct json_object *svc)
 	return out;
 }
 
-/* IPv4 cluster IPs (clusterIPs holds both families; clusterIP the first). */
+/* The cluster IPs of both families: clusterIPs holds one per family of
+ * ipFamilies (dual stack: two), clusterIP the first; an API server older
+ * than dual stack sends clusterIP alone. */
 static struct json_object *service_addresses(struct json_object *spec)
 {
 	struct json_object *out = json_object_new_array(), *ips = jget(spec, "clusterIPs");
 	const char *ip = jstr(spec, "clusterIP");
 	size_t i;
 
-	if (!ips && ip)
+	if (!ips && ip && strcmp(ip, "None") != 0)
 		json_object_array_add(out, json_object_new_string(ip));
 	for (i = 0; ips && i < json_object_array_length(ips); i++) {
 		const char *s = json_object_get_string(json_object_array_get_idx(ips, i));
 
-		if (s && !strchr(s, ':'))
+		if (s && strcmp(s, "None") != 0)
 			json_object_array_add(out, json_object_new_string(s));
 	}
+	return out;
+}
+
+/*
+ * Headless (clusterIP None): Istio's Kubernetes registry gives the
+ * Service no address (0.0.0.0) and resolution Passthrough: no load
+ * balancing, a connection goes to the pod address the client dialled
+ * (pilot/pkg/serviceregistry/kube/conversion.go). Here that is a
+ * ServiceEntry with resolution NONE and no address: nothing is
+ * intercepted, and VirtualServices and DestinationRules naming the host
+ * find it. An endpoint's `hostname` (a StatefulSet pod whose subdomain is
+ * this Service) gives, in Istio, only a DNS name in the proxy's name
+ * table, HOSTNAME.SERVICE.NS.svc.cluster.local -> the pod's address
+ * (pkg/dns/server/name_table.go), for headless Services only; this data
+ * plane has no DNS proxy, so it is listed in the entry's annotation
+ * bpfmesh.io/pod-hostnames for operators and changes no decision.
+ */
+static bool service_is_headless(struct json_object *spec)
+{
+	return strcmp(jstr_or(spec, "clusterIP", ""), "None") == 0;
+}
+
+/* "HOSTNAME.SERVICE.NS.svc.cluster.local=ADDR,..." of the ready endpoints
+ * with a hostname, in slice then endpoint order; NULL when none. */
+static struct json_object *pod_hostnames(struct json_object *slices, const char *name,
+					 const char *ns)
+{
+	char *text = NULL;
+	size_t len = 0, i, j;
+	FILE *f = open_memstream(&text, &len);
+	bool any = false;
+	struct json_object *out;
+
+	if (!f)
+		return NULL;
+	for (i = 0; slices && i < json_object_array_length(slices); i++) {
+		struct json_object *eps = jget(json_object_array_get_idx(slices, i), "endpoints");
+
+		for (j = 0; j < json_object_array_length(eps); j++) {
+			struct json_object *ep = json_object_array_get_idx(eps, j);
+			const char *host = jstr(ep, "hostname");
+			const char *addr = json_object_get_string(
+				json_object_array_get_idx(jget(ep, "addresses"), 0));
+
+			if (!host || !addr || !endpoint_takes_connections(ep))
+				continue;
+			fprintf(f, "%s%s.%s.%s.svc.cluster.local=%s", any ? "," : "", host, name, ns,
+				addr);
+			any = true;
+		}
+	}
+	fclose(f);
+	out = any ? json_object_new_string(text) : NULL;
+	free(text);
 	return out;
 }
 
@@ -451,26 +509,28 @@ static struct json_object *slices_by_service(struct json_object *slices)
 }
 
 /*
- * The ServiceEntry for one Service, or NULL when the Service has no
- * virtual IP this data plane can intercept: ExternalName (a DNS alias),
- * headless (clusterIP None: clients dial pod addresses themselves), or no
- * IPv4 cluster IP.
+ * The ServiceEntry for one Service, or NULL for an ExternalName Service (a
+ * DNS alias) or one without cluster IPs. Headless: service_is_headless.
  */
 static struct json_object *service_entry(const struct k8s_objects *o, struct json_object *svc,
 					 struct json_object *slices, struct json_object *deps)
 {
 	struct json_object *meta = jget(svc, "metadata"), *spec = jget(svc, "spec"), *se, *m, *s;
+	struct json_object *hostnames;
 	const char *name = jstr_or(meta, "name", ""), *ns = jstr_or(meta, "namespace", "default");
 	struct svc_ctx c = { .o = o, .svc = svc, .deps = deps };
 	char host[600];
 	size_t i;
 
+	bool headless = service_is_headless(spec);
+
 	if (strcmp(jstr_or(spec, "type", "ClusterIP"), "ExternalName") == 0 ||
-	    strcmp(jstr_or(spec, "clusterIP", "None"), "None") == 0)
+	    (!jget(spec, "clusterIP") && !jget(spec, "clusterIPs")))
 		return NULL;
 	s = json_object_new_object();
-	json_object_object_add(s, "addresses", service_addresses(spec));
-	if (!json_object_array_length(jget(s, "addresses"))) {
+	if (!headless)
+		json_object_object_add(s, "addresses", service_addresses(spec));
+	if (!headless && !json_object_array_length(jget(s, "addresses"))) {
 		json_object_put(s);
 		return NULL;
 	}
@@ -479,18 +539,26 @@ static struct json_object *service_entry(const struct k8s_objects *o, struct jso
 	json_object_array_add(jget(s, "hosts"), json_object_new_string(host));
 	json_object_object_add(s, "ports", service_ports(svc));
 	json_object_object_add(s, "location", json_object_new_string("MESH_INTERNAL"));
-	json_object_object_add(s, "resolution", json_object_new_string("STATIC"));
-	c.eps = json_object_new_array();
-	c.seen = json_object_new_object();
-	for (i = 0; slices && i < json_object_array_length(slices); i++)
-		slice_endpoints(&c, json_object_array_get_idx(slices, i));
-	json_object_put(c.seen);
-	json_object_object_add(s, "endpoints", c.eps);
+	json_object_object_add(s, "resolution", json_object_new_string(headless ? "NONE" : "STATIC"));
+	if (!headless) {
+		c.eps = json_object_new_array();
+		c.seen = json_object_new_object();
+		for (i = 0; slices && i < json_object_array_length(slices); i++)
+			slice_endpoints(&c, json_object_array_get_idx(slices, i));
+		json_object_put(c.seen);
+		json_object_object_add(s, "endpoints", c.eps);
+	}
 
 	se = json_object_new_object();
 	m = json_object_new_object();
 	json_object_object_add(m, "name", json_object_new_string(name));
 	json_object_object_add(m, "namespace", json_object_new_string(ns));
+	if (headless && (hostnames = pod_hostnames(slices, name, ns))) {
+		struct json_object *ann = json_object_new_object();
+
+		json_object_object_add(ann, "bpfmesh.io/pod-hostnames", hostnames);
+		json_object_object_add(m, "annotations", ann);
+	}
 	json_object_object_add(se, "apiVersion", json_object_new_string("networking.istio.io/v1"));
 	json_object_object_add(se, "kind", json_object_new_string("ServiceEntry"));
 	json_object_object_add(se, "metadata", m);
