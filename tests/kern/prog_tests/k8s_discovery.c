@@ -11,7 +11,9 @@
  * in its zone, and a relabelled Node moves them; --locality overrides.
  * k8s_pod_identity: this node's pods (fixtures in tests/k8s/fixtures/podid)
  * are workload identities by their kubelet cgroups; sourceLabels routes
- * and source_* metric labels see them.
+ * and source_* metric labels see them. k8s_ipv6: a dual-stack Service
+ * (fixtures in tests/k8s/fixtures/ipv6), each cluster IP to the endpoints
+ * of its own family, IPv6 inside the test's network namespace.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -370,5 +372,79 @@ out:
 	env_teardown(&env);
 	fakeapi_stop(fa);
 	unlink(kc);
+	rmdir(trig);
+}
+
+#define V6_FIXTURES "tests/k8s/fixtures/ipv6"
+
+static const char *const v6_eps[] = { "fd00::19:1", "fd00::19:2", "fd00::19:3" };
+static const char *const v4_eps[] = { "127.1.19.1", "127.1.19.2" };
+
+/* Connections to vip split evenly between endpoints a and b, none to c (-1: no c). */
+static void expect_family_split(struct ktest_env *env, const char *vip, int a, int b, int c,
+				const char *what)
+{
+	struct client_result r;
+
+	if (!ASSERT_OK(client_run(env, vip, 80, N_CONNS, &r), "client"))
+		return;
+	printf("  %s: %s -> %d / %d / %d\n", what, vip, r.per_backend[0], r.per_backend[1],
+	       r.per_backend[2]);
+	ASSERT_EQ(r.ok, N_CONNS, what);
+	if (c >= 0)
+		ASSERT_EQ(r.per_backend[c], 0, "no connection to the endpoint not ready");
+	ASSERT_EQ(r.per_backend[a] + r.per_backend[b], N_CONNS, what);
+	ASSERT_NEAR(r.per_backend[a], N_CONNS / 2.0, binomial_bound(N_CONNS, 0.5), what);
+}
+
+/*
+ * A dual-stack Service from the API server (fixtures in
+ * tests/k8s/fixtures/ipv6): its IPv6 cluster IP reaches the ready endpoints
+ * of its IPv6 EndpointSlice, its IPv4 one those of its IPv4 slice, inside
+ * the test's own network namespace (fd00::/8 on its loopback); a watch
+ * event on the IPv6 slice moves the IPv6 traffic and leaves the IPv4 alone.
+ */
+KTEST(k8s_ipv6)
+{
+	char trig[] = "/tmp/bpfmesh-k8s6-XXXXXX", kc[PATH_MAX], path[PATH_MAX];
+	const char *args[] = { "--kubeconfig", kc, "--node", "node-a", NULL };
+	struct ktest_env env = { 0 };
+	struct backends b6 = {}, b4 = {};
+	struct fakeapi *fa = NULL;
+
+	if (!ASSERT_TRUE(mkdtemp(trig) != NULL, "trigger dir"))
+		return;
+	if (!fake_cluster(V6_FIXTURES, "services.list.json", trig, &fa, kc, sizeof(kc)) ||
+	    !ASSERT_OK(env_setup(&env), "setup"))
+		goto out;
+	if (!netns_only_loopback()) {
+		ktest_skip("no private network namespace for fd00:: addresses");
+		goto out;
+	}
+	if (!ASSERT_OK(lo_add_ipv6(v6_eps, 3), "fd00:: addresses on lo") ||
+	    !ASSERT_OK(backends_start(&b6, v6_eps, 3, 8080), "IPv6 backends") ||
+	    !ASSERT_OK(backends_start(&b4, v4_eps, 2, 8080), "IPv4 backends") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, args), "agent applies the cluster"))
+		goto out;
+
+	expect_family_split(&env, "fd00::19:100", 0, 1, 2, "IPv6 cluster IP -> IPv6 slice");
+	expect_family_split(&env, "127.100.19.1", 0, 1, -1, "IPv4 cluster IP -> IPv4 slice");
+
+	snprintf(path, sizeof(path), "%s/v6-change", trig);
+	if (!ASSERT_OK(write_text_file(path, ""), "trigger") ||
+	    !ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "change applied"))
+		goto out;
+	expect_family_split(&env, "fd00::19:100", 1, 2, 0, "after the IPv6 slice's event");
+	expect_family_split(&env, "127.100.19.1", 0, 1, -1, "IPv4 unchanged");
+out:
+	if (b6.thread)
+		backends_stop(&b6);
+	if (b4.thread)
+		backends_stop(&b4);
+	env_teardown(&env);
+	fakeapi_stop(fa);
+	unlink(kc);
+	snprintf(path, sizeof(path), "%s/v6-change", trig);
+	unlink(path);
 	rmdir(trig);
 }
