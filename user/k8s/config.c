@@ -3,8 +3,9 @@
  * Where the API server is: in-cluster service account credentials (what a
  * DaemonSet pod gets), or a kubeconfig file (what a developer has). Only
  * what libcurl needs is taken: server, CA, bearer token or client
- * certificate. Exec and auth-provider plugins are not supported (named in
- * the error).
+ * certificate, or an exec plugin that gives one (exec.c). auth-provider
+ * plugins (removed from kubectl in 1.26) are not supported (named in the
+ * error).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +31,7 @@ void k8s_config_free(struct k8s_config *c)
 	free(c->cert_data);
 	free(c->key_data);
 	free(c->source);
+	k8s_exec_free(c->exec);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -174,6 +176,71 @@ static int kc_take_data(struct kc *k, yaml_node_t *m, const char *key, char **da
 	return *data ? 0 : -EINVAL;
 }
 
+/* Append the scalar items of sequence node seq (strings, or with
+ * env_style the "name"/"value" mappings as "NAME=VALUE") to *v. */
+static int kc_list(struct kc *k, yaml_node_t *seq, bool env_style, char ***v, size_t *n)
+{
+	yaml_node_item_t *it;
+
+	if (!seq)
+		return 0;
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return -EINVAL;
+	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(&k->doc, *it);
+		char **more = realloc(*v, (*n + 1) * sizeof(**v)), *s = NULL;
+
+		if (!more)
+			return -ENOMEM;
+		*v = more;
+		if (env_style) {
+			const char *name = kc_str(k, item, "name"), *value = kc_str(k, item, "value");
+
+			if (!name || !value)
+				return -EINVAL;
+			if (asprintf(&s, "%s=%s", name, value) < 0)
+				return -ENOMEM;
+		} else {
+			if (!item || item->type != YAML_SCALAR_NODE)
+				return -EINVAL;
+			if (!(s = strdup((const char *)item->data.scalar.value)))
+				return -ENOMEM;
+		}
+		(*v)[(*n)++] = s;
+	}
+	return 0;
+}
+
+/* users[].user.exec (client.authentication.k8s.io ExecConfig). */
+static int kc_exec(struct kc *k, yaml_node_t *m, struct k8s_config *c, char *why, size_t why_len)
+{
+	const char *cmd = kc_str(k, m, "command"), *av = kc_str(k, m, "apiVersion");
+	const char *mode = kc_str(k, m, "interactiveMode");
+	struct k8s_exec *e;
+
+	if (!cmd || !cmd[0])
+		return fail(why, why_len, -EINVAL, "%s", "users[].user.exec.command: missing");
+	if (!av || (strcmp(av, "client.authentication.k8s.io/v1") != 0 &&
+		    strcmp(av, "client.authentication.k8s.io/v1beta1") != 0))
+		return fail(why, why_len, -EINVAL, "users[].user.exec.apiVersion: \"%s\" is not "
+			    "client.authentication.k8s.io/v1 or v1beta1", av ? av : "");
+	/* The agent has no terminal: a plugin that must ask cannot run. */
+	if (mode && strcmp(mode, "Always") == 0)
+		return fail(why, why_len, -EINVAL, "%s", "users[].user.exec.interactiveMode: Always "
+			    "needs a terminal, which the agent does not have");
+	c->exec = e = calloc(1, sizeof(*e));
+	if (!e || !(e->command = strdup(cmd)) || !(e->api_version = strdup(av)) ||
+	    !(e->dir = strdup(k->dir)))
+		return fail(why, why_len, -ENOMEM, "%s", "out of memory");
+	if (kc_list(k, kc_get(k, m, "args"), false, &e->args, &e->n_args))
+		return fail(why, why_len, -EINVAL, "%s", "users[].user.exec.args: not a list of "
+			    "strings");
+	if (kc_list(k, kc_get(k, m, "env"), true, &e->env, &e->n_env))
+		return fail(why, why_len, -EINVAL, "%s", "users[].user.exec.env: not a list of "
+			    "{name, value}");
+	return 0;
+}
+
 static int kc_fill(struct kc *k, struct k8s_config *c, char *why, size_t why_len)
 {
 	yaml_node_t *root = yaml_document_get_root_node(&k->doc);
@@ -197,10 +264,16 @@ static int kc_fill(struct kc *k, struct k8s_config *c, char *why, size_t why_len
 	user = kc_named(k, "users", "user", kc_str(k, ctx, "user"));
 	if (!user)
 		return 0; /* anonymous (a local test server) */
-	if (kc_get(k, user, "exec") || kc_get(k, user, "auth-provider"))
-		return fail(why, why_len, -ENOTSUP, "user \"%s\": exec and auth-provider plugins "
-			    "are not supported; use a token or a client certificate",
+	if (kc_get(k, user, "auth-provider"))
+		return fail(why, why_len, -ENOTSUP, "user \"%s\": auth-provider plugins are not "
+			    "supported; use an exec plugin, a token or a client certificate",
 			    kc_str(k, ctx, "user"));
+	if (kc_get(k, user, "exec")) {
+		int err = kc_exec(k, kc_get(k, user, "exec"), c, why, why_len);
+
+		if (err)
+			return err;
+	}
 	if ((v = kc_str(k, user, "token")))
 		c->token = strdup(v);
 	c->token_file = kc_path(k, kc_str(k, user, "tokenFile"));

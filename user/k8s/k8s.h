@@ -32,7 +32,29 @@ struct k8s_config {
 	size_t cert_len, key_len;
 	bool insecure;       /* insecure-skip-tls-verify */
 	char *source;        /* "in-cluster" or the kubeconfig path, for messages */
+	struct k8s_exec *exec; /* users[].user.exec: fills token or cert (exec.c) */
 };
+
+/* A kubeconfig exec credential plugin (exec.c has the rules). */
+struct k8s_exec {
+	char *command, *api_version;
+	char **args;
+	size_t n_args;
+	char **env;          /* "NAME=VALUE" */
+	size_t n_env;
+	char *dir;           /* the kubeconfig's directory */
+	/* the credential in force (in k8s_config's token or cert/key) */
+	bool have, expiring;
+	time_t expires;      /* CLOCK_REALTIME, when expiring */
+	unsigned int runs;   /* times the plugin gave a credential */
+};
+/* Run the plugin when there is no credential or it expired: 0 (c's token
+ * or client certificate is fresh), or -errno with *why naming what failed.
+ * No plugin: 0. */
+int k8s_exec_refresh(struct k8s_config *c, char *why, size_t why_len);
+/* The API server answered 401: the next k8s_exec_refresh runs the plugin. */
+void k8s_exec_expire(struct k8s_exec *e);
+void k8s_exec_free(struct k8s_exec *e);
 
 /* In-cluster: KUBERNETES_SERVICE_HOST/PORT and the service account files
  * under sa_dir (NULL: /var/run/secrets/kubernetes.io/serviceaccount).

@@ -777,6 +777,10 @@ static void on_done(struct stream *s, CURLcode res)
 
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
 	stream_release(s);
+	/* Unauthorized: an exec plugin's credential was revoked or rotated
+	 * before its expiry; the retry runs the plugin again (client-go). */
+	if (res == CURLE_OK && code == 401)
+		k8s_exec_expire(s->w->cfg.exec);
 	if (s->phase == PH_LIST)
 		list_done(s, code, res);
 	else
@@ -798,6 +802,13 @@ static void *watch_thread(void *arg)
 			if (s->easy)
 				continue;
 			if (s->next_ms <= now) {
+				char why[256];
+
+				/* An exec plugin's credential, fresh (exec.c). */
+				if (k8s_exec_refresh(&w->cfg, why, sizeof(why))) {
+					stream_failed(s, why);
+					continue;
+				}
 				if (stream_start(s)) {
 					stream_release(s);
 					stream_failed(s, "cannot start a request");
