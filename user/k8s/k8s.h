@@ -142,6 +142,8 @@ struct k8s_render_stats {
 	size_t objects;  /* Istio objects rendered again */
 	size_t docs;     /* documents handed over */
 	double ms;       /* the documents' part of k8s_render */
+	double prerender_ms; /* everything, made on the watch thread as the first
+			      * lists completed (watch.c prerender); 0: not done */
 };
 void k8s_render_stats(struct k8s_watch *w, struct k8s_render_stats *st);
 
