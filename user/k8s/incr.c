@@ -62,7 +62,6 @@ static const enum k8s_kind doc_kinds[] = {
 };
 #define N_DOC_KINDS (sizeof(doc_kinds) / sizeof(doc_kinds[0]))
 
-
 struct k8s_incr *k8s_incr_new(void)
 {
 	struct k8s_incr *inc = calloc(1, sizeof(*inc));

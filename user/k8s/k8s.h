@@ -8,7 +8,9 @@
  * interface and keeps the last good copy of each object; render.c turns
  * what is held into policy documents (Istio objects as they are, every
  * Service as a ServiceEntry with resolution STATIC, as Istio does) that go
- * through the same parser, checks and compiler as the files.
+ * through the same parser, checks and compiler as the files; incr.c makes
+ * again only what changed objects feed; exec.c runs kubeconfig exec
+ * credential plugins.
  *
  * Threads: the watch thread owns the HTTP transfers and writes the stores
  * under k8s->lock; it makes k8s_event_fd() readable after every change.
