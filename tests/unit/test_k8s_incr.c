@@ -81,7 +81,7 @@ static void put_slice(struct k8s_objects *o, int slice, int s, int base, int n)
 	    slice, s % 2, s, eps);
 }
 
-static void put_pod(struct k8s_objects *o, int ns, int p, const char *version)
+static void put_pod(struct k8s_objects *o, int ns, int p, const char *version, int node)
 {
 	char key[64];
 
@@ -90,7 +90,7 @@ static void put_pod(struct k8s_objects *o, int ns, int p, const char *version)
 	    "{\"metadata\": {\"name\": \"pod-%d\", \"namespace\": \"ns%d\", \"labels\": "
 	    "{\"version\": \"%s\"}}, \"spec\": {\"nodeName\": \"node-%d\"}, \"status\": "
 	    "{\"phase\": \"Running\", \"podIP\": \"10.2.0.%d\"}}",
-	    p, ns, version, p % N_NODES, p + 1);
+	    p, ns, version, node, p + 1);
 }
 
 static void put_node(struct k8s_objects *o, int n, const char *zone)
@@ -122,11 +122,12 @@ static void cluster_make(struct k8s_objects *o)
 	memset(o, 0, sizeof(*o));
 	for (i = 0; i < K8S_N_KINDS; i++)
 		o->by_kind[i] = json_object_new_object();
+	o->node_name = "node-1";
 	for (i = 0; i < N_NODES; i++)
 		put_node(o, i, "z1");
 	for (i = 0; i < 40; i++) {
-		put_pod(o, 0, i, "v1");
-		put_pod(o, 1, i, "v1");
+		put_pod(o, 0, i, "v1", i % N_NODES);
+		put_pod(o, 1, i, "v1", i % N_NODES);
 	}
 	for (i = 0; i < N_SVCS; i++) {
 		put_service(o, i);
@@ -146,6 +147,23 @@ static void assert_same_docs(const struct k8s_docs *a, const struct k8s_docs *b)
 		assert_int_equal(a->lens[i], b->lens[i]);
 		assert_memory_equal(a->texts[i], b->texts[i], a->lens[i]);
 	}
+}
+
+/* This node's view from the pods kept on it is the one from every pod. */
+static void assert_same_view(struct k8s_incr *inc, const struct k8s_objects *o)
+{
+	struct k8s_node_view a, b;
+	size_t i;
+
+	assert_int_equal(k8s_render_node(o, NULL, k8s_incr_pods_on_node(inc), &a), 0);
+	assert_int_equal(k8s_render_node(o, NULL, NULL, &b), 0);
+	assert_int_equal(a.n_workloads, b.n_workloads);
+	for (i = 0; i < a.n_workloads; i++) {
+		assert_string_equal(a.workloads[i].name, b.workloads[i].name);
+		assert_string_equal(a.workloads[i].labels, b.workloads[i].labels);
+	}
+	k8s_node_view_free(&a);
+	k8s_node_view_free(&b);
 }
 
 /* One random edit; the keys it touched are noted. Returns how many
@@ -188,11 +206,14 @@ static int edit(struct k8s_objects *o, struct k8s_incr *inc, int *next_slice)
 			put_service(o, s);
 		k8s_incr_note(inc, K8S_SERVICES, key);
 		return 1;
-	case 6: { /* a pod is relabelled: the Services it is an endpoint of */
+	case 6: { /* a pod is relabelled, or moves node, or goes */
 		int ns = (int)rnd(2), p = (int)rnd(40);
 
-		put_pod(o, ns, p, rnd(2) ? "v2" : "v1");
 		snprintf(key, sizeof(key), "ns%d/pod-%d", ns, p);
+		if (rnd(5) == 0)
+			json_object_object_del(o->by_kind[K8S_PODS], key);
+		else
+			put_pod(o, ns, p, rnd(2) ? "v2" : "v1", (int)rnd(N_NODES));
 		k8s_incr_note(inc, K8S_PODS, key);
 		return N_SVCS;
 	}
@@ -234,6 +255,7 @@ static void test_incremental_equals_full(void **state)
 		assert_int_equal(k8s_incr_render(inc, &o, &part), 0);
 		assert_int_equal(k8s_render_objects(&o, NULL, &full, NULL), 0);
 		assert_same_docs(&part, &full);
+		assert_same_view(inc, &o);
 		k8s_incr_stats(inc, &st);
 		assert_int_equal(st.full, round == 0);
 		assert_int_equal(st.docs, part.n);

@@ -51,6 +51,7 @@ struct k8s_incr {
 	struct json_object *owner;   /* EndpointSlice key -> "ns/service" it feeds */
 	struct json_object *slices;  /* "ns/service" -> { slice key: null } */
 	struct json_object *users;   /* "KIND\tkey" of a Pod or Node -> { Service key: null } */
+	struct json_object *on_node; /* { key of a pod on o->node_name: null } */
 	struct doc_rows rows[K8S_N_KINDS]; /* Services and Istio's kinds */
 	struct k8s_render_stats stats;
 };
@@ -101,7 +102,8 @@ static void forget(struct k8s_incr *inc)
 	json_object_put(inc->owner);
 	json_object_put(inc->slices);
 	json_object_put(inc->users);
-	inc->cache = inc->owner = inc->slices = inc->users = NULL;
+	json_object_put(inc->on_node);
+	inc->cache = inc->owner = inc->slices = inc->users = inc->on_node = NULL;
 	inc->all = true;
 }
 
@@ -302,6 +304,28 @@ static int slice_moved(struct k8s_incr *inc, const struct k8s_objects *o, const 
 	return 0;
 }
 
+/* ---- this node's pods ---------------------------------------------------- */
+
+/* The pod at key is on this node now, or not (or gone): on_node follows,
+ * so the node's view looks at its own pods, not at the cluster's. */
+static int pod_moved(struct k8s_incr *inc, const struct k8s_objects *o, const char *key)
+{
+	struct json_object *pod = k8s_jget(o->by_kind[K8S_PODS], key);
+	const char *node = k8s_jstr(k8s_jget(pod, "spec"), "nodeName");
+
+	if (!inc->on_node && !(inc->on_node = json_object_new_object()))
+		return -ENOMEM;
+	if (o->node_name && node && strcmp(node, o->node_name) == 0)
+		return json_object_object_add(inc->on_node, key, NULL) ? -ENOMEM : 0;
+	json_object_object_del(inc->on_node, key);
+	return 0;
+}
+
+struct json_object *k8s_incr_pods_on_node(const struct k8s_incr *inc)
+{
+	return inc->on_node;
+}
+
 /* ---- making documents again --------------------------------------------- */
 
 /* The slices feeding Service key, in slice key order (as render.c does). */
@@ -406,6 +430,15 @@ static int render_all(struct k8s_incr *inc, const struct k8s_objects *o)
 		}
 	}
 	json_object_put(dirty);
+	if (!err && !(inc->on_node = json_object_new_object()))
+		err = -ENOMEM;
+	if (!err && o->by_kind[K8S_PODS]) {
+		json_object_object_foreach(o->by_kind[K8S_PODS], pkey, pod) {
+			(void)pod;
+			if (!err)
+				err = pod_moved(inc, o, pkey);
+		}
+	}
 	if (!err)
 		keys = k8s_sorted_keys(o->by_kind[K8S_SERVICES], &n);
 	if (!err && !keys)
@@ -467,6 +500,13 @@ static int render_noted(struct k8s_incr *inc, const struct k8s_objects *o)
 			(void)u2;
 			if (!err)
 				err = slice_moved(inc, o, lkey, dirty);
+		}
+	}
+	if (!err && inc->noted[K8S_PODS]) {
+		json_object_object_foreach(inc->noted[K8S_PODS], pkey, u5) {
+			(void)u5;
+			if (!err)
+				err = pod_moved(inc, o, pkey);
 		}
 	}
 	if (!err)

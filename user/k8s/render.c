@@ -865,7 +865,7 @@ static bool pod_running(struct json_object *pod)
 }
 
 int k8s_render_node(const struct k8s_objects *o, const char *cgroup_root,
-		    struct k8s_node_view *v)
+		    struct json_object *on_node, struct k8s_node_view *v)
 {
 	struct json_object *pods = o->by_kind[K8S_PODS];
 	struct json_object *node = o->node_name ? jget(o->by_kind[K8S_NODES], o->node_name) : NULL;
@@ -880,7 +880,8 @@ int k8s_render_node(const struct k8s_objects *o, const char *cgroup_root,
 	 * (node.c): every pod on it shares this data plane. */
 	if (node)
 		v->labels = labels_text(jget(jget(node, "metadata"), "labels"));
-	keys = k8s_sorted_keys(pods, &n);
+	/* on_node: the keys of the pods on this node, when kept (incr.c). */
+	keys = k8s_sorted_keys(on_node ? on_node : pods, &n);
 	v->workloads = calloc(n ? n : 1, sizeof(*v->workloads));
 	if (!keys || !v->workloads) {
 		free(keys);
@@ -924,7 +925,7 @@ int k8s_render_objects(const struct k8s_objects *o, const char *cgroup_root,
 	for (i = 0; !err && i < sizeof(istio) / sizeof(istio[0]); i++)
 		err = render_istio(o, istio[i], docs);
 	if (!err && view)
-		err = k8s_render_node(o, cgroup_root, view);
+		err = k8s_render_node(o, cgroup_root, NULL, view);
 	return err;
 }
 

@@ -31,8 +31,10 @@ struct json_object *k8s_service_render(const struct k8s_objects *o, struct json_
 struct json_object *k8s_entry_deps(struct json_object *entry);
 struct json_object *k8s_entry_text(struct json_object *entry);
 
+/* This node's view; on_node (NULL: every pod is looked at) holds the keys
+ * of the pods whose spec.nodeName is this node. */
 int k8s_render_node(const struct k8s_objects *o, const char *cgroup_root,
-		    struct k8s_node_view *v);
+		    struct json_object *on_node, struct k8s_node_view *v);
 
 /* ---- incremental rendering (incr.c) ------------------------------------ */
 
@@ -50,5 +52,8 @@ void k8s_incr_note_all(struct k8s_incr *inc);
 int k8s_incr_render(struct k8s_incr *inc, const struct k8s_objects *o, struct k8s_docs *docs);
 
 void k8s_incr_stats(const struct k8s_incr *inc, struct k8s_render_stats *st);
+/* The keys of the pods on o->node_name as of the last rendering (a set;
+ * NULL before the first), for k8s_render_node. */
+struct json_object *k8s_incr_pods_on_node(const struct k8s_incr *inc);
 
 #endif /* BPFMESH_K8S_RENDER_INT_H */

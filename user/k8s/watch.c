@@ -1001,7 +1001,7 @@ int k8s_render(struct k8s_watch *w, const char *cgroup_root, struct k8s_docs *do
 	docs->generation = w->generation;
 	err = k8s_incr_render(w->incr, &o, docs);
 	if (!err && view)
-		err = k8s_render_node(&o, cgroup_root, view);
+		err = k8s_render_node(&o, cgroup_root, k8s_incr_pods_on_node(w->incr), view);
 	pthread_mutex_unlock(&w->lock);
 	return err;
 }
