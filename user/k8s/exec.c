@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 
 #include "k8s/k8s.h"
@@ -89,30 +90,73 @@ static bool parse_rfc3339(const char *s, time_t *out)
 	return true;
 }
 
-/* The child: the plugin with its environment, stdout to out_fd. */
-static void run_child(const struct k8s_exec *e, int out_fd)
-{
-	char **argv = calloc(e->n_args + 2, sizeof(*argv)), *info = NULL, *cmd = NULL;
-	int devnull = open("/dev/null", O_RDONLY);
-	size_t i;
+/* What the child needs, made before fork(): after it, in a process with
+ * other threads, only async-signal-safe calls are allowed (no malloc). */
+struct child_plan {
+	char **argv, **envp;
+	char *cmd, *info;
+};
 
-	if (!argv || devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0)
-		_exit(127);
-	for (i = 0; i < e->n_env; i++)
-		putenv(e->env[i]); /* "NAME=VALUE", owned by e: lives as long as the child */
-	if (asprintf(&info, "{\"apiVersion\":\"%s\",\"kind\":\"ExecCredential\","
-			    "\"spec\":{\"interactive\":false}}", e->api_version) < 0 ||
-	    setenv("KUBERNETES_EXEC_INFO", info, 1))
-		_exit(127);
+static void plan_free(struct child_plan *p)
+{
+	free(p->argv);
+	free(p->envp);
+	free(p->cmd);
+	free(p->info);
+}
+
+static int plan_make(const struct k8s_exec *e, struct child_plan *p)
+{
+	size_t n_environ = 0, i, j = 0;
+
+	memset(p, 0, sizeof(*p));
+	while (environ[n_environ])
+		n_environ++;
+	p->argv = calloc(e->n_args + 2, sizeof(*p->argv));
+	p->envp = calloc(n_environ + e->n_env + 2, sizeof(*p->envp));
+	if (asprintf(&p->info, "KUBERNETES_EXEC_INFO={\"apiVersion\":\"%s\",\"kind\":"
+			       "\"ExecCredential\",\"spec\":{\"interactive\":false}}",
+		     e->api_version) < 0)
+		p->info = NULL;
+	/* Relative with a '/': relative to the kubeconfig (client-go). */
 	if (strchr(e->command, '/') && e->command[0] != '/' && e->dir &&
-	    asprintf(&cmd, "%s/%s", e->dir, e->command) < 0)
-		_exit(127);
-	argv[0] = cmd ? cmd : e->command;
+	    asprintf(&p->cmd, "%s/%s", e->dir, e->command) < 0)
+		p->cmd = NULL;
+	if (!p->argv || !p->envp || !p->info ||
+	    (strchr(e->command, '/') && e->command[0] != '/' && e->dir && !p->cmd)) {
+		plan_free(p);
+		return -ENOMEM;
+	}
+	p->argv[0] = p->cmd ? p->cmd : e->command;
 	for (i = 0; i < e->n_args; i++)
-		argv[i + 1] = e->args[i];
-	execvp(argv[0], argv);
-	fprintf(stderr, "bpfmesh: cannot run the kubeconfig exec plugin %s: %s\n", argv[0],
-		strerror(errno));
+		p->argv[i + 1] = e->args[i];
+	/* The agent's environment, then the kubeconfig's entries over it. */
+	for (i = 0; i < n_environ; i++) {
+		size_t k, len = strcspn(environ[i], "=");
+		bool replaced = !strncmp(environ[i], "KUBERNETES_EXEC_INFO=", 21);
+
+		for (k = 0; k < e->n_env && !replaced; k++)
+			replaced = !strncmp(environ[i], e->env[k], len + 1);
+		if (!replaced)
+			p->envp[j++] = environ[i];
+	}
+	for (i = 0; i < e->n_env; i++)
+		p->envp[j++] = e->env[i];
+	p->envp[j] = p->info;
+	return 0;
+}
+
+/* The child: stdin /dev/null, stdout to out_fd, then the plugin. */
+static void run_child(const struct child_plan *p, int out_fd)
+{
+	static const char msg[] = "bpfmesh: cannot run the kubeconfig exec plugin\n";
+	int devnull = open("/dev/null", O_RDONLY);
+
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0)
+		_exit(127);
+	execvpe(p->argv[0], p->argv, p->envp);
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(127);
 	_exit(127);
 }
 
@@ -244,23 +288,31 @@ out:
 int k8s_exec_refresh(struct k8s_config *c, char *why, size_t why_len)
 {
 	struct k8s_exec *e = c->exec;
+	struct child_plan plan;
 	char *out, sub[160] = "";
 	int pipefd[2], status = 0, err;
 	pid_t pid;
 
 	if (!e || (e->have && (!e->expiring || time(NULL) < e->expires)))
 		return 0;
-	if (pipe2(pipefd, O_CLOEXEC))
-		return -errno;
+	if (plan_make(e, &plan))
+		return -ENOMEM;
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		err = -errno;
+		plan_free(&plan);
+		return err;
+	}
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
 		close(pipefd[0]);
 		close(pipefd[1]);
+		plan_free(&plan);
 		return err;
 	}
 	if (pid == 0)
-		run_child(e, pipefd[1]);
+		run_child(&plan, pipefd[1]);
+	plan_free(&plan);
 	close(pipefd[1]);
 	out = read_all(pipefd[0], sub, sizeof(sub));
 	close(pipefd[0]);
