@@ -419,6 +419,23 @@ static void test_cluster_compiles(void **state)
 	assert_non_null(s);
 	dest_endpoints(&t.img, s, 0, eps, sizeof(eps));
 	assert_string_equal(eps, "10.244.1.20:8080");
+	/* dual stack: the IPv6 cluster IP is a service key of its own family,
+	 * routed 90/10 like the IPv4 one (its endpoint has no pod, so no
+	 * labels: neither subset holds it, as in Istio) */
+	{
+		struct svc_key k6 = ptest_key("0.0.0.0", 9080);
+		size_t i;
+
+		s = NULL;
+		assert_int_equal(inet_pton(AF_INET6, "fd00:10:96::a", k6.addr), 1);
+		k6.family = BPFMESH_AF_INET6;
+		for (i = 0; i < t.img.n_services; i++)
+			if (!memcmp(&t.img.services[i].key, &k6, sizeof(k6)))
+				s = &t.img.services[i];
+		assert_non_null(s);
+		assert_int_equal(s->val.n_dests, 2);
+		assert_int_equal(s->val.dests[0].cum_weight * 10, s->val.total_weight * 9);
+	}
 	ptest_free(&t);
 	k8s_docs_free(&d);
 	cluster_free(&o);
