@@ -1485,11 +1485,11 @@ static const char *kept_new_picks(struct choose *c, struct pfile **changed, size
 	return why;
 }
 
-static int pick_pos_cmp(const void *x, const void *y);
-
 /* The last choice's other picks, their places renumbered (files may have
- * come or gone), merged with c->now: input order. */
-static bool kept_merge(struct choose *c)
+ * come or gone), merged with c->now: input order. Why not: the unchanged
+ * files changed their order (in-memory documents may), which can change
+ * who is older in a conflict, and the order of the reports. */
+static const char *kept_merge(struct choose *c)
 {
 	const struct choice_index *ci = c->st->ci;
 	size_t i, j = 0;
@@ -1497,7 +1497,7 @@ static bool kept_merge(struct choose *c)
 
 	c->picks = malloc((ci->n_picks + c->n_now + 1) * sizeof(*c->picks));
 	if (!c->picks)
-		return false;
+		return "out of memory";
 	for (i = 0; i < ci->n_picks; i++) {
 		struct pick p = ci->picks[i];
 
@@ -1511,9 +1511,7 @@ static bool kept_merge(struct choose *c)
 	}
 	while (j < c->n_now)
 		c->picks[c->n_picks++] = c->now[j++];
-	if (!sorted) /* never seen: files keep their order */
-		qsort(c->picks, c->n_picks, sizeof(*c->picks), pick_pos_cmp);
-	return true;
+	return sorted ? NULL : "the files' order changed";
 }
 
 /*
@@ -1577,7 +1575,9 @@ static const char *choose_kept(struct choose *c)
 	for (i = 0; !why && i < c->n_now; i++)
 		if (!ci_index_pick(ci, &c->now[i], true))
 			why = "out of memory or a destination host too long";
-	if (!why && (!kept_merge(c) || !ci_put_rejects(ci, c->rep)))
+	if (!why)
+		why = kept_merge(c);
+	if (!why && !ci_put_rejects(ci, c->rep))
 		why = "out of memory";
 	free(changed);
 	if (why) {
@@ -2309,6 +2309,8 @@ int policy_store_preread(struct policy_store *st, const char *const *paths, size
 	size_t n;
 	int ret = 2;
 
+	if (st->ci) /* it no longer knows which files the last choice read */
+		st->ci->valid = false;
 	if (!policy_files_collect(&fl, paths, n_paths, &dl)) {
 		ret = store_read(st, &fl, NULL, NULL, NULL, 0, &files, &n) ? 0 : 1;
 		if (ret == 0) {
