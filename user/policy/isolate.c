@@ -353,9 +353,11 @@ static bool rep_grow(struct policy_report *rep)
 {
 	struct res_report *v;
 
-	if (rep->n % 64)
+	/* Room doubles at 64, 128, 256...: every resource is reported at
+	 * every compile. */
+	if (rep->n && (rep->n < 64 || (rep->n & (rep->n - 1))))
 		return true;
-	v = realloc(rep->v, (rep->n + 64) * sizeof(*v));
+	v = realloc(rep->v, (rep->n ? rep->n * 2 : 64) * sizeof(*v));
 	if (!v)
 		return false;
 	rep->v = v;
@@ -1360,21 +1362,18 @@ static bool ci_put_rejects(const struct choice_index *ci, struct policy_report *
 	return true;
 }
 
-/* Keep this choice's picks (in input order) for the next reload. */
-static bool ci_keep_picks(struct choice_index *ci, const struct pick *picks, size_t n)
+/* Keep this choice's picks (in input order) for the next reload: the
+ * index takes c's array. */
+static void ci_keep_picks(struct choice_index *ci, struct choose *c)
 {
-	struct pick *v = malloc((n ? n : 1) * sizeof(*v));
 	size_t i;
 
-	if (!v)
-		return false;
-	memcpy(v, picks, n * sizeof(*v));
-	for (i = 0; i < n; i++)
-		v[i].pf->refs++;
+	for (i = 0; i < c->n_picks; i++)
+		c->picks[i].pf->refs++;
 	ci_picks_release(ci);
-	ci->picks = v;
-	ci->n_picks = n;
-	return true;
+	ci->picks = c->picks;
+	ci->n_picks = c->n_picks;
+	c->picks = NULL;
 }
 
 /* More resources in the changed files than this share of the picks: the
@@ -2376,11 +2375,11 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 		bpfmesh_image_free(img);
 		goto oom;
 	}
-	if (st->ci && st->ci->valid)
-		st->ci->valid = ret == 0 && ci_keep_picks(st->ci, c.picks, c.n_picks);
+	report_in_force(&c);
+	if (st->ci && (st->ci->valid = st->ci->valid && ret == 0))
+		ci_keep_picks(st->ci, &c);
 	if (st->ci)
 		st->ci->committed = false;
-	report_in_force(&c);
 	goto out;
 oom:
 	diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory while reading the policy");
