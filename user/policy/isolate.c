@@ -389,18 +389,6 @@ static size_t rep_add(struct policy_report *rep, const char *kind, const char *n
 	return ++rep->n;
 }
 
-/* A resource in force: its strings are borrowed (res_report.borrowed). */
-static void rep_add_in_force(struct policy_report *rep, struct resource *r)
-{
-	if (!rep_grow(rep))
-		return;
-	rep->v[rep->n++] = (struct res_report){
-		.kind = (char *)r->kind, .ns = (char *)(r->ns ? r->ns : ""),
-		.name = (char *)r->name, .file = (char *)r->src.file, .line = r->src.line,
-		.borrowed = true,
-	};
-	rep->n_applied++;
-}
 
 static char *pdoc_reason(const struct pfile *pf, const struct pdoc *pd)
 {
@@ -460,6 +448,13 @@ struct pick {
 	size_t report; /* index + 1 of its rejection report; 0: none */
 	bool dropped;  /* lost a conflict with nothing to fall back on */
 	bool conflict; /* in a VIP:port conflict, won or lost */
+	/* What its report shows, copied from res once (pick_show): reporting
+	 * every resource in force then reads the picks, not 30,000 resources
+	 * spread over the arenas. */
+	struct {
+		const char *kind, *ns, *name, *file;
+		unsigned int line;
+	} shown;
 };
 
 struct choose {
@@ -501,6 +496,17 @@ static int age_cmp(const struct resource *a, uint64_t seen_a, uint64_t pos_a,
 	if ((c = strcmp(a->name, b->name)) || (c = strcmp(a->ns, b->ns)))
 		return c;
 	return pos_a < pos_b ? -1 : pos_a > pos_b;
+}
+
+static void pick_show(struct pick *p)
+{
+	const struct resource *r = p->res;
+
+	p->shown.kind = r->kind;
+	p->shown.ns = r->ns ? r->ns : "";
+	p->shown.name = r->name;
+	p->shown.file = r->src.file;
+	p->shown.line = r->src.line;
 }
 
 static bool choose_add_pick(struct choose *c, const struct pick *p)
@@ -1472,11 +1478,12 @@ static const char *kept_new_picks(struct choose *c, struct pfile **changed, size
 				pd->seen = seen_get(c->st->seen, pd->key, pf->path,
 						    kept_seen(c, &was_keys, &new_paths, pd->key,
 							      pf->path)) + 1;
-			c->now[c->n_now++] = (struct pick){
+			c->now[c->n_now] = (struct pick){
 				.key = pd->key, .pf = pf, .res = pd->md->res,
 				.pos = (uint64_t)pf->index << 32 | d, .seen = pd->seen, .at = pf,
 				.cand = pd->md->res,
 			};
+			pick_show(&c->now[c->n_now++]);
 		}
 	}
 	hmap_free(&was_keys);
@@ -1599,23 +1606,27 @@ static const char *choose_kept(struct choose *c)
 static bool choose_run(struct choose *c)
 {
 	struct policy_store *st = c->st;
-	const char *why;
+	const char *why = "no index";
 	bool had = false;
+	size_t i;
 
-	if (st->no_index)
-		return choose_all(c);
-	if (!st->ci && !(st->ci = calloc(1, sizeof(*st->ci))))
-		return false;
-	had = st->ci->valid && st->ci->committed;
-	why = choose_kept(c);
-	st->timing.choose_kept = why == NULL;
-	if (!why)
-		return true;
-	st->timing.choose_why = why;
-	st->timing.choose_fallbacks += had;
+	if (!st->no_index) {
+		if (!st->ci && !(st->ci = calloc(1, sizeof(*st->ci))))
+			return false;
+		had = st->ci->valid && st->ci->committed;
+		why = choose_kept(c);
+		st->timing.choose_kept = why == NULL;
+		if (!why)
+			return true;
+		st->timing.choose_why = why;
+		st->timing.choose_fallbacks += had;
+	}
 	if (!choose_all(c))
 		return false;
-	st->ci->valid = ci_rebuild(c) && ci_keep_rejects(st->ci, c->rep);
+	for (i = 0; i < c->n_picks; i++)
+		pick_show(&c->picks[i]);
+	if (!st->no_index)
+		st->ci->valid = ci_rebuild(c) && ci_keep_rejects(st->ci, c->rep);
 	return true;
 }
 
@@ -2201,15 +2212,23 @@ static bool pending_set(struct policy_store *st, struct choose *c)
 	return true;
 }
 
+/* Every resource in force: its strings are borrowed (res_report.borrowed). */
 static void report_in_force(struct choose *c)
 {
+	struct policy_report *rep = c->rep;
 	size_t i;
 
 	for (i = 0; i < c->n_picks; i++) {
 		const struct pick *p = &c->picks[i];
 
-		if (!p->dropped && !p->report)
-			rep_add_in_force(c->rep, p->res);
+		if (p->dropped || p->report || !rep_grow(rep))
+			continue;
+		rep->v[rep->n++] = (struct res_report){
+			.kind = (char *)p->shown.kind, .ns = (char *)p->shown.ns,
+			.name = (char *)p->shown.name, .file = (char *)p->shown.file,
+			.line = p->shown.line, .borrowed = true,
+		};
+		rep->n_applied++;
 	}
 }
 
