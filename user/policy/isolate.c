@@ -467,7 +467,7 @@ struct choose {
 	struct hmap lg_by_key; /* key -> index into st->lg */
 	struct hmap paths;     /* path -> index into files */
 	struct pick *picks;
-	size_t n_picks;
+	size_t n_picks, cap_picks;
 	struct policy_report *rep;
 	bool kept;            /* choose_kept chose: picks are in input order */
 	struct pick *was;     /* choose_kept: the picks of the changed files before */
@@ -517,6 +517,7 @@ static bool choose_add_pick(struct choose *c, const struct pick *p)
 		if (!v)
 			return false;
 		c->picks = v;
+		c->cap_picks = c->n_picks + 256;
 	}
 	c->picks[c->n_picks++] = *p;
 	return true;
@@ -960,7 +961,12 @@ struct choice_index {
 	char **strs; /* the three maps' keys, owned: one per key ever seen */
 	size_t n_strs, cap_strs;
 	struct pick *picks; /* the last choice, input order; each holds its file */
-	size_t n_picks;
+	size_t n_picks, cap_picks;
+	/* The array before, kept for the next kept choice: an agent that
+	 * gives freed memory back after each apply (malloc_trim) would make
+	 * it fault in megabytes of fresh pages at every reload otherwise. */
+	struct pick *spare;
+	size_t cap_spare;
 	struct res_report *rejects; /* its rejection reports, in order */
 	size_t n_rejects;
 };
@@ -1234,6 +1240,7 @@ static void ci_picks_release(struct choice_index *ci)
 	free(ci->picks);
 	ci->picks = NULL;
 	ci->n_picks = 0;
+	ci->cap_picks = 0;
 }
 
 static void ci_rejects_release(struct choice_index *ci)
@@ -1253,6 +1260,7 @@ static void choice_index_free(struct choice_index *ci)
 		return;
 	ci_picks_release(ci);
 	ci_rejects_release(ci);
+	free(ci->spare);
 	for (i = 0; i < ci->n_lists; i++)
 		free(ci->lists[i].v);
 	free(ci->lists);
@@ -1372,13 +1380,24 @@ static bool ci_put_rejects(const struct choice_index *ci, struct policy_report *
  * index takes c's array. */
 static void ci_keep_picks(struct choice_index *ci, struct choose *c)
 {
-	size_t i;
+	struct pick *old = ci->picks;
+	size_t i, cap = ci->cap_picks;
 
 	for (i = 0; i < c->n_picks; i++)
 		c->picks[i].pf->refs++;
-	ci_picks_release(ci);
+	ci->picks = NULL; /* kept as the spare, not freed */
+	for (i = 0; i < ci->n_picks; i++)
+		pfile_unref(old[i].pf);
+	if (old && cap > ci->cap_spare) {
+		free(ci->spare);
+		ci->spare = old;
+		ci->cap_spare = cap;
+	} else {
+		free(old);
+	}
 	ci->picks = c->picks;
 	ci->n_picks = c->n_picks;
+	ci->cap_picks = c->cap_picks;
 	c->picks = NULL;
 }
 
@@ -1497,13 +1516,20 @@ static const char *kept_new_picks(struct choose *c, struct pfile **changed, size
  * who is older in a conflict, and the order of the reports. */
 static const char *kept_merge(struct choose *c)
 {
-	const struct choice_index *ci = c->st->ci;
+	struct choice_index *ci = c->st->ci;
 	size_t i, j = 0;
 	bool sorted = true;
 
-	c->picks = malloc((ci->n_picks + c->n_now + 1) * sizeof(*c->picks));
+	if (ci->cap_spare >= ci->n_picks + c->n_now + 1) {
+		c->picks = ci->spare; /* c owns it now */
+		ci->spare = NULL;
+		ci->cap_spare = 0;
+	} else {
+		c->picks = malloc((ci->n_picks + c->n_now + 1) * sizeof(*c->picks));
+	}
 	if (!c->picks)
 		return "out of memory";
+	c->cap_picks = ci->n_picks + c->n_now + 1;
 	for (i = 0; i < ci->n_picks; i++) {
 		struct pick p = ci->picks[i];
 
@@ -2179,12 +2205,17 @@ static int incr_try(struct choose *c, struct diag_list *dl, struct bpfmesh_image
 	return ret;
 }
 
-static void lg_release(struct lg_entry *v, size_t n)
+static void lg_unref(struct lg_entry *v, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		pfile_unref(v[i].pf);
+}
+
+static void lg_release(struct lg_entry *v, size_t n)
+{
+	lg_unref(v, n);
 	free(v);
 }
 
@@ -2193,9 +2224,15 @@ static bool pending_set(struct policy_store *st, struct choose *c)
 {
 	size_t i, n = 0;
 
-	lg_release(st->pending, st->n_pending);
-	st->pending = calloc(c->n_picks ? c->n_picks : 1, sizeof(*st->pending));
+	/* The array is reused (policy_store_commit): fresh pages at every
+	 * reload cost more than filling them. */
+	lg_unref(st->pending, st->n_pending);
 	st->n_pending = 0;
+	if (st->cap_pending < c->n_picks + 1) {
+		free(st->pending);
+		st->pending = malloc((c->n_picks + 1) * sizeof(*st->pending));
+		st->cap_pending = st->pending ? c->n_picks + 1 : 0;
+	}
 	st->have_pending = false;
 	if (!st->pending)
 		return false;
@@ -2420,18 +2457,25 @@ out:
 
 void policy_store_commit(struct policy_store *st)
 {
+	struct lg_entry *spare;
+	size_t cap;
+
 	if (!st->have_pending)
 		return;
 	if (st->ci)
 		st->ci->committed = st->ci->valid; /* its picks are the last good now */
 	st->have_base = false; /* the caller keeps no image for us */
-	lg_release(st->lg, st->n_lg);
+	spare = st->lg;
+	cap = st->cap_lg;
+	lg_unref(st->lg, st->n_lg);
 	diag_free(&st->cdl);
 	st->cdl = st->pending_cdl;
 	memset(&st->pending_cdl, 0, sizeof(st->pending_cdl));
 	st->lg = st->pending;
 	st->n_lg = st->n_pending;
-	st->pending = NULL;
+	st->cap_lg = st->cap_pending;
+	st->pending = spare; /* the next pending_set fills it */
+	st->cap_pending = cap;
 	st->n_pending = 0;
 	st->have_pending = false;
 }

@@ -98,6 +98,7 @@ struct policy_store {
 	size_t n_lg;
 	struct lg_entry *pending; /* the last compile's, until policy_store_commit */
 	size_t n_pending;
+	size_t cap_lg, cap_pending; /* the two arrays are swapped, not freed */
 	bool have_pending;
 	struct seen_map *seen; /* first sightings of (resource, file) */
 	/* The last choice and its indexes (isolate.c, choose_kept): a reload
