@@ -958,7 +958,7 @@ struct choice_index {
 	struct host_list *lists;
 	size_t n_lists, cap_lists;
 	struct host_list wild_vs, wild_dr, wes; /* wildcard hosts; every WorkloadEntry */
-	char **strs; /* the three maps' keys, owned: one per key ever seen */
+	char **strs; /* the three maps' keys, owned (ci_clear frees them) */
 	size_t n_strs, cap_strs;
 	struct pick *picks; /* the last choice, input order; each holds its file */
 	size_t n_picks, cap_picks;
@@ -1252,43 +1252,40 @@ static void ci_rejects_release(struct choice_index *ci)
 	ci->n_rejects = 0;
 }
 
-static void choice_index_free(struct choice_index *ci)
+/* Empty the three indexes, their keys too: what a full choice builds
+ * again holds only what is defined now (keys, VIP:ports and hosts gone
+ * since do not pile up). */
+static void ci_clear(struct choice_index *ci)
 {
 	size_t i;
 
+	for (i = 0; i < ci->n_lists; i++)
+		free(ci->lists[i].v);
+	for (i = 0; i < ci->n_strs; i++)
+		free(ci->strs[i]);
+	hmap_free(&ci->keys);
+	hmap_free(&ci->claims);
+	hmap_free(&ci->hosts);
+	ci->n_strs = ci->n_slots = ci->n_cslots = ci->n_lists = 0;
+	ci->wild_vs.n = ci->wild_dr.n = ci->wes.n = 0;
+}
+
+static void choice_index_free(struct choice_index *ci)
+{
 	if (!ci)
 		return;
 	ci_picks_release(ci);
 	ci_rejects_release(ci);
 	free(ci->spare);
-	for (i = 0; i < ci->n_lists; i++)
-		free(ci->lists[i].v);
+	ci_clear(ci);
 	free(ci->lists);
 	free(ci->wild_vs.v);
 	free(ci->wild_dr.v);
 	free(ci->wes.v);
-	for (i = 0; i < ci->n_strs; i++)
-		free(ci->strs[i]);
 	free(ci->strs);
 	free(ci->slots);
 	free(ci->cslots);
-	hmap_free(&ci->keys);
-	hmap_free(&ci->claims);
-	hmap_free(&ci->hosts);
 	free(ci);
-}
-
-static void ci_clear(struct choice_index *ci)
-{
-	size_t i;
-
-	for (i = 0; i < ci->n_slots; i++)
-		ci->slots[i] = (struct key_slot){ 0 };
-	for (i = 0; i < ci->n_cslots; i++)
-		ci->cslots[i] = (struct claim_slot){ 0 };
-	for (i = 0; i < ci->n_lists; i++)
-		ci->lists[i].n = 0;
-	ci->wild_vs.n = ci->wild_dr.n = ci->wes.n = 0;
 }
 
 static bool ci_troubled(const struct pick *p)
