@@ -506,6 +506,8 @@ static void run_seed(unsigned int seed, int edits, bool bufs)
 	/* Most edits change clean resources only: the last choice is kept
 	 * (conflicts, rejections and what they touch are chosen in full). */
 	assert_true(ls.kept * 3 > ls.compiles);
+	/* Every other choice after the first was a full one, counted. */
+	assert_int_equal(ls.incr.timing.choose_fallbacks + ls.kept + 1, ls.compiles);
 	policy_store_free(&ls.incr);
 	bpfmesh_image_free(&ls.in_force);
 	policy_store_free(&ls.full);

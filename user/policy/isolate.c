@@ -2388,7 +2388,8 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 
 	memset(img, 0, sizeof(*img));
 	memset(rep, 0, sizeof(*rep));
-	st->timing = (struct policy_timing){ .fallbacks = st->timing.fallbacks };
+	st->timing = (struct policy_timing){ .fallbacks = st->timing.fallbacks,
+					     .choose_fallbacks = st->timing.choose_fallbacks };
 	free(st->pending_from_base);
 	st->pending_from_base = NULL;
 	st->n_pending_sets = 0;
