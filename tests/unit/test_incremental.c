@@ -5,14 +5,18 @@
  * byte (image_bytes.h).
  *
  * Two stores read one directory in lockstep: one commits with its image,
- * so its next compile may be incremental, the other commits without, so
- * it always compiles in full. Both make the same choices (last good
- * versions, first sightings, conflicts); only the compile differs, and
- * both must report the same diagnostics. A
+ * so its next compile may be incremental, and chooses by the last choice
+ * where it can (isolate.c, choose_kept); the other commits without and
+ * chooses in full every time (no_index), so it always compiles in full.
+ * Both must make the same choices (last good versions, first sightings,
+ * conflicts), give the same image and report the same diagnostics and
+ * the same resources applied and rejected. A
  * seeded random sequence of edits runs: weights, subsets, destinations on
  * other services, endpoints added and removed, a resource rejected then
  * fixed, a VIP conflict appearing and disappearing, files deleted and
- * written again, a wildcard DestinationRule (a fallback). The same runs
+ * written again, a wildcard DestinationRule (a fallback), a VIP moved
+ * from one ServiceEntry to another in one reload, a ServiceEntry made
+ * invalid then valid again, a file renamed. The same runs
  * with the files handed over as in-memory documents, as the Kubernetes
  * source hands over its objects.
  */
@@ -48,6 +52,8 @@ struct svc_state {
 	int n_eps;     /* 1..6, versions v1, v2, v3 in turn */
 	bool dr_v3;    /* the DestinationRule defines v3 too */
 	bool vs_bad;   /* written with a negative weight: rejected */
+	bool se_bad;   /* written with port 0: rejected */
+	bool se_moved; /* its file renamed: se-NN-moved.yaml */
 	struct dest dests[MAX_DESTS];
 	int n_dests;
 };
@@ -87,13 +93,18 @@ static void drop(const struct world *w, const char *name)
 	unlink(path);
 }
 
+static void se_name(const struct world *w, int i, char *name, size_t len)
+{
+	snprintf(name, len, "se-%02d%s.yaml", i, w->s[i].se_moved ? "-moved" : "");
+}
+
 static void write_se(const struct world *w, int i)
 {
 	const struct svc_state *s = &w->s[i];
 	char buf[2048], name[32];
 	int n, e;
 
-	snprintf(name, sizeof(name), "se-%02d.yaml", i);
+	se_name(w, i, name, sizeof(name));
 	if (!s->se) {
 		drop(w, name);
 		return;
@@ -105,9 +116,9 @@ static void write_se(const struct world *w, int i)
 		     "spec:\n"
 		     "  hosts: [s%d.default.svc.cluster.local]\n"
 		     "  addresses: [127.100.%d.1]\n"
-		     "  ports: [{number: 80, name: tcp, protocol: TCP}]\n"
+		     "  ports: [{number: %d, name: tcp, protocol: TCP}]\n"
 		     "  resolution: STATIC\n"
-		     "  endpoints:\n", i, i, s->vip);
+		     "  endpoints:\n", i, i, s->vip, s->se_bad ? 0 : 80);
 	for (e = 0; e < s->n_eps; e++)
 		n += snprintf(buf + n, sizeof(buf) - n,
 			      "  - {address: 127.1.%d.%d, labels: {version: v%d}, weight: %d}\n",
@@ -209,7 +220,7 @@ static const char *random_edit(struct world *w)
 	int i = rnd(w, N_SVC), j = rnd(w, N_SVC);
 	struct svc_state *s = &w->s[i];
 
-	switch (rnd(w, 11)) {
+	switch (rnd(w, 15)) {
 	case 0: /* a weight */
 		s->vs = true;
 		s->vs_bad = false;
@@ -270,6 +281,33 @@ static const char *random_edit(struct world *w)
 		w->s[j].se = true;
 		write_se(w, j);
 		return "two files";
+	case 11: /* a VIP moved: i gives its own up, j takes it, one reload */
+		if (i == j || !s->se || s->vip != i)
+			return "nothing";
+		s->vip = N_SVC + i; /* one nobody claims */
+		write_se(w, i);
+		w->s[j].se = true;
+		w->s[j].vip = i;
+		write_se(w, j);
+		return "vip moved";
+	case 12: /* a ServiceEntry rejected (last good stays), or fixed */
+		s->se = true;
+		s->se_bad = !s->se_bad;
+		write_se(w, i);
+		return s->se_bad ? "se rejected" : "se fixed";
+	case 13: { /* a file renamed, its content the same */
+		char from[256], to[256], name[32];
+
+		if (!s->se)
+			return "nothing";
+		se_name(w, i, name, sizeof(name));
+		snprintf(from, sizeof(from), "%s/%s", w->dir, name);
+		s->se_moved = !s->se_moved;
+		se_name(w, i, name, sizeof(name));
+		snprintf(to, sizeof(to), "%s/%s", w->dir, name);
+		assert_int_equal(rename(from, to), 0);
+		return "renamed";
+	}
 	default: /* an unchanged file written again (a new inode) */
 		if (s->se)
 			write_se(w, i);
@@ -302,7 +340,7 @@ static void world_init(struct world *w, unsigned int seed)
 struct lockstep {
 	struct policy_store incr, full;
 	struct bpfmesh_image in_force; /* the incremental store's committed image */
-	size_t incremental, fallbacks, compiles;
+	size_t incremental, fallbacks, compiles, kept;
 	bool bufs; /* documents in memory (the Kubernetes source), not files */
 };
 
@@ -355,6 +393,21 @@ static void docs_free(struct docs *d)
 
 /* bufs: read dir's files and hand them over as documents, not as a path. */
 /* diags: the compile's diagnostics as diag_print prints them (malloc'd). */
+/* The report as text, one resource a line. */
+static void report_text(const struct policy_report *rep, FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "applied %zu rejected %zu\n", rep->n_applied, rep->n_rejected);
+	for (i = 0; i < rep->n; i++) {
+		const struct res_report *r = &rep->v[i];
+
+		fprintf(f, "%s %s/%s %s:%u%s%s %s\n", r->kind, r->ns, r->name, r->file, r->line,
+			r->rejected ? " rejected" : "", r->last_good ? " last-good" : "",
+			r->diag ? r->diag : "");
+	}
+}
+
 static int compile_one(struct policy_store *st, const char *dir, bool bufs,
 		       struct bpfmesh_image *img, char **diags)
 {
@@ -372,11 +425,12 @@ static int compile_one(struct policy_store *st, const char *dir, bool bufs,
 				  (const char *const *)d.names, (const char *const *)d.texts,
 				  d.lens, d.n, &dl, img, &rep);
 	docs_free(&d);
-	policy_report_free(&rep);
 	f = open_memstream(diags, &len);
 	assert_non_null(f);
 	diag_print(&dl, f);
+	report_text(&rep, f);
 	fclose(f);
+	policy_report_free(&rep);
 	diag_free(&dl);
 	return rc;
 }
@@ -393,16 +447,19 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 	rb = compile_one(&ls->full, dir, ls->bufs, &b, &db);
 	if (ra != rb)
 		fail_msg("edit %d (%s): incremental rc %d, full rc %d", n, what, ra, rb);
-	/* The same diagnostics too: the agent logs each once per change. */
+	/* The same diagnostics and reports too: the agent logs each once per
+	 * change, and reports what is applied and rejected. */
 	if (strcmp(da, db)) {
 		fprintf(stderr, "--- incremental\n%s--- full\n%s", da, db);
-		fail_msg("edit %d (%s): diagnostics differ", n, what);
+		fail_msg("edit %d (%s, choice %s): diagnostics or reports differ", n, what,
+			 ls->incr.timing.choose_kept ? "kept" : "full");
 	}
 	free(da);
 	free(db);
 	ls->compiles++;
 	if (ra == 0) {
 		ls->incremental += ls->incr.timing.incremental;
+		ls->kept += ls->incr.timing.choose_kept;
 		ba = image_bytes(&a, &la);
 		bb = image_bytes(&b, &lb);
 		assert_non_null(ba);
@@ -427,7 +484,7 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 
 static void run_seed(unsigned int seed, int edits, bool bufs)
 {
-	struct lockstep ls = { .bufs = bufs };
+	struct lockstep ls = { .bufs = bufs, .full = { .no_index = true } };
 	struct world w;
 	const char *what;
 	int n;
@@ -439,12 +496,18 @@ static void run_seed(unsigned int seed, int edits, bool bufs)
 		what = random_edit(&w);
 		step(&ls, w.dir, n, what);
 	}
-	print_message("seed %u%s: %zu compiles, %zu incremental, %zu fallbacks\n", seed, bufs ? " (documents)" : "",
-		      ls.compiles, ls.incremental, ls.fallbacks);
+	print_message("seed %u%s: %zu compiles, %zu incremental, %zu fallbacks, %zu chosen "
+		      "by the last choice\n", seed, bufs ? " (documents)" : "", ls.compiles,
+		      ls.incremental, ls.fallbacks, ls.kept);
 	/* Most edits reach a few hosts: the incremental path must be taken,
 	 * or this test compares a full compile with itself (only a change of
 	 * the wildcard DestinationRule falls back here; INCR_WHY=1 says why). */
 	assert_true(ls.incremental * 4 > ls.compiles * 3);
+	/* Most edits change clean resources only: the last choice is kept
+	 * (conflicts, rejections and what they touch are chosen in full). */
+	assert_true(ls.kept * 3 > ls.compiles);
+	/* Every other choice after the first was a full one, counted. */
+	assert_int_equal(ls.incr.timing.choose_fallbacks + ls.kept + 1, ls.compiles);
 	policy_store_free(&ls.incr);
 	bpfmesh_image_free(&ls.in_force);
 	policy_store_free(&ls.full);
@@ -473,7 +536,7 @@ static void test_random_edits_documents(void **state)
  * by the image in force, not copied. */
 static void test_weight_change_reach(void **state)
 {
-	struct lockstep ls = { 0 };
+	struct lockstep ls = { .full = { .no_index = true } };
 	struct world w;
 	size_t i, lent = 0;
 
@@ -487,6 +550,7 @@ static void test_weight_change_reach(void **state)
 	write_vs(&w, 0);
 	step(&ls, w.dir, 1, "weight");
 	assert_true(ls.incr.timing.incremental);
+	assert_true(ls.incr.timing.choose_kept); /* nothing walked every resource */
 	assert_int_equal(ls.incr.timing.changed, 1);
 	assert_int_equal(ls.incr.timing.hosts, 1);
 	for (i = 0; i < ls.in_force.n_sets; i++)

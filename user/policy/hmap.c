@@ -115,6 +115,16 @@ bool hmap_get_str(const struct hmap *m, const char *key, size_t *val)
 	return hmap_get(m, hash_str(key), key, NULL, true, val);
 }
 
+size_t *hmap_val_str(const struct hmap *m, const char *key)
+{
+	struct hmap_ent *e;
+
+	if (!m->cap)
+		return NULL;
+	e = hmap_slot(m, hash_str(key), key, NULL, true);
+	return ent_used(e) ? &e->val : NULL;
+}
+
 bool hmap_put_ptr(struct hmap *m, const void *a, const void *b, size_t val)
 {
 	bool added;

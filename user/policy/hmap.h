@@ -28,6 +28,8 @@ struct hmap {
 /* Insert if absent. Returns false on allocation failure; *added tells. */
 bool hmap_put_str(struct hmap *m, const char *key, size_t val, bool *added);
 bool hmap_get_str(const struct hmap *m, const char *key, size_t *val);
+/* Where key's value is kept, to change it in place; NULL: absent. */
+size_t *hmap_val_str(const struct hmap *m, const char *key);
 bool hmap_put_ptr(struct hmap *m, const void *a, const void *b, size_t val);
 bool hmap_get_ptr(const struct hmap *m, const void *a, const void *b, size_t *val);
 void hmap_free(struct hmap *m);

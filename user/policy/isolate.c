@@ -51,6 +51,8 @@ struct pfile {
 	unsigned int refs;
 	char *bytes; /* what was parsed, kept for a small file (PFILE_KEEP_BYTES) */
 	size_t n_bytes;
+	size_t index;       /* its place in the input of the compile under way */
+	unsigned char mark; /* choose_kept: FILE_WAS, FILE_KEPT or FILE_NEW */
 };
 
 /* A file read again with the very bytes of its last read keeps that parse
@@ -351,9 +353,11 @@ static bool rep_grow(struct policy_report *rep)
 {
 	struct res_report *v;
 
-	if (rep->n % 64)
+	/* Room doubles at 64, 128, 256...: every resource is reported at
+	 * every compile. */
+	if (rep->n && (rep->n < 64 || (rep->n & (rep->n - 1))))
 		return true;
-	v = realloc(rep->v, (rep->n + 64) * sizeof(*v));
+	v = realloc(rep->v, (rep->n ? rep->n * 2 : 64) * sizeof(*v));
 	if (!v)
 		return false;
 	rep->v = v;
@@ -385,18 +389,6 @@ static size_t rep_add(struct policy_report *rep, const char *kind, const char *n
 	return ++rep->n;
 }
 
-/* A resource in force: its strings are borrowed (res_report.borrowed). */
-static void rep_add_in_force(struct policy_report *rep, struct resource *r)
-{
-	if (!rep_grow(rep))
-		return;
-	rep->v[rep->n++] = (struct res_report){
-		.kind = (char *)r->kind, .ns = (char *)(r->ns ? r->ns : ""),
-		.name = (char *)r->name, .file = (char *)r->src.file, .line = r->src.line,
-		.borrowed = true,
-	};
-	rep->n_applied++;
-}
 
 static char *pdoc_reason(const struct pfile *pf, const struct pdoc *pd)
 {
@@ -450,9 +442,19 @@ struct pick {
 	struct pfile *pf;
 	struct resource *res;
 	uint64_t pos, seen;
+	struct pfile *at; /* the file pos is in: pos moves with its index */
+	const struct resource *cand; /* the definition chosen before VIP:ports */
 	bool from_lg;  /* its last good version, not what the files hold now */
 	size_t report; /* index + 1 of its rejection report; 0: none */
 	bool dropped;  /* lost a conflict with nothing to fall back on */
+	bool conflict; /* in a VIP:port conflict, won or lost */
+	/* What its report shows, copied from res once (pick_show): reporting
+	 * every resource in force then reads the picks, not 30,000 resources
+	 * spread over the arenas. */
+	struct {
+		const char *kind, *ns, *name, *file;
+		unsigned int line;
+	} shown;
 };
 
 struct choose {
@@ -465,8 +467,15 @@ struct choose {
 	struct hmap lg_by_key; /* key -> index into st->lg */
 	struct hmap paths;     /* path -> index into files */
 	struct pick *picks;
-	size_t n_picks;
+	size_t n_picks, cap_picks;
 	struct policy_report *rep;
+	bool kept;            /* choose_kept chose: picks are in input order */
+	struct pick *was;     /* choose_kept: the picks of the changed files before */
+	size_t n_was;
+	struct pick *now;     /* ... and after */
+	size_t n_now;
+	struct pfile **old;   /* the files of the last read (FILE_WAS) */
+	size_t n_old;
 };
 
 /*
@@ -489,6 +498,17 @@ static int age_cmp(const struct resource *a, uint64_t seen_a, uint64_t pos_a,
 	return pos_a < pos_b ? -1 : pos_a > pos_b;
 }
 
+static void pick_show(struct pick *p)
+{
+	const struct resource *r = p->res;
+
+	p->shown.kind = r->kind;
+	p->shown.ns = r->ns ? r->ns : "";
+	p->shown.name = r->name;
+	p->shown.file = r->src.file;
+	p->shown.line = r->src.line;
+}
+
 static bool choose_add_pick(struct choose *c, const struct pick *p)
 {
 	if (c->n_picks % 256 == 0) {
@@ -497,6 +517,7 @@ static bool choose_add_pick(struct choose *c, const struct pick *p)
 		if (!v)
 			return false;
 		c->picks = v;
+		c->cap_picks = c->n_picks + 256;
 	}
 	c->picks[c->n_picks++] = *p;
 	return true;
@@ -618,11 +639,12 @@ static bool choose_key(struct choose *c, size_t first)
 	}
 	if (win)
 		p = (struct pick){ .key = win->pd->key, .pf = win->pf, .res = win->pd->md->res,
-				   .pos = win->pos, .seen = win->pd->seen };
+				   .pos = win->pos, .seen = win->pd->seen, .at = win->pf,
+				   .cand = win->pd->md->res };
 	else if (lg)
 		p = (struct pick){ .key = lg->key, .pf = lg->pf, .res = lg->res,
 				   .pos = c->occs[first].pos, .seen = lg->seen, .from_lg = true,
-				   .report = report };
+				   .report = report, .at = c->occs[first].pf };
 	else
 		return true;
 	return choose_add_pick(c, &p);
@@ -648,7 +670,7 @@ static bool choose_unread_files(struct choose *c)
 			continue;
 		p = (struct pick){ .key = lg->key, .pf = lg->pf, .res = lg->res,
 				   .pos = (uint64_t)f << 32 | lg->res->src.line,
-				   .seen = lg->seen, .from_lg = true };
+				   .seen = lg->seen, .from_lg = true, .at = c->files[f] };
 		ok = choose_add_pick(c, &p);
 	}
 	hmap_free(&failed);
@@ -788,6 +810,9 @@ static void vip_lose(struct choose *c, size_t i, const struct claim *hit, bool f
 	const struct lg_entry *lg = choose_lg(c, p->key);
 	char *why = vip_reason(&c->picks[hit->owner], hit);
 
+	p->conflict = true;
+	c->picks[hit->owner].conflict = true;
+
 	if (first_round && !p->from_lg && lg && lg->res != p->res) {
 		p->report = rep_add(c->rep, p->res->kind, p->res->ns, p->res->name, p->pf->path,
 				    p->res->src.line, why, true, true);
@@ -868,6 +893,764 @@ static bool choose_all(struct choose *c)
 			return false;
 	}
 	return choose_unread_files(c) && choose_vips(c);
+}
+
+/* ---- the choice kept between reloads ------------------------------------- */
+
+/*
+ * The store keeps the last choice (its picks in input order, holding their
+ * files, and its rejection reports) with three indexes over it:
+ *   - keys: each resource key's number of definitions in the files read,
+ *     and whether it is "troubled": defined twice, invalid, put in force
+ *     from its last good version, left out, rejected, or in a VIP:port
+ *     conflict (won or lost);
+ *   - claims: per VIP:port, how many versions that may be in force claim
+ *     it: every ServiceEntry pick's, and a troubled key's definition and
+ *     last good version too (either may end up in force);
+ *   - hosts: per host, the picks in force that define it (ServiceEntry,
+ *     DestinationRule), apply to it (VirtualService hosts) or route to it
+ *     (VirtualService destinations, resolved as compile resolves them).
+ * A reload whose changed files hold only "clean" resources (choose_kept:
+ * each valid, named, defined nowhere else, its key not troubled before,
+ * its VIP:ports claimed by no other version) and whose last choice became
+ * the last good versions (committed) takes the last choice with the
+ * changed files' picks replaced. That is what the full choice gives: a
+ * clean key's pick is its one valid definition, it conflicts with nothing,
+ * and no other key's outcome depends on it (they share no VIP:port, and
+ * their last good versions are the picks they already had). Anything else
+ * is chosen in full, counted, and the indexes are built again.
+ */
+
+/* File marks while choose_kept compares the last read with this one. */
+enum { FILE_WAS = 1, FILE_KEPT, FILE_NEW };
+
+struct key_slot {
+	uint32_t n_defs;
+	bool troubled;
+};
+
+struct claim_slot {
+	uint32_t count;
+	uint64_t op; /* the last count operation: a version counts a VIP:port once */
+};
+
+enum host_role { ROLE_SE, ROLE_DR, ROLE_VS_HOST, ROLE_VS_DEST };
+
+struct host_ent {
+	struct pick p; /* p.pos is refreshed from p.at when used */
+	enum host_role role;
+};
+
+struct host_list {
+	struct host_ent *v;
+	size_t n, cap;
+};
+
+struct choice_index {
+	bool valid;     /* holds the last choice */
+	bool committed; /* and its picks became the last good versions */
+	struct hmap keys, claims, hosts; /* -> index into slots, cslots, lists */
+	struct key_slot *slots;
+	size_t n_slots, cap_slots;
+	struct claim_slot *cslots;
+	size_t n_cslots, cap_cslots;
+	uint64_t op;
+	struct host_list *lists;
+	size_t n_lists, cap_lists;
+	struct host_list wild_vs, wild_dr, wes; /* wildcard hosts; every WorkloadEntry */
+	char **strs; /* the three maps' keys, owned (ci_clear frees them) */
+	size_t n_strs, cap_strs;
+	struct pick *picks; /* the last choice, input order; each holds its file */
+	size_t n_picks, cap_picks;
+	/* The array before, kept for the next kept choice: an agent that
+	 * gives freed memory back after each apply (malloc_trim) would make
+	 * it fault in megabytes of fresh pages at every reload otherwise. */
+	struct pick *spare;
+	size_t cap_spare;
+	struct res_report *rejects; /* its rejection reports, in order */
+	size_t n_rejects;
+};
+
+static bool grow_to(void *vp, size_t *cap, size_t want, size_t size)
+{
+	void **v = vp, *nv;
+	size_t n = *cap ? *cap : 16;
+
+	if (want <= *cap)
+		return true;
+	while (n < want)
+		n *= 2;
+	nv = realloc(*v, n * size);
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = n;
+	return true;
+}
+
+/* key's index in m, added as the next (*n) when absent; SIZE_MAX: out of
+ * memory. The caller has room for index *n. */
+static size_t ci_intern(struct choice_index *ci, struct hmap *m, const char *key, size_t *n,
+			bool *added)
+{
+	size_t v;
+	char *own;
+
+	*added = false;
+	if (hmap_get_str(m, key, &v))
+		return v;
+	if (!grow_to(&ci->strs, &ci->cap_strs, ci->n_strs + 1, sizeof(*ci->strs)) ||
+	    !(own = strdup(key)))
+		return SIZE_MAX;
+	if (!hmap_put_str(m, own, *n, added)) {
+		free(own);
+		return SIZE_MAX;
+	}
+	ci->strs[ci->n_strs++] = own;
+	return (*n)++;
+}
+
+static struct key_slot *ci_key(struct choice_index *ci, const char *key)
+{
+	size_t i;
+	bool added;
+
+	if (!grow_to(&ci->slots, &ci->cap_slots, ci->n_slots + 1, sizeof(*ci->slots)))
+		return NULL;
+	i = ci_intern(ci, &ci->keys, key, &ci->n_slots, &added);
+	if (i == SIZE_MAX)
+		return NULL;
+	if (added)
+		ci->slots[i] = (struct key_slot){ 0 };
+	return &ci->slots[i];
+}
+
+/* Count (delta 1) or uncount (-1) each VIP:port version r claims, once.
+ * *shared: one of them is claimed by another version too (after adding;
+ * before removing). false: out of memory. */
+static bool ci_claims(struct choice_index *ci, const struct resource *r, int delta,
+		      bool *shared)
+{
+	const struct service_entry *se = (const struct service_entry *)r;
+	char key[CLAIM_KEY_LEN];
+	uint64_t op = ++ci->op;
+	struct claim_slot *cs;
+	size_t a, p, i;
+	bool added;
+
+	if (!r || strcmp(r->kind, "ServiceEntry"))
+		return true;
+	for (p = 0; p < se->n_ports; p++) {
+		if (!compile_port_intercepted(se, &se->ports[p]))
+			continue;
+		for (a = 0; a < se->n_addrs; a++) {
+			claim_key(key, &se->addrs[a].ip, se->ports[p].number);
+			if (!grow_to(&ci->cslots, &ci->cap_cslots, ci->n_cslots + 1,
+				     sizeof(*ci->cslots)))
+				return false;
+			i = ci_intern(ci, &ci->claims, key, &ci->n_cslots, &added);
+			if (i == SIZE_MAX)
+				return false;
+			cs = &ci->cslots[i];
+			if (added)
+				*cs = (struct claim_slot){ 0 };
+			if (cs->op == op)
+				continue;
+			cs->op = op;
+			if (delta > 0) {
+				*shared |= ++cs->count > 1;
+			} else {
+				*shared |= cs->count != 1;
+				cs->count -= cs->count > 0;
+			}
+		}
+	}
+	return true;
+}
+
+static struct host_list *ci_host(struct choice_index *ci, const char *host)
+{
+	size_t i;
+	bool added;
+
+	if (!grow_to(&ci->lists, &ci->cap_lists, ci->n_lists + 1, sizeof(*ci->lists)))
+		return NULL;
+	i = ci_intern(ci, &ci->hosts, host, &ci->n_lists, &added);
+	if (i == SIZE_MAX)
+		return NULL;
+	if (added)
+		ci->lists[i] = (struct host_list){ 0 };
+	return &ci->lists[i];
+}
+
+static const struct host_list *ci_host_get(const struct choice_index *ci, const char *host)
+{
+	size_t i;
+
+	return hmap_get_str(&ci->hosts, host, &i) ? &ci->lists[i] : NULL;
+}
+
+static bool hl_add(struct host_list *l, const struct pick *p, enum host_role role)
+{
+	if (!l || !grow_to(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return false;
+	l->v[l->n++] = (struct host_ent){ *p, role };
+	return true;
+}
+
+/* Every entry of version r leaves l (entries are in no order). */
+static void hl_del(struct host_list *l, const struct resource *r)
+{
+	size_t i;
+
+	for (i = 0; l && i < l->n; i++)
+		if (l->v[i].p.res == r)
+			l->v[i--] = l->v[--l->n];
+}
+
+static bool host_is_wild(const char *h)
+{
+	return h[0] == '*';
+}
+
+/* A destination host resolved as compile resolves it (model_resolve_host),
+ * into buf when it is a short name, without an allocation. NULL: too long
+ * to be a host. */
+static const char *dest_host(char *buf, size_t len, const char *host, const char *ns)
+{
+	static const char suffix[] = ".svc.cluster.local";
+	size_t h, n;
+
+	if (strchr(host, '.') || !strcmp(host, "*") || !host[0])
+		return host;
+	h = strlen(host);
+	n = strlen(ns);
+	if (h + 1 + n + sizeof(suffix) > len)
+		return NULL;
+	memcpy(buf, host, h);
+	buf[h] = '.';
+	memcpy(buf + h + 1, ns, n);
+	memcpy(buf + h + 1 + n, suffix, sizeof(suffix));
+	return buf;
+}
+
+/* Call fn for each destination host of vs, resolved (NULL: too long).
+ * Stops at the first false. */
+static bool vs_each_dest(const struct virtual_service *vs,
+			 bool (*fn)(void *ctx, const struct virtual_service *, const char *),
+			 void *ctx)
+{
+	const struct vs_route *sets[2] = { vs->http, vs->tcp };
+	size_t n[2] = { vs->n_http, vs->n_tcp }, s, i, j;
+	char buf[512];
+
+	for (s = 0; s < 2; s++)
+		for (i = 0; i < n[s]; i++)
+			for (j = 0; j < sets[s][i].n_dests; j++) {
+				if (!sets[s][i].dests[j].host)
+					continue;
+				if (!fn(ctx, vs, dest_host(buf, sizeof(buf),
+							   sets[s][i].dests[j].host,
+							   vs->r.ns ? vs->r.ns : "default")))
+					return false;
+			}
+	return true;
+}
+
+struct ci_op {
+	struct choice_index *ci;
+	const struct pick *p;
+	bool add;
+};
+
+static bool ci_route(void *ctx, const struct virtual_service *vs, const char *host)
+{
+	struct ci_op *op = ctx;
+	struct host_list *l;
+
+	(void)vs;
+	if (!host)
+		return false; /* too long: the reach refuses it (incr_reach) */
+	if (!op->add) {
+		hl_del((struct host_list *)ci_host_get(op->ci, host), op->p->res);
+		return true;
+	}
+	l = ci_host(op->ci, host);
+	return hl_add(l, op->p, ROLE_VS_DEST);
+}
+
+static bool ci_place(struct ci_op *op, struct host_list *wild, const char *host,
+		     enum host_role role)
+{
+	struct host_list *l = wild;
+
+	if (!op->add) {
+		hl_del(l ? l : (struct host_list *)ci_host_get(op->ci, host), op->p->res);
+		return true;
+	}
+	return hl_add(l ? l : ci_host(op->ci, host), op->p, role);
+}
+
+/* Put pick p in the host index, or take it out. false: out of memory, or
+ * a destination host too long (the index cannot serve the reach). */
+static bool ci_index_pick(struct choice_index *ci, const struct pick *p, bool add)
+{
+	struct ci_op op = { ci, p, add };
+	const struct resource *r = p->res;
+	bool vs_wild = false;
+	size_t i;
+
+	if (!strcmp(r->kind, "ServiceEntry")) {
+		const struct service_entry *se = (const struct service_entry *)r;
+
+		for (i = 0; i < se->n_hosts; i++)
+			if (!ci_place(&op, NULL, se->hosts[i], ROLE_SE))
+				return false;
+		return true;
+	}
+	if (!strcmp(r->kind, "DestinationRule")) {
+		const char *host = ((const struct dest_rule *)r)->host;
+
+		return ci_place(&op, host_is_wild(host) ? &ci->wild_dr : NULL, host, ROLE_DR);
+	}
+	if (strcmp(r->kind, "VirtualService"))
+		return ci_place(&op, &ci->wes, NULL, ROLE_SE);
+	{
+		const struct virtual_service *vs = (const struct virtual_service *)r;
+
+		for (i = 0; i < vs->n_hosts; i++) {
+			if (host_is_wild(vs->hosts[i])) {
+				if (!vs_wild && !ci_place(&op, &ci->wild_vs, NULL, ROLE_VS_HOST))
+					return false;
+				vs_wild = true;
+			} else if (!ci_place(&op, NULL, vs->hosts[i], ROLE_VS_HOST)) {
+				return false;
+			}
+		}
+		return vs_each_dest(vs, ci_route, &op);
+	}
+}
+
+static void ci_picks_release(struct choice_index *ci)
+{
+	size_t i;
+
+	for (i = 0; i < ci->n_picks; i++)
+		pfile_unref(ci->picks[i].pf);
+	free(ci->picks);
+	ci->picks = NULL;
+	ci->n_picks = 0;
+	ci->cap_picks = 0;
+}
+
+static void ci_rejects_release(struct choice_index *ci)
+{
+	struct policy_report rep = { .v = ci->rejects, .n = ci->n_rejects };
+
+	policy_report_free(&rep);
+	ci->rejects = NULL;
+	ci->n_rejects = 0;
+}
+
+/* Empty the three indexes, their keys too: what a full choice builds
+ * again holds only what is defined now (keys, VIP:ports and hosts gone
+ * since do not pile up). */
+static void ci_clear(struct choice_index *ci)
+{
+	size_t i;
+
+	for (i = 0; i < ci->n_lists; i++)
+		free(ci->lists[i].v);
+	for (i = 0; i < ci->n_strs; i++)
+		free(ci->strs[i]);
+	hmap_free(&ci->keys);
+	hmap_free(&ci->claims);
+	hmap_free(&ci->hosts);
+	ci->n_strs = ci->n_slots = ci->n_cslots = ci->n_lists = 0;
+	ci->wild_vs.n = ci->wild_dr.n = ci->wes.n = 0;
+}
+
+static void choice_index_free(struct choice_index *ci)
+{
+	if (!ci)
+		return;
+	ci_picks_release(ci);
+	ci_rejects_release(ci);
+	free(ci->spare);
+	ci_clear(ci);
+	free(ci->lists);
+	free(ci->wild_vs.v);
+	free(ci->wild_dr.v);
+	free(ci->wes.v);
+	free(ci->strs);
+	free(ci->slots);
+	free(ci->cslots);
+	free(ci);
+}
+
+static bool ci_troubled(const struct pick *p)
+{
+	return p->from_lg || p->dropped || p->report || p->conflict;
+}
+
+/* After a full choice: every index from scratch. */
+static bool ci_rebuild(struct choose *c)
+{
+	struct choice_index *ci = c->st->ci;
+	const struct lg_entry *lg;
+	struct key_slot *ks;
+	bool shared = false;
+	size_t i;
+
+	ci_clear(ci);
+	for (i = 0; i < c->n_occs; i++) {
+		if (!(ks = ci_key(ci, c->occs[i].pd->key)))
+			return false;
+		ks->troubled |= ++ks->n_defs > 1 || !c->occs[i].pd->valid;
+	}
+	for (i = 0; i < c->n_picks; i++) {
+		if (!ci_troubled(&c->picks[i]))
+			continue;
+		if (!(ks = ci_key(ci, c->picks[i].key)))
+			return false;
+		ks->troubled = true;
+	}
+	for (i = 0; i < c->n_picks; i++) {
+		const struct pick *p = &c->picks[i];
+		size_t k;
+
+		if (!ci_claims(ci, p->res, 1, &shared) ||
+		    (!p->dropped && !ci_index_pick(ci, p, true)))
+			return false;
+		if (!hmap_get_str(&ci->keys, p->key, &k) || !ci->slots[k].troubled)
+			continue;
+		lg = choose_lg(c, p->key);
+		if ((p->cand && p->cand != p->res && !ci_claims(ci, p->cand, 1, &shared)) ||
+		    (lg && lg->res != p->res && lg->res != p->cand &&
+		     !ci_claims(ci, lg->res, 1, &shared)))
+			return false;
+	}
+	return true;
+}
+
+/* The last choice's rejection reports, kept (c->rep holds only those now). */
+static bool ci_keep_rejects(struct choice_index *ci, const struct policy_report *rep)
+{
+	struct policy_report copy = { 0 };
+	size_t i;
+
+	ci_rejects_release(ci);
+	for (i = 0; i < rep->n; i++) {
+		const struct res_report *r = &rep->v[i];
+		char *diag = r->diag ? strdup(r->diag) : NULL;
+
+		if ((r->diag && !diag) ||
+		    !rep_add(&copy, r->kind, r->ns, r->name, r->file, r->line, diag,
+			     r->rejected, r->last_good)) {
+			policy_report_free(&copy);
+			return false;
+		}
+	}
+	ci->rejects = copy.v;
+	ci->n_rejects = copy.n;
+	return true;
+}
+
+/* The last choice's rejection reports, as they were. */
+static bool ci_put_rejects(const struct choice_index *ci, struct policy_report *rep)
+{
+	size_t i;
+
+	for (i = 0; i < ci->n_rejects; i++) {
+		const struct res_report *r = &ci->rejects[i];
+		char *diag = r->diag ? strdup(r->diag) : NULL;
+
+		if ((r->diag && !diag) ||
+		    !rep_add(rep, r->kind, r->ns, r->name, r->file, r->line, diag, r->rejected,
+			     r->last_good))
+			return false;
+	}
+	return true;
+}
+
+/* Keep this choice's picks (in input order) for the next reload: the
+ * index takes c's array. */
+static void ci_keep_picks(struct choice_index *ci, struct choose *c)
+{
+	struct pick *old = ci->picks;
+	size_t i, cap = ci->cap_picks;
+
+	for (i = 0; i < c->n_picks; i++)
+		c->picks[i].pf->refs++;
+	ci->picks = NULL; /* kept as the spare, not freed */
+	for (i = 0; i < ci->n_picks; i++)
+		pfile_unref(old[i].pf);
+	if (old && cap > ci->cap_spare) {
+		free(ci->spare);
+		ci->spare = old;
+		ci->cap_spare = cap;
+	} else {
+		free(old);
+	}
+	ci->picks = c->picks;
+	ci->n_picks = c->n_picks;
+	ci->cap_picks = c->cap_picks;
+	c->picks = NULL;
+}
+
+/* More resources in the changed files than this share of the picks: the
+ * full choice costs about as much. */
+#define KEPT_MAX_SHARE 8
+
+/* Why a changed file's resources cannot be chosen by choose_kept; NULL:
+ * they can. */
+static const char *kept_file_refused(const struct pfile *pf)
+{
+	size_t d;
+
+	if (pf->failed)
+		return "a file not read";
+	for (d = 0; d < pf->n_docs; d++) {
+		const struct pdoc *pd = &pf->docs[d];
+
+		if (pd->key ? !pd->valid : pd->md->errors != 0)
+			return "an invalid resource";
+	}
+	return NULL;
+}
+
+/* Count the changed files' definitions out (old) and in (new); why not,
+ * when a key they define is troubled or defined twice. */
+static const char *kept_keys(struct choice_index *ci, struct pfile **changed, size_t n,
+			     bool check_twice)
+{
+	struct key_slot *ks;
+	size_t f, d;
+
+	for (f = 0; f < n; f++)
+		for (d = 0; d < changed[f]->n_docs; d++) {
+			const struct pdoc *pd = &changed[f]->docs[d];
+
+			if (!pd->key)
+				continue;
+			if (!(ks = ci_key(ci, pd->key)))
+				return "out of memory";
+			if (ks->troubled)
+				return "a rejected or conflicting resource changed";
+			if (!check_twice)
+				ks->n_defs += changed[f]->mark == FILE_NEW ? 1 : -1;
+			else if (changed[f]->mark == FILE_NEW && ks->n_defs != 1)
+				return "a resource defined twice";
+		}
+	return NULL;
+}
+
+/* The first sighting of a definition in a changed file, as seen_moved
+ * gives it: its last good version is the pick it had (the last choice is
+ * the last good), inherited when that one's file is gone. */
+static uint64_t kept_seen(struct choose *c, const struct hmap *was_keys,
+			  const struct hmap *new_paths, const char *key, const char *path)
+{
+	const struct pick *lg;
+	size_t i;
+
+	if (!hmap_get_str(was_keys, key, &i))
+		return 0;
+	lg = &c->was[i];
+	if (!strcmp(lg->pf->path, path) || hmap_get_str(new_paths, lg->pf->path, &i))
+		return 0;
+	return lg->seen;
+}
+
+/* The changed files' picks, in input order, into c->now. */
+static const char *kept_new_picks(struct choose *c, struct pfile **changed, size_t n)
+{
+	struct hmap was_keys = { 0 }, new_paths = { 0 };
+	const char *why = NULL;
+	size_t f, d, i, n_docs = 0;
+	bool added;
+
+	for (i = 0; i < c->n_was && !why; i++)
+		if (!hmap_put_str(&was_keys, c->was[i].key, i, &added))
+			why = "out of memory";
+	for (f = 0; f < n && !why; f++) {
+		n_docs += changed[f]->n_docs;
+		if (changed[f]->mark == FILE_NEW &&
+		    !hmap_put_str(&new_paths, changed[f]->path, f, &added))
+			why = "out of memory";
+	}
+	c->now = calloc(n_docs + 1, sizeof(*c->now));
+	if (!c->now)
+		why = "out of memory";
+	for (f = 0; f < n && !why; f++) {
+		struct pfile *pf = changed[f];
+
+		for (d = 0; pf->mark == FILE_NEW && d < pf->n_docs; d++) {
+			struct pdoc *pd = &pf->docs[d];
+
+			if (!pd->key)
+				continue;
+			if (pd->seen == 0)
+				pd->seen = seen_get(c->st->seen, pd->key, pf->path,
+						    kept_seen(c, &was_keys, &new_paths, pd->key,
+							      pf->path)) + 1;
+			c->now[c->n_now] = (struct pick){
+				.key = pd->key, .pf = pf, .res = pd->md->res,
+				.pos = (uint64_t)pf->index << 32 | d, .seen = pd->seen, .at = pf,
+				.cand = pd->md->res,
+			};
+			pick_show(&c->now[c->n_now++]);
+		}
+	}
+	hmap_free(&was_keys);
+	hmap_free(&new_paths);
+	return why;
+}
+
+/* The last choice's other picks, their places renumbered (files may have
+ * come or gone), merged with c->now: input order. Why not: the unchanged
+ * files changed their order (in-memory documents may), which can change
+ * who is older in a conflict, and the order of the reports. */
+static const char *kept_merge(struct choose *c)
+{
+	struct choice_index *ci = c->st->ci;
+	size_t i, j = 0;
+	bool sorted = true;
+
+	if (ci->cap_spare >= ci->n_picks + c->n_now + 1) {
+		c->picks = ci->spare; /* c owns it now */
+		ci->spare = NULL;
+		ci->cap_spare = 0;
+	} else {
+		c->picks = malloc((ci->n_picks + c->n_now + 1) * sizeof(*c->picks));
+	}
+	if (!c->picks)
+		return "out of memory";
+	c->cap_picks = ci->n_picks + c->n_now + 1;
+	for (i = 0; i < ci->n_picks; i++) {
+		struct pick p = ci->picks[i];
+
+		if (p.pf->mark == FILE_WAS)
+			continue;
+		p.pos = (uint64_t)p.at->index << 32 | (uint32_t)p.pos;
+		while (j < c->n_now && c->now[j].pos < p.pos)
+			c->picks[c->n_picks++] = c->now[j++];
+		sorted &= !c->n_picks || c->picks[c->n_picks - 1].pos < p.pos;
+		c->picks[c->n_picks++] = p;
+	}
+	while (j < c->n_now)
+		c->picks[c->n_picks++] = c->now[j++];
+	return sorted ? NULL : "the files' order changed";
+}
+
+/*
+ * Choose by the last choice (see above). NULL: chosen, c->picks in input
+ * order, c->was and c->now what changed; else why not (c's picks and
+ * report untouched; the indexes may be, and are rebuilt by the full
+ * choice). The files read before this reload are marked FILE_WAS.
+ */
+static const char *choose_kept(struct choose *c)
+{
+	struct choice_index *ci = c->st->ci;
+	struct pfile **changed;
+	const char *why = NULL;
+	size_t f, i, n = 0, n_docs = 0;
+	bool shared = false;
+
+	if (!ci->valid || !ci->committed)
+		return ci->valid ? "the last choice was not applied" : "no choice kept";
+	changed = calloc(c->n_files + c->n_old + 1, sizeof(*changed));
+	if (!changed)
+		return "out of memory";
+	for (f = 0; f < c->n_files; f++) {
+		struct pfile *pf = c->files[f];
+
+		pf->mark = pf->mark == FILE_WAS ? FILE_KEPT : FILE_NEW;
+		if (pf->mark == FILE_NEW)
+			changed[n++] = pf;
+	}
+	for (f = 0; f < c->n_old; f++)
+		if (c->old[f]->mark == FILE_WAS)
+			changed[n++] = c->old[f];
+	for (f = 0; f < n && !why; f++) {
+		n_docs += changed[f]->n_docs;
+		why = kept_file_refused(changed[f]);
+	}
+	if (!why && n_docs > ci->n_picks / KEPT_MAX_SHARE + 16)
+		why = "many resources changed";
+	if (!why && !(why = kept_keys(ci, changed, n, false)))
+		why = kept_keys(ci, changed, n, true);
+	if (!why && !(c->was = calloc(n_docs + 1, sizeof(*c->was))))
+		why = "out of memory";
+	for (i = 0; !why && i < ci->n_picks; i++) {
+		const struct pick *p = &ci->picks[i];
+
+		if (p->pf->mark != FILE_WAS)
+			continue;
+		c->was[c->n_was++] = *p;
+		if (!ci_claims(ci, p->res, -1, &shared))
+			why = "out of memory";
+	}
+	if (!why)
+		why = kept_new_picks(c, changed, n);
+	for (i = 0; !why && i < c->n_now; i++)
+		if (!ci_claims(ci, c->now[i].res, 1, &shared))
+			why = "out of memory";
+	if (!why && shared)
+		why = "a VIP:port claimed twice";
+	for (i = 0; !why && i < c->n_was; i++)
+		if (!ci_index_pick(ci, &c->was[i], false))
+			why = "a destination host too long";
+	for (i = 0; !why && i < c->n_now; i++)
+		if (!ci_index_pick(ci, &c->now[i], true))
+			why = "out of memory or a destination host too long";
+	if (!why)
+		why = kept_merge(c);
+	if (!why && !ci_put_rejects(ci, c->rep))
+		why = "out of memory";
+	free(changed);
+	if (why) {
+		ci->valid = false;
+		free(c->picks);
+		c->picks = NULL;
+		c->n_picks = 0;
+		policy_report_free(c->rep);
+		free(c->was);
+		free(c->now);
+		c->was = c->now = NULL;
+		c->n_was = c->n_now = 0;
+	}
+	c->kept = !why;
+	return why;
+}
+
+/* Choose what is in force: by the last choice when it can, else in full,
+ * then the indexes anew. */
+static bool choose_run(struct choose *c)
+{
+	struct policy_store *st = c->st;
+	const char *why = "no index";
+	bool had = false;
+	size_t i;
+
+	if (!st->no_index) {
+		if (!st->ci && !(st->ci = calloc(1, sizeof(*st->ci))))
+			return false;
+		had = st->ci->valid && st->ci->committed;
+		why = choose_kept(c);
+		st->timing.choose_kept = why == NULL;
+		if (!why)
+			return true;
+		st->timing.choose_why = why;
+		st->timing.choose_fallbacks += had;
+	}
+	if (!choose_all(c))
+		return false;
+	for (i = 0; i < c->n_picks; i++)
+		pick_show(&c->picks[i]);
+	if (!st->no_index)
+		st->ci->valid = ci_rebuild(c) && ci_keep_rejects(st->ci, c->rep);
+	return true;
 }
 
 /* ---- compiling what was chosen ------------------------------------------- */
@@ -970,12 +1753,8 @@ struct incr {
 	struct pick *gone;         /* the last good versions replaced or removed */
 	size_t n_gone;
 	const char *why;           /* set: compile in full */
+	struct timespec t0;        /* the start, for timing.reach_ms */
 };
-
-static bool host_is_wild(const char *h)
-{
-	return h[0] == '*';
-}
 
 static bool incr_host(struct incr *in, struct hmap *into, const char *host)
 {
@@ -1022,7 +1801,7 @@ static bool incr_touch(struct incr *in, const struct resource *r)
 }
 
 /* A last good version this compile replaces: what it said goes with it. */
-static bool incr_gone(struct incr *in, const struct lg_entry *lg)
+static bool incr_gone(struct incr *in, const char *key, struct pfile *pf, struct resource *res)
 {
 	struct pick *v;
 
@@ -1034,7 +1813,7 @@ static bool incr_gone(struct incr *in, const struct lg_entry *lg)
 		}
 		in->gone = v;
 	}
-	in->gone[in->n_gone++] = (struct pick){ .key = lg->key, .pf = lg->pf, .res = lg->res };
+	in->gone[in->n_gone++] = (struct pick){ .key = key, .pf = pf, .res = res };
 	return true;
 }
 
@@ -1055,14 +1834,14 @@ static bool incr_changes(struct incr *in)
 			kept[k] = 1;
 			if (c->st->lg[k].res == p->res)
 				continue;
-			ok = incr_touch(in, c->st->lg[k].res) && incr_gone(in, &c->st->lg[k]);
+			ok = incr_touch(in, c->st->lg[k].res) && incr_gone(in, c->st->lg[k].key, c->st->lg[k].pf, c->st->lg[k].res);
 		}
 		ok = ok && incr_touch(in, p->res);
 		in->n_changed++;
 	}
 	for (k = 0; ok && k < c->st->n_lg; k++) {
 		if (!kept[k]) {
-			ok = incr_touch(in, c->st->lg[k].res) && incr_gone(in, &c->st->lg[k]);
+			ok = incr_touch(in, c->st->lg[k].res) && incr_gone(in, c->st->lg[k].key, c->st->lg[k].pf, c->st->lg[k].res);
 			in->n_changed++;
 		}
 	}
@@ -1074,73 +1853,59 @@ static bool incr_changes(struct incr *in)
 	return ok && !in->why;
 }
 
-/* A destination host resolved as compile resolves it (model_resolve_host),
- * into buf when it is a short name: every VirtualService is looked at for
- * each change, so without an allocation. NULL: too long to be a host. */
-static const char *dest_host(char *buf, size_t len, const char *host, const char *ns)
+/* The same from what choose_kept replaced: the last good versions are the
+ * last choice's picks (it was committed), c->was those replaced. */
+static bool incr_changes_kept(struct incr *in)
 {
-	static const char suffix[] = ".svc.cluster.local";
-	size_t h, n;
+	struct choose *c = in->c;
+	unsigned char *matched = calloc(c->n_was + 1, 1);
+	struct hmap was_keys = { 0 };
+	size_t i, k;
+	bool added, ok = matched != NULL;
 
-	if (strchr(host, '.') || !strcmp(host, "*") || !host[0])
-		return host;
-	h = strlen(host);
-	n = strlen(ns);
-	if (h + 1 + n + sizeof(suffix) > len)
-		return NULL;
-	memcpy(buf, host, h);
-	buf[h] = '.';
-	memcpy(buf + h + 1, ns, n);
-	memcpy(buf + h + 1 + n, suffix, sizeof(suffix));
-	return buf;
+	for (i = 0; ok && i < c->n_was; i++)
+		ok = hmap_put_str(&was_keys, c->was[i].key, i, &added);
+	for (i = 0; ok && i < c->n_now; i++) {
+		const struct pick *p = &c->now[i];
+
+		if (hmap_get_str(&was_keys, p->key, &k)) {
+			matched[k] = 1;
+			ok = incr_touch(in, c->was[k].res) &&
+			     incr_gone(in, c->was[k].key, c->was[k].pf, c->was[k].res);
+		}
+		ok = ok && incr_touch(in, p->res);
+		in->n_changed++;
+	}
+	for (k = 0; ok && k < c->n_was; k++) {
+		if (!matched[k]) {
+			ok = incr_touch(in, c->was[k].res) &&
+			     incr_gone(in, c->was[k].key, c->was[k].pf, c->was[k].res);
+			in->n_changed++;
+		}
+	}
+	free(matched);
+	hmap_free(&was_keys);
+	if (!ok && !in->why)
+		in->why = "out of memory";
+	if (ok && in->n_changed > c->n_picks / INCR_MAX_CHANGED_SHARE + 16) {
+		in->why = "many resources changed";
+		ok = false;
+	}
+	return ok && !in->why;
 }
 
-/* Call fn for each destination host of vs, resolved. */
-static bool vs_each_dest(struct incr *in, const struct virtual_service *vs,
-			 bool (*fn)(struct incr *, const struct virtual_service *, const char *))
+static bool incr_dest(void *ctx, const struct virtual_service *vs, const char *host)
 {
-	const struct vs_route *sets[2] = { vs->http, vs->tcp };
-	size_t n[2] = { vs->n_http, vs->n_tcp }, s, i, j;
-	char buf[512];
-	const char *host;
-
-	for (s = 0; s < 2; s++)
-		for (i = 0; i < n[s]; i++)
-			for (j = 0; j < sets[s][i].n_dests; j++) {
-				if (!sets[s][i].dests[j].host)
-					continue;
-				host = dest_host(buf, sizeof(buf), sets[s][i].dests[j].host,
-						 vs->r.ns ? vs->r.ns : "default");
-				if (!host) {
-					in->why = "a destination host too long";
-					return false;
-				}
-				if (!fn(in, vs, host))
-					return false;
-			}
-	return true;
-}
-
-/* A route sending to a host whose sets change: its own hosts recompile. */
-static bool incr_dependent(struct incr *in, const struct virtual_service *vs, const char *host)
-{
-	size_t i, unused;
-
-	if (!hmap_get_str(&in->changed_hosts, host, &unused))
-		return true;
-	for (i = 0; i < vs->n_hosts; i++)
-		if (!incr_host(in, &in->affected, vs->hosts[i]))
-			return false;
-	return true;
-}
-
-static bool incr_dest(struct incr *in, const struct virtual_service *vs, const char *host)
-{
+	struct incr *in = ctx;
 	size_t unused;
 	char *own;
 	bool added;
 
 	(void)vs;
+	if (!host) {
+		in->why = "a destination host too long";
+		return false;
+	}
 	if (hmap_get_str(&in->dests, host, &unused))
 		return true;
 	own = arena_strdup(&in->scratch, host); /* host may be vs_each_dest's buffer */
@@ -1151,72 +1916,109 @@ static bool incr_dest(struct incr *in, const struct virtual_service *vs, const c
 	return true;
 }
 
-static bool vs_applies(const struct incr *in, const struct virtual_service *vs)
-{
-	size_t i, unused;
-
-	for (i = 0; i < vs->n_hosts; i++)
-		if (host_is_wild(vs->hosts[i]) || hmap_get_str(&in->affected, vs->hosts[i], &unused))
-			return true;
-	return false;
-}
+/* Each key of a string map. */
+#define HMAP_EACH_KEY(m, i, key)                                                          \
+	for ((i) = 0; (i) < (m)->cap; (i)++)                                              \
+		if ((m)->v[i].hash && ((key) = (m)->v[i].k1))
 
 /* The affected hosts: those the changes touch, and every host whose routes
- * send to a host whose sets change; then where their routes may send. */
+ * send to a host whose sets change; then where their routes may send (the
+ * routes of an affected host, and every wildcard one). Found in the host
+ * index, not by walking every VirtualService. */
 static bool incr_reach(struct incr *in)
 {
-	const struct choose *c = in->c;
-	size_t i;
+	const struct choice_index *ci = in->c->st->ci;
+	const struct host_list *l;
+	const struct virtual_service *vs;
+	const char *host;
+	size_t i, j, h;
 
 	/* A WorkloadEntry with a cgroup gives identities and routes by source,
 	 * which reach every service. One changed is refused (incr_touch); one
 	 * unchanged gave the base image its identities. */
-	if (c->st->base.n_identities)
+	if (in->c->st->base.n_identities)
 		in->why = "workload identities";
-	for (i = 0; in->changed_hosts.n && i < c->n_picks && !in->why; i++) {
-		const struct pick *p = &c->picks[i];
-
-		if (!p->dropped && !strcmp(p->res->kind, "VirtualService"))
-			vs_each_dest(in, (const struct virtual_service *)p->res, incr_dependent);
+	else if (!ci || !ci->valid)
+		in->why = "no host index";
+	HMAP_EACH_KEY(&in->changed_hosts, i, host) {
+		for (j = 0; !in->why && (l = ci_host_get(ci, host)) && j < l->n; j++) {
+			if (l->v[j].role != ROLE_VS_DEST)
+				continue;
+			vs = (const struct virtual_service *)l->v[j].p.res;
+			for (h = 0; h < vs->n_hosts; h++)
+				if (!incr_host(in, &in->affected, vs->hosts[h]))
+					break;
+		}
 	}
-	for (i = 0; i < c->n_picks && !in->why; i++) {
-		const struct pick *p = &c->picks[i];
-
-		if (!p->dropped && !strcmp(p->res->kind, "VirtualService") &&
-		    vs_applies(in, (const struct virtual_service *)p->res))
-			vs_each_dest(in, (const struct virtual_service *)p->res, incr_dest);
+	HMAP_EACH_KEY(&in->affected, i, host) {
+		for (j = 0; !in->why && (l = ci_host_get(ci, host)) && j < l->n; j++)
+			if (l->v[j].role == ROLE_VS_HOST)
+				vs_each_dest((const struct virtual_service *)l->v[j].p.res,
+					     incr_dest, in);
 	}
+	for (j = 0; !in->why && j < ci->wild_vs.n; j++)
+		vs_each_dest((const struct virtual_service *)ci->wild_vs.v[j].p.res, incr_dest, in);
 	return !in->why;
 }
 
-static bool host_in(const struct incr *in, const char *h)
+struct gather {
+	struct pick *v;
+	size_t n, cap;
+	struct hmap seen; /* resource -> 0 */
+};
+
+static bool gather_one(struct gather *g, const struct pick *p)
 {
 	size_t unused;
 
-	return hmap_get_str(&in->affected, h, &unused) || hmap_get_str(&in->dests, h, &unused);
+	if (hmap_get_ptr(&g->seen, p->res, NULL, &unused))
+		return true;
+	if (!hmap_put_ptr(&g->seen, p->res, NULL, 0) ||
+	    !grow_to(&g->v, &g->cap, g->n + 1, sizeof(*g->v)))
+		return false;
+	g->v[g->n] = *p;
+	g->v[g->n].pos = (uint64_t)p->at->index << 32 | (uint32_t)p->pos;
+	g->n++;
+	return true;
 }
 
-/* Does the recompile need this resource? Every resource a registry lookup
- * for an affected or destination host can find: its ServiceEntries and
- * DestinationRules, the VirtualServices naming it, every wildcard one, and
- * every WorkloadEntry (selectors). Input order is kept. */
-static bool incr_needs(const struct incr *in, const struct resource *r)
+static bool gather_list(struct gather *g, const struct host_list *l, bool vs_too)
 {
-	size_t i;
+	size_t j;
 
-	if (!strcmp(r->kind, "ServiceEntry")) {
-		const struct service_entry *se = (const struct service_entry *)r;
+	for (j = 0; l && j < l->n; j++) {
+		enum host_role r = l->v[j].role;
 
-		for (i = 0; i < se->n_hosts; i++)
-			if (host_in(in, se->hosts[i]))
-				return true;
-		return false;
+		if ((r == ROLE_SE || r == ROLE_DR || (vs_too && r == ROLE_VS_HOST)) &&
+		    !gather_one(g, &l->v[j].p))
+			return false;
 	}
-	if (!strcmp(r->kind, "VirtualService"))
-		return vs_applies(in, (const struct virtual_service *)r);
-	if (!strcmp(r->kind, "DestinationRule"))
-		return host_is_wild(((const struct dest_rule *)r)->host) ||
-		       host_in(in, ((const struct dest_rule *)r)->host);
+	return true;
+}
+
+/* The picks the recompile needs, in input order: every resource a registry
+ * lookup for an affected or destination host can find (its ServiceEntries
+ * and DestinationRules, the VirtualServices naming an affected one), every
+ * wildcard one, and every WorkloadEntry (selectors). */
+static bool incr_gather(struct incr *in, struct gather *g)
+{
+	const struct choice_index *ci = in->c->st->ci;
+	const struct host_list *all[] = { &ci->wild_vs, &ci->wild_dr, &ci->wes };
+	const char *host;
+	size_t i, j;
+
+	HMAP_EACH_KEY(&in->affected, i, host)
+		if (!gather_list(g, ci_host_get(ci, host), true))
+			return false;
+	HMAP_EACH_KEY(&in->dests, i, host)
+		if (!gather_list(g, ci_host_get(ci, host), false))
+			return false;
+	for (i = 0; i < 3; i++)
+		for (j = 0; j < all[i]->n; j++)
+			if (!gather_one(g, &all[i]->v[j].p))
+				return false;
+	if (g->n)
+		qsort(g->v, g->n, sizeof(*g->v), pick_pos_cmp);
 	return true;
 }
 
@@ -1310,20 +2112,24 @@ static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_im
 	struct policy_store *st = in->c->st;
 	struct bpfmesh_image sub = { 0 };
 	struct diag_list xdl = { 0 };
+	struct gather g = { 0 };
 	struct pick *subp;
+	struct timespec t0;
 	struct model m;
-	size_t i, n = 0;
 	long *from_base;
+	size_t n;
 	int ret;
 
-	subp = malloc((in->c->n_picks + 1) * sizeof(*subp)); /* pages touched as used */
-	if (!subp) {
+	ret = !incr_gather(in, &g);
+	hmap_free(&g.seen);
+	st->timing.reach_ms = ms_since(&in->t0);
+	subp = g.v;
+	n = g.n;
+	if (ret) {
 		in->why = "out of memory";
+		free(subp);
 		return 1;
 	}
-	for (i = 0; i < in->c->n_picks; i++)
-		if (!in->c->picks[i].dropped && incr_needs(in, in->c->picks[i].res))
-			subp[n++] = in->c->picks[i];
 	model_init(&m);
 	model_link(&m, subp, n);
 	ret = policy_compile_model(&m, &xdl, &sub);
@@ -1334,7 +2140,9 @@ static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_im
 		free(subp);
 		return 1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = image_splice(&st->base, &sub, &in->affected, img, &from_base, &in->why);
+	st->timing.splice_ms = ms_since(&t0);
 	bpfmesh_image_free(&sub);
 	if (ret == 0 && img->n_services > BPFMESH_MAX_SERVICES) {
 		in->why = "more services than the map holds";
@@ -1372,12 +2180,14 @@ static int incr_try(struct choose *c, struct diag_list *dl, struct bpfmesh_image
 	struct incr in = { .c = c };
 	int ret = 1;
 
+	clock_gettime(CLOCK_MONOTONIC, &in.t0);
 	if (!c->st->have_base)
 		return 1;
 	if (dl->strict)
 		in.why = "--strict";
-	else if (incr_changes(&in) && incr_reach(&in)) {
-		qsort(c->picks, c->n_picks, sizeof(*c->picks), pick_pos_cmp);
+	else if ((c->kept ? incr_changes_kept(&in) : incr_changes(&in)) && incr_reach(&in)) {
+		if (!c->kept)
+			qsort(c->picks, c->n_picks, sizeof(*c->picks), pick_pos_cmp);
 		ret = incr_compile(&in, dl, img);
 	}
 	c->st->timing.changed = in.n_changed;
@@ -1392,12 +2202,17 @@ static int incr_try(struct choose *c, struct diag_list *dl, struct bpfmesh_image
 	return ret;
 }
 
-static void lg_release(struct lg_entry *v, size_t n)
+static void lg_unref(struct lg_entry *v, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		pfile_unref(v[i].pf);
+}
+
+static void lg_release(struct lg_entry *v, size_t n)
+{
+	lg_unref(v, n);
 	free(v);
 }
 
@@ -1406,9 +2221,15 @@ static bool pending_set(struct policy_store *st, struct choose *c)
 {
 	size_t i, n = 0;
 
-	lg_release(st->pending, st->n_pending);
-	st->pending = calloc(c->n_picks ? c->n_picks : 1, sizeof(*st->pending));
+	/* The array is reused (policy_store_commit): fresh pages at every
+	 * reload cost more than filling them. */
+	lg_unref(st->pending, st->n_pending);
 	st->n_pending = 0;
+	if (st->cap_pending < c->n_picks + 1) {
+		free(st->pending);
+		st->pending = malloc((c->n_picks + 1) * sizeof(*st->pending));
+		st->cap_pending = st->pending ? c->n_picks + 1 : 0;
+	}
 	st->have_pending = false;
 	if (!st->pending)
 		return false;
@@ -1425,15 +2246,23 @@ static bool pending_set(struct policy_store *st, struct choose *c)
 	return true;
 }
 
+/* Every resource in force: its strings are borrowed (res_report.borrowed). */
 static void report_in_force(struct choose *c)
 {
+	struct policy_report *rep = c->rep;
 	size_t i;
 
 	for (i = 0; i < c->n_picks; i++) {
 		const struct pick *p = &c->picks[i];
 
-		if (!p->dropped && !p->report)
-			rep_add_in_force(c->rep, p->res);
+		if (p->dropped || p->report || !rep_grow(rep))
+			continue;
+		rep->v[rep->n++] = (struct res_report){
+			.kind = (char *)p->shown.kind, .ns = (char *)p->shown.ns,
+			.name = (char *)p->shown.name, .file = (char *)p->shown.file,
+			.line = p->shown.line, .borrowed = true,
+		};
+		rep->n_applied++;
 	}
 }
 
@@ -1491,6 +2320,39 @@ static bool store_read(struct policy_store *st, const struct file_list *fl,
 	return true;
 }
 
+/* The files of the last read, marked FILE_WAS, when choose_kept may
+ * compare this read with them (store_read drops them). */
+static bool keep_old_files(struct policy_store *st, struct choose *c)
+{
+	size_t i;
+
+	if (st->no_index || !st->ci || !st->ci->valid || !st->ci->committed)
+		return true;
+	c->old = malloc((st->n_files + 1) * sizeof(*c->old));
+	if (!c->old)
+		return false;
+	for (i = 0; i < st->n_files; i++) {
+		c->old[i] = st->files[i];
+		c->old[i]->refs++;
+		c->old[i]->mark = FILE_WAS;
+	}
+	c->n_old = st->n_files;
+	return true;
+}
+
+static void old_files_release(struct choose *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_files; i++)
+		c->files[i]->mark = 0;
+	for (i = 0; i < c->n_old; i++) {
+		c->old[i]->mark = 0;
+		pfile_unref(c->old[i]);
+	}
+	free(c->old);
+}
+
 int policy_store_preread(struct policy_store *st, const char *const *paths, size_t n_paths)
 {
 	struct diag_list dl = { 0 }; /* policy_store_compile reports them */
@@ -1499,6 +2361,8 @@ int policy_store_preread(struct policy_store *st, const char *const *paths, size
 	size_t n;
 	int ret = 2;
 
+	if (st->ci) /* it no longer knows which files the last choice read */
+		st->ci->valid = false;
 	if (!policy_files_collect(&fl, paths, n_paths, &dl)) {
 		ret = store_read(st, &fl, NULL, NULL, NULL, 0, &files, &n) ? 0 : 1;
 		if (ret == 0) {
@@ -1524,7 +2388,8 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 
 	memset(img, 0, sizeof(*img));
 	memset(rep, 0, sizeof(*rep));
-	st->timing = (struct policy_timing){ .fallbacks = st->timing.fallbacks };
+	st->timing = (struct policy_timing){ .fallbacks = st->timing.fallbacks,
+					     .choose_fallbacks = st->timing.choose_fallbacks };
 	free(st->pending_from_base);
 	st->pending_from_base = NULL;
 	st->n_pending_sets = 0;
@@ -1536,10 +2401,14 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 		policy_files_free(&fl);
 		return 2;
 	}
+	if (!keep_old_files(st, &c))
+		goto oom;
 	if (!store_read(st, &fl, names, bufs, lens, n_bufs, &c.files, &c.n_files))
 		goto oom;
 	st->files = c.files;
 	st->n_files = c.n_files;
+	for (i = 0; i < c.n_files; i++)
+		c.files[i]->index = i;
 	st->timing.files = c.n_files;
 	st->timing.parse_ms = ms_since(&t0);
 	dl->files += c.n_files;
@@ -1547,7 +2416,7 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 		diag_append(dl, &c.files[i]->dl);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!choose_all(&c))
+	if (!choose_run(&c))
 		goto oom;
 	st->timing.choose_ms = ms_since(&t0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1561,11 +2430,20 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 		goto oom;
 	}
 	report_in_force(&c);
+	if (st->ci && (st->ci->valid = st->ci->valid && ret == 0))
+		ci_keep_picks(st->ci, &c);
+	if (st->ci)
+		st->ci->committed = false;
 	goto out;
 oom:
 	diag_add(dl, DIAG_ERROR, "", 0, 0, "", "out of memory while reading the policy");
 	ret = 1;
+	if (st->ci)
+		st->ci->valid = false;
 out:
+	old_files_release(&c);
+	free(c.was);
+	free(c.now);
 	hmap_free(&c.by_key);
 	hmap_free(&c.lg_by_key);
 	hmap_free(&c.paths);
@@ -1577,16 +2455,25 @@ out:
 
 void policy_store_commit(struct policy_store *st)
 {
+	struct lg_entry *spare;
+	size_t cap;
+
 	if (!st->have_pending)
 		return;
+	if (st->ci)
+		st->ci->committed = st->ci->valid; /* its picks are the last good now */
 	st->have_base = false; /* the caller keeps no image for us */
-	lg_release(st->lg, st->n_lg);
+	spare = st->lg;
+	cap = st->cap_lg;
+	lg_unref(st->lg, st->n_lg);
 	diag_free(&st->cdl);
 	st->cdl = st->pending_cdl;
 	memset(&st->pending_cdl, 0, sizeof(st->pending_cdl));
 	st->lg = st->pending;
 	st->n_lg = st->n_pending;
-	st->pending = NULL;
+	st->cap_lg = st->cap_pending;
+	st->pending = spare; /* the next pending_set fills it */
+	st->cap_pending = cap;
 	st->n_pending = 0;
 	st->have_pending = false;
 }
@@ -1623,8 +2510,9 @@ void policy_store_free(struct policy_store *st)
 	lg_release(st->lg, st->n_lg);
 	lg_release(st->pending, st->n_pending);
 	seen_free(st->seen);
+	choice_index_free(st->ci);
 	free(st->pending_from_base);
 	diag_free(&st->cdl);
 	diag_free(&st->pending_cdl);
-	*st = (struct policy_store){ .strict = st->strict };
+	*st = (struct policy_store){ .strict = st->strict, .no_index = st->no_index };
 }

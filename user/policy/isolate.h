@@ -39,6 +39,12 @@
  * byte what a full compile of the same resources, in input order (file
  * name, then document), gives. Where the reach of a change is not known
  * cheaply (isolate.c, incr_refuse) it compiles in full, and counts it.
+ *
+ * Neither the choice nor the reach walks every resource in force: the
+ * store keeps the last choice with indexes per resource key, per VIP:port
+ * claim and per host (isolate.c, choose_kept), updated from the files
+ * that changed; a change it cannot settle that way (an invalid resource,
+ * a duplicate, a VIP:port conflict) is chosen in full, and counted.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -74,10 +80,15 @@ struct policy_timing {
 	const char *full_why;   /* compiled in full although a base was kept: why */
 	size_t changed, hosts;  /* resources changed; service hosts recompiled */
 	size_t fallbacks;       /* full compiles with a base kept, since start */
+	bool choose_kept;       /* the choice was the last one, changed files replaced */
+	const char *choose_why; /* chosen in full although the last choice was kept: why */
+	size_t choose_fallbacks; /* such full choices, since start */
+	double reach_ms, splice_ms; /* of compile_ms, incremental: reach; splice */
 };
 
 struct pfile;
 struct lg_entry;
+struct choice_index;
 
 struct policy_store {
 	bool strict; /* --strict: unenforced fields reject their resource */
@@ -87,8 +98,13 @@ struct policy_store {
 	size_t n_lg;
 	struct lg_entry *pending; /* the last compile's, until policy_store_commit */
 	size_t n_pending;
+	size_t cap_lg, cap_pending; /* the two arrays are swapped, not freed */
 	bool have_pending;
 	struct seen_map *seen; /* first sightings of (resource, file) */
+	/* The last choice and its indexes (isolate.c, choose_kept): a reload
+	 * costs what its changed files hold. */
+	struct choice_index *ci;
+	bool no_index; /* choose in full every time (tests compare with it) */
 	struct policy_timing timing;
 	/* The image in force (policy_store_commit_image), owned by the caller,
 	 * and for the pending image the base set each of its sets borrows. */
