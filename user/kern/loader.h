@@ -7,7 +7,9 @@
  * of the table in loader.c to its target. A directory that already holds
  * pins from an earlier agent is re-adopted: the maps are reused as they are
  * and the pinned links are switched to the new programs in place, so no
- * connect() ever runs without a program.
+ * connect() ever runs without a program. When the links already run this
+ * agent's own programs (kern/load_stamp.h), they are not even loaded: the
+ * links are kept and the verifier does not run.
  *
  * Adding a hook is one row of lb_programs[] (and one of lb_objects[] for a
  * new bpf/<family>.bpf.c).
