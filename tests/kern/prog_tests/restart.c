@@ -912,6 +912,21 @@ static __u32 link_prog(const struct ktest_env *e, const char *pin)
 	return lb_stamp_link_prog(path, &id, &cg) ? 0 : id;
 }
 
+/* Print the agent's last log line holding needle: the VM logs then show
+ * where an adopted start went. */
+static void print_last_line(const struct ktest_env *e, const char *needle)
+{
+	char line[1024], last[1024] = "";
+	FILE *f = fopen(e->log, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			snprintf(last, sizeof(last), "%s", line);
+	if (f)
+		fclose(f);
+	printf("  | %s", last);
+}
+
 static int restart_agent(struct ktest_env *e, const char *extra_env)
 {
 	int err = env_stop_agent(e);
@@ -973,6 +988,7 @@ KTEST(restart_adopts_without_verifying)
 		goto out;
 	ASSERT_EQ(env_count_log(&env, "(adopted, not verified)"), 1,
 		  "second start: adopted, not verified");
+	print_last_line(&env, "start-up:");
 	ASSERT_EQ(sock_addr_progs_since(before), 0, "no sock_addr program loaded");
 	ASSERT_EQ(link_prog(&env, "link_connect4"), connect4, "connect4 link untouched");
 	ASSERT_EQ(link_prog(&env, "link_connect6"), connect6, "connect6 link untouched");
