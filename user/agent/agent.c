@@ -452,8 +452,9 @@ int do_agent(int argc, char **argv)
 		  ag.loader.adopted ? " (re-adopted from an earlier agent)" : "");
 	if (ag.loader.progs_replaced || ag.loader.progs_kept)
 		agent_log("pinned links: %u switched to this agent's programs, %u already "
-			  "running them (same tag and maps)", ag.loader.progs_replaced,
-			  ag.loader.progs_kept);
+			  "running them (%u by their stamp, not loaded; %u same tag and maps)",
+			  ag.loader.progs_replaced, ag.loader.progs_kept, ag.loader.progs_adopted,
+			  ag.loader.progs_kept - ag.loader.progs_adopted);
 	if (ag.loader.n_stale)
 		agent_log("%d pins of another map layout (first: %s): migrating, fresh maps "
 			  "filled from policy before the links switch", ag.loader.n_stale,

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -23,6 +24,7 @@
 #include "sockmap.skel.h"
 #include "conn_sweep.skel.h"
 #include "connpool_probe.h"
+#include "load_stamp.h"
 #include "loader.h"
 #include "sysfs.h"
 
@@ -44,13 +46,30 @@ enum lb_load_when {
 	LB_LOAD_SOCK_DESTROY,
 };
 
+/*
+ * Verified in parallel. The verifier takes most of a cold start, nearly all
+ * of it in four programs of sock_addr (6.18: connect4 185 ms, connect6
+ * 531 ms, sendmsg4 240 ms, sendmsg6 329 ms; 6.1 under TCG about 6.5 s
+ * together), and one bpf_object__load verifies its programs one after the
+ * other. So the object is loaded three times: once for its maps (created and
+ * pinned, no program), then twice at once, each instance with half of the
+ * programs, reusing the maps by their pins. The halves are split by the
+ * times above: the two connects (and the tiny getpeername programs) on the
+ * calling thread, the sendmsg/recvmsg programs on a second one.
+ */
+static const char *const sock_addr_second_thread[] = {
+	"bpfmesh_sendmsg4", "bpfmesh_recvmsg4", "bpfmesh_sendmsg6", "bpfmesh_recvmsg6", NULL,
+};
+
 /* The objects, embedded in the binary by their skeletons. */
 static const struct {
 	const char *name;
 	const void *(*elf_bytes)(size_t *sz);
 	enum lb_load_when when;
+	const char *const *second_thread; /* verified in parallel, or NULL */
 } lb_objects[__LB_OBJ_MAX] = {
-	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes, LB_LOAD_ALWAYS },
+	[LB_OBJ_SOCK_ADDR] = { "sock_addr", sock_addr_bpf__elf_bytes, LB_LOAD_ALWAYS,
+			       sock_addr_second_thread },
 	[LB_OBJ_TC] = { "tc", tc_bpf__elf_bytes, LB_LOAD_NETDEV },
 	[LB_OBJ_SOCKOPS] = { "sockops", sockops_bpf__elf_bytes, LB_LOAD_ALWAYS },
 	[LB_OBJ_SOCKMAP] = { "sockmap", sockmap_bpf__elf_bytes, LB_LOAD_SOCKMAP },
@@ -171,12 +190,33 @@ static bool is_netdev(const struct lb_program *row)
 	return row->target == LB_TARGET_NETDEV_INGRESS || row->target == LB_TARGET_NETDEV_EGRESS;
 }
 
+/* A program of object obj by name: from the instance that loaded it when
+ * the object was verified in parallel; else (not loaded: adopted unverified)
+ * the object's own description of it. */
+static struct bpf_program *object_program(const struct lb_loader *l, enum lb_obj obj,
+					  const char *name)
+{
+	struct bpf_program *p, *found = NULL;
+	int k;
+
+	for (k = 0; k <= LB_LOAD_PARTS; k++) {
+		struct bpf_object *o = k ? l->parts[obj][k - 1] : l->objs[obj];
+
+		p = o ? bpf_object__find_program_by_name(o, name) : NULL;
+		if (p && bpf_program__fd(p) >= 0)
+			return p;
+		if (p && !found)
+			found = p;
+	}
+	return found;
+}
+
 /* The program of a table row, checked against the row's attach type so that
  * a row naming the wrong function fails at start, not at the first connect. */
 static int row_program(struct lb_loader *l, const struct lb_program *row,
 		       struct bpf_program **prog)
 {
-	*prog = bpf_object__find_program_by_name(l->objs[row->obj], row->prog);
+	*prog = object_program(l, row->obj, row->prog);
 	if (!*prog)
 		return -ENOENT;
 	if (is_netdev(row))
@@ -398,6 +438,19 @@ static int attach_one(struct lb_loader *l, unsigned int i)
 	if (err)
 		return err;
 	link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
+	if (link && l->unverified[row->obj]) {
+		/* Its stamp said it runs this agent's program (adopt_unverified) */
+		err = link_check_target(l, row, link);
+		if (err) {
+			bpf_link__destroy(link);
+			return err;
+		}
+		l->progs_kept++;
+		l->progs_adopted++;
+		l->adopted = true;
+		l->links[i] = link;
+		return 0;
+	}
 	if (link) {
 		err = adopt_link(l, row, link, prog);
 		if (err) {
@@ -570,7 +623,7 @@ static bool is_current_pin(const struct lb_loader *l, const char *name)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	struct bpf_object *obj;
-	bool found = false;
+	bool found = !strcmp(name, LB_STAMP_PIN);
 	int i;
 
 	for (i = 0; i < __LB_OBJ_MAX && !found; i++) {
@@ -654,8 +707,6 @@ static bool object_wanted(const struct lb_loader *l, enum lb_obj obj)
 	return true;
 }
 
-/* Open and load every object wanted; maps pinned by name are shared between
- * them and with an earlier agent through pin_root_path. */
 static double mono_ms(void)
 {
 	struct timespec t;
@@ -664,38 +715,274 @@ static double mono_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* Which programs an instance of an object loads. */
+enum load_part {
+	LOAD_ALL,
+	LOAD_MAPS_ONLY,  /* the maps, created or reused, and no program */
+	LOAD_FIRST,      /* verified in parallel: the calling thread's half */
+	LOAD_SECOND,     /* and the second thread's */
+	LOAD_UNLINKED,   /* adopted unverified: only what no cgroup link runs */
+};
+
+static bool on_list(const char *const *list, const char *name)
+{
+	for (; list && *list; list++)
+		if (!strcmp(*list, name))
+			return true;
+	return false;
+}
+
+/* Does a pinned cgroup link of obj run the program called name? */
+static bool cgroup_linked(enum lb_obj obj, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < lb_n_programs; i++)
+		if (lb_programs[i].obj == obj && lb_programs[i].target == LB_TARGET_CGROUP &&
+		    !strcmp(lb_programs[i].prog, name))
+			return true;
+	return false;
+}
+
+static bool part_loads(enum lb_obj obj, enum load_part part, const char *name)
+{
+	switch (part) {
+	case LOAD_ALL:
+		return true;
+	case LOAD_MAPS_ONLY:
+		return false;
+	case LOAD_FIRST:
+		return !on_list(lb_objects[obj].second_thread, name);
+	case LOAD_SECOND:
+		return on_list(lb_objects[obj].second_thread, name);
+	case LOAD_UNLINKED:
+		return !cgroup_linked(obj, name);
+	}
+	return true;
+}
+
+/* Open object i with its maps pinned (reused when there) and sized, and
+ * only the programs of part to load. */
+static int open_object(struct lb_loader *l, enum lb_obj i, enum load_part part,
+		       struct bpf_object **out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = l->bpffs_dir,
+		    .object_name = lb_objects[i].name);
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	const void *bytes;
+	size_t sz;
+	int err;
+
+	bytes = lb_objects[i].elf_bytes(&sz);
+	obj = bpf_object__open_mem(bytes, sz, &opts);
+	if (!obj) {
+		err = -errno;
+		fprintf(stderr, "Failed to open BPF object %s: %d\n", lb_objects[i].name, err);
+		return err;
+	}
+	bpf_object__for_each_program(prog, obj)
+		bpf_program__set_autoload(prog, part_loads(i, part, bpf_program__name(prog)));
+	err = set_pin_paths(l, obj);
+	if (!err)
+		err = size_maps(l, obj);
+	if (err) {
+		bpf_object__close(obj);
+		return err;
+	}
+	*out = obj;
+	return 0;
+}
+
+static int open_and_load(struct lb_loader *l, enum lb_obj i, enum load_part part,
+			 struct bpf_object **out)
+{
+	int err = open_object(l, i, part, out);
+
+	return err ? err : bpf_object__load(*out);
+}
+
+/* The link pin of a table row holds the program its stamp recorded, on our
+ * cgroup. */
+static bool link_as_stamped(const struct lb_loader *l, const struct lb_program *row,
+			    const struct lb_stamp *s, __u64 cgroup_id)
+{
+	char path[PATH_MAX];
+	__u64 cg;
+	__u32 id, k;
+
+	for (k = 0; k < s->n_links; k++) {
+		if (strncmp(s->links[k].pin, row->pin, sizeof(s->links[k].pin)))
+			continue;
+		return !lb_pin_path(path, sizeof(path), l->bpffs_dir, row->pin) &&
+		       !lb_stamp_link_prog(path, &id, &cg) && id == s->links[k].prog_id &&
+		       cg == cgroup_id;
+	}
+	return false;
+}
+
+/* Do the pinned links of object i run what this agent would load? Its
+ * stamp names these very object bytes, and every cgroup link of the object
+ * still runs the program the stamp recorded (an agent that switched a link
+ * without stamping, e.g. an older release, makes the ids differ). The maps
+ * are compared once they are open (adopt_unverified). */
+static bool stamp_matches(const struct lb_loader *l, enum lb_obj i, struct lb_stamp *s)
+{
+	const void *bytes;
+	size_t sz;
+	struct stat st;
+	unsigned int r, n = 0;
+
+	/* BPFMESH_REPLACE_PROGRAMS=1 loads and switches even an equal program:
+	 * the tests exercise the link update under load with it. */
+	if (getenv("BPFMESH_REPLACE_PROGRAMS") || lb_stamp_read(l->bpffs_dir, i, s) ||
+	    fstat(l->cgroup_fd, &st))
+		return false;
+	bytes = lb_objects[i].elf_bytes(&sz);
+	if (strncmp(s->obj, lb_objects[i].name, sizeof(s->obj)) ||
+	    s->elf_hash != lb_stamp_elf_hash(bytes, sz))
+		return false;
+	for (r = 0; r < lb_n_programs; r++) {
+		if (lb_programs[r].obj != i || lb_programs[r].target != LB_TARGET_CGROUP)
+			continue;
+		if (!link_as_stamped(l, &lb_programs[r], s, st.st_ino))
+			return false;
+		n++;
+	}
+	return n > 0 && n == s->n_links;
+}
+
+/*
+ * Adopt without verifying: when the stamp matches, the object is opened
+ * with its cgroup-linked programs not loaded (what no link runs, a syscall
+ * or iterator program the agent runs itself, is still loaded), its maps are
+ * reused from their pins, and if they are the maps the stamp recorded the
+ * links are kept as they are (attach_one). 1: adopted; 0: not, load as
+ * usual; or a negative errno.
+ */
+static int adopt_unverified(struct lb_loader *l, enum lb_obj i)
+{
+	struct lb_stamp s;
+	__u64 maps;
+	int err;
+
+	if (!stamp_matches(l, i, &s))
+		return 0;
+	err = open_and_load(l, i, LOAD_UNLINKED, &l->objs[i]);
+	if (!err)
+		err = lb_stamp_maps_hash(l->objs[i], &maps);
+	if (!err && maps == s.maps_hash) {
+		l->unverified[i] = true;
+		return 1;
+	}
+	bpf_object__close(l->objs[i]);
+	l->objs[i] = NULL;
+	return err;
+}
+
+static void close_object(struct lb_loader *l, enum lb_obj i)
+{
+	int k;
+
+	for (k = 0; k < LB_LOAD_PARTS; k++) {
+		bpf_object__close(l->parts[i][k]);
+		l->parts[i][k] = NULL;
+	}
+	bpf_object__close(l->objs[i]);
+	l->objs[i] = NULL;
+	l->unverified[i] = false;
+}
+
+struct part_load {
+	struct bpf_object *obj;
+	int err;
+};
+
+static void *load_part(void *arg)
+{
+	struct part_load *p = arg;
+
+	p->err = bpf_object__load(p->obj);
+	return NULL;
+}
+
+/* Is every map of obj shared between instances (pinned), or read-only
+ * data? A writable private map (.bss, .data, an unpinned map) would be one
+ * per instance, and programs loaded apart would not see each other's. */
+static bool maps_shared(struct bpf_object *obj)
+{
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj)
+		if (!bpf_map__pin_path(m) && !strstr(bpf_map__name(m), ".rodata") &&
+		    !strstr(bpf_map__name(m), ".kconfig"))
+			return false;
+	return true;
+}
+
+/* Verified in parallel (sock_addr_second_thread): the maps first, then the
+ * two halves of the programs at once. */
+static int load_in_parallel(struct lb_loader *l, enum lb_obj i)
+{
+	struct part_load second = {};
+	double t0 = mono_ms();
+	pthread_t t;
+	int err;
+
+	err = open_object(l, i, LOAD_MAPS_ONLY, &l->objs[i]);
+	if (!err && !maps_shared(l->objs[i])) {
+		fprintf(stderr, "%s has private writable maps: verified on one thread\n",
+			lb_objects[i].name);
+		close_object(l, i);
+		return open_and_load(l, i, LOAD_ALL, &l->objs[i]);
+	}
+	if (!err)
+		err = bpf_object__load(l->objs[i]);
+	l->maps_ms[i] = mono_ms() - t0;
+	if (!err)
+		err = open_object(l, i, LOAD_FIRST, &l->parts[i][0]);
+	if (!err)
+		err = open_object(l, i, LOAD_SECOND, &l->parts[i][1]);
+	if (err)
+		return err;
+	second.obj = l->parts[i][1];
+	if (pthread_create(&t, NULL, load_part, &second)) {
+		second.err = bpf_object__load(second.obj); /* one after the other */
+		return bpf_object__load(l->parts[i][0]) ?: second.err;
+	}
+	err = bpf_object__load(l->parts[i][0]);
+	pthread_join(t, NULL);
+	return err ?: second.err;
+}
+
+static int load_object(struct lb_loader *l, enum lb_obj i)
+{
+	int err = adopt_unverified(l, i);
+
+	if (err)
+		return err < 0 ? err : 0;
+	if (lb_objects[i].second_thread)
+		return load_in_parallel(l, i);
+	return open_and_load(l, i, LOAD_ALL, &l->objs[i]);
+}
+
+/* Open and load every object wanted; maps pinned by name are shared between
+ * them and with an earlier agent through pin_root_path. */
 static int load_objects(struct lb_loader *l)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = l->bpffs_dir);
 	int i, err;
 
 	for (i = 0; i < __LB_OBJ_MAX; i++) {
 		double t0 = mono_ms();
-		const void *bytes;
-		size_t sz;
 
 		if (!object_wanted(l, i))
 			continue;
-		bytes = lb_objects[i].elf_bytes(&sz);
-		opts.object_name = lb_objects[i].name;
-		l->objs[i] = bpf_object__open_mem(bytes, sz, &opts);
-		if (!l->objs[i]) {
-			err = -errno;
-			fprintf(stderr, "Failed to open BPF object %s: %d\n", lb_objects[i].name,
-				err);
-			return err;
-		}
-		err = set_pin_paths(l, l->objs[i]);
-		if (!err)
-			err = size_maps(l, l->objs[i]);
-		if (!err)
-			err = bpf_object__load(l->objs[i]);
+		err = load_object(l, i);
 		l->load_ms[i] = mono_ms() - t0;
 		if (err && lb_objects[i].when == LB_LOAD_SOCK_DESTROY) {
 			fprintf(stderr, "Failed to load BPF programs of %s: %d (%s); going on "
 				"without it\n", lb_objects[i].name, err, strerror(-err));
-			bpf_object__close(l->objs[i]);
-			l->objs[i] = NULL;
+			close_object(l, i);
 			continue;
 		}
 		if (err) {
@@ -794,6 +1081,58 @@ static void restrict_pins(const struct lb_loader *l)
 	closedir(d);
 }
 
+/* The stamp of object i as attached now: what each cgroup link runs. */
+static int stamp_of(const struct lb_loader *l, enum lb_obj i, struct lb_stamp *s)
+{
+	const void *bytes;
+	unsigned int r;
+	size_t sz;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->obj, sizeof(s->obj), "%s", lb_objects[i].name);
+	bytes = lb_objects[i].elf_bytes(&sz);
+	s->elf_hash = lb_stamp_elf_hash(bytes, sz);
+	err = lb_stamp_maps_hash(l->objs[i], &s->maps_hash);
+	for (r = 0; !err && r < lb_n_programs; r++) {
+		struct bpf_link_info info = {};
+		__u32 len = sizeof(info);
+		struct lb_stamp_link *sl = &s->links[s->n_links];
+
+		if (lb_programs[r].obj != i || lb_programs[r].target != LB_TARGET_CGROUP ||
+		    !l->links[r])
+			continue;
+		if (s->n_links == LB_STAMP_LINKS)
+			return -E2BIG;
+		if (bpf_obj_get_info_by_fd(bpf_link__fd(l->links[r]), &info, &len))
+			return -errno;
+		snprintf(sl->pin, sizeof(sl->pin), "%s", lb_programs[r].pin);
+		sl->prog_id = info.prog_id;
+		s->n_links++;
+	}
+	return err;
+}
+
+/* Record what the links run, for the next agent (stamp_matches). Not
+ * fatal: without a stamp the next agent loads and compares as before. */
+static void record_stamps(const struct lb_loader *l)
+{
+	struct lb_stamp s;
+	int i, err;
+
+	for (i = 0; i < __LB_OBJ_MAX; i++) {
+		if (!l->objs[i])
+			continue;
+		err = stamp_of(l, i, &s);
+		if (!err)
+			err = lb_stamp_write(l->bpffs_dir, i, &s);
+		if (err)
+			fprintf(stderr, "Failed to record what the links of %s run (the next "
+				"start verifies them again): %d (%s)\n", lb_objects[i].name, err,
+				strerror(-err));
+	}
+}
+
 static int attach_all(struct lb_loader *l)
 {
 	unsigned int i;
@@ -812,6 +1151,7 @@ static int attach_all(struct lb_loader *l)
 			return err;
 		}
 	}
+	record_stamps(l);
 	restrict_pins(l);
 	return 0;
 }
@@ -907,10 +1247,8 @@ void lb_loader_close(struct lb_loader *l)
 		for (j = 0; j < l->n_ifaces; j++)
 			tc_close(&l->tc[i][j]); /* so do tcx pins and clsact filters */
 	}
-	for (i = 0; i < __LB_OBJ_MAX; i++) {
-		bpf_object__close(l->objs[i]);
-		l->objs[i] = NULL;
-	}
+	for (i = 0; i < __LB_OBJ_MAX; i++)
+		close_object(l, i);
 	if (l->cgroup_fd >= 0)
 		close(l->cgroup_fd);
 	l->cgroup_fd = -1;
@@ -956,6 +1294,8 @@ void lb_loader_detach(struct lb_loader *l)
 	for (i = 0; i < __LB_OBJ_MAX; i++)
 		if (l->objs[i])
 			unpin_maps(l->objs[i]);
+	if (l->bpffs_dir[0])
+		lb_stamp_remove(l->bpffs_dir);
 	lb_loader_close(l);
 	if (l->bpffs_dir[0])
 		rmdir(l->bpffs_dir); /* fails, harmlessly, if someone else's pins remain */
@@ -972,6 +1312,12 @@ void lb_loader_startup_text(const struct lb_loader *l, char *buf, size_t len)
 			continue;
 		at += (size_t)snprintf(buf + at, len - at, "%s%s %.0f ms", at ? ", " : "",
 				       lb_objects[i].name, l->load_ms[i]);
+		if (at < len && l->unverified[i])
+			at += (size_t)snprintf(buf + at, len - at, " (adopted, not verified)");
+		else if (at < len && l->parts[i][0])
+			at += (size_t)snprintf(buf + at, len - at,
+					       " (maps %.0f ms, then verified on 2 threads)",
+					       l->maps_ms[i]);
 	}
 	if (at < len)
 		snprintf(buf + at, len - at, "; attached in %.0f ms", l->attach_ms);
@@ -982,8 +1328,7 @@ struct bpf_program *lb_loader_program(const struct lb_loader *l, const char *pro
 	int i;
 
 	for (i = 0; i < __LB_OBJ_MAX; i++) {
-		struct bpf_program *p = l->objs[i] ?
-			bpf_object__find_program_by_name(l->objs[i], prog) : NULL;
+		struct bpf_program *p = l->objs[i] ? object_program(l, i, prog) : NULL;
 
 		if (p)
 			return p;

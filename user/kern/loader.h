@@ -7,7 +7,9 @@
  * of the table in loader.c to its target. A directory that already holds
  * pins from an earlier agent is re-adopted: the maps are reused as they are
  * and the pinned links are switched to the new programs in place, so no
- * connect() ever runs without a program.
+ * connect() ever runs without a program. When the links already run this
+ * agent's own programs (kern/load_stamp.h), they are not even loaded: the
+ * links are kept and the verifier does not run.
  *
  * Adding a hook is one row of lb_programs[] (and one of lb_objects[] for a
  * new bpf/<family>.bpf.c).
@@ -59,6 +61,7 @@ extern const unsigned int lb_n_programs;
 
 #define LB_MAX_PROGRAMS 24
 #define LB_MAX_IFACES 16
+#define LB_LOAD_PARTS 2 /* instances of an object verified in parallel */
 
 /* Sizes of the health arrays for maps this agent creates (a pinned map is
  * re-adopted at the size it was created with). 0: the compiled default. */
@@ -89,9 +92,17 @@ struct lb_loader {
 	int cgroup_fd;
 	bool created_dir;
 	bool adopted; /* pins from an earlier agent were found and reused */
+	/* Programs verified on a second thread: another instance of the
+	 * object, sharing its maps by pin (loader.c, "verified in parallel"). */
+	struct bpf_object *parts[__LB_OBJ_MAX][LB_LOAD_PARTS];
+	/* Objects whose linked programs were adopted from the pinned links
+	 * without loading them: the stamp said they are this agent's own
+	 * (load_stamp.h). */
+	bool unverified[__LB_OBJ_MAX];
 	/* Pinned links found running another program (replaced by a link
-	 * update) or the same one (left alone): see link_runs_same_program(). */
-	unsigned int progs_replaced, progs_kept;
+	 * update) or the same one (left alone): see link_runs_same_program().
+	 * progs_adopted of the kept ones were not even loaded (unverified). */
+	unsigned int progs_replaced, progs_kept, progs_adopted;
 	/* Map pins of another layout version (or unversioned, from the previous
 	 * release): nothing is attached until lb_loader_finish_migration(). */
 	int n_stale;
@@ -99,6 +110,7 @@ struct lb_loader {
 	/* Start-up time (the agent logs it): each object's load (its maps
 	 * created or reused, its programs verified), and the attach. */
 	double load_ms[__LB_OBJ_MAX], attach_ms;
+	double maps_ms[__LB_OBJ_MAX]; /* of load_ms, the maps (verified in parallel) */
 	char bpffs_dir[PATH_MAX];
 };
 

@@ -27,6 +27,7 @@
 #include <bpfmesh/lb_abi.h>
 #include "fixtures.h"
 #include "ktest.h"
+#include "kern/load_stamp.h"
 #include "kern/loader.h"
 
 static const char *const eps[] = { "127.1.30.1", "127.1.30.2", "127.1.30.3" };
@@ -209,10 +210,12 @@ static int kill_agent(struct ktest_env *e, int sig)
 
 #define RESTARTS 10
 
-/* 10 restarts, SIGTERM and SIGKILL in turn, every other one switching the
- * links to the new agent's programs (BPFMESH_REPLACE_PROGRAMS) so that the
- * link update runs under load too, while a client connects back to back:
- * no connection fails, the node's counter only grows. */
+/* 10 restarts, SIGTERM and SIGKILL in turn, while a client connects back to
+ * back: no connection fails, the node's counter only grows. The first two
+ * (one of each signal) switch the links to the new agent's programs
+ * (BPFMESH_REPLACE_PROGRAMS), so that the link update runs under load too;
+ * the others find their own programs in the links and adopt them without
+ * verifying (restart_adopts_without_verifying). */
 KTEST(restart_under_load)
 {
 	struct ktest_env env;
@@ -220,7 +223,7 @@ KTEST(restart_under_load)
 	struct load_client lc;
 	struct load_result r;
 	char yaml[8192];
-	double t0, took, sum_ms = 0, max_ms = 0, min_ms = 1e9;
+	double t0, took, sum_ms = 0, max_ms = 0, min_ms = 1e9, replaced_ms = 0;
 	long long before, after, first;
 	int i, monotonic = 1, restarted = 0, kept = 0;
 
@@ -233,7 +236,7 @@ KTEST(restart_under_load)
 	usleep(100 * 1000);
 	for (i = 0; i < RESTARTS; i++) {
 		int sig = i % 2 ? SIGKILL : SIGTERM;
-		bool replace = (i / 2) % 2 == 0; /* both signals with and without */
+		bool replace = i < 2; /* both signals with and without */
 
 		before = redirected(&env);
 		t0 = mono_ms();
@@ -245,6 +248,7 @@ KTEST(restart_under_load)
 			break;
 		kept += !replace;
 		took = mono_ms() - t0 - 20;
+		replaced_ms += replace ? took : 0;
 		sum_ms += took;
 		min_ms = took < min_ms ? took : min_ms;
 		max_ms = took > max_ms ? took : max_ms;
@@ -256,9 +260,12 @@ KTEST(restart_under_load)
 	ASSERT_OK(load_stop(&lc, &r), "load client result");
 	ASSERT_EQ(restarted, RESTARTS, "every restart done");
 	printf("restart_under_load: %d restarts (SIGTERM/SIGKILL in turn), %ld connections, "
-	       "%ld failed; restart to first apply: min %.1f, avg %.1f, max %.1f ms; "
-	       "redirected counter %lld -> %lld\n", restarted, r.ok + r.failed, r.failed, min_ms,
-	       restarted ? sum_ms / restarted : 0, max_ms, first, redirected(&env));
+	       "%ld failed; restart to first apply: min %.1f, avg %.1f, max %.1f ms (%d programs "
+	       "switched: avg %.1f ms; %d adopted unverified: avg %.1f ms); redirected counter "
+	       "%lld -> %lld\n", restarted, r.ok + r.failed, r.failed, min_ms,
+	       restarted ? sum_ms / restarted : 0, max_ms, restarted - kept,
+	       restarted > kept ? replaced_ms / (restarted - kept) : 0, kept,
+	       kept ? (sum_ms - replaced_ms) / kept : 0, first, redirected(&env));
 	ASSERT_EQ(r.failed, 0, "no connection failed across the restarts");
 	ASSERT_TRUE(r.ok > 1000, "the client kept connecting");
 	ASSERT_TRUE(r.per_backend[0] + r.per_backend[1] > 0 && r.per_backend[2] > 0,
@@ -273,6 +280,8 @@ KTEST(restart_under_load)
 		  "same programs left alone when not forced");
 	ASSERT_EQ(env_count_log(&env, ", 0 already running them"), restarted - kept,
 		  "programs switched by link update when forced");
+	ASSERT_EQ(env_count_log(&env, "(adopted, not verified)"), kept,
+		  "unforced restarts adopt without verifying");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
@@ -842,6 +851,191 @@ KTEST(policy_over_capacity_refused)
 		goto out;
 	ASSERT_OK(client_run(&env, "127.100.37.1", 82, 3, &cr), "client");
 	ASSERT_EQ(cr.ok, 3, "the third port is served");
+out:
+	backends_stop(&be);
+	env_teardown(&env);
+}
+
+/* ---- a restart that does not verify ----
+ *
+ * An agent that finds its own programs running in the pinned links (same
+ * object bytes, same pinned maps, by the stamp user/kern/load_stamp.h
+ * records) adopts them without loading them, so the kernel verifies
+ * nothing; another object, or BPFMESH_REPLACE_PROGRAMS=1, loads and verifies
+ * as before. Decisions and counters go on throughout. */
+
+static const char *const adopt_eps[] = { "127.1.38.1", "127.1.38.2", "127.1.38.3" };
+#define ADOPT_VIP "127.100.38.1"
+
+/* sock_addr programs (cgroup/connect4 and the like) of bpfmesh loaded into
+ * the kernel with an id above `after`: what the verifier saw since. Kernel
+ * tests run one at a time (the lock), so none is another test's. */
+static int sock_addr_progs_since(__u32 after)
+{
+	__u32 id = after;
+	int n = 0;
+
+	while (!bpf_prog_get_next_id(id, &id)) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_prog_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    info.type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR &&
+		    !strncmp(info.name, "bpfmesh_", 8))
+			n++;
+		close(fd);
+	}
+	return n;
+}
+
+/* The highest program id the kernel has handed out so far. */
+static __u32 last_prog_id(void)
+{
+	__u32 id = 0, next;
+
+	while (!bpf_prog_get_next_id(id, &next))
+		id = next;
+	return id;
+}
+
+/* The program id a pinned link runs, or 0. */
+static __u32 link_prog(const struct ktest_env *e, const char *pin)
+{
+	char path[PATH_MAX + 64];
+	__u64 cg;
+	__u32 id;
+
+	snprintf(path, sizeof(path), "%s/%s", e->bpffs, pin);
+	return lb_stamp_link_prog(path, &id, &cg) ? 0 : id;
+}
+
+/* Print the agent's last log line holding needle: the VM logs then show
+ * where an adopted start went. */
+static void print_last_line(const struct ktest_env *e, const char *needle)
+{
+	char line[1024], last[1024] = "";
+	FILE *f = fopen(e->log, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			snprintf(last, sizeof(last), "%s", line);
+	if (f)
+		fclose(f);
+	printf("  | %s", last);
+}
+
+static int restart_agent(struct ktest_env *e, const char *extra_env)
+{
+	int err = env_stop_agent(e);
+
+	return err ? err : env_start_agent(e, extra_env);
+}
+
+/* Make every stamp name other object bytes: what a new build's agent
+ * finds. */
+static int stamp_other_objects(const struct ktest_env *e)
+{
+	struct lb_stamp s;
+	unsigned int slot;
+	int err, n = 0;
+
+	for (slot = 0; slot < LB_STAMP_SLOTS; slot++) {
+		err = lb_stamp_read(e->bpffs, slot, &s);
+		if (err == -ENOENT)
+			continue;
+		s.elf_hash ^= 1;
+		if (!err)
+			err = lb_stamp_write(e->bpffs, slot, &s);
+		if (err)
+			return err;
+		n++;
+	}
+	return n ? 0 : -ENOENT;
+}
+
+KTEST(restart_adopts_without_verifying)
+{
+	struct ktest_env env;
+	struct backends be = {};
+	struct client_result r;
+	char yaml[8192], path[PATH_MAX + 64];
+	__u32 before, connect4, connect6;
+	long long counted;
+	struct stat st;
+
+	fixture_canary(yaml, sizeof(yaml), ADOPT_VIP, "127.1.38", 0, 100);
+	if (!env_start_service(&env, &be, "canary.yaml", yaml, adopt_eps, 3))
+		goto out;
+	ASSERT_EQ(env_count_log(&env, "verified on 2 threads)"), 1,
+		  "first start: sock_addr verified on two threads");
+	snprintf(path, sizeof(path), "%s/%s", env.bpffs, LB_STAMP_PIN);
+	ASSERT_OK(stat(path, &st), "stamp pinned");
+	ASSERT_EQ(st.st_mode & 0777, LB_PIN_MODE, "stamp root-only");
+	connect4 = link_prog(&env, "link_connect4");
+	connect6 = link_prog(&env, "link_connect6");
+	ASSERT_TRUE(connect4 && connect6, "links pinned");
+	if (!ASSERT_OK(client_run(&env, ADOPT_VIP, 80, 200, &r), "client"))
+		goto out;
+	ASSERT_EQ(r.per_backend[2], 200, "v2 serves");
+	counted = redirected(&env);
+
+	/* Same binary: nothing loaded for the links, nothing verified. */
+	before = last_prog_id();
+	if (!ASSERT_OK(restart_agent(&env, NULL), "second agent applies"))
+		goto out;
+	ASSERT_EQ(env_count_log(&env, "(adopted, not verified)"), 1,
+		  "second start: adopted, not verified");
+	print_last_line(&env, "start-up:");
+	ASSERT_EQ(sock_addr_progs_since(before), 0, "no sock_addr program loaded");
+	ASSERT_EQ(link_prog(&env, "link_connect4"), connect4, "connect4 link untouched");
+	ASSERT_EQ(link_prog(&env, "link_connect6"), connect6, "connect6 link untouched");
+	ASSERT_EQ(env_count_log(&env, "pinned links: 0 switched"), 1, "no link switched");
+	ASSERT_EQ(env_count_log(&env, "0 service writes, 0 sets written"), 1,
+		  "same policy, no write");
+	if (!ASSERT_OK(client_run(&env, ADOPT_VIP, 80, 200, &r), "client"))
+		goto out;
+	ASSERT_EQ(r.per_backend[2], 200, "same decisions after adoption");
+	ASSERT_TRUE(redirected(&env) >= counted + 200, "counters continue");
+
+	/* Another object (the stamp names other bytes): loaded and verified;
+	 * the program turns out equal (same tag and maps), so the link stays. */
+	if (!ASSERT_OK(stamp_other_objects(&env), "stamps of another build"))
+		goto out;
+	before = last_prog_id();
+	if (!ASSERT_OK(restart_agent(&env, NULL), "third agent applies"))
+		goto out;
+	ASSERT_EQ(env_count_log(&env, "(adopted, not verified)"), 1, "third start verified");
+	ASSERT_EQ(env_count_log(&env, "verified on 2 threads)"), 2,
+		  "third start: sock_addr verified again");
+	ASSERT_TRUE(sock_addr_progs_since(before) >= 8, "every sock_addr program loaded");
+	ASSERT_EQ(link_prog(&env, "link_connect4"), connect4, "equal program: link kept");
+
+	/* BPFMESH_REPLACE_PROGRAMS=1: loaded, verified and switched. */
+	before = last_prog_id();
+	if (!ASSERT_OK(restart_agent(&env, "BPFMESH_REPLACE_PROGRAMS=1"), "fourth agent"))
+		goto out;
+	ASSERT_EQ(env_count_log(&env, "verified on 2 threads)"), 3, "forced: verified");
+	ASSERT_TRUE(sock_addr_progs_since(before) >= 8, "forced: sock_addr programs loaded");
+	ASSERT_TRUE(link_prog(&env, "link_connect4") > before, "forced: connect4 switched");
+	ASSERT_TRUE(link_prog(&env, "link_connect6") > before, "forced: connect6 switched");
+
+	/* The switched links are stamped anew: the next start adopts them. */
+	before = last_prog_id();
+	if (!ASSERT_OK(restart_agent(&env, NULL), "fifth agent applies"))
+		goto out;
+	ASSERT_EQ(env_count_log(&env, "(adopted, not verified)"), 2, "fifth start adopted");
+	ASSERT_EQ(sock_addr_progs_since(before), 0, "fifth start: nothing verified");
+	if (!ASSERT_OK(client_run(&env, ADOPT_VIP, 80, 200, &r), "client"))
+		goto out;
+	ASSERT_EQ(r.per_backend[2], 200, "same decisions throughout");
+
+	/* uninstall takes the stamp too. */
+	ASSERT_EQ(env_stop_agent(&env), 0, "agent exits 0 on SIGTERM");
+	ASSERT_EQ(env_uninstall(&env), 0, "uninstall exits 0");
+	ASSERT_TRUE(access(path, F_OK) != 0, "stamp removed");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
