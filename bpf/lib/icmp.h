@@ -12,6 +12,12 @@
  * direction: an endpoint's error quotes client -> endpoint, and the reply
  * entry is endpoint -> client; a client's error quotes VIP -> client, and
  * the forward entry is client -> VIP.
+ *
+ * ICMPv6 (RFC 4443) the same way, for Destination Unreachable, Packet Too
+ * Big and Time Exceeded; its errors quote as much of the packet as fits in
+ * 1280 bytes, and its checksum covers a pseudo-header (the outer addresses)
+ * and the whole quote, IPv6 header included (which has no checksum of its
+ * own to absorb an address change, as IPv4's has).
  */
 #include "lib/common.h"
 #include "lib/ct.h"
@@ -106,6 +112,114 @@ static __always_inline int icmp4_translate(struct __sk_buff *skb, const struct p
 	    bpf_skb_store_bytes(skb, ETH_HLEN + outer_off, &outer_to, 4, 0))
 		return -1;
 	return true;
+}
+
+/* ICMPv6 error types (RFC 4443 3.1-3.3); informational ones (echo, neighbour
+ * discovery: 128 and up) pass as they are. */
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PKT_TOOBIG 2
+#define ICMPV6_TIME_EXCEED 3
+
+/* The start of what an ICMPv6 error quotes: the IPv6 header (no extension
+ * headers: a quote with one is not translated, as such packets are not)
+ * and the ports. */
+struct icmp6_quote {
+	struct ipv6hdr ip;
+	__be16 sport;
+	__be16 dport;
+};
+
+/* The checksum check after the covered 128-bit address changes from -> to. */
+static __always_inline __u16 csum_update128(__u16 check, const __be32 *from, const __be32 *to)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		check = csum_update32(check, from[i], to[i]);
+	return check;
+}
+
+/* The quoted TCP or UDP checksum, at off, after the quoted address and
+ * port change (its pseudo-header has the address), folded into *icmp_check.
+ * Only when the quote reaches it (a TCP segment's is 16 bytes in) and, for
+ * UDP, it is set (zero: none). 0, or negative when the store failed. */
+static __always_inline int icmp6_quote_l4_csum(struct __sk_buff *skb, __u32 off, bool udp,
+					       const __be32 *from, const __be32 *to,
+					       __be16 from_port, __be16 to_port,
+					       __u16 *icmp_check)
+{
+	__u16 old, new;
+
+	if (bpf_skb_load_bytes(skb, off, &old, sizeof(old)) || (udp && !old))
+		return 0;
+	new = csum_update16(csum_update128(old, from, to), from_port, to_port);
+	if (udp && !new)
+		new = 0xffff; /* RFC 768: a computed zero is sent as all ones */
+	*icmp_check = csum_update16(*icmp_check, old, new);
+	return bpf_skb_store_bytes(skb, off, &new, sizeof(new), 0);
+}
+
+/* icmp4_translate for ICMPv6, p parsed by pkt6_parse (PKT_ICMP). */
+static __always_inline int icmp6_translate(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u32 q_off = p->l4_off + ICMP_HLEN, l4_csum_off;
+	struct icmp6_quote q;
+	struct ct6_key k = {};
+	struct ct4_val *ct;
+	__be32 to[4], *qaddr, *outer_from;
+	__be16 *qport, port;
+	__u8 icmp[ICMP_HLEN];
+	__u16 check;
+	bool reply;
+
+	if (bpf_skb_load_bytes(skb, p->l4_off, icmp, sizeof(icmp)))
+		return 0;
+	if (icmp[0] != ICMPV6_DEST_UNREACH && icmp[0] != ICMPV6_PKT_TOOBIG &&
+	    icmp[0] != ICMPV6_TIME_EXCEED)
+		return 0;
+	if (bpf_skb_load_bytes(skb, q_off, &q, sizeof(q)))
+		return 0;
+	if (q.ip.nexthdr != BPFMESH_PROTO_TCP && q.ip.nexthdr != BPFMESH_PROTO_UDP)
+		return 0;
+	__builtin_memcpy(k.saddr, &q.ip.daddr, 16);
+	__builtin_memcpy(k.daddr, &q.ip.saddr, 16);
+	k.sport = q.dport;
+	k.dport = q.sport;
+	k.proto = q.ip.nexthdr;
+	ct = ct_lookup(BPFMESH_AF_INET6, &k);
+	if (!ct)
+		return 0;
+
+	reply = ct->dir == CT_DIR_REPLY;
+	ct_nat_addr(BPFMESH_AF_INET6, ct, to);
+	port = ct->nat_port;
+	/* Reply entry: the quote's destination is the endpoint, make it the VIP.
+	 * Forward entry: the quote's source is the VIP, make it the endpoint. */
+	qaddr = reply ? q.ip.daddr.in6_u.u6_addr32 : q.ip.saddr.in6_u.u6_addr32;
+	qport = reply ? &q.dport : &q.sport;
+	check = *(__u16 *)&icmp[ICMP_CSUM_OFF];
+	l4_csum_off = q_off + sizeof(q.ip) +
+		      (k.proto == BPFMESH_PROTO_UDP ? UDP_CSUM_OFF : TCP_CSUM_OFF);
+	if (icmp6_quote_l4_csum(skb, l4_csum_off, k.proto == BPFMESH_PROTO_UDP, qaddr, to,
+				*qport, port, &check))
+		return -1;
+	check = csum_update16(csum_update128(check, qaddr, to), *qport, port);
+	__builtin_memcpy(qaddr, to, 16);
+	*qport = port;
+	if (bpf_skb_store_bytes(skb, q_off, &q, sizeof(q), 0))
+		return -1;
+
+	/* The outer header, as for IPv4; the address is in the ICMPv6
+	 * checksum's pseudo-header. A router on the way keeps its own. */
+	outer_from = reply ? (__be32 *)p->tuple.saddr : (__be32 *)p->tuple.daddr;
+	if (pkt_addr_eq(BPFMESH_AF_INET6, outer_from, reply ? k.saddr : k.daddr)) {
+		check = csum_update128(check, outer_from, to);
+		if (bpf_skb_store_bytes(skb, pkt_addr_off(BPFMESH_AF_INET6, !reply), to, 16, 0))
+			return -1;
+	}
+	if (bpf_skb_store_bytes(skb, p->l4_off + ICMP_CSUM_OFF, &check, sizeof(check), 0))
+		return -1;
+	return 1;
 }
 
 #endif /* BPFMESH_ICMP_H */
