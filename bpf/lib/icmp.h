@@ -120,14 +120,9 @@ static __always_inline int icmp4_translate(struct __sk_buff *skb, const struct p
 #define ICMPV6_PKT_TOOBIG 2
 #define ICMPV6_TIME_EXCEED 3
 
-/* The start of what an ICMPv6 error quotes: the IPv6 header (no extension
- * headers: a quote with one is not translated, as such packets are not)
- * and the ports. */
-struct icmp6_quote {
-	struct ipv6hdr ip;
-	__be16 sport;
-	__be16 dport;
-};
+/* Offsets in the IPv6 header an ICMPv6 error quotes (RFC 8200). */
+#define IP6_NEXTHDR_OFF 6
+#define IP6_HLEN 40
 
 /* The checksum check after the covered 128-bit address changes from -> to. */
 static __always_inline __u16 csum_update128(__u16 check, const __be32 *from, const __be32 *to)
@@ -159,60 +154,64 @@ static __always_inline int icmp6_quote_l4_csum(struct __sk_buff *skb, __u32 off,
 	return bpf_skb_store_bytes(skb, off, &new, sizeof(new), 0);
 }
 
-/* icmp4_translate for ICMPv6, p parsed by pkt6_parse (PKT_ICMP). */
-static __always_inline int icmp6_translate(struct __sk_buff *skb, const struct pkt *p)
+/* icmp4_translate for ICMPv6, p parsed by pkt6_parse (PKT_ICMP). The quote
+ * is read straight into the flow key and written field by field, and the
+ * flow's address is read from its entry, to keep the stack small: not
+ * inlined, this frame is stacked on the ingress path's, and Linux 6.1
+ * rejects more than 512 bytes over a chain of calls ("combined stack size
+ * of 3 calls is 544. Too large" with the quote copied whole, inlined). */
+static __noinline int icmp6_translate(struct __sk_buff *skb, const struct pkt *p)
 {
-	__u32 q_off = p->l4_off + ICMP_HLEN, l4_csum_off;
-	struct icmp6_quote q;
+	__u32 q_off = p->l4_off + ICMP_HLEN, l4_off = q_off + IP6_HLEN;
+	const __be32 *to, *from, *outer_from;
 	struct ct6_key k = {};
 	struct ct4_val *ct;
-	__be32 to[4], *qaddr, *outer_from;
-	__be16 *qport, port;
-	__u8 icmp[ICMP_HLEN];
+	__be16 from_port, to_port;
 	__u16 check;
+	__u8 type;
 	bool reply;
 
-	if (bpf_skb_load_bytes(skb, p->l4_off, icmp, sizeof(icmp)))
+	if (bpf_skb_load_bytes(skb, p->l4_off, &type, sizeof(type)))
 		return 0;
-	if (icmp[0] != ICMPV6_DEST_UNREACH && icmp[0] != ICMPV6_PKT_TOOBIG &&
-	    icmp[0] != ICMPV6_TIME_EXCEED)
+	if (type != ICMPV6_DEST_UNREACH && type != ICMPV6_PKT_TOOBIG &&
+	    type != ICMPV6_TIME_EXCEED)
 		return 0;
-	if (bpf_skb_load_bytes(skb, q_off, &q, sizeof(q)))
+	/* The quoted tuple, swapped: the key of the flow's other direction. */
+	if (bpf_skb_load_bytes(skb, p->l4_off + ICMP_CSUM_OFF, &check, sizeof(check)) ||
+	    bpf_skb_load_bytes(skb, q_off + IP6_NEXTHDR_OFF, &k.proto, sizeof(k.proto)) ||
+	    bpf_skb_load_bytes(skb, q_off + IP6_SADDR_OFF, k.daddr, 16) ||
+	    bpf_skb_load_bytes(skb, q_off + IP6_DADDR_OFF, k.saddr, 16) ||
+	    bpf_skb_load_bytes(skb, l4_off + L4_SPORT_OFF, &k.dport, sizeof(k.dport)) ||
+	    bpf_skb_load_bytes(skb, l4_off + L4_DPORT_OFF, &k.sport, sizeof(k.sport)))
 		return 0;
-	if (q.ip.nexthdr != BPFMESH_PROTO_TCP && q.ip.nexthdr != BPFMESH_PROTO_UDP)
+	if (k.proto != BPFMESH_PROTO_TCP && k.proto != BPFMESH_PROTO_UDP)
 		return 0;
-	__builtin_memcpy(k.saddr, &q.ip.daddr, 16);
-	__builtin_memcpy(k.daddr, &q.ip.saddr, 16);
-	k.sport = q.dport;
-	k.dport = q.sport;
-	k.proto = q.ip.nexthdr;
 	ct = ct_lookup(BPFMESH_AF_INET6, &k);
 	if (!ct)
 		return 0;
 
-	reply = ct->dir == CT_DIR_REPLY;
-	ct_nat_addr(BPFMESH_AF_INET6, ct, to);
-	port = ct->nat_port;
 	/* Reply entry: the quote's destination is the endpoint, make it the VIP.
 	 * Forward entry: the quote's source is the VIP, make it the endpoint. */
-	qaddr = reply ? q.ip.daddr.in6_u.u6_addr32 : q.ip.saddr.in6_u.u6_addr32;
-	qport = reply ? &q.dport : &q.sport;
-	check = *(__u16 *)&icmp[ICMP_CSUM_OFF];
-	l4_csum_off = q_off + sizeof(q.ip) +
-		      (k.proto == BPFMESH_PROTO_UDP ? UDP_CSUM_OFF : TCP_CSUM_OFF);
-	if (icmp6_quote_l4_csum(skb, l4_csum_off, k.proto == BPFMESH_PROTO_UDP, qaddr, to,
-				*qport, port, &check))
+	reply = ct->dir == CT_DIR_REPLY;
+	to = ct_nat_ptr(BPFMESH_AF_INET6, ct);
+	to_port = ct->nat_port;
+	from = reply ? k.saddr : k.daddr;
+	from_port = reply ? k.sport : k.dport;
+	if (icmp6_quote_l4_csum(skb, l4_off + (k.proto == BPFMESH_PROTO_UDP ? UDP_CSUM_OFF :
+								     TCP_CSUM_OFF),
+				k.proto == BPFMESH_PROTO_UDP, from, to, from_port, to_port, &check))
 		return -1;
-	check = csum_update16(csum_update128(check, qaddr, to), *qport, port);
-	__builtin_memcpy(qaddr, to, 16);
-	*qport = port;
-	if (bpf_skb_store_bytes(skb, q_off, &q, sizeof(q), 0))
+	check = csum_update16(csum_update128(check, from, to), from_port, to_port);
+	if (bpf_skb_store_bytes(skb, q_off + (reply ? IP6_DADDR_OFF : IP6_SADDR_OFF), to, 16,
+				0) ||
+	    bpf_skb_store_bytes(skb, l4_off + (reply ? L4_DPORT_OFF : L4_SPORT_OFF), &to_port,
+				sizeof(to_port), 0))
 		return -1;
 
 	/* The outer header, as for IPv4; the address is in the ICMPv6
 	 * checksum's pseudo-header. A router on the way keeps its own. */
-	outer_from = reply ? (__be32 *)p->tuple.saddr : (__be32 *)p->tuple.daddr;
-	if (pkt_addr_eq(BPFMESH_AF_INET6, outer_from, reply ? k.saddr : k.daddr)) {
+	outer_from = reply ? p->tuple.saddr : p->tuple.daddr;
+	if (pkt_addr_eq(BPFMESH_AF_INET6, outer_from, from)) {
 		check = csum_update128(check, outer_from, to);
 		if (bpf_skb_store_bytes(skb, pkt_addr_off(BPFMESH_AF_INET6, !reply), to, 16, 0))
 			return -1;

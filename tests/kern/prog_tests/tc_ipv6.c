@@ -188,6 +188,7 @@ static const struct pkt_spec udp6_fwd_wire = { 17, C6, EP6, 5353, 8080, 0, 0, 0,
 static const struct pkt_spec udp6_fwd_client = { 17, C6, VIP6, 5353, 53, 0, 0, 0, 33 };
 static const struct pkt_spec udp6_rep_client = { 17, VIP6, C6, 53, 5353, 0, 0, 0, 12 };
 static const struct pkt_spec udp6_rep_wire = { 17, EP6, C6, 8080, 5353, 0, 0, 0, 12 };
+static const struct pkt_spec udp6_no_flow = { 17, C6, OTHER6, 5353, 53, 0, 0, 0, 12 };
 
 static const struct tc_case icmp6_ingress[] = {
 	{ "SYN of the TCP flow the errors are about",
@@ -208,8 +209,8 @@ static const struct tc_case icmp6_ingress[] = {
 	  { 58, C6, VIP6, .icmp_type = 1, .icmp_code = 4, .quote = &udp6_rep_client },
 	  { 58, C6, EP6, .icmp_type = 1, .icmp_code = 4, .quote = &udp6_rep_wire }, TC_ACT_OK },
 	{ "time exceeded about no flow passes untouched",
-	  { 58, ROUTER6, C6, .icmp_type = 3, .quote = &udp6_rep_client },
-	  { 58, ROUTER6, C6, .icmp_type = 3, .quote = &udp6_rep_client }, TC_ACT_OK },
+	  { 58, ROUTER6, C6, .icmp_type = 3, .quote = &udp6_no_flow },
+	  { 58, ROUTER6, C6, .icmp_type = 3, .quote = &udp6_no_flow }, TC_ACT_OK },
 	{ "an echo request (informational) to the VIP passes untouched",
 	  { 58, C6, VIP6, .icmp_type = 128 },
 	  { 58, C6, VIP6, .icmp_type = 128 }, TC_ACT_OK },
