@@ -13,8 +13,8 @@
  *
  * IPv4 and IPv6 take the same code (lib/pkt.h, lib/ct.h: a family argument,
  * constant on each family's path); IPv6 flows are tracked in a map of their
- * own. An IPv6 packet with extension headers passes untouched, and ICMPv6
- * errors are not translated (ICMP errors are, for IPv4).
+ * own. An IPv6 packet with extension headers passes untouched; ICMP errors
+ * are translated for both families (ICMPv6 too).
  *
  * The endpoint is chosen once per flow, by the destination's loadBalancer
  * as connect4 chooses it (lib/lb_algo.h), in tc_pick: a global function,
@@ -332,9 +332,9 @@ static __always_inline int tc_l4(struct __sk_buff *skb, const struct pkt *p, __u
 	return tc_new_flow(skb, p, fam, &key, svc);
 }
 
-static __always_inline int tc4_icmp(struct __sk_buff *skb, const struct pkt *p)
+static __always_inline int tc_icmp(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
 {
-	int ret = icmp4_translate(skb, p);
+	int ret = fam == BPFMESH_AF_INET6 ? icmp6_translate(skb, p) : icmp4_translate(skb, p);
 
 	if (ret < 0)
 		return tc_drop_error();
@@ -349,7 +349,7 @@ static __always_inline int tc_ingress_kind(struct __sk_buff *skb, const struct p
 	case PKT_L4:
 		return tc_l4(skb, p, fam);
 	case PKT_ICMP:
-		return tc4_icmp(skb, p);
+		return tc_icmp(skb, p, fam);
 	case PKT_FRAGMENT:
 		return tc_done(0, BPFMESH_TC_FRAGMENT);
 	}
@@ -375,15 +375,21 @@ static __noinline int tc6_ingress(struct __sk_buff *skb)
 /* Egress sees what the node itself sends: of that, only ICMP errors the
  * node raises about a translated packet (TTL exceeded while forwarding it,
  * no route to the endpoint...) concern us; they quote the packet after its
- * DNAT and never crossed an ingress program. Everything else passes after
- * one header read. (IPv4 only: ICMPv6 errors are not translated.) */
-static __always_inline int tc4_egress(struct __sk_buff *skb)
+ * DNAT and never crossed an ingress program (an ICMPv6 Packet Too Big
+ * about a packet too large for the link to the endpoint, above all).
+ * Everything else passes after one header read. */
+static __always_inline int tc_egress_family(struct __sk_buff *skb)
 {
 	struct pkt p = {};
 
-	if (skb->protocol != bpf_htons(ETH_P_IP) || pkt4_parse(skb, &p) != PKT_ICMP)
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (pkt4_parse(skb, &p) != PKT_ICMP)
+			return TC_ACT_OK;
+		return tc_icmp(skb, &p, BPFMESH_AF_INET);
+	}
+	if (skb->protocol != bpf_htons(ETH_P_IPV6) || pkt6_parse(skb, &p) != PKT_ICMP)
 		return TC_ACT_OK;
-	return tc4_icmp(skb, &p);
+	return tc_icmp(skb, &p, BPFMESH_AF_INET6);
 }
 
 SEC("tc")
@@ -399,5 +405,5 @@ int bpfmesh_tc_ingress(struct __sk_buff *skb)
 SEC("tc")
 int bpfmesh_tc_egress(struct __sk_buff *skb)
 {
-	return tc4_egress(skb);
+	return tc_egress_family(skb);
 }

@@ -12,6 +12,12 @@
  * direction: an endpoint's error quotes client -> endpoint, and the reply
  * entry is endpoint -> client; a client's error quotes VIP -> client, and
  * the forward entry is client -> VIP.
+ *
+ * ICMPv6 (RFC 4443) the same way, for Destination Unreachable, Packet Too
+ * Big and Time Exceeded; its errors quote as much of the packet as fits in
+ * 1280 bytes, and its checksum covers a pseudo-header (the outer addresses)
+ * and the whole quote, IPv6 header included (which has no checksum of its
+ * own to absorb an address change, as IPv4's has).
  */
 #include "lib/common.h"
 #include "lib/ct.h"
@@ -106,6 +112,113 @@ static __always_inline int icmp4_translate(struct __sk_buff *skb, const struct p
 	    bpf_skb_store_bytes(skb, ETH_HLEN + outer_off, &outer_to, 4, 0))
 		return -1;
 	return true;
+}
+
+/* ICMPv6 error types (RFC 4443 3.1-3.3); informational ones (echo, neighbour
+ * discovery: 128 and up) pass as they are. */
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PKT_TOOBIG 2
+#define ICMPV6_TIME_EXCEED 3
+
+/* Offsets in the IPv6 header an ICMPv6 error quotes (RFC 8200). */
+#define IP6_NEXTHDR_OFF 6
+#define IP6_HLEN 40
+
+/* The checksum check after the covered 128-bit address changes from -> to. */
+static __always_inline __u16 csum_update128(__u16 check, const __be32 *from, const __be32 *to)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		check = csum_update32(check, from[i], to[i]);
+	return check;
+}
+
+/* The quoted TCP or UDP checksum, at off, after the quoted address and
+ * port change (its pseudo-header has the address), folded into *icmp_check.
+ * Only when the quote reaches it (a TCP segment's is 16 bytes in) and, for
+ * UDP, it is set (zero: none). 0, or negative when the store failed. */
+static __always_inline int icmp6_quote_l4_csum(struct __sk_buff *skb, __u32 off, bool udp,
+					       const __be32 *from, const __be32 *to,
+					       __be16 from_port, __be16 to_port,
+					       __u16 *icmp_check)
+{
+	__u16 old, new;
+
+	if (bpf_skb_load_bytes(skb, off, &old, sizeof(old)) || (udp && !old))
+		return 0;
+	new = csum_update16(csum_update128(old, from, to), from_port, to_port);
+	if (udp && !new)
+		new = 0xffff; /* RFC 768: a computed zero is sent as all ones */
+	*icmp_check = csum_update16(*icmp_check, old, new);
+	return bpf_skb_store_bytes(skb, off, &new, sizeof(new), 0);
+}
+
+/* icmp4_translate for ICMPv6, p parsed by pkt6_parse (PKT_ICMP). The quote
+ * is read straight into the flow key and written field by field, and the
+ * flow's address is read from its entry, to keep the stack small: not
+ * inlined, this frame is stacked on the ingress path's, and Linux 6.1
+ * rejects more than 512 bytes over a chain of calls ("combined stack size
+ * of 3 calls is 544. Too large" with the quote copied whole, inlined). */
+static __noinline int icmp6_translate(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u32 q_off = p->l4_off + ICMP_HLEN, l4_off = q_off + IP6_HLEN;
+	const __be32 *to, *from, *outer_from;
+	struct ct6_key k = {};
+	struct ct4_val *ct;
+	__be16 from_port, to_port;
+	__u16 check;
+	__u8 type;
+	bool reply;
+
+	if (bpf_skb_load_bytes(skb, p->l4_off, &type, sizeof(type)))
+		return 0;
+	if (type != ICMPV6_DEST_UNREACH && type != ICMPV6_PKT_TOOBIG &&
+	    type != ICMPV6_TIME_EXCEED)
+		return 0;
+	/* The quoted tuple, swapped: the key of the flow's other direction. */
+	if (bpf_skb_load_bytes(skb, p->l4_off + ICMP_CSUM_OFF, &check, sizeof(check)) ||
+	    bpf_skb_load_bytes(skb, q_off + IP6_NEXTHDR_OFF, &k.proto, sizeof(k.proto)) ||
+	    bpf_skb_load_bytes(skb, q_off + IP6_SADDR_OFF, k.daddr, 16) ||
+	    bpf_skb_load_bytes(skb, q_off + IP6_DADDR_OFF, k.saddr, 16) ||
+	    bpf_skb_load_bytes(skb, l4_off + L4_SPORT_OFF, &k.dport, sizeof(k.dport)) ||
+	    bpf_skb_load_bytes(skb, l4_off + L4_DPORT_OFF, &k.sport, sizeof(k.sport)))
+		return 0;
+	if (k.proto != BPFMESH_PROTO_TCP && k.proto != BPFMESH_PROTO_UDP)
+		return 0;
+	ct = ct_lookup(BPFMESH_AF_INET6, &k);
+	if (!ct)
+		return 0;
+
+	/* Reply entry: the quote's destination is the endpoint, make it the VIP.
+	 * Forward entry: the quote's source is the VIP, make it the endpoint. */
+	reply = ct->dir == CT_DIR_REPLY;
+	to = ct_nat_ptr(BPFMESH_AF_INET6, ct);
+	to_port = ct->nat_port;
+	from = reply ? k.saddr : k.daddr;
+	from_port = reply ? k.sport : k.dport;
+	if (icmp6_quote_l4_csum(skb, l4_off + (k.proto == BPFMESH_PROTO_UDP ? UDP_CSUM_OFF :
+								     TCP_CSUM_OFF),
+				k.proto == BPFMESH_PROTO_UDP, from, to, from_port, to_port, &check))
+		return -1;
+	check = csum_update16(csum_update128(check, from, to), from_port, to_port);
+	if (bpf_skb_store_bytes(skb, q_off + (reply ? IP6_DADDR_OFF : IP6_SADDR_OFF), to, 16,
+				0) ||
+	    bpf_skb_store_bytes(skb, l4_off + (reply ? L4_DPORT_OFF : L4_SPORT_OFF), &to_port,
+				sizeof(to_port), 0))
+		return -1;
+
+	/* The outer header, as for IPv4; the address is in the ICMPv6
+	 * checksum's pseudo-header. A router on the way keeps its own. */
+	outer_from = reply ? p->tuple.saddr : p->tuple.daddr;
+	if (pkt_addr_eq(BPFMESH_AF_INET6, outer_from, from)) {
+		check = csum_update128(check, outer_from, to);
+		if (bpf_skb_store_bytes(skb, pkt_addr_off(BPFMESH_AF_INET6, !reply), to, 16, 0))
+			return -1;
+	}
+	if (bpf_skb_store_bytes(skb, p->l4_off + ICMP_CSUM_OFF, &check, sizeof(check), 0))
+		return -1;
+	return 1;
 }
 
 #endif /* BPFMESH_ICMP_H */

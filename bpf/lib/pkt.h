@@ -47,6 +47,7 @@
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
 
+#define BPFMESH_PROTO_ICMPV6 58 /* IPPROTO_ICMPV6: a macro, not in vmlinux.h */
 #define ICMP_DEST_UNREACH 3
 #define ICMP_TIME_EXCEEDED 11
 
@@ -75,7 +76,7 @@ struct pkt {
 enum pkt_kind {
 	PKT_OTHER = 0, /* not IP, or a protocol we do not translate */
 	PKT_L4,        /* TCP or UDP, tuple filled in */
-	PKT_ICMP,      /* ICMP (IPv4): l4_off filled in */
+	PKT_ICMP,      /* ICMP or ICMPv6: addresses and l4_off filled in */
 	PKT_FRAGMENT,  /* fragment: no ports to translate */
 };
 
@@ -150,8 +151,8 @@ static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt *p)
 
 /* Read the IPv6 and L4 headers of an Ethernet frame into p. Only TCP or
  * UDP right after the fixed header is translated: a packet with extension
- * headers passes untouched (a fragment header is counted as a fragment),
- * as does ICMPv6 (its errors are not translated yet). */
+ * headers passes untouched (a fragment header is counted as a fragment);
+ * ICMPv6 is handed to lib/icmp.h. */
 static __always_inline int pkt6_parse(struct __sk_buff *skb, struct pkt *p)
 {
 	struct ipv6hdr ip;
@@ -168,6 +169,8 @@ static __always_inline int pkt6_parse(struct __sk_buff *skb, struct pkt *p)
 	__builtin_memcpy(p->tuple.daddr, &ip.daddr, 16);
 	p->tuple.proto = ip.nexthdr;
 	p->l4_off = ETH_HLEN + sizeof(ip);
+	if (ip.nexthdr == BPFMESH_PROTO_ICMPV6)
+		return PKT_ICMP;
 	return pkt_parse_l4(skb, p, l4_len);
 }
 

@@ -40,6 +40,7 @@ static void put32(__u8 *p, __u32 v)
 
 /* IP header at ip, L4 of l4_len bytes after it; fills both checksums. */
 static size_t build_ip(const struct pkt_spec *s, __u8 *ip, size_t room);
+static size_t build_ip6(const struct pkt_spec *s, __u8 *ip, size_t room);
 
 static size_t build_l4(const struct pkt_spec *s, __u8 *l4, size_t room)
 {
@@ -59,6 +60,15 @@ static size_t build_l4(const struct pkt_spec *s, __u8 *l4, size_t room)
 			return 0;
 		put16(l4 + 2, fold(sum16(l4, hl + n, 0)));
 		return hl + n;
+	}
+	if (s->proto == 58) {
+		l4[0] = s->icmp_type;
+		l4[1] = s->icmp_code;
+		put32(l4 + 4, s->icmp_info);
+		/* RFC 4443 2.4: as much of the packet as fits (all of ours);
+		 * the checksum needs the pseudo-header (build_ip6). */
+		q = s->quote ? build_ip6(s->quote, l4 + hl, room - hl) : 0;
+		return s->quote && !q ? 0 : hl + q;
 	}
 	put16(l4, s->sport);
 	put16(l4 + 2, s->dport);
@@ -94,7 +104,7 @@ static void put_l4_csum(const struct pkt_spec *s, const __u8 *addrs, size_t addr
 		c = 0;
 	else if (s->proto == 17 && c == 0)
 		c = 0xffff;
-	put16(l4 + (s->proto == 6 ? 16 : 6), c);
+	put16(l4 + (s->proto == 6 ? 16 : s->proto == 58 ? 2 : 6), c);
 }
 
 /* A zeroed IP header of hlen bytes at ip, the L4 built after it; the L4

@@ -2,7 +2,7 @@
 #ifndef BPFMESH_PKT_BUILD_H
 #define BPFMESH_PKT_BUILD_H
 /*
- * Crafted Ethernet/IPv4 and IPv6 frames (TCP or UDP; ICMP is IPv4 only) for
+ * Crafted Ethernet/IPv4 and IPv6 frames (TCP, UDP, ICMP or ICMPv6 errors) for
  * BPF_PROG_TEST_RUN: a packet is described field by field and built with
  * every checksum computed from scratch (RFC 1071), so an expected packet
  * checks the kernel's incremental updates against an independent
@@ -15,7 +15,7 @@
 #define PKT_MAX 512
 
 struct pkt_spec {
-	__u8 proto; /* 6 TCP, 17 UDP, 1 ICMP */
+	__u8 proto; /* 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6 */
 	const char *src, *dst; /* IPv6 when they hold a ':' (no extension headers) */
 	__u16 sport, dport; /* host order */
 	__u8 tcp_flags;     /* TH_* bits: FIN 1, SYN 2, RST 4, PSH 8, ACK 16 */
@@ -26,6 +26,7 @@ struct pkt_spec {
 	__u16 frag;         /* IP flags+fragment offset, host order (0: none) */
 	__u8 icmp_type, icmp_code;
 	const struct pkt_spec *quote; /* ICMP error: the packet it is about */
+	__u32 icmp_info;    /* ICMP error: the word after the checksum (Packet Too Big: MTU) */
 };
 
 #define F_FIN 0x01

@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 #include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
+#include <bpfmesh/identity_abi.h>
 #include "agent.h"
 #include "kern/health_read.h"
 
@@ -184,6 +185,7 @@ int agent_health_start(struct agent *ag)
 	fds[APPLY_MAP_LB_POLICY] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_LB_POLICY);
 	fds[APPLY_MAP_LB_TABLES] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_LB_TABLES);
 	fds[APPLY_MAP_CONNPOOL_CFG] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_CONNPOOL_CFG);
+	fds[APPLY_MAP_SRC_COUNTERS] = lb_loader_map_fd(&ag->loader, BPFMESH_MAP_SRC_COUNTERS);
 	if (ncpu <= 0)
 		return -EINVAL;
 	ag->applier.maps_fresh = !ag->loader.adopted;

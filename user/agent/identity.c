@@ -17,37 +17,8 @@
 
 #include "agent.h"
 #include "identity_ids.h"
+#include "kern/map_ops.h"
 #include "kern/sysfs.h"
-
-/* Delete every entry of a map (keys of key_size bytes, at most 16) for
- * which drop(key, ctx) holds: keys are collected first, since deleting
- * while walking with get_next_key can restart the walk. */
-static void map_delete_where(int fd, size_t key_size, bool (*drop)(const void *key, void *ctx),
-			     void *ctx)
-{
-	unsigned char key[16], next[16], *stale = NULL;
-	size_t n_stale = 0, cap = 0, i;
-	void *grown;
-	int err = bpf_map_get_next_key(fd, NULL, next);
-
-	while (!err) {
-		memcpy(key, next, key_size);
-		if (drop(key, ctx)) {
-			if (n_stale == cap) {
-				cap = cap ? cap * 2 : 16;
-				grown = realloc(stale, cap * key_size);
-				if (!grown)
-					break;
-				stale = grown;
-			}
-			memcpy(stale + n_stale++ * key_size, key, key_size);
-		}
-		err = bpf_map_get_next_key(fd, key, next);
-	}
-	for (i = 0; i < n_stale; i++)
-		bpf_map_delete_elem(fd, stale + i * key_size);
-	free(stale);
-}
 
 struct u64_set {
 	const __u64 *v;
@@ -72,7 +43,7 @@ static void identities_prune(int fd, const __u64 *want, size_t n)
 {
 	struct u64_set set = { want, n };
 
-	map_delete_where(fd, sizeof(__u64), cg_unwanted, &set);
+	map_delete_where(&kern_map_ops, fd, sizeof(__u64), cg_unwanted, &set);
 }
 
 /* The cgroup id of path (under root), or 0 (logged). */
@@ -150,29 +121,26 @@ out:
 
 static int ids_read(int fd, struct id_plan *p)
 {
-	__u32 key, next;
-	size_t cap = 0;
-	void *grown;
-	int err = bpf_map_get_next_key(fd, NULL, &next);
+	const size_t size = sizeof(__u32) + sizeof(struct identity_rec);
+	unsigned char *elems;
+	size_t i, n;
+	void *got;
+	int err = map_collect(&kern_map_ops, fd, sizeof(__u32), sizeof(struct identity_rec), NULL,
+			      NULL, &got, &n);
 
-	while (!err) {
-		key = next;
-		if (p->n == cap) {
-			cap = cap ? cap * 2 : 64;
-			grown = realloc(p->recs, cap * sizeof(*p->recs));
-			if (!grown)
-				return -ENOMEM;
-			p->recs = grown;
-		}
-		memset(&p->recs[p->n], 0, sizeof(p->recs[0]));
-		p->recs[p->n].id = key;
-		if (!bpf_map_lookup_elem(fd, &key, &p->recs[p->n].rec)) {
-			p->recs[p->n].rec.workload[sizeof(p->recs[0].rec.workload) - 1] = '\0';
-			p->n++;
-		}
-		err = bpf_map_get_next_key(fd, &key, &next);
+	elems = got;
+	p->recs = err ? NULL : calloc(n + 1, sizeof(*p->recs));
+	if (!err && !p->recs)
+		err = -ENOMEM;
+	for (i = 0; !err && i < n; i++) {
+		struct id_record *r = &p->recs[p->n++];
+
+		memcpy(&r->id, elems + i * size, sizeof(r->id));
+		memcpy(&r->rec, elems + i * size + sizeof(r->id), sizeof(r->rec));
+		r->rec.workload[sizeof(r->rec.workload) - 1] = '\0';
 	}
-	return 0;
+	free(got);
+	return err;
 }
 
 struct u32_set {
@@ -200,7 +168,8 @@ static void src_counters_forget(int fd, const __u32 *ids, size_t n)
 	struct u32_set freed = { ids, n };
 
 	if (fd >= 0 && n)
-		map_delete_where(fd, sizeof(struct src_key), src_of_freed_id, &freed);
+		map_delete_where(&kern_map_ops, fd, sizeof(struct src_key), src_of_freed_id,
+				 &freed);
 }
 
 static int ids_write(int fd, const struct id_plan *p, const struct bpfmesh_image *img)

@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpfmesh/locality_abi.h>
 #include "agent.h"
+#include "kern/map_ops.h"
 
 struct loc_pub {
 	struct agent *ag;
@@ -77,10 +78,22 @@ static int publish_set(struct loc_pub *p, const struct image_set *set)
 
 /* First use: an earlier agent's entries count as present (with unknown
  * content), so those this version does not keep are deleted. */
+/* A key of the kernel's map: remembered as present (map_for_each). */
+static int mark_present(const void *key, const void *val, void *ctx)
+{
+	struct agent *ag = ctx;
+	__u32 slot;
+
+	(void)val;
+	memcpy(&slot, key, sizeof(slot));
+	if (slot < ag->loc_n)
+		ag->loc_present[slot] = 1;
+	return 0;
+}
+
 static int alloc_cache(struct agent *ag, int fd, __u32 n)
 {
-	__u32 key, next;
-	int more;
+	__u32 key;
 
 	if (ag->loc_cache)
 		return 0;
@@ -89,12 +102,7 @@ static int alloc_cache(struct agent *ag, int fd, __u32 n)
 	ag->loc_n = n;
 	if (!ag->loc_cache || !ag->loc_present)
 		return -ENOMEM;
-	for (more = !bpf_map_get_next_key(fd, NULL, &next); more;
-	     more = !bpf_map_get_next_key(fd, &key, &next)) {
-		if (next < n)
-			ag->loc_present[next] = 1;
-		key = next;
-	}
+	map_for_each(&kern_map_ops, fd, sizeof(__u32), 0, mark_present, ag);
 	for (key = 0; key < n; key++)
 		ag->loc_cache[key].pad = ag->loc_present[key]; /* never what we write */
 	return 0;

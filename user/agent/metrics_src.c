@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "kern/map_ops.h"
 #include "metrics_src.h"
 
 static int key_cmp(const void *a, const void *b)
@@ -43,23 +44,13 @@ static int identity_cmp(const void *key, const void *elem)
 /* Every key of the map, sorted. */
 static int src_keys(int fd, struct src_scrape *ss)
 {
-	struct src_key key, next;
-	size_t cap = 0;
-	void *grown;
-	int err = bpf_map_get_next_key(fd, NULL, &next);
+	void *keys;
+	int err = map_collect_keys(&kern_map_ops, fd, sizeof(struct src_key), NULL, NULL, &keys,
+				   &ss->n);
 
-	while (!err) {
-		key = next;
-		if (ss->n == cap) {
-			cap = cap ? cap * 2 : 64;
-			grown = realloc(ss->keys, cap * sizeof(*ss->keys));
-			if (!grown)
-				return -ENOMEM;
-			ss->keys = grown;
-		}
-		ss->keys[ss->n++] = key;
-		err = bpf_map_get_next_key(fd, &key, &next);
-	}
+	ss->keys = keys;
+	if (err)
+		return err;
 	qsort(ss->keys, ss->n, sizeof(*ss->keys), key_cmp);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 #include "apply.h"
 #include "exec.h"
+#include "src_slots.h"
 
 static __u64 now_ms(void)
 {
@@ -188,6 +189,7 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 		return err;
 	}
 	st->plan_ms = elapsed_ms_since(&t0);
+	src_slots_forget_new(a->ops, a->fds, &plan); /* best effort: stale series at worst */
 	err = apply_exec(a->ops, a->fds, &plan, &undo_failures);
 	if (undo_failures)
 		fprintf(stderr, "Failed to roll back %zu map elements after error %d\n",

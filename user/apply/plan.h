@@ -29,6 +29,7 @@ enum apply_map {
 	APPLY_MAP_LB_POLICY,    /* loadBalancer (lbpolicy_abi.h), written only */
 	APPLY_MAP_LB_TABLES,    /* when state.lb_on is set */
 	APPLY_MAP_CONNPOOL_CFG, /* connpool_abi.h, with the health arrays */
+	APPLY_MAP_SRC_COUNTERS, /* counters by source: only deleted (src_slots.h) */
 	__APPLY_MAP_MAX,
 };
 

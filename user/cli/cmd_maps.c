@@ -489,28 +489,28 @@ static void show_identities(const struct identity_row *rows, size_t n)
 
 static int do_identities(int argc, char **argv)
 {
-	struct identity_row *rows = NULL, *grown;
-	size_t n = 0, cap = 0;
-	__u64 key, next;
-	int fd = open_pinned(BPFMESH_MAP_IDENTITIES), err;
+	const size_t size = sizeof(__u64) + sizeof(struct identity_val);
+	struct identity_row *rows;
+	unsigned char *elems;
+	int fd = open_pinned(BPFMESH_MAP_IDENTITIES);
+	size_t i, n = 0;
+	void *got;
 
 	if (fd < 0)
 		return EXIT_USAGE;
-	for (err = bpf_map_get_next_key(fd, NULL, &next); !err;
-	     err = bpf_map_get_next_key(fd, &key, &next)) {
-		key = next;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			grown = realloc(rows, cap * sizeof(*rows));
-			if (!grown)
-				break;
-			rows = grown;
-		}
-		rows[n].cgroup_id = key;
-		if (bpf_map_lookup_elem(fd, &key, &rows[n].v) == 0)
-			n++;
-	}
+	/* Out of memory, the entries read so far are shown. */
+	map_collect(&kern_map_ops, fd, sizeof(__u64), sizeof(struct identity_val), NULL, NULL,
+		    &got, &n);
 	close(fd);
+	elems = got;
+	rows = calloc(n + 1, sizeof(*rows));
+	for (i = 0; rows && i < n; i++) {
+		memcpy(&rows[i].cgroup_id, elems + i * size, sizeof(rows[i].cgroup_id));
+		memcpy(&rows[i].v, elems + i * size + sizeof(__u64), sizeof(rows[i].v));
+	}
+	free(got);
+	if (!rows)
+		n = 0;
 	if (n)
 		qsort(rows, n, sizeof(*rows), identity_row_cmp);
 	show_identities(rows, n);

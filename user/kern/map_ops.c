@@ -116,6 +116,71 @@ out:
 	return err;
 }
 
+/* map_collect's walk. */
+struct collector {
+	char *elems;
+	size_t key_size, val_size, n, cap;
+	map_key_pred want;
+	void *ctx;
+};
+
+static int collect_elem(const void *key, const void *val, void *ctx)
+{
+	struct collector *c = ctx;
+	size_t size = c->key_size + c->val_size;
+	void *grown;
+
+	if (c->want && !c->want(key, c->ctx))
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		grown = realloc(c->elems, c->cap * size);
+		if (!grown)
+			return -ENOMEM;
+		c->elems = grown;
+	}
+	memcpy(c->elems + c->n * size, key, c->key_size);
+	if (c->val_size)
+		memcpy(c->elems + c->n * size + c->key_size, val, c->val_size);
+	c->n++;
+	return 0;
+}
+
+int map_collect(const struct map_ops *ops, int fd, size_t key_size, size_t val_size,
+		map_key_pred want, void *ctx, void **elems, size_t *n)
+{
+	struct collector c = { .key_size = key_size, .val_size = val_size, .want = want,
+			       .ctx = ctx };
+	int err = map_for_each(ops, fd, key_size, val_size, collect_elem, &c);
+
+	*elems = c.elems;
+	*n = c.n;
+	return err;
+}
+
+int map_collect_keys(const struct map_ops *ops, int fd, size_t key_size, map_key_pred want,
+		     void *ctx, void **keys, size_t *n)
+{
+	return map_collect(ops, fd, key_size, 0, want, ctx, keys, n);
+}
+
+int map_delete_where(const struct map_ops *ops, int fd, size_t key_size, map_key_pred drop,
+		     void *ctx)
+{
+	void *stale;
+	size_t n, i;
+	int err = map_collect_keys(ops, fd, key_size, drop, ctx, &stale, &n);
+
+	for (i = 0; i < n; i++) {
+		int del = ops->delete(fd, (char *)stale + i * key_size);
+
+		if (del && del != -ENOENT && !err)
+			err = del;
+	}
+	free(stale);
+	return err;
+}
+
 int map_sum_percpu_u64(const struct map_ops *ops, int fd, int ncpu, __u64 *counts,
 		       unsigned int n)
 {

@@ -7,6 +7,7 @@
  * (kern_map_ops) or against the unit tests' in-memory maps. Every function
  * returns 0 or a negative errno, as libbpf does.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -44,6 +45,31 @@ typedef int (*map_each_fn)(const void *key, const void *val, void *ctx);
  */
 int map_for_each(const struct map_ops *ops, int fd, size_t key_size, size_t val_size,
 		 map_each_fn fn, void *ctx);
+
+/* Which keys a walk keeps (map_collect_keys, map_delete_where). */
+typedef bool (*map_key_pred)(const void *key, void *ctx);
+
+/*
+ * The elements of the map whose key want(key, ctx) holds (want NULL: all),
+ * in walk order, each its key then its value (val_size bytes, 0: keys
+ * only), packed: *elems (n of them; free() it) is set also on failure, to
+ * what was collected. 0 or a negative errno.
+ */
+int map_collect(const struct map_ops *ops, int fd, size_t key_size, size_t val_size,
+		map_key_pred want, void *ctx, void **elems, size_t *n);
+/* map_collect of the keys alone. */
+int map_collect_keys(const struct map_ops *ops, int fd, size_t key_size, map_key_pred want,
+		     void *ctx, void **keys, size_t *n);
+
+/*
+ * Delete every element whose key drop(key, ctx) holds. The keys are
+ * collected first: deleting during a get_next_key walk can send the walk
+ * back to the start of a hash map. What a failed walk did collect is
+ * deleted all the same. 0 or the first negative errno (gone meanwhile
+ * counts as deleted).
+ */
+int map_delete_where(const struct map_ops *ops, int fd, size_t key_size, map_key_pred drop,
+		     void *ctx);
 
 /*
  * counts[i] = element i of a per-CPU array of u64, summed over ncpu CPUs,

@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <bpfmesh/health_abi.h>
+#include <bpfmesh/identity_abi.h>
 #include "kern/sysfs.h"
 #include "ktest.h"
 
@@ -23,8 +26,10 @@ enum { CG_QA, CG_WEB, CG_UNKNOWN, CG_QA_CHILD, N_CG };
 static const char *const cg_names[N_CG] = { "qa", "web", "unknown", "qa/child" };
 
 /* The policy: the callers (cgroup paths under the cgroup2 mount), the
- * service and a VirtualService whose first tcp route matches match. */
-static void identity_policy(char *buf, size_t len, const char *managed_rel, const char *match)
+ * service with endpoints (YAML flow items, labelled version v1 or v2) and a
+ * VirtualService whose first tcp route (to v2) matches match. */
+static void identity_policy_eps(char *buf, size_t len, const char *managed_rel,
+				const char *match, const char *endpoints)
 {
 	snprintf(buf, len,
 		 "apiVersion: networking.istio.io/v1\n"
@@ -47,9 +52,7 @@ static void identity_policy(char *buf, size_t len, const char *managed_rel, cons
 		 "  addresses: [127.100.80.1]\n"
 		 "  ports: [{number: 80, name: tcp, protocol: TCP, targetPort: 8080}]\n"
 		 "  resolution: STATIC\n"
-		 "  endpoints:\n"
-		 "  - {address: %s, labels: {version: v1}}\n"
-		 "  - {address: %s, labels: {version: v2}}\n"
+		 "  endpoints: [%s]\n"
 		 "---\n"
 		 "apiVersion: networking.istio.io/v1\n"
 		 "kind: DestinationRule\n"
@@ -69,7 +72,18 @@ static void identity_policy(char *buf, size_t len, const char *managed_rel, cons
 		 "  - match: [{%s}]\n"
 		 "    route: [{destination: {host: api, subset: v2}}]\n"
 		 "  - route: [{destination: {host: api, subset: v1}}]\n",
-		 managed_rel, managed_rel, eps[0], eps[1], match);
+		 managed_rel, managed_rel, endpoints, match);
+}
+
+/* eps[0] as v1, eps[1] as v2. */
+static void identity_policy(char *buf, size_t len, const char *managed_rel, const char *match)
+{
+	char endpoints[128];
+
+	snprintf(endpoints, sizeof(endpoints),
+		 "{address: %s, labels: {version: v1}}, {address: %s, labels: {version: v2}}",
+		 eps[0], eps[1]);
+	identity_policy_eps(buf, len, managed_rel, match, endpoints);
 }
 
 /* n connections from a process in cgroup name (under the managed cgroup):
@@ -105,63 +119,94 @@ static void check_routes(const struct ktest_env *env, const bool expect_v2[N_CG]
 	}
 }
 
-static void remove_cgroups(const struct ktest_env *env)
+/* What every test here starts from: the environment, workload cgroups
+ * (names under the managed cgroup, parents first), backends on eps, and
+ * the agent's first apply of a policy. */
+struct id_fixture {
+	struct ktest_env env;
+	struct backends be;
+	char root[PATH_MAX];
+	const char *rel; /* the managed cgroup, relative to the cgroup2 mount */
+	const char *const *cgroups;
+	int n_made;
+};
+
+/* env_setup and the cgroups; false (reported) when a step failed. */
+static bool fixture_setup(struct id_fixture *f, const char *const *cgroups, int n)
 {
 	char path[PATH_MAX + 32];
-	int i;
 
-	for (i = N_CG - 1; i >= 0; i--) {
-		snprintf(path, sizeof(path), "%s/%s", env->cgroup, cg_names[i]);
+	memset(f, 0, sizeof(*f));
+	f->cgroups = cgroups;
+	if (!ASSERT_OK(env_setup(&f->env), "env_setup") ||
+	    !ASSERT_OK(cgroup2_root(f->root, sizeof(f->root)), "cgroup2 mount"))
+		return false;
+	for (f->n_made = 0; f->n_made < n; f->n_made++) {
+		snprintf(path, sizeof(path), "%s/%s", f->env.cgroup, cgroups[f->n_made]);
+		if (!ASSERT_OK(mkdir(path, 0755), "workload cgroup"))
+			return false;
+	}
+	f->rel = f->env.cgroup + strlen(f->root);
+	return true;
+}
+
+/* The policy yaml, backends on addrs[0..n) port 8080, and the agent (args:
+ * more arguments, NULL-terminated, or NULL) applying it. */
+static bool fixture_start(struct id_fixture *f, const char *yaml, const char *const *addrs,
+			  int n, const char *const *args)
+{
+	return ASSERT_OK(env_write_policy(&f->env, "api.yaml", yaml), "write policy") &&
+	       ASSERT_OK(backends_start(&f->be, addrs, n, 8080), "backends") &&
+	       ASSERT_OK(env_start_agent_args(&f->env, NULL, args), "agent applies");
+}
+
+/* Everything fixture_setup and fixture_start made, in reverse, whatever
+ * step failed. */
+static void fixture_teardown(struct id_fixture *f)
+{
+	char path[PATH_MAX + 32];
+
+	if (f->be.thread)
+		backends_stop(&f->be);
+	env_stop_agent(&f->env);
+	while (f->n_made-- > 0) {
+		snprintf(path, sizeof(path), "%s/%s", f->env.cgroup, f->cgroups[f->n_made]);
 		rmdir(path);
 	}
+	env_teardown(&f->env);
 }
 
 KTEST(identity_source_labels_and_namespace)
 {
 	static const bool by_labels[N_CG] = { true, false, false, true };
 	static const bool by_ns[N_CG] = { false, true, false, false };
-	char yaml[8192], root[PATH_MAX], path[PATH_MAX + 32], out[16384];
-	struct backends be = {};
-	struct ktest_env env;
-	const char *rel;
-	int i;
+	char yaml[8192], out[16384];
+	struct id_fixture f;
+	struct ktest_env *env = &f.env;
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
-	    !ASSERT_OK(cgroup2_root(root, sizeof(root)), "cgroup2 mount"))
+	if (!fixture_setup(&f, cg_names, N_CG))
 		goto out;
-	for (i = 0; i < N_CG; i++) {
-		snprintf(path, sizeof(path), "%s/%s", env.cgroup, cg_names[i]);
-		if (!ASSERT_OK(mkdir(path, 0755), "workload cgroup"))
-			goto out;
-	}
-	rel = env.cgroup + strlen(root);
-	identity_policy(yaml, sizeof(yaml), rel, "sourceLabels: {app: qa-tools}");
-	if (!ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 2, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	identity_policy(yaml, sizeof(yaml), f.rel, "sourceLabels: {app: qa-tools}");
+	if (!fixture_start(&f, yaml, eps, 2, NULL))
 		goto out;
-	check_routes(&env, by_labels, "sourceLabels");
+	check_routes(env, by_labels, "sourceLabels");
 
-	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps services --bpffs %s", env.bpffs), 0,
+	ASSERT_EQ(env_run_cli(env, out, sizeof(out), "maps services --bpffs %s", env->bpffs), 0,
 		  "maps services");
 	ASSERT_TRUE(strstr(out, "127.100.80.1:80/TCP<-id2") != NULL,
 		    "maps shows the route of identity 2 (tools/qa)");
-	ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "maps identities --bpffs %s", env.bpffs), 0,
-		  "maps identities");
+	ASSERT_EQ(env_run_cli(env, out, sizeof(out), "maps identities --bpffs %s", env->bpffs),
+		  0, "maps identities");
 	ASSERT_TRUE(strstr(out, "tools/qa") != NULL && strstr(out, "shop/web") != NULL,
 		    "maps identities names both workloads");
 	printf("%s", out);
 
-	identity_policy(yaml, sizeof(yaml), rel, "sourceNamespace: shop");
-	ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "rewrite: sourceNamespace");
-	if (ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "generation 2"))
-		check_routes(&env, by_ns, "sourceNamespace");
+	identity_policy(yaml, sizeof(yaml), f.rel, "sourceNamespace: shop");
+	ASSERT_OK(env_write_policy(env, "api.yaml", yaml), "rewrite: sourceNamespace");
+	if (ASSERT_OK(env_wait_log(env, "applied generation 2", 1, 5000), "generation 2"))
+		check_routes(env, by_ns, "sourceNamespace");
 out:
-	if (be.thread)
-		backends_stop(&be);
-	env_stop_agent(&env);
-	remove_cgroups(&env);
-	env_teardown(&env);
+	fixture_teardown(&f);
 }
 
 /* ---- source_* labels and stable ids ---------------------------------- */
@@ -275,67 +320,158 @@ static const char *const metrics_args[] = { "--metrics", "127.0.0.1:0", NULL };
 KTEST(identity_source_metrics_stable_ids)
 {
 	static const char *const names[] = { "qa", "web", "unknown", "first" };
-	char yaml[8192], root[PATH_MAX], path[PATH_MAX + 32];
-	struct backends be = {};
-	struct ktest_env env;
+	char yaml[8192];
+	struct id_fixture f;
+	struct ktest_env *env = &f.env;
 	long qa_id, web_id;
-	const char *rel;
-	int i;
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
-	    !ASSERT_OK(cgroup2_root(root, sizeof(root)), "cgroup2 mount"))
+	if (!fixture_setup(&f, names, 4))
 		goto out;
-	for (i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/%s", env.cgroup, names[i]);
-		if (!ASSERT_OK(mkdir(path, 0755), "workload cgroup"))
-			goto out;
-	}
-	rel = env.cgroup + strlen(root);
-	identity_policy(yaml, sizeof(yaml), rel, "sourceLabels: {app: qa-tools}");
-	if (!ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 2, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent_args(&env, NULL, metrics_args), "agent with --metrics"))
+	identity_policy(yaml, sizeof(yaml), f.rel, "sourceLabels: {app: qa-tools}");
+	if (!fixture_start(&f, yaml, eps, 2, metrics_args))
 		goto out;
-	connect_from(&env, "qa", N_QA);
-	connect_from(&env, "web", N_WEB);
-	connect_from(&env, "unknown", N_UNKNOWN);
-	check_opened(&env, N_QA, "generation 1");
-	qa_id = identity_id_of(&env, "tools/qa");
-	web_id = identity_id_of(&env, "shop/web");
+	connect_from(env, "qa", N_QA);
+	connect_from(env, "web", N_WEB);
+	connect_from(env, "unknown", N_UNKNOWN);
+	check_opened(env, N_QA, "generation 1");
+	qa_id = identity_id_of(env, "tools/qa");
+	web_id = identity_id_of(env, "shop/web");
 	printf("  ids: tools/qa %ld, shop/web %ld\n", qa_id, web_id);
 	ASSERT_TRUE(qa_id > 0 && web_id > 0 && qa_id != web_id, "both workloads have ids");
 
 	/* first/first sorts before both: they keep their ids all the same, so
 	 * the services map does not change (the generation stays 1). */
-	identity_policy_plus_first(yaml, sizeof(yaml), rel);
-	ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "rewrite: a workload added first");
-	if (ASSERT_OK(env_wait_log(&env, "policy directory changed", 1, 5000), "reload")) {
-		ASSERT_EQ(identity_id_of(&env, "tools/qa"), qa_id, "tools/qa keeps its id");
-		ASSERT_EQ(identity_id_of(&env, "shop/web"), web_id, "shop/web keeps its id");
-		ASSERT_TRUE(identity_id_of(&env, "first/first") > 0, "first/first has an id");
-		ASSERT_TRUE(identity_id_of(&env, "first/first") != qa_id &&
-			    identity_id_of(&env, "first/first") != web_id, "a new id");
-		connect_from(&env, "qa", N_QA_LATER);
-		check_opened(&env, N_QA + N_QA_LATER, "first/first added");
+	identity_policy_plus_first(yaml, sizeof(yaml), f.rel);
+	ASSERT_OK(env_write_policy(env, "api.yaml", yaml), "rewrite: a workload added first");
+	if (ASSERT_OK(env_wait_log(env, "policy directory changed", 1, 5000), "reload")) {
+		ASSERT_EQ(identity_id_of(env, "tools/qa"), qa_id, "tools/qa keeps its id");
+		ASSERT_EQ(identity_id_of(env, "shop/web"), web_id, "shop/web keeps its id");
+		ASSERT_TRUE(identity_id_of(env, "first/first") > 0, "first/first has an id");
+		ASSERT_TRUE(identity_id_of(env, "first/first") != qa_id &&
+			    identity_id_of(env, "first/first") != web_id, "a new id");
+		connect_from(env, "qa", N_QA_LATER);
+		check_opened(env, N_QA + N_QA_LATER, "first/first added");
 	}
 
 	/* An agent restart reads the ids back. */
-	ASSERT_EQ(env_stop_agent(&env), 0, "agent stops");
-	if (ASSERT_OK(env_start_agent_args(&env, NULL, metrics_args), "agent restarts")) {
-		ASSERT_EQ(identity_id_of(&env, "tools/qa"), qa_id, "tools/qa keeps its id");
-		ASSERT_EQ(identity_id_of(&env, "shop/web"), web_id, "shop/web keeps its id");
-		check_opened(&env, N_QA + N_QA_LATER, "after a restart");
+	ASSERT_EQ(env_stop_agent(env), 0, "agent stops");
+	if (ASSERT_OK(env_start_agent_args(env, NULL, metrics_args), "agent restarts")) {
+		ASSERT_EQ(identity_id_of(env, "tools/qa"), qa_id, "tools/qa keeps its id");
+		ASSERT_EQ(identity_id_of(env, "shop/web"), web_id, "shop/web keeps its id");
+		check_opened(env, N_QA + N_QA_LATER, "after a restart");
 	}
 out:
-	if (be.thread)
-		backends_stop(&be);
-	env_stop_agent(&env);
-	for (i = 3; i >= 0; i--) {
-		snprintf(path, sizeof(path), "%s/%s", env.cgroup, names[i]);
-		rmdir(path);
+	fixture_teardown(&f);
+}
+
+/* ---- counters by source on a reused endpoint slot ---------------------- */
+
+#define N_BEFORE 40
+#define N_AFTER 25
+
+/* A, B, C: endpoints of api, one at a time or two. */
+static const char *const slot_eps[] = { "127.1.80.1", "127.1.80.2", "127.1.80.3" };
+
+/* Every caller to v1, whose endpoints are addrs (one or two). */
+static void slot_policy(char *buf, size_t len, const char *managed_rel, const char *addr0,
+			const char *addr1)
+{
+	char endpoints[128];
+	int n = snprintf(endpoints, sizeof(endpoints), "{address: %s, labels: {version: v1}}",
+			 addr0);
+
+	if (addr1)
+		snprintf(endpoints + n, sizeof(endpoints) - (size_t)n,
+			 ", {address: %s, labels: {version: v1}}", addr1);
+	identity_policy_eps(buf, len, managed_rel, "sourceNamespace: nowhere", endpoints);
+}
+
+/* The endpoint slot `bpfmesh maps stats` shows for addr:8080, or -1. */
+static long slot_of(struct ktest_env *env, const char *addr)
+{
+	static char out[16384];
+	char want[64], cluster[128], at[64];
+	const char *line;
+	unsigned int slot;
+
+	snprintf(want, sizeof(want), "%s:8080", addr);
+	if (env_run_cli(env, out, sizeof(out), "maps stats --bpffs %s", env->bpffs))
+		return -1;
+	for (line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (sscanf(line, "%127s %63s %u", cluster, at, &slot) == 3 && !strcmp(at, want))
+			return slot;
+	return -1;
+}
+
+/* Whether the pinned counters by source hold an entry for (slot, identity). */
+static int src_entry_exists(const struct ktest_env *env, long slot, long identity)
+{
+	char path[PATH_MAX + 64];
+	struct src_key key = { .ep_slot = (__u32)slot, .identity = (__u32)identity };
+	int fd, ncpu = libbpf_num_possible_cpus(), found;
+	struct ep_counters *v;
+
+	snprintf(path, sizeof(path), "%s/%s", env->bpffs, BPFMESH_MAP_SRC_COUNTERS);
+	fd = bpf_obj_get(path);
+	v = calloc(ncpu > 0 ? (size_t)ncpu : 1, sizeof(*v));
+	if (fd < 0 || !v) {
+		free(v);
+		return -1;
 	}
-	remove_cgroups(&env);
-	env_teardown(&env);
+	found = bpf_map_lookup_elem(fd, &key, v) == 0;
+	free(v);
+	close(fd);
+	return found;
+}
+
+static const char *const from_qa_to_api[] = {
+	"source_workload=\"qa\"", "source_workload_namespace=\"tools\"",
+	"destination_service=\"api.shop.svc.cluster.local\"", NULL
+};
+
+/* Endpoint A counts connections from tools/qa; A leaves the policy; B
+ * arrives after the slot grace period and is given A's slot. B's counters
+ * by source start at zero: the series from qa counts only B's own. */
+KTEST(identity_source_slot_reuse)
+{
+	static const char *const names[] = { "qa", "web" };
+	char yaml[8192];
+	struct id_fixture f;
+	struct ktest_env *env = &f.env;
+	long slot_a, slot_b, qa_id;
+
+	if (!fixture_setup(&f, names, 2))
+		goto out;
+	slot_policy(yaml, sizeof(yaml), f.rel, slot_eps[0], NULL);
+	if (!fixture_start(&f, yaml, slot_eps, 3, metrics_args))
+		goto out;
+	connect_from(env, "qa", N_BEFORE);
+	slot_a = slot_of(env, slot_eps[0]);
+	qa_id = identity_id_of(env, "tools/qa");
+	ASSERT_EQ(opened_from(env, from_qa_to_api), N_BEFORE, "A: opened from tools/qa");
+	ASSERT_EQ(src_entry_exists(env, slot_a, qa_id), 1, "A's slot has a qa entry");
+
+	/* A leaves (C serves meanwhile); its slot is free after the grace. */
+	slot_policy(yaml, sizeof(yaml), f.rel, slot_eps[2], NULL);
+	ASSERT_OK(env_write_policy(env, "api.yaml", yaml), "rewrite: A leaves");
+	if (!ASSERT_OK(env_wait_log(env, "applied generation 2", 1, 5000), "generation 2"))
+		goto out;
+	usleep(1500 * 1000); /* > APPLY_GRACE_MS */
+	slot_policy(yaml, sizeof(yaml), f.rel, slot_eps[1], slot_eps[2]);
+	ASSERT_OK(env_write_policy(env, "api.yaml", yaml), "rewrite: B arrives");
+	if (!ASSERT_OK(env_wait_log(env, "applied generation 3", 1, 5000), "generation 3"))
+		goto out;
+	slot_b = slot_of(env, slot_eps[1]);
+	printf("  slots: A %ld, B %ld; qa id %ld\n", slot_a, slot_b, qa_id);
+	if (!ASSERT_TRUE(slot_a > 0 && slot_b == slot_a, "B was given A's slot"))
+		goto out;
+	ASSERT_EQ(src_entry_exists(env, slot_b, qa_id), 0, "no qa entry of A's left on B");
+	ASSERT_TRUE(opened_from(env, from_qa_to_api) <= 0, "no stale series from qa");
+
+	connect_from(env, "qa", N_AFTER);
+	ASSERT_EQ(opened_from(env, from_qa_to_api), N_AFTER, "B and C: opened from qa, own only");
+out:
+	fixture_teardown(&f);
 }
 
 /* ---- what resolving the caller costs connect4 --------------------------- */
@@ -385,42 +521,32 @@ static double connect_cost(const struct ktest_env *env, const char *name)
 KTEST(identity_connect_cost)
 {
 	static const char *const names[] = { "qa", "web", "unknown" };
-	char yaml[8192], root[PATH_MAX], path[PATH_MAX + 32], *sep;
-	struct backends be = {};
-	struct ktest_env env;
+	char yaml[8192], *sep;
+	struct id_fixture f;
+	struct ktest_env *env = &f.env;
 	double none, qa, unknown;
-	int i, stats_fd = -1;
-	const char *rel;
+	int stats_fd = -1;
 
-	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
-	    !ASSERT_OK(cgroup2_root(root, sizeof(root)), "cgroup2 mount"))
+	if (!fixture_setup(&f, names, 3))
 		goto out;
-	for (i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", env.cgroup, names[i]);
-		if (!ASSERT_OK(mkdir(path, 0755), "workload cgroup"))
-			goto out;
-	}
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (!ASSERT_TRUE(stats_fd >= 0, "BPF run-time stats"))
 		goto out;
-	rel = env.cgroup + strlen(root);
 	/* No cgroup named: the WorkloadEntries cut off before the service. */
-	identity_policy(yaml, sizeof(yaml), rel, "sourceLabels: {app: qa-tools}");
+	identity_policy(yaml, sizeof(yaml), f.rel, "sourceLabels: {app: qa-tools}");
 	sep = strstr(yaml, "kind: ServiceEntry");
 	if (!ASSERT_TRUE(sep != NULL, "policy"))
 		goto out;
 	sep -= strlen("apiVersion: networking.istio.io/v1\n");
 	memmove(yaml, sep, strlen(sep) + 1);
-	if (!ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, eps, 2, 8080), "backends") ||
-	    !ASSERT_OK(env_start_agent(&env, NULL), "agent applies"))
+	if (!fixture_start(&f, yaml, eps, 2, NULL))
 		goto out;
-	none = connect_cost(&env, "qa");
-	identity_policy(yaml, sizeof(yaml), rel, "sourceLabels: {app: qa-tools}");
-	ASSERT_OK(env_write_policy(&env, "api.yaml", yaml), "rewrite: with identities");
-	if (ASSERT_OK(env_wait_log(&env, "applied generation 2", 1, 5000), "generation 2")) {
-		qa = connect_cost(&env, "qa");
-		unknown = connect_cost(&env, "unknown");
+	none = connect_cost(env, "qa");
+	identity_policy(yaml, sizeof(yaml), f.rel, "sourceLabels: {app: qa-tools}");
+	ASSERT_OK(env_write_policy(env, "api.yaml", yaml), "rewrite: with identities");
+	if (ASSERT_OK(env_wait_log(env, "applied generation 2", 1, 5000), "generation 2")) {
+		qa = connect_cost(env, "qa");
+		unknown = connect_cost(env, "unknown");
 		printf("  connect4 mean ns over %d connects: no identity configured %.0f; "
 		       "configured: from qa (own route) %.0f, from an unknown cgroup %.0f\n",
 		       N_COST, none, qa, unknown);
@@ -428,12 +554,5 @@ KTEST(identity_connect_cost)
 out:
 	if (stats_fd >= 0)
 		close(stats_fd);
-	if (be.thread)
-		backends_stop(&be);
-	env_stop_agent(&env);
-	for (i = 2; i >= 0; i--) {
-		snprintf(path, sizeof(path), "%s/%s", env.cgroup, names[i]);
-		rmdir(path);
-	}
-	env_teardown(&env);
+	fixture_teardown(&f);
 }

@@ -12,6 +12,12 @@
  *    passes untouched;
  *  - a route split 1:3 over two destinations, each flow staying on the
  *    endpoint its first packet got.
+ *  - ICMPv6 errors about translated flows (Destination Unreachable, Packet
+ *    Too Big, Time Exceeded), on ingress and on egress: the quoted packet
+ *    reads as what its sender sent, the outer address is translated when
+ *    the endpoint (or the client) raised the error, a router's is kept;
+ *    the ICMPv6 checksum (pseudo-header included) and the quoted TCP/UDP
+ *    checksums checked against ones computed from scratch.
  * ROUND_ROBIN over IPv6 flows is in tc_algo.c (tc_ipv6_round_robin).
  */
 #include <stdio.h>
@@ -33,6 +39,7 @@
 #define EP6 "fd00:18:2::10"
 #define EP6_B "fd00:18:2::11"
 #define OTHER6 "fd00:18:3::3"
+#define ROUTER6 "fd00:18:4::1"
 #define IP6_DADDR_OFF (14 + 24)
 
 static const struct tc_case udp6_and_untracked[] = {
@@ -164,6 +171,90 @@ KTEST(tc_ipv6_split)
 	ASSERT_TRUE(to_b >= 680 && to_b <= 820, "share of the weight-3 destination near 3/4");
 	printf("  tc_ipv6_split: %d of %d flows to the weight-3 destination (expected 750)\n",
 	       to_b, SPLIT_FLOWS);
+out:
+	tc_fixture_close(&fx, skel);
+}
+
+/* ---- ICMPv6 errors ------------------------------------------------------ */
+
+/* The packets the errors quote, as on the wire (translated) and as their
+ * sender sent them. A quoted TCP segment carries its checksum (ICMPv6
+ * quotes up to 1280 bytes), which is translated too. */
+static const struct pkt_spec tcp6_fwd_wire = { 6, C6, EP6, 40010, 8080, F_ACK, 1, 1, 200 };
+static const struct pkt_spec tcp6_fwd_client = { 6, C6, VIP6, 40010, 80, F_ACK, 1, 1, 200 };
+static const struct pkt_spec syn6_wire = { 6, C6, EP6, 40011, 8080, F_SYN, 7, 0 };
+static const struct pkt_spec syn6_client = { 6, C6, VIP6, 40011, 80, F_SYN, 7, 0 };
+static const struct pkt_spec udp6_fwd_wire = { 17, C6, EP6, 5353, 8080, 0, 0, 0, 33 };
+static const struct pkt_spec udp6_fwd_client = { 17, C6, VIP6, 5353, 53, 0, 0, 0, 33 };
+static const struct pkt_spec udp6_rep_client = { 17, VIP6, C6, 53, 5353, 0, 0, 0, 12 };
+static const struct pkt_spec udp6_rep_wire = { 17, EP6, C6, 8080, 5353, 0, 0, 0, 12 };
+static const struct pkt_spec udp6_no_flow = { 17, C6, OTHER6, 5353, 53, 0, 0, 0, 12 };
+
+static const struct tc_case icmp6_ingress[] = {
+	{ "SYN of the TCP flow the errors are about",
+	  { 6, C6, VIP6, 40010, 80, F_SYN, 0, 0 },
+	  { 6, C6, EP6, 40010, 8080, F_SYN, 0, 0 }, TC_ACT_OK },
+	{ "UDP to the VIP goes to the endpoint",
+	  { 17, C6, VIP6, 5353, 53, 0, 0, 0, 33 },
+	  { 17, C6, EP6, 5353, 8080, 0, 0, 0, 33 }, TC_ACT_OK },
+	{ "Packet Too Big from a router: quote back to the VIP, router's address kept",
+	  { 58, ROUTER6, C6, .icmp_type = 2, .icmp_info = 1280, .quote = &tcp6_fwd_wire },
+	  { 58, ROUTER6, C6, .icmp_type = 2, .icmp_info = 1280, .quote = &tcp6_fwd_client },
+	  TC_ACT_OK },
+	{ "port unreachable from the endpoint: quote and source become the VIP",
+	  { 58, EP6, C6, .icmp_type = 1, .icmp_code = 4, .quote = &udp6_fwd_wire },
+	  { 58, VIP6, C6, .icmp_type = 1, .icmp_code = 4, .quote = &udp6_fwd_client },
+	  TC_ACT_OK },
+	{ "port unreachable from the client about a reply: goes to the endpoint",
+	  { 58, C6, VIP6, .icmp_type = 1, .icmp_code = 4, .quote = &udp6_rep_client },
+	  { 58, C6, EP6, .icmp_type = 1, .icmp_code = 4, .quote = &udp6_rep_wire }, TC_ACT_OK },
+	{ "time exceeded about no flow passes untouched",
+	  { 58, ROUTER6, C6, .icmp_type = 3, .quote = &udp6_no_flow },
+	  { 58, ROUTER6, C6, .icmp_type = 3, .quote = &udp6_no_flow }, TC_ACT_OK },
+	{ "an echo request (informational) to the VIP passes untouched",
+	  { 58, C6, VIP6, .icmp_type = 128 },
+	  { 58, C6, VIP6, .icmp_type = 128 }, TC_ACT_OK },
+};
+
+/* On egress: errors the node itself raises about a packet after its DNAT. */
+static const struct tc_case icmp6_egress[] = {
+	{ "SYN of a flow",
+	  { 6, C6, VIP6, 40011, 80, F_SYN, 7, 0 },
+	  { 6, C6, EP6, 40011, 8080, F_SYN, 7, 0 }, TC_ACT_OK }, /* ingress program */
+	{ "Packet Too Big raised by the node: the quote becomes the client's SYN again",
+	  { 58, ROUTER6, C6, .icmp_type = 2, .icmp_info = 1400, .quote = &syn6_wire },
+	  { 58, ROUTER6, C6, .icmp_type = 2, .icmp_info = 1400, .quote = &syn6_client },
+	  TC_ACT_OK },
+	{ "time exceeded raised by the node, likewise",
+	  { 58, ROUTER6, C6, .icmp_type = 3, .quote = &syn6_wire },
+	  { 58, ROUTER6, C6, .icmp_type = 3, .quote = &syn6_client }, TC_ACT_OK },
+	{ "a reply on its way out passes untouched",
+	  { 6, VIP6, C6, 80, 40011, F_SYN | F_ACK, 1, 8 },
+	  { 6, VIP6, C6, 80, 40011, F_SYN | F_ACK, 1, 8 }, TC_ACT_OK },
+};
+
+#define N_CASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+KTEST(tc_ipv6_icmp)
+{
+	struct tc_fixture fx;
+	struct tc_bpf *skel = tc_fixture_open(&fx, 0);
+	int in_fd, out_fd;
+
+	if (!ASSERT_TRUE(skel != NULL, "load") ||
+	    !ASSERT_OK(tc_fixture_replace_set(&fx, VIP6, 80, 6, EP6), "IPv6 TCP service") ||
+	    !ASSERT_OK(tc_fixture_replace_set(&fx, VIP6, 53, 17, EP6), "IPv6 UDP service"))
+		goto out;
+	in_fd = bpf_program__fd(skel->progs.bpfmesh_tc_ingress);
+	out_fd = bpf_program__fd(skel->progs.bpfmesh_tc_egress);
+	ASSERT_EQ(tc_run_cases(in_fd, icmp6_ingress, N_CASES(icmp6_ingress)),
+		  N_CASES(icmp6_ingress), "ingress cases");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_ICMP), 3, "three ICMPv6 errors translated");
+
+	tc_run_case(in_fd, &icmp6_egress[0]);
+	ASSERT_EQ(tc_run_cases(out_fd, icmp6_egress + 1, N_CASES(icmp6_egress) - 1),
+		  N_CASES(icmp6_egress) - 1, "egress cases");
+	ASSERT_EQ(event_count(skel, BPFMESH_TC_ICMP), 5, "two more translated on egress");
 out:
 	tc_fixture_close(&fx, skel);
 }
