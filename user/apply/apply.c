@@ -139,6 +139,7 @@ int applier_set_ejected(struct applier *a, __u32 slot, bool ejected)
 		i++;
 	if (ejected == (i < a->n_ejected && a->ejected[i] == slot))
 		return 0;
+	a->ejected_changed = true;
 	if (!ejected) {
 		memmove(&a->ejected[i], &a->ejected[i + 1],
 			(a->n_ejected - i - 1) * sizeof(*a->ejected));
@@ -172,7 +173,7 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	}
 
 	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected,
-				   .caller = &a->caller };
+				   .caller = &a->caller, .changed = a->ejected_changed };
 	char why[256];
 
 	err = apply_check_capacity(&a->limits, img, why, sizeof(why));
@@ -196,10 +197,17 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	a->wait_pending |= err != 0;
 	if (!err) {
 		/* Every write is done: the plan's state is the truth now. */
-		apply_state_free(&a->state);
-		a->state = plan.next;
-		memset(&plan.next, 0, sizeof(plan.next));
+		if (plan.incremental) {
+			plan_incr_commit(&a->state, &plan);
+		} else {
+			apply_state_free(&a->state);
+			a->state = plan.next;
+			memset(&plan.next, 0, sizeof(plan.next));
+		}
+		a->ejected_changed = false;
 		st->counts = plan.counts;
+		st->incremental = plan.incremental;
+		st->full_why = plan.full_why;
 		st->elapsed_ms = elapsed_ms_since(&t0);
 	}
 	apply_plan_free(&plan);

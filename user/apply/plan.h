@@ -72,10 +72,28 @@ struct apply_counts {
 	size_t ejected_out;       /* ejected endpoints left out of their sets */
 };
 
+/* An incremental plan's state change (plan_incr.c): the services at
+ * positions pos[] of the state take svcs[], the rest is swapped in. Built
+ * whole by the plan, so that committing it cannot fail. */
+struct plan_incr_commit {
+	size_t n;
+	size_t *pos;
+	struct live_service *svcs;
+	__u32 *retired_routes; /* the state's, and the routes this plan retires */
+	size_t n_retired_routes;
+	struct set_place *placement;
+	size_t n_placement;
+};
+
 struct apply_plan {
 	struct map_step steps[APPLY_MAX_STEPS]; /* in execution order */
 	size_t n_steps;
-	struct apply_state next; /* the state once every step is done */
+	/* Full: the state once every step is done. Incremental: only its
+	 * scalars (generation, next_route_id, img_token), the rest in ic. */
+	struct apply_state next;
+	bool incremental;
+	struct plan_incr_commit ic;
+	const char *full_why; /* an incremental image planned in full: why */
 	struct apply_counts counts;
 	char error[256]; /* why the plan was refused (-ENOSPC), for the log */
 };
@@ -88,6 +106,7 @@ struct plan_ejected {
 	const __u32 *slots;
 	size_t n;
 	const struct loc_caller *caller;
+	bool changed; /* since the last apply: every set is planned again */
 };
 
 /* Plan img over cur; sets and slots retired by it are stamped now_ms.
@@ -150,6 +169,22 @@ int plan_locality_set(struct image_set *set, const struct plan_ejected *ej,
  * plan_locality_set writes, for whoever shows it. 0 or -ENOMEM. */
 int plan_locality_weigh(const struct image_set *set, const struct loc_caller *caller,
 			const bool *healthy, struct loc_out *out, struct loc_result *res);
+
+/* plan_incr.c: when img is an incremental image (img->delta) spliced over
+ * the image cur was planned from, with only routes changed, plan the
+ * changed services alone: 0 (p->incremental), 1 when it does not apply
+ * (p->full_why), or -ENOSPC / -ENOMEM. O(changed services + sets). */
+int plan_incr_build(const struct apply_state *cur, const struct bpfmesh_image *img,
+		    const struct plan_ejected *ejected, struct apply_plan *p);
+/* Make s the state an incremental plan leaves (apply.c, once every step
+ * is done): cannot fail. */
+void plan_incr_commit(struct apply_state *s, struct apply_plan *p);
+
+/* Shared by plan.c and plan_incr.c. */
+int svc_val_same(const struct svc_val *a, const struct svc_val *b);
+__u32 fresh_route_id(const __u32 *used, size_t n_used, __u32 *next);
+int check_route_room(const struct apply_state *cur, struct apply_plan *p, size_t n_svcs,
+		     size_t n_new_routes);
 
 void apply_plan_free(struct apply_plan *p);
 
