@@ -432,7 +432,7 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	int err;
 
 	memset(p, 0, sizeof(*p));
-	err = plan_incr_build(cur, img, ejected, p);
+	err = plan_incr_build(cur, img, now_ms, ejected, p);
 	if (err <= 0)
 		return err;
 	err = check_sorted(img);
@@ -492,6 +492,16 @@ void apply_plan_free(struct apply_plan *p)
 	free(p->ic.svcs);
 	free(p->ic.retired_routes);
 	free(p->ic.placement);
+	free(p->ic.ep_slot);
+	free(p->ic.ep_val);
+	free(p->ic.cl_slot);
+	free(p->ic.cl_val);
+	for (i = 0; i < p->ic.n_added; i++)
+		free(p->ic.added[i].slots);
+	free(p->ic.added);
+	free(p->ic.removed);
+	free(p->ic.sets_buf);
+	free(p->ic.retired);
 	apply_state_free(&p->next);
 	memset(p, 0, sizeof(*p));
 }

@@ -83,6 +83,22 @@ struct plan_incr_commit {
 	size_t n_retired_routes;
 	struct set_place *placement;
 	size_t n_placement;
+	/* Sets whose content changed: slot owners that change, the live sets
+	 * added (slots owned) and removed (positions in the state's sets,
+	 * ascending), room for the merged list, and the retired list. */
+	__u32 *ep_slot;
+	struct ep_owner *ep_val;
+	size_t n_eps;
+	__u32 *cl_slot;
+	struct cl_owner *cl_val;
+	size_t n_cls;
+	struct live_set *added;
+	size_t n_added;
+	size_t *removed;
+	size_t n_removed;
+	struct live_set *sets_buf;
+	struct retired_set *retired;
+	size_t n_retired;
 };
 
 struct apply_plan {
@@ -158,6 +174,9 @@ int plan_lbpolicy(const struct apply_state *cur, const struct bpfmesh_image *img
  * service names the slot. Nothing when health is off (no slots). */
 int plan_connpool(const struct bpfmesh_image *img, const __u32 *cluster_slots,
 		  struct apply_plan *p);
+/* One slot's pool into st where it changed, o updated (plan_incr_sets.c too). */
+void plan_step_pool(struct map_step *st, __u32 slot, struct cl_owner *o,
+		    const struct connpool_cfg *pool);
 /* plan_locality.c: rewrite one set (the plan's copy, slots in the image's
  * order, meta[] beside them) with each endpoint's effective weight for this
  * node, ejected endpoints unhealthy; endpoints that get nothing are left
@@ -175,7 +194,13 @@ int plan_locality_weigh(const struct image_set *set, const struct loc_caller *ca
  * changed services alone: 0 (p->incremental), 1 when it does not apply
  * (p->full_why), or -ENOSPC / -ENOMEM. O(changed services + sets). */
 int plan_incr_build(const struct apply_state *cur, const struct bpfmesh_image *img,
-		    const struct plan_ejected *ejected, struct apply_plan *p);
+		    __u64 now_ms, const struct plan_ejected *ejected, struct apply_plan *p);
+/* plan_incr_sets.c: the sets whose content changed (their clusters kept),
+ * after p->ic.placement holds the base placement of each image set: slots,
+ * configs, pools, sets, lookup tables and policies, as the full plan plans
+ * them. 0, 1 (p->full_why), or negative errno. */
+int plan_incr_sets(const struct apply_state *cur, const struct bpfmesh_image *img,
+		   const struct plan_ejected *ej, __u64 now_ms, struct apply_plan *p);
 /* Make s the state an incremental plan leaves (apply.c, once every step
  * is done): cannot fail. */
 void plan_incr_commit(struct apply_state *s, struct apply_plan *p);

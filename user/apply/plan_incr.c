@@ -52,8 +52,8 @@ static const char *incr_refusal(const struct apply_state *cur, const struct bpfm
 		return "not spliced over the image in force";
 	if (ej && ej->changed)
 		return "ejections changed";
-	if (!d->sets_same || img->n_sets != cur->n_placement)
-		return "sets or names changed";
+	if (!d->clusters_same || img->n_sets != cur->n_placement)
+		return "clusters or names changed";
 	if (img->n_services != cur->n_svcs)
 		return "services added or removed";
 	if (!cur->route_ids_below_next || cur->next_route_id > UINT32_MAX - d->n_changed - 1)
@@ -62,11 +62,11 @@ static const char *incr_refusal(const struct apply_state *cur, const struct bpfm
 }
 
 /* The sets' kernel placement, renumbered for img (its set i is the base's
- * set base_set[i]). */
+ * set base_cluster[i]; plan_incr_sets places those whose content changed). */
 static int incr_placement(const struct apply_state *cur, const struct bpfmesh_image *img,
 			  struct plan_incr_commit *ic)
 {
-	const long *from = img->delta->base_set;
+	const long *from = img->delta->base_cluster;
 	size_t i;
 
 	ic->placement = malloc((img->n_sets + 1) * sizeof(*ic->placement));
@@ -189,7 +189,7 @@ static int incr_services(const struct apply_state *cur, const struct bpfmesh_ima
 }
 
 int plan_incr_build(const struct apply_state *cur, const struct bpfmesh_image *img,
-		    const struct plan_ejected *ejected, struct apply_plan *p)
+		    __u64 now_ms, const struct plan_ejected *ejected, struct apply_plan *p)
 {
 	size_t n_new = 0;
 	int err;
@@ -199,6 +199,8 @@ int plan_incr_build(const struct apply_state *cur, const struct bpfmesh_image *i
 		return 1;
 	p->next.next_route_id = cur->next_route_id;
 	err = incr_placement(cur, img, &p->ic);
+	if (!err)
+		err = plan_incr_sets(cur, img, ejected, now_ms, p);
 	if (!err)
 		err = incr_services(cur, img, p, &n_new);
 	if (!err)
@@ -219,9 +221,38 @@ int plan_incr_build(const struct apply_state *cur, const struct bpfmesh_image *i
 	p->next.generation = p->counts.svc_writes ? cur->generation + 1 : cur->generation;
 	p->next.img_token = img->services;
 	p->counts.services = img->n_services;
-	p->counts.endpoints = cur->n_endpoints;
-	p->counts.sets_reused = cur->n_sets;
+	p->counts.endpoints = p->next.n_endpoints;
+	p->counts.sets_reused = cur->n_sets - p->ic.n_removed;
 	return 0;
+}
+
+/* The live sets, the removed ones left out (their slots freed) and the
+ * added ones merged in, by hash as plan_live_sets sorts them. */
+static void commit_sets(struct apply_state *s, struct plan_incr_commit *ic)
+{
+	size_t i, a = 0, r = 0, n = 0;
+
+	for (i = 0; i < s->n_sets; i++) {
+		if (r < ic->n_removed && ic->removed[r] == i) {
+			free(s->sets[i].slots);
+			r++;
+			continue;
+		}
+		while (a < ic->n_added && ic->added[a].hash < s->sets[i].hash)
+			ic->sets_buf[n++] = ic->added[a++];
+		ic->sets_buf[n++] = s->sets[i];
+	}
+	while (a < ic->n_added)
+		ic->sets_buf[n++] = ic->added[a++];
+	free(s->sets);
+	s->sets = ic->sets_buf;
+	s->n_sets = n;
+	ic->sets_buf = NULL;
+	ic->n_added = 0; /* their slots belong to the state now */
+	free(s->retired);
+	s->retired = ic->retired;
+	s->n_retired = ic->n_retired;
+	ic->retired = NULL;
 }
 
 void plan_incr_commit(struct apply_state *s, struct apply_plan *p)
@@ -231,6 +262,19 @@ void plan_incr_commit(struct apply_state *s, struct apply_plan *p)
 
 	for (k = 0; k < ic->n; k++)
 		s->svcs[ic->pos[k]] = ic->svcs[k];
+	for (k = 0; k < ic->n_eps; k++)
+		s->slots.eps[ic->ep_slot[k]] = ic->ep_val[k];
+	for (k = 0; k < ic->n_cls; k++)
+		s->slots.cls[ic->cl_slot[k]] = ic->cl_val[k];
+	if (ic->sets_buf)
+		commit_sets(s, ic);
+	if (p->next.lb_policies) {
+		free(s->lb_policies);
+		s->lb_policies = p->next.lb_policies;
+		p->next.lb_policies = NULL;
+	}
+	s->next_set_id = p->next.next_set_id;
+	s->n_endpoints = p->next.n_endpoints;
 	free(s->retired_routes);
 	s->retired_routes = ic->retired_routes;
 	s->n_retired_routes = ic->n_retired_routes;

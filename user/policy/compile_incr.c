@@ -196,9 +196,9 @@ static bool splice_alloc(struct splice *sp)
 	return true;
 }
 
-/* The base set that a set recompiled from sub repeats: one of the sets the
- * base service of the same key named, with the same cluster and content
- * (a weight change recompiles its host's sets unchanged). -1: none. */
+/* The base set of the same cluster as a set recompiled from sub: one of
+ * the sets the base service of the same key named (a weight or endpoint
+ * change recompiles its host's sets under the same names). -1: none. */
 static long base_twin(const struct bpfmesh_image *base, const struct image_service *s,
 		      const struct image_set *set)
 {
@@ -210,7 +210,8 @@ static long base_twin(const struct bpfmesh_image *base, const struct image_servi
 	for (d = 0; old && d < old->val.n_dests; d++) {
 		const struct image_set *b = &base->sets[old->val.dests[d].set_id];
 
-		if (image_set_same(b, set))
+		if (!strncmp(b->cluster, set->cluster, sizeof(b->cluster)) &&
+		    b->family == set->family)
 			return (long)old->val.dests[d].set_id;
 	}
 	return -1;
@@ -235,22 +236,32 @@ static struct image_delta *splice_delta(struct splice *sp)
 	d->n_changed = sp->n_changed;
 	sp->changed = NULL;
 	d->base_set = malloc((out->n_sets + 1) * sizeof(*d->base_set));
-	if (!d->base_set) {
+	d->base_cluster = malloc((out->n_sets + 1) * sizeof(*d->base_cluster));
+	if (!d->base_set || !d->base_cluster) {
 		image_delta_free(d);
 		return NULL;
 	}
 	memcpy(d->base_set, sp->from_base, out->n_sets * sizeof(*d->base_set));
+	memcpy(d->base_cluster, sp->from_base, out->n_sets * sizeof(*d->base_cluster));
 	for (k = 0; k < d->n_changed; k++) {
 		const struct image_service *s = &out->services[d->changed[k]];
 
 		for (j = 0; j < s->val.n_dests; j++) {
 			__u32 set = s->val.dests[j].set_id;
+			long twin;
 
-			if (d->base_set[set] < 0)
-				d->base_set[set] = base_twin(base, s, &out->sets[set]);
+			if (d->base_cluster[set] >= 0)
+				continue;
+			twin = base_twin(base, s, &out->sets[set]);
+			d->base_cluster[set] = twin;
+			if (twin >= 0 && image_set_same(&base->sets[twin], &out->sets[set]))
+				d->base_set[set] = twin;
 		}
 	}
-	d->sets_same = out->n_sets == base->n_sets && out->n_names == base->n_names;
+	d->clusters_same = out->n_sets == base->n_sets && out->n_names == base->n_names;
+	for (i = 0; d->clusters_same && i < out->n_sets; i++)
+		d->clusters_same = d->base_cluster[i] >= 0;
+	d->sets_same = d->clusters_same;
 	for (i = 0; d->sets_same && i < out->n_sets; i++)
 		d->sets_same = d->base_set[i] >= 0;
 	return d;

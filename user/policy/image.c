@@ -65,6 +65,7 @@ void image_delta_free(struct image_delta *d)
 		return;
 	free(d->changed);
 	free(d->base_set);
+	free(d->base_cluster);
 	free(d);
 }
 

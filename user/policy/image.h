@@ -109,9 +109,15 @@ struct image_delta {
 	/* Per set: the set of the base image with the same cluster and the
 	 * same content (lent, or recompiled identical), or -1. */
 	long *base_set;
+	/* Per set: the base set of the same cluster, its content changed or
+	 * not (base_set), or -1 for a cluster the base image did not have. */
+	long *base_cluster;
 	/* Every set is a base set unchanged, one for one, and no name was
 	 * added or lost: only routes can differ. */
 	bool sets_same;
+	/* Every set is a base set's cluster, one for one, some with new
+	 * content, and no name was added or lost. */
+	bool clusters_same;
 };
 
 struct bpfmesh_image {
