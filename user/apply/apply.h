@@ -40,6 +40,7 @@ struct applier {
 	__u32 *ejected;   /* endpoint slots ejected now, sorted (applier_set_ejected) */
 	size_t n_ejected;
 	bool ejected_changed; /* since the last apply: no incremental plan */
+	__u64 caller_fp;      /* caller as the last apply saw it (0: none yet) */
 	/* Elements may have been freed while programs read them (an earlier
 	 * agent's work, a rolled-back apply): wait for readers before the next
 	 * insert. */

@@ -122,7 +122,9 @@ struct plan_ejected {
 	const __u32 *slots;
 	size_t n;
 	const struct loc_caller *caller;
-	bool changed; /* since the last apply: every set is planned again */
+	/* Ejections or this node's locality changed since the last apply:
+	 * every set is planned again (no incremental plan). */
+	bool changed;
 };
 
 /* Plan img over cur; sets and slots retired by it are stamped now_ms.

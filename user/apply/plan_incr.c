@@ -10,7 +10,8 @@
  *   - the image was spliced over the image this state was planned from
  *     (image_delta.base_token), so every service and set not recompiled is
  *     in the kernel as the image has it;
- *   - no ejection or return since that plan (sets would be written again);
+ *   - no ejection or return, and no change of this node's locality, since
+ *     that plan (sets would be written again);
  *   - every set is one of that image's, with the same content, and no name
  *     appeared or went (image_delta.sets_same): then sets, names, slots,
  *     cluster configs, pools, loadBalancer policies and tables are what
@@ -51,7 +52,7 @@ static const char *incr_refusal(const struct apply_state *cur, const struct bpfm
 	    cur->n_placement != d->base_n_sets || cur->n_svcs != d->base_n_services)
 		return "not spliced over the image in force";
 	if (ej && ej->changed)
-		return "ejections changed";
+		return "ejections or the node's locality changed";
 	if (!d->clusters_same || img->n_sets != cur->n_placement)
 		return "clusters or names changed";
 	if (img->n_services != cur->n_svcs)
