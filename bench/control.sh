@@ -160,10 +160,12 @@ echo "weight change, rename -> map holds it (ms):$changes; $(summary "$changes")
 agent_lines
 per_change() { # the agent's own time for each of the last $CHANGES applies
 	grep 'timing:' "$WORK/agent.log" | tail -n "$CHANGES" |
-		sed -n 's/.*read+parse \([0-9.]*\) ms.*choose \([0-9.]*\) ms, compile \([0-9.]*\) ms (\([a-z]*\).*plan \([0-9.]*\) ms, exec \([0-9.]*\) ms.*/\1 \2 \3 \4 \5 \6/p' |
-		awk '{ t[NR] = $1 + $2 + $3 + $5 + $6; inc += $4 == "incremental" }
-		     END { printf "  agent, %d changes, %d compiled incrementally; read+parse+choose+compile+plan+exec (ms):", NR, inc;
-			   for (i = 1; i <= NR; i++) printf " %.1f", t[i]; print "" }'
+		sed -n 's/.*read+parse \([0-9.]*\) ms.*choose \([0-9.]*\) ms, compile \([0-9.]*\) ms (\([a-z]*\).*plan \([0-9.]*\) ms (\([a-z]*\).*exec \([0-9.]*\) ms.*/\1 \2 \3 \4 \5 \6 \7/p' |
+		awk '{ t[NR] = $1 + $2 + $3 + $5 + $7; pe[NR] = $5 + $7; inc += $4 == "incremental"
+		       pinc += $6 == "incremental" }
+		     END { printf "  agent, %d changes, %d compiled incrementally, %d planned incrementally; read+parse+choose+compile+plan+exec (ms):", NR, inc, pinc;
+			   for (i = 1; i <= NR; i++) printf " %.1f", t[i]; printf "; plan+exec (ms):";
+			   for (i = 1; i <= NR; i++) printf " %.2f", pe[i]; print "" }'
 }
 per_change
 

@@ -278,6 +278,7 @@ static struct apply_state state_copy(const struct apply_state *s)
 	c.retired = dup_array(s->retired, s->n_retired, sizeof(*c.retired));
 	c.retired_routes = dup_array(s->retired_routes, s->n_retired_routes, sizeof(__u32));
 	c.retired_indexes = dup_array(s->retired_indexes, s->n_retired_indexes, sizeof(__u32));
+	c.placement = dup_array(s->placement, s->n_placement, sizeof(*c.placement));
 	assert_int_equal(slots_copy(&c.slots, &s->slots), 0);
 	if (s->lb_policies)
 		c.lb_policies = dup_array(s->lb_policies, s->slots.max_clusters,
@@ -306,6 +307,12 @@ static void assert_state_equal(const struct apply_state *x, const struct apply_s
 			    x->n_retired_indexes * sizeof(__u32));
 	assert_int_equal(x->n_names, y->n_names);
 	assert_memory_equal(x->names, y->names, x->n_names * sizeof(*x->names));
+	/* Placements are the planner's own (an adopted state has none). */
+	if (x->n_placement && y->n_placement) {
+		assert_int_equal(x->n_placement, y->n_placement);
+		assert_memory_equal(x->placement, y->placement,
+				    x->n_placement * sizeof(*x->placement));
+	}
 	assert_int_equal(x->n_sets, y->n_sets);
 	for (i = 0; i < x->n_sets; i++) {
 		assert_int_equal(x->sets[i].hash, y->sets[i].hash);
@@ -1117,7 +1124,7 @@ static void test_ejected_left_out_unless_panic(void **state)
 	build_image(&img, v1, N_SPECS(v1));
 	img.sets[0].cfg.min_health_percent = 100;
 	assert_int_equal(apply_plan_build(&w.a.state, &img, 0,
-					  &(struct plan_ejected){ w.a.ejected, w.a.n_ejected, NULL },
+					  &(struct plan_ejected){ .slots = w.a.ejected, .n = w.a.n_ejected },
 					  &p), 0);
 	assert_int_equal(p.next.svcs[0].val.dests[0].n_slots, 2);
 	assert_int_equal(p.counts.ejected_out, 0);

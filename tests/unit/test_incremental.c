@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "apply/plan.h"
 #include "image_bytes.h"
 #include "policy/isolate.h"
 
@@ -342,6 +343,12 @@ struct lockstep {
 	struct bpfmesh_image in_force; /* the incremental store's committed image */
 	size_t incremental, fallbacks, compiles, kept;
 	bool bufs; /* documents in memory (the Kubernetes source), not files */
+	/* The applier's state (health and loadBalancer on) as the full plan
+	 * of every full image leaves it; plans_incr: how many plans of the
+	 * incremental images were incremental (plan_incr.c). */
+	struct apply_state applied;
+	__u64 now_ms;
+	size_t plans_incr, plans_sets; /* ... of which with sets rewritten */
 };
 
 /* The directory's files as in-memory documents, as the Kubernetes source
@@ -435,6 +442,132 @@ static int compile_one(struct policy_store *st, const char *dir, bool bufs,
 	return rc;
 }
 
+/* ---- the applier: an incremental plan writes what the full plan writes ---- */
+
+static void plan_state_init(struct apply_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->next_set_id = 1;
+	s->next_route_id = 1;
+	s->lb_on = true;
+	assert_int_equal(slots_init(&s->slots, 2048, 512, 2), 0);
+}
+
+#define SAME(a, b, n, what)                                                            \
+	do {                                                                           \
+		size_t n_ = (n);                                                       \
+		if (n_ > 0 && memcmp((a), (b), n_))                                    \
+			fail_msg("edit %d: %s differ between the plans", edit, what);  \
+	} while (0)
+
+static void steps_same(const struct apply_plan *x, const struct apply_plan *y, int edit)
+{
+	size_t i;
+
+	if (x->n_steps != y->n_steps)
+		fail_msg("edit %d: %zu steps incremental, %zu full", edit, x->n_steps, y->n_steps);
+	for (i = 0; i < x->n_steps; i++) {
+		const struct map_step *a = &x->steps[i], *b = &y->steps[i];
+
+		if (a->kind != b->kind || a->map != b->map || a->n != b->n ||
+		    a->key_size != b->key_size || a->val_size != b->val_size)
+			fail_msg("edit %d: step %zu differs (map %d/%d, %zu/%zu elements)", edit,
+				 i, a->map, b->map, a->n, b->n);
+		SAME(a->keys, b->keys, a->n * a->key_size, "step keys");
+		if (a->vals && b->vals)
+			SAME(a->vals, b->vals, a->n * a->val_size, "step values");
+		if (!a->prev_vals != !b->prev_vals || !a->prev_existed != !b->prev_existed)
+			fail_msg("edit %d: step %zu rollback differs", edit, i);
+		if (a->prev_vals)
+			SAME(a->prev_vals, b->prev_vals, a->n * a->val_size, "rollback values");
+		if (a->prev_existed)
+			SAME(a->prev_existed, b->prev_existed, a->n, "rollback keys");
+	}
+}
+
+/* The states alike in all the kernel holds and the next plan reads (a
+ * slot's retired_ms means nothing while it is live: not compared then). */
+static void states_same(const struct apply_state *a, const struct apply_state *b, int edit)
+{
+	__u32 i;
+
+	if (a->generation != b->generation || a->next_route_id != b->next_route_id ||
+	    a->next_set_id != b->next_set_id || a->n_svcs != b->n_svcs ||
+	    a->n_sets != b->n_sets || a->n_names != b->n_names || a->n_retired != b->n_retired ||
+	    a->n_retired_routes != b->n_retired_routes ||
+	    a->n_retired_indexes != b->n_retired_indexes || a->n_placement != b->n_placement ||
+	    a->n_endpoints != b->n_endpoints ||
+	    a->route_ids_below_next != b->route_ids_below_next)
+		fail_msg("edit %d: the states' counts differ", edit);
+	SAME(a->svcs, b->svcs, a->n_svcs * sizeof(*a->svcs), "services");
+	SAME(a->names, b->names, a->n_names * sizeof(*a->names), "names");
+	SAME(a->retired, b->retired, a->n_retired * sizeof(*a->retired), "retired sets");
+	SAME(a->retired_routes, b->retired_routes, a->n_retired_routes * sizeof(__u32),
+	     "retired routes");
+	SAME(a->retired_indexes, b->retired_indexes, a->n_retired_indexes * sizeof(__u32),
+	     "retired indexes");
+	SAME(a->placement, b->placement, a->n_placement * sizeof(*a->placement), "placements");
+	for (i = 0; i < a->n_sets; i++) {
+		const struct live_set *x = &a->sets[i], *y = &b->sets[i];
+
+		if (x->hash != y->hash || x->id != y->id || x->n_slots != y->n_slots ||
+		    x->total_weight != y->total_weight || x->table_kind != y->table_kind ||
+		    x->table_len != y->table_len)
+			fail_msg("edit %d: live set %u differs", edit, i);
+		SAME(x->slots, y->slots, x->n_slots * sizeof(*x->slots), "set slots");
+	}
+	SAME(a->lb_policies, b->lb_policies, a->slots.max_clusters * sizeof(*a->lb_policies),
+	     "loadBalancer policies");
+	for (i = 0; i < a->slots.max_endpoints; i++) {
+		struct ep_owner x = a->slots.eps[i], y = b->slots.eps[i];
+
+		if (x.live)
+			x.retired_ms = y.retired_ms;
+		SAME(&x, &y, sizeof(x), "endpoint slot owners");
+	}
+	for (i = 0; i < a->slots.max_clusters; i++) {
+		struct cl_owner x = a->slots.cls[i], y = b->slots.cls[i];
+
+		if (x.live)
+			x.retired_ms = y.retired_ms;
+		SAME(&x, &y, sizeof(x), "cluster slot owners");
+	}
+}
+
+/* Plan the incremental image a and the full image b over the state the
+ * last apply left; both must write the same, and leave the same state.
+ * The state then moves on as the full plan leaves it. */
+static void plans_same(struct lockstep *ls, const struct bpfmesh_image *a,
+		       const struct bpfmesh_image *b, int edit)
+{
+	struct plan_ejected ej = { 0 };
+	struct apply_plan pa, pb;
+
+	ls->now_ms += 300;
+	assert_int_equal(apply_plan_build(&ls->applied, b, ls->now_ms, &ej, &pb), 0);
+	assert_false(pb.incremental);
+	/* The state is the plan of b, byte for byte the image a was spliced
+	 * over: the agent would have written that one. */
+	assert_int_equal(apply_plan_build(&ls->applied, a, ls->now_ms, &ej, &pa), 0);
+	steps_same(&pa, &pb, edit);
+	if (getenv("INCR_WHY") && !pa.incremental)
+		fprintf(stderr, "plan in full: %s\n", pa.full_why);
+	if (pa.incremental) {
+		ls->plans_incr++;
+		ls->plans_sets += pa.ic.n_removed > 0;
+		plan_incr_commit(&ls->applied, &pa);
+		/* The token names the image planned: a here, b in pb. */
+		pb.next.img_token = a->services;
+		states_same(&ls->applied, &pb.next, edit);
+	}
+	apply_state_free(&ls->applied);
+	ls->applied = pb.next;
+	ls->applied.img_token = a->services; /* a stays in force (in_force) */
+	memset(&pb.next, 0, sizeof(pb.next));
+	apply_plan_free(&pa);
+	apply_plan_free(&pb);
+}
+
 /* Compile with both stores, compare, and commit as the agent does. */
 static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 {
@@ -469,6 +602,7 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 				 ls->incr.timing.incremental ? "incremental" : "full", la, lb);
 		free(ba);
 		free(bb);
+		plans_same(ls, &a, &b, n);
 		policy_store_commit_image(&ls->incr, &a);
 		bpfmesh_image_free(&ls->in_force);
 		ls->in_force = a;
@@ -489,6 +623,7 @@ static void run_seed(unsigned int seed, int edits, bool bufs)
 	const char *what;
 	int n;
 
+	plan_state_init(&ls.applied);
 	world_init(&w, seed);
 	step(&ls, w.dir, 0, "start");
 	assert_false(ls.incr.timing.incremental); /* nothing in force yet */
@@ -497,8 +632,13 @@ static void run_seed(unsigned int seed, int edits, bool bufs)
 		step(&ls, w.dir, n, what);
 	}
 	print_message("seed %u%s: %zu compiles, %zu incremental, %zu fallbacks, %zu chosen "
-		      "by the last choice\n", seed, bufs ? " (documents)" : "", ls.compiles,
-		      ls.incremental, ls.fallbacks, ls.kept);
+		      "by the last choice, %zu plans incremental (%zu with sets)\n", seed,
+		      bufs ? " (documents)" : "", ls.compiles, ls.incremental, ls.fallbacks,
+		      ls.kept, ls.plans_incr, ls.plans_sets);
+	/* Weight, destination and endpoint edits plan only what changed. */
+	assert_true(ls.plans_incr * 2 > ls.compiles);
+	assert_true(ls.plans_sets * 30 > ls.compiles);
+	apply_state_free(&ls.applied);
 	/* Most edits reach a few hosts: the incremental path must be taken,
 	 * or this test compares a full compile with itself (only a change of
 	 * the wildcard DestinationRule falls back here; INCR_WHY=1 says why). */
@@ -541,6 +681,7 @@ static void test_weight_change_reach(void **state)
 	size_t i, lent = 0;
 
 	(void)state;
+	plan_state_init(&ls.applied);
 	world_init(&w, 99);
 	/* Files changed less than 100 ms before a read are read again at the
 	 * next (isolate.c, RACY_NS): let them settle, so only the edit counts. */
@@ -556,6 +697,8 @@ static void test_weight_change_reach(void **state)
 	for (i = 0; i < ls.in_force.n_sets; i++)
 		lent += !ls.in_force.sets[i].borrowed;
 	assert_true(lent == ls.in_force.n_sets); /* committed: it owns them all */
+	assert_int_equal(ls.plans_incr, 1); /* and the applier planned one service */
+	apply_state_free(&ls.applied);
 	policy_store_free(&ls.incr);
 	bpfmesh_image_free(&ls.in_force);
 	policy_store_free(&ls.full);

@@ -117,7 +117,7 @@ static void test_plan_weights(void **state)
 {
 	struct loc_caller node = { .locality = "region1/zone1/sub1" };
 	const __u32 ejected[] = { 2 };
-	struct plan_ejected ej = { ejected, 1, &node };
+	struct plan_ejected ej = { .slots = ejected, .n = 1, .caller = &node };
 	struct image_set c;
 	struct ptest t;
 	size_t out = 0;

@@ -87,6 +87,8 @@ struct agent {
 	struct agent_reported rejections; /* rejections logged: each once per change */
 	const char *state_dir;         /* --state-dir: the status file (status.c) */
 	int status_err;                /* the last failure to write it, logged once */
+	bool status_dirty;             /* an apply awaits its status file (status.c) */
+	long long status_dirty_ms;     /* since when (monotonic) */
 	struct probe_result features;  /* for the status file, probed once */
 	bool features_probed;
 	long long applied_at_ms;       /* wall clock of the last apply, 0: none */
@@ -141,6 +143,15 @@ void agent_policy_free(struct agent *ag);
 int agent_status_write(struct agent *ag);
 /* Remove it (the agent stops). */
 void agent_status_remove(struct agent *ag);
+/* After an apply: the file is due, written once the agent is idle
+ * (agent_status_flush), off the path of the next change. */
+void agent_status_changed(struct agent *ag);
+/* The event loop's poll timeout: short while the file is due. */
+int agent_status_poll_ms(const struct agent *ag, int idle_ms);
+/* Write the file if due and the loop was idle (poll timed out), or if it
+ * has been due for STATUS_MAX_DEFER_MS whatever comes; a failure is
+ * logged once. */
+void agent_status_flush(struct agent *ag, bool idle);
 
 /* Compile and apply the policy directory. Never loses the version in force. */
 void agent_reload(struct agent *ag, const char *why);

@@ -170,7 +170,7 @@ static double ms_since_mono(const struct timespec *t0)
 static void log_timing(const struct policy_timing *t, const struct apply_stats *st,
 		       double after_ms)
 {
-	char mode[160];
+	char mode[160], plan[96];
 
 	if (t->incremental)
 		snprintf(mode, sizeof(mode), "incremental: %zu resources changed, %zu hosts "
@@ -178,11 +178,14 @@ static void log_timing(const struct policy_timing *t, const struct apply_stats *
 	else
 		snprintf(mode, sizeof(mode), "full%s%s", t->full_why ? ": " : "",
 			 t->full_why ? t->full_why : "");
+	snprintf(plan, sizeof(plan), "%s%s%s", st->incremental ? "incremental" : "full",
+		 !st->incremental && st->full_why ? ": " : "",
+		 !st->incremental && st->full_why ? st->full_why : "");
 	agent_log("timing: read+parse %.3f ms (%zu of %zu files parsed), choose %.3f ms, "
-		  "compile %.3f ms (%s; %zu fallbacks), plan %.3f ms, exec %.3f ms; after the "
-		  "maps: %.3f ms (identities, locality, status file)", t->parse_ms,
-		  t->files_parsed, t->files, t->choose_ms, t->compile_ms, mode, t->fallbacks,
-		  st->plan_ms, st->elapsed_ms - st->plan_ms, after_ms);
+		  "compile %.3f ms (%s; %zu fallbacks), plan %.3f ms (%s), exec %.3f ms; after "
+		  "the maps: %.3f ms (identities, locality; the status file is written when "
+		  "idle)", t->parse_ms, t->files_parsed, t->files, t->choose_ms, t->compile_ms,
+		  mode, t->fallbacks, st->plan_ms, plan, st->elapsed_ms - st->plan_ms, after_ms);
 }
 
 void agent_reload(struct agent *ag, const char *why)
@@ -249,10 +252,7 @@ void agent_reload(struct agent *ag, const char *why)
 		  st.counts.set_writes, st.counts.sets_reused, why);
 	applied = true;
 out:
-	err = agent_status_write(ag);
-	if (err && err != ag->status_err)
-		agent_log("Failed to write the status file: %d (%s)", err, strerror(-err));
-	ag->status_err = err;
+	agent_status_changed(ag);
 	if (applied && cli.verbose)
 		log_timing(&ag->store.timing, &st, ms_since_mono(&t2));
 	k8s_docs_free(&docs);

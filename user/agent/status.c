@@ -147,6 +147,48 @@ int agent_status_write(struct agent *ag)
 	return err;
 }
 
+/* The status file (20,000 rows at 10,000 services: ~20 ms) is written
+ * after STATUS_IDLE_MS with no event rather than after every apply, so a
+ * change that follows at once does not wait for it; a stream of changes
+ * still gets it every STATUS_MAX_DEFER_MS. `bpfmesh status` lags the
+ * maps by that much at most. */
+#define STATUS_IDLE_MS 5
+#define STATUS_MAX_DEFER_MS 1000
+
+static long long status_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void agent_status_changed(struct agent *ag)
+{
+	if (!ag->status_dirty)
+		ag->status_dirty_ms = status_now_ms();
+	ag->status_dirty = true;
+}
+
+int agent_status_poll_ms(const struct agent *ag, int idle_ms)
+{
+	return ag->status_dirty && idle_ms > STATUS_IDLE_MS ? STATUS_IDLE_MS : idle_ms;
+}
+
+void agent_status_flush(struct agent *ag, bool idle)
+{
+	int err;
+
+	if (!ag->status_dirty ||
+	    (!idle && status_now_ms() - ag->status_dirty_ms < STATUS_MAX_DEFER_MS))
+		return;
+	ag->status_dirty = false;
+	err = agent_status_write(ag);
+	if (err && err != ag->status_err)
+		agent_log("Failed to write the status file: %d (%s)", err, strerror(-err));
+	ag->status_err = err;
+}
+
 void agent_status_remove(struct agent *ag)
 {
 	char path[PATH_MAX];

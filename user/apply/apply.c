@@ -140,6 +140,7 @@ int applier_set_ejected(struct applier *a, __u32 slot, bool ejected)
 		i++;
 	if (ejected == (i < a->n_ejected && a->ejected[i] == slot))
 		return 0;
+	a->ejected_changed = true;
 	if (!ejected) {
 		memmove(&a->ejected[i], &a->ejected[i + 1],
 			(a->n_ejected - i - 1) * sizeof(*a->ejected));
@@ -156,8 +157,29 @@ int applier_set_ejected(struct applier *a, __u32 slot, bool ejected)
 	return 0;
 }
 
+static __u64 fp_str(__u64 h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL; /* the end of one string */
+}
+
+/* This node's locality and labels, as one number: when it changes every
+ * set's effective weights may change (plan_locality.c), so the next apply
+ * plans every set. Never 0. */
+static __u64 caller_fingerprint(const struct loc_caller *c)
+{
+	__u64 h = fp_str(0xcbf29ce484222325ULL, c->locality);
+	size_t i;
+
+	for (i = 0; i < c->n_labels; i++)
+		h = fp_str(fp_str(h, c->labels[i].key), c->labels[i].val);
+	return h ? h : 1;
+}
+
 int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct apply_stats *st)
 {
+	__u64 caller_fp = caller_fingerprint(&a->caller);
 	struct apply_plan plan;
 	struct timespec t0;
 	size_t undo_failures;
@@ -173,7 +195,8 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	}
 
 	struct plan_ejected ej = { .slots = a->ejected, .n = a->n_ejected,
-				   .caller = &a->caller };
+				   .caller = &a->caller,
+				   .changed = a->ejected_changed || caller_fp != a->caller_fp };
 	char why[256];
 
 	err = apply_check_capacity(&a->limits, img, why, sizeof(why));
@@ -198,10 +221,18 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 	a->wait_pending |= err != 0;
 	if (!err) {
 		/* Every write is done: the plan's state is the truth now. */
-		apply_state_free(&a->state);
-		a->state = plan.next;
-		memset(&plan.next, 0, sizeof(plan.next));
+		if (plan.incremental) {
+			plan_incr_commit(&a->state, &plan);
+		} else {
+			apply_state_free(&a->state);
+			a->state = plan.next;
+			memset(&plan.next, 0, sizeof(plan.next));
+		}
+		a->ejected_changed = false;
+		a->caller_fp = caller_fp;
 		st->counts = plan.counts;
+		st->incremental = plan.incremental;
+		st->full_why = plan.full_why;
 		st->elapsed_ms = elapsed_ms_since(&t0);
 	}
 	apply_plan_free(&plan);

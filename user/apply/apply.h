@@ -39,6 +39,8 @@ struct applier {
 	struct apply_state state;
 	__u32 *ejected;   /* endpoint slots ejected now, sorted (applier_set_ejected) */
 	size_t n_ejected;
+	bool ejected_changed; /* since the last apply: no incremental plan */
+	__u64 caller_fp;      /* caller as the last apply saw it (0: none yet) */
 	/* Elements may have been freed while programs read them (an earlier
 	 * agent's work, a rolled-back apply): wait for readers before the next
 	 * insert. */
@@ -55,6 +57,8 @@ struct apply_stats {
 	struct apply_counts counts; /* what was written, see plan.h */
 	double elapsed_ms;
 	double plan_ms; /* of elapsed_ms, deciding what to write (the rest writes it) */
+	bool incremental;     /* only the changed services were planned (plan_incr.c) */
+	const char *full_why; /* an incremental image planned in full: why */
 };
 
 /* Read what the maps already hold (left by an earlier agent) so that the

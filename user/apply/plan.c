@@ -240,12 +240,32 @@ static int plan_stale_names(const struct apply_state *cur, struct apply_plan *p)
 }
 
 /* Two values route identically when all but the generation match. */
-static int svc_val_same(const struct svc_val *a, const struct svc_val *b)
+int svc_val_same(const struct svc_val *a, const struct svc_val *b)
 {
 	struct svc_val x = *a, y = *b;
 
 	x.generation = y.generation = 0;
 	return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+/* Where each set of img went, for an incremental plan over it next. */
+static int plan_placement(const struct bpfmesh_image *img, const struct set_placement *sp,
+			  const __u32 *cluster_slots, struct apply_plan *p)
+{
+	size_t i;
+
+	p->next.placement = calloc(img->n_sets + 1, sizeof(*p->next.placement));
+	if (!p->next.placement)
+		return -ENOMEM;
+	for (i = 0; i < img->n_sets; i++)
+		p->next.placement[i] = (struct set_place){
+			.set_id = sp->ids[i], .n_slots = img->sets[i].n_slots,
+			.set_weight = img->sets[i].total_weight,
+			.cluster_slot = cluster_slots[i],
+			.name_id = img->sets[i].cfg.name_id }; /* kernel id (copy_sets) */
+	p->next.n_placement = img->n_sets;
+	p->next.n_endpoints = p->counts.endpoints;
+	return 0;
 }
 
 /* The next version's services: each value with kernel ids. A service
@@ -291,7 +311,9 @@ static int plan_services(const struct apply_state *cur, const struct bpfmesh_ima
 	}
 	p->next.n_svcs = img->n_services;
 	p->counts.services = img->n_services;
-	err = plan_routes(cur, p);
+	err = plan_placement(img, sp, cluster_slots, p);
+	if (!err)
+		err = plan_routes(cur, p);
 	/* A no-op apply is not a new version. */
 	p->next.generation = p->counts.svc_writes ? gen : cur->generation;
 	return err;
@@ -382,7 +404,8 @@ static int copy_sets(const struct bpfmesh_image *img, const struct name_ids *ni,
 		sets[i].slots = malloc(bytes + 1);
 		if (!sets[i].slots)
 			return -ENOMEM;
-		memcpy(sets[i].slots, img->sets[i].slots, bytes);
+		if (bytes) /* an empty set may have no array */
+			memcpy(sets[i].slots, img->sets[i].slots, bytes);
 	}
 	return 0;
 }
@@ -409,6 +432,9 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 	int err;
 
 	memset(p, 0, sizeof(*p));
+	err = plan_incr_build(cur, img, now_ms, ejected, p);
+	if (err <= 0)
+		return err;
 	err = check_sorted(img);
 	if (!err)
 		err = plan_name_ids(cur, img, &ni, p);
@@ -439,6 +465,7 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 		err = plan_live_sets(&w, &sp, &p->next);
 	if (!err)
 		err = plan_retire(cur, now_ms, &p->next);
+	p->next.img_token = img->services;
 	placement_free(&sp);
 	name_ids_free(&ni);
 	sets_free(sets, img->n_sets);
@@ -461,6 +488,20 @@ void apply_plan_free(struct apply_plan *p)
 		free(p->steps[i].prev_vals);
 		free(p->steps[i].prev_existed);
 	}
+	free(p->ic.pos);
+	free(p->ic.svcs);
+	free(p->ic.retired_routes);
+	free(p->ic.placement);
+	free(p->ic.ep_slot);
+	free(p->ic.ep_val);
+	free(p->ic.cl_slot);
+	free(p->ic.cl_val);
+	for (i = 0; i < p->ic.n_added; i++)
+		free(p->ic.added[i].slots);
+	free(p->ic.added);
+	free(p->ic.removed);
+	free(p->ic.sets_buf);
+	free(p->ic.retired);
 	apply_state_free(&p->next);
 	memset(p, 0, sizeof(*p));
 }

@@ -73,10 +73,44 @@ struct apply_counts {
 	size_t ejected_out;       /* ejected endpoints left out of their sets */
 };
 
+/* An incremental plan's state change (plan_incr.c): the services at
+ * positions pos[] of the state take svcs[], the rest is swapped in. Built
+ * whole by the plan, so that committing it cannot fail. */
+struct plan_incr_commit {
+	size_t n;
+	size_t *pos;
+	struct live_service *svcs;
+	__u32 *retired_routes; /* the state's, and the routes this plan retires */
+	size_t n_retired_routes;
+	struct set_place *placement;
+	size_t n_placement;
+	/* Sets whose content changed: slot owners that change, the live sets
+	 * added (slots owned) and removed (positions in the state's sets,
+	 * ascending), room for the merged list, and the retired list. */
+	__u32 *ep_slot;
+	struct ep_owner *ep_val;
+	size_t n_eps;
+	__u32 *cl_slot;
+	struct cl_owner *cl_val;
+	size_t n_cls;
+	struct live_set *added;
+	size_t n_added;
+	size_t *removed;
+	size_t n_removed;
+	struct live_set *sets_buf;
+	struct retired_set *retired;
+	size_t n_retired;
+};
+
 struct apply_plan {
 	struct map_step steps[APPLY_MAX_STEPS]; /* in execution order */
 	size_t n_steps;
-	struct apply_state next; /* the state once every step is done */
+	/* Full: the state once every step is done. Incremental: only its
+	 * scalars (generation, next_route_id, img_token), the rest in ic. */
+	struct apply_state next;
+	bool incremental;
+	struct plan_incr_commit ic;
+	const char *full_why; /* an incremental image planned in full: why */
 	struct apply_counts counts;
 	char error[256]; /* why the plan was refused (-ENOSPC), for the log */
 };
@@ -89,6 +123,9 @@ struct plan_ejected {
 	const __u32 *slots;
 	size_t n;
 	const struct loc_caller *caller;
+	/* Ejections or this node's locality changed since the last apply:
+	 * every set is planned again (no incremental plan). */
+	bool changed;
 };
 
 /* Plan img over cur; sets and slots retired by it are stamped now_ms.
@@ -140,6 +177,9 @@ int plan_lbpolicy(const struct apply_state *cur, const struct bpfmesh_image *img
  * service names the slot. Nothing when health is off (no slots). */
 int plan_connpool(const struct bpfmesh_image *img, const __u32 *cluster_slots,
 		  struct apply_plan *p);
+/* One slot's pool into st where it changed, o updated (plan_incr_sets.c too). */
+void plan_step_pool(struct map_step *st, __u32 slot, struct cl_owner *o,
+		    const struct connpool_cfg *pool);
 /* plan_locality.c: rewrite one set (the plan's copy, slots in the image's
  * order, meta[] beside them) with each endpoint's effective weight for this
  * node, ejected endpoints unhealthy; endpoints that get nothing are left
@@ -151,6 +191,28 @@ int plan_locality_set(struct image_set *set, const struct plan_ejected *ej,
  * plan_locality_set writes, for whoever shows it. 0 or -ENOMEM. */
 int plan_locality_weigh(const struct image_set *set, const struct loc_caller *caller,
 			const bool *healthy, struct loc_out *out, struct loc_result *res);
+
+/* plan_incr.c: when img is an incremental image (img->delta) spliced over
+ * the image cur was planned from, with only routes changed, plan the
+ * changed services alone: 0 (p->incremental), 1 when it does not apply
+ * (p->full_why), or -ENOSPC / -ENOMEM. O(changed services + sets). */
+int plan_incr_build(const struct apply_state *cur, const struct bpfmesh_image *img,
+		    __u64 now_ms, const struct plan_ejected *ejected, struct apply_plan *p);
+/* plan_incr_sets.c: the sets whose content changed (their clusters kept),
+ * after p->ic.placement holds the base placement of each image set: slots,
+ * configs, pools, sets, lookup tables and policies, as the full plan plans
+ * them. 0, 1 (p->full_why), or negative errno. */
+int plan_incr_sets(const struct apply_state *cur, const struct bpfmesh_image *img,
+		   const struct plan_ejected *ej, __u64 now_ms, struct apply_plan *p);
+/* Make s the state an incremental plan leaves (apply.c, once every step
+ * is done): cannot fail. */
+void plan_incr_commit(struct apply_state *s, struct apply_plan *p);
+
+/* Shared by plan.c and plan_incr.c. */
+int svc_val_same(const struct svc_val *a, const struct svc_val *b);
+__u32 fresh_route_id(const __u32 *used, size_t n_used, __u32 *next);
+int check_route_room(const struct apply_state *cur, struct apply_plan *p, size_t n_svcs,
+		     size_t n_new_routes);
 
 void apply_plan_free(struct apply_plan *p);
 

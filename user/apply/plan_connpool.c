@@ -9,8 +9,8 @@
  * and written whatever the previous cluster left in the map (a config is
  * never all zeroes: connectTimeout always has a value). Rollback writes
  * back what the slot held by the applier's state. */
-static void step_pool(struct map_step *st, __u32 slot, struct cl_owner *o,
-		      const struct connpool_cfg *pool)
+void plan_step_pool(struct map_step *st, __u32 slot, struct cl_owner *o,
+		    const struct connpool_cfg *pool)
 {
 	if (!memcmp(&o->pool, pool, sizeof(*pool)))
 		return;
@@ -34,7 +34,8 @@ int plan_connpool(const struct bpfmesh_image *img, const __u32 *cluster_slots,
 		return -ENOMEM;
 	for (i = 0; i < img->n_sets; i++)
 		if (cluster_slots[i] && cluster_slots[i] < s->max_clusters)
-			step_pool(st, cluster_slots[i], &s->cls[cluster_slots[i]], &img->sets[i].pool);
+			plan_step_pool(st, cluster_slots[i], &s->cls[cluster_slots[i]],
+				       &img->sets[i].pool);
 	plan_drop_empty_step(p, st);
 	return 0;
 }

@@ -44,7 +44,7 @@ static __u32 *used_route_ids(const struct apply_state *cur, size_t *n)
 	return u;
 }
 
-static __u32 fresh_route_id(const __u32 *used, size_t n_used, __u32 *next)
+__u32 fresh_route_id(const __u32 *used, size_t n_used, __u32 *next)
 {
 	__u32 id;
 
@@ -90,14 +90,15 @@ static size_t index_table_size(const struct apply_state *cur, const struct apply
 }
 
 /* The policy must fit before anything is written. */
-static int check_room(const struct apply_state *cur, struct apply_plan *p, size_t n_new_routes)
+int check_route_room(const struct apply_state *cur, struct apply_plan *p, size_t n_svcs,
+		     size_t n_new_routes)
 {
 	size_t peak = cur->n_svcs + cur->n_retired_routes + n_new_routes;
 
-	if (cur->max_services && p->next.n_svcs >= cur->max_services) {
+	if (cur->max_services && n_svcs >= cur->max_services) {
 		snprintf(p->error, sizeof(p->error),
 			 "%zu services, the services maps hold %u (BPFMESH_MAX_SERVICES)",
-			 p->next.n_svcs, cur->max_services - 1);
+			 n_svcs, cur->max_services - 1);
 		return -ENOSPC;
 	}
 	if (cur->max_routes && peak > cur->max_routes) {
@@ -218,6 +219,23 @@ static int give_routes(const struct apply_state *cur, struct apply_plan *p,
 	return 0;
 }
 
+/* Is every route id below next_route_id (never wrapped)? Then the next
+ * plan may take fresh ids without looking (plan_incr.c). */
+static bool routes_below_next(const struct apply_state *next)
+{
+	size_t i;
+
+	if (next->next_route_id == 0)
+		return false;
+	for (i = 0; i < next->n_svcs; i++)
+		if (next->svcs[i].route_id >= next->next_route_id)
+			return false;
+	for (i = 0; i < next->n_retired_routes; i++)
+		if (next->retired_routes[i] >= next->next_route_id)
+			return false;
+	return true;
+}
+
 int plan_routes(const struct apply_state *cur, struct apply_plan *p)
 {
 	struct apply_state *next = &p->next;
@@ -230,7 +248,7 @@ int plan_routes(const struct apply_state *cur, struct apply_plan *p)
 	next->max_routes = cur->max_routes;
 	for (i = 0; i < next->n_svcs; i++)
 		n_new += next->svcs[i].route_id == 0;
-	err = check_room(cur, p, n_new);
+	err = check_route_room(cur, p, next->n_svcs, n_new);
 	if (!err)
 		err = alloc_retired(cur, next);
 	if (!err)
@@ -255,6 +273,7 @@ int plan_routes(const struct apply_state *cur, struct apply_plan *p)
 			next->retired_routes[next->n_retired_routes++] = old->route_id;
 	}
 	p->counts.svc_writes = st.routes->n + st.removed->n;
+	next->route_ids_below_next = routes_below_next(next);
 	/* Last first: dropping a step moves the later ones. */
 	plan_drop_empty_step(p, st.removed);
 	plan_drop_empty_step(p, st.publish);

@@ -17,6 +17,7 @@ void apply_state_free(struct apply_state *s)
 	free(s->retired_routes);
 	free(s->retired_indexes);
 	free(s->lb_policies);
+	free(s->placement);
 	slots_free(&s->slots);
 	memset(s, 0, sizeof(*s));
 }

@@ -47,6 +47,16 @@ struct retired_set {
 	__u64 since_ms;
 };
 
+/* Where one set of the image last written lives in the kernel: what a
+ * service's destination naming it holds (plan_incr.c reads it). */
+struct set_place {
+	__u32 set_id;       /* 0: empty set */
+	__u32 n_slots;      /* as written (ejected endpoints left out) */
+	__u32 set_weight;
+	__u32 cluster_slot; /* 0: health off */
+	__u32 name_id;      /* kernel id of the cluster's name */
+};
+
 struct apply_state {
 	__u32 generation;          /* of the last apply that changed a service */
 	__u32 next_set_id;         /* 0 is never used: it means "no set" */
@@ -78,6 +88,16 @@ struct apply_state {
 	 * NULL: not known, read back or written whole). */
 	bool lb_on;
 	struct lb_policy *lb_policies;
+	/* The image last written (its services array, a token only, never
+	 * read) and where each of its sets went: an incremental image spliced
+	 * over that image is planned from these alone (plan_incr.c). */
+	const void *img_token;
+	struct set_place *placement;
+	size_t n_placement;
+	size_t n_endpoints;        /* backend slots written, for the counts */
+	/* Every route id live or retired is below next_route_id, which has
+	 * not wrapped: a fresh id is next_route_id itself. */
+	bool route_ids_below_next;
 };
 
 void apply_state_free(struct apply_state *s);

@@ -8,6 +8,11 @@
 #include "compile.h"
 #include "compile_incr.h"
 
+static int cmp_service_key(const void *key, const void *svc)
+{
+	return memcmp(key, &((const struct image_service *)svc)->key, sizeof(struct svc_key));
+}
+
 struct splice {
 	const struct bpfmesh_image *base;
 	struct bpfmesh_image *sub, *out;
@@ -15,6 +20,8 @@ struct splice {
 	struct hmap names;   /* name text -> id (keys: out->names[].val.name) */
 	struct hmap sets;    /* cluster name (in base's or sub's names) -> index into out->sets */
 	long *base_idx, *sub_idx; /* index in out of each set of base, of sub; -1: none yet */
+	size_t *changed;     /* out services from sub (image_delta.changed) */
+	size_t n_changed;
 	const char *why;
 };
 
@@ -160,6 +167,8 @@ static bool splice_services(struct splice *sp, const struct hmap *affected)
 			sp->why = "a service key claimed twice";
 			return false;
 		}
+			if (c > 0)
+			sp->changed[sp->n_changed++] = sp->out->n_services;
 		if (!(c < 0 ? splice_service(sp, base, &base->services[i++])
 			    : splice_service(sp, sub, &sub->services[j++])))
 			return false;
@@ -178,12 +187,84 @@ static bool splice_alloc(struct splice *sp)
 	sp->from_base = calloc(sets, sizeof(*sp->from_base));
 	sp->base_idx = malloc((base->n_sets + 1) * sizeof(*sp->base_idx));
 	sp->sub_idx = malloc((sub->n_sets + 1) * sizeof(*sp->sub_idx));
+	sp->changed = malloc((sub->n_services + 1) * sizeof(*sp->changed));
 	if (!out->services || !out->sets || !out->names || !sp->from_base ||
-	    !sp->base_idx || !sp->sub_idx)
+	    !sp->base_idx || !sp->sub_idx || !sp->changed)
 		return false;
 	memset(sp->base_idx, 0xff, (base->n_sets + 1) * sizeof(*sp->base_idx));
 	memset(sp->sub_idx, 0xff, (sub->n_sets + 1) * sizeof(*sp->sub_idx));
 	return true;
+}
+
+/* The base set of the same cluster as a set recompiled from sub: one of
+ * the sets the base service of the same key named (a weight or endpoint
+ * change recompiles its host's sets under the same names). -1: none. */
+static long base_twin(const struct bpfmesh_image *base, const struct image_service *s,
+		      const struct image_set *set)
+{
+	const struct image_service *old;
+	__u16 d;
+
+	old = base->n_services ? bsearch(&s->key, base->services, base->n_services,
+					 sizeof(*old), cmp_service_key) : NULL;
+	for (d = 0; old && d < old->val.n_dests; d++) {
+		const struct image_set *b = &base->sets[old->val.dests[d].set_id];
+
+		if (!strncmp(b->cluster, set->cluster, sizeof(b->cluster)) &&
+		    b->family == set->family)
+			return (long)old->val.dests[d].set_id;
+	}
+	return -1;
+}
+
+/* What changed, for the applier (image.h image_delta): O(changed) but for
+ * the one pass over the sets that says whether all are the base's. */
+static struct image_delta *splice_delta(struct splice *sp)
+{
+	const struct bpfmesh_image *base = sp->base, *out = sp->out;
+	struct image_delta *d = calloc(1, sizeof(*d));
+	size_t i, k;
+	__u16 j;
+
+	if (!d)
+		return NULL;
+	d->base_token = base->services;
+	d->base_n_services = base->n_services;
+	d->base_n_sets = base->n_sets;
+	d->base_n_names = base->n_names;
+	d->changed = sp->changed;
+	d->n_changed = sp->n_changed;
+	sp->changed = NULL;
+	d->base_set = malloc((out->n_sets + 1) * sizeof(*d->base_set));
+	d->base_cluster = malloc((out->n_sets + 1) * sizeof(*d->base_cluster));
+	if (!d->base_set || !d->base_cluster) {
+		image_delta_free(d);
+		return NULL;
+	}
+	memcpy(d->base_set, sp->from_base, out->n_sets * sizeof(*d->base_set));
+	memcpy(d->base_cluster, sp->from_base, out->n_sets * sizeof(*d->base_cluster));
+	for (k = 0; k < d->n_changed; k++) {
+		const struct image_service *s = &out->services[d->changed[k]];
+
+		for (j = 0; j < s->val.n_dests; j++) {
+			__u32 set = s->val.dests[j].set_id;
+			long twin;
+
+			if (d->base_cluster[set] >= 0)
+				continue;
+			twin = base_twin(base, s, &out->sets[set]);
+			d->base_cluster[set] = twin;
+			if (twin >= 0 && image_set_same(&base->sets[twin], &out->sets[set]))
+				d->base_set[set] = twin;
+		}
+	}
+	d->clusters_same = out->n_sets == base->n_sets && out->n_names == base->n_names;
+	for (i = 0; d->clusters_same && i < out->n_sets; i++)
+		d->clusters_same = d->base_cluster[i] >= 0;
+	d->sets_same = d->clusters_same;
+	for (i = 0; d->sets_same && i < out->n_sets; i++)
+		d->sets_same = d->base_set[i] >= 0;
+	return d;
 }
 
 int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
@@ -200,7 +281,8 @@ int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 		*why = "workload identities";
 		return 1;
 	}
-	if (splice_alloc(&sp) && splice_services(&sp, affected) && compile_emit_strtab(out)) {
+	if (splice_alloc(&sp) && splice_services(&sp, affected) && compile_emit_strtab(out) &&
+	    (out->delta = splice_delta(&sp))) {
 		*from_base = sp.from_base;
 		sp.from_base = NULL;
 		ret = 0;
@@ -211,6 +293,7 @@ int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 	free(sp.from_base);
 	free(sp.base_idx);
 	free(sp.sub_idx);
+	free(sp.changed);
 	hmap_free(&sp.names);
 	hmap_free(&sp.sets);
 	if (ret) {

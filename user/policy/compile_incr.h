@@ -24,6 +24,7 @@
  * set of out borrows, or -1 for one moved from sub. Returns 0, 1 when the
  * two cannot be spliced faithfully (why says which; the caller compiles in
  * full), or -ENOMEM. sub keeps what was not moved; free it after.
+ * out->delta says what changed, for the applier (image.h image_delta).
  */
 int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 		 const struct hmap *affected, struct bpfmesh_image *out, long **from_base,

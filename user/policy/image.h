@@ -11,6 +11,7 @@
  * name ids (1..n_names, names[id - 1]); the applier maps them onto kernel
  * set ids and kernel name ids when it writes the image.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
@@ -92,6 +93,33 @@ struct image_identity {
 	char *workload, *app, *version, *canonical_service, *canonical_revision;
 };
 
+/*
+ * What an incremental compile changed (compile_incr.h), for the applier's
+ * plan of only that (user/apply/plan_incr.c). NULL in a full compile.
+ */
+struct image_delta {
+	/* The image this one was spliced over, by its services array: the
+	 * applier plans only the change when that is the image it wrote last. */
+	const void *base_token;
+	size_t base_n_services, base_n_sets, base_n_names;
+	/* The services that came from the recompiled hosts, indexes into
+	 * services[], ascending (their keys sorted). */
+	size_t *changed;
+	size_t n_changed;
+	/* Per set: the set of the base image with the same cluster and the
+	 * same content (lent, or recompiled identical), or -1. */
+	long *base_set;
+	/* Per set: the base set of the same cluster, its content changed or
+	 * not (base_set), or -1 for a cluster the base image did not have. */
+	long *base_cluster;
+	/* Every set is a base set unchanged, one for one, and no name was
+	 * added or lost: only routes can differ. */
+	bool sets_same;
+	/* Every set is a base set's cluster, one for one, some with new
+	 * content, and no name was added or lost. */
+	bool clusters_same;
+};
+
 struct bpfmesh_image {
 	size_t n_services;
 	struct image_service *services;
@@ -102,8 +130,15 @@ struct bpfmesh_image {
 	char *strtab; /* owns the strings services[].src_file point to */
 	size_t n_identities;
 	struct image_identity *identities; /* in id order */
+	struct image_delta *delta; /* owned; NULL: compiled in full */
 };
 
 void bpfmesh_image_free(struct bpfmesh_image *img);
+void image_delta_free(struct image_delta *d);
+
+/* Do two sets (of two images) hold the same endpoints, policies, labels
+ * and locality, so that the applier writes them alike? Their name ids are
+ * image-local and not compared; their cluster names are. */
+bool image_set_same(const struct image_set *a, const struct image_set *b);
 
 #endif /* BPFMESH_IMAGE_H */
