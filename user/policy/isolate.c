@@ -2268,53 +2268,125 @@ static void report_in_force(struct choose *c)
 
 /* ---- the store ----------------------------------------------------------- */
 
-/* Read the files that changed, reuse the others. */
+/* The last read's files in [from, to) by name, those not claimed by a
+ * hinted document; built at the first look-up (a hinted read may need none). */
+struct old_names {
+	struct hmap m;
+	bool built;
+};
+
+static struct pfile *old_by_name(struct policy_store *st, struct old_names *old, size_t from,
+				 size_t to, const bool *claimed, const char *name, bool *ok)
+{
+	size_t i, o;
+	bool added;
+
+	for (i = from; !old->built && i < to && *ok; i++)
+		if (!claimed || !claimed[i - from])
+			*ok = hmap_put_str(&old->m, st->files[i]->path, i, &added);
+	old->built = true;
+	return *ok && hmap_get_str(&old->m, name, &o) ? st->files[o] : NULL;
+}
+
+static void read_one(struct policy_store *st, struct pfile **cur, struct pfile *prev,
+		     struct pfile *got, bool *ok)
+{
+	*cur = got;
+	*ok = got != NULL;
+	st->timing.files_parsed += got && got != prev;
+}
+
+/* The hinted in-memory documents (policy_store_docs_hint) whose last
+ * version the last read holds: an unchanged one is that version, a
+ * changed one is parsed with it as prev. claimed[k]: old document k has
+ * its successor. */
+static void read_hinted(struct policy_store *st, const struct policy_docs_hint *h,
+			const char *const *names, const char *const *bufs, const size_t *lens, struct pfile **cur,
+			bool *claimed, bool *done, bool *ok)
+{
+	size_t i, n_old = st->n_files - st->n_path_files;
+	struct pfile *prev;
+
+	for (i = 0; i < h->n && *ok; i++) {
+		if (h->prev[i] < 0 || (size_t)h->prev[i] >= n_old)
+			continue;
+		prev = st->files[st->n_path_files + h->prev[i]];
+		claimed[h->prev[i]] = done[i] = true;
+		st->timing.docs_hinted++;
+		if (h->same[i] && prev->dl.strict == st->strict) {
+			cur[i] = prev;
+			prev->refs++;
+			continue;
+		}
+		read_one(st, &cur[i], prev,
+			 pfile_from_buffer(names[i], bufs[i], lens[i], st->strict, prev), ok);
+	}
+}
+
+/* Read the files that changed, reuse the others. h (may be NULL): what the
+ * caller knows of the in-memory documents. */
 static bool store_read(struct policy_store *st, const struct file_list *fl,
 		       const char *const *names, const char *const *bufs, const size_t *lens,
-		       size_t n_bufs, struct pfile ***out, size_t *n_out)
+		       size_t n_bufs, const struct policy_docs_hint *h, struct pfile ***out,
+		       size_t *n_out)
 {
 	struct pfile **cur = calloc(fl->n + n_bufs + 1, sizeof(*cur));
-	struct hmap old = { 0 };
+	size_t n_old_bufs = st->n_files - st->n_path_files;
+	bool *claimed = NULL, *done = NULL;
+	struct old_names old = { 0 }, old_bufs = { 0 };
 	struct file_id id;
-	size_t i, o;
-	bool added, ok = true;
+	struct pfile *prev;
+	size_t i;
+	bool ok = cur != NULL;
 
-	if (!cur)
-		return false;
-	for (i = 0; i < st->n_files && ok; i++)
-		ok = hmap_put_str(&old, st->files[i]->path, i, &added);
+	if (h && (!h->prev_seq || h->prev_seq != st->docs_seq || h->n > n_bufs))
+		h = NULL; /* not a successor of the last read */
+	if (h && ok) {
+		claimed = calloc(n_old_bufs + 1, sizeof(*claimed));
+		done = calloc(n_bufs + 1, sizeof(*done));
+		ok = claimed && done;
+	}
 	for (i = 0; i < fl->n && ok; i++) {
-		struct pfile *prev = hmap_get_str(&old, fl->names[i], &o) ? st->files[o] : NULL;
-
+		prev = old_by_name(st, &old, 0, st->n_path_files, NULL, fl->names[i], &ok);
 		if (prev && prev->cacheable && file_id_of(fl->names[i], &id) &&
 		    file_id_eq(&prev->id, &id)) {
 			cur[i] = prev;
 			cur[i]->refs++;
 			continue;
 		}
-		cur[i] = pfile_from_path(fl->names[i], st->strict, prev);
-		ok = cur[i] != NULL;
-		st->timing.files_parsed += ok && cur[i] != prev;
+		if (ok)
+			read_one(st, &cur[i], prev, pfile_from_path(fl->names[i], st->strict, prev),
+				 &ok);
 	}
+	if (h && ok)
+		read_hinted(st, h, names, bufs, lens, cur + fl->n, claimed, done, &ok);
 	for (i = 0; i < n_bufs && ok; i++) {
-		struct pfile *prev = hmap_get_str(&old, names[i], &o) ? st->files[o] : NULL;
-
-		cur[fl->n + i] = pfile_from_buffer(names[i], bufs[i], lens[i], st->strict, prev);
-		ok = cur[fl->n + i] != NULL;
-		st->timing.files_parsed += ok && cur[fl->n + i] != prev;
+		if (done && done[i])
+			continue;
+		prev = old_by_name(st, &old_bufs, st->n_path_files, st->n_files, claimed,
+				   names[i], &ok);
+		if (ok)
+			read_one(st, &cur[fl->n + i], prev,
+				 pfile_from_buffer(names[i], bufs[i], lens[i], st->strict, prev),
+				 &ok);
 	}
-	hmap_free(&old);
+	hmap_free(&old.m);
+	hmap_free(&old_bufs.m);
+	free(claimed);
+	free(done);
 	for (i = 0; i < st->n_files; i++)
 		pfile_unref(st->files[i]);
 	free(st->files);
 	st->files = NULL;
-	st->n_files = 0;
+	st->n_files = st->n_path_files = 0;
+	st->docs_seq = 0;
 	if (!ok) {
-		for (i = 0; i < fl->n + n_bufs; i++)
+		for (i = 0; cur && i < fl->n + n_bufs; i++)
 			pfile_unref(cur[i]);
 		free(cur);
 		return false;
 	}
+	st->n_path_files = fl->n;
 	*out = cur;
 	*n_out = fl->n + n_bufs;
 	return true;
@@ -2364,7 +2436,7 @@ int policy_store_preread(struct policy_store *st, const char *const *paths, size
 	if (st->ci) /* it no longer knows which files the last choice read */
 		st->ci->valid = false;
 	if (!policy_files_collect(&fl, paths, n_paths, &dl)) {
-		ret = store_read(st, &fl, NULL, NULL, NULL, 0, &files, &n) ? 0 : 1;
+		ret = store_read(st, &fl, NULL, NULL, NULL, 0, NULL, &files, &n) ? 0 : 1;
 		if (ret == 0) {
 			st->files = files;
 			st->n_files = n;
@@ -2381,6 +2453,7 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 			 struct policy_report *rep)
 {
 	struct choose c = { .st = st, .rep = rep };
+	struct policy_docs_hint hint;
 	struct file_list fl = { 0 };
 	struct timespec t0;
 	int ret = 1;
@@ -2403,8 +2476,12 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 	}
 	if (!keep_old_files(st, &c))
 		goto oom;
-	if (!store_read(st, &fl, names, bufs, lens, n_bufs, &c.files, &c.n_files))
+	hint = st->hint;
+	memset(&st->hint, 0, sizeof(st->hint)); /* its arrays are this compile's */
+	if (!store_read(st, &fl, names, bufs, lens, n_bufs, hint.seq ? &hint : NULL, &c.files,
+			&c.n_files))
 		goto oom;
+	st->docs_seq = hint.seq;
 	st->files = c.files;
 	st->n_files = c.n_files;
 	for (i = 0; i < c.n_files; i++)
@@ -2451,6 +2528,11 @@ out:
 	free(c.picks);
 	policy_files_free(&fl);
 	return ret;
+}
+
+void policy_store_docs_hint(struct policy_store *st, const struct policy_docs_hint *h)
+{
+	st->hint = *h;
 }
 
 void policy_store_commit(struct policy_store *st)
