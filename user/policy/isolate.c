@@ -958,8 +958,8 @@ struct choice_index {
 	struct host_list *lists;
 	size_t n_lists, cap_lists;
 	struct host_list wild_vs, wild_dr, wes; /* wildcard hosts; every WorkloadEntry */
-	char **strs; /* the three maps' keys, owned (ci_clear frees them) */
-	size_t n_strs, cap_strs;
+	bool hosts_built; /* the host index holds the picks (ci_hosts_build) */
+	struct arena strs; /* the three maps' keys (ci_clear frees them at once) */
 	struct pick *picks; /* the last choice, input order; each holds its file */
 	size_t n_picks, cap_picks;
 	/* The array before, kept for the next kept choice: an agent that
@@ -999,14 +999,8 @@ static size_t ci_intern(struct choice_index *ci, struct hmap *m, const char *key
 	*added = false;
 	if (hmap_get_str(m, key, &v))
 		return v;
-	if (!grow_to(&ci->strs, &ci->cap_strs, ci->n_strs + 1, sizeof(*ci->strs)) ||
-	    !(own = strdup(key)))
+	if (!(own = arena_strdup(&ci->strs, key)) || !hmap_put_str(m, own, *n, added))
 		return SIZE_MAX;
-	if (!hmap_put_str(m, own, *n, added)) {
-		free(own);
-		return SIZE_MAX;
-	}
-	ci->strs[ci->n_strs++] = own;
 	return (*n)++;
 }
 
@@ -1090,8 +1084,17 @@ static const struct host_list *ci_host_get(const struct choice_index *ci, const 
 	return hmap_get_str(&ci->hosts, host, &i) ? &ci->lists[i] : NULL;
 }
 
+/* A host's first room: a service usually has its ServiceEntry, its
+ * DestinationRule, its VirtualService and one route to it (16, as other
+ * arrays start, made 10,000 hosts' lists 23 MB of fresh pages). */
+#define HOST_LIST_FIRST 4
+
 static bool hl_add(struct host_list *l, const struct pick *p, enum host_role role)
 {
+	if (l && !l->cap && !(l->v = malloc(HOST_LIST_FIRST * sizeof(*l->v))))
+		return false;
+	if (l && !l->cap)
+		l->cap = HOST_LIST_FIRST;
 	if (!l || !grow_to(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
 		return false;
 	l->v[l->n++] = (struct host_ent){ *p, role };
@@ -1261,13 +1264,13 @@ static void ci_clear(struct choice_index *ci)
 
 	for (i = 0; i < ci->n_lists; i++)
 		free(ci->lists[i].v);
-	for (i = 0; i < ci->n_strs; i++)
-		free(ci->strs[i]);
+	arena_free(&ci->strs);
 	hmap_free(&ci->keys);
 	hmap_free(&ci->claims);
 	hmap_free(&ci->hosts);
-	ci->n_strs = ci->n_slots = ci->n_cslots = ci->n_lists = 0;
+	ci->n_slots = ci->n_cslots = ci->n_lists = 0;
 	ci->wild_vs.n = ci->wild_dr.n = ci->wes.n = 0;
+	ci->hosts_built = false;
 }
 
 static void choice_index_free(struct choice_index *ci)
@@ -1282,7 +1285,6 @@ static void choice_index_free(struct choice_index *ci)
 	free(ci->wild_vs.v);
 	free(ci->wild_dr.v);
 	free(ci->wes.v);
-	free(ci->strs);
 	free(ci->slots);
 	free(ci->cslots);
 	free(ci);
@@ -1293,7 +1295,28 @@ static bool ci_troubled(const struct pick *p)
 	return p->from_lg || p->dropped || p->report || p->conflict;
 }
 
-/* After a full choice: every index from scratch. */
+/* The host index of picks, the choice in force, built at its first use
+ * (choose_kept, incr_reach) rather than after the full choice: a cold
+ * start has no image to compile into, and the index was a third of its
+ * choice at 10,000 services. false: out of memory, or a destination host
+ * too long (the index cannot serve the reach). */
+static bool ci_hosts_build(struct choice_index *ci, const struct pick *picks, size_t n)
+{
+	size_t i;
+
+	if (ci->hosts_built)
+		return true;
+	if (!hmap_reserve(&ci->hosts, n)) /* sized once: growing rehashes every entry */
+		return false;
+	for (i = 0; i < n; i++)
+		if (!picks[i].dropped && !ci_index_pick(ci, &picks[i], true))
+			return false;
+	ci->hosts_built = true;
+	return true;
+}
+
+/* After a full choice: the keys and claims from scratch; the host index
+ * when first used (ci_hosts_build). */
 static bool ci_rebuild(struct choose *c)
 {
 	struct choice_index *ci = c->st->ci;
@@ -1303,6 +1326,9 @@ static bool ci_rebuild(struct choose *c)
 	size_t i;
 
 	ci_clear(ci);
+	/* Sized once: growing rehashes every entry, in fresh pages. */
+	if (!hmap_reserve(&ci->keys, c->n_occs) || !hmap_reserve(&ci->claims, c->n_picks))
+		return false;
 	for (i = 0; i < c->n_occs; i++) {
 		if (!(ks = ci_key(ci, c->occs[i].pd->key)))
 			return false;
@@ -1319,8 +1345,7 @@ static bool ci_rebuild(struct choose *c)
 		const struct pick *p = &c->picks[i];
 		size_t k;
 
-		if (!ci_claims(ci, p->res, 1, &shared) ||
-		    (!p->dropped && !ci_index_pick(ci, p, true)))
+		if (!ci_claims(ci, p->res, 1, &shared))
 			return false;
 		if (!hmap_get_str(&ci->keys, p->key, &k) || !ci->slots[k].troubled)
 			continue;
@@ -1580,6 +1605,8 @@ static const char *choose_kept(struct choose *c)
 		why = "many resources changed";
 	if (!why && !(why = kept_keys(ci, changed, n, false)))
 		why = kept_keys(ci, changed, n, true);
+	if (!why && !ci_hosts_build(ci, ci->picks, ci->n_picks))
+		why = "out of memory or a destination host too long";
 	if (!why && !(c->was = calloc(n_docs + 1, sizeof(*c->was))))
 		why = "out of memory";
 	for (i = 0; !why && i < ci->n_picks; i++) {
@@ -1927,7 +1954,7 @@ static bool incr_dest(void *ctx, const struct virtual_service *vs, const char *h
  * index, not by walking every VirtualService. */
 static bool incr_reach(struct incr *in)
 {
-	const struct choice_index *ci = in->c->st->ci;
+	struct choice_index *ci = in->c->st->ci;
 	const struct host_list *l;
 	const struct virtual_service *vs;
 	const char *host;
@@ -1940,6 +1967,10 @@ static bool incr_reach(struct incr *in)
 		in->why = "workload identities";
 	else if (!ci || !ci->valid)
 		in->why = "no host index";
+	else if (!ci_hosts_build(ci, in->c->picks, in->c->n_picks)) {
+		ci->valid = false; /* built in part: the next choice is a full one */
+		in->why = "no host index: out of memory or a destination host too long";
+	}
 	HMAP_EACH_KEY(&in->changed_hosts, i, host) {
 		for (j = 0; !in->why && (l = ci_host_get(ci, host)) && j < l->n; j++) {
 			if (l->v[j].role != ROLE_VS_DEST)
