@@ -1091,11 +1091,11 @@ static const struct host_list *ci_host_get(const struct choice_index *ci, const 
 
 static bool hl_add(struct host_list *l, const struct pick *p, enum host_role role)
 {
-	if (l && !l->cap && !(l->v = malloc(HOST_LIST_FIRST * sizeof(*l->v))))
+	if (!l)
 		return false;
-	if (l && !l->cap)
+	if (!l->cap && (l->v = malloc(HOST_LIST_FIRST * sizeof(*l->v))))
 		l->cap = HOST_LIST_FIRST;
-	if (!l || !grow_to(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+	if (!grow_to(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
 		return false;
 	l->v[l->n++] = (struct host_ent){ *p, role };
 	return true;
