@@ -338,6 +338,18 @@ static void world_init(struct world *w, unsigned int seed)
 	}
 }
 
+/* The Kubernetes source's hint (isolate.h, policy_docs_hint), made here
+ * from the last documents by name and bytes, with what the source does
+ * too: a document made again with the same bytes is not "same", documents
+ * after the first n (this node's pods) have no hint, and a rendering no
+ * compile read breaks the chain. */
+struct hinter {
+	struct docs *last;
+	uint64_t seq;
+	unsigned int rnd;
+	size_t hinted, chained; /* documents found by the hint; compiles it applied to */
+};
+
 struct lockstep {
 	struct policy_store incr, full;
 	struct bpfmesh_image in_force; /* the incremental store's committed image */
@@ -349,6 +361,7 @@ struct lockstep {
 	struct apply_state applied;
 	__u64 now_ms;
 	size_t plans_incr, plans_sets; /* ... of which with sets rewritten */
+	struct hinter *hint; /* the incremental store gets hints */
 };
 
 /* The directory's files as in-memory documents, as the Kubernetes source
@@ -415,22 +428,75 @@ static void report_text(const struct policy_report *rep, FILE *f)
 	}
 }
 
-static int compile_one(struct policy_store *st, const char *dir, bool bufs,
+static long doc_index(const struct docs *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; d && i < d->n; i++)
+		if (!strcmp(d->names[i], name))
+			return (long)i;
+	return -1;
+}
+
+/* Hand st the hint for d; returns how many documents it describes by a
+ * last index, when the store can use it (the chain holds), else 0. */
+static size_t hint_give(struct hinter *h, struct policy_store *st, const struct docs *d,
+			long *prev, bool *same)
+{
+	struct policy_docs_hint hint = { .prev = prev, .same = same };
+	size_t i, found = 0;
+	long j;
+
+	hint.seq = ++h->seq;
+	hint.prev_seq = h->seq - 1;
+	if (h->seq > 2 && rand_r(&h->rnd) % 12 == 0)
+		hint.prev_seq--; /* a rendering in between that no compile read */
+	hint.n = d->n - (d->n ? rand_r(&h->rnd) % (d->n < 3 ? d->n + 1 : 3) : 0);
+	for (i = 0; i < d->n; i++) {
+		j = doc_index(h->last, d->names[i]);
+		prev[i] = j;
+		same[i] = j >= 0 && h->last->lens[j] == d->lens[i] &&
+			  !memcmp(h->last->texts[j], d->texts[i], d->lens[i]) &&
+			  rand_r(&h->rnd) % 5 != 0;
+		found += i < hint.n && j >= 0;
+	}
+	policy_store_docs_hint(st, &hint);
+	return h->last && hint.prev_seq == h->seq - 1 ? found : 0;
+}
+
+static int compile_one(struct policy_store *st, const char *dir, bool bufs, struct hinter *h,
 		       struct bpfmesh_image *img, char **diags)
 {
 	const char *paths[] = { dir };
 	struct diag_list dl = { 0 };
 	struct policy_report rep;
 	struct docs d = { 0 };
-	size_t len = 0;
+	long prev[4 * N_SVC + 4];
+	bool same[4 * N_SVC + 4];
+	size_t len = 0, want = 0;
 	FILE *f;
 	int rc;
 
 	if (bufs)
 		docs_read(&d, dir);
+	if (h)
+		want = hint_give(h, st, &d, prev, same);
 	rc = policy_store_compile(st, bufs ? NULL : paths, bufs ? 0 : 1,
 				  (const char *const *)d.names, (const char *const *)d.texts,
 				  d.lens, d.n, &dl, img, &rep);
+	if (h) {
+		/* The hint was taken exactly when the chain held. */
+		assert_int_equal(st->timing.docs_hinted, want);
+		h->hinted += want;
+		h->chained += want > 0;
+		if (h->last)
+			docs_free(h->last);
+		else
+			h->last = malloc(sizeof(*h->last));
+		assert_non_null(h->last);
+		*h->last = d; /* the next hint's last documents */
+		d.n = 0;
+	}
 	docs_free(&d);
 	f = open_memstream(diags, &len);
 	assert_non_null(f);
@@ -576,8 +642,8 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 	char *ba, *bb, *da, *db;
 	int ra, rb;
 
-	ra = compile_one(&ls->incr, dir, ls->bufs, &a, &da);
-	rb = compile_one(&ls->full, dir, ls->bufs, &b, &db);
+	ra = compile_one(&ls->incr, dir, ls->bufs, ls->hint, &a, &da);
+	rb = compile_one(&ls->full, dir, ls->bufs, NULL, &b, &db);
 	if (ra != rb)
 		fail_msg("edit %d (%s): incremental rc %d, full rc %d", n, what, ra, rb);
 	/* The same diagnostics and reports too: the agent logs each once per
@@ -616,9 +682,9 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 		fprintf(stderr, "why %s (changed %zu)\n", ls->incr.timing.full_why, ls->incr.timing.changed);
 }
 
-static void run_seed(unsigned int seed, int edits, bool bufs)
+static void run_seed(unsigned int seed, int edits, bool bufs, struct hinter *hint)
 {
-	struct lockstep ls = { .bufs = bufs, .full = { .no_index = true } };
+	struct lockstep ls = { .bufs = bufs, .full = { .no_index = true }, .hint = hint };
 	struct world w;
 	const char *what;
 	int n;
@@ -660,7 +726,7 @@ static void test_random_edits(void **state)
 
 	(void)state;
 	for (seed = 1; seed <= 6; seed++)
-		run_seed(seed, 120, false);
+		run_seed(seed, 120, false, NULL);
 }
 
 /* The same with the Kubernetes source's in-memory documents: an object
@@ -668,8 +734,29 @@ static void test_random_edits(void **state)
 static void test_random_edits_documents(void **state)
 {
 	(void)state;
-	run_seed(7, 120, true);
-	run_seed(8, 120, true);
+	run_seed(7, 120, true, NULL);
+	run_seed(8, 120, true, NULL);
+}
+
+/* The same with the source's hint of what changed since the last
+ * rendering (the store then finds documents by position, not by name):
+ * the same choices, images, diagnostics and reports as a store without. */
+static void test_random_edits_hinted(void **state)
+{
+	struct hinter h;
+	unsigned int seed;
+
+	(void)state;
+	for (seed = 9; seed <= 11; seed++) {
+		h = (struct hinter){ .rnd = seed };
+		run_seed(seed, 120, true, &h);
+		print_message("seed %u: %zu documents found by the hint in %zu compiles\n", seed,
+			      h.hinted, h.chained);
+		assert_true(h.chained > 90); /* most compiles took the hint */
+		if (h.last)
+			docs_free(h.last);
+		free(h.last);
+	}
 }
 
 /* A weight change recompiles only its host; the others' sets are lent
@@ -710,6 +797,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_random_edits),
 		cmocka_unit_test(test_random_edits_documents),
+		cmocka_unit_test(test_random_edits_hinted),
 		cmocka_unit_test(test_weight_change_reach),
 	};
 

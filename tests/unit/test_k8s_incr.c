@@ -149,6 +149,37 @@ static void assert_same_docs(const struct k8s_docs *a, const struct k8s_docs *b)
 	}
 }
 
+/* The hint for the compile (k8s.h, k8s_docs.prev and .same): each document's
+ * index in the last rendering (last: a full one of the objects then), and
+ * "same" only for bytes unchanged; documents made again are at most those
+ * the rendering counts as made again. */
+static void assert_hint(const struct k8s_docs *d, const struct k8s_docs *last,
+			const struct k8s_render_stats *st)
+{
+	size_t i, j, remade = 0;
+
+	assert_int_equal(d->seq, d->prev_seq + 1);
+	for (i = 0; i < d->n; i++) {
+		for (j = 0; last && j < last->n; j++)
+			if (!strcmp(last->names[j], d->names[i]))
+				break;
+		if (!last || j == last->n) {
+			assert_int_equal(d->prev[i], -1);
+			assert_false(d->same[i]);
+			remade++;
+			continue;
+		}
+		assert_int_equal(d->prev[i], (long)j);
+		if (d->same[i]) {
+			assert_int_equal(d->lens[i], last->lens[j]);
+			assert_memory_equal(d->texts[i], last->texts[j], d->lens[i]);
+		} else {
+			remade++;
+		}
+	}
+	assert_true(remade <= st->services + st->objects);
+}
+
 /* This node's view from the pods kept on it is the one from every pod. */
 static void assert_same_view(struct k8s_incr *inc, const struct k8s_objects *o)
 {
@@ -241,6 +272,7 @@ static void test_incremental_equals_full(void **state)
 	struct k8s_objects o;
 	struct k8s_incr *inc = k8s_incr_new();
 	struct k8s_render_stats st;
+	struct k8s_docs last = { 0 };
 	int round, next_slice = 100, incremental = 0;
 
 	(void)state;
@@ -259,6 +291,7 @@ static void test_incremental_equals_full(void **state)
 		k8s_incr_stats(inc, &st);
 		assert_int_equal(st.full, round == 0);
 		assert_int_equal(st.docs, part.n);
+		assert_hint(&part, round ? &last : NULL, &st);
 		if (round) {
 			/* In proportion to the change: a slice feeds at most two
 			 * Services, a Service itself; a pod or node, its users. */
@@ -267,8 +300,10 @@ static void test_incremental_equals_full(void **state)
 		}
 		assert_int_equal(part.borrowed, part.n);
 		k8s_docs_free(&part);
-		k8s_docs_free(&full);
+		k8s_docs_free(&last);
+		last = full; /* owned copies: the next round's last rendering */
 	}
+	k8s_docs_free(&last);
 	assert_int_equal(incremental, 399);
 	k8s_incr_free(inc);
 	for (round = 0; round < K8S_N_KINDS; round++)

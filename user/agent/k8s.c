@@ -330,5 +330,10 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 		agent_log("Failed to take node %s's locality and labels: out of memory",
 			  k->node_name);
 	k8s_node_view_free(&view);
+	/* The compile that follows reads only the documents that changed. */
+	if (docs->prev && docs->seq)
+		policy_store_docs_hint(&ag->store, &(struct policy_docs_hint){
+			.seq = docs->seq, .prev_seq = docs->prev_seq, .prev = docs->prev,
+			.same = docs->same, .n = docs->borrowed });
 	return true;
 }

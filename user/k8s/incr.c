@@ -36,6 +36,11 @@ struct doc_row {
 	char *key;                /* "ns/name" */
 	char *name;               /* "k8s:Service/ns/name" */
 	struct json_object *text; /* a JSON string: the document */
+	/* For the compile's hint (k8s_docs.prev, .same): the row's index in
+	 * the last lending + 1 (0: not lent yet), and whether its text was
+	 * made again since. */
+	size_t lent;
+	bool remade;
 };
 
 /* The documents of one kind, in key order. */
@@ -53,6 +58,7 @@ struct k8s_incr {
 	struct json_object *users;   /* "KIND\tkey" of a Pod or Node -> { Service key: null } */
 	struct json_object *on_node; /* { key of a pod on o->node_name: null } */
 	struct doc_rows rows[K8S_N_KINDS]; /* Services and Istio's kinds */
+	uint64_t lendings; /* k8s_docs.seq of the last lending */
 	struct k8s_render_stats stats;
 };
 
@@ -185,6 +191,7 @@ static int rows_set(struct doc_rows *rows, enum k8s_kind kind, const char *key,
 	if (found && text) {
 		json_object_put(rows->v[at].text);
 		rows->v[at].text = json_object_get(text);
+		rows->v[at].remade = true;
 		return 0;
 	}
 	if (found) {
@@ -533,7 +540,9 @@ static int render_noted(struct k8s_incr *inc, const struct k8s_objects *o)
 	return err;
 }
 
-/* Lend every row to docs, in kind then key order. */
+/* Lend every row to docs, in kind then key order, with where each was in
+ * the last lending and whether it changed since (the store then reads only
+ * what changed: isolate.h, policy_docs_hint). */
 static int lend(struct k8s_incr *inc, struct k8s_docs *docs)
 {
 	size_t n = 0, k, i, at = 0;
@@ -543,20 +552,30 @@ static int lend(struct k8s_incr *inc, struct k8s_docs *docs)
 	docs->names = calloc(n ? n : 1, sizeof(*docs->names));
 	docs->texts = calloc(n ? n : 1, sizeof(*docs->texts));
 	docs->lens = calloc(n ? n : 1, sizeof(*docs->lens));
-	if (!docs->names || !docs->texts || !docs->lens)
+	docs->prev = calloc(n ? n : 1, sizeof(*docs->prev));
+	docs->same = calloc(n ? n : 1, sizeof(*docs->same));
+	if (!docs->names || !docs->texts || !docs->lens || !docs->prev || !docs->same)
 		return -ENOMEM;
 	docs->cap = n ? n : 1;
 	for (k = 0; k < N_DOC_KINDS; k++) {
-		const struct doc_rows *rows = &inc->rows[doc_kinds[k]];
+		struct doc_rows *rows = &inc->rows[doc_kinds[k]];
 
 		for (i = 0; i < rows->n; i++, at++) {
-			docs->names[at] = rows->v[i].name;
+			struct doc_row *r = &rows->v[i];
+
+			docs->names[at] = r->name;
 			/* The string's own buffer: lent, never written. */
-			docs->texts[at] = (char *)json_object_get_string(rows->v[i].text);
-			docs->lens[at] = (size_t)json_object_get_string_len(rows->v[i].text);
+			docs->texts[at] = (char *)json_object_get_string(r->text);
+			docs->lens[at] = (size_t)json_object_get_string_len(r->text);
+			docs->prev[at] = r->lent ? (long)r->lent - 1 : -1;
+			docs->same[at] = r->lent && !r->remade;
+			r->lent = at + 1;
+			r->remade = false;
 		}
 	}
 	docs->n = docs->borrowed = n;
+	docs->prev_seq = inc->lendings;
+	docs->seq = ++inc->lendings;
 	inc->stats.docs = n;
 	return 0;
 }

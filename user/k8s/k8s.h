@@ -134,6 +134,12 @@ struct k8s_docs {
 	 * k8s_watch_stop. k8s_docs_free frees only the others. */
 	size_t borrowed;
 	uint64_t generation; /* k8s_render: the k8s_generation rendered */
+	/* Of the borrowed ones: each one's index in the rendering numbered
+	 * prev_seq (-1: not in it), and whether its text is the same as there.
+	 * seq numbers this rendering (isolate.h, policy_docs_hint). */
+	long *prev;
+	bool *same;
+	uint64_t seq, prev_seq;
 };
 void k8s_docs_free(struct k8s_docs *d);
 

@@ -73,6 +73,8 @@ void k8s_docs_free(struct k8s_docs *d)
 	free(d->names);
 	free(d->texts);
 	free(d->lens);
+	free(d->prev);
+	free(d->same);
 	memset(d, 0, sizeof(*d));
 }
 

@@ -49,14 +49,13 @@ static struct hmap_ent *hmap_slot(const struct hmap *m, uint64_t h, const void *
 	return &m->v[i];
 }
 
-static bool hmap_grow(struct hmap *m)
+/* Move every entry to a table of cap slots (a power of two). */
+static bool hmap_rehash(struct hmap *m, size_t cap)
 {
 	struct hmap old = *m;
 	size_t i;
 
-	if (m->cap && (m->n + 1) * 4 < m->cap * 3)
-		return true;
-	m->cap = m->cap ? m->cap * 2 : 64;
+	m->cap = cap;
 	m->v = calloc(m->cap, sizeof(*m->v));
 	if (!m->v) {
 		*m = old;
@@ -73,6 +72,22 @@ static bool hmap_grow(struct hmap *m)
 	}
 	free(old.v);
 	return true;
+}
+
+static bool hmap_grow(struct hmap *m)
+{
+	if (m->cap && (m->n + 1) * 4 < m->cap * 3)
+		return true;
+	return hmap_rehash(m, m->cap ? m->cap * 2 : 64);
+}
+
+bool hmap_reserve(struct hmap *m, size_t n)
+{
+	size_t cap = m->cap ? m->cap : 64;
+
+	while ((n + 1) * 4 >= cap * 3)
+		cap *= 2;
+	return cap == m->cap || hmap_rehash(m, cap);
 }
 
 static bool hmap_put(struct hmap *m, uint64_t h, const void *a, const void *b, bool str,

@@ -32,6 +32,8 @@ bool hmap_get_str(const struct hmap *m, const char *key, size_t *val);
 size_t *hmap_val_str(const struct hmap *m, const char *key);
 bool hmap_put_ptr(struct hmap *m, const void *a, const void *b, size_t val);
 bool hmap_get_ptr(const struct hmap *m, const void *a, const void *b, size_t *val);
+/* Room for n entries without growing (growing rehashes every entry). */
+bool hmap_reserve(struct hmap *m, size_t n);
 void hmap_free(struct hmap *m);
 
 #endif /* BPFMESH_POLICY_HMAP_H */

@@ -958,8 +958,8 @@ struct choice_index {
 	struct host_list *lists;
 	size_t n_lists, cap_lists;
 	struct host_list wild_vs, wild_dr, wes; /* wildcard hosts; every WorkloadEntry */
-	char **strs; /* the three maps' keys, owned (ci_clear frees them) */
-	size_t n_strs, cap_strs;
+	bool hosts_built; /* the host index holds the picks (ci_hosts_build) */
+	struct arena strs; /* the three maps' keys (ci_clear frees them at once) */
 	struct pick *picks; /* the last choice, input order; each holds its file */
 	size_t n_picks, cap_picks;
 	/* The array before, kept for the next kept choice: an agent that
@@ -999,14 +999,8 @@ static size_t ci_intern(struct choice_index *ci, struct hmap *m, const char *key
 	*added = false;
 	if (hmap_get_str(m, key, &v))
 		return v;
-	if (!grow_to(&ci->strs, &ci->cap_strs, ci->n_strs + 1, sizeof(*ci->strs)) ||
-	    !(own = strdup(key)))
+	if (!(own = arena_strdup(&ci->strs, key)) || !hmap_put_str(m, own, *n, added))
 		return SIZE_MAX;
-	if (!hmap_put_str(m, own, *n, added)) {
-		free(own);
-		return SIZE_MAX;
-	}
-	ci->strs[ci->n_strs++] = own;
 	return (*n)++;
 }
 
@@ -1090,9 +1084,18 @@ static const struct host_list *ci_host_get(const struct choice_index *ci, const 
 	return hmap_get_str(&ci->hosts, host, &i) ? &ci->lists[i] : NULL;
 }
 
+/* A host's first room: a service usually has its ServiceEntry, its
+ * DestinationRule, its VirtualService and one route to it (16, as other
+ * arrays start, made 10,000 hosts' lists 23 MB of fresh pages). */
+#define HOST_LIST_FIRST 4
+
 static bool hl_add(struct host_list *l, const struct pick *p, enum host_role role)
 {
-	if (!l || !grow_to(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+	if (!l)
+		return false;
+	if (!l->cap && (l->v = malloc(HOST_LIST_FIRST * sizeof(*l->v))))
+		l->cap = HOST_LIST_FIRST;
+	if (!grow_to(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
 		return false;
 	l->v[l->n++] = (struct host_ent){ *p, role };
 	return true;
@@ -1261,13 +1264,13 @@ static void ci_clear(struct choice_index *ci)
 
 	for (i = 0; i < ci->n_lists; i++)
 		free(ci->lists[i].v);
-	for (i = 0; i < ci->n_strs; i++)
-		free(ci->strs[i]);
+	arena_free(&ci->strs);
 	hmap_free(&ci->keys);
 	hmap_free(&ci->claims);
 	hmap_free(&ci->hosts);
-	ci->n_strs = ci->n_slots = ci->n_cslots = ci->n_lists = 0;
+	ci->n_slots = ci->n_cslots = ci->n_lists = 0;
 	ci->wild_vs.n = ci->wild_dr.n = ci->wes.n = 0;
+	ci->hosts_built = false;
 }
 
 static void choice_index_free(struct choice_index *ci)
@@ -1282,7 +1285,6 @@ static void choice_index_free(struct choice_index *ci)
 	free(ci->wild_vs.v);
 	free(ci->wild_dr.v);
 	free(ci->wes.v);
-	free(ci->strs);
 	free(ci->slots);
 	free(ci->cslots);
 	free(ci);
@@ -1293,7 +1295,28 @@ static bool ci_troubled(const struct pick *p)
 	return p->from_lg || p->dropped || p->report || p->conflict;
 }
 
-/* After a full choice: every index from scratch. */
+/* The host index of picks, the choice in force, built at its first use
+ * (choose_kept, incr_reach) rather than after the full choice: a cold
+ * start has no image to compile into, and the index was a third of its
+ * choice at 10,000 services. false: out of memory, or a destination host
+ * too long (the index cannot serve the reach). */
+static bool ci_hosts_build(struct choice_index *ci, const struct pick *picks, size_t n)
+{
+	size_t i;
+
+	if (ci->hosts_built)
+		return true;
+	if (!hmap_reserve(&ci->hosts, n)) /* sized once: growing rehashes every entry */
+		return false;
+	for (i = 0; i < n; i++)
+		if (!picks[i].dropped && !ci_index_pick(ci, &picks[i], true))
+			return false;
+	ci->hosts_built = true;
+	return true;
+}
+
+/* After a full choice: the keys and claims from scratch; the host index
+ * when first used (ci_hosts_build). */
 static bool ci_rebuild(struct choose *c)
 {
 	struct choice_index *ci = c->st->ci;
@@ -1303,6 +1326,9 @@ static bool ci_rebuild(struct choose *c)
 	size_t i;
 
 	ci_clear(ci);
+	/* Sized once: growing rehashes every entry, in fresh pages. */
+	if (!hmap_reserve(&ci->keys, c->n_occs) || !hmap_reserve(&ci->claims, c->n_picks))
+		return false;
 	for (i = 0; i < c->n_occs; i++) {
 		if (!(ks = ci_key(ci, c->occs[i].pd->key)))
 			return false;
@@ -1319,8 +1345,7 @@ static bool ci_rebuild(struct choose *c)
 		const struct pick *p = &c->picks[i];
 		size_t k;
 
-		if (!ci_claims(ci, p->res, 1, &shared) ||
-		    (!p->dropped && !ci_index_pick(ci, p, true)))
+		if (!ci_claims(ci, p->res, 1, &shared))
 			return false;
 		if (!hmap_get_str(&ci->keys, p->key, &k) || !ci->slots[k].troubled)
 			continue;
@@ -1580,6 +1605,8 @@ static const char *choose_kept(struct choose *c)
 		why = "many resources changed";
 	if (!why && !(why = kept_keys(ci, changed, n, false)))
 		why = kept_keys(ci, changed, n, true);
+	if (!why && !ci_hosts_build(ci, ci->picks, ci->n_picks))
+		why = "out of memory or a destination host too long";
 	if (!why && !(c->was = calloc(n_docs + 1, sizeof(*c->was))))
 		why = "out of memory";
 	for (i = 0; !why && i < ci->n_picks; i++) {
@@ -1927,7 +1954,7 @@ static bool incr_dest(void *ctx, const struct virtual_service *vs, const char *h
  * index, not by walking every VirtualService. */
 static bool incr_reach(struct incr *in)
 {
-	const struct choice_index *ci = in->c->st->ci;
+	struct choice_index *ci = in->c->st->ci;
 	const struct host_list *l;
 	const struct virtual_service *vs;
 	const char *host;
@@ -1940,6 +1967,10 @@ static bool incr_reach(struct incr *in)
 		in->why = "workload identities";
 	else if (!ci || !ci->valid)
 		in->why = "no host index";
+	else if (!ci_hosts_build(ci, in->c->picks, in->c->n_picks)) {
+		ci->valid = false; /* built in part: the next choice is a full one */
+		in->why = "no host index: out of memory or a destination host too long";
+	}
 	HMAP_EACH_KEY(&in->changed_hosts, i, host) {
 		for (j = 0; !in->why && (l = ci_host_get(ci, host)) && j < l->n; j++) {
 			if (l->v[j].role != ROLE_VS_DEST)
@@ -2268,53 +2299,125 @@ static void report_in_force(struct choose *c)
 
 /* ---- the store ----------------------------------------------------------- */
 
-/* Read the files that changed, reuse the others. */
+/* The last read's files in [from, to) by name, those not claimed by a
+ * hinted document; built at the first look-up (a hinted read may need none). */
+struct old_names {
+	struct hmap m;
+	bool built;
+};
+
+static struct pfile *old_by_name(struct policy_store *st, struct old_names *old, size_t from,
+				 size_t to, const bool *claimed, const char *name, bool *ok)
+{
+	size_t i, o;
+	bool added;
+
+	for (i = from; !old->built && i < to && *ok; i++)
+		if (!claimed || !claimed[i - from])
+			*ok = hmap_put_str(&old->m, st->files[i]->path, i, &added);
+	old->built = true;
+	return *ok && hmap_get_str(&old->m, name, &o) ? st->files[o] : NULL;
+}
+
+static void read_one(struct policy_store *st, struct pfile **cur, struct pfile *prev,
+		     struct pfile *got, bool *ok)
+{
+	*cur = got;
+	*ok = got != NULL;
+	st->timing.files_parsed += got && got != prev;
+}
+
+/* The hinted in-memory documents (policy_store_docs_hint) whose last
+ * version the last read holds: an unchanged one is that version, a
+ * changed one is parsed with it as prev. claimed[k]: old document k has
+ * its successor. */
+static void read_hinted(struct policy_store *st, const struct policy_docs_hint *h,
+			const char *const *names, const char *const *bufs, const size_t *lens, struct pfile **cur,
+			bool *claimed, bool *done, bool *ok)
+{
+	size_t i, n_old = st->n_files - st->n_path_files;
+	struct pfile *prev;
+
+	for (i = 0; i < h->n && *ok; i++) {
+		if (h->prev[i] < 0 || (size_t)h->prev[i] >= n_old)
+			continue;
+		prev = st->files[st->n_path_files + h->prev[i]];
+		claimed[h->prev[i]] = done[i] = true;
+		st->timing.docs_hinted++;
+		if (h->same[i] && prev->dl.strict == st->strict) {
+			cur[i] = prev;
+			prev->refs++;
+			continue;
+		}
+		read_one(st, &cur[i], prev,
+			 pfile_from_buffer(names[i], bufs[i], lens[i], st->strict, prev), ok);
+	}
+}
+
+/* Read the files that changed, reuse the others. h (may be NULL): what the
+ * caller knows of the in-memory documents. */
 static bool store_read(struct policy_store *st, const struct file_list *fl,
 		       const char *const *names, const char *const *bufs, const size_t *lens,
-		       size_t n_bufs, struct pfile ***out, size_t *n_out)
+		       size_t n_bufs, const struct policy_docs_hint *h, struct pfile ***out,
+		       size_t *n_out)
 {
 	struct pfile **cur = calloc(fl->n + n_bufs + 1, sizeof(*cur));
-	struct hmap old = { 0 };
+	size_t n_old_bufs = st->n_files - st->n_path_files;
+	bool *claimed = NULL, *done = NULL;
+	struct old_names old = { 0 }, old_bufs = { 0 };
 	struct file_id id;
-	size_t i, o;
-	bool added, ok = true;
+	struct pfile *prev;
+	size_t i;
+	bool ok = cur != NULL;
 
-	if (!cur)
-		return false;
-	for (i = 0; i < st->n_files && ok; i++)
-		ok = hmap_put_str(&old, st->files[i]->path, i, &added);
+	if (h && (!h->prev_seq || h->prev_seq != st->docs_seq || h->n > n_bufs))
+		h = NULL; /* not a successor of the last read */
+	if (h && ok) {
+		claimed = calloc(n_old_bufs + 1, sizeof(*claimed));
+		done = calloc(n_bufs + 1, sizeof(*done));
+		ok = claimed && done;
+	}
 	for (i = 0; i < fl->n && ok; i++) {
-		struct pfile *prev = hmap_get_str(&old, fl->names[i], &o) ? st->files[o] : NULL;
-
+		prev = old_by_name(st, &old, 0, st->n_path_files, NULL, fl->names[i], &ok);
 		if (prev && prev->cacheable && file_id_of(fl->names[i], &id) &&
 		    file_id_eq(&prev->id, &id)) {
 			cur[i] = prev;
 			cur[i]->refs++;
 			continue;
 		}
-		cur[i] = pfile_from_path(fl->names[i], st->strict, prev);
-		ok = cur[i] != NULL;
-		st->timing.files_parsed += ok && cur[i] != prev;
+		if (ok)
+			read_one(st, &cur[i], prev, pfile_from_path(fl->names[i], st->strict, prev),
+				 &ok);
 	}
+	if (h && ok)
+		read_hinted(st, h, names, bufs, lens, cur + fl->n, claimed, done, &ok);
 	for (i = 0; i < n_bufs && ok; i++) {
-		struct pfile *prev = hmap_get_str(&old, names[i], &o) ? st->files[o] : NULL;
-
-		cur[fl->n + i] = pfile_from_buffer(names[i], bufs[i], lens[i], st->strict, prev);
-		ok = cur[fl->n + i] != NULL;
-		st->timing.files_parsed += ok && cur[fl->n + i] != prev;
+		if (done && done[i])
+			continue;
+		prev = old_by_name(st, &old_bufs, st->n_path_files, st->n_files, claimed,
+				   names[i], &ok);
+		if (ok)
+			read_one(st, &cur[fl->n + i], prev,
+				 pfile_from_buffer(names[i], bufs[i], lens[i], st->strict, prev),
+				 &ok);
 	}
-	hmap_free(&old);
+	hmap_free(&old.m);
+	hmap_free(&old_bufs.m);
+	free(claimed);
+	free(done);
 	for (i = 0; i < st->n_files; i++)
 		pfile_unref(st->files[i]);
 	free(st->files);
 	st->files = NULL;
-	st->n_files = 0;
+	st->n_files = st->n_path_files = 0;
+	st->docs_seq = 0;
 	if (!ok) {
-		for (i = 0; i < fl->n + n_bufs; i++)
+		for (i = 0; cur && i < fl->n + n_bufs; i++)
 			pfile_unref(cur[i]);
 		free(cur);
 		return false;
 	}
+	st->n_path_files = fl->n;
 	*out = cur;
 	*n_out = fl->n + n_bufs;
 	return true;
@@ -2364,7 +2467,7 @@ int policy_store_preread(struct policy_store *st, const char *const *paths, size
 	if (st->ci) /* it no longer knows which files the last choice read */
 		st->ci->valid = false;
 	if (!policy_files_collect(&fl, paths, n_paths, &dl)) {
-		ret = store_read(st, &fl, NULL, NULL, NULL, 0, &files, &n) ? 0 : 1;
+		ret = store_read(st, &fl, NULL, NULL, NULL, 0, NULL, &files, &n) ? 0 : 1;
 		if (ret == 0) {
 			st->files = files;
 			st->n_files = n;
@@ -2381,6 +2484,7 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 			 struct policy_report *rep)
 {
 	struct choose c = { .st = st, .rep = rep };
+	struct policy_docs_hint hint;
 	struct file_list fl = { 0 };
 	struct timespec t0;
 	int ret = 1;
@@ -2403,8 +2507,12 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 	}
 	if (!keep_old_files(st, &c))
 		goto oom;
-	if (!store_read(st, &fl, names, bufs, lens, n_bufs, &c.files, &c.n_files))
+	hint = st->hint;
+	memset(&st->hint, 0, sizeof(st->hint)); /* its arrays are this compile's */
+	if (!store_read(st, &fl, names, bufs, lens, n_bufs, hint.seq ? &hint : NULL, &c.files,
+			&c.n_files))
 		goto oom;
+	st->docs_seq = hint.seq;
 	st->files = c.files;
 	st->n_files = c.n_files;
 	for (i = 0; i < c.n_files; i++)
@@ -2451,6 +2559,11 @@ out:
 	free(c.picks);
 	policy_files_free(&fl);
 	return ret;
+}
+
+void policy_store_docs_hint(struct policy_store *st, const struct policy_docs_hint *h)
+{
+	st->hint = *h;
 }
 
 void policy_store_commit(struct policy_store *st)

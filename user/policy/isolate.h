@@ -76,6 +76,7 @@ struct policy_report {
 struct policy_timing {
 	double parse_ms, choose_ms, compile_ms; /* parse_ms: stat, read and parse */
 	size_t files, files_parsed; /* files seen; of them, read and parsed again */
+	size_t docs_hinted; /* in-memory documents found by the hint, not by name */
 	bool incremental;       /* this compile spliced into the image in force */
 	const char *full_why;   /* compiled in full although a base was kept: why */
 	size_t changed, hosts;  /* resources changed; service hosts recompiled */
@@ -89,6 +90,23 @@ struct policy_timing {
 struct pfile;
 struct lg_entry;
 struct choice_index;
+
+/*
+ * What the caller of a compile knows of its in-memory documents (the
+ * Kubernetes rendering, user/k8s/incr.c): the store then reads only those
+ * that changed instead of finding each by name and comparing its bytes.
+ * The first n documents of the compile are described; the others are read
+ * as without a hint. prev[i] is document i's index in the set numbered
+ * prev_seq (-1: it was not in it); same[i] says its bytes are those it had
+ * there. The store uses the hint only when the last compile read the set
+ * prev_seq (its seq), so a rendering no compile read breaks the chain.
+ */
+struct policy_docs_hint {
+	uint64_t seq, prev_seq; /* this set; the set prev[] refers to (0: none) */
+	const long *prev;
+	const bool *same;
+	size_t n;
+};
 
 struct policy_store {
 	bool strict; /* --strict: unenforced fields reject their resource */
@@ -117,6 +135,12 @@ struct policy_store {
 	struct diag_list cdl, pending_cdl;
 	long *pending_from_base;
 	size_t n_pending_sets;
+	/* In-memory documents (policy_store_docs_hint): the hint for the next
+	 * compile, the set the last read took (0: unknown), and where its
+	 * in-memory documents start in files. */
+	struct policy_docs_hint hint;
+	uint64_t docs_seq;
+	size_t n_path_files;
 };
 
 /*
@@ -131,6 +155,10 @@ int policy_store_compile(struct policy_store *st, const char *const *paths, size
 			 const char *const *names, const char *const *bufs, const size_t *lens,
 			 size_t n_bufs, struct diag_list *dl, struct bpfmesh_image *img,
 			 struct policy_report *rep);
+
+/* The hint for the next policy_store_compile's in-memory documents; its
+ * arrays must live until that compile, which consumes it. */
+void policy_store_docs_hint(struct policy_store *st, const struct policy_docs_hint *h);
 
 /* Read and parse the files under paths into st's cache, compiling nothing
  * (the agent does it while the kernel verifies its programs): the next
