@@ -342,6 +342,7 @@ struct lockstep {
 	struct policy_store incr, full;
 	struct bpfmesh_image in_force; /* the incremental store's committed image */
 	size_t incremental, fallbacks, compiles, kept;
+	size_t fast; /* incremental images spliced by the fast path */
 	bool bufs; /* documents in memory (the Kubernetes source), not files */
 	/* The applier's state (health and loadBalancer on) as the full plan
 	 * of every full image leaves it; plans_incr: how many plans of the
@@ -593,6 +594,7 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 	if (ra == 0) {
 		ls->incremental += ls->incr.timing.incremental;
 		ls->kept += ls->incr.timing.choose_kept;
+		ls->fast += a.delta && a.delta->fast;
 		ba = image_bytes(&a, &la);
 		bb = image_bytes(&b, &lb);
 		assert_non_null(ba);
@@ -632,9 +634,9 @@ static void run_seed(unsigned int seed, int edits, bool bufs)
 		step(&ls, w.dir, n, what);
 	}
 	print_message("seed %u%s: %zu compiles, %zu incremental, %zu fallbacks, %zu chosen "
-		      "by the last choice, %zu plans incremental (%zu with sets)\n", seed,
-		      bufs ? " (documents)" : "", ls.compiles, ls.incremental, ls.fallbacks,
-		      ls.kept, ls.plans_incr, ls.plans_sets);
+		      "by the last choice, %zu plans incremental (%zu with sets), %zu splices fast\n",
+		      seed, bufs ? " (documents)" : "", ls.compiles, ls.incremental, ls.fallbacks,
+		      ls.kept, ls.plans_incr, ls.plans_sets, ls.fast);
 	/* Weight, destination and endpoint edits plan only what changed. */
 	assert_true(ls.plans_incr * 2 > ls.compiles);
 	assert_true(ls.plans_sets * 30 > ls.compiles);
@@ -643,6 +645,10 @@ static void run_seed(unsigned int seed, int edits, bool bufs)
 	 * or this test compares a full compile with itself (only a change of
 	 * the wildcard DestinationRule falls back here; INCR_WHY=1 says why). */
 	assert_true(ls.incremental * 4 > ls.compiles * 3);
+	/* Weight, endpoint and policy edits keep every key and cluster: the
+	 * splice's fast path (compile_incr.c) takes them, so it is what most
+	 * of these comparisons check. */
+	assert_true(ls.fast * 2 > ls.compiles);
 	/* Most edits change clean resources only: the last choice is kept
 	 * (conflicts, rejections and what they touch are chosen in full). */
 	assert_true(ls.kept * 3 > ls.compiles);
@@ -694,6 +700,7 @@ static void test_weight_change_reach(void **state)
 	assert_true(ls.incr.timing.choose_kept); /* nothing walked every resource */
 	assert_int_equal(ls.incr.timing.changed, 1);
 	assert_int_equal(ls.incr.timing.hosts, 1);
+	assert_int_equal(ls.fast, 1);
 	for (i = 0; i < ls.in_force.n_sets; i++)
 		lent += !ls.in_force.sets[i].borrowed;
 	assert_true(lent == ls.in_force.n_sets); /* committed: it owns them all */
