@@ -467,6 +467,38 @@ static struct image_delta *splice_delta(struct splice *sp)
 	return d;
 }
 
+static bool text_same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Does sub hold base's identities, numbered alike? The sub-compile sees
+ * every WorkloadEntry (isolate.c gathers them all) and numbers them 1..n
+ * as a full compile does; a change of one is refused before (isolate.c
+ * incr_touch). Base's ids differ from 1..n once the agent gave them
+ * stable ids (user/agent/identity_ids.c) that are not those: its keys by
+ * source name those ids, so it is not spliced (the agent gives the ids
+ * again to the image of a full compile). */
+static bool identities_same(const struct bpfmesh_image *base, const struct bpfmesh_image *sub)
+{
+	size_t i;
+
+	if (base->n_identities != sub->n_identities)
+		return false;
+	for (i = 0; i < base->n_identities; i++) {
+		const struct image_identity *a = &base->identities[i], *b = &sub->identities[i];
+
+		if (a->id != i + 1 || b->id != i + 1 || !text_same(a->cgroup, b->cgroup) ||
+		    !text_same(a->name, b->name) || !text_same(a->ns, b->ns) ||
+		    !text_same(a->workload, b->workload) || !text_same(a->app, b->app) ||
+		    !text_same(a->version, b->version) ||
+		    !text_same(a->canonical_service, b->canonical_service) ||
+		    !text_same(a->canonical_revision, b->canonical_revision))
+			return false;
+	}
+	return true;
+}
+
 int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 		 const struct hmap *affected, struct bpfmesh_image *out, long **from_base,
 		 const char **why)
@@ -478,8 +510,10 @@ int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 	memset(out, 0, sizeof(*out));
 	*from_base = NULL;
 	*why = NULL;
-	if (base->n_identities || sub->n_identities) {
-		*why = "workload identities";
+	/* Identities unchanged: the routes by source of the services not
+	 * recompiled are base's, and still right (issue 16). */
+	if (!identities_same(base, sub)) {
+		*why = "workload identities changed or given other ids";
 		return 1;
 	}
 	fast = splice_fast(&sp, affected);
@@ -490,6 +524,11 @@ int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 		ok = fast > 0;
 	if (ok && (out->delta = splice_delta(&sp))) {
 		out->delta->fast = fast > 0;
+		/* sub's identities are base's (identities_same): moved. */
+		out->identities = sub->identities;
+		out->n_identities = sub->n_identities;
+		sub->identities = NULL;
+		sub->n_identities = 0;
 		*from_base = sp.from_base;
 		sp.from_base = NULL;
 		ret = 0;
