@@ -40,6 +40,7 @@
 
 #define N_SVC 12
 #define MAX_DESTS 3
+#define N_CALLERS 3 /* identity-only WorkloadEntries (bpfmesh.io/cgroup) */
 
 struct dest {
 	int svc;    /* destination service */
@@ -55,6 +56,7 @@ struct svc_state {
 	bool vs_bad;   /* written with a negative weight: rejected */
 	bool se_bad;   /* written with port 0: rejected */
 	bool se_moved; /* its file renamed: se-NN-moved.yaml */
+	bool by_source; /* its VirtualService routes callers app: qa-0 to v2 */
 	struct dest dests[MAX_DESTS];
 	int n_dests;
 };
@@ -63,6 +65,7 @@ struct world {
 	char dir[64];
 	struct svc_state s[N_SVC];
 	bool wild_dr;
+	bool caller[N_CALLERS]; /* caller-K.yaml written */
 	unsigned int seed;
 };
 
@@ -167,8 +170,12 @@ static void write_vs(const struct world *w, int i)
 		     "metadata: {name: s%d, namespace: default}\n"
 		     "spec:\n"
 		     "  hosts: [s%d]\n"
-		     "  tcp:\n"
-		     "  - route:\n", i, i);
+		     "  tcp:\n", i, i);
+	if (s->by_source) /* a key of its own for each qa-0 caller */
+		n += snprintf(buf + n, sizeof(buf) - n,
+			      "  - match: [{sourceLabels: {app: qa-0}}]\n"
+			      "    route: [{destination: {host: s%d, subset: v2}}]\n", i);
+	n += snprintf(buf + n, sizeof(buf) - n, "  - route:\n");
 	for (d = 0; d < s->n_dests; d++) {
 		const struct dest *x = &s->dests[d];
 
@@ -181,6 +188,25 @@ static void write_vs(const struct world *w, int i)
 			      "      weight: %d\n", x->svc, sub,
 			      s->vs_bad && d == 0 ? -5 : x->weight);
 	}
+	put(w, name, buf);
+}
+
+/* A workload identity: a WorkloadEntry with a cgroup and nothing else. */
+static void write_caller(const struct world *w, int k)
+{
+	char buf[512], name[32];
+
+	snprintf(name, sizeof(name), "caller-%d.yaml", k);
+	if (!w->caller[k]) {
+		drop(w, name);
+		return;
+	}
+	snprintf(buf, sizeof(buf),
+		 "apiVersion: networking.istio.io/v1\n"
+		 "kind: WorkloadEntry\n"
+		 "metadata:\n  name: caller%d\n  namespace: default\n"
+		 "  annotations: {bpfmesh.io/cgroup: /pods/caller%d}\n"
+		 "spec: {address: 198.18.9.%d, labels: {app: qa-%d}}\n", k, k, k + 1, k % 2);
 	put(w, name, buf);
 }
 
@@ -232,6 +258,7 @@ static const char *random_edit(struct world *w)
 		s->vs = true;
 		s->vs_bad = false;
 		random_dests(w, i);
+		s->by_source = !s->by_source; /* no draw: the seeds' edits stay */
 		write_vs(w, i);
 		return "routes";
 	case 2: /* endpoints added or removed */
@@ -273,6 +300,12 @@ static const char *random_edit(struct world *w)
 		w->wild_dr = !w->wild_dr;
 		write_wild(w);
 		return "wildcard";
+	case 10: /* an identity comes or goes (compiled in full, counted) */
+		if (i % 2) /* no draw: the seeds' edits stay */
+			return "nothing";
+		w->caller[i % N_CALLERS] = !w->caller[i % N_CALLERS];
+		write_caller(w, i % N_CALLERS);
+		return "identity";
 	case 9: /* two edits in one reload */
 		s->dests[0].weight = 1 + rnd(w, 99);
 		s->vs = true;
@@ -328,13 +361,17 @@ static void world_init(struct world *w, unsigned int seed)
 		struct svc_state *s = &w->s[i];
 
 		*s = (struct svc_state){ .se = true, .dr = true, .vs = i % 4 != 3, .vip = i,
-					 .n_eps = 3 };
+					 .n_eps = 3, .by_source = i % 3 == 0 };
 		s->n_dests = 2;
 		s->dests[0] = (struct dest){ i, 1, 90 };
 		s->dests[1] = (struct dest){ i % 5 ? i : (i + 1) % N_SVC, 2, 10 };
 		write_se(w, i);
 		write_dr(w, i);
 		write_vs(w, i);
+	}
+	for (i = 0; i < N_CALLERS; i++) {
+		w->caller[i] = true;
+		write_caller(w, i);
 	}
 }
 
@@ -354,6 +391,9 @@ struct lockstep {
 	struct policy_store incr, full;
 	struct bpfmesh_image in_force; /* the incremental store's committed image */
 	size_t incremental, fallbacks, compiles, kept;
+	size_t fast; /* incremental images spliced by the fast path */
+	size_t with_ids; /* incremental images with identities */
+	size_t by_source; /* their keys of one caller identity */
 	bool bufs; /* documents in memory (the Kubernetes source), not files */
 	/* The applier's state (health and loadBalancer on) as the full plan
 	 * of every full image leaves it; plans_incr: how many plans of the
@@ -659,6 +699,10 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 	if (ra == 0) {
 		ls->incremental += ls->incr.timing.incremental;
 		ls->kept += ls->incr.timing.choose_kept;
+		ls->fast += a.delta && a.delta->fast;
+		ls->with_ids += ls->incr.timing.incremental && a.n_identities;
+		for (size_t k = 0; k < a.n_services; k++)
+			ls->by_source += ls->incr.timing.incremental && a.services[k].key.identity;
 		ba = image_bytes(&a, &la);
 		bb = image_bytes(&b, &lb);
 		assert_non_null(ba);
@@ -698,9 +742,9 @@ static void run_seed(unsigned int seed, int edits, bool bufs, struct hinter *hin
 		step(&ls, w.dir, n, what);
 	}
 	print_message("seed %u%s: %zu compiles, %zu incremental, %zu fallbacks, %zu chosen "
-		      "by the last choice, %zu plans incremental (%zu with sets)\n", seed,
-		      bufs ? " (documents)" : "", ls.compiles, ls.incremental, ls.fallbacks,
-		      ls.kept, ls.plans_incr, ls.plans_sets);
+		      "by the last choice, %zu plans incremental (%zu with sets), %zu splices fast, %zu with identities\n",
+		      seed, bufs ? " (documents)" : "", ls.compiles, ls.incremental, ls.fallbacks,
+		      ls.kept, ls.plans_incr, ls.plans_sets, ls.fast, ls.with_ids);
 	/* Weight, destination and endpoint edits plan only what changed. */
 	assert_true(ls.plans_incr * 2 > ls.compiles);
 	assert_true(ls.plans_sets * 30 > ls.compiles);
@@ -709,6 +753,13 @@ static void run_seed(unsigned int seed, int edits, bool bufs, struct hinter *hin
 	 * or this test compares a full compile with itself (only a change of
 	 * the wildcard DestinationRule falls back here; INCR_WHY=1 says why). */
 	assert_true(ls.incremental * 4 > ls.compiles * 3);
+	/* Weight, endpoint and policy edits keep every key and cluster: the
+	 * splice's fast path (compile_incr.c) takes them, so it is what most
+	 * of these comparisons check. */
+	assert_true(ls.fast * 2 > ls.compiles);
+	/* Identities are in force all along (issue 16): they do not stop it. */
+	assert_true(ls.with_ids * 2 > ls.compiles);
+	assert_true(ls.by_source > ls.with_ids); /* routes by source among them */
 	/* Most edits change clean resources only: the last choice is kept
 	 * (conflicts, rejections and what they touch are chosen in full). */
 	assert_true(ls.kept * 3 > ls.compiles);
@@ -781,6 +832,7 @@ static void test_weight_change_reach(void **state)
 	assert_true(ls.incr.timing.choose_kept); /* nothing walked every resource */
 	assert_int_equal(ls.incr.timing.changed, 1);
 	assert_int_equal(ls.incr.timing.hosts, 1);
+	assert_int_equal(ls.fast, 1);
 	for (i = 0; i < ls.in_force.n_sets; i++)
 		lent += !ls.in_force.sets[i].borrowed;
 	assert_true(lent == ls.in_force.n_sets); /* committed: it owns them all */

@@ -167,12 +167,212 @@ static bool splice_services(struct splice *sp, const struct hmap *affected)
 			sp->why = "a service key claimed twice";
 			return false;
 		}
-			if (c > 0)
+		if (c > 0)
 			sp->changed[sp->n_changed++] = sp->out->n_services;
 		if (!(c < 0 ? splice_service(sp, base, &base->services[i++])
 			    : splice_service(sp, sub, &sub->services[j++])))
 			return false;
 	}
+}
+
+/*
+ * The fast path (issue 12): when every recompiled service keeps its key,
+ * its host and, destination by destination, its clusters, the first-use
+ * numbering of names and sets over the sorted services is base's: out is
+ * base copied (memcpy, no hash per entry), the recompiled services and
+ * the sets they name replaced in place. A weight change, an endpoint
+ * added or removed in a cluster, a policy field change take it; anything
+ * else (a service or cluster added or gone, a VIP moved) the full splice.
+ */
+struct fast {
+	const struct bpfmesh_image *base;
+	struct bpfmesh_image *sub;
+	unsigned char *host_hit; /* per base name id: an affected host */
+	size_t *base_svc, *sub_svc; /* the affected services, paired */
+	size_t n_svc;
+	long *sub_to_base, *base_to_sub; /* set pairing */
+	size_t strtab_len; /* of base's strtab */
+};
+
+/* Mark in f->host_hit the base name id of every affected host, found
+ * through the recompiled services' keys; a host none of them names is
+ * looked for in base's names (rare: an affected host that lost its
+ * services). False: not for the fast path. */
+static bool fast_hosts(struct fast *f, const struct hmap *affected)
+{
+	const struct bpfmesh_image *base = f->base, *sub = f->sub;
+	size_t i, found = 0, k;
+
+	for (i = 0; i < sub->n_services; i++) {
+		const struct image_service *s = &sub->services[i], *old;
+		const char *host;
+
+		if (!host_affected(sub, s, affected))
+			continue;
+		f->sub_svc[f->n_svc++] = i;
+		old = base->n_services ? bsearch(&s->key, base->services, base->n_services,
+						 sizeof(*old), cmp_service_key) : NULL;
+		host = image_name_text(sub, s->val.service_id);
+		if (!old || !image_name_text(base, old->val.service_id) ||
+		    strcmp(host, base->names[old->val.service_id - 1].val.name))
+			return false; /* a new key, or a key now of another host */
+		found += !f->host_hit[old->val.service_id];
+		f->host_hit[old->val.service_id] = 1;
+	}
+	if (found == affected->n)
+		return true;
+	for (k = 0; k < affected->cap; k++) {
+		const char *host = affected->v[k].k1;
+
+		if (!affected->v[k].hash)
+			continue;
+		for (i = 0; i < base->n_names; i++)
+			if (!strcmp(base->names[i].val.name, host))
+				break;
+		if (i < base->n_names && !f->host_hit[i + 1] &&
+		    base->names[i].val.kind == BPFMESH_NAME_SERVICE)
+			return false; /* base has services of it, sub none */
+	}
+	return true;
+}
+
+/* Pair sub's set of one destination with base's: same cluster, family. */
+static bool fast_pair_set(struct fast *f, __u32 sub_set, __u32 base_set)
+{
+	const struct image_set *a = &f->sub->sets[sub_set], *b = &f->base->sets[base_set];
+	const char *an = image_name_text(f->sub, a->cfg.name_id);
+	const char *bn = image_name_text(f->base, b->cfg.name_id);
+
+	if (!an || !bn || strcmp(an, bn) || a->family != b->family)
+		return false;
+	if (f->sub_to_base[sub_set] < 0 && f->base_to_sub[base_set] < 0) {
+		f->sub_to_base[sub_set] = base_set;
+		f->base_to_sub[base_set] = sub_set;
+	}
+	return f->sub_to_base[sub_set] == (long)base_set &&
+	       f->base_to_sub[base_set] == (long)sub_set;
+}
+
+/* Base's affected services, paired in key order with sub's: the same
+ * keys, the same declaring file, the same clusters in the same order. */
+static bool fast_pair(struct fast *f)
+{
+	const struct bpfmesh_image *base = f->base, *sub = f->sub;
+	const char *end = NULL;
+	size_t i, n = 0;
+	__u16 j;
+
+	for (i = 0; i < base->n_services; i++) {
+		const struct image_service *b = &base->services[i], *s;
+
+		if (!end || b->src_file > end)
+			end = b->src_file;
+		if (!f->host_hit[b->val.service_id]) {
+			/* A host cut to fit may be an affected one: not here. */
+			if (!image_name_text(base, b->val.service_id))
+				return false;
+			continue;
+		}
+		if (n == f->n_svc)
+			return false;
+		s = &sub->services[f->sub_svc[n]];
+		f->base_svc[n++] = i;
+		if (memcmp(&s->key, &b->key, sizeof(s->key)) || s->val.n_dests != b->val.n_dests ||
+		    strcmp(s->src_file, b->src_file))
+			return false;
+		for (j = 0; j < s->val.n_dests; j++)
+			if (!fast_pair_set(f, s->val.dests[j].set_id, b->val.dests[j].set_id))
+				return false;
+	}
+	f->strtab_len = end ? (size_t)(end - base->strtab) + strlen(end) + 1 : 0;
+	return n == f->n_svc;
+}
+
+/* out: base copied, the paired services and sets put in place. */
+static bool fast_build(struct fast *f, struct splice *sp)
+{
+	const struct bpfmesh_image *base = f->base;
+	struct bpfmesh_image *sub = f->sub, *out = sp->out;
+	size_t i;
+	__u16 j;
+
+	out->services = malloc((base->n_services + 1) * sizeof(*out->services));
+	out->sets = malloc((base->n_sets + 1) * sizeof(*out->sets));
+	out->names = malloc((base->n_names + 1) * sizeof(*out->names));
+	out->strtab = malloc(f->strtab_len + 1);
+	sp->from_base = malloc((base->n_sets + 1) * sizeof(*sp->from_base));
+	sp->changed = malloc((f->n_svc + 1) * sizeof(*sp->changed));
+	if (!out->services || !out->sets || !out->names || !out->strtab || !sp->from_base ||
+	    !sp->changed)
+		return false;
+	out->n_services = base->n_services;
+	out->n_sets = base->n_sets;
+	out->n_names = base->n_names;
+	memcpy(out->services, base->services, base->n_services * sizeof(*out->services));
+	memcpy(out->sets, base->sets, base->n_sets * sizeof(*out->sets));
+	memcpy(out->names, base->names, base->n_names * sizeof(*out->names));
+	memcpy(out->strtab, base->strtab, f->strtab_len);
+	for (i = 0; i < base->n_services; i++)
+		out->services[i].src_file = out->strtab + (base->services[i].src_file - base->strtab);
+	for (i = 0; i < base->n_sets; i++) {
+		out->sets[i].borrowed = true;
+		sp->from_base[i] = (long)i;
+	}
+	for (i = 0; i < f->n_svc; i++) {
+		struct image_service *to = &out->services[f->base_svc[i]];
+		const char *file = to->src_file;
+
+		*to = sub->services[f->sub_svc[i]];
+		to->src_file = file;
+		to->val.service_id = base->services[f->base_svc[i]].val.service_id;
+		for (j = 0; j < to->val.n_dests; j++) {
+			__u32 set = (__u32)f->sub_to_base[to->val.dests[j].set_id];
+
+			to->val.dests[j].set_id = set;
+			to->val.dests[j].subset_id = base->sets[set].cfg.name_id;
+		}
+		sp->changed[sp->n_changed++] = f->base_svc[i];
+	}
+	for (i = 0; i < sub->n_sets; i++) {
+		long b = f->sub_to_base[i];
+
+		if (b < 0)
+			continue;
+		out->sets[b] = sub->sets[i];
+		out->sets[b].cfg.name_id = base->sets[b].cfg.name_id;
+		out->sets[b].borrowed = false;
+		sp->from_base[b] = -1;
+		/* Moved: sub no longer frees what it held. */
+		memset(&sub->sets[i], 0, sizeof(sub->sets[i]));
+	}
+	return true;
+}
+
+/* 1: spliced by the fast path; 0: not for it (nothing moved); -1: ENOMEM. */
+static int splice_fast(struct splice *sp, const struct hmap *affected)
+{
+	struct fast f = { .base = sp->base, .sub = sp->sub };
+	size_t n_sub = sp->sub->n_sets + 1, n_base = sp->base->n_sets + 1;
+	int ret = -1;
+
+	f.host_hit = calloc(sp->base->n_names + 1, 1);
+	f.sub_svc = malloc((sp->sub->n_services + 1) * sizeof(*f.sub_svc));
+	f.base_svc = malloc((sp->sub->n_services + 1) * sizeof(*f.base_svc));
+	f.sub_to_base = malloc(n_sub * sizeof(*f.sub_to_base));
+	f.base_to_sub = malloc(n_base * sizeof(*f.base_to_sub));
+	if (f.host_hit && f.sub_svc && f.base_svc && f.sub_to_base && f.base_to_sub) {
+		memset(f.sub_to_base, 0xff, n_sub * sizeof(*f.sub_to_base));
+		memset(f.base_to_sub, 0xff, n_base * sizeof(*f.base_to_sub));
+		ret = 0;
+		if (sp->base->strtab && fast_hosts(&f, affected) && fast_pair(&f))
+			ret = fast_build(&f, sp) ? 1 : -1;
+	}
+	free(f.host_hit);
+	free(f.sub_svc);
+	free(f.base_svc);
+	free(f.sub_to_base);
+	free(f.base_to_sub);
+	return ret;
 }
 
 static bool splice_alloc(struct splice *sp)
@@ -267,22 +467,68 @@ static struct image_delta *splice_delta(struct splice *sp)
 	return d;
 }
 
+static bool text_same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Does sub hold base's identities, numbered alike? The sub-compile sees
+ * every WorkloadEntry (isolate.c gathers them all) and numbers them 1..n
+ * as a full compile does; a change of one is refused before (isolate.c
+ * incr_touch). Base's ids differ from 1..n once the agent gave them
+ * stable ids (user/agent/identity_ids.c) that are not those: its keys by
+ * source name those ids, so it is not spliced (the agent gives the ids
+ * again to the image of a full compile). */
+static bool identities_same(const struct bpfmesh_image *base, const struct bpfmesh_image *sub)
+{
+	size_t i;
+
+	if (base->n_identities != sub->n_identities)
+		return false;
+	for (i = 0; i < base->n_identities; i++) {
+		const struct image_identity *a = &base->identities[i], *b = &sub->identities[i];
+
+		if (a->id != i + 1 || b->id != i + 1 || !text_same(a->cgroup, b->cgroup) ||
+		    !text_same(a->name, b->name) || !text_same(a->ns, b->ns) ||
+		    !text_same(a->workload, b->workload) || !text_same(a->app, b->app) ||
+		    !text_same(a->version, b->version) ||
+		    !text_same(a->canonical_service, b->canonical_service) ||
+		    !text_same(a->canonical_revision, b->canonical_revision))
+			return false;
+	}
+	return true;
+}
+
 int image_splice(const struct bpfmesh_image *base, struct bpfmesh_image *sub,
 		 const struct hmap *affected, struct bpfmesh_image *out, long **from_base,
 		 const char **why)
 {
 	struct splice sp = { .base = base, .sub = sub, .out = out };
-	int ret = -ENOMEM;
+	int ret = -ENOMEM, fast;
+	bool ok;
 
 	memset(out, 0, sizeof(*out));
 	*from_base = NULL;
 	*why = NULL;
-	if (base->n_identities || sub->n_identities) {
-		*why = "workload identities";
+	/* Identities unchanged: the routes by source of the services not
+	 * recompiled are base's, and still right (issue 16). */
+	if (!identities_same(base, sub)) {
+		*why = "workload identities changed or given other ids";
 		return 1;
 	}
-	if (splice_alloc(&sp) && splice_services(&sp, affected) && compile_emit_strtab(out) &&
-	    (out->delta = splice_delta(&sp))) {
+	fast = splice_fast(&sp, affected);
+	if (fast == 0)
+		ok = splice_alloc(&sp) && splice_services(&sp, affected) &&
+		     compile_emit_strtab(out);
+	else
+		ok = fast > 0;
+	if (ok && (out->delta = splice_delta(&sp))) {
+		out->delta->fast = fast > 0;
+		/* sub's identities are base's (identities_same): moved. */
+		out->identities = sub->identities;
+		out->n_identities = sub->n_identities;
+		sub->identities = NULL;
+		sub->n_identities = 0;
 		*from_base = sp.from_base;
 		sp.from_base = NULL;
 		ret = 0;

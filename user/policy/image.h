@@ -118,6 +118,8 @@ struct image_delta {
 	/* Every set is a base set's cluster, one for one, some with new
 	 * content, and no name was added or lost. */
 	bool clusters_same;
+	/* Spliced by the fast path (compile_incr.c): base's numbering kept. */
+	bool fast;
 };
 
 struct bpfmesh_image {

@@ -1961,11 +1961,11 @@ static bool incr_reach(struct incr *in)
 	size_t i, j, h;
 
 	/* A WorkloadEntry with a cgroup gives identities and routes by source,
-	 * which reach every service. One changed is refused (incr_touch); one
-	 * unchanged gave the base image its identities. */
-	if (in->c->st->base.n_identities)
-		in->why = "workload identities";
-	else if (!ci || !ci->valid)
+	 * which reach every service. One changed is refused (incr_touch); the
+	 * unchanged ones are gathered (incr_gather: every WorkloadEntry), so
+	 * the recompiled hosts' routes by source are those of a full compile,
+	 * and the splice keeps the others' (compile_incr.c identities_same). */
+	if (!ci || !ci->valid)
 		in->why = "no host index";
 	else if (!ci_hosts_build(ci, in->c->picks, in->c->n_picks)) {
 		ci->valid = false; /* built in part: the next choice is a full one */
@@ -2202,7 +2202,7 @@ static int incr_compile(struct incr *in, struct diag_list *dl, struct bpfmesh_im
  * 0: img is the incremental result. 1: compile in full (timing.full_why
  * says why). Refused where the reach of a change is not known cheaply:
  * no image in force, --strict (cross-resource findings become errors of
- * whole resources), a WorkloadEntry changed or identities exist, a
+ * whole resources), a WorkloadEntry changed (identities too), a
  * wildcard host, many changes, errors in the recompiled part, or a splice
  * that cannot be faithful (compile_incr.c).
  */
