@@ -145,6 +145,28 @@ void arena_free(struct arena *a)
 }
 #endif
 
+void arena_adopt(struct arena *to, struct arena *from)
+{
+	struct arena_chunk *last;
+
+	if (!from->head)
+		return;
+	/* After to's head: the chunk to carves from stays its head. */
+	for (last = from->head; last->next; last = last->next)
+		;
+	if (to->head) {
+		last->next = to->head->next;
+		to->head->next = from->head;
+	} else {
+		to->head = from->head;
+	}
+	to->allocated += from->allocated;
+	to->oom = to->oom || from->oom;
+	to->over_limit = to->over_limit || from->over_limit;
+	from->head = NULL;
+	from->allocated = 0;
+}
+
 void *arena_calloc(struct arena *a, size_t n, size_t size)
 {
 	if (size && n > SIZE_MAX / size) {

@@ -27,5 +27,9 @@ char *arena_strdup(struct arena *a, const char *s);
 char *arena_printf(struct arena *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void arena_free(struct arena *a);
+/* Move everything from holds into to (to frees it); from is left empty.
+ * A part of a policy parsed in its own arena on another thread joins the
+ * model this way (parse.c). */
+void arena_adopt(struct arena *to, struct arena *from);
 
 #endif /* BPFMESH_POLICY_ARENA_H */

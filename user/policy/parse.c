@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* YAML documents -> model: the document loop and the dispatch by kind. The
  * field parsers the kinds share are in parse_common.c. */
-#define _GNU_SOURCE /* timegm */
+#define _GNU_SOURCE /* timegm, memmem */
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -311,34 +314,56 @@ static void parse_report_oom(struct model *m, struct diag_list *dl, const char *
 			 "out of memory; stopped here");
 }
 
-bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len,
-		  struct diag_list *dl)
-{
-	struct hmap paths = { 0 };
-	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena, .visits = &m->visits,
-			  .paths = &paths };
-	enum yload_result r;
-	struct yload ld;
-	yaml_node_t *root;
-	size_t ndocs = 0;
+/* ---- the document loop ---------------------------------------------------- */
 
-	if (!yload_init(&ld, buf, len)) {
-		m->arena.oom = true;
-		return false;
-	}
-	while ((r = yload_next(&ld, file, dl)) == YLOAD_DOC) {
-		root = yaml_document_get_root_node(&ld.doc);
-		d.doc = &ld.doc;
-		m->visits.left += (unsigned long)(ld.doc.nodes.top - ld.doc.nodes.start);
-		doc_parse_recorded(&d, m, root);
+/* Where a file is cut in two (see parse_buffer): a line that is exactly
+ * "---" at byte off, line (0-based) of the file. */
+struct parse_cut {
+	size_t off, line;
+};
+
+/* Did the document ld just returned end where the cut starts, implicitly
+ * (the next token is the cut's "---")? Then the rest of the file is
+ * independent of what came before (see parse_buffer). */
+static bool at_cut(const struct yload *ld, const struct parse_cut *cut)
+{
+	const yaml_mark_t *mk = &ld->doc.end_mark;
+
+	return cut && ld->doc.end_implicit && mk->line == cut->line && mk->column == 0 &&
+	       mk->index == cut->off;
+}
+
+/* Documents of ld into m until the stream ends, a problem stops it, or
+ * (cut not NULL) a document ends at the cut (*stopped_at_cut). */
+static enum yload_result parse_docs(struct ydoc *d, struct model *m, struct yload *ld,
+				    size_t *ndocs, const struct parse_cut *cut,
+				    bool *stopped_at_cut)
+{
+	enum yload_result r;
+	yaml_node_t *root;
+
+	while ((r = yload_next(ld, d->file, d->dl)) == YLOAD_DOC) {
+		root = yaml_document_get_root_node(&ld->doc);
+		d->doc = &ld->doc;
+		m->visits.left += (unsigned long)(ld->doc.nodes.top - ld->doc.nodes.start);
+		doc_parse_recorded(d, m, root);
 		if (m->arena.oom)
-			parse_report_oom(m, dl, file, root);
-		ndocs++;
+			parse_report_oom(m, d->dl, d->file, root);
+		(*ndocs)++;
 		if (m->arena.oom || m->visits.spent)
 			break;
+		if (at_cut(ld, cut)) {
+			*stopped_at_cut = true;
+			break;
+		}
 	}
-	yload_free(&ld);
-	hmap_free(&paths);
+	return r;
+}
+
+/* What the whole file's parse ended with. */
+static void parse_finish(struct model *m, const char *file, enum yload_result r, size_t ndocs,
+			 struct diag_list *dl)
+{
 	if (r == YLOAD_NOMEM)
 		m->arena.oom = true;
 	/* Invalid YAML or over a limit (reported): what the file held keeps its
@@ -347,5 +372,205 @@ bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len
 		m->unreadable = true;
 	if (ndocs == 0 && !diag_count_errors(dl))
 		diag_add(dl, DIAG_NOTE, file, 0, 0, "", "no YAML documents");
+}
+
+/* ---- a file in two parts, on two threads ----------------------------------- */
+
+static atomic_uint parse_nthreads = 1;
+static atomic_ulong parse_parts_joined;
+
+void parse_set_threads(unsigned int n)
+{
+	atomic_store(&parse_nthreads, n ? n : 1);
+}
+
+unsigned long parse_split_count(void)
+{
+	return atomic_load(&parse_parts_joined);
+}
+
+/* Files smaller than this are parsed whole: a thread costs more. */
+#define PARSE_SPLIT_MIN (1u << 20)
+/* The second part's visit budget starts this high, so that it is never
+ * spent there; what it would have been after the first part is worked out
+ * when the parts join. */
+#define PART_VISITS (ULONG_MAX / 4)
+
+/*
+ * A cut near the middle of buf, at a line that is exactly "---": a
+ * document marker at column 0 cannot be part of any scalar (YAML 1.2,
+ * c-forbidden; libyaml ends plain and block scalars there and refuses it
+ * in quoted ones and in flow collections), so what follows parses the same
+ * on its own. The text before it must be ASCII without "\r": then libyaml's
+ * line and character counts there are newline and byte counts, so the cut
+ * is found in its marks (at_cut). false: no cut.
+ */
+static bool find_cut(const char *buf, size_t len, struct parse_cut *cut)
+{
+	const char *at = memmem(buf + len / 2, len - len / 2, "\n---\n", 5);
+	size_t i;
+
+	if (!at)
+		return false;
+	cut->off = (size_t)(at + 1 - buf);
+	cut->line = 0;
+	for (i = 0; i < cut->off; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c >= 0x80 || c == '\r' || c == '\0')
+			return false;
+		cut->line += c == '\n';
+	}
+	return true;
+}
+
+/* The part after the cut, parsed into a model of its own. */
+struct parse_part {
+	const char *file, *buf;
+	size_t len, line_base;
+	struct model m;
+	struct diag_list dl;
+	enum yload_result r;
+	size_t ndocs;
+	unsigned long visits_low; /* lowest m.visits.left at a visit */
+	bool failed;              /* out of memory before it began */
+	pthread_t thread;
+};
+
+static void *parse_part_main(void *arg)
+{
+	struct parse_part *p = arg;
+	struct hmap paths = { 0 };
+	struct ydoc d = { .file = p->file, .dl = &p->dl, .a = &p->m.arena,
+			  .visits = &p->m.visits, .visits_low = &p->visits_low, .paths = &paths };
+	struct yload ld;
+
+	p->m.visits.left = PART_VISITS;
+	p->visits_low = ULONG_MAX;
+	if (!yload_init(&ld, p->buf, p->len)) {
+		p->failed = true;
+		return NULL;
+	}
+	ld.line_base = p->line_base;
+	p->r = parse_docs(&d, &p->m, &ld, &p->ndocs, NULL, NULL);
+	yload_free(&ld);
+	hmap_free(&paths);
+	return NULL;
+}
+
+static bool part_start(struct parse_part *p, const struct model *m, const char *file,
+		       const char *buf, size_t len, const struct parse_cut *cut,
+		       const struct diag_list *dl)
+{
+	*p = (struct parse_part){ .file = file, .buf = buf + cut->off, .len = len - cut->off,
+				  .line_base = cut->line };
+	model_init(&p->m);
+	p->m.arena.limit = m->arena.limit;
+	p->dl.strict = dl->strict;
+	return pthread_create(&p->thread, NULL, parse_part_main, p) == 0;
+}
+
+/*
+ * Would the whole file, parsed on from the cut into m and dl, have given
+ * what the part gave? Its YAML must have ended cleanly (an error there may
+ * be one the cut made), and no limit shared with the first part may be
+ * reached: the visit budget, the model's size, the diagnostics kept.
+ * Otherwise the first part's parser goes on, as without a cut.
+ */
+static bool part_fits(const struct parse_part *p, const struct model *m,
+		      const struct diag_list *dl)
+{
+	size_t i;
+
+	if (p->failed || p->r != YLOAD_END || p->m.arena.oom || p->m.visits.spent)
+		return false;
+	/* Budget: m has left; the part dipped PART_VISITS - low below its
+	 * start at worst, which one parse would have taken from m's. */
+	if (p->visits_low < PART_VISITS && PART_VISITS - p->visits_low >= m->visits.left)
+		return false;
+	if (m->arena.limit && m->arena.allocated + p->m.arena.allocated > m->arena.limit)
+		return false;
+	for (i = 0; i <= DIAG_ERROR; i++) {
+		if (p->dl.dropped[i])
+			return false;
+	}
+	return dl->kept_errors + p->dl.kept_errors < DIAG_MAX_KEPT &&
+	       (dl->n - dl->kept_errors) + (p->dl.n - p->dl.kept_errors) < DIAG_MAX_KEPT;
+}
+
+#define SPLICE(to, p, list)                              \
+	do {                                             \
+		if ((p)->m.list) {                       \
+			*(to)->list##_tail = (p)->m.list; \
+			(to)->list##_tail = (p)->m.list##_tail; \
+		}                                        \
+	} while (0)
+
+/* The part's documents, resources, diagnostics and memory join m and dl. */
+static void part_join(struct parse_part *p, struct model *m, struct diag_list *dl)
+{
+	size_t base = dl->n;
+	struct model_doc *md;
+
+	for (md = p->m.docs; md; md = md->next)
+		md->first_diag += base;
+	diag_append(dl, &p->dl);
+	SPLICE(m, p, ses);
+	SPLICE(m, p, wes);
+	SPLICE(m, p, vss);
+	SPLICE(m, p, drs);
+	SPLICE(m, p, docs);
+	m->visits.left = m->visits.left + p->m.visits.left - PART_VISITS;
+	arena_adopt(&m->arena, &p->m.arena);
+	model_init(&p->m);
+	atomic_fetch_add(&parse_parts_joined, 1);
+}
+
+/* ---- parse_buffer ------------------------------------------------------- */
+
+/*
+ * With more than one thread allowed (parse_set_threads: the agent allows
+ * two when a CPU is free) a large file is parsed in two parts at once: the
+ * part after a cut (find_cut) on a thread of its own into a model of its
+ * own, with its lines counted from the cut; the first part by the parser
+ * of the whole file, which stops when a document ends at the cut. The two
+ * then join (part_fits says when the result is exactly the whole file's);
+ * else the whole file's parser goes on past the cut.
+ */
+bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len,
+		  struct diag_list *dl)
+{
+	struct hmap paths = { 0 };
+	struct ydoc d = { .file = file, .dl = dl, .a = &m->arena, .visits = &m->visits,
+			  .paths = &paths };
+	struct parse_part part;
+	struct parse_cut cut;
+	bool has_part = false, stopped_at_cut = false;
+	enum yload_result r;
+	struct yload ld;
+	size_t ndocs = 0;
+
+	if (!yload_init(&ld, buf, len)) {
+		m->arena.oom = true;
+		return false;
+	}
+	if (atomic_load(&parse_nthreads) > 1 && len >= PARSE_SPLIT_MIN && find_cut(buf, len, &cut))
+		has_part = part_start(&part, m, file, buf, len, &cut, dl);
+	r = parse_docs(&d, m, &ld, &ndocs, has_part ? &cut : NULL, &stopped_at_cut);
+	if (has_part) {
+		pthread_join(part.thread, NULL);
+		if (stopped_at_cut && part_fits(&part, m, dl)) {
+			part_join(&part, m, dl);
+			ndocs += part.ndocs;
+			r = part.r;
+		} else if (stopped_at_cut) {
+			r = parse_docs(&d, m, &ld, &ndocs, NULL, NULL);
+		}
+		diag_free(&part.dl);
+		model_free(&part.m);
+	}
+	yload_free(&ld);
+	hmap_free(&paths);
+	parse_finish(m, file, r, ndocs, dl);
 	return !m->arena.oom;
 }

@@ -16,4 +16,11 @@
 bool parse_buffer(struct model *m, const char *file, const char *buf, size_t len,
 		  struct diag_list *dl);
 
+/* How many threads parse_buffer() may use for one large file (1, the
+ * default, or 2): two when a CPU would otherwise idle (the agent's start,
+ * user/agent/preread.c). Process-wide; the result does not depend on it. */
+void parse_set_threads(unsigned int n);
+/* Files parsed in two parts so far (tests check that a cut was taken). */
+unsigned long parse_split_count(void);
+
 #endif /* BPFMESH_POLICY_PARSE_H */

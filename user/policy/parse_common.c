@@ -65,22 +65,21 @@ void parse_labels(struct ydoc *d, yaml_node_t *n, const char *path, struct label
 {
 	yaml_node_pair_t *p, *start;
 	size_t cap, i = 0;
-	bool *skip;
+	struct yskips skip;
 
 	if (!yexpect_map(d, n, path))
 		return;
 	start = n->data.mapping.pairs.start;
 	cap = (size_t)(n->data.mapping.pairs.top - start);
 	out->v = arena_calloc(d->a, cap, sizeof(*out->v));
-	skip = out->v ? ymap_dup_skips(d, n, path) : NULL;
-	if (!skip)
+	if (!out->v || !ymap_dup_skips(d, n, path, &skip))
 		return;
 	for (p = start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
 
 		if (!yvisit(d, n)) /* a label is a node too: aliased label sets count */
 			break;
-		if (skip[p - start])
+		if (skip.v[p - start])
 			continue;
 		if (!k || k->type != YAML_SCALAR_NODE) {
 			ydiag(d, k, DIAG_ERROR, path, "label key must be a string");
@@ -92,7 +91,7 @@ void parse_labels(struct ydoc *d, yaml_node_t *n, const char *path, struct label
 			i++;
 	}
 	out->n = i;
-	free(skip);
+	yskips_free(&skip);
 }
 
 /* ---- string lists ------------------------------------------------------ */
@@ -160,15 +159,14 @@ static void ep_ports(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 	char sub[YPATH_MAX];
 	const char *err;
 	size_t cap;
-	bool *skip;
+	struct yskips skip;
 
 	if (!yexpect_map(d, n, path))
 		return;
 	start = n->data.mapping.pairs.start;
 	cap = (size_t)(n->data.mapping.pairs.top - start);
 	ep->ports = arena_calloc(d->a, cap ? cap : 1, sizeof(*ep->ports));
-	skip = ep->ports ? ymap_dup_skips(d, n, path) : NULL;
-	if (!skip)
+	if (!ep->ports || !ymap_dup_skips(d, n, path, &skip))
 		return;
 	for (p = start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
@@ -176,7 +174,7 @@ static void ep_ports(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 
 		if (!yvisit(d, n))
 			break;
-		if (skip[p - start] || !k || k->type != YAML_SCALAR_NODE || !v)
+		if (skip.v[p - start] || !k || k->type != YAML_SCALAR_NODE || !v)
 			continue;
 		ypath_key(sub, path, (const char *)k->data.scalar.value);
 		if (!yget_str(d, k, sub, &pn->name) ||
@@ -189,7 +187,7 @@ static void ep_ports(struct ydoc *d, yaml_node_t *n, const char *path, void *obj
 		}
 		ep->n_ports++;
 	}
-	free(skip);
+	yskips_free(&skip);
 }
 
 static void ep_labels(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)

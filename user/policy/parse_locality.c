@@ -157,7 +157,7 @@ static void dist_to(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 	char sub[YPATH_MAX];
 	uint64_t total = 0;
 	size_t cap;
-	bool *skip;
+	struct yskips skip;
 
 	if (!yexpect_map(d, n, path))
 		return;
@@ -166,7 +166,7 @@ static void dist_to(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 	dist->to = arena_calloc(d->a, cap ? cap : 1, sizeof(*dist->to));
 	to.v = arena_calloc(d->a, cap ? cap : 1, sizeof(*to.v));
 	to.src = arena_calloc(d->a, cap ? cap : 1, sizeof(*to.src));
-	if (!dist->to || !to.v || !to.src || !(skip = ymap_dup_skips(d, n, path)))
+	if (!dist->to || !to.v || !to.src || !ymap_dup_skips(d, n, path, &skip))
 		return;
 	for (p = start; p < n->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
@@ -174,7 +174,7 @@ static void dist_to(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 
 		if (!yvisit(d, n))
 			break;
-		if (skip[p - start] || !k || !v || k->type != YAML_SCALAR_NODE)
+		if (skip.v[p - start] || !k || !v || k->type != YAML_SCALAR_NODE)
 			continue;
 		ypath_key(sub, path, (const char *)k->data.scalar.value);
 		if (!yget_str(d, k, sub, &lw->locality) ||
@@ -182,7 +182,7 @@ static void dist_to(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 			continue;
 		if (lw->weight < 1 || lw->weight > 100) {
 			ydiag(d, v, DIAG_ERROR, sub, "locality weight must be in range [1, 100]");
-			free(skip);
+			yskips_free(&skip);
 			return;
 		}
 		to.src[to.n] = ysrc(d, k, sub);
@@ -190,7 +190,7 @@ static void dist_to(struct ydoc *d, yaml_node_t *n, const char *path, void *obj)
 		total += lw->weight;
 		dist->n_to++;
 	}
-	free(skip);
+	yskips_free(&skip);
 	if (total != 100) {
 		ydiag(d, n, DIAG_ERROR, path, "total locality weight %llu != 100",
 		      (unsigned long long)total);

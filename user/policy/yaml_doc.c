@@ -59,12 +59,20 @@ void ypath_key(char *buf, const char *parent, const char *key)
 	ypath_join(buf, parent, parent && parent[0] ? '.' : 0, key, strlen(key));
 }
 
+/* "[i]" written by hand: snprintf cost more than the rest of the walk of
+ * a list item. */
 void ypath_idx(char *buf, const char *parent, size_t i)
 {
 	char idx[24];
-	int n = snprintf(idx, sizeof(idx), "[%zu]", i);
+	char *p = idx + sizeof(idx);
 
-	ypath_join(buf, parent, 0, idx, (size_t)n);
+	*--p = ']';
+	do {
+		*--p = (char)('0' + i % 10);
+		i /= 10;
+	} while (i);
+	*--p = '[';
+	ypath_join(buf, parent, 0, p, (size_t)(idx + sizeof(idx) - p));
 }
 
 static const char *yscalar(const yaml_node_t *n)
@@ -77,10 +85,12 @@ static bool yscalar_plain(const yaml_node_t *n)
 	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
+/* The first characters first: every plain scalar walked is compared with
+ * a few word tables, and most differ at once. */
 static bool str_in(const char *s, const char *const *set)
 {
 	for (; *set; set++) {
-		if (strcmp(s, *set) == 0)
+		if ((*set)[0] == s[0] && strcmp(s, *set) == 0)
 			return true;
 	}
 	return false;
@@ -118,18 +128,39 @@ static bool looks_int(const char *s)
 	return true;
 }
 
+static const char *skip_digits(const char *s)
+{
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return s;
+}
+
+/* A YAML float word, or what strtod reads whole out of the characters
+ * "+-.0123456789eE": [+-](digits[.digits?]|.digits)([eE][+-]digits)?.
+ * Matched by hand: strtod cost a tenth of the parse at 10,000 services,
+ * called for every address ("127.1.0.11" is made of those characters). */
 static bool looks_float(const char *s)
 {
-	char *end;
+	const char *int_end, *frac_end;
 
 	if (str_in(s, (const char *const[]){ ".inf", "-.inf", "+.inf", ".Inf", ".INF",
 					     ".nan", ".NaN", ".NAN", NULL }))
 		return true;
-	if (!*s || strpbrk(s, "xXpP") || strspn(s, "+-.0123456789eE") != strlen(s))
-		return false;
-	errno = 0;
-	strtod(s, &end);
-	return *end == '\0';
+	if (*s == '+' || *s == '-')
+		s++;
+	int_end = skip_digits(s);
+	frac_end = *int_end == '.' ? skip_digits(int_end + 1) : int_end;
+	if (int_end == s && frac_end <= int_end + 1)
+		return false; /* no digit before or after the point */
+	s = frac_end;
+	if (*s == 'e' || *s == 'E') {
+		const char *exp = s + 1 + (s[1] == '+' || s[1] == '-');
+
+		if (skip_digits(exp) == exp)
+			return false;
+		s = skip_digits(exp);
+	}
+	return *s == '\0';
 }
 
 /* Can a plain scalar starting with c be anything but a string? null, bool,
@@ -182,6 +213,8 @@ bool yvisit(struct ydoc *d, const yaml_node_t *n)
 {
 	if (d->visits->spent)
 		return false;
+	if (d->visits_low && d->visits->left < *d->visits_low)
+		*d->visits_low = d->visits->left;
 	if (d->visits->left == 0) {
 		d->visits->spent = true;
 		ydiag(d, n, DIAG_ERROR, "",
@@ -238,6 +271,27 @@ void yfail_alloc(struct ydoc *d, const yaml_node_t *n, const char *path)
 	ydiag(d, n, DIAG_ERROR, path, "out of memory");
 }
 
+/* Any two scalar keys of the n pairs alike? Most mappings have a handful
+ * of keys: comparing each pair costs less than sorting them. */
+static bool ymap_may_have_dups(struct ydoc *d, const yaml_node_pair_t *pairs, size_t n)
+{
+	const char *key[YSKIP_SMALL];
+	size_t i, j;
+
+	if (n > YSKIP_SMALL)
+		return true;
+	for (i = 0; i < n; i++) {
+		yaml_node_t *k = ynode(d, pairs[i].key);
+
+		key[i] = k && k->type == YAML_SCALAR_NODE ? yscalar(k) : NULL;
+		for (j = 0; key[i] && j < i; j++) {
+			if (key[j] && key[j][0] == key[i][0] && strcmp(key[j], key[i]) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
 /*
  * Duplicate keys are a YAML error that libyaml does not check; Kubernetes
  * rejects them. Every later copy is reported and marked in skip[] (indexed
@@ -252,6 +306,8 @@ static bool ymap_find_dups(struct ydoc *d, yaml_node_t *map, const char *path, b
 	struct ykey_ref *keys;
 	char sub[YPATH_MAX];
 
+	if (!ymap_may_have_dups(d, start, n))
+		return true;
 	keys = calloc(n, sizeof(*keys));
 	if (!keys) {
 		yfail_alloc(d, map, path);
@@ -277,28 +333,34 @@ static bool ymap_find_dups(struct ydoc *d, yaml_node_t *map, const char *path, b
 	return true;
 }
 
-/* skip[] for a mapping's pairs with its duplicates marked; NULL when the
- * mapping cannot be walked (out of memory, reported). */
-bool *ymap_dup_skips(struct ydoc *d, yaml_node_t *map, const char *path)
+bool ymap_dup_skips(struct ydoc *d, yaml_node_t *map, const char *path, struct yskips *s)
 {
 	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
-	bool *skip = calloc(n ? n : 1, sizeof(*skip));
 
-	if (!skip) {
+	memset(s->small, 0, sizeof(s->small));
+	s->v = n <= YSKIP_SMALL ? s->small : calloc(n, sizeof(*s->v));
+	if (!s->v) {
 		yfail_alloc(d, map, path);
-		return NULL;
+		return false;
 	}
-	if (n > 1 && !ymap_find_dups(d, map, path, skip)) {
-		free(skip);
-		return NULL;
+	if (n > 1 && !ymap_find_dups(d, map, path, s->v)) {
+		yskips_free(s);
+		return false;
 	}
-	return skip;
+	return true;
+}
+
+void yskips_free(struct yskips *s)
+{
+	if (s->v != s->small)
+		free(s->v);
+	s->v = NULL;
 }
 
 static const struct yfield *yfield_find(const struct yfield *fields, const char *name)
 {
 	for (; fields->name; fields++) {
-		if (strcmp(fields->name, name) == 0)
+		if (fields->name[0] == name[0] && strcmp(fields->name, name) == 0)
 			return fields;
 	}
 	return NULL;
@@ -311,19 +373,16 @@ void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
 	yaml_node_pair_t *p;
 	yaml_node_t *k, *v;
 	char sub[YPATH_MAX];
-	bool *skip;
+	struct yskips skip;
 
-	if (!yexpect_map(d, map, path))
-		return;
-	skip = ymap_dup_skips(d, map, path);
-	if (!skip)
+	if (!yexpect_map(d, map, path) || !ymap_dup_skips(d, map, path, &skip))
 		return;
 	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		k = ynode(d, p->key);
 		v = ynode(d, p->value);
 		if (!k || !v || !yvisit(d, v))
 			break;
-		if (skip[p - map->data.mapping.pairs.start])
+		if (skip.v[p - map->data.mapping.pairs.start])
 			continue; /* a duplicate key: reported, the first copy is used */
 		if (k->type != YAML_SCALAR_NODE) {
 			ydiag(d, k, DIAG_ERROR, path, "mapping key must be a string, got %s",
@@ -344,7 +403,7 @@ void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
 			d->key = saved;
 		}
 	}
-	free(skip);
+	yskips_free(&skip);
 }
 
 void yreport_fields(struct ydoc *d, yaml_node_t *map, const char *path,
@@ -405,7 +464,10 @@ long yseq_each(struct ydoc *d, yaml_node_t *n, const char *path, yitem_fn fn, vo
 
 bool yget_str(struct ydoc *d, yaml_node_t *n, const char *path, const char **out)
 {
-	const char *kind = ynode_kind(n);
+	/* Most strings are known at their first character (yscalar_kind). */
+	const char *kind = n && n->type == YAML_SCALAR_NODE &&
+			   (!yscalar_plain(n) || !may_not_be_string(yscalar(n)[0])) ?
+				   "a string" : ynode_kind(n);
 
 	if (!n || n->type != YAML_SCALAR_NODE || strcmp(kind, "a string") != 0) {
 		if (n && n->type == YAML_SCALAR_NODE)
@@ -414,7 +476,7 @@ bool yget_str(struct ydoc *d, yaml_node_t *n, const char *path, const char **out
 			ydiag(d, n, DIAG_ERROR, path, "expected a string, got %s", kind);
 		return false;
 	}
-	if (strlen(yscalar(n)) != n->data.scalar.length) {
+	if (memchr(yscalar(n), '\0', n->data.scalar.length)) {
 		ydiag(d, n, DIAG_ERROR, path, "string contains a NUL character");
 		return false;
 	}

@@ -38,6 +38,10 @@ struct ydoc {
 	struct diag_list *dl;
 	struct arena *a;
 	struct visit_budget *visits; /* the compile's, shared by its files */
+	/* Lowest visits->left seen by a visit (NULL: not kept): a part of a
+	 * file parsed on its own learns from it whether the budget it would
+	 * have had, parsed after the rest, is enough (parse.c). */
+	unsigned long *visits_low;
 	yaml_node_t *key; /* key of the field whose parser is running */
 	/* Field paths already in the arena (ysrc): documents of one file
 	 * repeat them ("spec.endpoints[3].labels.version"). NULL: none kept. */
@@ -76,9 +80,16 @@ yaml_node_t *ymap_get(struct ydoc *d, yaml_node_t *map, const char *key);
 bool yvisit(struct ydoc *d, const yaml_node_t *n);
 /* Report an allocation failure at n and stop the compile (arena->oom). */
 void yfail_alloc(struct ydoc *d, const yaml_node_t *n, const char *path);
-/* A calloc'ed flag per pair of map, set for each later copy of a duplicate
- * key (reported); NULL on allocation failure (reported). */
-bool *ymap_dup_skips(struct ydoc *d, yaml_node_t *map, const char *path);
+/* A flag per pair of map (s->v), set for each later copy of a duplicate
+ * key (reported); false on allocation failure (reported). Mappings of up
+ * to YSKIP_SMALL keys use s->small, not the heap. yskips_free() after. */
+#define YSKIP_SMALL 16
+struct yskips {
+	bool *v;
+	bool small[YSKIP_SMALL];
+};
+bool ymap_dup_skips(struct ydoc *d, yaml_node_t *map, const char *path, struct yskips *s);
+void yskips_free(struct yskips *s);
 /* Walk a mapping through a field table; obj is passed to the handlers. */
 void ywalk_map(struct ydoc *d, yaml_node_t *map, const char *path,
 	       const struct yfield *fields, void *obj);

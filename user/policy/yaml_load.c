@@ -77,6 +77,13 @@ static void doc_reset(struct yload *l)
 	memset(&l->doc, 0, sizeof(l->doc));
 }
 
+/* mk in the file's lines (the parser counts from the start of its buffer). */
+static yaml_mark_t in_file(const struct yload *l, yaml_mark_t mk)
+{
+	mk.line += l->line_base;
+	return mk;
+}
+
 static void report_at(struct diag_list *dl, const char *file, const yaml_mark_t *mk,
 		      const char *msg, const char *detail)
 {
@@ -84,9 +91,10 @@ static void report_at(struct diag_list *dl, const char *file, const yaml_mark_t 
 		 "", "%s%s", msg, detail ? detail : "");
 }
 
-static void report_parser_error(struct diag_list *dl, const char *file, const yaml_parser_t *p)
+static void report_parser_error(struct diag_list *dl, const char *file, const struct yload *l)
 {
-	const yaml_mark_t *mk = p->problem ? &p->problem_mark : &p->mark;
+	const yaml_parser_t *p = &l->parser;
+	yaml_mark_t mk = in_file(l, p->problem ? p->problem_mark : p->mark);
 	char msg[256];
 
 	if (p->error == YAML_MEMORY_ERROR) {
@@ -95,7 +103,7 @@ static void report_parser_error(struct diag_list *dl, const char *file, const ya
 	}
 	snprintf(msg, sizeof(msg), "invalid YAML: %s%s%s", p->problem ? p->problem : "syntax error",
 		 p->context ? " " : "", p->context ? p->context : "");
-	report_at(dl, file, mk, msg, NULL);
+	report_at(dl, file, &mk, msg, NULL);
 }
 
 /* A new node of type at mk, a child of the innermost open collection (or
@@ -129,8 +137,8 @@ static long node_new(struct yload *l, yaml_node_type_t type, const yaml_event_t 
 	n = &l->nodes[l->n_nodes];
 	memset(n, 0, sizeof(*n));
 	n->type = type;
-	n->start_mark = ev->start_mark;
-	n->end_mark = ev->end_mark;
+	n->start_mark = in_file(l, ev->start_mark);
+	n->end_mark = in_file(l, ev->end_mark);
 	l->spans[l->n_nodes] = (struct yload_span){ 0, 0 };
 	return (long)l->n_nodes++;
 }
@@ -149,10 +157,11 @@ static bool anchor_add(struct yload *l, yaml_char_t **anchor, size_t node, const
 	*anchor = NULL;
 	if (hmap_get_str(&l->anchors, name, &prev)) {
 		char detail[64];
+		yaml_mark_t at = in_file(l, *mk);
 
 		snprintf(detail, sizeof(detail), " (first at line %zu)",
 			 l->nodes[prev].start_mark.line + 1);
-		report_at(dl, file, mk, "invalid YAML: found duplicate anchor", detail);
+		report_at(dl, file, &at, "invalid YAML: found duplicate anchor", detail);
 		l->reported = true;
 		free(name);
 		return false;
@@ -209,7 +218,7 @@ static bool on_collection_end(struct yload *l, const yaml_event_t *ev)
 	const yaml_node_item_t *kid = l->kids + o.first_kid;
 	yaml_node_t *node = &l->nodes[o.node];
 
-	node->end_mark = ev->end_mark;
+	node->end_mark = in_file(l, ev->end_mark);
 	if (node->type == YAML_SEQUENCE_NODE) {
 		if (!GROW(l, items, n_items, n))
 			return false;
@@ -234,7 +243,9 @@ static bool on_alias(struct yload *l, const yaml_event_t *ev, const char *file,
 	size_t node;
 
 	if (!hmap_get_str(&l->anchors, (const char *)ev->data.alias.anchor, &node)) {
-		report_at(dl, file, &ev->start_mark, "invalid YAML: found undefined alias", NULL);
+		yaml_mark_t at = in_file(l, ev->start_mark);
+
+		report_at(dl, file, &at, "invalid YAML: found undefined alias", NULL);
 		l->reported = true;
 		return false;
 	}
@@ -276,7 +287,7 @@ static void doc_finish(struct yload *l, const yaml_event_t *ev)
 	}
 	l->doc.nodes.start = l->nodes;
 	l->doc.nodes.top = l->doc.nodes.end = l->nodes + l->n_nodes;
-	l->doc.end_mark = ev->end_mark;
+	l->doc.end_mark = in_file(l, ev->end_mark);
 }
 
 /* One event into the document. YLOAD_DOC when it ends one, YLOAD_END at the
@@ -293,7 +304,7 @@ static int on_event(struct yload *l, yaml_event_t *ev, const char *file, struct 
 		return YLOAD_END;
 	case YAML_DOCUMENT_START_EVENT:
 		doc_reset(l);
-		l->doc.start_mark = ev->start_mark;
+		l->doc.start_mark = in_file(l, ev->start_mark);
 		l->doc.start_implicit = ev->data.document_start.implicit;
 		return -1;
 	case YAML_DOCUMENT_END_EVENT:
@@ -326,7 +337,9 @@ static int on_event(struct yload *l, yaml_event_t *ev, const char *file, struct 
 		break;
 	}
 	if (why) {
-		report_at(dl, file, &ev->start_mark, why, NULL);
+		yaml_mark_t at = in_file(l, ev->start_mark);
+
+		report_at(dl, file, &at, why, NULL);
 		return YLOAD_ERROR;
 	}
 	if (!ok && l->reported)
@@ -345,7 +358,7 @@ enum yload_result yload_next(struct yload *l, const char *file, struct diag_list
 
 	while (r < 0) {
 		if (!yaml_parser_parse(&l->parser, &ev)) {
-			report_parser_error(dl, file, &l->parser);
+			report_parser_error(dl, file, l);
 			return l->parser.error == YAML_MEMORY_ERROR ? YLOAD_NOMEM : YLOAD_ERROR;
 		}
 		r = on_event(l, &ev, file, dl);

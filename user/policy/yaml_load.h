@@ -54,6 +54,9 @@ struct yload {
 	char **anchor_names;
 	size_t n_anchors, cap_anchor_names;
 	bool reported; /* the error that stopped it is reported (not memory) */
+	/* Lines before buf in its file (a part of a file parsed on its own,
+	 * parse.c): added to every mark, so diagnostics name the file's line. */
+	size_t line_base;
 };
 
 enum yload_result {
