@@ -177,12 +177,14 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?=
 FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BIN     := $(OUTPUT)/fuzz/fuzz_policy
-$(FUZZ_BIN): tests/fuzz/fuzz_policy.c tests/fuzz/fuzz_policy.h $(POLICY_SRCS) \
-		$(wildcard include/bpfmesh/*.h user/policy/*.h)
+# The compile names workloads as the metrics do (user/metrics/workload.c).
+FUZZ_SRCS    := $(POLICY_SRCS) user/metrics/workload.c
+$(FUZZ_BIN): tests/fuzz/fuzz_policy.c tests/fuzz/fuzz_policy.h tests/fuzz/yaml_diff.h \
+		$(FUZZ_SRCS) $(wildcard include/bpfmesh/*.h user/policy/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -O1 -g $(FUZZ_SAN) -DBPFMESH_ARENA_MALLOC $(WARN) $(INCLUDES) -Itests \
-		$< $(POLICY_SRCS) -lyaml -o $@
+		$< $(FUZZ_SRCS) -lyaml -o $@
 
 fuzz: deps
 	$(Q)$(MAKE) --no-print-directory $(FUZZ_BIN)
