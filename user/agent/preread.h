@@ -18,7 +18,8 @@ struct agent_preread {
 	bool running;
 	struct policy_store *store;
 	const char *path;
-	double ms; /* how long the read and parse took */
+	double ms;     /* how long the read and parse took */
+	double cpu_ms; /* its thread's CPU time (a second parse thread's not in it) */
 	int err;   /* policy_store_preread's */
 };
 
