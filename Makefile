@@ -179,7 +179,7 @@ FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BIN     := $(OUTPUT)/fuzz/fuzz_policy
 # The compile names workloads as the metrics do (user/metrics/workload.c).
 FUZZ_SRCS    := $(POLICY_SRCS) user/metrics/workload.c
-$(FUZZ_BIN): tests/fuzz/fuzz_policy.c tests/fuzz/fuzz_policy.h tests/fuzz/yaml_diff.h \
+$(FUZZ_BIN): tests/fuzz/fuzz_policy.c tests/fuzz/fuzz_policy.h \
 		$(FUZZ_SRCS) $(wildcard include/bpfmesh/*.h user/policy/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)

@@ -106,13 +106,7 @@ static const char *const false_words[] = { "false", "False", "FALSE", "no", "No"
  * first: the word tables are compared for every scalar walked. */
 static bool may_be_word(char c)
 {
-	switch (c) {
-	case '\0': case '~': case 'n': case 'N': case 'y': case 'Y':
-	case 't': case 'T': case 'f': case 'F': case 'o': case 'O':
-		return true;
-	default:
-		return false;
-	}
+	return !c || strchr("~nNyYtTfFoO", c);
 }
 
 bool ynode_is_null(const yaml_node_t *n)
@@ -173,7 +167,7 @@ static bool looks_float(const char *s)
  * int and float words start with one of these (or are empty). */
 static bool may_not_be_string(char c)
 {
-	return may_be_word(c) || c == '+' || c == '-' || c == '.' || (c >= '0' && c <= '9');
+	return !c || strchr("~nNyYtTfFoO+-.0123456789", c);
 }
 
 /* What a plain scalar resolves to, in words for messages. */

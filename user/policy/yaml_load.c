@@ -42,26 +42,6 @@ bool yload_init(struct yload *l, const char *buf, size_t len)
 	if (!yaml_parser_initialize(&l->parser))
 		return false;
 	yaml_parser_set_input_string(&l->parser, (const unsigned char *)buf, len);
-	l->buf = buf;
-	l->len = len;
-	l->fast = yfast_eligible(buf, len);
-	l->in_libyaml = !l->fast;
-	return true;
-}
-
-/* libyaml's parser from buf + pos (line pos_line) to the end. */
-static bool parser_at(struct yload *l, size_t pos, size_t pos_line)
-{
-	if (pos != l->sub_pos) {
-		yaml_parser_delete(&l->parser);
-		if (!yaml_parser_initialize(&l->parser))
-			return false;
-		yaml_parser_set_input_string(&l->parser, (const unsigned char *)l->buf + pos,
-					     l->len - pos);
-		l->sub_pos = pos;
-		l->sub_line = pos_line;
-	}
-	l->in_libyaml = true;
 	return true;
 }
 
@@ -100,10 +80,6 @@ static void doc_reset(struct yload *l)
 /* mk in the file's lines (the parser counts from the start of its buffer). */
 static yaml_mark_t in_file(const struct yload *l, yaml_mark_t mk)
 {
-	if (l->in_libyaml) { /* its marks count from where it started */
-		mk.line += l->sub_line;
-		mk.index += l->sub_pos;
-	}
 	mk.line += l->line_base;
 	return mk;
 }
@@ -376,36 +352,7 @@ static int on_event(struct yload *l, yaml_event_t *ev, const char *file, struct 
 	return -1;
 }
 
-struct fast_ctx {
-	struct yload *l;
-	const char *file;
-	struct diag_list *dl;
-};
-
-static int fast_event(void *ctx, yaml_event_t *ev)
-{
-	struct fast_ctx *c = ctx;
-
-	return on_event(c->l, ev, c->file, c->dl);
-}
-
-/* The document libyaml just made ended at a "---" line (the next token):
- * the next one may be made without it again. */
-static void leave_libyaml(struct yload *l)
-{
-	const yaml_mark_t *mk = &l->doc.end_mark; /* in_file'd */
-	size_t at = mk->index;
-
-	if (!l->fast || !l->doc.end_implicit || mk->column != 0 || at >= l->len ||
-	    l->len - at < 3 || memcmp(l->buf + at, "---", 3) != 0 ||
-	    (l->len - at > 3 && l->buf[at + 3] != '\n'))
-		return;
-	l->in_libyaml = false;
-	l->pos = at;
-	l->pos_line = mk->line - l->line_base;
-}
-
-static enum yload_result libyaml_next(struct yload *l, const char *file, struct diag_list *dl)
+enum yload_result yload_next(struct yload *l, const char *file, struct diag_list *dl)
 {
 	yaml_event_t ev;
 	int r = -1;
@@ -418,26 +365,5 @@ static enum yload_result libyaml_next(struct yload *l, const char *file, struct 
 		r = on_event(l, &ev, file, dl);
 		yaml_event_delete(&ev);
 	}
-	if (r == YLOAD_DOC)
-		leave_libyaml(l);
 	return (enum yload_result)r;
-}
-
-enum yload_result yload_next(struct yload *l, const char *file, struct diag_list *dl)
-{
-	struct fast_ctx c = { l, file, dl };
-	int r;
-
-	if (!l->in_libyaml) {
-		if (l->pos >= l->len)
-			return YLOAD_END;
-		r = yfast_doc(l->buf, l->len, &l->pos, &l->pos_line, fast_event, &c);
-		if (r != YFAST_NOT)
-			return (enum yload_result)r;
-		if (!parser_at(l, l->pos, l->pos_line)) {
-			diag_add(dl, DIAG_ERROR, file, 0, 0, "", "out of memory while reading YAML");
-			return YLOAD_NOMEM;
-		}
-	}
-	return libyaml_next(l, file, dl);
 }

@@ -24,7 +24,6 @@
 
 #include "diag.h"
 #include "hmap.h"
-#include "yaml_fast.h"
 
 struct yload_open; /* a collection whose end event has not come yet */
 
@@ -58,16 +57,6 @@ struct yload {
 	/* Lines before buf in its file (a part of a file parsed on its own,
 	 * parse.c): added to every mark, so diagnostics name the file's line. */
 	size_t line_base;
-	/* Documents in yaml_fast.h's subset are made without libyaml when the
-	 * whole buffer allows it (fast); the others by libyaml's parser,
-	 * started at the "---" line of the first one (sub_pos, sub_line in
-	 * buf) and used until a document of it ends at a "---" line (pos,
-	 * pos_line: where the next one starts). */
-	const char *buf;
-	size_t len;
-	bool fast, in_libyaml;
-	size_t pos, pos_line;
-	size_t sub_pos, sub_line;
 };
 
 enum yload_result {
