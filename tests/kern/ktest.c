@@ -179,6 +179,28 @@ static void remove_dir_files(const char *dir)
 	rmdir(dir);
 }
 
+void echo_loop_stop(struct echo_loop *e)
+{
+	int i;
+
+	if (e->thread) {
+		if (write(e->stop[1], "x", 1) != 1)
+			perror("echo stop");
+		pthread_join(e->thread, NULL);
+		e->thread = 0;
+	}
+	for (i = 0; i < 3; i++) {
+		if (e->fds[i] >= 0)
+			close(e->fds[i]);
+		e->fds[i] = -1;
+	}
+	for (i = 0; i < 2; i++) {
+		if (e->stop[i] >= 0)
+			close(e->stop[i]);
+		e->stop[i] = -1;
+	}
+}
+
 int env_uninstall(struct ktest_env *e)
 {
 	const char *argv[] = { agent_bin, "uninstall", "--bpffs", e->bpffs, "--cgroup", e->cgroup,
@@ -362,6 +384,8 @@ int env_spawn_agent(struct ktest_env *e, const char *extra_env, const char *cons
 		}
 		if (extra_env)
 			putenv((char *)extra_env);
+		if (e->agent_child_setup && e->agent_child_setup(e->agent_child_arg))
+			_exit(126);
 		execv(agent_bin, (char *const *)argv);
 		_exit(127);
 	}
