@@ -253,6 +253,26 @@ int write_text_file(const char *path, const char *text)
 	return fclose(f) ? -errno : 0;
 }
 
+char *read_text_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET))
+		buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
 int env_write_policy(struct ktest_env *e, const char *name, const char *yaml)
 {
 	char tmp[PATH_MAX * 2], path[PATH_MAX * 2];

@@ -86,6 +86,8 @@ void env_teardown(struct ktest_env *e);
 int env_write_policy(struct ktest_env *e, const char *name, const char *yaml);
 /* Create or replace path with text. 0 or negative errno. */
 int write_text_file(const char *path, const char *text);
+/* The whole of path, NUL-terminated (malloc'd), or NULL. */
+char *read_text_file(const char *path);
 /* Start the agent (extra environment "K=V" or NULL); wait for its first apply. */
 int env_start_agent(struct ktest_env *e, const char *extra_env);
 /* The same with more agent arguments (NULL-terminated; NULL: none). */
