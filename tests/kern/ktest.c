@@ -655,8 +655,12 @@ void backends_stop(struct backends *b)
 	for (i = 0; i < b->n_held; i++)
 		close(b->held[i]);
 	b->n_held = 0;
-	close(b->stop_pipe[0]);
-	close(b->stop_pipe[1]);
+	/* 0: never made (a zeroed struct after an earlier step failed), and
+	 * not ours to close: stdin, or whatever fd took its number. */
+	for (i = 0; i < 2; i++)
+		if (b->stop_pipe[i] > 0)
+			close(b->stop_pipe[i]);
+	b->stop_pipe[0] = b->stop_pipe[1] = 0;
 	b->n = 0;
 }
 

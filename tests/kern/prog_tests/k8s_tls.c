@@ -279,6 +279,15 @@ KTEST(k8s_tls_ca_data)
 		ASSERT_TRUE(log_line_has(&env, "Kubernetes API unreachable", want),
 			    "the error names the server and the failed certificate check");
 	}
+	{
+		static char out[1 << 16];
+
+		if (ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "status --bpffs %s --state-dir %s",
+					  env.bpffs, env.state), 0, "bpfmesh status"))
+			ASSERT_TRUE(strstr(out, "kubernetes API: UNREACHABLE since ") &&
+				    strstr(out, "unable to get local issuer certificate"),
+				    "bpfmesh status shows the TLS failure");
+	}
 	expect_ready_endpoints(&env, "the last good state stays in force");
 	ASSERT_EQ(env_count_log(&env, "bpfmesh: applied generation"), applied,
 		  "nothing applied without the API server");
