@@ -48,6 +48,9 @@ UNIT_OBJS    += $(patsubst %.c,$(OUTPUT)/san/%.o,$(K8S_SRCS))
 # The recorded API server the discovery tests run against (tests/k8s/).
 UNIT_OBJS    += $(OUTPUT)/san/tests/k8s/fakeapi.o
 KTEST_SRCS   += tests/k8s/fakeapi.c
+# Its HTTPS mode checks client certificates with GnuTLS (libmicrohttpd's TLS).
+FAKEAPI_LIBS := -lgnutls
+UNIT_LIBS    += $(FAKEAPI_LIBS)
 LIBS         += -lcurl -ljson-c
 UNIT_LIBS    += -lcurl -ljson-c
 
@@ -72,7 +75,7 @@ all: $(OUTPUT)/bpfmesh $(OUTPUT)/test_kern $(UNIT_BINS)
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev \
 	    libcmocka-dev pkg-config iproute2 gcc make python3 curl \
 	    libmicrohttpd-dev python3-prometheus-client valgrind libclang-rt-14-dev \
-	    libcurl4-openssl-dev libjson-c-dev
+	    libcurl4-openssl-dev libjson-c-dev libgnutls28-dev openssl
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -122,7 +125,7 @@ $(OUTPUT)/bpfmesh: $(OUTPUT)/obj/user/cli/main.o $(LIB_OBJS)
 $(OUTPUT)/test_kern: $(KTEST_SRCS) $(wildcard tests/kern/*.h) $(LIB_OBJS) $(OUTPUT)/bpfmesh \
 		$(KTEST_SKELS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/kern $(KTEST_SRCS) $(LIB_OBJS) $(LIBS) -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/kern $(KTEST_SRCS) $(LIB_OBJS) $(LIBS) $(FAKEAPI_LIBS) -lm -o $@
 
 # Unit tests: no root, no kernel, sanitizers on.
 $(OUTPUT)/san/%.o: %.c $(wildcard include/bpfmesh/*.h) $(USER_HDRS)
@@ -229,7 +232,7 @@ uninstall:
 # K8S_ENDPOINTS endpoints each (issue 16), no kernel; prints times.
 $(OUTPUT)/k8s_scale: bench/k8s_scale.c tests/k8s/fakeapi.c $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) $< tests/k8s/fakeapi.c $(LIB_OBJS) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) $< tests/k8s/fakeapi.c $(LIB_OBJS) $(LIBS) $(FAKEAPI_LIBS) -o $@
 
 k8s-bench: $(OUTPUT)/k8s_scale
 	$(Q)$(OUTPUT)/k8s_scale

@@ -200,7 +200,8 @@ add_file /bin/busybox /usr/bin/busybox
 # Full iproute2 and bpftool for the tests. /bin/sh is dash, not busybox ash:
 # Debian's static busybox runs its own applets before searching PATH, so
 # system("ip ...") would get busybox's reduced ip. bash is the debug shell.
-for t in ip tc bpftool dash bash; do
+# openssl: the k8s_tls tests make their throwaway CA with it.
+for t in ip tc bpftool dash bash openssl; do
 	p=$(command -v "$t" || true)
 	[ -z "$p" ] || add_elf "$p"
 done

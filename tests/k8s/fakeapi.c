@@ -14,6 +14,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "fakeapi.h"
@@ -23,6 +25,7 @@
 struct fakeapi {
 	struct MHD_Daemon *d;
 	char dir[512], triggers[512];
+	bool client_certs; /* TLS with a client CA: requests must carry a certificate */
 	atomic_bool stop;
 	pthread_mutex_t lock;
 	char *log;
@@ -321,6 +324,37 @@ static enum MHD_Result serve_list(struct fakeapi *f, struct MHD_Connection *c, c
 	return ret;
 }
 
+/*
+ * The client certificate of c's TLS session, verified against the client
+ * CA: its subject as " cert=DN" into out; false when there is none or it
+ * does not verify. libmicrohttpd only requests a certificate (GnuTLS
+ * GNUTLS_CERT_REQUEST), so the check is here.
+ */
+static bool client_cert_dn(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t session = ci ? (gnutls_session_t)ci->tls_session : NULL;
+	const gnutls_datum_t *chain;
+	gnutls_x509_crt_t crt;
+	unsigned int status = 0, n = 0;
+	char dn[256];
+	size_t dn_len = sizeof(dn);
+	bool ok;
+
+	if (!session || gnutls_certificate_verify_peers2(session, &status) || status)
+		return false;
+	chain = gnutls_certificate_get_peers(session, &n);
+	if (!chain || !n || gnutls_x509_crt_init(&crt))
+		return false;
+	ok = !gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) &&
+	     !gnutls_x509_crt_get_dn(crt, dn, &dn_len);
+	gnutls_x509_crt_deinit(crt);
+	if (ok)
+		snprintf(out, len, " cert=%s", dn);
+	return ok;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_len, void **ctx)
@@ -337,8 +371,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	}
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, &q);
 	auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	snprintf(req, sizeof(req), "%s?%s%s%s", url, q.text, auth ? " auth=" : "",
-		 auth ? auth : "");
+	n = snprintf(req, sizeof(req), "%s?%s%s%s", url, q.text, auth ? " auth=" : "",
+		     auth ? auth : "");
+	if (n < 0 || (size_t)n >= sizeof(req))
+		n = (int)sizeof(req) - 1;
+	if (f->client_certs && !client_cert_dn(c, req + n, sizeof(req) - (size_t)n)) {
+		log_request(f, req);
+		return reply(c, MHD_HTTP_UNAUTHORIZED,
+			     "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+			     "\"message\":\"Unauthorized\",\"reason\":\"Unauthorized\",\"code\":401}");
+	}
 	log_request(f, req);
 	resource_key(url, key, sizeof(key));
 	n = next_count(f, key, q.watch);
@@ -348,33 +390,63 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return serve_watch(f, c, read_all(path), q.timeout_s);
 }
 
-int fakeapi_start(const char *fixture_dir, const char *trigger_dir, struct fakeapi **out,
-		  uint16_t *port)
+/* A listening socket on 127.0.0.1:port (0: ephemeral); -errno. */
+static int listen_loopback(uint16_t port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 64)) {
+		int err = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int fakeapi_start_tls(const char *fixture_dir, const char *trigger_dir,
+		      const struct fakeapi_tls *tls, struct fakeapi **out, uint16_t *port)
+{
+	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
 	struct fakeapi *f = calloc(1, sizeof(*f));
-	int fd, one = 1;
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+	int fd;
 
 	if (!f)
 		return -ENOMEM;
 	pthread_mutex_init(&f->lock, NULL);
 	snprintf(f->dir, sizeof(f->dir), "%s", fixture_dir);
 	snprintf(f->triggers, sizeof(f->triggers), "%s", trigger_dir ? trigger_dir : fixture_dir);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 64) ||
-	    getsockname(fd, (struct sockaddr *)&sin, &sl)) {
-		int err = -errno;
+	fd = listen_loopback(tls ? tls->port : 0);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&sin, &sl)) {
+		int err = fd < 0 ? fd : -errno;
 
 		if (fd >= 0)
 			close(fd);
 		free(f);
 		return err;
 	}
-	f->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-				NULL, NULL, handle, f, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
+	if (!tls)
+		f->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, f, MHD_OPTION_LISTEN_SOCKET,
+					fd, MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
+	else if (!tls->client_ca)
+		f->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handle, f,
+					MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
+					0u, MHD_OPTION_HTTPS_MEM_CERT, tls->cert,
+					MHD_OPTION_HTTPS_MEM_KEY, tls->key, MHD_OPTION_END);
+	else
+		f->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, handle, f,
+					MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
+					0u, MHD_OPTION_HTTPS_MEM_CERT, tls->cert,
+					MHD_OPTION_HTTPS_MEM_KEY, tls->key,
+					MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca, MHD_OPTION_END);
+	f->client_certs = tls && tls->client_ca;
 	if (!f->d) {
 		close(fd);
 		free(f);
@@ -383,6 +455,12 @@ int fakeapi_start(const char *fixture_dir, const char *trigger_dir, struct fakea
 	*port = ntohs(sin.sin_port);
 	*out = f;
 	return 0;
+}
+
+int fakeapi_start(const char *fixture_dir, const char *trigger_dir, struct fakeapi **out,
+		  uint16_t *port)
+{
+	return fakeapi_start_tls(fixture_dir, trigger_dir, NULL, out, port);
 }
 
 void fakeapi_stop(struct fakeapi *f)

@@ -30,6 +30,17 @@ struct fakeapi;
 /* 0 or -errno; *port is the ephemeral port on 127.0.0.1. */
 int fakeapi_start(const char *fixture_dir, const char *trigger_dir, struct fakeapi **out,
 		  uint16_t *port);
+/* The same over HTTPS (GnuTLS): cert and key are the server's PEM; with
+ * client_ca (PEM), a request without a client certificate that client_ca
+ * signed is answered 401 as kube-apiserver answers an unauthenticated one,
+ * and the certificate's subject is logged (" cert=DN"). port: 0 for an
+ * ephemeral one, else that port (a server restarted in place). */
+struct fakeapi_tls {
+	const char *cert, *key, *client_ca;
+	uint16_t port;
+};
+int fakeapi_start_tls(const char *fixture_dir, const char *trigger_dir,
+		      const struct fakeapi_tls *tls, struct fakeapi **out, uint16_t *port);
 void fakeapi_stop(struct fakeapi *f); /* accepts NULL */
 /* Every request so far, "PATH?QUERY[ auth=AUTHORIZATION]\n" each, into
  * buf (truncated). */

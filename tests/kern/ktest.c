@@ -179,6 +179,28 @@ static void remove_dir_files(const char *dir)
 	rmdir(dir);
 }
 
+void echo_loop_stop(struct echo_loop *e)
+{
+	int i;
+
+	if (e->thread) {
+		if (write(e->stop[1], "x", 1) != 1)
+			perror("echo stop");
+		pthread_join(e->thread, NULL);
+		e->thread = 0;
+	}
+	for (i = 0; i < 3; i++) {
+		if (e->fds[i] >= 0)
+			close(e->fds[i]);
+		e->fds[i] = -1;
+	}
+	for (i = 0; i < 2; i++) {
+		if (e->stop[i] >= 0)
+			close(e->stop[i]);
+		e->stop[i] = -1;
+	}
+}
+
 int env_uninstall(struct ktest_env *e)
 {
 	const char *argv[] = { agent_bin, "uninstall", "--bpffs", e->bpffs, "--cgroup", e->cgroup,
@@ -229,6 +251,26 @@ int write_text_file(const char *path, const char *text)
 		return -errno;
 	fputs(text, f);
 	return fclose(f) ? -errno : 0;
+}
+
+char *read_text_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET))
+		buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		buf[n] = '\0';
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
 }
 
 int env_write_policy(struct ktest_env *e, const char *name, const char *yaml)
@@ -362,6 +404,8 @@ int env_spawn_agent(struct ktest_env *e, const char *extra_env, const char *cons
 		}
 		if (extra_env)
 			putenv((char *)extra_env);
+		if (e->agent_child_setup && e->agent_child_setup(e->agent_child_arg))
+			_exit(126);
 		execv(agent_bin, (char *const *)argv);
 		_exit(127);
 	}
@@ -611,8 +655,12 @@ void backends_stop(struct backends *b)
 	for (i = 0; i < b->n_held; i++)
 		close(b->held[i]);
 	b->n_held = 0;
-	close(b->stop_pipe[0]);
-	close(b->stop_pipe[1]);
+	/* 0: never made (a zeroed struct after an earlier step failed), and
+	 * not ours to close: stdin, or whatever fd took its number. */
+	for (i = 0; i < 2; i++)
+		if (b->stop_pipe[i] > 0)
+			close(b->stop_pipe[i]);
+	b->stop_pipe[0] = b->stop_pipe[1] = 0;
 	b->n = 0;
 }
 

@@ -73,6 +73,10 @@ struct ktest_env {
 	char log[PATH_MAX];
 	char state[PATH_MAX]; /* the agent's --state-dir (its status file) */
 	const char *interfaces; /* set before env_start_agent: --interfaces */
+	/* set before env_start_agent: run in the agent's child before exec
+	 * (e.g. a mount namespace of its own); nonzero: the child exits. */
+	int (*agent_child_setup)(void *arg);
+	void *agent_child_arg;
 	pid_t agent;
 };
 
@@ -82,6 +86,8 @@ void env_teardown(struct ktest_env *e);
 int env_write_policy(struct ktest_env *e, const char *name, const char *yaml);
 /* Create or replace path with text. 0 or negative errno. */
 int write_text_file(const char *path, const char *text);
+/* The whole of path, NUL-terminated (malloc'd), or NULL. */
+char *read_text_file(const char *path);
 /* Start the agent (extra environment "K=V" or NULL); wait for its first apply. */
 int env_start_agent(struct ktest_env *e, const char *extra_env);
 /* The same with more agent arguments (NULL-terminated; NULL: none). */
@@ -137,6 +143,17 @@ int backends_start(struct backends *b, const char *const *addrs, int n, int port
 int backends_start_in(struct backends *b, const char *netns_path, const char *const *addrs, int n,
 		      int port, bool echo);
 void backends_stop(struct backends *b);
+
+/* Three sockets served by a thread that polls them and the stop pipe (the
+ * TCP backends of metrics.c, the UDP echo of udp.c). fds[i] < 0: none. */
+struct echo_loop {
+	int fds[3];
+	int stop[2];
+	pthread_t thread;
+};
+/* Stop the thread (when it runs) and close what the loop holds; fds[i] and
+ * stop[] are -1 after. */
+void echo_loop_stop(struct echo_loop *e);
 
 /* The usual start of a test: env_setup, the policy file `name` holding yaml,
  * backends on eps[0..n_eps) port 8080, and the agent's first apply. False,

@@ -33,11 +33,45 @@ static int node_sysctls(void)
 		"/proc/sys/net/ipv4/conf/default/rp_filter",
 		"/proc/sys/net/ipv4/conf/bpfm-c/rp_filter",
 		"/proc/sys/net/ipv4/conf/bpfm-b/rp_filter",
+		"/proc/sys/net/ipv6/conf/all/forwarding",
 	};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		if (write_text_file(files[i], i == 0 ? "1\n" : "0\n"))
+		if (write_text_file(files[i], i == 0 || strstr(files[i], "forwarding") ? "1\n" : "0\n"))
+			return -1;
+	return 0;
+}
+
+/* No duplicate address detection on the four veth ends (set before they
+ * go up): their link-local and fd00:: addresses work at once. */
+static int no_dad(const struct topo *t)
+{
+	static const char *const ns_dad = "ip netns exec %s sh -c "
+		"'echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_dad'";
+
+	if (write_text_file("/proc/sys/net/ipv6/conf/bpfm-c/accept_dad", "0\n") ||
+	    write_text_file("/proc/sys/net/ipv6/conf/bpfm-b/accept_dad", "0\n"))
+		return -1;
+	return sys(false, ns_dad, t->client_ns) || sys(false, ns_dad, t->backend_ns) ? -1 : 0;
+}
+
+/* The IPv6 half (topo.h), after the IPv4 one brought the links up. */
+static int topo_ipv6(const struct topo *t, int n_backends)
+{
+	const char *c = t->client_ns, *b = t->backend_ns;
+	int i;
+
+	if (sys(false, "ip -6 addr add " TOPO_NODE6_C "/64 dev bpfm-c nodad && "
+		"ip -6 addr add " TOPO_BACKEND6_NET ":fe/64 dev bpfm-b nodad") ||
+	    sys(false, "ip -n %s -6 addr add " TOPO_CLIENT6 "/64 dev eth0 nodad && "
+		"ip -n %s -6 route add default via " TOPO_NODE6_C, c, c) ||
+	    sys(false, "ip -n %s -6 route add default via " TOPO_BACKEND6_NET ":fe dev eth0 onlink",
+		    b))
+		return -1;
+	for (i = 1; i <= n_backends; i++)
+		if (sys(false, "ip -n %s -6 addr add " TOPO_BACKEND6_NET ":%x/64 dev eth0 nodad",
+			b, i))
 			return -1;
 	return 0;
 }
@@ -55,7 +89,7 @@ int topo_setup(struct topo *t, int n_backends)
 	t->created = true;
 	if (sys(false, "ip netns add %s && ip netns add %s", c, b) ||
 	    sys(false, "ip link add bpfm-c type veth peer name eth0 netns %s", c) ||
-	    sys(false, "ip link add bpfm-b type veth peer name eth0 netns %s", b) ||
+	    sys(false, "ip link add bpfm-b type veth peer name eth0 netns %s", b) || no_dad(t) ||
 	    sys(false, "ip addr add 198.18.1.1/24 dev bpfm-c && ip link set bpfm-c up") ||
 	    sys(false, "ip addr add 198.18.2.254/24 dev bpfm-b && ip link set bpfm-b up") ||
 	    sys(false, "ip -n %s link set lo up && ip -n %s addr add %s/24 dev eth0 && "
@@ -67,6 +101,8 @@ int topo_setup(struct topo *t, int n_backends)
 	for (i = 1; i <= n_backends; i++)
 		if (sys(false, "ip -n %s addr add 198.18.2.%d/24 dev eth0", b, i))
 			return -1;
+	if (topo_ipv6(t, n_backends))
+		return -1;
 	if (node_sysctls()) {
 		fprintf(stderr, "topo: node sysctls failed\n");
 		return -1;

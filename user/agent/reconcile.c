@@ -181,11 +181,14 @@ static void log_timing(const struct policy_timing *t, const struct apply_stats *
 	snprintf(plan, sizeof(plan), "%s%s%s", st->incremental ? "incremental" : "full",
 		 !st->incremental && st->full_why ? ": " : "",
 		 !st->incremental && st->full_why ? st->full_why : "");
-	agent_log("timing: read+parse %.3f ms (%zu of %zu files parsed), choose %.3f ms, "
-		  "compile %.3f ms (%s; %zu fallbacks), plan %.3f ms (%s), exec %.3f ms; after "
-		  "the maps: %.3f ms (identities, locality; the status file is written when "
-		  "idle)", t->parse_ms, t->files_parsed, t->files, t->choose_ms, t->compile_ms,
-		  mode, t->fallbacks, st->plan_ms, plan, st->elapsed_ms - st->plan_ms, after_ms);
+	agent_log("timing: read+parse %.3f ms (%zu of %zu files parsed, %zu documents hinted; "
+		  "choice %s%s%s, %zu full since start), choose %.3f ms, compile %.3f ms (%s; "
+		  "%zu fallbacks), plan %.3f ms (%s), exec %.3f ms; after the maps: %.3f ms "
+		  "(identities, locality; the status file is written when idle)", t->parse_ms,
+		  t->files_parsed, t->files, t->docs_hinted, t->choose_kept ? "kept" : "full",
+		  t->choose_why ? ": " : "", t->choose_why ? t->choose_why : "",
+		  t->choose_fallbacks, t->choose_ms, t->compile_ms, mode, t->fallbacks, st->plan_ms,
+		  plan, st->elapsed_ms - st->plan_ms, after_ms);
 }
 
 void agent_reload(struct agent *ag, const char *why)

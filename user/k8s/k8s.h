@@ -89,12 +89,13 @@ struct k8s_kind_info {
 extern const struct k8s_kind_info k8s_kinds[K8S_N_KINDS];
 
 /* Health of the connection to the API server, for logs and status. */
+#define K8S_ERROR_LEN 384 /* "Kind: server: error (libcurl's detail)" */
 struct k8s_health {
 	bool synced;            /* every kind listed once since start */
 	bool outage;            /* the last request of some kind failed */
 	unsigned int failures;  /* consecutive failed requests */
 	time_t outage_since;    /* CLOCK_REALTIME seconds; 0 when up */
-	char last_error[160];
+	char last_error[K8S_ERROR_LEN];
 	uint64_t events, relists, resumes; /* counters since start */
 	unsigned int forbidden; /* bit (1 << enum k8s_kind): optional kinds the API
 				 * server refused with 403, held as empty */

@@ -79,6 +79,7 @@ struct stream {
 	unsigned int events; /* events of the current watch connection */
 	uint64_t started_ms, next_ms;
 	unsigned int backoff_ms;
+	char curl_error[CURL_ERROR_SIZE]; /* libcurl's detail of a failure (TLS: why) */
 };
 
 struct k8s_watch {
@@ -531,6 +532,8 @@ static int stream_start(struct stream *s)
 	s->events = 0;
 	s->started_ms = mono_ms();
 	stream_url(s, url, sizeof(url));
+	s->curl_error[0] = '\0';
+	curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->curl_error);
 	curl_easy_setopt(s->easy, CURLOPT_URL, url);
 	curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
@@ -589,7 +592,10 @@ static void status_message(struct stream *s, long code, CURLcode res, char *out,
 	const char *msg;
 
 	if (res != CURLE_OK) {
-		snprintf(out, len, "%s", curl_easy_strerror(res));
+		/* The server and libcurl's detail: a TLS failure says which check
+		 * failed ("unable to get local issuer certificate"). */
+		snprintf(out, len, "%s: %s%s%s%s", s->w->cfg.server, curl_easy_strerror(res),
+			 s->curl_error[0] ? " (" : "", s->curl_error, s->curl_error[0] ? ")" : "");
 		return;
 	}
 	st = s->len ? json_tokener_parse(s->buf) : NULL;
@@ -754,7 +760,7 @@ static void kind_absent(struct stream *s, bool forbidden)
 
 static void list_done(struct stream *s, long code, CURLcode res)
 {
-	char msg[160];
+	char msg[K8S_ERROR_LEN];
 
 	if (res == CURLE_OK && code == 200) {
 		pthread_mutex_lock(&s->w->lock);
@@ -782,7 +788,7 @@ static void list_done(struct stream *s, long code, CURLcode res)
 static void watch_done(struct stream *s, long code, CURLcode res)
 {
 	struct k8s_watch *w = s->w;
-	char msg[160];
+	char msg[K8S_ERROR_LEN];
 
 	if (s->gone || (res == CURLE_OK && code == 410)) {
 		/* Our resourceVersion is too old: list again (Kubernetes API

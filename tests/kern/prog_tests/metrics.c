@@ -78,12 +78,6 @@ static void canary_policy(char *buf, size_t len, int w1, int w2)
 
 /* ---- backends: read the whole request, answer RESP_BYTES, close ---- */
 
-struct echo_backends {
-	int fds[3];
-	int stop[2];
-	pthread_t thread;
-};
-
 /* A stuck peer becomes a failed check, not a hung test. */
 static void set_timeouts(int fd)
 {
@@ -114,7 +108,7 @@ static void serve_one(int lfd, unsigned char id)
 
 static void *echo_serve(void *arg)
 {
-	struct echo_backends *b = arg;
+	struct echo_loop *b = arg;
 	struct pollfd pfd[4];
 	int i;
 
@@ -132,11 +126,11 @@ static void *echo_serve(void *arg)
 	}
 }
 
-static int echo_start(struct echo_backends *b)
+static int echo_start(struct echo_loop *b)
 {
 	int i, one = 1;
 
-	memset(b, 0, sizeof(*b));
+	*b = (struct echo_loop){ .fds = { -1, -1, -1 }, .stop = { -1, -1 } };
 	if (pipe(b->stop))
 		return -errno;
 	for (i = 0; i < 3; i++) {
@@ -156,29 +150,13 @@ static int echo_start(struct echo_backends *b)
  * close() alone would not do it while the serving thread polls the socket
  * (poll holds a reference to the file); shutdown() closes the listener
  * itself and wakes the poll, and the next round leaves the fd out (-1). */
-static void echo_close_one(struct echo_backends *b, int i)
+static void echo_close_one(struct echo_loop *b, int i)
 {
 	int fd = b->fds[i];
 
 	b->fds[i] = -1;
 	shutdown(fd, SHUT_RDWR);
 	close(fd);
-}
-
-static void echo_stop(struct echo_backends *b)
-{
-	int i;
-
-	if (b->thread) {
-		if (write(b->stop[1], "x", 1) != 1)
-			perror("echo stop");
-		pthread_join(b->thread, NULL);
-	}
-	for (i = 0; i < 3; i++)
-		if (b->fds[i] > 0)
-			close(b->fds[i]);
-	close(b->stop[0]);
-	close(b->stop[1]);
 }
 
 /* ---- client: a child in the test cgroup ---- */
@@ -460,7 +438,7 @@ static const char *const metrics_args[] = { "--metrics", "127.0.0.1:0", NULL };
 KTEST(metrics_scrape)
 {
 	static char text[MAX_TEXT], yaml[16384];
-	struct echo_backends be = { .fds = { -1, -1, -1 }, .stop = { -1, -1 } };
+	struct echo_loop be = { .fds = { -1, -1, -1 }, .stop = { -1, -1 } };
 	struct ktest_env env;
 	struct echo_result r;
 	struct expect x = {};
@@ -545,7 +523,7 @@ KTEST(metrics_scrape)
 	check_stats(&env, &x);
 out:
 	env_teardown(&env);
-	echo_stop(&be);
+	echo_loop_stop(&be);
 }
 
 /* A port that cannot be bound stops the agent at start, naming it. */

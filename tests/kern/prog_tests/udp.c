@@ -43,15 +43,9 @@ static const struct udp_family fam4_mapped = {
 
 /* ---- the echo service: each endpoint answers its index, then the payload ---- */
 
-struct udp_echo {
-	int fds[3];
-	int stop[2];
-	pthread_t thread;
-};
-
 static void *echo_serve(void *arg)
 {
-	struct udp_echo *e = arg;
+	struct echo_loop *e = arg;
 	struct pollfd pfd[4];
 	unsigned char buf[512];
 	int i;
@@ -81,13 +75,11 @@ static void *echo_serve(void *arg)
 	}
 }
 
-static int echo_start(struct udp_echo *e, const struct udp_family *f)
+static int echo_start(struct echo_loop *e, const struct udp_family *f)
 {
 	int i;
 
-	memset(e, 0, sizeof(*e));
-	for (i = 0; i < 3; i++)
-		e->fds[i] = -1;
+	*e = (struct echo_loop){ .fds = { -1, -1, -1 }, .stop = { -1, -1 } };
 	if (pipe(e->stop))
 		return -errno;
 	for (i = 0; i < 3; i++) {
@@ -99,25 +91,6 @@ static int echo_start(struct udp_echo *e, const struct udp_family *f)
 			return -errno;
 	}
 	return -pthread_create(&e->thread, NULL, echo_serve, e);
-}
-
-static void echo_stop(struct udp_echo *e)
-{
-	int i;
-
-	if (e->thread) {
-		if (write(e->stop[1], "x", 1) != 1)
-			perror("echo stop");
-		pthread_join(e->thread, NULL);
-	}
-	for (i = 0; i < 3; i++)
-		if (e->fds[i] >= 0)
-			close(e->fds[i]);
-	if (e->thread) {
-		close(e->stop[0]);
-		close(e->stop[1]);
-	}
-	e->thread = 0;
 }
 
 /* ---- the client, in the test cgroup ---- */
@@ -260,12 +233,12 @@ static void udp_policy(char *buf, size_t len, const struct udp_family *f, int w1
 		 f->vip, EP_PORT, f->eps[0], f->eps[1], f->eps[2], w1, w2);
 }
 
-static bool udp_start(struct ktest_env *env, struct udp_echo *echo, const struct udp_family *f)
+static bool udp_start(struct ktest_env *env, struct echo_loop *echo, const struct udp_family *f)
 {
 	char yaml[8192];
 
-	memset(echo, 0, sizeof(*echo));
-	echo->fds[0] = echo->fds[1] = echo->fds[2] = -1; /* echo_stop closes nothing */
+	/* echo_loop_stop closes nothing */
+	*echo = (struct echo_loop){ .fds = { -1, -1, -1 }, .stop = { -1, -1 } };
 	if (!ASSERT_OK(env_setup(env), "env_setup"))
 		return false;
 	if (f == &fam6) {
@@ -345,7 +318,7 @@ static void udp_check(const struct udp_result *r, bool connected, const char *na
 static void udp_split(const struct udp_family *f, const char *name)
 {
 	struct ktest_env env;
-	struct udp_echo echo;
+	struct echo_loop echo;
 	struct udp_result r;
 
 	if (!udp_start(&env, &echo, f))
@@ -357,7 +330,7 @@ static void udp_split(const struct udp_family *f, const char *name)
 		udp_check(&r, true, name);
 	udp_check_flows(&env, 2 * N_SOCKS);
 out:
-	echo_stop(&echo);
+	echo_loop_stop(&echo);
 	env_teardown(&env);
 }
 
@@ -383,7 +356,7 @@ KTEST(udp_endpoint_leaves_policy)
 	const struct udp_family *f = &fam4;
 	int to_child[2] = { -1, -1 }, from_child[2] = { -1, -1 }, status;
 	struct ktest_env env;
-	struct udp_echo echo;
+	struct echo_loop echo;
 	char yaml[8192];
 	signed char got[2] = { -1, -1 };
 	pid_t pid = -1;
@@ -445,6 +418,6 @@ out:
 		ASSERT_EQ(udp_ep_sum(&env, "closed"), udp_ep_sum(&env, "opened"),
 			  "every flow closed: moved, or released");
 	}
-	echo_stop(&echo);
+	echo_loop_stop(&echo);
 	env_teardown(&env);
 }
