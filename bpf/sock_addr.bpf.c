@@ -38,12 +38,11 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Refuse the connect now: ECONNREFUSED, as a closed port would. */
-static __always_inline int lb4_refuse(struct lb4_choice *c)
+static __always_inline int lb4_refuse(__u32 verdict, const struct svc_dest *dest)
 {
-	lb4_count_verdict(c->verdict);
-	if (c->dest)
-		health4_count_no_healthy(c->dest->cluster_slot);
-	c->be = NULL;
+	lb4_count_verdict(verdict);
+	if (dest)
+		health4_count_no_healthy(dest->cluster_slot);
 	bpf_set_retval(-ECONNREFUSED);
 	return SOCK_DENY;
 }
@@ -51,10 +50,9 @@ static __always_inline int lb4_refuse(struct lb4_choice *c)
 /* Refuse the connect now: over the cluster's maxConnections (Istio UO).
  * Counted on the cluster only: a node verdict would grow the pinned
  * verdicts array, which an agent upgrade re-adopts at its old size. */
-static __always_inline int lb4_refuse_overflow(struct lb4_choice *c)
+static __always_inline int lb4_refuse_overflow(const struct svc_dest *dest)
 {
-	health4_count_overflow(c->dest->cluster_slot);
-	c->be = NULL;
+	health4_count_overflow(dest->cluster_slot);
 	bpf_set_retval(-ECONNREFUSED);
 	return SOCK_DENY;
 }
@@ -107,66 +105,110 @@ __noinline int lb_remember_source(struct bpf_sock_addr *ctx, __u32 ep_slot)
 	return 0;
 }
 
-/* Place the connection on an endpoint of svc's route: c->be is the endpoint
- * to write into the context, NULL when refused; returns the hook's verdict.
- * The placement (VIP, endpoint, set, slots) goes into the socket's storage,
- * *conn (NULL when none could be made). A PASSTHROUGH loadBalancer leaves
- * the address asked for (c->be NULL, SOCK_ALLOW); a TCP connect over its
- * cluster's maxConnections is refused at once. */
-static __always_inline int lb_place(struct bpf_sock_addr *ctx, const struct svc_key *key,
-				    const struct svc_val *svc, struct lb4_choice *c,
-				    struct sock_conn **conn)
+/* Where a placement sends the connection: the endpoint to write into the
+ * context, by value (global functions answer through memory, not pointers
+ * to map entries). */
+struct lb_target {
+	__be32 addr[4]; /* IPv4 in addr[0] */
+	__be16 port;
+	__u16 placed;   /* 0: leave the context as it is */
+	__u32 pad;
+};
+
+/* The placement of a connection of this socket into its storage: the
+ * endpoint, the set, the source (for counting by source), and the IPv6 VIP
+ * for getpeername6 and recvmsg6 (an IPv4 one, mapped or not, is in
+ * vip_addr). */
+static __always_inline void lb_remember(struct bpf_sock_addr *ctx, const struct svc_key *key,
+					const struct svc_val *svc, const struct svc_dest *dest,
+					const struct backend_val *be, struct sock_conn *conn)
 {
-	c->may_passthrough = 1;
-	c->hash_key = lb_hash_key(ctx);
-	lb4_select(svc, c);
-	if (c->verdict == BPFMESH_V_PASSTHROUGH) { /* loadBalancer PASSTHROUGH */
-		c->be = NULL;
+	if (svc->flags & BPFMESH_SVC_F_NO_SOCKMAP)
+		conn->flags |= BPFMESH_CONN_F_NO_SOCKMAP;
+	__builtin_memcpy(conn->ep_addr, be->addr, sizeof(conn->ep_addr));
+	conn->ep_port = be->port;
+	conn->proto = key->proto;
+	conn->set_id = dest->set_id;
+	lb_remember_source(ctx, be->slot);
+	/* sockops sees TCP only: a UDP placement (a socket's flow to its
+	 * endpoint) is counted as opened here. */
+	if (key->proto == BPFMESH_PROTO_UDP)
+		udp_count_flow(ctx->sk, be->slot);
+	if (key->family == BPFMESH_AF_INET6) {
+		conn->flags |= BPFMESH_CONN_F_VIP6;
+		__builtin_memcpy(conn->vip6, key->addr, sizeof(conn->vip6));
+	}
+}
+
+/* Place the connection on an endpoint of svc's route (*out, placed when
+ * the context is to be rewritten); returns the hook's verdict. The
+ * placement (VIP, endpoint, set, slots) goes into the socket's storage. A
+ * PASSTHROUGH loadBalancer leaves the address asked for (SOCK_ALLOW, not
+ * placed); a TCP connect over its cluster's maxConnections is refused at
+ * once. A global function, shared by connect4/6 and sendmsg4/6: the
+ * verifier checks it once per program, not along each path of the service
+ * lookup and the UDP socket's own placement that lead to it; its caller
+ * turns the scalar it returns back into a verdict (lb_verdict). */
+__noinline int lb_place(struct bpf_sock_addr *ctx, const struct svc_key *key,
+			const struct svc_val *svc, struct lb_target *out)
+{
+	const struct svc_dest *dest;
+	struct sock_conn *conn;
+	struct lb4_pick pick;
+
+	if (!ctx || !key || !svc || !out)
+		return SOCK_ALLOW; /* never: every caller passes all */
+	out->placed = 0;
+	if (lb4_pick(svc, lb_hash_key(ctx), 1, &pick))
+		return SOCK_ALLOW;
+	if (pick.verdict == BPFMESH_V_PASSTHROUGH) { /* loadBalancer PASSTHROUGH */
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
-	if (!c->be || !c->dest)
-		return lb4_refuse(c);
+	dest = lb4_pick_dest(svc, &pick);
+	if (pick.verdict != BPFMESH_V_REDIRECTED || !dest)
+		return lb4_refuse(pick.verdict, dest);
 	/* connectionPool.tcp: TCP only (sockops releases what it counts). */
 	if (key->proto == BPFMESH_PROTO_TCP &&
-	    connpool4_admit(ctx->sk, c->dest->cluster_slot) == CONNPOOL4_OVERFLOW)
-		return lb4_refuse_overflow(c);
+	    connpool4_admit(ctx->sk, dest->cluster_slot) == CONNPOOL4_OVERFLOW)
+		return lb4_refuse_overflow(dest);
 
-	*conn = health4_place_conn(ctx->sk, key->addr[0], key->port, c->be->slot,
-				   c->dest->cluster_slot);
-	if (!*conn) {
+	conn = health4_place_conn(ctx->sk, key->addr[0], key->port, pick.be.slot,
+				  dest->cluster_slot);
+	if (!conn)
 		lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
-	} else {
-		if (svc->flags & BPFMESH_SVC_F_NO_SOCKMAP)
-			(*conn)->flags |= BPFMESH_CONN_F_NO_SOCKMAP;
-		__builtin_memcpy((*conn)->ep_addr, c->be->addr, sizeof((*conn)->ep_addr));
-		(*conn)->ep_port = c->be->port;
-		(*conn)->proto = key->proto;
-		(*conn)->set_id = c->dest->set_id;
-		lb_remember_source(ctx, c->be->slot);
-		/* sockops sees TCP only: a UDP placement (a socket's flow to
-		 * its endpoint) is counted as opened here. */
-		if (key->proto == BPFMESH_PROTO_UDP)
-			udp_count_flow(ctx->sk, c->be->slot);
-	}
+	else
+		lb_remember(ctx, key, svc, dest, &pick.be, conn);
 	lb4_count_verdict(BPFMESH_V_REDIRECTED);
+	__builtin_memcpy(out->addr, pick.be.addr, sizeof(out->addr));
+	out->port = pick.be.port;
+	out->placed = 1;
 	return SOCK_ALLOW;
 }
 
+/* The hook's verdict from a global function's answer: a scalar the
+ * verifier knows nothing of, while a sock_addr program must return 0 or 1.
+ * The compiler knows lb_place answers only those and would drop the test:
+ * the empty asm hides the value from it. */
+static __always_inline int lb_verdict(int ret)
+{
+	asm volatile("" : "+r"(ret));
+	return ret == SOCK_DENY ? SOCK_DENY : SOCK_ALLOW;
+}
+
 /* The route of key, then lb_place(); a destination that is no service
- * passes untouched (c->be NULL). */
+ * passes untouched (not placed). */
 static __always_inline int lb_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
-				    struct lb4_choice *c, struct sock_conn **conn)
+				    struct lb_target *out)
 {
 	const struct svc_val *svc = svc_find_for_caller(key);
 
-	c->be = NULL;
-	*conn = NULL;
+	out->placed = 0;
 	if (!svc) {
 		lb4_count_verdict(BPFMESH_V_PASSTHROUGH);
 		return SOCK_ALLOW;
 	}
-	return lb_place(ctx, key, svc, c, conn);
+	return lb_verdict(lb_place(ctx, key, svc, out));
 }
 
 /* TCP, and UDP (connected UDP sockets: connect4/6), are balanced. */
@@ -178,8 +220,7 @@ static __always_inline int lb_is_balanced_proto(__u32 proto)
 static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 {
 	struct svc_key key = {};
-	struct sock_conn *conn;
-	struct lb4_choice c;
+	struct lb_target t;
 	int ret;
 
 	if (!lb_is_balanced_proto(ctx->protocol))
@@ -189,10 +230,10 @@ static __always_inline int lb4_connect(struct bpf_sock_addr *ctx)
 	key.proto = (__u8)ctx->protocol;
 	key.family = BPFMESH_AF_INET;
 
-	ret = lb_route(ctx, &key, &c, &conn);
-	if (c.be) {
-		ctx->user_ip4 = c.be->addr[0];
-		ctx->user_port = c.be->port;
+	ret = lb_route(ctx, &key, &t);
+	if (t.placed) {
+		ctx->user_ip4 = t.addr[0];
+		ctx->user_port = t.port;
 	}
 	return ret;
 }
@@ -244,41 +285,34 @@ static __always_inline void lb6_key(const struct bpf_sock_addr *ctx, struct svc_
 	key->addr[3] = ctx->user_ip6[3];
 }
 
-/* Write the endpoint into the context (mapped when the VIP was) and the
- * IPv6 VIP into the socket's storage for getpeername6. */
-static __always_inline void lb6_rewrite(struct bpf_sock_addr *ctx, const struct backend_val *be,
-					const struct svc_key *key, struct sock_conn *conn,
+/* Write the endpoint into the context (mapped when the VIP was). */
+static __always_inline void lb6_rewrite(struct bpf_sock_addr *ctx, const struct lb_target *t,
 					int mapped)
 {
-	ctx->user_port = be->port;
+	ctx->user_port = t->port;
 	if (mapped) {
-		ctx->user_ip6[3] = be->addr[0];
+		ctx->user_ip6[3] = t->addr[0];
 		return;
 	}
-	ctx->user_ip6[0] = be->addr[0];
-	ctx->user_ip6[1] = be->addr[1];
-	ctx->user_ip6[2] = be->addr[2];
-	ctx->user_ip6[3] = be->addr[3];
-	if (!conn)
-		return;
-	conn->flags |= BPFMESH_CONN_F_VIP6;
-	__builtin_memcpy(conn->vip6, key->addr, sizeof(conn->vip6));
+	ctx->user_ip6[0] = t->addr[0];
+	ctx->user_ip6[1] = t->addr[1];
+	ctx->user_ip6[2] = t->addr[2];
+	ctx->user_ip6[3] = t->addr[3];
 }
 
 static __always_inline int lb6_connect(struct bpf_sock_addr *ctx)
 {
 	struct svc_key key = {};
-	struct sock_conn *conn;
-	struct lb4_choice c;
+	struct lb_target t;
 	int ret, mapped;
 
 	if (!lb_is_balanced_proto(ctx->protocol))
 		return SOCK_ALLOW;
 	mapped = lb6_is_v4_mapped(ctx);
 	lb6_key(ctx, &key, mapped);
-	ret = lb_route(ctx, &key, &c, &conn);
-	if (c.be)
-		lb6_rewrite(ctx, c.be, &key, conn, mapped);
+	ret = lb_route(ctx, &key, &t);
+	if (t.placed)
+		lb6_rewrite(ctx, &t, mapped);
 	return ret;
 }
 
@@ -348,47 +382,38 @@ static __always_inline int udp_sticks(const struct sock_conn *conn, const struct
 	for (d = 0; d < BPFMESH_MAX_DESTS; d++)
 		if (d < svc->n_dests && svc->dests[d].set_id == conn->set_id)
 			routed = 1;
-	return routed && health4_slot_is_usable(conn->ep_slot, bpf_ktime_get_ns());
+	return routed && lb4_slot_usable(conn->ep_slot, bpf_ktime_get_ns());
 }
 
-/* The UDP service behind key, and the endpoint this socket keeps or gets:
- * *ep and *ep_port, or SOCK_ALLOW with *ep NULL (not a service), or the
- * refusal. */
+/* The UDP service behind key, and the endpoint this socket keeps or gets
+ * (*out), or SOCK_ALLOW not placed (not a service), or the refusal. */
 static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc_key *key,
-				     struct sock_conn **conn, const __be32 **ep, __be16 *ep_port)
+				     struct lb_target *out)
 {
 	const struct svc_val *svc = svc_find_for_caller(key);
 	/* ctx->sk read once: the verifier refuses a load through a ctx
 	 * pointer the compiler offset to share between two reads. */
 	struct bpf_sock *sk = ctx->sk;
-	struct lb4_choice c;
-	int ret;
+	struct sock_conn *conn;
 
-	*ep = NULL;
-	*conn = NULL;
+	out->placed = 0;
 	if (!svc || !sk)
 		return SOCK_ALLOW; /* every datagram passes here: not counted */
-	*conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
-	if (udp_sticks(*conn, key, svc)) {
-		*ep = (*conn)->ep_addr;
-		*ep_port = (*conn)->ep_port;
+	conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
+	if (udp_sticks(conn, key, svc)) {
+		__builtin_memcpy(out->addr, conn->ep_addr, sizeof(out->addr));
+		out->port = conn->ep_port;
+		out->placed = 1;
 		return SOCK_ALLOW;
 	}
-	udp_flow_end(sk, *conn); /* moving on: the old flow is closed (udp_flow.h) */
-	ret = lb_place(ctx, key, svc, &c, conn);
-	if (c.be) {
-		*ep = c.be->addr;
-		*ep_port = c.be->port;
-	}
-	return ret;
+	udp_flow_end(sk, conn); /* moving on: the old flow is closed (udp_flow.h) */
+	return lb_verdict(lb_place(ctx, key, svc, out));
 }
 
 static __always_inline int udp4_sendmsg(struct bpf_sock_addr *ctx)
 {
 	struct svc_key key = {};
-	struct sock_conn *conn;
-	const __be32 *ep;
-	__be16 ep_port;
+	struct lb_target t;
 	int ret;
 
 	if (ctx->protocol != BPFMESH_PROTO_UDP)
@@ -397,10 +422,10 @@ static __always_inline int udp4_sendmsg(struct bpf_sock_addr *ctx)
 	key.port = (__be16)ctx->user_port;
 	key.proto = BPFMESH_PROTO_UDP;
 	key.family = BPFMESH_AF_INET;
-	ret = udp_route(ctx, &key, &conn, &ep, &ep_port);
-	if (ep) {
-		ctx->user_ip4 = ep[0];
-		ctx->user_port = ep_port;
+	ret = udp_route(ctx, &key, &t);
+	if (t.placed) {
+		ctx->user_ip4 = t.addr[0];
+		ctx->user_port = t.port;
 	}
 	return ret;
 }
@@ -408,27 +433,16 @@ static __always_inline int udp4_sendmsg(struct bpf_sock_addr *ctx)
 static __always_inline int udp6_sendmsg(struct bpf_sock_addr *ctx)
 {
 	struct svc_key key = {};
-	struct sock_conn *conn;
-	const __be32 *ep;
-	__be16 ep_port;
+	struct lb_target t;
 	int ret;
 
 	/* A mapped destination went to sendmsg4 (see above). */
 	if (ctx->protocol != BPFMESH_PROTO_UDP || lb6_is_v4_mapped(ctx))
 		return SOCK_ALLOW;
 	lb6_key(ctx, &key, 0);
-	ret = udp_route(ctx, &key, &conn, &ep, &ep_port);
-	if (!ep)
-		return ret;
-	ctx->user_ip6[0] = ep[0];
-	ctx->user_ip6[1] = ep[1];
-	ctx->user_ip6[2] = ep[2];
-	ctx->user_ip6[3] = ep[3];
-	ctx->user_port = ep_port;
-	if (conn && !(conn->flags & BPFMESH_CONN_F_VIP6)) {
-		conn->flags |= BPFMESH_CONN_F_VIP6;
-		__builtin_memcpy(conn->vip6, key.addr, sizeof(conn->vip6));
-	}
+	ret = udp_route(ctx, &key, &t);
+	if (t.placed)
+		lb6_rewrite(ctx, &t, 0);
 	return ret;
 }
 

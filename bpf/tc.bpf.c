@@ -17,7 +17,7 @@
  * are translated for both families (ICMPv6 too).
  *
  * The endpoint is chosen once per flow, by the destination's loadBalancer
- * as connect4 chooses it (lib/lb_algo.h), in tc_pick: a global function,
+ * as connect4 chooses it (lib/lb_algo.h), in lb4_pick (lib/lb.h): a global function,
  * which the verifier checks once on its own instead of once per call site
  * inlined into every path of the packet code (on Linux 6.1 the inlined
  * algorithms took the program past the verifier's complexity limit).
@@ -123,49 +123,15 @@ static __always_inline bool tc_endpoint_in_policy(__u8 fam, const struct svc_val
 	return false;
 }
 
-/* What tc_pick chose, by value: a global function returns a scalar only,
- * and the endpoint is copied out of its map entry. */
-struct tc_pick {
-	struct backend_val be; /* the endpoint, when verdict is BPFMESH_V_REDIRECTED */
-	__u32 verdict;         /* BPFMESH_V_REDIRECTED, or why there is no endpoint */
-	__u32 dest_idx;        /* the destination drawn (svc->dests), when has_dest */
-	__u32 has_dest;
-	__u32 pad;
-};
-
-/* tc_pick's answer for the packet at hand, per CPU: off the stack, which
- * the two paths, tc_pick and the program's own frame share (512 bytes). A
+/* lb4_pick's answer for the packet at hand, per CPU: off the stack, which
+ * the two paths, lb4_pick and the program's own frame share (512 bytes). A
  * TC program runs to its end on one CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tc_pick);
+	__type(value, struct lb4_pick);
 } bpfmesh_tc_pick_scratch SEC(".maps");
-
-/* The endpoint of a new flow, keyed hash_key (tc_hash_key), to service svc
- * of either family: the route's destination, then its cluster's
- * loadBalancer (lib/lb.h, the selection code connect4 and connect6 run).
- * PASSTHROUGH cannot keep a VIP nobody serves here: the weighted draw.
- * Global (not inlined): verified once, on its own, for both families.
- * Returns 0, or -1 when an argument is NULL (never, from tc_new_flow). */
-__noinline int tc_pick(const struct svc_val *svc, __u64 hash_key, struct tc_pick *out)
-{
-	struct lb4_choice c = {};
-
-	if (!svc || !out)
-		return -1;
-	c.hash_key = hash_key;
-	lb4_select(svc, &c);
-	out->verdict = c.verdict;
-	out->has_dest = c.dest != NULL;
-	out->dest_idx = c.dest_idx;
-	if (c.be && c.dest)
-		out->be = *c.be;
-	else
-		out->verdict = c.verdict == BPFMESH_V_REDIRECTED ? BPFMESH_V_NO_UPSTREAM : c.verdict;
-	return 0;
-}
 
 /* Istio's consistentHash useSourceIp keys on the client's address: a packet
  * always has one, and it is keyed as a socket's bound address is on the
@@ -181,17 +147,6 @@ static __always_inline __u64 tc_hash_key(__u8 fam, const struct ct6_key *t)
 	return bpfmesh_lb_hash_key(src, 0);
 }
 
-/* The destination tc_pick drew, NULL when none. */
-static __always_inline const struct svc_dest *tc_pick_dest(const struct svc_val *svc,
-							   const struct tc_pick *pick)
-{
-	__u32 i = pick->dest_idx;
-
-	if (!pick->has_dest || i >= BPFMESH_MAX_DESTS)
-		return NULL;
-	return &svc->dests[i];
-}
-
 /* Translate a client's packet to the flow's endpoint, entry ct. */
 static __always_inline int tc_to_endpoint(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
 					  const struct ct4_val *ct)
@@ -205,7 +160,7 @@ static __always_inline int tc_new_flow(struct __sk_buff *skb, const struct pkt *
 				       const struct svc_key *key, const struct svc_val *svc)
 {
 	const struct svc_dest *dest;
-	struct tc_pick *pick;
+	struct lb4_pick *pick;
 	struct ct4_val *ct;
 	__u32 zero = 0;
 	bool clash;
@@ -220,9 +175,10 @@ static __always_inline int tc_new_flow(struct __sk_buff *skb, const struct pkt *
 		}
 	}
 	pick = bpf_map_lookup_elem(&bpfmesh_tc_pick_scratch, &zero);
-	if (!pick || tc_pick(svc, tc_hash_key(fam, &p->tuple), pick))
+	/* PASSTHROUGH cannot keep a VIP nobody serves here: the weighted draw. */
+	if (!pick || lb4_pick(svc, tc_hash_key(fam, &p->tuple), 0, pick))
 		return tc_drop_error();
-	dest = tc_pick_dest(svc, pick);
+	dest = lb4_pick_dest(svc, pick);
 	if (pick->verdict != BPFMESH_V_REDIRECTED || !dest) {
 		/* Like connect() on the socket path: refused at once. */
 		tc4_on_no_upstream(pick->verdict, dest);

@@ -3,12 +3,29 @@
 #define BPFMESH_LB_H
 /* Endpoint choice inside a backend set, skipping ejected endpoints; the
  * arithmetic is in include/bpfmesh/select.h, shared with the unit tests.
- * Used by connect4 (bpf/sock_addr.bpf.c); any hook that places connections
- * calls lb4_select() the same way. */
+ * Every hook that places connections or flows (connect4/6 and sendmsg4/6 in
+ * bpf/sock_addr.bpf.c, new flows in bpf/tc.bpf.c) calls lb4_pick().
+ *
+ * Built for the verifier: lb4_pick() and lb4_slot_usable() are global
+ * functions, which it checks once each, on their own with their arguments
+ * as unknowns, instead of once for every path that reaches each call (the
+ * verified instructions of a program multiply with the branches inlined
+ * into it). A global function returns only a scalar and takes only
+ * scalars, the context and pointers to memory of a known size (Linux 6.1),
+ * so lb4_pick() answers with a copy of the endpoint (struct lb4_pick). */
 #include "lib/common.h"
 #include "lib/lb_maps.h"
 #include "lib/health.h"
 #include <bpfmesh/select.h>
+
+/* May a new connection use this endpoint now (health4_slot_is_usable)? It
+ * is asked at every draw of every algorithm and slot of the scan, and each
+ * inlined copy carried the ejection's return (a cmpxchg, counters, an
+ * event): global, it is checked once. */
+__noinline int lb4_slot_usable(__u32 ep_slot, __u64 now)
+{
+	return health4_slot_is_usable(ep_slot, now);
+}
 
 /* One alias draw from dest's set: the endpoint, or NULL when the set is absent. */
 static __always_inline const struct backend_val *lb4_pick_backend(const struct svc_dest *dest)
@@ -48,77 +65,106 @@ static __always_inline const struct backend_val *lb4_scan_usable(const struct sv
 	for (i = 0; i < BPFMESH_PICK_SCAN && i < n; i++) {
 		key.slot = start + i < n ? start + i : start + i - n;
 		be = bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
-		if (be && health4_slot_is_usable(be->slot, now))
+		if (be && lb4_slot_usable(be->slot, now))
 			return be;
 	}
 	return NULL;
 }
 
-/* Outcome of a selection: the endpoint, or why there is none. The caller
- * sets the inputs before lb4_select(). */
-struct lb4_choice {
-	const struct svc_dest *dest;   /* NULL when no destination could be drawn */
-	const struct backend_val *be;  /* NULL: refuse (or pass through, below) */
-	__u32 dest_idx;                /* index of dest in svc->dests */
-	__u32 verdict;                 /* BPFMESH_V_REDIRECTED, the refusal's, or
-					* BPFMESH_V_PASSTHROUGH: a PASSTHROUGH
-					* policy keeps the address asked for */
-	__u32 may_passthrough;         /* in: the hook can leave the address */
-	__u64 hash_key;                /* in: consistent-hash key (lbpolicy.h) */
-};
-
-/* An endpoint of dest chosen by its cluster's loadBalancer (lb_algo.h),
- * else by the weighted draw: one that is not ejected (any, when its cluster is in
- * panic: Envoy ignores ejections below minHealthPercent). Drawing again
- * after an ejected endpoint keeps the weights of the others exactly
- * renormalised (rejection sampling). */
-static __always_inline void lb4_pick_usable(const struct svc_dest *dest, struct lb4_choice *c)
+/* The weighted draw of an endpoint of dest that is not ejected (any, when
+ * its cluster is in panic: Envoy ignores ejections below
+ * minHealthPercent), copied into *out. Drawing again after an ejected
+ * endpoint keeps the weights of the others exactly renormalised (rejection
+ * sampling). Returns BPFMESH_V_REDIRECTED, BPFMESH_V_MISSING_SET (the set
+ * is absent) or BPFMESH_V_ALL_EJECTED. A global function: every
+ * loadBalancer algorithm that finds nothing falls back to it, and inlined
+ * its draws and scan were verified again after each of them. */
+__noinline int lb4_pick_usable(const struct svc_dest *dest, __u64 now, int panic,
+			       struct backend_val *out)
 {
-	const struct backend_val *be = NULL;
-	__u64 now = bpf_ktime_get_ns();
-	int i, panic;
+	const struct backend_val *be;
+	int i;
 
-	panic = health4_cluster_is_in_panic(dest->cluster_slot);
-	switch (lb4_algo_pick(dest, c->hash_key, c->may_passthrough, now, panic, &be)) {
-	case LB4_ALGO_PICKED:
-		c->be = be;
-		c->verdict = BPFMESH_V_REDIRECTED;
-		return;
-	case LB4_ALGO_PASSTHROUGH:
-		c->verdict = BPFMESH_V_PASSTHROUGH;
-		return;
-	}
+	if (!dest || !out)
+		return BPFMESH_V_NO_UPSTREAM; /* never: lb4_pick passes both */
 	for (i = 0; i < BPFMESH_PICK_TRIES; i++) {
 		be = lb4_pick_backend(dest);
-		if (!be) {
-			c->verdict = BPFMESH_V_MISSING_SET;
-			return;
-		}
-		if (panic || health4_slot_is_usable(be->slot, now)) {
-			c->be = be;
-			c->verdict = BPFMESH_V_REDIRECTED;
-			return;
+		if (!be)
+			return BPFMESH_V_MISSING_SET;
+		if (panic || lb4_slot_usable(be->slot, now)) {
+			*out = *be;
+			return BPFMESH_V_REDIRECTED;
 		}
 	}
-	c->be = lb4_scan_usable(dest, now);
-	c->verdict = c->be ? BPFMESH_V_REDIRECTED : BPFMESH_V_ALL_EJECTED;
+	be = lb4_scan_usable(dest, now);
+	if (!be)
+		return BPFMESH_V_ALL_EJECTED;
+	*out = *be;
+	return BPFMESH_V_REDIRECTED;
 }
 
-/* The route's destination, then a usable endpoint of it. */
-static __always_inline void lb4_select(const struct svc_val *svc, struct lb4_choice *c)
-{
-	int d = bpfmesh_pick_dest(svc, bpf_get_prandom_u32());
+/* What lb4_pick chose, by value: the endpoint is copied out of its map
+ * entry, and the destination is named by its index in the route. */
+struct lb4_pick {
+	struct backend_val be; /* the endpoint, when verdict is BPFMESH_V_REDIRECTED */
+	__u32 verdict;         /* BPFMESH_V_REDIRECTED, BPFMESH_V_PASSTHROUGH, or
+				* why there is no endpoint */
+	__u32 dest_idx;        /* the destination drawn (svc->dests), when has_dest */
+	__u32 has_dest;
+	__u32 pad;
+};
 
-	c->dest = NULL;
-	c->be = NULL;
-	c->verdict = BPFMESH_V_NO_UPSTREAM;
+/* The endpoint of a new connection or flow to service svc of either
+ * family: the route's destination, then its cluster's loadBalancer
+ * (lb_algo.h), else the weighted draw (lb4_pick_usable). hash_key is the
+ * consistent-hash key (lbpolicy.h); may_passthrough: the caller can leave
+ * the address asked for (a PASSTHROUGH policy then answers
+ * BPFMESH_V_PASSTHROUGH), else such a policy takes the weighted draw. A
+ * destination with no endpoint answers BPFMESH_V_NO_UPSTREAM. Returns 0,
+ * or -1 when an argument is NULL (never, from its callers). */
+__noinline int lb4_pick(const struct svc_val *svc, __u64 hash_key, __u32 may_passthrough,
+			struct lb4_pick *out)
+{
+	const struct svc_dest *dest;
+	int d, panic;
+	__u64 now;
+
+	if (!svc || !out)
+		return -1;
+	out->verdict = BPFMESH_V_NO_UPSTREAM;
+	out->has_dest = 0;
+	out->dest_idx = 0;
+	d = bpfmesh_pick_dest(svc, bpf_get_prandom_u32());
 	if (d < 0 || d >= BPFMESH_MAX_DESTS)
-		return;
-	c->dest = &svc->dests[d];
-	c->dest_idx = d;
-	if (c->dest->n_slots == 0)
-		return;
-	lb4_pick_usable(c->dest, c);
+		return 0;
+	dest = &svc->dests[d];
+	out->has_dest = 1;
+	out->dest_idx = d;
+	if (dest->n_slots == 0)
+		return 0;
+	now = bpf_ktime_get_ns();
+	panic = health4_cluster_is_in_panic(dest->cluster_slot);
+	switch (lb4_algo_pick(dest, hash_key, may_passthrough, now, panic, &out->be)) {
+	case LB4_ALGO_PICKED:
+		out->verdict = BPFMESH_V_REDIRECTED;
+		return 0;
+	case LB4_ALGO_PASSTHROUGH:
+		out->verdict = BPFMESH_V_PASSTHROUGH;
+		return 0;
+	}
+	out->verdict = lb4_pick_usable(dest, now, panic, &out->be);
+	return 0;
+}
+
+/* The destination lb4_pick drew, NULL when none. */
+static __always_inline const struct svc_dest *lb4_pick_dest(const struct svc_val *svc,
+							    const struct lb4_pick *pick)
+{
+	__u32 i = pick->dest_idx;
+
+	if (!pick->has_dest || i >= BPFMESH_MAX_DESTS)
+		return NULL;
+	return &svc->dests[i];
 }
 
 #endif /* BPFMESH_LB_H */

@@ -2,8 +2,9 @@
 /*
  * The DestinationRule loadBalancer on the TC path (bpf/tc.bpf.c), on
  * crafted packets (BPF_PROG_TEST_RUN) against the TC program loaded on its
- * own (tests/kern/tc_fixture.h), its policy maps written directly:
- *  - the program loads on this kernel, and what the verifier spent on it;
+ * own (tests/kern/tc_fixture.h), its policy maps written directly (that
+ * both TC programs load, and what the verifier spent on them:
+ * verifier_stats.c):
  *  - ROUND_ROBIN: exact rotation over new flows, IPv4 and IPv6;
  *  - consistentHash useSourceIp (Maglev): each source address keeps its
  *    endpoint over many flows, and the table's share shows;
@@ -26,34 +27,6 @@
 
 /* Packet specs name the fields a case needs, positionally; the rest are 0. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
-/* Instructions the verifier processed for prog (bpf_prog_info's
- * verified_insns, Linux 5.16+), 0 when the kernel does not say. */
-static __u32 verified_insns(const struct bpf_program *prog)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
-		return 0;
-	return info.verified_insns;
-}
-
-/* Both TC programs load (with every algorithm: the 6.1 verifier's
- * complexity limit is what this guards); the figures go to the report. */
-KTEST(tc_verifier_stats)
-{
-	struct tc_fixture fx;
-	struct tc_bpf *skel = tc_fixture_open(&fx, 0);
-
-	if (!ASSERT_TRUE(skel != NULL, "tc programs load"))
-		return;
-	printf("  tc_verifier_stats: verified_insns ingress %u, egress %u; xlated insns "
-	       "ingress %zu\n", verified_insns(skel->progs.bpfmesh_tc_ingress),
-	       verified_insns(skel->progs.bpfmesh_tc_egress),
-	       bpf_program__insn_cnt(skel->progs.bpfmesh_tc_ingress));
-	tc_fixture_close(&fx, skel);
-}
 
 #define VIP "198.19.0.9"
 #define N_EPS 3
