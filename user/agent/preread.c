@@ -9,11 +9,14 @@
 #include "preread.h"
 
 /* Threads for one large policy file. The programs are verified on two
- * threads meanwhile: a second parse thread only shortens the start when a
- * CPU is left for it, else it takes the verifier's time (parse.h). */
+ * threads meanwhile, but that is ~0.15 s of CPU since the pick became global
+ * functions, while one parse thread of 17.6 MB is ~0.45 s: on 2 CPUs the
+ * second parse thread finds a CPU once the maps are made and the programs
+ * verified (cold start 925 vs 990-1256 ms median at 10,000 services,
+ * docs/benchmarks.md "All of it merged, 17:40"). */
 static unsigned int preread_parse_threads(void)
 {
-	return sysconf(_SC_NPROCESSORS_ONLN) >= 4 ? 2 : 1;
+	return sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
 }
 
 static double ms_between(const struct timespec *t0, const struct timespec *t1)
