@@ -230,7 +230,6 @@ struct agent_k8s {
 	bool outage_logged, synced_logged;
 	unsigned int forbidden_logged; /* k8s_health.forbidden last logged */
 	char *view_summary; /* last logged node view, to log changes only */
-	struct k8s_warm *warm; /* the first compile's parse, while the programs load (k8s.c) */
 };
 
 /* Parse the agent's Kubernetes options; true if argv[*i] was one of them. */

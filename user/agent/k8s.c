@@ -22,15 +22,10 @@
  * about 0.5 ms for one endpoint change at 10,000 Services); what follows
  * still reads every document's bytes and plans over the whole model
  * (issue 12).
- *
- * At start, the first compile's parse runs while the programs load (the
- * warm-up, below agent_k8s_start).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +39,6 @@
 #include "kern/sysfs.h"
 
 #define K8S_DEBOUNCE_MS 5
-#define K8S_WARM_POLL_US 2000 /* how often the warm-up looks whether the lists are in */
-
-static void warm_start(struct agent *ag);
-static void warm_end(struct agent *ag, bool take);
 
 bool agent_k8s_option(struct agent *ag, struct agent_k8s *k, int argc, char **argv, int *i)
 {
@@ -232,8 +223,6 @@ int agent_k8s_start(struct agent *ag)
 	err = agent_add_source(ag, k8s_event_fd(k->watch), "kubernetes", on_k8s_event);
 	if (!err)
 		err = agent_add_source(ag, k->timer_fd, "kubernetes debounce", on_k8s_debounce);
-	if (!err)
-		warm_start(ag);
 	return err;
 }
 
@@ -243,7 +232,6 @@ void agent_k8s_stop(struct agent *ag)
 
 	if (!k)
 		return;
-	warm_end(ag, false); /* it reads the watch */
 	k8s_watch_stop(k->watch);
 	k->watch = NULL;
 	if (k->timer_fd >= 0)
@@ -299,151 +287,12 @@ static int pod_identities(struct agent *ag, const struct k8s_node_view *v,
 	return k8s_pod_identity_docs(v, ag->cgroup + len, docs);
 }
 
-/* Every document and this node's view, as the watch holds them now;
- * false (logged, nothing left to free) when out of memory. */
-static bool make_documents(struct agent *ag, struct k8s_docs *docs, struct k8s_node_view *view)
-{
-	const char *what = "render the Kubernetes objects";
-
-	if (!k8s_render(ag->k8s->watch, ag->cgroup, docs, view)) {
-		what = "render this node's pods as identities";
-		if (!pod_identities(ag, view, docs))
-			return true;
-	}
-	agent_log("Failed to %s: out of memory", what);
-	k8s_docs_free(docs);
-	k8s_node_view_free(view);
-	return false;
-}
-
-/* The compile that follows reads only the documents that changed. */
-static void hint_documents(struct policy_store *st, const struct k8s_docs *docs)
-{
-	if (docs->prev && docs->seq)
-		policy_store_docs_hint(st, &(struct policy_docs_hint){
-			.seq = docs->seq, .prev_seq = docs->prev_seq, .prev = docs->prev,
-			.same = docs->same, .n = docs->borrowed });
-}
-
-/* ---- the warm-up: the first compile's parse while the programs load ----
- *
- * At start the watch lists every kind and renders every document on its
- * thread while the main thread loads the programs (the kernel verifies them
- * for most of a second). The first compile then parsed every document on
- * the main thread after the programs were attached: at 10,000 Services
- * that parse was the largest part of the compile, on the cold start's path.
- * This thread compiles the documents once as soon as the lists are in,
- * into a store of its own; the first reload takes that store over and finds
- * every document parsed (the rendering's hint says each one is the same),
- * so it chooses, compiles and applies only. Its diagnostics are the same:
- * the store reports each document's from its parse.
- *
- * The image it compiles is thrown away: the store parses in-memory
- * documents only within a compile (policy_store_preread reads files). Only
- * without policy files: with them, the store is the preread thread's until
- * the programs are loaded, and files and documents are read in one compile.
- */
-struct k8s_warm {
-	pthread_t thread;
-	atomic_bool stop;       /* the first reload came: no more waiting for lists */
-	struct agent *ag;
-	struct policy_store store;
-	bool compiled;          /* store holds the documents' parse */
-	double wait_ms, ms;     /* waiting for the lists; render + compile */
-	size_t docs;
-};
-
-static void *warm_run(void *arg)
-{
-	struct k8s_warm *w = arg;
-	struct agent *ag = w->ag;
-	struct k8s_docs docs = { 0 };
-	struct k8s_node_view view = { 0 };
-	struct diag_list dl = { .strict = ag->strict };
-	struct policy_report rep = { 0 };
-	struct bpfmesh_image img;
-	struct k8s_health h = { 0 };
-	uint64_t t0 = mono_ns(), t1;
-
-	while (!atomic_load(&w->stop)) {
-		k8s_health(ag->k8s->watch, &h);
-		if (h.synced)
-			break;
-		usleep(K8S_WARM_POLL_US);
-	}
-	t1 = mono_ns();
-	w->wait_ms = (double)(t1 - t0) / 1e6;
-	if (!h.synced || !make_documents(ag, &docs, &view))
-		return NULL;
-	hint_documents(&w->store, &docs);
-	/* Whatever it says: the parse is kept either way (isolate.h). */
-	policy_store_compile(&w->store, NULL, 0, (const char *const *)docs.names,
-			     (const char *const *)docs.texts, docs.lens, docs.n, &dl, &img, &rep);
-	w->compiled = true;
-	w->docs = docs.n;
-	bpfmesh_image_free(&img);
-	policy_report_free(&rep);
-	diag_free(&dl);
-	k8s_docs_free(&docs);
-	k8s_node_view_free(&view);
-	w->ms = (double)(mono_ns() - t1) / 1e6;
-	return NULL;
-}
-
-/* Start the warm-up (nothing happens when it cannot start: the first
- * compile parses then). */
-static void warm_start(struct agent *ag)
-{
-	struct k8s_warm *w;
-
-	if (ag->policies || getenv("BPFMESH_K8S_NO_WARMUP"))
-		return;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return;
-	w->ag = ag;
-	w->store = (struct policy_store){ .strict = ag->strict, .no_index = ag->store.no_index };
-	if (pthread_create(&w->thread, NULL, warm_run, w)) {
-		free(w);
-		return;
-	}
-	ag->k8s->warm = w;
-}
-
-/* Wait for the warm-up; take its store when it compiled and the agent's is
- * as it started (take: false, just end it). */
-static void warm_end(struct agent *ag, bool take)
-{
-	struct k8s_warm *w = ag->k8s->warm;
-
-	if (!w)
-		return;
-	atomic_store(&w->stop, true);
-	pthread_join(w->thread, NULL);
-	ag->k8s->warm = NULL;
-	take = take && w->compiled && !ag->store.n_files && !ag->store.have_pending &&
-	       !ag->store.n_lg;
-	if (take) {
-		policy_store_free(&ag->store);
-		ag->store = w->store;
-	} else {
-		policy_store_free(&w->store);
-	}
-	if (cli.verbose)
-		agent_log("kubernetes: warm-up %s: lists in %.3f ms after the start, %zu documents "
-			  "rendered and parsed in %.3f ms while the programs loaded",
-			  take ? "taken" : w->compiled ? "not taken" : "not done (lists not in)",
-			  w->wait_ms, w->docs, w->ms);
-	free(w);
-}
-
 bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 {
 	struct agent_k8s *k = ag->k8s;
 	struct k8s_node_view view = { 0 };
 	struct k8s_health h;
 
-	warm_end(ag, true);
 	k8s_health(k->watch, &h);
 	if (!h.synced) {
 		if (!k->synced_logged)
@@ -452,8 +301,18 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 		k->synced_logged = true;
 		return false;
 	}
-	if (!make_documents(ag, docs, &view))
+	if (k8s_render(k->watch, ag->cgroup, docs, &view)) {
+		agent_log("Failed to render the Kubernetes objects: out of memory");
+		k8s_docs_free(docs);
+		k8s_node_view_free(&view);
 		return false;
+	}
+	if (pod_identities(ag, &view, docs)) {
+		agent_log("Failed to render this node's pods as identities: out of memory");
+		k8s_docs_free(docs);
+		k8s_node_view_free(&view);
+		return false;
+	}
 	k->rendered = true;
 	k->rendered_gen = docs->generation;
 	if (cli.verbose) {
@@ -471,6 +330,10 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 		agent_log("Failed to take node %s's locality and labels: out of memory",
 			  k->node_name);
 	k8s_node_view_free(&view);
-	hint_documents(&ag->store, docs);
+	/* The compile that follows reads only the documents that changed. */
+	if (docs->prev && docs->seq)
+		policy_store_docs_hint(&ag->store, &(struct policy_docs_hint){
+			.seq = docs->seq, .prev_seq = docs->prev_seq, .prev = docs->prev,
+			.same = docs->same, .n = docs->borrowed });
 	return true;
 }
