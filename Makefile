@@ -166,6 +166,8 @@ bench: deps
 	$(Q)bench/sockmap.sh $(if $(QUICK),--quick)
 	$(Q)bench/control.sh $(if $(QUICK),--services 1000 --changes 4 --starts 1)
 	$(Q)bench/lb.sh $(if $(QUICK),--quick)
+	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/k8s_scale
+	$(Q)$(if $(QUICK),K8S_SERVICES=1000 K8S_CHANGES=4) $(OUTPUT)/k8s_scale --agent
 
 # ---- hostile policy input (issue 8) -----------------------------------------
 # Sanitizer objects put every arena object in its own malloc block, so that

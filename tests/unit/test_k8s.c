@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "policy_test.h"
+#include "k8s/json_text.h"
 #include "k8s/k8s.h"
 #include "../k8s/fakeapi.h"
 
@@ -970,6 +971,101 @@ static void test_token_file_rotation(void **state)
 	rmdir(dir);
 }
 
+/* ---- the ServiceEntries' text (user/k8s/json_text.h) --------------------- */
+
+/*
+ * The ServiceEntries rendered from Services are written as text directly,
+ * not printed by json-c from objects. The policy store compares documents
+ * by their bytes and incr.c lends them between renderings, so the bytes
+ * must be exactly json-c's (SPACED, NOSLASHESCAPE).
+ */
+#define JSON_C_FLAGS (JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* What t holds (emptied) is json-c's printing of v. */
+static void assert_json_c_text(struct jtext *t, struct json_object *v)
+{
+	char *mine = jtext_take(t, NULL);
+
+	assert_non_null(mine);
+	assert_string_equal(mine, json_object_to_json_string_ext(v, JSON_C_FLAGS));
+	free(mine);
+}
+
+/* Every byte 1..255 in a string, each alone and all together, escaped as
+ * json-c does; collections, empty and nested, with every value type. */
+static void test_text_is_json_c_printing(void **state)
+{
+	char all[256], one[2] = { 0, 0 };
+	struct json_object *o, *v;
+	struct jtext t = { 0 };
+	int c;
+
+	(void)state;
+	for (c = 1; c < 256; c++) {
+		one[0] = (char)c;
+		all[c - 1] = (char)c;
+		v = json_object_new_string(one);
+		jtext_str(&t, one);
+		assert_json_c_text(&t, v);
+		json_object_put(v);
+	}
+	all[255] = '\0';
+	o = json_tokener_parse("{\"a\": [], \"b\": {}, \"c\": [1, -2, true, false, null, 2.5, "
+			       "\"x/y\"], \"d\": {\"e\": {\"f\": [[]]}}, \"\": \"\"}");
+	assert_non_null(o);
+	json_object_object_add(o, all, json_object_new_string(all));
+	jtext_json(&t, o);
+	assert_json_c_text(&t, o);
+	json_object_put(o);
+}
+
+/* A fixture's kind, or an empty set when the fixture has none. */
+static struct json_object *fixture_kind(const char *dir, const char *file)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), FIX "/%s/%s", dir, file);
+	return access(path, R_OK) ? json_object_new_object() : load_items(path);
+}
+
+/* Each fixture's Services rendered, read back and printed by json-c: the
+ * same bytes (labels, locality, dual stack, headless with hostnames,
+ * unnamed and SCTP ports, endpoints in two slices). */
+static void test_rendered_services_are_json_c_bytes(void **state)
+{
+	static const char *const dirs[] = { "cluster", "headless", "ipv6", "locality",
+					     "podid", "forbidden", "exec", "unchanged" };
+	size_t d, i, services = 0;
+
+	(void)state;
+	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+		struct k8s_objects o = { .node_name = "node-a" };
+		struct k8s_docs docs = { 0 };
+
+		o.by_kind[K8S_NODES] = fixture_kind(dirs[d], "nodes.list.json");
+		o.by_kind[K8S_PODS] = fixture_kind(dirs[d], "pods.list.json");
+		o.by_kind[K8S_SERVICES] = fixture_kind(dirs[d], "services.list.json");
+		o.by_kind[K8S_ENDPOINTSLICES] = fixture_kind(dirs[d], "endpointslices.list.json");
+		assert_int_equal(k8s_render_objects(&o, NULL, &docs, NULL), 0);
+		for (i = 0; i < docs.n; i++) {
+			struct json_object *back;
+
+			if (strncmp(docs.names[i], "k8s:Service/", 12))
+				continue;
+			back = json_tokener_parse(docs.texts[i]);
+			assert_non_null(back);
+			assert_string_equal(docs.texts[i],
+					    json_object_to_json_string_ext(back, JSON_C_FLAGS));
+			assert_int_equal(docs.lens[i], strlen(docs.texts[i]));
+			json_object_put(back);
+			services++;
+		}
+		k8s_docs_free(&docs);
+		cluster_free(&o);
+	}
+	assert_true(services >= 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -978,6 +1074,8 @@ int main(void)
 		cmocka_unit_test(test_port_protocols),
 		cmocka_unit_test(test_locality),
 		cmocka_unit_test(test_render_cache),
+		cmocka_unit_test(test_text_is_json_c_printing),
+		cmocka_unit_test(test_rendered_services_are_json_c_bytes),
 		cmocka_unit_test(test_cluster_compiles),
 		cmocka_unit_test(test_headless_service),
 		cmocka_unit_test(test_bad_object_diagnostic),

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <json-c/json.h>
 
+#include "k8s/json_text.h"
 #include "k8s/k8s.h"
 #include "k8s/render_int.h"
 
@@ -114,7 +115,8 @@ static int docs_add_text(struct k8s_docs *d, const char *kind, const char *key,
  * diagnostic's line points at one field; the ServiceEntries made from
  * Services are written on one line (columns still place a diagnostic, and
  * the field path names it): at 10,000 Services x 10 endpoints that takes
- * render + compile from 1.2 s to 0.75 s.
+ * render + compile from 1.2 s to 0.75 s. service_entry writes that one-line
+ * form itself (json_text.h), without building the objects.
  */
 const char *k8s_doc_text(struct json_object *obj, bool pretty)
 {
@@ -271,13 +273,14 @@ static bool pod_locality(struct json_object *pod, char *out, size_t len)
 
 /* ---- Service + EndpointSlices -> ServiceEntry --------------------------- */
 
+/* The ServiceEntry is written as text as it is made (json_text.h): the
+ * bytes json-c would print for the same members in the same order. */
 struct svc_ctx {
 	const struct k8s_objects *o;
 	struct json_object *deps;   /* NULL, or the pods and nodes looked up (cache) */
 	struct json_object *svc;
-	struct json_object *ports;  /* the ServiceEntry's ports */
-	struct json_object *eps;    /* the ServiceEntry's endpoints */
-	struct json_object *seen;   /* address -> index in eps */
+	struct jtext *t;            /* the ServiceEntry, inside spec.endpoints */
+	struct json_object *seen;   /* the endpoint addresses written (keys only) */
 };
 
 /*
@@ -295,15 +298,25 @@ static bool endpoint_takes_connections(struct json_object *ep)
 	return !ready || json_object_get_boolean(ready);
 }
 
-/* endpoints[].ports: Service port name -> the slice's port of that name. */
-static struct json_object *endpoint_ports(struct svc_ctx *c, struct json_object *slice)
+struct port_num {
+	char name[96];
+	int num;
+};
+
+/* endpoints[].ports: Service port name -> the slice's port of that name,
+ * the same for every endpoint of the slice, so written once per slice. A
+ * name met again keeps its place and takes the later number (as a JSON
+ * object's member set twice does). */
+static char *endpoint_ports(struct svc_ctx *c, struct json_object *slice, size_t *len)
 {
-	struct json_object *out = json_object_new_object(), *sports = jget(jget(c->svc, "spec"), "ports");
+	struct json_object *sports = jget(jget(c->svc, "spec"), "ports");
 	struct json_object *lports = jget(slice, "ports");
-	size_t i, j;
+	size_t i, j, k, n = 0, cap = json_object_array_length(sports);
+	struct port_num *v = calloc(cap ? cap : 1, sizeof(*v));
+	struct jtext t = { 0 };
 	char name[96];
 
-	for (i = 0; i < json_object_array_length(sports); i++) {
+	for (i = 0; v && i < cap; i++) {
 		struct json_object *sp = json_object_array_get_idx(sports, i);
 		const char *sname = jstr_or(sp, "name", "");
 
@@ -314,10 +327,24 @@ static struct json_object *endpoint_ports(struct svc_ctx *c, struct json_object 
 			if (strcmp(jstr_or(lp, "name", ""), sname) != 0 || !num)
 				continue;
 			port_name(sp, name, sizeof(name));
-			json_object_object_add(out, name, json_object_new_int(json_object_get_int(num)));
+			for (k = 0; k < n && strcmp(v[k].name, name); k++)
+				;
+			if (k == n && n < cap)
+				snprintf(v[n++].name, sizeof(v->name), "%s", name);
+			if (k < n)
+				v[k].num = json_object_get_int(num);
 		}
 	}
-	return out;
+	if (!v)
+		return NULL;
+	jtext_open(&t, '{');
+	for (k = 0; k < n; k++) {
+		jtext_key(&t, v[k].name);
+		jtext_int(&t, v[k].num);
+	}
+	jtext_close(&t, '}');
+	free(v);
+	return jtext_take(&t, len);
 }
 
 /* The cache entry will hold what key named in kind: obj, or NULL (none). */
@@ -331,16 +358,20 @@ static void dep_add(struct svc_ctx *c, enum k8s_kind kind, const char *key,
 	json_object_array_add(c->deps, json_object_get(obj));
 }
 
-static void endpoint_add(struct svc_ctx *c, struct json_object *slice, struct json_object *ep,
-			 const char *addr)
+static void endpoint_add(struct svc_ctx *c, const char *ports, size_t ports_len,
+			 struct json_object *ep, const char *addr)
 {
-	struct json_object *o = json_object_new_object(), *ref = jget(ep, "targetRef"), *pod = NULL;
+	struct json_object *ref = jget(ep, "targetRef"), *pod = NULL;
 	struct json_object *labels, *node;
 	const char *node_name = jstr(ep, "nodeName");
 	char key[512], loc[256];
 
-	json_object_object_add(o, "address", json_object_new_string(addr));
-	json_object_object_add(o, "ports", endpoint_ports(c, slice));
+	jtext_item(c->t);
+	jtext_open(c->t, '{');
+	jtext_key(c->t, "address");
+	jtext_str(c->t, addr);
+	jtext_key(c->t, "ports");
+	jtext_raw(c->t, ports, ports_len);
 	if (ref && strcmp(jstr_or(ref, "kind", ""), "Pod") == 0) {
 		snprintf(key, sizeof(key), "%s/%s", jstr_or(ref, "namespace", ""),
 			 jstr_or(ref, "name", ""));
@@ -349,21 +380,26 @@ static void endpoint_add(struct svc_ctx *c, struct json_object *slice, struct js
 	}
 	/* Istio labels an endpoint with its pod's labels: subsets select on them. */
 	labels = jget(jget(pod, "metadata"), "labels");
-	if (labels && json_object_object_length(labels))
-		json_object_object_add(o, "labels", json_object_get(labels));
+	if (labels && json_object_object_length(labels)) {
+		jtext_key(c->t, "labels");
+		jtext_json(c->t, labels);
+	}
 	node = node_name ? jget(c->o->by_kind[K8S_NODES], node_name) : NULL;
 	if (node_name)
 		dep_add(c, K8S_NODES, node_name, node);
-	if (pod_locality(pod, loc, sizeof(loc)) || locality_of(node, jstr(ep, "zone"), loc, sizeof(loc)))
-		json_object_object_add(o, "locality", json_object_new_string(loc));
-	json_object_object_add(c->seen, addr, json_object_new_int((int)json_object_array_length(c->eps)));
-	json_object_array_add(c->eps, o);
+	if (pod_locality(pod, loc, sizeof(loc)) || locality_of(node, jstr(ep, "zone"), loc, sizeof(loc))) {
+		jtext_key(c->t, "locality");
+		jtext_str(c->t, loc);
+	}
+	jtext_close(c->t, '}');
+	json_object_object_add(c->seen, addr, NULL);
 }
 
 static void slice_endpoints(struct svc_ctx *c, struct json_object *slice)
 {
 	struct json_object *eps = jget(slice, "endpoints");
-	size_t i;
+	char *ports = NULL;
+	size_t i, ports_len = 0;
 
 	/* IPv4 and IPv6 slices (a dual-stack Service has one of each family);
 	 * FQDN slices are not read, as Istio does not read them either. */
@@ -380,53 +416,81 @@ static void slice_endpoints(struct svc_ctx *c, struct json_object *slice)
 			continue;
 		/* The same address in two slices (a pod moving between slices)
 		 * is one endpoint: the first slice in key order keeps it. */
-		if (jget(c->seen, addr))
+		if (json_object_object_get_ex(c->seen, addr, NULL))
 			continue;
-		endpoint_add(c, slice, ep, addr);
+		if (!ports && !(ports = endpoint_ports(c, slice, &ports_len))) {
+			c->t->oom = true;
+			return;
+		}
+		endpoint_add(c, ports, ports_len, ep, addr);
 	}
+	free(ports);
 }
 
-static struct json_object *service_ports(struct json_object *svc)
+static void service_ports(struct jtext *t, struct json_object *svc)
 {
-	struct json_object *out = json_object_new_array(), *ports = jget(jget(svc, "spec"), "ports");
+	struct json_object *ports = jget(jget(svc, "spec"), "ports");
 	size_t i;
 	char name[96];
 
+	jtext_open(t, '[');
 	for (i = 0; i < json_object_array_length(ports); i++) {
-		struct json_object *p = json_object_array_get_idx(ports, i), *o;
+		struct json_object *p = json_object_array_get_idx(ports, i);
 		const char *proto = service_port_protocol(p);
 
 		if (strcmp(jstr_or(p, "protocol", "TCP"), "SCTP") == 0)
 			continue; /* not a protocol Istio or this data plane carries */
-		o = json_object_new_object();
 		port_name(p, name, sizeof(name));
-		json_object_object_add(o, "number", json_object_new_int(json_object_get_int(jget(p, "port"))));
-		json_object_object_add(o, "name", json_object_new_string(name));
-		if (proto)
-			json_object_object_add(o, "protocol", json_object_new_string(proto));
-		json_object_array_add(out, o);
+		jtext_item(t);
+		jtext_open(t, '{');
+		jtext_key(t, "number");
+		jtext_int(t, json_object_get_int(jget(p, "port")));
+		jtext_key(t, "name");
+		jtext_str(t, name);
+		if (proto) {
+			jtext_key(t, "protocol");
+			jtext_str(t, proto);
+		}
+		jtext_close(t, '}');
 	}
-	return out;
+	jtext_close(t, ']');
 }
 
 /* The cluster IPs of both families: clusterIPs holds one per family of
  * ipFamilies (dual stack: two), clusterIP the first; an API server older
- * than dual stack sends clusterIP alone. */
-static struct json_object *service_addresses(struct json_object *spec)
+ * than dual stack sends clusterIP alone. Written as spec.addresses; false
+ * (nothing written) when there is none. */
+static bool service_addresses(struct jtext *t, struct json_object *spec)
 {
-	struct json_object *out = json_object_new_array(), *ips = jget(spec, "clusterIPs");
+	struct json_object *ips = jget(spec, "clusterIPs");
 	const char *ip = jstr(spec, "clusterIP");
-	size_t i;
+	size_t i, n = 0;
 
-	if (!ips && ip && strcmp(ip, "None") != 0)
-		json_object_array_add(out, json_object_new_string(ip));
 	for (i = 0; ips && i < json_object_array_length(ips); i++) {
 		const char *s = json_object_get_string(json_object_array_get_idx(ips, i));
 
-		if (s && strcmp(s, "None") != 0)
-			json_object_array_add(out, json_object_new_string(s));
+		n += s && strcmp(s, "None") != 0;
 	}
-	return out;
+	if (!ips && ip && strcmp(ip, "None") != 0)
+		n = 1;
+	if (!n)
+		return false;
+	jtext_key(t, "addresses");
+	jtext_open(t, '[');
+	if (!ips) {
+		jtext_item(t);
+		jtext_str(t, ip);
+	}
+	for (i = 0; ips && i < json_object_array_length(ips); i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(ips, i));
+
+		if (!s || strcmp(s, "None") == 0)
+			continue;
+		jtext_item(t);
+		jtext_str(t, s);
+	}
+	jtext_close(t, ']');
+	return true;
 }
 
 /*
@@ -450,14 +514,12 @@ static bool service_is_headless(struct json_object *spec)
 
 /* "HOSTNAME.SERVICE.NS.svc.cluster.local=ADDR,..." of the ready endpoints
  * with a hostname, in slice then endpoint order; NULL when none. */
-static struct json_object *pod_hostnames(struct json_object *slices, const char *name,
-					 const char *ns)
+static char *pod_hostnames(struct json_object *slices, const char *name, const char *ns)
 {
 	char *text = NULL;
 	size_t len = 0, i, j;
 	FILE *f = open_memstream(&text, &len);
 	bool any = false;
-	struct json_object *out;
 
 	if (!f)
 		return NULL;
@@ -478,9 +540,11 @@ static struct json_object *pod_hostnames(struct json_object *slices, const char 
 		}
 	}
 	fclose(f);
-	out = any ? json_object_new_string(text) : NULL;
-	free(text);
-	return out;
+	if (!any) {
+		free(text);
+		text = NULL;
+	}
+	return text;
 }
 
 /* Slices by owning Service: "ns/service" -> [slice keys]. */
@@ -514,58 +578,75 @@ static struct json_object *slices_by_service(struct json_object *slices)
  * The ServiceEntry for one Service, or NULL for an ExternalName Service (a
  * DNS alias) or one without cluster IPs. Headless: service_is_headless.
  */
-static struct json_object *service_entry(const struct k8s_objects *o, struct json_object *svc,
-					 struct json_object *slices, struct json_object *deps)
+static int service_entry(const struct k8s_objects *o, struct json_object *svc,
+			 struct json_object *slices, struct json_object *deps, char **text)
 {
-	struct json_object *meta = jget(svc, "metadata"), *spec = jget(svc, "spec"), *se, *m, *s;
-	struct json_object *hostnames;
+	struct json_object *meta = jget(svc, "metadata"), *spec = jget(svc, "spec");
 	const char *name = jstr_or(meta, "name", ""), *ns = jstr_or(meta, "namespace", "default");
-	struct svc_ctx c = { .o = o, .svc = svc, .deps = deps };
-	char host[600];
+	bool headless = service_is_headless(spec);
+	struct jtext t = { 0 };
+	struct svc_ctx c = { .o = o, .svc = svc, .deps = deps, .t = &t };
+	char host[600], *hostnames = NULL;
 	size_t i;
 
-	bool headless = service_is_headless(spec);
-
+	*text = NULL;
 	if (strcmp(jstr_or(spec, "type", "ClusterIP"), "ExternalName") == 0 ||
 	    (!jget(spec, "clusterIP") && !jget(spec, "clusterIPs")))
-		return NULL;
-	s = json_object_new_object();
-	if (!headless)
-		json_object_object_add(s, "addresses", service_addresses(spec));
-	if (!headless && !json_object_array_length(jget(s, "addresses"))) {
-		json_object_put(s);
-		return NULL;
+		return 0;
+	/* Members in the order json-c printed them when this was an object. */
+	jtext_open(&t, '{');
+	jtext_key(&t, "apiVersion");
+	jtext_str(&t, "networking.istio.io/v1");
+	jtext_key(&t, "kind");
+	jtext_str(&t, "ServiceEntry");
+	jtext_key(&t, "metadata");
+	jtext_open(&t, '{');
+	jtext_key(&t, "name");
+	jtext_str(&t, name);
+	jtext_key(&t, "namespace");
+	jtext_str(&t, ns);
+	if (headless && (hostnames = pod_hostnames(slices, name, ns))) {
+		jtext_key(&t, "annotations");
+		jtext_open(&t, '{');
+		jtext_key(&t, "bpfmesh.io/pod-hostnames");
+		jtext_str(&t, hostnames);
+		jtext_close(&t, '}');
+		free(hostnames);
+	}
+	jtext_close(&t, '}');
+	jtext_key(&t, "spec");
+	jtext_open(&t, '{');
+	if (!headless && !service_addresses(&t, spec)) {
+		jtext_free(&t);
+		return 0;
 	}
 	snprintf(host, sizeof(host), "%s.%s.svc.cluster.local", name, ns);
-	json_object_object_add(s, "hosts", json_object_new_array());
-	json_object_array_add(jget(s, "hosts"), json_object_new_string(host));
-	json_object_object_add(s, "ports", service_ports(svc));
-	json_object_object_add(s, "location", json_object_new_string("MESH_INTERNAL"));
-	json_object_object_add(s, "resolution", json_object_new_string(headless ? "NONE" : "STATIC"));
+	jtext_key(&t, "hosts");
+	jtext_open(&t, '[');
+	jtext_item(&t);
+	jtext_str(&t, host);
+	jtext_close(&t, ']');
+	jtext_key(&t, "ports");
+	service_ports(&t, svc);
+	jtext_key(&t, "location");
+	jtext_str(&t, "MESH_INTERNAL");
+	jtext_key(&t, "resolution");
+	jtext_str(&t, headless ? "NONE" : "STATIC");
 	if (!headless) {
-		c.eps = json_object_new_array();
 		c.seen = json_object_new_object();
-		for (i = 0; slices && i < json_object_array_length(slices); i++)
+		if (!c.seen)
+			t.oom = true;
+		jtext_key(&t, "endpoints");
+		jtext_open(&t, '[');
+		for (i = 0; c.seen && slices && i < json_object_array_length(slices); i++)
 			slice_endpoints(&c, json_object_array_get_idx(slices, i));
+		jtext_close(&t, ']');
 		json_object_put(c.seen);
-		json_object_object_add(s, "endpoints", c.eps);
 	}
-
-	se = json_object_new_object();
-	m = json_object_new_object();
-	json_object_object_add(m, "name", json_object_new_string(name));
-	json_object_object_add(m, "namespace", json_object_new_string(ns));
-	if (headless && (hostnames = pod_hostnames(slices, name, ns))) {
-		struct json_object *ann = json_object_new_object();
-
-		json_object_object_add(ann, "bpfmesh.io/pod-hostnames", hostnames);
-		json_object_object_add(m, "annotations", ann);
-	}
-	json_object_object_add(se, "apiVersion", json_object_new_string("networking.istio.io/v1"));
-	json_object_object_add(se, "kind", json_object_new_string("ServiceEntry"));
-	json_object_object_add(se, "metadata", m);
-	json_object_object_add(se, "spec", s);
-	return se;
+	jtext_close(&t, '}');
+	jtext_close(&t, '}');
+	*text = jtext_take(&t, NULL);
+	return *text ? 0 : -ENOMEM;
 }
 
 /* ---- the cache of rendered Services (k8s_objects.cache) ----------------- */
@@ -618,17 +699,15 @@ static struct json_object *entry_new(struct json_object *svc, struct json_object
 struct json_object *k8s_service_render(const struct k8s_objects *o, struct json_object *svc,
 				      struct json_object *slices)
 {
-	struct json_object *deps = json_object_new_array(), *se, *entry;
-	const char *t = NULL;
+	struct json_object *deps = json_object_new_array(), *entry;
+	char *t = NULL;
 
-	se = service_entry(o, svc, slices, deps);
-	if (se && !(t = k8s_doc_text(se, false))) {
-		json_object_put(se);
+	if (!deps || service_entry(o, svc, slices, deps, &t)) {
 		json_object_put(deps);
 		return NULL;
 	}
 	entry = entry_new(svc, slices, deps, t);
-	json_object_put(se);
+	free(t);
 	return entry;
 }
 
