@@ -283,10 +283,11 @@ agent_start() { # scale rep -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG
 	mkdir -p "$AGENT_BPFFS"
 	t0=$(date +%s%N)
 	# Everything on: connect4 + sockops (health counting, ejection) and the
-	# metrics endpoint (host loopback, an ephemeral port).
+	# metrics endpoint (host loopback, an ephemeral port). -v: the log keeps
+	# each reload's own timing (read, choose, compile, plan, exec).
 	# Map sizes for n services (as bench/control.sh): the defaults hold
 	# 65,536 endpoint slots, and a refused policy would leave nothing to time.
-	"$BPFMESH" agent --policies "$RES/policies-$n" --cgroup "$CG" --bpffs "$AGENT_BPFFS" \
+	"$BPFMESH" agent -v --policies "$RES/policies-$n" --cgroup "$CG" --bpffs "$AGENT_BPFFS" \
 		--max-clusters $(( (n * 3 + 1024) > 4096 ? n * 3 + 1024 : 4096 )) \
 		--max-endpoints $(( (n * 20 + 1024) > 65536 ? n * 20 + 1024 : 65536 )) \
 		--metrics 127.0.0.1:0 2>"$AGENT_LOG" &
@@ -331,7 +332,8 @@ weight_change() { # scale weights pct rep
 		--rename "$RES/.tmp-measured.yaml" "$RES/policies-$n/bench-measured.yaml" \
 		--timeout 60 --interval-us 100) || true
 	parse "$w"
-	ctl "$n" bpfmesh_weight_change_ms "$rep" "$(kv ms)" "to=$wts polls=$(kv polls) poll_us=$(kv poll_us)"
+	ctl "$n" bpfmesh_weight_change_ms "$rep" "$(kv ms)" \
+		"to=$wts polls=$(kv polls) poll_us=$(kv poll_us) rename_ns=$(kv rename_ns)"
 	for i in $(seq 100); do
 		[ "$(grep -c 'applied generation' "$AGENT_LOG" || true)" -gt "$before" ] && break
 		sleep 0.05

@@ -91,6 +91,7 @@ struct agent {
 	long long status_dirty_ms;     /* since when (monotonic) */
 	struct probe_result features;  /* for the status file, probed once */
 	bool features_probed;
+	bool prepare_pending;          /* the next reload's index to build at idle (idle.c) */
 	long long applied_at_ms;       /* wall clock of the last apply, 0: none */
 	struct bpfmesh_image img;   /* the version in force, re-applied on ejections */
 	bool have_img;
@@ -137,6 +138,17 @@ void agent_log_lines(const char *text);
 void agent_reported_free(struct agent_reported *r);
 /* ... and the per-resource state (store, report, status file). */
 void agent_policy_free(struct agent *ag);
+
+/* idle.c: work between events, in slices that stop when one comes. An
+ * apply calls agent_idle_changed; the loop waits at most
+ * agent_idle_poll_ms(ag, its own timeout) and then calls agent_idle_run
+ * (idle: the wait timed out, no event came). */
+#define AGENT_IDLE_MS 5
+void agent_idle_changed(struct agent *ag);
+int agent_idle_poll_ms(const struct agent *ag, int idle_ms);
+void agent_idle_run(struct agent *ag, bool idle);
+/* An event waits on one of the agent's sources. */
+bool agent_events_pending(const struct agent *ag);
 
 /* status.c: write the status file `bpfmesh status` reads, atomically
  * (0600, in the state directory, 0700). 0 or negative errno. */

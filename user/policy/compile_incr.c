@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 
 #include "compile.h"
 #include "compile_incr.h"
@@ -288,6 +290,27 @@ static bool fast_pair(struct fast *f)
 	return n == f->n_svc;
 }
 
+/* Fault in the whole pages of a fresh array at once, before it is written:
+ * the copy's first splice after a start, or after the agent gave its
+ * freed memory back (malloc_trim), met a page fault every 4 KiB (5,500 at
+ * 10,000 services, 10-14 ms); one madvise does the same work without a
+ * trap per page. Best effort: a kernel without MADV_POPULATE_WRITE (5.14)
+ * faults them one by one as before. */
+static void prefault(void *p, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a, b;
+
+	if (page <= 0 || len < 16 * (size_t)page)
+		return;
+	a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	b = ((uintptr_t)p + len) & ~((uintptr_t)page - 1);
+#ifdef MADV_POPULATE_WRITE
+	if (b > a)
+		madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+#endif
+}
+
 /* out: base copied, the paired services and sets put in place. */
 static bool fast_build(struct fast *f, struct splice *sp)
 {
@@ -305,6 +328,9 @@ static bool fast_build(struct fast *f, struct splice *sp)
 	if (!out->services || !out->sets || !out->names || !out->strtab || !sp->from_base ||
 	    !sp->changed)
 		return false;
+	prefault(out->services, base->n_services * sizeof(*out->services));
+	prefault(out->sets, base->n_sets * sizeof(*out->sets));
+	prefault(out->names, base->n_names * sizeof(*out->names));
 	out->n_services = base->n_services;
 	out->n_sets = base->n_sets;
 	out->n_names = base->n_names;
