@@ -160,8 +160,9 @@ void agent_status_remove(struct agent *ag);
 void agent_status_changed(struct agent *ag);
 /* The event loop's poll timeout: short while the file is due. */
 int agent_status_poll_ms(const struct agent *ag, int idle_ms);
-/* Write the file if due and the loop was idle (poll timed out), or if it
- * has been due for STATUS_MAX_DEFER_MS whatever comes; a failure is
+/* Write the file if due and the loop was idle (poll timed out), stopping
+ * (to start again at the next idle) when an event waits; or whole if it
+ * has been due for STATUS_MAX_DEFER_MS, whatever comes. A failure is
  * logged once. */
 void agent_status_flush(struct agent *ag, bool idle);
 
