@@ -11,7 +11,6 @@
  * waited for it (bench/run.sh, whose changes come 30-50 ms apart: 10-13 ms
  * a change where the agent's own work was 3 ms).
  */
-#include <errno.h>
 #include <poll.h>
 #include "agent.h"
 
