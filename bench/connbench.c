@@ -1118,7 +1118,7 @@ static int cmd_mapwait(int argc, char **argv)
 	long slots = -1; /* --slots: the first destination's set has this many endpoints */
 	const char *rename_dst = NULL;
 	double weight = -1, timeout = 30;
-	uint64_t since = 0, interval = 100000, t0, deadline, polls = 0, poll_ns = 0;
+	uint64_t since = 0, interval = 100000, t0, t0_real = 0, deadline, polls = 0, poll_ns = 0;
 	struct svc_key key, key2;
 	struct svc_val val;
 	char pin[PATH_MAX];
@@ -1156,6 +1156,7 @@ static int cmd_mapwait(int argc, char **argv)
 		t0 = mono_ns();
 	}
 	if (rename_src) {
+		t0_real = now_ns(CLOCK_REALTIME);
 		t0 = mono_ns();
 		if (rename(rename_src, rename_dst))
 			die("Failed to rename %s: %s", rename_src, strerror(errno));
@@ -1179,8 +1180,9 @@ static int cmd_mapwait(int argc, char **argv)
 		polls++;
 		poll_ns += b - a;
 		if (ok) {
-			printf("ms=%.3f polls=%" PRIu64 " poll_us=%.2f interval_us=%" PRIu64 "\n",
-			       (b - t0) / 1e6, polls, poll_ns / 1e3 / (double)polls, interval / 1000);
+			printf("ms=%.3f polls=%" PRIu64 " poll_us=%.2f interval_us=%" PRIu64
+			       " rename_ns=%" PRIu64 "\n", (b - t0) / 1e6, polls,
+			       poll_ns / 1e3 / (double)polls, interval / 1000, t0_real);
 			return 0;
 		}
 		if (b > deadline) {

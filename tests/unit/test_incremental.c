@@ -402,6 +402,11 @@ struct lockstep {
 	__u64 now_ms;
 	size_t plans_incr, plans_sets; /* ... of which with sets rewritten */
 	struct hinter *hint; /* the incremental store gets hints */
+	/* Not 0: after each commit, the agent's idle work in random slices
+	 * (policy_store_prepare), left unfinished at random; prepared_part:
+	 * how many times some of it was left for the next reload. */
+	unsigned int prepare_rnd;
+	size_t prepared_part;
 };
 
 /* The directory's files as in-memory documents, as the Kubernetes source
@@ -674,6 +679,18 @@ static void plans_same(struct lockstep *ls, const struct bpfmesh_image *a,
 	apply_plan_free(&pb);
 }
 
+/* What the agent does between two reloads when idle (user/agent/idle.c):
+ * the host index in slices, stopped at random as an event would stop it. */
+static void prepare_some(struct lockstep *ls)
+{
+	int calls = rand_r(&ls->prepare_rnd) % 4;
+	bool more = true;
+
+	while (calls-- > 0 && more)
+		more = policy_store_prepare(&ls->incr, (size_t)(rand_r(&ls->prepare_rnd) % 40 + 1));
+	ls->prepared_part += more && calls < 0;
+}
+
 /* Compile with both stores, compare, and commit as the agent does. */
 static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 {
@@ -717,6 +734,8 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 		bpfmesh_image_free(&ls->in_force);
 		ls->in_force = a;
 		policy_store_commit(&ls->full);
+		if (ls->prepare_rnd)
+			prepare_some(ls);
 	} else {
 		bpfmesh_image_free(&a);
 	}
@@ -728,7 +747,10 @@ static void step(struct lockstep *ls, const char *dir, int n, const char *what)
 
 static void run_seed(unsigned int seed, int edits, bool bufs, struct hinter *hint)
 {
-	struct lockstep ls = { .bufs = bufs, .full = { .no_index = true }, .hint = hint };
+	/* Even seeds: the host index is built in part at idle between
+	 * reloads; odd ones: at its first use only. */
+	struct lockstep ls = { .bufs = bufs, .full = { .no_index = true }, .hint = hint,
+			       .prepare_rnd = seed % 2 ? 0 : seed };
 	struct world w;
 	const char *what;
 	int n;
@@ -742,9 +764,14 @@ static void run_seed(unsigned int seed, int edits, bool bufs, struct hinter *hin
 		step(&ls, w.dir, n, what);
 	}
 	print_message("seed %u%s: %zu compiles, %zu incremental, %zu fallbacks, %zu chosen "
-		      "by the last choice, %zu plans incremental (%zu with sets), %zu splices fast, %zu with identities\n",
+		      "by the last choice, %zu plans incremental (%zu with sets), %zu splices fast, %zu with identities, %zu index builds left in part at idle\n",
 		      seed, bufs ? " (documents)" : "", ls.compiles, ls.incremental, ls.fallbacks,
-		      ls.kept, ls.plans_incr, ls.plans_sets, ls.fast, ls.with_ids);
+		      ls.kept, ls.plans_incr, ls.plans_sets, ls.fast, ls.with_ids,
+		      ls.prepared_part);
+	/* A reload after an index built in part finishes it (the same images
+	 * as a full compile's, checked at every step). */
+	if (ls.prepare_rnd)
+		assert_true(ls.prepared_part * 10 > ls.compiles);
 	/* Weight, destination and endpoint edits plan only what changed. */
 	assert_true(ls.plans_incr * 2 > ls.compiles);
 	assert_true(ls.plans_sets * 30 > ls.compiles);
@@ -844,6 +871,51 @@ static void test_weight_change_reach(void **state)
 	nftw(w.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The host index built at idle (policy_store_prepare), in slices, once
+ * the choice is in force: then the weight change takes it as it is. */
+static void test_prepare_at_idle(void **state)
+{
+	struct lockstep ls = { .full = { .no_index = true } };
+	struct world w;
+
+	(void)state;
+	plan_state_init(&ls.applied);
+	world_init(&w, 98);
+	usleep(150 * 1000); /* settled files: only the edit counts (RACY_NS) */
+	/* Nothing in force: nothing to build. */
+	assert_false(policy_store_prepare(&ls.incr, SIZE_MAX));
+	step(&ls, w.dir, 0, "start");
+	assert_true(policy_store_prepare(&ls.incr, 1)); /* one resource: more to do */
+	assert_true(policy_store_prepare(&ls.incr, 2));
+	assert_false(policy_store_prepare(&ls.incr, SIZE_MAX)); /* the rest */
+	assert_false(policy_store_prepare(&ls.incr, SIZE_MAX)); /* built: nothing */
+	w.s[0].dests[0].weight = 75;
+	write_vs(&w, 0);
+	step(&ls, w.dir, 1, "weight");
+	assert_true(ls.incr.timing.choose_kept);
+	assert_true(ls.incr.timing.incremental);
+	assert_int_equal(ls.incr.timing.hosts, 1);
+	/* Kept choice: the index was updated, not dropped. */
+	assert_false(policy_store_prepare(&ls.incr, SIZE_MAX));
+	/* Compiled but not applied: the choice is not in force, not built. */
+	w.s[0].dests[0].weight = 60;
+	write_vs(&w, 0);
+	{
+		struct bpfmesh_image img;
+		char *diags;
+
+		assert_int_equal(compile_one(&ls.incr, w.dir, false, NULL, &img, &diags), 0);
+		free(diags);
+		bpfmesh_image_free(&img);
+	}
+	assert_false(policy_store_prepare(&ls.incr, SIZE_MAX));
+	apply_state_free(&ls.applied);
+	policy_store_free(&ls.incr);
+	bpfmesh_image_free(&ls.in_force);
+	policy_store_free(&ls.full);
+	nftw(w.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -851,6 +923,7 @@ int main(void)
 		cmocka_unit_test(test_random_edits_documents),
 		cmocka_unit_test(test_random_edits_hinted),
 		cmocka_unit_test(test_weight_change_reach),
+		cmocka_unit_test(test_prepare_at_idle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

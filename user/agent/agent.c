@@ -286,14 +286,14 @@ static int agent_loop(struct agent *ag)
 	for (i = 0; i < ag->n_sources; i++)
 		pfd[i] = (struct pollfd){ .fd = ag->sources[i].fd, .events = POLLIN };
 	for (;;) {
-		int wait_ms = agent_status_poll_ms(ag, SWEEP_INTERVAL_MS);
+		int wait_ms = agent_idle_poll_ms(ag, SWEEP_INTERVAL_MS);
 
 		n = poll(pfd, ag->n_sources, wait_ms);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		agent_status_flush(ag, n == 0);
+		agent_idle_run(ag, n == 0);
 		if (n == 0 && wait_ms < SWEEP_INTERVAL_MS)
-			continue; /* idle for the status file only, not for the sweep */
+			continue; /* idle for idle.c's work only, not for the sweep */
 		for (i = 0; n > 0 && i < ag->n_sources; i++) {
 			if (!(pfd[i].revents & POLLIN))
 				continue;

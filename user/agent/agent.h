@@ -91,6 +91,7 @@ struct agent {
 	long long status_dirty_ms;     /* since when (monotonic) */
 	struct probe_result features;  /* for the status file, probed once */
 	bool features_probed;
+	bool prepare_pending;          /* the next reload's index to build at idle (idle.c) */
 	long long applied_at_ms;       /* wall clock of the last apply, 0: none */
 	struct bpfmesh_image img;   /* the version in force, re-applied on ejections */
 	bool have_img;
@@ -138,6 +139,17 @@ void agent_reported_free(struct agent_reported *r);
 /* ... and the per-resource state (store, report, status file). */
 void agent_policy_free(struct agent *ag);
 
+/* idle.c: work between events, in slices that stop when one comes. An
+ * apply calls agent_idle_changed; the loop waits at most
+ * agent_idle_poll_ms(ag, its own timeout) and then calls agent_idle_run
+ * (idle: the wait timed out, no event came). */
+#define AGENT_IDLE_MS 5
+void agent_idle_changed(struct agent *ag);
+int agent_idle_poll_ms(const struct agent *ag, int idle_ms);
+void agent_idle_run(struct agent *ag, bool idle);
+/* An event waits on one of the agent's sources. */
+bool agent_events_pending(const struct agent *ag);
+
 /* status.c: write the status file `bpfmesh status` reads, atomically
  * (0600, in the state directory, 0700). 0 or negative errno. */
 int agent_status_write(struct agent *ag);
@@ -148,8 +160,9 @@ void agent_status_remove(struct agent *ag);
 void agent_status_changed(struct agent *ag);
 /* The event loop's poll timeout: short while the file is due. */
 int agent_status_poll_ms(const struct agent *ag, int idle_ms);
-/* Write the file if due and the loop was idle (poll timed out), or if it
- * has been due for STATUS_MAX_DEFER_MS whatever comes; a failure is
+/* Write the file if due and the loop was idle (poll timed out), stopping
+ * (to start again at the next idle) when an event waits; or whole if it
+ * has been due for STATUS_MAX_DEFER_MS, whatever comes. A failure is
  * logged once. */
 void agent_status_flush(struct agent *ag, bool idle);
 

@@ -234,6 +234,7 @@ void agent_reload(struct agent *ag, const char *why)
 	/* The store compiles the next change over this image (isolate.h):
 	 * it stays in ag->img, unchanged, until the next commit. */
 	policy_store_commit_image(&ag->store, &img);
+	agent_idle_changed(ag); /* the next reload's index, built at idle */
 	keep_report(ag, &rep);
 	ag->applied_at_ms = wall_ms();
 	err = agent_sync_identities(ag, &img);

@@ -55,12 +55,22 @@ static void put_field(FILE *f, const char *s)
 	}
 }
 
-static void write_resources(FILE *f, const struct policy_report *rep)
+/* Rows between two looks at the agent's sources when the write may stop
+ * for an event (about 0.7 ms at 10,000 services). */
+#define STATUS_ROWS_PER_LOOK 1024
+
+/* false: stopped, an event waits on one of stop_for's sources (NULL:
+ * never stop). */
+static bool write_resources(FILE *f, const struct policy_report *rep,
+			    const struct agent *stop_for)
 {
 	const struct res_report *r;
 	size_t i;
 
 	for (i = 0; i < rep->n; i++) {
+		if (stop_for && i && i % STATUS_ROWS_PER_LOOK == 0 &&
+		    agent_events_pending(stop_for))
+			return false;
 		r = &rep->v[i];
 		fputs("resource", f);
 		put_field(f, r->rejected ? "rejected" : "applied");
@@ -72,6 +82,7 @@ static void write_resources(FILE *f, const struct policy_report *rep)
 		put_field(f, r->diag ? r->diag : "");
 		fputc('\n', f);
 	}
+	return true;
 }
 
 /* kubernetes REACHABLE SYNCED OUTAGE_SINCE_MS LAST_ERROR: the API server
@@ -89,7 +100,7 @@ static void write_k8s(FILE *f, struct agent_k8s *k)
 	fputc('\n', f);
 }
 
-static void write_status(FILE *f, struct agent *ag)
+static bool write_status(FILE *f, struct agent *ag, bool may_stop)
 {
 	struct timespec ts;
 	int i;
@@ -106,10 +117,12 @@ static void write_status(FILE *f, struct agent *ag)
 	write_k8s(f, ag->k8s);
 	for (i = 0; i < PROBE__NR; i++)
 		fprintf(f, "feature\t%s\t%d\n", probe_feature_name(i), ag->features.have[i]);
-	write_resources(f, &ag->report);
+	return write_resources(f, &ag->report, may_stop ? ag : NULL);
 }
 
-int agent_status_write(struct agent *ag)
+/* 0, negative errno, or -EAGAIN: stopped for an event (may_stop), nothing
+ * written. */
+static int status_write(struct agent *ag, bool may_stop)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 16];
 	const char *dir = ag->state_dir ? ag->state_dir : DEFAULT_STATE_DIR;
@@ -136,8 +149,9 @@ int agent_status_write(struct agent *ag)
 		unlink(tmp);
 		return err;
 	}
-	write_status(f, ag);
-	err = ferror(f) ? -EIO : 0;
+	err = write_status(f, ag, may_stop) ? 0 : -EAGAIN;
+	if (!err && ferror(f))
+		err = -EIO;
 	if (fclose(f) && !err)
 		err = -errno;
 	if (!err && rename(tmp, path))
@@ -163,6 +177,11 @@ static long long status_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int agent_status_write(struct agent *ag)
+{
+	return status_write(ag, false);
+}
+
 void agent_status_changed(struct agent *ag)
 {
 	if (!ag->status_dirty)
@@ -183,7 +202,13 @@ void agent_status_flush(struct agent *ag, bool idle)
 	    (!idle && status_now_ms() - ag->status_dirty_ms < STATUS_MAX_DEFER_MS))
 		return;
 	ag->status_dirty = false;
-	err = agent_status_write(ag);
+	/* Stops for an event unless due for STATUS_MAX_DEFER_MS already: then
+	 * written whole, so a stream of events still gets it that often. */
+	err = status_write(ag, status_now_ms() - ag->status_dirty_ms < STATUS_MAX_DEFER_MS);
+	if (err == -EAGAIN) {
+		ag->status_dirty = true; /* since the same time: at the next idle */
+		return;
+	}
 	if (err && err != ag->status_err)
 		agent_log("Failed to write the status file: %d (%s)", err, strerror(-err));
 	ag->status_err = err;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 
 #include "compile.h"
 #include "compile_incr.h"
@@ -288,6 +290,47 @@ static bool fast_pair(struct fast *f)
 	return n == f->n_svc;
 }
 
+/* Fault in the pages of an array not yet in memory, a run at a time,
+ * before it is written: the copy's first splice after a start, or after
+ * the agent gave its freed memory back (malloc_trim), met a page fault
+ * every 4 KiB (5,500 at 10,000 services, 10-14 ms); one madvise a run
+ * does the same work without a trap per page. Pages already in memory
+ * (a series of changes reuses the heap) are left alone: populating them
+ * again costs as much as the copy (1.4 ms for 16 MiB), asking mincore
+ * 15 us. Best effort: a kernel without MADV_POPULATE_WRITE (5.14) faults
+ * them one by one as before. */
+static void prefault(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *in;
+	uintptr_t a, b;
+	size_t n, i, run;
+
+	if (page <= 0 || len < 16 * (size_t)page)
+		return;
+	a = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	b = ((uintptr_t)p + len) & ~((uintptr_t)page - 1);
+	n = (b - a) / (size_t)page;
+	in = malloc(n);
+	if (in && !mincore((void *)a, b - a, in)) {
+		for (i = 0; i < n; i += run) {
+			for (run = 0; i + run < n && !(in[i + run] & 1); run++)
+				;
+			if (run)
+				madvise((void *)(a + i * (size_t)page), run * (size_t)page,
+					MADV_POPULATE_WRITE);
+			else
+				run = 1;
+		}
+	}
+	free(in);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
 /* out: base copied, the paired services and sets put in place. */
 static bool fast_build(struct fast *f, struct splice *sp)
 {
@@ -305,6 +348,9 @@ static bool fast_build(struct fast *f, struct splice *sp)
 	if (!out->services || !out->sets || !out->names || !out->strtab || !sp->from_base ||
 	    !sp->changed)
 		return false;
+	prefault(out->services, base->n_services * sizeof(*out->services));
+	prefault(out->sets, base->n_sets * sizeof(*out->sets));
+	prefault(out->names, base->n_names * sizeof(*out->names));
 	out->n_services = base->n_services;
 	out->n_sets = base->n_sets;
 	out->n_names = base->n_names;

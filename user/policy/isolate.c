@@ -959,6 +959,7 @@ struct choice_index {
 	size_t n_lists, cap_lists;
 	struct host_list wild_vs, wild_dr, wes; /* wildcard hosts; every WorkloadEntry */
 	bool hosts_built; /* the host index holds the picks (ci_hosts_build) */
+	size_t hosts_next; /* picks indexed so far, building in slices (at idle) */
 	struct arena strs; /* the three maps' keys (ci_clear frees them at once) */
 	struct pick *picks; /* the last choice, input order; each holds its file */
 	size_t n_picks, cap_picks;
@@ -1271,6 +1272,7 @@ static void ci_clear(struct choice_index *ci)
 	ci->n_slots = ci->n_cslots = ci->n_lists = 0;
 	ci->wild_vs.n = ci->wild_dr.n = ci->wes.n = 0;
 	ci->hosts_built = false;
+	ci->hosts_next = 0;
 }
 
 static void choice_index_free(struct choice_index *ci)
@@ -1295,24 +1297,39 @@ static bool ci_troubled(const struct pick *p)
 	return p->from_lg || p->dropped || p->report || p->conflict;
 }
 
-/* The host index of picks, the choice in force, built at its first use
- * (choose_kept, incr_reach) rather than after the full choice: a cold
- * start has no image to compile into, and the index was a third of its
- * choice at 10,000 services. false: out of memory, or a destination host
- * too long (the index cannot serve the reach). */
-static bool ci_hosts_build(struct choice_index *ci, const struct pick *picks, size_t n)
+/* The host index of picks, the choice in force: up to `budget` more picks
+ * of it (SIZE_MAX: all), resumed where the last call stopped. Not after
+ * the full choice, where a cold start would pay for it (a third of its
+ * choice at 10,000 services) with no image to compile into yet: at idle
+ * once the choice is in force (policy_store_prepare), or at its first use
+ * (choose_kept, incr_reach) if no idle came first. Every path that
+ * replaces the picks either finishes the index first (choose_kept) or
+ * clears it (ci_clear), so a part built stays that of these picks.
+ * false: out of memory, or a destination host too long (the index cannot
+ * serve the reach). */
+static bool ci_hosts_build_some(struct choice_index *ci, const struct pick *picks, size_t n,
+				size_t budget)
 {
-	size_t i;
+	size_t end = n - ci->hosts_next > budget ? ci->hosts_next + budget : n;
 
 	if (ci->hosts_built)
 		return true;
-	if (!hmap_reserve(&ci->hosts, n)) /* sized once: growing rehashes every entry */
+	/* Sized once: growing rehashes every entry. */
+	if (!ci->hosts_next && !hmap_reserve(&ci->hosts, n))
 		return false;
-	for (i = 0; i < n; i++)
-		if (!picks[i].dropped && !ci_index_pick(ci, &picks[i], true))
+	for (; ci->hosts_next < end; ci->hosts_next++) {
+		const struct pick *p = &picks[ci->hosts_next];
+
+		if (!p->dropped && !ci_index_pick(ci, p, true))
 			return false;
-	ci->hosts_built = true;
+	}
+	ci->hosts_built = ci->hosts_next == n;
 	return true;
+}
+
+static bool ci_hosts_build(struct choice_index *ci, const struct pick *picks, size_t n)
+{
+	return ci_hosts_build_some(ci, picks, n, SIZE_MAX);
 }
 
 /* After a full choice: the keys and claims from scratch; the host index
@@ -2559,6 +2576,22 @@ out:
 	free(c.picks);
 	policy_files_free(&fl);
 	return ret;
+}
+
+bool policy_store_prepare(struct policy_store *st, size_t budget)
+{
+	struct choice_index *ci = st->ci;
+
+	/* Only over the choice in force, with an image to compile into: what
+	 * the next reload's kept choice and incremental compile would build. */
+	if (st->no_index || !ci || !ci->valid || !ci->committed || ci->hosts_built ||
+	    !st->have_base)
+		return false;
+	if (!ci_hosts_build_some(ci, ci->picks, ci->n_picks, budget)) {
+		ci->valid = false; /* built in part: the next choice is a full one */
+		return false;
+	}
+	return !ci->hosts_built;
 }
 
 void policy_store_docs_hint(struct policy_store *st, const struct policy_docs_hint *h)

@@ -165,6 +165,13 @@ void policy_store_docs_hint(struct policy_store *st, const struct policy_docs_hi
  * policy_store_compile finds them read, unless they changed since. 0, 1 out
  * of memory, 2 a path cannot be listed. Not concurrent with a compile. */
 int policy_store_preread(struct policy_store *st, const char *const *paths, size_t n_paths);
+/* Build, between reloads, what the next incremental one would build at its
+ * start (the host index of the choice in force), `budget` resources at a
+ * time (SIZE_MAX: all) so that a caller can stop when an event comes.
+ * true: more to do; false: nothing (left) to do, or it could not be built
+ * (the next reload then chooses in full, as when it cannot build it
+ * itself). Not concurrent with a compile. */
+bool policy_store_prepare(struct policy_store *st, size_t budget);
 /* The last compiled image is in force: its versions become the last good.
  * The next compile is a full one. */
 void policy_store_commit(struct policy_store *st);
