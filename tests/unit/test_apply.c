@@ -926,6 +926,80 @@ static void test_slots_new_cluster_does_not_inherit(void **state)
 	world_free(&w);
 }
 
+static bool plan_has_step(const struct apply_plan *p, enum apply_map map)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_steps; i++)
+		if (p->steps[i].map == map)
+			return true;
+	return false;
+}
+
+/* Health maps this agent just created hold zeroes: the first plan writes
+ * the owners and configs of its slots, not zeroes; once anything was
+ * written, a new owner's slot is zeroed again. */
+static void test_slots_fresh_maps_not_zeroed(void **state)
+{
+	static const struct svc_spec v6[] = {
+		{ 1, 2, { { 2, { 1, 2 }, 90 }, { 2, { 3, 7 }, 10 } } },
+		{ 2, 1, { { 1, { 4 }, 1 } } },
+		{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+		{ 4, 1, { { 1, { 9 }, 1 } } },
+	};
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct world w;
+	__u32 slot9;
+
+	world_init_sized(&w, true, T_MAX_EPS);
+	w.a.maps_fresh = true;
+	assert_int_equal(applier_adopt_slots(&w.a, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
+	assert_true(w.a.state.slots.known_zero);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 1000, NULL, &p), 0);
+	assert_false(plan_has_step(&p, APPLY_MAP_EP_COUNTERS));
+	assert_false(plan_has_step(&p, APPLY_MAP_CLUSTER_STATE));
+	assert_false(plan_has_step(&p, APPLY_MAP_CLUSTER_HISTS));
+	assert_true(plan_has_step(&p, APPLY_MAP_EP_HEALTH));
+	assert_true(plan_has_step(&p, APPLY_MAP_CLUSTER_CFG));
+	apply_plan_free(&p);
+	free_image(&img);
+
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_false(w.a.state.slots.known_zero); /* written: no longer a given */
+	assert_int_equal(ep_slot_of(&w.a.state, "svc2/v1", 4), 4);
+	build_image(&img, v6, N_SPECS(v6));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 2000, NULL, &p), 0);
+	slot9 = ep_slot_of(&p.next, "svc4/v1", 9);
+	assert_true(slot9 != 0);
+	assert_true(plan_zeroes_counters(&p, slot9));
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
+/* A rolled-back first apply leaves the maps as they were, but the counters
+ * of a slot it published may have counted meanwhile: zero them next time. */
+static void test_slots_fresh_maps_rollback_forgets_zeroes(void **state)
+{
+	struct world w;
+	struct bpfmesh_image img;
+	struct apply_plan p;
+
+	world_init_sized(&w, true, T_MAX_EPS);
+	w.a.maps_fresh = true;
+	assert_int_equal(applier_adopt_slots(&w.a, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
+	assert_int_not_equal(apply_specs(&w, v1, N_SPECS(v1), 3), 0);
+	assert_false(w.a.state.slots.known_zero);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 1000, NULL, &p), 0);
+	assert_true(plan_zeroes_counters(&p, 1));
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
 /* A restarted agent reads the owners back: same slots, nothing to write. */
 static void test_slots_recovered_on_adopt(void **state)
 {
@@ -1462,6 +1536,8 @@ int main(void)
 		cmocka_unit_test(test_slots_returning_endpoint_reclaims),
 		cmocka_unit_test(test_slots_new_cluster_does_not_inherit),
 		cmocka_unit_test(test_slots_recovered_on_adopt),
+		cmocka_unit_test(test_slots_fresh_maps_not_zeroed),
+		cmocka_unit_test(test_slots_fresh_maps_rollback_forgets_zeroes),
 		cmocka_unit_test(test_slots_limit_refused),
 		cmocka_unit_test(test_retired_cluster_keeps_its_name),
 		cmocka_unit_test(test_retired_cluster_name_survives_adopt),
