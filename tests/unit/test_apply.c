@@ -24,6 +24,9 @@
 /* Non-zero: worlds with health get the loadBalancer maps too, and every
  * set of build_image asks for a Maglev table of this size. */
 static __u32 t_lb_table;
+/* The map ops worlds are made with (concurrent: the unordered steps of a
+ * plan run on two threads). */
+static const struct map_ops *t_ops = &fake_map_ops;
 
 #define MAX_EPS 4
 
@@ -217,7 +220,7 @@ static void world_init_sized(struct world *w, bool health, __u32 max_eps)
 	}
 	fk = &w->k;
 	fake_reset_counters(&w->k, -1);
-	assert_int_equal(applier_adopt(&w->a, &fake_map_ops, &w->svc, w->be_fd, w->names_fd),
+	assert_int_equal(applier_adopt(&w->a, t_ops, &w->svc, w->be_fd, w->names_fd),
 			 0);
 	if (health)
 		assert_int_equal(applier_adopt_slots(&w->a, w->fds, max_eps, T_MAX_CLUSTERS,
@@ -440,6 +443,9 @@ static void test_plan_orders_steps(void **state)
 	assert_int_equal(del->addr[0], htonl(0x7f640002));
 	/* Stale names go after the switch, never before. */
 	assert_true(p.steps[7].map == APPLY_MAP_NAMES && p.steps[7].kind == STEP_DELETE);
+	/* Sets, names, fresh routes and the new head name nothing published:
+	 * exec may run them at once; the key of svc4 publishes it. */
+	assert_int_equal(p.n_unordered, 4);
 	assert_int_equal(p.steps[7].n, 2); /* svc2, svc2/v1 */
 	/* svc1's old route and svc2's route and index wait for a grace period. */
 	assert_int_equal(p.next.n_retired_routes, 2);
@@ -631,6 +637,21 @@ static void test_rollback_every_step_lb(void **state)
 	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2),
 				  2 + 2 + 1 + 1 + 2 + 3 + 2 * 8 + 1 + 2 + 2 + 1 + 1 + 1 + 1 + 1, true);
 	t_lb_table = 0;
+}
+
+/* The same failures with the unordered steps on two threads (exec.c): a
+ * failure on one lane stops the other, and both lanes' writes are undone. */
+static void test_rollback_concurrent_lanes(void **state)
+{
+	struct map_ops concurrent = fake_map_ops;
+
+	concurrent.concurrent = true;
+	t_ops = &concurrent;
+	test_rollback_first_apply_health(state);
+	test_rollback_every_step_health(state);
+	test_rollback_first_apply_lb(state);
+	test_rollback_every_step_lb(state);
+	t_ops = &fake_map_ops;
 }
 
 /* The live set of the state whose first slot is endpoint 127.1.0.ep. */
@@ -1528,6 +1549,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_every_step_health),
 		cmocka_unit_test(test_rollback_first_apply_lb),
 		cmocka_unit_test(test_rollback_every_step_lb),
+		cmocka_unit_test(test_rollback_concurrent_lanes),
 		cmocka_unit_test(test_lb_tables_follow_their_sets),
 		cmocka_unit_test(test_lb_tables_too_big_refused),
 		cmocka_unit_test(test_name_ids_allocated_and_stable),
