@@ -11,6 +11,7 @@
  * Include after <cmocka.h>.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,13 +171,59 @@ static int fake_wait_readers(void)
 	return fk->wait_err;
 }
 
+/* The map ops take one lock: marked concurrent (a copy), the applier runs
+ * a plan's unordered steps on two threads (exec.c), as with the kernel. */
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define FAKE_LOCKED(call)                    \
+	do {                                 \
+		int err_;                    \
+		pthread_mutex_lock(&fake_lock);   \
+		err_ = (call);               \
+		pthread_mutex_unlock(&fake_lock); \
+		return err_;                 \
+	} while (0)
+
+static int fake_update_many_locked(int fd, const void *keys, size_t key_size, const void *vals,
+				   size_t val_size, size_t n, size_t *done)
+{
+	FAKE_LOCKED(fake_update_many(fd, keys, key_size, vals, val_size, n, done));
+}
+
+static int fake_lookup_locked(int fd, const void *key, void *val)
+{
+	FAKE_LOCKED(fake_lookup(fd, key, val));
+}
+
+static int fake_delete_locked(int fd, const void *key)
+{
+	FAKE_LOCKED(fake_delete(fd, key));
+}
+
+static int fake_next_key_locked(int fd, const void *key, void *next)
+{
+	FAKE_LOCKED(fake_next_key(fd, key, next));
+}
+
+static int fake_store_u32_locked(int fd, size_t val_size, __u32 index, __u32 value)
+{
+	FAKE_LOCKED(fake_store_u32(fd, val_size, index, value));
+}
+
+static int fake_wait_readers_locked(void)
+{
+	FAKE_LOCKED(fake_wait_readers());
+}
+
+/* Each call under the lock; a test that wants the applier's two lanes
+ * uses a copy with .concurrent set. */
 static const struct map_ops fake_map_ops = {
-	.update_many = fake_update_many,
-	.lookup = fake_lookup,
-	.delete = fake_delete,
-	.next_key = fake_next_key,
-	.store_u32 = fake_store_u32,
-	.wait_readers = fake_wait_readers,
+	.update_many = fake_update_many_locked,
+	.lookup = fake_lookup_locked,
+	.delete = fake_delete_locked,
+	.next_key = fake_next_key_locked,
+	.store_u32 = fake_store_u32_locked,
+	.wait_readers = fake_wait_readers_locked,
 };
 
 static void fake_reset_counters(struct fake_kernel *k, long fail_at)

@@ -24,6 +24,9 @@
 /* Non-zero: worlds with health get the loadBalancer maps too, and every
  * set of build_image asks for a Maglev table of this size. */
 static __u32 t_lb_table;
+/* The map ops worlds are made with (concurrent: the unordered steps of a
+ * plan run on two threads). */
+static const struct map_ops *t_ops = &fake_map_ops;
 
 #define MAX_EPS 4
 
@@ -217,7 +220,7 @@ static void world_init_sized(struct world *w, bool health, __u32 max_eps)
 	}
 	fk = &w->k;
 	fake_reset_counters(&w->k, -1);
-	assert_int_equal(applier_adopt(&w->a, &fake_map_ops, &w->svc, w->be_fd, w->names_fd),
+	assert_int_equal(applier_adopt(&w->a, t_ops, &w->svc, w->be_fd, w->names_fd),
 			 0);
 	if (health)
 		assert_int_equal(applier_adopt_slots(&w->a, w->fds, max_eps, T_MAX_CLUSTERS,
@@ -440,6 +443,9 @@ static void test_plan_orders_steps(void **state)
 	assert_int_equal(del->addr[0], htonl(0x7f640002));
 	/* Stale names go after the switch, never before. */
 	assert_true(p.steps[7].map == APPLY_MAP_NAMES && p.steps[7].kind == STEP_DELETE);
+	/* Sets, names, fresh routes and the new head name nothing published:
+	 * exec may run them at once; the key of svc4 publishes it. */
+	assert_int_equal(p.n_unordered, 4);
 	assert_int_equal(p.steps[7].n, 2); /* svc2, svc2/v1 */
 	/* svc1's old route and svc2's route and index wait for a grace period. */
 	assert_int_equal(p.next.n_retired_routes, 2);
@@ -631,6 +637,21 @@ static void test_rollback_every_step_lb(void **state)
 	check_rollback_everywhere(v1, N_SPECS(v1), v2, N_SPECS(v2),
 				  2 + 2 + 1 + 1 + 2 + 3 + 2 * 8 + 1 + 2 + 2 + 1 + 1 + 1 + 1 + 1, true);
 	t_lb_table = 0;
+}
+
+/* The same failures with the unordered steps on two threads (exec.c): a
+ * failure on one lane stops the other, and both lanes' writes are undone. */
+static void test_rollback_concurrent_lanes(void **state)
+{
+	struct map_ops concurrent = fake_map_ops;
+
+	concurrent.concurrent = true;
+	t_ops = &concurrent;
+	test_rollback_first_apply_health(state);
+	test_rollback_every_step_health(state);
+	test_rollback_first_apply_lb(state);
+	test_rollback_every_step_lb(state);
+	t_ops = &fake_map_ops;
 }
 
 /* The live set of the state whose first slot is endpoint 127.1.0.ep. */
@@ -921,6 +942,80 @@ static void test_slots_new_cluster_does_not_inherit(void **state)
 	assert_int_equal(p.next.svcs[3].val.dests[0].cluster_slot, old_cl); /* svc5/v1 */
 	assert_int_equal(ep_slot_of(&p.next, "svc5/v1", 4), 4);
 	assert_true(plan_zeroes_counters(&p, 4)); /* a new owner, not svc2's */
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
+static bool plan_has_step(const struct apply_plan *p, enum apply_map map)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_steps; i++)
+		if (p->steps[i].map == map)
+			return true;
+	return false;
+}
+
+/* Health maps this agent just created hold zeroes: the first plan writes
+ * the owners and configs of its slots, not zeroes; once anything was
+ * written, a new owner's slot is zeroed again. */
+static void test_slots_fresh_maps_not_zeroed(void **state)
+{
+	static const struct svc_spec v6[] = {
+		{ 1, 2, { { 2, { 1, 2 }, 90 }, { 2, { 3, 7 }, 10 } } },
+		{ 2, 1, { { 1, { 4 }, 1 } } },
+		{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+		{ 4, 1, { { 1, { 9 }, 1 } } },
+	};
+	struct bpfmesh_image img;
+	struct apply_plan p;
+	struct world w;
+	__u32 slot9;
+
+	world_init_sized(&w, true, T_MAX_EPS);
+	w.a.maps_fresh = true;
+	assert_int_equal(applier_adopt_slots(&w.a, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
+	assert_true(w.a.state.slots.known_zero);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 1000, NULL, &p), 0);
+	assert_false(plan_has_step(&p, APPLY_MAP_EP_COUNTERS));
+	assert_false(plan_has_step(&p, APPLY_MAP_CLUSTER_STATE));
+	assert_false(plan_has_step(&p, APPLY_MAP_CLUSTER_HISTS));
+	assert_true(plan_has_step(&p, APPLY_MAP_EP_HEALTH));
+	assert_true(plan_has_step(&p, APPLY_MAP_CLUSTER_CFG));
+	apply_plan_free(&p);
+	free_image(&img);
+
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_false(w.a.state.slots.known_zero); /* written: no longer a given */
+	assert_int_equal(ep_slot_of(&w.a.state, "svc2/v1", 4), 4);
+	build_image(&img, v6, N_SPECS(v6));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 2000, NULL, &p), 0);
+	slot9 = ep_slot_of(&p.next, "svc4/v1", 9);
+	assert_true(slot9 != 0);
+	assert_true(plan_zeroes_counters(&p, slot9));
+	apply_plan_free(&p);
+	free_image(&img);
+	world_free(&w);
+}
+
+/* A rolled-back first apply leaves the maps as they were, but the counters
+ * of a slot it published may have counted meanwhile: zero them next time. */
+static void test_slots_fresh_maps_rollback_forgets_zeroes(void **state)
+{
+	struct world w;
+	struct bpfmesh_image img;
+	struct apply_plan p;
+
+	world_init_sized(&w, true, T_MAX_EPS);
+	w.a.maps_fresh = true;
+	assert_int_equal(applier_adopt_slots(&w.a, w.fds, T_MAX_EPS, T_MAX_CLUSTERS, T_NCPU), 0);
+	assert_int_not_equal(apply_specs(&w, v1, N_SPECS(v1), 3), 0);
+	assert_false(w.a.state.slots.known_zero);
+	build_image(&img, v1, N_SPECS(v1));
+	assert_int_equal(apply_plan_build(&w.a.state, &img, 1000, NULL, &p), 0);
+	assert_true(plan_zeroes_counters(&p, 1));
 	apply_plan_free(&p);
 	free_image(&img);
 	world_free(&w);
@@ -1454,6 +1549,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_every_step_health),
 		cmocka_unit_test(test_rollback_first_apply_lb),
 		cmocka_unit_test(test_rollback_every_step_lb),
+		cmocka_unit_test(test_rollback_concurrent_lanes),
 		cmocka_unit_test(test_lb_tables_follow_their_sets),
 		cmocka_unit_test(test_lb_tables_too_big_refused),
 		cmocka_unit_test(test_name_ids_allocated_and_stable),
@@ -1462,6 +1558,8 @@ int main(void)
 		cmocka_unit_test(test_slots_returning_endpoint_reclaims),
 		cmocka_unit_test(test_slots_new_cluster_does_not_inherit),
 		cmocka_unit_test(test_slots_recovered_on_adopt),
+		cmocka_unit_test(test_slots_fresh_maps_not_zeroed),
+		cmocka_unit_test(test_slots_fresh_maps_rollback_forgets_zeroes),
 		cmocka_unit_test(test_slots_limit_refused),
 		cmocka_unit_test(test_retired_cluster_keeps_its_name),
 		cmocka_unit_test(test_retired_cluster_name_survives_adopt),

@@ -235,6 +235,8 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
 		st->full_why = plan.full_why;
 		st->elapsed_ms = elapsed_ms_since(&t0);
 	}
+	/* Written to (or rolled back): the zeroes are no longer a given. */
+	a->state.slots.known_zero = false;
 	apply_plan_free(&plan);
 	return err;
 }
@@ -604,6 +606,7 @@ int applier_adopt_slots(struct applier *a, const int fds[__APPLY_MAP_MAX], __u32
 	if (max_endpoints < 2 || max_clusters < 2)
 		return 0;
 	err = slots_init(&a->state.slots, max_endpoints, max_clusters, ncpu);
+	a->state.slots.known_zero = !err && a->maps_fresh;
 	if (a->maps_fresh)
 		max_clusters = max_endpoints = 0; /* zero slots: nothing to adopt */
 	for (i = 1; !err && i < max_clusters; i++)

@@ -376,6 +376,20 @@ static int plan_retire(const struct apply_state *cur, __u64 now_ms, struct apply
 	return 0;
 }
 
+/* The steps before the first that makes anything reachable (a key of the
+ * services map, a publish, a delete): slots, configs, sets, tables, names,
+ * fresh routes and the heads of new services' fresh indexes, which nothing
+ * published names yet (or, for configs, only their own slot does). */
+static size_t unordered_prefix(const struct apply_plan *p)
+{
+	size_t n = 0;
+
+	while (n < p->n_steps && p->steps[n].kind == STEP_WRITE &&
+	       p->steps[n].map != APPLY_MAP_SERVICES)
+		n++;
+	return n;
+}
+
 static int check_sorted(const struct bpfmesh_image *img)
 {
 	size_t i;
@@ -465,6 +479,7 @@ int apply_plan_build(const struct apply_state *cur, const struct bpfmesh_image *
 		err = plan_live_sets(&w, &sp, &p->next);
 	if (!err)
 		err = plan_retire(cur, now_ms, &p->next);
+	p->n_unordered = unordered_prefix(p);
 	p->next.img_token = img->services;
 	placement_free(&sp);
 	name_ids_free(&ni);

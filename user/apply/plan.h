@@ -105,6 +105,12 @@ struct plan_incr_commit {
 struct apply_plan {
 	struct map_step steps[APPLY_MAX_STEPS]; /* in execution order */
 	size_t n_steps;
+	/* The first n_unordered steps write what no published version names
+	 * yet, or configs of their own slots (slots, sets, tables, names,
+	 * policies, fresh routes, heads of new services): none depends on
+	 * another, so exec may run them in any order, two at once. The rest
+	 * (keys, the switch, deletes) run in order after them. Full plans. */
+	size_t n_unordered;
 	/* Full: the state once every step is done. Incremental: only its
 	 * scalars (generation, next_route_id, img_token), the rest in ic. */
 	struct apply_state next;

@@ -17,6 +17,7 @@ struct hplan {
 	struct map_step *counters, *owners, *cl_state, *cl_hists, *cl_cfg;
 	__u32 free_ep, free_cl; /* lowest slot that may still be free */
 	unsigned char *cl_new;  /* per image set: its cluster slot is new */
+	bool known_zero;        /* cur->slots.known_zero */
 };
 
 static bool is_ejected(const struct plan_ejected *ej, __u32 slot)
@@ -73,10 +74,12 @@ static void step_cluster_cfg(struct hplan *h, __u32 slot, const struct cluster_c
 }
 
 /* A slot given to a new owner: every entry of it is written explicitly
- * (zeroes; keys only, the zeroed values come from the step's calloc). */
-static void step_zero(struct map_step *st, __u32 slot)
+ * (zeroes; keys only, the zeroed values come from the step's calloc),
+ * unless the maps are known to hold zeroes everywhere. */
+static void step_zero(const struct hplan *h, struct map_step *st, __u32 slot)
 {
-	((__u32 *)st->keys)[st->n++] = slot;
+	if (!h->known_zero)
+		((__u32 *)st->keys)[st->n++] = slot;
 }
 
 /* A cluster slot passes to a new cluster: the retired owners of endpoint
@@ -128,8 +131,8 @@ static int assign_clusters(struct hplan *h, const struct bpfmesh_image *img, __u
 			if (o->cfg.name_id)
 				drop_old_endpoints(h, cl_slots[i]);
 			memset(o, 0, sizeof(*o));
-			step_zero(h->cl_state, cl_slots[i]);
-			step_zero(h->cl_hists, cl_slots[i]);
+			step_zero(h, h->cl_state, cl_slots[i]);
+			step_zero(h, h->cl_hists, cl_slots[i]);
 			h->p->counts.new_cluster_slots++;
 		}
 		o = &h->s->cls[cl_slots[i]];
@@ -177,7 +180,7 @@ static int assign_endpoint(struct hplan *h, const struct bpfmesh_image *img, __u
 	memcpy(o->addr, be->addr, sizeof(o->addr));
 	ep_health_set_addr(&owner, family, be->addr);
 	owner.port = be->port;
-	step_zero(h->counters, slot);
+	step_zero(h, h->counters, slot);
 	((__u32 *)h->owners->keys)[h->owners->n] = slot;
 	((struct ep_health *)h->owners->vals)[h->owners->n++] = owner;
 	h->p->counts.new_ep_slots++;
@@ -270,7 +273,7 @@ int plan_health(const struct apply_state *cur, struct bpfmesh_image *img, __u64 
 		__u32 **cluster_slots)
 {
 	struct hplan h = { .s = &p->next.slots, .now = now_ms, .ej = ejected, .p = p,
-			   .free_ep = 1, .free_cl = 1 };
+			   .free_ep = 1, .free_cl = 1, .known_zero = cur->slots.known_zero };
 	int err;
 
 	*cluster_slots = calloc(img->n_sets + 1, sizeof(**cluster_slots));

@@ -24,7 +24,9 @@ int slots_copy(struct apply_slots *dst, const struct apply_slots *src)
 {
 	int err = slots_init(dst, src->max_endpoints, src->max_clusters, src->ncpu);
 
-	if (err || !src->eps || !src->cls)
+	/* No owner yet (known_zero): the zeroed tables are a copy already,
+	 * and the 10+ MB of them stay untouched until a slot is given out. */
+	if (err || !src->eps || !src->cls || src->known_zero)
 		return err;
 	memcpy(dst->eps, src->eps, (src->max_endpoints + 1) * sizeof(*src->eps));
 	memcpy(dst->cls, src->cls, (src->max_clusters + 1) * sizeof(*src->cls));

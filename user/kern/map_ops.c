@@ -78,6 +78,7 @@ const struct map_ops kern_map_ops = {
 	.next_key = kern_next_key,
 	.store_u32 = kern_store_u32,
 	.wait_readers = kern_wait_readers,
+	.concurrent = true, /* bpf(2) on different maps */
 };
 
 int map_for_each(const struct map_ops *ops, int fd, size_t key_size, size_t val_size,

@@ -29,6 +29,9 @@ struct map_ops {
 	 * has finished (an RCU grace period): what such a program read may be
 	 * freed or reused afterwards. */
 	int (*wait_readers)(void);
+	/* The functions may be called from two threads at once, on different
+	 * maps (exec.c runs a plan's unordered steps on two). */
+	bool concurrent;
 };
 
 /* The real thing: bpf(2), batched where the kernel has batch updates. */
