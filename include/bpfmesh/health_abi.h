@@ -30,7 +30,7 @@
  *    placing on it), and an endpoint slot only once its ejection ended (the
  *    sweep returns it, which keeps the cluster's ejected count exact). When
  *    a slot is given to a new owner, the plan's steps write every entry of
- *    it explicitly (zeroed ep_counters of every CPU and the new owner in
+ *    it explicitly (zeroed ep_counters_elem and the new owner in
  *    ep_health; for a cluster slot zeroed cluster_state and cluster_hists
  *    and its cluster_cfg) before any backend set names it: counters are
  *    never silently carried to a new owner.
