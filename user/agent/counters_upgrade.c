@@ -15,8 +15,9 @@ void agent_counters_upgrade_begin(struct agent *ag, struct counters_migration *c
 	}
 	if (cm->v1_fd < 0)
 		return;
-	agent_log("endpoint counters: %u slots with counts carried from %s into %s",
-		  cm->n_carried, BPFMESH_MAP_EP_COUNTERS_V1, BPFMESH_MAP_EP_COUNTERS);
+	agent_log("endpoint counters: %u slots with counts carried from %s into %s "
+		  "(%llu connections opened)", cm->n_carried, BPFMESH_MAP_EP_COUNTERS_V1,
+		  BPFMESH_MAP_EP_COUNTERS, (unsigned long long)cm->carried_opened);
 	if (cm->n_dropped)
 		agent_log("endpoint counters: %u slots with counts are beyond --max-endpoints "
 			  "(%u): not carried", cm->n_dropped, cm->n_slots);

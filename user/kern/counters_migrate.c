@@ -100,6 +100,7 @@ static int copy_slot(struct counters_migration *m, __u32 slot, const struct ep_c
 	m->v2[slot].c = *sum;
 	if (is_zero(sum))
 		return 0;
+	m->carried_opened += sum->opened;
 	m->base_slot[m->n_carried] = slot;
 	m->base[m->n_carried++] = *sum;
 	return 0;

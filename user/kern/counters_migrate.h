@@ -36,6 +36,7 @@ struct counters_migration {
 	__u32 n_carried;             /* slots with counts at step 1 */
 	__u32 *base_slot;            /* those slots, ascending, */
 	struct ep_counters *base;    /* and their counts then */
+	__u64 carried_opened;        /* step 1: connections opened, all slots */
 	__u64 delta_opened;          /* step 2: connections opened meanwhile */
 	int ncpu;
 };

@@ -6,8 +6,11 @@
  * as a per-CPU bpfmesh_health4_counters_v1, made here with that layout and
  * known counts), the new agent starts, and the counts are in _v2, in the
  * metrics, and keep growing; the _v1 pin is gone, and uninstall leaves
- * neither name. */
+ * neither name. A second test keeps counting into _v1 while the agent
+ * migrates, as the earlier programs do until the links switch: those
+ * counts reach _v2 too. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +139,22 @@ static long long scrape_sum(struct ktest_env *e, const char *metric)
 	return metrics_sum(text, metric, "destination_service=");
 }
 
+/* The previous release's data plane: the service applied by an agent now
+ * stopped, its counters in a pinned _v1 with known counts on slots[0..3). */
+static bool start_v1_data_plane(struct ktest_env *env, struct backends *be, __u32 *slots)
+{
+	char yaml[8192];
+
+	fixture_canary(yaml, sizeof(yaml), VIP, "127.1.60", 50, 50);
+	if (!env_start_service(env, be, "canary.yaml", yaml, eps, 3))
+		return false;
+	if (!ASSERT_EQ(assigned_slots(env, slots, 3), 3, "three endpoint slots assigned"))
+		return false;
+	ASSERT_OK(env_stop_agent(env), "agent stopped, data plane left in force");
+	return ASSERT_OK(pin_v1_counters(env, slots, 3, libbpf_num_possible_cpus()),
+			 "the _v1 layout pinned");
+}
+
 KTEST(counters_upgrade_from_percpu_v1)
 {
 	struct ktest_env env;
@@ -144,19 +163,10 @@ KTEST(counters_upgrade_from_percpu_v1)
 	struct ep_counters want, got;
 	__u64 opened = 0, received = 0;
 	__u32 slots[3];
-	char yaml[8192];
-	int n, i, ncpu = libbpf_num_possible_cpus();
+	int n = 3, i, ncpu = libbpf_num_possible_cpus();
 
-	fixture_canary(yaml, sizeof(yaml), VIP, "127.1.60", 50, 50);
-	if (!env_start_service(&env, &be, "canary.yaml", yaml, eps, 3))
+	if (!start_v1_data_plane(&env, &be, slots))
 		goto out;
-	n = assigned_slots(&env, slots, 3);
-	if (!ASSERT_EQ(n, 3, "three endpoint slots assigned"))
-		goto out;
-	ASSERT_OK(env_stop_agent(&env), "agent stopped, data plane left in force");
-	if (!ASSERT_OK(pin_v1_counters(&env, slots, n, ncpu), "the _v1 layout pinned"))
-		goto out;
-
 	if (!ASSERT_OK(env_start_agent_args(&env, NULL, metrics_args), "new agent applies") ||
 	    !ASSERT_OK(env_wait_log(&env, "migrated:", 1, 30000), "migration done"))
 		goto out;
@@ -191,6 +201,105 @@ KTEST(counters_upgrade_from_percpu_v1)
 	ASSERT_EQ(env_uninstall(&env), 0, "uninstall");
 	ASSERT_TRUE(!pin_exists(&env, BPFMESH_MAP_EP_COUNTERS_V1) &&
 		    !pin_exists(&env, BPFMESH_MAP_EP_COUNTERS), "uninstall leaves neither name");
+out:
+	backends_stop(&be);
+	env_teardown(&env);
+}
+
+/* ---- counts made into _v1 while the agent migrates ---- */
+
+/* Stands in for the earlier programs: adds to slot's opened (CPU 0) in _v1
+ * until told to stop. */
+struct v1_writer {
+	int fd;
+	__u32 slot;
+	int ncpu;
+	volatile bool stop;
+	__u64 added; /* opened added, when it stopped */
+	int err;
+};
+
+static void *v1_writer_run(void *arg)
+{
+	struct v1_writer *w = arg;
+	struct ep_counters *per_cpu = calloc((size_t)w->ncpu, sizeof(*per_cpu));
+
+	if (!per_cpu || bpf_map_lookup_elem(w->fd, &w->slot, per_cpu)) {
+		w->err = -EIO;
+		free(per_cpu);
+		return NULL;
+	}
+	while (!w->stop && !w->err) {
+		per_cpu[0].opened++;
+		w->err = bpf_map_update_elem(w->fd, &w->slot, per_cpu, BPF_ANY);
+		w->added += !w->err;
+	}
+	free(per_cpu);
+	return NULL;
+}
+
+/* The number after `after` on the first log line holding it, or -1. */
+static long long log_number(const struct ktest_env *e, const char *after)
+{
+	char line[1024];
+	long long v = -1;
+	FILE *f = fopen(e->log, "r");
+	const char *at;
+
+	while (f && v < 0 && fgets(line, sizeof(line), f))
+		if ((at = strstr(line, after)))
+			v = strtoll(at + strlen(after), NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+KTEST(counters_upgrade_carries_counts_until_switch)
+{
+	struct ktest_env env;
+	struct backends be = {};
+	struct v1_writer w = { .ncpu = libbpf_num_possible_cpus() };
+	struct ep_counters want, got;
+	__u64 total = 0, in_v2 = 0;
+	long long carried, meanwhile;
+	pthread_t t;
+	__u32 slots[3];
+	int i;
+
+	if (!start_v1_data_plane(&env, &be, slots))
+		goto out;
+	w.fd = lb_pin_open(env.bpffs, BPFMESH_MAP_EP_COUNTERS_V1);
+	w.slot = slots[0];
+	if (!ASSERT_TRUE(w.fd >= 0, "open _v1") ||
+	    !ASSERT_OK(pthread_create(&t, NULL, v1_writer_run, &w), "writer"))
+		goto out;
+	ASSERT_OK(env_start_agent(&env, NULL), "new agent applies");
+	ASSERT_OK(env_wait_log(&env, "migrated:", 1, 30000), "migration done");
+	w.stop = true;
+	pthread_join(t, NULL);
+	close(w.fd);
+	if (!ASSERT_OK(w.err, "writer counted into _v1"))
+		goto out;
+
+	carried = log_number(&env, "slots with counts carried from " BPFMESH_MAP_EP_COUNTERS_V1
+				   " into " BPFMESH_MAP_EP_COUNTERS " (");
+	meanwhile = log_number(&env, "_v1 done, ");
+	for (i = 0; i < 3; i++) {
+		v1_sum(slots[i], w.ncpu, &want);
+		total += want.opened;
+		if (!ASSERT_OK(read_v2(&env, slots[i], &got), "read _v2"))
+			goto out;
+		in_v2 += got.opened;
+	}
+	printf("counters_upgrade: %llu opened written into _v1 during the migration, %lld "
+	       "carried at its start, %lld added at the switch\n",
+	       (unsigned long long)w.added, carried - (long long)total, meanwhile);
+	ASSERT_TRUE(carried >= (long long)total, "the start carries what _v1 held");
+	ASSERT_TRUE(meanwhile > 0, "counts made into _v1 after the start reach _v2");
+	ASSERT_EQ(in_v2, carried + meanwhile, "_v2 holds both");
+	ASSERT_TRUE(in_v2 <= total + w.added, "nothing counted twice");
+	/* The writer went on after the last read (it stops at "migrated:"),
+	 * so _v2 may miss its last adds, never more than it wrote. */
 out:
 	backends_stop(&be);
 	env_teardown(&env);
