@@ -27,9 +27,9 @@ struct {
  *
  * Why not per CPU (the _v1 layout): the kernel allocates per-CPU memory
  * element by element, so creating the per-CPU array of 201,024 slots took
- * 364-500 ms of the agent's cold start (123 ms of CPU), this array 2.5-3.5
+ * 320-500 ms of the agent's cold start (120-150 ms of CPU), this array 2-4
  * ms (bench/counters_create.c, docs/benchmarks.md "counters"). Per-CPU
- * blocks of K slots (key slot / K) create in 18-34 ms at K = 64 but cannot
+ * blocks of K slots (key slot / K) create in 11-34 ms at K = 64 but cannot
  * zero one slot for its new owner: bpf(2) rewrites the whole block of every
  * CPU, and increments of the block's other slots made between the read and
  * the write are lost (a counter that goes backwards); here the applier's
