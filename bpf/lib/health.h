@@ -43,11 +43,16 @@ static __always_inline struct ep_health *health4_ep(__u32 ep_slot)
 	return bpf_map_lookup_elem(&bpfmesh_health4_endpoints_v2, &ep_slot);
 }
 
+/* The counters of an endpoint slot, shared by all CPUs: count with
+ * health4_count() or __sync_fetch_and_add (health_maps.h). */
 static __always_inline struct ep_counters *health4_counters(__u32 ep_slot)
 {
+	struct ep_counters_elem *e;
+
 	if (ep_slot == 0)
 		return NULL;
-	return bpf_map_lookup_elem(&bpfmesh_health4_counters_v1, &ep_slot);
+	e = bpf_map_lookup_elem(&bpfmesh_health4_counters_v2, &ep_slot);
+	return e ? &e->c : NULL;
 }
 
 static __always_inline struct cluster_hists *health4_hists(__u32 cluster_slot)

@@ -21,14 +21,33 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_sock4_conn_v2 SEC(".maps");
 
-/* Endpoint slot -> connection outcomes, per CPU. */
+/*
+ * Endpoint slot -> connection outcomes, one value shared by all CPUs
+ * (atomic adds), read through health4_counters().
+ *
+ * Why not per CPU (the _v1 layout): the kernel allocates per-CPU memory
+ * element by element, so creating the per-CPU array of 201,024 slots took
+ * 320-500 ms of the agent's cold start (120-150 ms of CPU), this array 2-4
+ * ms (bench/counters_create.c, docs/benchmarks.md "counters"). Per-CPU
+ * blocks of K slots (key slot / K) create in 11-34 ms at K = 64 but cannot
+ * zero one slot for its new owner: bpf(2) rewrites the whole block of every
+ * CPU, and increments of the block's other slots made between the read and
+ * the write are lost (a counter that goes backwards); here the applier's
+ * write of one element touches that slot only.
+ * The connect/close path does what it did: the adds were atomic already
+ * (health4_count), one lookup per event. What it may cost is cache-line
+ * traffic when CPUs count the same endpoint at once; values are 128 bytes
+ * in a mmapable (page-aligned) array, so two slots never share a line.
+ * Memory: 128 B a slot instead of 88 B x nr_cpus.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, BPFMESH_MAX_EP_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, struct ep_counters);
+	__type(value, struct ep_counters_elem);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_health4_counters_v1 SEC(".maps");
+} bpfmesh_health4_counters_v2 SEC(".maps");
 
 /* Cluster slot -> latency histograms, shared (atomic adds). */
 struct {

@@ -30,7 +30,7 @@
  *    placing on it), and an endpoint slot only once its ejection ended (the
  *    sweep returns it, which keeps the cluster's ejected count exact). When
  *    a slot is given to a new owner, the plan's steps write every entry of
- *    it explicitly (zeroed ep_counters of every CPU and the new owner in
+ *    it explicitly (zeroed ep_counters_elem and the new owner in
  *    ep_health; for a cluster slot zeroed cluster_state and cluster_hists
  *    and its cluster_cfg) before any backend set names it: counters are
  *    never silently carried to a new owner.
@@ -64,7 +64,7 @@
  *    the sweep each second so that endpoints return on time.
  *
  * Memory (max_entries fixed at map creation; arrays are preallocated):
- *   per endpoint slot: ep_counters 88 B x nr_cpus (per-CPU) + ep_health 64 B;
+ *   per endpoint slot: ep_counters_elem 128 B (shared) + ep_health 80 B;
  *   per cluster slot: cluster_hists 2,256 B + cluster_cfg 56 B +
  *   cluster_state 64 B.
  *   Histograms are kept per cluster slot, not per endpoint slot: per
@@ -72,8 +72,8 @@
  *   export histograms per cluster anyway. They are one shared array with
  *   atomic adds, not per-CPU (touched once or twice per connection).
  *   Agent defaults (--max-endpoints 16384, --max-clusters 4096):
- *       2 CPUs: 16384 x (176 + 64) + 4096 x 2,376 = 3.9 + 9.7 = 13.6 MB
- *      64 CPUs: 16384 x (5,632 + 64) + 9.7 = 93.3 + 9.7 = 103 MB
+ *       any number of CPUs: 16384 x (128 + 80) + 4096 x 2,376 = 3.4 + 9.7 = 13.1 MB
+ *   (the per-CPU counters of _v1 were 88 B x nr_cpus a slot: 92 MB at 64 CPUs).
  *   Measured total of every bpfmesh map (backends and names sized from the
  *   same options) at 1,000 services x 10 endpoints, 2 CPUs, defaults:
  *   17.7 MB (bpftool map show, bytes_memlock; table in docs/health.md).
@@ -137,8 +137,10 @@ enum bpfmesh_conn_end {
 	BPFMESH_END_NORMAL,           /* closed after established without error */
 };
 
-/* Per endpoint slot, per CPU: what happened to the connections placed there.
- * Sum over CPUs to read. Monotonic while the pinned map lives. */
+/* Per endpoint slot: what happened to the connections placed there (in
+ * ep_counters_elem; per CPU in the _v1 map, summed over CPUs to read).
+ * Monotonic while the pinned map lives, and across the _v1 -> _v2 upgrade
+ * (user/kern/counters_migrate.c). */
 struct ep_counters {
 	__u64 opened;       /* SYN sent (Istio: connections opened) */
 	__u64 established;  /* handshake completed */
@@ -153,6 +155,15 @@ struct ep_counters {
 	 * sk_msg program redirected past TCP (sockmap_abi.h, as it is sent). */
 	__u64 bytes_sent;   /* client to server, acked (Istio: received bytes) */
 	__u64 bytes_received; /* server to client (Istio: sent bytes) */
+};
+
+/* The value of bpfmesh_health4_counters_v2: one slot's counters, shared
+ * by all CPUs (atomic adds), padded to two cache lines. The map is
+ * mmapable, which page-aligns its values, so no two slots share a cache
+ * line (why shared and not per-CPU: bpf/lib/health_maps.h). */
+struct ep_counters_elem {
+	struct ep_counters c;
+	__u64 pad[5];
 };
 
 /* One log-linear histogram (hist.h) with the sum of what it counted. */
@@ -261,6 +272,7 @@ struct health_sweep_args {
 _Static_assert(sizeof(struct health_sweep_args) == 24, "health_sweep_args layout");
 _Static_assert(sizeof(struct sock_conn) == 64, "sock_conn layout");
 _Static_assert(sizeof(struct ep_counters) == 88, "ep_counters layout");
+_Static_assert(sizeof(struct ep_counters_elem) == 128, "ep_counters_elem layout");
 _Static_assert(sizeof(struct hist) == 8 * (1 + BPFMESH_HIST_BUCKETS), "hist layout");
 _Static_assert(sizeof(struct cluster_hists) == 2256, "cluster_hists layout");
 _Static_assert(sizeof(struct ep_health) == 80, "ep_health layout");
@@ -293,7 +305,9 @@ static inline __u8 ep_health_get_addr(const struct ep_health *h, __be32 addr[4])
 
 /* Pinned map names (pinned by name under the agent's bpffs directory). */
 #define BPFMESH_MAP_SOCK_CONN "bpfmesh_sock4_conn_v2"
-#define BPFMESH_MAP_EP_COUNTERS "bpfmesh_health4_counters_v1"
+#define BPFMESH_MAP_EP_COUNTERS "bpfmesh_health4_counters_v2"
+/* The previous layout (per-CPU struct ep_counters), read once on upgrade. */
+#define BPFMESH_MAP_EP_COUNTERS_V1 "bpfmesh_health4_counters_v1"
 #define BPFMESH_MAP_EP_HISTS "bpfmesh_health4_hists_v1"
 #define BPFMESH_MAP_EP_HEALTH "bpfmesh_health4_endpoints_v2"
 #define BPFMESH_MAP_CLUSTER_CFG "bpfmesh_health4_cluster_cfg_v1"

@@ -221,29 +221,24 @@ int sm_sockhash_entries(struct ktest_env *e)
 
 int sm_ep_bytes(struct ktest_env *e, uint64_t *sent, uint64_t *received)
 {
-	int fd = sm_map(e, BPFMESH_MAP_EP_COUNTERS), n = sm_ncpu(), i;
+	int fd = sm_map(e, BPFMESH_MAP_EP_COUNTERS);
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info), slot;
-	struct ep_counters *v;
+	struct ep_counters_elem v;
 
 	*sent = *received = 0;
 	if (fd < 0)
 		return -errno;
-	v = calloc(n, sizeof(*v));
-	if (!v || bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		free(v);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
 		close(fd);
 		return -ENOMEM;
 	}
 	for (slot = 1; slot < info.max_entries && slot < 64; slot++) {
-		if (bpf_map_lookup_elem(fd, &slot, v))
+		if (bpf_map_lookup_elem(fd, &slot, &v))
 			continue;
-		for (i = 0; i < n; i++) {
-			*sent += v[i].bytes_sent;
-			*received += v[i].bytes_received;
-		}
+		*sent += v.c.bytes_sent;
+		*received += v.c.bytes_received;
 	}
-	free(v);
 	close(fd);
 	return 0;
 }

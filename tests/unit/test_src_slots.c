@@ -74,7 +74,7 @@ static void plan_with_new_slots(struct apply_plan *p, const __u32 *slots, size_t
 	assert_non_null(plan_add_step(p, STEP_WRITE, APPLY_MAP_SERVICES, sizeof(__u32),
 				      sizeof(__u32), 1));
 	st = plan_add_step(p, STEP_WRITE, APPLY_MAP_EP_COUNTERS, sizeof(__u32),
-			   2 * sizeof(struct ep_counters), n);
+			   sizeof(struct ep_counters_elem), n);
 	assert_non_null(st);
 	if (n)
 		memcpy(st->keys, slots, n * sizeof(*slots));

@@ -25,6 +25,7 @@
 #include <bpf/bpf.h>
 #include "agent.h"
 #include "cli/cli.h"
+#include "counters_upgrade.h"
 #include "kern/probe.h"
 #include "kern/sysfs.h"
 #include "preread.h"
@@ -369,16 +370,18 @@ static void set_apply_limits(struct agent *ag)
  * rejected, and the new maps are empty: the earlier agent's version cannot be
  * read, so there is nothing else to keep); switch the links and remove the
  * old pins. */
-static int finish_migration(struct agent *ag)
+static int finish_migration(struct agent *ag, struct counters_migration *counters)
 {
 	int err = lb_loader_finish_migration(&ag->loader);
 
-	if (err)
+	if (err) {
 		agent_log("Failed to switch to the new map layout: %d (%s)", err, strerror(-err));
-	else
-		agent_log("migrated: links switched to this agent's programs, %d old pins "
-			  "removed", ag->loader.n_stale);
-	return err;
+		return err;
+	}
+	agent_counters_upgrade_finish(counters); /* before "migrated:" (tests wait for it) */
+	agent_log("migrated: links switched to this agent's programs, %d old pins "
+		  "removed", ag->loader.n_stale);
+	return 0;
 }
 
 static void log_startup(const struct agent *ag)
@@ -396,6 +399,7 @@ int do_agent(int argc, char **argv)
 			    .sizes = { .no_sockmap = true } };
 	struct agent_k8s k8s = { .timer_fd = -1 };
 	struct agent_preread preread;
+	struct counters_migration counters = { .v1_fd = -1 };
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 
@@ -448,6 +452,8 @@ int do_agent(int argc, char **argv)
 	agent_preread_join(&preread);
 	if (err)
 		goto cleanup;
+	if (ag.loader.n_stale)
+		agent_counters_upgrade_begin(&ag, &counters);
 	struct svc_maps svc = { .ids_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_IDS),
 				.heads_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_HEADS),
 				.routes_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_ROUTES) };
@@ -494,7 +500,7 @@ int do_agent(int argc, char **argv)
 	agent_reload(&ag, "start");
 	malloc_trim(0); /* the first compile's, and the preread thread's arena */
 	if (ag.loader.n_stale) {
-		err = finish_migration(&ag);
+		err = finish_migration(&ag, &counters);
 		if (err)
 			goto stop;
 	}
@@ -518,6 +524,7 @@ stop:
 	lb_loader_close(&ag.loader);
 	agent_log("stopped; programs stay attached to %s, pins in %s", ag.cgroup, ag.bpffs);
 cleanup:
+	counters_migrate_free(&counters);
 	policy_store_free(&ag.store); /* the preread's, when the loader failed */
 	agent_metrics_stop(&ag);
 	agent_k8s_stop(&ag);

@@ -245,7 +245,7 @@ static int add_slot_steps(struct hplan *h, size_t n_eps, size_t n_sets)
 	struct apply_plan *p = h->p;
 
 	h->counters = array_step(p, APPLY_MAP_EP_COUNTERS,
-				 (size_t)h->s->ncpu * sizeof(struct ep_counters), n_eps);
+				 sizeof(struct ep_counters_elem), n_eps);
 	/* Owners: the new ones, and the old ones dropped (drop_old_endpoints). */
 	h->owners = h->counters ? array_step(p, APPLY_MAP_EP_HEALTH, sizeof(struct ep_health),
 					     n_eps + h->s->max_endpoints) : NULL;

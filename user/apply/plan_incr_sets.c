@@ -225,7 +225,7 @@ static int alloc_work(struct incr_sets *x, size_t n, size_t n_eps)
 		return -ENOMEM;
 	/* The slot steps plan_health adds, in its order. */
 	x->counters = array_step(x->p, APPLY_MAP_EP_COUNTERS,
-				 (size_t)x->cur->slots.ncpu * sizeof(struct ep_counters), n_eps);
+				 sizeof(struct ep_counters_elem), n_eps);
 	x->owners = x->counters ? array_step(x->p, APPLY_MAP_EP_HEALTH,
 					     sizeof(struct ep_health), n_eps) : NULL;
 	x->cl_state = x->owners ? array_step(x->p, APPLY_MAP_CLUSTER_STATE,

@@ -43,11 +43,6 @@ int health_open(struct health_maps *hm, const char *bpffs_dir)
 	}
 	hm->max_endpoints = max_entries(hm->health_fd);
 	hm->max_clusters = max_entries(hm->cfg_fd);
-	hm->ncpu = libbpf_num_possible_cpus();
-	if (hm->ncpu <= 0) {
-		health_close(hm);
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -64,22 +59,13 @@ void health_close(struct health_maps *hm)
 	}
 }
 
-/* Sum the per-CPU values of one slot (ep_counters is all __u64). */
-static int read_counters(const struct health_maps *hm, __u32 slot, struct ep_counters *sum)
+/* One slot's counters (one value shared by all CPUs: health_abi.h). */
+static int read_counters(const struct health_maps *hm, __u32 slot, struct ep_counters *out)
 {
-	struct ep_counters *per = calloc(hm->ncpu, sizeof(*per));
-	__u64 *s = (__u64 *)sum;
-	size_t w, n = sizeof(*sum) / sizeof(__u64);
-	int c, err;
+	struct ep_counters_elem e;
+	int err = hm->ops->lookup(hm->counters_fd, &slot, &e);
 
-	memset(sum, 0, sizeof(*sum));
-	if (!per)
-		return -ENOMEM;
-	err = hm->ops->lookup(hm->counters_fd, &slot, per);
-	for (c = 0; !err && c < hm->ncpu; c++)
-		for (w = 0; w < n; w++)
-			s[w] += ((const __u64 *)&per[c])[w];
-	free(per);
+	*out = err ? (struct ep_counters){ 0 } : e.c;
 	return err;
 }
 

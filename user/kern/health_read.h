@@ -21,7 +21,6 @@ struct health_maps {
 	int counters_fd, health_fd, hists_fd, cfg_fd, state_fd, names_fd;
 	unsigned int max_endpoints; /* max_entries of the endpoint arrays */
 	unsigned int max_clusters;  /* max_entries of the cluster arrays */
-	int ncpu;                   /* possible CPUs: values of a per-CPU lookup */
 };
 
 /* An assigned endpoint slot. */

@@ -295,22 +295,13 @@ static int child_run(const char *cgroup, int conn_map, const struct sockaddr_in 
 	return 0;
 }
 
-static bool sum_counters(int fd, __u32 slot, struct ep_counters *sum)
+/* One slot's counters (one value shared by all CPUs: health_abi.h). */
+static bool read_slot_counters(int fd, __u32 slot, struct ep_counters *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), i;
-	struct ep_counters *per = calloc(ncpu > 0 ? ncpu : 1, sizeof(*per));
-	bool ok;
+	struct ep_counters_elem e;
+	bool ok = bpf_map_lookup_elem(fd, &slot, &e) == 0;
 
-	memset(sum, 0, sizeof(*sum));
-	ok = per && ncpu > 0 && bpf_map_lookup_elem(fd, &slot, per) == 0;
-	for (i = 0; ok && i < ncpu; i++) {
-		__u64 *dst = (__u64 *)sum, *src = (__u64 *)&per[i];
-		size_t k;
-
-		for (k = 0; k < sizeof(*sum) / sizeof(__u64); k++)
-			dst[k] += src[k];
-	}
-	free(per);
+	*out = ok ? e.c : (struct ep_counters){ 0 };
 	return ok;
 }
 
@@ -403,8 +394,8 @@ static void check_live_endpoint(struct health_fixture *f)
 	struct cluster_hists hs;
 	__u32 cl = CL_OK; /* histograms are per cluster slot */
 
-	if (!ASSERT_TRUE(sum_counters(map_fd(f->ops->maps.bpfmesh_health4_counters_v1), EP_OK, &c),
-			 "read counters"))
+	if (!ASSERT_TRUE(read_slot_counters(map_fd(f->ops->maps.bpfmesh_health4_counters_v2),
+					    EP_OK, &c), "read counters"))
 		return;
 	ASSERT_EQ(c.opened, 3, "live: opened");
 	ASSERT_EQ(c.established, 3, "live: established");
@@ -435,8 +426,8 @@ static void check_dead_endpoint(struct health_fixture *f, __u64 t_start, __u64 t
 	struct ep_health h;
 	__u32 slot = EP_DEAD, cl = CL_DEAD;
 
-	if (!ASSERT_TRUE(sum_counters(map_fd(f->ops->maps.bpfmesh_health4_counters_v1), EP_DEAD, &c),
-			 "read counters"))
+	if (!ASSERT_TRUE(read_slot_counters(map_fd(f->ops->maps.bpfmesh_health4_counters_v2),
+					    EP_DEAD, &c), "read counters"))
 		return;
 	ASSERT_EQ(c.opened, 8, "dead: opened");
 	ASSERT_EQ(c.closed, 8, "dead: closed (failed connects count as closed)");
@@ -570,8 +561,8 @@ KTEST(health_sockops_timeout_is_local_origin_failure)
 		goto out;
 	if (!ASSERT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "connect timed out"))
 		goto out;
-	if (!ASSERT_TRUE(sum_counters(map_fd(f.ops->maps.bpfmesh_health4_counters_v1), EP_SILENT,
-				      &c), "read counters") ||
+	if (!ASSERT_TRUE(read_slot_counters(map_fd(f.ops->maps.bpfmesh_health4_counters_v2),
+					    EP_SILENT, &c), "read counters") ||
 	    !ASSERT_OK(bpf_map_lookup_elem(map_fd(f.ops->maps.bpfmesh_health4_endpoints_v2), &slot,
 					   &h), "read endpoint health"))
 		goto out;
