@@ -441,6 +441,56 @@ static void test_missing_reference_never_blocks(void **state)
 	policy_store_free(&st);
 }
 
+/* A file read within RACY_NS of its last change is read again at the next
+ * compile. When its bytes are the same, its parse is kept even when it is
+ * too large to keep for good (PFILE_KEEP_BYTES): a cold start right after
+ * the policy was written parses it once. The same size with other bytes is
+ * parsed again. */
+static void test_racy_large_file_not_parsed_twice(void **state)
+{
+	struct dirs *d = *state;
+	struct policy_store st = { 0 };
+	struct policy_report rep;
+	size_t cap = 600u << 10, len = 0;
+	char *text = malloc(cap), *w;
+	int i;
+
+	assert_non_null(text);
+	for (i = 1; i <= 200; i++) {
+		len += (size_t)snprintf(text + len, cap - len, "---\n%s", svc_yaml(i, 90, 10));
+		len += (size_t)snprintf(text + len, cap - len, "# %01400d\n", 0);
+	}
+	assert_true(len > (300u << 10));
+	copy_set(d, "big.yaml", text);
+	compile_expect(&st, d, &rep); /* racy: read at once after the write */
+	assert_int_equal(st.timing.files_parsed, 1);
+	policy_report_free(&rep);
+	compile_expect(&st, d, &rep); /* read again, same bytes: same parse */
+	assert_int_equal(st.timing.files_parsed, 0);
+	policy_report_free(&rep);
+
+	w = strstr(text, "weight: 90"); /* same size, other bytes */
+	assert_non_null(w);
+	memcpy(w, "weight: 80", 10);
+	w = strstr(text, "weight: 10");
+	assert_non_null(w);
+	memcpy(w, "weight: 20", 10);
+	copy_set(d, "big.yaml", text);
+	compile_expect(&st, d, &rep);
+	assert_int_equal(st.timing.files_parsed, 1);
+	policy_report_free(&rep);
+	settle();
+	compile_expect(&st, d, &rep); /* same bytes again, now settled */
+	assert_int_equal(st.timing.files_parsed, 0);
+	policy_report_free(&rep);
+	settle();
+	compile_expect(&st, d, &rep); /* settled: the id alone decides */
+	assert_int_equal(st.timing.files_parsed, 0);
+	policy_report_free(&rep);
+	policy_store_free(&st);
+	free(text);
+}
+
 /* Edits, deletes and renames: each incremental compile is the compile
  * from scratch; unchanged files are not read again. */
 static void test_incremental_equals_full(void **state)
@@ -511,6 +561,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_reference_never_blocks, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_racy_large_file_not_parsed_twice, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -243,12 +243,21 @@ static struct pfile *pfile_from_path(const char *path, bool strict, struct pfile
 	if (pfile_same_bytes(prev, buf, len, strict)) {
 		prev->id = pf->id;
 		prev->cacheable = pf->cacheable;
+		if (prev->cacheable && prev->n_bytes > PFILE_KEEP_BYTES) {
+			free(prev->bytes); /* settled now: its id decides from here */
+			prev->bytes = NULL;
+			prev->n_bytes = 0;
+		}
 		free(buf);
 		pfile_unref(pf);
 		return prev;
 	}
 	pfile_parse(pf, buf, len);
-	if (len <= PFILE_KEEP_BYTES) {
+	/* A file read within RACY_NS of its last change is read again at the
+	 * next reload, so its bytes are kept whatever their size: the common
+	 * case, a cold start right after the policy was written, then compares
+	 * them (~10 ms for 17.6 MB) instead of parsing again (~450 ms). */
+	if (len <= PFILE_KEEP_BYTES || !pf->cacheable) {
 		pf->bytes = buf;
 		pf->n_bytes = len;
 	} else {
