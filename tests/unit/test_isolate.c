@@ -491,6 +491,80 @@ static void test_racy_large_file_not_parsed_twice(void **state)
 	free(text);
 }
 
+/* Many in-memory documents (a Kubernetes cold start) are parsed on two
+ * threads (isolate.c, store_read_bufs): the image, the rejections and their
+ * order are those of the same documents read as files, one by one. */
+static void test_many_documents_parsed_in_parallel(void **state)
+{
+	struct dirs *d = *state;
+	enum { N_DOCS = 300 };
+	struct policy_store st = { 0 };
+	struct policy_report rep, frep;
+	struct bpfmesh_image got = { 0 }, exp = { 0 };
+	struct diag_list dl = { 0 }, fdl = { 0 };
+	const char *names[N_DOCS], *bufs[N_DOCS], *cur[] = { d->cur }, *want[] = { d->want };
+	char *owned[N_DOCS], name[64];
+	size_t lens[N_DOCS], i;
+
+	for (i = 0; i < N_DOCS; i++) {
+		char bad[320];
+
+		snprintf(bad, sizeof(bad),
+			 "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+			 "metadata: {name: bad%zu}\nspec: {hosts: [bad%zu.example], "
+			 "ports: [{number: 99999, name: http, protocol: HTTP}]}\n", i, i);
+		if (i < 250)
+			owned[i] = strdup(svc_yaml((int)i + 1, 90, 10));
+		else if (i % 2) /* invalid: a port over 65535 */
+			owned[i] = strdup(bad);
+		else /* not YAML */
+			owned[i] = strdup("kind: [unclosed\n");
+		assert_non_null(owned[i]);
+		snprintf(name, sizeof(name), "doc%03zu.yaml", i);
+		write_file(d->cur, name, owned[i]);
+		if (i < 250)
+			write_file(d->want, name, owned[i]);
+		names[i] = strdup(name);
+		bufs[i] = owned[i];
+		lens[i] = strlen(owned[i]);
+	}
+	assert_int_equal(policy_store_compile(&st, NULL, 0, names, bufs, lens, N_DOCS, &dl, &got,
+					      &rep), 0);
+	assert_int_equal(st.timing.files_parsed, N_DOCS);
+	assert_int_equal(policy_compile_paths(want, 1, &fdl, &exp), 0);
+	assert_images_equal(&got, &exp);
+	{
+		struct policy_store fst = { 0 };
+		struct bpfmesh_image fimg = { 0 };
+		struct diag_list fdl2 = { 0 };
+
+		assert_int_equal(policy_store_compile(&fst, cur, 1, NULL, NULL, NULL, 0, &fdl2,
+						      &fimg, &frep), 0);
+		assert_int_equal(rep.n_rejected, frep.n_rejected);
+		assert_true(rep.n_rejected >= 25);
+		assert_int_equal(rep.n, frep.n);
+		for (i = 0; i < rep.n; i++) {
+			assert_string_equal(rep.v[i].kind, frep.v[i].kind);
+			assert_int_equal(rep.v[i].rejected, frep.v[i].rejected);
+		}
+		assert_int_equal(dl.n, fdl2.n);
+		bpfmesh_image_free(&fimg);
+		diag_free(&fdl2);
+		policy_report_free(&frep);
+		policy_store_free(&fst);
+	}
+	bpfmesh_image_free(&got);
+	bpfmesh_image_free(&exp);
+	diag_free(&dl);
+	diag_free(&fdl);
+	policy_report_free(&rep);
+	policy_store_free(&st);
+	for (i = 0; i < N_DOCS; i++) {
+		free(owned[i]);
+		free((char *)names[i]);
+	}
+}
+
 /* Edits, deletes and renames: each incremental compile is the compile
  * from scratch; unchanged files are not read again. */
 static void test_incremental_equals_full(void **state)
@@ -561,6 +635,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_reference_never_blocks, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_documents_parsed_in_parallel, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_racy_large_file_not_parsed_twice, setup,
 						teardown),
 	};
