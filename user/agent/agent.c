@@ -251,8 +251,14 @@ static void sweep_when_idle(struct agent *ag, bool idle, long long *last_ms)
  * last apply. A trim right after each apply made the next reload fault
  * every page of its arrays in again (a spliced reload took 19-37 ms after
  * a trim, 9-12 ms without): changes that come in a series reuse the heap,
- * and the memory goes back when the series ends. */
+ * and the memory goes back when the series ends.
+ * What one change needs is kept even then: a heap with less than
+ * TRIM_KEEP_FREE free is left as it is. Trimming it gave back ~7 MiB at
+ * 10,000 services but made every change that came after a quiet spell (the
+ * usual canary step) fault its copy's pages in again: 10-13 ms a change
+ * instead of ~5.5 ms (docs/benchmarks.md, "All of it merged, 18:00"). */
 #define TRIM_QUIET_MS 2000
+#define TRIM_KEEP_FREE (64u << 20)
 
 struct trim_state {
 	unsigned int generation; /* the last generation seen applied */
@@ -272,8 +278,10 @@ static void trim_when_quiet(struct agent *ag, bool idle, struct trim_state *t)
 	}
 	if (!idle || !t->pending || now - t->applied_ms < TRIM_QUIET_MS)
 		return;
-	malloc_trim(0); /* it walks the heap: only when there was something to free */
 	t->pending = false;
+	if (mallinfo2().fordblks < TRIM_KEEP_FREE)
+		return;
+	malloc_trim(0); /* it walks the heap: only when there was something to free */
 }
 
 /* Poll every source; when idle, retire backend sets past their grace. */
