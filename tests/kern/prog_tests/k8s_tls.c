@@ -276,12 +276,21 @@ KTEST(k8s_tls_ca_data)
 	}
 	{
 		static char out[1 << 16];
+		bool shown = false;
+		int i, rc = -1;
 
-		if (ASSERT_EQ(env_run_cli(&env, out, sizeof(out), "status --bpffs %s --state-dir %s",
-					  env.bpffs, env.state), 0, "bpfmesh status"))
-			ASSERT_TRUE(strstr(out, "kubernetes API: UNREACHABLE since ") &&
-				    strstr(out, "unable to get local issuer certificate"),
-				    "bpfmesh status shows the TLS failure");
+		/* The status file is written when the agent is idle, at most
+		 * ~1 s after it is due (agent/idle.c): slower under QEMU/TCG. */
+		for (i = 0; i < 100 && !shown; i++) {
+			if (i)
+				usleep(100 * 1000);
+			rc = env_run_cli(&env, out, sizeof(out), "status --bpffs %s --state-dir %s",
+					 env.bpffs, env.state);
+			shown = rc == 0 && strstr(out, "kubernetes API: UNREACHABLE since ") &&
+				strstr(out, "unable to get local issuer certificate");
+		}
+		ASSERT_EQ(rc, 0, "bpfmesh status");
+		ASSERT_TRUE(shown, "bpfmesh status shows the TLS failure");
 	}
 	expect_ready_endpoints(&env, "the last good state stays in force");
 	ASSERT_EQ(env_count_log(&env, "bpfmesh: applied generation"), applied,

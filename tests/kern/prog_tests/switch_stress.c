@@ -204,8 +204,20 @@ static void counters_reset(struct stress *s)
 	s->skel->bss->absent = 0;
 }
 
-/* Writers and readers on every CPU for ms milliseconds. */
-static int run_stress(struct stress *s, void *(*writer_fn)(void *), int ms, long *switches)
+static long switches_so_far(const struct writer *w)
+{
+	long n = 0;
+	int i;
+
+	for (i = 0; i < N_WRITERS; i++)
+		n += __atomic_load_n(&w[i].switches, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Writers and readers on every CPU for ms milliseconds, and on until the
+ * writers made min_switches (a slow machine, QEMU/TCG), up to 10 x ms. */
+static int run_stress(struct stress *s, void *(*writer_fn)(void *), int ms, long min_switches,
+		      long *switches)
 {
 	struct writer w[N_WRITERS] = {};
 	struct reader r[N_WRITERS] = {};
@@ -221,6 +233,8 @@ static int run_stress(struct stress *s, void *(*writer_fn)(void *), int ms, long
 		pthread_create(&wt[i], NULL, writer_fn, &w[i]);
 	}
 	usleep(ms * 1000);
+	for (i = 0; i < 9 * ms / 100 && switches_so_far(w) < min_switches; i++)
+		usleep(100 * 1000);
 	atomic_store(&s->stop, true);
 	*switches = 0;
 	for (i = 0; i < N_WRITERS; i++) {
@@ -303,7 +317,7 @@ KTEST(switch_under_stress_reads_whole_routes)
 
 	if (!ASSERT_OK(stress_open(&s), "load probe"))
 		goto out;
-	if (!ASSERT_OK(run_stress(&s, write_new_layout, 2000, &switches), "stress"))
+	if (!ASSERT_OK(run_stress(&s, write_new_layout, 2000, 2000, &switches), "stress"))
 		goto out;
 	reads = s.skel->bss->reads;
 	torn = s.skel->bss->torn;
@@ -318,7 +332,7 @@ KTEST(switch_under_stress_reads_whole_routes)
 
 	/* The old layout under the same load: replaced in place. */
 	s.skel->bss->legacy_mode = 1;
-	if (!ASSERT_OK(run_stress(&s, write_legacy, 1000, &switches), "legacy stress"))
+	if (!ASSERT_OK(run_stress(&s, write_legacy, 1000, 0, &switches), "legacy stress"))
 		goto out;
 	printf("  switch_under_stress: old layout (svc_val hash replaced in place): %ld switches, "
 	       "%llu reads, %llu mixed\n", switches, (unsigned long long)s.skel->bss->reads,
