@@ -256,7 +256,7 @@ static void sweep_when_idle(struct agent *ag, bool idle, long long *last_ms)
  * TRIM_KEEP_FREE free is left as it is. Trimming it gave back ~7 MiB at
  * 10,000 services but made every change that came after a quiet spell (the
  * usual canary step) fault its copy's pages in again: 10-13 ms a change
- * instead of ~5.5 ms (docs/benchmarks.md, "All of it merged, 18:00"). */
+ * instead of ~5.5 ms (docs/benchmarks.md, "All of it merged, 18:10"). */
 #define TRIM_QUIET_MS 2000
 #define TRIM_KEEP_FREE (64u << 20)
 

@@ -13,7 +13,7 @@
  * functions, while one parse thread of 17.6 MB is ~0.45 s: on 2 CPUs the
  * second parse thread finds a CPU once the maps are made and the programs
  * verified (cold start 925 vs 990-1256 ms median at 10,000 services,
- * docs/benchmarks.md "All of it merged, 17:40"). */
+ * docs/benchmarks.md, "All of it merged, 18:10"). */
 static unsigned int preread_parse_threads(void)
 {
 	return sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
