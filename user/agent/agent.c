@@ -260,6 +260,29 @@ static void sweep_when_idle(struct agent *ag, bool idle, long long *last_ms)
 #define TRIM_QUIET_MS 2000
 #define TRIM_KEEP_FREE (64u << 20)
 
+/* A change splices a copy of the image in force (compile_incr.c) and then
+ * frees the old one. After a start both the first and the second change
+ * copy into fresh pages: the start's image was mapped apart (it was made
+ * before glibc raised its mmap threshold) and goes back to the system when
+ * freed. ~5,500 faults a copy at 10,000 services: the first two changes
+ * took 11.9 and 8.7 ms, the later ones ~5. Fault in two copies' worth now
+ * and give it back to the heap, not the system: the first changes find
+ * their pages ready. What a series of changes holds anyway. */
+static void prewarm_splice(const struct bpfmesh_image *img)
+{
+	size_t sizes[] = { (img->n_services + 1) * sizeof(*img->services),
+			   (img->n_sets + 1) * sizeof(*img->sets),
+			   (img->n_names + 1) * sizeof(*img->names) };
+	void *p[2 * 3];
+	size_t i;
+
+	for (i = 0; i < 2 * 3; i++)
+		if ((p[i] = malloc(sizes[i % 3])))
+			memset(p[i], 0, sizes[i % 3]);
+	for (i = 0; i < 2 * 3; i++)
+		free(p[i]);
+}
+
 struct trim_state {
 	unsigned int generation; /* the last generation seen applied */
 	long long applied_ms;    /* when it was seen */
@@ -507,6 +530,7 @@ int do_agent(int argc, char **argv)
 			  ag.applier.state.n_svcs);
 	agent_reload(&ag, "start");
 	malloc_trim(0); /* the first compile's, and the preread thread's arena */
+	prewarm_splice(&ag.store.base);
 	if (ag.loader.n_stale) {
 		err = finish_migration(&ag, &counters);
 		if (err)
