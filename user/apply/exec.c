@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "exec.h"
+#include "policy/par.h"
 
 /* What one step changed: the first done elements; for a delete, what each
  * deleted key held (saved[i]: it existed and was deleted). */
@@ -119,20 +119,18 @@ static size_t undo_step(const struct map_ops *ops, int fd, const struct map_step
 }
 
 /*
- * The unordered steps (plan.h) on two lanes, one of them a second thread:
- * a cold start writes ~250,000 elements there, each a syscall's worth of
- * kernel work (a hash insert ~1-1.5 us), on one CPU while the other idles.
- * Each lane gets steps by their estimated kernel time, longest first.
+ * The unordered steps (plan.h) on two threads (policy/par.c): a cold start
+ * writes ~250,000 elements there, each a syscall's worth of kernel work (a
+ * hash insert ~1-1.5 us), on one CPU while the other idles. Taken longest
+ * first by whichever thread is free, so the two end close together.
  */
-struct lane {
+struct unordered_run {
 	const struct map_ops *ops;
 	const int *fds;
 	const struct apply_plan *p;
 	struct step_undo *undo;
-	const unsigned char *lane_of; /* per unordered step */
-	unsigned char which;
-	int *stop; /* set by the lane that fails: the other ends at a step */
-	int err;
+	size_t order[APPLY_MAX_STEPS]; /* step indexes, longest first */
+	int err; /* the first failure; the other thread then stops at a step */
 };
 
 /* Estimated ns of kernel time to write step s (measured on 6.1 and 6.18:
@@ -146,21 +144,18 @@ static size_t step_cost(const struct map_step *s)
 	return s->n * (hash ? 1500 : 300 + s->val_size / 2);
 }
 
-static void *run_lane(void *arg)
+static void run_unordered_step(void *ctx, size_t j)
 {
-	struct lane *l = arg;
-	size_t i;
+	struct unordered_run *r = ctx;
+	size_t i = r->order[j];
+	int err, none = 0;
 
-	for (i = 0; i < l->p->n_unordered && !l->err; i++) {
-		if (l->lane_of[i] != l->which)
-			continue;
-		if (__atomic_load_n(l->stop, __ATOMIC_ACQUIRE))
-			break;
-		l->err = run_step(l->ops, l->fds[l->p->steps[i].map], &l->p->steps[i], &l->undo[i]);
-		if (l->err)
-			__atomic_store_n(l->stop, 1, __ATOMIC_RELEASE);
-	}
-	return NULL;
+	if (__atomic_load_n(&r->err, __ATOMIC_ACQUIRE))
+		return; /* not reached: its undo has done 0, a no-op */
+	err = run_step(r->ops, r->fds[r->p->steps[i].map], &r->p->steps[i], &r->undo[i]);
+	if (err)
+		__atomic_compare_exchange_n(&r->err, &none, err, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
 }
 
 /* How many leading steps may run two at once: the unordered writes. */
@@ -174,40 +169,20 @@ static size_t unordered_steps(const struct map_ops *ops, const struct apply_plan
 	return n > 1 ? n : 0;
 }
 
-/* Run the first n steps on two lanes; 0 or the first lane's failure. A
- * step a lane did not reach has done 0: undoing it is a no-op. */
+/* Run the first n steps on two threads; 0 or the first failure. */
 static int run_unordered(const struct map_ops *ops, const int *fds, const struct apply_plan *p,
 			 size_t n, struct step_undo *undo)
 {
-	unsigned char lane_of[APPLY_MAX_STEPS] = {}, taken[APPLY_MAX_STEPS] = {};
-	size_t cost[2] = {}, i, k;
-	int stop = 0;
-	struct lane lanes[2];
-	pthread_t t;
+	struct unordered_run r = { .ops = ops, .fds = fds, .p = p, .undo = undo };
+	size_t i, j;
 
-	for (k = 0; k < n; k++) { /* longest first, to the lane with less */
-		size_t best = n;
-
-		for (i = 0; i < n; i++)
-			if (!taken[i] && (best == n || step_cost(&p->steps[i]) >
-							step_cost(&p->steps[best])))
-				best = i;
-		taken[best] = 1;
-		lane_of[best] = cost[1] < cost[0];
-		cost[lane_of[best]] += step_cost(&p->steps[best]);
+	for (i = 0; i < n; i++) { /* insertion sort by cost, longest first */
+		for (j = i; j > 0 && step_cost(&p->steps[r.order[j - 1]]) < step_cost(&p->steps[i]); j--)
+			r.order[j] = r.order[j - 1];
+		r.order[j] = i;
 	}
-	for (i = 0; i < 2; i++)
-		lanes[i] = (struct lane){ .ops = ops, .fds = fds, .p = p, .undo = undo,
-					  .lane_of = lane_of, .which = (unsigned char)i,
-					  .stop = &stop };
-	if (pthread_create(&t, NULL, run_lane, &lanes[1])) {
-		run_lane(&lanes[0]); /* no thread: one lane after the other */
-		run_lane(&lanes[1]);
-		return lanes[0].err ?: lanes[1].err;
-	}
-	run_lane(&lanes[0]);
-	pthread_join(t, NULL);
-	return lanes[0].err ?: lanes[1].err;
+	par_for(n, par_threads(n, 2), run_unordered_step, &r);
+	return r.err;
 }
 
 int apply_exec(const struct map_ops *ops, const int fds[__APPLY_MAP_MAX],

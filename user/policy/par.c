@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* A small parallel loop for independent parses (isolate.c). */
+/* A small parallel loop: independent parses (isolate.c), the map writes
+ * nothing publishes yet (apply/exec.c). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
