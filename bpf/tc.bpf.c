@@ -133,6 +133,45 @@ struct {
 	__type(value, struct lb4_pick);
 } bpfmesh_tc_pick_scratch SEC(".maps");
 
+/* The packet's parse and its service key, per CPU and program: off the
+ * stack, as the pick is, because tc4_ingress's frame is on the deepest
+ * chain (tc4_ingress -> lb4_pick -> ...; Linux 6.1 adds up the frames each
+ * rounded up to 32 bytes, and refused a version 6.18 accepted): 264 bytes
+ * of frame before, 144 with this, tc_track and the out-of-line ICMP and
+ * reset code; tests/kern/prog_tests/tc_stack.c holds the chain to 384 of
+ * the 512 bytes. A TC program runs to its end on one CPU; the egress
+ * program has a slot of its own, though no egress program runs inside an
+ * ingress one (pkt_reply_reset's redirect takes effect after it returns). */
+struct tc_scratch {
+	struct pkt p;
+	struct svc_key svc; /* of p's destination (tc_l4) */
+};
+
+enum tc_pkt_slot {
+	TC_PKT_INGRESS = 0,
+	TC_PKT_EGRESS = 1,
+	__TC_PKT_SLOTS,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, __TC_PKT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct tc_scratch);
+} bpfmesh_tc_pkt_scratch SEC(".maps");
+
+/* The slot's scratch, its parse zeroed as a fresh one needs; NULL never
+ * happens (an array's index in range), and the callers then pass the
+ * packet. */
+static __always_inline struct tc_scratch *tc_scratch_get(__u32 slot)
+{
+	struct tc_scratch *sc = bpf_map_lookup_elem(&bpfmesh_tc_pkt_scratch, &slot);
+
+	if (sc)
+		__builtin_memset(&sc->p, 0, sizeof(sc->p));
+	return sc;
+}
+
 /* Istio's consistentHash useSourceIp keys on the client's address: a packet
  * always has one, and it is keyed as a socket's bound address is on the
  * socket path (sock_addr.bpf.c lb_hash_key, lbpolicy.h bpfmesh_lb_hash_key:
@@ -152,6 +191,18 @@ static __always_inline int tc_to_endpoint(struct __sk_buff *skb, const struct pk
 					  const struct ct4_val *ct)
 {
 	return pkt_rewrite_dst(skb, p, fam, ct_nat_ptr(fam, ct), ct->nat_port);
+}
+
+/* Track the new flow to the chosen endpoint (ct_create), in a frame of its
+ * own: its two keys and entry are not on the stack while lb4_pick runs
+ * (the program and the functions it calls share 512 bytes; lb4_pick's
+ * chain is the deepest, tests/kern/prog_tests/tc_stack.c). fam is a
+ * constant at each call, which the verifier follows into a static
+ * function, so each family still checks only its own branch. */
+static __noinline int tc_track(__u8 fam, const struct ct6_key *t, const struct svc_dest *dest,
+			       const struct backend_val *be, bool *clash)
+{
+	return ct_create(fam, t, dest, be, bpf_ktime_get_ns(), clash);
 }
 
 /* First packet of a flow to service svc: choose, track, translate. A TCP
@@ -186,7 +237,7 @@ static __always_inline int tc_new_flow(struct __sk_buff *skb, const struct pkt *
 			return pkt_reply_reset(skb, p, fam);
 		return TC_ACT_SHOT;
 	}
-	err = ct_create(fam, &p->tuple, dest, &pick->be, bpf_ktime_get_ns(), &clash);
+	err = tc_track(fam, &p->tuple, dest, &pick->be, &clash);
 	if (err == -EEXIST) {
 		/* Another CPU placed this flow a moment ago: join it. */
 		ct = ct_lookup(fam, &p->tuple);
@@ -261,17 +312,17 @@ static __always_inline int tc_reply(struct __sk_buff *skb, const struct pkt *p, 
 	return tc_done(pkt_rewrite_src(skb, p, fam, addr, port), BPFMESH_TC_REPLY);
 }
 
-static __always_inline int tc_l4(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
+static __always_inline int tc_l4(struct __sk_buff *skb, const struct pkt *p,
+				 struct svc_key *key, __u8 fam)
 {
 	const struct svc_val *svc;
-	struct svc_key key;
 	struct ct4_val *ct;
 
 	ct = ct_lookup(fam, &p->tuple);
 	if (ct && ct->dir == CT_DIR_REPLY)
 		return tc_reply(skb, p, fam, ct);
-	tc_svc_key(fam, &p->tuple, &key);
-	svc = svc_find(&key);
+	tc_svc_key(fam, &p->tuple, key);
+	svc = svc_find(key);
 	if (!svc) {
 		if (!ct)
 			return tc_done(0, BPFMESH_TC_PASS);
@@ -284,8 +335,8 @@ static __always_inline int tc_l4(struct __sk_buff *skb, const struct pkt *p, __u
 		return TC_ACT_OK;
 	}
 	if (ct)
-		return tc_forward(skb, p, fam, &key, svc, ct);
-	return tc_new_flow(skb, p, fam, &key, svc);
+		return tc_forward(skb, p, fam, key, svc, ct);
+	return tc_new_flow(skb, p, fam, key, svc);
 }
 
 static __always_inline int tc_icmp(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
@@ -298,14 +349,14 @@ static __always_inline int tc_icmp(struct __sk_buff *skb, const struct pkt *p, _
 }
 
 /* The packet kind parse found, acted on. */
-static __always_inline int tc_ingress_kind(struct __sk_buff *skb, const struct pkt *p, __u8 fam,
-					   int kind)
+static __always_inline int tc_ingress_kind(struct __sk_buff *skb, struct tc_scratch *sc,
+					   __u8 fam, int kind)
 {
 	switch (kind) {
 	case PKT_L4:
-		return tc_l4(skb, p, fam);
+		return tc_l4(skb, &sc->p, &sc->svc, fam);
 	case PKT_ICMP:
-		return tc_icmp(skb, p, fam);
+		return tc_icmp(skb, &sc->p, fam);
 	case PKT_FRAGMENT:
 		return tc_done(0, BPFMESH_TC_FRAGMENT);
 	}
@@ -316,16 +367,20 @@ static __always_inline int tc_ingress_kind(struct __sk_buff *skb, const struct p
  * own stack frame): neither carries the other's branches. */
 static __noinline int tc4_ingress(struct __sk_buff *skb)
 {
-	struct pkt p = {};
+	struct tc_scratch *sc = tc_scratch_get(TC_PKT_INGRESS);
 
-	return tc_ingress_kind(skb, &p, BPFMESH_AF_INET, pkt4_parse(skb, &p));
+	if (!sc)
+		return tc_done(0, BPFMESH_TC_PASS);
+	return tc_ingress_kind(skb, sc, BPFMESH_AF_INET, pkt4_parse(skb, &sc->p));
 }
 
 static __noinline int tc6_ingress(struct __sk_buff *skb)
 {
-	struct pkt p = {};
+	struct tc_scratch *sc = tc_scratch_get(TC_PKT_INGRESS);
 
-	return tc_ingress_kind(skb, &p, BPFMESH_AF_INET6, pkt6_parse(skb, &p));
+	if (!sc)
+		return tc_done(0, BPFMESH_TC_PASS);
+	return tc_ingress_kind(skb, sc, BPFMESH_AF_INET6, pkt6_parse(skb, &sc->p));
 }
 
 /* Egress sees what the node itself sends: of that, only ICMP errors the
@@ -336,16 +391,19 @@ static __noinline int tc6_ingress(struct __sk_buff *skb)
  * Everything else passes after one header read. */
 static __always_inline int tc_egress_family(struct __sk_buff *skb)
 {
-	struct pkt p = {};
+	struct tc_scratch *sc = tc_scratch_get(TC_PKT_EGRESS);
+	struct pkt *p = sc ? &sc->p : NULL;
 
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		if (pkt4_parse(skb, &p) != PKT_ICMP)
-			return TC_ACT_OK;
-		return tc_icmp(skb, &p, BPFMESH_AF_INET);
-	}
-	if (skb->protocol != bpf_htons(ETH_P_IPV6) || pkt6_parse(skb, &p) != PKT_ICMP)
+	if (!p)
 		return TC_ACT_OK;
-	return tc_icmp(skb, &p, BPFMESH_AF_INET6);
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (pkt4_parse(skb, p) != PKT_ICMP)
+			return TC_ACT_OK;
+		return tc_icmp(skb, p, BPFMESH_AF_INET);
+	}
+	if (skb->protocol != bpf_htons(ETH_P_IPV6) || pkt6_parse(skb, p) != PKT_ICMP)
+		return TC_ACT_OK;
+	return tc_icmp(skb, p, BPFMESH_AF_INET6);
 }
 
 SEC("tc")

@@ -61,8 +61,10 @@ static __always_inline void icmp4_quote_rewrite(struct icmp4_quote *q, bool src,
 
 /* Translate an ICMP error about a tracked flow. Returns 1 when it was one
  * (now translated), 0 to let the packet pass as it is, negative when a
- * helper failed half way. */
-static __always_inline int icmp4_translate(struct __sk_buff *skb, const struct pkt *p)
+ * helper failed half way. Out of line, as icmp6_translate: its quote and
+ * key take a frame of their own, not one on the chain to lb4_pick (tc.bpf.c,
+ * bpfmesh_tc_pkt_scratch). */
+static __noinline int icmp4_translate(struct __sk_buff *skb, const struct pkt *p)
 {
 	struct icmp4_quote q;
 	struct ct4_val *ct;

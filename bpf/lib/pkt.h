@@ -278,8 +278,10 @@ static __always_inline int pkt_swap_addrs(struct __sk_buff *skb, const struct pk
  * data, and keeping the length lets every checksum change be incremental.
  * Swapping the two addresses or the two ports leaves both checksums as they
  * are (the one's complement sum is the same).
+ * Out of line: four call sites share one copy, and its locals are not in
+ * the frame on the chain to lb4_pick (tc.bpf.c, bpfmesh_tc_pkt_scratch).
  */
-static __always_inline int pkt_reply_reset(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
+static __noinline int pkt_reply_reset(struct __sk_buff *skb, const struct pkt *p, __u8 fam)
 {
 	__u8 macs[2 * ETH_ALEN], t;
 	__be16 ports[2] = { p->tuple.dport, p->tuple.sport };
