@@ -661,7 +661,7 @@ static void test_pod_identity_not_endpoint(void **state)
 
 static void test_kubeconfig(void **state)
 {
-	char dir[] = "/tmp/bpfmesh-kc-XXXXXX", path[256], why[256] = "";
+	char dir[] = "/tmp/bpfmesh-kc-XXXXXX", path[256], why[256] = "", key[256], want[512];
 	struct k8s_config c;
 	FILE *f;
 
@@ -678,6 +678,14 @@ static void test_kubeconfig(void **state)
 	      "contexts:\n- name: prod\n  context: {cluster: other, user: u1}\n"
 	      "- name: dev\n  context: {cluster: c1, user: u1, namespace: x}\n", f);
 	fclose(f);
+	/* the key file is read at load (config.c kc_file): there must be one */
+	snprintf(key, sizeof(key), "%s/keys", dir);
+	assert_int_equal(mkdir(key, 0700), 0);
+	snprintf(key, sizeof(key), "%s/keys/k.pem", dir);
+	f = fopen(key, "w");
+	assert_non_null(f);
+	fputs("-----PEM-----\n", f);
+	fclose(f);
 	assert_int_equal(k8s_config_kubeconfig(&c, path, why, sizeof(why)), 0);
 	assert_string_equal(c.server, "https://127.0.0.1:6443");
 	assert_string_equal(c.token, "abc.def");
@@ -686,6 +694,14 @@ static void test_kubeconfig(void **state)
 	snprintf(why, sizeof(why), "%s/keys/k.pem", dir); /* relative to the file */
 	assert_string_equal(c.key_file, why);
 	k8s_config_free(&c);
+	/* A file it names that cannot be read: the line, field and path. */
+	unlink(key);
+	assert_int_equal(k8s_config_kubeconfig(&c, path, why, sizeof(why)), -ENOENT);
+	snprintf(want, sizeof(want), "line 13: users[].user.client-key: cannot read %s: No such "
+		 "file or directory", key);
+	assert_string_equal(why, want);
+	snprintf(key, sizeof(key), "%s/keys", dir);
+	rmdir(key);
 
 	f = fopen(path, "w");
 	fputs("current-context: d\ncontexts:\n- name: d\n  context: {cluster: c, user: u}\n"

@@ -134,6 +134,39 @@ static char *kc_path(struct kc *k, const char *p)
 	return asprintf(&out, "%s/%s", k->dir, p) < 0 ? NULL : out;
 }
 
+/* A file the kubeconfig names at map's field (certificate-authority,
+ * client-certificate, client-key; where: "clusters[].cluster" or
+ * "users[].user") into *out, NULL when there is none. A relative path is
+ * relative to the kubeconfig's directory, as kubectl has it ("File and path
+ * references in a kubeconfig file are relative to the location of the
+ * kubeconfig file", Kubernetes docs, Organizing Cluster Access Using
+ * kubeconfig Files: kc_path). The file is opened now, as client-go reads it
+ * when it loads the config: one that cannot be read is an error at the
+ * start naming the line, field and path, not a TLS failure later. */
+static int kc_file(struct kc *k, yaml_node_t *map, const char *where, const char *field,
+		   char **out, char *why, size_t why_len)
+{
+	yaml_node_t *n = kc_get(k, map, field);
+	FILE *f;
+	int err;
+
+	*out = NULL;
+	if (!n || n->type != YAML_SCALAR_NODE)
+		return 0;
+	*out = kc_path(k, (const char *)n->data.scalar.value);
+	if (!*out)
+		return fail(why, why_len, -ENOMEM, "%s", "out of memory");
+	f = fopen(*out, "r");
+	if (f) {
+		fclose(f);
+		return 0;
+	}
+	err = -errno;
+	snprintf(why, why_len, "line %zu: %s.%s: cannot read %s: %s", n->start_mark.line + 1,
+		 where, field, *out, strerror(-err));
+	return err;
+}
+
 /* Standard base64 (RFC 4648) as kubeconfig *-data fields hold PEM. */
 static char *b64_decode(const char *in, size_t *out_len)
 {
@@ -247,6 +280,7 @@ static int kc_fill(struct kc *k, struct k8s_config *c, char *why, size_t why_len
 	const char *ctx_name = kc_str(k, root, "current-context");
 	yaml_node_t *ctx = kc_named(k, "contexts", "context", ctx_name), *cl, *user;
 	const char *v;
+	int err;
 
 	if (!ctx)
 		return fail(why, why_len, -EINVAL, "no context \"%s\" (current-context)",
@@ -256,7 +290,10 @@ static int kc_fill(struct kc *k, struct k8s_config *c, char *why, size_t why_len
 		return fail(why, why_len, -EINVAL, "context \"%s\": no cluster with a server",
 			    ctx_name);
 	c->server = strdup(kc_str(k, cl, "server"));
-	c->ca_file = kc_path(k, kc_str(k, cl, "certificate-authority"));
+	err = kc_file(k, cl, "clusters[].cluster", "certificate-authority", &c->ca_file, why,
+		      why_len);
+	if (err)
+		return err;
 	v = kc_str(k, cl, "insecure-skip-tls-verify");
 	c->insecure = v && strcmp(v, "true") == 0;
 	if (kc_take_data(k, cl, "certificate-authority-data", &c->ca_data, &c->ca_len))
@@ -269,16 +306,18 @@ static int kc_fill(struct kc *k, struct k8s_config *c, char *why, size_t why_len
 			    "supported; use an exec plugin, a token or a client certificate",
 			    kc_str(k, ctx, "user"));
 	if (kc_get(k, user, "exec")) {
-		int err = kc_exec(k, kc_get(k, user, "exec"), c, why, why_len);
-
+		err = kc_exec(k, kc_get(k, user, "exec"), c, why, why_len);
 		if (err)
 			return err;
 	}
 	if ((v = kc_str(k, user, "token")))
 		c->token = strdup(v);
 	c->token_file = kc_path(k, kc_str(k, user, "tokenFile"));
-	c->cert_file = kc_path(k, kc_str(k, user, "client-certificate"));
-	c->key_file = kc_path(k, kc_str(k, user, "client-key"));
+	err = kc_file(k, user, "users[].user", "client-certificate", &c->cert_file, why, why_len);
+	if (!err)
+		err = kc_file(k, user, "users[].user", "client-key", &c->key_file, why, why_len);
+	if (err)
+		return err;
 	if (kc_take_data(k, user, "client-certificate-data", &c->cert_data, &c->cert_len) ||
 	    kc_take_data(k, user, "client-key-data", &c->key_data, &c->key_len))
 		return fail(why, why_len, -EINVAL, "%s", "client-*-data: not base64");

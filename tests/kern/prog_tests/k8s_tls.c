@@ -14,6 +14,14 @@
  * k8s_tls_client_cert: a server that requires a client certificate (kube-
  *   apiserver's x509 authentication) refuses the agent without one (401)
  *   and serves it with client-certificate-data/client-key-data.
+ * k8s_tls_client_cert_files: the same server, the CA, certificate and key
+ *   given as file paths: absolute; relative, resolved against the
+ *   kubeconfig's directory as kubectl does (the kubeconfig in a conf/
+ *   directory naming ../client.crt, which the agent's working directory
+ *   does not hold); a missing key file (the agent refuses to start, naming
+ *   the kubeconfig, its line, the field and the path; the data plane keeps
+ *   the last good state); a key that is not the certificate's (the API
+ *   server unreachable, the TLS error logged, the state kept).
  * k8s_tls_in_cluster: --in-cluster with the service account's token and
  *   ca.crt at their fixed path, put there in a mount namespace of the
  *   agent's own (a tmpfs on /run), KUBERNETES_SERVICE_HOST/PORT set.
@@ -110,7 +118,7 @@ static void tls_case_free(struct tls_case *t)
 		"tls.cnf", "openssl.log", "ca.crt", "ca.key", "other-ca.crt", "other-ca.key",
 		"server.key", "server.csr", "server.crt", "server-other.crt", "client.key",
 		"client.csr", "client.crt", "ca.crt.b64", "client.crt.b64", "client.key.b64",
-		"kubeconfig", "endpoints-change", "token", NULL };
+		"kubeconfig", "endpoints-change", "token", "conf/kubeconfig", "conf", NULL };
 	char path[PATH_MAX];
 	int i;
 
@@ -124,7 +132,8 @@ static void tls_case_free(struct tls_case *t)
 		return;
 	for (i = 0; files[i]; i++) {
 		snprintf(path, sizeof(path), "%s/%s", t->dir, files[i]);
-		unlink(path);
+		if (unlink(path) && errno == EISDIR)
+			rmdir(path);
 	}
 	rmdir(t->dir);
 }
@@ -166,14 +175,14 @@ static bool tls_case_start(struct tls_case *t, bool client_ca)
 			 "HTTPS fake API server");
 }
 
-/* A kubeconfig in t->dir for https://127.0.0.1:PORT; cluster and user are
- * the inside of their flow mappings. Its path into kc. */
-static int write_kubeconfig(const struct tls_case *t, const char *cluster, const char *user,
-			    char *kc, size_t len)
+/* A kubeconfig at t->dir/name for https://127.0.0.1:PORT; cluster and user
+ * are the inside of their flow mappings. Its path into kc. */
+static int write_kubeconfig_at(const struct tls_case *t, const char *name, const char *cluster,
+			       const char *user, char *kc, size_t len)
 {
 	char text[16384];
 
-	snprintf(kc, len, "%s/kubeconfig", t->dir);
+	snprintf(kc, len, "%s/%s", t->dir, name);
 	snprintf(text, sizeof(text),
 		 "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
 		 "clusters:\n- name: fake\n  cluster: {server: 'https://127.0.0.1:%u', %s}\n"
@@ -181,6 +190,12 @@ static int write_kubeconfig(const struct tls_case *t, const char *cluster, const
 		 "contexts:\n- name: test\n  context: {cluster: fake, user: agent}\n",
 		 t->port, cluster, user);
 	return write_text_file(kc, text);
+}
+
+static int write_kubeconfig(const struct tls_case *t, const char *cluster, const char *user,
+			    char *kc, size_t len)
+{
+	return write_kubeconfig_at(t, "kubeconfig", cluster, user, kc, len);
 }
 
 /* Connections to the Service's cluster IP reach its ready endpoints only. */
@@ -344,6 +359,124 @@ KTEST(k8s_tls_client_cert)
 	ASSERT_TRUE(strstr(log, "endpointslices?limit=500 cert=") != NULL &&
 		    strstr(log, "CN=system:node:node-a") != NULL,
 		    "the list carried the client certificate signed by the CA");
+out:
+	backends_stop(&be);
+	env_teardown(&env);
+	tls_case_free(&t);
+}
+
+/* How many of the fake API server's requests listed the slices with a
+ * client certificate the CA signed for node-a. */
+static int cert_lists(struct tls_case *t)
+{
+	static char log[1 << 16];
+	const char *at = log;
+	int n = 0;
+
+	fakeapi_requests(t->fa, log, sizeof(log));
+	while ((at = strstr(at, "endpointslices?limit=500 cert="))) {
+		const char *eol = strchr(at, '\n');
+		const char *cn = strstr(at, "CN=system:node:node-a");
+
+		n += cn && (!eol || cn < eol);
+		at++;
+	}
+	return n;
+}
+
+/* conf/kubeconfig with the CA and client.crt named relative to conf/, and
+ * key (a path relative to conf/) as the client key; its path into kc. */
+static int write_relative_kubeconfig(const struct tls_case *t, const char *key, char *kc,
+				     size_t len)
+{
+	char user[PATH_MAX];
+
+	snprintf(user, sizeof(user), "client-certificate: ../client.crt, client-key: %s", key);
+	return write_kubeconfig_at(t, "conf/kubeconfig", "certificate-authority: ../ca.crt", user,
+				   kc, len);
+}
+
+/* The agent started with conf/kubeconfig naming key: its log shows needle. */
+static bool agent_with_key_logs(const struct tls_case *t, struct ktest_env *env, const char *key,
+				char *kc, size_t len, const char *const *args, const char *needle)
+{
+	return ASSERT_OK(write_relative_kubeconfig(t, key, kc, len), key) &&
+	       ASSERT_OK(env_spawn_agent(env, NULL, args), "agent starts") &&
+	       ASSERT_OK(env_wait_log(env, needle, 1, 30000), needle);
+}
+
+KTEST(k8s_tls_client_cert_files)
+{
+	char kc[PATH_MAX], cluster[PATH_MAX + 64], user[2 * PATH_MAX + 64], missing[PATH_MAX];
+	const char *args[] = { "--kubeconfig", kc, "--node", "node-a", NULL };
+	struct ktest_env env = { 0 };
+	struct backends be = {};
+	struct tls_case t = { 0 };
+	int lists, applied;
+
+	if (!tls_case_start(&t, true) || !ASSERT_OK(env_setup(&env), "setup") ||
+	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends"))
+		goto out;
+
+	/* Absolute paths. */
+	snprintf(cluster, sizeof(cluster), "certificate-authority: %s/ca.crt", t.dir);
+	snprintf(user, sizeof(user), "client-certificate: %s/client.crt, client-key: %s/client.key",
+		 t.dir, t.dir);
+	if (!ASSERT_OK(write_kubeconfig(&t, cluster, user, kc, sizeof(kc)), "kubeconfig") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, args), "agent applies, absolute paths"))
+		goto out;
+	expect_ready_endpoints(&env, "cluster IP -> ready endpoints, certificate files");
+	lists = cert_lists(&t);
+	ASSERT_TRUE(lists >= 1, "the list carried the client certificate from its file");
+	if (!ASSERT_EQ(env_stop_agent(&env), 0, "agent stops"))
+		goto out;
+
+	/* Relative paths: against the kubeconfig's directory (conf/), not the
+	 * agent's working directory (the repository root). */
+	snprintf(cluster, sizeof(cluster), "%s/conf", t.dir);
+	if (!ASSERT_OK(mkdir(cluster, 0700) ? -errno : 0, "conf dir") ||
+	    !ASSERT_OK(write_relative_kubeconfig(&t, "../client.key", kc, sizeof(kc)),
+		       "kubeconfig, relative") ||
+	    !ASSERT_TRUE(access("../client.crt", F_OK) != 0, "no ../client.crt from here") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, args), "agent applies, relative paths"))
+		goto out;
+	expect_ready_endpoints(&env, "cluster IP -> ready endpoints, relative certificate files");
+	ASSERT_TRUE(cert_lists(&t) > lists, "the certificate found beside the kubeconfig");
+	if (!ASSERT_EQ(env_stop_agent(&env), 0, "agent stops"))
+		goto out;
+
+	/* A key file that is not there: refused at the start, by name. */
+	applied = env_count_log(&env, "bpfmesh: applied generation");
+	snprintf(missing, sizeof(missing), "%s/conf/../missing.key", t.dir);
+	if (!agent_with_key_logs(&t, &env, "../missing.key", kc, sizeof(kc), args,
+				 "Failed to load Kubernetes credentials"))
+		goto out;
+	{
+		/* the user mapping is on line 9 of write_kubeconfig_at's text */
+		const char *want[] = { kc, "line 9: users[].user.client-key", missing,
+				       "No such file or directory", NULL };
+
+		ASSERT_TRUE(log_line_has(&env, "Failed to load Kubernetes credentials", want),
+			    "the error names the kubeconfig, line, field and path");
+	}
+	ASSERT_TRUE(env_stop_agent(&env) > 0, "the agent exits with an error");
+	expect_ready_endpoints(&env, "the last good state stays in force (missing key)");
+
+	/* A key that is not the certificate's (the server's): TLS fails. */
+	if (!agent_with_key_logs(&t, &env, "../server.key", kc, sizeof(kc), args,
+				 "Kubernetes API unreachable"))
+		goto out;
+	{
+		char server[64];
+		const char *want[] = { server, "private key", NULL };
+
+		snprintf(server, sizeof(server), "https://127.0.0.1:%u", t.port);
+		ASSERT_TRUE(log_line_has(&env, "Kubernetes API unreachable", want),
+			    "the error names the server and the key");
+	}
+	expect_ready_endpoints(&env, "the last good state stays in force (mismatched key)");
+	ASSERT_EQ(env_count_log(&env, "bpfmesh: applied generation"), applied,
+		  "nothing applied with bad credentials");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
