@@ -399,17 +399,23 @@ static void set_apply_limits(struct agent *ag)
 
 /* Old-layout pins were found: the policy is in the new maps now (or it was
  * rejected, and the new maps are empty: the earlier agent's version cannot be
- * read, so there is nothing else to keep); switch the links and remove the
- * old pins. */
+ * read, so there is nothing else to keep); switch the links, carry the
+ * endpoint counters, and remove the old pins last (the counters' pin is
+ * what tells the next agent there is still something to carry:
+ * kern/counters_migrate.h). */
 static int finish_migration(struct agent *ag, struct counters_migration *counters)
 {
-	int err = lb_loader_finish_migration(&ag->loader);
+	int err = lb_loader_switch_links(&ag->loader);
 
 	if (err) {
 		agent_log("Failed to switch to the new map layout: %d (%s)", err, strerror(-err));
 		return err;
 	}
+	agent_migrate_test_stop("switched");
 	agent_counters_upgrade_finish(counters); /* before "migrated:" (tests wait for it) */
+	agent_migrate_test_stop("carried");
+	lb_loader_remove_stale(&ag->loader);
+	agent_migrate_test_stop("unlinked");
 	agent_log("migrated: links switched to this agent's programs, %d old pins "
 		  "removed", ag->loader.n_stale);
 	return 0;
@@ -483,8 +489,10 @@ int do_agent(int argc, char **argv)
 	agent_preread_join(&preread);
 	if (err)
 		goto cleanup;
-	if (ag.loader.n_stale)
+	if (ag.loader.n_stale) {
 		agent_counters_upgrade_begin(&ag, &counters);
+		agent_migrate_test_stop("opened");
+	}
 	struct svc_maps svc = { .ids_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_IDS),
 				.heads_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_HEADS),
 				.routes_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_ROUTES) };
@@ -532,6 +540,7 @@ int do_agent(int argc, char **argv)
 	malloc_trim(0); /* the first compile's, and the preread thread's arena */
 	prewarm_splice(&ag.store.base);
 	if (ag.loader.n_stale) {
+		agent_migrate_test_stop("applied");
 		err = finish_migration(&ag, &counters);
 		if (err)
 			goto stop;

@@ -10,7 +10,16 @@
 
 /* After the loader opened the maps, before the first apply. */
 void agent_counters_upgrade_begin(struct agent *ag, struct counters_migration *cm);
-/* After the links switched to this agent's programs; frees cm. */
+/* After the links switched to this agent's programs, before the stale pins
+ * go; frees cm. */
 void agent_counters_upgrade_finish(struct counters_migration *cm);
+
+/* Test hook: with BPFMESH_TEST_MIGRATE_STOP=STEP in the environment, the
+ * agent kills itself (SIGKILL: no cleanup, as a crash) right after the
+ * migration step STEP: "opened" (maps open, _v1 counted), "applied" (the
+ * first apply), "switched" (the links), "carried" (the counters moved),
+ * "unlinked" (the stale pins removed). Tests only (counters_upgrade.c in
+ * tests/kern/prog_tests). */
+void agent_migrate_test_stop(const char *step);
 
 #endif /* BPFMESH_AGENT_COUNTERS_UPGRADE_H */

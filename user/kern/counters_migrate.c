@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Endpoint counters carried from the per-CPU _v1 map into the shared _v2
+/* Endpoint counters moved from the per-CPU _v1 map into the shared _v2
  * one on an upgrade: counters_migrate.h says when and why. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpfmesh/counters_carry_abi.h>
+#include "counters_carry.skel.h"
 #include "counters_migrate.h"
 #include "loader.h"
 #include "rcu_wait.h"
@@ -38,176 +39,171 @@ static bool is_v2_layout(const struct bpf_map_info *i)
 	       i->value_size == sizeof(struct ep_counters_elem) && (i->map_flags & BPF_F_MMAPABLE);
 }
 
-static void sum_cpus(const struct ep_counters *per_cpu, int ncpu, struct ep_counters *sum)
+static bool any_count(const struct ep_counters *per_cpu, int ncpu, __u64 *opened)
 {
-	__u64 *s = (__u64 *)sum;
+	bool any = false;
 	size_t f;
 	int c;
 
-	memset(sum, 0, sizeof(*sum));
-	for (c = 0; c < ncpu; c++)
+	*opened = 0;
+	for (c = 0; c < ncpu; c++) {
+		*opened += per_cpu[c].opened;
 		for (f = 0; f < N_FIELDS; f++)
-			s[f] += ((const __u64 *)&per_cpu[c])[f];
+			any |= ((const __u64 *)&per_cpu[c])[f] != 0;
+	}
+	return any;
 }
 
-static bool is_zero(const struct ep_counters *c)
-{
-	static const struct ep_counters zero;
-
-	return !memcmp(c, &zero, sizeof(zero));
-}
-
-typedef int (*slot_fn)(struct counters_migration *m, __u32 slot, const struct ep_counters *sum);
-
-/* Every _v1 slot, summed over CPUs, to fn: read in batches. */
-static int for_each_v1_slot(struct counters_migration *m, slot_fn fn)
+/* The _v1 slots with counts (ascending) into a malloc'd *slots, and their
+ * connections opened; the number of them or negative errno. */
+static long v1_slots_with_counts(int v1_fd, __u32 **slots, __u64 *opened)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	struct ep_counters *vals = calloc((size_t)BATCH * m->ncpu, sizeof(*vals));
-	__u32 keys[BATCH], next = 0, count, i;
-	struct ep_counters sum;
+	int ncpu = libbpf_num_possible_cpus();
+	struct ep_counters *vals = ncpu > 0 ? calloc((size_t)BATCH * ncpu, sizeof(*vals)) : NULL;
+	__u32 keys[BATCH], next = 0, count, i, *more;
+	size_t n = 0, cap = 0;
 	bool first = true, done = false;
-	int err = 0;
+	__u64 o;
+	int err = vals ? 0 : -ENOMEM;
 
-	if (!vals)
-		return -ENOMEM;
+	*slots = NULL;
+	*opened = 0;
 	while (!done && !err) {
 		count = BATCH;
-		err = bpf_map_lookup_batch(m->v1_fd, first ? NULL : &next, &next, keys, vals,
-					   &count, &opts);
+		err = bpf_map_lookup_batch(v1_fd, first ? NULL : &next, &next, keys, vals, &count,
+					   &opts);
 		first = false;
 		if (err == -ENOENT) { /* the last batch, maybe with entries */
 			done = true;
 			err = 0;
 		}
 		for (i = 0; !err && i < count; i++) {
-			sum_cpus(&vals[(size_t)i * m->ncpu], m->ncpu, &sum);
-			err = fn(m, keys[i], &sum);
+			if (!any_count(&vals[(size_t)i * ncpu], ncpu, &o))
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 256;
+				more = realloc(*slots, cap * sizeof(**slots));
+				if (!more) {
+					err = -ENOMEM;
+					break;
+				}
+				*slots = more;
+			}
+			(*slots)[n++] = keys[i];
+			*opened += o;
 		}
 	}
 	free(vals);
-	return err;
-}
-
-/* Step 1 for one slot: its sum into _v2 (zero too: what an interrupted
- * earlier migration wrote is replaced), remembered when not zero. */
-static int copy_slot(struct counters_migration *m, __u32 slot, const struct ep_counters *sum)
-{
-	if (slot >= m->n_slots) {
-		m->n_dropped += !is_zero(sum);
-		return 0;
+	if (err) {
+		free(*slots);
+		*slots = NULL;
+		return err;
 	}
-	m->v2[slot].c = *sum;
-	if (is_zero(sum))
-		return 0;
-	m->carried_opened += sum->opened;
-	m->base_slot[m->n_carried] = slot;
-	m->base[m->n_carried++] = *sum;
-	return 0;
-}
-
-/* Step 2 for one slot: what it counted since step 1, added atomically. */
-static int add_delta(struct counters_migration *m, __u32 slot, const struct ep_counters *sum)
-{
-	static const struct ep_counters zero;
-	const struct ep_counters *base = &zero;
-	__u32 lo = 0, hi = m->n_carried;
-	__u64 *dst;
-	size_t f;
-
-	if (slot >= m->n_slots)
-		return 0;
-	while (lo < hi) { /* base_slot is ascending: batches come in key order */
-		__u32 mid = lo + (hi - lo) / 2;
-
-		if (m->base_slot[mid] < slot)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < m->n_carried && m->base_slot[lo] == slot)
-		base = &m->base[lo];
-	dst = (__u64 *)&m->v2[slot].c;
-	for (f = 0; f < N_FIELDS; f++) {
-		__u64 now = ((const __u64 *)sum)[f], then = ((const __u64 *)base)[f];
-
-		if (now > then)
-			__atomic_fetch_add(&dst[f], now - then, __ATOMIC_RELAXED);
-	}
-	if (sum->opened > base->opened)
-		m->delta_opened += sum->opened - base->opened;
-	return 0;
-}
-
-static int map_v2(struct counters_migration *m, int v2_fd, const struct bpf_map_info *v2)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	size_t len = (size_t)v2->max_entries * v2->value_size;
-	void *p;
-
-	m->v2_len = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
-	p = mmap(NULL, m->v2_len, PROT_READ | PROT_WRITE, MAP_SHARED, v2_fd, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	m->v2 = p;
-	return 0;
+	return (long)n;
 }
 
 int counters_migrate_begin(struct counters_migration *m, const char *bpffs_dir, int v2_fd)
 {
 	struct bpf_map_info v1, v2;
+	__u32 *slots;
+	long n;
 	int err;
 
 	memset(m, 0, sizeof(*m));
+	m->v2_fd = v2_fd;
 	m->v1_fd = lb_pin_open(bpffs_dir, BPFMESH_MAP_EP_COUNTERS_V1);
 	if (m->v1_fd < 0) {
 		err = m->v1_fd;
 		m->v1_fd = -1;
 		return err == -ENOENT ? 0 : err;
 	}
-	m->ncpu = libbpf_num_possible_cpus();
-	err = m->ncpu > 0 ? 0 : -EINVAL;
-	if (!err)
-		err = map_info(m->v1_fd, &v1);
+	err = map_info(m->v1_fd, &v1);
 	if (!err)
 		err = map_info(v2_fd, &v2);
 	if (!err && (!is_v1_layout(&v1) || !is_v2_layout(&v2)))
 		err = -EPROTO; /* never misread a map of another layout */
-	if (!err)
-		err = map_v2(m, v2_fd, &v2);
-	if (!err) {
-		m->n_slots = v1.max_entries < v2.max_entries ? v1.max_entries : v2.max_entries;
-		m->base_slot = calloc(m->n_slots ? m->n_slots : 1, sizeof(*m->base_slot));
-		m->base = calloc(m->n_slots ? m->n_slots : 1, sizeof(*m->base));
-		err = m->base_slot && m->base ? 0 : -ENOMEM;
-	}
-	if (!err)
-		err = for_each_v1_slot(m, copy_slot);
-	if (err)
+	n = err ? err : v1_slots_with_counts(m->v1_fd, &slots, &m->opened);
+	if (n < 0) {
 		counters_migrate_free(m);
-	return err;
+		return (int)n;
+	}
+	free(slots);
+	m->n_slots = (__u32)n;
+	return 0;
+}
+
+/* The carrying program, on the two maps. NULL on failure (*err set). */
+static struct counters_carry_bpf *carry_open(const struct counters_migration *m, int *err)
+{
+	struct counters_carry_bpf *skel = counters_carry_bpf__open();
+
+	*err = skel ? 0 : -errno;
+	if (!skel)
+		return NULL;
+	skel->rodata->n_cpus = (__u32)libbpf_num_possible_cpus();
+	*err = bpf_map__reuse_fd(skel->maps.counters_v1, m->v1_fd);
+	if (!*err)
+		*err = bpf_map__reuse_fd(skel->maps.counters_v2, m->v2_fd);
+	if (!*err)
+		*err = counters_carry_bpf__load(skel);
+	if (*err) {
+		counters_carry_bpf__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+/* Move one slot (one program run: all of it or nothing). */
+static int carry_slot(struct counters_migration *m, int prog_fd, __u32 slot)
+{
+	struct counters_carry_args a = { .slot = slot };
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &a, .ctx_size_in = sizeof(a));
+	int err = bpf_prog_test_run_opts(prog_fd, &run);
+
+	if (err)
+		return err;
+	if (run.retval) {
+		m->n_dropped++; /* beyond _v2: it stays in _v1, and goes with it */
+		return 0;
+	}
+	m->n_carried++;
+	m->carried_opened += a.carried.opened;
+	return 0;
 }
 
 int counters_migrate_finish(struct counters_migration *m)
 {
+	struct counters_carry_bpf *skel;
+	__u32 *slots = NULL;
+	__u64 opened;
+	long n, i;
 	int err;
 
 	if (m->v1_fd < 0)
 		return 0;
 	err = kern_wait_readers(); /* the old programs are done with _v1 */
-	if (!err)
-		err = for_each_v1_slot(m, add_delta);
+	if (err)
+		return err;
+	skel = carry_open(m, &err);
+	if (!skel)
+		return err;
+	/* Read again: _v1 counted until the switch, and an agent before this
+	 * one may have moved some slots already (they read zero). */
+	n = v1_slots_with_counts(m->v1_fd, &slots, &opened);
+	err = n < 0 ? (int)n : 0;
+	for (i = 0; !err && i < n; i++)
+		err = carry_slot(m, bpf_program__fd(skel->progs.bpfmesh_counters_carry), slots[i]);
+	free(slots);
+	counters_carry_bpf__destroy(skel);
 	return err;
 }
 
 void counters_migrate_free(struct counters_migration *m)
 {
-	if (m->v2)
-		munmap(m->v2, m->v2_len);
 	if (m->v1_fd >= 0)
 		close(m->v1_fd);
-	free(m->base_slot);
-	free(m->base);
 	memset(m, 0, sizeof(*m));
 	m->v1_fd = -1;
+	m->v2_fd = -1;
 }

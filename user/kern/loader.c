@@ -1161,18 +1161,29 @@ static int attach_all(struct lb_loader *l)
 	return 0;
 }
 
-int lb_loader_finish_migration(struct lb_loader *l)
+int lb_loader_switch_links(struct lb_loader *l)
+{
+	return attach_all(l);
+}
+
+void lb_loader_remove_stale(struct lb_loader *l)
 {
 	char path[PATH_MAX];
-	int err = attach_all(l), i;
+	int i;
 
-	if (err)
-		return err;
 	for (i = 0; i < l->n_stale; i++)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", l->bpffs_dir, l->stale[i]) <
 		    sizeof(path))
 			unlink(path);
-	return 0;
+}
+
+int lb_loader_finish_migration(struct lb_loader *l)
+{
+	int err = lb_loader_switch_links(l);
+
+	if (!err)
+		lb_loader_remove_stale(l);
+	return err;
 }
 
 int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgroup_dir,

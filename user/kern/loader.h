@@ -125,6 +125,10 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
  * agent's programs (or attach them) and remove the old pins. 0 or negative
  * errno. */
 int lb_loader_finish_migration(struct lb_loader *l);
+/* Its two steps, for an agent that carries state between them (the
+ * endpoint counters, kern/counters_migrate.h): the links, then the pins. */
+int lb_loader_switch_links(struct lb_loader *l);
+void lb_loader_remove_stale(struct lb_loader *l);
 
 /* The loaded program of a table row by function name, or NULL. */
 /* "sock_addr 812 ms, sockops 25 ms; attached in 3 ms": where the start went. */

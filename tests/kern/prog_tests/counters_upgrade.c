@@ -6,9 +6,14 @@
  * as a per-CPU bpfmesh_health4_counters_v1, made here with that layout and
  * known counts), the new agent starts, and the counts are in _v2, in the
  * metrics, and keep growing; the _v1 pin is gone, and uninstall leaves
- * neither name. A second test keeps counting into _v1 while the agent
- * migrates, as the earlier programs do until the links switch: those
- * counts reach _v2 too. */
+ * neither name. A second test keeps counting into _v1 while an agent
+ * migrates, as the earlier programs do until the links switch, and that
+ * agent dies right after the switch: the next one carries every count. A
+ * third kills the agent after each step of the migration
+ * (BPFMESH_TEST_MIGRATE_STOP, agent/counters_upgrade.h), counts
+ * connections through the new programs when the links had switched, and
+ * lets the next agent finish: every count of _v1 and every new one is in
+ * _v2 once, nothing lost, nothing twice. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -170,7 +175,7 @@ KTEST(counters_upgrade_from_percpu_v1)
 	if (!ASSERT_OK(env_start_agent_args(&env, NULL, metrics_args), "new agent applies") ||
 	    !ASSERT_OK(env_wait_log(&env, "migrated:", 1, 30000), "migration done"))
 		goto out;
-	ASSERT_EQ(env_count_log(&env, "endpoint counters: 3 slots with counts carried"), 1,
+	ASSERT_EQ(env_count_log(&env, "endpoint counters: 3 slots moved from"), 1,
 		  "agent logs the carry");
 	ASSERT_TRUE(!pin_exists(&env, BPFMESH_MAP_EP_COUNTERS_V1), "_v1 pin removed");
 	ASSERT_TRUE(pin_exists(&env, BPFMESH_MAP_EP_COUNTERS), "_v2 pinned");
@@ -254,14 +259,42 @@ static long long log_number(const struct ktest_env *e, const char *after)
 	return v;
 }
 
+/* The agent with BPFMESH_TEST_MIGRATE_STOP=step: killed after it. */
+static bool agent_killed_after(struct ktest_env *env, const char *step)
+{
+	char stop[64], line[96];
+
+	snprintf(stop, sizeof(stop), "BPFMESH_TEST_MIGRATE_STOP=%s", step);
+	snprintf(line, sizeof(line), "killed after the migration step \"%s\"", step);
+	if (!ASSERT_OK(env_spawn_agent(env, stop, NULL), "agent starts") ||
+	    !ASSERT_OK(env_wait_log(env, line, 1, 30000), line))
+		return false;
+	return ASSERT_TRUE(env_stop_agent(env) < 0, "the agent died of its signal");
+}
+
+/* The sum of slots' opened in _v2, or -1. */
+static long long v2_opened(const struct ktest_env *e, const __u32 *slots, int n)
+{
+	struct ep_counters got;
+	long long sum = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (read_v2(e, slots[i], &got))
+			return -1;
+		sum += (long long)got.opened;
+	}
+	return sum;
+}
+
 KTEST(counters_upgrade_carries_counts_until_switch)
 {
 	struct ktest_env env;
 	struct backends be = {};
 	struct v1_writer w = { .ncpu = libbpf_num_possible_cpus() };
-	struct ep_counters want, got;
-	__u64 total = 0, in_v2 = 0;
-	long long carried, meanwhile;
+	struct ep_counters want;
+	__u64 total = 0;
+	long long moved;
 	pthread_t t;
 	__u32 slots[3];
 	int i;
@@ -273,34 +306,89 @@ KTEST(counters_upgrade_carries_counts_until_switch)
 	if (!ASSERT_TRUE(w.fd >= 0, "open _v1") ||
 	    !ASSERT_OK(pthread_create(&t, NULL, v1_writer_run, &w), "writer"))
 		goto out;
-	ASSERT_OK(env_start_agent(&env, NULL), "new agent applies");
-	ASSERT_OK(env_wait_log(&env, "migrated:", 1, 30000), "migration done");
+	/* The earlier programs count until the switch; this agent dies right
+	 * after it, before carrying anything. */
+	agent_killed_after(&env, "switched");
 	w.stop = true;
 	pthread_join(t, NULL);
 	close(w.fd);
 	if (!ASSERT_OK(w.err, "writer counted into _v1"))
 		goto out;
-
-	carried = log_number(&env, "slots with counts carried from " BPFMESH_MAP_EP_COUNTERS_V1
-				   " into " BPFMESH_MAP_EP_COUNTERS " (");
-	meanwhile = log_number(&env, "_v1 done, ");
+	ASSERT_OK(env_start_agent(&env, NULL), "the next agent applies");
+	ASSERT_OK(env_wait_log(&env, "migrated:", 1, 30000), "migration done");
 	for (i = 0; i < 3; i++) {
 		v1_sum(slots[i], w.ncpu, &want);
 		total += want.opened;
-		if (!ASSERT_OK(read_v2(&env, slots[i], &got), "read _v2"))
-			goto out;
-		in_v2 += got.opened;
 	}
-	printf("counters_upgrade: %llu opened written into _v1 during the migration, %lld "
-	       "carried at its start, %lld added at the switch\n",
-	       (unsigned long long)w.added, carried - (long long)total, meanwhile);
-	ASSERT_TRUE(carried >= (long long)total, "the start carries what _v1 held");
-	ASSERT_TRUE(meanwhile > 0, "counts made into _v1 after the start reach _v2");
-	ASSERT_EQ(in_v2, carried + meanwhile, "_v2 holds both");
-	ASSERT_TRUE(in_v2 <= total + w.added, "nothing counted twice");
-	/* The writer went on after the last read (it stops at "migrated:"),
-	 * so _v2 may miss its last adds, never more than it wrote. */
+	moved = log_number(&env, "slots moved from " BPFMESH_MAP_EP_COUNTERS_V1 " into "
+				 BPFMESH_MAP_EP_COUNTERS " (");
+	printf("counters_upgrade: %llu opened written into _v1 during the migration, %lld moved "
+	       "after the switch\n", (unsigned long long)w.added, moved);
+	ASSERT_TRUE(w.added > 0, "the writer counted during the migration");
+	ASSERT_EQ(moved, (long long)(total + w.added), "the next agent moved all _v1 held");
+	ASSERT_EQ(v2_opened(&env, slots, 3), (long long)(total + w.added),
+		  "_v2 holds every count once");
+	ASSERT_TRUE(!pin_exists(&env, BPFMESH_MAP_EP_COUNTERS_V1), "_v1 pin removed");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
+}
+
+/* ---- the agent killed between the steps of the migration ---- */
+
+static const char *const steps[] = { "opened", "applied", "switched", "carried", "unlinked" };
+#define N_CONNS 10
+
+/* Killed after step (index k); connections through whatever programs the
+ * links run; the next agent finishes. Every field of _v1 once in _v2, plus
+ * the connections counted by this release's programs. */
+static void crash_after(int k)
+{
+	struct ktest_env env;
+	struct backends be = {};
+	struct client_result cr;
+	struct ep_counters want, got;
+	bool switched = k >= 2; /* this release's programs count into _v2 */
+	__u64 total = 0;
+	__u32 slots[3];
+	int i, ncpu = libbpf_num_possible_cpus();
+
+	printf("counters_upgrade_crash: killed after \"%s\"\n", steps[k]);
+	if (!start_v1_data_plane(&env, &be, slots) || !agent_killed_after(&env, steps[k]))
+		goto out;
+	/* Before the switch the earlier release's programs count, into a map
+	 * the test left unpinned (in a real upgrade: _v1); not counted here. */
+	if (switched && (!ASSERT_OK(client_run(&env, VIP, 80, N_CONNS, &cr), "client") ||
+			 !ASSERT_EQ(cr.ok, N_CONNS, "connections")))
+		goto out;
+	if (!ASSERT_OK(env_start_agent(&env, NULL), "the next agent applies"))
+		goto out;
+	if (k < 4) /* the _v1 pin still there: the next agent migrates */
+		ASSERT_OK(env_wait_log(&env, "migrated:", 1, 30000), "the next agent migrated");
+	ASSERT_TRUE(!pin_exists(&env, BPFMESH_MAP_EP_COUNTERS_V1), "_v1 pin removed");
+	for (i = 0; i < 3; i++) {
+		v1_sum(slots[i], ncpu, &want);
+		total += want.opened;
+		if (!ASSERT_OK(read_v2(&env, slots[i], &got), "read _v2"))
+			goto out;
+		/* no connection fails: these are _v1's alone */
+		ASSERT_EQ(got.fail_refused + got.fail_timeout + got.fail_reset + got.fail_other,
+			  want.fail_refused + want.fail_timeout + want.fail_reset +
+			  want.fail_other, "failures: _v1's, once");
+		ASSERT_TRUE(got.bytes_sent >= want.bytes_sent &&
+			    got.bytes_sent < 2 * want.bytes_sent, "bytes: _v1's, once");
+	}
+	ASSERT_EQ(v2_opened(&env, slots, 3), (long long)total + (switched ? N_CONNS : 0),
+		  "opened: _v1's once, and every new connection");
+out:
+	backends_stop(&be);
+	env_teardown(&env);
+}
+
+KTEST(counters_upgrade_crash)
+{
+	int k;
+
+	for (k = 0; k < (int)(sizeof(steps) / sizeof(steps[0])); k++)
+		crash_after(k);
 }
