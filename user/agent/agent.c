@@ -95,7 +95,7 @@ static const char agent_usage[] =
 	"--node NAME (default $NODE_NAME) names this node: its topology labels give\n"
 	"the locality, its labels the node labels, its pods the workloads. A lone\n"
 	"change applies at once; changes within --k8s-debounce-ms (default 5) of the\n"
-	"last reload join one. At least one of --policies and the\n"
+	"last reload's start join one. At least one of --policies and the\n"
 	"Kubernetes options is required.\n"
 	"\n"
 	"Logs to stderr, one timestamped line per event. SIGTERM or SIGINT stop the\n"
