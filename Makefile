@@ -34,6 +34,8 @@ UNIT_OBJS   := $(patsubst %.c,$(OUTPUT)/san/%.o,$(POLICY_SRCS) \
 		user/kern/lb_read.c)
 # Stable workload identity ids (issue 15): pure, unit-tested.
 UNIT_OBJS   += $(OUTPUT)/san/user/agent/identity_ids.o
+# The Kubernetes reload debounce (k8schange): pure, unit-tested.
+UNIT_OBJS   += $(OUTPUT)/san/user/agent/debounce.o
 KTEST_SRCS  := $(wildcard tests/kern/*.c tests/kern/prog_tests/*.c)
 # Metrics (issue 9): Prometheus text writer and the libmicrohttpd server
 # (in LIB_SRCS through the user/*/*.c wildcard; unit-tested too).

@@ -17,6 +17,7 @@
 #include "kern/probe.h"
 #include "policy/hmap.h"
 #include "policy/isolate.h"
+#include "debounce.h"
 #include "policy/image.h"
 
 #define AGENT_MAX_SOURCES 8
@@ -98,6 +99,7 @@ struct agent {
 	struct ring_buffer *events; /* health events (health.c) */
 	int sweep_fd;               /* the sweep program, -1 if absent */
 	__u64 last_sweep_ms;
+	__u32 sweep_next_slot;      /* a sweep stopped for an event resumes here; 0: none */
 	bool sets_stale;            /* an ejection or return awaits its set rewrite */
 	const char *metrics_addr;   /* --metrics ADDR:PORT, NULL: off */
 	struct mx_server *metrics;  /* metrics.c */
@@ -237,7 +239,7 @@ struct agent_k8s {
 	struct k8s_watch *watch;
 	int timer_fd;
 	bool timer_armed;
-	uint64_t reloaded_ns; /* CLOCK_MONOTONIC end of the last reload it started, 0: none */
+	struct reload_debounce debounce; /* when the next reload may start (debounce.c) */
 	bool rendered;        /* a reload rendered the objects: rendered_gen is set */
 	uint64_t rendered_gen; /* the k8s_generation it rendered */
 	bool outage_logged, synced_logged;

@@ -4,13 +4,12 @@
  * sources of the main loop, and the documents each reload compiles beside
  * the policy files.
  *
- * Debounce, leading edge first: an event that finds no reload within the
- * last debounce_ms (default 5 ms) reloads at once, so a lone endpoint
- * change waits for nothing. An event within debounce_ms of the last reload
- * arms a one-shot timer for the rest of that window; whatever else arrives
- * before it fires joins that one reload. "Within" counts from the end of
- * the last reload, so events that queued while a long compile ran are
- * coalesced too. A relist of thousands of objects is one event anyway (the
+ * Debounce, leading edge first (the rule and why: debounce.c): an event
+ * that finds no reload started within the last debounce_ms (default 5 ms)
+ * reloads at once, so a lone endpoint change waits for nothing. An event
+ * within debounce_ms of the last reload's start arms a one-shot timer for
+ * the rest of that window; whatever else arrives before it fires joins
+ * that one reload. A relist of thousands of objects is one event anyway (the
  * watch swaps the whole kind in one step). No reload at all when what the
  * watch holds is what the last reload rendered (k8s_generation): a health
  * change, a write that changed nothing held (a Node's status), or events a
@@ -121,16 +120,16 @@ static bool k8s_changed(struct agent_k8s *k)
 
 static void k8s_reload(struct agent *ag)
 {
+	reload_debounce_started(&ag->k8s->debounce, mono_ns());
 	agent_reload(ag, "kubernetes");
-	ag->k8s->reloaded_ns = mono_ns();
 }
 
 /* The debounce rule is at the top of this file. */
 static int on_k8s_event(struct agent *ag, int fd)
 {
 	struct agent_k8s *k = ag->k8s;
-	uint64_t window = (uint64_t)k->debounce_ms * 1000000u, since;
 	struct itimerspec its = { 0 };
+	uint64_t wait;
 
 	k8s_drain(k->watch);
 	/* `bpfmesh status` says so at once: no reload comes with it. */
@@ -138,19 +137,19 @@ static int on_k8s_event(struct agent *ag, int fd)
 		agent_log("Failed to write the status file");
 	if (k->timer_armed || !k8s_changed(k))
 		return 0;
-	since = mono_ns() - k->reloaded_ns;
-	if (!k->reloaded_ns || since >= window) {
+	wait = reload_debounce_delay(&k->debounce, mono_ns());
+	if (!wait) {
 		if (cli.verbose)
 			agent_log("kubernetes: objects changed: reloading now");
 		k8s_reload(ag);
 		return 0;
 	}
 	if (cli.verbose)
-		agent_log("kubernetes: objects changed %.3f ms after the last reload: reload "
-			  "in %.3f ms with whatever else comes", (double)since / 1e6,
-			  (double)(window - since) / 1e6);
-	its.it_value.tv_sec = (time_t)((window - since) / 1000000000u);
-	its.it_value.tv_nsec = (long)((window - since) % 1000000000u);
+		agent_log("kubernetes: objects changed %.3f ms after the last reload started: "
+			  "reload in %.3f ms with whatever else comes",
+			  (double)(k->debounce.window_ns - wait) / 1e6, (double)wait / 1e6);
+	its.it_value.tv_sec = (time_t)(wait / 1000000000u);
+	its.it_value.tv_nsec = (long)(wait % 1000000000u);
 	if (timerfd_settime(k->timer_fd, 0, &its, NULL) == 0)
 		k->timer_armed = true;
 	else
@@ -201,7 +200,7 @@ int agent_k8s_start(struct agent *ag)
 	o.node_name = k->node_name;
 	if (k->debounce_ms == 0 && !getenv("BPFMESH_K8S_NO_DEBOUNCE"))
 		k->debounce_ms = K8S_DEBOUNCE_MS;
-	k->reloaded_ns = 0;
+	k->debounce = (struct reload_debounce){ .window_ns = (uint64_t)k->debounce_ms * 1000000u };
 	err = load_config(k, &c);
 	if (err)
 		return err;
