@@ -381,10 +381,11 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 
 		k8s_render_stats(k->watch, &rs);
 		agent_log("kubernetes: render %.3f ms (%s: %zu Services and %zu Istio objects made "
-			  "again, %zu documents handed over; everything was made in %.3f ms on the "
-			  "watch thread as the first lists completed)", rs.ms,
+			  "again, %zu documents handed over; %s %.3f ms)", rs.ms,
 			  rs.full ? "everything" : "what changed", rs.services, rs.objects, rs.docs,
-			  rs.prerender_ms);
+			  rs.prerender_ms ? "everything was made on the watch thread as the first "
+			  "lists completed in" : "the rest was made while the first lists paged in "
+			  "(early render above), prerender", rs.prerender_ms);
 	}
 	log_view(k, &view);
 	if (k->node_name && agent_node_from_cluster(ag, k->node_name, view.locality, view.labels))
