@@ -157,27 +157,71 @@ static double reload(struct k8s_objects *o, size_t *n_svcs)
 	return t2 - t0;
 }
 
-/* Write the objects of kind k as a list response NAME.list.json in dir. */
-static void write_list(const char *dir, const char *name, struct json_object *objs)
+/* One list response, NAME.list.PAGE.json in dir (the fake server answers
+ * the n-th list request of NAME with page n): keys[from, to) of objs, and
+ * a continue token unless it is the last page. */
+static void write_page(const char *dir, const char *name, struct json_object *objs,
+		       const char **keys, size_t from, size_t to, size_t n, int page)
 {
 	struct json_object *list = json_object_new_object(), *items = json_object_new_array();
-	char path[512];
+	char path[512], meta[128];
+	size_t i;
 
-	json_object_object_foreach(objs, k, v) {
-		(void)k;
-		json_object_array_add(items, json_object_get(v));
-	}
-	json_object_object_add(list, "metadata", json_tokener_parse("{\"resourceVersion\": \"1\"}"));
+	for (i = from; i < to; i++)
+		json_object_array_add(items, json_object_get(json_object_object_get(objs, keys[i])));
+	snprintf(meta, sizeof(meta), "{\"resourceVersion\": \"1\"%s%.0d%s}",
+		 to < n ? ", \"continue\": \"page-" : "", to < n ? page + 1 : 0, to < n ? "\"" : "");
+	json_object_object_add(list, "metadata", json_tokener_parse(meta));
 	json_object_object_add(list, "items", items);
-	snprintf(path, sizeof(path), "%s/%s.list.json", dir, name);
+	snprintf(path, sizeof(path), "%s/%s.list.%d.json", dir, name, page);
 	json_object_to_file_ext(path, list, JSON_C_TO_STRING_PLAIN);
 	json_object_put(list);
 }
 
+/*
+ * The objects of a kind as the API server lists them to the agent, which
+ * asks for pages of 500 (limit=500, then continue): in key order, 500 a
+ * response (K8S_PAGE=N: N a response; K8S_PAGE=0: the whole list in one,
+ * as an API server that ignores limit). Returns the number of pages.
+ */
+static int write_list(const char *dir, const char *name, struct json_object *objs)
+{
+	long per = getenv("K8S_PAGE") ? atol(getenv("K8S_PAGE")) : 500;
+	size_t n = 0, from = 0, to;
+	const char **keys = k8s_sorted_keys(objs, &n);
+	int page = 0;
+
+	if (!keys)
+		exit(1);
+	do {
+		to = per > 0 && n - from > (size_t)per ? from + (size_t)per : n;
+		write_page(dir, name, objs, keys, from, to, n, ++page);
+		from = to;
+	} while (from < n);
+	free(keys);
+	return page;
+}
+
+/* The bench's own temporary directory and the files in it. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[600];
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
 static void list_from_server(struct k8s_objects *o)
 {
-	char dir[] = "/tmp/bpfmesh-k8s-bench-XXXXXX", path[600];
-	static const char *const names[] = { "services", "endpointslices", "pods", "nodes" };
+	char dir[] = "/tmp/bpfmesh-k8s-bench-XXXXXX";
 	struct k8s_watch_opts opts = { .page_limit = 500 };
 	struct k8s_config c = { 0 };
 	struct json_object *empty = json_object_new_object();
@@ -186,7 +230,6 @@ static void list_from_server(struct k8s_objects *o)
 	struct fakeapi *fa;
 	uint16_t port;
 	double t0, c0;
-	size_t i;
 
 	if (!mkdtemp(dir))
 		return;
@@ -207,17 +250,13 @@ static void list_from_server(struct k8s_objects *o)
 		usleep(1000);
 		k8s_health(w, &h);
 	}
-	printf("k8s: listed from the API server (pages of 500, one page a response here): "
+	printf("k8s: listed from the API server (pages of K8S_PAGE, default 500, as asked): "
 	       "%.0f ms (CPU %.0f ms, the server's included; the watch thread renders "
 	       "everything once as it syncs)%s\n", now_ms() - t0, cpu_ms() - c0,
 	       h.synced ? "" : " (not synced after 60 s)");
 	k8s_watch_stop(w);
 	fakeapi_stop(fa);
-	for (i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/%s.list.json", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
+	remove_dir(dir);
 }
 
 /* ---- end to end through the agent (--agent, root) ----------------------- */
@@ -452,23 +491,6 @@ static int dbl_cmp(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-/* The bench's own temporary directory and the files in it. */
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[600];
-
-	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.') {
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			unlink(path);
-		}
-	if (d)
-		closedir(d);
-	rmdir(dir);
 }
 
 static void agent_bench(struct k8s_objects *o, int n, int e)

@@ -21,6 +21,8 @@
 
 #include "k8s/k8s.h"
 #include "k8s/render_int.h"
+#include "policy/isolate.h"
+#include "image_bytes.h"
 
 #define N_SVCS 12
 #define N_NODES 3
@@ -345,11 +347,256 @@ static void test_lent_documents_outlive_changes(void **state)
 		json_object_put(o.by_kind[k]);
 }
 
+/* Owned copies of lent documents: they outlive the next rendering. */
+static void docs_copy(struct k8s_docs *to, const struct k8s_docs *from)
+{
+	size_t i;
+
+	memset(to, 0, sizeof(*to));
+	to->n = to->cap = from->n;
+	to->names = calloc(from->n + 1, sizeof(*to->names));
+	to->texts = calloc(from->n + 1, sizeof(*to->texts));
+	to->lens = calloc(from->n + 1, sizeof(*to->lens));
+	assert_true(to->names && to->texts && to->lens);
+	for (i = 0; i < from->n; i++) {
+		to->names[i] = strdup(from->names[i]);
+		to->texts[i] = strndup(from->texts[i], from->lens[i]);
+		to->lens[i] = from->lens[i];
+	}
+}
+
+/* Does o hold a slice labelled for Service "ns/name"? */
+static bool slice_held_for(const struct k8s_objects *o, const char *svc)
+{
+	json_object_object_foreach(o->by_kind[K8S_ENDPOINTSLICES], key, slice) {
+		struct json_object *meta = k8s_jget(slice, "metadata");
+		char for_svc[128];
+
+		(void)key;
+		snprintf(for_svc, sizeof(for_svc), "%s/%s", k8s_jstr(meta, "namespace"),
+			 k8s_jstr(k8s_jget(meta, "labels"), "kubernetes.io/service-name"));
+		if (!strcmp(for_svc, svc))
+			return true;
+	}
+	return false;
+}
+
+static void objects_put(struct k8s_objects *o)
+{
+	int k;
+
+	for (k = 0; k < K8S_N_KINDS; k++)
+		json_object_put(o->by_kind[k]);
+}
+
+/* Every object of every kind of o, as (kind, key), in a random order. */
+struct arrival {
+	enum k8s_kind kind;
+	const char *key;
+};
+
+static size_t arrivals_shuffled(const struct k8s_objects *o, struct arrival *a, size_t cap)
+{
+	size_t n = 0, i, j;
+	int k;
+
+	for (k = 0; k < K8S_N_KINDS; k++) {
+		json_object_object_foreach(o->by_kind[k], key, obj) {
+			(void)obj;
+			assert_true(n < cap);
+			a[n++] = (struct arrival){ (enum k8s_kind)k, key };
+		}
+	}
+	for (i = n; i > 1; i--) {
+		struct arrival t;
+
+		j = rnd((unsigned int)i);
+		t = a[i - 1];
+		a[i - 1] = a[j];
+		a[j] = t;
+	}
+	return n;
+}
+
+/*
+ * A cold start (watch.c holds each page of the first lists at once, the
+ * agent renders early between pages, a budget at a time): pages in random
+ * orders, so that a slice comes before its Service, a Service's two slices
+ * in two pages, pods and nodes after the Services that look them up, and a
+ * slice that a list which started again no longer has. The rendering after
+ * the last page gives, byte for byte, the documents of one full rendering
+ * of every list; every early one's hint says "same" only of unchanged
+ * bytes; and no early rendering lends a Service without a slice held.
+ */
+static void test_early_pages_equal_full(void **state)
+{
+	struct arrival a[256];
+	int trial;
+
+	(void)state;
+	for (trial = 0; trial < 60; trial++) {
+		struct k8s_objects full, o = { .node_name = "node-1" };
+		struct k8s_incr *inc = k8s_incr_new();
+		struct k8s_docs want = { 0 }, got = { 0 }, last = { 0 };
+		struct k8s_render_stats st;
+		size_t n, i = 0, j, early = 0;
+		int k;
+
+		cluster_make(&full);
+		put_slice(&full, 50, 1, 120, 2); /* svc-1 and svc-2: two slices each */
+		put_slice(&full, 51, 2, 130, 3);
+		for (k = 0; k < K8S_N_KINDS; k++)
+			o.by_kind[k] = json_object_new_object();
+		n = arrivals_shuffled(&full, a, 256);
+		while (i < n) {
+			size_t page = 1 + rnd(6);
+			struct k8s_docs d = { 0 };
+
+			for (j = 0; j < page && i < n; j++, i++) {
+				json_object_object_add(o.by_kind[a[i].kind], a[i].key,
+					json_object_get(k8s_jget(full.by_kind[a[i].kind], a[i].key)));
+				k8s_incr_note(inc, a[i].kind, a[i].key);
+			}
+			if (i == n / 2) { /* held from a list that started again */
+				put_slice(&o, 77, (int)rnd(N_SVCS), 160, 2);
+				k8s_incr_note(inc, K8S_ENDPOINTSLICES, "ns0/slice-77");
+				k8s_incr_note(inc, K8S_ENDPOINTSLICES, "ns1/slice-77");
+			}
+			if (rnd(3) == 0)
+				continue;
+			assert_int_equal(k8s_incr_render_early(inc, &o, 1 + rnd(4), &d), 0);
+			k8s_incr_stats(inc, &st);
+			for (j = 0; j < d.n; j++)
+				if (!strncmp(d.names[j], "k8s:Service/", 12))
+					assert_true(slice_held_for(&o, d.names[j] + 12));
+			if (early)
+				assert_hint(&d, &last, &st);
+			k8s_docs_free(&last);
+			docs_copy(&last, &d);
+			k8s_docs_free(&d);
+			early++;
+		}
+		json_object_object_del(o.by_kind[K8S_ENDPOINTSLICES], "ns0/slice-77");
+		json_object_object_del(o.by_kind[K8S_ENDPOINTSLICES], "ns1/slice-77");
+		k8s_incr_note(inc, K8S_ENDPOINTSLICES, "ns0/slice-77");
+		k8s_incr_note(inc, K8S_ENDPOINTSLICES, "ns1/slice-77");
+		assert_int_equal(k8s_incr_render(inc, &o, &got), 0);
+		assert_int_equal(k8s_render_objects(&full, NULL, &want, NULL), 0);
+		assert_same_docs(&got, &want);
+		assert_same_view(inc, &o);
+		k8s_incr_stats(inc, &st);
+		if (early)
+			assert_hint(&got, &last, &st);
+		k8s_docs_free(&got);
+		k8s_docs_free(&want);
+		k8s_docs_free(&last);
+		k8s_incr_free(inc);
+		objects_put(&o);
+		objects_put(&full);
+	}
+}
+
+/* d's hint for st (the agent's docs_hint, user/agent/k8s.c). */
+static void give_hint(struct policy_store *st, const struct k8s_docs *d)
+{
+	policy_store_docs_hint(st, &(struct policy_docs_hint){ .seq = d->seq,
+		.prev_seq = d->prev_seq, .prev = d->prev, .same = d->same, .n = d->borrowed });
+}
+
+static char *compile_bytes(struct policy_store *st, const struct k8s_docs *d, size_t *len)
+{
+	struct diag_list dl = { 0 };
+	struct policy_report rep;
+	struct bpfmesh_image img;
+	char *bytes;
+
+	assert_int_equal(policy_store_compile(st, NULL, 0, (const char *const *)d->names,
+					      (const char *const *)d->texts, d->lens, d->n, &dl,
+					      &img, &rep), 0);
+	bytes = image_bytes(&img, len);
+	bpfmesh_image_free(&img);
+	policy_report_free(&rep);
+	diag_free(&dl);
+	return bytes;
+}
+
+/*
+ * The agent's cold start: early renderings, each parsed into the store
+ * (policy_store_preread_docs, with the rendering's hint), then the first
+ * compile of the rendering after the last page. It parses only what
+ * changed since the last early one, and its image is byte for byte the
+ * one a new store compiles from a full rendering.
+ */
+static void test_early_parse_then_compile(void **state)
+{
+	struct k8s_objects full, o = { .node_name = "node-1" };
+	struct policy_store st = { 0 }, fresh = { 0 };
+	struct k8s_incr *inc = k8s_incr_new();
+	struct k8s_docs want = { 0 }, got = { 0 };
+	struct arrival a[256];
+	size_t n, i, la, lb, hinted, remade;
+	char *ba, *bb;
+	int k, reads = 0;
+
+	(void)state;
+	cluster_make(&full);
+	for (k = 0; k < K8S_N_KINDS; k++)
+		o.by_kind[k] = json_object_new_object();
+	n = arrivals_shuffled(&full, a, 256);
+	for (i = 0; i < n; i++) {
+		struct k8s_docs d = { 0 };
+
+		json_object_object_add(o.by_kind[a[i].kind], a[i].key,
+				       json_object_get(k8s_jget(full.by_kind[a[i].kind], a[i].key)));
+		k8s_incr_note(inc, a[i].kind, a[i].key);
+		if (i % 7 != 6 || i + 10 > n)
+			continue; /* a page; the last ten arrive after the last early rendering */
+		assert_int_equal(k8s_incr_render_early(inc, &o, 3, &d), 0);
+		give_hint(&st, &d);
+		assert_int_equal(policy_store_preread_docs(&st, NULL, 0,
+							   (const char *const *)d.names,
+							   (const char *const *)d.texts, d.lens, d.n), 0);
+		assert_int_equal(st.docs_seq, d.seq);
+		k8s_docs_free(&d);
+		reads++;
+	}
+	assert_true(reads > 3);
+	assert_int_equal(k8s_incr_render(inc, &o, &got), 0);
+	give_hint(&st, &got);
+	ba = compile_bytes(&st, &got, &la);
+	/* The hint took every document the early ones lent; only those made
+	 * since were parsed again. */
+	for (i = 0, hinted = 0, remade = 0; i < got.n; i++) {
+		hinted += got.prev[i] >= 0;
+		remade += !got.same[i];
+	}
+	assert_true(hinted > 0);
+	assert_int_equal(st.timing.docs_hinted, hinted);
+	assert_true(st.timing.files_parsed <= remade); /* same bytes made again: kept */
+	assert_true(remade < got.n);
+	assert_int_equal(k8s_render_objects(&full, NULL, &want, NULL), 0);
+	bb = compile_bytes(&fresh, &want, &lb);
+	assert_int_equal(fresh.timing.files_parsed, want.n);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ba, bb, la);
+	free(ba);
+	free(bb);
+	k8s_docs_free(&got);
+	k8s_docs_free(&want);
+	policy_store_free(&st);
+	policy_store_free(&fresh);
+	k8s_incr_free(inc);
+	objects_put(&o);
+	objects_put(&full);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_incremental_equals_full),
 		cmocka_unit_test(test_lent_documents_outlive_changes),
+		cmocka_unit_test(test_early_pages_equal_full),
+		cmocka_unit_test(test_early_parse_then_compile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -286,6 +286,66 @@ static int pod_identities(struct agent *ag, const struct k8s_node_view *v,
 	return k8s_pod_identity_docs(v, ag->cgroup + len, docs);
 }
 
+/* The store reads only the documents that changed since the last set it
+ * read (k8s_docs.prev and .same, policy_docs_hint). */
+static void docs_hint(struct agent *ag, const struct k8s_docs *docs)
+{
+	if (docs->prev && docs->seq)
+		policy_store_docs_hint(&ag->store, &(struct policy_docs_hint){
+			.seq = docs->seq, .prev_seq = docs->prev_seq, .prev = docs->prev,
+			.same = docs->same, .n = docs->borrowed });
+}
+
+/*
+ * Cold start, while the first lists page in: render the Services whose
+ * Service and a slice came, and parse them into the store, on this thread,
+ * which has nothing else to do until every kind is listed (the watch
+ * thread is busy with the lists). Nothing is chosen, compiled or applied:
+ * generation 0 stays in force. The first reload then renders and parses
+ * only what came since (k8s_render_early has the rule that makes its
+ * documents the same as a rendering of every list). A batch at a time:
+ * the watch's lock is held while one renders, and the watch needs it to
+ * hold the next page.
+ */
+#define K8S_EARLY_BATCH 1000
+
+static bool k8s_early_batch(struct agent *ag)
+{
+	struct agent_k8s *k = ag->k8s;
+	struct k8s_docs docs = { 0 };
+	struct k8s_render_stats rs;
+	struct timespec t0, t1;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (k8s_render_early(k->watch, K8S_EARLY_BATCH, &docs)) {
+		k8s_docs_free(&docs);
+		return false; /* the first reload renders everything */
+	}
+	k8s_render_stats(k->watch, &rs);
+	docs_hint(ag, &docs);
+	ag->store.strict = ag->strict; /* as agent_reload compiles */
+	err = policy_store_preread_docs(&ag->store, &ag->policies, ag->policies ? 1 : 0,
+					(const char *const *)docs.names,
+					(const char *const *)docs.texts, docs.lens, docs.n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (cli.verbose)
+		agent_log("kubernetes: early render %.3f ms (%zu Services made, %zu without a "
+			  "slice yet%s), %zu documents read%s in %.3f ms", rs.ms, rs.services,
+			  rs.deferred, rs.more ? ", more to make" : "", docs.n,
+			  err ? " (failed: read at the first reload)" : "",
+			  (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+				  (double)(t1.tv_nsec - t0.tv_nsec) / 1e6 - rs.ms);
+	k8s_docs_free(&docs);
+	return rs.more && !err;
+}
+
+static void k8s_early(struct agent *ag)
+{
+	while (k8s_early_batch(ag))
+		;
+}
+
 bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 {
 	struct agent_k8s *k = ag->k8s;
@@ -298,6 +358,7 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 			agent_log("waiting for the first list of every Kubernetes kind; "
 				  "generation %u stays in force", ag->applier.state.generation);
 		k->synced_logged = true;
+		k8s_early(ag);
 		return false;
 	}
 	if (k8s_render(k->watch, ag->cgroup, docs, &view)) {
@@ -319,20 +380,17 @@ bool agent_k8s_documents(struct agent *ag, struct k8s_docs *docs)
 
 		k8s_render_stats(k->watch, &rs);
 		agent_log("kubernetes: render %.3f ms (%s: %zu Services and %zu Istio objects made "
-			  "again, %zu documents handed over; everything was made in %.3f ms on the "
-			  "watch thread as the first lists completed)", rs.ms,
+			  "again, %zu documents handed over; %s %.3f ms)", rs.ms,
 			  rs.full ? "everything" : "what changed", rs.services, rs.objects, rs.docs,
-			  rs.prerender_ms);
+			  rs.prerender_ms ? "everything was made on the watch thread as the first "
+			  "lists completed in" : "the rest was made while the first lists paged in "
+			  "(early render above), prerender", rs.prerender_ms);
 	}
 	log_view(k, &view);
 	if (k->node_name && agent_node_from_cluster(ag, k->node_name, view.locality, view.labels))
 		agent_log("Failed to take node %s's locality and labels: out of memory",
 			  k->node_name);
 	k8s_node_view_free(&view);
-	/* The compile that follows reads only the documents that changed. */
-	if (docs->prev && docs->seq)
-		policy_store_docs_hint(&ag->store, &(struct policy_docs_hint){
-			.seq = docs->seq, .prev_seq = docs->prev_seq, .prev = docs->prev,
-			.same = docs->same, .n = docs->borrowed });
+	docs_hint(ag, docs); /* the compile that follows reads only what changed */
 	return true;
 }

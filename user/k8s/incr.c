@@ -17,6 +17,16 @@
  *
  * A relist notes what differs from what was held (watch.c); the first
  * rendering, and any after an allocation failure, make everything.
+ *
+ * Early renderings (k8s_incr_render_early) run while the first lists are
+ * still paging in (watch.c holds each page of a first list at once): they
+ * make the Services that have a slice held and put the others aside
+ * (deferred) until a slice of theirs comes or the last rendering before
+ * the first apply, which makes every one of them. What an early rendering
+ * made from objects that change or arrive later (more slices, the pods and
+ * nodes its endpoints looked up, found or not) is noted and made again
+ * like any change, so that rendering gives the same documents as one
+ * full rendering after every list (test_k8s_incr.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +67,9 @@ struct k8s_incr {
 	struct json_object *slices;  /* "ns/service" -> { slice key: null } */
 	struct json_object *users;   /* "KIND\tkey" of a Pod or Node -> { Service key: null } */
 	struct json_object *on_node; /* { key of a pod on o->node_name: null } */
+	struct json_object *deferred; /* early: { Service key without a slice yet: null } */
+	bool early;                   /* this rendering defers slice-less Services */
+	size_t budget;                /* early: Services it makes at most (0: no bound) */
 	struct doc_rows rows[K8S_N_KINDS]; /* Services and Istio's kinds */
 	uint64_t lendings; /* k8s_docs.seq of the last lending */
 	struct k8s_render_stats stats;
@@ -109,7 +122,9 @@ static void forget(struct k8s_incr *inc)
 	json_object_put(inc->slices);
 	json_object_put(inc->users);
 	json_object_put(inc->on_node);
+	json_object_put(inc->deferred);
 	inc->cache = inc->owner = inc->slices = inc->users = inc->on_node = NULL;
+	inc->deferred = NULL;
 	inc->all = true;
 }
 
@@ -366,6 +381,18 @@ static int service_again(struct k8s_incr *inc, const struct k8s_objects *o, cons
 	struct doc_rows *rows = &inc->rows[K8S_SERVICES];
 	int err;
 
+	if (inc->early && svc &&
+	    (!k8s_jget(inc->slices, key) || (inc->budget && inc->stats.services >= inc->budget))) {
+		/* Its slices may be on a page still to come, or this rendering
+		 * made its share: made later. */
+		if (!inc->deferred && !(inc->deferred = json_object_new_object()))
+			return -ENOMEM;
+		if (k8s_jget(inc->slices, key))
+			inc->stats.more = true;
+		else
+			inc->stats.deferred++;
+		return json_object_object_add(inc->deferred, key, NULL) ? -ENOMEM : 0;
+	}
 	users_update(inc, k8s_jget(inc->cache, key), key, false);
 	if (!svc) {
 		json_object_object_del(inc->cache, key);
@@ -495,6 +522,15 @@ static int render_noted(struct k8s_incr *inc, const struct k8s_objects *o)
 	int err = dirty ? 0 : -ENOMEM;
 
 	inc->stats.full = false;
+	if (!err && inc->deferred) {
+		json_object_object_foreach(inc->deferred, fkey, u0) {
+			(void)u0;
+			if (!err && json_object_object_add(dirty, fkey, NULL))
+				err = -ENOMEM;
+		}
+		json_object_put(inc->deferred); /* service_again defers again what must wait */
+		inc->deferred = NULL;
+	}
 	if (!err && inc->noted[K8S_SERVICES]) {
 		json_object_object_foreach(inc->noted[K8S_SERVICES], skey, u1) {
 			(void)u1;
@@ -588,13 +624,49 @@ static double mono_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-int k8s_incr_render(struct k8s_incr *inc, const struct k8s_objects *o, struct k8s_docs *docs)
+/*
+ * The first early rendering starts from nothing rendered, with every key
+ * held noted as if it had just come, so that it (and the next ones) make
+ * what they make a budget at a time, the way later changes are made. Being
+ * the incremental path from an empty rendering, it ends where a full one
+ * would (test_k8s_incr.c).
+ */
+static int start_empty(struct k8s_incr *inc, const struct k8s_objects *o)
+{
+	int k;
+
+	forget(inc);
+	inc->all = false;
+	inc->cache = json_object_new_object();
+	inc->owner = json_object_new_object();
+	inc->on_node = json_object_new_object();
+	if (!inc->cache || !inc->owner || !inc->on_node)
+		return -ENOMEM;
+	for (k = 0; k < K8S_N_KINDS; k++) {
+		if (!o->by_kind[k])
+			continue;
+		json_object_object_foreach(o->by_kind[k], key, obj) {
+			(void)obj;
+			k8s_incr_note(inc, (enum k8s_kind)k, key);
+		}
+	}
+	return inc->all ? -ENOMEM : 0; /* a note that failed set it again */
+}
+
+static int incr_render(struct k8s_incr *inc, const struct k8s_objects *o, struct k8s_docs *docs,
+		       bool early, size_t budget)
 {
 	double t0 = mono_ms();
-	int k, err;
+	int k, err = 0;
 
 	inc->stats = (struct k8s_render_stats){ 0 };
-	err = inc->all ? render_all(inc, o) : render_noted(inc, o);
+	inc->early = early;
+	inc->budget = budget;
+	if (early && inc->all)
+		err = start_empty(inc, o);
+	if (!err)
+		err = inc->all ? render_all(inc, o) : render_noted(inc, o);
+	inc->early = false;
 	for (k = 0; k < K8S_N_KINDS; k++) {
 		json_object_put(inc->noted[k]);
 		inc->noted[k] = NULL;
@@ -606,6 +678,17 @@ int k8s_incr_render(struct k8s_incr *inc, const struct k8s_objects *o, struct k8
 		forget(inc); /* the next rendering makes everything */
 	inc->stats.ms = mono_ms() - t0;
 	return err;
+}
+
+int k8s_incr_render(struct k8s_incr *inc, const struct k8s_objects *o, struct k8s_docs *docs)
+{
+	return incr_render(inc, o, docs, false, 0);
+}
+
+int k8s_incr_render_early(struct k8s_incr *inc, const struct k8s_objects *o, size_t budget,
+			  struct k8s_docs *docs)
+{
+	return incr_render(inc, o, docs, true, budget);
 }
 
 void k8s_incr_stats(const struct k8s_incr *inc, struct k8s_render_stats *st)

@@ -150,6 +150,8 @@ struct k8s_render_stats {
 	size_t services; /* Services rendered again */
 	size_t objects;  /* Istio objects rendered again */
 	size_t docs;     /* documents handed over */
+	size_t deferred; /* early renderings: Services without a slice yet, put aside */
+	bool more;       /* early renderings: Services with a slice left for the next */
 	double ms;       /* the documents' part of k8s_render */
 	double prerender_ms; /* everything, made on the watch thread as the first
 			      * lists completed (watch.c prerender); 0: not done */
@@ -177,6 +179,14 @@ void k8s_node_view_free(struct k8s_node_view *v);
  * and this node's view (cgroup_root: where pod cgroups are looked for). */
 int k8s_render(struct k8s_watch *w, const char *cgroup_root, struct k8s_docs *docs,
 	       struct k8s_node_view *view);
+/* Before every kind is listed (k8s_health.synced false): the documents of
+ * what the first lists brought so far, lent like k8s_render's, for the
+ * caller to parse while the rest comes (nothing may be applied from them).
+ * Services without a slice yet are left out until one comes or the first
+ * k8s_render, whose documents are then those a rendering of every list
+ * would give. At most budget Services are made (the watch's lock is held
+ * meanwhile; k8s_render_stats.more: call again). 0 or -ENOMEM. */
+int k8s_render_early(struct k8s_watch *w, size_t budget, struct k8s_docs *docs);
 
 /*
  * Istio's workload name of a pod: its controller's name, a ReplicaSet's

@@ -50,6 +50,13 @@ void k8s_incr_note_all(struct k8s_incr *inc);
  * lent to docs (k8s_docs.borrowed). 0 or -ENOMEM (then the next rendering
  * makes everything again). */
 int k8s_incr_render(struct k8s_incr *inc, const struct k8s_objects *o, struct k8s_docs *docs);
+/* The same, while the first lists page in: a Service with no slice held
+ * is put aside (not made, not lent) until a slice of its comes or the next
+ * k8s_incr_render, which makes it (incr.c, "Early renderings"); so are the
+ * Services past the first budget made (0: no bound; k8s_render_stats.more
+ * says some were). */
+int k8s_incr_render_early(struct k8s_incr *inc, const struct k8s_objects *o, size_t budget,
+			  struct k8s_docs *docs);
 
 void k8s_incr_stats(const struct k8s_incr *inc, struct k8s_render_stats *st);
 /* The keys of the pods on o->node_name as of the last rendering (a set;

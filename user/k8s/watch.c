@@ -70,6 +70,7 @@ struct stream {
 	char rv[128];        /* last resourceVersion seen */
 	char *cont;          /* list continue token */
 	struct json_object *pending; /* the list being paged in */
+	struct json_object *unheld;  /* first list: its items not yet in the store */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *buf;
@@ -581,6 +582,8 @@ static void list_restart(struct stream *s, uint64_t at)
 	s->cont = NULL;
 	json_object_put(s->pending);
 	s->pending = NULL;
+	json_object_put(s->unheld);
+	s->unheld = NULL;
 	s->phase = PH_LIST;
 	s->next_ms = at;
 }
@@ -677,6 +680,39 @@ static bool note_differences(struct k8s_watch *w, enum k8s_kind kind, struct jso
 	return differ;
 }
 
+/*
+ * A page of a kind's first list: its items are held at once, before the
+ * last page, so that the agent renders and parses what came (k8s_render_early)
+ * while the rest is listed. Nothing is applied before every kind is listed,
+ * and the last page still replaces the store with the whole list (noting
+ * whatever differs from what was held: a list that started again after a
+ * failure). The lock is only tried: while the agent renders under it, the
+ * items wait for the next page rather than stall the lists.
+ */
+static void hold_early(struct stream *s, const char *key, struct json_object *obj)
+{
+	/* Out of memory: the item waits for the last page. */
+	if (!s->unheld && !(s->unheld = json_object_new_object()))
+		return;
+	json_object_object_add(s->unheld, key, json_object_get(obj));
+}
+
+static void hold_early_try(struct stream *s)
+{
+	struct k8s_watch *w = s->w;
+
+	if (!s->unheld || pthread_mutex_trylock(&w->lock))
+		return;
+	json_object_object_foreach(s->unheld, key, obj) {
+		json_object_object_add(w->store[s->kind], key, json_object_get(obj));
+		k8s_incr_note(w->incr, s->kind, key);
+	}
+	pthread_mutex_unlock(&w->lock);
+	json_object_put(s->unheld);
+	s->unheld = NULL;
+	signal_change(w);
+}
+
 static void list_page(struct stream *s)
 {
 	struct k8s_watch *w = s->w;
@@ -697,8 +733,14 @@ static void list_page(struct stream *s)
 	for (i = 0; i < json_object_array_length(items); i++) {
 		struct json_object *it = json_object_array_get_idx(items, i);
 
-		if (object_key(it, key, sizeof(key)))
-			json_object_object_add(s->pending, key, object_trim(s, json_object_get(it)));
+		struct json_object *obj;
+
+		if (!object_key(it, key, sizeof(key)))
+			continue;
+		obj = object_trim(s, json_object_get(it));
+		json_object_object_add(s->pending, key, obj);
+		if (!s->listed)
+			hold_early(s, key, obj);
 	}
 	cont = jstr(jget(body, "metadata"), "continue");
 	stream_ok(s);
@@ -707,6 +749,7 @@ static void list_page(struct stream *s)
 		s->cont = strdup(cont);
 		s->next_ms = 0;
 		json_object_put(body);
+		hold_early_try(s);
 		return;
 	}
 	set_rv(s, body);
@@ -721,6 +764,8 @@ static void list_page(struct stream *s)
 	prerender(w);
 	pthread_mutex_unlock(&w->lock);
 	json_object_put(old);
+	json_object_put(s->unheld); /* in the store now, noted as differences */
+	s->unheld = NULL;
 	s->pending = NULL;
 	free(s->cont);
 	s->cont = NULL;
@@ -763,9 +808,14 @@ static void list_done(struct stream *s, long code, CURLcode res)
 	char msg[K8S_ERROR_LEN];
 
 	if (res == CURLE_OK && code == 200) {
-		pthread_mutex_lock(&s->w->lock);
-		s->w->health.forbidden &= ~(1u << s->kind);
-		pthread_mutex_unlock(&s->w->lock);
+		/* Read without the lock: this thread is its only writer. Not
+		 * taken for nothing at every page (the agent may be rendering
+		 * under it: k8s_render_early). */
+		if (s->w->health.forbidden & (1u << s->kind)) {
+			pthread_mutex_lock(&s->w->lock);
+			s->w->health.forbidden &= ~(1u << s->kind);
+			pthread_mutex_unlock(&s->w->lock);
+		}
 		list_page(s);
 	} else if (res == CURLE_OK && code == 403 && k8s_kinds[s->kind].optional) {
 		kind_absent(s, true);
@@ -951,6 +1001,7 @@ void k8s_watch_stop(struct k8s_watch *w)
 		free(w->streams[k].buf);
 		free(w->streams[k].cont);
 		json_object_put(w->streams[k].pending);
+		json_object_put(w->streams[k].unheld);
 		json_object_put(w->store[k]);
 	}
 	k8s_incr_free(w->incr);
@@ -1008,6 +1059,20 @@ int k8s_render(struct k8s_watch *w, const char *cgroup_root, struct k8s_docs *do
 	err = k8s_incr_render(w->incr, &o, docs);
 	if (!err && view)
 		err = k8s_render_node(&o, cgroup_root, k8s_incr_pods_on_node(w->incr), view);
+	pthread_mutex_unlock(&w->lock);
+	return err;
+}
+
+int k8s_render_early(struct k8s_watch *w, size_t budget, struct k8s_docs *docs)
+{
+	struct k8s_objects o;
+	int err;
+
+	pthread_mutex_lock(&w->lock);
+	o = objects_held(w);
+	w->rendered = true; /* the agent renders from now on: no prerender() */
+	docs->generation = w->generation;
+	err = k8s_incr_render_early(w->incr, &o, budget, docs);
 	pthread_mutex_unlock(&w->lock);
 	return err;
 }

@@ -2540,26 +2540,37 @@ static void old_files_release(struct choose *c)
 	free(c->old);
 }
 
-int policy_store_preread(struct policy_store *st, const char *const *paths, size_t n_paths)
+int policy_store_preread_docs(struct policy_store *st, const char *const *paths,
+			      size_t n_paths, const char *const *names, const char *const *bufs,
+			      const size_t *lens, size_t n_bufs)
 {
+	struct policy_docs_hint hint = st->hint;
 	struct diag_list dl = { 0 }; /* policy_store_compile reports them */
 	struct file_list fl = { 0 };
 	struct pfile **files;
 	size_t n;
 	int ret = 2;
 
+	memset(&st->hint, 0, sizeof(st->hint)); /* its arrays are this read's */
 	if (st->ci) /* it no longer knows which files the last choice read */
 		st->ci->valid = false;
 	if (!policy_files_collect(&fl, paths, n_paths, &dl)) {
-		ret = store_read(st, &fl, NULL, NULL, NULL, 0, NULL, &files, &n) ? 0 : 1;
+		ret = store_read(st, &fl, names, bufs, lens, n_bufs, hint.seq ? &hint : NULL,
+				 &files, &n) ? 0 : 1;
 		if (ret == 0) {
 			st->files = files;
 			st->n_files = n;
+			st->docs_seq = hint.seq; /* the next hint may follow this set */
 		}
 	}
 	policy_files_free(&fl);
 	diag_free(&dl);
 	return ret;
+}
+
+int policy_store_preread(struct policy_store *st, const char *const *paths, size_t n_paths)
+{
+	return policy_store_preread_docs(st, paths, n_paths, NULL, NULL, NULL, 0);
 }
 
 int policy_store_compile(struct policy_store *st, const char *const *paths, size_t n_paths,

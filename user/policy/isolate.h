@@ -165,6 +165,12 @@ void policy_store_docs_hint(struct policy_store *st, const struct policy_docs_hi
  * policy_store_compile finds them read, unless they changed since. 0, 1 out
  * of memory, 2 a path cannot be listed. Not concurrent with a compile. */
 int policy_store_preread(struct policy_store *st, const char *const *paths, size_t n_paths);
+/* The same with in-memory documents beside the files (and the hint given
+ * by policy_store_docs_hint, which it consumes): the agent parses the
+ * Kubernetes documents rendered while the first lists page in. */
+int policy_store_preread_docs(struct policy_store *st, const char *const *paths,
+			      size_t n_paths, const char *const *names, const char *const *bufs,
+			      const size_t *lens, size_t n_bufs);
 /* Build, between reloads, what the next incremental one would build at its
  * start (the host index of the choice in force), `budget` resources at a
  * time (SIZE_MAX: all) so that a caller can stop when an event comes.
