@@ -97,12 +97,11 @@ static __always_inline void sockops4_read_end(struct bpf_sock_ops *skops, struct
 	e->fin_received = !!(tp->inet_conn.icsk_inet.sk.__sk_common.skc_flags & (1UL << SOCK_DONE));
 }
 
-static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops)
+static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops, struct sock_conn *c)
 {
-	struct sock_conn *c = sockops4_conn(skops);
 	struct ep_counters *cnt;
 
-	if (!c || (c->flags & BPFMESH_CONN_F_OPENED))
+	if ((c->flags & BPFMESH_CONN_F_OPENED))
 		return;
 	cnt = health4_counters(c->ep_slot);
 	if (!cnt)
@@ -119,14 +118,14 @@ static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops)
 				  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
-static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops)
+static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops,
+						   struct sock_conn *c)
 {
-	struct sock_conn *c = sockops4_conn(skops);
 	struct ep_counters *cnt;
 	struct cluster_hists *hs;
 	__u64 now;
 
-	if (!c || !(c->flags & BPFMESH_CONN_F_OPENED) || (c->flags & BPFMESH_CONN_F_ESTABLISHED))
+	if (!(c->flags & BPFMESH_CONN_F_OPENED) || (c->flags & BPFMESH_CONN_F_ESTABLISHED))
 		return;
 	cnt = health4_counters(c->ep_slot);
 	if (!cnt)
@@ -187,9 +186,8 @@ static __always_inline void sockops4_count_close(struct ep_counters *cnt, __u32 
 	__sync_fetch_and_add(&cnt->bytes_received, received);
 }
 
-static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
+static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops, struct sock_conn *c)
 {
-	struct sock_conn *c = sockops4_conn(skops);
 	struct sockops4_end info;
 	struct ep_counters *cnt;
 	struct cluster_hists *hs;
@@ -197,7 +195,7 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops)
 	int established;
 	__u32 end;
 
-	if (!c || !(c->flags & BPFMESH_CONN_F_OPENED) || (c->flags & BPFMESH_CONN_F_CLOSED))
+	if (!(c->flags & BPFMESH_CONN_F_OPENED) || (c->flags & BPFMESH_CONN_F_CLOSED))
 		return;
 	cnt = health4_counters(c->ep_slot);
 	if (!cnt)
@@ -272,42 +270,39 @@ int bpfmesh_health_sweep(struct health_sweep_args *args)
 	return sweep4_run(args);
 }
 
-/* The connection pool's part of the callbacks (bpf/lib/connpool.h), for
- * sockets connect4 placed on a cluster. */
-static __always_inline void sockops4_pool(struct bpf_sock_ops *skops)
-{
-	struct sock_conn *c;
-
-	if (skops->op == BPF_SOCK_OPS_STATE_CB) {
-		connpool4_release(skops->sk);
-		return;
-	}
-	c = sockops4_conn(skops);
-	if (!c)
-		return;
-	if (skops->op == BPF_SOCK_OPS_TCP_CONNECT_CB)
-		connpool4_on_connect(skops, c->cluster_slot);
-	else
-		connpool4_on_established(skops, c->cluster_slot);
-}
-
+/* Each callback looks the socket's placement up once, and a socket
+ * connect4 did not place (a direct connection) costs that lookup only:
+ * counting (above) and the connection pool (bpf/lib/connpool.h) share it.
+ * A socket counted against a limit is a placed one. The other callbacks
+ * (timeout, window and ECN init, and every state change but the one to
+ * TCP_CLOSE) return at the switch. */
 SEC("sockops")
 int bpfmesh_sockops(struct bpf_sock_ops *skops)
 {
+	struct sock_conn *c;
+
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		sockops4_on_connect(skops);
-		sockops4_pool(skops);
+		c = sockops4_conn(skops);
+		if (!c)
+			break;
+		sockops4_on_connect(skops, c);
+		connpool4_on_connect(skops, c->cluster_slot);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		sockops4_on_established(skops);
-		sockops4_pool(skops);
+		c = sockops4_conn(skops);
+		if (!c)
+			break;
+		sockops4_on_established(skops, c);
+		connpool4_on_established(skops, c->cluster_slot);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] == BPF_TCP_CLOSE) {
-			sockops4_on_close(skops);
-			sockops4_pool(skops);
-		}
+		if (skops->args[1] != BPF_TCP_CLOSE)
+			break;
+		c = sockops4_conn(skops);
+		if (c)
+			sockops4_on_close(skops, c);
+		connpool4_release(skops->sk);
 		break;
 	}
 	return SOCKOPS_OK;

@@ -110,7 +110,10 @@ static __always_inline void connpool4_set_tcp(struct bpf_sock_ops *skops, int op
 }
 
 /* Envoy's upstream socket options for tcpKeepalive: SO_KEEPALIVE, and each
- * of time, interval and probes that is given (0 leaves the kernel's). */
+ * of time, interval and probes that is given (0 leaves the kernel's). The
+ * times go first: once SO_KEEPALIVE is on, each TCP_KEEPIDLE re-arms the
+ * keepalive timer (tcp_sock_set_keepidle_locked), so set last it arms it
+ * once, with the final idle time. */
 static __always_inline void connpool4_set_keepalive(struct bpf_sock_ops *skops,
 						    const struct connpool_cfg *cfg)
 {
@@ -118,10 +121,10 @@ static __always_inline void connpool4_set_keepalive(struct bpf_sock_ops *skops,
 
 	if (!(cfg->flags & BPFMESH_CONNPOOL_F_KEEPALIVE))
 		return;
-	bpf_setsockopt(skops, BPFMESH_SOL_SOCKET, BPFMESH_SO_KEEPALIVE, &on, sizeof(on));
 	connpool4_set_tcp(skops, BPFMESH_TCP_KEEPIDLE, cfg->keepalive_time_s);
 	connpool4_set_tcp(skops, BPFMESH_TCP_KEEPINTVL, cfg->keepalive_interval_s);
 	connpool4_set_tcp(skops, BPFMESH_TCP_KEEPCNT, cfg->keepalive_probes);
+	bpf_setsockopt(skops, BPFMESH_SOL_SOCKET, BPFMESH_SO_KEEPALIVE, &on, sizeof(on));
 }
 
 /*
