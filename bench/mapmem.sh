@@ -16,24 +16,26 @@ set -euo pipefail
 
 usage() {
 	cat >&2 <<'EOF'
-Usage: bench/mapmem.sh [--services "N ..."] [--default-sizes] [-- AGENT_ARGS...]
+Usage: bench/mapmem.sh [--services "N ..."] [--sizes bench|old|default]
+                       [-- AGENT_ARGS...]
 
-  --services       the scales (default "10 1000 10000")
-  --default-sizes  start the agent without size options (its defaults);
-                   otherwise it gets make bench's: --max-clusters and
-                   --max-endpoints from bench/run.sh's rule for N
-  AGENT_ARGS       more agent options, e.g. -- --max-endpoints 40000
+  --services  the scales (default "10 1000 10000")
+  --sizes     the agent's size options: bench (default) those make bench
+              gives it for N services (bench/sizes.sh); old the rule of
+              make bench before mapmem (at least 4,096 clusters and 65,536
+              endpoint slots, default services); default none
+  AGENT_ARGS  more agent options, e.g. -- --max-endpoints 40000
 
 Environment: BPFMESH=path to the bpfmesh binary (default .output/bpfmesh).
 EOF
 	exit 2
 }
 
-SCALES="10 1000 10000" DEFAULT_SIZES=0
+SCALES="10 1000 10000" SIZES=bench
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--services) SCALES=$2; shift ;;
-	--default-sizes) DEFAULT_SIZES=1 ;;
+	--sizes) SIZES=$2; shift ;;
 	--) shift; break ;;
 	-h | --help) usage ;;
 	*) echo "unknown option $1" >&2; usage ;;
@@ -89,12 +91,13 @@ for n in $SCALES; do
 	mkdir "$WORK/policies"
 	"$CB" gen-policy --services "$n" --endpoints 10 --out "$WORK/policies" >/dev/null
 	last=$((n - 1))
-	args=()
-	if [ "$DEFAULT_SIZES" = 0 ]; then
-		# bench/run.sh's sizes for N services (kept in step with it).
-		args=(--max-clusters $(( (n * 3 + 1024) > 4096 ? n * 3 + 1024 : 4096 ))
-		      --max-endpoints $(( (n * 20 + 1024) > 65536 ? n * 20 + 1024 : 65536 )))
-	fi
+	case "$SIZES" in
+	bench) read -ra args <<<"$("$ROOT/bench/sizes.sh" "$n")" ;;
+	old) args=(--max-clusters $(( (n * 3 + 1024) > 4096 ? n * 3 + 1024 : 4096 ))
+		   --max-endpoints $(( (n * 20 + 1024) > 65536 ? n * 20 + 1024 : 65536 ))) ;;
+	default) args=() ;;
+	*) usage ;;
+	esac
 	args+=("${EXTRA[@]}")
 	"$BPFMESH" agent --policies "$WORK/policies" --cgroup "$CG" --bpffs "$BPFFS" \
 		--state-dir "$WORK/state" "${args[@]}" >/dev/null 2>"$WORK/agent.log" &

@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 #include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
+#include <bpfmesh/identity_abi.h>
 #include <bpfmesh/lb_abi.h>
 #include <bpfmesh/lbpolicy_abi.h>
 #include <bpfmesh/locality_abi.h>
@@ -489,31 +490,39 @@ static int attach_one(struct lb_loader *l, unsigned int i)
  * element 0 is never given out (the heads: a service index 0 names none). */
 enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE, PER_SERVICE_AND_ZERO };
 
+/* max: a ceiling (0: none), the compile-time size of a map whose limit
+ * predates its sizing. */
 static const struct {
 	const char *map;
 	enum size_base base;
 	unsigned int times;
+	unsigned int max;
 } sized_maps[] = {
-	{ BPFMESH_MAP_EP_COUNTERS, PER_ENDPOINT, 1 },
-	{ BPFMESH_MAP_EP_HEALTH, PER_ENDPOINT, 1 },
-	{ BPFMESH_MAP_EP_HISTS, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_CLUSTER_CFG, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_CLUSTER_STATE, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_BACKENDS, PER_ENDPOINT, 4 },
-	{ BPFMESH_MAP_NAMES, PER_CLUSTER, 2 },
+	{ BPFMESH_MAP_EP_COUNTERS, PER_ENDPOINT, 1, 0 },
+	{ BPFMESH_MAP_EP_HEALTH, PER_ENDPOINT, 1, 0 },
+	{ BPFMESH_MAP_EP_HISTS, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_CLUSTER_CFG, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_CLUSTER_STATE, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_BACKENDS, PER_ENDPOINT, 4, 0 },
+	{ BPFMESH_MAP_NAMES, PER_CLUSTER, 2, 0 },
 	/* --max-services: one entry per service VIP:port; routes twice that,
 	 * room for every service's next version while the old one waits out
 	 * its grace period (lb_abi.h). */
-	{ BPFMESH_MAP_SVC_IDS, PER_SERVICE, 1 },
-	{ BPFMESH_MAP_SVC_HEADS, PER_SERVICE_AND_ZERO, 1 },
-	{ BPFMESH_MAP_ROUTES, PER_SERVICE, 2 },
-	{ BPFMESH_MAP_LB_POLICY, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_LB_RR, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_LB_ACTIVE, PER_ENDPOINT, 1 },
-	{ BPFMESH_MAP_CONNPOOL_CFG, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_CONNPOOL_OPEN, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_CONNPOOL_CLOSED, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_EP_LOCALITY, PER_ENDPOINT, 1 },
+	{ BPFMESH_MAP_SVC_IDS, PER_SERVICE, 1, 0 },
+	{ BPFMESH_MAP_SVC_HEADS, PER_SERVICE_AND_ZERO, 1, 0 },
+	{ BPFMESH_MAP_ROUTES, PER_SERVICE, 2, 0 },
+	{ BPFMESH_MAP_LB_POLICY, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_LB_RR, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_LB_ACTIVE, PER_ENDPOINT, 1, 0 },
+	{ BPFMESH_MAP_CONNPOOL_CFG, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_CONNPOOL_OPEN, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_CONNPOOL_CLOSED, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_EP_LOCALITY, PER_ENDPOINT, 1, 0 },
+	/* (endpoint slot, source) pairs: a node's pairs are at most its slots
+	 * times its identities; one per slot covers one caller identity per
+	 * endpoint, and a pair that does not fit is counted as source unknown
+	 * (bpfmesh_src_overflow_v1). Up to the fixed 65,536 it had. */
+	{ BPFMESH_MAP_SRC_COUNTERS, PER_ENDPOINT, 1, BPFMESH_MAX_SRC_COUNTERS },
 };
 
 static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
@@ -564,6 +573,8 @@ static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 		if (err)
 			return err;
 		want = sized_maps[i].times * size_base(&l->sizes, sized_maps[i].base);
+		if (sized_maps[i].max && want > sized_maps[i].max)
+			want = sized_maps[i].max;
 		pinned = pinned_max_entries(path);
 		err = bpf_map__set_max_entries(m, pinned ? pinned : want);
 		if (err)

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Map sizing (docs/benchmarks.md "mapmem"): every sized map is created at
+ * the size its rule gives for the agent's options (user/kern/loader.c,
+ * sized_maps), `bpfmesh maps memory` reports what the kernel charges for
+ * them, and a policy that outgrows the maps is refused naming the limit and
+ * the option while the one in force keeps serving and counting. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpfmesh/health_abi.h>
+#include <bpfmesh/identity_abi.h>
+#include "fixtures.h"
+#include "ktest.h"
+
+#define SZ_VIP "127.100.81.1"
+#define SZ_NET "127.1.81"
+#define SERVICES 5
+#define CLUSTERS 6
+#define ENDPOINTS 7
+
+static const char *const sz_eps[] = { SZ_NET ".1", SZ_NET ".2" };
+
+struct size_rule {
+	const char *pin;
+	__u32 max_entries;
+	__u32 value_size; /* 0: not checked */
+};
+
+static const struct size_rule rules[] = {
+	{ "bpfmesh_lb4_svc_ids_v1", SERVICES, 4 },
+	{ "bpfmesh_lb4_svc_heads_v1", SERVICES + 1, 0 }, /* element 0 names no service */
+	{ "bpfmesh_lb4_routes_v1", 2 * SERVICES, 0 },    /* each route and its next version */
+	{ "bpfmesh_health4_hists_v1", CLUSTERS, sizeof(struct cluster_hists) },
+	{ "bpfmesh_health4_cluster_cfg_v1", CLUSTERS, sizeof(struct cluster_cfg) },
+	{ "bpfmesh_health4_clusters_v1", CLUSTERS, sizeof(struct cluster_state) },
+	{ "bpfmesh_names_v1", 2 * CLUSTERS, 0 },          /* a host and a cluster each */
+	{ "bpfmesh_lb4_policy_v1", CLUSTERS, 0 },
+	{ "bpfmesh_lb4_rr_v1", CLUSTERS, 0 },
+	{ "bpfmesh_connpool4_cfg_v1", CLUSTERS, 0 },
+	{ "bpfmesh_connpool4_open_v1", CLUSTERS, 0 },
+	{ "bpfmesh_health4_counters_v2", ENDPOINTS, sizeof(struct ep_counters_elem) },
+	{ "bpfmesh_health4_endpoints_v2", ENDPOINTS, sizeof(struct ep_health) },
+	{ "bpfmesh_lb4_backends_v1", 4 * ENDPOINTS, 0 },  /* sets and retired sets */
+	{ "bpfmesh_lb4_active_v1", ENDPOINTS, 0 },
+	{ "bpfmesh_loc4_endpoints_v1", ENDPOINTS, 0 },
+	{ "bpfmesh_src_counters_v1", ENDPOINTS, sizeof(struct ep_counters) },
+	{ "bpfmesh_identity_cache_v1", BPFMESH_ID_CACHE_SIZE, 0 },
+};
+
+static int pin_info(const struct ktest_env *env, const char *pin, struct bpf_map_info *info)
+{
+	char path[PATH_MAX + 64];
+	__u32 len = sizeof(*info);
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", env->bpffs, pin);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return fd;
+	memset(info, 0, sizeof(*info));
+	err = bpf_obj_get_info_by_fd(fd, info, &len);
+	close(fd);
+	return err;
+}
+
+/* Connections opened on every endpoint slot, from the pinned counters. */
+static long long opened_total(const struct ktest_env *env)
+{
+	struct ep_counters_elem v;
+	char path[PATH_MAX + 64];
+	long long sum = 0;
+	__u32 slot;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", env->bpffs, BPFMESH_MAP_EP_COUNTERS);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	for (slot = 0; slot < ENDPOINTS; slot++)
+		if (!bpf_map_lookup_elem(fd, &slot, &v))
+			sum += (long long)v.c.opened;
+	close(fd);
+	return sum;
+}
+
+static void check_sizes(const struct ktest_env *env)
+{
+	struct bpf_map_info info;
+	char what[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		snprintf(what, sizeof(what), "%s pinned", rules[i].pin);
+		if (!ASSERT_OK(pin_info(env, rules[i].pin, &info), what))
+			continue;
+		snprintf(what, sizeof(what), "%s max_entries", rules[i].pin);
+		ASSERT_EQ(info.max_entries, rules[i].max_entries, what);
+		if (rules[i].value_size) {
+			snprintf(what, sizeof(what), "%s value_size", rules[i].pin);
+			ASSERT_EQ(info.value_size, rules[i].value_size, what);
+		}
+	}
+	/* The sweep's map exists where the sweep loads (6.5+): sized alike. */
+	if (!pin_info(env, "bpfmesh_connpool4_closed_v1", &info))
+		ASSERT_EQ(info.max_entries, CLUSTERS, "connpool closed max_entries");
+}
+
+/* `maps memory -j`: a row per map with its memlock, and their sum. */
+static void check_memory_view(struct ktest_env *env)
+{
+	static char out[32768];
+	const char *p;
+	double total, sum = 0, one;
+	int rows = 0;
+
+	if (!ASSERT_EQ(env_run_cli(env, out, sizeof(out), "maps memory -j --bpffs %s",
+				   env->bpffs), 0, "maps memory"))
+		return;
+	total = json_num_after(out, "{", "total_memlock");
+	for (p = strstr(out, "\"pin\":"); p; p = strstr(p + 1, "\"pin\":")) {
+		one = json_num_after(p, "\"pin\":", "memlock");
+		ASSERT_TRUE(one >= 0, "every map has its memlock");
+		sum += one;
+		rows++;
+	}
+	ASSERT_TRUE(rows >= (int)(sizeof(rules) / sizeof(rules[0])), "a row per pinned map");
+	ASSERT_TRUE(total > 0 && total == sum, "the total is the sum of the rows");
+	ASSERT_NEAR(json_num_after(out, "\"pin\":\"bpfmesh_health4_hists_v1\"", "memlock"),
+		    (double)CLUSTERS * sizeof(struct cluster_hists), 8192.0,
+		    "the hists charge is its slots times its value");
+}
+
+KTEST(map_sizes)
+{
+	static const char *const sizes[] = { "--max-services", "5", "--max-clusters", "6",
+					     "--max-endpoints", "7", NULL };
+	struct ktest_env env;
+	struct backends be = {};
+	struct client_result cr;
+	char yaml[8192];
+	long long before;
+
+	if (!ASSERT_OK(env_setup(&env), "env_setup"))
+		return;
+	fixture_one_cluster(yaml, sizeof(yaml), SZ_VIP, SZ_NET, 2, NULL, "loadBalancer",
+			    "{simple: ROUND_ROBIN}");
+	if (!ASSERT_OK(env_write_policy(&env, "svc.yaml", yaml), "write policy") ||
+	    !ASSERT_OK(backends_start(&be, sz_eps, 2, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent_args(&env, NULL, sizes), "agent"))
+		goto out;
+
+	/* Sizes follow the options. */
+	check_sizes(&env);
+	check_memory_view(&env);
+
+	/* A policy that outgrows them is refused; the one in force goes on. */
+	ASSERT_OK(client_run(&env, SZ_VIP, 80, 4, &cr), "client");
+	ASSERT_EQ(cr.ok, 4, "served");
+	before = opened_total(&env);
+	ASSERT_EQ(before, 4, "counted");
+	/* 7 endpoints need 7 slots; 6 are usable (slot 0 is reserved). */
+	fixture_one_cluster(yaml, sizeof(yaml), SZ_VIP, SZ_NET, 7, NULL, "loadBalancer",
+			    "{simple: ROUND_ROBIN}");
+	if (!ASSERT_OK(env_write_policy(&env, "svc.yaml", yaml), "grow the policy") ||
+	    !ASSERT_OK(env_wait_log(&env, "raise the agent's --max-endpoints", 1, 30000),
+		       "refused, naming the option"))
+		goto out;
+	ASSERT_OK(client_run(&env, SZ_VIP, 80, 4, &cr), "client");
+	ASSERT_EQ(cr.ok, 4, "the policy in force still serves");
+	ASSERT_EQ(opened_total(&env), before + 4, "its counters go on");
+	check_sizes(&env);
+out:
+	backends_stop(&be);
+	env_teardown(&env);
+}
