@@ -26,7 +26,8 @@ Usage: bench/mapmem.sh [--services "N ..."] [--sizes bench|old|default]
               endpoint slots, default services); default none
   AGENT_ARGS  more agent options, e.g. -- --max-endpoints 40000
 
-Environment: BPFMESH=path to the bpfmesh binary (default .output/bpfmesh).
+Environment: BPFMESH=path to the bpfmesh binary that runs the agent (default
+.output/bpfmesh; e.g. an older build to compare); the table is this tree's.
 EOF
 	exit 2
 }
@@ -46,6 +47,7 @@ EXTRA=("$@")
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
+VIEW=$ROOT/.output/bpfmesh # `maps memory` reads pins: any agent's
 CB=$ROOT/.output/bench/connbench
 mkdir -p "$ROOT/.output/bench"
 if [ ! -x "$CB" ] || [ "$ROOT/bench/connbench.c" -nt "$CB" ]; then
@@ -113,7 +115,7 @@ for n in $SCALES; do
 	echo
 	echo "== $n services x 10 endpoints, agent ${args[*]:-(default sizes)}"
 	grep 'applied generation' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /   /'
-	"$BPFMESH" maps memory --bpffs "$BPFFS"
+	"$VIEW" maps memory --bpffs "$BPFFS"
 	total=$("$CB" mapmem "$BPFFS" "$CG" | sed -n 's/^total_memlock=//p')
 	echo "total as make bench counts it (pinned + used by the attached programs):" \
 		"$(awk -v b="$total" 'BEGIN { printf "%.2f MiB (%.2f MB, %d bytes)", b / 1048576, b / 1e6, b }')"

@@ -21,8 +21,8 @@
 static const char *bpffs_dir = DEFAULT_BPFFS_DIR;
 
 static const char maps_usage[] =
-	"Usage: bpfmesh maps { services | endpoints | stats | pool | identities | memory }\n"
-	"                    [-j|-p] [--bpffs BPFFS_DIR]\n"
+	"Usage: bpfmesh maps { services | endpoints | stats | pool | identities |\n"
+	"                      memory } [-j|-p] [--bpffs BPFFS_DIR]\n"
 	"\n"
 	"  services   per VIP:port: service, weighted destinations (WEIGHT as the policy\n"
 	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation)\n"

@@ -27,6 +27,7 @@
 #include "connpool_probe.h"
 #include "load_stamp.h"
 #include "loader.h"
+#include "map_grow.h"
 #include "sysfs.h"
 
 /* When an object is loaded. */
@@ -488,7 +489,9 @@ static int attach_one(struct lb_loader *l, unsigned int i)
  * a node's memory to its policy (the compile-time maxima cost 10.9 MB). */
 /* PER_SERVICE_AND_ZERO: one more than the services, for an array whose
  * element 0 is never given out (the heads: a service index 0 names none). */
-enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE, PER_SERVICE_AND_ZERO };
+/* FIXED: times alone, a size of its own; listed so that a pin made at
+ * another size (an earlier agent's) is re-adopted at it. */
+enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE, PER_SERVICE_AND_ZERO, FIXED };
 
 /* max: a ceiling (0: none), the compile-time size of a map whose limit
  * predates its sizing. */
@@ -523,6 +526,8 @@ static const struct {
 	 * endpoint, and a pair that does not fit is counted as source unknown
 	 * (bpfmesh_src_overflow_v1). Up to the fixed 65,536 it had. */
 	{ BPFMESH_MAP_SRC_COUNTERS, PER_ENDPOINT, 1, BPFMESH_MAX_SRC_COUNTERS },
+	/* 16,384 before 4,096 (identity_abi.h): an earlier pin keeps its size. */
+	{ BPFMESH_MAP_IDENTITY_CACHE, FIXED, BPFMESH_ID_CACHE_SIZE, 0 },
 };
 
 static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
@@ -536,6 +541,8 @@ static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
 		return s->max_services;
 	case PER_SERVICE_AND_ZERO:
 		return s->max_services + 1;
+	case FIXED:
+		return 1;
 	}
 	return 0;
 }
@@ -579,6 +586,49 @@ static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 		err = bpf_map__set_max_entries(m, pinned ? pinned : want);
 		if (err)
 			return err;
+	}
+	return 0;
+}
+
+/* Was the size of base asked for (an agent option, not a default)? */
+static unsigned int asked_size(const struct lb_sizes *asked, enum size_base base)
+{
+	if (!asked || base == FIXED)
+		return 0;
+	return size_base(asked, base);
+}
+
+/*
+ * Pins smaller than an agent option now asks are set aside to be created
+ * anew at that size, their state carried over (map_grow.h): a restart with a
+ * raised --max-services, --max-clusters or --max-endpoints grows the maps
+ * without an uninstall. A pin is never shrunk, and without the option a pin
+ * keeps the size it was created with.
+ */
+static int set_aside_outgrown(struct lb_loader *l, const struct lb_sizes *asked)
+{
+	char path[PATH_MAX];
+	unsigned int i, want, pinned;
+	int err;
+
+	for (i = 0; i < sizeof(sized_maps) / sizeof(sized_maps[0]); i++) {
+		want = sized_maps[i].times * asked_size(asked, sized_maps[i].base);
+		if (sized_maps[i].max && want > sized_maps[i].max)
+			want = sized_maps[i].max;
+		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
+		if (err)
+			return err;
+		pinned = want ? pinned_max_entries(path) : 0;
+		if (!pinned || pinned >= want)
+			continue;
+		if (l->n_grown == LB_MAX_GROWN)
+			return -E2BIG;
+		err = map_grow_set_aside(l->bpffs_dir, sized_maps[i].map);
+		if (err) {
+			fprintf(stderr, "Failed to set %s aside to grow it: %d\n", path, err);
+			return err;
+		}
+		snprintf(l->grown[l->n_grown++], sizeof(l->grown[0]), "%s", sized_maps[i].map);
 	}
 	return 0;
 }
@@ -1223,7 +1273,9 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 		fprintf(stderr, "Failed to open cgroup %s: %s\n", cgroup_dir, strerror(errno));
 		goto cleanup;
 	}
-	err = load_objects(l);
+	err = set_aside_outgrown(l, sizes);
+	if (!err)
+		err = load_objects(l);
 	if (!err)
 		err = choose_tc_mode(l);
 	if (!err)

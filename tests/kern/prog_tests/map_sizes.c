@@ -2,8 +2,10 @@
 /* Map sizing (docs/benchmarks.md "mapmem"): every sized map is created at
  * the size its rule gives for the agent's options (user/kern/loader.c,
  * sized_maps), `bpfmesh maps memory` reports what the kernel charges for
- * them, and a policy that outgrows the maps is refused naming the limit and
- * the option while the one in force keeps serving and counting. */
+ * them, a policy that outgrows the maps is refused naming the limit and
+ * the option while the one in force keeps serving and counting, and a
+ * restart with the option raised grows the maps with their state
+ * (user/kern/map_grow.h). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,7 +21,10 @@
 #define CLUSTERS 6
 #define ENDPOINTS 7
 
-static const char *const sz_eps[] = { SZ_NET ".1", SZ_NET ".2" };
+#define GROWN_ENDPOINTS 16
+
+static const char *const sz_eps[] = { SZ_NET ".1", SZ_NET ".2", SZ_NET ".3", SZ_NET ".4",
+				      SZ_NET ".5", SZ_NET ".6", SZ_NET ".7" };
 
 struct size_rule {
 	const char *pin;
@@ -64,8 +69,9 @@ static int pin_info(const struct ktest_env *env, const char *pin, struct bpf_map
 	return err;
 }
 
-/* Connections opened on every endpoint slot, from the pinned counters. */
-static long long opened_total(const struct ktest_env *env)
+/* Connections opened on every endpoint slot below n_slots, from the pinned
+ * counters. */
+static long long opened_total(const struct ktest_env *env, __u32 n_slots)
 {
 	struct ep_counters_elem v;
 	char path[PATH_MAX + 64];
@@ -77,14 +83,26 @@ static long long opened_total(const struct ktest_env *env)
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return -1;
-	for (slot = 0; slot < ENDPOINTS; slot++)
+	for (slot = 0; slot < n_slots; slot++)
 		if (!bpf_map_lookup_elem(fd, &slot, &v))
 			sum += (long long)v.c.opened;
 	close(fd);
 	return sum;
 }
 
-static void check_sizes(const struct ktest_env *env)
+/* The sizes of the rules whose max_entries scale with the endpoint slots,
+ * at n endpoint slots instead of ENDPOINTS. */
+static __u32 at_endpoints(const struct size_rule *r, __u32 n)
+{
+	if (!strcmp(r->pin, "bpfmesh_identity_cache_v1") || r->max_entries % ENDPOINTS ||
+	    !strstr("bpfmesh_health4_counters_v2 bpfmesh_health4_endpoints_v2 "
+		    "bpfmesh_lb4_backends_v1 bpfmesh_lb4_active_v1 bpfmesh_loc4_endpoints_v1 "
+		    "bpfmesh_src_counters_v1", r->pin))
+		return r->max_entries;
+	return r->max_entries / ENDPOINTS * n;
+}
+
+static void check_sizes(const struct ktest_env *env, __u32 n_endpoints)
 {
 	struct bpf_map_info info;
 	char what[128];
@@ -95,7 +113,7 @@ static void check_sizes(const struct ktest_env *env)
 		if (!ASSERT_OK(pin_info(env, rules[i].pin, &info), what))
 			continue;
 		snprintf(what, sizeof(what), "%s max_entries", rules[i].pin);
-		ASSERT_EQ(info.max_entries, rules[i].max_entries, what);
+		ASSERT_EQ(info.max_entries, at_endpoints(&rules[i], n_endpoints), what);
 		if (rules[i].value_size) {
 			snprintf(what, sizeof(what), "%s value_size", rules[i].pin);
 			ASSERT_EQ(info.value_size, rules[i].value_size, what);
@@ -135,6 +153,8 @@ KTEST(map_sizes)
 {
 	static const char *const sizes[] = { "--max-services", "5", "--max-clusters", "6",
 					     "--max-endpoints", "7", NULL };
+	static const char *const grown[] = { "--max-services", "5", "--max-clusters", "6",
+					     "--max-endpoints", "16", NULL };
 	struct ktest_env env;
 	struct backends be = {};
 	struct client_result cr;
@@ -146,18 +166,18 @@ KTEST(map_sizes)
 	fixture_one_cluster(yaml, sizeof(yaml), SZ_VIP, SZ_NET, 2, NULL, "loadBalancer",
 			    "{simple: ROUND_ROBIN}");
 	if (!ASSERT_OK(env_write_policy(&env, "svc.yaml", yaml), "write policy") ||
-	    !ASSERT_OK(backends_start(&be, sz_eps, 2, 8080), "backends") ||
+	    !ASSERT_OK(backends_start(&be, sz_eps, 7, 8080), "backends") ||
 	    !ASSERT_OK(env_start_agent_args(&env, NULL, sizes), "agent"))
 		goto out;
 
 	/* Sizes follow the options. */
-	check_sizes(&env);
+	check_sizes(&env, ENDPOINTS);
 	check_memory_view(&env);
 
 	/* A policy that outgrows them is refused; the one in force goes on. */
 	ASSERT_OK(client_run(&env, SZ_VIP, 80, 4, &cr), "client");
 	ASSERT_EQ(cr.ok, 4, "served");
-	before = opened_total(&env);
+	before = opened_total(&env, ENDPOINTS);
 	ASSERT_EQ(before, 4, "counted");
 	/* 7 endpoints need 7 slots; 6 are usable (slot 0 is reserved). */
 	fixture_one_cluster(yaml, sizeof(yaml), SZ_VIP, SZ_NET, 7, NULL, "loadBalancer",
@@ -168,8 +188,26 @@ KTEST(map_sizes)
 		goto out;
 	ASSERT_OK(client_run(&env, SZ_VIP, 80, 4, &cr), "client");
 	ASSERT_EQ(cr.ok, 4, "the policy in force still serves");
-	ASSERT_EQ(opened_total(&env), before + 4, "its counters go on");
-	check_sizes(&env);
+	ASSERT_EQ(opened_total(&env, ENDPOINTS), before + 4, "its counters go on");
+	check_sizes(&env, ENDPOINTS);
+
+	/* Restarted with more endpoint slots: the maps grow, counts kept, and
+	 * the grown policy applies. */
+	ASSERT_EQ(env_stop_agent(&env), 0, "agent stopped");
+	ASSERT_OK(client_run(&env, SZ_VIP, 80, 2, &cr), "client, no agent");
+	ASSERT_EQ(cr.ok, 2, "served without an agent");
+	if (!ASSERT_OK(env_start_agent_args(&env, NULL, grown), "agent, raised"))
+		goto out;
+	ASSERT_OK(env_wait_log(&env, "entries the earlier programs changed meanwhile", 1, 30000),
+		  "grown, links switched");
+	ASSERT_EQ(env_count_log(&env, "maps grown to the size options: "), 1, "grown once");
+	check_sizes(&env, GROWN_ENDPOINTS);
+	ASSERT_EQ(opened_total(&env, GROWN_ENDPOINTS), before + 6, "counts kept");
+	ASSERT_OK(client_run(&env, SZ_VIP, 80, 7, &cr), "client");
+	ASSERT_EQ(cr.ok, 7, "the grown policy serves");
+	for (int i = 0; i < 7; i++)
+		ASSERT_EQ(cr.per_backend[i], 1, "round robin over the 7 endpoints");
+	ASSERT_EQ(opened_total(&env, GROWN_ENDPOINTS), before + 13, "counted on");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
