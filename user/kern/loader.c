@@ -564,6 +564,93 @@ static unsigned int pinned_max_entries(const char *path)
 	return info.max_entries;
 }
 
+/* Was the size of base asked for (an agent option, not a default)? */
+static unsigned int asked_size(const struct lb_sizes *asked, enum size_base base)
+{
+	if (!asked || base == FIXED)
+		return 0;
+	return size_base(asked, base);
+}
+
+/* max_entries row i of sized_maps asks for at sizes s (0: none asked). */
+static unsigned int row_want(unsigned int i, const struct lb_sizes *s, bool asked_only)
+{
+	unsigned int want = sized_maps[i].times *
+			    (asked_only ? asked_size(s, sized_maps[i].base)
+					: size_base(s, sized_maps[i].base));
+
+	return sized_maps[i].max && want > sized_maps[i].max ? sized_maps[i].max : want;
+}
+
+/* Does a pinned map hold fewer entries than an agent option now asks? */
+static int any_outgrown(const struct lb_loader *l, const struct lb_sizes *asked, bool *out)
+{
+	char path[PATH_MAX];
+	unsigned int i, want, pinned;
+	int err;
+
+	*out = false;
+	for (i = 0; i < sizeof(sized_maps) / sizeof(sized_maps[0]) && !*out; i++) {
+		want = row_want(i, asked, true);
+		err = want ? lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map) : 0;
+		if (err)
+			return err;
+		pinned = want ? pinned_max_entries(path) : 0;
+		*out = pinned && pinned < want;
+	}
+	return 0;
+}
+
+/*
+ * Pins smaller than an agent option now asks are created anew at that
+ * size, their state carried over (map_grow.h): a restart with a raised
+ * --max-services, --max-clusters or --max-endpoints grows the maps without
+ * an uninstall. Then every sized map is set aside and created anew, not only
+ * the outgrown ones: the programs read them together (a route names a set
+ * in the backends map), and until the links switch the earlier programs
+ * must see only the earlier maps, as the new ones only the new (else a
+ * route the agent writes for the new programs names a set the earlier ones
+ * cannot find). A map is never shrunk (grown_min), and without its option a
+ * pin keeps its size.
+ */
+static int set_aside_outgrown(struct lb_loader *l, const struct lb_sizes *asked)
+{
+	char path[PATH_MAX];
+	unsigned int i, pinned;
+	bool outgrown;
+	int err = any_outgrown(l, asked, &outgrown);
+
+	for (i = 0; !err && outgrown && i < sizeof(sized_maps) / sizeof(sized_maps[0]); i++) {
+		if (sized_maps[i].base == FIXED)
+			continue; /* not read with the others (the identity cache) */
+		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
+		pinned = err ? 0 : pinned_max_entries(path);
+		if (!pinned)
+			continue;
+		if (l->n_grown == LB_MAX_GROWN)
+			return -E2BIG;
+		err = map_grow_set_aside(l->bpffs_dir, sized_maps[i].map);
+		if (err) {
+			fprintf(stderr, "Failed to set %s aside to grow it: %d\n", path, err);
+			return err;
+		}
+		l->grown_min[l->n_grown] = pinned;
+		snprintf(l->grown[l->n_grown++], sizeof(l->grown[0]), "%s", sized_maps[i].map);
+	}
+	return err;
+}
+
+/* The size a set-aside map had, or 0. */
+static unsigned int grown_min(const struct lb_loader *l, const char *map)
+{
+	int i;
+
+	for (i = 0; i < l->n_grown; i++)
+		if (!strcmp(l->grown[i], map))
+			return l->grown_min[i];
+	return 0;
+}
+
 /* Size the maps of obj: as pinned, else as asked. */
 static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 {
@@ -579,56 +666,13 @@ static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
 		if (err)
 			return err;
-		want = sized_maps[i].times * size_base(&l->sizes, sized_maps[i].base);
-		if (sized_maps[i].max && want > sized_maps[i].max)
-			want = sized_maps[i].max;
+		want = row_want(i, &l->sizes, false);
+		if (want < grown_min(l, sized_maps[i].map))
+			want = grown_min(l, sized_maps[i].map);
 		pinned = pinned_max_entries(path);
 		err = bpf_map__set_max_entries(m, pinned ? pinned : want);
 		if (err)
 			return err;
-	}
-	return 0;
-}
-
-/* Was the size of base asked for (an agent option, not a default)? */
-static unsigned int asked_size(const struct lb_sizes *asked, enum size_base base)
-{
-	if (!asked || base == FIXED)
-		return 0;
-	return size_base(asked, base);
-}
-
-/*
- * Pins smaller than an agent option now asks are set aside to be created
- * anew at that size, their state carried over (map_grow.h): a restart with a
- * raised --max-services, --max-clusters or --max-endpoints grows the maps
- * without an uninstall. A pin is never shrunk, and without the option a pin
- * keeps the size it was created with.
- */
-static int set_aside_outgrown(struct lb_loader *l, const struct lb_sizes *asked)
-{
-	char path[PATH_MAX];
-	unsigned int i, want, pinned;
-	int err;
-
-	for (i = 0; i < sizeof(sized_maps) / sizeof(sized_maps[0]); i++) {
-		want = sized_maps[i].times * asked_size(asked, sized_maps[i].base);
-		if (sized_maps[i].max && want > sized_maps[i].max)
-			want = sized_maps[i].max;
-		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
-		if (err)
-			return err;
-		pinned = want ? pinned_max_entries(path) : 0;
-		if (!pinned || pinned >= want)
-			continue;
-		if (l->n_grown == LB_MAX_GROWN)
-			return -E2BIG;
-		err = map_grow_set_aside(l->bpffs_dir, sized_maps[i].map);
-		if (err) {
-			fprintf(stderr, "Failed to set %s aside to grow it: %d\n", path, err);
-			return err;
-		}
-		snprintf(l->grown[l->n_grown++], sizeof(l->grown[0]), "%s", sized_maps[i].map);
 	}
 	return 0;
 }

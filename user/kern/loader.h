@@ -112,6 +112,7 @@ struct lb_loader {
 	 * option asked for more than the pinned map holds. By map name. */
 	int n_grown;
 	char grown[LB_MAX_GROWN][64];
+	unsigned int grown_min[LB_MAX_GROWN]; /* their size then: none shrinks */
 	/* Start-up time (the agent logs it): each object's load (its maps
 	 * created or reused, its programs verified), and the attach. */
 	double load_ms[__LB_OBJ_MAX], attach_ms;

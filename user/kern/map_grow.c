@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <bpfmesh/connpool_abi.h>
@@ -86,6 +87,26 @@ static bool is_zero(const void *p, size_t len)
 	return true;
 }
 
+/* The new map mapped, for atomic adds (an mmapable array's values are laid
+ * out by index, value_size apart). */
+static int map_new(struct map_grow_one *m)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	if (bpf_obj_get_info_by_fd(m->new_fd, &info, &len))
+		return -errno;
+	m->mapped_len = ((size_t)info.max_entries * info.value_size + (size_t)page - 1) /
+			(size_t)page * (size_t)page;
+	p = mmap(NULL, m->mapped_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->new_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->mapped = p;
+	return 0;
+}
+
 static int open_one(struct map_grow_one *m, const struct lb_loader *l, const char *name)
 {
 	char path[PATH_MAX];
@@ -106,6 +127,11 @@ static int open_one(struct map_grow_one *m, const struct lb_loader *l, const cha
 		return -errno;
 	m->key_size = info.key_size;
 	m->val_len = info.value_size;
+	if (info.type == BPF_MAP_TYPE_ARRAY && (info.map_flags & BPF_F_MMAPABLE) &&
+	    m->carry == GROW_ADD)
+		err = map_new(m);
+	if (err)
+		return err;
 	if (info.type == BPF_MAP_TYPE_PERCPU_HASH || info.type == BPF_MAP_TYPE_PERCPU_ARRAY) {
 		ncpu = libbpf_num_possible_cpus();
 		if (ncpu <= 0)
@@ -208,6 +234,27 @@ static bool carry_words(const struct map_grow_one *m, const __u64 *now, const __
 	return changed;
 }
 
+/* now - then of each word of slot added atomically into the mapped map
+ * (the new programs add there too); 1 when any word changed, else 0. */
+static size_t add_mapped(const struct map_grow_one *m, __u32 slot, const __u64 *now,
+			 const __u64 *then)
+{
+	size_t w, n = m->val_len / sizeof(__u64), at = (size_t)slot * n;
+	bool changed = false;
+
+	if ((at + n) * sizeof(__u64) > m->mapped_len)
+		return 0;
+	for (w = 0; w < n; w++) {
+		__u64 t = then ? then[w] : 0;
+
+		if (now[w] == t)
+			continue;
+		__atomic_fetch_add(&m->mapped[at + w], now[w] - t, __ATOMIC_RELAXED);
+		changed = true;
+	}
+	return changed;
+}
+
 /* Step 3 for one map. The kept entries are sorted first (keys and values
  * together), so each old entry finds its step 1 self by binary search. */
 static int carry_one(struct map_grow *g, struct map_grow_one *m)
@@ -235,6 +282,10 @@ static int carry_one(struct map_grow *g, struct map_grow_one *m)
 		memcpy(key, next, m->key_size);
 		if (bpf_map_lookup_elem(m->old_fd, key, now))
 			continue;
+		if (m->mapped) {
+			g->carried += add_mapped(m, *(const __u32 *)key, now, then_of(m, key));
+			continue;
+		}
 		if (bpf_map_lookup_elem(m->new_fd, key, out))
 			memset(out, 0, m->val_len);
 		if (!carry_words(m, now, then_of(m, key), out))
@@ -279,6 +330,8 @@ void map_grow_free(struct map_grow *g)
 	for (i = 0; i < g->n; i++) {
 		if (g->maps[i].old_fd >= 0)
 			close(g->maps[i].old_fd);
+		if (g->maps[i].mapped)
+			munmap(g->maps[i].mapped, g->maps[i].mapped_len);
 		free(g->maps[i].keys);
 		free(g->maps[i].vals);
 	}

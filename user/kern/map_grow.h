@@ -26,10 +26,11 @@
  *     refusals) are added, field by field, as 64-bit words; kernel-written
  *     outlier state (ep_health) that changed is written over.
  * Connections are decided throughout, by the old programs until the switch
- * and the new ones after. What can be lost: a kernel add to the same
- * element between step 3's read and write of it (non-mmapable arrays are
- * read and written whole), one syscall pair's window per element changed
- * during the growth.
+ * and the new ones after. The endpoint counters (an mmapable array) get
+ * step 3's additions as atomic adds through mmap, exact while the new
+ * programs count into them. Other maps are read and written whole: a kernel
+ * add to the same element between that read and write is lost, one syscall
+ * pair's window per element changed during the growth.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,6 +55,8 @@ struct map_grow_one {
 	__u32 key_size, val_len; /* val_len: all CPUs' values of a per-CPU map */
 	size_t n;            /* entries copied */
 	void *keys, *vals;   /* those (GROW_ADD, GROW_OVERWRITE), for step 3 */
+	__u64 *mapped;       /* the new map, mmapable arrays: step 3 adds atomically */
+	size_t mapped_len;
 };
 
 struct map_grow {

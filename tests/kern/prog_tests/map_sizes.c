@@ -22,6 +22,7 @@
 #define ENDPOINTS 7
 
 #define GROWN_ENDPOINTS 16
+#define BG_CONNS 3000 /* about the agent's restart on the host; longer on TCG */
 
 static const char *const sz_eps[] = { SZ_NET ".1", SZ_NET ".2", SZ_NET ".3", SZ_NET ".4",
 				      SZ_NET ".5", SZ_NET ".6", SZ_NET ".7" };
@@ -158,8 +159,9 @@ KTEST(map_sizes)
 	struct ktest_env env;
 	struct backends be = {};
 	struct client_result cr;
+	struct client bg;
 	char yaml[8192];
-	long long before;
+	long long before, grown_total;
 
 	if (!ASSERT_OK(env_setup(&env), "env_setup"))
 		return;
@@ -196,18 +198,41 @@ KTEST(map_sizes)
 	ASSERT_EQ(env_stop_agent(&env), 0, "agent stopped");
 	ASSERT_OK(client_run(&env, SZ_VIP, 80, 2, &cr), "client, no agent");
 	ASSERT_EQ(cr.ok, 2, "served without an agent");
-	if (!ASSERT_OK(env_start_agent_args(&env, NULL, grown), "agent, raised"))
+	ASSERT_EQ(opened_total(&env, ENDPOINTS), before + 6, "counted without an agent");
+	/* Connections throughout the growth: every one served and counted
+	 * once, by the earlier programs, carried, or by the new ones. */
+	if (!ASSERT_OK(env_spawn_agent(&env, NULL, grown), "agent, raised") ||
+	    !ASSERT_OK(client_start(&env, SZ_VIP, 80, BG_CONNS, &bg), "client during growth"))
 		goto out;
-	ASSERT_OK(env_wait_log(&env, "entries the earlier programs changed meanwhile", 1, 30000),
+	ASSERT_OK(env_wait_log(&env, "entries the earlier programs changed meanwhile", 1, 60000),
 		  "grown, links switched");
+	ASSERT_OK(client_wait(&bg, &cr), "client during growth");
+	if (!ASSERT_EQ(cr.ok, BG_CONNS, "all served during the growth")) {
+		static char diag[65536];
+
+		env_run_cli(&env, diag, sizeof(diag), "maps stats -j --bpffs %s", env.bpffs);
+		printf("  maps stats: %s\n", diag);
+	}
+	ASSERT_EQ(cr.refused, 0, "none refused during the growth");
+	ASSERT_EQ(cr.last_errno, 0, "no error during the growth");
 	ASSERT_EQ(env_count_log(&env, "maps grown to the size options: "), 1, "grown once");
 	check_sizes(&env, GROWN_ENDPOINTS);
-	ASSERT_EQ(opened_total(&env, GROWN_ENDPOINTS), before + 6, "counts kept");
+	/* Every count kept but, rarely, one connection's: 1 in 3,000 lost in
+	 * 2 of 24 runs on the host (its opened, established and closed all
+	 * missing; docs/benchmarks.md "mapmem", what is left). */
+	grown_total = opened_total(&env, GROWN_ENDPOINTS);
+	if (!ASSERT_TRUE(grown_total <= before + 6 + BG_CONNS &&
+			 grown_total >= before + 6 + BG_CONNS - 2, "counts kept")) {
+		static char diag[65536];
+
+		env_run_cli(&env, diag, sizeof(diag), "maps stats -j --bpffs %s", env.bpffs);
+		printf("  maps stats: %s\n", diag);
+	}
 	ASSERT_OK(client_run(&env, SZ_VIP, 80, 7, &cr), "client");
 	ASSERT_EQ(cr.ok, 7, "the grown policy serves");
 	for (int i = 0; i < 7; i++)
 		ASSERT_EQ(cr.per_backend[i], 1, "round robin over the 7 endpoints");
-	ASSERT_EQ(opened_total(&env, GROWN_ENDPOINTS), before + 13, "counted on");
+	ASSERT_EQ(opened_total(&env, GROWN_ENDPOINTS), grown_total + 7, "counted on");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
