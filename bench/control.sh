@@ -119,16 +119,14 @@ mkdir "$WORK/policies"
 last=$((N - 1))
 LAST_VIP="127.100.$((last / 250)).$((last % 250 + 1)):80"
 
-# Health map sizes for N services: a cluster slot per service and subset,
-# an endpoint slot per endpoint of each.
-CLUSTERS=$(( (N * 3 + 1024) > 4096 ? N * 3 + 1024 : 4096 ))
-ENDPOINTS=$(( (N * 20 + 1024) > 65536 ? N * 20 + 1024 : 65536 ))
+# Map sizes for N services, as make bench's (bench/sizes.sh).
+read -ra SIZES <<<"$("$ROOT/bench/sizes.sh" "$N")"
 
 start_agent() { # -> START_MS: start until the map holds all
 	local t0 w
 	t0=$(date +%s%N)
 	"$BPFMESH" agent -v --policies "$WORK/policies" --cgroup "$CG" --bpffs "$BPFFS" \
-		--state-dir "$WORK/state" --max-clusters "$CLUSTERS" --max-endpoints "$ENDPOINTS" \
+		--state-dir "$WORK/state" "${SIZES[@]}" \
 		>/dev/null 2>"$WORK/agent.log" &
 	AGENT_PID=$!
 	mapwait --bpffs "$BPFFS" --vip 127.100.0.1:80 --weight 90 --also "$LAST_VIP" \

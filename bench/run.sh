@@ -285,11 +285,10 @@ agent_start() { # scale rep -> sets AGENT_PID, AGENT_BPFFS, AGENT_LOG
 	# Everything on: connect4 + sockops (health counting, ejection) and the
 	# metrics endpoint (host loopback, an ephemeral port). -v: the log keeps
 	# each reload's own timing (read, choose, compile, plan, exec).
-	# Map sizes for n services (as bench/control.sh): the defaults hold
-	# 65,536 endpoint slots, and a refused policy would leave nothing to time.
+	# Map sizes for n services, as an operator sizes a node for its policy
+	# (bench/sizes.sh, also bench/control.sh's): the map memory reported.
 	"$BPFMESH" agent -v --policies "$RES/policies-$n" --cgroup "$CG" --bpffs "$AGENT_BPFFS" \
-		--max-clusters $(( (n * 3 + 1024) > 4096 ? n * 3 + 1024 : 4096 )) \
-		--max-endpoints $(( (n * 20 + 1024) > 65536 ? n * 20 + 1024 : 65536 )) \
+		$("$ROOT/bench/sizes.sh" "$n") \
 		--metrics 127.0.0.1:0 2>"$AGENT_LOG" &
 	AGENT_PID=$!
 	last=$(( n - 1 ))

@@ -28,6 +28,7 @@
 #include "counters_upgrade.h"
 #include "kern/probe.h"
 #include "kern/sysfs.h"
+#include "maps_grow.h"
 #include "preread.h"
 #include "status.h"
 
@@ -66,10 +67,12 @@ static const char agent_usage[] =
 	"              size the health maps when they are created (default "
 	AGENT_STR(BPFMESH_MAX_EP_SLOTS) " and\n"
 	"              " AGENT_STR(BPFMESH_MAX_CLUSTERS) " slots: one per endpoint of each subset, one per\n"
-	"              service port and subset); pinned maps keep their size\n"
+	"              service port and subset)\n"
 	"--max-services size the services map (default " AGENT_STR(BPFMESH_MAX_SERVICES) " VIP:port entries).\n"
 	"              A policy larger than the maps is refused whole, naming the\n"
-	"              option to raise\n"
+	"              option to raise. Pinned maps keep their size, unless one of\n"
+	"              these options asks for more: then they grow at this start,\n"
+	"              their state kept (never shrunk)\n"
 	"--allow-insecure-policy-dir\n"
 	"              accept a POLICY_DIR (or a policy file in it) that a group or\n"
 	"              other users may write, or another user owns (refused\n"
@@ -419,10 +422,11 @@ static void set_apply_limits(struct agent *ag)
 /* Old-layout pins were found: the policy is in the new maps now (or it was
  * rejected, and the new maps are empty: the earlier agent's version cannot be
  * read, so there is nothing else to keep); switch the links, carry the
- * endpoint counters, and remove the old pins last (the counters' pin is
- * what tells the next agent there is still something to carry:
- * kern/counters_migrate.h). */
-static int finish_migration(struct agent *ag, struct counters_migration *counters)
+ * endpoint counters and what the earlier programs counted in grown maps,
+ * and remove the old pins last (the counters' pin is what tells the next
+ * agent there is still something to carry: kern/counters_migrate.h). */
+static int finish_migration(struct agent *ag, struct counters_migration *counters,
+			    struct map_grow *grow)
 {
 	int err = lb_loader_switch_links(&ag->loader);
 
@@ -433,6 +437,7 @@ static int finish_migration(struct agent *ag, struct counters_migration *counter
 	agent_migrate_test_stop("switched");
 	agent_counters_upgrade_finish(counters); /* before "migrated:" (tests wait for it) */
 	agent_migrate_test_stop("carried");
+	agent_maps_grow_finish(grow);
 	lb_loader_remove_stale(&ag->loader);
 	agent_migrate_test_stop("unlinked");
 	agent_log("migrated: links switched to this agent's programs, %d old pins "
@@ -456,6 +461,7 @@ int do_agent(int argc, char **argv)
 	struct agent_k8s k8s = { .timer_fd = -1 };
 	struct agent_preread preread;
 	struct counters_migration counters = { .v1_fd = -1 };
+	struct map_grow grow = { 0 };
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 
@@ -512,6 +518,11 @@ int do_agent(int argc, char **argv)
 		agent_counters_upgrade_begin(&ag, &counters);
 		agent_migrate_test_stop("opened");
 	}
+	if (ag.loader.n_grown && agent_maps_grow_begin(&ag, &grow)) {
+		lb_loader_close(&ag.loader);
+		err = -EIO;
+		goto cleanup;
+	}
 	struct svc_maps svc = { .ids_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_IDS),
 				.heads_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_SVC_HEADS),
 				.routes_fd = lb_loader_map_fd(&ag.loader, BPFMESH_MAP_ROUTES) };
@@ -560,7 +571,7 @@ int do_agent(int argc, char **argv)
 	prewarm_splice(&ag.store.base);
 	if (ag.loader.n_stale) {
 		agent_migrate_test_stop("applied");
-		err = finish_migration(&ag, &counters);
+		err = finish_migration(&ag, &counters, &grow);
 		if (err)
 			goto stop;
 	}
@@ -585,6 +596,7 @@ stop:
 	agent_log("stopped; programs stay attached to %s, pins in %s", ag.cgroup, ag.bpffs);
 cleanup:
 	counters_migrate_free(&counters);
+	map_grow_free(&grow);
 	policy_store_free(&ag.store); /* the preread's, when the loader failed */
 	agent_metrics_stop(&ag);
 	agent_k8s_stop(&ag);

@@ -18,8 +18,8 @@ static int fits(size_t need, __u32 max, const char *what, const char *option, ch
 {
 	if (!max || need <= max)
 		return 0;
-	snprintf(why, len, "the policy needs %zu %s, the kernel map holds %u: raise the agent's %s",
-		 need, what, max, option);
+	snprintf(why, len, "the policy needs %zu %s, the kernel map holds %u: raise the agent's %s"
+		 APPLY_GROW_HINT, need, what, max, option);
 	return -ENOSPC;
 }
 

@@ -13,6 +13,10 @@
 #include <linux/types.h>
 #include "policy/image.h"
 
+/* What a capacity error adds after the option to raise: a restart with it
+ * grows the pinned maps, state kept (kern/map_grow.h). */
+#define APPLY_GROW_HINT " and restart the agent (the pinned maps grow, their state kept)"
+
 /* max_entries of the maps an image fills; 0: not checked. */
 struct apply_limits {
 	__u32 services; /* services map: one entry per VIP:port */

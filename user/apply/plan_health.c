@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <bpfmesh/outlier.h>
 #include <bpfmesh/select.h>
+#include "capacity.h"
 #include "plan.h"
 
 struct hplan {
@@ -122,7 +123,8 @@ static int assign_clusters(struct hplan *h, const struct bpfmesh_image *img, __u
 			if (cl_slots[i] == 0) {
 				snprintf(h->p->error, sizeof(h->p->error),
 					 "the policy needs %zu cluster slots, the health maps hold "
-					 "%u (slot 0 reserved): raise the agent's --max-clusters",
+					 "%u (slot 0 reserved): raise the agent's --max-clusters"
+					 APPLY_GROW_HINT,
 					 img->n_sets, h->s->max_clusters - 1);
 				return -ENOSPC;
 			}
@@ -170,7 +172,7 @@ static int assign_endpoint(struct hplan *h, const struct bpfmesh_image *img, __u
 	if (slot == 0) {
 		snprintf(h->p->error, sizeof(h->p->error),
 			 "the policy needs %zu endpoint slots, the health maps hold %u (slot 0 "
-			 "reserved): raise the agent's --max-endpoints",
+			 "reserved): raise the agent's --max-endpoints" APPLY_GROW_HINT,
 			 image_endpoints(img), h->s->max_endpoints - 1);
 		return -ENOSPC;
 	}

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <bpfmesh/select.h>
+#include "capacity.h"
 #include "plan.h"
 
 struct incr_sets {
@@ -170,7 +171,8 @@ static int assign_new_slots(struct incr_sets *x, struct image_set *set, __u32 cl
 		if (!slot) {
 			snprintf(x->p->error, sizeof(x->p->error),
 				 "the policy needs more endpoint slots than the health maps hold "
-				 "(%u, slot 0 reserved): raise the agent's --max-endpoints",
+				 "(%u, slot 0 reserved): raise the agent's --max-endpoints"
+				 APPLY_GROW_HINT,
 				 x->cur->slots.max_endpoints - 1);
 			return -ENOSPC;
 		}

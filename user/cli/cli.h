@@ -61,6 +61,8 @@ int do_compile(int argc, char **argv);
 int do_maps(int argc, char **argv);
 /* bpfmesh maps pool (cmd_maps_pool.c): an exit code. */
 int maps_show_pool(const char *bpffs_dir);
+/* bpfmesh maps memory (cmd_maps_mem.c). */
+int maps_show_memory(const char *bpffs_dir);
 /* cmd_maps.c: the pin map_name of the maps' --bpffs dir, or negative errno
  * (reported). */
 int open_pinned(const char *map_name);

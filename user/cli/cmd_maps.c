@@ -21,8 +21,8 @@
 static const char *bpffs_dir = DEFAULT_BPFFS_DIR;
 
 static const char maps_usage[] =
-	"Usage: bpfmesh maps { services | endpoints | stats | pool | identities }\n"
-	"                    [-j|-p] [--bpffs BPFFS_DIR]\n"
+	"Usage: bpfmesh maps { services | endpoints | stats | pool | identities |\n"
+	"                      memory } [-j|-p] [--bpffs BPFFS_DIR]\n"
 	"\n"
 	"  services   per VIP:port: service, weighted destinations (WEIGHT as the policy\n"
 	"             wrote it, SHARE of new connections), ENDPOINTS, GEN (generation)\n"
@@ -37,6 +37,9 @@ static const char maps_usage[] =
 	"             and connects refused by it (OVERFLOW, Istio UO)\n"
 	"  identities workload identities: cgroup id -> identity (a WorkloadEntry\n"
 	"             with bpfmesh.io/cgroup); a VIP's row \"<-idN\" is identity N's route\n"
+	"  memory     every pinned map: type, ALLOC (prealloc: all MAX_ENTRIES charged at\n"
+	"             creation; on insert: the hash buckets, then each element), sizes\n"
+	"             and MEMLOCK (the kernel's charge), largest first, and the total\n"
 	"\n"
 	"Reads the maps a running agent pinned under BPFFS_DIR (default\n"
 	DEFAULT_BPFFS_DIR "). Rows are grouped by VIP, then destination; a\n"
@@ -441,6 +444,7 @@ static int do_maps_stats(int argc, char **argv)
 }
 
 static int do_maps_pool(int argc, char **argv) { return maps_show_pool(bpffs_dir); }
+static int do_maps_memory(int argc, char **argv) { return maps_show_memory(bpffs_dir); }
 struct identity_row {
 	__u64 cgroup_id;
 	struct identity_val v;
@@ -524,6 +528,7 @@ static const struct cmd maps_cmds[] = {
 	{ "stats", do_maps_stats },
 	{ "pool", do_maps_pool },
 	{ "identities", do_identities },
+	{ "memory", do_maps_memory },
 	{ NULL, NULL },
 };
 

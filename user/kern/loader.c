@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 #include <bpfmesh/connpool_abi.h>
 #include <bpfmesh/health_abi.h>
+#include <bpfmesh/identity_abi.h>
 #include <bpfmesh/lb_abi.h>
 #include <bpfmesh/lbpolicy_abi.h>
 #include <bpfmesh/locality_abi.h>
@@ -26,6 +27,7 @@
 #include "connpool_probe.h"
 #include "load_stamp.h"
 #include "loader.h"
+#include "map_grow.h"
 #include "sysfs.h"
 
 /* When an object is loaded. */
@@ -487,33 +489,45 @@ static int attach_one(struct lb_loader *l, unsigned int i)
  * a node's memory to its policy (the compile-time maxima cost 10.9 MB). */
 /* PER_SERVICE_AND_ZERO: one more than the services, for an array whose
  * element 0 is never given out (the heads: a service index 0 names none). */
-enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE, PER_SERVICE_AND_ZERO };
+/* FIXED: times alone, a size of its own; listed so that a pin made at
+ * another size (an earlier agent's) is re-adopted at it. */
+enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE, PER_SERVICE_AND_ZERO, FIXED };
 
+/* max: a ceiling (0: none), the compile-time size of a map whose limit
+ * predates its sizing. */
 static const struct {
 	const char *map;
 	enum size_base base;
 	unsigned int times;
+	unsigned int max;
 } sized_maps[] = {
-	{ BPFMESH_MAP_EP_COUNTERS, PER_ENDPOINT, 1 },
-	{ BPFMESH_MAP_EP_HEALTH, PER_ENDPOINT, 1 },
-	{ BPFMESH_MAP_EP_HISTS, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_CLUSTER_CFG, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_CLUSTER_STATE, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_BACKENDS, PER_ENDPOINT, 4 },
-	{ BPFMESH_MAP_NAMES, PER_CLUSTER, 2 },
+	{ BPFMESH_MAP_EP_COUNTERS, PER_ENDPOINT, 1, 0 },
+	{ BPFMESH_MAP_EP_HEALTH, PER_ENDPOINT, 1, 0 },
+	{ BPFMESH_MAP_EP_HISTS, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_CLUSTER_CFG, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_CLUSTER_STATE, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_BACKENDS, PER_ENDPOINT, 4, 0 },
+	{ BPFMESH_MAP_NAMES, PER_CLUSTER, 2, 0 },
 	/* --max-services: one entry per service VIP:port; routes twice that,
 	 * room for every service's next version while the old one waits out
 	 * its grace period (lb_abi.h). */
-	{ BPFMESH_MAP_SVC_IDS, PER_SERVICE, 1 },
-	{ BPFMESH_MAP_SVC_HEADS, PER_SERVICE_AND_ZERO, 1 },
-	{ BPFMESH_MAP_ROUTES, PER_SERVICE, 2 },
-	{ BPFMESH_MAP_LB_POLICY, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_LB_RR, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_LB_ACTIVE, PER_ENDPOINT, 1 },
-	{ BPFMESH_MAP_CONNPOOL_CFG, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_CONNPOOL_OPEN, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_CONNPOOL_CLOSED, PER_CLUSTER, 1 },
-	{ BPFMESH_MAP_EP_LOCALITY, PER_ENDPOINT, 1 },
+	{ BPFMESH_MAP_SVC_IDS, PER_SERVICE, 1, 0 },
+	{ BPFMESH_MAP_SVC_HEADS, PER_SERVICE_AND_ZERO, 1, 0 },
+	{ BPFMESH_MAP_ROUTES, PER_SERVICE, 2, 0 },
+	{ BPFMESH_MAP_LB_POLICY, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_LB_RR, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_LB_ACTIVE, PER_ENDPOINT, 1, 0 },
+	{ BPFMESH_MAP_CONNPOOL_CFG, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_CONNPOOL_OPEN, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_CONNPOOL_CLOSED, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_EP_LOCALITY, PER_ENDPOINT, 1, 0 },
+	/* (endpoint slot, source) pairs: a node's pairs are at most its slots
+	 * times its identities; one per slot covers one caller identity per
+	 * endpoint, and a pair that does not fit is counted as source unknown
+	 * (bpfmesh_src_overflow_v1). Up to the fixed 65,536 it had. */
+	{ BPFMESH_MAP_SRC_COUNTERS, PER_ENDPOINT, 1, BPFMESH_MAX_SRC_COUNTERS },
+	/* 16,384 before 4,096 (identity_abi.h): an earlier pin keeps its size. */
+	{ BPFMESH_MAP_IDENTITY_CACHE, FIXED, BPFMESH_ID_CACHE_SIZE, 0 },
 };
 
 static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
@@ -527,6 +541,8 @@ static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
 		return s->max_services;
 	case PER_SERVICE_AND_ZERO:
 		return s->max_services + 1;
+	case FIXED:
+		return 1;
 	}
 	return 0;
 }
@@ -548,6 +564,93 @@ static unsigned int pinned_max_entries(const char *path)
 	return info.max_entries;
 }
 
+/* Was the size of base asked for (an agent option, not a default)? */
+static unsigned int asked_size(const struct lb_sizes *asked, enum size_base base)
+{
+	if (!asked || base == FIXED)
+		return 0;
+	return size_base(asked, base);
+}
+
+/* max_entries row i of sized_maps asks for at sizes s (0: none asked). */
+static unsigned int row_want(unsigned int i, const struct lb_sizes *s, bool asked_only)
+{
+	unsigned int want = sized_maps[i].times *
+			    (asked_only ? asked_size(s, sized_maps[i].base)
+					: size_base(s, sized_maps[i].base));
+
+	return sized_maps[i].max && want > sized_maps[i].max ? sized_maps[i].max : want;
+}
+
+/* Does a pinned map hold fewer entries than an agent option now asks? */
+static int any_outgrown(const struct lb_loader *l, const struct lb_sizes *asked, bool *out)
+{
+	char path[PATH_MAX];
+	unsigned int i, want, pinned;
+	int err;
+
+	*out = false;
+	for (i = 0; i < sizeof(sized_maps) / sizeof(sized_maps[0]) && !*out; i++) {
+		want = row_want(i, asked, true);
+		err = want ? lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map) : 0;
+		if (err)
+			return err;
+		pinned = want ? pinned_max_entries(path) : 0;
+		*out = pinned && pinned < want;
+	}
+	return 0;
+}
+
+/*
+ * Pins smaller than an agent option now asks are created anew at that
+ * size, their state carried over (map_grow.h): a restart with a raised
+ * --max-services, --max-clusters or --max-endpoints grows the maps without
+ * an uninstall. Then every sized map is set aside and created anew, not only
+ * the outgrown ones: the programs read them together (a route names a set
+ * in the backends map), and until the links switch the earlier programs
+ * must see only the earlier maps, as the new ones only the new (else a
+ * route the agent writes for the new programs names a set the earlier ones
+ * cannot find). A map is never shrunk (grown_min), and without its option a
+ * pin keeps its size.
+ */
+static int set_aside_outgrown(struct lb_loader *l, const struct lb_sizes *asked)
+{
+	char path[PATH_MAX];
+	unsigned int i, pinned;
+	bool outgrown;
+	int err = any_outgrown(l, asked, &outgrown);
+
+	for (i = 0; !err && outgrown && i < sizeof(sized_maps) / sizeof(sized_maps[0]); i++) {
+		if (sized_maps[i].base == FIXED)
+			continue; /* not read with the others (the identity cache) */
+		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
+		pinned = err ? 0 : pinned_max_entries(path);
+		if (!pinned)
+			continue;
+		if (l->n_grown == LB_MAX_GROWN)
+			return -E2BIG;
+		err = map_grow_set_aside(l->bpffs_dir, sized_maps[i].map);
+		if (err) {
+			fprintf(stderr, "Failed to set %s aside to grow it: %d\n", path, err);
+			return err;
+		}
+		l->grown_min[l->n_grown] = pinned;
+		snprintf(l->grown[l->n_grown++], sizeof(l->grown[0]), "%s", sized_maps[i].map);
+	}
+	return err;
+}
+
+/* The size a set-aside map had, or 0. */
+static unsigned int grown_min(const struct lb_loader *l, const char *map)
+{
+	int i;
+
+	for (i = 0; i < l->n_grown; i++)
+		if (!strcmp(l->grown[i], map))
+			return l->grown_min[i];
+	return 0;
+}
+
 /* Size the maps of obj: as pinned, else as asked. */
 static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 {
@@ -563,7 +666,9 @@ static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 		err = lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map);
 		if (err)
 			return err;
-		want = sized_maps[i].times * size_base(&l->sizes, sized_maps[i].base);
+		want = row_want(i, &l->sizes, false);
+		if (want < grown_min(l, sized_maps[i].map))
+			want = grown_min(l, sized_maps[i].map);
 		pinned = pinned_max_entries(path);
 		err = bpf_map__set_max_entries(m, pinned ? pinned : want);
 		if (err)
@@ -1138,12 +1243,30 @@ static void record_stamps(const struct lb_loader *l)
 	}
 }
 
+/* Does the row place connections (choose an endpoint slot) rather than
+ * count them? */
+static bool row_places(const struct lb_program *row)
+{
+	return row->obj == LB_OBJ_SOCK_ADDR || row->obj == LB_OBJ_TC;
+}
+
+/* The counting programs (sockops) are attached or switched before the
+ * placing ones (connect4, TC): when the links move to programs on grown
+ * maps (kern/map_grow.h), a connection placed by the new connect4 on a slot
+ * only the new maps have must never be counted by the old sockops, which
+ * cannot (the slot is past its map's end: the connection's counts were
+ * lost, 1 in 3,000 in 2 of 24 growths under load); the other way round, the
+ * new sockops counts an old placement in the new maps, which hold every old
+ * slot. */
 static int attach_all(struct lb_loader *l)
 {
-	unsigned int i;
+	unsigned int i, pass;
 	int err;
 
-	for (i = 0; i < lb_n_programs; i++) {
+	for (pass = 0; pass < 2 * lb_n_programs; pass++) {
+		i = pass % lb_n_programs;
+		if (row_places(&lb_programs[i]) != (pass >= lb_n_programs))
+			continue;
 		err = attach_one(l, i);
 		if (err == -EXDEV) {
 			fprintf(stderr, "Failed to attach: %s holds links of an agent attached to "
@@ -1223,7 +1346,9 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 		fprintf(stderr, "Failed to open cgroup %s: %s\n", cgroup_dir, strerror(errno));
 		goto cleanup;
 	}
-	err = load_objects(l);
+	err = set_aside_outgrown(l, sizes);
+	if (!err)
+		err = load_objects(l);
 	if (!err)
 		err = choose_tc_mode(l);
 	if (!err)

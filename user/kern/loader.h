@@ -78,6 +78,7 @@ struct lb_sizes {
 #define LB_DIR_MODE 0700
 #define LB_PIN_MODE 0600
 #define LB_MAX_STALE 64
+#define LB_MAX_GROWN 24 /* sized maps (loader.c, sized_maps) */
 
 struct lb_loader {
 	struct lb_sizes sizes; /* what the maps in use hold, once open */
@@ -107,6 +108,11 @@ struct lb_loader {
 	 * release): nothing is attached until lb_loader_finish_migration(). */
 	int n_stale;
 	char stale[LB_MAX_STALE][NAME_MAX + 1];
+	/* Of those, pins set aside to grow (user/kern/map_grow.h): a size
+	 * option asked for more than the pinned map holds. By map name. */
+	int n_grown;
+	char grown[LB_MAX_GROWN][64];
+	unsigned int grown_min[LB_MAX_GROWN]; /* their size then: none shrinks */
 	/* Start-up time (the agent logs it): each object's load (its maps
 	 * created or reused, its programs verified), and the attach. */
 	double load_ms[__LB_OBJ_MAX], attach_ms;
