@@ -129,6 +129,9 @@ static void enter_cgroup(const char *dir)
 	close(fd);
 }
 
+/* client --mix LABEL=TARGETS@CGROUP: sockets made in another cgroup. */
+#include "sockfactory.h"
+
 /* "A.B.C.D[-LAST]:PORT" -> consecutive addresses (last octet range). */
 static int parse_targets(const char *spec, struct sockaddr_in *out, int max)
 {
@@ -302,6 +305,8 @@ struct client_group {
 	char label[32];
 	struct sockaddr_in targets[MAX_TARGETS];
 	int n_targets;
+	char cgroup[PATH_MAX]; /* "@CGROUP": its sockets are made there */
+	struct sock_factory factory;
 };
 
 struct client_ctx {
@@ -338,18 +343,15 @@ static void lat_push(struct lat_vec *v, uint64_t ns)
 	v->lat[v->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
 }
 
-/* One connection: socket, connect, write request, read the echoed reply,
- * close. Returns 0 or -errno. */
-static int one_conn(const struct sockaddr_in *dst, const char *req, size_t size)
+/* One connection on a new socket fd: connect, write request, read the
+ * echoed reply, close. Returns 0 or -errno. */
+static int one_conn_fd(int fd, const struct sockaddr_in *dst, const char *req, size_t size)
 {
 	char buf[MAX_REQ];
 	struct timeval tv = { .tv_sec = 2 };
 	size_t got = 0;
-	int fd, err = 0;
+	int err = 0;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
 	/* Bound every step, so that a broken path shows up as errors. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -377,6 +379,14 @@ out:
 	return err;
 }
 
+/* The same from socket() on. */
+static int one_conn(const struct sockaddr_in *dst, const char *req, size_t size)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	return fd < 0 ? -errno : one_conn_fd(fd, dst, req, size);
+}
+
 static void *client_thread(void *arg)
 {
 	struct client_thread *t = arg;
@@ -393,7 +403,7 @@ static void *client_thread(void *arg)
 		unsigned int gi, ti = k / ng + (unsigned int)t->idx;
 		struct client_group *g;
 		uint64_t t0, t1;
-		int err;
+		int err, fd;
 
 		if (k % ng == 0) {
 			/* Fisher-Yates with xorshift64 */
@@ -411,11 +421,23 @@ static void *client_thread(void *arg)
 		}
 		gi = perm[k % ng];
 		g = &ctx->groups[gi];
+		/* A socket from another cgroup: timed from connect on (every
+		 * group then has one, see cmd_client), not its hand-over. */
+		fd = g->cgroup[0] ? factory_socket(&g->factory) : -1;
 		t0 = mono_ns();
-		if (t0 >= ctx->end)
+		if (t0 >= ctx->end) {
+			if (fd >= 0)
+				close(fd);
 			break;
+		}
 		k++;
-		err = one_conn(&g->targets[ti % (unsigned int)g->n_targets], req, ctx->size);
+		if (!g->cgroup[0])
+			err = one_conn(&g->targets[ti % (unsigned int)g->n_targets], req, ctx->size);
+		else if (fd < 0)
+			err = fd;
+		else
+			err = one_conn_fd(fd, &g->targets[ti % (unsigned int)g->n_targets], req,
+					  ctx->size);
 		t1 = mono_ns();
 		if (t0 < ctx->warm_end)
 			continue;
@@ -448,18 +470,24 @@ static double pct(const uint32_t *v, size_t n, double p)
 	return v[i < n ? i : n - 1] / 1000.0;
 }
 
-static void add_group(struct client_ctx *ctx, const char *label, const char *targets)
+static void add_group(struct client_ctx *ctx, const char *label, char *targets)
 {
 	struct client_group *g;
+	char *at = strchr(targets, '@');
 
 	if (ctx->n_groups >= MAX_GROUPS)
 		die("too many groups (max %d)", MAX_GROUPS);
 	g = &ctx->groups[ctx->n_groups++];
 	snprintf(g->label, sizeof(g->label), "%s", label);
+	if (at) {
+		snprintf(g->cgroup, sizeof(g->cgroup), "%s", at + 1);
+		*at = '\0';
+	}
+	g->factory.fd = -1;
 	g->n_targets = parse_targets(targets, g->targets, MAX_TARGETS);
 }
 
-/* "label=targets;label=targets..." */
+/* "label=targets[@cgroup];label=targets[@cgroup]..." */
 static void parse_mix(struct client_ctx *ctx, const char *spec)
 {
 	char *dup = strdup(spec), *save = NULL, *tok;
@@ -491,7 +519,8 @@ static int cmd_client(int argc, char **argv)
 		{ "label", required_argument, 0, 'l' },
 		{ 0 },
 	};
-	const char *netns = NULL, *cgroup = NULL, *targets = NULL, *mix = NULL, *label = "-";
+	const char *netns = NULL, *cgroup = NULL, *mix = NULL, *label = "-";
+	char *targets = NULL;
 	double duration = 2.0, warmup = 0.2;
 	int threads = 2, c;
 	size_t size = 64;
@@ -525,6 +554,13 @@ static int cmd_client(int argc, char **argv)
 		parse_mix(&ctx, mix);
 	else
 		add_group(&ctx, label, targets);
+	/* All groups' sockets from factories, or none: the same timed steps. */
+	for (int gi = 0; gi < ctx.n_groups; gi++) {
+		if (!ctx.groups[gi].cgroup[0] != !ctx.groups[0].cgroup[0])
+			die("client: --mix: @CGROUP on every group or on none");
+		if (ctx.groups[gi].cgroup[0])
+			factory_start(&ctx.groups[gi].factory, ctx.groups[gi].cgroup);
+	}
 	ctx.size = size;
 	ctx.start = mono_ns();
 	ctx.warm_end = ctx.start + (uint64_t)(warmup * 1e9);
@@ -537,6 +573,8 @@ static int cmd_client(int argc, char **argv)
 	}
 	for (int i = 0; i < threads; i++)
 		pthread_join(tid[i], NULL);
+	for (int gi = 0; gi < ctx.n_groups; gi++)
+		factory_stop(&ctx.groups[gi].factory);
 
 	for (int gi = 0; gi < ctx.n_groups; gi++) {
 		size_t total = 0, k = 0;
@@ -611,7 +649,11 @@ static const char *ep_version(long j, long per)
 
 /* ------------------------------------------------------------ gen-policy */
 
-static void emit_service(FILE *f, long i, long per, int w1, int w2)
+/* The node locality run.sh gives the agent (--locality) with --all-features:
+ * even endpoints are local, odd ones in another zone of the region. */
+#define BENCH_LOCALITY "region1/zone1/sub1"
+
+static void emit_service(FILE *f, long i, long per, int w1, int w2, int all_features)
 {
 	char vip[80], ep[80], host[96];
 
@@ -644,6 +686,9 @@ static void emit_service(FILE *f, long i, long per, int w1, int w2)
 			"    labels:\n"
 			"      version: %s\n",
 			ep, ep_version(j, per));
+		if (all_features)
+			fprintf(f, "    locality: %s\n",
+				j % 2 ? "region1/zone2/sub1" : BENCH_LOCALITY);
 	}
 	fprintf(f,
 		"---\n"
@@ -654,6 +699,7 @@ static void emit_service(FILE *f, long i, long per, int w1, int w2)
 		"  namespace: bench\n"
 		"spec:\n"
 		"  host: %s\n"
+		"%s"
 		"  subsets:\n"
 		"  - name: v1\n"
 		"    labels:\n"
@@ -680,7 +726,15 @@ static void emit_service(FILE *f, long i, long per, int w1, int w2)
 		"        host: %s\n"
 		"        subset: v2\n"
 		"      weight: %d\n",
-		i, host, i, host, host, w1, host, w2);
+		i, host,
+		/* Every per-connect feature on: Istio applies locality
+		 * priorities only with outlierDetection set. */
+		all_features ? "  trafficPolicy:\n"
+			       "    outlierDetection: {consecutive5xxErrors: 5, interval: 10s, "
+			       "baseEjectionTime: 30s}\n"
+			       "    loadBalancer:\n"
+			       "      localityLbSetting: {enabled: true}\n" : "",
+		i, host, host, w1, host, w2);
 }
 
 static void parse_weights(const char *s, int *w1, int *w2)
@@ -700,11 +754,12 @@ static int cmd_gen_policy(int argc, char **argv)
 		{ "out", required_argument, 0, 'o' },
 		{ "weights", required_argument, 0, 'w' },
 		{ "measured-only", no_argument, 0, 'm' },
+		{ "all-features", no_argument, 0, 'a' },
 		{ 0 },
 	};
 	long n = 10, per = 10;
 	const char *out = NULL;
-	int w1 = 90, w2 = 10, measured_only = 0, c;
+	int w1 = 90, w2 = 10, measured_only = 0, all_features = 0, c;
 	char path[PATH_MAX];
 	FILE *f;
 
@@ -715,6 +770,7 @@ static int cmd_gen_policy(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'w': parse_weights(optarg, &w1, &w2); break;
 		case 'm': measured_only = 1; break;
+		case 'a': all_features = 1; break;
 		default: return 2;
 		}
 	}
@@ -734,7 +790,7 @@ static int cmd_gen_policy(int argc, char **argv)
 	if (!f)
 		die("Failed to open %s: %s", path, strerror(errno));
 	fprintf(f, "# generated by bench/connbench gen-policy: the measured service\n");
-	emit_service(f, 0, per, w1, w2);
+	emit_service(f, 0, per, w1, w2, all_features);
 	if (fclose(f))
 		die("Failed to write %s", path);
 	if (measured_only)
@@ -748,7 +804,7 @@ static int cmd_gen_policy(int argc, char **argv)
 	for (long i = 1; i < n; i++) {
 		if (i > 1)
 			fputs("---\n", f);
-		emit_service(f, i, per, 90, 10);
+		emit_service(f, i, per, 90, 10, 0);
 	}
 	if (n == 1)
 		fputs("{}\n", f);
@@ -1505,9 +1561,10 @@ static void usage(void)
 		"Usage: connbench COMMAND [OPTIONS]\n"
 		"  serve     [--netns NS] [--addrs 127.0.1.1-10:8080] [--threads 2]\n"
 		"  client    { --targets A[-LAST]:PORT[,..] | --mix LABEL=TARGETS[;LABEL=TARGETS..] }\n"
-		"            [--netns NS] [--cgroup DIR]\n"
+		"            [--netns NS] [--cgroup DIR]   (TARGETS@CGROUP: sockets made in CGROUP)\n"
 		"            [--threads 2] [--duration S] [--warmup S] [--size 64] [--label L]\n"
 		"  gen-policy --out DIR [--services N] [--endpoints E] [--weights 90/10] [--measured-only]\n"
+		"             [--all-features]  (the measured service: locality, outlierDetection)\n"
 		"  gen-ipt   [--services N] [--endpoints E] [--mode full|partial] [--canary PCT] [--jump]\n"
 		"  mapwait   --bpffs DIR [--vip A:P] [--also A:P] [--weight PCT]\n"
 		"            [--slots N] [--rename SRC DST | --since-ns REALTIME_NS] [--timeout S]\n"
