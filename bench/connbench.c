@@ -731,7 +731,7 @@ static void emit_service(FILE *f, long i, long per, int w1, int w2, int all_feat
 		 * priorities only with outlierDetection set. */
 		all_features ? "  trafficPolicy:\n"
 			       "    outlierDetection: {consecutive5xxErrors: 5, interval: 10s, "
-			       "baseEjectionTime: 30s}\n"
+			       "baseEjectionTime: 30s, maxEjectionPercent: 100}\n"
 			       "    loadBalancer:\n"
 			       "      localityLbSetting: {enabled: true}\n" : "",
 		i, host, host, w1, host, w2);
