@@ -12,6 +12,8 @@
  *   ejectprobe connect to a VIP until its dead endpoint refuses, then time
  *              how soon the connects avoid it (outlier ejection)
  *   statshold  keep BPF run-time stats on (BPF_ENABLE_STATS) until killed
+ *   cpulathold keep the CPUs out of idle states (/dev/cpu_dma_latency 0)
+ *              until killed
  *   mapmem     BPF maps of the agent (pinned + attached) and their memlock
  *
  * It asserts nothing: it prints numbers, one "key=value ..." line per result,
@@ -1333,6 +1335,17 @@ static int cmd_progstats(int argc, char **argv)
 /* BPF_ENABLE_STATS holds run-time stats on while its fd is open: unlike
  * the kernel.bpf_stats_enabled sysctl it cannot be left on by a crash, and
  * does not clobber another user's setting. */
+/* Print "NAME=on" for the script, then wait for SIGTERM or SIGINT. */
+static void hold_until_stopped(const char *name)
+{
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
+	printf("%s=on\n", name);
+	fflush(stdout);
+	while (!g_stop)
+		pause();
+}
+
 static int cmd_statshold(int argc, char **argv)
 {
 	union bpf_attr a;
@@ -1347,12 +1360,27 @@ static int cmd_statshold(int argc, char **argv)
 		printf("statshold=failed error=%s\n", strerror(errno));
 		return 1;
 	}
-	signal(SIGTERM, on_stop);
-	signal(SIGINT, on_stop);
-	printf("statshold=on\n");
-	fflush(stdout);
-	while (!g_stop)
-		pause();
+	hold_until_stopped("statshold");
+	close(fd);
+	return 0;
+}
+
+/* PM QoS: while a process holds /dev/cpu_dma_latency open with 0 written,
+ * cpuidle picks only zero-latency states (polling). The kernel drops the
+ * request when the fd closes, however this process ends. */
+static int cmd_cpulathold(int argc, char **argv)
+{
+	int32_t zero = 0;
+	int fd;
+
+	(void)argc;
+	(void)argv;
+	fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, &zero, sizeof(zero)) != (ssize_t)sizeof(zero)) {
+		printf("cpulathold=failed error=%s\n", strerror(errno));
+		return 1;
+	}
+	hold_until_stopped("cpulathold");
 	close(fd);
 	return 0;
 }
@@ -1572,6 +1600,7 @@ static void usage(void)
 		"  progstats CGROUP_DIR\n"
 		"  ejectprobe --target VIP:PORT [--netns NS] [--cgroup DIR] [--after N]\n"
 		"  statshold\n"
+		"  cpulathold\n"
 		"  mapmem    BPFFS_DIR [CGROUP_DIR]\n");
 }
 
@@ -1585,6 +1614,7 @@ int main(int argc, char **argv)
 		{ "gen-policy", cmd_gen_policy }, { "gen-ipt", cmd_gen_ipt },
 		{ "mapwait", cmd_mapwait },	      { "progstats", cmd_progstats },
 		{ "statshold", cmd_statshold },   { "mapmem", cmd_mapmem },
+		{ "cpulathold", cmd_cpulathold },
 		{ "ejectprobe", cmd_ejectprobe },
 	};
 

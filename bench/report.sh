@@ -526,7 +526,7 @@ OUTMD=$RES/summary.md
 	echo "| 10,000 × 10: one canary weight change visible to the next connection | < 10 ms | $wc_row | $(bold "$wc_v") |"
 	echo "| BPF map memory at 1,000 services | below Kmesh's 23 MB | $mem_row | $(bold "$mem_v") |"
 	echo "| BPF time per connect decision (bpf_stats: connect4 on a VIP connect) | < 500 ns | per sample:${dec_row%,} | $(bold "$dec_v") |"
-	echo "| Same-node traffic over sockmap: request/response p50 | ≥ 25% below plain loopback TCP (≤ 0.75×) | $sm_row | $(bold "$sm_v") |"
+	echo "| Same-node traffic over sockmap: request/response p50 | ≥ 25% below plain loopback TCP (≤ 0.75×) | $sm_row$( [ -z "$(envv sockmap_cpus)" ] || echo "; CPUs $(envv sockmap_cpus)") | $(bold "$sm_v") |"
 	echo "| Same-node traffic over sockmap: bulk throughput | not lower (≥ 1×) | $bk_row | $(bold "$bk_v") |"
 	echo "| Issue 16: 10,000 Kubernetes Services listed and applied | < 1 s | $k8c_row | $(bold "$k8c_v") |"
 	echo "| Issue 16: an endpoint change after the watch event (every one) | < 10 ms | $k8e_row | $(bold "$k8e_v") |"
@@ -534,6 +534,7 @@ OUTMD=$RES/summary.md
 	if [ -f "$RES/sockmap.txt" ]; then
 		echo "### Same-node acceleration (bench/sockmap.sh, this run)"
 		echo
+		[ -z "$(envv sockmap_cpus)" ] || { echo "CPUs during this part: $(envv sockmap_cpus) (docs/benchmarks.md, \"Verdicts\")."; echo; }
 		grep '^|' "$RES/sockmap.txt" || true
 		echo
 		grep -E '^(medians of|same-node acceleration)' "$RES/sockmap.txt" | sed 's/$/  /' || true

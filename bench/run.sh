@@ -142,7 +142,7 @@ CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CG=""
 CG_BARE=""
 BPFROOT=""
-SERVER_PID="" HAPROXY_PID="" AGENT_PID="" STATS_PID=""
+SERVER_PID="" HAPROXY_PID="" AGENT_PID="" STATS_PID="" CPULAT_PID=""
 SYSCTL_STATS_OLD=""
 NS_CREATED=0
 
@@ -154,6 +154,7 @@ cleanup() {
 	kill_wait "$HAPROXY_PID"
 	kill_wait "$SERVER_PID"
 	kill_wait "$STATS_PID"
+	kill_wait "$CPULAT_PID"
 	if [ -n "$SYSCTL_STATS_OLD" ]; then
 		sysctl -q -w kernel.bpf_stats_enabled="$SYSCTL_STATS_OLD"
 	fi
@@ -659,15 +660,37 @@ run_load_scale() { # scale
 }
 
 # bench/sockmap.sh (same-node acceleration: its own namespace, cgroup and
-# agent), its per-round samples kept here for the verdict.
+# agent), its per-round samples kept here for the verdict. Its
+# request/response loop is two threads waking each other: on this VM an
+# idle vCPU's wake-up through the hypervisor (haltpoll) adds ~30 us to
+# every round trip, plain and accelerated alike, and hides the data path
+# (1 B p50 44.8 vs 41.0 us idle; 13.6 vs 8.0 us with the CPUs kept out of
+# idle). So the CPUs are held out of idle states while it runs (PM QoS
+# /dev/cpu_dma_latency 0, what tuned's latency-performance profile sets),
+# released when connbench cpulathold ends; BENCH_IDLE_CPUS=1 leaves them.
 run_sockmap() {
 	log "== same-node acceleration (bench/sockmap.sh)"
+	if [ -z "${BENCH_IDLE_CPUS:-}" ]; then
+		"$CB" cpulathold >"$RES/.tmp-cpulat" 2>&1 &
+		CPULAT_PID=$!
+		sleep 0.2
+		if grep -q 'cpulathold=on' "$RES/.tmp-cpulat"; then
+			echo "sockmap_cpus=held out of idle (cpu_dma_latency 0)" >>"$RES/env.txt"
+		else
+			warn "cannot hold the CPUs out of idle: $(cat "$RES/.tmp-cpulat")"
+			kill_wait "$CPULAT_PID"
+			CPULAT_PID=""
+		fi
+	fi
+	grep -q '^sockmap_cpus=' "$RES/env.txt" || echo "sockmap_cpus=idle states allowed" >>"$RES/env.txt"
 	if ! SAMPLES_OUT=$RES/sockmap.csv BPFMESH=$BPFMESH "$ROOT/bench/sockmap.sh" \
 		$([ "$QUICK" = 1 ] && echo --quick) >"$RES/sockmap.txt" 2>&1; then
 		warn "bench/sockmap.sh failed:"
 		tail -5 "$RES/sockmap.txt" >&2
 		rm -f "$RES/sockmap.csv"
 	fi
+	kill_wait "$CPULAT_PID"
+	CPULAT_PID=""
 	cat "$RES/sockmap.txt"
 }
 
