@@ -162,14 +162,11 @@ vmtest: deps
 	$(Q)vmtests/vmtest.sh $(if $(KERNEL),-k $(KERNEL))
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/k8s_scale
 	$(Q)bench/run.sh $(if $(QUICK),--quick)
 	$(Q)bench/tc.sh $(if $(QUICK),--quick)
-	$(Q)bench/sockmap.sh $(if $(QUICK),--quick)
 	$(Q)bench/control.sh $(if $(QUICK),--services 1000 --changes 4 --starts 1)
 	$(Q)bench/lb.sh $(if $(QUICK),--quick)
-	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/k8s_scale
-	$(Q)$(if $(QUICK),K8S_SERVICES=1000 K8S_CHANGES=4) $(OUTPUT)/k8s_scale --agent
 
 # ---- hostile policy input (issue 8) -----------------------------------------
 # Sanitizer objects put every arena object in its own malloc block, so that

@@ -12,6 +12,8 @@
  *   ejectprobe connect to a VIP until its dead endpoint refuses, then time
  *              how soon the connects avoid it (outlier ejection)
  *   statshold  keep BPF run-time stats on (BPF_ENABLE_STATS) until killed
+ *   cpulathold keep the CPUs out of idle states (/dev/cpu_dma_latency 0)
+ *              until killed
  *   mapmem     BPF maps of the agent (pinned + attached) and their memlock
  *
  * It asserts nothing: it prints numbers, one "key=value ..." line per result,
@@ -128,6 +130,9 @@ static void enter_cgroup(const char *dir)
 		die("Failed to join cgroup %s: %s", dir, strerror(errno));
 	close(fd);
 }
+
+/* client --mix LABEL=TARGETS@CGROUP: sockets made in another cgroup. */
+#include "sockfactory.h"
 
 /* "A.B.C.D[-LAST]:PORT" -> consecutive addresses (last octet range). */
 static int parse_targets(const char *spec, struct sockaddr_in *out, int max)
@@ -302,6 +307,8 @@ struct client_group {
 	char label[32];
 	struct sockaddr_in targets[MAX_TARGETS];
 	int n_targets;
+	char cgroup[PATH_MAX]; /* "@CGROUP": its sockets are made there */
+	struct sock_factory factory;
 };
 
 struct client_ctx {
@@ -338,18 +345,15 @@ static void lat_push(struct lat_vec *v, uint64_t ns)
 	v->lat[v->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
 }
 
-/* One connection: socket, connect, write request, read the echoed reply,
- * close. Returns 0 or -errno. */
-static int one_conn(const struct sockaddr_in *dst, const char *req, size_t size)
+/* One connection on a new socket fd: connect, write request, read the
+ * echoed reply, close. Returns 0 or -errno. */
+static int one_conn_fd(int fd, const struct sockaddr_in *dst, const char *req, size_t size)
 {
 	char buf[MAX_REQ];
 	struct timeval tv = { .tv_sec = 2 };
 	size_t got = 0;
-	int fd, err = 0;
+	int err = 0;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
 	/* Bound every step, so that a broken path shows up as errors. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -377,6 +381,14 @@ out:
 	return err;
 }
 
+/* The same from socket() on. */
+static int one_conn(const struct sockaddr_in *dst, const char *req, size_t size)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	return fd < 0 ? -errno : one_conn_fd(fd, dst, req, size);
+}
+
 static void *client_thread(void *arg)
 {
 	struct client_thread *t = arg;
@@ -393,7 +405,7 @@ static void *client_thread(void *arg)
 		unsigned int gi, ti = k / ng + (unsigned int)t->idx;
 		struct client_group *g;
 		uint64_t t0, t1;
-		int err;
+		int err, fd;
 
 		if (k % ng == 0) {
 			/* Fisher-Yates with xorshift64 */
@@ -411,11 +423,23 @@ static void *client_thread(void *arg)
 		}
 		gi = perm[k % ng];
 		g = &ctx->groups[gi];
+		/* A socket from another cgroup: timed from connect on (every
+		 * group then has one, see cmd_client), not its hand-over. */
+		fd = g->cgroup[0] ? factory_socket(&g->factory) : -1;
 		t0 = mono_ns();
-		if (t0 >= ctx->end)
+		if (t0 >= ctx->end) {
+			if (fd >= 0)
+				close(fd);
 			break;
+		}
 		k++;
-		err = one_conn(&g->targets[ti % (unsigned int)g->n_targets], req, ctx->size);
+		if (!g->cgroup[0])
+			err = one_conn(&g->targets[ti % (unsigned int)g->n_targets], req, ctx->size);
+		else if (fd < 0)
+			err = fd;
+		else
+			err = one_conn_fd(fd, &g->targets[ti % (unsigned int)g->n_targets], req,
+					  ctx->size);
 		t1 = mono_ns();
 		if (t0 < ctx->warm_end)
 			continue;
@@ -448,18 +472,24 @@ static double pct(const uint32_t *v, size_t n, double p)
 	return v[i < n ? i : n - 1] / 1000.0;
 }
 
-static void add_group(struct client_ctx *ctx, const char *label, const char *targets)
+static void add_group(struct client_ctx *ctx, const char *label, char *targets)
 {
 	struct client_group *g;
+	char *at = strchr(targets, '@');
 
 	if (ctx->n_groups >= MAX_GROUPS)
 		die("too many groups (max %d)", MAX_GROUPS);
 	g = &ctx->groups[ctx->n_groups++];
 	snprintf(g->label, sizeof(g->label), "%s", label);
+	if (at) {
+		snprintf(g->cgroup, sizeof(g->cgroup), "%s", at + 1);
+		*at = '\0';
+	}
+	g->factory.fd = -1;
 	g->n_targets = parse_targets(targets, g->targets, MAX_TARGETS);
 }
 
-/* "label=targets;label=targets..." */
+/* "label=targets[@cgroup];label=targets[@cgroup]..." */
 static void parse_mix(struct client_ctx *ctx, const char *spec)
 {
 	char *dup = strdup(spec), *save = NULL, *tok;
@@ -491,7 +521,8 @@ static int cmd_client(int argc, char **argv)
 		{ "label", required_argument, 0, 'l' },
 		{ 0 },
 	};
-	const char *netns = NULL, *cgroup = NULL, *targets = NULL, *mix = NULL, *label = "-";
+	const char *netns = NULL, *cgroup = NULL, *mix = NULL, *label = "-";
+	char *targets = NULL;
 	double duration = 2.0, warmup = 0.2;
 	int threads = 2, c;
 	size_t size = 64;
@@ -525,6 +556,13 @@ static int cmd_client(int argc, char **argv)
 		parse_mix(&ctx, mix);
 	else
 		add_group(&ctx, label, targets);
+	/* All groups' sockets from factories, or none: the same timed steps. */
+	for (int gi = 0; gi < ctx.n_groups; gi++) {
+		if (!ctx.groups[gi].cgroup[0] != !ctx.groups[0].cgroup[0])
+			die("client: --mix: @CGROUP on every group or on none");
+		if (ctx.groups[gi].cgroup[0])
+			factory_start(&ctx.groups[gi].factory, ctx.groups[gi].cgroup);
+	}
 	ctx.size = size;
 	ctx.start = mono_ns();
 	ctx.warm_end = ctx.start + (uint64_t)(warmup * 1e9);
@@ -537,6 +575,8 @@ static int cmd_client(int argc, char **argv)
 	}
 	for (int i = 0; i < threads; i++)
 		pthread_join(tid[i], NULL);
+	for (int gi = 0; gi < ctx.n_groups; gi++)
+		factory_stop(&ctx.groups[gi].factory);
 
 	for (int gi = 0; gi < ctx.n_groups; gi++) {
 		size_t total = 0, k = 0;
@@ -611,7 +651,11 @@ static const char *ep_version(long j, long per)
 
 /* ------------------------------------------------------------ gen-policy */
 
-static void emit_service(FILE *f, long i, long per, int w1, int w2)
+/* The node locality run.sh gives the agent (--locality) with --all-features:
+ * even endpoints are local, odd ones in another zone of the region. */
+#define BENCH_LOCALITY "region1/zone1/sub1"
+
+static void emit_service(FILE *f, long i, long per, int w1, int w2, int all_features)
 {
 	char vip[80], ep[80], host[96];
 
@@ -644,6 +688,9 @@ static void emit_service(FILE *f, long i, long per, int w1, int w2)
 			"    labels:\n"
 			"      version: %s\n",
 			ep, ep_version(j, per));
+		if (all_features)
+			fprintf(f, "    locality: %s\n",
+				j % 2 ? "region1/zone2/sub1" : BENCH_LOCALITY);
 	}
 	fprintf(f,
 		"---\n"
@@ -654,6 +701,7 @@ static void emit_service(FILE *f, long i, long per, int w1, int w2)
 		"  namespace: bench\n"
 		"spec:\n"
 		"  host: %s\n"
+		"%s"
 		"  subsets:\n"
 		"  - name: v1\n"
 		"    labels:\n"
@@ -680,7 +728,15 @@ static void emit_service(FILE *f, long i, long per, int w1, int w2)
 		"        host: %s\n"
 		"        subset: v2\n"
 		"      weight: %d\n",
-		i, host, i, host, host, w1, host, w2);
+		i, host,
+		/* Every per-connect feature on: Istio applies locality
+		 * priorities only with outlierDetection set. */
+		all_features ? "  trafficPolicy:\n"
+			       "    outlierDetection: {consecutive5xxErrors: 5, interval: 10s, "
+			       "baseEjectionTime: 30s, maxEjectionPercent: 100}\n"
+			       "    loadBalancer:\n"
+			       "      localityLbSetting: {enabled: true}\n" : "",
+		i, host, host, w1, host, w2);
 }
 
 static void parse_weights(const char *s, int *w1, int *w2)
@@ -700,11 +756,12 @@ static int cmd_gen_policy(int argc, char **argv)
 		{ "out", required_argument, 0, 'o' },
 		{ "weights", required_argument, 0, 'w' },
 		{ "measured-only", no_argument, 0, 'm' },
+		{ "all-features", no_argument, 0, 'a' },
 		{ 0 },
 	};
 	long n = 10, per = 10;
 	const char *out = NULL;
-	int w1 = 90, w2 = 10, measured_only = 0, c;
+	int w1 = 90, w2 = 10, measured_only = 0, all_features = 0, c;
 	char path[PATH_MAX];
 	FILE *f;
 
@@ -715,6 +772,7 @@ static int cmd_gen_policy(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'w': parse_weights(optarg, &w1, &w2); break;
 		case 'm': measured_only = 1; break;
+		case 'a': all_features = 1; break;
 		default: return 2;
 		}
 	}
@@ -734,7 +792,7 @@ static int cmd_gen_policy(int argc, char **argv)
 	if (!f)
 		die("Failed to open %s: %s", path, strerror(errno));
 	fprintf(f, "# generated by bench/connbench gen-policy: the measured service\n");
-	emit_service(f, 0, per, w1, w2);
+	emit_service(f, 0, per, w1, w2, all_features);
 	if (fclose(f))
 		die("Failed to write %s", path);
 	if (measured_only)
@@ -748,7 +806,7 @@ static int cmd_gen_policy(int argc, char **argv)
 	for (long i = 1; i < n; i++) {
 		if (i > 1)
 			fputs("---\n", f);
-		emit_service(f, i, per, 90, 10);
+		emit_service(f, i, per, 90, 10, 0);
 	}
 	if (n == 1)
 		fputs("{}\n", f);
@@ -1277,6 +1335,17 @@ static int cmd_progstats(int argc, char **argv)
 /* BPF_ENABLE_STATS holds run-time stats on while its fd is open: unlike
  * the kernel.bpf_stats_enabled sysctl it cannot be left on by a crash, and
  * does not clobber another user's setting. */
+/* Print "NAME=on" for the script, then wait for SIGTERM or SIGINT. */
+static void hold_until_stopped(const char *name)
+{
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
+	printf("%s=on\n", name);
+	fflush(stdout);
+	while (!g_stop)
+		pause();
+}
+
 static int cmd_statshold(int argc, char **argv)
 {
 	union bpf_attr a;
@@ -1291,12 +1360,27 @@ static int cmd_statshold(int argc, char **argv)
 		printf("statshold=failed error=%s\n", strerror(errno));
 		return 1;
 	}
-	signal(SIGTERM, on_stop);
-	signal(SIGINT, on_stop);
-	printf("statshold=on\n");
-	fflush(stdout);
-	while (!g_stop)
-		pause();
+	hold_until_stopped("statshold");
+	close(fd);
+	return 0;
+}
+
+/* PM QoS: while a process holds /dev/cpu_dma_latency open with 0 written,
+ * cpuidle picks only zero-latency states (polling). The kernel drops the
+ * request when the fd closes, however this process ends. */
+static int cmd_cpulathold(int argc, char **argv)
+{
+	int32_t zero = 0;
+	int fd;
+
+	(void)argc;
+	(void)argv;
+	fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, &zero, sizeof(zero)) != (ssize_t)sizeof(zero)) {
+		printf("cpulathold=failed error=%s\n", strerror(errno));
+		return 1;
+	}
+	hold_until_stopped("cpulathold");
 	close(fd);
 	return 0;
 }
@@ -1505,9 +1589,10 @@ static void usage(void)
 		"Usage: connbench COMMAND [OPTIONS]\n"
 		"  serve     [--netns NS] [--addrs 127.0.1.1-10:8080] [--threads 2]\n"
 		"  client    { --targets A[-LAST]:PORT[,..] | --mix LABEL=TARGETS[;LABEL=TARGETS..] }\n"
-		"            [--netns NS] [--cgroup DIR]\n"
+		"            [--netns NS] [--cgroup DIR]   (TARGETS@CGROUP: sockets made in CGROUP)\n"
 		"            [--threads 2] [--duration S] [--warmup S] [--size 64] [--label L]\n"
 		"  gen-policy --out DIR [--services N] [--endpoints E] [--weights 90/10] [--measured-only]\n"
+		"             [--all-features]  (the measured service: locality, outlierDetection)\n"
 		"  gen-ipt   [--services N] [--endpoints E] [--mode full|partial] [--canary PCT] [--jump]\n"
 		"  mapwait   --bpffs DIR [--vip A:P] [--also A:P] [--weight PCT]\n"
 		"            [--slots N] [--rename SRC DST | --since-ns REALTIME_NS] [--timeout S]\n"
@@ -1515,6 +1600,7 @@ static void usage(void)
 		"  progstats CGROUP_DIR\n"
 		"  ejectprobe --target VIP:PORT [--netns NS] [--cgroup DIR] [--after N]\n"
 		"  statshold\n"
+		"  cpulathold\n"
 		"  mapmem    BPFFS_DIR [CGROUP_DIR]\n");
 }
 
@@ -1528,6 +1614,7 @@ int main(int argc, char **argv)
 		{ "gen-policy", cmd_gen_policy }, { "gen-ipt", cmd_gen_ipt },
 		{ "mapwait", cmd_mapwait },	      { "progstats", cmd_progstats },
 		{ "statshold", cmd_statshold },   { "mapmem", cmd_mapmem },
+		{ "cpulathold", cmd_cpulathold },
 		{ "ejectprobe", cmd_ejectprobe },
 	};
 

@@ -17,7 +17,7 @@ RR_N=${RR_N:-20000}
 case "${1:-}" in
 --quick) ROUNDS=1 RR_N=2000 BULK_SECS=${BULK_SECS:-1} ;; # smoke run, a few seconds
 "") ;;
-*) echo "Usage: bench/sockmap.sh [--quick]   (env: ROUNDS RR_N BULK_SECS BULK_CHUNK)" >&2; exit 2 ;;
+*) echo "Usage: bench/sockmap.sh [--quick]   (env: ROUNDS RR_N BULK_SECS BULK_CHUNK SAMPLES_OUT)" >&2; exit 2 ;;
 esac
 BULK_SECS=${BULK_SECS:-2}
 BULK_CHUNK=${BULK_CHUNK:-131072}
@@ -112,6 +112,8 @@ for r in $(seq "$ROUNDS"); do
 		measure "$v" bulk "$BULK_CHUNK" "$BULK_SECS"
 	done
 done > "$WORK/samples.csv"
+# bench/run.sh keeps the per-round samples for its verdict table.
+[ -z "${SAMPLES_OUT:-}" ] || cp "$WORK/samples.csv" "$SAMPLES_OUT"
 
 # Medians over rounds, then ratios accelerated / plain.
 python3 - "$WORK/samples.csv" <<'PY'
