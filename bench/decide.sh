@@ -69,53 +69,25 @@ log() { printf '[bench-decide %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # parse, kv, kill_wait
 source "$ROOT/bench/lib.sh"
 
-NS=bpfmesh-decide-$$
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; exit 1; }
-CG="" BPFROOT="" WORK="" SERVER_PID="" AGENT_PID="" STATS_PID="" NS_CREATED=0 BPFFS=""
+CG="" NS="" BPFROOT="" WORK="" SERVER_PID="" AGENT_PID="" STATS_PID="" NS_CREATED=0 BPFFS=""
 AGENT_BIN=""
 
 cleanup() {
-	local rc=$? p
+	local rc=$?
 	set +e
 	trap - EXIT INT TERM
 	kill_wait "$AGENT_PID"
 	[ -n "$BPFFS" ] && [ -n "$AGENT_BIN" ] &&
 		"$AGENT_BIN" uninstall --bpffs "$BPFFS" --cgroup "$CG" >/dev/null 2>&1
-	kill_wait "$SERVER_PID"
-	kill_wait "$STATS_PID"
-	if [ -n "$CG" ] && [ -d "$CG" ]; then
-		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-		for p in $(seq 20); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
-	fi
-	[ "$NS_CREATED" = 1 ] && ip netns del "$NS" 2>/dev/null
-	[ -n "$BPFROOT" ] && rm -rf "$BPFROOT"
-	[ -n "$WORK" ] && rm -rf "$WORK"
+	solo_bench_stop
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-CG=$CGROOT/bpfmesh-decide-$$
-mkdir "$CG"
-ip netns add "$NS"
-NS_CREATED=1
-ip -n "$NS" link set lo up
-ip netns exec "$NS" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
-awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { f = 1 } END { exit !f }' /proc/mounts ||
-	mount -t bpf bpf /sys/fs/bpf
-BPFROOT=/sys/fs/bpf/bpfmesh-decide-$$
-mkdir -p "$BPFROOT"
-WORK=$(mktemp -d /tmp/bpfmesh-decide.XXXXXX)
-
-"$CB" statshold >"$WORK/stats" 2>&1 &
-STATS_PID=$!
-sleep 0.2
-grep -q 'statshold=on' "$WORK/stats" || { echo "cannot enable BPF run-time stats" >&2; exit 1; }
-"$CB" serve --netns "$NS" --addrs 127.0.1.1-10:8080 --threads 2 >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for i in $(seq 50); do grep -q ready "$WORK/server.log" && break; sleep 0.1; done
-grep -q ready "$WORK/server.log" || { cat "$WORK/server.log" >&2; exit 1; }
+solo_bench_start bpfmesh-decide || exit 1
 
 # One service: 10 endpoints over two localities (this node's first), and a
 # DestinationRule with every per-cluster feature: connection limit, connect

@@ -39,3 +39,49 @@ bpf_stats() { # -> "run_cnt run_time_ns" of connect4, then of sockops, on $CG
 	done < <("$CB" progstats "$CG")
 	echo "$c4 $so"
 }
+
+# A single-service bench of its own (lb.sh, decide.sh), named by TAG:
+# cgroup CG, netns NS (lo up, ports to reuse), bpffs dir BPFROOT, work dir
+# WORK, BPF run-time stats held on (STATS_PID) and an echo server on
+# 127.0.1.1-10:8080 in the netns (SERVER_PID). Needs CB and CGROOT; the
+# caller traps EXIT into a cleanup that calls solo_bench_stop.
+solo_bench_start() { # tag
+	local tag=$1 i
+	CG=$CGROOT/$tag-$$
+	mkdir "$CG"
+	NS=$tag-$$
+	ip netns add "$NS"
+	NS_CREATED=1
+	ip -n "$NS" link set lo up
+	ip netns exec "$NS" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
+		net.ipv4.tcp_tw_reuse=1
+	awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { f = 1 } END { exit !f }' /proc/mounts ||
+		mount -t bpf bpf /sys/fs/bpf
+	BPFROOT=/sys/fs/bpf/$tag-$$
+	mkdir -p "$BPFROOT"
+	WORK=$(mktemp -d "/tmp/$tag.XXXXXX")
+	"$CB" statshold >"$WORK/stats" 2>&1 &
+	STATS_PID=$!
+	sleep 0.2
+	grep -q 'statshold=on' "$WORK/stats" ||
+		{ echo "cannot enable BPF run-time stats" >&2; return 1; }
+	"$CB" serve --netns "$NS" --addrs 127.0.1.1-10:8080 --threads 2 >"$WORK/server.log" 2>&1 &
+	SERVER_PID=$!
+	for i in $(seq 50); do grep -q ready "$WORK/server.log" && break; sleep 0.1; done
+	grep -q ready "$WORK/server.log" || { cat "$WORK/server.log" >&2; return 1; }
+}
+
+# Everything solo_bench_start made, and the agent (AGENT_PID), gone.
+solo_bench_stop() {
+	local p
+	kill_wait "$AGENT_PID"
+	kill_wait "$SERVER_PID"
+	kill_wait "$STATS_PID"
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+		for p in $(seq 20); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
+	fi
+	[ "$NS_CREATED" = 1 ] && ip netns del "$NS" 2>/dev/null
+	[ -n "$BPFROOT" ] && rm -rf "$BPFROOT"
+	[ -n "$WORK" ] && rm -rf "$WORK"
+}
