@@ -85,3 +85,18 @@ solo_bench_stop() {
 	[ -n "$BPFROOT" ] && rm -rf "$BPFROOT"
 	[ -n "$WORK" ] && rm -rf "$WORK"
 }
+
+# End the agent this script started (AGENT_PID) and take down what it left
+# in force: SIGTERM leaves the data plane attached, so uninstall it from
+# CG and BPFFS, then the pins. Needs BPFMESH.
+stop_agent() {
+	local i
+	[ -n "$AGENT_PID" ] || return 0
+	kill -TERM "$AGENT_PID" 2>/dev/null || true
+	for i in $(seq 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$AGENT_PID" 2>/dev/null || true
+	wait "$AGENT_PID" 2>/dev/null || true
+	AGENT_PID=""
+	"$BPFMESH" uninstall --bpffs "$BPFFS" --cgroup "$CG" >/dev/null 2>&1 || true
+	rm -rf "$BPFFS"
+}

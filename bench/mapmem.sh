@@ -61,17 +61,8 @@ BPFFS=/sys/fs/bpf/bpfmesh-mapmem-$$
 WORK=$(mktemp -d /tmp/bpfmesh-mapmem.XXXXXX)
 AGENT_PID=""
 
-stop_agent() {
-	local i
-	[ -n "$AGENT_PID" ] || return 0
-	kill -TERM "$AGENT_PID" 2>/dev/null || true
-	for i in $(seq 100); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$AGENT_PID" 2>/dev/null || true
-	wait "$AGENT_PID" 2>/dev/null || true
-	AGENT_PID=""
-	"$BPFMESH" uninstall --bpffs "$BPFFS" --cgroup "$CG" >/dev/null 2>&1 || true
-	rm -rf "$BPFFS"
-}
+# stop_agent
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
 	local rc=$?
