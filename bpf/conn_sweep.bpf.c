@@ -33,6 +33,7 @@
 #include "lib/health_maps.h"
 #include "lib/connpool_maps.h"
 #include "lib/conn_sweep_maps.h"
+#include "lib/sock_conn.h"
 #include <bpfmesh/conn_timeouts.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -49,7 +50,7 @@ extern unsigned int CONFIG_HZ __kconfig __weak;
 /* The placed, established connection behind a TCP socket, or NULL. */
 static __always_inline struct sock_conn *sweep4_conn(struct tcp_sock *tp)
 {
-	struct sock_conn *c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, tp, NULL, 0);
+	struct sock_conn *c = sock_conn_get(tp);
 	__u16 want = BPFMESH_CONN_F_PLACED | BPFMESH_CONN_F_ESTABLISHED;
 
 	return c && (c->flags & want) == want ? c : NULL;

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef BPFMESH_SOCK_CONN_H
+#define BPFMESH_SOCK_CONN_H
+/*
+ * The one record of a placed connection (struct sock_conn, health_abi.h):
+ * connect4/6 and sendmsg4/6 create it once (sock_conn_new), every other
+ * program reads it through sock_conn_get(): getpeername, recvmsg, UDP
+ * stickiness and flow end, sockops counting, the connection pool's release,
+ * sockmap and the connection sweep.
+ *
+ * Why one socket storage, not three: each storage of a socket is one
+ * kmalloc with its memcg charge, and the first also allocates the socket's
+ * bpf_local_storage; that was most of connect4's time (docs/benchmarks.md
+ * "decide", "sockstore"). The connection pool's mark (pool_slot) and the
+ * caller's identity (identity) had storages of their own; they are fields
+ * now. Why a socket storage and not a hash keyed by the socket cookie: see
+ * docs/benchmarks.md "sockstore (session 7)".
+ *
+ * Upgrades: an agent upgrade adopts the pinned maps while connections are
+ * open. Connections placed by the programs before _v3 have their record in
+ * bpfmesh_sock4_conn_v2 (the first 64 bytes of today's layout), their pool
+ * mark in bpfmesh_connpool4_socks_v1 and their identity in
+ * bpfmesh_sock_src_v1. The first program that looks for such a socket's
+ * record makes a _v3 one from them (sock_conn_adopt): the placement is
+ * copied with its flags (what the old sockops counted stays counted once),
+ * the pool mark is moved with a cmpxchg (so it is released exactly once,
+ * by whichever program releases the _v3 record) and the identity copied.
+ * The rule: a connection placed before the upgrade is counted (opened,
+ * established, closed, bytes, by source), released from maxConnections,
+ * shown as its VIP and swept exactly as one placed after it. The old maps
+ * cost nothing while empty (socket storages hold no preallocated memory)
+ * and can be dropped once no release before _v3 can be upgraded from.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "lib/health_maps.h"
+#include <bpfmesh/connpool_abi.h>
+#include <bpfmesh/identity_abi.h>
+
+#ifndef READ_ONCE
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
+#endif
+
+/* The _v2 record: the first BPFMESH_SOCK_CONN_V2_SIZE bytes of struct
+ * sock_conn, copied whole (a map pinned by an older release is adopted by
+ * its sizes, not its BTF). */
+struct sock_conn_v2 {
+	__u64 words[BPFMESH_SOCK_CONN_V2_SIZE / 8];
+};
+
+/* Read only, for connections placed before _v3. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_conn_v2);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfmesh_sock4_conn_v2 SEC(".maps");
+
+/* Read (and its mark moved) only, for connections counted before _v3. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct connpool_sock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfmesh_connpool4_socks_v1 SEC(".maps");
+
+/* Read only, for connections placed before _v3. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_src);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfmesh_sock_src_v1 SEC(".maps");
+
+/* Move a pool mark of an earlier release into the record: exactly once
+ * (the cmpxchg to 0 succeeds on one CPU, and the old programs release only
+ * a non-zero mark). */
+static __always_inline void sock_conn_adopt_pool(void *sk, struct sock_conn *c)
+{
+	struct connpool_sock *p = bpf_sk_storage_get(&bpfmesh_connpool4_socks_v1, sk, NULL, 0);
+	__u64 slot;
+
+	if (!p)
+		return;
+	slot = READ_ONCE(p->counted_slot);
+	if (slot && __sync_val_compare_and_swap(&p->counted_slot, slot, 0) == slot)
+		WRITE_ONCE(c->pool_slot, slot);
+}
+
+/*
+ * A _v3 record for a socket an earlier release placed, or NULL when it has
+ * none (a socket no program placed: three lookups, each a test of an empty
+ * pointer on a socket without storages). Two CPUs adopting the same socket
+ * at once: one creates, the other's create fails (NULL), so the mark moves
+ * once.
+ */
+static __always_inline struct sock_conn *sock_conn_adopt(void *sk)
+{
+	struct sock_conn_v2 *old = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
+	struct sock_src *src;
+	struct sock_conn *c;
+
+	if (!old && !bpf_sk_storage_get(&bpfmesh_connpool4_socks_v1, sk, NULL, 0))
+		return NULL;
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v3, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!c)
+		return NULL;
+	if (old) {
+		__builtin_memcpy(c, old, sizeof(*old));
+		src = bpf_sk_storage_get(&bpfmesh_sock_src_v1, sk, NULL, 0);
+		if (src)
+			c->identity = src->identity;
+	}
+	sock_conn_adopt_pool(sk, c);
+	return c;
+}
+
+/* The record of the connection behind a socket (any program: sk is a
+ * struct bpf_sock, or a BTF socket in the sweep), or NULL when none was
+ * placed. */
+static __always_inline struct sock_conn *sock_conn_get(void *sk)
+{
+	struct sock_conn *c;
+
+	if (!sk)
+		return NULL;
+	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v3, sk, NULL, 0);
+	return c ? c : sock_conn_adopt(sk);
+}
+
+/* connect4/6, sendmsg4/6: the socket's record, made if it has none (one
+ * allocation; all zeros until the placement is written), adopted if an
+ * earlier release placed it (so a connect retried on that socket keeps
+ * the pool mark it holds); NULL when the kernel cannot allocate. */
+static __always_inline struct sock_conn *sock_conn_new(struct bpf_sock *sk)
+{
+	struct sock_conn *c = sock_conn_get(sk);
+
+	if (c || !sk)
+		return c;
+	return bpf_sk_storage_get(&bpfmesh_sock4_conn_v3, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+}
+
+/* A connect refused after its record was made (over maxConnections): the
+ * record shows no VIP and counts nothing (its pool mark, if any, stays). */
+static __always_inline void sock_conn_unplace(struct sock_conn *c)
+{
+	if (!c)
+		return;
+	c->vip_port = 0;
+	c->flags = 0;
+}
+
+/* Whether the record holds a VIP to show (getpeername): a placement wrote
+ * one; a record made for a refused connect, or by an adoption of a pool
+ * mark alone, did not (service ports are never 0). */
+static __always_inline int sock_conn_has_vip(const struct sock_conn *c)
+{
+	return c && c->vip_port;
+}
+
+#endif /* BPFMESH_SOCK_CONN_H */
