@@ -27,9 +27,12 @@
  * by whichever program releases the _v3 record) and the identity copied.
  * The rule: a connection placed before the upgrade is counted (opened,
  * established, closed, bytes, by source), released from maxConnections,
- * shown as its VIP and swept exactly as one placed after it. The old maps
- * cost nothing while empty (socket storages hold no preallocated memory)
- * and can be dropped once no release before _v3 can be upgraded from.
+ * shown as its VIP and swept exactly as one placed after it.
+ *
+ * Only where it can matter: the loader sets sock_conn_old_records when the
+ * node's bpffs holds a _v2 record map (user/kern/old_records.c); elsewhere
+ * the verifier drops the adoption, so a socket no program placed costs one
+ * lookup, as before, and the old maps are made unpinned and never read.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -41,6 +44,9 @@
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
 #define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 #endif
+
+/* Set by the loader before load (see above); 0: no adoption. */
+const volatile __u32 sock_conn_old_records = 0;
 
 /* The _v2 record: the first BPFMESH_SOCK_CONN_V2_SIZE bytes of struct
  * sock_conn, copied whole (a map pinned by an older release is adopted by
@@ -129,7 +135,9 @@ static __always_inline struct sock_conn *sock_conn_get(void *sk)
 	if (!sk)
 		return NULL;
 	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v3, sk, NULL, 0);
-	return c ? c : sock_conn_adopt(sk);
+	if (c || !sock_conn_old_records)
+		return c;
+	return sock_conn_adopt(sk);
 }
 
 /* connect4/6, sendmsg4/6: the socket's record, made if it has none (one

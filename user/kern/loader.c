@@ -19,6 +19,7 @@
 #include <bpfmesh/locality_abi.h>
 #include <bpfmesh/sockmap_abi.h>
 #include <bpfmesh/tc_abi.h>
+#include "old_records.h"
 #include "sock_addr.skel.h"
 #include "tc.skel.h"
 #include "sockops.skel.h"
@@ -894,6 +895,8 @@ static int open_object(struct lb_loader *l, enum lb_obj i, enum load_part part,
 	bpf_object__for_each_program(prog, obj)
 		bpf_program__set_autoload(prog, part_loads(i, part, bpf_program__name(prog)));
 	err = set_pin_paths(l, obj);
+	if (!err)
+		err = old_records_setup(obj, l->bpffs_dir);
 	if (!err)
 		err = size_maps(l, obj);
 	if (err) {

@@ -10,12 +10,14 @@
  *    the storage map), every open count at 0 and every endpoint's opened
  *    equal to its closed; a socket refused over the limit and then
  *    connected directly shows its real peer, not a VIP;
- *  - a connection placed by the programs before _v3 (its record in
- *    bpfmesh_sock4_conn_v2, its pool mark in bpfmesh_connpool4_socks_v1,
- *    written here the way those programs wrote them, keyed by the socket's
- *    fd) is shown as its VIP, counted and released from maxConnections by
- *    the programs of today exactly once, whether it closes after its
- *    handshake or before its SYN.
+ *    A fresh install pins no map of the old layouts.
+ *  - an upgrade: the maps of a release before _v3 are pinned before the
+ *    agent starts (bpfmesh_sock4_conn_v2, bpfmesh_connpool4_socks_v1, made
+ *    here with their layouts), and a connection placed by that release
+ *    (its record and pool mark written into them the way its programs did,
+ *    keyed by the socket's fd) is shown as its VIP, counted and released
+ *    from maxConnections by the programs of today exactly once, whether it
+ *    closes after its handshake or before its SYN.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -147,6 +149,14 @@ static long long sc_wait_for(long long (*what)(const struct ktest_env *, __u32),
 	return n;
 }
 
+static bool sc_has_pin(const struct ktest_env *e, const char *name)
+{
+	char path[PATH_MAX * 2];
+
+	snprintf(path, sizeof(path), "%s/%s", e->bpffs, name);
+	return access(path, F_OK) == 0;
+}
+
 static void sc_policy(char *buf, size_t len)
 {
 	char value[64];
@@ -155,13 +165,44 @@ static void sc_policy(char *buf, size_t len)
 	fixture_one_cluster(buf, len, SC_VIP, "127.1.61", 1, NULL, "connectionPool", value);
 }
 
+static const char *const sc_eps[] = { SC_EP };
+
 static bool sc_start(struct ktest_env *env, struct backends *be)
 {
-	static const char *const eps[] = { SC_EP };
 	char yaml[4096];
 
 	sc_policy(yaml, sizeof(yaml));
-	return env_start_service(env, be, "sc.yaml", yaml, eps, 1);
+	return env_start_service(env, be, "sc.yaml", yaml, sc_eps, 1);
+}
+
+/* The record maps a release before _v3 left pinned in the agent's dir. */
+static int sc_pin_old_maps(const struct ktest_env *e)
+{
+	struct sock_conn_count_bpf *skel = sock_conn_count_bpf__open_and_load();
+	char path[PATH_MAX * 2];
+	int err = skel ? 0 : -errno;
+
+	snprintf(path, sizeof(path), "%s/%s", e->bpffs, BPFMESH_MAP_SOCK_CONN_V2);
+	if (!err)
+		err = bpf_map__pin(skel->maps.old_conn, path);
+	snprintf(path, sizeof(path), "%s/%s", e->bpffs, BPFMESH_MAP_CONNPOOL_SOCKS);
+	if (!err)
+		err = bpf_map__pin(skel->maps.old_pool, path);
+	sock_conn_count_bpf__destroy(skel);
+	return err;
+}
+
+/* The service, started on a node that ran a release before _v3. */
+static bool sc_start_upgrade(struct ktest_env *env, struct backends *be)
+{
+	char yaml[4096];
+
+	sc_policy(yaml, sizeof(yaml));
+	return ASSERT_OK(env_setup(env), "env_setup") &&
+	       ASSERT_OK(env_write_policy(env, "sc.yaml", yaml), "write policy") &&
+	       ASSERT_OK(backends_start(be, sc_eps, 1, 8080), "backends") &&
+	       ASSERT_OK(sc_pin_old_maps(env), "the old release's record maps pinned") &&
+	       ASSERT_OK(env_start_agent(env, NULL), "agent applies");
 }
 
 static int sc_socket_to(const char *addr, int port, struct sockaddr_in *sa)
@@ -257,6 +298,9 @@ KTEST(sock_conn_records_do_not_leak)
 	    !ASSERT_TRUE(sc_slots(&env, &ep_slot, &cl_slot), "endpoint slot"))
 		goto out;
 	ASSERT_EQ(sc_records(&env, 0), 0, "no record before any connect");
+	ASSERT_TRUE(!sc_has_pin(&env, BPFMESH_MAP_SOCK_CONN_V2) &&
+		    !sc_has_pin(&env, BPFMESH_MAP_CONNPOOL_SOCKS),
+		    "a fresh install pins no map of the old layouts");
 	for (round = 0; round < SC_ROUNDS / 50; round++) {
 		ASSERT_OK(client_run(&env, SC_VIP, 80, 50, &r), "50 connects and closes");
 		ASSERT_EQ(r.ok, 50, "each connected through the VIP");
@@ -355,11 +399,11 @@ KTEST(sock_conn_old_record_across_upgrade)
 	pid_t pid;
 
 	memset(&env, 0, sizeof(env));
-	if (!ASSERT_TRUE(seen != MAP_FAILED, "mmap") || !sc_start(&env, &be) ||
+	if (!ASSERT_TRUE(seen != MAP_FAILED, "mmap") || !sc_start_upgrade(&env, &be) ||
 	    !ASSERT_TRUE(sc_slots(&env, &m.ep_slot, &m.cluster_slot), "endpoint slot"))
 		goto out;
-	/* The earlier release's maps, pinned by name: an upgrade adopts them
-	 * with whatever its connections left in them. */
+	/* The earlier release's maps, adopted by the agent by name, with
+	 * whatever its connections left in them. */
 	m.conn_v2 = lb_pin_open(env.bpffs, BPFMESH_MAP_SOCK_CONN_V2);
 	m.pool_v1 = lb_pin_open(env.bpffs, BPFMESH_MAP_CONNPOOL_SOCKS);
 	if (!ASSERT_TRUE(m.conn_v2 >= 0 && m.pool_v1 >= 0, "the _v2 and pool _v1 pins") ||
