@@ -57,11 +57,9 @@ static __always_inline struct sock_conn *sweep4_conn(struct tcp_sock *tp)
 }
 
 /* Established time: sockops' stamp, else the connect's (start_ns). */
-static __always_inline __u64 sweep4_established_ns(struct tcp_sock *tp, const struct sock_conn *c)
+static __always_inline __u64 sweep4_established_ns(const struct sock_conn *c)
 {
-	struct connpool_life *life = bpf_sk_storage_get(&bpfmesh_connpool4_life_v1, tp, NULL, 0);
-
-	return life && life->established_ns ? life->established_ns : c->start_ns;
+	return c->established_ns ? c->established_ns : c->start_ns;
 }
 
 static __always_inline int sweep4_in_sockmap(struct tcp_sock *tp)
@@ -78,7 +76,7 @@ static __always_inline void sweep4_clock(struct tcp_sock *tp, const struct sock_
 {
 	clk->now_ns = bpf_ktime_get_ns();
 	clk->established_ns = cfg->flags & BPFMESH_CONNPOOL_F_DURATION ?
-		sweep4_established_ns(tp, c) : 0;
+		sweep4_established_ns(c) : 0;
 	clk->now_jiffies = (__u32)bpf_jiffies64();
 	clk->last_sent = tp->lsndtime;
 	clk->last_received = tp->inet_conn.icsk_ack.lrcvtime;

@@ -145,21 +145,15 @@ static __always_inline void connpool4_on_connect(struct bpf_sock_ops *skops, __u
 }
 
 /* Envoy's max_connection_duration runs from the moment the connection was
- * established: that moment goes into the socket's storage for the sweep
- * (conn_sweep.bpf.c), only for clusters that set maxConnectionDuration, so
- * other connections pay nothing more. A socket whose storage cannot be had
- * is timed from its connect (sock_conn.start_ns) instead. */
+ * established: that moment goes into the connection's record for the sweep
+ * (conn_sweep.bpf.c), only for clusters that set maxConnectionDuration (a
+ * record without it is timed from its connect, sock_conn.start_ns). */
 static __always_inline void connpool4_mark_established(struct bpf_sock_ops *skops)
 {
-	struct bpf_sock *sk = skops->sk; /* read once: each read may be NULL */
-	struct connpool_life *life;
+	struct sock_conn *c = sock_conn_get(skops->sk);
 
-	if (!sk)
-		return;
-	life = bpf_sk_storage_get(&bpfmesh_connpool4_life_v1, sk, NULL,
-				  BPF_SK_STORAGE_GET_F_CREATE);
-	if (life)
-		life->established_ns = bpf_ktime_get_ns();
+	if (c)
+		c->established_ns = bpf_ktime_get_ns();
 }
 
 /* sockops ACTIVE_ESTABLISHED_CB: the connect timeout is over. Envoy's

@@ -12,19 +12,22 @@
  * kmalloc with its memcg charge, and the first also allocates the socket's
  * bpf_local_storage; that was most of connect4's time (docs/benchmarks.md
  * "decide", "sockstore"). The connection pool's mark (pool_slot) and the
- * caller's identity (identity) had storages of their own; they are fields
- * now. Why a socket storage and not a hash keyed by the socket cookie: see
+ * caller's identity (identity) and, for clusters with
+ * maxConnectionDuration, the time of establishment (established_ns) had
+ * storages of their own; they are fields now. Why a socket storage and not a hash keyed by the socket cookie: see
  * docs/benchmarks.md "sockstore (session 7)".
  *
  * Upgrades: an agent upgrade adopts the pinned maps while connections are
  * open. Connections placed by the programs before _v3 have their record in
  * bpfmesh_sock4_conn_v2 (the first 64 bytes of today's layout), their pool
- * mark in bpfmesh_connpool4_socks_v1 and their identity in
- * bpfmesh_sock_src_v1. The first program that looks for such a socket's
+ * mark in bpfmesh_connpool4_socks_v1, their identity in
+ * bpfmesh_sock_src_v1 and their time of establishment in
+ * bpfmesh_connpool4_life_v1. The first program that looks for such a socket's
  * record makes a _v3 one from them (sock_conn_adopt): the placement is
  * copied with its flags (what the old sockops counted stays counted once),
  * the pool mark is moved with a cmpxchg (so it is released exactly once,
- * by whichever program releases the _v3 record) and the identity copied.
+ * by whichever program releases the _v3 record), the identity and the
+ * time of establishment copied.
  * The rule: a connection placed before the upgrade is counted (opened,
  * established, closed, bytes, by source), released from maxConnections,
  * shown as its VIP and swept exactly as one placed after it.
@@ -82,6 +85,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_sock_src_v1 SEC(".maps");
 
+/* Read only, for connections established before _v3. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct connpool_life);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfmesh_connpool4_life_v1 SEC(".maps");
+
 /* Move a pool mark of an earlier release into the record: exactly once
  * (the cmpxchg to 0 succeeds on one CPU, and the old programs release only
  * a non-zero mark). */
@@ -107,6 +119,7 @@ static __always_inline void sock_conn_adopt_pool(void *sk, struct sock_conn *c)
 static __always_inline struct sock_conn *sock_conn_adopt(void *sk)
 {
 	struct sock_conn_v2 *old = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
+	struct connpool_life *life;
 	struct sock_src *src;
 	struct sock_conn *c;
 
@@ -120,6 +133,9 @@ static __always_inline struct sock_conn *sock_conn_adopt(void *sk)
 		src = bpf_sk_storage_get(&bpfmesh_sock_src_v1, sk, NULL, 0);
 		if (src)
 			c->identity = src->identity;
+		life = bpf_sk_storage_get(&bpfmesh_connpool4_life_v1, sk, NULL, 0);
+		if (life)
+			c->established_ns = life->established_ns;
 	}
 	sock_conn_adopt_pool(sk, c);
 	return c;

@@ -121,6 +121,9 @@ struct sock_conn {
 	__u32 identity;      /* caller identity for the counters by source, 0 =
 			      * unknown (stats_src.h) */
 	__u32 pad2;
+	__u64 established_ns; /* handshake done (bpf_ktime_get_ns), written by
+			       * sockops for clusters with maxConnectionDuration
+			       * (connpool.h); 0: not written */
 };
 
 /* The first 64 bytes: the layout of bpfmesh_sock4_conn_v2, which the
@@ -282,7 +285,7 @@ struct health_sweep_args {
 #define BPFMESH_SWEEP_MAX_SLOTS (1u << 20)
 
 _Static_assert(sizeof(struct health_sweep_args) == 24, "health_sweep_args layout");
-_Static_assert(sizeof(struct sock_conn) == 80, "sock_conn layout");
+_Static_assert(sizeof(struct sock_conn) == 88, "sock_conn layout");
 _Static_assert(__builtin_offsetof(struct sock_conn, pool_slot) == BPFMESH_SOCK_CONN_V2_SIZE,
 	       "sock_conn _v2 prefix");
 _Static_assert(sizeof(struct ep_counters) == 88, "ep_counters layout");

@@ -18,7 +18,7 @@
 static bool is_old_record_map(const char *name)
 {
 	return !strcmp(name, BPFMESH_MAP_SOCK_CONN_V2) || !strcmp(name, BPFMESH_MAP_CONNPOOL_SOCKS) ||
-	       !strcmp(name, BPFMESH_MAP_SOCK_SRC);
+	       !strcmp(name, BPFMESH_MAP_SOCK_SRC) || !strcmp(name, BPFMESH_MAP_CONNPOOL_LIFE);
 }
 
 /* The offset of var (size bytes) in the .rodata of obj, or -ENOENT. */
