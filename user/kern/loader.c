@@ -1021,13 +1021,15 @@ static void *load_part(void *arg)
 
 /* Is every map of obj shared between instances (pinned), or read-only
  * data? A writable private map (.bss, .data, an unpinned map) would be one
- * per instance, and programs loaded apart would not see each other's. */
+ * per instance, and programs loaded apart would not see each other's. A
+ * map not created (old_records.c) is neither. */
 static bool maps_shared(struct bpf_object *obj)
 {
 	struct bpf_map *m;
 
 	bpf_object__for_each_map(m, obj)
-		if (!bpf_map__pin_path(m) && !strstr(bpf_map__name(m), ".rodata") &&
+		if (bpf_map__autocreate(m) && !bpf_map__pin_path(m) &&
+		    !strstr(bpf_map__name(m), ".rodata") &&
 		    !strstr(bpf_map__name(m), ".kconfig"))
 			return false;
 	return true;

@@ -87,7 +87,10 @@ int old_records_setup(struct bpf_object *obj, const char *bpffs_dir)
 	bpf_object__for_each_map(m, obj) {
 		if (!is_old_record_map(bpf_map__name(m)))
 			continue;
-		err = bpf_map__set_pin_path(m, NULL);
+		/* Not created, not pinned: no stamp or unpin looks at it. */
+		err = bpf_map__set_autocreate(m, false);
+		if (!err)
+			err = bpf_map__set_pin_path(m, NULL);
 		if (err)
 			return err;
 	}
