@@ -35,7 +35,9 @@
  * Only where it can matter: the loader sets sock_conn_old_records when the
  * node's bpffs holds a _v2 record map (user/kern/old_records.c); elsewhere
  * the verifier drops the adoption, so a socket no program placed costs one
- * lookup, as before, and the old maps are made unpinned and never read.
+ * lookup, as before, and the old maps are not even created. Where it is
+ * set it stays set (the old pins stay with the maps the programs use): a
+ * socket without a record costs three lookups there.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
