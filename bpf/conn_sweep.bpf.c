@@ -33,6 +33,7 @@
 #include "lib/health_maps.h"
 #include "lib/connpool_maps.h"
 #include "lib/conn_sweep_maps.h"
+#include "lib/sock_conn.h"
 #include <bpfmesh/conn_timeouts.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -49,18 +50,16 @@ extern unsigned int CONFIG_HZ __kconfig __weak;
 /* The placed, established connection behind a TCP socket, or NULL. */
 static __always_inline struct sock_conn *sweep4_conn(struct tcp_sock *tp)
 {
-	struct sock_conn *c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, tp, NULL, 0);
+	struct sock_conn *c = sock_conn_get(tp);
 	__u16 want = BPFMESH_CONN_F_PLACED | BPFMESH_CONN_F_ESTABLISHED;
 
 	return c && (c->flags & want) == want ? c : NULL;
 }
 
 /* Established time: sockops' stamp, else the connect's (start_ns). */
-static __always_inline __u64 sweep4_established_ns(struct tcp_sock *tp, const struct sock_conn *c)
+static __always_inline __u64 sweep4_established_ns(const struct sock_conn *c)
 {
-	struct connpool_life *life = bpf_sk_storage_get(&bpfmesh_connpool4_life_v1, tp, NULL, 0);
-
-	return life && life->established_ns ? life->established_ns : c->start_ns;
+	return c->established_ns ? c->established_ns : c->start_ns;
 }
 
 static __always_inline int sweep4_in_sockmap(struct tcp_sock *tp)
@@ -77,7 +76,7 @@ static __always_inline void sweep4_clock(struct tcp_sock *tp, const struct sock_
 {
 	clk->now_ns = bpf_ktime_get_ns();
 	clk->established_ns = cfg->flags & BPFMESH_CONNPOOL_F_DURATION ?
-		sweep4_established_ns(tp, c) : 0;
+		sweep4_established_ns(c) : 0;
 	clk->now_jiffies = (__u32)bpf_jiffies64();
 	clk->last_sent = tp->lsndtime;
 	clk->last_received = tp->inet_conn.icsk_ack.lrcvtime;

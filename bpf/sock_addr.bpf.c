@@ -11,9 +11,11 @@
  * rather than letting it hang on the VIP; the refusal is counted on the
  * destination's cluster slot as no healthy upstream (Istio UH).
  *
- * The placed connection is remembered in its socket storage (struct
- * sock_conn): the VIP for getpeername4, the endpoint and cluster slots for
- * the sockops program (bpf/sockops.bpf.c) that counts its outcome.
+ * The placed connection is remembered in its record (struct sock_conn, one
+ * socket storage: bpf/lib/sock_conn.h): the VIP for getpeername4, the
+ * endpoint and cluster slots for the sockops program (bpf/sockops.bpf.c)
+ * that counts its outcome, the connection pool's mark and the caller's
+ * identity.
  *
  * cgroup/getpeername4: reports the VIP, not the endpoint, to the application.
  * A connected UDP socket is placed by connect4/6 the same way.
@@ -34,6 +36,7 @@
 #include "lib/stats.h"
 #include "lib/udp_flow.h"
 #include "lib/stats_src.h"
+#include "lib/sock_conn.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -78,15 +81,15 @@ static __always_inline __u64 lb_hash_key(const struct bpf_sock_addr *ctx)
 /* A UDP flow has no handshake: placed is opened and established at once,
  * so the Istio metrics (opened = established + aborted) count it;
  * lib/udp_flow.h counts it closed. */
-static __always_inline void udp_count_flow(struct bpf_sock *sk, __u32 ep_slot)
+static __always_inline void udp_count_flow(const struct sock_conn *c)
 {
-	struct ep_counters *cnt = health4_counters(ep_slot), *src;
+	struct ep_counters *cnt = health4_counters(c->ep_slot), *src;
 
 	if (!cnt)
 		return;
 	health4_count(&cnt->opened);
 	health4_count(&cnt->established);
-	src = src_counters(sk, ep_slot); /* after the slot: stats_src.h */
+	src = src_counters(c); /* after the slot: stats_src.h */
 	if (src) {
 		health4_count(&src->opened);
 		health4_count(&src->established);
@@ -94,15 +97,16 @@ static __always_inline void udp_count_flow(struct bpf_sock *sk, __u32 ep_slot)
 }
 
 /* Who placed this connection (its caller's identity, from the cache of
- * svc_caller_identity, the same identity the walk gives), remembered for
- * counting by source. A global
+ * svc_caller_identity, the same identity the walk gives), for counting by
+ * source: the identity to keep in the record (0: unknown). A global
  * function: verified once on its own, rather than its branches multiplying
  * the paths of every connect/sendmsg program (the verifier takes ctx, not
- * the socket, as a global's argument). */
+ * the record, as a global's argument: the caller writes it). */
 __noinline int lb_remember_source(struct bpf_sock_addr *ctx, __u32 ep_slot)
 {
-	src_remember(ctx->sk, ep_slot, svc_caller_identity());
-	return 0;
+	if (!ctx)
+		return 0;
+	return (int)src_enter(ep_slot, svc_caller_identity());
 }
 
 /* Where a placement sends the connection: the endpoint to write into the
@@ -115,7 +119,7 @@ struct lb_target {
 	__u32 pad;
 };
 
-/* The placement of a connection of this socket into its storage: the
+/* The placement of a connection of this socket into its record: the
  * endpoint, the set, the source (for counting by source), and the IPv6 VIP
  * for getpeername6 and recvmsg6 (an IPv4 one, mapped or not, is in
  * vip_addr). */
@@ -129,11 +133,11 @@ static __always_inline void lb_remember(struct bpf_sock_addr *ctx, const struct 
 	conn->ep_port = be->port;
 	conn->proto = key->proto;
 	conn->set_id = dest->set_id;
-	lb_remember_source(ctx, be->slot);
+	conn->identity = (__u32)lb_remember_source(ctx, be->slot);
 	/* sockops sees TCP only: a UDP placement (a socket's flow to its
 	 * endpoint) is counted as opened here. */
 	if (key->proto == BPFMESH_PROTO_UDP)
-		udp_count_flow(ctx->sk, be->slot);
+		udp_count_flow(conn);
 	if (key->family == BPFMESH_AF_INET6) {
 		conn->flags |= BPFMESH_CONN_F_VIP6;
 		__builtin_memcpy(conn->vip6, key->addr, sizeof(conn->vip6));
@@ -142,7 +146,7 @@ static __always_inline void lb_remember(struct bpf_sock_addr *ctx, const struct 
 
 /* Place the connection on an endpoint of svc's route (*out, placed when
  * the context is to be rewritten); returns the hook's verdict. The
- * placement (VIP, endpoint, set, slots) goes into the socket's storage. A
+ * placement (VIP, endpoint, set, slots) goes into the socket's record. A
  * PASSTHROUGH loadBalancer leaves the address asked for (SOCK_ALLOW, not
  * placed); a TCP connect over its cluster's maxConnections is refused at
  * once. A global function, shared by connect4/6 and sendmsg4/6: the
@@ -168,17 +172,21 @@ __noinline int lb_place(struct bpf_sock_addr *ctx, const struct svc_key *key,
 	dest = lb4_pick_dest(svc, &pick);
 	if (pick.verdict != BPFMESH_V_REDIRECTED || !dest)
 		return lb4_refuse(pick.verdict, dest);
+	/* The one allocation of the connection, which the pool's mark needs. */
+	conn = sock_conn_new(ctx->sk);
 	/* connectionPool.tcp: TCP only (sockops releases what it counts). */
 	if (key->proto == BPFMESH_PROTO_TCP &&
-	    connpool4_admit(ctx->sk, dest->cluster_slot) == CONNPOOL4_OVERFLOW)
+	    connpool4_admit(conn, dest->cluster_slot) == CONNPOOL4_OVERFLOW) {
+		sock_conn_unplace(conn); /* refused: nothing to show or count */
 		return lb4_refuse_overflow(dest);
-
-	conn = health4_place_conn(ctx->sk, key->addr[0], key->port, pick.be.slot,
-				  dest->cluster_slot);
-	if (!conn)
+	}
+	if (!conn) {
 		lb4_count_verdict(BPFMESH_V_NO_SOCK_STORAGE);
-	else
+	} else {
+		health4_place_conn(conn, key->addr[0], key->port, pick.be.slot,
+				   dest->cluster_slot);
 		lb_remember(ctx, key, svc, dest, &pick.be, conn);
+	}
 	lb4_count_verdict(BPFMESH_V_REDIRECTED);
 	__builtin_memcpy(out->addr, pick.be.addr, sizeof(out->addr));
 	out->port = pick.be.port;
@@ -248,13 +256,9 @@ int bpfmesh_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername4")
 int bpfmesh_getpeername4(struct bpf_sock_addr *ctx)
 {
-	struct bpf_sock *sk = ctx->sk;
-	struct sock_conn *c;
+	struct sock_conn *c = sock_conn_get(ctx->sk);
 
-	if (!sk)
-		return SOCK_ALLOW;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
-	if (c) {
+	if (sock_conn_has_vip(c)) {
 		ctx->user_ip4 = c->vip_addr;
 		ctx->user_port = c->vip_port;
 	}
@@ -326,13 +330,9 @@ int bpfmesh_connect6(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int bpfmesh_getpeername6(struct bpf_sock_addr *ctx)
 {
-	struct bpf_sock *sk = ctx->sk;
-	struct sock_conn *c;
+	struct sock_conn *c = sock_conn_get(ctx->sk);
 
-	if (!sk)
-		return SOCK_ALLOW;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
-	if (!c)
+	if (!sock_conn_has_vip(c))
 		return SOCK_ALLOW;
 	if (c->flags & BPFMESH_CONN_F_VIP6) {
 		ctx->user_ip6[0] = c->vip6[0];
@@ -399,14 +399,14 @@ static __always_inline int udp_route(struct bpf_sock_addr *ctx, const struct svc
 	out->placed = 0;
 	if (!svc || !sk)
 		return SOCK_ALLOW; /* every datagram passes here: not counted */
-	conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
+	conn = sock_conn_get(sk);
 	if (udp_sticks(conn, key, svc)) {
 		__builtin_memcpy(out->addr, conn->ep_addr, sizeof(out->addr));
 		out->port = conn->ep_port;
 		out->placed = 1;
 		return SOCK_ALLOW;
 	}
-	udp_flow_end(sk, conn); /* moving on: the old flow is closed (udp_flow.h) */
+	udp_flow_end(conn); /* moving on: the old flow is closed (udp_flow.h) */
 	return lb_verdict(lb_place(ctx, key, svc, out));
 }
 
@@ -449,11 +449,8 @@ static __always_inline int udp6_sendmsg(struct bpf_sock_addr *ctx)
 /* The UDP placement of the receiving socket, or NULL. */
 static __always_inline const struct sock_conn *udp_conn(const struct bpf_sock_addr *ctx)
 {
-	const struct sock_conn *conn;
+	const struct sock_conn *conn = sock_conn_get(ctx->sk);
 
-	if (!ctx->sk)
-		return NULL;
-	conn = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, ctx->sk, NULL, 0);
 	return conn && conn->proto == BPFMESH_PROTO_UDP ? conn : NULL;
 }
 

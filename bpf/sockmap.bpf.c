@@ -20,6 +20,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "lib/sockmap.h"
+#include "lib/sock_conn.h"
 
 #define SOCKOPS_OK 1
 
@@ -67,7 +68,7 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 
 	if (!sk || !sockmap_is_inet(skops))
 		return;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
+	c = sock_conn_get(sk);
 	if (!c || !(c->flags & BPFMESH_CONN_F_PLACED))
 		return;
 	if ((c->flags & BPFMESH_CONN_F_NO_SOCKMAP) || sockmap4_disabled()) {

@@ -43,6 +43,7 @@
 #include "lib/connpool.h"
 #include "lib/udp_flow.h"
 #include "lib/stats_src.h"
+#include "lib/sock_conn.h"
 
 #define SOCKOPS_OK 1
 
@@ -56,7 +57,7 @@ static __always_inline struct sock_conn *sockops4_conn(struct bpf_sock_ops *skop
 
 	if (!sk)
 		return NULL;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
+	c = sock_conn_get(sk);
 	if (!c || !(c->flags & BPFMESH_CONN_F_PLACED))
 		return NULL;
 	return c;
@@ -111,7 +112,7 @@ static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops, stru
 	if (!c->start_ns)
 		c->start_ns = bpf_ktime_get_ns();
 	health4_count(&cnt->opened);
-	cnt = src_counters(skops->sk, c->ep_slot); /* by source, after the slot */
+	cnt = src_counters(c); /* by source, after the slot */
 	if (cnt)
 		health4_count(&cnt->opened);
 	bpf_sock_ops_cb_flags_set(skops,
@@ -133,7 +134,7 @@ static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops,
 	now = bpf_ktime_get_ns();
 	c->flags |= BPFMESH_CONN_F_ESTABLISHED;
 	health4_count(&cnt->established);
-	cnt = src_counters(skops->sk, c->ep_slot);
+	cnt = src_counters(c);
 	if (cnt)
 		health4_count(&cnt->established);
 	hs = health4_hists(c->cluster_slot);
@@ -209,7 +210,7 @@ static __always_inline void sockops4_on_close(struct bpf_sock_ops *skops, struct
 	sent = sockops4_payload(skops->bytes_acked, 1 + info.fin_acked);
 	received = sockops4_payload(skops->bytes_received, info.fin_received);
 	sockops4_count_close(cnt, end, established, sent, received);
-	cnt = src_counters(skops->sk, c->ep_slot);
+	cnt = src_counters(c);
 	if (cnt)
 		sockops4_count_close(cnt, end, established, sent, received);
 	if (!established) {

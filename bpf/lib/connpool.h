@@ -9,6 +9,7 @@
  */
 #include "lib/health.h"
 #include "lib/connpool_maps.h"
+#include "lib/sock_conn.h"
 
 /* Socket option numbers (uapi socket.h, tcp.h), which vmlinux.h lacks. */
 #define BPFMESH_SOL_SOCKET 1
@@ -30,62 +31,59 @@ static __always_inline const struct connpool_cfg *connpool4_cfg(__u32 cluster_sl
 }
 
 /*
- * connect4: may this socket open one more connection to the cluster? The
- * open count is raised first and the raise taken back when it passed the
- * limit, so concurrent connects on several CPUs never hold more than the
- * limit open (each kept raise saw a count within it). A socket already
- * counted is the same connection connecting again (a non-blocking
- * connect() polled with EALREADY, or a retry after a failure before the
- * SYN went out): admitted without a second count. A socket whose storage
- * cannot be had is admitted uncounted (it could never be released).
+ * connect4: may this socket (its record c) open one more connection to the
+ * cluster? The open count is raised first and the raise taken back when it
+ * passed the limit, so concurrent connects on several CPUs never hold more
+ * than the limit open (each kept raise saw a count within it). A socket
+ * already counted (c->pool_slot) is the same connection connecting again
+ * (a non-blocking connect() polled with EALREADY, or a retry after a
+ * failure before the SYN went out): admitted without a second count. A
+ * socket without a record is admitted uncounted (it could never be
+ * released).
  */
-static __always_inline int connpool4_admit(struct bpf_sock *sk, __u32 cluster_slot)
+static __always_inline int connpool4_admit(struct sock_conn *c, __u32 cluster_slot)
 {
 	const struct connpool_cfg *cfg = connpool4_cfg(cluster_slot);
-	struct connpool_sock *s;
 	struct connpool_open *o;
 	__u64 open;
 
-	if (!cfg || !(cfg->flags & BPFMESH_CONNPOOL_F_LIMIT) || !sk)
+	if (!cfg || !(cfg->flags & BPFMESH_CONNPOOL_F_LIMIT) || !c)
 		return CONNPOOL4_ADMITTED;
 	o = bpf_map_lookup_elem(&bpfmesh_connpool4_open_v1, &cluster_slot);
-	if (!o)
-		return CONNPOOL4_ADMITTED;
-	s = bpf_sk_storage_get(&bpfmesh_connpool4_socks_v1, sk, NULL,
-			       BPF_SK_STORAGE_GET_F_CREATE);
-	if (!s || READ_ONCE(s->counted_slot))
+	if (!o || READ_ONCE(c->pool_slot))
 		return CONNPOOL4_ADMITTED;
 	open = __sync_fetch_and_add(&o->open, 1) + 1;
 	if (open > cfg->max_connections) {
 		__sync_fetch_and_add(&o->open, -1);
 		return CONNPOOL4_OVERFLOW;
 	}
-	WRITE_ONCE(s->counted_slot, cluster_slot);
+	WRITE_ONCE(c->pool_slot, cluster_slot);
 	return CONNPOOL4_ADMITTED;
 }
 
 /* The socket stops counting against its cluster's limit: exactly once,
  * whichever of sockops (change to TCP_CLOSE) and sock_release comes first
- * (the cmpxchg on counted_slot decides). */
-static __always_inline void connpool4_release(struct bpf_sock *sk)
+ * (the cmpxchg on pool_slot decides). */
+static __always_inline void connpool4_release_conn(struct sock_conn *c)
 {
-	struct connpool_sock *s;
 	struct connpool_open *o;
 	__u64 slot;
 	__u32 key;
 
-	if (!sk)
+	if (!c)
 		return;
-	s = bpf_sk_storage_get(&bpfmesh_connpool4_socks_v1, sk, NULL, 0);
-	if (!s)
-		return;
-	slot = READ_ONCE(s->counted_slot);
-	if (!slot || __sync_val_compare_and_swap(&s->counted_slot, slot, 0) != slot)
+	slot = READ_ONCE(c->pool_slot);
+	if (!slot || __sync_val_compare_and_swap(&c->pool_slot, slot, 0) != slot)
 		return;
 	key = (__u32)slot;
 	o = bpf_map_lookup_elem(&bpfmesh_connpool4_open_v1, &key);
 	if (o)
 		__sync_fetch_and_add(&o->open, -1);
+}
+
+static __always_inline void connpool4_release(struct bpf_sock *sk)
+{
+	connpool4_release_conn(sock_conn_get(sk));
 }
 
 /* The application's own TCP_USER_TIMEOUT (0: none), read through BTF:
@@ -147,21 +145,15 @@ static __always_inline void connpool4_on_connect(struct bpf_sock_ops *skops, __u
 }
 
 /* Envoy's max_connection_duration runs from the moment the connection was
- * established: that moment goes into the socket's storage for the sweep
- * (conn_sweep.bpf.c), only for clusters that set maxConnectionDuration, so
- * other connections pay nothing more. A socket whose storage cannot be had
- * is timed from its connect (sock_conn.start_ns) instead. */
+ * established: that moment goes into the connection's record for the sweep
+ * (conn_sweep.bpf.c), only for clusters that set maxConnectionDuration (a
+ * record without it is timed from its connect, sock_conn.start_ns). */
 static __always_inline void connpool4_mark_established(struct bpf_sock_ops *skops)
 {
-	struct bpf_sock *sk = skops->sk; /* read once: each read may be NULL */
-	struct connpool_life *life;
+	struct sock_conn *c = sock_conn_get(skops->sk);
 
-	if (!sk)
-		return;
-	life = bpf_sk_storage_get(&bpfmesh_connpool4_life_v1, sk, NULL,
-				  BPF_SK_STORAGE_GET_F_CREATE);
-	if (life)
-		life->established_ns = bpf_ktime_get_ns();
+	if (c)
+		c->established_ns = bpf_ktime_get_ns();
 }
 
 /* sockops ACTIVE_ESTABLISHED_CB: the connect timeout is over. Envoy's

@@ -28,23 +28,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_connpool4_open_v1 SEC(".maps");
 
-/* Per socket counted in an open count: which cluster slot, until released. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct connpool_sock);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_connpool4_socks_v1 SEC(".maps");
-
-/* Per socket placed on a cluster with maxConnectionDuration: when it was
- * established (written by sockops, read by the sweep, conn_sweep.bpf.c). */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct connpool_life);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_connpool4_life_v1 SEC(".maps");
+/* Which cluster a socket is counted in: sock_conn.pool_slot (one record a
+ * connection); bpfmesh_connpool4_socks_v1, where releases before held it,
+ * is in bpf/lib/sock_conn.h. */
+/* When a socket on a cluster with maxConnectionDuration was established:
+ * sock_conn.established_ns; bpfmesh_connpool4_life_v1, where releases
+ * before held it, is in bpf/lib/sock_conn.h. */
 
 #endif /* BPFMESH_CONNPOOL_MAPS_H */

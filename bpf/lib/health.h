@@ -300,29 +300,20 @@ static __always_inline void health4_on_failure(__u32 ep_slot, __u64 now)
 }
 
 /*
- * connect4: remember a placed connection, in the one socket-storage get with
- * F_CREATE of the connect path. ep_slot 0 keeps the VIP (for getpeername)
- * without counting. NULL when the storage cannot be had (the caller counts
- * BPFMESH_V_NO_SOCK_STORAGE, as today).
+ * connect4: write a placement into the socket's record (bpf/lib/sock_conn.h
+ * sock_conn_new). ep_slot 0 keeps the VIP (for getpeername) without
+ * counting. The pool mark is the socket's, whatever it is placed on
+ * (connpool.h), and is left as it is.
  */
-static __always_inline struct sock_conn *health4_place_conn(struct bpf_sock *sk, __be32 vip_addr,
-							    __be16 vip_port, __u32 ep_slot,
-							    __u32 cluster_slot)
+static __always_inline void health4_place_conn(struct sock_conn *c, __be32 vip_addr,
+					       __be16 vip_port, __u32 ep_slot, __u32 cluster_slot)
 {
-	struct sock_conn *c;
-
-	if (!sk)
-		return NULL;
-	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!c)
-		return NULL;
 	c->vip_addr = vip_addr;
 	c->vip_port = vip_port;
 	c->ep_slot = ep_slot;
 	c->cluster_slot = cluster_slot;
 	c->flags = ep_slot ? BPFMESH_CONN_F_PLACED : 0;
 	c->start_ns = bpf_ktime_get_ns();
-	return c;
 }
 
 #endif /* BPFMESH_HEALTH_H */

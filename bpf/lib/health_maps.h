@@ -12,14 +12,17 @@
 #include <bpf/bpf_helpers.h>
 #include <bpfmesh/health_abi.h>
 
-/* Per socket placed by connect4: VIP, endpoint and cluster slot, start. */
+/* Per socket placed by connect4: VIP, endpoint and cluster slot, start,
+ * the connection pool's mark and the caller's identity: the one record of
+ * a connection (bpf/lib/sock_conn.h reads it, and the records of earlier
+ * releases). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct sock_conn);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_sock4_conn_v2 SEC(".maps");
+} bpfmesh_sock4_conn_v3 SEC(".maps");
 
 /*
  * Endpoint slot -> connection outcomes, one value shared by all CPUs

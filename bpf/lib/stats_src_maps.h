@@ -39,14 +39,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_identity_ids_v1 SEC(".maps");
 
-/* A placed connection's caller identity, when it has one. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sock_src);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} bpfmesh_sock_src_v1 SEC(".maps");
+/* A placed connection's caller identity: sock_conn.identity (one record a
+ * connection); bpfmesh_sock_src_v1, where releases before held it, is in
+ * bpf/lib/sock_conn.h. */
 
 /* (endpoint slot, caller identity) -> connection outcomes, per CPU.
  * Entries are made as connections open; memory follows the pairs seen. */

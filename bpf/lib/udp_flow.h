@@ -26,11 +26,12 @@
  */
 #include "lib/health.h"
 #include "lib/stats_src.h"
+#include "lib/sock_conn.h"
 #include <bpfmesh/lb_abi.h>
 
 /* The flow of a UDP placement ends: counted closed on its endpoint once,
  * and on its (endpoint, source) counters when the caller is known. */
-static __always_inline void udp_flow_end(struct bpf_sock *sk, struct sock_conn *c)
+static __always_inline void udp_flow_end(struct sock_conn *c)
 {
 	struct ep_counters *cnt;
 
@@ -41,7 +42,7 @@ static __always_inline void udp_flow_end(struct bpf_sock *sk, struct sock_conn *
 	cnt = health4_counters(c->ep_slot);
 	if (cnt)
 		health4_count(&cnt->closed);
-	cnt = src_counters(sk, c->ep_slot);
+	cnt = src_counters(c);
 	if (cnt)
 		health4_count(&cnt->closed);
 }
@@ -50,7 +51,7 @@ static __always_inline void udp_flow_end(struct bpf_sock *sk, struct sock_conn *
 static __always_inline void udp_flow_release(struct bpf_sock *sk)
 {
 	if (sk && sk->protocol == BPFMESH_PROTO_UDP)
-		udp_flow_end(sk, bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0));
+		udp_flow_end(sock_conn_get(sk));
 }
 
 #endif /* BPFMESH_UDP_FLOW_H */

@@ -46,8 +46,10 @@
  *      maxConnectionDuration (HttpProtocolOptions.max_connection_duration,
  *      where Istio puts tcp.maxConnectionDuration): the connection is
  *      closed once that long has passed since it was established; the
- *      time of establishment is struct connpool_life, written by sockops
- *      at ACTIVE_ESTABLISHED_CB for clusters that set the field.
+ *      time of establishment is sock_conn.established_ns (health_abi.h),
+ *      written by sockops at ACTIVE_ESTABLISHED_CB for clusters that set
+ *      the field (before sock_conn _v3: struct connpool_life, a socket
+ *      storage of its own).
  *      idleTimeout (tcp_proxy idle_timeout): closed after that long with
  *      no bytes sent or received; Istio's default 1 h applies when unset,
  *      "0s" turns it off (connpool_cfg has F_IDLE clear then).

@@ -114,7 +114,22 @@ struct sock_conn {
 	__u8 pad;
 	__u32 set_id;        /* the backend set it came from: a UDP socket keeps
 			      * its endpoint while a route still names the set */
+	/* _v3: what had a socket storage of its own (one record, one
+	 * allocation a connection; bpf/lib/sock_conn.h). */
+	__u64 pool_slot;     /* cluster slot counted in maxConnections; 0 = not
+			      * (any more): cleared once by cmpxchg (connpool.h) */
+	__u32 identity;      /* caller identity for the counters by source, 0 =
+			      * unknown (stats_src.h) */
+	__u32 pad2;
+	__u64 established_ns; /* handshake done (bpf_ktime_get_ns), written by
+			       * sockops for clusters with maxConnectionDuration
+			       * (connpool.h); 0: not written */
 };
+
+/* The first 64 bytes: the layout of bpfmesh_sock4_conn_v2, which the
+ * programs before _v3 wrote and the new ones still read for connections
+ * placed before an upgrade (bpf/lib/sock_conn.h sock_conn_adopt). */
+#define BPFMESH_SOCK_CONN_V2_SIZE 64
 
 enum bpfmesh_conn_flags {
 	BPFMESH_CONN_F_PLACED = 1 << 0,      /* connect4 chose an endpoint */
@@ -270,7 +285,9 @@ struct health_sweep_args {
 #define BPFMESH_SWEEP_MAX_SLOTS (1u << 20)
 
 _Static_assert(sizeof(struct health_sweep_args) == 24, "health_sweep_args layout");
-_Static_assert(sizeof(struct sock_conn) == 64, "sock_conn layout");
+_Static_assert(sizeof(struct sock_conn) == 88, "sock_conn layout");
+_Static_assert(__builtin_offsetof(struct sock_conn, pool_slot) == BPFMESH_SOCK_CONN_V2_SIZE,
+	       "sock_conn _v2 prefix");
 _Static_assert(sizeof(struct ep_counters) == 88, "ep_counters layout");
 _Static_assert(sizeof(struct ep_counters_elem) == 128, "ep_counters_elem layout");
 _Static_assert(sizeof(struct hist) == 8 * (1 + BPFMESH_HIST_BUCKETS), "hist layout");
@@ -304,7 +321,9 @@ static inline __u8 ep_health_get_addr(const struct ep_health *h, __be32 addr[4])
 #endif
 
 /* Pinned map names (pinned by name under the agent's bpffs directory). */
-#define BPFMESH_MAP_SOCK_CONN "bpfmesh_sock4_conn_v2"
+#define BPFMESH_MAP_SOCK_CONN "bpfmesh_sock4_conn_v3"
+/* The records of the releases before: read for connections they placed. */
+#define BPFMESH_MAP_SOCK_CONN_V2 "bpfmesh_sock4_conn_v2"
 #define BPFMESH_MAP_EP_COUNTERS "bpfmesh_health4_counters_v2"
 /* The previous layout (per-CPU struct ep_counters), read once on upgrade. */
 #define BPFMESH_MAP_EP_COUNTERS_V1 "bpfmesh_health4_counters_v1"

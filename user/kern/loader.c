@@ -19,6 +19,7 @@
 #include <bpfmesh/locality_abi.h>
 #include <bpfmesh/sockmap_abi.h>
 #include <bpfmesh/tc_abi.h>
+#include "old_records.h"
 #include "sock_addr.skel.h"
 #include "tc.skel.h"
 #include "sockops.skel.h"
@@ -895,6 +896,8 @@ static int open_object(struct lb_loader *l, enum lb_obj i, enum load_part part,
 		bpf_program__set_autoload(prog, part_loads(i, part, bpf_program__name(prog)));
 	err = set_pin_paths(l, obj);
 	if (!err)
+		err = old_records_setup(obj, l->bpffs_dir);
+	if (!err)
 		err = size_maps(l, obj);
 	if (err) {
 		bpf_object__close(obj);
@@ -1018,13 +1021,15 @@ static void *load_part(void *arg)
 
 /* Is every map of obj shared between instances (pinned), or read-only
  * data? A writable private map (.bss, .data, an unpinned map) would be one
- * per instance, and programs loaded apart would not see each other's. */
+ * per instance, and programs loaded apart would not see each other's. A
+ * map not created (old_records.c) is neither. */
 static bool maps_shared(struct bpf_object *obj)
 {
 	struct bpf_map *m;
 
 	bpf_object__for_each_map(m, obj)
-		if (!bpf_map__pin_path(m) && !strstr(bpf_map__name(m), ".rodata") &&
+		if (bpf_map__autocreate(m) && !bpf_map__pin_path(m) &&
+		    !strstr(bpf_map__name(m), ".rodata") &&
 		    !strstr(bpf_map__name(m), ".kconfig"))
 			return false;
 	return true;

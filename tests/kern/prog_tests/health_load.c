@@ -484,7 +484,7 @@ KTEST(health_sockops_counts_and_ejects)
 	t_start = mono_ns();
 	pid = fork();
 	if (pid == 0)
-		_exit(child_run(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v2), &live, &dead,
+		_exit(child_run(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v3), &live, &dead,
 				lsock));
 	if (!ASSERT_TRUE(pid > 0, "fork") || !ASSERT_TRUE(waitpid(pid, &status, 0) == pid, "wait"))
 		goto out;
@@ -556,7 +556,7 @@ KTEST(health_sockops_timeout_is_local_origin_failure)
 		goto out;
 	pid = fork();
 	if (pid == 0)
-		_exit(child_timeout(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v2)));
+		_exit(child_timeout(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v3)));
 	if (!ASSERT_TRUE(pid > 0, "fork") || !ASSERT_TRUE(waitpid(pid, &status, 0) == pid, "wait"))
 		goto out;
 	if (!ASSERT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0, "connect timed out"))
@@ -668,7 +668,7 @@ KTEST(health_max_ejection_percent_concurrent)
 	for (i = 0; i < 2; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0)
-			_exit(child_pool(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v2), dead));
+			_exit(child_pool(f.env.cgroup, map_fd(f.ops->maps.bpfmesh_sock4_conn_v3), dead));
 	}
 	for (i = 0; i < 2; i++) {
 		status = -1;
