@@ -290,6 +290,18 @@ out:
 	env_teardown(&env);
 }
 
+/* Does `bpfmesh stats -j` give a connect p50 (from the histograms): 1 yes,
+ * 0 no, -1 it gave no cluster's counts at all. */
+static int stats_has_p50(struct ktest_env *env)
+{
+	static char out[16384];
+
+	if (env_run_cli(env, out, sizeof(out), "stats -j --interval 0 --bpffs %s", env->bpffs) ||
+	    !strstr(out, "\"opened\""))
+		return -1;
+	return strstr(out, "\"connect_p50_ms\"") != NULL;
+}
+
 /* Defaults: no size option, every feature on (--sockmap, --locality). */
 KTEST(map_sizes_defaults)
 {
@@ -328,6 +340,7 @@ KTEST(map_sizes_defaults)
 	ASSERT_OK(client_run(&env, SZ_VIP, 80, 4, &cr), "client");
 	ASSERT_EQ(cr.ok, 4, "served without histograms");
 	ASSERT_EQ(opened_total(&env, BPFMESH_MAX_EP_SLOTS), 4, "counted without histograms");
+	ASSERT_EQ(stats_has_p50(&env), 0, "stats: no p50 without histograms");
 
 	/* --cluster-histograms alone: a histogram for every cluster slot in
 	 * force, the other maps as they were, their counts kept. */
@@ -342,6 +355,7 @@ KTEST(map_sizes_defaults)
 	ASSERT_EQ(cr.ok, 3, "served with histograms");
 	ASSERT_EQ(opened_total(&env, BPFMESH_MAX_EP_SLOTS), 7, "counts kept");
 	ASSERT_EQ(hist_connects(&env, BPFMESH_MAX_CLUSTERS), 3, "each connection in a histogram");
+	ASSERT_EQ(stats_has_p50(&env), 1, "stats: p50 with histograms");
 out:
 	backends_stop(&be);
 	env_teardown(&env);
