@@ -161,7 +161,7 @@ static int add_cluster(const struct health_cluster *hc, void *ctx)
 	/* A slot the histograms map does not hold (the agent runs without
 	 * --cluster-histograms): no histogram, rather than an empty one. */
 	if (health_read_hists(sc->hm, hc->slot, &sc->hists[i]))
-		sc->cl_hist_given[i] = true;
+		sc->cl_hist_given[i] = cl->no_hists = true;
 	return 0;
 }
 

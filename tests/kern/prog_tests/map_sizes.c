@@ -302,6 +302,20 @@ static int stats_has_p50(struct ktest_env *env)
 	return strstr(out, "\"connect_p50_ms\"") != NULL;
 }
 
+/* What this kernel reports for the default maps (6.4+: a hash's buckets and
+ * the elements it holds; before: max_entries times key and value). */
+static void print_memory(struct ktest_env *env)
+{
+	static char out[32768];
+
+	if (env_run_cli(env, out, sizeof(out), "maps memory -j --bpffs %s", env->bpffs))
+		return;
+	printf("  map_sizes_defaults: memlock total %.0f B, services %.0f B, routes %.0f B\n",
+	       json_num_after(out, "{", "total_memlock"),
+	       json_num_after(out, "\"pin\":\"bpfmesh_lb4_svc_ids_v1\"", "memlock"),
+	       json_num_after(out, "\"pin\":\"bpfmesh_lb4_routes_v1\"", "memlock"));
+}
+
 /* Defaults: no size option, every feature on (--sockmap, --locality). */
 KTEST(map_sizes_defaults)
 {
@@ -337,6 +351,7 @@ KTEST(map_sizes_defaults)
 	if (ASSERT_OK(pin_info(&env, "bpfmesh_lb4_svc_ids_v1", &info), "services pinned"))
 		ASSERT_TRUE(info.map_flags & BPF_F_NO_PREALLOC, "services: not preallocated");
 	check_hists(&env, 1);
+	print_memory(&env);
 	ASSERT_OK(client_run(&env, SZ_VIP, 80, 4, &cr), "client");
 	ASSERT_EQ(cr.ok, 4, "served without histograms");
 	ASSERT_EQ(opened_total(&env, BPFMESH_MAX_EP_SLOTS), 4, "counted without histograms");
