@@ -17,13 +17,17 @@ set -euo pipefail
 usage() {
 	cat >&2 <<'EOF'
 Usage: bench/mapmem.sh [--services "N ..."] [--sizes bench|old|default]
-                       [-- AGENT_ARGS...]
+                       [--features all|none] [-- AGENT_ARGS...]
 
   --services  the scales (default "10 1000 10000")
   --sizes     the agent's size options: bench (default) those make bench
               gives it for N services (bench/sizes.sh); old the rule of
               make bench before mapmem (at least 4,096 clusters and 65,536
               endpoint slots, default services); default none
+  --features  all (default): what make bench runs the agent with, every
+              feature design.md names: --sockmap, --locality, --metrics, the
+              policy with locality and outlierDetection (gen-policy
+              --all-features); none: the agent and policy without them
   AGENT_ARGS  more agent options, e.g. -- --max-endpoints 40000
 
 Environment: BPFMESH=path to the bpfmesh binary that runs the agent (default
@@ -32,11 +36,12 @@ EOF
 	exit 2
 }
 
-SCALES="10 1000 10000" SIZES=bench
+SCALES="10 1000 10000" SIZES=bench FEATURES=all
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--services) SCALES=$2; shift ;;
 	--sizes) SIZES=$2; shift ;;
+	--features) FEATURES=$2; shift ;;
 	--) shift; break ;;
 	-h | --help) usage ;;
 	*) echo "unknown option $1" >&2; usage ;;
@@ -44,6 +49,15 @@ while [ $# -gt 0 ]; do
 	shift
 done
 EXTRA=("$@")
+# The agent options and policy of make bench (bench/run.sh agent_start,
+# run_load_scale): the same maps, so the same memory. Without them the
+# sockmap maps (2 SOCKHASHes and 2 pending LRU hashes) are not created.
+case "$FEATURES" in
+all) FEATURE_ARGS=(--sockmap --locality region1/zone1/sub1 --metrics 127.0.0.1:0)
+     POLICY_ARGS=(--all-features) ;;
+none) FEATURE_ARGS=() POLICY_ARGS=() ;;
+*) usage ;;
+esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
@@ -82,7 +96,8 @@ echo "bpfmesh BPF map memory ($(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3
 for n in $SCALES; do
 	rm -rf "$WORK/policies"
 	mkdir "$WORK/policies"
-	"$CB" gen-policy --services "$n" --endpoints 10 --out "$WORK/policies" >/dev/null
+	"$CB" gen-policy --services "$n" --endpoints 10 "${POLICY_ARGS[@]}" \
+		--out "$WORK/policies" >/dev/null
 	last=$((n - 1))
 	case "$SIZES" in
 	bench) read -ra args <<<"$("$ROOT/bench/sizes.sh" "$n")" ;;
@@ -91,7 +106,7 @@ for n in $SCALES; do
 	default) args=() ;;
 	*) usage ;;
 	esac
-	args+=("${EXTRA[@]}")
+	args+=("${FEATURE_ARGS[@]}" "${EXTRA[@]}")
 	"$BPFMESH" agent --policies "$WORK/policies" --cgroup "$CG" --bpffs "$BPFFS" \
 		--state-dir "$WORK/state" "${args[@]}" >/dev/null 2>"$WORK/agent.log" &
 	AGENT_PID=$!
@@ -105,7 +120,9 @@ for n in $SCALES; do
 	fi
 	echo
 	echo "== $n services x 10 endpoints, agent ${args[*]:-(default sizes)}"
-	grep 'applied generation' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /   /'
+	# The map can hold the last service before the agent logs the apply:
+	# no line yet is no reason to stop (set -e, pipefail).
+	grep 'applied generation' "$WORK/agent.log" | tail -1 | sed 's/.*bpfmesh: /   /' || true
 	"$VIEW" maps memory --bpffs "$BPFFS"
 	total=$("$CB" mapmem "$BPFFS" "$CG" | sed -n 's/^total_memlock=//p')
 	echo "total as make bench counts it (pinned + used by the attached programs):" \

@@ -22,7 +22,7 @@ struct {
  * that nothing can fill it for good. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, BPFMESH_SOCKMAP_MAX_SOCKS);
+	__uint(max_entries, BPFMESH_SOCKMAP_MAX_PENDING); /* sockmap_abi.h: why */
 	__type(key, struct sockmap_key);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -39,7 +39,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, BPFMESH_SOCKMAP_MAX_SOCKS);
+	__uint(max_entries, BPFMESH_SOCKMAP_MAX_PENDING); /* sockmap_abi.h: why */
 	__type(key, struct sockmap6_key);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

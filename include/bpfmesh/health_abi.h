@@ -187,7 +187,17 @@ struct hist {
 	__u64 buckets[BPFMESH_HIST_BUCKETS];
 };
 
-/* Per cluster slot, shared by all CPUs (atomic adds): latency shapes. */
+/* Per cluster slot, shared by all CPUs (atomic adds): latency shapes.
+ * 2,256 B a slot, the largest per-slot cost of the maps (9 MiB at the
+ * default 4,096 slots, more than every other map at 1,000 services), so
+ * kept only when asked (agent --cluster-histograms): Istio's TCP metrics
+ * are counters only (istio_tcp_connections_opened_total and the like),
+ * and Envoy's per-cluster timing stats are off in Istio unless its
+ * proxyStatsMatcher asks for them. Without the option the map has one
+ * entry, slot 0, which no cluster is given: sockops' lookup of a cluster's
+ * histograms finds none and counts nothing more (bpf/sockops.bpf.c), the
+ * metrics have no histogram and `bpfmesh stats` no p50/p99. Given later,
+ * the maps grow at that start (user/kern/loader.c, map_grow.h). */
 struct cluster_hists {
 	struct hist connect_us;  /* connect() to established, established ones */
 	struct hist rtt_us;      /* smoothed RTT at close, established ones */

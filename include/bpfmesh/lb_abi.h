@@ -58,6 +58,14 @@
 #ifndef BPFMESH_MAX_SERVICES
 #define BPFMESH_MAX_SERVICES 65536
 #endif
+/* The agent's services map without --max-services (VIP:port entries; up
+ * to BPFMESH_MAX_SERVICES with it). 16,384: four VIP:ports for each of the
+ * default 4,096 cluster slots, which bound a policy before the services
+ * do; at 65,536 the services, heads and routes maps cost 3.5 MiB of
+ * buckets and array at any policy size, 0.9 MiB at 16,384. */
+#ifndef BPFMESH_DEFAULT_SERVICES
+#define BPFMESH_DEFAULT_SERVICES 16384
+#endif
 #ifndef BPFMESH_MAX_BACKENDS
 #define BPFMESH_MAX_BACKENDS 524288
 #endif

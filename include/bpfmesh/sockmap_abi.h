@@ -38,6 +38,14 @@
 #endif
 
 #define BPFMESH_SOCKMAP_MAX_SOCKS 65536 /* both ends: 32,768 accelerated connections */
+/* Client ends waiting for their accepting end (the pending LRU maps). An LRU
+ * hash is preallocated whatever it holds (88 B an IPv4 entry, 112 B IPv6:
+ * 12.5 MiB for both at 65,536), and a same-node client end waits there
+ * only for its handshake, microseconds on loopback: it is matched long
+ * before 8,192 later connects could push it out. What is pushed out first
+ * are the oldest, the ends whose peer is not on this node (they wait until
+ * they close); one pushed out is only not accelerated. 1.5 MiB for both. */
+#define BPFMESH_SOCKMAP_MAX_PENDING 8192
 
 /* A socket in the SOCKHASH, by its own view of the connection. Addresses in
  * network order, ports in host order. The peer's key is the same four

@@ -244,6 +244,30 @@ static void test_label_escaping(void **state)
 	free(text);
 }
 
+/* Clusters without histograms (the agent runs without --cluster-histograms)
+ * have no histogram series; with none at all, no histogram family either. */
+static void test_clusters_without_histograms(void **state)
+{
+	struct mx_cluster cls[2] = { { .host = "a", .port = 1 }, { .host = "b", .port = 2 } };
+	struct mx_endpoint ep = { .cluster = 0, .address = "x", .c = { .opened = 1 } };
+	struct mx_snapshot s = { .clusters = cls, .n_clusters = 2, .endpoints = &ep,
+				 .n_endpoints = 1 };
+	char *text;
+
+	(void)state;
+	cls[1].no_hists = true;
+	text = render(&s);
+	assert_non_null(strstr(text, "bpfmesh_tcp_rtt_seconds_bucket{destination_service=\"a\""));
+	assert_null(strstr(text, "bpfmesh_tcp_rtt_seconds_bucket{destination_service=\"b\""));
+	assert_non_null(strstr(text, "istio_tcp_connections_opened_total"));
+	free(text);
+	cls[0].no_hists = true;
+	text = render(&s);
+	assert_null(strstr(text, "bpfmesh_connect_latency_seconds"));
+	assert_non_null(strstr(text, "istio_tcp_connections_opened_total"));
+	free(text);
+}
+
 /* Istio's series per source: each known caller's share of the endpoint's
  * counters under its labels, the rest under source "unknown"; a known
  * caller with the same labels on two endpoints is one series. */
@@ -665,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_istio_full_label_set),
 		cmocka_unit_test(test_istio_semantics),
 		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_clusters_without_histograms),
 		cmocka_unit_test(test_istio_by_source),
 		cmocka_unit_test(test_node_families),
 		cmocka_unit_test(test_render_rejects_bad_snapshot),

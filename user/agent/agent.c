@@ -44,6 +44,7 @@ static const char agent_usage[] =
 	"                     [--bpffs BPFFS_DIR] [--strict] [-v]\n"
 	"                     [--interfaces IF[,IF...]] [--metrics ADDR:PORT]\n"
 	"                     [--max-endpoints N] [--max-clusters N] [--max-services N]\n"
+	"                     [--cluster-histograms]\n"
 	"                     [--sockmap] [--allow-insecure-policy-dir]\n"
 	"                     [--kubeconfig PATH | --in-cluster] [--node NAME]\n"
 	"                     [--state-dir DIR]\n"
@@ -68,11 +69,18 @@ static const char agent_usage[] =
 	AGENT_STR(BPFMESH_MAX_EP_SLOTS) " and\n"
 	"              " AGENT_STR(BPFMESH_MAX_CLUSTERS) " slots: one per endpoint of each subset, one per\n"
 	"              service port and subset)\n"
-	"--max-services size the services map (default " AGENT_STR(BPFMESH_MAX_SERVICES) " VIP:port entries).\n"
+	"--max-services size the services map (default " AGENT_STR(BPFMESH_DEFAULT_SERVICES) " VIP:port entries,\n"
+	"              up to " AGENT_STR(BPFMESH_MAX_SERVICES) ").\n"
 	"              A policy larger than the maps is refused whole, naming the\n"
 	"              option to raise. Pinned maps keep their size, unless one of\n"
 	"              these options asks for more: then they grow at this start,\n"
 	"              their state kept (never shrunk)\n"
+	"--cluster-histograms\n"
+	"              latency histograms per cluster (connect time, RTT, duration:\n"
+	"              bpfmesh_*_seconds metrics, p50/p99 of `bpfmesh stats`), 2,256 B\n"
+	"              a cluster slot (9 MiB at 4,096). Off by default, as Istio's TCP\n"
+	"              metrics have none; given to a running node, the maps grow at\n"
+	"              this start, their counts kept\n"
 	"--allow-insecure-policy-dir\n"
 	"              accept a POLICY_DIR (or a policy file in it) that a group or\n"
 	"              other users may write, or another user owns (refused\n"
@@ -159,6 +167,8 @@ static int parse_args(struct agent *ag, struct agent_k8s *k8s, int argc, char **
 			ag->sizes.no_sockmap = false;
 		} else if (!strcmp(argv[i], "--no-sockmap")) {
 			ag->sizes.no_sockmap = true;
+		} else if (!strcmp(argv[i], "--cluster-histograms")) {
+			ag->sizes.cluster_hists = true;
 		} else if (agent_k8s_option(ag, k8s, argc, argv, &i)) {
 			continue;
 		} else if (!strcmp(argv[i], "--strict")) {

@@ -219,6 +219,7 @@ int agent_health_start(struct agent *ag)
 	if (ncpu <= 0)
 		return -EINVAL;
 	ag->applier.maps_fresh = !ag->loader.adopted;
+	ag->applier.hist_clusters = ag->loader.sizes.hist_clusters;
 	err = applier_adopt_slots(&ag->applier, fds, ag->loader.sizes.max_endpoints,
 				  ag->loader.sizes.max_clusters, ncpu);
 	if (err)

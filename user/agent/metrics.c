@@ -158,8 +158,10 @@ static int add_cluster(const struct health_cluster *hc, void *ctx)
 	cl->overflow = hc->st.overflow;
 	cl->no_healthy = hc->st.no_healthy_upstream;
 	add_cluster_closes(sc, hc->slot, cl);
+	/* A slot the histograms map does not hold (the agent runs without
+	 * --cluster-histograms): no histogram, rather than an empty one. */
 	if (health_read_hists(sc->hm, hc->slot, &sc->hists[i]))
-		memset(&sc->hists[i], 0, sizeof(sc->hists[i]));
+		sc->cl_hist_given[i] = cl->no_hists = true;
 	return 0;
 }
 

@@ -607,6 +607,7 @@ int applier_adopt_slots(struct applier *a, const int fds[__APPLY_MAP_MAX], __u32
 		return 0;
 	err = slots_init(&a->state.slots, max_endpoints, max_clusters, ncpu);
 	a->state.slots.known_zero = !err && a->maps_fresh;
+	a->state.slots.hist_clusters = a->hist_clusters;
 	if (a->maps_fresh)
 		max_clusters = max_endpoints = 0; /* zero slots: nothing to adopt */
 	for (i = 1; !err && i < max_clusters; i++)

@@ -51,6 +51,9 @@ struct applier {
 	 * slots are zero, so applier_adopt_slots reads none (a lookup each
 	 * took 0.25 s at 200,000 endpoint slots). */
 	bool maps_fresh;
+	/* Entries of the histograms map (apply_slots.hist_clusters; 0: every
+	 * cluster slot), read by applier_adopt_slots. */
+	__u32 hist_clusters;
 };
 
 struct apply_stats {

@@ -83,6 +83,12 @@ static void step_zero(const struct hplan *h, struct map_step *st, __u32 slot)
 		((__u32 *)st->keys)[st->n++] = slot;
 }
 
+/* Has cluster slot cl latency histograms (a slot of the histograms map)? */
+static bool has_hists(const struct apply_slots *s, __u32 cl)
+{
+	return !s->hist_clusters || cl < s->hist_clusters;
+}
+
 /* A cluster slot passes to a new cluster: the retired owners of endpoint
  * slots of its old cluster are dropped, in the state and in the kernel
  * (ep_health zeroed), so none is ever claimed by the new one. */
@@ -134,7 +140,8 @@ static int assign_clusters(struct hplan *h, const struct bpfmesh_image *img, __u
 				drop_old_endpoints(h, cl_slots[i]);
 			memset(o, 0, sizeof(*o));
 			step_zero(h, h->cl_state, cl_slots[i]);
-			step_zero(h, h->cl_hists, cl_slots[i]);
+			if (has_hists(h->s, cl_slots[i]))
+				step_zero(h, h->cl_hists, cl_slots[i]);
 			h->p->counts.new_cluster_slots++;
 		}
 		o = &h->s->cls[cl_slots[i]];

@@ -24,6 +24,8 @@ int slots_copy(struct apply_slots *dst, const struct apply_slots *src)
 {
 	int err = slots_init(dst, src->max_endpoints, src->max_clusters, src->ncpu);
 
+	dst->hist_clusters = src->hist_clusters;
+
 	/* No owner yet (known_zero): the zeroed tables are a copy already,
 	 * and the 10+ MB of them stay untouched until a slot is given out. */
 	if (err || !src->eps || !src->cls || src->known_zero)

@@ -51,6 +51,10 @@ struct apply_slots {
 	 * ~70 ms of syscalls). Not copied by slots_copy; the applier clears
 	 * it once a plan ran. */
 	bool known_zero;
+	/* Cluster slots below this have latency histograms (entries of the
+	 * histograms map: 1 when the agent runs without --cluster-histograms,
+	 * health_abi.h); 0: every slot. A plan zeroes only those. */
+	__u32 hist_clusters;
 };
 
 /* Empty tables of the given sizes (0, 0: health off). 0 or -ENOMEM. */

@@ -31,6 +31,7 @@ struct stats_opts {
 struct stats_cluster {
 	struct health_cluster cl;
 	struct cluster_hists hists;
+	bool has_hists; /* the agent keeps histograms (--cluster-histograms) */
 	char service[BPFMESH_NAME_LEN]; /* "host:port" */
 	char subset[BPFMESH_NAME_LEN];  /* "-" for the host's default cluster */
 	__u64 opened, opened_before, established, failed, closed;
@@ -116,8 +117,7 @@ static int collect_cluster(const struct health_cluster *cl, void *ctx)
 
 	memset(sc, 0, sizeof(*sc));
 	sc->cl = *cl;
-	if (health_read_hists(&st->hm, cl->slot, &sc->hists))
-		memset(&sc->hists, 0, sizeof(sc->hists));
+	sc->has_hists = !health_read_hists(&st->hm, cl->slot, &sc->hists);
 	split_cluster_name(sc);
 	return 0;
 }
@@ -237,6 +237,15 @@ static double connect_ms(const struct stats_cluster *sc, double q)
 	return bpfmesh_hist_quantile(sc->hists.connect_us.buckets, q) / 1000.0;
 }
 
+/* The quantile for the table: "-" where the agent keeps no histograms. */
+static void quantile_text(char *buf, size_t len, const struct stats_cluster *sc, double q)
+{
+	if (sc->has_hists)
+		snprintf(buf, len, "%.3f", connect_ms(sc, q));
+	else
+		snprintf(buf, len, "-");
+}
+
 static double rate(const struct stats_cluster *sc, const struct stats_opts *o)
 {
 	/* A slot zeroed for a new owner between the readings counts from 0. */
@@ -315,7 +324,7 @@ static void print_plain(const struct stats *st, const struct stats_opts *o)
 
 	for (c = 0; c < st->n_cls; c++) {
 		const struct stats_cluster *sc = &st->cls[c];
-		char cps[16];
+		char cps[16], p50[24], p99[24];
 
 		if (o->service && !service_matches(sc->service, o->service))
 			continue;
@@ -329,9 +338,10 @@ static void print_plain(const struct stats *st, const struct stats_opts *o)
 			snprintf(cps, sizeof(cps), "%.1f", rate(sc, o));
 		else
 			snprintf(cps, sizeof(cps), "-");
-		printf("  %-16.16s %8s %10llu %6.1f %8.3f %8.3f %4llu/%-3u %10llu\n", sc->subset,
-		       cps, (unsigned long long)sc->opened, pct(sc->failed, sc->opened),
-		       connect_ms(sc, 0.5), connect_ms(sc, 0.99),
+		quantile_text(p50, sizeof(p50), sc, 0.5);
+		quantile_text(p99, sizeof(p99), sc, 0.99);
+		printf("  %-16.16s %8s %10llu %6.1f %8s %8s %4llu/%-3u %10llu\n", sc->subset,
+		       cps, (unsigned long long)sc->opened, pct(sc->failed, sc->opened), p50, p99,
 		       (unsigned long long)sc->cl.st.ejected, sc->cl.cfg.total_endpoints,
 		       (unsigned long long)sc->cl.st.no_healthy_upstream);
 		if (sc->n_eps) {
@@ -400,10 +410,12 @@ static void print_subset_json(const struct stats *st, const struct stats_cluster
 	json_double(j, pct(sc->failed, sc->opened));
 	json_kv_uint(j, "closed", sc->closed);
 	json_kv_uint(j, "no_healthy_upstream", sc->cl.st.no_healthy_upstream);
-	json_key(j, "connect_p50_ms");
-	json_double(j, connect_ms(sc, 0.5));
-	json_key(j, "connect_p99_ms");
-	json_double(j, connect_ms(sc, 0.99));
+	if (sc->has_hists) { /* none without --cluster-histograms */
+		json_key(j, "connect_p50_ms");
+		json_double(j, connect_ms(sc, 0.5));
+		json_key(j, "connect_p99_ms");
+		json_double(j, connect_ms(sc, 0.99));
+	}
 	json_kv_uint(j, "ejected", sc->cl.st.ejected);
 	json_kv_uint(j, "ejections", sc->cl.st.ejections);
 	json_kv_uint(j, "endpoints_total", sc->cl.cfg.total_endpoints);

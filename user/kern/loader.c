@@ -492,7 +492,16 @@ static int attach_one(struct lb_loader *l, unsigned int i)
  * element 0 is never given out (the heads: a service index 0 names none). */
 /* FIXED: times alone, a size of its own; listed so that a pin made at
  * another size (an earlier agent's) is re-adopted at it. */
-enum size_base { PER_ENDPOINT, PER_CLUSTER, PER_SERVICE, PER_SERVICE_AND_ZERO, FIXED };
+/* PER_CLUSTER_IF_HISTS: per cluster with --cluster-histograms, else 1 (slot
+ * 0 only, which no cluster has: no histograms, health_abi.h). */
+enum size_base {
+	PER_ENDPOINT,
+	PER_CLUSTER,
+	PER_CLUSTER_IF_HISTS,
+	PER_SERVICE,
+	PER_SERVICE_AND_ZERO,
+	FIXED
+};
 
 /* max: a ceiling (0: none), the compile-time size of a map whose limit
  * predates its sizing. */
@@ -504,7 +513,7 @@ static const struct {
 } sized_maps[] = {
 	{ BPFMESH_MAP_EP_COUNTERS, PER_ENDPOINT, 1, 0 },
 	{ BPFMESH_MAP_EP_HEALTH, PER_ENDPOINT, 1, 0 },
-	{ BPFMESH_MAP_EP_HISTS, PER_CLUSTER, 1, 0 },
+	{ BPFMESH_MAP_EP_HISTS, PER_CLUSTER_IF_HISTS, 1, 0 },
 	{ BPFMESH_MAP_CLUSTER_CFG, PER_CLUSTER, 1, 0 },
 	{ BPFMESH_MAP_CLUSTER_STATE, PER_CLUSTER, 1, 0 },
 	{ BPFMESH_MAP_BACKENDS, PER_ENDPOINT, 4, 0 },
@@ -529,6 +538,9 @@ static const struct {
 	{ BPFMESH_MAP_SRC_COUNTERS, PER_ENDPOINT, 1, BPFMESH_MAX_SRC_COUNTERS },
 	/* 16,384 before 4,096 (identity_abi.h): an earlier pin keeps its size. */
 	{ BPFMESH_MAP_IDENTITY_CACHE, FIXED, BPFMESH_ID_CACHE_SIZE, 0 },
+	/* 65,536 before 8,192 (sockmap_abi.h): an earlier pin keeps its size. */
+	{ "bpfmesh_sockmap4_pending_v1", FIXED, BPFMESH_SOCKMAP_MAX_PENDING, 0 },
+	{ "bpfmesh_sockmap6_pending_v1", FIXED, BPFMESH_SOCKMAP_MAX_PENDING, 0 },
 };
 
 static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
@@ -538,6 +550,8 @@ static unsigned int size_base(const struct lb_sizes *s, enum size_base base)
 		return s->max_endpoints;
 	case PER_CLUSTER:
 		return s->max_clusters;
+	case PER_CLUSTER_IF_HISTS:
+		return s->cluster_hists ? s->max_clusters : 1;
 	case PER_SERVICE:
 		return s->max_services;
 	case PER_SERVICE_AND_ZERO:
@@ -583,6 +597,33 @@ static unsigned int row_want(unsigned int i, const struct lb_sizes *s, bool aske
 	return sized_maps[i].max && want > sized_maps[i].max ? sized_maps[i].max : want;
 }
 
+static unsigned int grown_min(const struct lb_loader *l, const char *map);
+
+/* The cluster slots of the maps in force: as pinned (or set aside to grow),
+ * at least as the option or the default asks. */
+static unsigned int cluster_slots_in_force(const struct lb_loader *l)
+{
+	char path[PATH_MAX];
+	unsigned int n = l->sizes.max_clusters, m;
+
+	m = grown_min(l, BPFMESH_MAP_CLUSTER_CFG);
+	n = m > n ? m : n;
+	m = lb_pin_path(path, sizeof(path), l->bpffs_dir, BPFMESH_MAP_CLUSTER_CFG)
+		    ? 0 : pinned_max_entries(path);
+	return m > n ? m : n;
+}
+
+/* max_entries an agent option asks of row i (0: none). --cluster-histograms
+ * alone asks for a histogram on every cluster slot in force. */
+static unsigned int asked_want(const struct lb_loader *l, const struct lb_sizes *asked,
+			       unsigned int i)
+{
+	if (sized_maps[i].base == PER_CLUSTER_IF_HISTS && asked && asked->cluster_hists &&
+	    !asked->max_clusters)
+		return cluster_slots_in_force(l);
+	return row_want(i, asked, true);
+}
+
 /* Does a pinned map hold fewer entries than an agent option now asks? */
 static int any_outgrown(const struct lb_loader *l, const struct lb_sizes *asked, bool *out)
 {
@@ -592,7 +633,7 @@ static int any_outgrown(const struct lb_loader *l, const struct lb_sizes *asked,
 
 	*out = false;
 	for (i = 0; i < sizeof(sized_maps) / sizeof(sized_maps[0]) && !*out; i++) {
-		want = row_want(i, asked, true);
+		want = asked_want(l, asked, i);
 		err = want ? lb_pin_path(path, sizeof(path), l->bpffs_dir, sized_maps[i].map) : 0;
 		if (err)
 			return err;
@@ -668,6 +709,8 @@ static int size_maps(struct lb_loader *l, struct bpf_object *obj)
 		if (err)
 			return err;
 		want = row_want(i, &l->sizes, false);
+		if (sized_maps[i].base == PER_CLUSTER_IF_HISTS && l->sizes.cluster_hists)
+			want = cluster_slots_in_force(l);
 		if (want < grown_min(l, sized_maps[i].map))
 			want = grown_min(l, sized_maps[i].map);
 		pinned = pinned_max_entries(path);
@@ -695,6 +738,10 @@ static void read_sizes(struct lb_loader *l)
 	len = sizeof(info);
 	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
 		l->sizes.max_services = info.max_entries;
+	fd = lb_loader_map_fd(l, BPFMESH_MAP_EP_HISTS);
+	len = sizeof(info);
+	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+		l->sizes.hist_clusters = info.max_entries;
 }
 
 /* Every map libbpf would pin by name is pinned under its versioned name. */
@@ -1327,11 +1374,12 @@ int lb_loader_open(struct lb_loader *l, const char *bpffs_dir, const char *cgrou
 	l->sizes.max_clusters = sizes && sizes->max_clusters ? sizes->max_clusters
 							     : BPFMESH_MAX_CLUSTERS;
 	l->sizes.max_services = sizes && sizes->max_services ? sizes->max_services
-							     : BPFMESH_MAX_SERVICES;
+							     : BPFMESH_DEFAULT_SERVICES;
 	if ((size_t)snprintf(l->bpffs_dir, sizeof(l->bpffs_dir), "%s", bpffs_dir) >=
 	    sizeof(l->bpffs_dir))
 		return -ENAMETOOLONG;
 	l->sizes.no_sockmap = sizes && sizes->no_sockmap;
+	l->sizes.cluster_hists = sizes && sizes->cluster_hists;
 	err = parse_interfaces(l, interfaces);
 	if (err)
 		return err;

@@ -69,6 +69,8 @@ struct lb_sizes {
 	unsigned int max_endpoints; /* endpoint slots, slot 0 reserved */
 	unsigned int max_clusters;  /* cluster slots, slot 0 reserved */
 	unsigned int max_services;  /* entries of the services map (--max-services) */
+	bool cluster_hists;         /* --cluster-histograms: one per cluster slot */
+	unsigned int hist_clusters; /* read back: entries of the histograms map */
 	bool no_sockmap;            /* agent --no-sockmap: written before attaching */
 };
 

@@ -572,6 +572,17 @@ static void hist_render_one(struct mx_buf *b, const char *name, const struct mx_
 	mx_buf_printf(b, "} %llu\n", (unsigned long long)cum);
 }
 
+/* Has any cluster histograms (or there are no clusters: empty families)? */
+static bool any_cluster_hists(const struct mx_snapshot *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_clusters; i++)
+		if (!s->clusters[i].no_hists)
+			return true;
+	return !s->n_clusters;
+}
+
 /* Per cluster rather than per endpoint: a canary compares subsets, and
  * per-endpoint buckets would multiply the series by the endpoint count. */
 static int hist_render(const struct mx_snapshot *s, struct mx_buf *b)
@@ -580,6 +591,8 @@ static int hist_render(const struct mx_snapshot *s, struct mx_buf *b)
 	size_t i, n;
 	int k;
 
+	if (!any_cluster_hists(s))
+		return 0; /* no family either */
 	for (k = 0; k < MX_HIST_KINDS; k++) {
 		n = s->layout[k].n;
 		counts = calloc(s->n_clusters * (n + 1) + 1, sizeof(*counts));
@@ -592,8 +605,9 @@ static int hist_render(const struct mx_snapshot *s, struct mx_buf *b)
 		hist_sum_clusters(s, k, counts, sum);
 		mx_family(b, hist_metrics[k].name, "histogram", hist_metrics[k].help);
 		for (i = 0; i < s->n_clusters; i++)
-			hist_render_one(b, hist_metrics[k].name, &s->clusters[i], &s->layout[k],
-					counts + i * (n + 1), sum[i]);
+			if (!s->clusters[i].no_hists)
+				hist_render_one(b, hist_metrics[k].name, &s->clusters[i],
+						&s->layout[k], counts + i * (n + 1), sum[i]);
 		free(counts);
 		free(sum);
 	}

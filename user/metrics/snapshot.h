@@ -99,6 +99,9 @@ struct mx_cluster {
 	 * upstream_cx_max_duration_reached and upstream_cx_idle_timeout. */
 	uint64_t cx_max_duration_reached;
 	uint64_t idle_timeout;
+	/* The agent keeps no histograms for it (no --cluster-histograms,
+	 * health_abi.h): no histogram series, rather than empty ones. */
+	bool no_hists;
 };
 
 /* What the callers of one workload identity did on an endpoint (the

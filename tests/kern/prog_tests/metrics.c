@@ -433,7 +433,9 @@ static void check_stats(struct ktest_env *e, const struct expect *x)
 		  "stats: v1 request bytes");
 }
 
-static const char *const metrics_args[] = { "--metrics", "127.0.0.1:0", NULL };
+/* --cluster-histograms: the histogram families are in the exposition. */
+static const char *const metrics_args[] = { "--metrics", "127.0.0.1:0", "--cluster-histograms",
+					    NULL };
 
 KTEST(metrics_scrape)
 {

@@ -38,7 +38,12 @@ KTEST(stats_canary_view)
 	int status;
 
 	fixture_canary(yaml, sizeof(yaml), "127.100.21.1", "127.1.21", 50, 50);
-	if (!env_start_service(&env, &be, "canary.yaml", yaml, eps, 3))
+	/* --cluster-histograms: p50/p99 come from the per-cluster histograms,
+	 * which an agent keeps only when asked (health_abi.h). */
+	if (!ASSERT_OK(env_setup(&env), "env_setup") ||
+	    !ASSERT_OK(env_write_policy(&env, "canary.yaml", yaml), "write policy") ||
+	    !ASSERT_OK(backends_start(&be, eps, 3, 8080), "backends") ||
+	    !ASSERT_OK(env_start_agent_arg(&env, NULL, "--cluster-histograms"), "agent applies"))
 		goto out;
 
 	/* A rate, measured while a client runs. */
