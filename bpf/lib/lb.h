@@ -57,6 +57,11 @@ static __always_inline const struct backend_val *lb4_pick_backend(const struct s
 	be = bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
 	if (!be)
 		return NULL;
+	/* A full column (threshold reaches set_weight, as every column of an
+	 * equal-weight set) keeps its slot whatever the second draw: the
+	 * same answer as bpfmesh_alias_resolve, without the random number. */
+	if (be->threshold >= dest->set_weight)
+		return be;
 	chosen = bpfmesh_alias_resolve(key.slot, be, dest->set_weight, bpf_get_prandom_u32());
 	if (chosen == key.slot)
 		return be;
@@ -153,7 +158,8 @@ __noinline int lb4_pick(const struct svc_val *svc, __u64 hash_key, __u32 may_pas
 	out->verdict = BPFMESH_V_NO_UPSTREAM;
 	out->has_dest = 0;
 	out->dest_idx = 0;
-	d = bpfmesh_pick_dest(svc, bpf_get_prandom_u32());
+	/* One destination takes every draw: no random number for it. */
+	d = bpfmesh_pick_dest(svc, svc->n_dests > 1 ? bpf_get_prandom_u32() : 0);
 	if (d < 0 || d >= BPFMESH_MAX_DESTS)
 		return 0;
 	dest = &svc->dests[d];
