@@ -28,6 +28,9 @@
  * written back mapped.
  */
 #include "lib/common.h"
+/* These hooks run in the caller's context: its cgroup is the hash key of
+ * an unbound socket (lb4_hash_key, lib/lb_algo.h). */
+#define LB4_CALLER_CGROUP_ID() bpf_get_current_cgroup_id()
 #include "lib/lb.h"
 #include "lib/connpool.h"
 #include "lib/locality_maps.h"
@@ -62,7 +65,8 @@ static __always_inline int lb4_refuse_overflow(const struct svc_dest *dest)
 
 /* consistentHash useSourceIp key: the socket's bound source address (an
  * IPv6 one folded to 32 bits; a mapped one is its IPv4 address), else the
- * caller's cgroup (lbpolicy.h bpfmesh_lb_hash_key). */
+ * caller's cgroup (lbpolicy.h bpfmesh_lb_hash_key), which lb4_pick reads
+ * only for a policy that hashes (LB4_HASH_KEY_CALLER, lib/lb.h). */
 static __always_inline __u64 lb_hash_key(const struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
@@ -75,7 +79,7 @@ static __always_inline __u64 lb_hash_key(const struct bpf_sock_addr *ctx)
 		src = sk->src_ip6[3];
 	else if (sk)
 		src = sk->src_ip6[0] ^ sk->src_ip6[1] ^ sk->src_ip6[2] ^ sk->src_ip6[3];
-	return bpfmesh_lb_hash_key(src, bpf_get_current_cgroup_id());
+	return src ? bpfmesh_lb_hash_key(src, 0) : LB4_HASH_KEY_CALLER;
 }
 
 /* A UDP flow has no handshake: placed is opened and established at once,

@@ -18,13 +18,32 @@
 #include "lib/health.h"
 #include <bpfmesh/select.h>
 
+/* `now` for lb4_slot_usable when the caller has not read the clock: it
+ * reads it itself, and only for an endpoint with an ejection on record (a
+ * clock read is as dear as a map lookup, and the pick rarely needs it). */
+#define LB4_NOW_LAZY 0
+
+/* A consistent-hash key left to the one algorithm that hashes (MAGLEV):
+ * the caller's cgroup, which costs a helper call that no other algorithm
+ * needs (lb4_hash_key, lb_algo.h; a program defines LB4_CALLER_CGROUP_ID
+ * where its hook runs in the caller's context). Bits 32-63 all set: no
+ * key bpfmesh_lb_hash_key gives (lbpolicy.h) is this value. */
+#define LB4_HASH_KEY_CALLER (~0ULL)
+
 /* May a new connection use this endpoint now (health4_slot_is_usable)? It
  * is asked at every draw of every algorithm and slot of the scan, and each
  * inlined copy carried the ejection's return (a cmpxchg, counters, an
  * event): global, it is checked once. */
 __noinline int lb4_slot_usable(__u32 ep_slot, __u64 now)
 {
-	return health4_slot_is_usable(ep_slot, now);
+	const struct ep_health *h = health4_ep(ep_slot);
+
+	/* Nearly every endpoint has no ejection on record: it is usable
+	 * without the clock, which is read here (now == LB4_NOW_LAZY) only
+	 * for one that has. */
+	if (!h || READ_ONCE(h->ejected_until_ns) == 0)
+		return 1;
+	return health4_slot_is_usable(ep_slot, now != LB4_NOW_LAZY ? now : bpf_ktime_get_ns());
 }
 
 /* One alias draw from dest's set: the endpoint, or NULL when the set is absent. */
@@ -38,6 +57,11 @@ static __always_inline const struct backend_val *lb4_pick_backend(const struct s
 	be = bpf_map_lookup_elem(&bpfmesh_lb4_backends, &key);
 	if (!be)
 		return NULL;
+	/* A full column (threshold reaches set_weight, as every column of an
+	 * equal-weight set) keeps its slot whatever the second draw: the
+	 * same answer as bpfmesh_alias_resolve, without the random number. */
+	if (be->threshold >= dest->set_weight)
+		return be;
 	chosen = bpfmesh_alias_resolve(key.slot, be, dest->set_weight, bpf_get_prandom_u32());
 	if (chosen == key.slot)
 		return be;
@@ -117,7 +141,7 @@ struct lb4_pick {
 /* The endpoint of a new connection or flow to service svc of either
  * family: the route's destination, then its cluster's loadBalancer
  * (lb_algo.h), else the weighted draw (lb4_pick_usable). hash_key is the
- * consistent-hash key (lbpolicy.h); may_passthrough: the caller can leave
+ * consistent-hash key (lbpolicy.h), or LB4_HASH_KEY_CALLER; may_passthrough: the caller can leave
  * the address asked for (a PASSTHROUGH policy then answers
  * BPFMESH_V_PASSTHROUGH), else such a policy takes the weighted draw. A
  * destination with no endpoint answers BPFMESH_V_NO_UPSTREAM. Returns 0,
@@ -134,7 +158,8 @@ __noinline int lb4_pick(const struct svc_val *svc, __u64 hash_key, __u32 may_pas
 	out->verdict = BPFMESH_V_NO_UPSTREAM;
 	out->has_dest = 0;
 	out->dest_idx = 0;
-	d = bpfmesh_pick_dest(svc, bpf_get_prandom_u32());
+	/* One destination takes every draw: no random number for it. */
+	d = bpfmesh_pick_dest(svc, svc->n_dests > 1 ? bpf_get_prandom_u32() : 0);
 	if (d < 0 || d >= BPFMESH_MAX_DESTS)
 		return 0;
 	dest = &svc->dests[d];
@@ -142,7 +167,7 @@ __noinline int lb4_pick(const struct svc_val *svc, __u64 hash_key, __u32 may_pas
 	out->dest_idx = d;
 	if (dest->n_slots == 0)
 		return 0;
-	now = bpf_ktime_get_ns();
+	now = LB4_NOW_LAZY;
 	panic = health4_cluster_is_in_panic(dest->cluster_slot);
 	switch (lb4_algo_pick(dest, hash_key, may_passthrough, now, panic, &out->be)) {
 	case LB4_ALGO_PICKED:

@@ -193,6 +193,18 @@ __noinline int lb4_pick_weighted_lr(const struct svc_dest *dest, __u64 now, int 
 	return lb4_copy(best, out);
 }
 
+/* The consistent-hash key itself: LB4_HASH_KEY_CALLER becomes the caller's
+ * cgroup (lbpolicy.h bpfmesh_lb_hash_key), read only now that a policy
+ * hashes. */
+static __always_inline __u64 lb4_hash_key(__u64 hash_key)
+{
+#ifdef LB4_CALLER_CGROUP_ID
+	if (hash_key == LB4_HASH_KEY_CALLER)
+		return bpfmesh_lb_hash_key(0, LB4_CALLER_CGROUP_ID());
+#endif
+	return hash_key;
+}
+
 static __always_inline int lb4_pick_maglev(const struct svc_dest *dest, __u64 hash_key,
 					   __u64 now, int panic, struct backend_val *out)
 {
@@ -200,7 +212,7 @@ static __always_inline int lb4_pick_maglev(const struct svc_dest *dest, __u64 ha
 
 	if (len == 0)
 		return 0;
-	return lb4_walk_from(dest, bpfmesh_lb_table_index(bpfmesh_lb_hash(hash_key), len), len, 1,
+	return lb4_walk_from(dest, bpfmesh_lb_table_index(bpfmesh_lb_hash(lb4_hash_key(hash_key)), len), len, 1,
 			     now, panic, out);
 }
 

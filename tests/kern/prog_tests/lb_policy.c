@@ -7,7 +7,8 @@
  *  - LEAST_REQUEST: an endpoint holding many open connections gets clearly
  *    fewer new ones; `maps services` shows the policy and the open counts;
  *  - consistentHash useSourceIp + maglev: 200 bound source addresses keep
- *    their endpoint; removing one endpoint moves few of the others;
+ *    their endpoint; removing one endpoint moves few of the others; unbound
+ *    sockets keep one endpoint per caller cgroup;
  *  - PASSTHROUGH: the connection goes to the address asked for.
  */
 #include <arpa/inet.h>
@@ -15,7 +16,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include "fixtures.h"
 #include "ktest.h"
@@ -172,14 +175,38 @@ out:
 
 #define MG_SOURCES 200
 #define MG_REPEAT 3
+#define MG_CGROUPS 16
+
+/* MG_REPEAT connects to *vip, from *src bound before each (NULL: unbound):
+ * the endpoint every one reached, -1 when it changed between connects, -2
+ * when a connect failed. */
+static int maglev_endpoint(const struct sockaddr_in *vip, const struct sockaddr_in *src)
+{
+	int k, res = -3;
+
+	for (k = 0; k < MG_REPEAT; k++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		unsigned char id = 0xff;
+
+		if (fd < 0 || (src && bind(fd, (const struct sockaddr *)src, sizeof(*src))) ||
+		    connect(fd, (const struct sockaddr *)vip, sizeof(*vip)) || read(fd, &id, 1) != 1)
+			res = -2;
+		else if (res == -3)
+			res = id;
+		else if (res != id && res != -2)
+			res = -1;
+		if (fd >= 0)
+			close(fd);
+	}
+	return res;
+}
 
 /* From a child in the test cgroup: for each source address 127.2.i/256.i%256
- * bound before connect, MG_REPEAT connects to vip:80; the endpoint of each
- * source (-1: it changed between connects, -2: a connect failed). */
+ * bound before connect, maglev_endpoint() of vip:80. */
 static int maglev_map(struct ktest_env *e, const char *vip, int *which)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
-	int pfd[2], status, s, k;
+	int pfd[2], status, s;
 	pid_t pid;
 
 	if (inet_pton(AF_INET, vip, &sa.sin_addr) != 1 || pipe(pfd))
@@ -197,22 +224,7 @@ static int maglev_map(struct ktest_env *e, const char *vip, int *which)
 			struct sockaddr_in src = { .sin_family = AF_INET };
 
 			src.sin_addr.s_addr = htonl(0x7f020000u | (unsigned)(s + 1));
-			res[s] = -3;
-			for (k = 0; k < MG_REPEAT; k++) {
-				int fd = socket(AF_INET, SOCK_STREAM, 0);
-				unsigned char id = 0xff;
-
-				if (fd < 0 || bind(fd, (struct sockaddr *)&src, sizeof(src)) ||
-				    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-				    read(fd, &id, 1) != 1)
-					res[s] = -2;
-				else if (res[s] == -3)
-					res[s] = id;
-				else if (res[s] != id && res[s] != -2)
-					res[s] = -1;
-				if (fd >= 0)
-					close(fd);
-			}
+			res[s] = maglev_endpoint(&sa, &src);
 		}
 		_exit(write(pfd[1], res, sizeof(res)) == sizeof(res) ? 0 : 3);
 	}
@@ -221,6 +233,34 @@ static int maglev_map(struct ktest_env *e, const char *vip, int *which)
 	close(pfd[0]);
 	waitpid(pid, &status, 0);
 	return s;
+}
+
+/* maglev_endpoint() of vip:80 from unbound sockets of a child in cgroup
+ * dir, or -4 when the child could not report. */
+static int maglev_cgroup_endpoint(const char *dir, const char *vip)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(80) };
+	int pfd[2], status, res = -4;
+	pid_t pid;
+
+	if (inet_pton(AF_INET, vip, &sa.sin_addr) != 1 || pipe(pfd))
+		return -4;
+	pid = fork();
+	if (pid < 0)
+		return -4;
+	if (pid == 0) {
+		close(pfd[0]);
+		if (join_cgroup(dir))
+			_exit(2);
+		res = maglev_endpoint(&sa, NULL);
+		_exit(write(pfd[1], &res, sizeof(res)) == sizeof(res) ? 0 : 3);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &res, sizeof(res)) != sizeof(res))
+		res = -4;
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	return res;
 }
 
 /* Five endpoints, Maglev (tableSize 65537): each of 200 bound source
@@ -275,6 +315,46 @@ KTEST(lb_maglev_source_ip_sticky)
 	       100.0 * moved / (MG_SOURCES - on_removed));
 	ASSERT_TRUE(moved * 20 <= MG_SOURCES - on_removed, "at most 5% of the others moved");
 out:
+	backends_stop(&be);
+	env_teardown(&env);
+}
+
+/* consistentHash useSourceIp from unbound sockets: the key is the
+ * caller's cgroup (lbpolicy.h bpfmesh_lb_hash_key), which connect4 reads
+ * only for a policy that hashes (LB4_HASH_KEY_CALLER). Each of 16 child
+ * cgroups keeps its endpoint, and they do not all share one (a key left
+ * unresolved would send every caller to the same endpoint). */
+KTEST(lb_maglev_unbound_keyed_by_cgroup)
+{
+	static const char *const eps[] = { "127.1.44.1", "127.1.44.2", "127.1.44.3",
+					   "127.1.44.4", "127.1.44.5" };
+	char yaml[8192], dirs[MG_CGROUPS][PATH_MAX + 16];
+	int c, made = 0, used[5] = {}, distinct = 0;
+	struct backends be = {};
+	struct ktest_env env;
+	const char *lb = "{consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}";
+
+	fixture_one_cluster(yaml, sizeof(yaml), "127.100.44.1", "127.1.44", 5, NULL, "loadBalancer",
+			    lb);
+	if (!env_start_service(&env, &be, "maglev_cg.yaml", yaml, eps, 5))
+		goto out;
+	for (made = 0; made < MG_CGROUPS; made++) {
+		snprintf(dirs[made], sizeof(dirs[made]), "%s/mg%d", env.cgroup, made);
+		if (!ASSERT_OK(mkdir(dirs[made], 0755) ? -errno : 0, "child cgroup"))
+			goto out;
+	}
+	for (c = 0; c < MG_CGROUPS; c++) {
+		int id = maglev_cgroup_endpoint(dirs[c], "127.100.44.1");
+
+		if (!ASSERT_TRUE(id >= 0 && id < 5, "same endpoint every connect of a cgroup"))
+			goto out;
+		distinct += used[id]++ == 0;
+	}
+	printf("  maglev by cgroup: %d cgroups on %d of 5 endpoints\n", MG_CGROUPS, distinct);
+	ASSERT_TRUE(distinct >= 2, "cgroups spread over the endpoints");
+out:
+	while (made-- > 0)
+		rmdir(dirs[made]);
 	backends_stop(&be);
 	env_teardown(&env);
 }
