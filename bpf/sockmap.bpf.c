@@ -70,6 +70,12 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 	struct sockmap_end e;
 	__u32 slot;
 
+	/* bpfmesh_sockops (bpf/sockops.bpf.c, always attached with this
+	 * program) asked for state callbacks at the connect of a placed
+	 * socket, and only then: a direct connection stops here, without a
+	 * helper call. */
+	if (!(skops->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG))
+		return;
 	if (!sk || !sockmap_is_inet(skops))
 		return;
 	c = bpf_sk_storage_get(&bpfmesh_sock4_conn_v2, sk, NULL, 0);
