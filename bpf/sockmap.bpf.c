@@ -154,13 +154,21 @@ static __always_inline void sockmap4_on_passive(struct bpf_sock_ops *skops)
  * for is forgotten. */
 static __always_inline void sockmap4_on_close(struct bpf_sock_ops *skops)
 {
+	struct bpf_sock *sk = skops->sk;
 	struct sockmap_end e;
 
-	sockmap_ctx_end(&e, skops);
 	if (skops->args[0] == BPF_TCP_LISTEN) {
+		sockmap_ctx_end(&e, skops);
 		sockmap_listen_del(&e);
 		return;
 	}
+	/* Most sockets here are placed clients that were never inserted
+	 * (their endpoint is remote): without this end's storage there is no
+	 * pending entry, and a storage lookup is cheaper than a hash delete,
+	 * which takes the bucket lock even for a key that is not there. */
+	if (!sk || !bpf_sk_storage_get(&bpfmesh_sockmap4_sock_v1, sk, NULL, 0))
+		return;
+	sockmap_ctx_end(&e, skops);
 	if (!sockmap_pending_del(&e))
 		sockmap_listen_forget(&e);
 }
