@@ -260,5 +260,5 @@ for b in "${BINS[@]}"; do
 	$2 == l && $3 == "mix" { split($13, x, /[= ]/); v[++nv] = ($7 / x[2] - 1) * 100 }
 	$2 == l && $3 == "nosvc" { split($13, x, /[= ]/); nm_[++nn] = ($7 / x[2] - 1) * 100; np[nn] = ($8 / x[4] - 1) * 100 }
 	END { printf "median %-6s connect4 hit %.0f ns, miss %.0f ns; sockops %.0f ns per VIP connection (%.1f calls), %.0f per direct; VIP vs direct %+.1f%%; non-service vs no agent mean %+.1f%%, p50 %+.1f%% (%d rounds)\n",
-		l, med(h, nh), med(m, nm), med(s, ns), med(sc, nc), med(d, nd), med(v, nv), med(nm_, nn), med(np, nn), nh }' "$WORK/samples.csv"
+		l, med(h, nh), med(m, nm), med(s, ns), med(sc, nc), med(d, nd), med(v, nv), med(nm_, nn), med(np, nn), nv }' "$WORK/samples.csv"
 done
