@@ -270,7 +270,9 @@ static __always_inline int sockmap_listen_add(const struct sockmap_end *e)
 }
 
 /* A registered listener closes: one fewer there, and the address leaves the
- * registry with its last listener (a learned entry, 0, leaves with it). */
+ * registry with its last listener (a learned entry, 0, leaves with it). A
+ * listener added on another CPU between the count's fall to 0 and the delete
+ * loses its entry: it is learned again from its first accepted end. */
 static __always_inline void sockmap_listen_del(const struct sockmap_end *e)
 {
 	struct sockmap_listen_key k;
