@@ -11,6 +11,9 @@
 #          (a lookup that finds no service)
 #   mix    VIP and direct alternated connection by connection in one
 #          client (random order each pair): VIP vs direct latency
+#   nosvc  the direct loop from sockets made in the managed cgroup and in
+#          a bare one (nothing attached), alternated the same way:
+#          non-service connects against no agent
 #
 # and the sockops programs' ns per connection (every program on the hook,
 # summed: calls per connection and ns per call each). Medians over rounds
@@ -26,12 +29,14 @@ set -euo pipefail
 usage() {
 	cat >&2 <<'EOF'
 Usage: bench/decide.sh [--rounds N] [--duration SECONDS] [--services N]
-                       [--threads N] [LABEL=BPFMESH_BINARY ...]
+                       [--threads N] [--no-stats] [LABEL=BPFMESH_BINARY ...]
 
   --rounds     rounds (each measures every binary once, in the order given; default 3)
   --duration   measured seconds per sample (default 2)
   --services   services in the policy (default 10; the measured one is the first)
   --threads    client threads (default 2)
+  --no-stats   BPF run-time stats off (their clock reads cost every program
+               run): latencies only, the ns columns read 0
   LABEL=PATH   agent binaries to alternate (default: new=.output/bpfmesh)
 EOF
 	exit 2
@@ -43,6 +48,7 @@ ROUNDS=3
 DURATION=2
 SERVICES=10
 THREADS=2
+STATS=1
 BINS=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -50,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--duration) DURATION=$2; shift ;;
 	--services) SERVICES=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
+	--no-stats) STATS=0 ;;
 	-h | --help) usage ;;
 	*=*) BINS+=("$1") ;;
 	*) echo "unknown option $1" >&2; usage ;;
@@ -72,6 +79,7 @@ source "$ROOT/bench/lib.sh"
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; exit 1; }
 CG="" NS="" BPFROOT="" WORK="" SERVER_PID="" AGENT_PID="" STATS_PID="" NS_CREATED=0 BPFFS=""
+CG_BARE="" # nothing attached: the non-service connects' "no agent" side
 AGENT_BIN=""
 
 cleanup() {
@@ -82,12 +90,19 @@ cleanup() {
 	[ -n "$BPFFS" ] && [ -n "$AGENT_BIN" ] &&
 		"$AGENT_BIN" uninstall --bpffs "$BPFFS" --cgroup "$CG" >/dev/null 2>&1
 	solo_bench_stop
+	[ -n "$CG_BARE" ] && rmdir "$CG_BARE" 2>/dev/null
 	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 solo_bench_start bpfmesh-decide || exit 1
+if [ "$STATS" = 0 ]; then # its fd closed: the kernel stops counting
+	kill_wait "$STATS_PID"
+	STATS_PID=""
+fi
+CG_BARE=$CG-bare
+mkdir "$CG_BARE"
 
 # One service: 10 endpoints over two localities (this node's first), and a
 # DestinationRule with every per-cluster feature: connection limit, connect
@@ -203,6 +218,24 @@ sample_mix() { # round label
 			r, l, vm, dm, (vm / dm - 1) * 100, vp, dp, (vp / dp - 1) * 100 }'
 }
 
+# Non-service connects (the direct loop) from sockets made in the managed
+# cgroup and in a bare one, alternated connection by connection by one
+# client (docs/benchmarks.md "Non-service connects"; BPF run-time stats are
+# on, as for every sample here).
+sample_nosvc() { # round label
+	local r=$1 label=$2 l mm mp bm bp
+	while read -r l; do
+		parse "$l"
+		if [ "${KV[label]}" = noagent ]; then bm=${KV[mean_us]} bp=${KV[p50_us]}; else mm=${KV[mean_us]} mp=${KV[p50_us]}; fi
+	done < <("$CB" client --netns "$NS" --cgroup "$CG_BARE" \
+		--mix "noagent=$DIRECT@$CG_BARE;managed=$DIRECT@$CG" \
+		--threads "$THREADS" --duration "$DURATION" --warmup 0.2)
+	echo "$r,$label,nosvc,,,,$mm,$mp,,,,,noagent_mean=$bm noagent_p50=$bp" >>"$WORK/samples.csv"
+	awk -v r="$r" -v l="$label" -v mm="$mm" -v bm="$bm" -v mp="$mp" -v bp="$bp" 'BEGIN {
+		printf "  round %d %-6s nosvc managed mean %s us vs no agent %s us (%+.1f%%), p50 %s vs %s (%+.1f%%)\n",
+			r, l, mm, bm, (mm / bm - 1) * 100, mp, bp, (mp / bp - 1) * 100 }'
+}
+
 log "kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds of ${DURATION}s; $SERVICES services"
 for r in $(seq "$ROUNDS"); do
 	for b in "${BINS[@]}"; do
@@ -210,6 +243,7 @@ for r in $(seq "$ROUNDS"); do
 		sample "$r" "${b%%=*}" hit "$VIP"
 		sample "$r" "${b%%=*}" miss "$DIRECT"
 		sample_mix "$r" "${b%%=*}"
+		sample_nosvc "$r" "${b%%=*}"
 		agent_stop
 	done
 done
@@ -224,6 +258,7 @@ for b in "${BINS[@]}"; do
 	$2 == l && $3 == "hit" && $9 > 0 { h[++nh] = $10 / $9; s[++ns] = $12 / $9; sc[++nc] = $11 / $9 }
 	$2 == l && $3 == "miss" && $9 > 0 { m[++nm] = $10 / $9; d[++nd] = $12 / $9 }
 	$2 == l && $3 == "mix" { split($13, x, /[= ]/); v[++nv] = ($7 / x[2] - 1) * 100 }
-	END { printf "median %-6s connect4 hit %.0f ns, miss %.0f ns; sockops %.0f ns per VIP connection (%.1f calls), %.0f per direct; VIP vs direct %+.1f%% (%d rounds)\n",
-		l, med(h, nh), med(m, nm), med(s, ns), med(sc, nc), med(d, nd), med(v, nv), nh }' "$WORK/samples.csv"
+	$2 == l && $3 == "nosvc" { split($13, x, /[= ]/); nm_[++nn] = ($7 / x[2] - 1) * 100; np[nn] = ($8 / x[4] - 1) * 100 }
+	END { printf "median %-6s connect4 hit %.0f ns, miss %.0f ns; sockops %.0f ns per VIP connection (%.1f calls), %.0f per direct; VIP vs direct %+.1f%%; non-service vs no agent mean %+.1f%%, p50 %+.1f%% (%d rounds)\n",
+		l, med(h, nh), med(m, nm), med(s, ns), med(sc, nc), med(d, nd), med(v, nv), med(nm_, nn), med(np, nn), nv }' "$WORK/samples.csv"
 done

@@ -5,9 +5,11 @@
  *
  *   bpfmesh_sockmap_ops  cgroup sockops on the managed cgroup, beside the
  *                        health program (a cgroup runs every program
- *                        attached): puts both ends of a local, placed
- *                        connection in the SOCKHASH of its family (IPv4,
- *                        also from a dual-stack socket, or IPv6).
+ *                        attached): keeps the registry of managed
+ *                        listeners, and puts both ends of a placed
+ *                        connection whose endpoint is one of them in the
+ *                        SOCKHASH of its family (IPv4, also from a
+ *                        dual-stack socket, or IPv6).
  *   bpfmesh_sockmap_msg  sk_msg, attached to both SOCKHASHes: moves each
  *                        sendmsg of an inserted end to its peer's receive
  *                        queue, and counts the bytes.
@@ -58,7 +60,10 @@ static __always_inline int sockmap_is_inet(struct bpf_sock_ops *skops)
 }
 
 /* The connecting end, handshake done: a placed connection, unless its
- * service or the node opted out. */
+ * service or the node opted out, and only when its endpoint is a managed
+ * listener of this node (lib/sockmap.h sockmap_endpoint_listens): a remote
+ * endpoint's client would never be taken, and its insertion, storage and
+ * pending entry cost more than all of its counting. */
 static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
@@ -66,6 +71,12 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 	struct sockmap_end e;
 	__u32 slot;
 
+	/* bpfmesh_sockops (bpf/sockops.bpf.c, always attached with this
+	 * program) asked for state callbacks at the connect of a placed
+	 * socket, and only then: a direct connection stops here, without a
+	 * helper call. */
+	if (!(skops->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG))
+		return;
 	if (!sk || !sockmap_is_inet(skops))
 		return;
 	c = sock_conn_get(sk);
@@ -77,6 +88,8 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 	}
 	slot = c->ep_slot;
 	sockmap_ctx_end(&e, skops);
+	if (!sockmap_endpoint_listens(&e))
+		return;
 	if (!sockmap4_new_sock(sk, slot, BPFMESH_SOCKMAP_F_CLIENT))
 		return;
 	if (sockmap_pending_put(&e, slot))
@@ -90,6 +103,22 @@ static __always_inline void sockmap4_on_active(struct bpf_sock_ops *skops)
 				  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/* A socket of the managed cgroup listens: its address:port goes in the
+ * registry, and the listener asks for its state change to TCP_CLOSE to
+ * leave it again. */
+static __always_inline void sockmap4_on_listen(struct bpf_sock_ops *skops)
+{
+	struct sockmap_end e;
+
+	if (!skops->sk || !sockmap_is_inet(skops))
+		return;
+	sockmap_ctx_end(&e, skops);
+	if (sockmap_listen_add(&e))
+		return;
+	bpf_sock_ops_cb_flags_set(skops,
+				  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
 /* The accepting end: inserted only when its client is pending, i.e. local,
  * managed and inserted itself. */
 static __always_inline void sockmap4_on_passive(struct bpf_sock_ops *skops)
@@ -98,9 +127,16 @@ static __always_inline void sockmap4_on_passive(struct bpf_sock_ops *skops)
 	struct sockmap_end e, peer;
 	__u32 ep_slot;
 
+	/* An accepted socket is a copy of its listener, state callback flag
+	 * included (tcp_create_openreq_child keeps bpf_sock_ops_cb_flags):
+	 * it needs none, so its further state changes cost nothing. */
+	if (skops->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG)
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+						 ~BPF_SOCK_OPS_STATE_CB_FLAG);
 	if (!sk || !sockmap_is_inet(skops))
 		return;
 	sockmap_ctx_end(&e, skops);
+	sockmap_listen_learn(&e);
 	sockmap_end_peer(&peer, &e);
 	if (sockmap_pending_take(&peer, &ep_slot))
 		return;
@@ -114,12 +150,28 @@ static __always_inline void sockmap4_on_passive(struct bpf_sock_ops *skops)
 	sockmap_insert(skops, &e);
 }
 
+/* A listener leaves the registry; a client end still pending was never
+ * taken by a managed accepting end: the learned address it was inserted
+ * for is forgotten. */
 static __always_inline void sockmap4_on_close(struct bpf_sock_ops *skops)
 {
+	struct bpf_sock *sk = skops->sk;
 	struct sockmap_end e;
 
+	if (skops->args[0] == BPF_TCP_LISTEN) {
+		sockmap_ctx_end(&e, skops);
+		sockmap_listen_del(&e);
+		return;
+	}
+	/* Most sockets here are placed clients that were never inserted
+	 * (their endpoint is remote): without this end's storage there is no
+	 * pending entry, and a storage lookup is cheaper than a hash delete,
+	 * which takes the bucket lock even for a key that is not there. */
+	if (!sk || !bpf_sk_storage_get(&bpfmesh_sockmap4_sock_v1, sk, NULL, 0))
+		return;
 	sockmap_ctx_end(&e, skops);
-	sockmap_pending_del(&e);
+	if (!sockmap_pending_del(&e))
+		sockmap_listen_forget(&e);
 }
 
 SEC("sockops")
@@ -131,6 +183,9 @@ int bpfmesh_sockmap_ops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		sockmap4_on_passive(skops);
+		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		sockmap4_on_listen(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] == BPF_TCP_CLOSE)

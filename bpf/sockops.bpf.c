@@ -8,7 +8,7 @@
  * connection, it only counts and ejects.
  *
  *   TCP_CONNECT_CB         SYN about to go out: opened; ask for state
- *                          callbacks on this socket only.
+ *                          callbacks on this socket only (placed ones).
  *   ACTIVE_ESTABLISHED_CB  handshake done: established, connect latency,
  *                          an outlier success.
  *   STATE_CB -> TCP_CLOSE  closed: after established, bytes each way, RTT
@@ -115,8 +115,6 @@ static __always_inline void sockops4_on_connect(struct bpf_sock_ops *skops, stru
 	cnt = src_counters(c); /* by source, after the slot */
 	if (cnt)
 		health4_count(&cnt->opened);
-	bpf_sock_ops_cb_flags_set(skops,
-				  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
 static __always_inline void sockops4_on_established(struct bpf_sock_ops *skops,
@@ -271,8 +269,26 @@ int bpfmesh_health_sweep(struct health_sweep_args *args)
 	return sweep4_run(args);
 }
 
+/* A placed socket asks at its connect for its state change to TCP_CLOSE
+ * (counting, the connection pool's release, sockmap's pending entry), and
+ * nothing else does: the flag then marks, at ACTIVE_ESTABLISHED, the
+ * sockets worth a storage lookup, read from the context for free
+ * (bpf/sockmap.bpf.c reads it too). An active socket starts with no flags
+ * (only an accepted one copies its listener's). */
+static __always_inline void sockops4_want_close(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops,
+				  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline int sockops4_placed_at_connect(struct bpf_sock_ops *skops)
+{
+	return skops->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_STATE_CB_FLAG;
+}
+
 /* Each callback looks the socket's placement up once, and a socket
- * connect4 did not place (a direct connection) costs that lookup only:
+ * connect4 did not place (a direct connection) costs that lookup only at
+ * its connect, and a flag test at its established:
  * counting (above) and the connection pool (bpf/lib/connpool.h) share it.
  * A socket counted against a limit is a placed one. The other callbacks
  * (timeout, window and ECN init, and every state change but the one to
@@ -287,10 +303,13 @@ int bpfmesh_sockops(struct bpf_sock_ops *skops)
 		c = sockops4_conn(skops);
 		if (!c)
 			break;
+		sockops4_want_close(skops);
 		sockops4_on_connect(skops, c);
 		connpool4_on_connect(skops, c->cluster_slot);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		if (!sockops4_placed_at_connect(skops))
+			break; /* a direct connection: no helper call */
 		c = sockops4_conn(skops);
 		if (!c)
 			break;

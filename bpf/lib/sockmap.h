@@ -129,12 +129,12 @@ static __always_inline int sockmap_pending_put(const struct sockmap_end *e, __u3
 	return bpf_map_update_elem(&bpfmesh_sockmap4_pending_v1, &e->k4, &slot, BPF_ANY);
 }
 
-static __always_inline void sockmap_pending_del(const struct sockmap_end *e)
+/* 0 when e was pending, or the helper's error (-ENOENT: it was not). */
+static __always_inline long sockmap_pending_del(const struct sockmap_end *e)
 {
 	if (e->v6)
-		bpf_map_delete_elem(&bpfmesh_sockmap6_pending_v1, &e->k6);
-	else
-		bpf_map_delete_elem(&bpfmesh_sockmap4_pending_v1, &e->k4);
+		return bpf_map_delete_elem(&bpfmesh_sockmap6_pending_v1, &e->k6);
+	return bpf_map_delete_elem(&bpfmesh_sockmap4_pending_v1, &e->k4);
 }
 
 /* The waiting client end e, taken out of the pending map: 0 and its slot,
@@ -187,6 +187,131 @@ static __always_inline void sockmap4_count_bytes(const struct sockmap_sock *s, _
 		__sync_fetch_and_add(&cnt->bytes_sent, bytes);
 	else
 		__sync_fetch_and_add(&cnt->bytes_received, bytes);
+}
+
+/* The registry key of an end's own address:port (local) or its peer's
+ * (remote): IPv4 kept IPv4-mapped (sockmap_abi.h: sockmap_listen_key). */
+static __always_inline void sockmap_listen_key(struct sockmap_listen_key *k,
+					       const struct sockmap_end *e, int remote)
+{
+	int i;
+
+	if (e->v6) {
+		for (i = 0; i < 4; i++)
+			k->ip6[i] = remote ? e->k6.remote_ip6[i] : e->k6.local_ip6[i];
+		k->port = remote ? e->k6.remote_port : e->k6.local_port;
+		return;
+	}
+	k->ip6[0] = 0;
+	k->ip6[1] = 0;
+	k->ip6[2] = bpf_htonl(0xffff);
+	k->ip6[3] = remote ? e->k4.remote_ip4 : e->k4.local_ip4;
+	k->port = remote ? e->k4.remote_port : e->k4.local_port;
+}
+
+static __always_inline int sockmap_listen_known(const struct sockmap_listen_key *k)
+{
+	return bpf_map_lookup_elem(&bpfmesh_sockmap_listen_v1, k) != NULL;
+}
+
+/* 127.0.0.0/8 (mapped) or ::1: an endpoint a listener bound to the any
+ * address of this node's namespace serves. */
+static __always_inline int sockmap_is_loopback(const struct sockmap_listen_key *k)
+{
+	if (k->ip6[0] || k->ip6[1])
+		return 0;
+	if (k->ip6[2] == bpf_htonl(0xffff))
+		return (bpf_ntohl(k->ip6[3]) >> 24) == 127;
+	return !k->ip6[2] && k->ip6[3] == bpf_htonl(1);
+}
+
+/* Is the client end e's endpoint (its remote address:port) a managed
+ * listener of this node? Its exact address, learned or bound; for a
+ * loopback endpoint also a listener on the any address: ::ffff:0.0.0.0
+ * (IPv4), and :: (AF_INET6 sockets, which accept IPv4 too unless
+ * IPV6_V6ONLY: a V6ONLY one only costs a client inserted for nothing). */
+static __always_inline int sockmap_endpoint_listens(const struct sockmap_end *e)
+{
+	struct sockmap_listen_key k;
+
+	sockmap_listen_key(&k, e, 1);
+	if (sockmap_listen_known(&k))
+		return 1;
+	if (!sockmap_is_loopback(&k))
+		return 0;
+	k.ip6[3] = 0;
+	if (!e->v6 && sockmap_listen_known(&k))
+		return 1;
+	k.ip6[2] = 0;
+	return sockmap_listen_known(&k);
+}
+
+/* A managed socket listens on its bound address:port: one more listener
+ * there. 0, or -1 when the registry is full (nothing to take back at its
+ * close). */
+static __always_inline int sockmap_listen_add(const struct sockmap_end *e)
+{
+	struct sockmap_listen_key k;
+	__u64 one = 1, *n;
+
+	sockmap_listen_key(&k, e, 0);
+	n = bpf_map_lookup_elem(&bpfmesh_sockmap_listen_v1, &k);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return 0;
+	}
+	if (!bpf_map_update_elem(&bpfmesh_sockmap_listen_v1, &k, &one, BPF_NOEXIST))
+		return 0;
+	n = bpf_map_lookup_elem(&bpfmesh_sockmap_listen_v1, &k); /* another CPU added it */
+	if (!n)
+		return -1;
+	__sync_fetch_and_add(n, 1);
+	return 0;
+}
+
+/* A registered listener closes: one fewer there, and the address leaves the
+ * registry with its last listener (a learned entry, 0, leaves with it). A
+ * listener added on another CPU between the count's fall to 0 and the delete
+ * loses its entry: it is learned again from its first accepted end. */
+static __always_inline void sockmap_listen_del(const struct sockmap_end *e)
+{
+	struct sockmap_listen_key k;
+	__u64 *n;
+
+	sockmap_listen_key(&k, e, 0);
+	n = bpf_map_lookup_elem(&bpfmesh_sockmap_listen_v1, &k);
+	if (!n)
+		return;
+	if (!READ_ONCE(*n) || __sync_fetch_and_add(n, -1) == 1)
+		bpf_map_delete_elem(&bpfmesh_sockmap_listen_v1, &k);
+}
+
+/* An end accepted in a managed cgroup: the address:port it was reached at
+ * serves managed listeners (one bound to the any address, or one that
+ * listened before the agent). Learned as 0 listeners; kept until a client
+ * inserted for it is never taken (sockmap_listen_forget). */
+static __always_inline void sockmap_listen_learn(const struct sockmap_end *e)
+{
+	struct sockmap_listen_key k;
+	__u64 zero = 0;
+
+	sockmap_listen_key(&k, e, 0);
+	if (!sockmap_listen_known(&k))
+		bpf_map_update_elem(&bpfmesh_sockmap_listen_v1, &k, &zero, BPF_NOEXIST);
+}
+
+/* The client end e closed still pending: its endpoint took no managed
+ * accepting end, so a learned entry for it was wrong (the listener left):
+ * forgotten. Bound listeners (count > 0) stay until they close. */
+static __always_inline void sockmap_listen_forget(const struct sockmap_end *e)
+{
+	struct sockmap_listen_key k;
+	__u64 *n;
+
+	sockmap_listen_key(&k, e, 1);
+	n = bpf_map_lookup_elem(&bpfmesh_sockmap_listen_v1, &k);
+	if (n && !READ_ONCE(*n))
+		bpf_map_delete_elem(&bpfmesh_sockmap_listen_v1, &k);
 }
 
 #endif /* BPFMESH_SOCKMAP_H */

@@ -45,6 +45,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bpfmesh_sockmap6_pending_v1 SEC(".maps");
 
+/* Managed listeners of this node (sockmap_abi.h: managed listeners):
+ * address:port -> listening sockets bound to it. Not preallocated: a node
+ * has few, and without --sockmap the map is never made. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BPFMESH_SOCKMAP_MAX_LISTENERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sockmap_listen_key);
+	__type(value, __u64); /* 64-bit: a fetch-and-add's result (no 32-bit one before -mcpu=v3) */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bpfmesh_sockmap_listen_v1 SEC(".maps");
+
 /* Per accelerated end: slot and direction for counting, the sticky TCP bit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);

@@ -12,6 +12,19 @@
  * the sk_msg program moves each sendmsg to the peer's receive queue
  * (bpf_msg_redirect_hash with BPF_F_INGRESS) instead of through TCP.
  *
+ * Managed listeners (session 7): a client end is inserted only when its
+ * endpoint address:port is a managed listener of this node, as the
+ * listener registry (struct sockmap_listen_key) knows it: every socket that
+ * listens in a managed cgroup registers its bound address:port at
+ * TCP_LISTEN_CB (and leaves at its close), and every end accepted in a
+ * managed cgroup registers the address:port it was reached at (a listener
+ * bound to the any address, or one that listened before the agent, is known
+ * from its first accepted connection on). A listener bound to the any
+ * address matches a loopback endpoint at once. A client whose endpoint is
+ * not registered (a remote endpoint, nearly every connection of a mesh)
+ * costs one lookup: no SOCKHASH insertion, no socket storage, no pending
+ * entry, no state callbacks for it.
+ *
  * The client end is inserted at ACTIVE_ESTABLISHED, with a pending entry
  * (its tuple -> endpoint slot); the accepting end is inserted at
  * PASSIVE_ESTABLISHED only when that pending entry exists, which proves the
@@ -42,10 +55,13 @@
  * hash is preallocated whatever it holds (88 B an IPv4 entry, 112 B IPv6:
  * 12.5 MiB for both at 65,536), and a same-node client end waits there
  * only for its handshake, microseconds on loopback: it is matched long
- * before 8,192 later connects could push it out. What is pushed out first
- * are the oldest, the ends whose peer is not on this node (they wait until
- * they close); one pushed out is only not accelerated. 1.5 MiB for both. */
+ * before 8,192 later connects could push it out (only ends whose endpoint
+ * is a managed listener here wait at all: sockmap.bpf.c). What is pushed
+ * out first are the oldest, ends whose accepting side never came; one
+ * pushed out is only not accelerated. 1.5 MiB for both. */
 #define BPFMESH_SOCKMAP_MAX_PENDING 8192
+/* Listener registry: bound or accepted-at addresses of managed listeners. */
+#define BPFMESH_SOCKMAP_MAX_LISTENERS 4096
 
 /* A socket in the SOCKHASH, by its own view of the connection. Addresses in
  * network order, ports in host order. The peer's key is the same four
@@ -65,6 +81,17 @@ struct sockmap6_key {
 	__be32 remote_ip6[4];
 	__u32 local_port;
 	__u32 remote_port;
+};
+
+/* A managed listener's address:port in the registry. An IPv4 address is
+ * kept IPv4-mapped (::ffff:a.b.c.d), so an IPv4 endpoint and a dual-stack
+ * socket's IPv4 address are one key; the any address is ::ffff:0.0.0.0
+ * (AF_INET) or :: (AF_INET6, which also accepts IPv4). Port in host order.
+ * Value: __u64, the listening sockets bound to it (SO_REUSEPORT: several);
+ * 0 for an address learned from an accepted end. */
+struct sockmap_listen_key {
+	__be32 ip6[4];
+	__u32 port;
 };
 
 /* Socket storage of each accelerated end. */
@@ -104,6 +131,7 @@ enum bpfmesh_sockmap_stat {
 
 _Static_assert(sizeof(struct sockmap_key) == 16, "sockmap_key layout");
 _Static_assert(sizeof(struct sockmap6_key) == 40, "sockmap6_key layout");
+_Static_assert(sizeof(struct sockmap_listen_key) == 20, "sockmap_listen_key layout");
 _Static_assert(sizeof(struct sockmap_sock) == 8, "sockmap_sock layout");
 _Static_assert(sizeof(struct sockmap_cfg) == 8, "sockmap_cfg layout");
 
@@ -115,5 +143,6 @@ _Static_assert(sizeof(struct sockmap_cfg) == 8, "sockmap_cfg layout");
 #define BPFMESH_MAP_SOCKMAP_STATS "bpfmesh_sockmap4_stats_v1"
 #define BPFMESH_MAP_SOCKHASH6 "bpfmesh_sockmap6_socks_v1"
 #define BPFMESH_MAP_SOCKMAP6_PENDING "bpfmesh_sockmap6_pending_v1"
+#define BPFMESH_MAP_SOCKMAP_LISTEN "bpfmesh_sockmap_listen_v1"
 
 #endif /* BPFMESH_SOCKMAP_ABI_H */

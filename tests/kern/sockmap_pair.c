@@ -209,14 +209,75 @@ static int sm_map_entries(struct ktest_env *e, const char *name)
 	return n;
 }
 
-int sm_sockhash_entries(struct ktest_env *e)
+/* Entries of the IPv4 and the IPv6 map of a pair, or negative errno. */
+static int sm_family_entries(struct ktest_env *e, const char *map4, const char *map6)
 {
-	int n4 = sm_map_entries(e, BPFMESH_MAP_SOCKHASH), n6;
+	int n4 = sm_map_entries(e, map4), n6;
 
 	if (n4 < 0)
 		return n4;
-	n6 = sm_map_entries(e, BPFMESH_MAP_SOCKHASH6);
+	n6 = sm_map_entries(e, map6);
 	return n6 < 0 ? n6 : n4 + n6;
+}
+
+int sm_sockhash_entries(struct ktest_env *e)
+{
+	return sm_family_entries(e, BPFMESH_MAP_SOCKHASH, BPFMESH_MAP_SOCKHASH6);
+}
+
+int sm_pending_entries(struct ktest_env *e)
+{
+	return sm_family_entries(e, BPFMESH_MAP_SOCKMAP_PENDING, BPFMESH_MAP_SOCKMAP6_PENDING);
+}
+
+int sm_listen_entries(struct ktest_env *e)
+{
+	return sm_map_entries(e, BPFMESH_MAP_SOCKMAP_LISTEN);
+}
+
+/* The registry's key of ip:port: IPv4 kept IPv4-mapped. */
+static int sm_listen_key(const char *ip, int port, struct sockmap_listen_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->port = (__u32)port;
+	if (inet_pton(AF_INET, ip, &k->ip6[3]) == 1) {
+		k->ip6[2] = htonl(0xffff);
+		return 0;
+	}
+	return inet_pton(AF_INET6, ip, k->ip6) == 1 ? 0 : -EINVAL;
+}
+
+int64_t sm_listen_count(struct ktest_env *e, const char *ip, int port)
+{
+	struct sockmap_listen_key k;
+	int fd = sm_map(e, BPFMESH_MAP_SOCKMAP_LISTEN);
+	__u64 v;
+	int64_t n = -1;
+
+	if (fd < 0 || sm_listen_key(ip, port, &k)) {
+		if (fd >= 0)
+			close(fd);
+		return -2;
+	}
+	if (!bpf_map_lookup_elem(fd, &k, &v))
+		n = (int64_t)v;
+	close(fd);
+	return n;
+}
+
+int sm_listen_set(struct ktest_env *e, const char *ip, int port, int64_t count)
+{
+	struct sockmap_listen_key k;
+	int fd = sm_map(e, BPFMESH_MAP_SOCKMAP_LISTEN), err;
+	__u64 v = count < 0 ? 0 : (__u64)count;
+
+	if (fd < 0)
+		return -errno;
+	err = sm_listen_key(ip, port, &k);
+	if (!err)
+		err = count < 0 ? bpf_map_delete_elem(fd, &k) : bpf_map_update_elem(fd, &k, &v, 0);
+	close(fd);
+	return err;
 }
 
 int sm_ep_bytes(struct ktest_env *e, uint64_t *sent, uint64_t *received)

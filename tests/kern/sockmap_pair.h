@@ -71,6 +71,18 @@ int sm_run_child(struct ktest_env *e, int (*fn)(void *arg), void *arg);
 /* Reading the agent's pinned maps from the parent. */
 uint64_t sm_stat(struct ktest_env *e, unsigned int idx);       /* summed over CPUs */
 int sm_sockhash_entries(struct ktest_env *e); /* both families, or negative errno */
+/* The listener registry (sockmap_abi.h: managed listeners). */
+int sm_listen_entries(struct ktest_env *e); /* entries, or negative errno */
+/* ip:port's listener count (0: learned from an accepted end), or -1 when
+ * it is not registered. ip: IPv4 or IPv6 text, "0.0.0.0" or "::" the any
+ * address. */
+int64_t sm_listen_count(struct ktest_env *e, const char *ip, int port);
+/* Put ip:port in the registry as learned (0 listeners), or take it out
+ * (count < 0). 0 or negative errno. */
+int sm_listen_set(struct ktest_env *e, const char *ip, int port, int64_t count);
+/* Entries of both pending maps, or negative errno. */
+int sm_pending_entries(struct ktest_env *e);
+
 /* Sum over all endpoint slots of bytes_sent and bytes_received. */
 int sm_ep_bytes(struct ktest_env *e, uint64_t *sent, uint64_t *received);
 
