@@ -205,19 +205,29 @@ fi
 BPFROOT=/sys/fs/bpf/bpfmesh-bench-$$
 mkdir -p "$BPFROOT"
 
-# BPF run-time stats: held on through a BPF_ENABLE_STATS fd for as long as
-# connbench statshold runs (off again when it exits, however it exits);
-# the kernel.bpf_stats_enabled sysctl, restored on exit, if that fails.
-"$CB" statshold >"$RES/.tmp-stats" 2>&1 &
-STATS_PID=$!
-sleep 0.2
-if ! grep -q 'statshold=on' "$RES/.tmp-stats"; then
+# BPF run-time stats: on only while a stats sample runs (sample_stats), so
+# that they cost nothing in the samples that judge the connect targets (each
+# program run pays two clock reads and a per-CPU add with them on: measured
+# +2-7% on a non-service connect). Held through a BPF_ENABLE_STATS fd for
+# as long as connbench statshold runs (off again when it exits, however it
+# exits); the kernel.bpf_stats_enabled sysctl, restored on exit, if that fails.
+stats_on() {
+	"$CB" statshold >"$RES/.tmp-stats" 2>&1 &
+	STATS_PID=$!
+	for _ in $(seq 50); do grep -q 'statshold=' "$RES/.tmp-stats" && break; sleep 0.02; done
+	grep -q 'statshold=on' "$RES/.tmp-stats" && return 0
 	kill_wait "$STATS_PID"
 	STATS_PID=""
-	SYSCTL_STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+	[ -n "$SYSCTL_STATS_OLD" ] || SYSCTL_STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
 	sysctl -q -w kernel.bpf_stats_enabled=1
-	log "bpf stats via sysctl (was $SYSCTL_STATS_OLD, restored on exit)"
-fi
+}
+stats_off() {
+	kill_wait "$STATS_PID"
+	STATS_PID=""
+	if [ -n "$SYSCTL_STATS_OLD" ]; then
+		sysctl -q -w kernel.bpf_stats_enabled="$SYSCTL_STATS_OLD"
+	fi
+}
 
 # Echo backends 127.0.1.1-10:8080, shared by every variant.
 "$CB" serve --netns "$NS" --addrs 127.0.1.1-10:8080 --threads 2 >"$RES/server.log" 2>&1 &
@@ -485,17 +495,30 @@ targets_of() {
 }
 
 sample() { # scale round variant
+	local n=$1 r=$2 v=$3 out
+	out=$("$CB" client --netns "$NS" --cgroup "$CG" --targets "$(targets_of "$v")" \
+		--threads "$THREADS" --duration "$DURATION" --warmup "$WARMUP" --label "$v")
+	parse "$out"
+	echo "$n,$r,$v,${KV[cps]},${KV[p50_us]},${KV[p90_us]},${KV[p99_us]},${KV[conns]},${KV[errors]},${KV[last_error]}" >>"$RES/samples.csv"
+	printf '  %-6s round %d %-9s %7s conn/s  p50 %7s us  p99 %7s us  errors %s\n' \
+		"$n" "$r" "$v" "${KV[cps]}" "${KV[p50_us]}" "${KV[p99_us]}" "${KV[errors]}"
+}
+
+# The same loop with BPF run-time stats on: connect4 and sockops ns per
+# run (kern.csv) only; its rate is not a cost sample (the stats' own cost).
+sample_stats() { # scale round variant
 	local n=$1 r=$2 v=$3 out s0 s1
+	stats_on
 	s0=$(bpf_stats)
 	out=$("$CB" client --netns "$NS" --cgroup "$CG" --targets "$(targets_of "$v")" \
 		--threads "$THREADS" --duration "$DURATION" --warmup "$WARMUP" --label "$v")
 	s1=$(bpf_stats)
+	stats_off
 	parse "$out"
-	echo "$n,$r,$v,${KV[cps]},${KV[p50_us]},${KV[p90_us]},${KV[p99_us]},${KV[conns]},${KV[errors]},${KV[last_error]}" >>"$RES/samples.csv"
 	set -- $s0 $s1
 	echo "$n,$r,$v,$(( $5 - $1 )),$(( $6 - $2 )),$(( $7 - $3 )),$(( $8 - $4 )),${KV[conns]}" >>"$RES/kern.csv"
-	printf '  %-6s round %d %-9s %7s conn/s  p50 %7s us  p99 %7s us  errors %s\n' \
-		"$n" "$r" "$v" "${KV[cps]}" "${KV[p50_us]}" "${KV[p99_us]}" "${KV[errors]}"
+	printf '  %-6s round %d %-9s connect4 %s ns a run (BPF stats on)\n' \
+		"$n" "$r" "stats:$v" "$(( $5 > $1 ? ($6 - $2) / ($5 - $1) : 0 ))"
 }
 
 # An in-kernel variant against direct again, alternating connection by
@@ -595,11 +618,12 @@ run_scale() {
 		# direct2+mix: the interleaved client's own A/A control.
 		for v in $({ printf '%s\n' "${VARIANTS[@]}" |
 			sed -n 's/^\(bpfmesh\|iptables\|direct2\)$/&\n&+mix/;p'
-			echo pair:managed; echo pair:aa; } | shuf); do
-			case "$v" in bpfmesh* | pair:managed) [ "$have_bpfmesh" = 0 ] && continue ;; esac
+			echo pair:managed; echo pair:aa; echo stats:bpfmesh; echo stats:direct; } | shuf); do
+			case "$v" in bpfmesh* | pair:managed | stats:*) [ "$have_bpfmesh" = 0 ] && continue ;; esac
 			[ "$v" = haproxy ] && [ "$HAVE_HAPROXY" = 0 ] && continue
 			case "$v" in
 			pair:*) sample_nosvc_pair "$n" "$r" "${v#pair:}" ;;
+			stats:*) sample_stats "$n" "$r" "${v#stats:}" ;;
 			*+mix) sample_mixed "$n" "$r" "${v%+mix}" ;;
 			*) sample "$n" "$r" "$v" ;;
 			esac
