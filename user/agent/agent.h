@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <linux/types.h>
 #include "apply/apply.h"
+#include "apply/wait_thread.h"
 #include "kern/health_read.h"
 #include "kern/loader.h"
 #include "kern/node_read.h"
@@ -79,6 +80,10 @@ struct agent {
 	struct lb_sizes sizes; /* --max-endpoints, --max-clusters */
 	struct lb_loader loader;
 	struct applier applier;
+	struct wait_thread sweep_wait;   /* the sweep's wait for readers, off the loop */
+	struct sweep_ticket sweep_ticket; /* what it deletes once that wait returns */
+	bool prewarm_pending;            /* pages for the next changes' copies (prewarm.c) */
+	size_t prewarm_done;             /* bytes of them touched so far */
 	struct agent_source sources[AGENT_MAX_SOURCES];
 	int n_sources;
 	struct agent_reported reported;
@@ -118,6 +123,13 @@ struct agent {
 	unsigned char *loc_present;
 	__u32 loc_n;
 };
+
+/* prewarm.c: the pages the next changes' copies of the image take.
+ * _now touches them all; _later has the idle loop do it in slices
+ * (agent_prewarm_slice: true while some are left). */
+void agent_prewarm_now(const struct bpfmesh_image *img);
+void agent_prewarm_later(struct agent *ag);
+bool agent_prewarm_slice(struct agent *ag);
 
 /* 0, or -ENOSPC when the table is full. */
 int agent_add_source(struct agent *ag, int fd, const char *name,
