@@ -8,6 +8,7 @@
  * reconcile.c compiles and applies.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <linux/types.h>
 #include "apply/apply.h"
@@ -95,6 +96,12 @@ struct agent {
 	int status_err;                /* the last failure to write it, logged once */
 	bool status_dirty;             /* an apply awaits its status file (status.c) */
 	long long status_dirty_ms;     /* since when (monotonic) */
+	unsigned long status_seq;      /* agent_status_changed calls */
+	FILE *status_file;             /* written in parts: the temporary file, or NULL */
+	unsigned long status_file_seq; /* status_seq when it began (stale if not now) */
+	size_t status_row;             /* the next of its resource rows */
+	char status_final[PATH_MAX];   /* its name once whole */
+	char status_tmp[PATH_MAX + 16];
 	struct probe_result features;  /* for the status file, probed once */
 	bool features_probed;
 	bool prepare_pending;          /* the next reload's index to build at idle (idle.c) */
@@ -175,9 +182,9 @@ void agent_status_changed(struct agent *ag);
 /* The event loop's poll timeout: short while the file is due. */
 int agent_status_poll_ms(const struct agent *ag, int idle_ms);
 /* Write the file if due and the loop was idle (poll timed out), stopping
- * (to start again at the next idle) when an event waits; or whole if it
- * has been due for STATUS_MAX_DEFER_MS, whatever comes. A failure is
- * logged once. */
+ * when an event waits, to go on from there at the next idle (or start
+ * over if a reload came); due for STATUS_MAX_DEFER_MS, a slice of it at
+ * every turn of the loop. A failure is logged once. */
 void agent_status_flush(struct agent *ag, bool idle);
 
 /* Compile and apply the policy directory. Never loses the version in force. */
