@@ -1434,6 +1434,79 @@ static void test_weight_changes_do_not_wait(void **state)
 	world_free(&w);
 }
 
+/* A sweep whose wait runs on another thread (agent.c): the ticket covers
+ * what was retired when it was taken; a route and sets retired by an
+ * apply made during the wait are still readable by connects that started
+ * after the wait began, so the finish keeps them for the next ticket. The
+ * finish itself does not wait. */
+static void test_sweep_ticket_deletes_only_what_it_covers(void **state)
+{
+	static const struct svc_spec v2_set3[] = { /* v2 with svc1's {3,7} back to {3} */
+		{ 1, 2, { { 2, { 1, 2 }, 50 }, { 1, { 3 }, 50 } } },
+		{ 3, 1, { { 2, { 5, 6 }, 1 } } },
+		{ 4, 1, { { 1, { 8 }, 1 } } },
+	};
+	struct sweep_ticket t;
+	struct world w;
+	__u32 first, second;
+	long waits;
+	size_t i;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_false(applier_sweep_begin(&w.a, &t)); /* nothing retired */
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_int_equal(applier_sweep(&w.a, false), 0); /* svc2's index freed */
+	first = w.a.state.svcs[0].route_id;
+	assert_int_equal(apply_specs(&w, v2_set3, N_SPECS(v2_set3), -1), 0);
+	assert_false(applier_must_wait(&w.a));
+	for (i = 0; i < w.a.state.n_retired; i++)
+		w.a.state.retired[i].since_ms -= 2 * APPLY_GRACE_MS; /* due now */
+	size_t old_sets = w.a.state.n_retired, old_routes = w.a.state.n_retired_routes;
+
+	assert_true(applier_sweep_begin(&w.a, &t));
+	/* during the wait: svc1 changes again, retiring a route and a set */
+	second = w.a.state.svcs[0].route_id;
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_true(w.a.state.n_retired > old_sets);
+	assert_int_equal(w.a.state.n_retired_routes, old_routes + 1);
+	/* the wait took 2 s: sets retired during it are due by the clock now,
+	 * but their readers may have started after the wait began */
+	for (i = 0; i < w.a.state.n_retired; i++)
+		w.a.state.retired[i].since_ms -= 2 * APPLY_GRACE_MS;
+	t.now_ms -= 2 * APPLY_GRACE_MS;
+	waits = w.k.waits;
+	applier_sweep_finish(&w.a, &t);
+	assert_int_equal(w.k.waits, waits);
+	assert_false(route_exists(&w, first));
+	assert_true(route_exists(&w, second));
+	assert_int_equal(w.a.state.n_retired_routes, 1);
+	for (i = 0; i < w.a.state.n_retired; i++) /* only the ones retired during it */
+		assert_true(w.a.state.retired[i].since_ms >= t.now_ms);
+	assert_true(w.a.state.n_retired > 0);
+	world_free(&w);
+}
+
+/* An apply that must wait sweeps itself during the thread's wait: the
+ * ticket is then stale and its finish deletes nothing. */
+static void test_sweep_ticket_stale_after_sweep(void **state)
+{
+	struct sweep_ticket t;
+	struct world w;
+
+	world_init(&w);
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0);
+	assert_int_equal(apply_specs(&w, v2, N_SPECS(v2), -1), 0);
+	assert_true(applier_sweep_begin(&w.a, &t));
+	assert_int_equal(apply_specs(&w, v1, N_SPECS(v1), -1), 0); /* waits, sweeps */
+	assert_int_equal(w.a.state.n_retired_routes, 2); /* v2's svc1, svc4 routes */
+	fake_reset_counters(&w.k, -1);
+	applier_sweep_finish(&w.a, &t);
+	assert_int_equal(w.k.mutations, 0);
+	assert_int_equal(w.a.state.n_retired_routes, 2);
+	world_free(&w);
+}
+
 static void own_endpoint(struct apply_slots *s, __u32 slot, __u32 cl, __u8 last, __u16 port)
 {
 	s->eps[slot] = (struct ep_owner){ .cluster_slot = cl, .port = htons(port),
@@ -1571,6 +1644,8 @@ int main(void)
 		cmocka_unit_test(test_adopt_retires_orphans),
 		cmocka_unit_test(test_sweep_keeps_what_it_could_not_delete),
 		cmocka_unit_test(test_sweep_waits_for_grace),
+		cmocka_unit_test(test_sweep_ticket_deletes_only_what_it_covers),
+		cmocka_unit_test(test_sweep_ticket_stale_after_sweep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

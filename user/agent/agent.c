@@ -244,18 +244,33 @@ static long long loop_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The sweep waits one RCU grace period (6-14 ms) during which no event is
- * handled: it runs when the agent has been idle for SWEEP_INTERVAL_MS, so
- * that an event right after an apply is not delayed behind it (an apply
- * that must wait first still does, applier_must_wait). */
+/* The sweep waits one RCU grace period (3-14 ms): on the sweep thread
+ * (apply/wait_thread.h), while the loop goes on handling events; what was
+ * retired when the wait began is deleted once it returns (a change that
+ * came during a wait on the loop itself waited 11 ms). It starts when the
+ * agent has been idle for SWEEP_INTERVAL_MS or after SWEEP_MAX_DEFER_MS
+ * (an apply that must wait first still waits itself, applier_must_wait).
+ * Without the thread, or for what a rollback or an earlier agent freed,
+ * the wait is on the loop as before. */
 static void sweep_when_idle(struct agent *ag, bool idle, long long *last_ms)
 {
 	long long now = loop_now_ms();
+	int err;
 
-	if (!idle && now - *last_ms < SWEEP_MAX_DEFER_MS)
+	if (wait_thread_done(&ag->sweep_wait, &err)) {
+		if (!err)
+			applier_sweep_finish(&ag->applier, &ag->sweep_ticket);
 		return;
-	applier_sweep(&ag->applier, false);
+	}
+	if (wait_thread_busy(&ag->sweep_wait) ||
+	    (!idle && now - *last_ms < SWEEP_MAX_DEFER_MS))
+		return;
 	*last_ms = now;
+	if (applier_sweep_begin(&ag->applier, &ag->sweep_ticket) &&
+	    wait_thread_request(&ag->sweep_wait))
+		return;
+	if (ag->applier.wait_pending || !ag->sweep_wait.running)
+		applier_sweep(&ag->applier, false);
 }
 
 /* The connection sweep (0.07-1.9 ms at `make k8s-latency`) waits while an
@@ -291,29 +306,6 @@ static void conn_sweep_unless_event(struct agent *ag, long long *deferred_ms)
  * instead of ~5.5 ms (docs/benchmarks.md, "All of it merged, 18:10"). */
 #define TRIM_QUIET_MS 2000
 #define TRIM_KEEP_FREE (64u << 20)
-
-/* A change splices a copy of the image in force (compile_incr.c) and then
- * frees the old one. After a start both the first and the second change
- * copy into fresh pages: the start's image was mapped apart (it was made
- * before glibc raised its mmap threshold) and goes back to the system when
- * freed. ~5,500 faults a copy at 10,000 services: the first two changes
- * took 11.9 and 8.7 ms, the later ones ~5. Fault in two copies' worth now
- * and give it back to the heap, not the system: the first changes find
- * their pages ready. What a series of changes holds anyway. */
-static void prewarm_splice(const struct bpfmesh_image *img)
-{
-	size_t sizes[] = { (img->n_services + 1) * sizeof(*img->services),
-			   (img->n_sets + 1) * sizeof(*img->sets),
-			   (img->n_names + 1) * sizeof(*img->names) };
-	void *p[2 * 3];
-	size_t i;
-
-	for (i = 0; i < 2 * 3; i++)
-		if ((p[i] = malloc(sizes[i % 3])))
-			memset(p[i], 0, sizes[i % 3]);
-	for (i = 0; i < 2 * 3; i++)
-		free(p[i]);
-}
 
 struct trim_state {
 	unsigned int generation; /* the last generation seen applied */
@@ -578,7 +570,7 @@ int do_agent(int argc, char **argv)
 			  ag.applier.state.n_svcs);
 	agent_reload(&ag, "start");
 	malloc_trim(0); /* the first compile's, and the preread thread's arena */
-	prewarm_splice(&ag.store.base);
+	agent_prewarm_now(&ag.store.base); /* prewarm.c */
 	if (ag.loader.n_stale) {
 		agent_migrate_test_stop("applied");
 		err = finish_migration(&ag, &counters, &grow);
@@ -586,10 +578,14 @@ int do_agent(int argc, char **argv)
 			goto stop;
 	}
 
+	if (wait_thread_start(&ag.sweep_wait, ag.applier.ops->wait_readers))
+		agent_log("no sweep thread: the sweep waits for BPF readers on the loop");
 	err = agent_loop(&ag);
 stop:
 	/* Sets still in their grace period stay: a connect may be reading one,
-	 * and the next agent retires what no service names (apply.c, adopt). */
+	 * and the next agent retires what no service names (apply.c, adopt).
+	 * A wait on the thread is let finish; this sweep covers its ticket. */
+	wait_thread_stop(&ag.sweep_wait);
 	applier_sweep(&ag.applier, false);
 	agent_conn_sweep_stop(&ag);
 	agent_health_stop(&ag);

@@ -8,9 +8,11 @@
  * reconcile.c compiles and applies.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <linux/types.h>
 #include "apply/apply.h"
+#include "apply/wait_thread.h"
 #include "kern/health_read.h"
 #include "kern/loader.h"
 #include "kern/node_read.h"
@@ -79,6 +81,10 @@ struct agent {
 	struct lb_sizes sizes; /* --max-endpoints, --max-clusters */
 	struct lb_loader loader;
 	struct applier applier;
+	struct wait_thread sweep_wait;   /* the sweep's wait for readers, off the loop */
+	struct sweep_ticket sweep_ticket; /* what it deletes once that wait returns */
+	bool prewarm_pending;            /* pages for the next changes' copies (prewarm.c) */
+	size_t prewarm_done;             /* bytes of them touched so far */
 	struct agent_source sources[AGENT_MAX_SOURCES];
 	int n_sources;
 	struct agent_reported reported;
@@ -90,6 +96,12 @@ struct agent {
 	int status_err;                /* the last failure to write it, logged once */
 	bool status_dirty;             /* an apply awaits its status file (status.c) */
 	long long status_dirty_ms;     /* since when (monotonic) */
+	unsigned long status_seq;      /* agent_status_changed calls */
+	FILE *status_file;             /* written in parts: the temporary file, or NULL */
+	unsigned long status_file_seq; /* status_seq when it began (stale if not now) */
+	size_t status_row;             /* the next of its resource rows */
+	char status_final[PATH_MAX];   /* its name once whole */
+	char status_tmp[PATH_MAX + 16];
 	struct probe_result features;  /* for the status file, probed once */
 	bool features_probed;
 	bool prepare_pending;          /* the next reload's index to build at idle (idle.c) */
@@ -118,6 +130,13 @@ struct agent {
 	unsigned char *loc_present;
 	__u32 loc_n;
 };
+
+/* prewarm.c: the pages the next changes' copies of the image take.
+ * _now touches them all; _later has the idle loop do it in slices
+ * (agent_prewarm_slice: true while some are left). */
+void agent_prewarm_now(const struct bpfmesh_image *img);
+void agent_prewarm_later(struct agent *ag);
+bool agent_prewarm_slice(struct agent *ag);
 
 /* 0, or -ENOSPC when the table is full. */
 int agent_add_source(struct agent *ag, int fd, const char *name,
@@ -163,9 +182,9 @@ void agent_status_changed(struct agent *ag);
 /* The event loop's poll timeout: short while the file is due. */
 int agent_status_poll_ms(const struct agent *ag, int idle_ms);
 /* Write the file if due and the loop was idle (poll timed out), stopping
- * (to start again at the next idle) when an event waits; or whole if it
- * has been due for STATUS_MAX_DEFER_MS, whatever comes. A failure is
- * logged once. */
+ * when an event waits, to go on from there at the next idle (or start
+ * over if a reload came); due for STATUS_MAX_DEFER_MS, a slice of it at
+ * every turn of the loop. A failure is logged once. */
 void agent_status_flush(struct agent *ag, bool idle);
 
 /* Compile and apply the policy directory. Never loses the version in force. */

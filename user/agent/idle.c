@@ -42,18 +42,25 @@ int agent_idle_poll_ms(const struct agent *ag, int idle_ms)
 {
 	int ms = agent_status_poll_ms(ag, idle_ms);
 
-	return ag->prepare_pending ? 0 : ms;
+	return ag->prepare_pending || ag->prewarm_pending ? 0 : ms;
 }
 
 void agent_idle_run(struct agent *ag, bool idle)
 {
 	/* The poll did not wait when the index was pending: not quiet yet. */
-	bool quiet = idle && !ag->prepare_pending;
+	bool quiet = idle && !ag->prepare_pending && !ag->prewarm_pending;
 
 	while (ag->prepare_pending) {
 		if (agent_events_pending(ag))
 			return; /* the event first; the rest after it */
 		ag->prepare_pending = policy_store_prepare(&ag->store, PREPARE_SLICE);
+	}
+	/* After the index: the first change needs the index, the second the
+	 * pages (prewarm.c). */
+	while (ag->prewarm_pending) {
+		if (agent_events_pending(ag))
+			return;
+		agent_prewarm_slice(ag);
 	}
 	agent_status_flush(ag, quiet);
 }

@@ -59,18 +59,20 @@ static void put_field(FILE *f, const char *s)
  * for an event (about 0.7 ms at 10,000 services). */
 #define STATUS_ROWS_PER_LOOK 1024
 
-/* false: stopped, an event waits on one of stop_for's sources (NULL:
- * never stop). */
-static bool write_resources(FILE *f, const struct policy_report *rep,
-			    const struct agent *stop_for)
+/* Rows from *row on; false: stopped, an event waits on one of stop_for's
+ * sources (NULL: never stop), after at least min_rows rows. */
+static bool write_resources(FILE *f, const struct policy_report *rep, size_t *row,
+			    const struct agent *stop_for, size_t min_rows)
 {
 	const struct res_report *r;
-	size_t i;
+	size_t i, from = *row;
 
-	for (i = 0; i < rep->n; i++) {
-		if (stop_for && i && i % STATUS_ROWS_PER_LOOK == 0 &&
-		    agent_events_pending(stop_for))
+	for (i = from; i < rep->n; i++) {
+		if (stop_for && i > from && (i - from) % STATUS_ROWS_PER_LOOK == 0 &&
+		    i - from >= min_rows && agent_events_pending(stop_for)) {
+			*row = i;
 			return false;
+		}
 		r = &rep->v[i];
 		fputs("resource", f);
 		put_field(f, r->rejected ? "rejected" : "applied");
@@ -82,6 +84,7 @@ static bool write_resources(FILE *f, const struct policy_report *rep,
 		put_field(f, r->diag ? r->diag : "");
 		fputc('\n', f);
 	}
+	*row = i;
 	return true;
 }
 
@@ -100,7 +103,7 @@ static void write_k8s(FILE *f, struct agent_k8s *k)
 	fputc('\n', f);
 }
 
-static bool write_status(FILE *f, struct agent *ag, bool may_stop)
+static void write_header(FILE *f, struct agent *ag)
 {
 	struct timespec ts;
 	int i;
@@ -117,14 +120,22 @@ static bool write_status(FILE *f, struct agent *ag, bool may_stop)
 	write_k8s(f, ag->k8s);
 	for (i = 0; i < PROBE__NR; i++)
 		fprintf(f, "feature\t%s\t%d\n", probe_feature_name(i), ag->features.have[i]);
-	return write_resources(f, &ag->report, may_stop ? ag : NULL);
 }
 
-/* 0, negative errno, or -EAGAIN: stopped for an event (may_stop), nothing
- * written. */
-static int status_write(struct agent *ag, bool may_stop)
+/* A file written in parts (agent.h status_*): abandoned, nothing renamed. */
+static void status_discard(struct agent *ag)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	if (!ag->status_file)
+		return;
+	fclose(ag->status_file);
+	ag->status_file = NULL;
+	unlink(ag->status_tmp);
+}
+
+/* Open the temporary file and write the header: its rows follow in
+ * status_rows. 0 or negative errno. */
+static int status_begin(struct agent *ag)
+{
 	const char *dir = ag->state_dir ? ag->state_dir : DEFAULT_STATE_DIR;
 	FILE *f;
 	int fd, err;
@@ -133,39 +144,65 @@ static int status_write(struct agent *ag, bool may_stop)
 		probe_kernel(&ag->features);
 		ag->features_probed = true;
 	}
-	err = status_path(path, sizeof(path), dir, ag->bpffs);
+	err = status_path(ag->status_final, sizeof(ag->status_final), dir, ag->bpffs);
 	if (err)
 		return err;
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
-	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	snprintf(ag->status_tmp, sizeof(ag->status_tmp), "%s.tmp%d", ag->status_final,
+		 (int)getpid());
+	fd = open(ag->status_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	f = fdopen(fd, "w");
 	if (!f) {
 		err = -errno;
 		close(fd);
-		unlink(tmp);
+		unlink(ag->status_tmp);
 		return err;
 	}
-	err = write_status(f, ag, may_stop) ? 0 : -EAGAIN;
-	if (!err && ferror(f))
+	write_header(f, ag);
+	ag->status_file = f;
+	ag->status_row = 0;
+	ag->status_file_seq = ag->status_seq;
+	return 0;
+}
+
+/* The rows, then the rename: 0, negative errno (the file abandoned), or
+ * -EAGAIN: stopped for an event (may_stop, after min_rows rows), to go on
+ * from there at the next call. */
+static int status_rows(struct agent *ag, bool may_stop, size_t min_rows)
+{
+	FILE *f = ag->status_file;
+	int err = 0;
+
+	if (!write_resources(f, &ag->report, &ag->status_row, may_stop ? ag : NULL, min_rows))
+		return -EAGAIN;
+	ag->status_file = NULL;
+	if (ferror(f))
 		err = -EIO;
 	if (fclose(f) && !err)
 		err = -errno;
-	if (!err && rename(tmp, path))
+	if (!err && rename(ag->status_tmp, ag->status_final))
 		err = -errno;
 	if (err)
-		unlink(tmp);
+		unlink(ag->status_tmp);
 	return err;
 }
 
 /* The status file (20,000 rows at 10,000 services: ~20 ms) is written
  * after STATUS_IDLE_MS with no event rather than after every apply, so a
- * change that follows at once does not wait for it; a stream of changes
- * still gets it every STATUS_MAX_DEFER_MS. `bpfmesh status` lags the
- * maps by that much at most. */
+ * change that follows at once does not wait for it. It is written in
+ * parts: an event stops it after a slice of rows and the next idle goes on
+ * from there, as long as no reload made its rows stale (their strings
+ * belong to the resources in force, replaced at each commit: the file then
+ * starts over). Due for STATUS_MAX_DEFER_MS, it goes on at every turn of
+ * the loop, a slice (~0.7 ms) before it looks for an event. Before, it was
+ * written whole then, 20-25 ms that a change coming meanwhile waited for
+ * (issue 16: every change under 10 ms); now a stream of changes with no
+ * pause of a file's length (~20 ms) delays it until the first such pause.
+ * `bpfmesh status` shows when the file was written and what it shows
+ * (written_at_ms, generation). */
 #define STATUS_IDLE_MS 5
 #define STATUS_MAX_DEFER_MS 1000
 
@@ -179,7 +216,11 @@ static long long status_now_ms(void)
 
 int agent_status_write(struct agent *ag)
 {
-	return status_write(ag, false);
+	int err;
+
+	status_discard(ag); /* same temporary name: this one replaces it */
+	err = status_begin(ag);
+	return err ? err : status_rows(ag, false, 0);
 }
 
 void agent_status_changed(struct agent *ag)
@@ -187,6 +228,7 @@ void agent_status_changed(struct agent *ag)
 	if (!ag->status_dirty)
 		ag->status_dirty_ms = status_now_ms();
 	ag->status_dirty = true;
+	ag->status_seq++;
 }
 
 int agent_status_poll_ms(const struct agent *ag, int idle_ms)
@@ -196,19 +238,19 @@ int agent_status_poll_ms(const struct agent *ag, int idle_ms)
 
 void agent_status_flush(struct agent *ag, bool idle)
 {
+	bool overdue = status_now_ms() - ag->status_dirty_ms >= STATUS_MAX_DEFER_MS;
 	int err;
 
-	if (!ag->status_dirty ||
-	    (!idle && status_now_ms() - ag->status_dirty_ms < STATUS_MAX_DEFER_MS))
+	if (ag->status_file && ag->status_file_seq != ag->status_seq)
+		status_discard(ag); /* a reload since it began: its rows are stale */
+	if (!ag->status_dirty || (!idle && !overdue))
 		return;
+	err = ag->status_file ? 0 : status_begin(ag);
+	if (!err)
+		err = status_rows(ag, true, overdue ? STATUS_ROWS_PER_LOOK : 0);
+	if (err == -EAGAIN)
+		return; /* goes on at the next idle (or turn, once overdue) */
 	ag->status_dirty = false;
-	/* Stops for an event unless due for STATUS_MAX_DEFER_MS already: then
-	 * written whole, so a stream of events still gets it that often. */
-	err = status_write(ag, status_now_ms() - ag->status_dirty_ms < STATUS_MAX_DEFER_MS);
-	if (err == -EAGAIN) {
-		ag->status_dirty = true; /* since the same time: at the next idle */
-		return;
-	}
 	if (err && err != ag->status_err)
 		agent_log("Failed to write the status file: %d (%s)", err, strerror(-err));
 	ag->status_err = err;
@@ -217,6 +259,8 @@ void agent_status_flush(struct agent *ag, bool idle)
 void agent_status_remove(struct agent *ag)
 {
 	char path[PATH_MAX];
+
+	status_discard(ag);
 
 	if (!status_path(path, sizeof(path), ag->state_dir ? ag->state_dir : DEFAULT_STATE_DIR,
 			 ag->bpffs))

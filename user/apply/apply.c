@@ -55,7 +55,8 @@ static void delete_retired_routes(struct applier *a)
 
 static bool set_due(const struct retired_set *r, __u64 now, bool force)
 {
-	return force || now - r->since_ms >= APPLY_GRACE_MS;
+	/* since_ms > now: retired after a sweep ticket's time (never due then) */
+	return force || (r->since_ms <= now && now - r->since_ms >= APPLY_GRACE_MS);
 }
 
 /* Delete the lookup table of set id, if it has one (its header says how
@@ -92,25 +93,23 @@ bool applier_must_wait(const struct applier *a)
 	return a->wait_pending || a->state.n_retired_indexes;
 }
 
-int applier_sweep(struct applier *a, bool force)
+static bool any_set_due(const struct apply_state *s, __u64 now, bool force)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_retired; i++)
+		if (set_due(&s->retired[i], now, force))
+			return true;
+	return false;
+}
+
+/* Delete the sets due at now; the others (and those the kernel keeps)
+ * stay retired. */
+static void delete_due_sets(struct applier *a, __u64 now, bool force)
 {
 	struct apply_state *s = &a->state;
-	__u64 now = now_ms();
-	bool sets_due = false;
 	size_t i, kept = 0;
-	int err;
 
-	for (i = 0; i < s->n_retired && !sets_due; i++)
-		sets_due = set_due(&s->retired[i], now, force);
-	if (!sets_due && !s->n_retired_routes && !s->n_retired_indexes && !a->wait_pending)
-		return 0;
-	/* Everything retired so far was unpublished before this wait began. */
-	err = a->ops->wait_readers();
-	if (err)
-		return err;
-	a->wait_pending = false;
-	delete_retired_routes(a);
-	s->n_retired_indexes = 0; /* their keys are gone: free now */
 	for (i = 0; i < s->n_retired; i++) {
 		struct retired_set *r = &s->retired[i];
 
@@ -120,7 +119,69 @@ int applier_sweep(struct applier *a, bool force)
 		s->retired[kept++] = *r;
 	}
 	s->n_retired = kept;
+}
+
+int applier_sweep(struct applier *a, bool force)
+{
+	struct apply_state *s = &a->state;
+	__u64 now = now_ms();
+	int err;
+
+	if (!any_set_due(s, now, force) && !s->n_retired_routes && !s->n_retired_indexes &&
+	    !a->wait_pending)
+		return 0;
+	/* Everything retired so far was unpublished before this wait began. */
+	err = a->ops->wait_readers();
+	if (err)
+		return err;
+	a->sweeps++;
+	a->wait_pending = false;
+	delete_retired_routes(a);
+	s->n_retired_indexes = 0; /* their keys are gone: free now */
+	delete_due_sets(a, now, force);
 	return 0;
+}
+
+bool applier_sweep_begin(struct applier *a, struct sweep_ticket *t)
+{
+	const struct apply_state *s = &a->state;
+
+	*t = (struct sweep_ticket){ .now_ms = now_ms(), .sweeps = a->sweeps,
+				    .n_routes = s->n_retired_routes,
+				    .n_indexes = s->n_retired_indexes };
+	if (a->wait_pending)
+		return false;
+	return t->n_routes || t->n_indexes || any_set_due(s, t->now_ms, false);
+}
+
+/* Retired sets carry their own time: a set retired after the ticket was
+ * taken has since_ms >= t->now_ms, never due at t->now_ms (APPLY_GRACE_MS
+ * > 0), so delete_due_sets(t->now_ms) takes only sets retired before. */
+void applier_sweep_finish(struct applier *a, const struct sweep_ticket *t)
+{
+	struct apply_state *s = &a->state;
+	size_t i, kept;
+
+	if (t->sweeps != a->sweeps)
+		return;
+	a->sweeps++;
+	/* The routes the ticket covers are the first n_routes: the plans copy
+	 * the list and append. One the kernel keeps stays, in order. */
+	for (i = 0, kept = 0; i < s->n_retired_routes; i++) {
+		bool covered = i < t->n_routes;
+		int err = covered ? a->ops->delete(a->fds[APPLY_MAP_ROUTES],
+						   &s->retired_routes[i]) : 0;
+
+		if (!covered || (err && err != -ENOENT))
+			s->retired_routes[kept++] = s->retired_routes[i];
+	}
+	s->n_retired_routes = kept;
+	if (t->n_indexes) { /* their keys are gone: free now */
+		memmove(s->retired_indexes, s->retired_indexes + t->n_indexes,
+			(s->n_retired_indexes - t->n_indexes) * sizeof(*s->retired_indexes));
+		s->n_retired_indexes -= t->n_indexes;
+	}
+	delete_due_sets(a, t->now_ms, false);
 }
 
 void applier_free(struct applier *a)

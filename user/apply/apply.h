@@ -54,6 +54,7 @@ struct applier {
 	/* Entries of the histograms map (apply_slots.hist_clusters; 0: every
 	 * cluster slot), read by applier_adopt_slots. */
 	__u32 hist_clusters;
+	unsigned long sweeps; /* waits for readers done by applier_sweep (sweep tickets) */
 };
 
 struct apply_stats {
@@ -94,6 +95,28 @@ int applier_apply(struct applier *a, const struct bpfmesh_image *img, struct app
  * fails to delete (or a failed wait) stays retired, to be tried again.
  * 0, or the wait's negative errno. */
 int applier_sweep(struct applier *a, bool force);
+
+/* A sweep whose wait for readers runs elsewhere (a thread: agent.c), so
+ * that the loop handling events never blocks for the grace period (3-14
+ * ms). What was retired when the ticket was taken is deleted at its
+ * finish; what is retired after that waits for the next ticket, as its
+ * readers may have started after the wait did. */
+struct sweep_ticket {
+	__u64 now_ms;        /* when taken: the sets due then */
+	unsigned long sweeps; /* applier.sweeps then: another sweep since makes it stale */
+	size_t n_routes;      /* the first n_routes retired routes */
+	size_t n_indexes;     /* the first n_indexes retired service indexes */
+};
+
+/* Take a ticket for what is retired now: true when there is something to
+ * delete after a wait. False also when elements an earlier agent or a
+ * rollback freed wait (wait_pending): applier_sweep waits for those. */
+bool applier_sweep_begin(struct applier *a, struct sweep_ticket *t);
+
+/* After a wait for readers that began after applier_sweep_begin(t)
+ * returned: delete what t covers (the plans only append to the retired
+ * lists). Nothing when another sweep ran since (it covered t). */
+void applier_sweep_finish(struct applier *a, const struct sweep_ticket *t);
 
 /* True when the next apply must wait for readers before its first insert
  * (elements were freed since the last wait); applier_apply then sweeps

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <pthread.h>
 #include <bpf/bpf.h>
 #include "rcu_wait.h"
 
 static int outer_fd = -1, inner_fd = -1;
+/* The agent waits from its sweep thread and from its loop (an apply that
+ * must wait first): the maps are made once. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int open_maps(void)
 {
@@ -30,8 +34,11 @@ static int open_maps(void)
 int kern_wait_readers(void)
 {
 	__u32 key = 0;
-	int err = open_maps();
+	int err;
 
+	pthread_mutex_lock(&open_lock);
+	err = open_maps();
+	pthread_mutex_unlock(&open_lock);
 	if (err)
 		return err;
 	/* Returns after synchronize_rcu(), see rcu_wait.h. */
