@@ -570,7 +570,6 @@ int do_agent(int argc, char **argv)
 			  ag.applier.state.n_svcs);
 	agent_reload(&ag, "start");
 	malloc_trim(0); /* the first compile's, and the preread thread's arena */
-	agent_prewarm_now(&ag.store.base); /* prewarm.c */
 	if (ag.loader.n_stale) {
 		agent_migrate_test_stop("applied");
 		err = finish_migration(&ag, &counters, &grow);

@@ -131,10 +131,9 @@ struct agent {
 	__u32 loc_n;
 };
 
-/* prewarm.c: the pages the next changes' copies of the image take.
- * _now touches them all; _later has the idle loop do it in slices
+/* prewarm.c: the pages the next changes' copies of the image take, after
+ * a full compile: _later has the idle loop touch them in slices
  * (agent_prewarm_slice: true while some are left). */
-void agent_prewarm_now(const struct bpfmesh_image *img);
 void agent_prewarm_later(struct agent *ag);
 bool agent_prewarm_slice(struct agent *ag);
 

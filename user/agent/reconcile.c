@@ -235,7 +235,7 @@ void agent_reload(struct agent *ag, const char *why)
 	 * it stays in ag->img, unchanged, until the next commit. */
 	policy_store_commit_image(&ag->store, &img);
 	agent_idle_changed(ag); /* the next reload's index, built at idle */
-	if (ag->k8s && !ag->store.timing.incremental)
+	if (!ag->store.timing.incremental)
 		agent_prewarm_later(ag); /* the next changes' pages, at idle (prewarm.c) */
 	keep_report(ag, &rep);
 	ag->applied_at_ms = wall_ms();
