@@ -490,7 +490,7 @@ OUTMD=$RES/summary.md
 	K8=$RES/k8s.txt
 	k8n=$(envv k8s_services)
 	k8c=$( [ ! -f "$K8" ] || sed -n 's/^k8s: agent started -> \([0-9]*\) Services listed and applied: \([0-9.]*\) ms, agent CPU \([0-9.]*\) ms.*/\1 \2 \3/p' "$K8" | head -1)
-	k8e=$( [ ! -f "$K8" ] || sed -n 's/^k8s: one endpoint change, event -> pinned maps: min \([0-9.]*\) ms, median \([0-9.]*\) ms, max \([0-9.]*\) ms (\([0-9]*\) changes.*/\2 \1 \3 \4/p' "$K8" | head -1)
+	k8e=$( [ ! -f "$K8" ] || sed -n 's/^k8s: one endpoint change, event -> pinned maps: min \([0-9.]*\) ms, median \([0-9.]*\) ms, \(p90 [0-9.]* ms, \)\{0,1\}max \([0-9.]*\) ms (\([0-9]*\) changes.*/\2 \1 \4 \5/p' "$K8" | head -1)
 	if [ -n "$k8c" ] && [ "${k8c%% *}" = 10000 ]; then
 		set -- $k8c
 		k8c_row="agent started → $1 Services listed and applied: $2 ms (agent CPU $3 ms), one start"

@@ -723,7 +723,7 @@ run_sockmap() {
 # cgroup and bpffs): 10,000 Services listed and applied, then endpoint
 # changes timed from the watch event to the pinned maps.
 run_k8s() {
-	local n=10000 changes=9
+	local n=10000 changes=30
 	[ "$QUICK" = 1 ] && n=1000 changes=4
 	if [ ! -x "$K8S_SCALE" ]; then
 		warn "$K8S_SCALE not built (make .output/k8s_scale): Kubernetes figures not measured"
