@@ -307,6 +307,26 @@ static void conn_sweep_unless_event(struct agent *ag, long long *deferred_ms)
 #define TRIM_QUIET_MS 2000
 #define TRIM_KEEP_FREE (64u << 20)
 
+/* The same rule for glibc's own decisions, fixed at start: blocks below
+ * 64 MiB come from the heap (not mmap) and the heap is not shrunk on free
+ * below 256 MiB of free top; trim_when_quiet gives the memory back when a
+ * series of changes ends. Left dynamic, glibc mmaps a large array until a
+ * free raises its threshold and shrinks the heap when a change frees the
+ * copy before, so pages are faulted in again and again. `make k8s-latency`
+ * (10,000 Services, 30 changes), 10 runs alternated with the same code
+ * without this, load 1.3-1.7: cold start median 917 -> 863 ms (lower in 9
+ * of 10 pairs), agent CPU 1.40 -> 1.32 s, slowest change 6.6-10.4 ->
+ * 6.4-9.6 ms, median change unchanged (4.4-5.0 / 4.3-5.6 ms); peak RSS
+ * 448 -> 460 MiB. */
+#define HEAP_MMAP_THRESHOLD (64 << 20)
+#define HEAP_TRIM_THRESHOLD (256 << 20)
+
+static void heap_keep_for_changes(void)
+{
+	mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD);
+	mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD);
+}
+
 struct trim_state {
 	unsigned int generation; /* the last generation seen applied */
 	long long applied_ms;    /* when it was seen */
@@ -467,6 +487,7 @@ int do_agent(int argc, char **argv)
 	int sig_fd = -1, ino_fd = -1, err;
 	sigset_t mask;
 
+	heap_keep_for_changes();
 	err = parse_args(&ag, &k8s, argc, argv);
 	if (err) {
 		agent_node_free(&ag.node);
