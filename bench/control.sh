@@ -45,10 +45,9 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
 CB=$ROOT/.output/bench/connbench
-mkdir -p "$ROOT/.output/bench"
-if [ ! -x "$CB" ] || [ "$ROOT/bench/connbench.c" -nt "$CB" ]; then
-	gcc -O2 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/connbench.c" -o "$CB" -lpthread
-fi
+# parse, kill_wait, stop_agent, build_connbench
+source "$ROOT/bench/lib.sh"
+build_connbench
 
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; exit 1; }
@@ -56,9 +55,6 @@ CG=$CGROOT/bpfmesh-ctl-$$
 BPFFS=/sys/fs/bpf/bpfmesh-ctl-$$
 WORK=$(mktemp -d /tmp/bpfmesh-ctl.XXXXXX)
 AGENT_PID="" WAIT_PID=""
-
-# stop_agent
-source "$ROOT/bench/lib.sh"
 
 cleanup() {
 	local rc=$?

@@ -67,14 +67,11 @@ done
 [ "$(id -u)" = 0 ] || { echo "bench/decide.sh: needs root (netns, cgroup, BPF)" >&2; exit 1; }
 
 CB=$ROOT/.output/bench/connbench
-mkdir -p "$ROOT/.output/bench"
-if [ ! -x "$CB" ] || [ "$ROOT/bench/connbench.c" -nt "$CB" ]; then
-	gcc -O2 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/connbench.c" -o "$CB" -lpthread
-fi
-
-log() { printf '[bench-decide %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # parse, kv, kill_wait
 source "$ROOT/bench/lib.sh"
+build_connbench
+
+log() { printf '[bench-decide %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; exit 1; }

@@ -42,14 +42,11 @@ done
 
 BPFMESH=${BPFMESH:-$ROOT/.output/bpfmesh}
 CB=$ROOT/.output/bench/connbench
-mkdir -p "$ROOT/.output/bench"
-if [ ! -x "$CB" ] || [ "$ROOT/bench/connbench.c" -nt "$CB" ]; then
-	gcc -O2 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/connbench.c" -o "$CB" -lpthread
-fi
-
-log() { printf '[bench-lb %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # parse, kv, kill_wait, bpf_stats
 source "$ROOT/bench/lib.sh"
+build_connbench
+
+log() { printf '[bench-lb %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CGROOT" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; exit 1; }

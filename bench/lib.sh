@@ -15,6 +15,13 @@ parse() {
 }
 kv() { echo "${KV[$1]:-}"; }
 
+build_connbench() { # $CB from bench/connbench.c, when missing or older than it
+	mkdir -p "$(dirname "$CB")"
+	if [ ! -x "$CB" ] || [ "$ROOT/bench/connbench.c" -nt "$CB" ]; then
+		gcc -O2 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/bench/connbench.c" -o "$CB" -lpthread
+	fi
+}
+
 kill_wait() { # pid [signal]: end one process we started, by pid
 	local pid=$1 sig=${2:-TERM} i
 	[ -n "$pid" ] || return 0
