@@ -50,17 +50,17 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* The placed connection behind this socket, or NULL. */
+/* The record, if connect4 placed the socket (NULL for any other). */
+static __always_inline struct sock_conn *sockops4_placed(struct sock_conn *c)
+{
+	return c && (c->flags & BPFMESH_CONN_F_PLACED) ? c : NULL;
+}
+
 static __always_inline struct sock_conn *sockops4_conn(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
-	struct sock_conn *c;
 
-	if (!sk)
-		return NULL;
-	c = sock_conn_get(sk);
-	if (!c || !(c->flags & BPFMESH_CONN_F_PLACED))
-		return NULL;
-	return c;
+	return sk ? sockops4_placed(sock_conn_get(sk)) : NULL;
 }
 
 /* What the socket says about its end, read once at the change to TCP_CLOSE. */
@@ -296,7 +296,8 @@ static __always_inline int sockops4_placed_at_connect(struct bpf_sock_ops *skops
 SEC("sockops")
 int bpfmesh_sockops(struct bpf_sock_ops *skops)
 {
-	struct sock_conn *c;
+	struct sock_conn *c, *r;
+	struct bpf_sock *sk;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
@@ -319,10 +320,14 @@ int bpfmesh_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] != BPF_TCP_CLOSE)
 			break;
-		c = sockops4_conn(skops);
+		/* One lookup for both: the pool's mark is released from any
+		 * record that holds one, placed or not. */
+		sk = skops->sk;
+		r = sk ? sock_conn_get(sk) : NULL;
+		c = sockops4_placed(r);
 		if (c)
 			sockops4_on_close(skops, c);
-		connpool4_release(skops->sk);
+		connpool4_release_conn(r);
 		break;
 	}
 	return SOCKOPS_OK;

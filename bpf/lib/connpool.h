@@ -127,8 +127,9 @@ static __always_inline void connpool4_set_keepalive(struct bpf_sock_ops *skops,
 
 /*
  * sockops TCP_CONNECT_CB (the SYN is about to go out) of a socket connect4
- * placed on cluster_slot: connect timeout, keepalive, and the state
- * callbacks a counted socket needs to be released at its close.
+ * placed on cluster_slot: connect timeout and keepalive. The state
+ * callback a counted socket needs to be released at its close is asked
+ * for every placed socket by bpfmesh_sockops (sockops4_want_close).
  */
 static __always_inline void connpool4_on_connect(struct bpf_sock_ops *skops, __u32 cluster_slot)
 {
@@ -139,9 +140,6 @@ static __always_inline void connpool4_on_connect(struct bpf_sock_ops *skops, __u
 	if (cfg->connect_timeout_ms && !connpool4_user_timeout(skops))
 		connpool4_set_tcp(skops, BPFMESH_TCP_USER_TIMEOUT, cfg->connect_timeout_ms);
 	connpool4_set_keepalive(skops, cfg);
-	if (cfg->flags & BPFMESH_CONNPOOL_F_LIMIT)
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
-						 BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
 /* Envoy's max_connection_duration runs from the moment the connection was
